@@ -1,0 +1,187 @@
+package protocol
+
+import "time"
+
+// Header is carried by every agent→scheduler message.
+type Header struct {
+	V        int       `json:"v"`
+	Node     string    `json:"node"`
+	Instance string    `json:"instance"` // random per agent process start
+	Seq      uint64    `json:"seq"`      // per node, +1 for every message the agent publishes
+	TS       time.Time `json:"ts"`       // the agent's wall clock when the message was made
+}
+
+// Node states carried by NodeStatus.State.
+const (
+	StateOnline  = "online"
+	StateOffline = "offline"
+)
+
+// Reasons a node is offline, carried by NodeStatus.Reason.
+const (
+	ReasonShutdown = "shutdown" // the agent said goodbye (SIGINT/SIGTERM)
+	ReasonLost     = "lost"     // the broker published the agent's will
+)
+
+// Tiers a node can belong to.
+const (
+	TierEdge  = "edge"
+	TierCloud = "cloud"
+)
+
+// NodeStatus is the retained message on a node's status topic: the birth
+// (State online, with Facts) published on every connect, the will (State
+// offline, Reason lost) the broker publishes when the connection dies, and
+// the goodbye (State offline, Reason shutdown) of a clean shutdown.
+//
+// A will is composed when the agent connects, so its Seq is that of the
+// birth that followed it and its TS the connect time. The scheduler applies a
+// will only when its Instance matches the node's current birth, so a late
+// will of an old connection cannot turn a live node offline.
+type NodeStatus struct {
+	Header
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	// HeartbeatS is the longest the agent stays silent: a node not heard
+	// from for longer (plus a grace) is offline.
+	HeartbeatS float64 `json:"heartbeat_s,omitempty"`
+	Facts      *Facts  `json:"facts,omitempty"` // set in births
+}
+
+// Facts are a node's static properties, sent in every birth.
+type Facts struct {
+	Hostname     string            `json:"hostname"`
+	OS           string            `json:"os"`
+	Arch         string            `json:"arch"` // GOARCH, with GOARM for arm: "arm64", "armv7"
+	Model        string            `json:"model,omitempty"`
+	Platform     string            `json:"platform,omitempty"` // distribution and version
+	Kernel       string            `json:"kernel,omitempty"`
+	Cores        int               `json:"cores"`
+	MemTotal     uint64            `json:"mem_total"` // bytes
+	AgentVersion string            `json:"agent_version"`
+	Tier         string            `json:"tier"`
+	Labels       map[string]string `json:"labels,omitempty"`
+	BootID       string            `json:"boot_id,omitempty"`
+	BootTime     time.Time         `json:"boot_time,omitzero"`
+}
+
+// Metrics is one resource report. Pointer and omitempty fields are absent
+// when the node cannot measure them (no swap, no sensor, not a Pi).
+type Metrics struct {
+	Header
+	CPU      CPU                `json:"cpu"`
+	Load     *Load              `json:"load,omitempty"`
+	Mem      Mem                `json:"mem"`
+	Swap     *Usage             `json:"swap,omitempty"`
+	Disk     *Disk              `json:"disk,omitempty"`
+	Net      *Net               `json:"net,omitempty"`
+	TempC    map[string]float64 `json:"temp_c,omitempty"` // sensor name → °C
+	UptimeS  uint64             `json:"uptime_s"`
+	Throttle *Throttle          `json:"throttle,omitempty"`
+	// Heartbeat is true when nothing crossed a threshold and the report was
+	// sent only because the maximum silence elapsed.
+	Heartbeat bool `json:"heartbeat,omitempty"`
+}
+
+// CPU utilisation in percent of one core (Total is averaged over cores).
+type CPU struct {
+	Total   float64   `json:"total"`
+	PerCore []float64 `json:"per_core,omitempty"`
+}
+
+// Load is the kernel's load average.
+type Load struct {
+	M1  float64 `json:"m1"`
+	M5  float64 `json:"m5"`
+	M15 float64 `json:"m15"`
+}
+
+// Mem is physical memory in bytes.
+type Mem struct {
+	Total     uint64  `json:"total"`
+	Available uint64  `json:"available"`
+	Used      uint64  `json:"used"`
+	Percent   float64 `json:"percent"` // used ÷ total × 100
+}
+
+// Usage is a capacity with its use, in bytes.
+type Usage struct {
+	Total   uint64  `json:"total"`
+	Used    uint64  `json:"used"`
+	Percent float64 `json:"percent"`
+}
+
+// Disk is the usage of the filesystem holding the agent's data directory.
+type Disk struct {
+	Path string `json:"path"`
+	Usage
+}
+
+// Net is the summed rate of all non-loopback interfaces, bytes per second.
+type Net struct {
+	RxBps float64 `json:"rx_bps"`
+	TxBps float64 `json:"tx_bps"`
+}
+
+// Throttle is the Raspberry Pi firmware's get_throttled word, decoded. Now
+// flags are current; Occurred flags are sticky since boot.
+type Throttle struct {
+	Raw                   uint32 `json:"raw"`
+	Undervoltage          bool   `json:"undervoltage"`
+	FreqCapped            bool   `json:"freq_capped"`
+	Throttled             bool   `json:"throttled"`
+	SoftTempLimit         bool   `json:"soft_temp_limit"`
+	UndervoltageOccurred  bool   `json:"undervoltage_occurred"`
+	FreqCappedOccurred    bool   `json:"freq_capped_occurred"`
+	ThrottledOccurred     bool   `json:"throttled_occurred"`
+	SoftTempLimitOccurred bool   `json:"soft_temp_limit_occurred"`
+}
+
+// SchedulerStatus is the retained message on the scheduler's status topic;
+// its will says offline.
+type SchedulerStatus struct {
+	V        int       `json:"v"`
+	State    string    `json:"state"` // StateOnline or StateOffline
+	Reason   string    `json:"reason,omitempty"`
+	Instance string    `json:"instance"`
+	Version  string    `json:"version"`
+	TS       time.Time `json:"ts"`
+}
+
+// FleetSummary is the retained count of the region's nodes.
+type FleetSummary struct {
+	V          int       `json:"v"`
+	TS         time.Time `json:"ts"`
+	Nodes      int       `json:"nodes"`
+	Online     int       `json:"online"`
+	Offline    int       `json:"offline"`
+	Throttled  int       `json:"throttled"`            // online nodes throttled or undervolted now
+	Duplicates []string  `json:"duplicates,omitempty"` // node ids claimed by more than one agent
+	Rejected   uint64    `json:"rejected"`             // invalid messages since the scheduler started
+}
+
+// FleetNodes is the retained table of the region's nodes, as the scheduler
+// sees them; `tether-broker nodes` prints it.
+type FleetNodes struct {
+	V     int         `json:"v"`
+	TS    time.Time   `json:"ts"`
+	Nodes []FleetNode `json:"nodes"`
+}
+
+// FleetNode is one row of FleetNodes.
+type FleetNode struct {
+	Node      string    `json:"node"`
+	Online    bool      `json:"online"`
+	Reason    string    `json:"reason,omitempty"` // why offline
+	Arch      string    `json:"arch,omitempty"`
+	Model     string    `json:"model,omitempty"`
+	Tier      string    `json:"tier,omitempty"`
+	CPU       *float64  `json:"cpu,omitempty"`    // percent
+	MemPct    *float64  `json:"mem,omitempty"`    // percent
+	TempC     *float64  `json:"temp_c,omitempty"` // hottest sensor
+	Throttled bool      `json:"throttled,omitempty"`
+	LastSeen  time.Time `json:"last_seen,omitzero"`
+	Duplicate bool      `json:"duplicate,omitempty"`
+	Gaps      uint64    `json:"gaps,omitempty"` // messages missing by sequence number
+	Dups      uint64    `json:"dups,omitempty"` // duplicate messages seen
+}
