@@ -1,0 +1,305 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"net"
+	"net/url"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/tether-edge/tether/pkg/backoff"
+)
+
+// ErrNotConnected is returned by Publish while the session has no broker
+// connection. The caller decides whether to buffer, retry or drop.
+var ErrNotConnected = errors.New("not connected to a broker")
+
+// Handler receives a message on a subscribed filter. It runs on the
+// session's receive path, in order, and must be quick.
+type Handler func(topic string, payload []byte)
+
+type subscription struct {
+	filter  string
+	qos     byte
+	handler Handler
+}
+
+// Session is one logical MQTT client that outlives its connections. Each
+// connection is a fresh paho client, so its will can be composed anew; the
+// broker-side session (CleanSession false) carries queued messages across.
+type Session struct {
+	opts     Options
+	counters Counters
+
+	mu     sync.RWMutex // guards client and subs
+	client mqtt.Client  // nil while disconnected
+	subs   []subscription
+
+	connected chan struct{} // closed and replaced on state changes; see WaitConnected
+	connMu    sync.Mutex    // guards connected
+}
+
+// New validates opts and returns a session; Run connects it.
+func New(opts Options) (*Session, error) {
+	opts.ensureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	return &Session{opts: opts, connected: make(chan struct{})}, nil
+}
+
+// Counters returns the session's byte counters.
+func (s *Session) Counters() *Counters { return &s.counters }
+
+// Connected reports whether the session has a live connection.
+func (s *Session) Connected() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.client != nil && s.client.IsConnectionOpen()
+}
+
+// WaitConnected blocks until the session is connected or ctx ends.
+func (s *Session) WaitConnected(ctx context.Context) error {
+	for {
+		s.connMu.Lock()
+		ch := s.connected
+		s.connMu.Unlock()
+		if s.Connected() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *Session) notifyState() {
+	s.connMu.Lock()
+	close(s.connected)
+	s.connected = make(chan struct{})
+	s.connMu.Unlock()
+}
+
+// Subscribe registers handler for filter. The subscription is made now if
+// connected, and again on every reconnect.
+func (s *Session) Subscribe(ctx context.Context, filter string, qos byte, h Handler) error {
+	if err := ValidateFilter(filter); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.subs = append(s.subs, subscription{filter: filter, qos: qos, handler: h})
+	c := s.client
+	s.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	return s.subscribe(ctx, c, []subscription{{filter: filter, qos: qos}})
+}
+
+func (s *Session) subscribe(ctx context.Context, c mqtt.Client, subs []subscription) error {
+	filters := make(map[string]byte, len(subs))
+	for _, sub := range subs {
+		filters[sub.filter] = sub.qos
+	}
+	if len(filters) == 0 {
+		return nil
+	}
+	tok := c.SubscribeMultiple(filters, nil)
+	if err := s.wait(ctx, tok, s.opts.OpTimeout); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	for f, code := range tok.(*mqtt.SubscribeToken).Result() {
+		if code == 0x80 { // [MQTT-3.9.3-2] failure return code
+			return fmt.Errorf("subscribe %q: refused by the broker (check the ACL)", f)
+		}
+	}
+	return nil
+}
+
+// Publish sends m and, for QoS 1, waits for the broker's PUBACK, bounded by
+// ctx and OpTimeout.
+func (s *Session) Publish(ctx context.Context, m Message) error {
+	s.mu.RLock()
+	c := s.client
+	s.mu.RUnlock()
+	if c == nil {
+		return ErrNotConnected
+	}
+	tok := c.Publish(m.Topic, m.QoS, m.Retained, m.Payload)
+	if err := s.wait(ctx, tok, s.opts.OpTimeout); err != nil {
+		if errors.Is(err, mqtt.ErrNotConnected) {
+			return ErrNotConnected
+		}
+		return fmt.Errorf("publish %s: %w", m.Topic, err)
+	}
+	return nil
+}
+
+// wait bounds a token wait by ctx and timeout.
+func (s *Session) wait(ctx context.Context, tok mqtt.Token, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("no answer from the broker within %v", timeout)
+	}
+}
+
+func (s *Session) dispatch(_ mqtt.Client, msg mqtt.Message) {
+	s.mu.RLock()
+	var hs []Handler
+	for _, sub := range s.subs {
+		if Match(sub.filter, msg.Topic()) {
+			hs = append(hs, sub.handler)
+		}
+	}
+	s.mu.RUnlock()
+	for _, h := range hs {
+		h(msg.Topic(), msg.Payload())
+	}
+}
+
+// Run connects and keeps the session connected until ctx ends, then says
+// goodbye and disconnects cleanly. It returns nil on a clean stop.
+func (s *Session) Run(ctx context.Context) error {
+	log := s.opts.Logger
+	bo := backoff.New(s.opts.Backoff)
+	idx := 0
+	for {
+		broker := s.opts.Brokers[idx%len(s.opts.Brokers)]
+		lost := make(chan error, 1)
+		c, err := s.connect(ctx, broker, lost)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			idx++ // fail over to the next broker
+			delay := bo.Next()
+			log.Warn("mqtt connect failed", "broker", broker, "err", err, "retry_in", delay.Round(time.Millisecond))
+			if !sleep(ctx, delay) {
+				return nil
+			}
+			continue
+		}
+		since := time.Now()
+		log.Info("mqtt connected", "broker", broker, "client_id", s.opts.ClientID)
+		s.setClient(c)
+		s.mu.RLock()
+		subs := append([]subscription(nil), s.subs...)
+		s.mu.RUnlock()
+		if err := s.subscribe(ctx, c, subs); err != nil {
+			log.Error("mqtt subscriptions not restored", "err", err)
+		}
+		if s.opts.OnConnect != nil {
+			s.opts.OnConnect(s)
+		}
+		select {
+		case <-ctx.Done():
+			s.shutdown(c)
+			return nil
+		case err := <-lost:
+			s.setClient(nil)
+			up := time.Since(since)
+			if up >= s.opts.HealthyAfter {
+				bo.Reset()
+			}
+			delay := bo.Next()
+			log.Warn("mqtt connection lost", "broker", broker, "err", err, "up", up.Round(time.Millisecond), "retry_in", delay.Round(time.Millisecond))
+			if !sleep(ctx, delay) {
+				return nil
+			}
+		}
+	}
+}
+
+func (s *Session) setClient(c mqtt.Client) {
+	s.mu.Lock()
+	s.client = c
+	s.mu.Unlock()
+	s.notifyState()
+}
+
+func (s *Session) connect(ctx context.Context, broker string, lost chan<- error) (mqtt.Client, error) {
+	o := mqtt.NewClientOptions()
+	o.AddBroker(broker)
+	o.SetClientID(s.opts.ClientID)
+	o.SetUsername(s.opts.Username)
+	o.SetPassword(s.opts.Password)
+	o.SetCleanSession(s.opts.CleanSession)
+	o.SetKeepAlive(s.opts.KeepAlive)
+	o.SetPingTimeout(min(s.opts.KeepAlive, s.opts.OpTimeout))
+	o.SetConnectTimeout(s.opts.ConnectTimeout)
+	o.SetWriteTimeout(s.opts.OpTimeout)
+	o.SetAutoReconnect(false) // Run owns reconnects: jitter and failover
+	o.SetConnectRetry(false)
+	o.SetResumeSubs(false) // Run restores subscriptions itself
+	o.SetDefaultPublishHandler(s.dispatch)
+	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+		select {
+		case lost <- err:
+		default:
+		}
+	})
+	o.SetCustomOpenConnectionFn(func(_ *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+		return dial(ctx, broker, s.opts.TLS, s.opts.ConnectTimeout, &s.counters)
+	})
+	if s.opts.Will != nil {
+		if w := s.opts.Will(); w != nil {
+			o.SetBinaryWill(w.Topic, w.Payload, w.QoS, w.Retained)
+		}
+	}
+	c := mqtt.NewClient(o)
+	tok := c.Connect()
+	// The dial follows ctx and paho bounds the CONNACK wait by
+	// ConnectTimeout, so this wait ends; waiting here, rather than
+	// abandoning the token, means no connection outlives Run.
+	if !tok.WaitTimeout(2*s.opts.ConnectTimeout + time.Second) {
+		c.Disconnect(0)
+		return nil, fmt.Errorf("no CONNACK within %v", s.opts.ConnectTimeout)
+	}
+	if err := tok.Error(); err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		c.Disconnect(0)
+		return nil, ctx.Err()
+	}
+	return c, nil
+}
+
+// shutdown publishes the goodbye, then disconnects cleanly.
+func (s *Session) shutdown(c mqtt.Client) {
+	if s.opts.Goodbye != nil {
+		if g := s.opts.Goodbye(); g != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), s.opts.OpTimeout)
+			if err := s.wait(ctx, c.Publish(g.Topic, g.QoS, g.Retained, g.Payload), s.opts.OpTimeout); err != nil {
+				s.opts.Logger.Warn("goodbye not delivered", "err", err)
+			}
+			cancel()
+		}
+	}
+	c.Disconnect(250)
+	s.setClient(nil)
+	s.opts.Logger.Info("mqtt disconnected")
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,217 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"go.uber.org/goleak"
+
+	"github.com/tether-edge/tether/pkg/backoff"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startBroker runs an open mochi broker on a loopback port for one test.
+func startBroker(t *testing.T) (*mochi.Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := mochi.New(&mochi.Options{InlineClient: true})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddListener(listeners.NewNet("t", ln)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv, "tcp://" + ln.Addr().String()
+}
+
+func fastOptions(brokers ...string) Options {
+	return Options{
+		Brokers:        brokers,
+		ClientID:       "n1",
+		KeepAlive:      5 * time.Second,
+		ConnectTimeout: 2 * time.Second,
+		OpTimeout:      2 * time.Second,
+		Backoff:        backoff.Policy{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond},
+	}
+}
+
+// run starts s.Run and returns a stop function that waits for it.
+func run(t *testing.T, s *Session) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func waitConnected(t *testing.T, s *Session) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.WaitConnected(ctx); err != nil {
+		t.Fatalf("not connected: %v", err)
+	}
+}
+
+func TestPublishSubscribeRoundTrip(t *testing.T) {
+	_, url := startBroker(t)
+	s, err := New(fastOptions(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	if err := s.Subscribe(context.Background(), "x/+", 1, func(topic string, p []byte) { got <- topic + "=" + string(p) }); err != nil {
+		t.Fatal(err)
+	}
+	run(t, s)
+	waitConnected(t, s)
+	if err := s.Publish(context.Background(), Message{Topic: "x/y", QoS: 1, Payload: []byte("hi")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m != "x/y=hi" {
+			t.Fatalf("got %q", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("message not delivered")
+	}
+	if s.Counters().Sent.Load() == 0 || s.Counters().Received.Load() == 0 {
+		t.Fatal("byte counters did not move")
+	}
+}
+
+func TestPublishWhileDisconnected(t *testing.T) {
+	s, err := New(fastOptions("tcp://127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(context.Background(), Message{Topic: "a", QoS: 1}); !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("Publish = %v, want ErrNotConnected", err)
+	}
+}
+
+func TestFailoverToSecondBroker(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "tcp://" + dead.Addr().String()
+	dead.Close()
+	_, url := startBroker(t)
+	s, err := New(fastOptions(deadURL, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s)
+	waitConnected(t, s)
+}
+
+func TestReconnectRepublishesBirthAndResubscribes(t *testing.T) {
+	srv, url := startBroker(t)
+	var births atomic.Int32
+	var willSeq atomic.Int32
+	opts := fastOptions(url)
+	opts.OnConnect = func(s *Session) {
+		n := births.Add(1)
+		_ = s.Publish(context.Background(), Message{Topic: "n1/status", QoS: 1, Retained: true, Payload: []byte{byte('0' + n)}})
+	}
+	opts.Will = func() *Message {
+		n := willSeq.Add(1)
+		return &Message{Topic: "n1/status", QoS: 1, Retained: true, Payload: []byte{'w', byte('0' + n)}}
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 4)
+	if err := s.Subscribe(context.Background(), "cmd/#", 1, func(topic string, _ []byte) { got <- topic }); err != nil {
+		t.Fatal(err)
+	}
+	run(t, s)
+	waitConnected(t, s)
+
+	cl, ok := srv.Clients.Get("n1")
+	if !ok {
+		t.Fatal("client n1 unknown to the broker")
+	}
+	cl.Stop(errors.New("test drops the connection"))
+
+	deadline := time.Now().Add(5 * time.Second)
+	for births.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if births.Load() < 2 {
+		t.Fatalf("birth hook ran %d times, want 2 after a reconnect", births.Load())
+	}
+	if willSeq.Load() < 2 {
+		t.Fatalf("will composed %d times, want once per connection", willSeq.Load())
+	}
+	if err := srv.Publish("cmd/ping", []byte("x"), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case topic := <-got:
+		if topic != "cmd/ping" {
+			t.Fatalf("got %q", topic)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("subscription not restored after reconnect")
+	}
+}
+
+func TestGoodbyeSuppressesWill(t *testing.T) {
+	srv, url := startBroker(t)
+	opts := fastOptions(url)
+	opts.Will = func() *Message { return &Message{Topic: "n1/status", QoS: 1, Retained: true, Payload: []byte("lost")} }
+	opts.Goodbye = func() *Message {
+		return &Message{Topic: "n1/status", QoS: 1, Retained: true, Payload: []byte("shutdown")}
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(t, s)
+	waitConnected(t, s)
+	stop()
+	if s.Connected() {
+		t.Fatal("still connected after Run returned")
+	}
+	time.Sleep(100 * time.Millisecond) // let a wrongly sent will arrive
+	var last string
+	if err := srv.Subscribe("n1/status", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+		last = string(pk.Payload)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if last != "shutdown" {
+		t.Fatalf("retained status %q, want the goodbye", last)
+	}
+}
