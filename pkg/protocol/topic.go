@@ -81,7 +81,9 @@ func (t Topics) All() string { return t.prefix + "/#" }
 func (t Topics) NodeStatus(node string) string { return t.prefix + "/nodes/" + node + "/" + KindStatus }
 
 // NodeMetrics is tether/v1/<region>/nodes/<node>/metrics.
-func (t Topics) NodeMetrics(node string) string { return t.prefix + "/nodes/" + node + "/" + KindMetrics }
+func (t Topics) NodeMetrics(node string) string {
+	return t.prefix + "/nodes/" + node + "/" + KindMetrics
+}
 
 // NodeCommand is tether/v1/<region>/nodes/<node>/cmd/<name>.
 func (t Topics) NodeCommand(node, name string) string {
