@@ -1,0 +1,116 @@
+package protocol
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestTopics(t *testing.T) {
+	tp, err := NewTopics("eu-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{tp.NodeStatus("n1"), tp.NodeMetrics("n1"), tp.NodeCommand("n1", CmdRebirth), tp.NodeCommands("n1"),
+		tp.SchedulerStatus(), tp.FleetSummary(), tp.FleetNodes(), tp.All()}
+	want := []string{"tether/v1/eu-1/nodes/n1/status", "tether/v1/eu-1/nodes/n1/metrics", "tether/v1/eu-1/nodes/n1/cmd/rebirth",
+		"tether/v1/eu-1/nodes/n1/cmd/#", "tether/v1/eu-1/scheduler/status", "tether/v1/eu-1/fleet/summary",
+		"tether/v1/eu-1/fleet/nodes", "tether/v1/eu-1/#"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatal(diff)
+	}
+	if _, err := NewTopics("a/b"); err == nil {
+		t.Fatal("region with '/' accepted")
+	}
+}
+
+var idCases = []struct {
+	id string
+	ok bool
+}{
+	{"pi-0001", true}, {"raspberrypi.local", true}, {"A_b-9", true},
+	{"", false}, {"-x", false}, {".x", false}, {"a/b", false}, {"a+", false}, {"#", false},
+	{"$SYS", false}, {"a b", false}, {"ü", false}, {strings.Repeat("x", 65), false}, {strings.Repeat("x", 64), true},
+}
+
+func TestValidateID(t *testing.T) {
+	for _, c := range idCases {
+		if err := ValidateID("node", c.id); (err == nil) != c.ok {
+			t.Errorf("ValidateID(%q) = %v, want ok=%v", c.id, err, c.ok)
+		}
+	}
+}
+
+var topicCases = []struct {
+	topic string
+	want  NodeTopic
+	ok    bool
+}{
+	{"tether/v1/r/nodes/n/status", NodeTopic{Region: "r", Node: "n", Kind: KindStatus}, true},
+	{"tether/v1/r/nodes/n/metrics", NodeTopic{Region: "r", Node: "n", Kind: KindMetrics}, true},
+	{"tether/v1/r/nodes/n/cmd/rebirth", NodeTopic{Region: "r", Node: "n", Kind: "cmd", Command: "rebirth"}, true},
+	{"tether/v1/r/nodes/n/status/x", NodeTopic{}, false},
+	{"tether/v1/r/nodes/n/cmd/", NodeTopic{}, false},
+	{"tether/v1/r/nodes/+/status", NodeTopic{}, false},
+	{"tether/v2/r/nodes/n/status", NodeTopic{}, false},
+	{"tether/v1/r/fleet/summary", NodeTopic{}, false},
+	{"tether/v1//nodes/n/status", NodeTopic{}, false},
+}
+
+func TestParseNodeTopic(t *testing.T) {
+	for _, c := range topicCases {
+		got, err := ParseNodeTopic(c.topic)
+		if (err == nil) != c.ok {
+			t.Errorf("ParseNodeTopic(%q) err = %v, want ok=%v", c.topic, err, c.ok)
+			continue
+		}
+		if err != nil && !errors.Is(err, ErrNotNodeTopic) {
+			t.Errorf("ParseNodeTopic(%q) err = %v, want ErrNotNodeTopic", c.topic, err)
+		}
+		if diff := cmp.Diff(c.want, got); diff != "" {
+			t.Errorf("ParseNodeTopic(%q):\n%s", c.topic, diff)
+		}
+	}
+}
+
+func FuzzParseNodeTopic(f *testing.F) {
+	for _, c := range topicCases {
+		f.Add(c.topic)
+	}
+	f.Fuzz(func(t *testing.T, topic string) {
+		nt, err := ParseNodeTopic(topic)
+		if err != nil {
+			return
+		}
+		// What parses must rebuild to the same topic.
+		tp, err := NewTopics(nt.Region)
+		if err != nil {
+			t.Fatalf("parsed region %q invalid: %v", nt.Region, err)
+		}
+		var back string
+		switch nt.Kind {
+		case KindStatus:
+			back = tp.NodeStatus(nt.Node)
+		case KindMetrics:
+			back = tp.NodeMetrics(nt.Node)
+		default:
+			back = tp.NodeCommand(nt.Node, nt.Command)
+		}
+		if back != topic {
+			t.Fatalf("parse(%q) rebuilds to %q", topic, back)
+		}
+	})
+}
+
+func FuzzValidateID(f *testing.F) {
+	for _, c := range idCases {
+		f.Add(c.id)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if ValidateID("node", id) == nil && strings.ContainsAny(id, "/+#$ \x00") {
+			t.Fatalf("accepted %q", id)
+		}
+	})
+}
