@@ -19,8 +19,10 @@ import (
 var ErrNotConnected = errors.New("not connected to a broker")
 
 // Handler receives a message on a subscribed filter. It runs on the
-// session's receive path, in order, and must be quick.
-type Handler func(topic string, payload []byte)
+// session's receive path, in order, and must be quick. m.Retained is true
+// only for retained messages replayed on subscribe: a live publish arrives
+// with it false [MQTT-3.3.1-9].
+type Handler func(m Message)
 
 type subscription struct {
 	filter  string
@@ -35,8 +37,9 @@ type Session struct {
 	opts     Options
 	counters Counters
 
-	mu     sync.RWMutex // guards client and subs
+	mu     sync.RWMutex // guards client, ready and subs
 	client mqtt.Client  // nil while disconnected
+	ready  bool         // subscriptions restored and OnConnect done
 	subs   []subscription
 
 	connected chan struct{} // closed and replaced on state changes; see WaitConnected
@@ -55,14 +58,15 @@ func New(opts Options) (*Session, error) {
 // Counters returns the session's byte counters.
 func (s *Session) Counters() *Counters { return &s.counters }
 
-// Connected reports whether the session has a live connection.
+// Connected reports whether the session has a live connection whose
+// subscriptions are restored and whose OnConnect hook has run.
 func (s *Session) Connected() bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.client != nil && s.client.IsConnectionOpen()
+	return s.ready && s.client != nil && s.client.IsConnectionOpen()
 }
 
-// WaitConnected blocks until the session is connected or ctx ends.
+// WaitConnected blocks until Connected is true or ctx ends.
 func (s *Session) WaitConnected(ctx context.Context) error {
 	for {
 		s.connMu.Lock()
@@ -164,8 +168,9 @@ func (s *Session) dispatch(_ mqtt.Client, msg mqtt.Message) {
 		}
 	}
 	s.mu.RUnlock()
+	m := Message{Topic: msg.Topic(), QoS: msg.Qos(), Retained: msg.Retained(), Payload: msg.Payload()}
 	for _, h := range hs {
-		h(msg.Topic(), msg.Payload())
+		h(m)
 	}
 }
 
@@ -203,6 +208,7 @@ func (s *Session) Run(ctx context.Context) error {
 		if s.opts.OnConnect != nil {
 			s.opts.OnConnect(s)
 		}
+		s.setReady()
 		select {
 		case <-ctx.Done():
 			s.shutdown(c)
@@ -222,9 +228,19 @@ func (s *Session) Run(ctx context.Context) error {
 	}
 }
 
+// setClient installs the connection (nil when it is gone); Publish works
+// from here on, Connected only after setReady.
 func (s *Session) setClient(c mqtt.Client) {
 	s.mu.Lock()
 	s.client = c
+	s.ready = false
+	s.mu.Unlock()
+	s.notifyState()
+}
+
+func (s *Session) setReady() {
+	s.mu.Lock()
+	s.ready = true
 	s.mu.Unlock()
 	s.notifyState()
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -27,7 +28,7 @@ func startBroker(t *testing.T) (*mochi.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := mochi.New(&mochi.Options{InlineClient: true})
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestPublishSubscribeRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan string, 1)
-	if err := s.Subscribe(context.Background(), "x/+", 1, func(topic string, p []byte) { got <- topic + "=" + string(p) }); err != nil {
+	if err := s.Subscribe(context.Background(), "x/+", 1, func(m Message) { got <- m.Topic + "=" + string(m.Payload) }); err != nil {
 		t.Fatal(err)
 	}
 	run(t, s)
@@ -152,7 +153,7 @@ func TestReconnectRepublishesBirthAndResubscribes(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan string, 4)
-	if err := s.Subscribe(context.Background(), "cmd/#", 1, func(topic string, _ []byte) { got <- topic }); err != nil {
+	if err := s.Subscribe(context.Background(), "cmd/#", 1, func(m Message) { got <- m.Topic }); err != nil {
 		t.Fatal(err)
 	}
 	run(t, s)
