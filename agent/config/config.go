@@ -1,0 +1,152 @@
+// Package config is tether-agent's configuration: one struct, filled from
+// defaults, then the config file, then TETHER_* environment variables, then
+// flags (flags win), then validated with messages a user can act on.
+// deploy/agent.yaml is the documented example.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+// Config is everything tether-agent can be told.
+type Config struct {
+	// NodeID names the node in topics and is its MQTT client id and
+	// username. Empty: derived from the board serial or machine-id (see
+	// Identity), so cards flashed from one image stay distinct.
+	NodeID string `yaml:"node_id"`
+	Region string `yaml:"region"`
+	// Brokers are tried in turn; tcp://HOST:1883 or tls://HOST:8883.
+	Brokers []string `yaml:"brokers"`
+	// Username defaults to the node id; the broker's ACL ties a node's
+	// topics to it.
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	TLS          TLS    `yaml:"tls"`
+
+	Tier   string            `yaml:"tier"`
+	Labels map[string]string `yaml:"labels"`
+	// DataDir holds the agent's state; its filesystem's usage is reported.
+	DataDir string `yaml:"data_dir"`
+
+	// KeepAlive is the MQTT keepalive: a dead connection (power cut, lost
+	// link) is noticed by the broker after 1.5× this.
+	KeepAlive time.Duration `yaml:"keepalive"`
+	// SampleInterval is how often resources are measured; a report is
+	// sent only when a value moved past its threshold, or at Heartbeat.
+	SampleInterval time.Duration `yaml:"sample_interval"`
+	Heartbeat      time.Duration `yaml:"heartbeat"`
+	// SendAll sends every sample, ignoring thresholds (for debugging and
+	// comparisons: it multiplies uplink traffic).
+	SendAll bool `yaml:"send_all"`
+
+	LogLevel  string `yaml:"log_level"`  // debug, info, warn, error
+	LogFormat string `yaml:"log_format"` // text or json
+}
+
+// TLS configures the connection to TLS brokers.
+type TLS struct {
+	CAFile   string `yaml:"ca_file"`   // CA that signed the broker's certificate; empty: system roots
+	CertFile string `yaml:"cert_file"` // client certificate, for brokers that require mTLS
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Default returns the configuration used when nothing is set: enough with
+// just a broker URL.
+func Default() Config {
+	return Config{
+		Region:         "default",
+		Brokers:        []string{"tcp://127.0.0.1:1883"},
+		Tier:           protocol.TierEdge,
+		DataDir:        "/var/lib/tether",
+		KeepAlive:      30 * time.Second,
+		SampleInterval: 5 * time.Second,
+		Heartbeat:      60 * time.Second,
+		LogLevel:       "info",
+		LogFormat:      "text",
+	}
+}
+
+// Validate checks the configuration. NodeID may still be empty here: it is
+// derived after validation when unset.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.NodeID != "" {
+		if err := protocol.ValidateID("node_id", c.NodeID); err != nil {
+			add("%v", err)
+		}
+	}
+	if err := protocol.ValidateID("region", c.Region); err != nil {
+		add("%v", err)
+	}
+	if len(c.Brokers) == 0 {
+		add("brokers: none set; give one, e.g. --broker tcp://scheduler.local:1883")
+	}
+	for _, b := range c.Brokers {
+		u, err := url.Parse(b)
+		if err != nil || u.Host == "" {
+			add("broker %q: write it as tcp://HOST:1883 or tls://HOST:8883", b)
+			continue
+		}
+		switch u.Scheme {
+		case "tcp", "mqtt", "tls", "ssl", "mqtts":
+		default:
+			add("broker %q: scheme %q is not one of tcp, mqtt, tls, ssl, mqtts", b, u.Scheme)
+		}
+	}
+	if c.Password != "" && c.PasswordFile != "" {
+		add("password and password_file are both set; keep one (password_file is safer)")
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		add("tls.cert_file and tls.key_file go together; set both or neither")
+	}
+	if c.Tier != protocol.TierEdge && c.Tier != protocol.TierCloud {
+		add("tier %q: use %q or %q", c.Tier, protocol.TierEdge, protocol.TierCloud)
+	}
+	for k := range c.Labels {
+		if err := protocol.ValidateID("label key", k); err != nil {
+			add("labels: %v", err)
+		}
+	}
+	if c.DataDir == "" {
+		add("data_dir is empty")
+	}
+	if c.KeepAlive < 2*time.Second || c.KeepAlive > 18*time.Hour {
+		add("keepalive %v: use between 2s and 18h (MQTT's limit is 65535 s)", c.KeepAlive)
+	}
+	if c.SampleInterval < 100*time.Millisecond {
+		add("sample_interval %v is below 100ms", c.SampleInterval)
+	}
+	if c.Heartbeat < c.SampleInterval {
+		add("heartbeat %v is shorter than sample_interval %v", c.Heartbeat, c.SampleInterval)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level %q: use debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		add("log_format %q: use text or json", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+// ResolvePassword returns the password, reading PasswordFile when set.
+func (c *Config) ResolvePassword() (string, error) {
+	if c.PasswordFile == "" {
+		return c.Password, nil
+	}
+	b, err := os.ReadFile(c.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("password_file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}

@@ -1,0 +1,228 @@
+// Package uplink is the agent's side of the wire: it owns the MQTT session,
+// stamps every message with the node's sequence number and instance id,
+// publishes the retained birth on every connect, registers the will, says
+// goodbye on shutdown, answers the scheduler's rebirth command, and notices
+// another agent claiming the same node id.
+package uplink
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+)
+
+// Options configure an Uplink.
+type Options struct {
+	Region string
+	Node   string
+	Facts  protocol.Facts
+	// Heartbeat is the longest the agent stays silent; it is announced in
+	// the birth so the scheduler knows when the node is overdue.
+	Heartbeat time.Duration
+	// Session carries the broker URLs, credentials, TLS and timeouts. Its
+	// ClientID is set to Node; its hooks are the uplink's own.
+	Session session.Options
+	Logger  *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Uplink publishes a node's messages. Its methods are safe for concurrent
+// use.
+type Uplink struct {
+	opts     Options
+	topics   protocol.Topics
+	instance string
+	sess     *session.Session
+	log      *slog.Logger
+
+	seq        atomic.Uint64 // last sequence number used
+	duplicates atomic.Uint64 // births of other agents seen on our node id
+	birthMu    sync.Mutex    // serialises births: the seq must follow publish order
+	rebirth    chan struct{} // requests from the scheduler, served by Run
+}
+
+// New validates opts and prepares the session; Run connects it.
+func New(opts Options) (*Uplink, error) {
+	if err := protocol.ValidateID("node id", opts.Node); err != nil {
+		return nil, err
+	}
+	topics, err := protocol.NewTopics(opts.Region)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	u := &Uplink{opts: opts, topics: topics, instance: newInstanceID(), log: opts.Logger,
+		rebirth: make(chan struct{}, 1)}
+	so := opts.Session
+	so.ClientID = opts.Node
+	so.CleanSession = false
+	so.Will = u.will
+	so.OnConnect = u.onConnect
+	so.Goodbye = u.goodbye
+	so.Logger = opts.Logger
+	u.sess, err = session.New(so)
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// newInstanceID returns 16 random hex digits: unique per agent process start.
+func newInstanceID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails on Linux [crypto/rand docs]
+	return hex.EncodeToString(b[:])
+}
+
+// Instance returns this process's instance id.
+func (u *Uplink) Instance() string { return u.instance }
+
+// Session returns the underlying session (for its counters and state).
+func (u *Uplink) Session() *session.Session { return u.sess }
+
+// Duplicates returns how many live births of another agent using this node
+// id were seen.
+func (u *Uplink) Duplicates() uint64 { return u.duplicates.Load() }
+
+// Run subscribes to the node's commands and own status, then keeps the
+// session up until ctx ends. It returns nil on a clean stop.
+func (u *Uplink) Run(ctx context.Context) error {
+	if err := u.sess.Subscribe(ctx, u.topics.NodeCommands(u.opts.Node), 1, u.onCommand); err != nil {
+		return err
+	}
+	if err := u.sess.Subscribe(ctx, u.topics.NodeStatus(u.opts.Node), 1, u.onOwnStatus); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		u.serveRebirths(ctx)
+	}()
+	err := u.sess.Run(ctx)
+	wg.Wait()
+	return err
+}
+
+// serveRebirths publishes a birth per request, off the receive path: a
+// publish waits for its PUBACK, which the receive path would have to read.
+func (u *Uplink) serveRebirths(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-u.rebirth:
+			u.publishBirth(u.sess)
+		}
+	}
+}
+
+func (u *Uplink) header(seq uint64) protocol.Header {
+	return protocol.Header{V: protocol.Version, Node: u.opts.Node, Instance: u.instance, Seq: seq,
+		TS: u.opts.Now().Truncate(time.Millisecond)}
+}
+
+func (u *Uplink) statusMessage(st protocol.NodeStatus) *session.Message {
+	b, err := json.Marshal(st)
+	if err != nil {
+		panic(fmt.Sprintf("uplink: status does not encode: %v", err)) // plain structs always encode
+	}
+	return &session.Message{Topic: u.topics.NodeStatus(u.opts.Node), QoS: 1, Retained: true, Payload: b}
+}
+
+// will is composed before every connection attempt. It carries the seq the
+// birth of that connection will take, so the scheduler can pair them.
+func (u *Uplink) will() *session.Message {
+	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.seq.Load() + 1),
+		State: protocol.StateOffline, Reason: protocol.ReasonLost})
+}
+
+func (u *Uplink) birth() *session.Message {
+	facts := u.opts.Facts
+	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.seq.Add(1)), State: protocol.StateOnline,
+		HeartbeatS: u.opts.Heartbeat.Seconds(), Facts: &facts})
+}
+
+func (u *Uplink) goodbye() *session.Message {
+	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.seq.Add(1)),
+		State: protocol.StateOffline, Reason: protocol.ReasonShutdown})
+}
+
+func (u *Uplink) onConnect(s *session.Session) { u.publishBirth(s) }
+
+func (u *Uplink) publishBirth(s *session.Session) {
+	u.birthMu.Lock()
+	defer u.birthMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), u.opts.Session.OpTimeout+time.Second)
+	defer cancel()
+	if err := s.Publish(ctx, *u.birth()); err != nil {
+		u.log.Warn("birth not published", "err", err)
+		return
+	}
+	u.log.Info("birth published", "node", u.opts.Node, "instance", u.instance, "seq", u.seq.Load())
+}
+
+// PublishMetrics stamps m with the next sequence number and publishes it
+// with QoS 1. A report that fails is not retried here: the next sample
+// supersedes it.
+func (u *Uplink) PublishMetrics(ctx context.Context, m protocol.Metrics) error {
+	m.Header = u.header(u.seq.Add(1))
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode metrics: %w", err)
+	}
+	return u.sess.Publish(ctx, session.Message{Topic: u.topics.NodeMetrics(u.opts.Node), QoS: 1, Payload: b})
+}
+
+func (u *Uplink) onCommand(m session.Message) {
+	nt, err := protocol.ParseNodeTopic(m.Topic)
+	if err != nil || nt.Node != u.opts.Node {
+		u.log.Warn("command on an unexpected topic ignored", "topic", m.Topic)
+		return
+	}
+	switch nt.Command {
+	case protocol.CmdRebirth:
+		u.log.Info("scheduler asked for a rebirth")
+		select {
+		case u.rebirth <- struct{}{}:
+		default: // one is already pending
+		}
+	default:
+		u.log.Warn("unknown command ignored", "command", nt.Command)
+	}
+}
+
+// onOwnStatus watches the node's own status topic. A live (not retained)
+// birth from another instance means a second agent is using this node id:
+// both would keep taking the MQTT session from each other, so say so loudly.
+func (u *Uplink) onOwnStatus(m session.Message) {
+	if m.Retained {
+		return // a replay of an earlier run's birth
+	}
+	st, err := protocol.DecodeNodeStatus(m.Payload)
+	if err != nil || st.Instance == u.instance || st.State != protocol.StateOnline {
+		return
+	}
+	n := u.duplicates.Add(1)
+	host := ""
+	if st.Facts != nil {
+		host = st.Facts.Hostname
+	}
+	u.log.Error("another agent is using this node id: give every device its own node_id",
+		"node", u.opts.Node, "other_instance", st.Instance, "other_hostname", host, "seen", n)
+}
