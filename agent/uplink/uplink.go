@@ -181,6 +181,11 @@ func (u *Uplink) publishBirth(s *session.Session) {
 // with QoS 1. A report that fails is not retried here: the next sample
 // supersedes it.
 func (u *Uplink) PublishMetrics(ctx context.Context, m protocol.Metrics) error {
+	if !u.sess.Connected() {
+		// Not attempted, so no sequence number is spent: the scheduler
+		// counts a gap only for a report that was sent and lost.
+		return session.ErrNotConnected
+	}
 	m.Header = u.header(u.seq.Add(1))
 	b, err := json.Marshal(m)
 	if err != nil {

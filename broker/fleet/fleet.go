@@ -1,0 +1,169 @@
+// Package fleet is the scheduler's live view of a region's nodes: facts from
+// births, latest metrics, online state from births, wills, goodbyes and
+// overdue heartbeats, sequence gaps and duplicates, and agents that share a
+// node id. It is soft state, rebuilt from retained births and fresh reports
+// after a restart; it does no I/O.
+//
+// A node's online state:
+//
+//	           birth / metrics
+//	 (unknown) ───────────────▶ online ◀──────────────┐
+//	                              │ will (same instance)│ birth / metrics
+//	                              │ goodbye             │
+//	                              │ heartbeat overdue   │
+//	                              ▼                     │
+//	                           offline ────────────────┘
+package fleet
+
+import (
+	"sync"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+// Options configure a Fleet.
+type Options struct {
+	// Grace is added to a node's heartbeat before it is declared overdue:
+	// it absorbs network delay and a sample that took long. Default 15 s.
+	Grace time.Duration
+	// DefaultHeartbeat applies to nodes whose birth has not been seen.
+	// Default 60 s, the agent's default.
+	DefaultHeartbeat time.Duration
+	// DuplicateWindow is how long a replaced instance is remembered: a
+	// birth or report from it within the window means two agents share a
+	// node id. Default 10 min.
+	DuplicateWindow time.Duration
+	// RebirthEvery limits rebirth requests to one node. Default 30 s.
+	RebirthEvery time.Duration
+	Now          func() time.Time
+}
+
+func (o *Options) ensureDefaults() {
+	if o.Grace <= 0 {
+		o.Grace = 15 * time.Second
+	}
+	if o.DefaultHeartbeat <= 0 {
+		o.DefaultHeartbeat = 60 * time.Second
+	}
+	if o.DuplicateWindow <= 0 {
+		o.DuplicateWindow = 10 * time.Minute
+	}
+	if o.RebirthEvery <= 0 {
+		o.RebirthEvery = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Node is the scheduler's record of one node. Copies are handed out; the
+// Fleet owns the originals.
+type Node struct {
+	ID        string
+	Facts     *protocol.Facts // nil until a birth is seen
+	Online    bool
+	Reason    string // why offline: lost, shutdown, overdue
+	Instance  string // agent process behind the current birth
+	BirthSeq  uint64 // seq of the current birth; a will carries the same
+	Heartbeat time.Duration
+	LastSeen  time.Time // scheduler clock, last message received
+	Metrics   *protocol.Metrics
+	LastSeq   uint64
+	Gaps      uint64 // messages missing by sequence number
+	Dups      uint64 // messages whose seq was not new
+	// Duplicate: more than one agent uses this node id — an instance that
+	// had been replaced came back within the DuplicateWindow.
+	Duplicate bool
+
+	// retired maps replaced instances to when they were replaced.
+	retired     map[string]time.Time
+	lastFlip    time.Time // last time a retired instance came back
+	lastRebirth time.Time
+}
+
+// Fleet is safe for concurrent use.
+type Fleet struct {
+	opts Options
+
+	mu       sync.Mutex // guards nodes and rejected
+	nodes    map[string]*Node
+	rejected uint64
+
+	changed chan struct{} // 1-buffered: "something changed since you looked"
+}
+
+// New returns an empty fleet.
+func New(opts Options) *Fleet {
+	opts.ensureDefaults()
+	return &Fleet{opts: opts, nodes: map[string]*Node{}, changed: make(chan struct{}, 1)}
+}
+
+// Changed is signalled (coalesced) whenever the view changes.
+func (f *Fleet) Changed() <-chan struct{} { return f.changed }
+
+func (f *Fleet) notify() {
+	select {
+	case f.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Reject counts a message that failed validation.
+func (f *Fleet) Reject() {
+	f.mu.Lock()
+	f.rejected++
+	f.mu.Unlock()
+	f.notify()
+}
+
+// Get returns a copy of one node.
+func (f *Fleet) Get(id string) (Node, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, ok := f.nodes[id]
+	if !ok {
+		return Node{}, false
+	}
+	return f.snapshot(n, f.opts.Now()), true
+}
+
+// snapshot copies n with its derived fields set.
+func (f *Fleet) snapshot(n *Node, now time.Time) Node {
+	c := *n
+	c.retired = nil
+	c.Duplicate = !n.lastFlip.IsZero() && now.Sub(n.lastFlip) < f.opts.DuplicateWindow
+	return c
+}
+
+func (f *Fleet) node(id string) *Node {
+	n, ok := f.nodes[id]
+	if !ok {
+		n = &Node{ID: id, Heartbeat: f.opts.DefaultHeartbeat, retired: map[string]time.Time{}}
+		f.nodes[id] = n
+	}
+	return n
+}
+
+// switchInstance makes inst the node's current instance. It reports a
+// duplicate when inst was recently replaced: an old instance coming back
+// means two live agents take turns with the node id.
+func (f *Fleet) switchInstance(n *Node, inst string, now time.Time) {
+	if n.Instance == inst {
+		return
+	}
+	for old, at := range n.retired {
+		if now.Sub(at) > f.opts.DuplicateWindow {
+			delete(n.retired, old)
+		}
+	}
+	if _, seen := n.retired[inst]; seen {
+		n.lastFlip = now
+	}
+	if n.Instance != "" {
+		n.retired[n.Instance] = now
+	}
+	delete(n.retired, inst)
+	n.Instance = inst
+	n.LastSeq = 0
+}

@@ -1,0 +1,180 @@
+package fleet
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func newFleet() (*Fleet, *clock) {
+	c := &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	return New(Options{Now: c.now, Grace: 5 * time.Second}), c
+}
+
+func hdr(node, inst string, seq uint64) protocol.Header {
+	return protocol.Header{V: 1, Node: node, Instance: inst, Seq: seq, TS: time.Unix(0, 0)}
+}
+
+func birth(node, inst string, seq uint64) protocol.NodeStatus {
+	return protocol.NodeStatus{Header: hdr(node, inst, seq), State: protocol.StateOnline, HeartbeatS: 10,
+		Facts: &protocol.Facts{Arch: "arm64", Cores: 4, Tier: protocol.TierEdge}}
+}
+
+func offline(node, inst string, seq uint64, reason string) protocol.NodeStatus {
+	return protocol.NodeStatus{Header: hdr(node, inst, seq), State: protocol.StateOffline, Reason: reason}
+}
+
+func metrics(node, inst string, seq uint64, cpu float64) protocol.Metrics {
+	return protocol.Metrics{Header: hdr(node, inst, seq), CPU: protocol.CPU{Total: cpu}}
+}
+
+func mustGet(t *testing.T, f *Fleet, id string) Node {
+	t.Helper()
+	n, ok := f.Get(id)
+	if !ok {
+		t.Fatalf("node %s unknown", id)
+	}
+	return n
+}
+
+func TestBirthMetricsGoodbye(t *testing.T) {
+	f, _ := newFleet()
+	f.HandleStatus(birth("a", "i1", 1))
+	if f.HandleMetrics(metrics("a", "i1", 2, 10)) {
+		t.Fatal("rebirth asked although the birth was seen")
+	}
+	n := mustGet(t, f, "a")
+	if !n.Online || n.Metrics.CPU.Total != 10 || n.Heartbeat != 10*time.Second {
+		t.Fatalf("after birth+metrics: %+v", n)
+	}
+	f.HandleStatus(offline("a", "i1", 3, protocol.ReasonShutdown))
+	if n := mustGet(t, f, "a"); n.Online || n.Reason != protocol.ReasonShutdown || n.Gaps != 0 {
+		t.Fatalf("after goodbye: %+v", n)
+	}
+}
+
+func TestWillOfCurrentConnectionOnly(t *testing.T) {
+	f, _ := newFleet()
+	f.HandleStatus(birth("a", "i1", 1))
+	f.HandleStatus(birth("a", "i1", 5)) // reconnect of the same process
+	f.HandleStatus(offline("a", "i1", 1, protocol.ReasonLost))
+	if !mustGet(t, f, "a").Online {
+		t.Fatal("a will of an earlier connection took the node offline")
+	}
+	f.HandleStatus(offline("a", "old", 9, protocol.ReasonLost))
+	if !mustGet(t, f, "a").Online {
+		t.Fatal("a will of another instance took the node offline")
+	}
+	f.HandleStatus(offline("a", "i1", 5, protocol.ReasonLost))
+	if n := mustGet(t, f, "a"); n.Online || n.Reason != protocol.ReasonLost {
+		t.Fatalf("the will of the current connection did not apply: %+v", n)
+	}
+}
+
+func TestSequenceGapsAndDuplicates(t *testing.T) {
+	f, _ := newFleet()
+	f.HandleStatus(birth("a", "i1", 1))
+	f.HandleMetrics(metrics("a", "i1", 2, 10))
+	f.HandleMetrics(metrics("a", "i1", 5, 20)) // 3 and 4 lost
+	f.HandleMetrics(metrics("a", "i1", 5, 99)) // duplicate
+	f.HandleMetrics(metrics("a", "i1", 4, 99)) // late
+	n := mustGet(t, f, "a")
+	if n.Gaps != 2 || n.Dups != 2 || n.Metrics.CPU.Total != 20 {
+		t.Fatalf("gaps=%d dups=%d cpu=%v, want 2, 2, 20", n.Gaps, n.Dups, n.Metrics.CPU.Total)
+	}
+}
+
+func TestRestartIsNotADuplicateButFlappingIs(t *testing.T) {
+	f, c := newFleet()
+	f.HandleStatus(birth("a", "i1", 1))
+	c.advance(time.Second)
+	f.HandleStatus(birth("a", "i2", 1)) // the agent restarted
+	if mustGet(t, f, "a").Duplicate {
+		t.Fatal("a restart was flagged as a duplicate")
+	}
+	c.advance(time.Second)
+	f.HandleStatus(birth("a", "i1", 7)) // the first one is back: two agents
+	if !mustGet(t, f, "a").Duplicate {
+		t.Fatal("two agents taking turns were not flagged")
+	}
+	if got := f.Summary().Duplicates; len(got) != 1 || got[0] != "a" {
+		t.Fatalf("summary duplicates = %v", got)
+	}
+	c.advance(11 * time.Minute)
+	if mustGet(t, f, "a").Duplicate {
+		t.Fatal("the duplicate flag outlived its window")
+	}
+}
+
+func TestMetricsWithoutBirthAskForRebirthRateLimited(t *testing.T) {
+	f, c := newFleet()
+	if !f.HandleMetrics(metrics("a", "i1", 40, 5)) {
+		t.Fatal("no rebirth asked for a node whose birth was never seen")
+	}
+	if f.HandleMetrics(metrics("a", "i1", 41, 5)) {
+		t.Fatal("rebirth asked twice within the limit")
+	}
+	c.advance(31 * time.Second)
+	if !f.HandleMetrics(metrics("a", "i1", 42, 5)) {
+		t.Fatal("no second rebirth request after the limit")
+	}
+	f.HandleStatus(birth("a", "i1", 43))
+	c.advance(31 * time.Second)
+	if f.HandleMetrics(metrics("a", "i1", 44, 5)) {
+		t.Fatal("rebirth asked after the birth arrived")
+	}
+	if n := mustGet(t, f, "a"); !n.Online || n.Facts == nil {
+		t.Fatalf("%+v", n)
+	}
+}
+
+func TestSweepOverdue(t *testing.T) {
+	f, c := newFleet()
+	f.HandleStatus(birth("a", "i1", 1)) // heartbeat 10 s, grace 5 s
+	c.advance(15 * time.Second)
+	if gone := f.Sweep(); len(gone) != 0 {
+		t.Fatalf("swept at exactly heartbeat+grace: %v", gone)
+	}
+	c.advance(time.Millisecond)
+	if gone := f.Sweep(); len(gone) != 1 || gone[0] != "a" {
+		t.Fatalf("Sweep = %v, want [a]", gone)
+	}
+	if n := mustGet(t, f, "a"); n.Online || n.Reason != "overdue" {
+		t.Fatalf("%+v", n)
+	}
+	f.HandleMetrics(metrics("a", "i1", 2, 1))
+	if !mustGet(t, f, "a").Online {
+		t.Fatal("a report did not bring an overdue node back")
+	}
+}
+
+func TestTableAndSummary(t *testing.T) {
+	f, _ := newFleet()
+	f.HandleStatus(birth("b", "i", 1))
+	f.HandleStatus(birth("a", "j", 1))
+	m := metrics("a", "j", 2, 33)
+	m.Mem.Percent = 50
+	m.TempC = map[string]float64{"x": 40, "y": 61}
+	m.Throttle = &protocol.Throttle{Undervoltage: true}
+	f.HandleMetrics(m)
+	f.HandleStatus(offline("b", "i", 2, protocol.ReasonShutdown))
+	f.Reject()
+	tab := f.Table()
+	if len(tab.Nodes) != 2 || tab.Nodes[0].Node != "a" || tab.Nodes[1].Node != "b" {
+		t.Fatalf("rows %+v", tab.Nodes)
+	}
+	a := tab.Nodes[0]
+	if *a.CPU != 33 || *a.MemPct != 50 || *a.TempC != 61 || !a.Throttled || a.Arch != "arm64" {
+		t.Fatalf("row a %+v", a)
+	}
+	s := f.Summary()
+	if s.Nodes != 2 || s.Online != 1 || s.Offline != 1 || s.Throttled != 1 || s.Rejected != 1 {
+		t.Fatalf("summary %+v", s)
+	}
+}

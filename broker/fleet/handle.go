@@ -1,0 +1,106 @@
+package fleet
+
+import (
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+// HandleStatus applies a node's birth, will or goodbye. It returns true when
+// the scheduler should ask the node for a rebirth.
+func (f *Fleet) HandleStatus(st protocol.NodeStatus) (rebirth bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.opts.Now()
+	n := f.node(st.Node)
+	switch st.State {
+	case protocol.StateOnline:
+		f.switchInstance(n, st.Instance, now)
+		n.Facts = st.Facts
+		n.Online, n.Reason = true, ""
+		n.BirthSeq = st.Seq
+		if st.HeartbeatS > 0 {
+			n.Heartbeat = time.Duration(st.HeartbeatS * float64(time.Second))
+		}
+		f.account(n, st.Seq)
+		n.LastSeen = now
+	case protocol.StateOffline:
+		// Only the current instance can take the node offline, and a
+		// will only for the connection of the current birth: a late will
+		// of an earlier connection or process must not.
+		if st.Instance != n.Instance {
+			return false
+		}
+		if st.Reason == protocol.ReasonLost && st.Seq < n.BirthSeq {
+			return false
+		}
+		if st.Reason != protocol.ReasonLost {
+			f.account(n, st.Seq)
+		}
+		n.Online, n.Reason = false, st.Reason
+		if n.Reason == "" {
+			n.Reason = protocol.ReasonLost
+		}
+	}
+	f.notify()
+	return false
+}
+
+// HandleMetrics applies a resource report. It returns true when the
+// scheduler should ask the node for a rebirth: its birth was never seen (a
+// partial retained burst at startup) or belongs to another instance.
+func (f *Fleet) HandleMetrics(m protocol.Metrics) (rebirth bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.opts.Now()
+	n := f.node(m.Node)
+	missingBirth := n.Facts == nil || n.Instance != m.Instance
+	f.switchInstance(n, m.Instance, now)
+	if !f.account(n, m.Seq) {
+		return false
+	}
+	mm := m
+	n.Metrics = &mm
+	n.Online, n.Reason = true, ""
+	n.LastSeen = now
+	f.notify()
+	if missingBirth && now.Sub(n.lastRebirth) >= f.opts.RebirthEvery {
+		n.lastRebirth = now
+		return true
+	}
+	return false
+}
+
+// account checks seq against the node's last one. It returns false for a
+// duplicate (or older) message, which must not be applied.
+func (f *Fleet) account(n *Node, seq uint64) bool {
+	switch {
+	case n.LastSeq == 0:
+	case seq <= n.LastSeq:
+		n.Dups++
+		return false
+	case seq > n.LastSeq+1:
+		n.Gaps += seq - n.LastSeq - 1
+	}
+	n.LastSeq = seq
+	return true
+}
+
+// Sweep marks online nodes whose heartbeat is overdue offline and returns
+// their ids. Call it about once a second.
+func (f *Fleet) Sweep() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.opts.Now()
+	var gone []string
+	for id, n := range f.nodes {
+		if n.Online && now.Sub(n.LastSeen) > n.Heartbeat+f.opts.Grace {
+			n.Online, n.Reason = false, "overdue"
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) > 0 {
+		f.notify()
+	}
+	return gone
+}

@@ -1,0 +1,68 @@
+package fleet
+
+import (
+	"sort"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+// Summary counts the fleet.
+func (f *Fleet) Summary() protocol.FleetSummary {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.opts.Now()
+	s := protocol.FleetSummary{V: protocol.Version, TS: now.UTC().Truncate(1e6), Nodes: len(f.nodes), Rejected: f.rejected}
+	for id, nn := range f.nodes {
+		n := f.snapshot(nn, now)
+		if n.Online {
+			s.Online++
+			if throttledNow(n.Metrics) {
+				s.Throttled++
+			}
+		}
+		if n.Duplicate {
+			s.Duplicates = append(s.Duplicates, id)
+		}
+	}
+	s.Offline = s.Nodes - s.Online
+	sort.Strings(s.Duplicates)
+	return s
+}
+
+// Table returns one row per node, sorted by id.
+func (f *Fleet) Table() protocol.FleetNodes {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.opts.Now()
+	t := protocol.FleetNodes{V: protocol.Version, TS: now.UTC().Truncate(1e6), Nodes: make([]protocol.FleetNode, 0, len(f.nodes))}
+	for _, nn := range f.nodes {
+		n := f.snapshot(nn, now)
+		row := protocol.FleetNode{Node: n.ID, Online: n.Online, Reason: n.Reason, LastSeen: n.LastSeen.UTC(),
+			Duplicate: n.Duplicate, Gaps: n.Gaps, Dups: n.Dups}
+		if n.Facts != nil {
+			row.Arch, row.Model, row.Tier = n.Facts.Arch, n.Facts.Model, n.Facts.Tier
+		}
+		if m := n.Metrics; m != nil {
+			cpu, mem := m.CPU.Total, m.Mem.Percent
+			row.CPU, row.MemPct = &cpu, &mem
+			for _, c := range m.TempC {
+				if row.TempC == nil || c > *row.TempC {
+					c := c
+					row.TempC = &c
+				}
+			}
+			row.Throttled = throttledNow(m)
+		}
+		t.Nodes = append(t.Nodes, row)
+	}
+	sort.Slice(t.Nodes, func(i, j int) bool { return t.Nodes[i].Node < t.Nodes[j].Node })
+	return t
+}
+
+func throttledNow(m *protocol.Metrics) bool {
+	if m == nil || m.Throttle == nil {
+		return false
+	}
+	th := m.Throttle
+	return th.Undervoltage || th.Throttled || th.FreqCapped || th.SoftTempLimit
+}
