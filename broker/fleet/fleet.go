@@ -6,13 +6,13 @@
 //
 // A node's online state:
 //
-//	           birth / metrics
-//	 (unknown) ───────────────▶ online ◀──────────────┐
-//	                              │ will (same instance)│ birth / metrics
-//	                              │ goodbye             │
-//	                              │ heartbeat overdue   │
-//	                              ▼                     │
-//	                           offline ────────────────┘
+//	          birth / metrics
+//	(unknown) ───────────────▶ online ◀──────────────┐
+//	                             │ will (same instance)│ birth / metrics
+//	                             │ goodbye             │
+//	                             │ heartbeat overdue   │
+//	                             ▼                     │
+//	                          offline ────────────────┘
 package fleet
 
 import (
