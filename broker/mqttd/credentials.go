@@ -1,0 +1,276 @@
+package mqttd
+
+import (
+	"bytes"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// The password file is Mosquitto's (mosquitto_passwd, Mosquitto 2's
+// src/password_mosq.c and security_default.c), so one file serves the
+// embedded broker and an external Mosquitto:
+//
+//	# comment
+//	user:$7$<iterations>$<base64 salt>$<base64 hash>   PBKDF2-HMAC-SHA512 (Mosquitto 2's default)
+//	user:$6$<base64 salt>$<base64 hash>                SHA-512(password || salt) (Mosquitto ≤ 1.6)
+//
+// The salt is 12 random bytes, the hash 64 bytes (a SHA-512 output), both in
+// standard base64 with padding; Mosquitto refuses any other lengths. New
+// hashes use 101 iterations, mosquitto_passwd's default.
+const (
+	saltLen          = 12
+	hashLen          = sha512.Size
+	hashIterations   = 101
+	maxHashIteration = 1_000_000 // bounds the CPU one CONNECT can cost
+)
+
+type hashKind byte
+
+const (
+	kindSHA512       hashKind = 6
+	kindSHA512PBKDF2 hashKind = 7
+)
+
+// passwordHash is one decoded `$6$` or `$7$` entry.
+type passwordHash struct {
+	kind       hashKind
+	iterations int // $7$ only
+	salt       []byte
+	hash       []byte
+}
+
+// Credentials is a loaded password file. It is immutable, so it is safe for
+// concurrent use; Server.Reload swaps in a new one.
+type Credentials struct {
+	users map[string]passwordHash
+}
+
+// dummy is verified against when a user is unknown, so that an unknown user
+// costs as much time as a wrong password.
+var dummy = passwordHash{kind: kindSHA512PBKDF2, iterations: hashIterations, salt: make([]byte, saltLen), hash: make([]byte, hashLen)}
+
+// LoadCredentials reads and parses the password file at path. Errors name
+// the file and line.
+func LoadCredentials(path string) (*Credentials, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	c, err := parseCredentials(data)
+	if err != nil {
+		return nil, fmt.Errorf("credentials %s:%w", path, err)
+	}
+	return c, nil
+}
+
+// parseCredentials parses a password file. Errors start with the line
+// number ("3: ..."). Blank lines and lines starting with '#' are skipped;
+// unlike Mosquitto, which logs and drops a bad entry, any malformed line or
+// duplicate user is an error, so a typo cannot silently lock a node out.
+func parseCredentials(data []byte) (*Credentials, error) {
+	c := &Credentials{users: map[string]passwordHash{}}
+	for i, line := range strings.Split(string(data), "\n") {
+		user, h, skip, err := parseCredentialLine(line)
+		if err != nil {
+			return nil, fmt.Errorf("%d: %w", i+1, err)
+		}
+		if skip {
+			continue
+		}
+		if _, dup := c.users[user]; dup {
+			return nil, fmt.Errorf("%d: user %q appears twice", i+1, user)
+		}
+		c.users[user] = h
+	}
+	return c, nil
+}
+
+// parseCredentialLine parses one line; skip is true for blank and comment
+// lines.
+func parseCredentialLine(line string) (user string, h passwordHash, skip bool, err error) {
+	line = strings.TrimRight(line, "\r")
+	if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+		return "", h, true, nil
+	}
+	user, enc, ok := strings.Cut(line, ":")
+	if !ok {
+		return "", h, false, errors.New("want user:$7$iterations$salt$hash")
+	}
+	user = strings.TrimSpace(user)
+	if user == "" {
+		return "", h, false, errors.New("empty user name")
+	}
+	h, err = parseHash(strings.TrimSpace(enc))
+	if err != nil {
+		return "", h, false, fmt.Errorf("user %q: %w", user, err)
+	}
+	return user, h, false, nil
+}
+
+func parseHash(s string) (passwordHash, error) {
+	var h passwordHash
+	parts := strings.Split(s, "$")
+	if len(parts) < 2 || parts[0] != "" {
+		return h, errors.New("password is not a hash: store hashes made by `tether-broker passwd` or mosquitto_passwd, never plain text")
+	}
+	switch parts[1] {
+	case "6":
+		if len(parts) != 4 {
+			return h, errors.New("want $6$salt$hash")
+		}
+		h.kind = kindSHA512
+		parts = parts[2:]
+	case "7":
+		if len(parts) != 5 {
+			return h, errors.New("want $7$iterations$salt$hash")
+		}
+		n, err := strconv.Atoi(parts[2])
+		if err != nil || n < 1 || n > maxHashIteration {
+			return h, fmt.Errorf("iterations %q: want 1 to %d", parts[2], maxHashIteration)
+		}
+		h.kind, h.iterations = kindSHA512PBKDF2, n
+		parts = parts[3:]
+	default:
+		return h, fmt.Errorf("hash type $%s$ is not supported: want $7$ (PBKDF2-SHA512) or $6$ (SHA-512)", parts[1])
+	}
+	var err error
+	if h.salt, err = base64.StdEncoding.DecodeString(parts[0]); err != nil || len(h.salt) != saltLen {
+		return h, fmt.Errorf("salt must be %d bytes in standard base64", saltLen)
+	}
+	if h.hash, err = base64.StdEncoding.DecodeString(parts[1]); err != nil || len(h.hash) != hashLen {
+		return h, fmt.Errorf("hash must be %d bytes in standard base64", hashLen)
+	}
+	return h, nil
+}
+
+func (h passwordHash) sum(password string) []byte {
+	if h.kind == kindSHA512 {
+		d := sha512.New()
+		d.Write([]byte(password))
+		d.Write(h.salt)
+		return d.Sum(nil)
+	}
+	k, err := pbkdf2.Key(sha512.New, password, h.salt, h.iterations, hashLen)
+	if err != nil { // only in FIPS 140-only mode with a short password or salt
+		return nil
+	}
+	return k
+}
+
+func (h passwordHash) String() string {
+	salt := base64.StdEncoding.EncodeToString(h.salt)
+	hash := base64.StdEncoding.EncodeToString(h.hash)
+	if h.kind == kindSHA512 {
+		return "$6$" + salt + "$" + hash
+	}
+	return "$7$" + strconv.Itoa(h.iterations) + "$" + salt + "$" + hash
+}
+
+// Verify reports whether password is user's. The comparison is constant
+// time, and an unknown user costs as much as a known one.
+func (c *Credentials) Verify(user, password string) bool {
+	h, ok := c.users[user]
+	if !ok {
+		dummy.sum(password)
+		return false
+	}
+	got := h.sum(password)
+	return got != nil && subtle.ConstantTimeCompare(got, h.hash) == 1
+}
+
+// Has reports whether user has an entry.
+func (c *Credentials) Has(user string) bool {
+	_, ok := c.users[user]
+	return ok
+}
+
+// Len is the number of users.
+func (c *Credentials) Len() int { return len(c.users) }
+
+// HashPassword returns the password-file form of password:
+// $7$101$<salt>$<hash>, as mosquitto_passwd writes it.
+func HashPassword(password string) (string, error) {
+	if err := checkPassword(password); err != nil {
+		return "", err
+	}
+	h := passwordHash{kind: kindSHA512PBKDF2, iterations: hashIterations, salt: make([]byte, saltLen)}
+	rand.Read(h.salt) // never returns an error (crypto/rand, Go 1.24+)
+	h.hash = h.sum(password)
+	if h.hash == nil {
+		return "", errors.New("credentials: PBKDF2 failed")
+	}
+	return h.String(), nil
+}
+
+func checkPassword(p string) error {
+	switch {
+	case p == "":
+		return errors.New("credentials: empty password")
+	case strings.ContainsRune(p, 0):
+		// Mosquitto compares passwords as C strings.
+		return errors.New("credentials: password contains a NUL byte")
+	case len(p) > 65535:
+		return errors.New("credentials: password is longer than MQTT allows (65535 bytes)")
+	}
+	return nil
+}
+
+// AddUser sets user's password in the password file at path, creating the
+// file (mode 0600) if it does not exist. Other lines are kept byte for byte;
+// the file is replaced atomically (temporary file, fsync, rename, fsync of
+// the directory), keeping its mode and owner, so a broker reading it never
+// sees half a file. user must be a valid Tether id (protocol.ValidateID).
+// Two AddUser calls on one file at the same time can lose one update.
+func AddUser(path, user, password string) error {
+	if err := validateUser(user); err != nil {
+		return err
+	}
+	entry, err := HashPassword(password)
+	if err != nil {
+		return err
+	}
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	out, err := setUserLine(old, user, entry)
+	if err != nil {
+		return fmt.Errorf("credentials %s:%w", path, err)
+	}
+	return writeFileAtomic(path, out)
+}
+
+// setUserLine returns file with user's line replaced by user:entry, or with
+// it appended. The file must parse.
+func setUserLine(file []byte, user, entry string) ([]byte, error) {
+	if _, err := parseCredentials(file); err != nil {
+		return nil, err
+	}
+	line := user + ":" + entry
+	lines := strings.SplitAfter(string(file), "\n")
+	var b bytes.Buffer
+	replaced := false
+	for _, l := range lines {
+		if u, _, skip, _ := parseCredentialLine(strings.TrimSuffix(l, "\n")); !skip && u == user {
+			b.WriteString(line + "\n")
+			replaced = true
+			continue
+		}
+		b.WriteString(l)
+	}
+	if !replaced {
+		if b.Len() > 0 && !bytes.HasSuffix(b.Bytes(), []byte("\n")) {
+			b.WriteByte('\n')
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.Bytes(), nil
+}
