@@ -1,0 +1,151 @@
+package mqttd
+
+import (
+	"strings"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+// role is what an authenticated user may do; see policy.allowed.
+type role uint8
+
+const (
+	roleNode      role = iota + 1 // username is the node id
+	roleScheduler                 // readwrite tether/v1/<region>/#
+	roleMonitor                   // read tether/v1/#
+)
+
+func (r role) String() string {
+	switch r {
+	case roleNode:
+		return "node"
+	case roleScheduler:
+		return "scheduler"
+	case roleMonitor:
+		return "monitor"
+	}
+	return "none"
+}
+
+// policy is Tether's topic ACL for one region. It is immutable after
+// newPolicy, so it is shared without locks. The same check serves SUBSCRIBE
+// filters and, on every delivery, concrete topic names (mochi calls
+// OnACLCheck(read) per message per subscriber), so it must not allocate.
+//
+//	role       write (publish)                       read (subscribe/deliver)
+//	scheduler  tether/v1/R/…                         tether/v1/R/…
+//	monitor    nothing                               tether/v1/…
+//	node N     tether/v1/R/nodes/N/<x>/… , x≠cmd     tether/v1/R/nodes/N/cmd[/…]
+//	                                                 tether/v1/R/nodes/N/status
+//
+// A filter is granted only if every topic it can match is readable: the
+// levels up to the role's subtree are compared literally, so a '+' or '#'
+// there is refused rather than narrowed.
+type policy struct {
+	region      string
+	regionTopic string // tether/v1/R
+	nodesPrefix string // tether/v1/R/nodes/
+	schedulers  map[string]struct{}
+	monitors    map[string]struct{}
+}
+
+func newPolicy(region string, schedulers, monitors []string) *policy {
+	p := &policy{
+		region:      region,
+		regionTopic: protocol.Root + "/" + region,
+		nodesPrefix: protocol.Root + "/" + region + "/nodes/",
+		schedulers:  make(map[string]struct{}, len(schedulers)),
+		monitors:    make(map[string]struct{}, len(monitors)),
+	}
+	for _, u := range schedulers {
+		p.schedulers[u] = struct{}{}
+	}
+	for _, u := range monitors {
+		p.monitors[u] = struct{}{}
+	}
+	return p
+}
+
+// roleOf returns the role of an authenticated username. The empty username
+// (an anonymous client, only ever let in on a loopback listener) is a
+// monitor: it has no node id to act as.
+func (p *policy) roleOf(user string) role {
+	if _, ok := p.schedulers[user]; ok {
+		return roleScheduler
+	}
+	if _, ok := p.monitors[user]; ok || user == "" {
+		return roleMonitor
+	}
+	return roleNode
+}
+
+// known reports whether user is a scheduler or monitor user.
+func (p *policy) known(user string) bool {
+	_, s := p.schedulers[user]
+	_, m := p.monitors[user]
+	return s || m
+}
+
+// allowed reports whether a client with role r and username user may
+// publish to topic (write) or subscribe to / receive topic (read; a filter or
+// a topic name). For roleNode, user must be the node id.
+func (p *policy) allowed(r role, user, topic string, write bool) bool {
+	if write {
+		// A topic name never has wildcards [MQTT-3.3.2-2]; mochi already
+		// refuses them, this keeps the policy sound on its own.
+		if strings.ContainsAny(topic, "+#") {
+			return false
+		}
+	} else {
+		var ok bool
+		if topic, ok = stripShare(topic); !ok {
+			return false
+		}
+	}
+	switch r {
+	case roleScheduler:
+		return topic == p.regionTopic || hasLevelPrefix(topic, p.regionTopic)
+	case roleMonitor:
+		return !write && (topic == protocol.Root || hasLevelPrefix(topic, protocol.Root))
+	case roleNode:
+		if user == "" || strings.ContainsAny(user, "/+#") {
+			return false
+		}
+		rest, ok := strings.CutPrefix(topic, p.nodesPrefix)
+		if !ok {
+			return false
+		}
+		rest, ok = strings.CutPrefix(rest, user)
+		if !ok || !strings.HasPrefix(rest, "/") {
+			return false
+		}
+		rest = rest[1:] // what follows tether/v1/R/nodes/N/
+		if write {
+			kind, _, _ := strings.Cut(rest, "/")
+			return kind != "" && kind != "cmd"
+		}
+		return rest == protocol.KindStatus || rest == "cmd" || strings.HasPrefix(rest, "cmd/")
+	}
+	return false
+}
+
+// hasLevelPrefix reports whether topic lies strictly below prefix:
+// prefix + "/" + anything.
+func hasLevelPrefix(topic, prefix string) bool {
+	return len(topic) > len(prefix) && topic[len(prefix)] == '/' && topic[:len(prefix)] == prefix
+}
+
+// stripShare returns the filter inside a shared subscription
+// "$share/<group>/<filter>" [MQTT-4.8.2], which is what the subscriber can
+// receive, or the filter unchanged. ok is false for a malformed share.
+func stripShare(filter string) (string, bool) {
+	const share = "$share/"
+	if len(filter) < len(share) || !strings.EqualFold(filter[:len(share)], share) {
+		return filter, true
+	}
+	group, rest, ok := strings.Cut(filter[len(share):], "/")
+	if !ok || group == "" || rest == "" || strings.ContainsAny(group, "+#") {
+		return "", false
+	}
+	return rest, true
+}
