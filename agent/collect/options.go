@@ -1,0 +1,67 @@
+package collect
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configure a Collector. The zero Options samples the live machine
+// with the agent's data directory taken to be "/".
+//
+// Memory: a Collector holds one read buffer (4 KiB, grown to the largest file
+// it reads, /proc/stat: ~1.5 KiB on a Pi 4, tens of KiB on a 128-core
+// server), two CPU snapshots of 72 bytes per core, and one open file per
+// source (5 under /proc, one per temperature sensor, one for throttling).
+type Options struct {
+	// DataDir is any path on the filesystem whose usage Sample reports as
+	// Disk: the agent's data directory. Default "/".
+	DataDir string
+
+	// ProcRoot, SysRoot, EtcRoot and VarRoot are where procfs, sysfs, /etc
+	// and /var are mounted. Defaults "/proc", "/sys", "/etc", "/var". Tests
+	// point them at fixture trees; a containerised agent at the host's.
+	ProcRoot string
+	SysRoot  string
+	EtcRoot  string
+	VarRoot  string
+
+	// NetInterfaces, when not empty, names the only interfaces summed into
+	// Net. By default every interface but the loopback is summed, so a
+	// bridge and its members (docker0 and veth*) count twice.
+	NetInterfaces []string
+
+	// Logger receives the collector's few messages: a source becoming
+	// unavailable or available again. Default: discard.
+	Logger *slog.Logger
+
+	// Now is the clock that times network counter deltas. Default time.Now,
+	// whose monotonic reading makes the deltas immune to clock steps.
+	Now func() time.Time
+}
+
+// withDefaults returns o with every empty field set to its default; it is
+// the one place defaults are filled in.
+func (o Options) withDefaults() Options {
+	if o.DataDir == "" {
+		o.DataDir = "/"
+	}
+	if o.ProcRoot == "" {
+		o.ProcRoot = "/proc"
+	}
+	if o.SysRoot == "" {
+		o.SysRoot = "/sys"
+	}
+	if o.EtcRoot == "" {
+		o.EtcRoot = "/etc"
+	}
+	if o.VarRoot == "" {
+		o.VarRoot = "/var"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
