@@ -1,0 +1,78 @@
+package place
+
+// Tier says where a node runs.
+type Tier uint8
+
+const (
+	// TierEdge is a device at the regional site (Raspberry Pi class).
+	TierEdge Tier = iota
+	// TierCloud is a cloud VM or the elastic cloud pool, reached over the site's WAN link.
+	TierCloud
+)
+
+func (t Tier) String() string {
+	if t == TierCloud {
+		return "cloud"
+	}
+	return "edge"
+}
+
+// TierMask is a set of allowed tiers; the zero value allows every tier.
+type TierMask uint8
+
+// Allows reports whether tier t is in the mask (an empty mask allows all).
+func (m TierMask) Allows(t Tier) bool { return m == 0 || m&(1<<t) != 0 }
+
+// MaskOf returns the mask holding exactly the given tiers.
+func MaskOf(ts ...Tier) TierMask {
+	var m TierMask
+	for _, t := range ts {
+		m |= 1 << t
+	}
+	return m
+}
+
+// Health holds the health flags a node reports (from vcgencmd get_throttled on a Pi).
+type Health uint8
+
+const (
+	// Throttled: the SoC is thermally throttled; it runs slower than its profile says.
+	Throttled Health = 1 << iota
+	// Undervoltage: the supply sags; the node is slow and likely to brown out and reboot.
+	Undervoltage
+)
+
+// Node is the static description of a node, as declared when it joins.
+type Node struct {
+	ID    string
+	Tier  Tier
+	Cores int // slots: one task per core
+	// Speed is the declared speed of one core in work units per second (from the hardware
+	// profile). It is only a prior: the Fleet learns the real rate per task class.
+	Speed    float64
+	MemBytes int64
+	// RTT and Bandwidth describe the node's path to the regional site. For a cloud node they
+	// describe the WAN link, which all cloud traffic shares (see Link).
+	RTT       float64 // seconds, round trip
+	Bandwidth float64 // bytes per second
+	// PricePerCPUSecond is the cost of one core-second; only cloud nodes have one.
+	PricePerCPUSecond float64
+}
+
+// Capacity is the declared capacity: cores × speed, in work units per second.
+func (n *Node) Capacity() float64 { return float64(n.Cores) * n.Speed }
+
+// Report is one telemetry report from a node, as delivered to the scheduler (possibly stale).
+type Report struct {
+	At     float64 // when the node sampled it
+	BgLoad float64 // fraction of CPU taken by work Tether did not place, in [0,1)
+	Health Health
+	Queue  int // tasks the node says it holds, queued plus running
+}
+
+// Link is the site's shared WAN link to the cloud tier.
+type Link struct {
+	RTT  float64 // seconds, site ↔ cloud round trip
+	Up   float64 // bytes per second, site → cloud, shared by all uploads
+	Down float64 // bytes per second, cloud → site
+}

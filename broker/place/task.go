@@ -1,0 +1,40 @@
+package place
+
+// MaxClasses bounds the number of task classes; learned rates are kept per node and class.
+const MaxClasses = 8
+
+// Task is what placement needs to know about one task (one attempt of it).
+type Task struct {
+	ID    uint64
+	Class int // task class in [0, MaxClasses), e.g. one per application
+	// Work is the task's size in work units as declared by its submitter.
+	Work float64
+	// Remaining is the work still to do for a task that was preempted and checkpointed; zero
+	// means the whole Work.
+	Remaining float64
+	InBytes   float64 // input to move from Source to the chosen node
+	OutBytes  float64 // result to move back to Source
+	// Source is the node index where the input lives and the result goes, or -1 for the
+	// site itself (the scheduler's LAN).
+	Source   int
+	Arrival  float64 // when the task was submitted
+	Deadline float64 // absolute completion deadline; zero means none
+	Priority int     // larger is more urgent
+	Tiers    TierMask
+	MemBytes int64
+	// Checkpointable tasks may be preempted: they checkpoint and resume later or elsewhere.
+	Checkpointable bool
+}
+
+// Left returns the work still to do.
+func (t *Task) Left() float64 {
+	if t.Remaining > 0 {
+		return t.Remaining
+	}
+	return t.Work
+}
+
+// fits reports whether node n satisfies the task's constraints (tier, memory).
+func fits(n *Node, t *Task) bool {
+	return t.Tiers.Allows(n.Tier) && t.MemBytes <= n.MemBytes
+}

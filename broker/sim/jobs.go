@@ -1,0 +1,160 @@
+package sim
+
+import "github.com/tether-edge/tether/broker/place"
+
+// submit hands a task (new, resubmitted after a crash) to the policy.
+func (w *world) submit(j *job) {
+	j.attempts++
+	if c := w.policy.Central; c != nil {
+		w.apply(c.Submit(w.fleet, &j.task, w.now, w.actions[:0]))
+		return
+	}
+	d := w.policy.Dispatcher.Pick(w.fleet, &j.task, w.now)
+	if d.Node < 0 {
+		w.reject(j)
+		return
+	}
+	w.fleet.Assign(d.Node, &j.task, w.now)
+	w.bind(j, d.Node)
+}
+
+// apply carries out a central policy's actions. It copies them first: handling one may call
+// the policy again, which reuses the action buffer.
+func (w *world) apply(acts []place.Action) {
+	if len(acts) == 0 {
+		return
+	}
+	buf := append([]place.Action(nil), acts...)
+	for _, a := range buf {
+		switch a.Kind {
+		case place.Bind:
+			w.bind(w.jobs[a.Task.ID-1], a.Node)
+		case place.Reject:
+			w.reject(w.jobs[a.Task.ID-1])
+		case place.Preempt:
+			w.preempt(w.jobs[a.TaskID-1], a.Node)
+		}
+	}
+}
+
+// bind starts moving j's input to node i (over the shared WAN uplink for the cloud).
+func (w *world) bind(j *job, i int) {
+	j.node, j.state = i, jsTransfer
+	n := &w.nodes[i]
+	wait := 0.0
+	if n.prof.Tier == place.TierCloud {
+		start := max(w.now, w.link.upFree)
+		w.link.upFree = start + j.task.InBytes/w.fleet.WAN().Up
+		wait = start - w.now
+		j.cloudB += j.task.InBytes
+	}
+	in, _ := place.Transfer(w.fleet, i, &j.task, wait)
+	if n.up {
+		n.pending = append(n.pending, j)
+	}
+	w.push(event{at: w.now + in, kind: evInput, id: int32(i), gen: n.epoch, job: j})
+}
+
+// onInput: j's input reached node i; it queues or starts. On a node that crashed meanwhile
+// the task is lost until the crash is detected.
+func (w *world) onInput(i int, epoch int32, j *job) {
+	n := &w.nodes[i]
+	if !n.up || epoch != n.epoch || j.node != i || j.state != jsTransfer {
+		return
+	}
+	n.pending = remove(n.pending, j)
+	if len(n.running) < n.prof.Cores {
+		w.start(i, j)
+		return
+	}
+	j.state = jsQueued
+	n.queue = append(n.queue, j)
+}
+
+func (w *world) start(i int, j *job) {
+	w.account(i)
+	n := &w.nodes[i]
+	n.running = append(n.running, j)
+	j.state = jsRunning
+	j.left, j.rate, j.since = j.task.Left(), w.rate(i, j.task.Class), w.now
+	j.gen++
+	w.push(event{at: w.now + j.left/j.rate, kind: evFinish, id: int32(i), gen: j.gen, job: j})
+	w.fleet.Started(i, j.task.ID, w.now)
+}
+
+// onFinish: j completed on node i; its result goes back, the next queued task starts, and a
+// central policy gets the freed slot.
+func (w *world) onFinish(i int, gen int32, j *job) {
+	n := &w.nodes[i]
+	if gen != j.gen || j.state != jsRunning || j.node != i {
+		return
+	}
+	w.account(i)
+	n.running = remove(n.running, j)
+	w.fleet.Finished(i, j.task.ID, w.now)
+	j.state = jsResult
+	wait := 0.0
+	if n.prof.Tier == place.TierCloud {
+		start := max(w.now, w.link.downFree)
+		w.link.downFree = start + j.task.OutBytes/w.fleet.WAN().Down
+		wait = start - w.now
+		j.cloudB += j.task.OutBytes
+	}
+	_, out := place.Transfer(w.fleet, i, &j.task, 0)
+	w.push(event{at: w.now + wait + out, kind: evResult, job: j})
+	if len(n.queue) > 0 {
+		next := n.queue[0]
+		n.queue = remove(n.queue, next)
+		w.start(i, next)
+	}
+	if c := w.policy.Central; c != nil {
+		w.apply(c.SlotFreed(w.fleet, i, w.now, w.actions[:0]))
+	}
+}
+
+func (w *world) onResult(j *job) {
+	if j.state != jsResult {
+		return
+	}
+	j.state, j.done = jsDone, w.now
+	w.live--
+}
+
+func (w *world) reject(j *job) {
+	j.state = jsRejected
+	w.live--
+}
+
+// preempt checkpoints running task j on node i and hands it back to the central policy
+// with its remaining work.
+func (w *world) preempt(j *job, i int) {
+	n := &w.nodes[i]
+	if j.state != jsRunning || j.node != i {
+		return
+	}
+	w.account(i)
+	j.left = max(0, j.left-(w.now-j.since)*j.rate)
+	n.running = remove(n.running, j)
+	j.gen++
+	j.task.Remaining = max(j.left, 1e-9)
+	j.state, j.node = jsWaiting, -1
+	w.preempted++
+	w.apply(w.policy.Central.Requeue(w.fleet, &j.task, w.now, w.actions[:0]))
+	if len(n.queue) > 0 && len(n.running) < n.prof.Cores {
+		next := n.queue[0]
+		n.queue = remove(n.queue, next)
+		w.start(i, next)
+	}
+}
+
+// remove deletes j from list, keeping order.
+func remove(list []*job, j *job) []*job {
+	for k, x := range list {
+		if x == j {
+			copy(list[k:], list[k+1:])
+			list[len(list)-1] = nil
+			return list[:len(list)-1]
+		}
+	}
+	return list
+}

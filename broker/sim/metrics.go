@@ -1,0 +1,94 @@
+package sim
+
+import "github.com/tether-edge/tether/broker/place"
+
+// Result is what one run measured. Times are seconds from submission to the result being
+// back at the task's source; only tasks submitted in [Warmup, Horizon) count.
+type Result struct {
+	cell
+	Tasks      int
+	Mean       float64
+	P50        float64
+	P95        float64
+	P99        float64
+	Miss       float64 // share done after the deadline, rejected, or never finished
+	Offload    float64 // share whose last attempt ran on the cloud tier
+	CloudMB    float64 // megabytes over the WAN, both ways, every task
+	UtilSpread float64 // standard deviation of edge nodes' utilisation
+	// Unstable: the number of tasks in the system grew steadily while tasks arrived, or
+	// measured tasks were still unfinished a full horizon after arrivals stopped.
+	Unstable   bool
+	Rejected   int
+	Unfinished int
+	Preempted  int
+	Crashes    int
+	Events     int
+}
+
+// measure computes the run's Result from the final world state.
+func (w *world) measure() Result {
+	r := Result{cell: w.cell, Preempted: w.preempted, Events: w.events}
+	var times []float64
+	missed, cloud := 0, 0
+	for _, j := range w.jobs {
+		r.CloudMB += j.cloudB / 1e6
+		if !j.measured {
+			continue
+		}
+		r.Tasks++
+		switch j.state {
+		case jsDone:
+			times = append(times, j.done-j.task.Arrival)
+			if j.done > j.task.Deadline {
+				missed++
+			}
+			if j.node >= 0 && w.nodes[j.node].prof.Tier == place.TierCloud {
+				cloud++
+			}
+		case jsRejected:
+			r.Rejected++
+			missed++
+		default:
+			r.Unfinished++
+			missed++
+			times = append(times, w.now-j.task.Arrival) // censored
+		}
+	}
+	s := sorted(times)
+	r.Mean, r.P50, r.P95, r.P99 = mean(s), quantile(s, 0.5), quantile(s, 0.95), quantile(s, 0.99)
+	if r.Tasks > 0 {
+		r.Miss = float64(missed) / float64(r.Tasks)
+		r.Offload = float64(cloud) / float64(r.Tasks)
+	}
+	var utils []float64
+	slots := 0
+	for i := range w.nodes {
+		n := &w.nodes[i]
+		r.Crashes += n.crashes
+		slots += n.prof.Cores
+		if n.prof.Tier == place.TierEdge && w.now > 0 {
+			utils = append(utils, n.busy/(float64(n.prof.Cores)*w.now))
+		}
+	}
+	r.UtilSpread = stddev(utils)
+	r.Unstable = r.Unfinished > 0 || w.growing(slots)
+	return r
+}
+
+// growing reports whether the tasks in the system trend upward over the measured arrivals by
+// more than twice the fleet's slots and more than half their mean: a queue without bound,
+// not a slow one.
+func (w *world) growing(slots int) bool {
+	var xs, ys []float64
+	for _, p := range w.probes {
+		if p.at >= w.cfg.Warmup {
+			xs = append(xs, p.at)
+			ys = append(ys, float64(p.n))
+		}
+	}
+	if len(xs) < 3 {
+		return false
+	}
+	growth := slope(xs, ys) * (xs[len(xs)-1] - xs[0])
+	return growth > 2*float64(slots) && growth > mean(ys)/2
+}

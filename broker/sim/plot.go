@@ -1,0 +1,3 @@
+package sim
+
+func writePlots(outDir string, cfg *Config, aggs []agg) error { return nil }

@@ -1,0 +1,239 @@
+package sim
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/tether-edge/tether/broker/place"
+)
+
+// cell is one point of the evaluation grid: a single simulated run.
+type cell struct {
+	Mix    string
+	Load   float64
+	Stale  float64
+	Policy string
+	Seed   uint64
+}
+
+// job is one task from submission to result, across attempts.
+type job struct {
+	task    place.Task // task.ID is the job's index + 1
+	node    int        // current node, or -1
+	attempt int32      // bumped on every resubmission; stale events carry an older one
+	state   jobState
+
+	left  float64 // work left while running
+	rate  float64 // current true rate while running
+	since float64 // when left and rate were last updated
+	gen   int32   // finish-event generation, bumped on every rate change
+
+	done     float64 // result delivered, or 0
+	cloudB   float64 // bytes moved over the WAN for this job
+	attempts int
+	measured bool
+}
+
+type jobState uint8
+
+const (
+	jsWaiting  jobState = iota // in the scheduler (central queue) or being resubmitted
+	jsTransfer                 // input on its way to the node
+	jsQueued                   // at the node, waiting for a core
+	jsRunning
+	jsResult // result on its way back
+	jsDone
+	jsRejected
+	jsLost // on a crashed node, not yet detected
+)
+
+// simNode is the truth about one node.
+type simNode struct {
+	prof      Profile
+	up        bool
+	epoch     int32 // bumped at each crash; input events of an older epoch are dropped
+	bg        float64
+	throttled bool
+	undervolt bool
+	pending   []*job // input in flight
+	queue     []*job // waiting for a core, FIFO
+	running   []*job
+	busy      float64 // core-seconds spent on tasks
+	busySince float64
+	crashes   int
+}
+
+// source is one device generating tasks of one application.
+type source struct {
+	app    int
+	node   int // edge node holding the device's data
+	active bool
+	gen    int32
+}
+
+// world is one run's whole state. It is owned by one goroutine.
+type world struct {
+	cfg  *Config
+	cell cell
+	apps [numApps]App
+	now  float64
+	seq  uint64
+	ev   evHeap
+
+	wl, dyn *rand.Rand // workload and node-dynamics streams, independent of the policy
+
+	nodes   []simNode
+	cloud   int // index of the cloud pool, or -1
+	sources []source
+	link    struct{ upFree, downFree float64 }
+
+	fleet   *place.Fleet
+	policy  place.Policy
+	jobs    []*job
+	live    int // jobs submitted and not finished or rejected
+	probes  []probe
+	actions []place.Action
+	lost    []uint64
+	scratch []float64
+
+	preempted, events int
+}
+
+type probe struct {
+	at float64
+	n  int
+}
+
+// stream derives an independent PCG stream for one purpose of one run.
+func stream(seed uint64, purpose uint64, c cell) *rand.Rand {
+	h := seed*0x9E3779B97F4A7C15 ^ purpose
+	for _, b := range []byte(fmt.Sprintf("%s|%g|%g", c.Mix, c.Load, c.Stale)) {
+		h = (h ^ uint64(b)) * 0x100000001B3
+	}
+	return rand.New(rand.NewPCG(h, purpose))
+}
+
+// newWorld builds the fleet, the devices and the policy for one cell.
+func newWorld(cfg *Config, c cell) (*world, error) {
+	mix, err := lookupMix(c.Mix)
+	if err != nil {
+		return nil, err
+	}
+	w := &world{cfg: cfg, cell: c, apps: Apps(), cloud: -1,
+		wl: stream(c.Seed, 1, c), dyn: stream(c.Seed, 2, c)}
+	mbit := cfg.WANMbps * mbps
+	w.fleet = place.NewFleet(place.Link{RTT: cfg.WANRTT, Up: mbit, Down: mbit}, place.FleetOptions{})
+	w.addNodes()
+	if err := w.addSources(mix); err != nil {
+		return nil, err
+	}
+	env := place.Env{Rand: stream(c.Seed, 3, c), Truth: truth{w}}
+	env.Tether.CloudBudget = cfg.CloudBudget / 3600
+	if w.policy, err = place.NewRegistry().New(c.Policy, env); err != nil {
+		return nil, err
+	}
+	if c := w.policy.Central; c != nil {
+		for i := range w.nodes {
+			c.NodeUp(w.fleet, i, 0, nil) // offers every slot; nothing is queued yet
+		}
+	}
+	w.push(event{at: 0, kind: evProbe})
+	return w, nil
+}
+
+// addNodes creates the edge fleet in a seeded shuffled order, then the cloud pool.
+func (w *world) addNodes() {
+	profs := Profiles()
+	n := w.cfg.EdgeNodes
+	zeros := int(math.Round(float64(n) * w.cfg.ZeroShare))
+	pi5s := int(math.Round(float64(n) * w.cfg.Pi5Share))
+	kinds := make([]string, n)
+	for i := range kinds {
+		switch {
+		case i < zeros:
+			kinds[i] = "zero2w"
+		case i < zeros+pi5s:
+			kinds[i] = "pi5"
+		default:
+			kinds[i] = "pi4"
+		}
+	}
+	w.dyn.Shuffle(n, func(a, b int) { kinds[a], kinds[b] = kinds[b], kinds[a] })
+	for i, k := range kinds {
+		w.addNode(profs[k], fmt.Sprintf("%s-%03d", k, i))
+	}
+	if w.cfg.CloudCores > 0 {
+		p := profs["cloud"]
+		p.Cores = w.cfg.CloudCores
+		w.cloud = w.addNode(p, "cloud")
+	}
+}
+
+func (w *world) addNode(p Profile, id string) int {
+	i := w.fleet.AddNode(place.Node{
+		ID: id, Tier: p.Tier, Cores: p.Cores, Speed: p.Speed, MemBytes: p.MemBytes,
+		RTT: p.RTT, Bandwidth: p.Bandwidth, PricePerCPUSecond: p.Price,
+	})
+	n := simNode{prof: p, up: true}
+	if p.Tier == place.TierEdge {
+		n.undervolt = w.dyn.Float64() < p.UndervoltProb
+		phase := w.dyn.Float64() * w.cfg.ReportEvery
+		w.push(event{at: phase, kind: evSample, id: int32(i)})
+		w.push(event{at: 0, kind: evBg, id: int32(i)})
+		if p.ThrottleEvery > 0 {
+			w.push(event{at: w.exp(w.dyn, p.ThrottleEvery), kind: evThrottle, id: int32(i)})
+		}
+	}
+	w.nodes = append(w.nodes, n)
+	w.scheduleCrash(i)
+	return i
+}
+
+// edgeCapacity is the edge fleet's declared capacity net of mean background load: the
+// denominator of the offered load.
+func (w *world) edgeCapacity() float64 {
+	meanBg := w.cfg.BgBusyShare*bgBusyMean + (1-w.cfg.BgBusyShare)*bgQuietMean
+	c := 0.0
+	for _, n := range w.nodes {
+		if n.prof.Tier == place.TierEdge {
+			c += float64(n.prof.Cores) * n.prof.Speed * (1 - meanBg)
+		}
+	}
+	return c
+}
+
+// addSources creates enough devices for the cell's offered load, apportioned by the mix.
+func (w *world) addSources(mix Mix) error {
+	total, perDev := 0.0, 0.0
+	for a, share := range mix {
+		total += share
+		perDev += share * w.apps[a].workRate()
+	}
+	if total <= 0 {
+		return fmt.Errorf("mix %q is empty", w.cell.Mix)
+	}
+	perDev /= total
+	n := int(math.Ceil(w.cell.Load * w.edgeCapacity() / perDev))
+	edge := w.fleet.Edge()
+	for a, share := range mix {
+		for k := 0; k < int(math.Round(float64(n)*share/total)); k++ {
+			s := source{app: a, node: edge[w.wl.IntN(len(edge))]}
+			app := w.apps[a]
+			duty := app.ActiveMean / (app.ActiveMean + app.IdleMean)
+			s.active = w.wl.Float64() >= duty // toggled at once below
+			w.sources = append(w.sources, s)
+			w.push(event{at: 0, kind: evToggle, id: int32(len(w.sources) - 1)})
+		}
+	}
+	return nil
+}
+
+func (w *world) push(e event) {
+	w.seq++
+	e.seq = w.seq
+	w.ev.push(e)
+}
+
+// exp draws an exponential variate with the given mean.
+func (w *world) exp(r *rand.Rand, mean float64) float64 { return r.ExpFloat64() * mean }
