@@ -1,17 +1,13 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/tether-edge/tether/pkg/cliconf"
 )
 
 // Load builds the configuration from defaults, the file named by --config
@@ -20,11 +16,11 @@ import (
 func Load(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
 	cfg := Default()
 	path := getenv("TETHER_CONFIG")
-	if p, ok := findConfigFlag(args); ok {
+	if p, ok := cliconf.FindFlag(args, "config"); ok {
 		path = p
 	}
 	if path != "" {
-		if err := loadFile(path, &cfg); err != nil {
+		if err := cliconf.ReadYAML(path, &cfg); err != nil {
 			return Config{}, err
 		}
 	}
@@ -41,52 +37,23 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	return cfg, nil
 }
 
-func loadFile(path string, cfg *Config) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("config file: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true) // a misspelt key is an error, not a silent default
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config file %s: %w", path, err)
-	}
-	return nil
-}
-
-// findConfigFlag finds --config before the flags are parsed, so the file
-// can be read first and flags still win over it.
-func findConfigFlag(args []string) (string, bool) {
-	for i, a := range args {
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") || name != "config" {
-			continue
-		}
-		if hasVal {
-			return val, true
-		}
-		if i+1 < len(args) {
-			return args[i+1], true
-		}
-	}
-	return "", false
-}
-
-// env lists the TETHER_* variables; docs/configuration.md mirrors it.
+// applyEnv applies the TETHER_* variables; docs/configuration.md lists them.
 func applyEnv(cfg *Config, getenv func(string) string) error {
-	str := map[string]*string{
-		"TETHER_NODE_ID": &cfg.NodeID, "TETHER_REGION": &cfg.Region, "TETHER_USERNAME": &cfg.Username,
-		"TETHER_PASSWORD": &cfg.Password, "TETHER_PASSWORD_FILE": &cfg.PasswordFile, "TETHER_TIER": &cfg.Tier,
-		"TETHER_DATA_DIR": &cfg.DataDir, "TETHER_TLS_CA": &cfg.TLS.CAFile, "TETHER_TLS_CERT": &cfg.TLS.CertFile,
-		"TETHER_TLS_KEY": &cfg.TLS.KeyFile, "TETHER_LOG_LEVEL": &cfg.LogLevel, "TETHER_LOG_FORMAT": &cfg.LogFormat,
-	}
-	for k, p := range str {
-		if v := getenv(k); v != "" {
-			*p = v
-		}
-	}
-	if v := getenv("TETHER_BROKER"); v != "" {
-		cfg.Brokers = strings.Split(v, ",")
+	err := cliconf.Env{
+		Strings: map[string]*string{
+			"TETHER_NODE_ID": &cfg.NodeID, "TETHER_REGION": &cfg.Region, "TETHER_USERNAME": &cfg.Username,
+			"TETHER_PASSWORD": &cfg.Password, "TETHER_PASSWORD_FILE": &cfg.PasswordFile, "TETHER_TIER": &cfg.Tier,
+			"TETHER_DATA_DIR": &cfg.DataDir, "TETHER_TLS_CA": &cfg.TLS.CAFile, "TETHER_TLS_CERT": &cfg.TLS.CertFile,
+			"TETHER_TLS_KEY": &cfg.TLS.KeyFile, "TETHER_LOG_LEVEL": &cfg.LogLevel, "TETHER_LOG_FORMAT": &cfg.LogFormat,
+		},
+		Lists: map[string]*[]string{"TETHER_BROKER": &cfg.Brokers},
+		Durations: map[string]*time.Duration{
+			"TETHER_KEEPALIVE": &cfg.KeepAlive, "TETHER_SAMPLE_INTERVAL": &cfg.SampleInterval, "TETHER_HEARTBEAT": &cfg.Heartbeat,
+		},
+		Bools: map[string]*bool{"TETHER_SEND_ALL": &cfg.SendAll},
+	}.Apply(getenv)
+	if err != nil {
+		return err
 	}
 	if v := getenv("TETHER_LABELS"); v != "" {
 		cfg.Labels = map[string]string{}
@@ -95,25 +62,6 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 				return fmt.Errorf("TETHER_LABELS: %w", err)
 			}
 		}
-	}
-	durs := map[string]*time.Duration{
-		"TETHER_KEEPALIVE": &cfg.KeepAlive, "TETHER_SAMPLE_INTERVAL": &cfg.SampleInterval, "TETHER_HEARTBEAT": &cfg.Heartbeat,
-	}
-	for k, p := range durs {
-		if v := getenv(k); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return fmt.Errorf("%s: %w", k, err)
-			}
-			*p = d
-		}
-	}
-	if v := getenv("TETHER_SEND_ALL"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("TETHER_SEND_ALL: %w", err)
-		}
-		cfg.SendAll = b
 	}
 	return nil
 }
@@ -124,28 +72,6 @@ func addLabel(m map[string]string, kv string) error {
 		return fmt.Errorf("label %q: write it as key=value", kv)
 	}
 	m[k] = v
-	return nil
-}
-
-// listFlag collects a repeatable flag; the first use replaces the list
-// from the file or environment.
-type listFlag struct {
-	dst *[]string
-	set bool
-}
-
-func (l *listFlag) String() string {
-	if l.dst == nil {
-		return ""
-	}
-	return strings.Join(*l.dst, ",")
-}
-
-func (l *listFlag) Set(v string) error {
-	if !l.set {
-		*l.dst, l.set = nil, true
-	}
-	*l.dst = append(*l.dst, strings.Split(v, ",")...)
 	return nil
 }
 
@@ -171,7 +97,7 @@ func flagSet(cfg *Config, usage io.Writer) *flag.FlagSet {
 	fs.String("config", "", "YAML config file (see deploy/agent.yaml)")
 	fs.StringVar(&cfg.NodeID, "node", cfg.NodeID, "node id (default: derived from the board serial or machine-id)")
 	fs.StringVar(&cfg.Region, "region", cfg.Region, "region (topic namespace)")
-	fs.Var(&listFlag{dst: &cfg.Brokers}, "broker", "broker URL, tcp://HOST:1883 or tls://HOST:8883; repeat for failover")
+	fs.Var(&cliconf.List{Dst: &cfg.Brokers}, "broker", "broker URL, tcp://HOST:1883 or tls://HOST:8883; repeat for failover")
 	fs.StringVar(&cfg.Username, "username", cfg.Username, "MQTT username (default: the node id)")
 	fs.StringVar(&cfg.PasswordFile, "password-file", cfg.PasswordFile, "file holding the MQTT password")
 	fs.StringVar(&cfg.TLS.CAFile, "tls-ca", cfg.TLS.CAFile, "CA certificate of the broker (PEM)")

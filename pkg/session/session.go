@@ -37,8 +37,9 @@ type Session struct {
 	opts     Options
 	counters Counters
 
-	mu     sync.RWMutex // guards client, ready and subs
+	mu     sync.RWMutex // guards client, broker, ready and subs
 	client mqtt.Client  // nil while disconnected
+	broker string       // URL of the current connection
 	ready  bool         // subscriptions restored and OnConnect done
 	subs   []subscription
 
@@ -57,6 +58,17 @@ func New(opts Options) (*Session, error) {
 
 // Counters returns the session's byte counters.
 func (s *Session) Counters() *Counters { return &s.counters }
+
+// Broker returns the URL of the broker the session is connected to, or ""
+// while disconnected.
+func (s *Session) Broker() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.client == nil {
+		return ""
+	}
+	return s.broker
+}
 
 // Connected reports whether the session has a live connection whose
 // subscriptions are restored and whose OnConnect hook has run.
@@ -198,7 +210,7 @@ func (s *Session) Run(ctx context.Context) error {
 		}
 		since := time.Now()
 		log.Info("mqtt connected", "broker", broker, "client_id", s.opts.ClientID)
-		s.setClient(c)
+		s.setClient(c, broker)
 		s.mu.RLock()
 		subs := append([]subscription(nil), s.subs...)
 		s.mu.RUnlock()
@@ -214,7 +226,7 @@ func (s *Session) Run(ctx context.Context) error {
 			s.shutdown(c)
 			return nil
 		case err := <-lost:
-			s.setClient(nil)
+			s.setClient(nil, "")
 			up := time.Since(since)
 			if up >= s.opts.HealthyAfter {
 				bo.Reset()
@@ -230,9 +242,9 @@ func (s *Session) Run(ctx context.Context) error {
 
 // setClient installs the connection (nil when it is gone); Publish works
 // from here on, Connected only after setReady.
-func (s *Session) setClient(c mqtt.Client) {
+func (s *Session) setClient(c mqtt.Client, broker string) {
 	s.mu.Lock()
-	s.client = c
+	s.client, s.broker = c, broker
 	s.ready = false
 	s.mu.Unlock()
 	s.notifyState()
@@ -305,7 +317,7 @@ func (s *Session) shutdown(c mqtt.Client) {
 		}
 	}
 	c.Disconnect(250)
-	s.setClient(nil)
+	s.setClient(nil, "")
 	s.opts.Logger.Info("mqtt disconnected")
 }
 

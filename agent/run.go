@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tether-edge/tether/agent/collect"
+	"github.com/tether-edge/tether/agent/config"
+	"github.com/tether-edge/tether/agent/report"
+	"github.com/tether-edge/tether/agent/uplink"
+	"github.com/tether-edge/tether/pkg/logging"
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+)
+
+// run is the whole agent: configuration, collector, uplink and the report
+// loop. It returns nil after a clean shutdown (ctx ended).
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log, err := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+
+	col, err := collect.New(collect.Options{DataDir: cfg.DataDir, Logger: log.With("component", "collect")})
+	if err != nil {
+		return err
+	}
+	defer col.Close()
+	facts, err := col.Facts(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the device's facts: %w", err)
+	}
+	facts.AgentVersion, facts.Tier, facts.Labels = version, cfg.Tier, cfg.Labels
+
+	if cfg.NodeID == "" {
+		id, err := collect.MachineIdentity(collect.Options{})
+		if err != nil {
+			return fmt.Errorf("no node_id configured and none can be derived (%w): set node_id or --node", err)
+		}
+		cfg.NodeID = config.DeriveNodeID(facts.Hostname, id.ID)
+		log.Info("node id derived", "node", cfg.NodeID, "from", id.Source)
+	}
+	if cfg.Username == "" {
+		cfg.Username = cfg.NodeID
+	}
+	password, err := cfg.ResolvePassword()
+	if err != nil {
+		return err
+	}
+	tc, err := session.TLSConfig(cfg.TLS.CAFile, cfg.TLS.CertFile, cfg.TLS.KeyFile)
+	if err != nil {
+		return err
+	}
+	log = log.With("node", cfg.NodeID)
+	up, err := uplink.New(uplink.Options{
+		Region: cfg.Region, Node: cfg.NodeID, Facts: facts, Heartbeat: cfg.Heartbeat, Logger: log,
+		Session: session.Options{Brokers: cfg.Brokers, Username: cfg.Username, Password: password, TLS: tc,
+			KeepAlive: cfg.KeepAlive},
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("tether-agent starting", "version", version, "arch", facts.Arch, "model", facts.Model,
+		"brokers", strings.Join(cfg.Brokers, ","), "region", cfg.Region, "go", runtime.Version())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		reportLoop(ctx, col, report.NewFilter(thresholds(cfg)), up, cfg.SampleInterval, log)
+	}()
+	err = up.Run(ctx) // returns after the goodbye when ctx ends
+	cancel()
+	wg.Wait()
+	log.Info("tether-agent stopped")
+	return err
+}
+
+func thresholds(cfg config.Config) report.Thresholds {
+	if cfg.SendAll {
+		return report.SendEverything(cfg.Heartbeat)
+	}
+	t := report.DefaultThresholds()
+	t.Heartbeat = cfg.Heartbeat
+	return t
+}
+
+// reportLoop samples every interval and publishes the samples the filter
+// lets through. A tick that arrives while a publish is still waiting is
+// skipped, not queued (time.Ticker drops ticks for slow receivers).
+func reportLoop(ctx context.Context, col *collect.Collector, f *report.Filter, up *uplink.Uplink, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s, err := col.Sample(ctx)
+		if err != nil {
+			log.Warn("sample failed", "err", err)
+			continue
+		}
+		now := time.Now()
+		d := f.Decide(s, now)
+		if !d.Send {
+			continue
+		}
+		if err := up.PublishMetrics(ctx, s.Metrics(protocol.Header{}, d.Heartbeat)); err != nil {
+			log.Debug("report not sent", "err", err)
+			continue // not marked sent: the next sample tries again
+		}
+		f.Sent(s, now)
+	}
+}

@@ -1,0 +1,82 @@
+// Package cli is tether-broker's command line: serve (the scheduler), nodes
+// (the fleet from any machine that reaches the broker), passwd (the
+// credentials file) and version. Each command parses its own flags and has
+// --help.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// Env is what a command may touch of the process: tests pass their own.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	// Version is the build's version string.
+	Version string
+}
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, env Env, args []string) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"serve":  {"run the regional scheduler (with its embedded MQTT broker unless --mqtt-url)", runServe},
+		"nodes":  {"print the fleet as the scheduler sees it", runNodes},
+		"passwd": {"add or change a user in a credentials file", runPasswd},
+		"version": {"print the version", func(_ context.Context, env Env, _ []string) error {
+			_, err := fmt.Fprintln(env.Stdout, env.Version)
+			return err
+		}},
+	}
+}
+
+// Run dispatches args (without the program name) to a command.
+func Run(ctx context.Context, env Env, args []string) error {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(env.Stdout, cmds)
+		if len(args) == 0 {
+			return errors.New("no command given")
+		}
+		return nil
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		usage(env.Stderr, cmds)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+	err := c.run(ctx, env, args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(w, "Usage: tether-broker COMMAND [flags]\n\nCommands:")
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'tether-broker COMMAND --help' for a command's flags.")
+}
+
+// OSEnv is the real process environment.
+func OSEnv(version string) Env {
+	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Version: version}
+}

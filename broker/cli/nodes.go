@@ -1,0 +1,177 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/cliconf"
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+)
+
+// clientFlags are the connection flags of commands that talk to a broker.
+type clientFlags struct {
+	brokers      []string
+	region       string
+	username     string
+	passwordFile string
+	tlsCA        string
+	tlsCert      string
+	tlsKey       string
+	timeout      time.Duration
+}
+
+func (c *clientFlags) register(fs *flag.FlagSet, env Env) {
+	c.brokers = []string{"tcp://127.0.0.1:1883"}
+	c.region, c.username, c.timeout = "default", "monitor", 5*time.Second
+	_ = cliconf.Env{
+		Strings: map[string]*string{"TETHER_REGION": &c.region, "TETHER_USERNAME": &c.username,
+			"TETHER_PASSWORD_FILE": &c.passwordFile, "TETHER_TLS_CA": &c.tlsCA},
+		Lists: map[string]*[]string{"TETHER_BROKER": &c.brokers},
+	}.Apply(env.Getenv)
+	fs.Var(&cliconf.List{Dst: &c.brokers}, "broker", "broker URL (TETHER_BROKER)")
+	fs.StringVar(&c.region, "region", c.region, "region (TETHER_REGION)")
+	fs.StringVar(&c.username, "username", c.username, "MQTT username; the monitor identity is enough (TETHER_USERNAME)")
+	fs.StringVar(&c.passwordFile, "password-file", c.passwordFile, "file holding the password; TETHER_PASSWORD also works")
+	fs.StringVar(&c.tlsCA, "tls-ca", c.tlsCA, "CA of a TLS broker (PEM)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "client certificate for mTLS (PEM)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "client key for mTLS (PEM)")
+	fs.DurationVar(&c.timeout, "timeout", c.timeout, "how long to wait for the broker and the scheduler")
+}
+
+func (c *clientFlags) session(env Env) (*session.Session, protocol.Topics, error) {
+	topics, err := protocol.NewTopics(c.region)
+	if err != nil {
+		return nil, topics, err
+	}
+	password := env.Getenv("TETHER_PASSWORD")
+	if c.passwordFile != "" {
+		pw, err := readSecret(c.passwordFile)
+		if err != nil {
+			return nil, topics, err
+		}
+		password = pw
+	}
+	tc, err := session.TLSConfig(c.tlsCA, c.tlsCert, c.tlsKey)
+	if err != nil {
+		return nil, topics, err
+	}
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	s, err := session.New(session.Options{Brokers: c.brokers, ClientID: "tether-cli-" + hex.EncodeToString(id[:]),
+		Username: c.username, Password: password, TLS: tc, CleanSession: true,
+		ConnectTimeout: c.timeout, OpTimeout: c.timeout})
+	return s, topics, err
+}
+
+func runNodes(ctx context.Context, env Env, args []string) error {
+	fs := flag.NewFlagSet("tether-broker nodes", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprint(env.Stderr, "Usage: tether-broker nodes [flags]\n\nPrints the fleet as the scheduler publishes it (retained on tether/v1/<region>/fleet/nodes).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	var cf clientFlags
+	cf.register(fs, env)
+	asJSON := fs.Bool("json", false, "print the fleet table as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sess, topics, err := cf.session(env)
+	if err != nil {
+		return err
+	}
+	table := make(chan []byte, 1)
+	if err := sess.Subscribe(ctx, topics.FleetNodes(), 1, func(m session.Message) {
+		select {
+		case table <- m.Payload:
+		default:
+		}
+	}); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	runCtx, stop := context.WithCancel(context.Background())
+	go func() { done <- sess.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+
+	select {
+	case b := <-table:
+		fleet, err := protocol.DecodeFleetNodes(b)
+		if err != nil {
+			return fmt.Errorf("fleet table: %w", err)
+		}
+		if *asJSON {
+			enc := json.NewEncoder(env.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(fleet)
+		}
+		return printNodes(env.Stdout, fleet, time.Now())
+	case <-ctx.Done():
+		if !sess.Connected() {
+			return fmt.Errorf("could not connect to %v as %q within %v: check --broker and the credentials", cf.brokers, cf.username, cf.timeout)
+		}
+		return errors.New("no fleet table on " + topics.FleetNodes() + ": is `tether-broker serve` running for region " + cf.region + "?")
+	}
+}
+
+func printNodes(w io.Writer, f protocol.FleetNodes, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tARCH\tMODEL\tTIER\tSTATE\tCPU%\tMEM%\tTEMP\tLAST SEEN")
+	for _, n := range f.Nodes {
+		state := "online"
+		if !n.Online {
+			state = "offline"
+			if n.Reason != "" {
+				state += " (" + n.Reason + ")"
+			}
+		}
+		if n.Duplicate {
+			state += " DUPLICATE-ID"
+		}
+		if n.Throttled {
+			state += " throttled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, dash(n.Arch), dash(n.Model), dash(n.Tier), state,
+			num(n.CPU, "%.1f"), num(n.MemPct, "%.1f"), num(n.TempC, "%.1f°C"), ago(n.LastSeen, now))
+	}
+	if len(f.Nodes) == 0 {
+		fmt.Fprintln(tw, "(no nodes yet)")
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func num(p *float64, format string) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf(format, *p)
+}
+
+func ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	if d < 0 {
+		d = 0
+	}
+	return d.Round(time.Second).String() + " ago"
+}

@@ -1,0 +1,151 @@
+// Package config is `tether-broker serve`'s configuration: defaults, then
+// the YAML file, then TETHER_* environment variables, then flags (flags
+// win), then Validate. deploy/broker.yaml is the documented example.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+// Config is everything `tether-broker serve` can be told.
+type Config struct {
+	Region string `yaml:"region"`
+	// MQTTURL selects an external broker (tcp://, tls://); repeat for
+	// failover. Empty: run the embedded broker and connect to it.
+	MQTTURL  []string `yaml:"mqtt_url"`
+	Embedded Embedded `yaml:"embedded"`
+
+	// Username is the scheduler's identity on the broker; the embedded
+	// broker grants it the scheduler role.
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	// TLS for the scheduler's own connection to a TLS broker URL.
+	TLS TLS `yaml:"tls"`
+
+	KeepAlive time.Duration `yaml:"keepalive"`
+	// OfflineGrace is added to a node's announced heartbeat before it is
+	// declared offline.
+	OfflineGrace time.Duration `yaml:"offline_grace"`
+	// FleetInterval is the shortest time between two publications of the
+	// retained fleet summary and table.
+	FleetInterval time.Duration `yaml:"fleet_interval"`
+
+	LogLevel  string `yaml:"log_level"`
+	LogFormat string `yaml:"log_format"`
+}
+
+// Embedded configures the built-in MQTT broker.
+type Embedded struct {
+	Listen          string   `yaml:"listen"`     // plain TCP; empty with tls_listen set: TLS only
+	TLSListen       string   `yaml:"tls_listen"` // e.g. 0.0.0.0:8883
+	CertFile        string   `yaml:"cert_file"`
+	KeyFile         string   `yaml:"key_file"`
+	ClientCAFile    string   `yaml:"client_ca_file"` // set: client certificates required (mTLS)
+	CredentialsFile string   `yaml:"credentials_file"`
+	MonitorUsers    []string `yaml:"monitor_users"`
+	// MaxPendingWrites sizes each client's outbound queue (see
+	// broker/mqttd.Options); 0 keeps the default.
+	MaxPendingWrites int `yaml:"max_pending_writes"`
+}
+
+// TLS configures a client-side TLS connection.
+type TLS struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Region: "default",
+		Embedded: Embedded{
+			Listen:          "127.0.0.1:1883",
+			CredentialsFile: "/etc/tether/credentials",
+			MonitorUsers:    []string{"monitor"},
+		},
+		Username:      "tether-scheduler",
+		KeepAlive:     30 * time.Second,
+		OfflineGrace:  15 * time.Second,
+		FleetInterval: time.Second,
+		LogLevel:      "info",
+		LogFormat:     "text",
+	}
+}
+
+// UsesEmbedded reports whether serve runs its own broker.
+func (c *Config) UsesEmbedded() bool { return len(c.MQTTURL) == 0 }
+
+// Validate checks the configuration with messages a user can act on.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if err := protocol.ValidateID("region", c.Region); err != nil {
+		add("%v", err)
+	}
+	for _, u := range c.MQTTURL {
+		p, err := url.Parse(u)
+		if err != nil || p.Host == "" {
+			add("mqtt_url %q: write it as tcp://HOST:1883 or tls://HOST:8883", u)
+		}
+	}
+	if c.UsesEmbedded() {
+		e := c.Embedded
+		if e.Listen == "" && e.TLSListen == "" {
+			add("embedded: neither listen nor tls_listen is set; the broker would accept nobody")
+		}
+		if e.TLSListen != "" && (e.CertFile == "" || e.KeyFile == "") {
+			add("embedded.tls_listen needs cert_file and key_file (scripts/gen-certs.sh makes development ones)")
+		}
+		if e.CredentialsFile == "" {
+			add("embedded.credentials_file is empty; create one with `tether-broker passwd -f FILE add USER`")
+		}
+	}
+	if c.Username == "" {
+		add("username is empty: the scheduler needs an identity on the broker")
+	}
+	if c.Password != "" && c.PasswordFile != "" {
+		add("password and password_file are both set; keep one")
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		add("tls.cert_file and tls.key_file go together")
+	}
+	if c.KeepAlive < 2*time.Second {
+		add("keepalive %v is below 2s", c.KeepAlive)
+	}
+	if c.OfflineGrace < 0 {
+		add("offline_grace is negative")
+	}
+	if c.FleetInterval < 100*time.Millisecond {
+		add("fleet_interval %v is below 100ms", c.FleetInterval)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level %q: use debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		add("log_format %q: use text or json", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+// ResolvePassword returns the password, reading PasswordFile when set.
+func (c *Config) ResolvePassword() (string, error) {
+	if c.PasswordFile == "" {
+		return c.Password, nil
+	}
+	b, err := os.ReadFile(c.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("password_file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}

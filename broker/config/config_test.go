@@ -1,0 +1,58 @@
+package config
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadLayers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "broker.yaml")
+	if err := os.WriteFile(path, []byte("region: eu-1\nembedded:\n  listen: 0.0.0.0:1883\n  credentials_file: /x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TETHER_REGION": "eu-2"}
+	cfg, err := Load([]string{"--config", path, "--listen", "127.0.0.1:1999"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Region != "eu-2" || cfg.Embedded.Listen != "127.0.0.1:1999" || cfg.Embedded.CredentialsFile != "/x" {
+		t.Fatalf("%+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.UsesEmbedded() {
+		t.Fatal("no --mqtt-url but not embedded")
+	}
+}
+
+func TestValidateMessages(t *testing.T) {
+	cases := map[string]struct {
+		mutate func(*Config)
+		want   string
+	}{
+		"no listener":   {func(c *Config) { c.Embedded.Listen = "" }, "listen"},
+		"tls no cert":   {func(c *Config) { c.Embedded.TLSListen = ":8883" }, "cert_file"},
+		"no creds":      {func(c *Config) { c.Embedded.CredentialsFile = "" }, "passwd"},
+		"bad url":       {func(c *Config) { c.MQTTURL = []string{"broker:1883"} }, "tcp://HOST"},
+		"bad region":    {func(c *Config) { c.Region = "a/b" }, "region"},
+		"no username":   {func(c *Config) { c.Username = "" }, "identity"},
+		"tiny interval": {func(c *Config) { c.FleetInterval = 1 }, "fleet_interval"},
+	}
+	for name, c := range cases {
+		cfg := Default()
+		c.mutate(&cfg)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error mentioning %q", name, err, c.want)
+		}
+	}
+	ext := Default()
+	ext.MQTTURL = []string{"tcp://mosquitto:1883"}
+	ext.Embedded = Embedded{}
+	if err := ext.Validate(); err != nil {
+		t.Errorf("external broker without embedded settings: %v", err)
+	}
+}

@@ -1,0 +1,72 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/cliconf"
+)
+
+// Load builds serve's configuration from defaults, the file named by
+// --config (or TETHER_CONFIG), TETHER_* variables and the flags in args.
+func Load(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	cfg := Default()
+	path := getenv("TETHER_CONFIG")
+	if p, ok := cliconf.FindFlag(args, "config"); ok {
+		path = p
+	}
+	if path != "" {
+		if err := cliconf.ReadYAML(path, &cfg); err != nil {
+			return Config{}, err
+		}
+	}
+	err := cliconf.Env{
+		Strings: map[string]*string{
+			"TETHER_REGION": &cfg.Region, "TETHER_USERNAME": &cfg.Username, "TETHER_PASSWORD": &cfg.Password,
+			"TETHER_PASSWORD_FILE": &cfg.PasswordFile, "TETHER_MQTT_LISTEN": &cfg.Embedded.Listen,
+			"TETHER_MQTT_TLS_LISTEN": &cfg.Embedded.TLSListen, "TETHER_CREDENTIALS_FILE": &cfg.Embedded.CredentialsFile,
+			"TETHER_LOG_LEVEL": &cfg.LogLevel, "TETHER_LOG_FORMAT": &cfg.LogFormat,
+		},
+		Lists:     map[string]*[]string{"TETHER_MQTT_URL": &cfg.MQTTURL},
+		Durations: map[string]*time.Duration{"TETHER_OFFLINE_GRACE": &cfg.OfflineGrace},
+	}.Apply(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	fs := flag.NewFlagSet("tether-broker serve", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.Usage = func() {
+		fmt.Fprint(usage, "Usage: tether-broker serve [flags]\n\nRuns the regional scheduler. Without --mqtt-url it embeds an MQTT broker,\n"+
+			"so one process is a whole site. Settings: defaults, --config FILE, TETHER_* variables, flags.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.String("config", "", "YAML config file (see deploy/broker.yaml)")
+	fs.StringVar(&cfg.Region, "region", cfg.Region, "region served (topic namespace)")
+	fs.Var(&cliconf.List{Dst: &cfg.MQTTURL}, "mqtt-url", "external broker URL (repeat for failover); unset: embedded broker")
+	fs.StringVar(&cfg.Embedded.Listen, "listen", cfg.Embedded.Listen, "embedded broker's plain TCP address (empty: none)")
+	fs.StringVar(&cfg.Embedded.TLSListen, "tls-listen", cfg.Embedded.TLSListen, "embedded broker's TLS address")
+	fs.StringVar(&cfg.Embedded.CertFile, "tls-cert-file", cfg.Embedded.CertFile, "embedded broker's certificate (PEM)")
+	fs.StringVar(&cfg.Embedded.KeyFile, "tls-key-file", cfg.Embedded.KeyFile, "embedded broker's key (PEM)")
+	fs.StringVar(&cfg.Embedded.ClientCAFile, "client-ca-file", cfg.Embedded.ClientCAFile, "require client certificates signed by this CA (mTLS)")
+	fs.StringVar(&cfg.Embedded.CredentialsFile, "credentials-file", cfg.Embedded.CredentialsFile, "embedded broker's password file (Mosquitto format)")
+	fs.Var(&cliconf.List{Dst: &cfg.Embedded.MonitorUsers}, "monitor-user", "read-only monitor identity; repeatable")
+	fs.StringVar(&cfg.Username, "username", cfg.Username, "the scheduler's MQTT username")
+	fs.StringVar(&cfg.PasswordFile, "password-file", cfg.PasswordFile, "file holding the scheduler's MQTT password")
+	fs.StringVar(&cfg.TLS.CAFile, "tls-ca", cfg.TLS.CAFile, "CA of an external TLS broker (PEM)")
+	fs.StringVar(&cfg.TLS.CertFile, "tls-cert", cfg.TLS.CertFile, "client certificate for an external broker (PEM)")
+	fs.StringVar(&cfg.TLS.KeyFile, "tls-key", cfg.TLS.KeyFile, "client key for an external broker (PEM)")
+	fs.DurationVar(&cfg.KeepAlive, "keepalive", cfg.KeepAlive, "the scheduler's MQTT keepalive")
+	fs.DurationVar(&cfg.OfflineGrace, "offline-grace", cfg.OfflineGrace, "added to a node's heartbeat before it is declared offline")
+	fs.DurationVar(&cfg.FleetInterval, "fleet-interval", cfg.FleetInterval, "shortest time between fleet table publications")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return cfg, nil
+}

@@ -1,0 +1,27 @@
+// Command tether-broker is Tether's regional scheduler and its command
+// line: `serve` runs the scheduler (with an embedded MQTT broker unless one
+// is configured); `nodes`, `passwd` and `version` help operate it.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tether-edge/tether/broker/cli"
+)
+
+// version is set at build time: -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := cli.Run(ctx, cli.OSEnv(version), os.Args[1:])
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tether-broker:", err)
+		os.Exit(1)
+	}
+}

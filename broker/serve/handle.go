@@ -1,0 +1,194 @@
+package serve
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+)
+
+func newInstanceID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (s *scheduler) status(state, reason string) *session.Message {
+	b, _ := json.Marshal(protocol.SchedulerStatus{V: protocol.Version, State: state, Reason: reason,
+		Instance: s.instance, Version: s.o.Version, TS: protocol.Now()})
+	return &session.Message{Topic: s.topics.SchedulerStatus(), QoS: 1, Retained: true, Payload: b}
+}
+
+func (s *scheduler) onConnect(sess *session.Session) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sess.Publish(ctx, *s.status(protocol.StateOnline, "")); err != nil {
+		s.log.Warn("scheduler status not published", "err", err)
+	}
+	s.ready.Do(func() {
+		s.log.Info("scheduler ready", "region", s.cfg.Region, "instance", s.instance)
+		if s.o.OnReady != nil {
+			s.o.OnReady(sess.Broker())
+		}
+	})
+}
+
+// nodeOf checks that a message's topic names the node its payload claims:
+// the broker's ACL binds topics to credentials, so this binds the payload.
+func nodeOf(topic, payloadNode string) error {
+	nt, err := protocol.ParseNodeTopic(topic)
+	if err != nil {
+		return err
+	}
+	if nt.Node != payloadNode {
+		return errors.New("payload node " + payloadNode + " does not match topic node " + nt.Node)
+	}
+	return nil
+}
+
+func (s *scheduler) reject(m session.Message, err error) {
+	s.fleet.Reject()
+	s.rejects.warn("invalid message dropped", "topic", m.Topic, "bytes", len(m.Payload), "err", err)
+}
+
+func (s *scheduler) onStatus(m session.Message) {
+	st, err := protocol.DecodeNodeStatus(m.Payload)
+	if err == nil {
+		err = nodeOf(m.Topic, st.Node)
+	}
+	if err != nil {
+		s.reject(m, err)
+		return
+	}
+	s.fleet.HandleStatus(st)
+	s.log.Debug("node status", "node", st.Node, "state", st.State, "reason", st.Reason, "retained", m.Retained)
+}
+
+func (s *scheduler) onMetrics(m session.Message) {
+	mm, err := protocol.DecodeMetrics(m.Payload)
+	if err == nil {
+		err = nodeOf(m.Topic, mm.Node)
+	}
+	if err != nil {
+		s.reject(m, err)
+		return
+	}
+	if s.fleet.HandleMetrics(mm) {
+		select {
+		case s.rebirths <- mm.Node:
+		default: // queue full: the next report asks again
+		}
+	}
+}
+
+func (s *scheduler) rebirthLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case node := <-s.rebirths:
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := s.sess.Publish(pctx, session.Message{Topic: s.topics.NodeCommand(node, protocol.CmdRebirth), QoS: 1})
+			cancel()
+			if err != nil {
+				s.log.Warn("rebirth request not sent", "node", node, "err", err)
+			} else {
+				s.log.Info("asked node for its birth", "node", node)
+			}
+		}
+	}
+}
+
+func (s *scheduler) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, id := range s.fleet.Sweep() {
+				s.log.Warn("node offline: heartbeat overdue", "node", id)
+			}
+		}
+	}
+}
+
+// publishLoop publishes the retained summary and table when the fleet
+// changed, at most once per FleetInterval, and at least once a minute so a
+// monitor sees the scheduler's time move.
+func (s *scheduler) publishLoop(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.fleet.Changed():
+		case <-t.C:
+		}
+		if !s.sess.Connected() {
+			continue
+		}
+		s.publishFleet(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.cfg.FleetInterval):
+		}
+	}
+}
+
+func (s *scheduler) publishFleet(ctx context.Context) {
+	pub := func(topic string, v any) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			s.log.Error("fleet view does not encode", "err", err)
+			return
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := s.sess.Publish(pctx, session.Message{Topic: topic, QoS: 1, Retained: true, Payload: b}); err != nil {
+			s.log.Warn("fleet view not published", "topic", topic, "err", err)
+		}
+	}
+	pub(s.topics.FleetSummary(), s.fleet.Summary())
+	pub(s.topics.FleetNodes(), s.fleet.Table())
+}
+
+// rateLog logs at most once per interval and says how many it held back:
+// a flood of bad messages must not become a flood of log lines.
+type rateLog struct {
+	log   *slog.Logger
+	every time.Duration
+
+	mu         sync.Mutex // guards last and suppressed
+	last       time.Time
+	suppressed int
+}
+
+func newRateLog(log *slog.Logger, every time.Duration) *rateLog { return &rateLog{log: log, every: every} }
+
+func (r *rateLog) warn(msg string, args ...any) {
+	r.mu.Lock()
+	now := time.Now()
+	if now.Sub(r.last) < r.every {
+		r.suppressed++
+		r.mu.Unlock()
+		return
+	}
+	n := r.suppressed
+	r.last, r.suppressed = now, 0
+	r.mu.Unlock()
+	if n > 0 {
+		args = append(args, "suppressed_since_last", n)
+	}
+	r.log.Warn(msg, args...)
+}

@@ -1,0 +1,185 @@
+// Package serve is `tether-broker serve`: the regional scheduler process.
+// It runs the embedded MQTT broker unless an external one is configured,
+// and in both cases connects to the broker through the same MQTT session a
+// remote scheduler would use. It keeps the fleet view and publishes the
+// retained scheduler status, fleet summary and fleet table.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/tether-edge/tether/broker/config"
+	"github.com/tether-edge/tether/broker/fleet"
+	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+)
+
+// Options carry what is not configuration.
+type Options struct {
+	Logger  *slog.Logger
+	Version string
+	// OnReady, if set, is called once the scheduler is connected, with
+	// the URL of the broker it uses (the embedded one's bound address).
+	OnReady func(brokerURL string)
+}
+
+// embedded is what serve needs of the embedded broker.
+type embedded interface {
+	Run(ctx context.Context) error
+	Ready() <-chan struct{}
+	Addr() net.Addr
+	TLSAddr() net.Addr
+}
+
+var _ embedded = (*mqttd.Server)(nil)
+
+// Run serves until ctx ends. It returns nil after a clean shutdown.
+func Run(ctx context.Context, cfg config.Config, o Options) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	password, err := cfg.ResolvePassword()
+	if err != nil {
+		return err
+	}
+	brokers := cfg.MQTTURL
+	var broker embedded
+	if cfg.UsesEmbedded() {
+		srv, err := mqttd.New(mqttd.Options{
+			Addr: cfg.Embedded.Listen, TLSAddr: cfg.Embedded.TLSListen,
+			CertFile: cfg.Embedded.CertFile, KeyFile: cfg.Embedded.KeyFile, ClientCAFile: cfg.Embedded.ClientCAFile,
+			CredentialsFile: cfg.Embedded.CredentialsFile, Region: cfg.Region,
+			SchedulerUsers: []string{cfg.Username}, MonitorUsers: cfg.Embedded.MonitorUsers,
+			MaxPendingWrites: cfg.Embedded.MaxPendingWrites, Logger: o.Logger,
+		})
+		if err != nil {
+			return err
+		}
+		broker = srv
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	brokerErr := make(chan error, 1)
+	brokerCtx, stopBroker := context.WithCancel(context.Background())
+	defer stopBroker()
+	if broker != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			brokerErr <- broker.Run(brokerCtx)
+		}()
+		select {
+		case <-broker.Ready():
+		case err := <-brokerErr:
+			wg.Wait()
+			return err
+		case <-ctx.Done():
+			stopBroker()
+			wg.Wait()
+			return nil
+		}
+		if a := broker.Addr(); a != nil {
+			brokers = []string{"tcp://" + a.String()}
+		} else {
+			brokers = []string{"tls://" + broker.TLSAddr().String()}
+		}
+	}
+
+	s, err := newScheduler(cfg, o, brokers, password)
+	if err == nil {
+		err = s.run(ctx, brokerErr)
+	}
+	// The scheduler has said goodbye; now the broker may go.
+	stopBroker()
+	wg.Wait()
+	return err
+}
+
+type scheduler struct {
+	cfg      config.Config
+	o        Options
+	log      *slog.Logger
+	topics   protocol.Topics
+	instance string
+	fleet    *fleet.Fleet
+	sess     *session.Session
+	rebirths chan string // node ids, served off the receive path
+	rejects  *rateLog
+	ready    sync.Once
+}
+
+func newScheduler(cfg config.Config, o Options, brokers []string, password string) (*scheduler, error) {
+	topics, err := protocol.NewTopics(cfg.Region)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := session.TLSConfig(cfg.TLS.CAFile, cfg.TLS.CertFile, cfg.TLS.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	s := &scheduler{
+		cfg: cfg, o: o, log: o.Logger.With("component", "scheduler"), topics: topics,
+		instance: newInstanceID(),
+		fleet:    fleet.New(fleet.Options{Grace: cfg.OfflineGrace}),
+		rebirths: make(chan string, 1024),
+	}
+	s.rejects = newRateLog(s.log, time.Second)
+	s.sess, err = session.New(session.Options{
+		Brokers: brokers, ClientID: "tether-scheduler-" + cfg.Region, Username: cfg.Username, Password: password,
+		TLS: tc, KeepAlive: cfg.KeepAlive, Logger: s.log,
+		Will:      func() *session.Message { return s.status(protocol.StateOffline, protocol.ReasonLost) },
+		OnConnect: s.onConnect,
+		Goodbye:   func() *session.Message { return s.status(protocol.StateOffline, protocol.ReasonShutdown) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
+	if err := s.sess.Subscribe(ctx, s.topics.AllNodeStatus(), 1, s.onStatus); err != nil {
+		return err
+	}
+	if err := s.sess.Subscribe(ctx, s.topics.AllNodeMetrics(), 1, s.onMetrics); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, loop := range []func(context.Context){s.sweepLoop, s.publishLoop, s.rebirthLoop} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(ctx)
+		}()
+	}
+	sessErr := make(chan error, 1)
+	go func() { sessErr <- s.sess.Run(ctx) }()
+	var err error
+	select {
+	case err = <-sessErr:
+	case err = <-brokerErr:
+		if err == nil {
+			err = errors.New("embedded broker stopped")
+		}
+		err = fmt.Errorf("embedded broker: %w", err)
+		cancel()
+		<-sessErr
+	}
+	cancel()
+	wg.Wait()
+	return err
+}
