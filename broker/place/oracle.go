@@ -12,6 +12,21 @@ func NewOracle(est Estimator) *Oracle { return &Oracle{truth: est} }
 
 func (p *Oracle) Name() string { return "oracle" }
 
+// better reports whether candidate i (score, meets deadline ok) beats the best so far: meeting
+// the deadline first, then the lower score, then the lower index, so ties are deterministic
+// and independent of the order candidates were found in.
+func better(i int, score float64, ok bool, best int, bestScore float64, bestOK bool) bool {
+	switch {
+	case best < 0:
+		return true
+	case ok != bestOK:
+		return ok
+	case score != bestScore:
+		return score < bestScore
+	}
+	return i < best
+}
+
 func (p *Oracle) Pick(f *Fleet, t *Task, now float64) Decision {
 	best, bestEst, bestOK := -1, 0.0, false
 	for i := 0; i < f.Len(); i++ {
@@ -20,7 +35,7 @@ func (p *Oracle) Pick(f *Fleet, t *Task, now float64) Decision {
 		}
 		est := Completion(f, p.truth, i, t, now)
 		ok := t.Deadline <= 0 || est <= t.Deadline
-		if best < 0 || (ok && !bestOK) || (ok == bestOK && est < bestEst) {
+		if better(i, est, ok, best, bestEst, bestOK) {
 			best, bestEst, bestOK = i, est, ok
 		}
 	}

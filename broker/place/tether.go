@@ -75,7 +75,7 @@ func (p *Tether) Pick(f *Fleet, t *Task, now float64) Decision {
 			score = now + (est-now)*p.opt.HealthPenalty
 		}
 		ok := t.Deadline <= 0 || est <= t.Deadline
-		if best < 0 || (ok && !bestOK) || (ok == bestOK && score < bestScore) {
+		if better(i, score, ok, best, bestScore, bestOK) {
 			best, bestScore, bestEst, bestOK = i, score, est, ok
 		}
 	}

@@ -1,3 +1,76 @@
 package sim
 
-func writePlots(outDir string, cfg *Config, aggs []agg) error { return nil }
+import (
+	"fmt"
+	"path/filepath"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// writePlots draws, per mix, p99 and miss rate against load (at the staleness nearest 2 s)
+// and p99 against staleness (at the load nearest 0.7), one line per policy. Unstable
+// configurations have no point: a missing point means "unstable", not "fast".
+func writePlots(outDir string, cfg *Config, aggs []agg) error {
+	stale, load := nearest(cfg.Staleness, 2), nearest(cfg.Loads, 0.7)
+	for _, mix := range cfg.Mixes {
+		figs := []struct {
+			file, title, x, y string
+			xs                []float64
+			at                func(x float64, p string) key
+			val               func(agg) float64
+			log               bool
+		}{
+			{"p99-vs-load", "p99 completion, staleness %g s", "offered load", "p99 completion (s)",
+				cfg.Loads, func(x float64, p string) key { return key{mix, x, stale, p} },
+				func(a agg) float64 { return a.P99.M }, true},
+			{"miss-vs-load", "deadline misses, staleness %g s", "offered load", "deadline misses (%)",
+				cfg.Loads, func(x float64, p string) key { return key{mix, x, stale, p} },
+				func(a agg) float64 { return 100 * a.Miss.M }, false},
+			{"p99-vs-staleness", "p99 completion, load %g", "telemetry staleness (s)", "p99 completion (s)",
+				cfg.Staleness, func(x float64, p string) key { return key{mix, load, x, p} },
+				func(a agg) float64 { return a.P99.M }, true},
+		}
+		for _, fg := range figs {
+			p := plot.New()
+			param := stale
+			if fg.file == "p99-vs-staleness" {
+				param = load
+			}
+			p.Title.Text = fmt.Sprintf("%s: "+fg.title+" (no point = unstable)", mix, param)
+			p.X.Label.Text, p.Y.Label.Text = fg.x, fg.y
+			if fg.log {
+				p.Y.Scale = plot.LogScale{}
+				p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+			}
+			p.Legend.Top = true
+			for k, pol := range cfg.Policies {
+				var xys plotter.XYs
+				for _, x := range fg.xs {
+					if a, ok := find(aggs, fg.at(x, pol)); ok && a.Unstable == 0 && (!fg.log || fg.val(a) > 0) {
+						xys = append(xys, plotter.XY{X: x, Y: fg.val(a)})
+					}
+				}
+				if len(xys) == 0 {
+					continue
+				}
+				l, pts, err := plotter.NewLinePoints(xys)
+				if err != nil {
+					return fmt.Errorf("plot %s: %w", fg.file, err)
+				}
+				l.Color, pts.Color = plotutil.Color(k), plotutil.Color(k)
+				l.Dashes = plotutil.Dashes(k)
+				pts.Shape = plotutil.Shape(k)
+				p.Add(l, pts)
+				p.Legend.Add(pol, l, pts)
+			}
+			name := filepath.Join(outDir, fmt.Sprintf("%s-%s.png", mix, fg.file))
+			if err := p.Save(7*vg.Inch, 4.5*vg.Inch, name); err != nil {
+				return fmt.Errorf("plot %s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
