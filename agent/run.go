@@ -21,7 +21,7 @@ import (
 
 // run is the whole agent: configuration, collector, uplink and the report
 // loop. It returns nil after a clean shutdown (ctx ended).
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -52,6 +52,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		cfg.NodeID = config.DeriveNodeID(facts.Hostname, id.ID)
 		log.Info("node id derived", "node", cfg.NodeID, "from", id.Source)
+	}
+	if cfg.PrintNodeID {
+		_, err := fmt.Fprintln(stdout, cfg.NodeID)
+		return err
 	}
 	if cfg.Username == "" {
 		cfg.Username = cfg.NodeID

@@ -49,6 +49,10 @@ type Config struct {
 
 	LogLevel  string `yaml:"log_level"`  // debug, info, warn, error
 	LogFormat string `yaml:"log_format"` // text or json
+
+	// PrintNodeID makes the agent print its node id and exit: what an
+	// operator needs to create the node's credentials. Flag only.
+	PrintNodeID bool `yaml:"-"`
 }
 
 // TLS configures the connection to TLS brokers.

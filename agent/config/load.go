@@ -112,5 +112,6 @@ func flagSet(cfg *Config, usage io.Writer) *flag.FlagSet {
 	fs.BoolVar(&cfg.SendAll, "send-all", cfg.SendAll, "send every sample, ignoring change thresholds")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
+	fs.BoolVar(&cfg.PrintNodeID, "print-node-id", false, "print the node id (configured or derived) and exit")
 	return fs
 }

@@ -2,6 +2,9 @@ package cli
 
 import (
 	"context"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/serve"
@@ -20,5 +23,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve.Run(ctx, cfg, serve.Options{Logger: log, Version: env.Version})
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return serve.Run(ctx, cfg, serve.Options{Logger: log, Version: env.Version, Reload: hup})
 }

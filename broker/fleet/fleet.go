@@ -91,16 +91,21 @@ type Fleet struct {
 	rejected uint64
 
 	changed chan struct{} // 1-buffered: "something changed since you looked"
+	urgent  chan struct{} // 1-buffered: a node's online state changed
 }
 
 // New returns an empty fleet.
 func New(opts Options) *Fleet {
 	opts.ensureDefaults()
-	return &Fleet{opts: opts, nodes: map[string]*Node{}, changed: make(chan struct{}, 1)}
+	return &Fleet{opts: opts, nodes: map[string]*Node{}, changed: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
 }
 
 // Changed is signalled (coalesced) whenever the view changes.
 func (f *Fleet) Changed() <-chan struct{} { return f.changed }
+
+// Urgent is signalled (coalesced) when a node appears, comes online or goes
+// offline: changes a monitor should see at once, unlike new metrics.
+func (f *Fleet) Urgent() <-chan struct{} { return f.urgent }
 
 func (f *Fleet) notify() {
 	select {
@@ -108,6 +113,18 @@ func (f *Fleet) notify() {
 	default:
 	}
 }
+
+func (f *Fleet) notifyUrgent() {
+	select {
+	case f.urgent <- struct{}{}:
+	default:
+	}
+	f.notify()
+}
+
+// Touch signals an urgent change without one: the scheduler
+// (re)connected and its retained view must be published again.
+func (f *Fleet) Touch() { f.notifyUrgent() }
 
 // Reject counts a message that failed validation.
 func (f *Fleet) Reject() {

@@ -13,6 +13,7 @@ func (f *Fleet) HandleStatus(st protocol.NodeStatus) (rebirth bool) {
 	defer f.mu.Unlock()
 	now := f.opts.Now()
 	n := f.node(st.Node)
+	wasOnline := n.Online
 	switch st.State {
 	case protocol.StateOnline:
 		f.switchInstance(n, st.Instance, now)
@@ -42,7 +43,11 @@ func (f *Fleet) HandleStatus(st protocol.NodeStatus) (rebirth bool) {
 			n.Reason = protocol.ReasonLost
 		}
 	}
-	f.notify()
+	if n.Online != wasOnline || st.State == protocol.StateOnline {
+		f.notifyUrgent() // births too: facts may have changed
+	} else {
+		f.notify()
+	}
 	return false
 }
 
@@ -61,9 +66,14 @@ func (f *Fleet) HandleMetrics(m protocol.Metrics) (rebirth bool) {
 	}
 	mm := m
 	n.Metrics = &mm
+	wasOnline := n.Online
 	n.Online, n.Reason = true, ""
 	n.LastSeen = now
-	f.notify()
+	if !wasOnline {
+		f.notifyUrgent()
+	} else {
+		f.notify()
+	}
 	if missingBirth && now.Sub(n.lastRebirth) >= f.opts.RebirthEvery {
 		n.lastRebirth = now
 		return true
@@ -100,7 +110,7 @@ func (f *Fleet) Sweep() []string {
 		}
 	}
 	if len(gone) > 0 {
-		f.notify()
+		f.notifyUrgent()
 	}
 	return gone
 }

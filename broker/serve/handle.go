@@ -32,6 +32,7 @@ func (s *scheduler) onConnect(sess *session.Session) {
 	if err := sess.Publish(ctx, *s.status(protocol.StateOnline, "")); err != nil {
 		s.log.Warn("scheduler status not published", "err", err)
 	}
+	s.fleet.Touch()
 	s.ready.Do(func() {
 		s.log.Info("scheduler ready", "region", s.cfg.Region, "instance", s.instance)
 		if s.o.OnReady != nil {
@@ -121,27 +122,45 @@ func (s *scheduler) sweepLoop(ctx context.Context) {
 	}
 }
 
-// publishLoop publishes the retained summary and table when the fleet
-// changed, at most once per FleetInterval, and at least once a minute so a
-// monitor sees the scheduler's time move.
+// minUrgentGap spaces publications caused by online-state changes: a
+// restart of many agents at once becomes a few tables, not thousands.
+const minUrgentGap = 100 * time.Millisecond
+
+// publishLoop publishes the retained summary and table: soon after a node's
+// online state changes (minUrgentGap), at most once per FleetInterval for
+// new metrics, and at least once a minute so a monitor sees the
+// scheduler's clock move.
 func (s *scheduler) publishLoop(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	timer := time.NewTimer(0)
+	<-timer.C
+	defer timer.Stop()
+	var last, due time.Time // due is zero when nothing is scheduled
+	schedule := func(at time.Time) {
+		if !due.IsZero() && !at.Before(due) {
+			return
+		}
+		due = at
+		timer.Reset(max(0, time.Until(at)))
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-s.fleet.Urgent():
+			schedule(last.Add(minUrgentGap))
 		case <-s.fleet.Changed():
-		case <-t.C:
-		}
-		if !s.sess.Connected() {
-			continue
-		}
-		s.publishFleet(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(s.cfg.FleetInterval):
+			schedule(last.Add(s.cfg.FleetInterval))
+		case <-tick.C:
+			schedule(time.Now())
+		case <-timer.C:
+			due = time.Time{}
+			if !s.sess.Connected() {
+				continue // onConnect publishes when the session is back
+			}
+			last = time.Now()
+			s.publishFleet(ctx)
 		}
 	}
 }
@@ -174,7 +193,9 @@ type rateLog struct {
 	suppressed int
 }
 
-func newRateLog(log *slog.Logger, every time.Duration) *rateLog { return &rateLog{log: log, every: every} }
+func newRateLog(log *slog.Logger, every time.Duration) *rateLog {
+	return &rateLog{log: log, every: every}
+}
 
 func (r *rateLog) warn(msg string, args ...any) {
 	r.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -28,6 +29,9 @@ type Options struct {
 	// OnReady, if set, is called once the scheduler is connected, with
 	// the URL of the broker it uses (the embedded one's bound address).
 	OnReady func(brokerURL string)
+	// Reload, when it delivers, makes the embedded broker re-read its
+	// credentials file (the CLI wires SIGHUP to it).
+	Reload <-chan os.Signal
 }
 
 // embedded is what serve needs of the embedded broker.
@@ -36,6 +40,7 @@ type embedded interface {
 	Ready() <-chan struct{}
 	Addr() net.Addr
 	TLSAddr() net.Addr
+	Reload() error
 }
 
 var _ embedded = (*mqttd.Server)(nil)
@@ -90,6 +95,11 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 			wg.Wait()
 			return nil
 		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reloadLoop(brokerCtx, broker, o)
+		}()
 		if a := broker.Addr(); a != nil {
 			brokers = []string{"tcp://" + a.String()}
 		} else {
@@ -105,6 +115,19 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	stopBroker()
 	wg.Wait()
 	return err
+}
+
+func reloadLoop(ctx context.Context, b embedded, o Options) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.Reload:
+			if err := b.Reload(); err != nil {
+				o.Logger.Error("credentials not reloaded; the previous ones stay in force", "err", err)
+			}
+		}
+	}
 }
 
 type scheduler struct {

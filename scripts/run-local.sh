@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# `make run`: one scheduler with its embedded broker on loopback and one
+# agent for this machine, with fresh credentials under .cache/run/.
+# Ctrl-C stops both (the agent says goodbye first).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+port=${TETHER_PORT:-1883}
+state=.cache/run
+mkdir -p "$state/agent"
+chmod 700 "$state"
+creds=$state/credentials
+broker=bin/tether-broker
+agent=bin/tether-agent
+
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "run: port $port on 127.0.0.1 is taken (another broker?). Free it or run TETHER_PORT=11883 make run" >&2
+  exit 1
+fi
+
+node=$($agent --print-node-id)
+pw() { # user file: create the user with a random password unless it exists
+  if [ ! -s "$2" ] || ! grep -q "^$1:" "$creds" 2>/dev/null; then
+    $broker passwd -f "$creds" add "$1" 2>/dev/null > "$2"
+    chmod 600 "$2"
+  fi
+}
+pw tether-scheduler "$state/scheduler.pw"
+pw monitor "$state/monitor.pw"
+pw "$node" "$state/agent.pw"
+
+pids=()
+stop() {
+  trap - INT TERM
+  echo
+  echo "run: stopping" >&2
+  for ((i=${#pids[@]}-1; i>=0; i--)); do
+    kill -TERM "${pids[$i]}" 2>/dev/null || true
+    wait "${pids[$i]}" 2>/dev/null || true
+  done
+  exit 0
+}
+trap stop INT TERM
+
+$broker serve --listen "127.0.0.1:$port" --credentials-file "$creds" --password-file "$state/scheduler.pw" &
+pids+=($!)
+for _ in $(seq 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+$agent --broker "tcp://127.0.0.1:$port" --password-file "$state/agent.pw" --data-dir "$state/agent" \
+  --sample-interval 2s --heartbeat 30s &
+pids+=($!)
+
+monitor_pw=$(cat "$state/monitor.pw")
+cat >&2 <<TXT
+
+  Tether is running: scheduler + embedded MQTT broker on 127.0.0.1:$port, one agent ($node).
+
+  Watch the fleet:
+    bin/tether-broker nodes --broker tcp://127.0.0.1:$port --password-file $state/monitor.pw
+  Watch every topic (retained node status, metrics, fleet):
+    mosquitto_sub -h 127.0.0.1 -p $port -u monitor -P '$monitor_pw' -t 'tether/v1/#' -v
+
+  Ctrl-C stops both.
+
+TXT
+wait -n "${pids[@]}" || true
+stop
