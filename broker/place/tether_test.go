@@ -112,7 +112,7 @@ func TestTetherHonoursTheCloudBudget(t *testing.T) {
 	}
 }
 
-// With at most seven edge nodes every node is a candidate, so Tether must make exactly the
+// With at most seven edge nodes (fewer than Best) every node is a candidate, so Tether must make exactly the
 // decision of an exhaustive search with the same estimates.
 func TestTetherEqualsExhaustiveSearchOnSmallFleets(t *testing.T) {
 	for seed := uint64(1); seed <= 30; seed++ {

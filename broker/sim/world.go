@@ -176,10 +176,10 @@ func (w *world) addNode(p Profile, id string) int {
 		RTT: p.RTT, Bandwidth: p.Bandwidth, PricePerCPUSecond: p.Price,
 	})
 	n := simNode{prof: p, up: true}
+	phase := w.dyn.Float64() * w.cfg.ReportEvery
+	w.push(event{at: phase, kind: evSample, id: int32(i)})
 	if p.Tier == place.TierEdge {
 		n.undervolt = w.dyn.Float64() < p.UndervoltProb
-		phase := w.dyn.Float64() * w.cfg.ReportEvery
-		w.push(event{at: phase, kind: evSample, id: int32(i)})
 		w.push(event{at: 0, kind: evBg, id: int32(i)})
 		if p.ThrottleEvery > 0 {
 			w.push(event{at: w.exp(w.dyn, p.ThrottleEvery), kind: evThrottle, id: int32(i)})
