@@ -100,11 +100,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 			defer wg.Done()
 			reloadLoop(brokerCtx, broker, o)
 		}()
-		if a := broker.Addr(); a != nil {
-			brokers = []string{"tcp://" + a.String()}
-		} else {
-			brokers = []string{"tls://" + broker.TLSAddr().String()}
-		}
+		brokers = []string{ownURL(broker)}
 	}
 
 	s, err := newScheduler(cfg, o, brokers, password)
@@ -115,6 +111,27 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	stopBroker()
 	wg.Wait()
 	return err
+}
+
+// ownURL is how the scheduler reaches the embedded broker: its plain
+// listener, else its TLS listener by the name "localhost" (an unspecified
+// bind address is no name a certificate can carry).
+func ownURL(b embedded) string {
+	if a := b.Addr(); a != nil {
+		return "tcp://" + loopbackFor(a)
+	}
+	return "tls://" + loopbackFor(b.TLSAddr())
+}
+
+func loopbackFor(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 func reloadLoop(ctx context.Context, b embedded, o Options) {

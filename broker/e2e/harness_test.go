@@ -1,0 +1,261 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/testenv"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  string
+)
+
+// binaries builds tether-agent and tether-broker once per test process.
+func binaries(t *testing.T) (agent, broker string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tether-e2e-bin")
+		if err != nil {
+			buildErr = err.Error()
+			return
+		}
+		binDir = dir
+		testenv.Build(t, dir, "./agent", "tether-agent", "", "", "")
+		testenv.Build(t, dir, "./broker", "tether-broker", "", "", "")
+	})
+	if buildErr != "" {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, "tether-agent"), filepath.Join(binDir, "tether-broker")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// site is one region on loopback: a credentials file, a port and the
+// processes started for a test.
+type site struct {
+	t      *testing.T
+	dir    string
+	agent  string
+	broker string
+	port   int
+	creds  string
+}
+
+func newSite(t *testing.T) *site {
+	t.Helper()
+	agent, broker := binaries(t)
+	s := &site{t: t, dir: t.TempDir(), agent: agent, broker: broker, port: freePort(t)}
+	s.creds = filepath.Join(s.dir, "credentials")
+	s.addUser("tether-scheduler")
+	s.addUser("monitor")
+	return s
+}
+
+func (s *site) url() string { return "tcp://127.0.0.1:" + strconv.Itoa(s.port) }
+
+// addUser creates a user with the real `tether-broker passwd` and returns
+// the file holding its generated password.
+func (s *site) addUser(user string) string {
+	s.t.Helper()
+	out, err := exec.Command(s.broker, "passwd", "-f", s.creds, "add", user).Output()
+	if err != nil {
+		s.t.Fatalf("passwd add %s: %v", user, err)
+	}
+	pw := filepath.Join(s.dir, user+".pw")
+	if err := os.WriteFile(pw, out, 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	return pw
+}
+
+func (s *site) password(user string) string {
+	b, err := os.ReadFile(filepath.Join(s.dir, user+".pw"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// proc is a started binary whose output is kept for the failure report.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	done chan struct{}
+	err  error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (s *site) start(name, bin string, args ...string) *proc {
+	s.t.Helper()
+	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		s.t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	s.t.Cleanup(func() {
+		p.signal(syscall.SIGKILL)
+		<-p.done
+		if s.t.Failed() {
+			s.t.Logf("--- output of %s ---\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+func (p *proc) signal(sig syscall.Signal) {
+	select {
+	case <-p.done:
+	default:
+		_ = p.cmd.Process.Signal(sig)
+	}
+}
+
+// wait waits for the process to exit and returns its error.
+func (p *proc) wait(t *testing.T, within time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(within):
+		t.Fatalf("%s still running after %v", p.name, within)
+		return nil
+	}
+}
+
+func (s *site) startScheduler(extra ...string) *proc {
+	args := append([]string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", s.port), "--credentials-file", s.creds,
+		"--password-file", filepath.Join(s.dir, "tether-scheduler.pw"), "--log-level", "debug"}, extra...)
+	p := s.start("tether-broker serve", s.broker, args...)
+	s.waitPort()
+	return p
+}
+
+func (s *site) waitPort() {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port)); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("nothing listens on port %d", s.port)
+}
+
+// startAgent runs an agent for node (credentials created here) with a
+// fresh data directory.
+func (s *site) startAgent(node string, extra ...string) *proc {
+	return s.startAgentBinary(s.agent, nil, node, extra...)
+}
+
+// startAgentBinary runs bin (through wrapper, e.g. qemu, when set).
+func (s *site) startAgentBinary(bin string, wrapper []string, node string, extra ...string) *proc {
+	s.t.Helper()
+	pw := s.addUser(node)
+	data := filepath.Join(s.dir, "data-"+node)
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		s.t.Fatal(err)
+	}
+	args := append([]string{"--broker", s.url(), "--node", node, "--password-file", pw, "--data-dir", data,
+		"--sample-interval", "500ms", "--keepalive", "4s", "--log-level", "debug"}, extra...)
+	if len(wrapper) > 0 {
+		args = append(append(wrapper[1:], bin), args...)
+		bin = wrapper[0]
+	}
+	return s.start("agent "+node, bin, args...)
+}
+
+// nodes runs `tether-broker nodes --json` as the monitor.
+func (s *site) nodes() (protocol.FleetNodes, error) {
+	cmd := exec.Command(s.broker, "nodes", "--json", "--broker", s.url(), "--password-file",
+		filepath.Join(s.dir, "monitor.pw"), "--timeout", "2s")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return protocol.FleetNodes{}, fmt.Errorf("nodes: %v: %s", err, stderr.String())
+	}
+	var f protocol.FleetNodes
+	if err := json.Unmarshal(out, &f); err != nil {
+		return protocol.FleetNodes{}, fmt.Errorf("nodes output: %v", err)
+	}
+	return f, nil
+}
+
+// waitFleet polls `tether-broker nodes` until ok holds and returns how long
+// it took, or fails the test after within.
+func (s *site) waitFleet(within time.Duration, what string, ok func(map[string]protocol.FleetNode) bool) time.Duration {
+	s.t.Helper()
+	start := time.Now()
+	var last protocol.FleetNodes
+	var lastErr error
+	for time.Since(start) < within {
+		f, err := s.nodes()
+		if err == nil {
+			last = f
+			byID := map[string]protocol.FleetNode{}
+			for _, n := range f.Nodes {
+				byID[n.Node] = n
+			}
+			if ok(byID) {
+				return time.Since(start)
+			}
+		}
+		lastErr = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("%s: not within %v; last fleet %+v, last error %v", what, within, last, lastErr)
+	return 0
+}
