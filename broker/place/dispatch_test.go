@@ -119,3 +119,28 @@ func TestP2CKeepsTheLessLoadedOfTwo(t *testing.T) {
 		t.Errorf("loaded node chosen %.3f of the time, want 0.25", share)
 	}
 }
+
+func TestPerTaskFollowsTheSpec(t *testing.T) {
+	f := fleetOf(edgeNode("a", 1), edgeNode("b", 1), edgeNode("c", 1))
+	p, err := NewPerTask(NewRegistry(), Env{Rand: seeded(t, 1)}, "tether", "rr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for k, pol := range []string{"rr", "rr", "rr", "", "nope"} {
+		tk := task(uint64(k+1), 1)
+		tk.Policy = pol
+		got = append(got, p.Pick(f, tk, 0).Node)
+	}
+	// rr cycles 0, 1, 2; the default (tether) and the unknown name both pick the idle,
+	// equally fast, lowest-index node 0.
+	if diff := cmp.Diff([]int{0, 1, 2, 0, 0}, got); diff != "" {
+		t.Errorf("picks (-want +got):\n%s", diff)
+	}
+	if p.Fallbacks() != 1 {
+		t.Errorf("fallbacks = %d, want 1", p.Fallbacks())
+	}
+	if _, err := NewPerTask(NewRegistry(), Env{Rand: seeded(t, 1)}, "tether", "sjf"); err == nil {
+		t.Error("mixing in a central queue: no error")
+	}
+}

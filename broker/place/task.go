@@ -24,6 +24,9 @@ type Task struct {
 	MemBytes int64
 	// Checkpointable tasks may be preempted: they checkpoint and resume later or elsewhere.
 	Checkpointable bool
+	// Policy names the dispatch policy the task's spec asks for; empty means the
+	// scheduler's default (see PerTask).
+	Policy string
 }
 
 // Left returns the work still to do.
