@@ -88,18 +88,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer wg.Done()
 		reportLoop(ctx, col, report.NewFilter(thresholds(cfg)), up, cfg.SampleInterval, log)
 	}()
+	started := time.Now()
 	err = up.Run(ctx) // returns after the goodbye when ctx ends
 	cancel()
 	wg.Wait()
-	log.Info("tether-agent stopped")
+	c := up.Session().Counters()
+	log.Info("tether-agent stopped", "uplink_sent_bytes", c.Sent.Load(), "uplink_received_bytes", c.Received.Load(),
+		"ran_for_s", int(time.Since(started).Seconds()))
 	return err
 }
 
 func thresholds(cfg config.Config) report.Thresholds {
 	if cfg.SendAll {
-		return report.SendEverything(cfg.Heartbeat)
+		return report.SendEverything()
 	}
-	t := report.DefaultThresholds()
+	t := cfg.Thresholds
 	t.Heartbeat = cfg.Heartbeat
 	return t
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tether-edge/tether/agent/report"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
@@ -43,6 +44,9 @@ type Config struct {
 	// sent only when a value moved past its threshold, or at Heartbeat.
 	SampleInterval time.Duration `yaml:"sample_interval"`
 	Heartbeat      time.Duration `yaml:"heartbeat"`
+	// Thresholds say how far a value must move to be reported; see
+	// docs/metrics.md. Their heartbeat is the Heartbeat above.
+	Thresholds report.Thresholds `yaml:"thresholds"`
 	// SendAll sends every sample, ignoring thresholds (for debugging and
 	// comparisons: it multiplies uplink traffic).
 	SendAll bool `yaml:"send_all"`
@@ -73,6 +77,7 @@ func Default() Config {
 		KeepAlive:      30 * time.Second,
 		SampleInterval: 5 * time.Second,
 		Heartbeat:      60 * time.Second,
+		Thresholds:     report.DefaultThresholds(),
 		LogLevel:       "info",
 		LogFormat:      "text",
 	}
@@ -131,6 +136,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Heartbeat < c.SampleInterval {
 		add("heartbeat %v is shorter than sample_interval %v", c.Heartbeat, c.SampleInterval)
+	}
+	if err := c.Thresholds.Validate(); err != nil {
+		add("thresholds: %v", err)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -66,7 +66,7 @@ func (c *clientFlags) session(env Env) (*session.Session, protocol.Topics, error
 	}
 	var id [6]byte
 	_, _ = rand.Read(id[:])
-	s, err := session.New(session.Options{Brokers: c.brokers, ClientID: "tether-cli-" + hex.EncodeToString(id[:]),
+	s, err := session.New(session.Options{Brokers: c.brokers, ClientID: c.username + "@cli-" + hex.EncodeToString(id[:]),
 		Username: c.username, Password: password, TLS: tc, CleanSession: true,
 		ConnectTimeout: c.timeout, OpTimeout: c.timeout})
 	return s, topics, err

@@ -31,7 +31,7 @@ func TestFleetLiveness(t *testing.T) {
 	})
 	t.Logf("both agents online with metrics %v after start", time.Since(start).Round(time.Millisecond))
 
-	const keepalive = 4 * time.Second
+	const keepalive = 5 * time.Second
 	a.signal(syscall.SIGKILL)
 	took := s.waitFleet(keepalive*3/2, "killed agent offline", func(n map[string]protocol.FleetNode) bool {
 		return !n["pi-a"].Online && n["pi-b"].Online

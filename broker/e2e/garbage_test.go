@@ -37,7 +37,7 @@ func TestGarbageIsCountedNotFatal(t *testing.T) {
 
 	var mu sync.Mutex
 	var sum protocol.FleetSummary
-	monitor := connect(t, s, "e2e-monitor", "monitor")
+	monitor := connect(t, s, "monitor@e2e", "monitor")
 	if err := monitor.Subscribe(context.Background(), topics.FleetSummary(), 1, func(m session.Message) {
 		if v, err := protocol.DecodeFleetSummary(m.Payload); err == nil {
 			mu.Lock()
@@ -56,7 +56,7 @@ func TestGarbageIsCountedNotFatal(t *testing.T) {
 	}
 	// The scheduler's identity can write any node's command topics: garbage
 	// commands reach the agent.
-	sched2 := connect(t, s, "e2e-scheduler", "tether-scheduler")
+	sched2 := connect(t, s, "tether-scheduler@e2e", "tether-scheduler")
 	for _, p := range payloads {
 		for _, cmd := range []string{protocol.CmdRebirth, "bogus", "x"} {
 			if err := sched2.Publish(context.Background(), session.Message{Topic: topics.NodeCommand("pi-a", cmd), QoS: 1, Payload: p}); err != nil {

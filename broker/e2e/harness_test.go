@@ -66,7 +66,8 @@ func freePort(t *testing.T) int {
 // site is one region on loopback: a credentials file, a port and the
 // processes started for a test.
 type site struct {
-	t      *testing.T
+	t         *testing.T
+	scheduler *proc // the embedded-broker scheduler, once started
 	dir    string
 	agent  string
 	broker string
@@ -98,7 +99,26 @@ func (s *site) addUser(user string) string {
 	if err := os.WriteFile(pw, out, 0o600); err != nil {
 		s.t.Fatal(err)
 	}
+	if s.scheduler != nil {
+		s.reload()
+	}
 	return pw
+}
+
+// reload makes the running scheduler re-read the credentials file, the way
+// an operator does after adding a node (SIGHUP), and waits for it.
+func (s *site) reload() {
+	s.t.Helper()
+	const done = "reloaded credentials"
+	before := strings.Count(s.scheduler.out.String(), done)
+	s.scheduler.signal(syscall.SIGHUP)
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(s.scheduler.out.String(), done) == before {
+		if time.Now().After(deadline) {
+			s.t.Fatal("scheduler did not reload its credentials after SIGHUP")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (s *site) password(user string) string {
@@ -178,6 +198,7 @@ func (s *site) startScheduler(extra ...string) *proc {
 		"--password-file", filepath.Join(s.dir, "tether-scheduler.pw"), "--log-level", "debug"}, extra...)
 	p := s.start("tether-broker serve", s.broker, args...)
 	s.waitPort()
+	s.scheduler = p
 	return p
 }
 
@@ -209,7 +230,7 @@ func (s *site) startAgentBinary(bin string, wrapper []string, node string, extra
 		s.t.Fatal(err)
 	}
 	args := append([]string{"--broker", s.url(), "--node", node, "--password-file", pw, "--data-dir", data,
-		"--sample-interval", "500ms", "--keepalive", "4s", "--log-level", "debug"}, extra...)
+		"--sample-interval", "500ms", "--keepalive", "5s", "--log-level", "debug"}, extra...)
 	if len(wrapper) > 0 {
 		args = append(append(wrapper[1:], bin), args...)
 		bin = wrapper[0]

@@ -177,7 +177,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 	}
 	s.rejects = newRateLog(s.log, time.Second)
 	s.sess, err = session.New(session.Options{
-		Brokers: brokers, ClientID: "tether-scheduler-" + cfg.Region, Username: cfg.Username, Password: password,
+		Brokers: brokers, ClientID: cfg.Username + "@" + cfg.Region, Username: cfg.Username, Password: password,
 		TLS: tc, KeepAlive: cfg.KeepAlive, Logger: s.log,
 		Will:      func() *session.Message { return s.status(protocol.StateOffline, protocol.ReasonLost) },
 		OnConnect: s.onConnect,
