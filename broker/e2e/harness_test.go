@@ -68,11 +68,11 @@ func freePort(t *testing.T) int {
 type site struct {
 	t         *testing.T
 	scheduler *proc // the embedded-broker scheduler, once started
-	dir    string
-	agent  string
-	broker string
-	port   int
-	creds  string
+	dir       string
+	agent     string
+	broker    string
+	port      int
+	creds     string
 }
 
 func newSite(t *testing.T) *site {
@@ -103,6 +103,16 @@ func (s *site) addUser(user string) string {
 		s.reload()
 	}
 	return pw
+}
+
+// ensureUser creates user unless it exists and returns its password file.
+func (s *site) ensureUser(user string) string {
+	s.t.Helper()
+	pw := filepath.Join(s.dir, user+".pw")
+	if _, err := os.Stat(pw); err == nil {
+		return pw
+	}
+	return s.addUser(user)
 }
 
 // reload makes the running scheduler re-read the credentials file, the way
@@ -224,7 +234,7 @@ func (s *site) startAgent(node string, extra ...string) *proc {
 // startAgentBinary runs bin (through wrapper, e.g. qemu, when set).
 func (s *site) startAgentBinary(bin string, wrapper []string, node string, extra ...string) *proc {
 	s.t.Helper()
-	pw := s.addUser(node)
+	pw := s.ensureUser(node)
 	data := filepath.Join(s.dir, "data-"+node)
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		s.t.Fatal(err)

@@ -71,6 +71,8 @@ lines:
 // takes it offline, a stopped one says goodbye.
 func TestSchedulerAndAgentsOverMosquitto(t *testing.T) {
 	s := newSite(t)
+	s.addUser("pi-a") // before the start: Mosquitto reads its password file once
+	s.addUser("pi-b")
 	startMosquitto(t, s)
 	s.start("tether-broker serve (external)", s.broker, "serve", "--mqtt-url", s.url(),
 		"--password-file", filepath.Join(s.dir, "tether-scheduler.pw"), "--log-level", "debug")
