@@ -47,6 +47,7 @@ type Uplink struct {
 
 	seq        atomic.Uint64 // last sequence number used
 	duplicates atomic.Uint64 // births of other agents seen on our node id
+	born       atomic.Bool   // a birth of this instance reached the broker
 	birthMu    sync.Mutex    // serialises births: the seq must follow publish order
 	rebirth    chan struct{} // requests from the scheduler, served by Run
 }
@@ -174,6 +175,7 @@ func (u *Uplink) publishBirth(s *session.Session) {
 		u.log.Warn("birth not published", "err", err)
 		return
 	}
+	u.born.Store(true)
 	u.log.Info("birth published", "node", u.opts.Node, "instance", u.instance, "seq", u.seq.Load())
 }
 
@@ -207,20 +209,33 @@ func (u *Uplink) onCommand(m session.Message) {
 		case u.rebirth <- struct{}{}:
 		default: // one is already pending
 		}
+	case protocol.CmdDuplicate:
+		dn, err := protocol.DecodeDuplicateNotice(m.Payload)
+		if err != nil {
+			u.log.Warn("invalid duplicate notice ignored", "err", err)
+			return
+		}
+		n := u.duplicates.Add(1)
+		u.log.Error("another agent is using this node id: give every device its own node_id",
+			"node", u.opts.Node, "instances_seen_by_scheduler", dn.Instances, "this_instance", u.instance, "seen", n)
 	default:
 		u.log.Warn("unknown command ignored", "command", nt.Command)
 	}
 }
 
-// onOwnStatus watches the node's own status topic. A live (not retained)
-// birth from another instance means a second agent is using this node id:
-// both would keep taking the MQTT session from each other, so say so loudly.
+// onOwnStatus watches the node's own status topic for another agent using
+// this node id; both would keep taking the MQTT session from each other, so
+// it says so loudly. Another instance's status — its birth, or the will the
+// broker published when it was pushed off the session — is proof once this
+// instance's own birth reached the broker: nothing else may publish there
+// after that. Before it, a foreign status is an earlier run of this agent
+// (its goodbye, or a will that fired when this run took the session over).
 func (u *Uplink) onOwnStatus(m session.Message) {
-	if m.Retained {
-		return // a replay of an earlier run's birth
+	if !u.born.Load() {
+		return
 	}
 	st, err := protocol.DecodeNodeStatus(m.Payload)
-	if err != nil || st.Instance == u.instance || st.State != protocol.StateOnline {
+	if err != nil || st.Instance == u.instance {
 		return
 	}
 	n := u.duplicates.Add(1)

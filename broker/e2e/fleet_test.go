@@ -97,3 +97,27 @@ func TestMosquittoSubShowsRetainedStatus(t *testing.T) {
 		t.Fatalf("fleet summary or scheduler status not retained:\n%s", out)
 	}
 }
+
+// TestDuplicateNodeIDIsVisible starts two agents with the same node id and
+// credentials, as happens when a configured image is cloned: instead of
+// silently taking the MQTT session from each other, the scheduler flags the
+// node and both agents log an error naming the other.
+func TestDuplicateNodeIDIsVisible(t *testing.T) {
+	s := newSite(t)
+	s.startScheduler()
+	a := s.startAgent("pi-clone")
+	b := s.startAgent("pi-clone")
+	took := s.waitFleet(20*time.Second, "duplicate flagged", func(n map[string]protocol.FleetNode) bool {
+		return n["pi-clone"].Duplicate
+	})
+	t.Logf("duplicate node id flagged after %v", took.Round(time.Millisecond))
+	const msg = "another agent is using this node id"
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(a.out.String(), msg) || !strings.Contains(b.out.String(), msg) {
+		if time.Now().After(deadline) {
+			t.Fatalf("an agent did not report the duplicate: a=%v b=%v",
+				strings.Contains(a.out.String(), msg), strings.Contains(b.out.String(), msg))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -16,6 +16,7 @@
 package fleet
 
 import (
+	"sort"
 	"sync"
 	"time"
 
@@ -80,6 +81,35 @@ type Node struct {
 	retired     map[string]time.Time
 	lastFlip    time.Time // last time a retired instance came back
 	lastRebirth time.Time
+	lastWarn    time.Time // last duplicate notice asked for
+}
+
+// Actions are what the scheduler should send a node after a message.
+type Actions uint8
+
+const (
+	// AskRebirth: the node's birth was never seen (a partial retained
+	// burst at startup) or belongs to another instance.
+	AskRebirth Actions = 1 << iota
+	// WarnDuplicate: more than one agent takes turns with the node id.
+	WarnDuplicate
+)
+
+// Instances returns the node's current instance followed by those replaced
+// within the duplicate window: the agents sharing a flagged node id.
+func (f *Fleet) Instances(id string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, ok := f.nodes[id]
+	if !ok {
+		return nil
+	}
+	out := []string{n.Instance}
+	for inst := range n.retired {
+		out = append(out, inst)
+	}
+	sort.Strings(out[1:])
+	return out
 }
 
 // Fleet is safe for concurrent use.
@@ -164,18 +194,24 @@ func (f *Fleet) node(id string) *Node {
 
 // switchInstance makes inst the node's current instance. It reports a
 // duplicate when inst was recently replaced: an old instance coming back
-// means two live agents take turns with the node id.
-func (f *Fleet) switchInstance(n *Node, inst string, now time.Time) {
+// means two live agents take turns with the node id. The WarnDuplicate it
+// returns is limited to one per RebirthEvery.
+func (f *Fleet) switchInstance(n *Node, inst string, now time.Time) Actions {
 	if n.Instance == inst {
-		return
+		return 0
 	}
 	for old, at := range n.retired {
 		if now.Sub(at) > f.opts.DuplicateWindow {
 			delete(n.retired, old)
 		}
 	}
+	var act Actions
 	if _, seen := n.retired[inst]; seen {
 		n.lastFlip = now
+		if now.Sub(n.lastWarn) >= f.opts.RebirthEvery {
+			n.lastWarn = now
+			act = WarnDuplicate
+		}
 	}
 	if n.Instance != "" {
 		n.retired[n.Instance] = now
@@ -183,4 +219,5 @@ func (f *Fleet) switchInstance(n *Node, inst string, now time.Time) {
 	delete(n.retired, inst)
 	n.Instance = inst
 	n.LastSeq = 0
+	return act
 }

@@ -46,7 +46,7 @@ func mustGet(t *testing.T, f *Fleet, id string) Node {
 func TestBirthMetricsGoodbye(t *testing.T) {
 	f, _ := newFleet()
 	f.HandleStatus(birth("a", "i1", 1))
-	if f.HandleMetrics(metrics("a", "i1", 2, 10)) {
+	if f.HandleMetrics(metrics("a", "i1", 2, 10)) != 0 {
 		t.Fatal("rebirth asked although the birth was seen")
 	}
 	n := mustGet(t, f, "a")
@@ -94,14 +94,22 @@ func TestRestartIsNotADuplicateButFlappingIs(t *testing.T) {
 	f, c := newFleet()
 	f.HandleStatus(birth("a", "i1", 1))
 	c.advance(time.Second)
-	f.HandleStatus(birth("a", "i2", 1)) // the agent restarted
-	if mustGet(t, f, "a").Duplicate {
-		t.Fatal("a restart was flagged as a duplicate")
+	if act := f.HandleStatus(birth("a", "i2", 1)); act != 0 || mustGet(t, f, "a").Duplicate { // the agent restarted
+		t.Fatalf("a restart was flagged as a duplicate (actions %v)", act)
 	}
 	c.advance(time.Second)
-	f.HandleStatus(birth("a", "i1", 7)) // the first one is back: two agents
+	if act := f.HandleStatus(birth("a", "i1", 7)); act != WarnDuplicate { // the first one is back: two agents
+		t.Fatalf("actions %v, want WarnDuplicate", act)
+	}
 	if !mustGet(t, f, "a").Duplicate {
 		t.Fatal("two agents taking turns were not flagged")
+	}
+	if got := f.Instances("a"); len(got) != 2 || got[0] != "i1" || got[1] != "i2" {
+		t.Fatalf("Instances = %v, want [i1 i2]", got)
+	}
+	c.advance(time.Second)
+	if act := f.HandleMetrics(metrics("a", "i2", 3, 1)); act&WarnDuplicate != 0 {
+		t.Fatalf("second notice within the limit: %v", act)
 	}
 	if got := f.Summary().Duplicates; len(got) != 1 || got[0] != "a" {
 		t.Fatalf("summary duplicates = %v", got)
@@ -114,19 +122,19 @@ func TestRestartIsNotADuplicateButFlappingIs(t *testing.T) {
 
 func TestMetricsWithoutBirthAskForRebirthRateLimited(t *testing.T) {
 	f, c := newFleet()
-	if !f.HandleMetrics(metrics("a", "i1", 40, 5)) {
+	if f.HandleMetrics(metrics("a", "i1", 40, 5))&AskRebirth == 0 {
 		t.Fatal("no rebirth asked for a node whose birth was never seen")
 	}
-	if f.HandleMetrics(metrics("a", "i1", 41, 5)) {
+	if f.HandleMetrics(metrics("a", "i1", 41, 5)) != 0 {
 		t.Fatal("rebirth asked twice within the limit")
 	}
 	c.advance(31 * time.Second)
-	if !f.HandleMetrics(metrics("a", "i1", 42, 5)) {
+	if f.HandleMetrics(metrics("a", "i1", 42, 5))&AskRebirth == 0 {
 		t.Fatal("no second rebirth request after the limit")
 	}
 	f.HandleStatus(birth("a", "i1", 43))
 	c.advance(31 * time.Second)
-	if f.HandleMetrics(metrics("a", "i1", 44, 5)) {
+	if f.HandleMetrics(metrics("a", "i1", 44, 5)) != 0 {
 		t.Fatal("rebirth asked after the birth arrived")
 	}
 	if n := mustGet(t, f, "a"); !n.Online || n.Facts == nil {

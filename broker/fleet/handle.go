@@ -6,17 +6,18 @@ import (
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
-// HandleStatus applies a node's birth, will or goodbye. It returns true when
-// the scheduler should ask the node for a rebirth.
-func (f *Fleet) HandleStatus(st protocol.NodeStatus) (rebirth bool) {
+// HandleStatus applies a node's birth, will or goodbye and returns what the
+// scheduler should send the node.
+func (f *Fleet) HandleStatus(st protocol.NodeStatus) Actions {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.opts.Now()
 	n := f.node(st.Node)
 	wasOnline := n.Online
+	var act Actions
 	switch st.State {
 	case protocol.StateOnline:
-		f.switchInstance(n, st.Instance, now)
+		act = f.switchInstance(n, st.Instance, now)
 		n.Facts = st.Facts
 		n.Online, n.Reason = true, ""
 		n.BirthSeq = st.Seq
@@ -30,10 +31,10 @@ func (f *Fleet) HandleStatus(st protocol.NodeStatus) (rebirth bool) {
 		// will only for the connection of the current birth: a late will
 		// of an earlier connection or process must not.
 		if st.Instance != n.Instance {
-			return false
+			return 0
 		}
 		if st.Reason == protocol.ReasonLost && st.Seq < n.BirthSeq {
-			return false
+			return 0
 		}
 		if st.Reason != protocol.ReasonLost {
 			f.account(n, st.Seq)
@@ -48,21 +49,20 @@ func (f *Fleet) HandleStatus(st protocol.NodeStatus) (rebirth bool) {
 	} else {
 		f.notify()
 	}
-	return false
+	return act
 }
 
-// HandleMetrics applies a resource report. It returns true when the
-// scheduler should ask the node for a rebirth: its birth was never seen (a
-// partial retained burst at startup) or belongs to another instance.
-func (f *Fleet) HandleMetrics(m protocol.Metrics) (rebirth bool) {
+// HandleMetrics applies a resource report and returns what the scheduler
+// should send the node.
+func (f *Fleet) HandleMetrics(m protocol.Metrics) Actions {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.opts.Now()
 	n := f.node(m.Node)
 	missingBirth := n.Facts == nil || n.Instance != m.Instance
-	f.switchInstance(n, m.Instance, now)
+	act := f.switchInstance(n, m.Instance, now)
 	if !f.account(n, m.Seq) {
-		return false
+		return act
 	}
 	mm := m
 	n.Metrics = &mm
@@ -76,9 +76,9 @@ func (f *Fleet) HandleMetrics(m protocol.Metrics) (rebirth bool) {
 	}
 	if missingBirth && now.Sub(n.lastRebirth) >= f.opts.RebirthEvery {
 		n.lastRebirth = now
-		return true
+		act |= AskRebirth
 	}
-	return false
+	return act
 }
 
 // account checks seq against the node's last one. It returns false for a

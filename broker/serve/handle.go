@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tether-edge/tether/broker/fleet"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 )
@@ -68,7 +69,7 @@ func (s *scheduler) onStatus(m session.Message) {
 		s.reject(m, err)
 		return
 	}
-	s.fleet.HandleStatus(st)
+	s.act(st.Node, s.fleet.HandleStatus(st))
 	s.log.Debug("node status", "node", st.Node, "state", st.State, "reason", st.Reason, "retained", m.Retained)
 }
 
@@ -81,30 +82,55 @@ func (s *scheduler) onMetrics(m session.Message) {
 		s.reject(m, err)
 		return
 	}
-	if s.fleet.HandleMetrics(mm) {
-		select {
-		case s.rebirths <- mm.Node:
-		default: // queue full: the next report asks again
-		}
+	s.act(mm.Node, s.fleet.HandleMetrics(mm))
+}
+
+type nodeAction struct {
+	node string
+	act  fleet.Actions
+}
+
+// act queues the fleet's requests for commandLoop: publishing waits for a
+// PUBACK, which the receive path this runs on would have to read.
+func (s *scheduler) act(node string, a fleet.Actions) {
+	if a == 0 {
+		return
+	}
+	select {
+	case s.actions <- nodeAction{node, a}:
+	default: // queue full: the fleet asks again on a later message
 	}
 }
 
-func (s *scheduler) rebirthLoop(ctx context.Context) {
+// commandLoop sends the commands the fleet asked for.
+func (s *scheduler) commandLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case node := <-s.rebirths:
-			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err := s.sess.Publish(pctx, session.Message{Topic: s.topics.NodeCommand(node, protocol.CmdRebirth), QoS: 1})
-			cancel()
-			if err != nil {
-				s.log.Warn("rebirth request not sent", "node", node, "err", err)
-			} else {
-				s.log.Info("asked node for its birth", "node", node)
+		case na := <-s.actions:
+			if na.act&fleet.WarnDuplicate != 0 {
+				instances := s.fleet.Instances(na.node)
+				s.log.Error("node id used by more than one agent: give every device its own node_id",
+					"node", na.node, "instances", instances)
+				b, _ := json.Marshal(protocol.DuplicateNotice{V: protocol.Version, Node: na.node, Instances: instances, TS: protocol.Now()})
+				s.command(ctx, na.node, protocol.CmdDuplicate, b)
+			}
+			if na.act&fleet.AskRebirth != 0 {
+				s.command(ctx, na.node, protocol.CmdRebirth, nil)
 			}
 		}
 	}
+}
+
+func (s *scheduler) command(ctx context.Context, node, name string, payload []byte) {
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.sess.Publish(pctx, session.Message{Topic: s.topics.NodeCommand(node, name), QoS: 1, Payload: payload}); err != nil {
+		s.log.Warn("command not sent", "node", node, "command", name, "err", err)
+		return
+	}
+	s.log.Info("command sent", "node", node, "command", name)
 }
 
 func (s *scheduler) sweepLoop(ctx context.Context) {

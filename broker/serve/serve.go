@@ -155,7 +155,7 @@ type scheduler struct {
 	instance string
 	fleet    *fleet.Fleet
 	sess     *session.Session
-	rebirths chan string // node ids, served off the receive path
+	actions  chan nodeAction // commands the fleet asked for, served off the receive path
 	rejects  *rateLog
 	ready    sync.Once
 }
@@ -173,7 +173,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		cfg: cfg, o: o, log: o.Logger.With("component", "scheduler"), topics: topics,
 		instance: newInstanceID(),
 		fleet:    fleet.New(fleet.Options{Grace: cfg.OfflineGrace}),
-		rebirths: make(chan string, 1024),
+		actions:  make(chan nodeAction, 1024),
 	}
 	s.rejects = newRateLog(s.log, time.Second)
 	s.sess, err = session.New(session.Options{
@@ -199,7 +199,7 @@ func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){s.sweepLoop, s.publishLoop, s.rebirthLoop} {
+	for _, loop := range []func(context.Context){s.sweepLoop, s.publishLoop, s.commandLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -316,6 +316,29 @@ func DecodeFleetNodes(data []byte) (FleetNodes, error) {
 	return m, nil
 }
 
+// DecodeDuplicateNotice parses and validates the duplicate command's payload.
+func DecodeDuplicateNotice(data []byte) (DuplicateNotice, error) {
+	var m DuplicateNotice
+	if err := decode(data, MaxMessage, &m); err != nil {
+		return DuplicateNotice{}, err
+	}
+	if err := checkVersion(m.V); err != nil {
+		return DuplicateNotice{}, err
+	}
+	if err := ValidateID("node", m.Node); err != nil {
+		return DuplicateNotice{}, invalid("%v", err)
+	}
+	if len(m.Instances) < 2 || len(m.Instances) > 64 {
+		return DuplicateNotice{}, invalid("instances: %d listed, want 2 to 64", len(m.Instances))
+	}
+	for _, in := range m.Instances {
+		if in == "" || len(in) > maxString {
+			return DuplicateNotice{}, invalid("instances: an entry is empty or longer than %d bytes", maxString)
+		}
+	}
+	return m, nil
+}
+
 // Now returns the current time truncated to milliseconds, the precision
 // Tether puts on the wire.
 func Now() time.Time { return time.Now().Truncate(time.Millisecond) }

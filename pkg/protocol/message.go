@@ -185,3 +185,12 @@ type FleetNode struct {
 	Gaps      uint64    `json:"gaps,omitempty"` // messages missing by sequence number
 	Dups      uint64    `json:"dups,omitempty"` // duplicate messages seen
 }
+
+// DuplicateNotice is the payload of the duplicate command: the agent
+// instances the scheduler saw take turns with one node id.
+type DuplicateNotice struct {
+	V         int       `json:"v"`
+	Node      string    `json:"node"`
+	Instances []string  `json:"instances"`
+	TS        time.Time `json:"ts"`
+}

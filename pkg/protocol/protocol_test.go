@@ -45,6 +45,7 @@ var examples = map[string]any{
 		Throttle: &Throttle{Raw: 0x50000, UndervoltageOccurred: true, ThrottledOccurred: true},
 	},
 	"scheduler": SchedulerStatus{V: Version, State: StateOnline, Instance: "01JDQ90000", Version: "0.1.0", TS: ts},
+	"duplicate": DuplicateNotice{V: Version, Node: "pi-0001", Instances: []string{"01JDQ8Z3K4", "7c1e90aa3b"}, TS: ts},
 	"summary":   FleetSummary{V: Version, TS: ts, Nodes: 3, Online: 2, Offline: 1, Throttled: 1},
 	"fleet": FleetNodes{V: Version, TS: ts, Nodes: []FleetNode{
 		{Node: "pi-0001", Online: true, Arch: "arm64", Model: "Raspberry Pi 4 Model B Rev 1.4", Tier: TierEdge,
@@ -61,6 +62,7 @@ func TestGolden(t *testing.T) {
 		"metrics":   func(b []byte) (any, error) { return DecodeMetrics(b) },
 		"scheduler": func(b []byte) (any, error) { return DecodeSchedulerStatus(b) },
 		"summary":   func(b []byte) (any, error) { return DecodeFleetSummary(b) },
+		"duplicate": func(b []byte) (any, error) { return DecodeDuplicateNotice(b) },
 		"fleet":     func(b []byte) (any, error) { return DecodeFleetNodes(b) },
 	}
 	for name, msg := range examples {
@@ -174,6 +176,13 @@ func TestMetricsValidation(t *testing.T) {
 	}
 }
 
+func TestDuplicateNoticeNeedsTwoInstances(t *testing.T) {
+	b := []byte(`{"v":1,"node":"a","instances":["x"],"ts":"2026-11-27T09:30:00Z"}`)
+	if _, err := DecodeDuplicateNotice(b); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("got %v, want ErrInvalid", err)
+	}
+}
+
 func TestFleetSummaryCountsMustAddUp(t *testing.T) {
 	b := []byte(`{"v":1,"ts":"2026-11-27T09:30:00Z","nodes":3,"online":1,"offline":1}`)
 	if _, err := DecodeFleetSummary(b); !errors.Is(err, ErrInvalid) {
@@ -207,5 +216,6 @@ func FuzzDecoders(f *testing.F) {
 		_, _ = DecodeSchedulerStatus(data)
 		_, _ = DecodeFleetSummary(data)
 		_, _ = DecodeFleetNodes(data)
+		_, _ = DecodeDuplicateNotice(data)
 	})
 }

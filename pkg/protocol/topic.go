@@ -22,6 +22,11 @@ const (
 	// "Rebirth"): the scheduler sends it when it hears from a node whose
 	// retained birth it never received.
 	CmdRebirth = "rebirth"
+	// CmdDuplicate tells the agents behind a node id that more than one
+	// agent uses it (payload: DuplicateNotice). Agents that share a client
+	// id also share one broker session, so each sees the notice when its
+	// turn on the session comes; it makes the clash visible on the devices.
+	CmdDuplicate = "duplicate"
 )
 
 // MaxIDLen bounds region and node ids: they appear in every topic and in
