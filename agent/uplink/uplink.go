@@ -176,7 +176,7 @@ func (u *Uplink) publishBirth(s *session.Session) {
 		return
 	}
 	u.born.Store(true)
-	u.log.Info("birth published", "node", u.opts.Node, "instance", u.instance, "seq", u.seq.Load())
+	u.log.Info("birth published", "instance", u.instance, "seq", u.seq.Load())
 }
 
 // PublishMetrics stamps m with the next sequence number and publishes it
@@ -217,7 +217,7 @@ func (u *Uplink) onCommand(m session.Message) {
 		}
 		n := u.duplicates.Add(1)
 		u.log.Error("another agent is using this node id: give every device its own node_id",
-			"node", u.opts.Node, "instances_seen_by_scheduler", dn.Instances, "this_instance", u.instance, "seen", n)
+			"instances_seen_by_scheduler", dn.Instances, "this_instance", u.instance, "seen", n)
 	default:
 		u.log.Warn("unknown command ignored", "command", nt.Command)
 	}
@@ -244,5 +244,5 @@ func (u *Uplink) onOwnStatus(m session.Message) {
 		host = st.Facts.Hostname
 	}
 	u.log.Error("another agent is using this node id: give every device its own node_id",
-		"node", u.opts.Node, "other_instance", st.Instance, "other_hostname", host, "seen", n)
+		"other_instance", st.Instance, "other_hostname", host, "seen", n)
 }

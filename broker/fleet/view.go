@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"sort"
+	"time"
 
 	"github.com/tether-edge/tether/pkg/protocol"
 )
@@ -11,7 +12,7 @@ func (f *Fleet) Summary() protocol.FleetSummary {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.opts.Now()
-	s := protocol.FleetSummary{V: protocol.Version, TS: now.UTC().Truncate(1e6), Nodes: len(f.nodes), Rejected: f.rejected}
+	s := protocol.FleetSummary{V: protocol.Version, TS: now.UTC().Truncate(time.Millisecond), Nodes: len(f.nodes), Rejected: f.rejected}
 	for id, nn := range f.nodes {
 		n := f.snapshot(nn, now)
 		if n.Online {
@@ -34,10 +35,10 @@ func (f *Fleet) Table() protocol.FleetNodes {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.opts.Now()
-	t := protocol.FleetNodes{V: protocol.Version, TS: now.UTC().Truncate(1e6), Nodes: make([]protocol.FleetNode, 0, len(f.nodes))}
+	t := protocol.FleetNodes{V: protocol.Version, TS: now.UTC().Truncate(time.Millisecond), Nodes: make([]protocol.FleetNode, 0, len(f.nodes))}
 	for _, nn := range f.nodes {
 		n := f.snapshot(nn, now)
-		row := protocol.FleetNode{Node: n.ID, Online: n.Online, Reason: n.Reason, LastSeen: n.LastSeen.UTC(),
+		row := protocol.FleetNode{Node: n.ID, Online: n.Online, Reason: n.Reason, LastSeen: n.LastSeen.UTC().Truncate(time.Millisecond),
 			Duplicate: n.Duplicate, Gaps: n.Gaps, Dups: n.Dups}
 		if n.Facts != nil {
 			row.Arch, row.Model, row.Tier = n.Facts.Arch, n.Facts.Model, n.Facts.Tier

@@ -82,3 +82,12 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkMatch(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if !Match("tether/v1/+/nodes/+/metrics", "tether/v1/eu-1/nodes/raspberrypi-a1b2c3d4/metrics") {
+			b.Fatal("no match")
+		}
+	}
+}

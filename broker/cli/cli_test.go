@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+func testEnv(stdin string) (Env, *strings.Builder, *strings.Builder) {
+	var out, errb strings.Builder
+	return Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
+		Getenv: func(string) string { return "" }, Version: "v-test"}, &out, &errb
+}
+
+func TestPrintNodes(t *testing.T) {
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	cpu, mem, temp := 12.34, 50.0, 61.5
+	f := protocol.FleetNodes{V: 1, Nodes: []protocol.FleetNode{
+		{Node: "pi-a", Online: true, Arch: "arm64", Model: "Raspberry Pi 4 Model B Rev 1.4", Tier: "edge",
+			CPU: &cpu, MemPct: &mem, TempC: &temp, LastSeen: now.Add(-3 * time.Second), Throttled: true},
+		{Node: "pi-b", Online: false, Reason: "lost", Arch: "armv7", LastSeen: now.Add(-90 * time.Second), Duplicate: true},
+		{Node: "pi-c"},
+	}}
+	var b strings.Builder
+	if err := printNodes(&b, f, now); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	for _, want := range []string{
+		"NODE", "LAST SEEN",
+		"pi-a", "arm64", "Raspberry Pi 4 Model B Rev 1.4", "online throttled", "12.3", "50.0", "61.5°C", "3s ago",
+		"pi-b", "offline (lost) DUPLICATE-ID", "1m30s ago",
+		"pi-c", "never",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if lines := strings.Count(got, "\n"); lines != 4 {
+		t.Errorf("%d lines, want a header and 3 rows:\n%s", lines, got)
+	}
+}
+
+func TestPasswdAddsVerifiableUsers(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "credentials")
+	env, out, _ := testEnv("")
+	if err := Run(context.Background(), env, []string{"passwd", "-f", file, "add", "pi-a"}); err != nil {
+		t.Fatal(err)
+	}
+	generated := strings.TrimSpace(out.String())
+	if len(generated) < 20 {
+		t.Fatalf("generated password %q is too short", generated)
+	}
+	env, _, _ = testEnv("s3cret-from-stdin\n")
+	if err := Run(context.Background(), env, []string{"passwd", "-f", file, "--stdin", "add", "pi-b"}); err != nil {
+		t.Fatal(err)
+	}
+	creds, err := mqttd.LoadCredentials(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !creds.Verify("pi-a", generated) || !creds.Verify("pi-b", "s3cret-from-stdin") || creds.Verify("pi-b", "wrong") {
+		t.Fatal("stored credentials do not verify as written")
+	}
+	st, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		t.Errorf("credentials file mode %v is readable by others", st.Mode().Perm())
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	cases := [][]string{
+		{"bogus"},
+		{"passwd", "add", "x"},
+		{"passwd", "-f", "/tmp/x", "add", "bad/user"},
+		{"serve", "--region", "a/b"},
+		{"nodes", "--broker", "localhost:1883"},
+	}
+	for _, args := range cases {
+		env, _, _ := testEnv("")
+		if err := Run(context.Background(), env, args); err == nil {
+			t.Errorf("%q: no error", args)
+		}
+	}
+	env, out, _ := testEnv("")
+	if err := Run(context.Background(), env, []string{"version"}); err != nil || strings.TrimSpace(out.String()) != "v-test" {
+		t.Errorf("version: %v %q", err, out.String())
+	}
+	for _, cmd := range []string{"serve", "nodes", "passwd"} {
+		env, _, errb := testEnv("")
+		if err := Run(context.Background(), env, []string{cmd, "--help"}); err != nil {
+			t.Errorf("%s --help: %v", cmd, err)
+		}
+		if !strings.Contains(errb.String(), "Usage: tether-broker "+cmd) {
+			t.Errorf("%s --help printed %q", cmd, errb.String())
+		}
+	}
+}
