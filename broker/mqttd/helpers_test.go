@@ -1,0 +1,260 @@
+package mqttd
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Test users. Every test user's password is "pw-" + its name.
+var (
+	testNodes      = []string{"node-a", "node-b"}
+	testSchedulers = []string{"scheduler"}
+	testMonitors   = []string{"monitor"}
+)
+
+func password(user string) string { return "pw-" + user }
+
+// writeTestCredentials writes a credentials file for the test users with
+// AddUser, the code path `tether-broker passwd` uses.
+func writeTestCredentials(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "credentials")
+	for _, users := range [][]string{testNodes, testSchedulers, testMonitors} {
+		for _, u := range users {
+			if err := AddUser(path, u, password(u)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return path
+}
+
+// syncBuffer collects logs; it is dumped if the test fails.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	buf := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("broker log:\n%s", buf)
+		}
+	})
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// testOptions are Options for an embedded broker on 127.0.0.1:0 with the
+// test users.
+func testOptions(t testing.TB) Options {
+	return Options{
+		Addr:            "127.0.0.1:0",
+		Region:          testRegion,
+		CredentialsFile: writeTestCredentials(t),
+		SchedulerUsers:  testSchedulers,
+		MonitorUsers:    testMonitors,
+		Logger:          testLogger(t),
+	}
+}
+
+// startServer runs a Server until the test ends, and fails the test if it
+// does not stop cleanly.
+func startServer(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return 10s after its context was cancelled")
+		}
+	})
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("server not ready after 10s")
+	}
+	return s
+}
+
+// client is a paho MQTT 3.1.1 client for tests: every message it receives
+// goes to msgs, and lost is closed when the broker drops the connection.
+type client struct {
+	t    testing.TB
+	user string
+	pc   paho.Client
+	msgs chan paho.Message
+	lost chan struct{}
+}
+
+type dialOpts struct {
+	user, password, clientID string
+	tls                      *tls.Config
+	will                     string
+}
+
+// dial connects user with its test password and client id user (nodes and
+// Mosquitto's use_username_as_clientid both want that).
+func dial(t testing.TB, addr, user string) (*client, error) {
+	return dialWith(t, addr, dialOpts{user: user, password: password(user), clientID: user})
+}
+
+func mustDial(t testing.TB, addr, user string) *client {
+	t.Helper()
+	c, err := dial(t, addr, user)
+	if err != nil {
+		t.Fatalf("connect %s: %v", user, err)
+	}
+	return c
+}
+
+func dialWith(t testing.TB, addr string, o dialOpts) (*client, error) {
+	c := &client{t: t, user: o.user, msgs: make(chan paho.Message, 1024), lost: make(chan struct{})}
+	scheme := "tcp://"
+	if o.tls != nil {
+		scheme = "ssl://"
+	}
+	po := paho.NewClientOptions().
+		AddBroker(scheme + addr).
+		SetClientID(o.clientID).
+		SetProtocolVersion(4).
+		SetCleanSession(true).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetConnectTimeout(5 * time.Second).
+		SetKeepAlive(30 * time.Second).
+		SetTLSConfig(o.tls).
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { c.msgs <- m }).
+		SetConnectionLostHandler(func(paho.Client, error) { close(c.lost) })
+	if o.user != "" {
+		po.SetUsername(o.user).SetPassword(o.password)
+	}
+	if o.will != "" {
+		po.SetWill(o.will, "gone", 1, true)
+	}
+	c.pc = paho.NewClient(po)
+	tok := c.pc.Connect()
+	if !tok.WaitTimeout(10 * time.Second) {
+		c.pc.Disconnect(0)
+		return nil, errors.New("connect timed out")
+	}
+	if err := tok.Error(); err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { c.pc.Disconnect(50) })
+	return c, nil
+}
+
+// subscribe subscribes and returns the granted QoS (0x80: refused).
+func (c *client) subscribe(filter string, qos byte) byte {
+	c.t.Helper()
+	tok := c.pc.Subscribe(filter, qos, nil)
+	if !tok.WaitTimeout(5 * time.Second) {
+		c.t.Fatalf("%s: SUBSCRIBE %q timed out", c.user, filter)
+	}
+	if err := tok.Error(); err != nil {
+		c.t.Fatalf("%s: SUBSCRIBE %q: %v", c.user, filter, err)
+	}
+	return tok.(*paho.SubscribeToken).Result()[filter]
+}
+
+// publish publishes and, for QoS 1, waits for the PUBACK; it returns the
+// token's error (a connection lost before the PUBACK).
+func (c *client) publish(topic string, qos byte, payload string) error {
+	tok := c.pc.Publish(topic, qos, false, payload)
+	if !tok.WaitTimeout(5 * time.Second) {
+		return fmt.Errorf("%s: PUBLISH %q: no PUBACK after 5s", c.user, topic)
+	}
+	return tok.Error()
+}
+
+func (c *client) mustPublish(topic string, qos byte, payload string) {
+	c.t.Helper()
+	if err := c.publish(topic, qos, payload); err != nil {
+		c.t.Fatalf("%s: publish %q: %v", c.user, topic, err)
+	}
+}
+
+// barrier returns once the broker has processed everything c sent before:
+// brokers handle one connection's packets in order, and a SUBACK (granted
+// or not) comes only after the preceding PUBLISHes were routed. (mochi
+// sends a PUBACK before routing the message, so a PUBACK alone is not
+// enough.)
+func (c *client) barrier() {
+	c.t.Helper()
+	c.subscribe("tether/test/barrier", 0)
+}
+
+// isLost reports whether the broker dropped the connection within d.
+func (c *client) isLost(d time.Duration) bool {
+	select {
+	case <-c.lost:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// await collects messages until one carries payload; it fails the test
+// after 5s.
+func (c *client) await(payload string) []paho.Message {
+	c.t.Helper()
+	var got []paho.Message
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case m := <-c.msgs:
+			got = append(got, m)
+			if string(m.Payload()) == payload {
+				return got
+			}
+		case <-timeout:
+			c.t.Fatalf("%s: no message %q within 5s (got %d others)", c.user, payload, len(got))
+			return nil
+		}
+	}
+}
+
+func contains(msgs []paho.Message, payload string) bool {
+	for _, m := range msgs {
+		if string(m.Payload()) == payload {
+			return true
+		}
+	}
+	return false
+}

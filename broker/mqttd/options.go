@@ -1,0 +1,307 @@
+package mqttd
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+// Options configure the embedded broker. The zero value plus Region and
+// CredentialsFile is a working loopback broker; every other field has a
+// default, filled in one place (withDefaults).
+//
+// The sizing defaults are chosen for a region of up to ~10k Raspberry Pis
+// whose agents speak MQTT 3.1.1, send a few small JSON messages a minute and
+// receive rare commands, plus one scheduler that subscribes to the whole
+// region. Memory per connected client with the defaults is roughly
+// 8 KiB (pending-writes channel) + 2 KiB (read buffer) + up to 2 KiB (write
+// coalescing buffer, only while a backlog exists) + two goroutines (~8 KiB of
+// stack) + mochi's per-client maps: a few tens of KiB, against ~140 KiB with
+// mochi's own defaults (measured ~150 MB RSS at 1k clients and ~1.4 GB at 10k,
+// dominated by the 8192-slot channel).
+type Options struct {
+	// Addr is the plain-TCP listener, host:port. Default "127.0.0.1:1883".
+	// Empty means no plain listener, which is allowed only when TLSAddr is
+	// set. Passwords cross a plain listener in clear text: bind it to
+	// loopback or a trusted network and give the fleet TLSAddr.
+	Addr string
+
+	// TLSAddr is the TLS listener, host:port (conventionally :8883). Empty
+	// means none. It needs CertFile and KeyFile.
+	TLSAddr string
+
+	// CertFile and KeyFile are the server's PEM certificate chain and key.
+	CertFile string
+	KeyFile  string
+
+	// ClientCAFile, when set, makes the TLS listener REQUIRE a client
+	// certificate that chains to one of the PEM CAs in this file (mutual
+	// TLS). Clients still authenticate with a username and password.
+	ClientCAFile string
+
+	// CredentialsFile is a Mosquitto password file (`user:$7$...` lines,
+	// see LoadCredentials). Required unless AllowAnonymous.
+	CredentialsFile string
+
+	// AllowAnonymous lets clients in without a password: a client with no
+	// username becomes a read-only monitor; a client whose username is not
+	// in CredentialsFile (or when there is no file) gets that username's
+	// role unchecked. It exists for development and tests, and Validate
+	// refuses it unless the only listener is a plain one on loopback.
+	AllowAnonymous bool
+
+	// Region is the region this broker serves (protocol.ValidateID). Roles
+	// are scoped to tether/v1/<Region>/.
+	Region string
+
+	// SchedulerUsers may publish and subscribe anything under
+	// tether/v1/<Region>/#. MonitorUsers may subscribe anything under
+	// tether/v1/# and publish nothing. Every other user is a node whose
+	// node id is its username. Names must pass protocol.ValidateID and may
+	// not appear in both lists.
+	SchedulerUsers []string
+	MonitorUsers   []string
+
+	// MaxClients bounds concurrent connections; more are refused with
+	// "server unavailable". Default 0: no limit (mochi's default), since a
+	// region's size is bounded by its credentials file.
+	MaxClients int64
+
+	// MaxPendingWrites is the number of outbound packets queued per client
+	// before mochi drops new ones for that client (mochi
+	// MaximumClientWritesPending, default there 8192). The queue is a Go
+	// channel allocated in full at connect: 8 bytes a slot, so 8 KiB a
+	// client at the default 1024 instead of 64 KiB — the bulk of mochi's
+	// ~1.4 GB at 10k clients. A node receives a handful of commands; only
+	// the scheduler needs depth. The queue also caps the retained burst a
+	// new subscription gets: subscribing to tether/v1/<region>/# replays
+	// every retained birth at once, and births beyond what the writer drains
+	// meanwhile are dropped. The scheduler must therefore tolerate a partial
+	// retained burst: a node heard from without a birth is sent
+	// protocol.CmdRebirth.
+	MaxPendingWrites int
+
+	// MaxInflight bounds unacknowledged QoS 1/2 messages stored per client
+	// session (mochi MaximumInflight, default 8192). It is also the offline
+	// queue of a persistent session: commands to a Pi that is away are kept
+	// here until it returns or the session expires. Default 1024: at
+	// protocol.MaxMessage (64 KiB) a message that is at most 64 MiB for one
+	// session in the worst case, ~1 MiB for real commands.
+	MaxInflight int
+
+	// MaxPacketSize bounds every packet a client sends (mochi
+	// MaximumPacketSize, 0 there = unlimited). Default is
+	// protocol.MaxFleetMessage + 64 KiB, so the scheduler's retained
+	// fleet/nodes table fits. mochi allocates a packet's declared size
+	// before reading it, so an authenticated client can make the broker
+	// allocate this much per packet; before CONNECT is accepted the much
+	// smaller MaxConnectSize applies instead (enforced by this package).
+	MaxPacketSize int
+
+	// MaxConnectSize bounds the first packet (CONNECT, including the will
+	// message) of a connection that has not authenticated yet. Default
+	// protocol.MaxMessage + 4 KiB: a will is a node's status message.
+	MaxConnectSize int
+
+	// ReadBufferSize is each client's bufio.Reader size (mochi
+	// ClientNetReadBufferSize, default 2 KiB), allocated at connect. Tether
+	// messages are 0.3–3 KiB, so 2 KiB reads most in one syscall.
+	ReadBufferSize int
+
+	// WriteBufferSize is the threshold at which mochi flushes coalesced
+	// writes when a client has a backlog (mochi ClientNetWriteBufferSize,
+	// default 2 KiB); the buffer exists only while a backlog does.
+	WriteBufferSize int
+
+	// SessionExpiry is how long the session (subscriptions and queued QoS 1
+	// messages) of a disconnected clean-session=false client is kept (mochi
+	// MaximumSessionExpiryInterval, default there ~136 years). Default 7
+	// days: a Pi that is off for a long weekend gets its commands; one that
+	// is gone for good stops costing memory. An MQTT 5 client may ask for
+	// less, never more.
+	SessionExpiry time.Duration
+
+	// ConnectTimeout bounds the TLS handshake plus CONNECT of a new
+	// connection; after CONNECT the client's keepalive (×1.5) governs.
+	// Default 10s.
+	ConnectTimeout time.Duration
+
+	// Logger receives the broker's logs, as a child with component=mqttd.
+	// Default: discard.
+	Logger *slog.Logger
+}
+
+// Defaults, one place. See the field comments for the reasoning.
+const (
+	DefaultAddr             = "127.0.0.1:1883"
+	defaultMaxPendingWrites = 1024
+	defaultMaxInflight      = 1024
+	defaultMaxPacketSize    = protocol.MaxFleetMessage + 64<<10
+	defaultMaxConnectSize   = protocol.MaxMessage + 4<<10
+	defaultReadBufferSize   = 2 << 10
+	defaultWriteBufferSize  = 2 << 10
+	defaultSessionExpiry    = 7 * 24 * time.Hour
+	defaultConnectTimeout   = 10 * time.Second
+)
+
+// withDefaults returns o with every unset field given its default.
+func (o Options) withDefaults() Options {
+	if o.Addr == "" && o.TLSAddr == "" {
+		o.Addr = DefaultAddr
+	}
+	if o.MaxPendingWrites == 0 {
+		o.MaxPendingWrites = defaultMaxPendingWrites
+	}
+	if o.MaxInflight == 0 {
+		o.MaxInflight = defaultMaxInflight
+	}
+	if o.MaxPacketSize == 0 {
+		o.MaxPacketSize = defaultMaxPacketSize
+	}
+	if o.MaxConnectSize == 0 {
+		o.MaxConnectSize = defaultMaxConnectSize
+	}
+	if o.ReadBufferSize == 0 {
+		o.ReadBufferSize = defaultReadBufferSize
+	}
+	if o.WriteBufferSize == 0 {
+		o.WriteBufferSize = defaultWriteBufferSize
+	}
+	if o.SessionExpiry == 0 {
+		o.SessionExpiry = defaultSessionExpiry
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = defaultConnectTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Validate reports every problem with o (after defaults) at once.
+func (o Options) Validate() error {
+	return o.withDefaults().validate()
+}
+
+func (o Options) validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if err := protocol.ValidateID("region", o.Region); err != nil {
+		add("mqttd: %v: set the region this broker serves", err)
+	}
+	if o.Addr != "" {
+		if err := checkHostPort(o.Addr); err != nil {
+			add("mqttd: listen address %q: %v", o.Addr, err)
+		}
+	}
+	if o.TLSAddr != "" {
+		if err := checkHostPort(o.TLSAddr); err != nil {
+			add("mqttd: TLS listen address %q: %v", o.TLSAddr, err)
+		}
+		if o.CertFile == "" || o.KeyFile == "" {
+			add("mqttd: the TLS listener %s needs a certificate and key file (scripts/gen-certs.sh makes a development pair)", o.TLSAddr)
+		}
+	} else if o.CertFile != "" || o.KeyFile != "" || o.ClientCAFile != "" {
+		add("mqttd: certificate files are set but there is no TLS listen address to use them")
+	}
+	if o.Addr != "" && o.TLSAddr != "" && o.Addr == o.TLSAddr {
+		add("mqttd: the plain and TLS listeners both use %s", o.Addr)
+	}
+
+	if o.CredentialsFile == "" && !o.AllowAnonymous {
+		add("mqttd: no credentials file: create one with `tether-broker passwd -f FILE add USER` (or mosquitto_passwd), or allow anonymous clients on a loopback listener for development")
+	}
+	if o.AllowAnonymous {
+		if o.TLSAddr != "" {
+			add("mqttd: anonymous clients are allowed only on a plain loopback listener, but a TLS listener (%s) is configured", o.TLSAddr)
+		}
+		if o.Addr != "" && !isLoopback(o.Addr) {
+			add("mqttd: anonymous clients are allowed only on a loopback listener, not %s: use 127.0.0.1 or [::1], or a credentials file", o.Addr)
+		}
+	}
+
+	seen := map[string]string{}
+	for _, l := range []struct {
+		what  string
+		names []string
+	}{{"scheduler", o.SchedulerUsers}, {"monitor", o.MonitorUsers}} {
+		for _, u := range l.names {
+			if err := protocol.ValidateID(l.what+" user", u); err != nil {
+				add("mqttd: %v", err)
+				continue
+			}
+			if prev, ok := seen[u]; ok {
+				add("mqttd: user %q is listed as %s and as %s: give each role its own user", u, prev, l.what)
+			}
+			seen[u] = l.what
+		}
+	}
+
+	for _, n := range []struct {
+		what string
+		v    int
+		min  int
+	}{
+		{"MaxPendingWrites", o.MaxPendingWrites, 16},
+		{"MaxInflight", o.MaxInflight, 16},
+		{"MaxPacketSize", o.MaxPacketSize, 4 << 10},
+		{"MaxConnectSize", o.MaxConnectSize, 256},
+		{"ReadBufferSize", o.ReadBufferSize, 256},
+		{"WriteBufferSize", o.WriteBufferSize, 256},
+	} {
+		if n.v < n.min {
+			add("mqttd: %s is %d; it must be at least %d", n.what, n.v, n.min)
+		}
+	}
+	if o.MaxInflight > 65535 {
+		add("mqttd: MaxInflight is %d; MQTT packet ids allow at most 65535", o.MaxInflight)
+	}
+	if o.MaxPacketSize > 256<<20 {
+		add("mqttd: MaxPacketSize is %d; MQTT allows at most 256 MiB", o.MaxPacketSize)
+	}
+	if o.MaxConnectSize > o.MaxPacketSize {
+		add("mqttd: MaxConnectSize (%d) is larger than MaxPacketSize (%d)", o.MaxConnectSize, o.MaxPacketSize)
+	}
+	if o.MaxClients < 0 {
+		add("mqttd: MaxClients is %d; use 0 for no limit", o.MaxClients)
+	}
+	if o.SessionExpiry < time.Second || o.SessionExpiry > 136*365*24*time.Hour {
+		add("mqttd: SessionExpiry %v is out of range (1s to ~136 years)", o.SessionExpiry)
+	}
+	if o.ConnectTimeout < 0 {
+		add("mqttd: ConnectTimeout %v is negative", o.ConnectTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port, e.g. 127.0.0.1:1883 or :8883: %w", err)
+	}
+	if port == "" {
+		return errors.New("no port")
+	}
+	return nil
+}
+
+// isLoopback reports whether addr's host is a loopback IP or "localhost".
+// An empty host (":1883") means every interface, so it is not loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,214 @@
+package mqttd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"sync/atomic"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+)
+
+// Server is Tether's embedded MQTT broker: mochi-mqtt with Tether's
+// credentials, ACL, listeners and sizing.
+//
+//	New ──▶ Run(ctx) ──binds, serves──▶ Ready() closed ──ctx done──▶ shutdown ──▶ Run returns
+//
+// Run may be called once. Addr and TLSAddr are valid once Ready is closed.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	mochi  *mqtt.Server
+	policy *policy
+	creds  atomic.Pointer[Credentials] // nil when there is no credentials file
+	tls    *tlsFiles                   // nil without a TLS listener
+
+	started atomic.Bool
+	ready   chan struct{}
+	plain   *listener // set before ready is closed, read after
+	secure  *listener
+}
+
+// New checks opts, loads the credentials and TLS files, and builds the
+// broker. It opens no socket: Run does.
+func New(opts Options) (*Server, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:   opts,
+		log:    opts.Logger.With("component", "mqttd"),
+		policy: newPolicy(opts.Region, opts.SchedulerUsers, opts.MonitorUsers),
+		ready:  make(chan struct{}),
+	}
+	if opts.CredentialsFile != "" {
+		c, err := LoadCredentials(opts.CredentialsFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqttd: %w", err)
+		}
+		s.creds.Store(c)
+	}
+	if opts.TLSAddr != "" {
+		t, err := newTLSFiles(opts.CertFile, opts.KeyFile, opts.ClientCAFile)
+		if err != nil {
+			return nil, err
+		}
+		s.tls = t
+	}
+
+	s.mochi = mqtt.New(&mqtt.Options{
+		Capabilities:             capabilities(opts),
+		ClientNetWriteBufferSize: opts.WriteBufferSize,
+		ClientNetReadBufferSize:  opts.ReadBufferSize,
+		Logger:                   s.log,
+		// $SYS topics are readable by no Tether role, and each publish runs
+		// runtime.ReadMemStats; mochi's default is every second.
+		SysTopicResendInterval: 60,
+	})
+	hook := &authHook{policy: s.policy, creds: &s.creds, anonymous: opts.AllowAnonymous}
+	if err := s.mochi.AddHook(hook, nil); err != nil {
+		return nil, fmt.Errorf("mqttd: %w", err)
+	}
+	return s, nil
+}
+
+// capabilities sizes mochi; the reasoning is next to each Options field.
+func capabilities(o Options) *mqtt.Capabilities {
+	c := mqtt.NewDefaultServerCapabilities()
+	c.MaximumClients = o.MaxClients
+	if c.MaximumClients == 0 {
+		c.MaximumClients = math.MaxInt64
+	}
+	c.MaximumClientWritesPending = int32(o.MaxPendingWrites)
+	c.MaximumInflight = uint16(o.MaxInflight)
+	c.MaximumPacketSize = uint32(o.MaxPacketSize)
+	c.MaximumSessionExpiryInterval = uint32(o.SessionExpiry.Seconds())
+	// MaximumMessageExpiryInterval MUST stay 0. mochi's default (86400)
+	// deletes every retained message a day after it was published, however
+	// it was published, and a node's birth is retained for as long as the
+	// node lives. With 0 mochi enforces no expiry at all (retained, inflight
+	// and offline-queued messages); only an MQTT 5 publisher's own Message
+	// Expiry Interval applies [MQTT-3.3.2-5]. A huge value instead of 0
+	// would overflow mochi's int64 "now + interval" arithmetic.
+	c.MaximumMessageExpiryInterval = 0
+	return c
+}
+
+// Ready is closed when the listeners are bound and serving.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr is the bound address of the plain listener, or nil if there is none
+// or Run has not made it ready yet.
+func (s *Server) Addr() net.Addr {
+	select {
+	case <-s.ready:
+	default:
+		return nil
+	}
+	if s.plain == nil {
+		return nil
+	}
+	return s.plain.addr()
+}
+
+// TLSAddr is the bound address of the TLS listener, or nil.
+func (s *Server) TLSAddr() net.Addr {
+	select {
+	case <-s.ready:
+	default:
+		return nil
+	}
+	if s.secure == nil {
+		return nil
+	}
+	return s.secure.addr()
+}
+
+// Reload re-reads the credentials file and the TLS certificate, key and
+// client CAs. Connected clients keep their sessions; the new files apply to
+// new connections. On error nothing changes. The caller decides when
+// (typically on SIGHUP).
+func (s *Server) Reload() error {
+	var c *Credentials
+	if s.opts.CredentialsFile != "" {
+		var err error
+		if c, err = LoadCredentials(s.opts.CredentialsFile); err != nil {
+			return fmt.Errorf("mqttd: reload: %w", err)
+		}
+	}
+	if s.tls != nil {
+		if err := s.tls.load(); err != nil {
+			return fmt.Errorf("mqttd: reload: %w", err)
+		}
+	}
+	if c != nil {
+		s.creds.Store(c)
+		s.log.Info("reloaded credentials", "users", c.Len())
+	}
+	return nil
+}
+
+// Run binds the listeners, serves until ctx is done, then closes every
+// connection and waits for the goroutines it started. It returns nil after a
+// shutdown asked for by ctx, or the error that kept it from serving.
+func (s *Server) Run(ctx context.Context) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("mqttd: Run called twice")
+	}
+	var ls []*listener
+	closeAll := func() {
+		for _, l := range ls {
+			l.closeSocket()
+		}
+	}
+	if s.opts.Addr != "" {
+		l, err := newListener("tcp", s.opts.Addr, nil, s.opts.ConnectTimeout, s.opts.MaxConnectSize, s.log)
+		if err != nil {
+			return err
+		}
+		s.plain = l
+		ls = append(ls, l)
+		if !isLoopback(s.opts.Addr) {
+			s.log.Warn("plain MQTT listener is not on loopback: passwords cross it unencrypted", "addr", l.Address())
+		}
+	}
+	if s.opts.TLSAddr != "" {
+		l, err := newListener("tls", s.opts.TLSAddr, s.tls.listenerConfig(), s.opts.ConnectTimeout, s.opts.MaxConnectSize, s.log)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		s.secure = l
+		ls = append(ls, l)
+	}
+	for _, l := range ls {
+		if err := s.mochi.AddListener(l); err != nil {
+			closeAll()
+			return fmt.Errorf("mqttd: %w", err)
+		}
+	}
+	if err := s.mochi.Serve(); err != nil {
+		closeAll()
+		return fmt.Errorf("mqttd: %w", err)
+	}
+	close(s.ready)
+	s.log.Info("serving", "region", s.opts.Region, "addr", s.Addr(), "tls_addr", s.TLSAddr(), "mtls", s.opts.ClientCAFile != "")
+
+	<-ctx.Done()
+
+	// Close every socket and wait for every connection goroutine first, so
+	// mochi's Close finds nothing left to wait for (its WaitGroup would
+	// otherwise race with connections accepted during shutdown).
+	for _, l := range ls {
+		l.shutdown()
+	}
+	if err := s.mochi.Close(); err != nil {
+		return fmt.Errorf("mqttd: close: %w", err)
+	}
+	s.log.Info("stopped")
+	return nil
+}
