@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/shirou/gopsutil/v4/common"
+	"github.com/shirou/gopsutil/v4/mem"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
@@ -19,21 +20,20 @@ var ErrClosed = errors.New("collector closed")
 // Collector reads the node's Facts and Samples. It is safe for concurrent
 // use, though the agent samples from one goroutine.
 type Collector struct {
-	opts   Options // with defaults
-	log    *slog.Logger
-	statfs func(path string) (fsStat, error) // replaced by tests
+	opts Options // with defaults
+	log  *slog.Logger
+	sys  system        // gopsutil, or a test's stand-in
+	env  common.EnvMap // the roots, put in the context of every gopsutil call
 
-	mu     sync.Mutex // guards everything below
-	closed bool
-	buf    []byte // read buffer, shared by every file
-
-	stat, meminfo, loadavg, uptime, netdev kfile
-	sensors                                []sensor
-	throttle                               *throttleSource // nil: not a Raspberry Pi
+	mu       sync.Mutex // guards everything below
+	closed   bool
+	buf      []byte // read buffer of the sysfs files
+	sensors  []sensor
+	throttle *throttleSource // nil: not a Raspberry Pi
 
 	// The previous snapshots that rates are computed against; cur* are
 	// their spare buffers, swapped in turn.
-	cpuPrev, cpuCur procStat
+	cpuPrev, cpuCur []cpuTimes
 	netPrev, netCur []ifCounters
 	netAt           time.Time // when netPrev was read; zero: no baseline
 
@@ -62,33 +62,34 @@ func (s source) String() string {
 // New returns a Collector for the machine opts describe. It finds the
 // temperature sensors and the throttling source, and takes the CPU and
 // network baseline the first Sample is computed against. It fails when
-// /proc/stat or /proc/meminfo cannot be read.
+// the CPU times or the memory cannot be read.
 func New(opts Options) (*Collector, error) {
+	return newCollector(opts, psutil{})
+}
+
+// newCollector is New reading the machine through sys.
+func newCollector(opts Options, sys system) (*Collector, error) {
 	o := opts.withDefaults()
 	c := &Collector{
 		opts:     o,
 		log:      o.Logger.With("component", "collect"),
-		statfs:   statfs,
-		stat:     kfile{path: filepath.Join(o.ProcRoot, "stat")},
-		meminfo:  kfile{path: filepath.Join(o.ProcRoot, "meminfo")},
-		loadavg:  kfile{path: filepath.Join(o.ProcRoot, "loadavg")},
-		uptime:   kfile{path: filepath.Join(o.ProcRoot, "uptime")},
-		netdev:   kfile{path: filepath.Join(o.ProcRoot, "net/dev")},
+		sys:      sys,
+		env:      roots(o),
 		sensors:  discoverSensors(o.SysRoot),
 		throttle: discoverThrottle(o.SysRoot),
 	}
-	if err := c.readCPU(&c.cpuPrev); err != nil {
+	ctx := c.withRoots(context.Background())
+	var err error
+	if c.cpuPrev, err = c.readCPU(ctx, c.cpuPrev); err != nil {
 		c.Close()
 		return nil, err
 	}
-	if _, err := c.readMem(); err != nil {
+	if _, err := c.readMem(ctx); err != nil {
 		c.Close()
 		return nil, err
 	}
-	if b, err := c.netdev.read(&c.buf); err == nil {
-		if c.netPrev, err = parseNetDev(b, nil); err == nil {
-			c.netAt = o.Now()
-		}
+	if st, err := sys.netCounters(ctx); err == nil {
+		c.netPrev, c.netAt = ifCountersFrom(nil, st), o.Now()
 	}
 	keys := make([]string, len(c.sensors))
 	for i, s := range c.sensors {
@@ -98,14 +99,16 @@ func New(opts Options) (*Collector, error) {
 	return c, nil
 }
 
-// Close releases the files the Collector keeps open.
+// withRoots returns ctx carrying the roots gopsutil reads under.
+func (c *Collector) withRoots(ctx context.Context) context.Context {
+	return context.WithValue(ctx, common.EnvKey, c.env)
+}
+
+// Close releases the sysfs files the Collector keeps open.
 func (c *Collector) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
-	for _, k := range []*kfile{&c.stat, &c.meminfo, &c.loadavg, &c.uptime, &c.netdev} {
-		k.close()
-	}
 	for i := range c.sensors {
 		c.sensors[i].file.close()
 	}
@@ -119,6 +122,9 @@ func (c *Collector) Close() error {
 // cached: hostname, OS, Arch, Model, Platform, Kernel, Cores, MemTotal,
 // BootID and BootTime. AgentVersion, Tier and Labels are the caller's, from
 // its configuration. A failed first call is retried by the next.
+//
+// The first call may take a second or more: gopsutil's host.Info may run
+// lsb_release (see readFacts). Sample waits for it.
 func (c *Collector) Facts(ctx context.Context) (protocol.Facts, error) {
 	if err := ctx.Err(); err != nil {
 		return protocol.Facts{}, err
@@ -129,7 +135,7 @@ func (c *Collector) Facts(ctx context.Context) (protocol.Facts, error) {
 		return protocol.Facts{}, ErrClosed
 	}
 	if c.facts == nil {
-		f, err := c.readFacts()
+		f, err := c.readFacts(c.withRoots(ctx))
 		if err != nil {
 			return protocol.Facts{}, err
 		}
@@ -142,7 +148,7 @@ func (c *Collector) Facts(ctx context.Context) (protocol.Facts, error) {
 // over the time since the previous Sample (or New, for the first): call it
 // at the sampling interval; it does not wait.
 //
-// It fails only when /proc/stat or /proc/meminfo cannot be read; another
+// It fails only when the CPU times or the memory cannot be read; another
 // source that fails leaves its field absent, and is logged when it starts
 // and stops failing.
 func (c *Collector) Sample(ctx context.Context) (Sample, error) {
@@ -155,48 +161,45 @@ func (c *Collector) Sample(ctx context.Context) (Sample, error) {
 		return Sample{}, ErrClosed
 	}
 
+	ctx = c.withRoots(ctx)
 	var s Sample
-	if err := c.readCPU(&c.cpuCur); err != nil {
-		return Sample{}, err
-	}
-	prev, cur := &c.cpuPrev, &c.cpuCur
-	s.CPU.Total = cpuPercent(prev.total, cur.total)
-	s.CPU.PerCore = perCorePercent(make([]float64, 0, len(cur.cores)), prev.cores, cur.cores)
-	c.cpuPrev, c.cpuCur = c.cpuCur, c.cpuPrev
-
-	m, err := c.readMem()
+	cur, err := c.readCPU(ctx, c.cpuCur)
 	if err != nil {
 		return Sample{}, err
 	}
-	s.Mem = m.mem()
+	s.CPU.Total, s.CPU.PerCore = cpuUsage(make([]float64, 0, len(cur)), c.cpuPrev, cur)
+	c.cpuPrev, c.cpuCur = cur, c.cpuPrev
+
+	vm, err := c.readMem(ctx)
+	if err != nil {
+		return Sample{}, err
+	}
+	s.Mem, _ = memUsage(vm) // checked by readMem
 
 	opt := new(optional)
-	if u, ok := m.swap(); ok {
+	if u, ok := swapUsage(vm); ok {
 		opt.swap = u
 		s.Swap = &opt.swap
 	}
 
-	b, err := c.loadavg.read(&c.buf)
+	a, err := c.sys.loadAvg(ctx)
 	if err == nil {
-		opt.load, err = parseLoadavg(b)
+		opt.load, err = loadAvg(a)
 	}
 	if c.report(srcLoad, err) {
 		s.Load = &opt.load
 	}
 
-	b, err = c.uptime.read(&c.buf)
-	if err == nil {
-		s.UptimeS, err = parseUptime(b)
-	}
+	s.UptimeS, err = c.sys.uptime(ctx)
 	c.report(srcUptime, err)
 
-	fs, err := c.statfs(c.opts.DataDir)
+	du, err := c.sys.diskUsage(ctx, c.opts.DataDir)
 	if c.report(srcDisk, err) {
-		opt.disk = protocol.Disk{Path: c.opts.DataDir, Usage: usage(fs)}
+		opt.disk = protocol.Disk{Path: c.opts.DataDir, Usage: diskUsage(du)}
 		s.Disk = &opt.disk
 	}
 
-	ok, err := c.readNet(&opt.net)
+	ok, err := c.readNet(ctx, &opt.net)
 	if c.report(srcNet, err) && ok {
 		s.Net = &opt.net
 	}
@@ -225,44 +228,41 @@ func (c *Collector) report(src source, err error) bool {
 	return err == nil
 }
 
-func (c *Collector) readCPU(dst *procStat) error {
-	b, err := c.stat.read(&c.buf)
+// readCPU reads the CPU times into dst.
+func (c *Collector) readCPU(ctx context.Context, dst []cpuTimes) ([]cpuTimes, error) {
+	dst, err := c.sys.cpuTimes(ctx, dst)
+	if err == nil && len(dst) == 0 {
+		err = errNoCPUs
+	}
 	if err != nil {
-		return fmt.Errorf("read cpu times: %w", err)
+		return dst, fmt.Errorf("read cpu times: %w", err)
 	}
-	if err := parseStat(b, dst); err != nil {
-		return fmt.Errorf("parse %s: %w", c.stat.path, err)
-	}
-	return nil
+	return dst, nil
 }
 
-func (c *Collector) readMem() (meminfo, error) {
-	b, err := c.meminfo.read(&c.buf)
-	if err != nil {
-		return meminfo{}, fmt.Errorf("read memory: %w", err)
+// readMem reads the memory figures, which must include the total.
+func (c *Collector) readMem(ctx context.Context) (*mem.VirtualMemoryStat, error) {
+	vm, err := c.sys.memory(ctx)
+	if err == nil && vm.Total == 0 {
+		err = errNoMemTotal
 	}
-	m, err := parseMeminfo(b)
 	if err != nil {
-		return meminfo{}, fmt.Errorf("parse %s: %w", c.meminfo.path, err)
+		return nil, fmt.Errorf("read memory: %w", err)
 	}
-	return m, nil
+	return vm, nil
 }
 
 // readNet computes into dst the network rate since the previous read, and
 // reports whether it could: the first read after a failure only takes a new
 // baseline.
-func (c *Collector) readNet(dst *protocol.Net) (bool, error) {
-	b, err := c.netdev.read(&c.buf)
+func (c *Collector) readNet(ctx context.Context, dst *protocol.Net) (bool, error) {
+	st, err := c.sys.netCounters(ctx)
 	if err != nil {
 		c.netAt = time.Time{}
 		return false, err
 	}
 	now := c.opts.Now()
-	c.netCur, err = parseNetDev(b, c.netCur)
-	if err != nil {
-		c.netAt = time.Time{}
-		return false, fmt.Errorf("parse %s: %w", c.netdev.path, err)
-	}
+	c.netCur = ifCountersFrom(c.netCur, st)
 	ok := !c.netAt.IsZero()
 	if ok {
 		*dst = netRate(c.netPrev, c.netCur, now.Sub(c.netAt).Seconds(), c.countIface)

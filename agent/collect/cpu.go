@@ -1,89 +1,17 @@
 package collect
 
-import (
-	"bytes"
-	"errors"
-)
+import "errors"
 
-// cpuTimes is one "cpu" line of /proc/stat: cumulative time in USER_HZ
-// ticks. guest and guest_nice are left out because the kernel already counts
-// them in user and nice.
+// cpuTimes is one CPU's cumulative time, in the kernel's ticks (USER_HZ).
+// guest and guest_nice are left out because the kernel already counts them
+// in user and nice.
 type cpuTimes struct {
-	id int // N of cpuN; -1 for the aggregate line
+	name string // "cpu0": how a CPU is matched between two snapshots
 
 	user, nice, system, idle, iowait, irq, softirq, steal uint64
 }
 
-// procStat is what Tether takes from /proc/stat.
-type procStat struct {
-	total cpuTimes
-	cores []cpuTimes // online CPUs, in the kernel's order
-	btime uint64     // boot time, seconds since the epoch
-}
-
-var errNoCPULine = errors.New("no aggregate cpu line")
-
-// parseStat parses /proc/stat into st, reusing st.cores.
-//
-//	cpu  10132153 290696 3084719 46828483 16683 0 25195 0 175628 0
-//	cpu0 1393280 32966 572056 13343292 6130 0 17875 0 23933 0
-//	...
-//	btime 1717000000
-func parseStat(data []byte, st *procStat) error {
-	st.cores = st.cores[:0]
-	st.btime = 0
-	seenTotal := false
-	for len(data) > 0 {
-		var line []byte
-		line, data = nextLine(data)
-		name, rest := nextField(line)
-		switch {
-		case bytes.Equal(name, []byte("cpu")):
-			t, ok := parseCPULine(rest)
-			if !ok {
-				return errors.New("malformed aggregate cpu line")
-			}
-			t.id = -1
-			st.total, seenTotal = t, true
-		case bytes.HasPrefix(name, []byte("cpu")):
-			id, ok := parseUint(name[3:])
-			t, ok2 := parseCPULine(rest)
-			if !ok || !ok2 || id > 1<<20 {
-				return errors.New("malformed per-cpu line")
-			}
-			t.id = int(id)
-			st.cores = append(st.cores, t)
-		case bytes.Equal(name, []byte("btime")):
-			f, _ := nextField(rest)
-			st.btime, _ = parseUint(f)
-		}
-	}
-	if !seenTotal {
-		return errNoCPULine
-	}
-	return nil
-}
-
-// parseCPULine parses the counters after a cpu line's name. Kernels before
-// 2.6.11 lack steal and some later columns; at least user, nice, system and
-// idle are required.
-func parseCPULine(b []byte) (cpuTimes, bool) {
-	var t cpuTimes
-	fields := [...]*uint64{&t.user, &t.nice, &t.system, &t.idle, &t.iowait, &t.irq, &t.softirq, &t.steal}
-	for i, p := range fields {
-		var f []byte
-		f, b = nextField(b)
-		if len(f) == 0 {
-			return t, i >= 4
-		}
-		v, ok := parseUint(f)
-		if !ok {
-			return t, false
-		}
-		*p = v
-	}
-	return t, true
-}
+var errNoCPUs = errors.New("no per-cpu lines")
 
 // sub returns a-b, or 0 when a counter went backwards: iowait may decrease
 // (proc(5)), and a CPU that went offline and came back restarts its counts.
@@ -94,39 +22,52 @@ func sub(a, b uint64) uint64 {
 	return a - b
 }
 
-// cpuPercent is the share of the interval between two snapshots of one CPU
-// that it was busy, in percent. Busy is everything but idle and iowait;
-// steal counts as busy because the node could not use that time either. It
-// is 0 when no tick elapsed.
-func cpuPercent(prev, cur cpuTimes) float64 {
-	busy := sub(cur.user, prev.user) + sub(cur.nice, prev.nice) + sub(cur.system, prev.system) +
+// cpuDelta splits the ticks one CPU spent between two snapshots into busy
+// and idle. Busy is everything but idle and iowait; steal counts as busy
+// because the node could not use that time either.
+func cpuDelta(prev, cur cpuTimes) (busy, idle uint64) {
+	busy = sub(cur.user, prev.user) + sub(cur.nice, prev.nice) + sub(cur.system, prev.system) +
 		sub(cur.irq, prev.irq) + sub(cur.softirq, prev.softirq) + sub(cur.steal, prev.steal)
-	idle := sub(cur.idle, prev.idle) + sub(cur.iowait, prev.iowait)
+	idle = sub(cur.idle, prev.idle) + sub(cur.iowait, prev.iowait)
+	return busy, idle
+}
+
+// busyPercent is busy over busy+idle, in percent rounded to 0.01; 0 when
+// no tick elapsed.
+func busyPercent(busy, idle uint64) float64 {
 	if busy+idle == 0 {
 		return 0
 	}
 	return round(clampPercent(float64(busy)/float64(busy+idle)*100), 2)
 }
 
-// perCorePercent appends to dst the busy percent of every CPU in cur,
-// matched by number with prev; a CPU absent from prev (just brought online)
-// reads 0.
-func perCorePercent(dst []float64, prev, cur []cpuTimes) []float64 {
+// cpuUsage appends to dst the busy percent of every CPU in cur, matched by
+// name with prev, and returns it with the busy percent of all of them
+// together. A CPU absent from prev (just brought online) reads 0.
+//
+// The total is summed from the per-CPU lines rather than read from the
+// aggregate "cpu" line: the kernel sums that line from the same counters,
+// and reading it would make the kernel generate /proc/stat a second time
+// per sample. They differ only in the interval a CPU goes offline.
+func cpuUsage(dst []float64, prev, cur []cpuTimes) (total float64, perCore []float64) {
+	var busy, idle uint64
 	for i, c := range cur {
-		var p cpuTimes
-		switch {
-		case i < len(prev) && prev[i].id == c.id: // the usual case: same CPUs, same order
+		// The usual case: the same CPUs in the same order. A CPU with no
+		// baseline is its own, which makes it 0%.
+		p := c
+		if i < len(prev) && prev[i].name == c.name {
 			p = prev[i]
-		default:
-			p = c // no baseline: 0%
+		} else {
 			for _, q := range prev {
-				if q.id == c.id {
+				if q.name == c.name {
 					p = q
 					break
 				}
 			}
 		}
-		dst = append(dst, cpuPercent(p, c))
+		b, id := cpuDelta(p, c)
+		busy, idle = busy+b, idle+id
+		dst = append(dst, busyPercent(b, id))
 	}
-	return dst
+	return busyPercent(busy, idle), dst
 }

@@ -2,6 +2,7 @@ package collect
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/tether-edge/tether/pkg/protocol"
@@ -18,49 +20,48 @@ import (
 // maxFactLen is the protocol's limit on a string in a message.
 const maxFactLen = 256
 
-// readFacts reads the node's static properties. Only /proc/stat and
-// /proc/meminfo are required; a missing optional file leaves its field empty.
-func (c *Collector) readFacts() (protocol.Facts, error) {
+// readFacts reads the node's static properties. gopsutil gives the CPU
+// count and the memory size, both required, and through host.Info the
+// hostname, platform, kernel and boot time; the model and the boot id are
+// Tether's own. A missing optional fact leaves its field empty.
+//
+// host.Info is the expensive call that runs once: when <etc>/lsb-release
+// is absent, as on Debian and Raspberry Pi OS, it runs /usr/bin/lsb_release
+// (a Python script: tens of milliseconds on a server, about a second on a
+// Pi Zero; gopsutil gives it 3 s). It also counts the processes and looks
+// for virtualisation, which Tether does not use. Parts of it ignore the
+// roots: the hostname is os.Hostname, the kernel uname(2), lsb_release and
+// raspi-config are looked for under /usr/bin of the running system, and the
+// boot time comes from <proc>/uptime and the clock instead of <proc>/stat
+// when gopsutil finds itself in a container (/.dockerenv, cached in a
+// package variable for the life of the process).
+func (c *Collector) readFacts(ctx context.Context) (protocol.Facts, error) {
 	o := c.opts
-	stat, err := os.ReadFile(filepath.Join(o.ProcRoot, "stat"))
+	cores, err := c.sys.logicalCores(ctx)
 	if err != nil {
-		return protocol.Facts{}, fmt.Errorf("read cpu count: %w", err)
+		return protocol.Facts{}, fmt.Errorf("count cpus: %w", err)
 	}
-	var st procStat
-	if err := parseStat(stat, &st); err != nil {
-		return protocol.Facts{}, fmt.Errorf("parse %s: %w", filepath.Join(o.ProcRoot, "stat"), err)
-	}
-	mi, err := os.ReadFile(filepath.Join(o.ProcRoot, "meminfo"))
+	vm, err := c.readMem(ctx)
 	if err != nil {
-		return protocol.Facts{}, fmt.Errorf("read memory size: %w", err)
+		return protocol.Facts{}, err
 	}
-	m, err := parseMeminfo(mi)
-	if err != nil {
-		return protocol.Facts{}, fmt.Errorf("parse %s: %w", filepath.Join(o.ProcRoot, "meminfo"), err)
+	f := protocol.Facts{
+		OS:       runtime.GOOS,
+		Arch:     buildArch(),
+		Cores:    max(cores, 1),
+		MemTotal: vm.Total,
 	}
 
 	var errs []error
-	opt := func(path string) string {
-		b, err := readSmall(path)
-		if err != nil {
-			errs = append(errs, err)
+	if h, err := c.sys.hostInfo(ctx); err != nil {
+		errs = append(errs, err)
+	} else {
+		f.Hostname = printable(h.Hostname)
+		f.Platform = printable(platformName(h.Platform, h.PlatformVersion))
+		f.Kernel = printable(h.KernelVersion)
+		if h.BootTime > 0 {
+			f.BootTime = time.Unix(int64(h.BootTime), 0).UTC()
 		}
-		return string(trimValue(b))
-	}
-	f := protocol.Facts{
-		Hostname: opt(filepath.Join(o.ProcRoot, "sys/kernel/hostname")),
-		OS:       runtime.GOOS,
-		Arch:     buildArch(),
-		Kernel:   opt(filepath.Join(o.ProcRoot, "sys/kernel/osrelease")),
-		Cores:    max(len(st.cores), 1),
-		MemTotal: m.total,
-		BootID:   opt(filepath.Join(o.ProcRoot, "sys/kernel/random/boot_id")),
-	}
-	if f.Hostname == "" && o.ProcRoot == "/proc" {
-		f.Hostname, _ = os.Hostname()
-	}
-	if st.btime > 0 {
-		f.BootTime = time.Unix(int64(st.btime), 0).UTC()
 	}
 
 	model, err := readSmall(filepath.Join(o.ProcRoot, "device-tree/model"))
@@ -73,16 +74,12 @@ func (c *Collector) readFacts() (protocol.Facts, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-
-	osr, err := readSmall(filepath.Join(o.EtcRoot, "os-release"))
-	if osr == nil && err == nil {
-		osr, err = readSmall(filepath.Join(o.EtcRoot, "../usr/lib/os-release"))
-	}
+	// gopsutil reads boot_id only as a last resort for its HostID.
+	bootID, err := readSmall(filepath.Join(o.ProcRoot, "sys/kernel/random/boot_id"))
+	f.BootID = printable(string(trimValue(bootID)))
 	if err != nil {
 		errs = append(errs, err)
 	}
-	debv, _ := readSmall(filepath.Join(o.EtcRoot, "debian_version"))
-	f.Platform = platformName(parseOSRelease(osr), string(trimValue(debv)))
 
 	for _, s := range []*string{&f.Hostname, &f.Model, &f.Platform, &f.Kernel, &f.BootID} {
 		*s = truncate(*s, maxFactLen)
@@ -139,69 +136,22 @@ func parseDMIProductName(b []byte) string {
 	return s
 }
 
-// osRelease is what Tether takes from os-release(5).
-type osRelease struct {
-	ID, VersionID string
-}
-
-// parseOSRelease parses os-release(5): KEY=value lines, values optionally
-// quoted.
-func parseOSRelease(b []byte) osRelease {
-	var r osRelease
-	for len(b) > 0 {
-		var line []byte
-		line, b = nextLine(b)
-		k, v, ok := bytes.Cut(bytes.TrimSpace(line), []byte{'='})
-		if !ok {
-			continue
-		}
-		val := unquote(string(v))
-		switch string(k) {
-		case "ID":
-			r.ID = val
-		case "VERSION_ID":
-			r.VersionID = val
-		}
-	}
-	return r
-}
-
-// unquote removes shell-style quotes: os-release values are "..." with
-// backslash escapes, or '...' without.
-func unquote(s string) string {
-	if len(s) < 2 || (s[0] != '"' && s[0] != '\'') || s[len(s)-1] != s[0] {
-		return s
-	}
-	q := s[0]
-	s = s[1 : len(s)-1]
-	if q == '"' && strings.ContainsRune(s, '\\') {
-		s = strings.NewReplacer(`\"`, `"`, `\\`, `\`, `\$`, `$`, "\\`", "`").Replace(s)
-	}
-	return s
-}
-
-// platformName is the distribution and its version, "debian 12.7" or
-// "ubuntu 24.04". Debian and Raspberry Pi OS give only the major version in
-// VERSION_ID; /etc/debian_version has the point release.
-func platformName(r osRelease, debianVersion string) string {
-	if r.ID == "" {
+// platformName is gopsutil's platform and its version, "debian 12.7" or
+// "ubuntu 24.04".
+func platformName(platform, version string) string {
+	switch {
+	case platform == "":
 		return ""
+	case version == "":
+		return platform
 	}
-	v := r.VersionID
-	if (r.ID == "debian" || r.ID == "raspbian") && debianVersion != "" &&
-		debianVersion[0] >= '0' && debianVersion[0] <= '9' {
-		v = debianVersion
-	}
-	if v == "" {
-		return r.ID
-	}
-	return r.ID + " " + v
+	return platform + " " + version
 }
 
-// printable drops control characters and invalid UTF-8.
+// printable drops control characters (C0, DEL and C1) and invalid UTF-8.
 func printable(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || r == utf8.RuneError {
+		if unicode.IsControl(r) || r == utf8.RuneError {
 			return -1
 		}
 		return r

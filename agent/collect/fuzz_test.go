@@ -3,12 +3,15 @@ package collect
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
-// The parsers read what the kernel writes, but a fuzzer keeps them from
-// panicking on what a broken or future kernel might. Seeds are the fixture
-// files.
+// Tether's own parsers (the rest is gopsutil's) read what the kernel and
+// the firmware write, but a fuzzer keeps them from panicking on what a
+// broken or future kernel might. Seeds are the fixture files.
 
 func addSeeds(f *testing.F, rel string) {
 	for _, tree := range []string{"pi4", "x86", "pi4.next", "x86.next"} {
@@ -18,80 +21,59 @@ func addSeeds(f *testing.F, rel string) {
 	}
 }
 
-func FuzzParseStat(f *testing.F) {
-	addSeeds(f, "proc/stat")
+func FuzzThrottle(f *testing.F) {
+	addSeeds(f, "sys/devices/platform/soc/soc:firmware/get_throttled")
+	addSeeds(f, "sys/class/hwmon/hwmon1/in0_lcrit_alarm")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var st procStat
-		if err := parseStat(b, &st); err == nil {
-			prev := st
-			prev.cores = append([]cpuTimes(nil), st.cores...)
-			for _, p := range perCorePercent(nil, prev.cores, st.cores) {
-				if p != 0 {
-					t.Fatalf("a snapshot against itself reads %v%%", p)
-				}
+		if raw, err := parseThrottled(b); err == nil && decodeThrottled(raw).Raw != raw {
+			t.Fatal("decode lost the raw word")
+		}
+		parseAlarm(b)
+	})
+}
+
+func FuzzThermal(f *testing.F) {
+	addSeeds(f, "sys/class/thermal/thermal_zone0/temp")
+	addSeeds(f, "sys/class/thermal/thermal_zone0/type")
+	addSeeds(f, "sys/class/hwmon/hwmon1/temp1_label")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if c, ok := parseThermalTemp(b); ok && (c < -40 || c > 150) {
+			t.Fatalf("implausible %v °C accepted", c)
+		}
+		k := sensorKey(string(b))
+		for i, c := range []byte(k) {
+			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' && i > 0 && i < len(k)-1) {
+				t.Fatalf("sensor key %q", k)
 			}
 		}
 	})
 }
 
-func FuzzParseMeminfo(f *testing.F) {
-	addSeeds(f, "proc/meminfo")
-	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := parseMeminfo(b)
-		if err != nil {
-			return
-		}
-		mem := m.mem()
-		if mem.Used > mem.Total || mem.Available > mem.Total || mem.Percent < 0 || mem.Percent > 100 {
-			t.Fatalf("inconsistent memory %+v from %+v", mem, m)
-		}
-		if s, ok := m.swap(); ok && (s.Used > s.Total || s.Percent < 0 || s.Percent > 100) {
-			t.Fatalf("inconsistent swap %+v", s)
-		}
-	})
-}
-
-func FuzzParseNetDev(f *testing.F) {
-	addSeeds(f, "proc/net/dev")
-	f.Fuzz(func(t *testing.T, b []byte) {
-		cur, err := parseNetDev(b, nil)
-		if err != nil {
-			return
-		}
-		r := netRate(cur, cur, 1, func(string) bool { return true })
-		if r.RxBps != 0 || r.TxBps != 0 {
-			t.Fatalf("counters against themselves give %+v", r)
-		}
-	})
-}
-
-func FuzzParseLoadavgUptime(f *testing.F) {
-	addSeeds(f, "proc/loadavg")
-	addSeeds(f, "proc/uptime")
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if l, err := parseLoadavg(b); err == nil && (l.M1 < 0 || l.M5 < 0 || l.M15 < 0) {
-			t.Fatalf("negative load %+v", l)
-		}
-		parseUptime(b)
-	})
-}
-
-func FuzzParseSysfs(f *testing.F) {
-	addSeeds(f, "sys/devices/platform/soc/soc:firmware/get_throttled")
-	addSeeds(f, "sys/class/thermal/thermal_zone0/temp")
+func FuzzIdentity(f *testing.F) {
 	addSeeds(f, "proc/device-tree/serial-number")
+	addSeeds(f, "proc/cpuinfo")
+	addSeeds(f, "etc/machine-id")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if raw, err := parseThrottled(b); err == nil && decodeThrottled(raw).Raw != raw {
-			t.Fatal("decode lost the raw word")
+		if id, ok := parseSerial(b); ok && id == "" {
+			t.Fatal("an empty serial accepted")
 		}
-		if c, ok := parseThermalTemp(b); ok && (c < -40 || c > 150) {
-			t.Fatalf("implausible %v °C accepted", c)
+		if id, ok := parseCPUInfoSerial(b); ok && id == "" {
+			t.Fatal("an empty serial accepted")
 		}
-		parseAlarm(b)
-		parseModel(b)
-		parseSerial(b)
-		parseCPUInfoSerial(b)
-		parseMachineID(b)
-		parseOSRelease(b)
+		if id, ok := parseMachineID(b); ok && len(id) != 32 {
+			t.Fatalf("machine-id %q accepted", id)
+		}
+	})
+}
+
+func FuzzModel(f *testing.F) {
+	addSeeds(f, "proc/device-tree/model")
+	addSeeds(f, "sys/class/dmi/id/product_name")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, m := range []string{parseModel(b), parseDMIProductName(b)} {
+			if !utf8.ValidString(m) || strings.ContainsFunc(m, unicode.IsControl) {
+				t.Fatalf("model %q", m)
+			}
+		}
 	})
 }

@@ -27,7 +27,7 @@ func TestSampleGolden(t *testing.T) {
 		t.Run(tree, func(t *testing.T) {
 			root := copyTree(t, tree)
 			clk := newFakeClock()
-			c := newFixtureCollector(t, root, clk)
+			c := newFixtureCollector(t, root, tree, clk)
 
 			overlay(t, filepath.Join("testdata", tree+".next"), root)
 			clk.Advance(10 * time.Second)

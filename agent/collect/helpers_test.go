@@ -5,9 +5,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/shirou/gopsutil/v4/disk"
+	"github.com/shirou/gopsutil/v4/host"
 )
 
 // copyTree copies the fixture tree testdata/<name> into a new temporary
@@ -59,6 +65,10 @@ func writeFile(t testing.TB, root, rel, data string) {
 	}
 }
 
+// netDevHeader is the two header lines of /proc/net/dev.
+const netDevHeader = "Inter-|   Receive                                                |  Transmit\n" +
+	" face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"
+
 // fakeClock is a clock that moves only when told.
 type fakeClock struct {
 	mu  sync.Mutex
@@ -81,13 +91,65 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// fixtureDisk is what statfs reports in fixture tests: 29.7 GiB, 5% reserved.
-func fixtureDisk(string) (fsStat, error) {
-	return fsStat{blocks: 7_786_000, bfree: 5_100_000, bavail: 4_710_700, bsize: 4096}, nil
+// fixtureSystem is gopsutil on a fixture tree: the calls that read the
+// tree through the roots are gopsutil's own; those that read the live
+// machine whatever the roots are stood in for.
+//
+//   - diskUsage (statfs(2)) reports a 29.7 GiB filesystem, 5% reserved,
+//     worked out as gopsutil does from the block counts;
+//   - uptime (sysinfo(2)) reads the first field of the tree's proc/uptime;
+//   - hostInfo (os.Hostname, uname(2), lsb_release, container detection)
+//     answers info, and counts its calls.
+type fixtureSystem struct {
+	psutil
+	root      string
+	info      host.InfoStat
+	infoCalls *atomic.Int32
+}
+
+var _ system = fixtureSystem{}
+
+// fixtureInfo is what host.Info would say on the machines of the trees:
+// their proc/sys/kernel/{hostname,osrelease}, etc/os-release (with
+// etc/debian_version on the Pi) and proc/stat's btime.
+var fixtureInfo = map[string]host.InfoStat{
+	"pi4": {Hostname: "pi4-edge-01", Platform: "debian", PlatformVersion: "12.7",
+		KernelVersion: "6.6.51+rpt-rpi-v8", BootTime: 1717401600},
+	"x86": {Hostname: "nuc-lab-02", Platform: "ubuntu", PlatformVersion: "24.04",
+		KernelVersion: "6.8.0-45-generic", BootTime: 1717250000},
+}
+
+func (fixtureSystem) diskUsage(_ context.Context, path string) (*disk.UsageStat, error) {
+	const blocks, bfree, bavail, bsize uint64 = 7_786_000, 5_100_000, 4_710_700, 4096
+	used, free := (blocks-bfree)*bsize, bavail*bsize
+	return &disk.UsageStat{Path: path, Total: blocks * bsize, Free: free, Used: used,
+		UsedPercent: float64(used) / float64(used+free) * 100}, nil
+}
+
+func (f fixtureSystem) uptime(context.Context) (uint64, error) {
+	b, err := os.ReadFile(filepath.Join(f.root, "proc/uptime"))
+	if err != nil {
+		return 0, err
+	}
+	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	secs, err := strconv.ParseFloat(s, 64)
+	return uint64(secs), err
+}
+
+func (f fixtureSystem) hostInfo(context.Context) (*host.InfoStat, error) {
+	f.infoCalls.Add(1)
+	i := f.info
+	return &i, nil
+}
+
+// newFixtureSystem returns the system of the fixture tree copied to root
+// from testdata/<tree>.
+func newFixtureSystem(root, tree string) fixtureSystem {
+	return fixtureSystem{root: root, info: fixtureInfo[tree], infoCalls: new(atomic.Int32)}
 }
 
 // fixtureOptions are Options for a fixture tree copied to root. DataDir is
-// the agent's usual one: statfs is faked in fixture tests.
+// the agent's usual one: statfs is stood in for in fixture tests.
 func fixtureOptions(root string, clk *fakeClock) Options {
 	return Options{
 		DataDir:  "/var/lib/tether",
@@ -99,15 +161,20 @@ func fixtureOptions(root string, clk *fakeClock) Options {
 	}
 }
 
-// newFixtureCollector returns a Collector on the fixture tree root, with a
-// fake disk, closed when the test ends.
-func newFixtureCollector(t testing.TB, root string, clk *fakeClock) *Collector {
+// newFixtureCollector returns a Collector on root, a copy of the fixture
+// tree testdata/<tree>, closed when the test ends.
+func newFixtureCollector(t testing.TB, root, tree string, clk *fakeClock) *Collector {
 	t.Helper()
-	c, err := New(fixtureOptions(root, clk))
+	return newCollectorOn(t, newFixtureSystem(root, tree), fixtureOptions(root, clk))
+}
+
+// newCollectorOn returns a Collector reading sys, closed when the test ends.
+func newCollectorOn(t testing.TB, sys system, opts Options) *Collector {
+	t.Helper()
+	c, err := newCollector(opts, sys)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	c.statfs = fixtureDisk
 	t.Cleanup(func() { c.Close() })
 	return c
 }

@@ -7,11 +7,11 @@ import (
 	"slices"
 )
 
-// kfile is a kernel-generated file (procfs or sysfs) kept open between
-// samples. A read at offset 0 makes the kernel regenerate the contents:
-// seq_file resets its iterator when the offset is 0, and sysfs calls the
-// attribute's show() again (Documentation/filesystems/sysfs.rst). This is
-// what procps does for /proc/stat; it saves an open and a close per read.
+// kfile is a sysfs file (a temperature, the throttling word) kept open
+// between samples. A read at offset 0 makes the kernel regenerate the
+// contents: sysfs calls the attribute's show() again
+// (Documentation/filesystems/sysfs.rst). It saves an open and a close per
+// read; gopsutil, which reads everything else, opens its files each time.
 //
 // The file must be replaced in place, never renamed over, for a kept-open
 // handle to see new contents; the kernel never renames, and the fixture

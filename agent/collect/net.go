@@ -1,9 +1,7 @@
 package collect
 
 import (
-	"bytes"
-	"errors"
-
+	psnet "github.com/shirou/gopsutil/v4/net"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
@@ -13,56 +11,14 @@ type ifCounters struct {
 	rx, tx uint64
 }
 
-// parseNetDev parses /proc/net/dev into dst[:0]:
-//
-//	Inter-|   Receive                            ...|  Transmit
-//	 face |bytes    packets errs drop fifo frame ...|bytes    packets ...
-//	  eth0: 1927350412 2134567  0  12  0  0  0  4021 304718274 1023456 ...
-//
-// Interface names are reused from what dst held before when they match, so
-// that parsing the same interfaces again allocates nothing.
-func parseNetDev(data []byte, dst []ifCounters) ([]ifCounters, error) {
-	old := dst[:cap(dst)]
+// ifCountersFrom copies into dst[:0] the byte counters of gopsutil's
+// per-interface reading of /proc/net/dev.
+func ifCountersFrom(dst []ifCounters, stats []psnet.IOCountersStat) []ifCounters {
 	dst = dst[:0]
-	// Two header lines.
-	_, data = nextLine(data)
-	_, data = nextLine(data)
-	for len(data) > 0 {
-		var line []byte
-		line, data = nextLine(data)
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		// A name cannot hold ':' (dev_valid_name), and old kernels print no
-		// blank between it and a large first counter.
-		name, rest, ok := cutColon(line)
-		name = bytes.TrimSpace(name)
-		if !ok || len(name) == 0 {
-			return dst, errors.New("malformed net/dev line")
-		}
-		var c ifCounters
-		for i := 0; i < 9; i++ { // receive bytes is field 0, transmit bytes field 8
-			var f []byte
-			f, rest = nextField(rest)
-			v, ok := parseUint(f)
-			if !ok {
-				return dst, errors.New("malformed net/dev counters")
-			}
-			switch i {
-			case 0:
-				c.rx = v
-			case 8:
-				c.tx = v
-			}
-		}
-		if i := len(dst); i < len(old) && old[i].name == string(name) {
-			c.name = old[i].name
-		} else {
-			c.name = string(name)
-		}
-		dst = append(dst, c)
+	for _, s := range stats {
+		dst = append(dst, ifCounters{name: s.Name, rx: s.BytesRecv, tx: s.BytesSent})
 	}
-	return dst, nil
+	return dst
 }
 
 // counterDelta is how much a cumulative counter grew. A counter that went

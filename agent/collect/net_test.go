@@ -4,65 +4,18 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	psnet "github.com/shirou/gopsutil/v4/net"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
-const netDevHeader = "Inter-|   Receive                                                |  Transmit\n" +
-	" face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"
-
-func TestParseNetDev(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      string
-		want    []ifCounters
-		wantErr bool
-	}{
-		{
-			name: "typical",
-			in: netDevHeader +
-				"    lo:  1843256   12876    0    0    0     0          0         0  1843256   12876    0    0    0     0       0          0\n" +
-				"  eth0: 1927350412 2134567    0   12    0     0          0      4021 304718274 1023456    0    0    0     0       0          0\n",
-			want: []ifCounters{{"lo", 1843256, 1843256}, {"eth0", 1927350412, 304718274}},
-		},
-		{
-			name: "old kernel: no blank after the colon",
-			in:   netDevHeader + "  eth0:12345678901 2134567 0 12 0 0 0 4021 42 1 0 0 0 0 0 0\n",
-			want: []ifCounters{{"eth0", 12345678901, 42}},
-		},
-		{name: "headers only", in: netDevHeader, want: nil},
-		{name: "trailing blank line", in: netDevHeader + "  eth0: 1 0 0 0 0 0 0 0 2 0 0 0 0 0 0 0\n\n", want: []ifCounters{{"eth0", 1, 2}}},
-		{name: "too few counters", in: netDevHeader + "  eth0: 1 2 3 4 5 6 7 8\n", wantErr: true},
-		{name: "no colon", in: netDevHeader + "  eth0 1 2 3 4 5 6 7 8 9\n", wantErr: true},
-		{name: "no name", in: netDevHeader + "  : 1 2 3 4 5 6 7 8 9\n", wantErr: true},
-		{name: "not a number", in: netDevHeader + "  eth0: 1 2 3 4 5 6 7 8 x\n", wantErr: true},
+func TestIfCountersFrom(t *testing.T) {
+	in := []psnet.IOCountersStat{{Name: "lo", BytesRecv: 1, BytesSent: 2, PacketsRecv: 9}, {Name: "eth0", BytesRecv: 3, BytesSent: 4}}
+	buf := ifCountersFrom(nil, in)
+	if diff := cmp.Diff([]ifCounters{{"lo", 1, 2}, {"eth0", 3, 4}}, buf, cmp.AllowUnexported(ifCounters{})); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseNetDev([]byte(tt.in), nil)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
-			}
-			if err != nil {
-				return
-			}
-			if diff := cmp.Diff(tt.want, got, cmpOpts); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestParseNetDevReusesNames(t *testing.T) {
-	in := []byte(netDevHeader + "  eth0: 1 0 0 0 0 0 0 0 2 0 0 0 0 0 0 0\n wlan0: 3 0 0 0 0 0 0 0 4 0 0 0 0 0 0 0\n")
-	buf, err := parseNetDev(in, make([]ifCounters, 0, 4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	allocs := testing.AllocsPerRun(100, func() {
-		buf, err = parseNetDev(in, buf)
-	})
-	if err != nil || allocs != 0 {
-		t.Errorf("parsing the same interfaces again: %v allocations, err %v; want 0, nil", allocs, err)
+	if allocs := testing.AllocsPerRun(100, func() { buf = ifCountersFrom(buf, in) }); allocs != 0 {
+		t.Errorf("reusing the buffer: %v allocations, want 0", allocs)
 	}
 }
 

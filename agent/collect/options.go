@@ -8,10 +8,12 @@ import (
 // Options configure a Collector. The zero Options samples the live machine
 // with the agent's data directory taken to be "/".
 //
-// Memory: a Collector holds one read buffer (4 KiB, grown to the largest file
-// it reads, /proc/stat: ~1.5 KiB on a Pi 4, tens of KiB on a 128-core
-// server), two CPU snapshots of 72 bytes per core, and one open file per
-// source (5 under /proc, one per temperature sensor, one for throttling).
+// Memory: a Collector holds one 4 KiB read buffer for the sysfs files, two
+// CPU snapshots of 80 bytes per core, two network snapshots of 32 bytes per
+// interface, and one open file per temperature sensor and one for
+// throttling. Each Sample allocates about 25 KiB of short-lived garbage in
+// gopsutil (4 KiB bufio buffers, a string per line of /proc/meminfo, and so
+// on), which the next GC cycle takes back.
 type Options struct {
 	// DataDir is any path on the filesystem whose usage Sample reports as
 	// Disk: the agent's data directory. Default "/".
@@ -20,6 +22,9 @@ type Options struct {
 	// ProcRoot, SysRoot, EtcRoot and VarRoot are where procfs, sysfs, /etc
 	// and /var are mounted. Defaults "/proc", "/sys", "/etc", "/var". Tests
 	// point them at fixture trees; a containerised agent at the host's.
+	// They are handed to gopsutil in place of its HOST_PROC, HOST_SYS,
+	// HOST_ETC and HOST_VAR environment variables, which therefore do not
+	// apply; what gopsutil reads outside them is listed in doc.go.
 	ProcRoot string
 	SysRoot  string
 	EtcRoot  string

@@ -3,7 +3,6 @@ package collect
 import (
 	"bytes"
 	"math"
-	"strconv"
 )
 
 // Helpers for the parsers: they walk a []byte without allocating.
@@ -48,17 +47,14 @@ func parseUint(b []byte) (uint64, bool) {
 	return n, true
 }
 
-// parseFloat parses a short decimal number; the conversion to string does
-// not allocate because strconv does not keep its argument.
-func parseFloat(b []byte) (float64, bool) {
-	if len(b) == 0 || len(b) > 32 {
-		return 0, false
+// cutColon splits a "key: value" line at its first colon.
+func cutColon(line []byte) (key, rest []byte, ok bool) {
+	for i, c := range line {
+		if c == ':' {
+			return line[:i], line[i+1:], true
+		}
 	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, false
-	}
-	return f, true
+	return nil, nil, false
 }
 
 // trimValue trims the NULs that device-tree strings end with, and blanks.
