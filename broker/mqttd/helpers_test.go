@@ -91,7 +91,20 @@ func startServer(t testing.TB, opts Options) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("server not ready after 10s")
+	}
+	addr := s.Addr()
+	if addr == nil {
+		addr = s.TLSAddr()
+	}
+	embedded.Store(addr.String(), s)
 	t.Cleanup(func() {
+		embedded.Delete(addr.String())
 		cancel()
 		select {
 		case err := <-done:
@@ -102,14 +115,30 @@ func startServer(t testing.TB, opts Options) *Server {
 			t.Error("Run did not return 10s after its context was cancelled")
 		}
 	})
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("server not ready after 10s")
-	}
 	return s
+}
+
+// embedded maps a running test server's address to it.
+var embedded sync.Map
+
+// waitSessionGone waits until an embedded broker has finished tearing down
+// the clean session of a client with this id. mochi races here: if a new
+// connection with the same client id arrives while the old connection's
+// teardown runs, the teardown can delete the new client and its
+// subscriptions (attachClient checks IsTakenOver, then deletes by id).
+// Tests reconnect the same ids back to back, so they wait; agents use
+// persistent sessions, which that teardown does not touch.
+func waitSessionGone(addr, id string) {
+	v, ok := embedded.Load(addr)
+	if !ok || id == "" {
+		return
+	}
+	s := v.(*Server)
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if cl, ok := s.mochi.Clients.Get(id); !ok || !cl.Closed() {
+			return // gone, or live (a takeover, not a teardown)
+		}
+	}
 }
 
 // client is a paho MQTT 3.1.1 client for tests: every message it receives
@@ -144,6 +173,7 @@ func mustDial(t testing.TB, addr, user string) *client {
 }
 
 func dialWith(t testing.TB, addr string, o dialOpts) (*client, error) {
+	waitSessionGone(addr, o.clientID)
 	c := &client{t: t, user: o.user, msgs: make(chan paho.Message, 1024), lost: make(chan struct{})}
 	scheme := "tcp://"
 	if o.tls != nil {
