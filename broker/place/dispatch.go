@@ -9,8 +9,8 @@ type Decision struct {
 	Est float64
 }
 
-// none is the decision when no usable node exists.
-var none = Decision{Node: -1}
+// NoNode is the decision when no usable node exists.
+func NoNode() Decision { return Decision{Node: -1} }
 
 // Dispatcher picks a node for a task the moment it arrives; the task then waits in that
 // node's FIFO queue. Pick may update the policy's own state (a cursor, a budget) as if the
@@ -37,7 +37,7 @@ func (p *RoundRobin) Pick(f *Fleet, t *Task, _ float64) Decision {
 			return Decision{Node: i}
 		}
 	}
-	return none
+	return NoNode()
 }
 
 // Random picks a node uniformly among those up and fit.
@@ -50,7 +50,7 @@ func (p *Random) Name() string { return "random" }
 func (p *Random) Pick(f *Fleet, t *Task, _ float64) Decision {
 	n := f.Len()
 	if n == 0 {
-		return none
+		return NoNode()
 	}
 	for k := 0; k < retries; k++ {
 		if i := p.rng.IntN(n); f.usable(i, t) {
@@ -73,7 +73,7 @@ func (p *WeightedRandom) Pick(f *Fleet, t *Task, _ float64) Decision {
 		return Decision{Node: i}
 	}
 	if f.Len() == 0 {
-		return none
+		return NoNode()
 	}
 	return scanFrom(f, t, p.rng.IntN(f.Len()))
 }
@@ -100,5 +100,5 @@ func scanFrom(f *Fleet, t *Task, start int) Decision {
 			return Decision{Node: i}
 		}
 	}
-	return none
+	return NoNode()
 }

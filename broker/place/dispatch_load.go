@@ -44,7 +44,7 @@ func (p *P2C) Pick(f *Fleet, t *Task, _ float64) Decision {
 	a, ok := drawByCapacity(f, t, p.rng)
 	if !ok {
 		if f.Len() == 0 {
-			return none
+			return NoNode()
 		}
 		return scanFrom(f, t, p.rng.IntN(f.Len()))
 	}
@@ -64,7 +64,7 @@ func workPerCapacity(f *Fleet, i int, t *Task) float64 {
 func argmin(f *Fleet, t *Task, rng *rand.Rand, cost func(int) float64) Decision {
 	n := f.Len()
 	if n == 0 {
-		return none
+		return NoNode()
 	}
 	best, bestCost := -1, 0.0
 	start := rng.IntN(n)

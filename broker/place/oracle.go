@@ -40,7 +40,7 @@ func (p *Oracle) Pick(f *Fleet, t *Task, now float64) Decision {
 		}
 	}
 	if best < 0 {
-		return none
+		return NoNode()
 	}
 	return Decision{Node: best, Est: bestEst}
 }

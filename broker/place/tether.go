@@ -82,7 +82,7 @@ func (p *Tether) Pick(f *Fleet, t *Task, now float64) Decision {
 		}
 	}
 	if best < 0 {
-		return none
+		return NoNode()
 	}
 	if n := f.Node(best); n.Tier == TierCloud && p.opt.CloudBudget > 0 {
 		p.tokens -= cost(n, t)

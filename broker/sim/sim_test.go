@@ -3,6 +3,8 @@ package sim
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"flag"
 	"math"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
 )
 
 // small returns a quick configuration: 10 edge nodes, 60 s of arrivals.
@@ -44,6 +47,7 @@ func read(t *testing.T, name string) []byte {
 }
 
 func TestSameSeedGivesByteIdenticalOutput(t *testing.T) {
+	defer goleak.VerifyNone(t) // Run's workers must all have stopped
 	cfg := small()
 	cfg.Policies = []string{"tether", "srtf", "p2c", "oracle"}
 	cfg.TaskCSV = true
@@ -161,5 +165,17 @@ func TestPlotsAreWritten(t *testing.T) {
 		if b := read(t, filepath.Join(dir, f)); !bytes.HasPrefix(b, []byte("\x89PNG")) {
 			t.Errorf("%s is not a PNG", f)
 		}
+	}
+}
+
+func TestRunStopsOnCancel(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cfg := small()
+	cfg.Parallel = 2
+	err := Run(ctx, cfg, t.TempDir(), io.Discard)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Run with a cancelled context = %v, want context.Canceled", err)
 	}
 }
