@@ -48,10 +48,10 @@
 // # Cost
 //
 // The agent's budget is 0.3% of one core at 1 s sampling and 16 MiB RSS on a
-// Raspberry Pi. A Sample costs about 130 µs and 225 allocations (25 KiB) on
+// Raspberry Pi. A Sample costs 130–160 µs and 225 allocations (24 KiB) on
 // a 2-core AMD EPYC VM, most of it gopsutil reading /proc/stat,
 // /proc/meminfo and /proc/net/dev: on a Pi Zero 2 W, ten times slower,
-// about 0.13% of a core. To keep to that, Sample:
+// about 0.15% of a core. To keep to that, Sample:
 //
 //   - makes one call per metric, and reads /proc/stat once: the total CPU
 //     is summed from the per-CPU lines, not read from the aggregate line;
