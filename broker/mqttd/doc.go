@@ -1,0 +1,49 @@
+// Package mqttd is tether-broker's embedded MQTT broker: mochi-mqtt
+// (github.com/mochi-mqtt/server/v2) with Tether's authentication, topic ACL,
+// listeners and sizing. docs/security.md is the operator's view; the same
+// rules ship for Mosquitto in deploy/mosquitto.
+//
+// Use:
+//
+//	srv, err := mqttd.New(mqttd.Options{Region: "eu-1", CredentialsFile: "creds", SchedulerUsers: []string{"scheduler"}})
+//	go srv.Run(ctx)   // binds, serves until ctx is done, then closes everything
+//	<-srv.Ready()     // srv.Addr() is now the bound address
+//
+// Credentials are Mosquitto password files (LoadCredentials, AddUser,
+// HashPassword); Server.Reload re-reads them and the TLS files.
+//
+// What mochi v2.7.9 does that this package relies on or works around (read
+// in its server.go, clients.go and listeners/):
+//
+//   - Retained messages expire: a sweep every second deletes any retained
+//     message older than Capabilities.MaximumMessageExpiryInterval (default
+//     86400 s), whatever the publisher asked for. Tether's node births are
+//     retained for the node's lifetime, so the interval is 0, which mochi
+//     treats as "no limit" (an MQTT 5 publisher's own expiry still applies).
+//   - ACL denials: a denied QoS 0 publish is dropped silently; a denied
+//     QoS 1/2 publish from an MQTT 3.1.1 client makes mochi send DISCONNECT
+//     and close the connection (3.1.1 has no negative PUBACK); an MQTT 5
+//     client gets PUBACK 0x87. A denied SUBSCRIBE filter gets SUBACK 0x80.
+//     Publishes to $SYS/… are dropped before the ACL without a PUBACK. Will
+//     messages are published without any ACL check, so this package checks
+//     the will topic at CONNECT. The ACL runs again on every delivery, so it
+//     must be cheap (it does not allocate).
+//   - Refused CONNECTs: OnConnectAuthenticate returning false is CONNACK
+//     0x05 "not authorized" for MQTT 3.1.1 (not 0x04) and 0x86 for MQTT 5.
+//   - Bound address: listeners.TCP resolves ":0" only inside Init, and no
+//     mochi listener bounds the time before CONNECT or closes connections
+//     that have not sent one; Server.Close then waits for them forever. This
+//     package binds its own sockets (listener.go), so Addr is exact, every
+//     connection has a CONNECT deadline, shutdown closes every socket and
+//     waits for every goroutine, and the first packet's declared size is
+//     checked before mochi allocates it.
+//   - Session teardown race: when a clean-session client disconnects and a
+//     new connection with the same client id arrives during the teardown,
+//     mochi can delete the new client and its subscriptions (it checks
+//     IsTakenOver, then deletes by id). Tether's agents and scheduler use
+//     persistent sessions (clean session false), which that teardown does
+//     not touch.
+//   - A subscription replays all matching retained messages at once into
+//     the client's pending-writes queue (Options.MaxPendingWrites); what
+//     does not fit is dropped. See that option.
+package mqttd
