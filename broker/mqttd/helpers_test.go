@@ -126,7 +126,8 @@ var embedded sync.Map
 // connection with the same client id arrives while the old connection's
 // teardown runs, the teardown can delete the new client and its
 // subscriptions (attachClient checks IsTakenOver, then deletes by id).
-// Tests reconnect the same ids back to back, so they wait; agents use
+// Tests reconnect the same ids back to back, so every test client waits
+// for its own teardown when it is closed; Tether's agents and scheduler use
 // persistent sessions, which that teardown does not touch.
 func waitSessionGone(addr, id string) {
 	v, ok := embedded.Load(addr)
@@ -135,8 +136,8 @@ func waitSessionGone(addr, id string) {
 	}
 	s := v.(*Server)
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-		if cl, ok := s.mochi.Clients.Get(id); !ok || !cl.Closed() {
-			return // gone, or live (a takeover, not a teardown)
+		if _, ok := s.mochi.Clients.Get(id); !ok {
+			return
 		}
 	}
 }
@@ -173,7 +174,6 @@ func mustDial(t testing.TB, addr, user string) *client {
 }
 
 func dialWith(t testing.TB, addr string, o dialOpts) (*client, error) {
-	waitSessionGone(addr, o.clientID)
 	c := &client{t: t, user: o.user, msgs: make(chan paho.Message, 1024), lost: make(chan struct{})}
 	scheme := "tcp://"
 	if o.tls != nil {
@@ -206,7 +206,10 @@ func dialWith(t testing.TB, addr string, o dialOpts) (*client, error) {
 	if err := tok.Error(); err != nil {
 		return nil, err
 	}
-	t.Cleanup(func() { c.pc.Disconnect(50) })
+	t.Cleanup(func() {
+		c.pc.Disconnect(50)
+		waitSessionGone(addr, o.clientID)
+	})
 	return c, nil
 }
 
