@@ -1,6 +1,6 @@
 // Package cli is tether-broker's command line: serve (the scheduler), nodes
 // (the fleet from any machine that reaches the broker), passwd (the
-// credentials file) and version. Each command parses its own flags and has
+// credentials file), sim (the placement simulator) and version. Each command parses its own flags and has
 // --help.
 package cli
 
@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"serve":  {"run the regional scheduler (with its embedded MQTT broker unless --mqtt-url)", runServe},
 		"nodes":  {"print the fleet as the scheduler sees it", runNodes},
 		"passwd": {"add or change a user in a credentials file", runPasswd},
+		"sim":    {"run the placement simulator and compare policies", runSim},
 		"version": {"print the version", func(_ context.Context, env Env, _ []string) error {
 			_, err := fmt.Fprintln(env.Stdout, env.Version)
 			return err

@@ -95,7 +95,7 @@ func TestUsageErrors(t *testing.T) {
 	if err := Run(context.Background(), env, []string{"version"}); err != nil || strings.TrimSpace(out.String()) != "v-test" {
 		t.Errorf("version: %v %q", err, out.String())
 	}
-	for _, cmd := range []string{"serve", "nodes", "passwd"} {
+	for _, cmd := range []string{"serve", "nodes", "passwd", "sim"} {
 		env, _, errb := testEnv("")
 		if err := Run(context.Background(), env, []string{cmd, "--help"}); err != nil {
 			t.Errorf("%s --help: %v", cmd, err)

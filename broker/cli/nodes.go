@@ -89,14 +89,16 @@ func runNodes(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	table := make(chan []byte, 1)
-	if err := sess.Subscribe(ctx, topics.FleetNodes(), 1, func(m session.Message) {
-		select {
-		case table <- m.Payload:
-		default:
+	table, status := make(chan []byte, 1), make(chan []byte, 1)
+	for topic, ch := range map[string]chan []byte{topics.FleetNodes(): table, topics.SchedulerStatus(): status} {
+		if err := sess.Subscribe(ctx, topic, 1, func(m session.Message) {
+			select {
+			case ch <- m.Payload:
+			default:
+			}
+		}); err != nil {
+			return err
 		}
-	}); err != nil {
-		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
@@ -111,6 +113,7 @@ func runNodes(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("fleet table: %w", err)
 		}
+		warnIfSchedulerOffline(env, status)
 		if *asJSON {
 			enc := json.NewEncoder(env.Stdout)
 			enc.SetIndent("", "  ")
@@ -122,6 +125,23 @@ func runNodes(ctx context.Context, env Env, args []string) error {
 			return fmt.Errorf("could not connect to %v as %q within %v: check --broker and the credentials", cf.brokers, cf.username, cf.timeout)
 		}
 		return errors.New("no fleet table on " + topics.FleetNodes() + ": is `tether-broker serve` running for region " + cf.region + "?")
+	}
+}
+
+// warnIfSchedulerOffline says so when the retained table was left by a
+// scheduler that is gone: its online states are then as it last saw them.
+// Both retained messages arrive together on subscribe; a short wait covers
+// their order.
+func warnIfSchedulerOffline(env Env, status <-chan []byte) {
+	select {
+	case b := <-status:
+		st, err := protocol.DecodeSchedulerStatus(b)
+		if err == nil && st.State != protocol.StateOnline {
+			fmt.Fprintf(env.Stderr, "warning: the scheduler is offline (%s since %s): this is the fleet as it last saw it\n",
+				st.Reason, st.TS.Format(time.RFC3339))
+		}
+	case <-time.After(200 * time.Millisecond):
+		fmt.Fprintln(env.Stderr, "warning: no scheduler status: the table may be stale")
 	}
 }
 

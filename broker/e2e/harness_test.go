@@ -68,6 +68,9 @@ func freePort(t *testing.T) int {
 type site struct {
 	t         *testing.T
 	scheduler *proc // the embedded-broker scheduler, once started
+	// fleetSince makes waitFleet ignore tables published before it (a
+	// retained table outlives the scheduler that published it).
+	fleetSince time.Time
 	dir       string
 	agent     string
 	broker    string
@@ -274,6 +277,9 @@ func (s *site) waitFleet(within time.Duration, what string, ok func(map[string]p
 	var lastErr error
 	for time.Since(start) < within {
 		f, err := s.nodes()
+		if err == nil && f.TS.Before(s.fleetSince) {
+			err = fmt.Errorf("fleet table of %v is older than %v", f.TS, s.fleetSince)
+		}
 		if err == nil {
 			last = f
 			byID := map[string]protocol.FleetNode{}

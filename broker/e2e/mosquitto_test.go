@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -92,4 +94,46 @@ func TestSchedulerAndAgentsOverMosquitto(t *testing.T) {
 		return !n["pi-b"].Online && n["pi-b"].Reason == protocol.ReasonShutdown
 	})
 	t.Logf("SIGTERM: offline (goodbye) after %v", took.Round(time.Millisecond))
+}
+
+// TestSchedulerRestartWithoutRetainedBirth restarts the scheduler in front
+// of a persistent broker after a node's retained birth is gone (as when a
+// broker caps the retained burst a new subscriber gets): the node is
+// rediscovered from its next report, asked for a rebirth, and shown with
+// its facts again.
+func TestSchedulerRestartWithoutRetainedBirth(t *testing.T) {
+	s := newSite(t)
+	s.addUser("pi-a")
+	startMosquitto(t, s)
+	serve := func() *proc {
+		return s.start("tether-broker serve (external)", s.broker, "serve", "--mqtt-url", s.url(),
+			"--password-file", filepath.Join(s.dir, "tether-scheduler.pw"), "--log-level", "debug")
+	}
+	sched := serve()
+	s.startAgent("pi-a", "--heartbeat", "2s")
+	s.waitFleet(5*time.Second, "agent online", func(n map[string]protocol.FleetNode) bool { return n["pi-a"].Arch != "" })
+
+	sched.signal(syscall.SIGTERM)
+	if err := sched.wait(t, 5*time.Second); err != nil {
+		t.Fatalf("scheduler did not stop cleanly: %v", err)
+	}
+	// While the scheduler is away, the node's retained birth disappears:
+	// an empty retained message deletes it [MQTT-3.3.1-10]. (Sent with the
+	// scheduler's identity: with the node's, the broker would hand the
+	// node's session to mosquitto_pub and the agent would reconnect with a
+	// fresh birth.)
+	out, err := exec.Command(testenv.RequireTool(t, "mosquitto_pub"), "-h", "127.0.0.1", "-p", strconv.Itoa(s.port),
+		"-u", "tether-scheduler", "-P", s.password("tether-scheduler"), "-t", "tether/v1/default/nodes/pi-a/status", "-r", "-n", "-q", "1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("clearing the retained birth: %v\n%s", err, out)
+	}
+	s.fleetSince = time.Now().Truncate(time.Millisecond)
+	sched = serve()
+	took := s.waitFleet(10*time.Second, "node rediscovered with its facts", func(n map[string]protocol.FleetNode) bool {
+		return n["pi-a"].Online && n["pi-a"].Arch != ""
+	})
+	t.Logf("rediscovered with facts %v after the restart", took.Round(time.Millisecond))
+	if !strings.Contains(sched.out.String(), "command=rebirth") {
+		t.Fatal("the scheduler did not ask for a rebirth")
+	}
 }

@@ -1,0 +1,31 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/tether-edge/tether/broker/sim"
+)
+
+func runSim(ctx context.Context, env Env, args []string) error {
+	cfg := sim.DefaultConfig()
+	fs := flag.NewFlagSet("tether-broker sim", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprint(env.Stderr, "Usage: tether-broker sim [flags]\n\n"+
+			"Runs the placement simulator: the scheduler's own placement code in virtual time on\n"+
+			"modelled fleets and workloads, comparing policies (docs/scheduling.md). Writes\n"+
+			"runs.csv, summary.md and plots to --out.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	cfg.RegisterFlags(fs)
+	out := fs.String("out", "sim-out", "directory for the CSV, the summary and the plots")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return sim.Run(ctx, cfg, *out, env.Stdout)
+}
