@@ -71,11 +71,11 @@ type site struct {
 	// fleetSince makes waitFleet ignore tables published before it (a
 	// retained table outlives the scheduler that published it).
 	fleetSince time.Time
-	dir       string
-	agent     string
-	broker    string
-	port      int
-	creds     string
+	dir        string
+	agent      string
+	broker     string
+	port       int
+	creds      string
 }
 
 func newSite(t *testing.T) *site {
