@@ -18,12 +18,12 @@ import (
 // The sizing defaults are chosen for a region of up to ~10k Raspberry Pis
 // whose agents speak MQTT 3.1.1, send a few small JSON messages a minute and
 // receive rare commands, plus one scheduler that subscribes to the whole
-// region. Memory per connected client with the defaults is roughly
-// 8 KiB (pending-writes channel) + 2 KiB (read buffer) + up to 2 KiB (write
-// coalescing buffer, only while a backlog exists) + two goroutines (~8 KiB of
-// stack) + mochi's per-client maps: a few tens of KiB, against ~140 KiB with
-// mochi's own defaults (measured ~150 MB RSS at 1k clients and ~1.4 GB at 10k,
-// dominated by the 8192-slot channel).
+// region. Memory per connected client, heap plus goroutine stacks, is ~36 KiB
+// with these defaults against ~95 KiB with mochi's own (BenchmarkClientMemory;
+// the difference is mostly the pending-writes channel, allocated in full at
+// connect): ~360 MB instead of ~950 MB for 10k Pis, before the Go runtime's
+// overhead (RSS was measured at ~150 MB for 1k and ~1.4 GB for 10k clients
+// with mochi's defaults).
 type Options struct {
 	// Addr is the plain-TCP listener, host:port. Default "127.0.0.1:1883".
 	// Empty means no plain listener, which is allowed only when TLSAddr is
