@@ -124,17 +124,18 @@ type Net struct {
 }
 
 // Throttle is the Raspberry Pi firmware's get_throttled word, decoded. Now
-// flags are current; Occurred flags are sticky since boot.
+// flags are current; Occurred flags are sticky since boot. Flags that are
+// false are left out: a healthy Pi reports {"raw":0}.
 type Throttle struct {
 	Raw                   uint32 `json:"raw"`
-	Undervoltage          bool   `json:"undervoltage"`
-	FreqCapped            bool   `json:"freq_capped"`
-	Throttled             bool   `json:"throttled"`
-	SoftTempLimit         bool   `json:"soft_temp_limit"`
-	UndervoltageOccurred  bool   `json:"undervoltage_occurred"`
-	FreqCappedOccurred    bool   `json:"freq_capped_occurred"`
-	ThrottledOccurred     bool   `json:"throttled_occurred"`
-	SoftTempLimitOccurred bool   `json:"soft_temp_limit_occurred"`
+	Undervoltage          bool   `json:"undervoltage,omitempty"`
+	FreqCapped            bool   `json:"freq_capped,omitempty"`
+	Throttled             bool   `json:"throttled,omitempty"`
+	SoftTempLimit         bool   `json:"soft_temp_limit,omitempty"`
+	UndervoltageOccurred  bool   `json:"undervoltage_occurred,omitempty"`
+	FreqCappedOccurred    bool   `json:"freq_capped_occurred,omitempty"`
+	ThrottledOccurred     bool   `json:"throttled_occurred,omitempty"`
+	SoftTempLimitOccurred bool   `json:"soft_temp_limit_occurred,omitempty"`
 }
 
 // SchedulerStatus is the retained message on the scheduler's status topic;
@@ -155,7 +156,7 @@ type FleetSummary struct {
 	Nodes      int       `json:"nodes"`
 	Online     int       `json:"online"`
 	Offline    int       `json:"offline"`
-	Throttled  int       `json:"throttled"`            // online nodes throttled or undervolted now
+	Throttled  int       `json:"throttled,omitempty"`  // online nodes throttled or undervolted now
 	Duplicates []string  `json:"duplicates,omitempty"` // node ids claimed by more than one agent
 	Rejected   uint64    `json:"rejected"`             // invalid messages since the scheduler started
 }

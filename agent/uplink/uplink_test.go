@@ -1,0 +1,193 @@
+package uplink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"go.uber.org/goleak"
+
+	"github.com/tether-edge/tether/pkg/backoff"
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// recorder is an open in-process broker that records what is published.
+type recorder struct {
+	srv *mochi.Server
+	url string
+
+	mu   sync.Mutex
+	msgs []packets.Packet
+}
+
+func startBroker(t *testing.T) *recorder {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{srv: mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)}),
+		url: "tcp://" + ln.Addr().String()}
+	if err := r.srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.srv.AddListener(listeners.NewNet("t", ln)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.srv.Subscribe("tether/v1/#", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+		r.mu.Lock()
+		r.msgs = append(r.msgs, pk)
+		r.mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.srv.Close() })
+	return r
+}
+
+// waitFor returns the first recorded message on topic that satisfies ok.
+func (r *recorder) waitFor(t *testing.T, topic string, ok func([]byte) bool) []byte {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		for _, pk := range r.msgs {
+			if pk.TopicName == topic && ok(pk.Payload) {
+				r.mu.Unlock()
+				return pk.Payload
+			}
+		}
+		r.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("nothing matching on %s", topic)
+	return nil
+}
+
+func newUplink(t *testing.T, url, node string) (*Uplink, func()) {
+	t.Helper()
+	u, err := New(Options{Region: "r1", Node: node, Heartbeat: time.Minute,
+		Facts:   protocol.Facts{Hostname: "h", OS: "linux", Arch: "arm64", Cores: 4, Tier: protocol.TierEdge, AgentVersion: "t"},
+		Session: session.Options{Brokers: []string{url}, KeepAlive: 5 * time.Second, Backoff: backoff.Policy{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- u.Run(ctx) }()
+	stop := func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer wcancel()
+	if err := u.Session().WaitConnected(wctx); err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	return u, stop
+}
+
+func status(b []byte) protocol.NodeStatus {
+	st, _ := protocol.DecodeNodeStatus(b)
+	return st
+}
+
+func TestBirthMetricsGoodbyeSequence(t *testing.T) {
+	r := startBroker(t)
+	u, stop := newUplink(t, r.url, "n1")
+	birth := status(r.waitFor(t, "tether/v1/r1/nodes/n1/status", func(b []byte) bool { return status(b).State == protocol.StateOnline }))
+	if birth.Seq != 1 || birth.Instance != u.Instance() || birth.Facts == nil || birth.Facts.Arch != "arm64" || birth.HeartbeatS != 60 {
+		t.Fatalf("birth %+v", birth)
+	}
+	if err := u.PublishMetrics(context.Background(), protocol.Metrics{CPU: protocol.CPU{Total: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	b := r.waitFor(t, "tether/v1/r1/nodes/n1/metrics", func([]byte) bool { return true })
+	m, err := protocol.DecodeMetrics(b)
+	if err != nil || m.Seq != 2 || m.Node != "n1" || m.Instance != u.Instance() {
+		t.Fatalf("metrics %+v, %v", m, err)
+	}
+	stop()
+	bye := status(r.waitFor(t, "tether/v1/r1/nodes/n1/status", func(b []byte) bool { return status(b).State == protocol.StateOffline }))
+	if bye.Reason != protocol.ReasonShutdown || bye.Seq != 3 {
+		t.Fatalf("goodbye %+v", bye)
+	}
+	if err := u.PublishMetrics(context.Background(), protocol.Metrics{}); !errors.Is(err, session.ErrNotConnected) {
+		t.Fatalf("PublishMetrics after stop: %v", err)
+	}
+}
+
+func TestRebirthCommand(t *testing.T) {
+	r := startBroker(t)
+	_, stop := newUplink(t, r.url, "n1")
+	defer stop()
+	r.waitFor(t, "tether/v1/r1/nodes/n1/status", func(b []byte) bool { return status(b).Seq == 1 })
+	if err := r.srv.Publish("tether/v1/r1/nodes/n1/cmd/rebirth", nil, false, 1); err != nil {
+		t.Fatal(err)
+	}
+	st := status(r.waitFor(t, "tether/v1/r1/nodes/n1/status", func(b []byte) bool { return status(b).Seq == 2 }))
+	if st.State != protocol.StateOnline || st.Facts == nil {
+		t.Fatalf("rebirth %+v", st)
+	}
+}
+
+func TestAnotherInstanceOnOurNodeIDIsCounted(t *testing.T) {
+	r := startBroker(t)
+	u, stop := newUplink(t, r.url, "n1")
+	defer stop()
+	r.waitFor(t, "tether/v1/r1/nodes/n1/status", func(b []byte) bool { return status(b).Seq == 1 })
+	foreign := protocol.NodeStatus{Header: protocol.Header{V: 1, Node: "n1", Instance: "someone-else", Seq: 9, TS: protocol.Now()},
+		State: protocol.StateOnline, Facts: &protocol.Facts{Arch: "armv7", Cores: 1, Tier: protocol.TierEdge}}
+	b, _ := json.Marshal(foreign)
+	if err := r.srv.Publish("tether/v1/r1/nodes/n1/status", b, false, 1); err != nil {
+		t.Fatal(err)
+	}
+	notice, _ := json.Marshal(protocol.DuplicateNotice{V: 1, Node: "n1", Instances: []string{u.Instance(), "someone-else"}, TS: protocol.Now()})
+	if err := r.srv.Publish("tether/v1/r1/nodes/n1/cmd/duplicate", notice, false, 1); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for u.Duplicates() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if u.Duplicates() != 2 {
+		t.Fatalf("duplicates seen = %d, want 2 (a foreign birth and the scheduler's notice)", u.Duplicates())
+	}
+	if err := r.srv.Publish("tether/v1/r1/nodes/n1/cmd/duplicate", []byte("garbage"), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.srv.Publish("tether/v1/r1/nodes/n1/cmd/unknown", []byte("x"), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if u.Duplicates() != 2 || !u.Session().Connected() {
+		t.Fatalf("garbage commands changed state: duplicates %d, connected %v", u.Duplicates(), u.Session().Connected())
+	}
+}
+
+func TestNewRejectsBadIDs(t *testing.T) {
+	if _, err := New(Options{Region: "r", Node: "a/b", Session: session.Options{Brokers: []string{"tcp://x:1"}}}); err == nil {
+		t.Fatal("node id with '/' accepted")
+	}
+	if _, err := New(Options{Region: "", Node: "a", Session: session.Options{Brokers: []string{"tcp://x:1"}}}); err == nil {
+		t.Fatal("empty region accepted")
+	}
+}
