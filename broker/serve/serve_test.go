@@ -1,0 +1,160 @@
+package serve
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tether-edge/tether/broker/config"
+	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestServeInProcess runs the scheduler with its embedded broker in the test
+// process (so -race sees it), a node and a monitor: the node's birth and
+// metrics reach the retained fleet table, and a clean stop leaves the
+// scheduler's retained status offline.
+func TestServeInProcess(t *testing.T) {
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "credentials")
+	for user, pw := range map[string]string{"tether-scheduler": "sched-pw", "monitor": "mon-pw", "pi-a": "node-pw"} {
+		if err := mqttd.AddUser(creds, user, pw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := config.Default()
+	cfg.Embedded.Listen = "127.0.0.1:0"
+	cfg.Embedded.CredentialsFile = creds
+	cfg.Password = "sched-pw"
+	cfg.FleetInterval = 100 * time.Millisecond
+
+	ready := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Version: "test", OnReady: func(u string) { ready <- u }})
+	}()
+	var url string
+	select {
+	case url = <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("scheduler not ready")
+	}
+
+	topics, _ := protocol.NewTopics("default")
+	node := dial(t, url, "pi-a", "pi-a", "node-pw")
+	birth := `{"v":1,"node":"pi-a","instance":"i1","seq":1,"ts":"2026-11-27T09:30:00Z","state":"online","heartbeat_s":60,` +
+		`"facts":{"hostname":"h","os":"linux","arch":"armv7","cores":4,"mem_total":1,"agent_version":"t","tier":"edge"}}`
+	metrics := `{"v":1,"node":"pi-a","instance":"i1","seq":2,"ts":"2026-11-27T09:30:01Z","cpu":{"total":42},"mem":{"total":10,"available":5,"used":5,"percent":50},"uptime_s":1}`
+	for _, m := range []session.Message{
+		{Topic: topics.NodeStatus("pi-a"), QoS: 1, Retained: true, Payload: []byte(birth)},
+		{Topic: topics.NodeMetrics("pi-a"), QoS: 1, Payload: []byte(metrics)},
+	} {
+		if err := node.Publish(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	monitor := dial(t, url, "monitor@t", "monitor", "mon-pw")
+	var mu sync.Mutex
+	var table protocol.FleetNodes
+	var sched protocol.SchedulerStatus
+	if err := monitor.Subscribe(context.Background(), topics.FleetNodes(), 1, func(m session.Message) {
+		if f, err := protocol.DecodeFleetNodes(m.Payload); err == nil {
+			mu.Lock()
+			table = f
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := monitor.Subscribe(context.Background(), topics.SchedulerStatus(), 1, func(m session.Message) {
+		if st, err := protocol.DecodeSchedulerStatus(m.Payload); err == nil {
+			mu.Lock()
+			sched = st
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "pi-a in the fleet table with its metrics", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(table.Nodes) == 1 && table.Nodes[0].Online && table.Nodes[0].Arch == "armv7" &&
+			table.Nodes[0].CPU != nil && *table.Nodes[0].CPU == 42
+	})
+	eventually(t, "scheduler online", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return sched.State == protocol.StateOnline && sched.Version == "test"
+	})
+
+	// The monitor must survive the scheduler's broker going away; watch the
+	// goodbye through a second, external check: the scheduler stops cleanly.
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after cancel: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if sched.State != protocol.StateOffline || sched.Reason != protocol.ReasonShutdown {
+		t.Fatalf("last scheduler status %+v, want offline/shutdown", sched)
+	}
+}
+
+func dial(t *testing.T, url, clientID, user, pw string) *session.Session {
+	t.Helper()
+	s, err := session.New(session.Options{Brokers: []string{url}, ClientID: clientID, Username: user, Password: pw, CleanSession: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer wcancel()
+	if err := s.WaitConnected(wctx); err != nil {
+		t.Fatalf("%s: %v", user, err)
+	}
+	return s
+}
+
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestLoopbackFor(t *testing.T) {
+	cases := map[string]string{"0.0.0.0:8883": "localhost:8883", "[::]:1883": "localhost:1883", "127.0.0.1:1": "127.0.0.1:1"}
+	for in, want := range cases {
+		addr, err := netResolve(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := loopbackFor(addr); got != want {
+			t.Errorf("loopbackFor(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
