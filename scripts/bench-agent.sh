@@ -11,12 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-300}
 make -s build >/dev/null
-dir=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
+dir=$(mktemp -d); echo "bench-agent: working in $dir" >&2
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 creds=$dir/credentials
 add() { bin/tether-broker passwd -f "$creds" add "$1" 2>/dev/null > "$dir/$1.pw"; }
-add tether-scheduler
+for u in tether-scheduler change-1s change-10s sendall-1s; do add "$u"; done
 bin/tether-broker serve --listen "127.0.0.1:$port" --credentials-file "$creds" \
   --password-file "$dir/tether-scheduler.pw" 2> "$dir/serve.log" &
 sleep 1
@@ -24,7 +24,7 @@ sleep 1
 declare -A pid
 start_agent() { # name sample-interval extra...
   local name=$1 every=$2; shift 2
-  add "$name"; mkdir -p "$dir/$name"
+  mkdir -p "$dir/$name"
   bin/tether-agent --broker "tcp://127.0.0.1:$port" --node "$name" --password-file "$dir/$name.pw" \
     --data-dir "$dir/$name" --sample-interval "$every" "$@" 2> "$dir/$name.log" &
   pid[$name]=$!

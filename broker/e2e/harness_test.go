@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -242,8 +243,12 @@ func (s *site) startAgentBinary(bin string, wrapper []string, node string, extra
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		s.t.Fatal(err)
 	}
-	args := append([]string{"--broker", s.url(), "--node", node, "--password-file", pw, "--data-dir", data,
-		"--sample-interval", "500ms", "--keepalive", "5s", "--log-level", "debug"}, extra...)
+	args := []string{"--node", node, "--password-file", pw, "--data-dir", data,
+		"--sample-interval", "500ms", "--keepalive", "5s", "--log-level", "debug"}
+	if !slices.Contains(extra, "--broker") {
+		args = append(args, "--broker", s.url())
+	}
+	args = append(args, extra...)
 	if len(wrapper) > 0 {
 		args = append(append(wrapper[1:], bin), args...)
 		bin = wrapper[0]

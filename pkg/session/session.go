@@ -261,6 +261,9 @@ func (s *Session) connect(ctx context.Context, broker string, lost chan<- error)
 	o := mqtt.NewClientOptions()
 	o.AddBroker(broker)
 	o.SetClientID(s.opts.ClientID)
+	// MQTT 3.1.1 only: with the default (0) paho retries a refused CONNECT
+	// as MQTT 3.1, doubling every failed attempt.
+	o.SetProtocolVersion(4)
 	o.SetUsername(s.opts.Username)
 	o.SetPassword(s.opts.Password)
 	o.SetCleanSession(s.opts.CleanSession)
