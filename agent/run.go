@@ -134,5 +134,6 @@ func reportLoop(ctx context.Context, col *collect.Collector, f *report.Filter, u
 			continue // not marked sent: the next sample tries again
 		}
 		f.Sent(s, now)
+		log.Debug("report sent", "reason", d.Reason.String(), "heartbeat", d.Heartbeat)
 	}
 }
