@@ -134,6 +134,7 @@ func reportLoop(ctx context.Context, col *collect.Collector, f *report.Filter, u
 			continue // not marked sent: the next sample tries again
 		}
 		f.Sent(s, now)
-		log.Debug("report sent", "reason", d.Reason.String(), "heartbeat", d.Heartbeat)
+		log.Debug("report sent", "reason", d.Reason.String(), "heartbeat", d.Heartbeat,
+			"uplink_sent_bytes", up.Session().Counters().Sent.Load())
 	}
 }

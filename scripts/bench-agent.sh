@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # Measures the agent as it runs: steady RSS and CPU at 1 s and 10 s sampling,
-# and uplink bytes (MQTT layer, both directions, counted by the agent's own
-# connection) for change-only reporting vs sending every sample. Agents run
-# side by side against one scheduler on loopback.
+# and uplink bytes (MQTT layer, as counted by the agent's own connection)
+# for change-only reporting vs sending every sample. Three agents run side by
+# side against one scheduler on loopback.
 #
-#   scripts/bench-agent.sh [SECONDS]     (default 300)
+#   scripts/bench-agent.sh [SECONDS]     (default 300; KEEP=1 keeps the logs)
 #
+# "steady" uplink is measured between the first and the last report after a
+# warm-up, so it excludes connecting and the birth; "whole run" includes them.
 # Prints a Markdown table for docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-300}
 make -s build >/dev/null
-dir=$(mktemp -d); echo "bench-agent: working in $dir" >&2
+dir=$(mktemp -d)
+echo "bench-agent: working in $dir" >&2
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 creds=$dir/credentials
-add() { bin/tether-broker passwd -f "$creds" add "$1" 2>/dev/null > "$dir/$1.pw"; }
-for u in tether-scheduler change-1s change-10s sendall-1s; do add "$u"; done
+agents=(change-1s change-10s sendall-1s)
+for u in tether-scheduler "${agents[@]}"; do
+  bin/tether-broker passwd -f "$creds" add "$u" 2>/dev/null > "$dir/$u.pw"
+done
 bin/tether-broker serve --listen "127.0.0.1:$port" --credentials-file "$creds" \
   --password-file "$dir/tether-scheduler.pw" 2> "$dir/serve.log" &
 sleep 1
@@ -26,46 +31,58 @@ start_agent() { # name sample-interval extra...
   local name=$1 every=$2; shift 2
   mkdir -p "$dir/$name"
   bin/tether-agent --broker "tcp://127.0.0.1:$port" --node "$name" --password-file "$dir/$name.pw" \
-    --data-dir "$dir/$name" --sample-interval "$every" "$@" 2> "$dir/$name.log" &
+    --data-dir "$dir/$name" --sample-interval "$every" --log-level debug "$@" 2> "$dir/$name.log" &
   pid[$name]=$!
 }
 start_agent change-1s 1s
 start_agent change-10s 10s
 start_agent sendall-1s 1s --send-all
 
-ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+now() { date +%s.%N; }
 hz=$(getconf CLK_TCK)
 # Warm up, then measure CPU over the rest and RSS every 5 s.
 warm=$(( secs < 60 ? secs / 4 : 30 ))
 sleep "$warm"
+warm_until=$(date -u +%H:%M:%S)
 declare -A t0 rssmax
-for n in "${!pid[@]}"; do t0[$n]=$(ticks "${pid[$n]}"); rssmax[$n]=0; done
-begin=$(date +%s.%N)
+for n in "${agents[@]}"; do t0[$n]=$(ticks "${pid[$n]}"); rssmax[$n]=0; done
+begin=$(now)
 end=$(( $(date +%s) + secs - warm ))
 while [ "$(date +%s)" -lt "$end" ]; do
-  for n in "${!pid[@]}"; do
+  for n in "${agents[@]}"; do
     r=$(awk '/VmRSS/ {print $2}' "/proc/${pid[$n]}/status")
     [ "$r" -gt "${rssmax[$n]}" ] && rssmax[$n]=$r
   done
   sleep 5
 done
-elapsed=$(echo "$(date +%s.%N) - $begin" | bc)
+elapsed=$(awk -v a="$(now)" -v b="$begin" 'BEGIN { print a - b }')
 declare -A cpu
-for n in "${!pid[@]}"; do
-  t1=$(ticks "${pid[$n]}")
-  cpu[$n]=$(echo "scale=3; 100 * ($t1 - ${t0[$n]}) / $hz / $elapsed" | bc)
+for n in "${agents[@]}"; do
+  cpu[$n]=$(awk -v t1="$(ticks "${pid[$n]}")" -v t0="${t0[$n]}" -v hz="$hz" -v e="$elapsed" \
+    'BEGIN { printf "%.3f", 100 * (t1 - t0) / hz / e }')
 done
-for n in "${!pid[@]}"; do kill -TERM "${pid[$n]}"; done
+for n in "${agents[@]}"; do kill -TERM "${pid[$n]}"; done
 wait "${pid[@]}" 2>/dev/null || true
 
-echo "| agent | sampling | steady RSS max (MiB) | CPU (% of one core) | uplink sent B/s | received B/s | sent per hour |"
-echo "|---|---|---|---|---|---|---|"
-for n in change-1s change-10s sendall-1s; do
+# steady LOG: bytes per second between the first and the last report sent
+# after the warm-up (the log's "report sent" lines carry the byte counter).
+steady() {
+  grep 'msg="report sent"' "$1" | awk -v after="$warm_until" '
+    { t = substr($1, 17, 8); if (t < after) next
+      s = substr(t, 1, 2) * 3600 + substr(t, 4, 2) * 60 + substr(t, 7, 2)
+      for (i = 1; i <= NF; i++) if ($i ~ /^uplink_sent_bytes=/) { split($i, kv, "="); b = kv[2] }
+      if (n++ == 0) { s0 = s; b0 = b } s1 = s; b1 = b }
+    END { if (n > 1 && s1 > s0) printf "%.2f", (b1 - b0) / (s1 - s0); else printf "n/a" }'
+}
+
+echo "| agent | sampling | RSS max (MiB) | CPU (% of one core) | uplink sent B/s, whole run | uplink sent B/s, steady | received B/s | sent per hour, steady |"
+echo "|---|---|---|---|---|---|---|---|"
+for n in "${agents[@]}"; do
   line=$(grep 'tether-agent stopped' "$dir/$n.log")
-  sent=$(sed -E 's/.*uplink_sent_bytes=([0-9]+).*/\1/' <<< "$line")
-  recv=$(sed -E 's/.*uplink_received_bytes=([0-9]+).*/\1/' <<< "$line")
-  ran=$(sed -E 's/.*ran_for_s=([0-9]+).*/\1/' <<< "$line")
-  every=${n#*-}
-  printf "| %s | %s | %.1f | %s | %.2f | %.2f | %.0f KiB |\n" "$n" "$every" "$(echo "${rssmax[$n]} / 1024" | bc -l)" "${cpu[$n]}" \
-    "$(echo "$sent / $ran" | bc -l)" "$(echo "$recv / $ran" | bc -l)" "$(echo "$sent * 3600 / $ran / 1024" | bc -l)"
+  field() { sed -E "s/.*$1=([0-9]+).*/\\1/" <<< "$line"; }
+  awk -v n="$n" -v every="${n#*-}" -v rss="${rssmax[$n]}" -v cpu="${cpu[$n]}" -v sent="$(field uplink_sent_bytes)" \
+    -v recv="$(field uplink_received_bytes)" -v ran="$(field ran_for_s)" -v st="$(steady "$dir/$n.log")" 'BEGIN {
+      hour = (st == "n/a") ? "n/a" : sprintf("%.0f KiB", st * 3600 / 1024)
+      printf "| %s | %s | %.1f | %s | %.2f | %s | %.2f | %s |\n", n, every, rss / 1024, cpu, sent / ran, st, recv / ran, hour }'
 done

@@ -34,7 +34,17 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 # The packages' service scripts must not start a system-wide Mosquitto on
 # port 1883: tests start their own on free ports, and `make run` needs 1883.
+# policy-rc.d answering 101 is Debian's way to forbid service starts during
+# an install (without systemd); with systemd the unit is disabled after.
+policy=/usr/sbin/policy-rc.d
+made_policy=""
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod +x "$policy"
+  made_policy=1
+fi
 $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+[ -n "$made_policy" ] && $sudo rm -f "$policy"
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
   $sudo systemctl disable --now mosquitto >/dev/null 2>&1 || true
 fi
