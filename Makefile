@@ -39,6 +39,9 @@ lint: ## gofmt check and go vet
 .PHONY: test
 test: deps lint ## every test: lint, unit, integration (embedded broker, Mosquitto 2), qemu ARM runs; with -race
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	@# Allocation guards count allocations, which the race detector adds to:
+	@# they run again without it.
+	$(GO) test -count=1 -run 'Alloc' ./...
 
 .PHONY: cross
 cross: ## build per-target binaries into dist/<os>_<arch>[v<arm>]/

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // testdata/mosquitto.passwd was written by mosquitto_passwd 2.0.11; its
@@ -176,7 +178,7 @@ func TestAddUser(t *testing.T) {
 // file AddUser wrote (it refuses a file it cannot parse). That Mosquitto
 // accepts AddUser's hashes for login is TestACLMosquitto's job.
 func TestMosquittoPasswdInterop(t *testing.T) {
-	bin := needTool(t, "mosquitto_passwd")
+	bin := testenv.RequireTool(t, "mosquitto_passwd")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "creds")
 	run := func(args ...string) {
@@ -223,29 +225,4 @@ func FuzzParseCredentials(f *testing.F) {
 			}
 		}
 	})
-}
-
-// needTool returns the path of an external program. A test that needs one
-// is skipped without it, except under CI=true, where it fails: CI must
-// install what its tests need.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin"} {
-		if p := filepath.Join(dir, name); isExecutable(p) {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not installed; CI must install it (apt-get install mosquitto mosquitto-clients)", name)
-	}
-	t.Skipf("%s is not installed", name)
-	return ""
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
 }

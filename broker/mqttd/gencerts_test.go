@@ -7,17 +7,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // TestGenCertsScript runs scripts/gen-certs.sh and serves mTLS with what it
 // made. It needs bash and openssl; the package's other TLS tests make their
 // certificates in Go and need neither.
 func TestGenCertsScript(t *testing.T) {
-	for _, tool := range []string{"bash", "openssl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed", tool)
-		}
-	}
+	testenv.RequireTool(t, "bash")
+	testenv.RequireTool(t, "openssl")
 	dir := filepath.Join(t.TempDir(), "certs")
 	run := func() {
 		t.Helper()

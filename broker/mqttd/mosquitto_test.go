@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // The shipped Mosquitto files, relative to this package.
@@ -52,7 +54,7 @@ type mosquitto struct {
 // ends. Without Mosquitto the test is skipped, or fails under CI=true.
 func startMosquitto(t *testing.T) mosquitto {
 	t.Helper()
-	bin := needTool(t, "mosquitto")
+	bin := testenv.RequireTool(t, "mosquitto")
 	dir := t.TempDir()
 	pki := newTestPKI(t)
 	m := mosquitto{addr: freeAddr(t), tlsAddr: freeAddr(t), pki: pki}
