@@ -15,7 +15,7 @@ FUZZTIME     ?= 20s
 
 .PHONY: help
 help: ## show this list
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## build bin/tether-agent and bin/tether-broker for this machine (static, CGO-free)
@@ -60,6 +60,14 @@ cross: ## build per-target binaries into dist/<os>_<arch>[v<arm>]/
 bench: ## run every benchmark with -benchmem into .cache/bench.txt (compare runs with benchstat)
 	@mkdir -p .cache
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee .cache/bench.txt
+
+.PHONY: bench-agent
+bench-agent: build ## measure running agents: RSS, CPU, uplink bytes (BENCH_SECONDS, default 300)
+	scripts/bench-agent.sh $(or $(BENCH_SECONDS),300)
+
+.PHONY: sizes
+sizes: cross ## print the size of every cross-built (stripped) binary
+	@find dist -type f -printf '%10s  %p\n' | sort -k2
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
