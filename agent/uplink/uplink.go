@@ -135,7 +135,7 @@ func (u *Uplink) serveRebirths(ctx context.Context) {
 
 func (u *Uplink) header(seq uint64) protocol.Header {
 	return protocol.Header{V: protocol.Version, Node: u.opts.Node, Instance: u.instance, Seq: seq,
-		TS: u.opts.Now().Truncate(time.Millisecond)}
+		TS: u.opts.Now().Truncate(time.Millisecond), Boot: u.opts.Facts.BootID, UpMS: uptimeMS()}
 }
 
 func (u *Uplink) statusMessage(st protocol.NodeStatus) *session.Message {

@@ -70,12 +70,20 @@ type Node struct {
 	Heartbeat time.Duration
 	LastSeen  time.Time // scheduler clock, last message received
 	Metrics   *protocol.Metrics
+	// Measured is when the latest metrics were taken, on the scheduler's
+	// clock (see bootClock); ClockSkew is the node's wall clock minus the
+	// scheduler's, from the latest message that could be placed.
+	Measured  time.Time
+	ClockSkew time.Duration
 	LastSeq   uint64
 	Gaps      uint64 // messages missing by sequence number
 	Dups      uint64 // messages whose seq was not new
 	// Duplicate: more than one agent uses this node id — an instance that
 	// had been replaced came back within the DuplicateWindow.
 	Duplicate bool
+
+	seqScope string // Store, or the instance for agents without one
+	clock    bootClock
 
 	// retired maps replaced instances to when they were replaced.
 	retired     map[string]time.Time
@@ -218,6 +226,5 @@ func (f *Fleet) switchInstance(n *Node, inst string, now time.Time) Actions {
 	}
 	delete(n.retired, inst)
 	n.Instance = inst
-	n.LastSeq = 0
 	return act
 }

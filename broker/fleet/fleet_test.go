@@ -186,3 +186,75 @@ func TestTableAndSummary(t *testing.T) {
 		t.Fatalf("summary %+v", s)
 	}
 }
+
+func stored(h protocol.Header, store string) protocol.Header { h.Store = store; return h }
+
+func TestSequenceFollowsTheStoreAcrossRestarts(t *testing.T) {
+	f, _ := newFleet()
+	b := birth("a", "i1", 1)
+	b.Header = stored(b.Header, "S")
+	f.HandleStatus(b)
+	m := metrics("a", "i1", 2, 1)
+	m.Header = stored(m.Header, "S")
+	f.HandleMetrics(m)
+	// The agent restarts: a new instance, the same store, seq goes on.
+	b2 := birth("a", "i2", 3)
+	b2.Header = stored(b2.Header, "S")
+	f.HandleStatus(b2)
+	// A message the first process sent but the broker redelivers after
+	// the restart is a duplicate, whatever instance it carries.
+	old := metrics("a", "i1", 2, 99)
+	old.Header = stored(old.Header, "S")
+	f.HandleMetrics(old)
+	n := mustGet(t, f, "a")
+	if n.Gaps != 0 || n.Dups != 1 || n.Metrics.CPU.Total != 1 {
+		t.Fatalf("gaps=%d dups=%d cpu=%v, want 0, 1, 1", n.Gaps, n.Dups, n.Metrics.CPU.Total)
+	}
+	// A fresh store (the old one was damaged and replaced) starts over.
+	b3 := birth("a", "i3", 1)
+	b3.Header = stored(b3.Header, "T")
+	f.HandleStatus(b3)
+	if n := mustGet(t, f, "a"); n.Dups != 1 || n.Gaps != 0 || n.LastSeq != 1 {
+		t.Fatalf("after a new store: %+v", n)
+	}
+}
+
+func TestBootClockPlacesMessagesOnTheSchedulersClock(t *testing.T) {
+	f, c := newFleet()
+	boot := c.t.Add(-time.Hour) // the node booted an hour ago, scheduler time
+	wrong := time.Date(1970, 1, 1, 0, 5, 0, 0, time.UTC)
+	msg := func(seq uint64, up time.Duration, delay time.Duration) protocol.Metrics {
+		m := metrics("a", "i", seq, 1)
+		m.Boot, m.UpMS, m.TS = "b1", uint64(up.Milliseconds()), wrong.Add(up)
+		c.t = boot.Add(up + delay)
+		return m
+	}
+	f.HandleMetrics(msg(1, time.Hour, 40*time.Millisecond))
+	f.HandleMetrics(msg(2, time.Hour+time.Second, 5*time.Millisecond)) // the least delayed one wins
+	n := mustGet(t, f, "a")
+	wantAt := boot.Add(time.Hour + time.Second).Add(5 * time.Millisecond)
+	if !n.Measured.Equal(wantAt) {
+		t.Fatalf("measured %v, want %v", n.Measured, wantAt)
+	}
+	if skew := n.ClockSkew; skew > -50*365*24*time.Hour {
+		t.Fatalf("clock skew %v: the 1970 clock was not noticed", skew)
+	}
+	// A redelivered message from an earlier boot is a duplicate by seq and
+	// must not reset the estimate.
+	old := metrics("a", "i", 1, 1)
+	old.Boot, old.UpMS, old.TS = "b0", 1000, wrong
+	f.HandleMetrics(old)
+	f.HandleMetrics(msg(4, 2*time.Hour, 10*time.Millisecond))
+	if got := mustGet(t, f, "a").Measured; !got.Equal(boot.Add(2 * time.Hour).Add(5 * time.Millisecond)) {
+		t.Fatalf("after a redelivery from another boot: measured %v", got)
+	}
+	// The node reboots: a new boot id starts a new estimate.
+	reboot := c.t.Add(time.Minute)
+	m := metrics("a", "i2", 5, 1)
+	m.Boot, m.UpMS, m.TS = "b2", 30000, wrong
+	c.t = reboot.Add(30*time.Second + 2*time.Millisecond)
+	f.HandleMetrics(m)
+	if got := mustGet(t, f, "a").Measured; !got.Equal(c.t) {
+		t.Fatalf("after a reboot: measured %v, want %v", got, c.t)
+	}
+}

@@ -24,7 +24,8 @@ func (f *Fleet) HandleStatus(st protocol.NodeStatus) Actions {
 		if st.HeartbeatS > 0 {
 			n.Heartbeat = time.Duration(st.HeartbeatS * float64(time.Second))
 		}
-		f.account(n, st.Seq)
+		f.account(n, st.Header)
+		f.place(n, st.Header, now)
 		n.LastSeen = now
 	case protocol.StateOffline:
 		// Only the current instance can take the node offline, and a
@@ -37,7 +38,7 @@ func (f *Fleet) HandleStatus(st protocol.NodeStatus) Actions {
 			return 0
 		}
 		if st.Reason != protocol.ReasonLost {
-			f.account(n, st.Seq)
+			f.account(n, st.Header)
 		}
 		n.Online, n.Reason = false, st.Reason
 		if n.Reason == "" {
@@ -61,11 +62,12 @@ func (f *Fleet) HandleMetrics(m protocol.Metrics) Actions {
 	n := f.node(m.Node)
 	missingBirth := n.Facts == nil || n.Instance != m.Instance
 	act := f.switchInstance(n, m.Instance, now)
-	if !f.account(n, m.Seq) {
+	if !f.account(n, m.Header) {
 		return act
 	}
 	mm := m
 	n.Metrics = &mm
+	n.Measured = f.place(n, m.Header, now)
 	wasOnline := n.Online
 	n.Online, n.Reason = true, ""
 	n.LastSeen = now
@@ -81,9 +83,28 @@ func (f *Fleet) HandleMetrics(m protocol.Metrics) Actions {
 	return act
 }
 
-// account checks seq against the node's last one. It returns false for a
-// duplicate (or older) message, which must not be applied.
-func (f *Fleet) account(n *Node, seq uint64) bool {
+// place returns when a message was made, on the scheduler's clock, and
+// updates the node's clock skew when the message could be placed.
+func (f *Fleet) place(n *Node, h protocol.Header, recv time.Time) time.Time {
+	at, ok := n.clock.observe(h, recv)
+	if ok {
+		n.ClockSkew = h.TS.Sub(at)
+	}
+	return at
+}
+
+// account checks a message's seq against the last one of its sequence
+// (the agent's store, else its instance). It returns false for a duplicate
+// (or older) message, which must not be applied.
+func (f *Fleet) account(n *Node, h protocol.Header) bool {
+	scope := h.Store
+	if scope == "" {
+		scope = "instance:" + h.Instance
+	}
+	if scope != n.seqScope {
+		n.seqScope, n.LastSeq = scope, 0
+	}
+	seq := h.Seq
 	switch {
 	case n.LastSeq == 0:
 	case seq <= n.LastSeq:

@@ -73,6 +73,9 @@ func (h *Header) validate() error {
 	if h.Seq == 0 {
 		return invalid("seq is missing (sequence numbers start at 1)")
 	}
+	if len(h.Store) > maxString || len(h.Boot) > maxString {
+		return invalid("store and boot must be at most %d bytes", maxString)
+	}
 	if h.TS.IsZero() {
 		return invalid("ts is missing")
 	}

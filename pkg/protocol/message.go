@@ -4,11 +4,23 @@ import "time"
 
 // Header is carried by every agent→scheduler message.
 type Header struct {
-	V        int       `json:"v"`
-	Node     string    `json:"node"`
-	Instance string    `json:"instance"` // random per agent process start
-	Seq      uint64    `json:"seq"`      // per node, +1 for every message the agent publishes
-	TS       time.Time `json:"ts"`       // the agent's wall clock when the message was made
+	V        int    `json:"v"`
+	Node     string `json:"node"`
+	Instance string `json:"instance"` // random per agent process start
+	// Store identifies the agent's durable store. Seq counts within it,
+	// across agent restarts and power cuts; a new store (first start, or a
+	// damaged one replaced) starts a new count. Without a store, Seq counts
+	// within Instance.
+	Store string `json:"store,omitempty"`
+	Seq   uint64 `json:"seq"` // +1 for every message the agent makes
+	// TS is the agent's wall clock when the message was made. A board
+	// without a real-time clock may send a wrong one before NTP syncs, so
+	// Boot (the kernel's boot id) and UpMS (milliseconds since that boot,
+	// CLOCK_BOOTTIME: counts while suspended, never jumps) let the
+	// scheduler place the message on its own clock; see docs/protocol.md.
+	TS   time.Time `json:"ts"`
+	Boot string    `json:"boot,omitempty"`
+	UpMS uint64    `json:"up_ms,omitempty"`
 }
 
 // Node states carried by NodeStatus.State.
@@ -182,9 +194,14 @@ type FleetNode struct {
 	TempC     *float64  `json:"temp_c,omitempty"` // hottest sensor
 	Throttled bool      `json:"throttled,omitempty"`
 	LastSeen  time.Time `json:"last_seen,omitzero"`
-	Duplicate bool      `json:"duplicate,omitempty"`
-	Gaps      uint64    `json:"gaps,omitempty"` // messages missing by sequence number
-	Dups      uint64    `json:"dups,omitempty"` // duplicate messages seen
+	// Measured is when the latest metrics were taken, on the scheduler's
+	// clock; ClockSkewMS is the node's wall clock minus the scheduler's
+	// (large on a board without a real-time clock before NTP syncs).
+	Measured    time.Time `json:"measured,omitzero"`
+	ClockSkewMS int64     `json:"clock_skew_ms,omitempty"`
+	Duplicate   bool      `json:"duplicate,omitempty"`
+	Gaps        uint64    `json:"gaps,omitempty"` // messages missing by sequence number
+	Dups        uint64    `json:"dups,omitempty"` // duplicate messages seen
 }
 
 // DuplicateNotice is the payload of the duplicate command: the agent

@@ -18,7 +18,8 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 var ts = time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
 
 func hdr(seq uint64) Header {
-	return Header{V: Version, Node: "pi-0001", Instance: "01JDQ8Z3K4", Seq: seq, TS: ts}
+	return Header{V: Version, Node: "pi-0001", Instance: "01JDQ8Z3K4", Store: "5b0c1e9a7d2f4c11", Seq: seq, TS: ts,
+		Boot: "5d2f6a0c-7a3e-4a4e-9f2c-4d8c1f1e2b3a", UpMS: 259200000 + seq*1000}
 }
 
 func f64(v float64) *float64 { return &v }
