@@ -46,6 +46,7 @@ type Uplink struct {
 	log      *slog.Logger
 
 	seq        atomic.Uint64 // last sequence number used
+	conn       atomic.Uint32 // connections made by this process
 	duplicates atomic.Uint64 // births of other agents seen on our node id
 	born       atomic.Bool   // a birth of this instance reached the broker
 	birthMu    sync.Mutex    // serialises births: the seq must follow publish order
@@ -146,25 +147,32 @@ func (u *Uplink) statusMessage(st protocol.NodeStatus) *session.Message {
 	return &session.Message{Topic: u.topics.NodeStatus(u.opts.Node), QoS: 1, Retained: true, Payload: b}
 }
 
-// will is composed before every connection attempt. It carries the seq the
-// birth of that connection will take, so the scheduler can pair them.
+// Status messages are not counted in the sequence: they carry its current
+// position (u.seq) and the connection number, which pairs a will with the
+// birth of the same connection.
+
+// will is composed before every connection attempt, for the connection
+// that attempt would be.
 func (u *Uplink) will() *session.Message {
-	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.seq.Load() + 1),
-		State: protocol.StateOffline, Reason: protocol.ReasonLost})
+	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.seq.Load()),
+		State: protocol.StateOffline, Reason: protocol.ReasonLost, Conn: u.conn.Load() + 1})
 }
 
 func (u *Uplink) birth() *session.Message {
 	facts := u.opts.Facts
-	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.seq.Add(1)), State: protocol.StateOnline,
-		HeartbeatS: u.opts.Heartbeat.Seconds(), Facts: &facts})
+	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.seq.Load()), State: protocol.StateOnline,
+		Conn: u.conn.Load(), HeartbeatS: u.opts.Heartbeat.Seconds(), Facts: &facts})
 }
 
 func (u *Uplink) goodbye() *session.Message {
-	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.seq.Add(1)),
-		State: protocol.StateOffline, Reason: protocol.ReasonShutdown})
+	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.seq.Load()),
+		State: protocol.StateOffline, Reason: protocol.ReasonShutdown, Conn: u.conn.Load()})
 }
 
-func (u *Uplink) onConnect(s *session.Session) { u.publishBirth(s) }
+func (u *Uplink) onConnect(s *session.Session) {
+	u.conn.Add(1)
+	u.publishBirth(s)
+}
 
 func (u *Uplink) publishBirth(s *session.Session) {
 	u.birthMu.Lock()
@@ -176,7 +184,7 @@ func (u *Uplink) publishBirth(s *session.Session) {
 		return
 	}
 	u.born.Store(true)
-	u.log.Info("birth published", "instance", u.instance, "seq", u.seq.Load())
+	u.log.Info("birth published", "instance", u.instance, "conn", u.conn.Load(), "seq", u.seq.Load())
 }
 
 // PublishMetrics stamps m with the next sequence number and publishes it

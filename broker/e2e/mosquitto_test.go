@@ -117,12 +117,18 @@ func TestSchedulerRestartWithoutRetainedBirth(t *testing.T) {
 	if err := sched.wait(t, 5*time.Second); err != nil {
 		t.Fatalf("scheduler did not stop cleanly: %v", err)
 	}
+	// Its goodbye is retained by the broker that outlives it: `nodes`
+	// still prints the last table, and says the scheduler is gone.
+	out, err := exec.Command(s.broker, "nodes", "--broker", s.url(), "--password-file", filepath.Join(s.dir, "monitor.pw")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "the scheduler is offline (shutdown") || !strings.Contains(string(out), "pi-a") {
+		t.Fatalf("nodes with the scheduler stopped: %v\n%s", err, out)
+	}
 	// While the scheduler is away, the node's retained birth disappears:
 	// an empty retained message deletes it [MQTT-3.3.1-10]. (Sent with the
 	// scheduler's identity: with the node's, the broker would hand the
 	// node's session to mosquitto_pub and the agent would reconnect with a
 	// fresh birth.)
-	out, err := exec.Command(testenv.RequireTool(t, "mosquitto_pub"), "-h", "127.0.0.1", "-p", strconv.Itoa(s.port),
+	out, err = exec.Command(testenv.RequireTool(t, "mosquitto_pub"), "-h", "127.0.0.1", "-p", strconv.Itoa(s.port),
 		"-u", "tether-scheduler", "-P", s.password("tether-scheduler"), "-t", "tether/v1/default/nodes/pi-a/status", "-r", "-n", "-q", "1").CombinedOutput()
 	if err != nil {
 		t.Fatalf("clearing the retained birth: %v\n%s", err, out)

@@ -66,7 +66,7 @@ type Node struct {
 	Online    bool
 	Reason    string // why offline: lost, shutdown, overdue
 	Instance  string // agent process behind the current birth
-	BirthSeq  uint64 // seq of the current birth; a will carries the same
+	BirthConn uint32 // connection of the current birth; its will carries the same
 	Heartbeat time.Duration
 	LastSeen  time.Time // scheduler clock, last message received
 	Metrics   *protocol.Metrics

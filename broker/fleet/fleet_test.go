@@ -22,12 +22,12 @@ func hdr(node, inst string, seq uint64) protocol.Header {
 }
 
 func birth(node, inst string, seq uint64) protocol.NodeStatus {
-	return protocol.NodeStatus{Header: hdr(node, inst, seq), State: protocol.StateOnline, HeartbeatS: 10,
+	return protocol.NodeStatus{Header: hdr(node, inst, seq), State: protocol.StateOnline, Conn: 1, HeartbeatS: 10,
 		Facts: &protocol.Facts{Arch: "arm64", Cores: 4, Tier: protocol.TierEdge}}
 }
 
 func offline(node, inst string, seq uint64, reason string) protocol.NodeStatus {
-	return protocol.NodeStatus{Header: hdr(node, inst, seq), State: protocol.StateOffline, Reason: reason}
+	return protocol.NodeStatus{Header: hdr(node, inst, seq), State: protocol.StateOffline, Reason: reason, Conn: 1}
 }
 
 func metrics(node, inst string, seq uint64, cpu float64) protocol.Metrics {
@@ -62,8 +62,10 @@ func TestBirthMetricsGoodbye(t *testing.T) {
 func TestWillOfCurrentConnectionOnly(t *testing.T) {
 	f, _ := newFleet()
 	f.HandleStatus(birth("a", "i1", 1))
-	f.HandleStatus(birth("a", "i1", 5)) // reconnect of the same process
-	f.HandleStatus(offline("a", "i1", 1, protocol.ReasonLost))
+	b2 := birth("a", "i1", 5) // reconnect of the same process
+	b2.Conn = 2
+	f.HandleStatus(b2)
+	f.HandleStatus(offline("a", "i1", 1, protocol.ReasonLost)) // the will of connection 1, late
 	if !mustGet(t, f, "a").Online {
 		t.Fatal("a will of an earlier connection took the node offline")
 	}
@@ -71,7 +73,9 @@ func TestWillOfCurrentConnectionOnly(t *testing.T) {
 	if !mustGet(t, f, "a").Online {
 		t.Fatal("a will of another instance took the node offline")
 	}
-	f.HandleStatus(offline("a", "i1", 5, protocol.ReasonLost))
+	w2 := offline("a", "i1", 5, protocol.ReasonLost)
+	w2.Conn = 2
+	f.HandleStatus(w2)
 	if n := mustGet(t, f, "a"); n.Online || n.Reason != protocol.ReasonLost {
 		t.Fatalf("the will of the current connection did not apply: %+v", n)
 	}
@@ -108,7 +112,7 @@ func TestRestartIsNotADuplicateButFlappingIs(t *testing.T) {
 		t.Fatalf("Instances = %v, want [i1 i2]", got)
 	}
 	c.advance(time.Second)
-	if act := f.HandleMetrics(metrics("a", "i2", 3, 1)); act&WarnDuplicate != 0 {
+	if act := f.HandleStatus(birth("a", "i2", 3)); act&WarnDuplicate != 0 {
 		t.Fatalf("second notice within the limit: %v", act)
 	}
 	if got := f.Summary().Duplicates; len(got) != 1 || got[0] != "a" {
@@ -201,20 +205,28 @@ func TestSequenceFollowsTheStoreAcrossRestarts(t *testing.T) {
 	b2 := birth("a", "i2", 3)
 	b2.Header = stored(b2.Header, "S")
 	f.HandleStatus(b2)
-	// A message the first process sent but the broker redelivers after
-	// the restart is a duplicate, whatever instance it carries.
+	// What the first process made and the new one delivers from the
+	// outbox carries the first instance: it continues the sequence and is
+	// no sign of a second agent.
+	kept := metrics("a", "i1", 3, 7)
+	kept.Header = stored(kept.Header, "S")
+	f.HandleMetrics(kept)
+	// A message the broker redelivers is a duplicate, whatever instance.
 	old := metrics("a", "i1", 2, 99)
 	old.Header = stored(old.Header, "S")
 	f.HandleMetrics(old)
 	n := mustGet(t, f, "a")
-	if n.Gaps != 0 || n.Dups != 1 || n.Metrics.CPU.Total != 1 {
-		t.Fatalf("gaps=%d dups=%d cpu=%v, want 0, 1, 1", n.Gaps, n.Dups, n.Metrics.CPU.Total)
+	if n.Gaps != 0 || n.Dups != 1 || n.Metrics.CPU.Total != 7 || n.Duplicate {
+		t.Fatalf("gaps=%d dups=%d cpu=%v duplicate=%v, want 0, 1, 7, false", n.Gaps, n.Dups, n.Metrics.CPU.Total, n.Duplicate)
 	}
 	// A fresh store (the old one was damaged and replaced) starts over.
-	b3 := birth("a", "i3", 1)
+	b3 := birth("a", "i3", 0)
 	b3.Header = stored(b3.Header, "T")
 	f.HandleStatus(b3)
-	if n := mustGet(t, f, "a"); n.Dups != 1 || n.Gaps != 0 || n.LastSeq != 1 {
+	m3 := metrics("a", "i3", 1, 5)
+	m3.Header = stored(m3.Header, "T")
+	f.HandleMetrics(m3)
+	if n := mustGet(t, f, "a"); n.Dups != 1 || n.Gaps != 0 || n.LastSeq != 1 || n.Metrics.CPU.Total != 5 {
 		t.Fatalf("after a new store: %+v", n)
 	}
 }

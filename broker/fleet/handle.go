@@ -20,11 +20,12 @@ func (f *Fleet) HandleStatus(st protocol.NodeStatus) Actions {
 		act = f.switchInstance(n, st.Instance, now)
 		n.Facts = st.Facts
 		n.Online, n.Reason = true, ""
-		n.BirthSeq = st.Seq
+		n.BirthConn = st.Conn
 		if st.HeartbeatS > 0 {
 			n.Heartbeat = time.Duration(st.HeartbeatS * float64(time.Second))
 		}
-		f.account(n, st.Header)
+		// Status messages are not counted in the sequence (their seq is
+		// the stream position), so they are not accounted.
 		f.place(n, st.Header, now)
 		n.LastSeen = now
 	case protocol.StateOffline:
@@ -34,11 +35,8 @@ func (f *Fleet) HandleStatus(st protocol.NodeStatus) Actions {
 		if st.Instance != n.Instance {
 			return 0
 		}
-		if st.Reason == protocol.ReasonLost && st.Seq < n.BirthSeq {
+		if st.Reason == protocol.ReasonLost && st.Conn != n.BirthConn {
 			return 0
-		}
-		if st.Reason != protocol.ReasonLost {
-			f.account(n, st.Header)
 		}
 		n.Online, n.Reason = false, st.Reason
 		if n.Reason == "" {
@@ -54,17 +52,21 @@ func (f *Fleet) HandleStatus(st protocol.NodeStatus) Actions {
 }
 
 // HandleMetrics applies a resource report and returns what the scheduler
-// should send the node.
+// should send the node: a rebirth request when its birth was never seen (a
+// partial retained burst at startup).
+//
+// A report's instance is that of the process that made it, which after a
+// restart may be an earlier one (the outbox delivers what it kept), so
+// reports take no part in telling instances apart: births do.
 func (f *Fleet) HandleMetrics(m protocol.Metrics) Actions {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.opts.Now()
 	n := f.node(m.Node)
-	missingBirth := n.Facts == nil || n.Instance != m.Instance
-	act := f.switchInstance(n, m.Instance, now)
 	if !f.account(n, m.Header) {
-		return act
+		return 0
 	}
+	var act Actions
 	mm := m
 	n.Metrics = &mm
 	n.Measured = f.place(n, m.Header, now)
@@ -76,7 +78,7 @@ func (f *Fleet) HandleMetrics(m protocol.Metrics) Actions {
 	} else {
 		f.notify()
 	}
-	if missingBirth && now.Sub(n.lastRebirth) >= f.opts.RebirthEvery {
+	if n.Facts == nil && now.Sub(n.lastRebirth) >= f.opts.RebirthEvery {
 		n.lastRebirth = now
 		act |= AskRebirth
 	}

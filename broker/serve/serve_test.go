@@ -20,8 +20,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestServeInProcess runs the scheduler with its embedded broker in the test
 // process (so -race sees it), a node and a monitor: the node's birth and
-// metrics reach the retained fleet table, and a clean stop leaves the
-// scheduler's retained status offline.
+// metrics reach the retained fleet table, and Run returns cleanly when its
+// context ends. (The goodbye's retained status outlives only an external
+// broker: broker/e2e checks it against Mosquitto.)
 func TestServeInProcess(t *testing.T) {
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")
@@ -53,9 +54,9 @@ func TestServeInProcess(t *testing.T) {
 
 	topics, _ := protocol.NewTopics("default")
 	node := dial(t, url, "pi-a", "pi-a", "node-pw")
-	birth := `{"v":1,"node":"pi-a","instance":"i1","seq":1,"ts":"2026-11-27T09:30:00Z","state":"online","heartbeat_s":60,` +
+	birth := `{"v":1,"node":"pi-a","instance":"i1","seq":0,"conn":1,"ts":"2026-11-27T09:30:00Z","state":"online","heartbeat_s":60,` +
 		`"facts":{"hostname":"h","os":"linux","arch":"armv7","cores":4,"mem_total":1,"agent_version":"t","tier":"edge"}}`
-	metrics := `{"v":1,"node":"pi-a","instance":"i1","seq":2,"ts":"2026-11-27T09:30:01Z","cpu":{"total":42},"mem":{"total":10,"available":5,"used":5,"percent":50},"uptime_s":1}`
+	metrics := `{"v":1,"node":"pi-a","instance":"i1","seq":1,"ts":"2026-11-27T09:30:01Z","cpu":{"total":42},"mem":{"total":10,"available":5,"used":5,"percent":50},"uptime_s":1}`
 	for _, m := range []session.Message{
 		{Topic: topics.NodeStatus("pi-a"), QoS: 1, Retained: true, Payload: []byte(birth)},
 		{Topic: topics.NodeMetrics("pi-a"), QoS: 1, Payload: []byte(metrics)},
@@ -99,8 +100,6 @@ func TestServeInProcess(t *testing.T) {
 		return sched.State == protocol.StateOnline && sched.Version == "test"
 	})
 
-	// The monitor must survive the scheduler's broker going away; watch the
-	// goodbye through a second, external check: the scheduler stops cleanly.
 	cancel()
 	select {
 	case err := <-done:
@@ -109,11 +108,6 @@ func TestServeInProcess(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after cancel")
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if sched.State != protocol.StateOffline || sched.Reason != protocol.ReasonShutdown {
-		t.Fatalf("last scheduler status %+v, want offline/shutdown", sched)
 	}
 }
 

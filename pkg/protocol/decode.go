@@ -60,7 +60,9 @@ func checkVersion(v int) error {
 	return nil
 }
 
-func (h *Header) validate() error {
+// validate checks the header; counted says whether the message is counted
+// in the sequence (metrics, events: seq ≥ 1) or a status (seq ≥ 0).
+func (h *Header) validate(counted bool) error {
 	if err := checkVersion(h.V); err != nil {
 		return err
 	}
@@ -70,7 +72,7 @@ func (h *Header) validate() error {
 	if h.Instance == "" || len(h.Instance) > maxString {
 		return invalid("instance must be 1 to %d characters", maxString)
 	}
-	if h.Seq == 0 {
+	if counted && h.Seq == 0 {
 		return invalid("seq is missing (sequence numbers start at 1)")
 	}
 	if len(h.Store) > maxString || len(h.Boot) > maxString {
@@ -124,8 +126,11 @@ func DecodeNodeStatus(data []byte) (NodeStatus, error) {
 
 // Validate checks a NodeStatus as DecodeNodeStatus does.
 func (m *NodeStatus) Validate() error {
-	if err := m.Header.validate(); err != nil {
+	if err := m.Header.validate(false); err != nil {
 		return err
+	}
+	if m.Conn == 0 && m.Reason != ReasonShutdown {
+		return invalid("conn is missing (births and wills number their connection from 1)")
 	}
 	if err := checkString("reason", m.Reason); err != nil {
 		return err
@@ -196,7 +201,7 @@ func DecodeMetrics(data []byte) (Metrics, error) {
 
 // Validate checks a Metrics as DecodeMetrics does.
 func (m *Metrics) Validate() error {
-	if err := m.Header.validate(); err != nil {
+	if err := m.Header.validate(true); err != nil {
 		return err
 	}
 	if err := checkPercent("cpu.total", m.CPU.Total); err != nil {

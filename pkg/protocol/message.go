@@ -12,7 +12,10 @@ type Header struct {
 	// damaged one replaced) starts a new count. Without a store, Seq counts
 	// within Instance.
 	Store string `json:"store,omitempty"`
-	Seq   uint64 `json:"seq"` // +1 for every message the agent makes
+	// Seq is +1 for every metrics or event message the agent makes. A
+	// status message is not counted: it carries the seq of the last message
+	// made before it (0 before the first), its place in the stream.
+	Seq uint64 `json:"seq"`
 	// TS is the agent's wall clock when the message was made. A board
 	// without a real-time clock may send a wrong one before NTP syncs, so
 	// Boot (the kernel's boot id) and UpMS (milliseconds since that boot,
@@ -46,14 +49,16 @@ const (
 // offline, Reason lost) the broker publishes when the connection dies, and
 // the goodbye (State offline, Reason shutdown) of a clean shutdown.
 //
-// A will is composed when the agent connects, so its Seq is that of the
-// birth that followed it and its TS the connect time. The scheduler applies a
-// will only when its Instance matches the node's current birth, so a late
-// will of an old connection cannot turn a live node offline.
+// Conn numbers the agent process's connections (1, 2, …): a birth and the
+// will registered for the same connection carry the same Conn. The
+// scheduler applies a will only when its Instance and Conn match the
+// node's current birth, so a late will of an old connection cannot turn a
+// live node offline.
 type NodeStatus struct {
 	Header
 	State  string `json:"state"`
 	Reason string `json:"reason,omitempty"`
+	Conn   uint32 `json:"conn"`
 	// HeartbeatS is the longest the agent stays silent: a node not heard
 	// from for longer (plus a grace) is offline.
 	HeartbeatS float64 `json:"heartbeat_s,omitempty"`

@@ -27,14 +27,14 @@ func f64(v float64) *float64 { return &v }
 // examples are the messages docs/protocol.md shows; the golden files pin
 // their encoding.
 var examples = map[string]any{
-	"birth": NodeStatus{Header: hdr(1), State: StateOnline, HeartbeatS: 60, Facts: &Facts{
+	"birth": NodeStatus{Header: hdr(56), State: StateOnline, Conn: 3, HeartbeatS: 60, Facts: &Facts{
 		Hostname: "raspberrypi", OS: "linux", Arch: "arm64", Model: "Raspberry Pi 4 Model B Rev 1.4",
 		Platform: "debian 12.8", Kernel: "6.6.51+rpt-rpi-v8", Cores: 4, MemTotal: 3978489856,
 		AgentVersion: "0.1.0", Tier: TierEdge, Labels: map[string]string{"site": "greenhouse-2"},
 		BootID: "5d2f6a0c-7a3e-4a4e-9f2c-4d8c1f1e2b3a", BootTime: ts.Add(-72 * time.Hour),
 	}},
-	"will":    NodeStatus{Header: hdr(1), State: StateOffline, Reason: ReasonLost},
-	"goodbye": NodeStatus{Header: hdr(58), State: StateOffline, Reason: ReasonShutdown},
+	"will":    NodeStatus{Header: hdr(56), State: StateOffline, Reason: ReasonLost, Conn: 3},
+	"goodbye": NodeStatus{Header: hdr(57), State: StateOffline, Reason: ReasonShutdown, Conn: 3},
 	"metrics": Metrics{Header: hdr(57),
 		CPU:      CPU{Total: 12.5, PerCore: []float64{20, 10, 10, 10}},
 		Load:     &Load{M1: 0.42, M5: 0.35, M15: 0.3},
@@ -110,7 +110,7 @@ var badCases = []struct {
 	{"no version", `{"node":"a","instance":"i","seq":1,"ts":"2026-11-27T09:30:00Z","state":"offline"}`, ErrVersion},
 	{"wrong type", `{"v":"1","node":"a"}`, ErrSyntax},
 	{"bad node id", `{"v":1,"node":"a/+","instance":"i","seq":1,"ts":"2026-11-27T09:30:00Z","state":"offline"}`, ErrInvalid},
-	{"no seq", `{"v":1,"node":"a","instance":"i","ts":"2026-11-27T09:30:00Z","state":"offline"}`, ErrInvalid},
+	{"no seq, no conn", `{"v":1,"node":"a","instance":"i","ts":"2026-11-27T09:30:00Z","state":"offline","cpu":{"total":1}}`, ErrInvalid},
 	{"no ts", `{"v":1,"node":"a","instance":"i","seq":1,"state":"offline"}`, ErrInvalid},
 	{"oversized", `{"v":1,"pad":"` + strings.Repeat("x", MaxMessage) + `"}`, ErrTooLarge},
 }
