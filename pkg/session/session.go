@@ -157,6 +157,38 @@ func (s *Session) Publish(ctx context.Context, m Message) error {
 	return nil
 }
 
+// Inflight is a publish handed to the connection whose acknowledgement has
+// not been waited for yet.
+type Inflight struct {
+	s   *Session
+	tok mqtt.Token
+}
+
+// PublishAsync hands m to the current connection and returns without
+// waiting for the PUBACK, so a caller can keep a window of messages in
+// flight. Messages handed over on one connection are sent in order.
+func (s *Session) PublishAsync(m Message) (*Inflight, error) {
+	s.mu.RLock()
+	c := s.client
+	s.mu.RUnlock()
+	if c == nil {
+		return nil, ErrNotConnected
+	}
+	return &Inflight{s: s, tok: c.Publish(m.Topic, m.QoS, m.Retained, m.Payload)}, nil
+}
+
+// Wait waits for the broker's acknowledgement (QoS 1) or the hand-over
+// (QoS 0), bounded by ctx and OpTimeout.
+func (f *Inflight) Wait(ctx context.Context) error {
+	if err := f.s.wait(ctx, f.tok, f.s.opts.OpTimeout); err != nil {
+		if errors.Is(err, mqtt.ErrNotConnected) {
+			return ErrNotConnected
+		}
+		return err
+	}
+	return nil
+}
+
 // wait bounds a token wait by ctx and timeout.
 func (s *Session) wait(ctx context.Context, tok mqtt.Token, timeout time.Duration) error {
 	t := time.NewTimer(timeout)

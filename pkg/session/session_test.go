@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -214,5 +215,54 @@ func TestGoodbyeSuppressesWill(t *testing.T) {
 	}
 	if last != "shutdown" {
 		t.Fatalf("retained status %q, want the goodbye", last)
+	}
+}
+
+func TestPublishAsyncKeepsOrder(t *testing.T) {
+	srv, url := startBroker(t)
+	var mu sync.Mutex
+	var got []string
+	if err := srv.Subscribe("x/#", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+		mu.Lock()
+		got = append(got, string(pk.Payload))
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(fastOptions(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PublishAsync(Message{Topic: "x/a", QoS: 1}); !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("PublishAsync before connecting: %v", err)
+	}
+	run(t, s)
+	waitConnected(t, s)
+	var inflight []*Inflight
+	for i := range 200 {
+		topic := "x/a"
+		if i%2 == 1 {
+			topic = "x/b" // two topics, one order
+		}
+		f, err := s.PublishAsync(Message{Topic: topic, QoS: 1, Payload: []byte(fmt.Sprint(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inflight = append(inflight, f)
+	}
+	for _, f := range inflight {
+		if err := f.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 200 {
+		t.Fatalf("%d delivered, want 200", len(got))
+	}
+	for i, p := range got {
+		if p != fmt.Sprint(i) {
+			t.Fatalf("message %d is %q: order not kept", i, p)
+		}
 	}
 }
