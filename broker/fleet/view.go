@@ -39,7 +39,7 @@ func (f *Fleet) Table() protocol.FleetNodes {
 	for _, nn := range f.nodes {
 		n := f.snapshot(nn, now)
 		row := protocol.FleetNode{Node: n.ID, Online: n.Online, Reason: n.Reason, LastSeen: n.LastSeen.UTC().Truncate(time.Millisecond),
-			Duplicate: n.Duplicate, Gaps: n.Gaps, Dups: n.Dups, ClockSkewMS: n.ClockSkew.Milliseconds()}
+			Duplicate: n.Duplicate, Seq: n.LastSeq, Gaps: n.Gaps, Dups: n.Dups, ClockSkewMS: n.ClockSkew.Milliseconds()}
 		if !n.Measured.IsZero() {
 			row.Measured = n.Measured.UTC().Truncate(time.Millisecond)
 		}

@@ -205,6 +205,7 @@ type FleetNode struct {
 	Measured    time.Time `json:"measured,omitzero"`
 	ClockSkewMS int64     `json:"clock_skew_ms,omitempty"`
 	Duplicate   bool      `json:"duplicate,omitempty"`
+	Seq         uint64    `json:"seq,omitempty"`  // last sequence number applied
 	Gaps        uint64    `json:"gaps,omitempty"` // messages missing by sequence number
 	Dups        uint64    `json:"dups,omitempty"` // duplicate messages seen
 }
