@@ -75,9 +75,12 @@ type Node struct {
 	// scheduler's, from the latest message that could be placed.
 	Measured  time.Time
 	ClockSkew time.Duration
-	LastSeq   uint64
-	Gaps      uint64 // messages missing by sequence number
-	Dups      uint64 // messages whose seq was not new
+	// StoreRecovered is when the node last reported replacing a damaged
+	// store (records it held were lost).
+	StoreRecovered time.Time
+	LastSeq        uint64
+	Gaps           uint64 // messages missing by sequence number
+	Dups           uint64 // messages whose seq was not new
 	// Duplicate: more than one agent uses this node id — an instance that
 	// had been replaced came back within the DuplicateWindow.
 	Duplicate bool

@@ -270,3 +270,14 @@ func TestBootClockPlacesMessagesOnTheSchedulersClock(t *testing.T) {
 		t.Fatalf("after a reboot: measured %v, want %v", got, c.t)
 	}
 }
+
+func TestBirthReportsAStoreRecovery(t *testing.T) {
+	f, c := newFleet()
+	b := birth("a", "i", 0)
+	b.Recovery = &protocol.Recovery{At: c.t.Add(-time.Second), Reason: "MANIFEST torn"}
+	f.HandleStatus(b)
+	row := f.Table().Nodes[0]
+	if !row.StoreRecovered.Equal(c.t.Add(-time.Second)) {
+		t.Fatalf("store_recovered = %v", row.StoreRecovered)
+	}
+}

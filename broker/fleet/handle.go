@@ -19,6 +19,9 @@ func (f *Fleet) HandleStatus(st protocol.NodeStatus) Actions {
 	case protocol.StateOnline:
 		act = f.switchInstance(n, st.Instance, now)
 		n.Facts = st.Facts
+		if st.Recovery != nil {
+			n.StoreRecovered = st.Recovery.At
+		}
 		n.Online, n.Reason = true, ""
 		n.BirthConn = st.Conn
 		if st.HeartbeatS > 0 {

@@ -40,6 +40,9 @@ func (f *Fleet) Table() protocol.FleetNodes {
 		n := f.snapshot(nn, now)
 		row := protocol.FleetNode{Node: n.ID, Online: n.Online, Reason: n.Reason, LastSeen: n.LastSeen.UTC().Truncate(time.Millisecond),
 			Duplicate: n.Duplicate, Seq: n.LastSeq, Gaps: n.Gaps, Dups: n.Dups, ClockSkewMS: n.ClockSkew.Milliseconds()}
+		if !n.StoreRecovered.IsZero() {
+			row.StoreRecovered = n.StoreRecovered.UTC().Truncate(time.Millisecond)
+		}
 		if !n.Measured.IsZero() {
 			row.Measured = n.Measured.UTC().Truncate(time.Millisecond)
 		}

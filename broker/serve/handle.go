@@ -69,6 +69,10 @@ func (s *scheduler) onStatus(m session.Message) {
 		s.reject(m, err)
 		return
 	}
+	if r := st.Recovery; r != nil && st.State == protocol.StateOnline && !m.Retained {
+		s.log.Error("node replaced a damaged store: what it held was lost", "node", st.Node,
+			"reason", r.Reason, "at", r.At, "moved_to", r.MovedTo)
+	}
 	s.act(st.Node, s.fleet.HandleStatus(st))
 	s.log.Debug("node status", "node", st.Node, "state", st.State, "reason", st.Reason, "retained", m.Retained)
 }

@@ -141,6 +141,14 @@ func (m *NodeStatus) Validate() error {
 	if m.HeartbeatS < 0 {
 		return invalid("heartbeat_s is negative")
 	}
+	if r := m.Recovery; r != nil {
+		if err := checkString("recovery.reason", r.Reason); err != nil {
+			return err
+		}
+		if err := checkString("recovery.moved_to", r.MovedTo); err != nil {
+			return err
+		}
+	}
 	switch m.State {
 	case StateOnline:
 		if m.Facts == nil {

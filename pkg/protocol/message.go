@@ -63,6 +63,17 @@ type NodeStatus struct {
 	// from for longer (plus a grace) is offline.
 	HeartbeatS float64 `json:"heartbeat_s,omitempty"`
 	Facts      *Facts  `json:"facts,omitempty"` // set in births
+	// Recovery, in the births of an agent process that found its store
+	// damaged and started a fresh one, says what happened: records the
+	// old store still held were not delivered.
+	Recovery *Recovery `json:"recovery,omitempty"`
+}
+
+// Recovery describes a store that could not be opened and was set aside.
+type Recovery struct {
+	At      time.Time `json:"at"`
+	Reason  string    `json:"reason"`
+	MovedTo string    `json:"moved_to,omitempty"` // where the damaged store was kept
 }
 
 // Facts are a node's static properties, sent in every birth.
@@ -205,9 +216,11 @@ type FleetNode struct {
 	Measured    time.Time `json:"measured,omitzero"`
 	ClockSkewMS int64     `json:"clock_skew_ms,omitempty"`
 	Duplicate   bool      `json:"duplicate,omitempty"`
-	Seq         uint64    `json:"seq,omitempty"`  // last sequence number applied
-	Gaps        uint64    `json:"gaps,omitempty"` // messages missing by sequence number
-	Dups        uint64    `json:"dups,omitempty"` // duplicate messages seen
+	// StoreRecovered is when the node last replaced a damaged store.
+	StoreRecovered time.Time `json:"store_recovered,omitzero"`
+	Seq            uint64    `json:"seq,omitempty"`  // last sequence number applied
+	Gaps           uint64    `json:"gaps,omitempty"` // messages missing by sequence number
+	Dups           uint64    `json:"dups,omitempty"` // duplicate messages seen
 }
 
 // DuplicateNotice is the payload of the duplicate command: the agent

@@ -137,6 +137,9 @@ func TestNodeStatusValidation(t *testing.T) {
 		"unknown tier":        func(m *NodeStatus) { f := *m.Facts; f.Tier = "fog"; m.Facts = &f },
 		"bad label key":       func(m *NodeStatus) { f := *m.Facts; f.Labels = map[string]string{"a b": "c"}; m.Facts = &f },
 		"negative heartbeat":  func(m *NodeStatus) { m.HeartbeatS = -1 },
+		"long recovery reason": func(m *NodeStatus) {
+			m.Recovery = &Recovery{At: ts, Reason: strings.Repeat("r", 300)}
+		},
 		"long hostname": func(m *NodeStatus) {
 			f := *m.Facts
 			f.Hostname = strings.Repeat("h", 300)
