@@ -3,6 +3,11 @@
 #   mosquitto, mosquitto-clients  interoperability tests against Mosquitto 2
 #   qemu-user-static              running the armv6/armv7/arm64 agents
 #   openssl                       scripts/gen-certs.sh
+#   qemu-system-x86, busybox-static, e2fsprogs, xz-utils
+#                                 the power-cut VM (scripts/powerloss)
+# and downloads (never installs) Debian's amd64 kernel package into
+# .cache/powerloss/debs/ for that VM: the harness extracts what it needs
+# from it, the host's /boot is not touched.
 # Idempotent: installs only what is missing. Needs root (or sudo) when
 # something is missing; prints what to run otherwise.
 set -euo pipefail
@@ -13,15 +18,40 @@ command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v qemu-arm-static >/dev/null 2>&1 || need+=(qemu-user-static)
 command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
+command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.ext4 ] || [ -x /sbin/mkfs.ext4 ] || need+=(e2fsprogs)
+command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 
+# The power-cut VM's kernel: the .deb that linux-image-amd64 points at,
+# downloaded once into .cache/powerloss/debs/ (kept across runs).
+kernel_deb() {
+  local debs pkg
+  debs="$(cd "$(dirname "$0")/.." && pwd)/.cache/powerloss/debs"
+  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  if [ -z "$pkg" ]; then
+    $sudo apt-get update -qq
+    pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  fi
+  [ -n "$pkg" ] || { echo "install-deps: linux-image-amd64 not found in apt's lists" >&2; return 1; }
+  compgen -G "$debs/${pkg}_*.deb" >/dev/null && return 0
+  echo "install-deps: downloading $pkg into $debs" >&2
+  mkdir -p "$debs"
+  # apt-get download writes into the current directory; as root it warns
+  # that the _apt user cannot write there, which is harmless.
+  (cd "$debs" && apt-get download -qq "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
+  compgen -G "$debs/${pkg}_*.deb" >/dev/null
+}
+
+sudo=""
 if [ ${#need[@]} -eq 0 ]; then
+  kernel_deb
   exit 0
 fi
 # Deduplicate.
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 echo "install-deps: installing ${need[*]}" >&2
 
-sudo=""
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then
     sudo="sudo"
@@ -48,3 +78,4 @@ $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
   $sudo systemctl disable --now mosquitto >/dev/null 2>&1 || true
 fi
+kernel_deb

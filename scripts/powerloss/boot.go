@@ -1,0 +1,166 @@
+package powerloss
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// boot is one boot of the VM, from qemu's start to its end (a cut, or a
+// failure). Times are since qemu started; zero means "not seen".
+type boot struct {
+	n   int
+	cut *Cut // nil: the final boot, which only checks
+
+	lines      []Line   // protocol lines, in order
+	tail       []string // the last console lines, for a failure report
+	malformed  int
+	startAt    time.Duration // TETHER-PL-INIT START
+	openedAt   time.Duration // OPENED
+	listedAt   time.Duration // first protocol line after the listing
+	compacting bool
+	compactAt  time.Duration // the last COMPACT BEGIN
+	sawCompact bool
+	mountOpts  string
+
+	cutAt    time.Duration
+	landed   Phase  // where the cut landed, from what the VM printed before it
+	missing  bool   // a compaction cut that saw no COMPACT BEGIN
+	fail     string // why the boot failed; empty for a planned cut
+	failOpen bool   // the failure is the store's (or its filesystem's)
+}
+
+const tailLines = 40
+
+// take handles one console line.
+func (b *boot) take(l ConsoleLine, w *windows, console io.Writer) {
+	if console != nil {
+		fmt.Fprintf(console, "%3d %8.3f %s", b.n, l.At.Seconds(), l.Text)
+	}
+	if len(b.tail) == tailLines {
+		b.tail = b.tail[1:]
+	}
+	b.tail = append(b.tail, l.Text)
+	ln, ok, err := ParseLine(l.Text)
+	if !ok {
+		return
+	}
+	if err != nil {
+		b.malformed++
+		return
+	}
+	b.lines = append(b.lines, ln)
+	if b.openedAt != 0 && b.listedAt == 0 && ln.Kind != KindHave {
+		b.listedAt = l.At
+		w.open.observe(b.listedAt - b.startAt)
+	}
+	switch ln.Kind {
+	case KindInitStart:
+		b.startAt = l.At
+		w.boot.observe(l.At)
+	case KindInitMounted:
+		b.mountOpts = ln.Text
+	case KindOpened:
+		b.openedAt = l.At
+	case KindCompactBegin:
+		b.compacting, b.compactAt, b.sawCompact = true, l.At, true
+	case KindCompactEnd:
+		if b.compacting {
+			w.compact.observe(l.At - b.compactAt)
+		}
+		b.compacting = false
+	case KindInitExit:
+		b.failOpen = b.startAt != 0
+		b.fail = "the workload exited with status " + ln.Text + " (the store failed to open, or crashed)"
+	case KindInitError:
+		b.failOpen = b.startAt == 0 && ln.Text == "mount /dev/vda"
+		b.fail = "init: " + ln.Text
+	}
+}
+
+// next returns when the boot's next event is due: the cut (timeout empty)
+// or a timeout (its reason).
+func (b *boot) next(cfg *Config, w *windows) (at time.Duration, timeout string) {
+	var limit time.Duration
+	switch {
+	case b.startAt == 0:
+		limit, timeout = cfg.BootTimeout, fmt.Sprintf("the workload did not start within %v of boot", cfg.BootTimeout)
+	case b.listedAt == 0:
+		limit, timeout = b.startAt+cfg.OpenTimeout, fmt.Sprintf("the store did not open and list within %v", cfg.OpenTimeout)
+	default:
+		limit = 1<<63 - 1
+	}
+	cut := time.Duration(-1)
+	switch {
+	case b.cut == nil:
+		if b.listedAt != 0 {
+			cut = b.listedAt
+		}
+	case b.cut.Phase == PhaseBoot:
+		cut = scale(b.cut.U, w.boot.d)
+	case b.cut.Phase == PhaseOpen:
+		if b.startAt != 0 {
+			cut = b.startAt + scale(b.cut.U, w.open.d)
+		}
+	case b.cut.Phase == PhaseWrite:
+		if b.listedAt != 0 {
+			cut = b.listedAt + scale(b.cut.U, cfg.WriteWindow)
+		}
+	case b.cut.Phase == PhaseCompact:
+		if b.compacting {
+			cut = b.compactAt + scale(b.cut.U, w.compact.d)
+		} else if b.listedAt != 0 {
+			cut = b.listedAt + cfg.CompactWait
+		}
+	}
+	if cut >= 0 && cut <= limit {
+		return cut, ""
+	}
+	return limit, timeout
+}
+
+// observedPhase is where the cut landed, judged from the lines printed
+// before it.
+func (b *boot) observedPhase() Phase {
+	switch {
+	case b.startAt == 0:
+		return PhaseBoot
+	case b.listedAt == 0:
+		return PhaseOpen
+	case b.compacting:
+		return PhaseCompact
+	}
+	return PhaseWrite
+}
+
+func scale(u float64, d time.Duration) time.Duration { return time.Duration(u * float64(d)) }
+
+// window is a running estimate of how long a phase lasts, used to spread
+// cuts over it: the plan says how far in (Cut.U), the window how long.
+type window struct {
+	d        time.Duration
+	observed bool
+}
+
+// observe folds a measured duration into the estimate (weight 1/4); the
+// first measurement replaces the initial guess.
+func (w *window) observe(d time.Duration) {
+	switch {
+	case d <= 0:
+	case !w.observed:
+		w.d, w.observed = d, true
+	default:
+		w.d = w.d - w.d/4 + d/4
+	}
+}
+
+// windows are the estimates for the phases whose length the VM decides.
+type windows struct{ boot, open, compact window }
+
+// initialWindows hold until the first measurement. They are on the short
+// side of what a 2-core TCG host shows (boot ~3 s, the self-test workload
+// opens in ~150 ms, compacts in ~15 ms): a cut aimed with a short window
+// still lands in its phase, one aimed with a long window lands after it.
+func initialWindows() *windows {
+	return &windows{boot: window{d: 2500 * time.Millisecond}, open: window{d: 100 * time.Millisecond}, compact: window{d: 10 * time.Millisecond}}
+}

@@ -1,0 +1,40 @@
+// Package powerloss proves that Tether's store survives real power cuts.
+//
+// A workload runs inside a qemu-system-x86_64 VM (TCG, Debian's kernel,
+// a busybox initramfs) with the store on a virtio disk whose host cache is
+// off (cache=none). The harness cuts the power by sending SIGKILL to qemu
+// at a moment chosen by a seeded plan, boots again on the same disk image
+// and checks what the store reports against what it had acknowledged.
+// Only tests and the helpers they need live here; `make powerloss` runs
+// the long version.
+//
+// # Console protocol
+//
+// Only complete console lines count. /init (init.sh) prints
+//
+//	TETHER-PL-INIT BOOTED        busybox is up, modules not yet loaded
+//	TETHER-PL-INIT MOUNTED       /dev/vda is mounted on /data (ext4, data=ordered)
+//	TETHER-PL-INIT START         the workload is being started
+//	TETHER-PL-INIT EXIT <code>   the workload ended (it never should)
+//	TETHER-PL-INIT ERROR <text>  init could not go on
+//
+// and the workload, with TETHER_POWERLOSS_DIR set to its store directory:
+//
+//	TETHER-PL OPENED recovered=<0|1> next=<seq>   the store is open
+//	TETHER-PL HAVE <from>-<to> | HAVE <seq>       every record found, before any other line
+//	TETHER-PL COMMIT <seq>                         <seq> is durable (acknowledged)
+//	TETHER-PL COMPACT BEGIN | COMPACT END          optional: compaction or value-log GC
+//
+// (GC, COMPACTION and FLATTEN are accepted for COMPACT; START and DONE for
+// BEGIN and END.) Unknown TETHER-PL words are ignored, so a workload may
+// print more.
+//
+// # Invariants, after every cut
+//
+//   - the store opens: OPENED appears; recovered=1 (the store quarantined
+//     itself) is counted and fails the run;
+//   - acknowledged records lost = 0: every seq printed as COMMIT before
+//     any cut is in the HAVE set of the next boot that lists completely;
+//   - no duplicates: no seq listed twice, none committed twice;
+//   - seqs never reused: next is above every seq acknowledged or listed.
+package powerloss

@@ -1,0 +1,174 @@
+package powerloss
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/testenv"
+)
+
+var (
+	cutsFlag     = flag.Int("cuts", 0, "power cuts in TestPowerCuts (default $POWERLOSS_CUTS, else 10)")
+	seedFlag     = flag.Int64("seed", 0, "seed of the cut plan, to replay a run (default $POWERLOSS_SEED, else the clock)")
+	workloadFlag = flag.String("workload", "", "store or selftest (default $POWERLOSS_WORKLOAD, else store when agent/store has TestPowerLossWorkload)")
+)
+
+// vmEnv is what every VM test needs: the tools, the kernel and the base
+// initramfs, cached under .cache/powerloss/.
+type vmEnv struct {
+	root, cache string
+	qemu, mkfs  string
+	kernel      Kernel
+	baseInitrd  string
+}
+
+// needVM finds or prepares everything for booting the VM. A missing tool
+// or kernel package skips the test, and fails it under CI.
+func needVM(t *testing.T) *vmEnv {
+	t.Helper()
+	e := &vmEnv{
+		qemu: testenv.RequireTool(t, "qemu-system-x86_64"),
+		mkfs: testenv.RequireTool(t, "mkfs.ext4"),
+	}
+	testenv.RequireTool(t, "dpkg-deb")
+	testenv.RequireTool(t, "xz")
+	busybox := "/bin/busybox"
+	if err := CheckStatic(busybox); err != nil {
+		missing(t, fmt.Sprintf("busybox-static is not installed (%v); run scripts/install-deps.sh (make deps)", err))
+	}
+	bbVersion, err := exec.Command("dpkg-query", "-W", "-f=${Version}", "busybox-static").Output()
+	if err != nil {
+		missing(t, "busybox-static is not installed; run scripts/install-deps.sh (make deps)")
+	}
+	e.root = testenv.ModuleRoot(t)
+	e.cache = filepath.Join(e.root, ".cache", "powerloss")
+	deb, err := FindKernelDeb(filepath.Join(e.cache, "debs"))
+	if errors.Is(err, ErrNoKernel) {
+		missing(t, err.Error())
+	}
+	if e.kernel, err = PrepareKernel(deb, e.cache); err != nil {
+		t.Fatalf("preparing the kernel: %v", err)
+	}
+	if e.baseInitrd, err = PrepareBaseInitrd(e.kernel, busybox, string(bbVersion), e.cache); err != nil {
+		t.Fatalf("preparing the initramfs: %v", err)
+	}
+	return e
+}
+
+func missing(t *testing.T, msg string) {
+	t.Helper()
+	if testenv.InCI() {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// workload is a guest binary and its arguments.
+type workload struct {
+	name string // "store" or "selftest"
+	bin  string
+	args []string
+}
+
+// storeHasWorkload reports whether agent/store defines TestPowerLossWorkload.
+func storeHasWorkload(root string) bool {
+	files, _ := filepath.Glob(filepath.Join(root, "agent", "store", "*_test.go"))
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "func TestPowerLossWorkload(") {
+			return true
+		}
+	}
+	return false
+}
+
+// buildWorkload builds the guest workload, static and CGO-free: "store" is
+// agent/store's test binary running TestPowerLossWorkload, "selftest" the
+// harness's own (selftestworkload) with extra arguments.
+func buildWorkload(t *testing.T, e *vmEnv, dir, name string, extra ...string) workload {
+	t.Helper()
+	if name == "selftest" {
+		bin := testenv.Build(t, dir, "./scripts/powerloss/selftestworkload", "workload", "", "", "")
+		return workload{name: name, bin: bin, args: extra}
+	}
+	bin := filepath.Join(dir, "workload")
+	cmd := exec.Command("go", "test", "-c", "-trimpath", "-o", bin, "./agent/store")
+	cmd.Dir = e.root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go test -c ./agent/store: %v\n%s", err, b)
+	}
+	return workload{name: name, bin: bin, args: append([]string{"-test.run=TestPowerLossWorkload", "-test.v=false"}, extra...)}
+}
+
+// chooseWorkload picks the workload for TestPowerCuts.
+func chooseWorkload(t *testing.T, root string) string {
+	w := *workloadFlag
+	if w == "" {
+		w = os.Getenv("POWERLOSS_WORKLOAD")
+	}
+	switch w {
+	case "store", "selftest":
+		return w
+	case "", "auto":
+		if storeHasWorkload(root) {
+			return "store"
+		}
+		t.Log("agent/store has no TestPowerLossWorkload yet: cutting the harness's self-test workload instead")
+		return "selftest"
+	}
+	t.Fatalf("workload %q: want store or selftest", w)
+	return ""
+}
+
+func intSetting(t *testing.T, flagVal int64, env string, def int64) int64 {
+	if flagVal != 0 {
+		return flagVal
+	}
+	if s := os.Getenv(env); s != "" {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", env, s, err)
+		}
+		return v
+	}
+	return def
+}
+
+// runDir is where one run keeps its disk, initramfs and console log:
+// under .cache (on the host's disk: cache=none needs O_DIRECT, which tmpfs
+// lacks).
+func runDir(t *testing.T, e *vmEnv, name string, seed int64) string {
+	dir := filepath.Join(e.cache, "runs", fmt.Sprintf("%s-%s-%d", time.Now().UTC().Format("20060102T150405"), name, seed))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// testLogger sends the harness's slog lines to t.Log (streamed with -v).
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tLogWriter{t}, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+}
+
+type tLogWriter struct{ t *testing.T }
+
+func (w tLogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,124 @@
+package powerloss
+
+import "fmt"
+
+// Ledger is the harness's model of what the store must hold across boots:
+// every seq acknowledged (printed as COMMIT) before a cut. It does no I/O;
+// Apply is fed the protocol lines of one boot, in order.
+type Ledger struct {
+	acked SeqSet // acknowledged and not yet found lost
+	seen  SeqSet // acknowledged or listed by the store at some boot
+	Stats
+}
+
+// Stats are the ledger's counts over a run.
+type Stats struct {
+	Acked       uint64 // COMMIT lines seen
+	Checked     uint64 // of those, acknowledged before the last complete listing (so checked)
+	Lost        uint64 // acknowledged seqs missing from a later complete listing
+	Duplicates  uint64 // seqs listed twice in one listing
+	Reused      int    // OPENED next at or below a seq already acknowledged or listed, or a COMMIT of such a seq
+	Quarantined int    // OPENED recovered=1: the store moved itself aside
+	Verified    int    // boots whose listing was complete and checked
+	Problems    []string
+}
+
+// BootCheck is what Apply found in one boot.
+type BootCheck struct {
+	Opened    bool   // OPENED appeared
+	Listed    bool   // the HAVE listing ended (another protocol line followed it)
+	Recovered bool   // OPENED recovered=1
+	Have      uint64 // seqs listed
+	Lost      uint64 // acknowledged seqs missing from the listing
+	Commits   int
+}
+
+const maxProblems = 50
+
+func (l *Ledger) problem(format string, args ...any) {
+	if len(l.Problems) < maxProblems {
+		l.Problems = append(l.Problems, fmt.Sprintf(format, args...))
+	}
+}
+
+// Apply checks the protocol lines of boot n against everything acknowledged
+// before, then records the boot's own acknowledgements.
+func (l *Ledger) Apply(n int, lines []Line) BootCheck {
+	var (
+		c       BootCheck
+		have    SeqSet
+		listing bool   // between OPENED and the first other protocol line
+		next    uint64 // OPENED next=
+
+		reusedN  int    // COMMITs of a seq already acknowledged or listed
+		reusedAt uint64 // the first of them
+	)
+	endListing := func() {
+		listing, c.Listed = false, true
+		l.Verified++
+		l.Checked = l.Acked
+		if m, ok := have.Max(); ok && next <= m {
+			l.Reused++
+			l.problem("boot %d: next=%d but the store lists seq %d", n, next, m)
+		}
+		lost := l.acked.Minus(&have)
+		if c.Lost = lost.Len(); c.Lost > 0 {
+			l.Lost += c.Lost
+			l.problem("boot %d: %d acknowledged records lost: %s", n, c.Lost, lost.Format(8))
+			l.acked.Remove(lost) // count each loss once
+		}
+	}
+	for _, ln := range lines {
+		if listing && ln.Kind != KindHave {
+			endListing()
+		}
+		switch ln.Kind {
+		case KindOpened:
+			if c.Opened {
+				l.problem("boot %d: OPENED twice", n)
+				continue
+			}
+			c.Opened, c.Recovered, listing, next = true, ln.Recovered, true, ln.Next
+			if ln.Recovered {
+				l.Quarantined++
+				l.problem("boot %d: the store was quarantined (recovered=1)", n)
+			}
+			if m, ok := l.seen.Max(); ok && ln.Next <= m {
+				l.Reused++
+				l.problem("boot %d: next=%d but seq %d was already acknowledged or listed", n, ln.Next, m)
+			}
+		case KindHave:
+			if !listing {
+				l.problem("boot %d: HAVE %d-%d outside the listing", n, ln.From, ln.To)
+				continue
+			}
+			c.Have += ln.To - ln.From + 1
+			if d := have.Add(ln.From, ln.To); d > 0 {
+				l.Duplicates += d
+				l.problem("boot %d: %d seqs of HAVE %d-%d listed twice", n, d, ln.From, ln.To)
+			}
+			l.seen.Add(ln.From, ln.To)
+		case KindCommit:
+			if !c.Listed {
+				l.problem("boot %d: COMMIT %d before the store was open", n, ln.From)
+			}
+			c.Commits++
+			l.Acked++
+			if l.seen.Contains(ln.From) {
+				l.Reused++
+				if reusedAt == 0 {
+					reusedAt = ln.From
+				}
+				reusedN++
+			}
+			l.acked.Add(ln.From, ln.From)
+			l.seen.Add(ln.From, ln.From)
+		}
+	}
+	if reusedN > 0 {
+		l.problem("boot %d: %d COMMITs reuse seqs already acknowledged or listed, from %d on", n, reusedN, reusedAt)
+	}
+	// A boot cut before its listing ended checks nothing: the next boot
+	// that lists completely checks these acknowledgements.
+	return c
+}

@@ -1,0 +1,102 @@
+package powerloss
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+)
+
+// Phase is where in a boot a cut lands.
+//
+//	qemu starts ──boot──▶ INIT START ──open──▶ listing ends ──write──▶ …
+//	                                                 └─ COMPACT BEGIN ──compact──▶ COMPACT END
+//
+// boot covers the kernel, module loading and the ext4 mount (journal
+// replay); open covers the store's open, its recovery and the HAVE listing.
+type Phase int
+
+const (
+	PhaseBoot Phase = iota
+	PhaseOpen
+	PhaseWrite
+	PhaseCompact
+	numPhases
+)
+
+func (p Phase) String() string {
+	switch p {
+	case PhaseBoot:
+		return "boot"
+	case PhaseOpen:
+		return "open"
+	case PhaseWrite:
+		return "write"
+	case PhaseCompact:
+		return "compaction"
+	}
+	return "phase?"
+}
+
+// Cut is one planned power cut: the phase to aim at, and U in [0,1), how
+// far into that phase's window to cut (see Config for the windows).
+type Cut struct {
+	Phase Phase
+	U     float64
+}
+
+// planWeights is the share of cuts per phase. Writing and compaction are
+// where a store's state changes most; boot and open are where a cut is
+// most often forgotten.
+var planWeights = [numPhases]float64{PhaseBoot: 0.2, PhaseOpen: 0.25, PhaseWrite: 0.3, PhaseCompact: 0.25}
+
+// PlanCuts returns n cuts for seed: the same seed, the same plan. Every
+// phase gets at least one cut when n >= 4, then shares follow planWeights.
+func PlanCuts(seed int64, n int) []Cut {
+	var count [numPhases]int
+	type rem struct {
+		p Phase
+		f float64
+	}
+	var rems []rem
+	left := n
+	for p := range numPhases {
+		exact := float64(n) * planWeights[p]
+		count[p] = int(math.Floor(exact))
+		left -= count[p]
+		rems = append(rems, rem{p, exact - float64(count[p])})
+	}
+	sort.SliceStable(rems, func(i, j int) bool { return rems[i].f > rems[j].f })
+	for i := 0; left > 0; i, left = i+1, left-1 {
+		count[rems[i%len(rems)].p]++
+	}
+	if n >= int(numPhases) {
+		for p := range numPhases {
+			for count[p] == 0 {
+				count[largest(count)]--
+				count[p]++
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x7e7e_7e7e))
+	cuts := make([]Cut, 0, n)
+	for p := range numPhases {
+		for range count[p] {
+			cuts = append(cuts, Cut{Phase: p})
+		}
+	}
+	rng.Shuffle(len(cuts), func(i, j int) { cuts[i], cuts[j] = cuts[j], cuts[i] })
+	for i := range cuts {
+		cuts[i].U = rng.Float64()
+	}
+	return cuts
+}
+
+func largest(count [numPhases]int) Phase {
+	best := Phase(0)
+	for p := range numPhases {
+		if count[p] > count[best] {
+			best = p
+		}
+	}
+	return best
+}

@@ -1,0 +1,154 @@
+package powerloss
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Kind says what a console line means (see the package doc).
+type Kind int
+
+const (
+	KindInitBooted Kind = iota + 1
+	KindInitMounted
+	KindInitStart
+	KindInitExit
+	KindInitError
+	KindOpened
+	KindHave
+	KindCommit
+	KindCompactBegin
+	KindCompactEnd
+	KindOther // a TETHER-PL word this harness does not know
+)
+
+// Line is one parsed protocol line.
+type Line struct {
+	Kind      Kind
+	Recovered bool   // OPENED
+	Next      uint64 // OPENED
+	From, To  uint64 // HAVE (inclusive); COMMIT has From == To
+	Text      string // INIT MOUNTED, EXIT and ERROR: the rest of the line; KindOther: the word
+}
+
+const (
+	initPrefix = "TETHER-PL-INIT "
+	wlPrefix   = "TETHER-PL "
+)
+
+// ParseLine parses one complete console line. ok is false for lines that
+// are not part of the protocol (kernel messages, the workload's logs); err
+// is set for a protocol line that is malformed.
+func ParseLine(s string) (l Line, ok bool, err error) {
+	s = strings.TrimRight(s, "\r\n")
+	if i := strings.Index(s, initPrefix); i >= 0 {
+		return parseInit(s[i+len(initPrefix):])
+	}
+	i := strings.Index(s, wlPrefix)
+	if i < 0 {
+		return Line{}, false, nil
+	}
+	f := strings.Fields(s[i+len(wlPrefix):])
+	if len(f) == 0 {
+		return Line{}, true, fmt.Errorf("empty protocol line %q", s)
+	}
+	switch f[0] {
+	case "OPENED":
+		l, err = parseOpened(f[1:])
+	case "HAVE":
+		l.Kind = KindHave
+		if len(f) != 2 {
+			return l, true, fmt.Errorf("HAVE wants one range: %q", s)
+		}
+		l.From, l.To, err = parseRange(f[1])
+	case "COMMIT":
+		l.Kind = KindCommit
+		if len(f) != 2 {
+			return l, true, fmt.Errorf("COMMIT wants one seq: %q", s)
+		}
+		l.From, err = strconv.ParseUint(f[1], 10, 64)
+		l.To = l.From
+	case "COMPACT", "COMPACTION", "GC", "FLATTEN":
+		if len(f) < 2 {
+			return l, true, fmt.Errorf("%s wants BEGIN or END: %q", f[0], s)
+		}
+		switch f[1] {
+		case "BEGIN", "START":
+			l.Kind = KindCompactBegin
+		case "END", "DONE":
+			l.Kind = KindCompactEnd
+		default:
+			return l, true, fmt.Errorf("%s wants BEGIN or END: %q", f[0], s)
+		}
+	default:
+		l = Line{Kind: KindOther, Text: f[0]}
+	}
+	if err != nil {
+		return l, true, fmt.Errorf("%q: %w", s, err)
+	}
+	return l, true, nil
+}
+
+func parseInit(rest string) (Line, bool, error) {
+	word, arg, _ := strings.Cut(strings.TrimSpace(rest), " ")
+	switch word {
+	case "BOOTED":
+		return Line{Kind: KindInitBooted}, true, nil
+	case "MOUNTED":
+		return Line{Kind: KindInitMounted, Text: arg}, true, nil
+	case "START":
+		return Line{Kind: KindInitStart}, true, nil
+	case "EXIT":
+		return Line{Kind: KindInitExit, Text: arg}, true, nil
+	case "ERROR":
+		return Line{Kind: KindInitError, Text: arg}, true, nil
+	}
+	return Line{}, true, fmt.Errorf("unknown init line %q", rest)
+}
+
+func parseOpened(kv []string) (Line, error) {
+	l := Line{Kind: KindOpened}
+	var haveRec, haveNext bool
+	for _, f := range kv {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "recovered":
+			switch v {
+			case "0":
+			case "1":
+				l.Recovered = true
+			default:
+				return l, fmt.Errorf("recovered=%q, want 0 or 1", v)
+			}
+			haveRec = true
+		case "next":
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return l, fmt.Errorf("next: %w", err)
+			}
+			l.Next, haveNext = n, true
+		}
+	}
+	if !haveRec || !haveNext {
+		return l, fmt.Errorf("OPENED wants recovered= and next=")
+	}
+	return l, nil
+}
+
+func parseRange(s string) (from, to uint64, err error) {
+	a, b, isRange := strings.Cut(s, "-")
+	if from, err = strconv.ParseUint(a, 10, 64); err != nil {
+		return 0, 0, err
+	}
+	if !isRange {
+		return from, from, nil
+	}
+	if to, err = strconv.ParseUint(b, 10, 64); err != nil {
+		return 0, 0, err
+	}
+	if to < from {
+		return 0, 0, fmt.Errorf("range %s runs backwards", s)
+	}
+	return from, to, nil
+}

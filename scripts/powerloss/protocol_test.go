@@ -1,0 +1,90 @@
+package powerloss
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// testdata/console.txt is a serial console as qemu prints it (CRLF), with
+// kernel and library lines, unknown protocol words and a garbled line.
+func TestParseConsoleFixture(t *testing.T) {
+	b, err := os.ReadFile("testdata/console.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Line
+	var bad []string
+	for _, s := range strings.SplitAfter(string(b), "\n") {
+		if s == "" {
+			continue
+		}
+		l, ok, err := ParseLine(s)
+		switch {
+		case err != nil:
+			bad = append(bad, s)
+		case ok:
+			got = append(got, l)
+		}
+	}
+	want := []Line{
+		{Kind: KindInitBooted},
+		{Kind: KindInitMounted, Text: "rw,relatime,data=ordered,barrier,commit=5"},
+		{Kind: KindInitStart},
+		{Kind: KindOpened, Next: 1250},
+		{Kind: KindHave, From: 1, To: 1200},
+		{Kind: KindHave, From: 1249, To: 1249},
+		{Kind: KindCommit, From: 1250, To: 1250},
+		{Kind: KindCompactBegin},
+		{Kind: KindOther, Text: "FLUSHED"},
+		{Kind: KindCommit, From: 1251, To: 1251}, // after a kernel message on the same line
+		{Kind: KindCompactEnd},
+		{Kind: KindInitExit, Text: "1"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("parsed lines (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"TETHER-PL COMMIT 12x52\r\n"}, bad); diff != "" {
+		t.Errorf("malformed lines (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseLineErrors(t *testing.T) {
+	for _, s := range []string{
+		"TETHER-PL OPENED next=5",
+		"TETHER-PL OPENED recovered=2 next=5",
+		"TETHER-PL OPENED recovered=0 next=x",
+		"TETHER-PL HAVE 9-3",
+		"TETHER-PL HAVE 1-2 5",
+		"TETHER-PL HAVE",
+		"TETHER-PL COMMIT",
+		"TETHER-PL COMPACT",
+		"TETHER-PL COMPACT SOON",
+		"TETHER-PL ",
+		"TETHER-PL-INIT WHAT",
+	} {
+		if _, ok, err := ParseLine(s); !ok || err == nil {
+			t.Errorf("ParseLine(%q): ok=%v err=%v, want a protocol error", s, ok, err)
+		}
+	}
+	if _, ok, err := ParseLine("[ 1.0] virtio_blk virtio1: [vda] 1048576 512-byte logical blocks"); ok || err != nil {
+		t.Errorf("a kernel line: ok=%v err=%v", ok, err)
+	}
+}
+
+func FuzzParseLine(f *testing.F) {
+	for _, s := range []string{"TETHER-PL OPENED recovered=1 next=7", "TETHER-PL HAVE 3-9", "TETHER-PL COMMIT 4", "TETHER-PL-INIT EXIT 2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, ok, err := ParseLine(s)
+		if !ok && (err != nil || l != (Line{})) {
+			t.Fatalf("not a protocol line but l=%+v err=%v", l, err)
+		}
+		if err == nil && l.Kind == KindHave && l.To < l.From {
+			t.Fatalf("HAVE runs backwards: %+v", l)
+		}
+	})
+}

@@ -1,0 +1,81 @@
+package powerloss
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Report is the outcome of one Run.
+type Report struct {
+	Seed           int64
+	Cache          string // qemu's cache= mode
+	MountOptions   string // as /proc/mounts showed them in the guest
+	Cuts           int    // power cuts made (a failed boot is not one)
+	Boots          int    // cuts + the final check (+ a failed boot)
+	Planned        [numPhases]int
+	Landed         [numPhases]int // where the cuts landed, from the console
+	CompactMissing int            // compaction cuts that saw no COMPACT BEGIN
+	Malformed      int            // protocol lines that did not parse (ignored)
+	FailedOpen     int            // boots whose store (or its filesystem) did not open
+	Failure        string         // why the run stopped early
+	FailureTail    string         // the failed boot's last console lines
+	Elapsed        time.Duration
+	Stats
+}
+
+// OK reports whether every invariant held.
+func (r *Report) OK() bool {
+	return r.Failure == "" && r.FailedOpen == 0 && r.Lost == 0 && r.Duplicates == 0 && r.Reused == 0 && r.Quarantined == 0
+}
+
+// SecondsPerCut is the wall time of the run, the final check included,
+// divided by the cuts.
+func (r *Report) SecondsPerCut() float64 {
+	if r.Cuts == 0 {
+		return 0
+	}
+	return r.Elapsed.Seconds() / float64(r.Cuts)
+}
+
+func phaseCounts(c [numPhases]int) string {
+	var parts []string
+	for p := range numPhases {
+		parts = append(parts, fmt.Sprintf("%s %d", p, c[p]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// String is the report as people read it.
+func (r *Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "seed %d (replay: -seed=%d), qemu cache=%s\n", r.Seed, r.Seed, r.Cache)
+	fmt.Fprintf(&b, "guest ext4 options: %s\n", durabilityOptions(r.MountOptions))
+	fmt.Fprintf(&b, "cuts %d in %d boots, %.1f s per cut (%v)\n", r.Cuts, r.Boots, r.SecondsPerCut(), r.Elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "cuts by phase (landed): %s\n", phaseCounts(r.Landed))
+	fmt.Fprintf(&b, "cuts by phase (aimed):  %s; compaction cuts without a marker: %d\n", phaseCounts(r.Planned), r.CompactMissing)
+	fmt.Fprintf(&b, "records acknowledged %d, %d of them checked after a later cut; %d complete listings\n", r.Acked, r.Checked, r.Verified)
+	fmt.Fprintf(&b, "acknowledged records lost %d, duplicates %d, seqs reused %d\n", r.Lost, r.Duplicates, r.Reused)
+	fmt.Fprintf(&b, "stores that failed to open %d, quarantined %d, malformed lines %d\n", r.FailedOpen, r.Quarantined, r.Malformed)
+	if r.Failure != "" {
+		fmt.Fprintf(&b, "stopped: %s\n", r.Failure)
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(&b, "  %s\n", p)
+	}
+	return b.String()
+}
+
+// durabilityOptions keeps the ext4 options that decide what survives a
+// cut, from the full list init prints.
+func durabilityOptions(all string) string {
+	var keep []string
+	for _, o := range strings.Split(all, ",") {
+		name, _, _ := strings.Cut(o, "=")
+		switch name {
+		case "data", "barrier", "nobarrier", "commit", "delalloc", "nodelalloc", "journal_checksum", "journal_async_commit", "auto_da_alloc", "noauto_da_alloc", "errors":
+			keep = append(keep, o)
+		}
+	}
+	return strings.Join(keep, ",")
+}

@@ -1,0 +1,202 @@
+package powerloss
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Config is one power-cut run. Zero fields get the defaults of
+// ensureDefaults; VM's files are required.
+type Config struct {
+	VM   VMConfig
+	Cuts int
+	Seed int64
+	Plan []Cut // replaces PlanCuts(Seed, Cuts) when set
+
+	// WriteWindow: a write cut lands U×WriteWindow after the listing ends.
+	WriteWindow time.Duration
+	// CompactWait: how long a compaction cut waits for COMPACT BEGIN
+	// before it cuts anyway (and counts the markers missing).
+	CompactWait time.Duration
+	// BootTimeout (qemu start to START) and OpenTimeout (START to the end
+	// of the listing) are far above what the VM needs, even with the
+	// other CPU busy: TCG is slow, a failure is not.
+	BootTimeout time.Duration
+	OpenTimeout time.Duration
+
+	Logger  *slog.Logger
+	Console io.Writer // every console line, prefixed by boot and time; may be nil
+}
+
+func (c *Config) ensureDefaults() {
+	if c.VM.Cache == "" {
+		c.VM.Cache = "none"
+	}
+	if c.VM.Memory == "" {
+		c.VM.Memory = "256M"
+	}
+	if c.WriteWindow == 0 {
+		c.WriteWindow = 4 * time.Second
+	}
+	if c.CompactWait == 0 {
+		c.CompactWait = 30 * time.Second
+	}
+	if c.BootTimeout == 0 {
+		c.BootTimeout = 2 * time.Minute
+	}
+	if c.OpenTimeout == 0 {
+		c.OpenTimeout = 2 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Plan == nil {
+		c.Plan = PlanCuts(c.Seed, c.Cuts)
+	}
+	c.Cuts = len(c.Plan)
+}
+
+// Validate says what is missing.
+func (c *Config) Validate() error {
+	var miss []string
+	for name, v := range map[string]string{"VM.Qemu": c.VM.Qemu, "VM.Kernel": c.VM.Kernel, "VM.Initrd": c.VM.Initrd, "VM.Disk": c.VM.Disk} {
+		if v == "" {
+			miss = append(miss, name)
+		}
+	}
+	if len(miss) > 0 {
+		return fmt.Errorf("powerloss config: %s not set", strings.Join(miss, ", "))
+	}
+	if c.VM.Cache != "none" && c.VM.Cache != "directsync" {
+		return fmt.Errorf("powerloss config: cache=%q: use none or directsync (the host's page cache must not hold the guest's flushed writes)", c.VM.Cache)
+	}
+	return nil
+}
+
+// Run boots the VM Cuts+1 times on the same disk: each boot but the last
+// ends in a planned cut, and the last one only checks. It stops at the
+// first boot that fails (the store did not open, the VM did not boot) and
+// returns an error only when the harness itself could not work.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg.ensureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	rep := &Report{Seed: cfg.Seed, Cache: cfg.VM.Cache}
+	for _, c := range cfg.Plan {
+		rep.Planned[c.Phase]++
+	}
+	var led Ledger
+	w := initialWindows()
+	start := time.Now()
+	defer func() { rep.Elapsed = time.Since(start); rep.Stats = led.Stats }()
+	for n := 0; n <= len(cfg.Plan); n++ {
+		var cut *Cut
+		if n < len(cfg.Plan) {
+			cut = &cfg.Plan[n]
+		}
+		b, err := runBoot(ctx, &cfg, n, cut, w)
+		if err != nil {
+			return rep, err
+		}
+		rep.Boots++
+		rep.Malformed += b.malformed
+		if b.mountOpts != "" && rep.MountOptions == "" {
+			rep.MountOptions = b.mountOpts
+		}
+		chk := led.Apply(n, b.lines)
+		if cut != nil && b.fail == "" {
+			rep.Cuts++
+			rep.Landed[b.landed]++
+			if b.missing {
+				rep.CompactMissing++
+			}
+		}
+		attrs := []any{"boot", n, "at", b.cutAt.Round(time.Millisecond), "have", chk.Have, "commits", chk.Commits, "lost", chk.Lost}
+		if cut != nil {
+			attrs = append(attrs, "aim", cut.Phase.String(), "landed", b.landed.String())
+		}
+		if b.fail != "" {
+			if b.failOpen {
+				rep.FailedOpen++
+			}
+			rep.Failure = fmt.Sprintf("boot %d: %s", n, b.fail)
+			rep.FailureTail = strings.Join(b.tail, "")
+			log.Error("boot failed", append(attrs, "why", b.fail)...)
+			break
+		}
+		log.Info("cut", attrs...)
+	}
+	return rep, nil
+}
+
+// runBoot boots once and cuts the power as planned.
+func runBoot(ctx context.Context, cfg *Config, n int, cut *Cut, w *windows) (*boot, error) {
+	b := &boot{n: n, cut: cut}
+	if cfg.Console != nil {
+		aim := "check only"
+		if cut != nil {
+			aim = fmt.Sprintf("cut in %s at %.3f of its window", cut.Phase, cut.U)
+		}
+		fmt.Fprintf(cfg.Console, "=== boot %d: %s\n", n, aim)
+	}
+	vm, err := StartVM(cfg.VM)
+	if err != nil {
+		return nil, err
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var ctxErr error
+loop:
+	for {
+		at, timeout := b.next(cfg, w)
+		timer.Reset(max(0, at-vm.Since()))
+		select {
+		case l, ok := <-vm.Lines:
+			if !ok {
+				if b.fail == "" {
+					b.fail = "qemu ended by itself"
+				}
+				break loop
+			}
+			b.take(l, w, cfg.Console)
+			if b.fail != "" {
+				vm.Kill()
+				break loop
+			}
+		case <-timer.C:
+			if timeout != "" {
+				b.fail, b.failOpen = timeout, b.startAt != 0
+			}
+			b.missing = cut != nil && cut.Phase == PhaseCompact && !b.sawCompact
+			b.cutAt = vm.Since()
+			if err := vm.Kill(); err != nil {
+				return nil, fmt.Errorf("cutting the power: %w", err)
+			}
+			break loop
+		case <-ctx.Done():
+			vm.Kill()
+			ctxErr = ctx.Err()
+			break loop
+		}
+	}
+	for l := range vm.Lines { // printed before the cut: they count
+		b.take(l, w, cfg.Console)
+	}
+	if err := vm.Wait(); err != nil && b.cutAt == 0 && b.fail == "" && ctxErr == nil {
+		b.fail = fmt.Sprintf("qemu: %v: %s", err, vm.Stderr())
+	}
+	if b.fail != "" && vm.Stderr() != "" {
+		b.tail = append(b.tail, "qemu stderr: "+vm.Stderr())
+	}
+	b.landed = b.observedPhase()
+	if ctxErr != nil {
+		return nil, ctxErr
+	}
+	return b, nil
+}

@@ -1,0 +1,76 @@
+// Command selftestworkload is the power-cut harness's own guest workload:
+// a tiny append-only record log on plain files with fsync, speaking the
+// same console protocol as the store's TestPowerLossWorkload (see
+// scripts/powerloss/doc.go). It tests the harness, not Tether's store.
+//
+// -nosync acknowledges records without fsync: the harness must then report
+// lost records (TestHarnessDetectsLoss).
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "selftestworkload:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("selftestworkload", flag.ContinueOnError)
+	dir := fs.String("dir", getenv("TETHER_POWERLOSS_DIR"), "store directory")
+	nosync := fs.Bool("nosync", false, "acknowledge without fsync (to prove the harness sees losses)")
+	every := fs.Int("compact-every", 200, "compact the log into the snapshot every N commits")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return fmt.Errorf("no store directory: set TETHER_POWERLOSS_DIR or -dir")
+	}
+	out := bufio.NewWriter(stdout)
+	say := func(format string, a ...any) error { // one write per line
+		fmt.Fprintf(out, "TETHER-PL "+format+"\n", a...)
+		return out.Flush()
+	}
+
+	l, recovered, err := openLog(*dir, !*nosync)
+	if err != nil {
+		return err
+	}
+	rec := 0
+	if recovered {
+		rec = 1
+	}
+	if err := say("OPENED recovered=%d next=%d", rec, l.next()); err != nil {
+		return err
+	}
+	for _, s := range l.have {
+		if s.from == s.to {
+			say("HAVE %d", s.from)
+		} else {
+			say("HAVE %d-%d", s.from, s.to)
+		}
+	}
+	for n := 1; ; n++ {
+		seq := l.next()
+		if err := l.append(seq); err != nil {
+			return err
+		}
+		if err := say("COMMIT %d", seq); err != nil {
+			return err
+		}
+		if *every > 0 && n%*every == 0 {
+			say("COMPACT BEGIN")
+			if err := l.compact(); err != nil {
+				return err
+			}
+			say("COMPACT END")
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package powerloss
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// VMConfig is how to boot the VM.
+type VMConfig struct {
+	Qemu   string // qemu-system-x86_64
+	Kernel string // uncompressed vmlinux
+	Initrd string
+	Disk   string // raw image, reused across boots
+	Cache  string // -drive cache=: "none" (O_DIRECT, guest flushes reach the host disk) or "directsync"
+	Memory string // -m
+}
+
+// Args is the qemu command line: TCG (KVM is not usable in this
+// workplace), one vCPU, no network, the serial console on stdout, and no
+// reboot, so a guest panic ends qemu.
+func (c VMConfig) Args() []string {
+	return []string{
+		"-M", "q35", "-cpu", "max", "-m", c.Memory, "-smp", "1",
+		"-nodefaults", "-no-user-config", "-nic", "none",
+		"-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
+		"-drive", "file=" + c.Disk + ",if=virtio,format=raw,cache=" + c.Cache,
+		"-kernel", c.Kernel, "-initrd", c.Initrd,
+		"-append", "console=ttyS0 panic=-1 quiet",
+	}
+}
+
+// ConsoleLine is one complete line of the serial console.
+type ConsoleLine struct {
+	At   time.Duration // since qemu was started
+	Text string
+}
+
+// VM is one running qemu. Lines delivers the complete console lines and is
+// closed when qemu's stdout ends; a partial last line is dropped.
+type VM struct {
+	Lines <-chan ConsoleLine
+
+	cmd     *exec.Cmd
+	start   time.Time
+	stderr  bytes.Buffer
+	readers sync.WaitGroup
+	once    sync.Once
+	waitErr error
+}
+
+// StartVM starts qemu.
+func StartVM(c VMConfig) (*VM, error) {
+	v := &VM{cmd: exec.Command(c.Qemu, c.Args()...)}
+	out, err := v.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	v.cmd.Stderr = &v.stderr
+	lines := make(chan ConsoleLine, 1024)
+	v.Lines = lines
+	v.start = time.Now()
+	if err := v.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting qemu: %w", err)
+	}
+	v.readers.Add(1)
+	go func() { // owned by v; ends at qemu's EOF; Kill and Wait wait for it
+		defer v.readers.Done()
+		defer close(lines)
+		readLines(out, v.start, lines)
+	}()
+	return v, nil
+}
+
+func readLines(r io.Reader, start time.Time, lines chan<- ConsoleLine) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		s, err := br.ReadString('\n')
+		if err != nil {
+			return // s, if any, is a line the cut left unfinished
+		}
+		lines <- ConsoleLine{At: time.Since(start), Text: s}
+	}
+}
+
+// Since is the time since qemu started.
+func (v *VM) Since() time.Duration { return time.Since(v.start) }
+
+// Kill cuts the power: SIGKILL to qemu's own pid (exec'd directly, no
+// shell in between). Lines still in the pipe stay readable from Lines:
+// qemu wrote them before the cut, so they count.
+func (v *VM) Kill() error {
+	if err := v.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	return nil
+}
+
+// Wait waits for qemu to end. Call it after Lines is closed (drained):
+// the reader blocks while Lines is full.
+func (v *VM) Wait() error {
+	v.once.Do(func() {
+		v.readers.Wait()
+		v.waitErr = v.cmd.Wait()
+	})
+	return v.waitErr
+}
+
+// Stderr is what qemu printed on stderr; valid after Wait.
+func (v *VM) Stderr() string { return v.stderr.String() }
