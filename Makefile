@@ -65,6 +65,10 @@ bench: ## run every benchmark with -benchmem into .cache/bench.txt (compare runs
 bench-agent: build ## measure running agents: RSS, CPU, uplink bytes (BENCH_SECONDS, default 300)
 	scripts/bench-agent.sh $(or $(BENCH_SECONDS),300)
 
+.PHONY: powerloss
+powerloss: deps ## cut a qemu VM's power POWERLOSS_CUTS times (default 200) under the store; replay with POWERLOSS_SEED
+	POWERLOSS_CUTS=$(or $(POWERLOSS_CUTS),200) $(GO) test -count=1 -v -timeout 6h -run '^TestPowerCuts$$' ./scripts/powerloss/
+
 .PHONY: sizes
 sizes: cross ## print the size of every cross-built (stripped) binary
 	@find dist -type f -printf '%10s  %p\n' | sort -k2
