@@ -1,0 +1,361 @@
+package store
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// template is a closed store with several tables and two value-log files
+// (a full, older one and the newest), and a crash image of the same store
+// taken while it was open (its WAL not yet flushed).
+type template struct {
+	closed, crashed string
+	want            map[string][]byte
+}
+
+var (
+	templateOnce sync.Once
+	templateDirs template
+	templateErr  string
+)
+
+func buildTemplate(t *testing.T) template {
+	templateOnce.Do(func() {
+		root, err := os.MkdirTemp("", "tether-store-template-")
+		if err != nil {
+			templateErr = err.Error()
+			return
+		}
+		dir := filepath.Join(root, "db")
+		db, _, err := Open(dir, testProfile(), nil)
+		if err != nil {
+			templateErr = err.Error()
+			return
+		}
+		want := fill(t, db.DB, 0, 6000, 300, 200)
+		for k, v := range fill(t, db.DB, 6000, 150, 40<<10, 10) {
+			want[k] = v
+		}
+		for k, v := range fill(t, db.DB, 7000, 300, 200, 30) { // in the WAL
+			want[k] = v
+		}
+		crashed := filepath.Join(root, "crashed")
+		copyOpen(t, dir, crashed)
+		if err := db.Close(); err != nil {
+			templateErr = err.Error()
+			return
+		}
+		templateDirs = template{closed: dir, crashed: crashed, want: want}
+	})
+	if templateErr != "" {
+		t.Fatalf("building the template store: %s", templateErr)
+	}
+	return templateDirs
+}
+
+// copyOpen copies an open store once its frozen memtables are flushed, so
+// that no file appears or goes away while it copies.
+func copyOpen(t *testing.T, src, dst string) {
+	for deadline := time.Now().Add(10 * time.Second); len(files(t, src, ".mem")) > 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("memtables not flushed after 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "LOCK" {
+			copyFile(t, filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()))
+		}
+	}
+}
+
+type outcome int
+
+const (
+	quarantined outcome = iota // moved aside, a fresh empty store opened
+	intact                     // every key reads back
+	lastTxnLost                // a torn WAL tail: all but the last transaction
+)
+
+func TestCorruption(t *testing.T) {
+	tpl := buildTemplate(t)
+	for _, tc := range []struct {
+		name    string
+		crashed bool // start from the crash image
+		damage  func(t *testing.T, dir string)
+		check   bool // open with a check that reads every value
+		want    outcome
+	}{
+		{name: "manifest emptied", damage: truncate(badger.ManifestFilename, 0), want: quarantined},
+		{name: "manifest torn in its magic", damage: truncate(badger.ManifestFilename, 5), want: quarantined},
+		{name: "manifest garbage", damage: garbage(badger.ManifestFilename, 0, 4096), want: quarantined},
+		{name: "manifest byte flipped", damage: flip(badger.ManifestFilename, 20), want: quarantined},
+		{name: "manifest missing", damage: remove(badger.ManifestFilename), want: quarantined},
+		{name: "table zeroed", damage: zeroAll(".sst", 0), want: quarantined},
+		{name: "table tail zeroed", damage: zeroTail(".sst", 0, 2726), want: quarantined},
+		{name: "table truncated", damage: truncateHalf(".sst", 0), want: quarantined},
+		{name: "table emptied", damage: truncateTo(".sst", 1, 0), want: quarantined},
+		{name: "table block byte flipped", damage: flipAt(".sst", 0, 100), want: quarantined},
+		{name: "older value log cut mid-entry", damage: truncateTo(".vlog", 0, 1<<20+7), want: quarantined},
+		{name: "newest value log cut mid-entry", damage: cutNewestVlog, check: true, want: quarantined},
+		{name: "value byte flipped", damage: flipAt(".vlog", 0, 1<<20), check: true, want: quarantined},
+		{name: "key registry garbage", damage: garbage(badger.KeyRegistryFileName, 0, 64), want: intact},
+		{name: "discard statistics garbage", damage: garbage("DISCARD", 0, 1<<20), want: intact},
+		{name: "crash image", crashed: true, damage: func(*testing.T, string) {}, want: intact},
+		{name: "crash image, absurd entry after the WAL's end", crashed: true, damage: absurdAfterEnd, want: intact},
+		{name: "crash image, WAL torn in its last entry", crashed: true, damage: tearLastEntry, want: lastTxnLost},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := tpl.closed
+			if tc.crashed {
+				src = tpl.crashed
+			}
+			dir := filepath.Join(t.TempDir(), "db")
+			copyDir(t, src, dir)
+			tc.damage(t, dir)
+			var check func(*badger.DB) error
+			if tc.check {
+				check = readAllCheck
+			}
+			db, rec, err := OpenChecked(dir, testProfile(), testLogger(t), check)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer db.Close()
+			switch tc.want {
+			case quarantined:
+				if rec == nil {
+					got, rerr := readAll(db.DB)
+					t.Fatalf("damage not recovered: %d keys, read error %v", len(got), rerr)
+				}
+				if _, err := os.Stat(rec.MovedTo); err != nil || !strings.Contains(rec.MovedTo, ".corrupt-") {
+					t.Errorf("MovedTo %q: %v", rec.MovedTo, err)
+				}
+				t.Logf("recovered: %s", rec.Reason)
+				verify(t, db.DB, nil)
+				fill(t, db.DB, 0, 10, 10, 10) // the fresh store works
+			case intact:
+				if rec != nil {
+					t.Fatalf("recovered (%s); want the data intact", rec.Reason)
+				}
+				verify(t, db.DB, tpl.want)
+			case lastTxnLost:
+				if rec != nil {
+					t.Fatalf("recovered (%s); want the data intact", rec.Reason)
+				}
+				want := make(map[string][]byte, len(tpl.want))
+				for k, v := range tpl.want {
+					want[k] = v
+				}
+				for i := 7270; i < 7300; i++ { // fill's last transaction
+					delete(want, string(key(i)))
+				}
+				verify(t, db.DB, want)
+			}
+		})
+	}
+}
+
+// nth returns the i-th file with suffix (negative: from the end).
+func nth(t *testing.T, dir, suffix string, i int) string {
+	t.Helper()
+	fs := files(t, dir, suffix)
+	if i < 0 {
+		i += len(fs)
+	}
+	if i < 0 || i >= len(fs) {
+		t.Fatalf("no %s file #%d among %v", suffix, i, fs)
+	}
+	return fs[i]
+}
+
+func truncate(name string, size int64) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		if err := os.Truncate(filepath.Join(dir, name), size); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func truncateTo(suffix string, i int, size int64) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		if err := os.Truncate(nth(t, dir, suffix, i), size); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func truncateHalf(suffix string, i int) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		p := nth(t, dir, suffix, i)
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(p, st.Size()/2); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func remove(name string) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// rewrite applies f to the bytes of path.
+func rewrite(t *testing.T, path string, f func([]byte) []byte) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, f(b), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func garbage(name string, off, n int) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		rewrite(t, filepath.Join(dir, name), func(b []byte) []byte {
+			for i := off; i < off+n && i < len(b); i++ {
+				b[i] = byte(i*131 + 7)
+			}
+			return b
+		})
+	}
+}
+
+func flip(name string, off int) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		rewrite(t, filepath.Join(dir, name), func(b []byte) []byte { b[off] ^= 0x5a; return b })
+	}
+}
+
+func flipAt(suffix string, i, off int) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		rewrite(t, nth(t, dir, suffix, i), func(b []byte) []byte { b[off] ^= 0x5a; return b })
+	}
+}
+
+func zeroAll(suffix string, i int) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		rewrite(t, nth(t, dir, suffix, i), func(b []byte) []byte { clear(b); return b })
+	}
+}
+
+func zeroTail(suffix string, i, n int) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		rewrite(t, nth(t, dir, suffix, i), func(b []byte) []byte { clear(b[len(b)-n:]); return b })
+	}
+}
+
+// cutNewestVlog cuts the newest value log holding values in the middle of
+// an entry: values still referenced by the tables are lost.
+func cutNewestVlog(t *testing.T, dir string) {
+	for _, p := range slicesReverse(files(t, dir, ".vlog")) {
+		s, err := scanLog(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.entries > 1 {
+			if err := os.Truncate(p, s.end-100); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatal("no value log with entries")
+}
+
+// absurdAfterEnd writes an entry header claiming 2 GiB right where the
+// newest WAL's replay ends: Badger alone would try to allocate it.
+func absurdAfterEnd(t *testing.T, dir string) {
+	p := nth(t, dir, ".mem", -1)
+	s, err := scanLog(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.entries == 0 {
+		t.Fatal("the WAL of the crash image is empty")
+	}
+	rewrite(t, p, func(b []byte) []byte {
+		h := []byte{0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0x07, 0}
+		copy(b[s.end:], h)
+		return b
+	})
+	if s2, _ := scanLog(p); !s2.absurd {
+		t.Fatal("damage not seen as absurd")
+	}
+}
+
+// tearLastEntry cuts the newest WAL inside its last entry, as a power cut
+// during the last write would.
+func tearLastEntry(t *testing.T, dir string) {
+	p := nth(t, dir, ".mem", -1)
+	s, err := scanLog(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, s.end-3); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func slicesReverse(s []string) []string {
+	r := make([]string, len(s))
+	for i, v := range s {
+		r[len(s)-1-i] = v
+	}
+	return r
+}
+
+// A readable value is never a wrong one.
+func assertNoWrongValues(t *testing.T, db *badger.DB, want map[string][]byte) (missing, unreadable int) {
+	t.Helper()
+	err := db.View(func(txn *badger.Txn) error {
+		for k, v := range want {
+			item, err := txn.Get([]byte(k))
+			if err == badger.ErrKeyNotFound {
+				missing++
+				continue
+			}
+			if err != nil {
+				unreadable++
+				continue
+			}
+			got, err := item.ValueCopy(nil)
+			if err != nil || len(got) == 0 {
+				// Badger returns an empty value, not an error, when it
+				// cannot read one from the value log.
+				unreadable++
+				continue
+			}
+			if !bytes.Equal(got, v) {
+				t.Errorf("key %s reads back wrong bytes", k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return missing, unreadable
+}

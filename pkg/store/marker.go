@@ -1,0 +1,80 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// The opening marker counts opens that started and never returned: Open
+// writes it (count+1) before touching the store and restores it when it
+// returns, so only a process that died inside Open leaves it raised. A
+// panic in one of Badger's own goroutines (a table opened in parallel, a
+// compaction) or a fatal runtime error cannot be recovered, and would
+// otherwise repeat at every start. The marker lives inside the store's
+// directory, where Badger ignores unknown files, so it moves aside with it.
+const markerName = "TETHER-OPENING"
+
+// readMarker returns the number of opens that never finished.
+func readMarker(dir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, markerName))
+	if os.IsNotExist(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+	if err != nil || n < 0 {
+		// A torn marker was written by an open that did not finish.
+		return 1, nil
+	}
+	return n, nil
+}
+
+// writeMarker records n unfinished opens durably (0 removes the marker).
+func writeMarker(dir string, n int) error {
+	path := filepath.Join(dir, markerName)
+	if n == 0 {
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return syncDir(dir)
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "%d\n", n)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes the directory's entries (creations, renames, removals)
+// durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

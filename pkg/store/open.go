@@ -1,0 +1,180 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// ErrClosed is returned by a DB's methods after Close.
+var ErrClosed = errors.New("store is closed")
+
+// DB is an open Badger store. Its embedded *badger.DB serves reads and
+// writes; Close and Run are the DB's own. Every write transaction is
+// durable when Commit returns (SyncWrites): group writes into few
+// transactions.
+type DB struct {
+	*badger.DB
+	dir     string
+	profile Profile
+	log     *slog.Logger
+
+	mu     sync.Mutex // guards closed, and runs.Add against Close's Wait
+	closed bool
+	stop   chan struct{}  // closed by Close
+	runs   sync.WaitGroup // Run and CollectGarbage calls in progress
+}
+
+// Recovery describes a damaged store that Open moved aside before starting
+// a fresh one: the agent logs it and reports it to the scheduler.
+type Recovery struct {
+	Reason  string    // what was wrong, for people
+	MovedTo string    // where the damaged store is kept; "" when none are kept
+	At      time.Time // UTC
+}
+
+// Open opens (or creates) the Badger store in dir with profile p, logging
+// to log (nil: discard). It never crash-loops on a damaged store:
+//
+//   - damage found before or by Badger's Open — a torn or garbage MANIFEST,
+//     a zeroed or truncated table, a checksum mismatch, a panic inside
+//     Open — moves dir aside to <dir>.corrupt-<UTC time>, opens a fresh
+//     store and returns a non-nil *Recovery with the DB;
+//   - a store whose last p.MaxIncompleteOpens opens died inside Open (a
+//     fault Go cannot recover from) is moved aside the same way;
+//   - conditions of the machine — permission denied, a read-only or full
+//     disk, the directory locked by another process, mmap failing for lack
+//     of address space — are returned as errors, the data left untouched;
+//     so are errors not recognised as damage.
+//
+// Only p.KeepQuarantined damaged stores are kept, newest first.
+func Open(dir string, p Profile, log *slog.Logger) (*DB, *Recovery, error) {
+	return OpenChecked(dir, p, log, nil)
+}
+
+// OpenChecked is Open with a check of the data itself, run after Badger
+// opened the store: a *CorruptError from check (or a panic in it) moves
+// the store aside like damaged files; any other error is returned.
+func OpenChecked(dir string, p Profile, log *slog.Logger, check func(*badger.DB) error) (*DB, *Recovery, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if dir == "" {
+		return nil, nil, errors.New("store directory not set")
+	}
+	log = log.With("component", "store", "dir", dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("store directory: %w", err)
+	}
+	unfinished, err := readMarker(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store open marker: %w", err)
+	}
+	var reason string
+	if unfinished >= p.MaxIncompleteOpens {
+		reason = fmt.Sprintf("the last %d attempts to open the store never finished (the process died inside Open)", unfinished)
+	} else {
+		if err := writeMarker(dir, unfinished+1); err != nil {
+			return nil, nil, fmt.Errorf("store open marker: %w", err)
+		}
+		bdb, err := tryOpen(dir, p, log, check)
+		if err == nil {
+			if err := writeMarker(dir, 0); err != nil {
+				_ = bdb.Close()
+				return nil, nil, fmt.Errorf("store open marker: %w", err)
+			}
+			return newDB(bdb, dir, p, log), nil, nil
+		}
+		if !isCorruption(err) {
+			_ = writeMarker(dir, unfinished)
+			return nil, nil, fmt.Errorf("opening store %s: %w", dir, err)
+		}
+		reason = err.Error()
+	}
+	rec, err := quarantine(dir, p.KeepQuarantined, reason, time.Now(), log)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, rec, fmt.Errorf("store directory: %w", err)
+	}
+	bdb, err := tryOpen(dir, p, log, check)
+	if err != nil {
+		return nil, rec, fmt.Errorf("opening a fresh store in %s after moving the damaged one aside: %w", dir, err)
+	}
+	return newDB(bdb, dir, p, log), rec, nil
+}
+
+func newDB(bdb *badger.DB, dir string, p Profile, log *slog.Logger) *DB {
+	return &DB{DB: bdb, dir: dir, profile: p, log: log, stop: make(chan struct{})}
+}
+
+// tryOpen runs the preflight, Badger's Open and check, turning their panics
+// into errors.
+func tryOpen(dir string, p Profile, log *slog.Logger, check func(*badger.DB) error) (db *badger.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = panicError(dir, r)
+		}
+	}()
+	if err := preflight(dir, p, log); err != nil {
+		return nil, err
+	}
+	db, err = badger.Open(p.badgerOptions(dir, log))
+	if err != nil || check == nil {
+		return db, err
+	}
+	if err := runCheck(db, check); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func runCheck(db *badger.DB, check func(*badger.DB) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &CorruptError{Reason: fmt.Sprintf("store check panicked: %v", r)}
+		}
+	}()
+	return check(db)
+}
+
+// panicError classifies a recovered panic: out of address space or file
+// descriptors is the machine's condition; anything else is damage.
+func panicError(dir string, r any) error {
+	err := fmt.Errorf("panic while opening: %v", r)
+	if isEnvironmental(err) {
+		return err
+	}
+	return &CorruptError{Path: dir, Reason: "panic while opening", Err: err}
+}
+
+// Close stops Run and closes the store. Every committed write is already
+// durable; Close flushes memtables to tables so the next open replays less.
+func (d *DB) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	close(d.stop)
+	d.mu.Unlock()
+	d.runs.Wait()
+	return d.DB.Close()
+}
+
+// Dir returns the store's directory.
+func (d *DB) Dir() string { return d.dir }
+
+// Profile returns the profile the store was opened with.
+func (d *DB) Profile() Profile { return d.profile }

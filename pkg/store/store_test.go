@@ -1,0 +1,376 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/tether-edge/tether/pkg/testenv"
+)
+
+func TestOpenCloseReopen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	db, rec, err := Open(dir, testProfile(), testLogger(t))
+	if err != nil || rec != nil {
+		t.Fatalf("Open = %v, %v", rec, err)
+	}
+	small := fill(t, db.DB, 0, 2000, 300, 100)
+	big := fill(t, db.DB, 2000, 20, 40<<10, 5) // above ValueThreshold: value log
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, markerName)); !os.IsNotExist(err) {
+		t.Fatalf("open marker left behind: %v", err)
+	}
+	for k, v := range big {
+		small[k] = v
+	}
+	db, rec = mustOpen(t, dir, testProfile())
+	if rec != nil {
+		t.Fatalf("healthy store recovered: %+v", rec)
+	}
+	verify(t, db.DB, small)
+}
+
+// A crash leaves the WAL unflushed: every committed transaction is replayed.
+func TestCrashImageReplays(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	db, _ := mustOpen(t, dir, testProfile())
+	want := fill(t, db.DB, 0, 500, 200, 10)
+	for k, v := range fill(t, db.DB, 500, 4, 40<<10, 1) {
+		want[k] = v
+	}
+	crashed := crashCopy(t, dir)
+	if len(files(t, crashed, ".mem")) == 0 {
+		t.Fatal("no WAL in the crash image")
+	}
+	db2, rec := mustOpen(t, crashed, testProfile())
+	if rec != nil {
+		t.Fatalf("crash image recovered: %+v", rec)
+	}
+	verify(t, db2.DB, want)
+}
+
+func TestOpenLockedIsNotCorruption(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	db, _ := mustOpen(t, dir, testProfile())
+	want := fill(t, db.DB, 0, 100, 100, 100)
+	_, rec, err := Open(dir, testProfile(), testLogger(t))
+	if err == nil || rec != nil {
+		t.Fatalf("second Open of a locked store = %v, %v; want an error", rec, err)
+	}
+	if !strings.Contains(err.Error(), "Another process") {
+		t.Errorf("error does not say the store is in use: %v", err)
+	}
+	assertNoQuarantine(t, dir)
+	verify(t, db.DB, want)
+}
+
+// A permission error is the machine's condition: returned, data untouched.
+func TestPermissionErrorIsNotCorruption(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	db, _ := mustOpen(t, dir, testProfile())
+	want := fill(t, db.DB, 0, 300, 100, 100)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	table := files(t, dir, ".sst")[0]
+	if os.Geteuid() == 0 {
+		// root ignores file modes; the immutable attribute stops it too.
+		chattr := testenv.RequireTool(t, "chattr")
+		if out, err := exec.Command(chattr, "+i", table).CombinedOutput(); err != nil {
+			t.Skipf("chattr +i not supported here: %v %s", err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command(chattr, "-i", table).Run() })
+	} else {
+		if err := os.Chmod(table, 0); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Chmod(table, 0o600) })
+	}
+	_, rec, err := Open(dir, testProfile(), testLogger(t))
+	if err == nil || rec != nil {
+		t.Fatalf("Open with an unreadable table = %v, %v; want an error", rec, err)
+	}
+	if !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.EACCES) &&
+		!strings.Contains(err.Error(), "not permitted") && !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("error is not about permissions: %v", err)
+	}
+	assertNoQuarantine(t, dir)
+	if os.Geteuid() == 0 {
+		_ = exec.Command("chattr", "-i", table).Run()
+	} else {
+		_ = os.Chmod(table, 0o600)
+	}
+	db, rec = mustOpen(t, dir, testProfile())
+	if rec != nil {
+		t.Fatalf("store recovered after the permission was fixed: %+v", rec)
+	}
+	verify(t, db.DB, want)
+}
+
+func TestOpenNotADirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, rec, err := Open(path, testProfile(), testLogger(t))
+	if err == nil || rec != nil {
+		t.Fatalf("Open(a file) = %v, %v; want an error", rec, err)
+	}
+}
+
+func TestIncompleteOpensQuarantine(t *testing.T) {
+	p := testProfile()
+	dir := filepath.Join(t.TempDir(), "db")
+	db, _ := mustOpen(t, dir, p)
+	fill(t, db.DB, 0, 10, 10, 10)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Fewer than the limit: opened normally, the count cleared.
+	if err := writeMarker(dir, p.MaxIncompleteOpens-1); err != nil {
+		t.Fatal(err)
+	}
+	db, rec := mustOpen(t, dir, p)
+	if rec != nil {
+		t.Fatalf("recovered below the limit: %+v", rec)
+	}
+	if n, _ := readMarker(dir); n != 0 {
+		t.Fatalf("marker after a successful open = %d", n)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeMarker(dir, p.MaxIncompleteOpens); err != nil {
+		t.Fatal(err)
+	}
+	db, rec = mustOpen(t, dir, p)
+	if rec == nil || !strings.Contains(rec.Reason, "never finished") {
+		t.Fatalf("Recovery = %+v; want one for unfinished opens", rec)
+	}
+	verify(t, db.DB, nil)
+	if _, err := os.Stat(filepath.Join(rec.MovedTo, badger.ManifestFilename)); err != nil {
+		t.Fatalf("quarantined copy: %v", err)
+	}
+}
+
+func TestQuarantineKeepsNewest(t *testing.T) {
+	p := testProfile()
+	p.KeepQuarantined = 2
+	dir := filepath.Join(t.TempDir(), "db")
+	var moved []string
+	for i := range 4 {
+		db, _ := mustOpen(t, dir, p)
+		fill(t, db.DB, i, 1, 10, 1)
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, badger.ManifestFilename), []byte("garbage"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		db, rec := mustOpen(t, dir, p)
+		if rec == nil {
+			t.Fatal("garbage MANIFEST not recovered")
+		}
+		moved = append(moved, rec.MovedTo)
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left, err := filepath.Glob(dir + quarantineInfix + "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 2 || left[0] != moved[2] || left[1] != moved[3] {
+		t.Fatalf("kept %v; want the newest two of %v", left, moved)
+	}
+}
+
+func TestQuarantineKeepNone(t *testing.T) {
+	p := testProfile()
+	p.KeepQuarantined = 0
+	dir := filepath.Join(t.TempDir(), "db")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, badger.ManifestFilename), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "000001.sst"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, rec := mustOpen(t, dir, p)
+	if rec == nil || rec.MovedTo != "" {
+		t.Fatalf("Recovery = %+v; want one with nothing kept", rec)
+	}
+	assertNoQuarantine(t, dir)
+}
+
+func TestCompareQuarantined(t *testing.T) {
+	names := []string{"d.corrupt-20260102T030405Z-10", "d.corrupt-20260102T030405Z-2",
+		"d.corrupt-20260102T030405Z", "d.corrupt-20251231T000000Z"}
+	want := []string{names[3], names[2], names[1], names[0]}
+	got := append([]string(nil), names...)
+	slices.SortFunc(got, compareQuarantined)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("order %v, want %v", got, want)
+		}
+	}
+}
+
+func TestRunStopsWithContextAndClose(t *testing.T) {
+	p := testProfile()
+	p.GCInterval = 10 * time.Millisecond
+	db, _ := mustOpen(t, filepath.Join(t.TempDir(), "db"), p)
+	fill(t, db.DB, 0, 20, 40<<10, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- db.Run(ctx) }()
+	time.Sleep(50 * time.Millisecond) // a few collections
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel = %v", err)
+	}
+	go func() { done <- db.Run(context.Background()) }()
+	time.Sleep(20 * time.Millisecond)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run after Close = %v", err)
+	}
+	if err := db.Run(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Run on a closed store = %v", err)
+	}
+	if _, err := db.CollectGarbage(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("CollectGarbage on a closed store = %v", err)
+	}
+}
+
+func TestCollectGarbageRewrites(t *testing.T) {
+	p := testProfile()
+	p.NumLevelZeroTables = 1 // two L0 tables make Flatten compact them
+	db, _ := mustOpen(t, filepath.Join(t.TempDir(), "db"), p)
+	// Eight value-log files of big values, then most of them deleted.
+	want := fill(t, db.DB, 0, 400, 80<<10, 4)
+	if err := db.Close(); err != nil { // the values' pointers into a table
+		t.Fatal(err)
+	}
+	db, _ = mustOpen(t, db.Dir(), p)
+	txn := db.NewTransaction(true)
+	for i := range 400 {
+		if i%10 == 0 {
+			continue
+		}
+		if err := txn.Delete(key(i)); err != nil {
+			t.Fatal(err)
+		}
+		delete(want, string(key(i)))
+	}
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	// Close flushes the deletions into a second table; compacting the two
+	// drops the deleted versions, which feeds the discard statistics.
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, _ = mustOpen(t, db.Dir(), p)
+	if err := db.Flatten(1); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.CollectGarbage(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Error("no value-log file rewritten with 90% of the values deleted")
+	}
+	verify(t, db.DB, want)
+}
+
+func TestProfilesValidate(t *testing.T) {
+	for _, p := range []Profile{Device(), Server()} {
+		if err := p.Validate(); err != nil {
+			t.Errorf("%s: %v", p.Name, err)
+		}
+	}
+	if !Device().fitsTableBuilder32() {
+		t.Error("device profile: a memtable flush overflows the table builder's first buffer on 32-bit")
+	}
+	if m := Device().MappedBytes(); m > 32<<20 {
+		t.Errorf("device profile maps %d MiB besides its tables; want at most 32", m>>20)
+	}
+	bad := Device()
+	bad.NumCompactors = 1
+	bad.ValueLogFileSize = 1 << 30
+	bad.ValueThreshold = 1 << 20
+	err := bad.Validate()
+	for _, want := range []string{"NumCompactors", "ValueLogFileSize", "ValueThreshold"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate = %v; want it to name %s", err, want)
+		}
+	}
+	if _, _, err := Open(t.TempDir(), bad, nil); err == nil {
+		t.Error("Open accepted an invalid profile")
+	}
+}
+
+func TestBadgerLoggerLevels(t *testing.T) {
+	var c captureLogger
+	l := newBadgerLogger(c.logger())
+	l.Errorf("e %d\n", 1)
+	l.Warningf("w %d", 2)
+	l.Infof("i %d", 3)
+	l.Debugf("d %d", 4)
+	out := c.String()
+	for _, want := range []string{`level=ERROR msg="e 1" component=badger`, `level=WARN msg="w 2"`, `level=DEBUG msg="i 3"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "d 4") {
+		t.Errorf("badger debug output kept:\n%s", out)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		err     error
+		corrupt bool
+	}{
+		{&CorruptError{Reason: "x"}, true},
+		{errors.New("manifest has bad magic"), true},
+		{errors.New("While opening memtable: checksum mismatch"), true},
+		{syscall.ENOSPC, false},
+		{errors.New("while mmapping x with size: 8388608 cannot allocate memory"), false},
+		{errors.New("Cannot acquire directory lock on \"d\".  Another process is using this Badger database. err: resource temporarily unavailable"), false},
+		{&CorruptError{Reason: "x", Err: syscall.EACCES}, false},
+		{errors.New("something new"), false},
+	} {
+		if got := isCorruption(tc.err); got != tc.corrupt {
+			t.Errorf("isCorruption(%v) = %v, want %v", tc.err, got, tc.corrupt)
+		}
+	}
+}
+
+func assertNoQuarantine(t *testing.T, dir string) {
+	t.Helper()
+	if m, _ := filepath.Glob(dir + quarantineInfix + "*"); len(m) > 0 {
+		t.Fatalf("store moved aside: %v", m)
+	}
+}
