@@ -71,6 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log = log.With("node", cfg.NodeID)
 	up, err := uplink.New(uplink.Options{
 		Region: cfg.Region, Node: cfg.NodeID, Facts: facts, Heartbeat: cfg.Heartbeat, Logger: log,
+		Outbox: uplink.NewMemoryOutbox(0),
 		Session: session.Options{Brokers: cfg.Brokers, Username: cfg.Username, Password: password, TLS: tc,
 			KeepAlive: cfg.KeepAlive},
 	})

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -31,6 +32,10 @@ type Options struct {
 	// Session carries the broker URLs, credentials, TLS and timeouts. Its
 	// ClientID is set to Node; its hooks are the uplink's own.
 	Session session.Options
+	// Outbox keeps every counted message until the broker acknowledged it
+	// and makes the sequence numbers; StoreID names it in every header.
+	Outbox  Outbox
+	StoreID string
 	Logger  *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -45,12 +50,13 @@ type Uplink struct {
 	sess     *session.Session
 	log      *slog.Logger
 
-	seq        atomic.Uint64 // last sequence number used
 	conn       atomic.Uint32 // connections made by this process
 	duplicates atomic.Uint64 // births of other agents seen on our node id
 	born       atomic.Bool   // a birth of this instance reached the broker
 	birthMu    sync.Mutex    // serialises births: the seq must follow publish order
 	rebirth    chan struct{} // requests from the scheduler, served by Run
+	outbox     Outbox
+	added      chan struct{} // 1-buffered: a record was added to the outbox
 }
 
 // New validates opts and prepares the session; Run connects it.
@@ -68,8 +74,11 @@ func New(opts Options) (*Uplink, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Outbox == nil {
+		return nil, errors.New("uplink: no outbox")
+	}
 	u := &Uplink{opts: opts, topics: topics, instance: newInstanceID(), log: opts.Logger,
-		rebirth: make(chan struct{}, 1)}
+		rebirth: make(chan struct{}, 1), outbox: opts.Outbox, added: make(chan struct{}, 1)}
 	so := opts.Session
 	so.ClientID = opts.Node
 	so.CleanSession = false
@@ -111,11 +120,13 @@ func (u *Uplink) Run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		u.serveRebirths(ctx)
-	}()
+	for _, loop := range []func(context.Context){u.serveRebirths, u.deliver} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(ctx)
+		}()
+	}
 	err := u.sess.Run(ctx)
 	wg.Wait()
 	return err
@@ -135,7 +146,7 @@ func (u *Uplink) serveRebirths(ctx context.Context) {
 }
 
 func (u *Uplink) header(seq uint64) protocol.Header {
-	return protocol.Header{V: protocol.Version, Node: u.opts.Node, Instance: u.instance, Seq: seq,
+	return protocol.Header{V: protocol.Version, Node: u.opts.Node, Instance: u.instance, Store: u.opts.StoreID, Seq: seq,
 		TS: u.opts.Now().Truncate(time.Millisecond), Boot: u.opts.Facts.BootID, UpMS: uptimeMS()}
 }
 
@@ -148,24 +159,24 @@ func (u *Uplink) statusMessage(st protocol.NodeStatus) *session.Message {
 }
 
 // Status messages are not counted in the sequence: they carry its current
-// position (u.seq) and the connection number, which pairs a will with the
+// position (the outbox's last seq) and the connection number, which pairs a will with the
 // birth of the same connection.
 
 // will is composed before every connection attempt, for the connection
 // that attempt would be.
 func (u *Uplink) will() *session.Message {
-	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.seq.Load()),
+	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.outbox.LastSeq()),
 		State: protocol.StateOffline, Reason: protocol.ReasonLost, Conn: u.conn.Load() + 1})
 }
 
 func (u *Uplink) birth() *session.Message {
 	facts := u.opts.Facts
-	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.seq.Load()), State: protocol.StateOnline,
+	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.outbox.LastSeq()), State: protocol.StateOnline,
 		Conn: u.conn.Load(), HeartbeatS: u.opts.Heartbeat.Seconds(), Facts: &facts})
 }
 
 func (u *Uplink) goodbye() *session.Message {
-	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.seq.Load()),
+	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.outbox.LastSeq()),
 		State: protocol.StateOffline, Reason: protocol.ReasonShutdown, Conn: u.conn.Load()})
 }
 
@@ -184,24 +195,29 @@ func (u *Uplink) publishBirth(s *session.Session) {
 		return
 	}
 	u.born.Store(true)
-	u.log.Info("birth published", "instance", u.instance, "conn", u.conn.Load(), "seq", u.seq.Load())
+	u.log.Info("birth published", "instance", u.instance, "conn", u.conn.Load(), "seq", u.outbox.LastSeq())
 }
 
-// PublishMetrics stamps m with the next sequence number and publishes it
-// with QoS 1. A report that fails is not retried here: the next sample
-// supersedes it.
+// PublishMetrics stamps m with the next sequence number and commits it to
+// the outbox; it returns once the report is durable, connected or not. The
+// delivery loop publishes it in order.
 func (u *Uplink) PublishMetrics(ctx context.Context, m protocol.Metrics) error {
-	if !u.sess.Connected() {
-		// Not attempted, so no sequence number is spent: the scheduler
-		// counts a gap only for a report that was sent and lost.
-		return session.ErrNotConnected
-	}
-	m.Header = u.header(u.seq.Add(1))
-	b, err := json.Marshal(m)
+	_, err := u.outbox.Add(ctx, KindMetrics, func(seq uint64) (string, []byte, error) {
+		m.Header = u.header(seq)
+		b, err := json.Marshal(m)
+		if err != nil {
+			return "", nil, fmt.Errorf("encode metrics: %w", err)
+		}
+		return u.topics.NodeMetrics(u.opts.Node), b, nil
+	})
 	if err != nil {
-		return fmt.Errorf("encode metrics: %w", err)
+		return err
 	}
-	return u.sess.Publish(ctx, session.Message{Topic: u.topics.NodeMetrics(u.opts.Node), QoS: 1, Payload: b})
+	select {
+	case u.added <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 func (u *Uplink) onCommand(m session.Message) {

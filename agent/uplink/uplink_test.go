@@ -83,6 +83,7 @@ func newUplink(t *testing.T, url, node string) (*Uplink, func()) {
 	t.Helper()
 	u, err := New(Options{Region: "r1", Node: node, Heartbeat: time.Minute,
 		Facts:   protocol.Facts{Hostname: "h", OS: "linux", Arch: "arm64", Cores: 4, Tier: protocol.TierEdge, AgentVersion: "t"},
+		Outbox:  NewMemoryOutbox(0),
 		Session: session.Options{Brokers: []string{url}, KeepAlive: 5 * time.Second, Backoff: backoff.Policy{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}}})
 	if err != nil {
 		t.Fatal(err)
@@ -130,8 +131,11 @@ func TestBirthMetricsGoodbyeSequence(t *testing.T) {
 	if bye.Reason != protocol.ReasonShutdown || bye.Seq != 1 || bye.Conn != 1 {
 		t.Fatalf("goodbye %+v", bye)
 	}
-	if err := u.PublishMetrics(context.Background(), protocol.Metrics{}); !errors.Is(err, session.ErrNotConnected) {
-		t.Fatalf("PublishMetrics after stop: %v", err)
+	if err := u.PublishMetrics(context.Background(), protocol.Metrics{}); err != nil {
+		t.Fatalf("PublishMetrics while disconnected must keep the report: %v", err)
+	}
+	if got := u.opts.Outbox.(*MemoryOutbox).LastSeq(); got != 2 {
+		t.Fatalf("outbox last seq %d, want 2", got)
 	}
 }
 
@@ -198,10 +202,64 @@ func TestAnotherInstanceOnOurNodeIDIsCounted(t *testing.T) {
 }
 
 func TestNewRejectsBadIDs(t *testing.T) {
-	if _, err := New(Options{Region: "r", Node: "a/b", Session: session.Options{Brokers: []string{"tcp://x:1"}}}); err == nil {
+	ob := NewMemoryOutbox(0)
+	if _, err := New(Options{Region: "r", Node: "a/b", Outbox: ob, Session: session.Options{Brokers: []string{"tcp://x:1"}}}); err == nil {
 		t.Fatal("node id with '/' accepted")
 	}
-	if _, err := New(Options{Region: "", Node: "a", Session: session.Options{Brokers: []string{"tcp://x:1"}}}); err == nil {
+	if _, err := New(Options{Region: "", Node: "a", Outbox: ob, Session: session.Options{Brokers: []string{"tcp://x:1"}}}); err == nil {
 		t.Fatal("empty region accepted")
+	}
+	if _, err := New(Options{Region: "r", Node: "a", Session: session.Options{Brokers: []string{"tcp://x:1"}}}); err == nil {
+		t.Fatal("no outbox accepted")
+	}
+}
+
+// TestReportsMadeOfflineArriveInOrder drops the agent's connection, makes
+// reports while it is away, and checks they all arrive after the reconnect,
+// in sequence order, none missing.
+func TestReportsMadeOfflineArriveInOrder(t *testing.T) {
+	r := startBroker(t)
+	u, stop := newUplink(t, r.url, "n1")
+	defer stop()
+	report := func() {
+		if err := u.PublishMetrics(context.Background(), protocol.Metrics{CPU: protocol.CPU{Total: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report()
+	r.waitFor(t, "tether/v1/r1/nodes/n1/metrics", func([]byte) bool { return true })
+	cl, ok := r.srv.Clients.Get("n1")
+	if !ok {
+		t.Fatal("n1 not connected")
+	}
+	cl.Stop(errors.New("test cuts the link"))
+	for range 20 {
+		report()
+	}
+	r.waitFor(t, "tether/v1/r1/nodes/n1/metrics", func(b []byte) bool {
+		m, err := protocol.DecodeMetrics(b)
+		return err == nil && m.Seq == 21
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var last uint64
+	for _, pk := range r.msgs {
+		if pk.TopicName != "tether/v1/r1/nodes/n1/metrics" {
+			continue
+		}
+		m, err := protocol.DecodeMetrics(pk.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case m.Seq <= last: // a redelivery after the cut: the scheduler drops it
+		case m.Seq == last+1:
+			last = m.Seq
+		default:
+			t.Fatalf("seq %d after %d: a report was lost", m.Seq, last)
+		}
+	}
+	if last != 21 {
+		t.Fatalf("last seq delivered %d, want 21", last)
 	}
 }

@@ -37,10 +37,11 @@ type Session struct {
 	opts     Options
 	counters Counters
 
-	mu     sync.RWMutex // guards client, broker, ready and subs
-	client mqtt.Client  // nil while disconnected
-	broker string       // URL of the current connection
-	ready  bool         // subscriptions restored and OnConnect done
+	mu     sync.RWMutex  // guards client, broker, ready, gone and subs
+	client mqtt.Client   // nil while disconnected
+	gone   chan struct{} // closed when the current connection ends
+	broker string        // URL of the current connection
+	ready  bool          // subscriptions restored and OnConnect done
 	subs   []subscription
 
 	connected chan struct{} // closed and replaced on state changes; see WaitConnected
@@ -160,8 +161,9 @@ func (s *Session) Publish(ctx context.Context, m Message) error {
 // Inflight is a publish handed to the connection whose acknowledgement has
 // not been waited for yet.
 type Inflight struct {
-	s   *Session
-	tok mqtt.Token
+	s    *Session
+	tok  mqtt.Token
+	gone <-chan struct{} // the connection's end: its PUBACK will not come
 }
 
 // PublishAsync hands m to the current connection and returns without
@@ -169,19 +171,20 @@ type Inflight struct {
 // flight. Messages handed over on one connection are sent in order.
 func (s *Session) PublishAsync(m Message) (*Inflight, error) {
 	s.mu.RLock()
-	c := s.client
+	c, gone := s.client, s.gone
 	s.mu.RUnlock()
 	if c == nil {
 		return nil, ErrNotConnected
 	}
-	return &Inflight{s: s, tok: c.Publish(m.Topic, m.QoS, m.Retained, m.Payload)}, nil
+	return &Inflight{s: s, tok: c.Publish(m.Topic, m.QoS, m.Retained, m.Payload), gone: gone}, nil
 }
 
 // Wait waits for the broker's acknowledgement (QoS 1) or the hand-over
-// (QoS 0), bounded by ctx and OpTimeout.
+// (QoS 0), bounded by ctx and OpTimeout. It returns ErrNotConnected as
+// soon as the connection the message was handed to ends.
 func (f *Inflight) Wait(ctx context.Context) error {
-	if err := f.s.wait(ctx, f.tok, f.s.opts.OpTimeout); err != nil {
-		if errors.Is(err, mqtt.ErrNotConnected) {
+	if err := f.s.waitOn(ctx, f.tok, f.s.opts.OpTimeout, f.gone); err != nil {
+		if errors.Is(err, mqtt.ErrNotConnected) || errors.Is(err, errConnectionEnded) {
 			return ErrNotConnected
 		}
 		return err
@@ -191,6 +194,13 @@ func (f *Inflight) Wait(ctx context.Context) error {
 
 // wait bounds a token wait by ctx and timeout.
 func (s *Session) wait(ctx context.Context, tok mqtt.Token, timeout time.Duration) error {
+	return s.waitOn(ctx, tok, timeout, nil)
+}
+
+var errConnectionEnded = errors.New("connection ended")
+
+// waitOn is wait that also ends when gone is closed (nil: never).
+func (s *Session) waitOn(ctx context.Context, tok mqtt.Token, timeout time.Duration, gone <-chan struct{}) error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
@@ -198,6 +208,8 @@ func (s *Session) wait(ctx context.Context, tok mqtt.Token, timeout time.Duratio
 		return tok.Error()
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-gone:
+		return errConnectionEnded
 	case <-t.C:
 		return fmt.Errorf("no answer from the broker within %v", timeout)
 	}
@@ -276,6 +288,13 @@ func (s *Session) Run(ctx context.Context) error {
 // from here on, Connected only after setReady.
 func (s *Session) setClient(c mqtt.Client, broker string) {
 	s.mu.Lock()
+	if s.gone != nil {
+		close(s.gone)
+		s.gone = nil
+	}
+	if c != nil {
+		s.gone = make(chan struct{})
+	}
 	s.client, s.broker = c, broker
 	s.ready = false
 	s.mu.Unlock()
