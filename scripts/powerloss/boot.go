@@ -15,6 +15,7 @@ type boot struct {
 	lines      []Line   // protocol lines, in order
 	tail       []string // the last console lines, for a failure report
 	malformed  int
+	mountAt    time.Duration // TETHER-PL-INIT MOUNTING
 	startAt    time.Duration // TETHER-PL-INIT START
 	openedAt   time.Duration // OPENED
 	listedAt   time.Duration // first protocol line after the listing
@@ -55,9 +56,14 @@ func (b *boot) take(l ConsoleLine, w *windows, console io.Writer) {
 		w.open.observe(b.listedAt - b.startAt)
 	}
 	switch ln.Kind {
+	case KindInitMounting:
+		b.mountAt = l.At
+		w.boot.observe(l.At)
 	case KindInitStart:
 		b.startAt = l.At
-		w.boot.observe(l.At)
+		if b.mountAt != 0 {
+			w.mount.observe(l.At - b.mountAt)
+		}
 	case KindInitMounted:
 		b.mountOpts = ln.Text
 	case KindOpened:
@@ -98,6 +104,10 @@ func (b *boot) next(cfg *Config, w *windows) (at time.Duration, timeout string) 
 		}
 	case b.cut.Phase == PhaseBoot:
 		cut = scale(b.cut.U, w.boot.d)
+	case b.cut.Phase == PhaseMount:
+		if b.mountAt != 0 {
+			cut = b.mountAt + scale(b.cut.U, w.mount.d)
+		}
 	case b.cut.Phase == PhaseOpen:
 		if b.startAt != 0 {
 			cut = b.startAt + scale(b.cut.U, w.open.d)
@@ -123,8 +133,10 @@ func (b *boot) next(cfg *Config, w *windows) (at time.Duration, timeout string) 
 // before it.
 func (b *boot) observedPhase() Phase {
 	switch {
-	case b.startAt == 0:
+	case b.mountAt == 0 && b.startAt == 0:
 		return PhaseBoot
+	case b.startAt == 0:
+		return PhaseMount
 	case b.listedAt == 0:
 		return PhaseOpen
 	case b.compacting:
@@ -155,12 +167,12 @@ func (w *window) observe(d time.Duration) {
 }
 
 // windows are the estimates for the phases whose length the VM decides.
-type windows struct{ boot, open, compact window }
+type windows struct{ boot, mount, open, compact window }
 
 // initialWindows hold until the first measurement. They are on the short
-// side of what a 2-core TCG host shows (boot ~3 s, the self-test workload
-// opens in ~150 ms, compacts in ~15 ms): a cut aimed with a short window
+// side of what a 2-core TCG host shows (boot ~3 s, mount ~10 ms, the
+// self-test workload opens in ~150 ms, compacts in ~15 ms): a cut aimed with a short window
 // still lands in its phase, one aimed with a long window lands after it.
 func initialWindows() *windows {
-	return &windows{boot: window{d: 2500 * time.Millisecond}, open: window{d: 100 * time.Millisecond}, compact: window{d: 10 * time.Millisecond}}
+	return &windows{boot: window{d: 2500 * time.Millisecond}, mount: window{d: 5 * time.Millisecond}, open: window{d: 100 * time.Millisecond}, compact: window{d: 10 * time.Millisecond}}
 }

@@ -25,9 +25,13 @@ func TestBootDeadlines(t *testing.T) {
 	if b.observedPhase() != PhaseBoot {
 		t.Errorf("landed %s, want boot", b.observedPhase())
 	}
+	feed(b, w, 2990*ms, "TETHER-PL-INIT MOUNTING")
+	if w.boot.d != 2990*ms || b.observedPhase() != PhaseMount {
+		t.Errorf("boot window %v after the first MOUNTING at 2.99s; landed %s", w.boot.d, b.observedPhase())
+	}
 	feed(b, w, 3*s, "TETHER-PL-INIT START")
-	if w.boot.d != 3*s {
-		t.Errorf("boot window %v after the first START at 3s", w.boot.d)
+	if w.mount.d != 10*ms {
+		t.Errorf("mount window %v, want 10ms", w.mount.d)
 	}
 	if at, why := b.next(&cfg, w); at != 3*s+w.open.d/2 || why != "" {
 		t.Errorf("open cut at %v %q, want %v", at, why, 3*s+w.open.d/2)
@@ -57,7 +61,14 @@ func TestBootDeadlines(t *testing.T) {
 		t.Errorf("compact window %v, landed %s", w.compact.d, b.observedPhase())
 	}
 
-	b = &boot{}
+	b = &boot{cut: &Cut{Phase: PhaseMount, U: 0.5}}
+	if at, why := b.next(&cfg, w); at != cfg.BootTimeout || why == "" {
+		t.Errorf("mount cut before MOUNTING: next=%v %q, want the boot timeout", at, why)
+	}
+	feed(b, w, 2*s, "TETHER-PL-INIT MOUNTING")
+	if at, _ := b.next(&cfg, w); at != 2*s+5*ms {
+		t.Errorf("mount cut at %v, want 2.005s", at)
+	}
 	feed(b, w, 2*s, "TETHER-PL-INIT START")
 	feed(b, w, 5*s, "TETHER-PL-INIT EXIT 2")
 	if b.fail == "" || !b.failOpen {

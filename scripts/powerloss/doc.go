@@ -13,7 +13,8 @@
 // Only complete console lines count. /init (init.sh) prints
 //
 //	TETHER-PL-INIT BOOTED        busybox is up, modules not yet loaded
-//	TETHER-PL-INIT MOUNTED       /dev/vda is mounted on /data (ext4, data=ordered)
+//	TETHER-PL-INIT MOUNTING      ext4 is about to mount /dev/vda (and replay its journal)
+//	TETHER-PL-INIT MOUNTED <o>   /dev/vda is mounted on /data; <o>: every ext4 option in force
 //	TETHER-PL-INIT START         the workload is being started
 //	TETHER-PL-INIT EXIT <code>   the workload ended (it never should)
 //	TETHER-PL-INIT ERROR <text>  init could not go on

@@ -27,6 +27,7 @@ while [ ! -b /dev/vda ]; do
 	[ "$i" -gt 400 ] && fail "no /dev/vda"
 	sleep 0.05
 done
+say MOUNTING
 # ext4 defaults: data=ordered, barriers on, 5 s journal commit.
 mount -t ext4 /dev/vda /data || fail "mount /dev/vda"
 # Every option in force, defaults included (/proc/mounts hides those).

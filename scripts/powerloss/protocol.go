@@ -11,6 +11,7 @@ type Kind int
 
 const (
 	KindInitBooted Kind = iota + 1
+	KindInitMounting
 	KindInitMounted
 	KindInitStart
 	KindInitExit
@@ -95,6 +96,8 @@ func parseInit(rest string) (Line, bool, error) {
 	switch word {
 	case "BOOTED":
 		return Line{Kind: KindInitBooted}, true, nil
+	case "MOUNTING":
+		return Line{Kind: KindInitMounting}, true, nil
 	case "MOUNTED":
 		return Line{Kind: KindInitMounted, Text: arg}, true, nil
 	case "START":

@@ -31,6 +31,7 @@ func TestParseConsoleFixture(t *testing.T) {
 	}
 	want := []Line{
 		{Kind: KindInitBooted},
+		{Kind: KindInitMounting},
 		{Kind: KindInitMounted, Text: "rw,relatime,data=ordered,barrier,commit=5"},
 		{Kind: KindInitStart},
 		{Kind: KindOpened, Next: 1250},
