@@ -1,0 +1,101 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/store"
+)
+
+// Options configure a Store. The zero value works: defaults below.
+type Options struct {
+	Logger *slog.Logger     // nil: discard
+	Now    func() time.Time // the wall clock stamped on records; nil: time.Now
+	// Profile sizes Badger; the zero Profile is store.Device().
+	Profile store.Profile
+
+	// MaxOutboxBytes bounds the outbox (records' keys and values); past it
+	// metrics are downsampled, then dropped oldest first. Default 8 MiB:
+	// over two hours of 1 KiB reports a second.
+	MaxOutboxBytes int64
+	// MaxOutboxAge drops metrics older than this (measured on the
+	// monotonic clock while the agent runs, so a clock set by NTP does not
+	// age them at once). Default 24 h.
+	MaxOutboxAge time.Duration
+	// CommitInterval is the group-commit window: at most one durable
+	// commit (two fsyncs: the value log's and the WAL's) per interval, so
+	// at most 1/CommitInterval per second however many records arrive.
+	// An Append after a quiet interval commits at once. Default 25 ms.
+	CommitInterval time.Duration
+	// AckInterval is how long acknowledgements may wait for a commit to
+	// ride on before Run commits them on their own. They need not be
+	// durable: a record re-sent after a crash is a duplicate the scheduler
+	// drops. Default 5 s.
+	AckInterval time.Duration
+	// BootID is the kernel's boot id, kept in the store's session record
+	// (Info) to tell a restart from a reboot.
+	BootID string
+
+	// failpoint, set by tests, is called at the named points of a commit;
+	// an error it returns is the commit's.
+	failpoint func(point string) error
+	// elapsed, set by tests, replaces the monotonic clock records age on.
+	elapsed func() time.Duration
+}
+
+const (
+	defaultMaxOutboxBytes = 8 << 20
+	defaultMaxOutboxAge   = 24 * time.Hour
+	defaultCommitInterval = 25 * time.Millisecond
+	defaultAckInterval    = 5 * time.Second
+)
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Profile.Name == "" {
+		o.Profile = store.Device()
+	}
+	if o.MaxOutboxBytes == 0 {
+		o.MaxOutboxBytes = defaultMaxOutboxBytes
+	}
+	if o.MaxOutboxAge == 0 {
+		o.MaxOutboxAge = defaultMaxOutboxAge
+	}
+	if o.CommitInterval == 0 {
+		o.CommitInterval = defaultCommitInterval
+	}
+	if o.AckInterval == 0 {
+		o.AckInterval = defaultAckInterval
+	}
+}
+
+// Validate reports options a store cannot work with, after defaults.
+func (o Options) Validate() error {
+	var errs []error
+	if o.MaxOutboxBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("MaxOutboxBytes %d: at least 64 KiB", o.MaxOutboxBytes))
+	}
+	if o.MaxOutboxAge < time.Minute {
+		errs = append(errs, fmt.Errorf("MaxOutboxAge %v: at least a minute", o.MaxOutboxAge))
+	}
+	if o.CommitInterval < time.Millisecond || o.CommitInterval > time.Second {
+		errs = append(errs, fmt.Errorf("CommitInterval %v: between 1 ms and 1 s", o.CommitInterval))
+	}
+	if o.AckInterval < o.CommitInterval {
+		errs = append(errs, fmt.Errorf("AckInterval %v: at least CommitInterval", o.AckInterval))
+	}
+	if err := o.Profile.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("agent store: %w", errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,257 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/tether-edge/tether/pkg/store"
+)
+
+// ErrClosed is returned by a Store's methods after Close.
+var ErrClosed = errors.New("agent store is closed")
+
+// Store is the agent's durable state: the outbox of messages to the
+// scheduler, the task journal and the tasks' checkpoints, in one Badger
+// store. Its methods are safe for concurrent use.
+//
+// Every write goes through one group-commit path (commit.go): writes made
+// within CommitInterval of each other share one durable Badger transaction.
+type Store struct {
+	db      *store.DB
+	opts    Options
+	log     *slog.Logger
+	info    Info
+	session session // this open's
+	age     ageClock
+
+	// mu guards the fields below it. Lock order: commitMu, then mu.
+	mu       sync.Mutex
+	next     uint64 // the next seq Append or Journal hands out
+	cur      *batch // the batch taking writes; nil when none
+	ix       index
+	acks     []uint64 // acknowledged, not yet deleted
+	corrupt  []uint64 // unreadable, not yet deleted
+	counters counters // as committed
+	overflow bool     // the last commit left the outbox over its bound
+	closed   bool
+	leaders  sync.WaitGroup // batches not yet committed
+
+	commitMu sync.Mutex // held by the batch being committed
+
+	lastCommit atomic.Int64 // UnixNano of the last commit's end
+	commits    atomic.Uint64
+	records    atomic.Uint64
+
+	stop chan struct{} // closed by Close
+	runs sync.WaitGroup
+}
+
+// Open opens the agent's store in dir (creating it), checking everything
+// it holds: see docs/durability.md. A damaged store is moved aside and a
+// fresh one opened, with a non-nil Recovery the agent reports; the fresh
+// store has a new ID, so the scheduler starts a new sequence for it. A
+// store written by a newer agent (schema above 1) is refused.
+func Open(dir string, o Options) (*Store, *store.Recovery, error) {
+	o.setDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, nil, err
+	}
+	var ld loaded
+	check := func(db *badger.DB) error {
+		var err error
+		ld, err = load(db)
+		return err
+	}
+	db, rec, err := store.OpenChecked(dir, o.Profile, o.Logger, check)
+	if err != nil {
+		return nil, rec, err
+	}
+	s := &Store{
+		db:   db,
+		opts: o,
+		log:  o.Logger.With("component", "agent-store"),
+		age:  ageClock{start: time.Now(), elapsed: o.elapsed},
+		stop: make(chan struct{}),
+	}
+	if err := s.start(ld); err != nil {
+		_ = db.Close()
+		return nil, rec, err
+	}
+	return s, rec, nil
+}
+
+// start initialises a fresh store, records this session and fills the
+// index.
+func (s *Store) start(ld loaded) error {
+	now := s.opts.Now()
+	if ld.fresh {
+		var b [8]byte
+		_, _ = rand.Read(b[:]) // never fails on Linux [crypto/rand docs]
+		ld.id, ld.next = hex.EncodeToString(b[:]), 1
+	}
+	sess := session{Opens: ld.session.Opens + 1, BootID: s.opts.BootID, OpenedAt: now}
+	counters := ld.counters
+	counters.Corrupt += uint64(len(ld.corrupt))
+	err := s.db.Update(func(txn *badger.Txn) error {
+		if ld.fresh {
+			for _, kv := range [][2][]byte{
+				{keyVersion, u32Value(schemaVersion)},
+				{keyID, []byte(ld.id)},
+				{keyNext, u64Value(ld.next)},
+			} {
+				if err := txn.Set(kv[0], kv[1]); err != nil {
+					return err
+				}
+			}
+		}
+		for _, seq := range ld.corrupt {
+			if err := txn.Delete(outboxKey(seq)); err != nil {
+				return err
+			}
+		}
+		if err := txn.Set(keyCounters, counters.encode()); err != nil {
+			return err
+		}
+		return txn.Set(keySession, sess.encode())
+	})
+	if err != nil {
+		return fmt.Errorf("agent store: recording the session: %w", err)
+	}
+	s.commits.Add(1)
+	s.next, s.counters, s.session = ld.next, counters, sess
+	s.info = Info{ID: ld.id, Opens: sess.Opens, PreviousBoot: ld.session.BootID, PreviousClean: ld.session.Clean}
+	// A record's age on the monotonic clock: its wall-clock age now,
+	// trusted only as far as MaxOutboxAge and never negative.
+	ageNow, maxAge := s.age.now(), int64(s.opts.MaxOutboxAge)
+	for _, r := range ld.records {
+		a := int64(now.Sub(r.created))
+		a = min(max(a, 0), maxAge+1)
+		s.ix.add(entry{seq: r.seq, at: ageNow - a, size: r.size, kind: r.kind})
+	}
+	if len(ld.corrupt) > 0 {
+		s.log.Error("outbox records could not be read back and were removed", "seqs", ld.corrupt)
+	}
+	s.lastCommit.Store(time.Now().UnixNano())
+	s.log.Debug("agent store open", "id", ld.id, "next", ld.next, "records", len(ld.records),
+		"opens", sess.Opens, "previous_clean", ld.session.Clean)
+	return nil
+}
+
+// ID returns the store's id: protocol.Header.Store, the scope of its
+// sequence numbers.
+func (s *Store) ID() string { return s.info.ID }
+
+// Info describes the store and the previous run.
+func (s *Store) Info() Info { return s.info }
+
+// LastSeq returns the last sequence number handed out (0 before the
+// first): the seq a status message carries (docs/protocol.md).
+func (s *Store) LastSeq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.next - 1
+}
+
+// Commits returns the number of durable commits so far: each is one
+// Badger transaction, two fsyncs (the value log's, then the WAL's).
+func (s *Store) Commits() uint64 { return s.commits.Load() }
+
+// DB returns the underlying store, for value-log GC and compaction
+// (the power-loss workload forces them).
+func (s *Store) DB() *store.DB { return s.db }
+
+// Run collects value-log garbage and commits acknowledgements and age
+// limits when no write does, until ctx ends or the store is closed; it
+// returns nil then. Run it once, next to the components that write.
+func (s *Store) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.runs.Add(1)
+	s.mu.Unlock()
+	defer s.runs.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	gc := make(chan error, 1)
+	go func() { gc <- s.db.Run(ctx) }()
+	tick := time.NewTicker(min(s.opts.AckInterval/2, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return <-gc
+		case <-s.stop:
+			cancel()
+			return <-gc
+		case err := <-gc:
+			return err
+		case <-tick.C:
+			if s.housekeepingDue() {
+				if err := s.flush(); err != nil && !errors.Is(err, ErrClosed) {
+					s.log.Warn("committing acknowledgements failed", "err", err)
+				}
+			}
+		}
+	}
+}
+
+// housekeepingDue reports acknowledgements waiting longer than
+// AckInterval, or metrics older than MaxOutboxAge.
+func (s *Store) housekeepingDue() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.acks)+len(s.corrupt) > 0 && time.Since(time.Unix(0, s.lastCommit.Load())) >= s.opts.AckInterval {
+		return true
+	}
+	now := s.age.now()
+	for _, e := range s.ix.e {
+		if e.st == live && e.kind.droppable() {
+			return now-e.at > int64(s.opts.MaxOutboxAge)
+		}
+	}
+	return false
+}
+
+// Close commits pending acknowledgements, marks the session clean and
+// closes the store. Appends waiting for their commit get it first; later
+// calls get ErrClosed. Run returns.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.stop)
+	s.mu.Unlock()
+	s.leaders.Wait()
+	s.runs.Wait()
+	err := s.closeSession()
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// closeSession deletes acknowledged records and marks the session clean,
+// in a last commit.
+func (s *Store) closeSession() error {
+	sess := s.session
+	sess.Clean = true
+	u := &unit{}
+	u.set(keySession, sess.encode())
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	return s.commitBatch(&batch{}, u)
+}
