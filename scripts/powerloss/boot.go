@@ -75,6 +75,9 @@ func (b *boot) take(l ConsoleLine, w *windows, console io.Writer) {
 			w.compact.observe(l.At - b.compactAt)
 		}
 		b.compacting = false
+	case KindError:
+		b.failOpen = b.listedAt == 0
+		b.fail = "the workload: ERROR " + ln.Text
 	case KindInitExit:
 		b.failOpen = b.startAt != 0
 		b.fail = "the workload exited with status " + ln.Text + " (the store failed to open, or crashed)"

@@ -25,6 +25,8 @@
 //	TETHER-PL HAVE <from>-<to> | HAVE <seq>       every record found, before any other line
 //	TETHER-PL COMMIT <seq>                         <seq> is durable (acknowledged)
 //	TETHER-PL COMPACT BEGIN | COMPACT END          optional: compaction or value-log GC
+//	TETHER-PL BROKEN <what>                        optional: an invariant of the workload's own is broken
+//	TETHER-PL ERROR <what>                         the workload cannot go on (open or a write failed)
 //
 // (GC, COMPACTION and FLATTEN are accepted for COMPACT; START and DONE for
 // BEGIN and END.) Unknown TETHER-PL words are ignored, so a workload may
@@ -32,8 +34,11 @@
 //
 // # Invariants, after every cut
 //
-//   - the store opens: OPENED appears; recovered=1 (the store quarantined
-//     itself) is counted and fails the run;
+//   - the store opens: OPENED appears, no ERROR; recovered=1 (the store
+//     quarantined itself) is counted and fails the run;
+//   - the workload's own checks hold: no BROKEN line (the store's
+//     workload checks its task journal: state, history and checkpoint
+//     committed together);
 //   - acknowledged records lost = 0: every seq printed as COMMIT before
 //     any cut is in the HAVE set of the next boot that lists completely;
 //   - no duplicates: no seq listed twice, none committed twice;

@@ -143,11 +143,21 @@ func intSetting(t *testing.T, flagVal int64, env string, def int64) int64 {
 	return def
 }
 
+// keepRuns is how many run directories .cache/powerloss/runs keeps.
+const keepRuns = 20
+
 // runDir is where one run keeps its disk, initramfs and console log:
 // under .cache (on the host's disk: cache=none needs O_DIRECT, which tmpfs
-// lacks).
+// lacks). Names start with the UTC time, so the oldest sort first and go
+// when there are more than keepRuns.
 func runDir(t *testing.T, e *vmEnv, name string, seed int64) string {
-	dir := filepath.Join(e.cache, "runs", fmt.Sprintf("%s-%s-%d", time.Now().UTC().Format("20060102T150405"), name, seed))
+	runs := filepath.Join(e.cache, "runs")
+	if old, _ := filepath.Glob(filepath.Join(runs, "*")); len(old) >= keepRuns {
+		for _, d := range old[:len(old)-keepRuns+1] {
+			os.RemoveAll(d)
+		}
+	}
+	dir := filepath.Join(runs, fmt.Sprintf("%s-%s-%d", time.Now().UTC().Format("20060102T150405"), name, seed))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ type Stats struct {
 	Duplicates  uint64 // seqs listed twice in one listing
 	Reused      int    // OPENED next at or below a seq already acknowledged or listed, or a COMMIT of such a seq
 	Quarantined int    // OPENED recovered=1: the store moved itself aside
+	Broken      int    // BROKEN lines: the workload's own invariants
 	Verified    int    // boots whose listing was complete and checked
 	Problems    []string
 }
@@ -98,6 +99,9 @@ func (l *Ledger) Apply(n int, lines []Line) BootCheck {
 				l.problem("boot %d: %d seqs of HAVE %d-%d listed twice", n, d, ln.From, ln.To)
 			}
 			l.seen.Add(ln.From, ln.To)
+		case KindBroken:
+			l.Broken++
+			l.problem("boot %d: BROKEN %s", n, ln.Text)
 		case KindCommit:
 			if !c.Listed {
 				l.problem("boot %d: COMMIT %d before the store was open", n, ln.From)

@@ -45,6 +45,14 @@ func TestLedgerFindsLoss(t *testing.T) {
 	}
 }
 
+func TestLedgerBroken(t *testing.T) {
+	var l Ledger
+	l.Apply(0, []Line{opened(1), {Kind: KindBroken, Text: "task-1: history of 2"}, commit(1)})
+	if l.Broken != 1 || len(l.Problems) != 1 {
+		t.Errorf("broken %d, problems %q", l.Broken, l.Problems)
+	}
+}
+
 func TestLedgerDuplicatesAndQuarantine(t *testing.T) {
 	var l Ledger
 	l.Apply(0, append([]Line{opened(1)}, commits(1, 5)...))

@@ -18,7 +18,7 @@ func runCuts(t *testing.T, e *vmEnv, w workload, dir string, cfg Config) *Report
 	if err := WriteInitrd(cfg.VM.Initrd, e.baseInitrd, w.bin, w.args); err != nil {
 		t.Fatal(err)
 	}
-	if err := MakeDisk(e.mkfs, cfg.VM.Disk, "512M"); err != nil {
+	if err := MakeDisk(e.mkfs, cfg.VM.Disk, "2G"); err != nil {
 		t.Fatal(err)
 	}
 	console, err := os.Create(filepath.Join(dir, "console.log"))

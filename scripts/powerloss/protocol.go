@@ -21,7 +21,9 @@ const (
 	KindCommit
 	KindCompactBegin
 	KindCompactEnd
-	KindOther // a TETHER-PL word this harness does not know
+	KindBroken // the workload found one of its own invariants broken
+	KindError  // the workload could not go on (open or write failed)
+	KindOther  // a TETHER-PL word this harness does not know
 )
 
 // Line is one parsed protocol line.
@@ -30,7 +32,7 @@ type Line struct {
 	Recovered bool   // OPENED
 	Next      uint64 // OPENED
 	From, To  uint64 // HAVE (inclusive); COMMIT has From == To
-	Text      string // INIT MOUNTED, EXIT and ERROR: the rest of the line; KindOther: the word
+	Text      string // INIT MOUNTED, EXIT and ERROR, BROKEN, ERROR: the rest of the line; KindOther: the word
 }
 
 const (
@@ -82,6 +84,10 @@ func ParseLine(s string) (l Line, ok bool, err error) {
 		default:
 			return l, true, fmt.Errorf("%s wants BEGIN or END: %q", f[0], s)
 		}
+	case "BROKEN":
+		l = Line{Kind: KindBroken, Text: strings.Join(f[1:], " ")}
+	case "ERROR":
+		l = Line{Kind: KindError, Text: strings.Join(f[1:], " ")}
 	default:
 		l = Line{Kind: KindOther, Text: f[0]}
 	}

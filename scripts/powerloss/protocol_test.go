@@ -40,6 +40,7 @@ func TestParseConsoleFixture(t *testing.T) {
 		{Kind: KindCommit, From: 1250, To: 1250},
 		{Kind: KindCompactBegin},
 		{Kind: KindOther, Text: "FLUSHED"},
+		{Kind: KindBroken, Text: "task-0: history of 3"},
 		{Kind: KindCommit, From: 1251, To: 1251}, // after a kernel message on the same line
 		{Kind: KindCompactEnd},
 		{Kind: KindInitExit, Text: "1"},

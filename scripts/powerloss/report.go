@@ -26,7 +26,7 @@ type Report struct {
 
 // OK reports whether every invariant held.
 func (r *Report) OK() bool {
-	return r.Failure == "" && r.FailedOpen == 0 && r.Lost == 0 && r.Duplicates == 0 && r.Reused == 0 && r.Quarantined == 0
+	return r.Failure == "" && r.FailedOpen == 0 && r.Lost == 0 && r.Duplicates == 0 && r.Reused == 0 && r.Quarantined == 0 && r.Broken == 0
 }
 
 // SecondsPerCut is the wall time of the run, the final check included,
@@ -56,7 +56,7 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, "cuts by phase (aimed):  %s; compaction cuts without a marker: %d\n", phaseCounts(r.Planned), r.CompactMissing)
 	fmt.Fprintf(&b, "records acknowledged %d, %d of them checked after a later cut; %d complete listings\n", r.Acked, r.Checked, r.Verified)
 	fmt.Fprintf(&b, "acknowledged records lost %d, duplicates %d, seqs reused %d\n", r.Lost, r.Duplicates, r.Reused)
-	fmt.Fprintf(&b, "stores that failed to open %d, quarantined %d, malformed lines %d\n", r.FailedOpen, r.Quarantined, r.Malformed)
+	fmt.Fprintf(&b, "stores that failed to open %d, quarantined %d, workload invariants broken %d, malformed lines %d\n", r.FailedOpen, r.Quarantined, r.Broken, r.Malformed)
 	if r.Failure != "" {
 		fmt.Fprintf(&b, "stopped: %s\n", r.Failure)
 	}
