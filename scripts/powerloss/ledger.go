@@ -13,15 +13,16 @@ type Ledger struct {
 
 // Stats are the ledger's counts over a run.
 type Stats struct {
-	Acked       uint64 // COMMIT lines seen
-	Checked     uint64 // of those, acknowledged before the last complete listing (so checked)
-	Lost        uint64 // acknowledged seqs missing from a later complete listing
-	Duplicates  uint64 // seqs listed twice in one listing
-	Reused      int    // OPENED next at or below a seq already acknowledged or listed, or a COMMIT of such a seq
-	Quarantined int    // OPENED recovered=1: the store moved itself aside
-	Broken      int    // BROKEN lines: the workload's own invariants
-	Verified    int    // boots whose listing was complete and checked
-	Problems    []string
+	Acked            uint64 // COMMIT lines seen
+	Checked          uint64 // of those, acknowledged before the last complete listing (so checked)
+	Lost             uint64 // acknowledged seqs missing from a later complete listing
+	LostInQuarantine uint64 // of those, missing from the listing of a store that had just quarantined itself
+	Duplicates       uint64 // seqs listed twice in one listing
+	Reused           int    // OPENED next at or below a seq already acknowledged or listed, or a COMMIT of such a seq
+	Quarantined      int    // OPENED recovered=1: the store moved itself aside
+	Broken           int    // BROKEN lines: the workload's own invariants
+	Verified         int    // boots whose listing was complete and checked
+	Problems         []string
 }
 
 // BootCheck is what Apply found in one boot.
@@ -65,7 +66,12 @@ func (l *Ledger) Apply(n int, lines []Line) BootCheck {
 		lost := l.acked.Minus(&have)
 		if c.Lost = lost.Len(); c.Lost > 0 {
 			l.Lost += c.Lost
-			l.problem("boot %d: %d acknowledged records lost: %s", n, c.Lost, lost.Format(8))
+			why := ""
+			if c.Recovered {
+				l.LostInQuarantine += c.Lost
+				why = " (the store was quarantined)"
+			}
+			l.problem("boot %d: %d acknowledged records lost%s: %s", n, c.Lost, why, lost.Format(8))
 			l.acked.Remove(lost) // count each loss once
 		}
 	}
@@ -81,8 +87,12 @@ func (l *Ledger) Apply(n int, lines []Line) BootCheck {
 			}
 			c.Opened, c.Recovered, listing, next = true, ln.Recovered, true, ln.Next
 			if ln.Recovered {
+				// The spec's quarantine path: the damaged store is moved
+				// aside and a new one, with a new ID, starts a new
+				// sequence. Still a failure: what it held is gone.
 				l.Quarantined++
 				l.problem("boot %d: the store was quarantined (recovered=1)", n)
+				l.seen = SeqSet{}
 			}
 			if m, ok := l.seen.Max(); ok && ln.Next <= m {
 				l.Reused++

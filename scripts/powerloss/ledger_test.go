@@ -61,7 +61,7 @@ func TestLedgerDuplicatesAndQuarantine(t *testing.T) {
 		t.Errorf("duplicates %d, want 2", l.Duplicates)
 	}
 	l.Apply(2, []Line{{Kind: KindOpened, Recovered: true, Next: 1}, commit(1)})
-	if l.Quarantined != 1 || l.Lost != 6 || l.Reused != 2 {
+	if l.Quarantined != 1 || l.Lost != 6 || l.LostInQuarantine != 6 || l.Reused != 0 {
 		t.Errorf("quarantine: %+v", l.Stats)
 	}
 }

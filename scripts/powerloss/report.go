@@ -55,7 +55,7 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, "cuts by phase (landed): %s\n", phaseCounts(r.Landed))
 	fmt.Fprintf(&b, "cuts by phase (aimed):  %s; compaction cuts without a marker: %d\n", phaseCounts(r.Planned), r.CompactMissing)
 	fmt.Fprintf(&b, "records acknowledged %d, %d of them checked after a later cut; %d complete listings\n", r.Acked, r.Checked, r.Verified)
-	fmt.Fprintf(&b, "acknowledged records lost %d, duplicates %d, seqs reused %d\n", r.Lost, r.Duplicates, r.Reused)
+	fmt.Fprintf(&b, "acknowledged records lost %d (%d with a quarantine), duplicates %d, seqs reused %d\n", r.Lost, r.LostInQuarantine, r.Duplicates, r.Reused)
 	fmt.Fprintf(&b, "stores that failed to open %d, quarantined %d, workload invariants broken %d, malformed lines %d\n", r.FailedOpen, r.Quarantined, r.Broken, r.Malformed)
 	if r.Failure != "" {
 		fmt.Fprintf(&b, "stopped: %s\n", r.Failure)
