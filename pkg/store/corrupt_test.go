@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/table"
 )
 
 // template is a closed store with several tables and two value-log files
@@ -105,6 +107,8 @@ func TestCorruption(t *testing.T) {
 		{name: "manifest garbage", damage: garbage(badger.ManifestFilename, 0, 4096), want: quarantined},
 		{name: "manifest byte flipped", damage: flip(badger.ManifestFilename, 20), want: quarantined},
 		{name: "manifest missing", damage: remove(badger.ManifestFilename), want: quarantined},
+		// The last change lost: its table is unlisted and its WAL is gone.
+		{name: "manifest loses its last change", damage: cutManifestChange, want: quarantined},
 		{name: "table zeroed", damage: zeroAll(".sst", 0), want: quarantined},
 		{name: "table tail zeroed", damage: zeroTail(".sst", 0, 2726), want: quarantined},
 		{name: "table truncated", damage: truncateHalf(".sst", 0), want: quarantined},
@@ -358,4 +362,58 @@ func assertNoWrongValues(t *testing.T, db *badger.DB, want map[string][]byte) (m
 		t.Fatal(err)
 	}
 	return missing, unreadable
+}
+
+// cutManifestChange cuts the MANIFEST inside its last change set, as a torn
+// append would, after the change had been committed (its WAL deleted).
+func cutManifestChange(t *testing.T, dir string) {
+	p := filepath.Join(dir, badger.ManifestFilename)
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files(t, dir, ".sst")) < 2 {
+		t.Fatal("the template has fewer than two tables")
+	}
+	if err := os.Truncate(p, st.Size()-3); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An unlisted table is the leftover of a torn flush, not damage, while a
+// WAL still holds versions it holds: Badger deletes it and replays the WAL.
+func TestUnlistedTableRule(t *testing.T) {
+	tpl := buildTemplate(t)
+	dir := filepath.Join(t.TempDir(), "db")
+	copyDir(t, tpl.closed, dir)
+	cutManifestChange(t, dir)
+	listed, newest, err := checkTables(dir, testProfile(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []uint64
+	for _, p := range files(t, dir, ".sst") {
+		id, _ := table.ParseFileID(p)
+		ids = append(ids, id)
+	}
+	unlisted, err := checkTable(table.NewFilename(ids[len(ids)-1], dir), badger.TableManifest{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		wals    []logScan
+		corrupt bool
+	}{
+		{"no WAL", nil, true},
+		{"an empty WAL", []logScan{{}}, true},
+		{"a WAL of later versions only", []logScan{{entries: 3, minVersion: unlisted + 1, maxVersion: unlisted + 9}}, true},
+		{"the flushed memtable's WAL", []logScan{{entries: 3, minVersion: newest + 1, maxVersion: unlisted}}, false},
+	} {
+		err := checkUnlisted(dir, ids, listed, newest, tc.wals, testLogger(t))
+		var ce *CorruptError
+		if got := errors.As(err, &ce); got != tc.corrupt {
+			t.Errorf("%s: checkUnlisted = %v, want damage %v", tc.name, err, tc.corrupt)
+		}
+	}
 }
