@@ -1,11 +1,11 @@
 package store
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // The opening marker counts opens that started and never returned: Open
@@ -13,12 +13,14 @@ import (
 // returns, so only a process that died inside Open leaves it raised. A
 // panic in one of Badger's own goroutines (a table opened in parallel, a
 // compaction) or a fatal runtime error cannot be recovered, and would
-// otherwise repeat at every start. The marker lives inside the store's
-// directory, where Badger ignores unknown files, so it moves aside with it.
+// otherwise repeat at every start. A power cut is not such a death: the
+// marker holds the kernel's boot id, and opens interrupted by a reboot do
+// not count. The marker lives inside the store's directory, where Badger
+// ignores unknown files, so it moves aside with it.
 const markerName = "TETHER-OPENING"
 
-// readMarker returns the number of opens that never finished.
-func readMarker(dir string) (int, error) {
+// readMarker returns the number of opens that never finished during boot.
+func readMarker(dir, boot string) (int, error) {
 	b, err := os.ReadFile(filepath.Join(dir, markerName))
 	if os.IsNotExist(err) {
 		return 0, nil
@@ -26,7 +28,11 @@ func readMarker(dir string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+	count, markBoot, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	if boot != "" && markBoot != boot {
+		return 0, nil // the earlier opens ended with the machine
+	}
+	n, err := strconv.Atoi(count)
 	if err != nil || n < 0 {
 		// A torn marker was written by an open that did not finish.
 		return 1, nil
@@ -34,8 +40,9 @@ func readMarker(dir string) (int, error) {
 	return n, nil
 }
 
-// writeMarker records n unfinished opens durably (0 removes the marker).
-func writeMarker(dir string, n int) error {
+// writeMarker records n unfinished opens during boot, durably (0 removes
+// the marker).
+func writeMarker(dir string, n int, boot string) error {
 	path := filepath.Join(dir, markerName)
 	if n == 0 {
 		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
@@ -48,7 +55,7 @@ func writeMarker(dir string, n int) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(f, "%d\n", n)
+	_, err = fmt.Fprintf(f, "%d %s\n", n, boot)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -63,6 +70,15 @@ func writeMarker(dir string, n int) error {
 		return err
 	}
 	return syncDir(dir)
+}
+
+// readBootID returns the kernel's boot id ("" where there is none).
+func readBootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // syncDir makes the directory's entries (creations, renames, removals)

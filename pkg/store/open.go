@@ -45,8 +45,9 @@ type Recovery struct {
 //     a zeroed or truncated table, a checksum mismatch, a panic inside
 //     Open — moves dir aside to <dir>.corrupt-<UTC time>, opens a fresh
 //     store and returns a non-nil *Recovery with the DB;
-//   - a store whose last p.MaxIncompleteOpens opens died inside Open (a
-//     fault Go cannot recover from) is moved aside the same way;
+//   - a store whose last p.MaxIncompleteOpens opens in this boot died
+//     inside Open (a fault Go cannot recover from) is moved aside the same
+//     way;
 //   - conditions of the machine — permission denied, a read-only or full
 //     disk, the directory locked by another process, mmap failing for lack
 //     of address space — are returned as errors, the data left untouched;
@@ -61,6 +62,11 @@ func Open(dir string, p Profile, log *slog.Logger) (*DB, *Recovery, error) {
 // opened the store: a *CorruptError from check (or a panic in it) moves
 // the store aside like damaged files; any other error is returned.
 func OpenChecked(dir string, p Profile, log *slog.Logger, check func(*badger.DB) error) (*DB, *Recovery, error) {
+	return openChecked(dir, p, log, check, readBootID())
+}
+
+// openChecked is OpenChecked during the given boot.
+func openChecked(dir string, p Profile, log *slog.Logger, check func(*badger.DB) error, boot string) (*DB, *Recovery, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -74,7 +80,7 @@ func OpenChecked(dir string, p Profile, log *slog.Logger, check func(*badger.DB)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("store directory: %w", err)
 	}
-	unfinished, err := readMarker(dir)
+	unfinished, err := readMarker(dir, boot)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store open marker: %w", err)
 	}
@@ -82,19 +88,19 @@ func OpenChecked(dir string, p Profile, log *slog.Logger, check func(*badger.DB)
 	if unfinished >= p.MaxIncompleteOpens {
 		reason = fmt.Sprintf("the last %d attempts to open the store never finished (the process died inside Open)", unfinished)
 	} else {
-		if err := writeMarker(dir, unfinished+1); err != nil {
+		if err := writeMarker(dir, unfinished+1, boot); err != nil {
 			return nil, nil, fmt.Errorf("store open marker: %w", err)
 		}
 		bdb, err := tryOpen(dir, p, log, check)
 		if err == nil {
-			if err := writeMarker(dir, 0); err != nil {
+			if err := writeMarker(dir, 0, boot); err != nil {
 				_ = bdb.Close()
 				return nil, nil, fmt.Errorf("store open marker: %w", err)
 			}
 			return newDB(bdb, dir, p, log), nil, nil
 		}
 		if !isCorruption(err) {
-			_ = writeMarker(dir, unfinished)
+			_ = writeMarker(dir, unfinished, boot)
 			return nil, nil, fmt.Errorf("opening store %s: %w", dir, err)
 		}
 		reason = err.Error()

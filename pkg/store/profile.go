@@ -86,9 +86,12 @@ type Profile struct {
 	// (newest first); older ones are deleted so they cannot fill the disk.
 	// 0 keeps none.
 	KeepQuarantined int
-	// MaxIncompleteOpens: after this many opens in a row that never
-	// finished (the process died inside Open: a fault Go cannot recover
-	// from), the store is moved aside instead of being opened again.
+	// MaxIncompleteOpens: after this many opens in a row, in one boot,
+	// that never finished (the process died inside Open: a fault Go cannot
+	// recover from), the store is moved aside instead of being opened
+	// again. High enough that a process killed at random moments (kill -9
+	// torture) does not get there by chance; opens cut by a power cut do
+	// not count.
 	MaxIncompleteOpens int
 	// GCInterval is how often Run collects value-log garbage;
 	// GCDiscardRatio is the share of a value-log file that must be garbage
@@ -144,7 +147,7 @@ func Device() Profile {
 		CompactL0OnClose:   false,
 		VerifyOnOpen:       true,
 		KeepQuarantined:    1,
-		MaxIncompleteOpens: 5,
+		MaxIncompleteOpens: 10,
 		GCInterval:         10 * time.Minute,
 		GCDiscardRatio:     0.5,
 	}
@@ -170,7 +173,7 @@ func Server() Profile {
 		CompactL0OnClose:        false,
 		VerifyOnOpen:            false,
 		KeepQuarantined:         3,
-		MaxIncompleteOpens:      5,
+		MaxIncompleteOpens:      10,
 		GCInterval:              5 * time.Minute,
 		GCDiscardRatio:          0.5,
 	}

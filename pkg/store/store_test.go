@@ -136,29 +136,49 @@ func TestOpenNotADirectory(t *testing.T) {
 func TestIncompleteOpensQuarantine(t *testing.T) {
 	p := testProfile()
 	dir := filepath.Join(t.TempDir(), "db")
-	db, _ := mustOpen(t, dir, p)
+	open := func(boot string) (*DB, *Recovery) {
+		t.Helper()
+		db, rec, err := openChecked(dir, p, testLogger(t), nil, boot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db, rec
+	}
+	db, _ := open("boot-1")
 	fill(t, db.DB, 0, 10, 10, 10)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	// Fewer than the limit: opened normally, the count cleared.
-	if err := writeMarker(dir, p.MaxIncompleteOpens-1); err != nil {
+	if err := writeMarker(dir, p.MaxIncompleteOpens-1, "boot-1"); err != nil {
 		t.Fatal(err)
 	}
-	db, rec := mustOpen(t, dir, p)
+	db, rec := open("boot-1")
 	if rec != nil {
 		t.Fatalf("recovered below the limit: %+v", rec)
 	}
-	if n, _ := readMarker(dir); n != 0 {
+	if n, _ := readMarker(dir, "boot-1"); n != 0 {
 		t.Fatalf("marker after a successful open = %d", n)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeMarker(dir, p.MaxIncompleteOpens); err != nil {
+	// At the limit, but in an earlier boot: power cuts, not a crash loop.
+	if err := writeMarker(dir, p.MaxIncompleteOpens, "boot-0"); err != nil {
 		t.Fatal(err)
 	}
-	db, rec = mustOpen(t, dir, p)
+	db, rec = open("boot-1")
+	if rec != nil {
+		t.Fatalf("opens cut by a reboot counted: %+v", rec)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeMarker(dir, p.MaxIncompleteOpens, "boot-1"); err != nil {
+		t.Fatal(err)
+	}
+	db, rec = open("boot-1")
+	defer db.Close()
 	if rec == nil || !strings.Contains(rec.Reason, "never finished") {
 		t.Fatalf("Recovery = %+v; want one for unfinished opens", rec)
 	}
