@@ -61,6 +61,10 @@ bench: ## run every benchmark with -benchmem into .cache/bench.txt (compare runs
 	@mkdir -p .cache
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee .cache/bench.txt
 
+.PHONY: torture
+torture: deps ## SIGKILL an agent behind a flapping link TORTURE_CYCLES times (default 2000); replay with TORTURE_SEED
+	TORTURE_CYCLES=$(or $(TORTURE_CYCLES),2000) $(GO) test -count=1 -v -timeout 3h -run '^TestKill9Torture$$' ./broker/e2e/
+
 .PHONY: bench-agent
 bench-agent: build ## measure running agents: RSS, CPU, uplink bytes (BENCH_SECONDS, default 300)
 	scripts/bench-agent.sh $(or $(BENCH_SECONDS),300)

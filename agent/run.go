@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/tether-edge/tether/agent/collect"
 	"github.com/tether-edge/tether/agent/config"
 	"github.com/tether-edge/tether/agent/report"
+	"github.com/tether-edge/tether/agent/store"
 	"github.com/tether-edge/tether/agent/uplink"
 	"github.com/tether-edge/tether/pkg/logging"
 	"github.com/tether-edge/tether/pkg/protocol"
@@ -69,9 +71,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log = log.With("node", cfg.NodeID)
+
+	dir := filepath.Join(cfg.DataDir, "store")
+	st, rec, err := store.Open(dir, store.Options{Logger: log.With("component", "store"), BootID: facts.BootID})
+	if err != nil {
+		return fmt.Errorf("opening the store in %s: %w", dir, err)
+	}
+	defer st.Close()
+	var recovery *protocol.Recovery
+	if rec != nil {
+		log.Error("the store was damaged and replaced by a fresh one: records it held are lost",
+			"reason", rec.Reason, "moved_to", rec.MovedTo)
+		recovery = &protocol.Recovery{At: rec.At, Reason: rec.Reason, MovedTo: rec.MovedTo}
+	}
+	stats := st.OutboxStats()
+	log.Info("store opened", "dir", dir, "store_id", st.ID(), "last_seq", st.LastSeq(), "pending", stats.Count)
+
 	up, err := uplink.New(uplink.Options{
 		Region: cfg.Region, Node: cfg.NodeID, Facts: facts, Heartbeat: cfg.Heartbeat, Logger: log,
-		Outbox: uplink.NewMemoryOutbox(0),
+		Outbox: uplink.StoreOutbox(st), StoreID: st.ID(), Recovery: recovery,
 		Session: session.Options{Brokers: cfg.Brokers, Username: cfg.Username, Password: password, TLS: tc,
 			KeepAlive: cfg.KeepAlive},
 	})
@@ -84,10 +102,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		reportLoop(ctx, col, report.NewFilter(thresholds(cfg)), up, cfg.SampleInterval, log)
+	}()
+	go func() {
+		defer wg.Done()
+		if err := st.Run(ctx); err != nil {
+			log.Error("store maintenance stopped", "err", err)
+		}
 	}()
 	started := time.Now()
 	err = up.Run(ctx) // returns after the goodbye when ctx ends

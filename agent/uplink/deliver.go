@@ -27,8 +27,8 @@ type Record struct {
 }
 
 // Outbox is the durable, ordered queue every counted message goes through
-// (agent/store implements it). The sequence number is made by the outbox,
-// so it survives restarts and power cuts and is never reused.
+// (StoreOutbox: the agent's store). The sequence number is made by the
+// outbox, so it survives restarts and power cuts and is never reused.
 type Outbox interface {
 	// Add takes the next sequence number, builds the message with it, and
 	// returns once the record is durable.

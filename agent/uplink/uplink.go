@@ -36,7 +36,10 @@ type Options struct {
 	// and makes the sequence numbers; StoreID names it in every header.
 	Outbox  Outbox
 	StoreID string
-	Logger  *slog.Logger
+	// Recovery, when the store had to be replaced at start, goes into
+	// every birth of this process.
+	Recovery *protocol.Recovery
+	Logger   *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -172,7 +175,7 @@ func (u *Uplink) will() *session.Message {
 func (u *Uplink) birth() *session.Message {
 	facts := u.opts.Facts
 	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.outbox.LastSeq()), State: protocol.StateOnline,
-		Conn: u.conn.Load(), HeartbeatS: u.opts.Heartbeat.Seconds(), Facts: &facts})
+		Conn: u.conn.Load(), HeartbeatS: u.opts.Heartbeat.Seconds(), Facts: &facts, Recovery: u.opts.Recovery})
 }
 
 func (u *Uplink) goodbye() *session.Message {

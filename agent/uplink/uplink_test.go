@@ -83,7 +83,7 @@ func newUplink(t *testing.T, url, node string) (*Uplink, func()) {
 	t.Helper()
 	u, err := New(Options{Region: "r1", Node: node, Heartbeat: time.Minute,
 		Facts:   protocol.Facts{Hostname: "h", OS: "linux", Arch: "arm64", Cores: 4, Tier: protocol.TierEdge, AgentVersion: "t"},
-		Outbox:  NewMemoryOutbox(0),
+		Outbox:  testOutbox(t),
 		Session: session.Options{Brokers: []string{url}, KeepAlive: 5 * time.Second, Backoff: backoff.Policy{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}}})
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestBirthMetricsGoodbyeSequence(t *testing.T) {
 	if err := u.PublishMetrics(context.Background(), protocol.Metrics{}); err != nil {
 		t.Fatalf("PublishMetrics while disconnected must keep the report: %v", err)
 	}
-	if got := u.opts.Outbox.(*MemoryOutbox).LastSeq(); got != 2 {
+	if got := u.opts.Outbox.LastSeq(); got != 2 {
 		t.Fatalf("outbox last seq %d, want 2", got)
 	}
 }
@@ -202,7 +202,7 @@ func TestAnotherInstanceOnOurNodeIDIsCounted(t *testing.T) {
 }
 
 func TestNewRejectsBadIDs(t *testing.T) {
-	ob := NewMemoryOutbox(0)
+	ob := testOutbox(t)
 	if _, err := New(Options{Region: "r", Node: "a/b", Outbox: ob, Session: session.Options{Brokers: []string{"tcp://x:1"}}}); err == nil {
 		t.Fatal("node id with '/' accepted")
 	}

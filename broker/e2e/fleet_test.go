@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -106,7 +107,7 @@ func TestDuplicateNodeIDIsVisible(t *testing.T) {
 	s := newSite(t)
 	s.startScheduler()
 	a := s.startAgent("pi-clone")
-	b := s.startAgent("pi-clone")
+	b := s.startAgent("pi-clone", "--data-dir", filepath.Join(s.dir, "data-pi-clone-2")) // another device, another store
 	took := s.waitFleet(20*time.Second, "duplicate flagged", func(n map[string]protocol.FleetNode) bool {
 		return n["pi-clone"].Duplicate
 	})

@@ -1,0 +1,197 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+// flappingLink is a TCP proxy between agents and the broker that drops
+// every connection and refuses new ones at random moments: the broker as a
+// Pi on flaky Wi-Fi sees it.
+type flappingLink struct {
+	ln     net.Listener
+	target string
+	rng    *rand.Rand
+
+	mu    sync.Mutex // guards up and conns
+	up    bool
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+func newFlappingLink(t *testing.T, target string, seed uint64) *flappingLink {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &flappingLink{ln: ln, target: target, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), up: true, conns: map[net.Conn]struct{}{}}
+	l.wg.Add(1)
+	go l.accept()
+	t.Cleanup(func() {
+		ln.Close()
+		l.setUp(false)
+		l.wg.Wait()
+	})
+	return l
+}
+
+func (l *flappingLink) url() string { return "tcp://" + l.ln.Addr().String() }
+
+func (l *flappingLink) accept() {
+	defer l.wg.Done()
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		l.mu.Lock()
+		if !l.up {
+			l.mu.Unlock()
+			c.Close()
+			continue
+		}
+		b, err := net.Dial("tcp", l.target)
+		if err != nil {
+			l.mu.Unlock()
+			c.Close()
+			continue
+		}
+		l.conns[c], l.conns[b] = struct{}{}, struct{}{}
+		l.wg.Add(2)
+		l.mu.Unlock()
+		pipe := func(dst, src net.Conn) {
+			defer l.wg.Done()
+			_, _ = io.Copy(dst, src)
+			dst.Close()
+			src.Close()
+		}
+		go pipe(b, c)
+		go pipe(c, b)
+	}
+}
+
+// setUp opens or cuts the link; cutting drops every connection through it.
+func (l *flappingLink) setUp(up bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.up = up
+	if !up {
+		for c := range l.conns {
+			c.Close()
+			delete(l.conns, c)
+		}
+	}
+}
+
+// flap cuts and restores the link at random until ctx ends.
+func (l *flappingLink) flap(ctx context.Context) {
+	for {
+		l.mu.Lock()
+		d := time.Duration(200+l.rng.IntN(1500)) * time.Millisecond
+		l.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			l.setUp(true)
+			return
+		case <-time.After(d):
+		}
+		l.mu.Lock()
+		up := !l.up
+		l.mu.Unlock()
+		l.setUp(up)
+	}
+}
+
+// TestKill9Torture runs an agent behind a flapping link and SIGKILLs it at
+// random moments, restarting it on the same data directory, for
+// TORTURE_CYCLES cycles (default 100; `make torture` runs 2,000). After the
+// last cycle the link is steady and the agent stops cleanly: the scheduler
+// must then have applied every sequence number the agent's store ever made,
+// each exactly once and in order — no gap, whatever it dropped as
+// duplicates.
+func TestKill9Torture(t *testing.T) {
+	cycles := 100
+	if v := os.Getenv("TORTURE_CYCLES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("TORTURE_CYCLES=%q", v)
+		}
+		cycles = n
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("TORTURE_SEED"); v != "" {
+		seed, _ = strconv.ParseUint(v, 10, 64)
+	}
+	t.Logf("seed %d (TORTURE_SEED=%d replays the same kill and flap times)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+
+	s := newSite(t)
+	s.startScheduler()
+	link := newFlappingLink(t, fmt.Sprintf("127.0.0.1:%d", s.port), seed)
+	ctx, cancel := context.WithCancel(context.Background())
+	flapped := make(chan struct{})
+	go func() { link.flap(ctx); close(flapped) }()
+	defer func() { cancel(); <-flapped }()
+
+	args := []string{"--broker", link.url(), "--sample-interval", "100ms", "--send-all", "--keepalive", "5s"}
+	for i := range cycles {
+		a := s.startAgent("pi-torture", args...)
+		time.Sleep(time.Duration(100+rng.IntN(1400)) * time.Millisecond)
+		a.signal(syscall.SIGKILL)
+		<-a.done
+		if i%25 == 24 {
+			t.Logf("%d cycles", i+1)
+		}
+	}
+	cancel()
+	<-flapped
+
+	// Steady link: one last run that makes no new records (its first
+	// sample would be an hour away) and only delivers what the store kept.
+	final := s.startAgent("pi-torture", "--broker", link.url(), "--sample-interval", "1h", "--heartbeat", "2h")
+	made := storeLastSeq(t, final)
+	var row protocol.FleetNode
+	s.waitFleet(60*time.Second, "backlog delivered", func(n map[string]protocol.FleetNode) bool {
+		row = n["pi-torture"]
+		return row.Seq >= made
+	})
+	final.signal(syscall.SIGTERM)
+	if err := final.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("final agent did not stop cleanly: %v", err)
+	}
+	t.Logf("%d SIGKILLs: the store made %d records; the scheduler applied up to seq %d with %d gaps and dropped %d duplicates",
+		cycles, made, row.Seq, row.Gaps, row.Dups)
+	if row.Gaps != 0 || row.Seq != made {
+		t.Fatalf("the scheduler applied up to %d with %d gaps; the store made %d", row.Seq, row.Gaps, made)
+	}
+}
+
+// storeLastSeq reads the last sequence number the agent's store had made
+// when it opened, from the agent's own log line.
+func storeLastSeq(t *testing.T, p *proc) uint64 {
+	t.Helper()
+	re := regexp.MustCompile(`msg="store opened".* last_seq=(\d+)`)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(p.out.String()); m != nil {
+			n, _ := strconv.ParseUint(m[1], 10, 64)
+			return n
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the agent did not log its store:\n%s", p.out.String())
+	return 0
+}
