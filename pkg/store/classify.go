@@ -87,6 +87,7 @@ var badgerCorruption = []string{
 	"proto:",
 	"Invalid read",
 	"unexpected EOF",
+	"varint overflows", // a log entry header
 }
 
 // isCorruption reports whether err (from preflight, Badger's Open or a

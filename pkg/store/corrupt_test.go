@@ -121,7 +121,13 @@ func TestCorruption(t *testing.T) {
 		{name: "discard statistics garbage", damage: garbage("DISCARD", 0, 1<<20), want: intact},
 		{name: "crash image", crashed: true, damage: func(*testing.T, string) {}, want: intact},
 		{name: "crash image, absurd entry after the WAL's end", crashed: true, damage: absurdAfterEnd, want: intact},
-		{name: "crash image, WAL torn in its last entry", crashed: true, damage: tearLastEntry, want: lastTxnLost},
+		{name: "crash image, undecodable entry after the WAL's end", crashed: true, damage: overlongAfterEnd, want: intact},
+		{name: "crash image, WAL cut short inside its last entry", crashed: true, damage: tearLastEntry, want: quarantined},
+		// A power cut during the last commit's msync: a page in its middle
+		// never written, the pages after it written.
+		{name: "crash image, last commit missing a page", crashed: true, damage: zeroInCommit(-1), want: lastTxnLost},
+		// Damage in the middle: Badger alone would drop every later commit.
+		{name: "crash image, WAL damaged before later commits", crashed: true, damage: zeroInCommit(-3), want: quarantined},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := tpl.closed
@@ -275,7 +281,7 @@ func zeroTail(suffix string, i, n int) func(*testing.T, string) {
 // an entry: values still referenced by the tables are lost.
 func cutNewestVlog(t *testing.T, dir string) {
 	for _, p := range slicesReverse(files(t, dir, ".vlog")) {
-		s, err := scanLog(p)
+		s, err := scanLog(p, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -293,7 +299,7 @@ func cutNewestVlog(t *testing.T, dir string) {
 // newest WAL's replay ends: Badger alone would try to allocate it.
 func absurdAfterEnd(t *testing.T, dir string) {
 	p := nth(t, dir, ".mem", -1)
-	s, err := scanLog(p)
+	s, err := scanLog(p, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,16 +311,16 @@ func absurdAfterEnd(t *testing.T, dir string) {
 		copy(b[s.end:], h)
 		return b
 	})
-	if s2, _ := scanLog(p); !s2.absurd {
+	if s2, _ := scanLog(p, true); !s2.absurd {
 		t.Fatal("damage not seen as absurd")
 	}
 }
 
-// tearLastEntry cuts the newest WAL inside its last entry, as a power cut
-// during the last write would.
+// tearLastEntry cuts the newest WAL inside its last entry: not what a power
+// cut does (WALs are preallocated), but what a damaged file system can.
 func tearLastEntry(t *testing.T, dir string) {
 	p := nth(t, dir, ".mem", -1)
-	s, err := scanLog(p)
+	s, err := scanLog(p, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,5 +421,55 @@ func TestUnlistedTableRule(t *testing.T) {
 		if got := errors.As(err, &ce); got != tc.corrupt {
 			t.Errorf("%s: checkUnlisted = %v, want damage %v", tc.name, err, tc.corrupt)
 		}
+	}
+}
+
+// zeroInCommit zeroes 64 bytes inside the first entry of the commit nth
+// from the end (-1: the last) of the newest WAL.
+func zeroInCommit(fromEnd int) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		p := nth(t, dir, ".mem", -1)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var starts []int // offset of each commit's first entry
+		var last uint64
+		for off := logHeaderSize; off < len(b); {
+			n, v, ok := entryAt(b[off:])
+			if !ok {
+				break
+			}
+			if v != last {
+				starts, last = append(starts, off), v
+			}
+			off += n
+		}
+		if len(starts) < -fromEnd {
+			t.Fatalf("the WAL holds %d commits", len(starts))
+		}
+		off := starts[len(starts)+fromEnd] + 16
+		clear(b[off : off+64])
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// overlongAfterEnd writes an entry header whose key length is an overlong
+// varint where the newest WAL's replay ends: Badger's replay would fail
+// and the store not open.
+func overlongAfterEnd(t *testing.T, dir string) {
+	p := nth(t, dir, ".mem", -1)
+	s, err := scanLog(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewrite(t, p, func(b []byte) []byte {
+		copy(b[s.end:], []byte{0, 0, 0xb3, 0xb3, 0xb3, 0xb3, 0xb3, 0xb3, 0xb3, 0xb3, 0xb3, 0xb3, 0x01})
+		return b
+	})
+	if s2, _ := scanLog(p, true); !s2.absurd {
+		t.Fatal("damage not seen")
 	}
 }

@@ -30,7 +30,7 @@ func FuzzScanLog(f *testing.F) {
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s, err := scanLog(path)
+		s, err := scanLog(path, true)
 		if err != nil {
 			t.Fatal(err)
 		}

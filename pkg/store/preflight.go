@@ -231,17 +231,25 @@ func closeMapped(mf *z.MmapFile) {
 
 // checkLogs scans the log files (ids ascending) of one kind. Only the
 // newest file holding entries may end in a torn write: every earlier one
-// was synced entry by entry and closed (SyncWrites). An absurd entry in the
-// newest one is cut off; in an older value log it is damage, since values
-// past it are still referenced. (A WAL older than the newest is a frozen
-// memtable whose replay Badger ends at the first bad entry; it is cut off
-// in the same way and the loss reported.)
+// was synced entry by entry and closed (SyncWrites), and Badger truncates a
+// WAL it replayed before it creates the next one. So:
+//
+//   - intact WAL entries after the point where the replay stops are
+//     damage, unless they are one commit's, in the newest WAL (the commit
+//     a power cut tore, its pages written in any order);
+//   - a WAL that ends inside an entry was cut short: WALs are preallocated
+//     and Badger truncates one only where its replay ends. Its last
+//     commits are lost, and with them possibly the next seq: a reused seq
+//     is worse than a new store.
+//   - an entry claiming more bytes than its file holds is cut off where
+//     the replay stops anyway, except in an older value log, whose values
+//     past it are still referenced: damage.
 func checkLogs(dir string, ids []uint64, format string, isVlog bool, log *slog.Logger) ([]logScan, error) {
 	slices.Sort(ids)
 	scans := make([]logScan, len(ids))
 	newest := -1
 	for i, id := range ids {
-		s, err := scanLog(filepath.Join(dir, fmt.Sprintf(format, id)))
+		s, err := scanLog(filepath.Join(dir, fmt.Sprintf(format, id)), !isVlog)
 		if err != nil {
 			return nil, err
 		}
@@ -266,6 +274,12 @@ func checkLogs(dir string, ids []uint64, format string, isVlog bool, log *slog.L
 			return nil, corrupt(path, "log file claims encryption key %d", s.keyID)
 		case s.absurd && isVlog && i < newest:
 			return nil, corrupt(path, "value-log entry at offset %d claims more bytes than the file holds", s.end)
+		case !isVlog && s.cut:
+			return nil, corrupt(path, "WAL cut inside an entry at offset %d of %d: its last commits are lost", s.end, s.size)
+		case !isVlog && (s.laterCommits > 1 || s.laterCommits > 0 && i < newest):
+			// Badger's replay would stop at the damage and drop the
+			// committed entries behind it without a word.
+			return nil, corrupt(path, "WAL damaged at offset %d: entries of %d commits follow", s.end, s.laterCommits)
 		case s.absurd:
 			level := slog.LevelWarn
 			if i < newest {

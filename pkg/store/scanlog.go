@@ -31,19 +31,30 @@ type logScan struct {
 	keyID   uint64
 	entries int   // complete entries before the replay stops
 	end     int64 // offset where the replay stops
-	// absurd: the entry at end claims more bytes than the file holds.
-	// Badger would allocate that much (up to 4 GiB: fatal in a 32-bit
-	// process) before noticing the file is shorter.
+	// absurd: the entry at end claims more bytes than the file holds
+	// (Badger would allocate that much, up to 4 GiB: fatal in a 32-bit
+	// process, before noticing the file is shorter), or has a length
+	// Badger cannot even decode (its replay fails: the store would not
+	// open).
 	absurd bool
 	// minVersion and maxVersion span the versions (commit timestamps) of
 	// the complete entries.
 	minVersion, maxVersion uint64
+	// laterCommits counts the distinct versions (commits) of intact entries
+	// after end (up to 3): see entriesAfter.
+	laterCommits int
+	// cut: the replay stops before the end of the file and the file's last
+	// byte is not zero. A WAL is preallocated (zeros after the entries)
+	// and Badger only ever truncates one where its replay ends: one cut
+	// inside an entry was cut by something else.
+	cut bool
 }
 
 // scanLog reads path the way Badger's replay does (memtable.go
 // logFile.iterate), with memory bounded by its own buffer instead of by
-// what the damaged bytes claim.
-func scanLog(path string) (logScan, error) {
+// what the damaged bytes claim. With resync (WALs), it also looks for
+// intact entries after the point where the replay stops.
+func scanLog(path string, resync bool) (logScan, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return logScan{}, err
@@ -72,7 +83,15 @@ func scanLog(path string) (logScan, error) {
 		}
 		if !ok {
 			s.absurd = n < 0
-			return s, nil
+			if resync && s.end < s.size {
+				var last [1]byte
+				if _, err := f.ReadAt(last[:], s.size-1); err != nil {
+					return s, err
+				}
+				s.cut = last[0] != 0
+				s.laterCommits, err = entriesAfter(f, s.end, s.size)
+			}
+			return s, err
 		}
 		s.end += n
 		if s.entries == 0 || e.version < s.minVersion {
@@ -101,17 +120,21 @@ func (e *entryReader) next(r *bufio.Reader, left int64) (int64, bool, error) {
 	if _, err := io.ReadFull(hr, meta[:]); err != nil {
 		return 0, false, eofIsEnd(err)
 	}
-	klen, err := binary.ReadUvarint(hr)
-	if err != nil {
-		return 0, false, eofIsEnd(err)
+	var lens [3]uint64 // key, value, expires at
+	for i := range lens {
+		n, err := binary.ReadUvarint(hr)
+		switch {
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return 0, false, nil // the file ends: so does the replay
+		case err != nil:
+			// An overlong varint: Badger's replay returns an error and
+			// the store would not open. Like an entry claiming more than
+			// the file holds, it is where the log must end.
+			return -1, false, nil
+		}
+		lens[i] = n
 	}
-	vlen, err := binary.ReadUvarint(hr)
-	if err != nil {
-		return 0, false, eofIsEnd(err)
-	}
-	if _, err := binary.ReadUvarint(hr); err != nil { // expires at
-		return 0, false, eofIsEnd(err)
-	}
+	klen, vlen := lens[0], lens[1]
 	k, v := uint32(klen), uint32(vlen) // Badger keeps 32 bits of each
 	if k > maxKeyLen {
 		return 0, false, nil
@@ -176,4 +199,74 @@ func (h *hashingReader) ReadByte() (byte, error) {
 		h.n++
 	}
 	return b, err
+}
+
+// maxResync bounds the bytes entriesAfter reads: a WAL is 2 × MemTableSize.
+const maxResync = 64 << 20
+
+// entriesAfter counts the distinct versions of intact entries anywhere in
+// the file after from, where the replay stopped: up to 3. After a power
+// cut, only the commit being written can be torn, so intact entries after
+// the break belong to that one commit (its pages reached the disk in any
+// order); entries of several commits after it mean the break is damage in
+// the middle of the log, and that Badger would drop committed data behind
+// it. A candidate must look like an entry whose key ends in a plausible
+// version before its checksum is computed, so random bytes cost a header
+// parse each.
+func entriesAfter(f *os.File, from, size int64) (int, error) {
+	if size-from > maxResync {
+		return 0, nil
+	}
+	rest := make([]byte, size-from)
+	if _, err := f.ReadAt(rest, from); err != nil && !errors.Is(err, io.EOF) {
+		return 0, err
+	}
+	// A clean end is followed by zeros (preallocated, never written).
+	last := len(rest) - 1
+	for last >= 0 && rest[last] == 0 {
+		last--
+	}
+	rest = rest[:last+1]
+	versions := map[uint64]bool{}
+	for off := 1; off < len(rest) && len(versions) < 3; off++ {
+		if n, v, ok := entryAt(rest[off:]); ok {
+			versions[v] = true
+			off += n - 1
+		}
+	}
+	return len(versions), nil
+}
+
+// entryAt parses an intact entry at the start of b: its length and version.
+func entryAt(b []byte) (int, uint64, bool) {
+	if len(b) < 2+3+crc32.Size {
+		return 0, 0, false
+	}
+	i := 2
+	klen, n := binary.Uvarint(b[i:])
+	if n <= 0 || klen < 9 || klen > maxKeyLen {
+		return 0, 0, false
+	}
+	i += n
+	vlen, n := binary.Uvarint(b[i:])
+	if n <= 0 || vlen > uint64(len(b)) {
+		return 0, 0, false
+	}
+	i += n
+	if _, n = binary.Uvarint(b[i:]); n <= 0 {
+		return 0, 0, false
+	}
+	i += n
+	end := i + int(klen) + int(vlen)
+	if end+crc32.Size > len(b) {
+		return 0, 0, false
+	}
+	version := math.MaxUint64 - binary.BigEndian.Uint64(b[i+int(klen)-8:])
+	if version == 0 || version > 1<<40 {
+		return 0, 0, false
+	}
+	if crc32.Checksum(b[:end], castagnoli) != binary.BigEndian.Uint32(b[end:]) {
+		return 0, 0, false
+	}
+	return end + crc32.Size, version, true
 }
