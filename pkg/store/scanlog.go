@@ -204,13 +204,13 @@ func (h *hashingReader) ReadByte() (byte, error) {
 // maxResync bounds the bytes entriesAfter reads: a WAL is 2 × MemTableSize.
 const maxResync = 64 << 20
 
-// entriesAfter counts the distinct versions of intact entries anywhere in
-// the file after from, where the replay stopped: up to 3. After a power
-// cut, only the commit being written can be torn, so intact entries after
-// the break belong to that one commit (its pages reached the disk in any
-// order); entries of several commits after it mean the break is damage in
-// the middle of the log, and that Badger would drop committed data behind
-// it. A candidate must look like an entry whose key ends in a plausible
+// entriesAfter counts the distinct versions of intact transaction entries
+// anywhere in the file after from, where the replay stopped: up to 3.
+// After a power cut, only the write being made can be torn (each write is
+// msynced before the next is copied in), so intact entries after the break
+// belong to that one write (its pages reached the disk in any order); the
+// entries of several transactions after it mean the break is damage in the
+// middle of the log, and that Badger would drop committed data behind it. A candidate must look like an entry whose key ends in a plausible
 // version before its checksum is computed, so random bytes cost a header
 // parse each.
 func entriesAfter(f *os.File, from, size int64) (int, error) {
@@ -230,12 +230,22 @@ func entriesAfter(f *os.File, from, size int64) (int, error) {
 	versions := map[uint64]bool{}
 	for off := 1; off < len(rest) && len(versions) < 3; off++ {
 		if n, v, ok := entryAt(rest[off:]); ok {
-			versions[v] = true
+			// Only transactions' entries: one write of value-log GC
+			// rewrites values of many versions, outside transactions.
+			if rest[off]&(bitTxn|bitFinTxn) != 0 {
+				versions[v] = true
+			}
 			off += n - 1
 		}
 	}
 	return len(versions), nil
 }
+
+// Entry meta bits (badger value.go).
+const (
+	bitTxn    = 1 << 6 // part of a transaction
+	bitFinTxn = 1 << 7 // a transaction's end
+)
 
 // entryAt parses an intact entry at the start of b: its length and version.
 func entryAt(b []byte) (int, uint64, bool) {
