@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -147,9 +148,18 @@ func TestKill9Torture(t *testing.T) {
 	defer func() { cancel(); <-flapped }()
 
 	args := []string{"--broker", link.url(), "--sample-interval", "100ms", "--send-all", "--keepalive", "5s"}
+	opened := 0 // cycles in which the store had opened before the kill
 	for i := range cycles {
 		a := s.startAgent("pi-torture", args...)
 		time.Sleep(time.Duration(100+rng.IntN(1400)) * time.Millisecond)
+		select {
+		case <-a.done:
+			t.Fatalf("cycle %d: the agent exited on its own: %v\n%s", i, a.err, a.out.String())
+		default:
+		}
+		if strings.Contains(a.out.String(), `msg="store opened"`) {
+			opened++
+		}
 		a.signal(syscall.SIGKILL)
 		<-a.done
 		if i%25 == 24 {
@@ -172,8 +182,8 @@ func TestKill9Torture(t *testing.T) {
 	if err := final.wait(t, 10*time.Second); err != nil {
 		t.Fatalf("final agent did not stop cleanly: %v", err)
 	}
-	t.Logf("%d SIGKILLs: the store made %d records; the scheduler applied up to seq %d with %d gaps and dropped %d duplicates",
-		cycles, made, row.Seq, row.Gaps, row.Dups)
+	t.Logf("%d SIGKILLs (%d after the store had opened): the store made %d records; the scheduler applied up to seq %d with %d gaps and dropped %d duplicates",
+		cycles, opened, made, row.Seq, row.Gaps, row.Dups)
 	if row.Gaps != 0 || row.Seq != made {
 		t.Fatalf("the scheduler applied up to %d with %d gaps; the store made %d", row.Seq, row.Gaps, made)
 	}
