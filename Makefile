@@ -41,7 +41,7 @@ test: deps lint ## every test: lint, unit, integration (embedded broker, Mosquit
 	@# Allocation guards count allocations, which the race detector adds to:
 	@# they run once without it, first, so the full run's summary ends the log.
 	$(GO) test -count=1 -run 'Alloc' ./agent/collect/ ./agent/report/ ./broker/mqttd/
-	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: cross
 cross: ## build per-target binaries into dist/<os>_<arch>[v<arm>]/
