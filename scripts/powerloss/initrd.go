@@ -72,7 +72,18 @@ func PrepareBaseInitrd(k Kernel, busybox, busyboxVersion, cache string) (string,
 	if err := f.Close(); err != nil {
 		return "", err
 	}
-	return name, os.Rename(tmp, name)
+	if err := os.Rename(tmp, name); err != nil {
+		return "", err
+	}
+	// Older bases (another kernel, busybox or /init) are not used again.
+	if old, _ := filepath.Glob(filepath.Join(cache, "initrd-base-*.cpio")); len(old) > 1 {
+		for _, o := range old {
+			if o != name {
+				os.Remove(o)
+			}
+		}
+	}
+	return name, nil
 }
 
 func addFile(c *cpioWriter, name string, perm uint32, src string) error {

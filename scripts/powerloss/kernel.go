@@ -112,7 +112,17 @@ func PrepareKernel(deb, cache string) (Kernel, error) {
 	if err := decompressKernel(bz, k.Vmlinux); err != nil {
 		return k, err
 	}
-	return k, os.WriteFile(filepath.Join(dir, "done"), nil, 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "done"), nil, 0o644); err != nil {
+		return k, err
+	}
+	// Kernels extracted from older packages are not used again.
+	old, _ := filepath.Glob(filepath.Join(cache, "kernel-*"))
+	for _, o := range old {
+		if o != dir {
+			os.RemoveAll(o)
+		}
+	}
+	return k, nil
 }
 
 // extractDeb writes the wanted modules into modDir and returns the
