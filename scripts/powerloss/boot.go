@@ -24,11 +24,13 @@ type boot struct {
 	sawCompact bool
 	mountOpts  string
 
-	cutAt    time.Duration
-	landed   Phase  // where the cut landed, from what the VM printed before it
-	missing  bool   // a compaction cut that saw no COMPACT BEGIN
-	fail     string // why the boot failed; empty for a planned cut
-	failOpen bool   // the failure is the store's (or its filesystem's)
+	cutAt     time.Duration
+	cacheKept int    // volatile cache: unflushed blocks written at the cut
+	cacheLost int    // and lost
+	landed    Phase  // where the cut landed, from what the VM printed before it
+	missing   bool   // a compaction cut that saw no COMPACT BEGIN
+	fail      string // why the boot failed; empty for a planned cut
+	failOpen  bool   // the failure is the store's (or its filesystem's)
 }
 
 const tailLines = 40

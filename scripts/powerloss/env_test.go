@@ -19,6 +19,7 @@ import (
 var (
 	cutsFlag     = flag.Int("cuts", 0, "power cuts in TestPowerCuts (default $POWERLOSS_CUTS, else 10)")
 	seedFlag     = flag.Int64("seed", 0, "seed of the cut plan, to replay a run (default $POWERLOSS_SEED, else the clock)")
+	diskFlag     = flag.String("disk", "", "direct (qemu cache=none) or volatile (a volatile write cache that loses unflushed blocks at cuts); default $POWERLOSS_DISK, else direct")
 	workloadFlag = flag.String("workload", "", "store or selftest (default $POWERLOSS_WORKLOAD, else store when agent/store has TestPowerLossWorkload)")
 )
 
@@ -127,6 +128,23 @@ func chooseWorkload(t *testing.T, root string) string {
 	}
 	t.Fatalf("workload %q: want store or selftest", w)
 	return ""
+}
+
+// volatileSetting reports whether TestPowerCuts puts the disk behind the
+// harness's volatile write cache.
+func volatileSetting(t *testing.T) bool {
+	d := *diskFlag
+	if d == "" {
+		d = os.Getenv("POWERLOSS_DISK")
+	}
+	switch d {
+	case "", "direct":
+		return false
+	case "volatile":
+		return true
+	}
+	t.Fatalf("disk %q: want direct or volatile", d)
+	return false
 }
 
 func intSetting(t *testing.T, flagVal int64, env string, def int64) int64 {

@@ -9,7 +9,9 @@ import (
 // Report is the outcome of one Run.
 type Report struct {
 	Seed           int64
-	Cache          string // qemu's cache= mode
+	Cache          string // how the disk is attached
+	CacheKept      int    // volatile cache: unflushed blocks that reached the image at a cut
+	CacheLost      int    // volatile cache: unflushed blocks lost at a cut
 	MountOptions   string // as /proc/mounts showed them in the guest
 	Cuts           int    // power cuts made (a failed boot is not one)
 	Boots          int    // cuts + the final check (+ a failed boot)
@@ -49,7 +51,10 @@ func phaseCounts(c [numPhases]int) string {
 // String is the report as people read it.
 func (r *Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d (replay: -seed=%d), qemu cache=%s\n", r.Seed, r.Seed, r.Cache)
+	fmt.Fprintf(&b, "seed %d (replay: -seed=%d), disk: %s\n", r.Seed, r.Seed, r.Cache)
+	if r.CacheKept+r.CacheLost > 0 {
+		fmt.Fprintf(&b, "unflushed 4 KiB blocks at the cuts: %d written, %d lost\n", r.CacheKept, r.CacheLost)
+	}
 	fmt.Fprintf(&b, "guest ext4 options: %s\n", durabilityOptions(r.MountOptions))
 	fmt.Fprintf(&b, "cuts %d in %d boots, %.1f s per cut (%v)\n", r.Cuts, r.Boots, r.SecondsPerCut(), r.Elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "cuts by phase (landed): %s\n", phaseCounts(r.Landed))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"time"
 )
@@ -16,6 +17,13 @@ type Config struct {
 	Cuts int
 	Seed int64
 	Plan []Cut // replaces PlanCuts(Seed, Cuts) when set
+
+	// VolatileCache serves the disk through a volatile write cache
+	// (volatileDisk over NBD) instead of qemu's cache=none: at each cut,
+	// every block written since the last flush and not FUA reaches the
+	// image or not, at random (seeded). This is what killing qemu alone
+	// cannot show: unflushed writes lost and reordered.
+	VolatileCache bool
 
 	// WriteWindow: a write cut lands U×WriteWindow after the listing ends.
 	WriteWindow time.Duration
@@ -87,7 +95,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	log := cfg.Logger
-	rep := &Report{Seed: cfg.Seed, Cache: cfg.VM.Cache}
+	rep := &Report{Seed: cfg.Seed, Cache: "qemu cache=" + cfg.VM.Cache}
+	if cfg.VolatileCache {
+		rep.Cache = "volatile write cache (NBD), unflushed blocks kept or lost at random at each cut"
+	}
 	for _, c := range cfg.Plan {
 		rep.Planned[c.Phase]++
 	}
@@ -106,6 +117,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.Boots++
 		rep.Malformed += b.malformed
+		rep.CacheKept += b.cacheKept
+		rep.CacheLost += b.cacheLost
 		if b.mountOpts != "" && rep.MountOptions == "" {
 			rep.MountOptions = b.mountOpts
 		}
@@ -145,8 +158,24 @@ func runBoot(ctx context.Context, cfg *Config, n int, cut *Cut, w *windows) (*bo
 		}
 		fmt.Fprintf(cfg.Console, "=== boot %d: %s\n", n, aim)
 	}
-	vm, err := StartVM(cfg.VM)
+	vmc := cfg.VM
+	var disk *volatileDisk
+	var nbd *nbdServer
+	if cfg.VolatileCache {
+		var err error
+		if disk, err = openVolatileDisk(cfg.VM.Disk); err != nil {
+			return nil, err
+		}
+		if nbd, err = startNBD(disk); err != nil {
+			return nil, err
+		}
+		vmc.NBDSocket = nbd.Socket
+	}
+	vm, err := StartVM(vmc)
 	if err != nil {
+		if nbd != nil {
+			nbd.Close()
+		}
 		return nil, err
 	}
 	timer := time.NewTimer(time.Hour)
@@ -193,6 +222,15 @@ loop:
 	}
 	if b.fail != "" && vm.Stderr() != "" {
 		b.tail = append(b.tail, "qemu stderr: "+vm.Stderr())
+	}
+	if nbd != nil {
+		if err := nbd.Close(); err != nil {
+			return nil, fmt.Errorf("serving the disk: %w", err)
+		}
+		rng := rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(n)))
+		if b.cacheKept, b.cacheLost, err = disk.PowerCut(rng); err != nil {
+			return nil, fmt.Errorf("cutting the disk's cache: %w", err)
+		}
 	}
 	b.landed = b.observedPhase()
 	if ctxErr != nil {

@@ -21,6 +21,11 @@ type VMConfig struct {
 	Disk   string // raw image, reused across boots
 	Cache  string // -drive cache=: "none" (O_DIRECT, guest flushes reach the host disk) or "directsync"
 	Memory string // -m
+
+	// NBDSocket, when set, replaces Disk: the disk is served over NBD by
+	// the harness (a volatileDisk), so qemu's cache mode is moot and every
+	// flush and FUA write of the guest reaches the server.
+	NBDSocket string
 }
 
 // Args is the qemu command line: TCG (KVM is not usable in this
@@ -31,10 +36,17 @@ func (c VMConfig) Args() []string {
 		"-M", "q35", "-cpu", "max", "-m", c.Memory, "-smp", "1",
 		"-nodefaults", "-no-user-config", "-nic", "none",
 		"-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
-		"-drive", "file=" + c.Disk + ",if=virtio,format=raw,cache=" + c.Cache,
+		"-drive", c.drive(),
 		"-kernel", c.Kernel, "-initrd", c.Initrd,
 		"-append", "console=ttyS0 panic=-1 quiet",
 	}
+}
+
+func (c VMConfig) drive() string {
+	if c.NBDSocket != "" {
+		return "driver=raw,file.driver=nbd,file.server.type=unix,file.server.path=" + c.NBDSocket + ",if=virtio,cache=writeback"
+	}
+	return "file=" + c.Disk + ",if=virtio,format=raw,cache=" + c.Cache
 }
 
 // ConsoleLine is one complete line of the serial console.

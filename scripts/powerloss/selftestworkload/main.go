@@ -4,7 +4,9 @@
 // scripts/powerloss/doc.go). It tests the harness, not Tether's store.
 //
 // -nosync acknowledges records without fsync: the harness must then report
-// lost records (TestHarnessDetectsLoss).
+// lost records (TestHarnessDetectsLoss). -odirect writes records with
+// O_DIRECT and never flushes: only a disk that loses unflushed writes
+// loses them (TestVolatileCacheDetectsUnflushedLoss).
 package main
 
 import (
@@ -27,6 +29,7 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 	dir := fs.String("dir", getenv("TETHER_POWERLOSS_DIR"), "store directory")
 	nosync := fs.Bool("nosync", false, "acknowledge without fsync (to prove the harness sees losses)")
 	every := fs.Int("compact-every", 200, "compact the log into the snapshot every N commits")
+	odirect := fs.Bool("odirect", false, "O_DIRECT records, never flushed (to prove the volatile cache loses unflushed writes)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -39,6 +42,9 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 		return out.Flush()
 	}
 
+	if *odirect {
+		return runDirect(*dir, say)
+	}
 	l, recovered, err := openLog(*dir, !*nosync)
 	if err != nil {
 		return err
@@ -71,6 +77,30 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 				return err
 			}
 			say("COMPACT END")
+		}
+	}
+}
+
+func runDirect(dir string, say func(string, ...any) error) error {
+	l, err := openDirect(dir)
+	if err != nil {
+		return err
+	}
+	if err := say("OPENED recovered=0 next=%d", l.next); err != nil {
+		return err
+	}
+	if l.next > 1 {
+		say("HAVE 1-%d", l.next-1)
+	}
+	for seq := l.next; ; seq++ {
+		if l.full() {
+			select {} // the cut will come
+		}
+		if err := l.append(seq); err != nil {
+			return err
+		}
+		if err := say("COMMIT %d", seq); err != nil {
+			return err
 		}
 	}
 }
