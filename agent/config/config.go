@@ -8,11 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/tether-edge/tether/agent/report"
+	"github.com/tether-edge/tether/pkg/cliconf"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
@@ -156,9 +155,9 @@ func (c *Config) ResolvePassword() (string, error) {
 	if c.PasswordFile == "" {
 		return c.Password, nil
 	}
-	b, err := os.ReadFile(c.PasswordFile)
+	pw, err := cliconf.ReadSecret(c.PasswordFile)
 	if err != nil {
 		return "", fmt.Errorf("password_file: %w", err)
 	}
-	return strings.TrimRight(string(b), "\r\n"), nil
+	return pw, nil
 }

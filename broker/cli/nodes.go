@@ -54,7 +54,7 @@ func (c *clientFlags) session(env Env) (*session.Session, protocol.Topics, error
 	}
 	password := env.Getenv("TETHER_PASSWORD")
 	if c.passwordFile != "" {
-		pw, err := readSecret(c.passwordFile)
+		pw, err := cliconf.ReadSecret(c.passwordFile)
 		if err != nil {
 			return nil, topics, err
 		}

@@ -8,10 +8,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/pkg/cliconf"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
@@ -47,7 +47,7 @@ func runPasswd(_ context.Context, env Env, args []string) error {
 	case *pwFile != "" && *stdin:
 		return errors.New("--password-file and --stdin: pick one")
 	case *pwFile != "":
-		pw, err := readSecret(*pwFile)
+		pw, err := cliconf.ReadSecret(*pwFile)
 		if err != nil {
 			return err
 		}
@@ -71,12 +71,4 @@ func runPasswd(_ context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stderr, "%s: %s added; reload the broker (SIGHUP) or restart it to apply\n", *file, user)
 	return nil
-}
-
-func readSecret(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimRight(string(b), "\r\n"), nil
 }

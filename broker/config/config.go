@@ -7,10 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"strings"
 	"time"
 
+	"github.com/tether-edge/tether/pkg/cliconf"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
@@ -143,9 +142,9 @@ func (c *Config) ResolvePassword() (string, error) {
 	if c.PasswordFile == "" {
 		return c.Password, nil
 	}
-	b, err := os.ReadFile(c.PasswordFile)
+	pw, err := cliconf.ReadSecret(c.PasswordFile)
 	if err != nil {
 		return "", fmt.Errorf("password_file: %w", err)
 	}
-	return strings.TrimRight(string(b), "\r\n"), nil
+	return pw, nil
 }

@@ -120,3 +120,13 @@ func (l *List) Set(v string) error {
 	*l.Dst = append(*l.Dst, strings.Split(v, ",")...)
 	return nil
 }
+
+// ReadSecret returns the first line of the file at path, without its line
+// ending: a password kept in a file readable only by its user.
+func ReadSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}

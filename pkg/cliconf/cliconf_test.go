@@ -78,3 +78,16 @@ func TestEnvAndList(t *testing.T) {
 		t.Fatalf("list flag: %q", l)
 	}
 }
+
+func TestReadSecret(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(path, []byte("s3cret\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadSecret(path); err != nil || got != "s3cret" {
+		t.Fatalf("ReadSecret = %q, %v", got, err)
+	}
+	if _, err := ReadSecret(path + ".missing"); err == nil {
+		t.Fatal("a missing file gave no error")
+	}
+}
