@@ -255,6 +255,18 @@ func TestPublishAsyncKeepsOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A PUBACK can reach the client before the broker has handed the
+	// message to its subscribers: wait for the last delivery.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= 200 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != 200 {
