@@ -53,9 +53,22 @@ func preflight(dir string, p Profile, log *slog.Logger) error {
 				tables = append(tables, id)
 			}
 		case strings.HasSuffix(name, ".mem"):
-			if id, err := strconv.ParseUint(strings.TrimSuffix(name, ".mem"), 10, 32); err == nil {
-				mems = append(mems, id)
+			id, err := strconv.ParseUint(strings.TrimSuffix(name, ".mem"), 10, 32)
+			if err != nil {
+				break
 			}
+			// A process killed right after creating a memtable's log
+			// leaves it empty: Badger refuses to reopen an empty one
+			// ("Create a new file") though it holds nothing. Removing it
+			// loses nothing, so the store opens instead of crash-looping.
+			if fi, err := e.Info(); err == nil && fi.Size() == 0 {
+				if err := os.Remove(filepath.Join(dir, name)); err != nil {
+					return err
+				}
+				log.Warn("removed an empty memtable log left by an interrupted start", "file", name)
+				break
+			}
+			mems = append(mems, id)
 		case strings.HasSuffix(name, ".vlog"):
 			if id, err := strconv.ParseUint(strings.TrimSuffix(name, ".vlog"), 10, 32); err == nil {
 				vlogs = append(vlogs, id)

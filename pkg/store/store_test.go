@@ -399,3 +399,31 @@ func assertNoQuarantine(t *testing.T, dir string) {
 		t.Fatalf("store moved aside: %v", m)
 	}
 }
+
+// TestEmptyMemtableLogIsRemoved is the state a SIGKILL right after Badger
+// created a memtable's log leaves: an empty .mem file. The store must open,
+// with its data, not fail on every start.
+func TestEmptyMemtableLogIsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	db, rec, err := Open(dir, Device(), nil)
+	if err != nil || rec != nil {
+		t.Fatalf("open: %v %v", rec, err)
+	}
+	if err := db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("k"), []byte("v")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "00099.mem"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, rec, err = Open(dir, Device(), nil)
+	if err != nil || rec != nil {
+		t.Fatalf("reopen with an empty memtable log: recovery %v, err %v", rec, err)
+	}
+	defer db.Close()
+	if err := db.View(func(txn *badger.Txn) error { _, err := txn.Get([]byte("k")); return err }); err != nil {
+		t.Fatalf("data lost: %v", err)
+	}
+}
