@@ -8,6 +8,12 @@
 // Only tests and the helpers they need live here; `make powerloss` runs
 // the long version.
 //
+// Killing qemu loses the guest's memory, never a write qemu handed to the
+// host. With Config.VolatileCache (POWERLOSS_DISK=volatile) the harness
+// serves the disk itself over NBD as a device with a volatile write cache
+// (volatile.go, nbd.go): blocks written since the last flush are kept or
+// lost at random at each cut, which is what an SD card's cache may do.
+//
 // # Console protocol
 //
 // Only complete console lines count. /init (init.sh) prints
