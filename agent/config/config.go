@@ -12,6 +12,7 @@ import (
 
 	"github.com/tether-edge/tether/agent/report"
 	"github.com/tether-edge/tether/pkg/cliconf"
+	"github.com/tether-edge/tether/pkg/logging"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
@@ -139,25 +140,13 @@ func (c *Config) Validate() error {
 	if err := c.Thresholds.Validate(); err != nil {
 		add("thresholds: %v", err)
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		add("log_level %q: use debug, info, warn or error", c.LogLevel)
-	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		add("log_format %q: use text or json", c.LogFormat)
+	if err := logging.Check(c.LogLevel, c.LogFormat); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
 // ResolvePassword returns the password, reading PasswordFile when set.
 func (c *Config) ResolvePassword() (string, error) {
-	if c.PasswordFile == "" {
-		return c.Password, nil
-	}
-	pw, err := cliconf.ReadSecret(c.PasswordFile)
-	if err != nil {
-		return "", fmt.Errorf("password_file: %w", err)
-	}
-	return pw, nil
+	return cliconf.Password(c.Password, c.PasswordFile)
 }

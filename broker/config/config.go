@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/pkg/cliconf"
+	"github.com/tether-edge/tether/pkg/logging"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
@@ -126,25 +127,13 @@ func (c *Config) Validate() error {
 	if c.FleetInterval < 100*time.Millisecond {
 		add("fleet_interval %v is below 100ms", c.FleetInterval)
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		add("log_level %q: use debug, info, warn or error", c.LogLevel)
-	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		add("log_format %q: use text or json", c.LogFormat)
+	if err := logging.Check(c.LogLevel, c.LogFormat); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
 // ResolvePassword returns the password, reading PasswordFile when set.
 func (c *Config) ResolvePassword() (string, error) {
-	if c.PasswordFile == "" {
-		return c.Password, nil
-	}
-	pw, err := cliconf.ReadSecret(c.PasswordFile)
-	if err != nil {
-		return "", fmt.Errorf("password_file: %w", err)
-	}
-	return pw, nil
+	return cliconf.Password(c.Password, c.PasswordFile)
 }

@@ -130,3 +130,16 @@ func ReadSecret(path string) (string, error) {
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
+
+// Password returns password, or the secret in file when file is set: the
+// password and password_file settings both binaries have.
+func Password(password, file string) (string, error) {
+	if file == "" {
+		return password, nil
+	}
+	pw, err := ReadSecret(file)
+	if err != nil {
+		return "", fmt.Errorf("password_file: %w", err)
+	}
+	return pw, nil
+}
