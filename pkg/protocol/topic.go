@@ -14,6 +14,7 @@ const Root = "tether/v1"
 const (
 	KindStatus  = "status"  // retained birth and death (will)
 	KindMetrics = "metrics" // resource reports
+	KindTasks   = "tasks"   // task events (pkg/task.Event), through the outbox
 )
 
 // Command names: the last level of tether/v1/<region>/nodes/<node>/cmd/<name>.
@@ -27,6 +28,8 @@ const (
 	// id also share one broker session, so each sees the notice when its
 	// turn on the session comes; it makes the clash visible on the devices.
 	CmdDuplicate = "duplicate"
+	// CmdTask carries a signed task assignment (pkg/task.Envelope).
+	CmdTask = "task"
 )
 
 // MaxIDLen bounds region and node ids: they appear in every topic and in
@@ -114,11 +117,40 @@ func (t Topics) FleetSummary() string { return t.prefix + "/fleet/summary" }
 // FleetNodes is tether/v1/<region>/fleet/nodes (retained): one row per node.
 func (t Topics) FleetNodes() string { return t.prefix + "/fleet/nodes" }
 
+// NodeTasks is tether/v1/<region>/nodes/<node>/tasks: the node's task events.
+func (t Topics) NodeTasks(node string) string { return t.prefix + "/nodes/" + node + "/" + KindTasks }
+
+// AllNodeTasks is tether/v1/<region>/nodes/+/tasks.
+func (t Topics) AllNodeTasks() string { return t.prefix + "/nodes/+/" + KindTasks }
+
+// TaskSubmit is tether/v1/<region>/tasks/submit: pkg/task.SubmitRequest.
+func (t Topics) TaskSubmit() string { return t.prefix + "/tasks/submit" }
+
+// TaskControl is tether/v1/<region>/tasks/control: pkg/task.ControlRequest.
+func (t Topics) TaskControl() string { return t.prefix + "/tasks/control" }
+
+// TaskStatus is tether/v1/<region>/tasks/status/<task> (retained):
+// pkg/task.Status. Task ids follow the id rule, so they fit one level.
+func (t Topics) TaskStatus(task string) string { return t.prefix + "/tasks/status/" + task }
+
+// AllTaskStatus is tether/v1/<region>/tasks/status/+.
+func (t Topics) AllTaskStatus() string { return t.prefix + "/tasks/status/+" }
+
+// Replies is the filter a requester subscribes to for its replies:
+// tether/v1/<region>/replies/<client>/#. <client> is the requester's MQTT
+// username, so the ACL lets each user read only its own replies.
+func (t Topics) Replies(client string) string { return t.prefix + "/replies/" + client + "/#" }
+
+// Reply is tether/v1/<region>/replies/<client>/<request>.
+func (t Topics) Reply(client, request string) string {
+	return t.prefix + "/replies/" + client + "/" + request
+}
+
 // NodeTopic is a parsed node topic.
 type NodeTopic struct {
 	Region  string
 	Node    string
-	Kind    string // KindStatus, KindMetrics or "cmd"
+	Kind    string // KindStatus, KindMetrics, KindTasks or "cmd"
 	Command string // set when Kind is "cmd"
 }
 
@@ -145,7 +177,7 @@ func ParseNodeTopic(topic string) (NodeTopic, error) {
 		return NodeTopic{}, fmt.Errorf("%w: %v", ErrNotNodeTopic, err)
 	}
 	switch {
-	case len(parts) == 4 && (nt.Kind == KindStatus || nt.Kind == KindMetrics):
+	case len(parts) == 4 && (nt.Kind == KindStatus || nt.Kind == KindMetrics || nt.Kind == KindTasks):
 	case len(parts) == 5 && nt.Kind == "cmd" && parts[4] != "":
 		nt.Command = parts[4]
 	default:

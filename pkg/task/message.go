@@ -1,0 +1,179 @@
+package task
+
+import (
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+// Scheduler-side task states. The lifecycle:
+//
+//	pending ──place──▶ assigned ──agent ack/running event──▶ running
+//	   ▲                  │                                    │
+//	   └──retry/requeue───┴───── node lost past grace ─────────┤
+//	                                                           ▼
+//	                              succeeded | failed | cancelled (terminal)
+//
+// Every transition is persisted before it is announced.
+const (
+	StatePending   = "pending"
+	StateAssigned  = "assigned"
+	StateRunning   = "running"
+	StateSucceeded = "succeeded"
+	StateFailed    = "failed"
+	StateCancelled = "cancelled"
+)
+
+// Agent-side event states, carried by Event.State.
+const (
+	EventAccepted   = "accepted"   // verified and queued for a slot
+	EventRefused    = "refused"    // not verified, not allowed or malformed: Error says why
+	EventRunning    = "running"    // started (or resumed: Resumed is set)
+	EventCheckpoint = "checkpoint" // progress saved
+	EventSucceeded  = "succeeded"
+	EventFailed     = "failed" // exit code ≠ 0, crash, timeout (Error says which)
+	EventCancelled  = "cancelled"
+)
+
+// Terminal reports whether s (a scheduler state) ends a task.
+func Terminal(s string) bool {
+	return s == StateSucceeded || s == StateFailed || s == StateCancelled
+}
+
+// SubmitRequest is published to the region's submit topic. MQTT 3.1.1 has
+// no response topic, so the request names where the reply goes.
+type SubmitRequest struct {
+	V         int    `json:"v"`
+	RequestID string `json:"request_id"`
+	ReplyTo   string `json:"reply_to"`
+	Spec      Spec   `json:"spec"`
+}
+
+// ControlRequest is published to the region's control topic.
+type ControlRequest struct {
+	V         int    `json:"v"`
+	RequestID string `json:"request_id"`
+	ReplyTo   string `json:"reply_to"`
+	Op        string `json:"op"` // OpCancel
+	Task      string `json:"task"`
+}
+
+// Control operations.
+const OpCancel = "cancel"
+
+// Reply answers a SubmitRequest or ControlRequest on its ReplyTo topic.
+type Reply struct {
+	V         int    `json:"v"`
+	RequestID string `json:"request_id"`
+	OK        bool   `json:"ok"`
+	Task      string `json:"task,omitempty"`
+	// Existing: a submit whose ID named a task already known (idempotent
+	// resubmission); State is that task's state.
+	Existing bool   `json:"existing,omitempty"`
+	State    string `json:"state,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Status is retained on a task's status topic: where the task stands, with
+// its attempt history, so mosquitto_sub can watch a task.
+type Status struct {
+	V         int       `json:"v"`
+	Task      string    `json:"task"`
+	State     string    `json:"state"`
+	Attempt   uint32    `json:"attempt"`
+	Node      string    `json:"node,omitempty"` // of the current attempt
+	Submitted time.Time `json:"submitted"`
+	Updated   time.Time `json:"updated"`
+	// Progress is work units done of Total, from the last event or
+	// checkpoint of the current attempt.
+	Progress int64     `json:"progress,omitempty"`
+	Total    int64     `json:"total,omitempty"`
+	Result   *Result   `json:"result,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	Attempts []Attempt `json:"attempts,omitempty"`
+	Spec     *Spec     `json:"spec,omitempty"`
+}
+
+// Attempt is one placement of a task on a node.
+type Attempt struct {
+	N        uint32    `json:"n"`
+	Node     string    `json:"node"`
+	Assigned time.Time `json:"assigned"`
+	Ended    time.Time `json:"ended,omitzero"`
+	State    string    `json:"state"`            // the attempt's last event state
+	Reason   string    `json:"reason,omitempty"` // why it ended: node lost, timeout, refused …
+	// ResumedFrom is the progress of the checkpoint the attempt started
+	// from (0: from the start).
+	ResumedFrom int64 `json:"resumed_from,omitempty"`
+}
+
+// Assignment is what the scheduler sends a node, inside a signed Envelope,
+// on the node's task command topic. Node and Expires bind it to one node
+// and a time window, so a recorded assignment cannot be replayed to another
+// node or much later.
+type Assignment struct {
+	V       int       `json:"v"`
+	Op      string    `json:"op"` // AssignRun or AssignCancel
+	Node    string    `json:"node"`
+	Task    string    `json:"task"`
+	Attempt uint32    `json:"attempt"`
+	Issued  time.Time `json:"issued"`
+	Expires time.Time `json:"expires"`
+	Spec    *Spec     `json:"spec,omitempty"` // for AssignRun
+	// Checkpoint to resume from (AssignRun of a checkpointable task that
+	// made progress elsewhere), with the progress it stands for.
+	Checkpoint []byte `json:"checkpoint,omitempty"`
+	Progress   int64  `json:"progress,omitempty"`
+}
+
+// Assignment operations.
+const (
+	AssignRun    = "run"
+	AssignCancel = "cancel"
+)
+
+// Envelope carries a signed Assignment: Body is the assignment's JSON
+// exactly as signed, Sig the scheduler's ed25519 signature over
+// SignContext + Body, Key the signing key's id (the first 8 bytes of the
+// public key, hex) so keys can be rotated.
+type Envelope struct {
+	V    int    `json:"v"`
+	Key  string `json:"key"`
+	Body []byte `json:"body"`
+	Sig  []byte `json:"sig"`
+}
+
+// SignContext is prefixed to every signed body so a signature over an
+// assignment can never be mistaken for one over anything else.
+const SignContext = "tether/v1 assignment\x00"
+
+// Event is what an agent reports about a task attempt, on its node's task
+// topic, through its outbox (so it carries a Header and a seq).
+type Event struct {
+	protocol.Header
+	Task    string `json:"task"`
+	Attempt uint32 `json:"attempt"`
+	State   string `json:"state"` // an Event* state
+	// Progress is work units done of Total.
+	Progress int64 `json:"progress,omitempty"`
+	Total    int64 `json:"total,omitempty"`
+	// Resumed is set on a running event that continues from a checkpoint.
+	Resumed bool `json:"resumed,omitempty"`
+	// Checkpoint travels with checkpoint events when it is small enough
+	// (the agent's limit), so another node can resume the task.
+	Checkpoint []byte  `json:"checkpoint,omitempty"`
+	Result     *Result `json:"result,omitempty"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// Result is how an attempt ended on the node.
+type Result struct {
+	ExitCode   int    `json:"exit_code"`
+	CPUMS      int64  `json:"cpu_ms"`                // child user+system CPU time
+	MaxRSSKB   int64  `json:"max_rss_kb,omitempty"`  // child peak RSS
+	Stdout     string `json:"stdout,omitempty"`      // tail, bounded
+	Stderr     string `json:"stderr,omitempty"`      // tail, bounded
+	Output     string `json:"output,omitempty"`      // a builtin's result (hex digest)
+	WorkDone   int64  `json:"work_done,omitempty"`   // units computed by this attempt, resumes excluded
+	DurationMS int64  `json:"duration_ms,omitempty"` // wall time of the attempt on the node
+}
