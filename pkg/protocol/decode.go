@@ -75,6 +75,9 @@ func (h *Header) validate(counted bool) error {
 	if counted && h.Seq == 0 {
 		return invalid("seq is missing (sequence numbers start at 1)")
 	}
+	if h.From > h.Seq && (counted || h.From-h.Seq > 1) { // a status may name the next seq
+		return invalid("from %d is past seq %d", h.From, h.Seq)
+	}
 	if len(h.Store) > maxString || len(h.Boot) > maxString {
 		return invalid("store and boot must be at most %d bytes", maxString)
 	}
@@ -257,6 +260,9 @@ func (m *Metrics) Validate() error {
 		if m.Net.RxBps < 0 || m.Net.TxBps < 0 {
 			return invalid("net rate is negative")
 		}
+	}
+	if m.Outbox != nil && (m.Outbox.Pending < 0 || m.Outbox.Bytes < 0) {
+		return invalid("outbox counts are negative")
 	}
 	if len(m.TempC) > maxSensor {
 		return invalid("temp_c has %d sensors, limit %d", len(m.TempC), maxSensor)

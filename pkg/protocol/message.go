@@ -24,6 +24,14 @@ type Header struct {
 	TS   time.Time `json:"ts"`
 	Boot string    `json:"boot,omitempty"`
 	UpMS uint64    `json:"up_ms,omitempty"`
+	// From is the oldest seq the agent's outbox still held when the
+	// message was made (Seq itself when nothing older was waiting): every
+	// message with a smaller seq was delivered or dropped by the outbox's
+	// bounds, so one the scheduler never received is lost for good. Live
+	// reports can overtake a backlog after an outage (docs/protocol.md,
+	// "Delivery order"); From tells a hole that is still on its way from a
+	// gap. 0: not known (the hole counts as a gap at once).
+	From uint64 `json:"from,omitempty"`
 }
 
 // Node states carried by NodeStatus.State.
@@ -106,9 +114,22 @@ type Metrics struct {
 	TempC    map[string]float64 `json:"temp_c,omitempty"` // sensor name → °C
 	UptimeS  uint64             `json:"uptime_s"`
 	Throttle *Throttle          `json:"throttle,omitempty"`
+	Outbox   *Outbox            `json:"outbox,omitempty"`
 	// Heartbeat is true when nothing crossed a threshold and the report was
 	// sent only because the maximum silence elapsed.
 	Heartbeat bool `json:"heartbeat,omitempty"`
+}
+
+// Outbox is the state of the agent's durable outbox when a report was made:
+// what waits for the broker, and what its bounds have thrown away since the
+// store was created (metrics only: status and task events are never
+// dropped).
+type Outbox struct {
+	Pending     int    `json:"pending"`               // records waiting for the broker's PUBACK
+	Bytes       int64  `json:"bytes"`                 // their size on disk
+	Dropped     uint64 `json:"dropped,omitempty"`     // metrics dropped: too old, or oldest first when full
+	Downsampled uint64 `json:"downsampled,omitempty"` // metrics removed to thin a full outbox
+	Corrupt     uint64 `json:"corrupt,omitempty"`     // records unreadable after damage
 }
 
 // CPU utilisation in percent of one core (Total is averaged over cores).
@@ -219,8 +240,15 @@ type FleetNode struct {
 	// StoreRecovered is when the node last replaced a damaged store.
 	StoreRecovered time.Time `json:"store_recovered,omitzero"`
 	Seq            uint64    `json:"seq,omitempty"`  // last sequence number applied
-	Gaps           uint64    `json:"gaps,omitempty"` // messages missing by sequence number
-	Dups           uint64    `json:"dups,omitempty"` // duplicate messages seen
+	Gaps           uint64    `json:"gaps,omitempty"` // messages lost for good, by sequence number
+	// Missing: messages not received yet whose later peers were (a
+	// backlog still on its way behind live reports).
+	Missing uint64 `json:"missing,omitempty"`
+	// Outbox is the node's outbox as of its latest report: Pending is its
+	// backlog, Dropped+Downsampled what its bounds threw away (these show
+	// among Gaps too).
+	Outbox *Outbox `json:"outbox,omitempty"`
+	Dups   uint64  `json:"dups,omitempty"` // duplicate messages seen
 }
 
 // DuplicateNotice is the payload of the duplicate command: the agent
