@@ -78,15 +78,16 @@ type Node struct {
 	// StoreRecovered is when the node last reported replacing a damaged
 	// store (records it held were lost).
 	StoreRecovered time.Time
-	LastSeq        uint64
-	Gaps           uint64 // messages missing by sequence number
+	LastSeq        uint64 // highest seq received in the current sequence
+	Gaps           uint64 // messages lost for good, by sequence number
+	Missing        uint64 // messages not received yet below LastSeq (a backlog on its way)
 	Dups           uint64 // messages whose seq was not new
 	// Duplicate: more than one agent uses this node id — an instance that
 	// had been replaced came back within the DuplicateWindow.
 	Duplicate bool
 
-	seqScope string // Store, or the instance for agents without one
-	clock    bootClock
+	seq   stream // the current sequence: Store, or the instance for agents without one
+	clock bootClock
 
 	// retired maps replaced instances to when they were replaced.
 	retired     map[string]time.Time

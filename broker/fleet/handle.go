@@ -70,9 +70,13 @@ func (f *Fleet) HandleMetrics(m protocol.Metrics) Actions {
 		return 0
 	}
 	var act Actions
-	mm := m
-	n.Metrics = &mm
-	n.Measured = f.place(n, m.Header, now)
+	if n.Metrics == nil || m.Seq > n.Metrics.Seq || m.Store != n.Metrics.Store {
+		// The newest report is the node's state; an older one (a backlog
+		// delivered behind live reports) is only counted.
+		mm := m
+		n.Metrics = &mm
+		n.Measured = f.place(n, m.Header, now)
+	}
 	wasOnline := n.Online
 	n.Online, n.Reason = true, ""
 	n.LastSeen = now
@@ -98,28 +102,41 @@ func (f *Fleet) place(n *Node, h protocol.Header, recv time.Time) time.Time {
 	return at
 }
 
-// account checks a message's seq against the last one of its sequence
-// (the agent's store, else its instance). It returns false for a duplicate
-// (or older) message, which must not be applied.
+// account checks a message's seq against its sequence (the agent's store,
+// else its instance). It returns false for a message already received (or
+// lost for good: below the sender's From and not awaited), which must not be
+// applied.
 func (f *Fleet) account(n *Node, h protocol.Header) bool {
 	scope := h.Store
 	if scope == "" {
 		scope = "instance:" + h.Instance
 	}
-	if scope != n.seqScope {
-		n.seqScope, n.LastSeq = scope, 0
+	if scope != n.seq.scope {
+		// A new sequence: its counts start over; what the old one still
+		// awaited will not come.
+		n.Gaps += n.seq.missing()
+		n.seq = stream{scope: scope}
 	}
-	seq := h.Seq
-	switch {
-	case n.LastSeq == 0:
-	case seq <= n.LastSeq:
-		n.Dups++
-		return false
-	case seq > n.LastSeq+1:
-		n.Gaps += seq - n.LastSeq - 1
+	gaps, dups := n.seq.gaps, n.seq.dups
+	ok := n.seq.accept(h.Seq, h.From)
+	n.Gaps += n.seq.gaps - gaps
+	n.Dups += n.seq.dups - dups
+	n.LastSeq, n.Missing = n.seq.high, n.seq.missing()
+	return ok
+}
+
+// Accept accounts for a counted message the fleet does not apply itself (a
+// task event: one sequence with the node's metrics) and reports whether it
+// is new. A message it returns false for was received before.
+func (f *Fleet) Accept(h protocol.Header) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := f.node(h.Node)
+	ok := f.account(n, h)
+	if ok {
+		n.LastSeen = f.opts.Now()
 	}
-	n.LastSeq = seq
-	return true
+	return ok
 }
 
 // Sweep marks online nodes whose heartbeat is overdue offline and returns

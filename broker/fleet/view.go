@@ -39,7 +39,7 @@ func (f *Fleet) Table() protocol.FleetNodes {
 	for _, nn := range f.nodes {
 		n := f.snapshot(nn, now)
 		row := protocol.FleetNode{Node: n.ID, Online: n.Online, Reason: n.Reason, LastSeen: n.LastSeen.UTC().Truncate(time.Millisecond),
-			Duplicate: n.Duplicate, Seq: n.LastSeq, Gaps: n.Gaps, Dups: n.Dups, ClockSkewMS: n.ClockSkew.Milliseconds()}
+			Duplicate: n.Duplicate, Seq: n.LastSeq, Gaps: n.Gaps, Missing: n.Missing, Dups: n.Dups, ClockSkewMS: n.ClockSkew.Milliseconds()}
 		if !n.StoreRecovered.IsZero() {
 			row.StoreRecovered = n.StoreRecovered.UTC().Truncate(time.Millisecond)
 		}
@@ -52,6 +52,7 @@ func (f *Fleet) Table() protocol.FleetNodes {
 		if m := n.Metrics; m != nil {
 			cpu, mem := m.CPU.Total, m.Mem.Percent
 			row.CPU, row.MemPct = &cpu, &mem
+			row.Outbox = m.Outbox
 			for _, c := range m.TempC {
 				if row.TempC == nil || c > *row.TempC {
 					c := c

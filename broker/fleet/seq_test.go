@@ -1,0 +1,118 @@
+package fleet
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+type msg struct{ seq, from uint64 }
+
+func TestStreamAccounting(t *testing.T) {
+	type counts struct {
+		Accepted         []uint64
+		High             uint64
+		Gaps, Dups, Miss uint64
+	}
+	tests := []struct {
+		name string
+		msgs []msg
+		want counts
+	}{
+		{"in order", []msg{{1, 1}, {2, 2}, {3, 3}},
+			counts{[]uint64{1, 2, 3}, 3, 0, 0, 0}},
+		{"duplicate after a lost PUBACK", []msg{{1, 1}, {2, 1}, {2, 1}, {3, 3}},
+			counts{[]uint64{1, 2, 3}, 3, 0, 1, 0}},
+		// After an outage, live reports 7 and 8 overtake the backlog 3..6,
+		// which the agent still holds (from 3).
+		{"live overtakes the backlog", []msg{{1, 1}, {2, 2}, {7, 3}, {8, 3}, {3, 3}, {4, 3}, {5, 3}, {6, 3}, {9, 9}},
+			counts{[]uint64{1, 2, 7, 8, 3, 4, 5, 6, 9}, 9, 0, 0, 0}},
+		{"backlog on its way", []msg{{1, 1}, {7, 2}, {8, 2}, {2, 2}},
+			counts{[]uint64{1, 7, 8, 2}, 8, 0, 0, 4}},
+		// The outbox dropped 3 and 4 (bounds): from says so.
+		{"dropped by the outbox bounds", []msg{{1, 1}, {2, 2}, {7, 5}, {5, 5}, {6, 6}},
+			counts{[]uint64{1, 2, 7, 5, 6}, 7, 2, 0, 0}},
+		{"a filled hole does not count twice", []msg{{1, 1}, {5, 2}, {3, 2}, {3, 2}, {6, 6}},
+			counts{[]uint64{1, 5, 3, 6}, 6, 2, 1, 0}},
+		{"sender without from: holes are gaps at once", []msg{{1, 0}, {4, 0}, {2, 0}, {5, 0}},
+			counts{[]uint64{1, 4, 5}, 5, 2, 1, 0}},
+		// The scheduler restarted: the first message it hears says 10..11 are
+		// still in the agent's outbox.
+		{"first message names a backlog", []msg{{12, 10}, {10, 10}, {11, 10}},
+			counts{[]uint64{12, 10, 11}, 12, 0, 0, 0}},
+		{"hole split in the middle", []msg{{1, 1}, {10, 2}, {5, 2}, {2, 2}, {9, 2}},
+			counts{[]uint64{1, 10, 5, 2, 9}, 10, 0, 0, 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s stream
+			got := counts{Accepted: []uint64{}}
+			for _, m := range tt.msgs {
+				if s.accept(m.seq, m.from) {
+					got.Accepted = append(got.Accepted, m.seq)
+				}
+			}
+			got.High, got.Gaps, got.Dups, got.Miss = s.high, s.gaps, s.dups, s.missing()
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got)\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestStreamBoundsItsHoles(t *testing.T) {
+	var s stream
+	for seq := uint64(1); seq < 4*maxHoles; seq += 2 { // every other seq missing, all awaited
+		s.accept(seq, 1)
+	}
+	if len(s.holes) > maxHoles {
+		t.Fatalf("%d holes kept, bound %d", len(s.holes), maxHoles)
+	}
+	if got, want := s.gaps+s.missing(), uint64(2*maxHoles-1); got != want {
+		t.Fatalf("gaps %d + missing %d = %d, want every skipped seq counted once (%d)", s.gaps, s.missing(), got, want)
+	}
+}
+
+// FuzzStream: whatever arrives, a seq is applied at most once, and every seq
+// up to the highest is exactly one of applied, a gap, or missing.
+func FuzzStream(f *testing.F) {
+	f.Add([]byte{1, 1, 2, 2, 7, 3, 3, 3, 4, 3})
+	f.Add([]byte{1, 0, 4, 0, 2, 0})
+	f.Add([]byte{12, 10, 10, 10, 11, 10})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s stream
+		applied := map[uint64]bool{}
+		var first uint64
+		for i := 0; i+1 < len(data); i += 2 {
+			seq, from := uint64(data[i])+1, uint64(data[i+1])
+			if from > seq {
+				from = seq // the decoder refuses from past seq
+			}
+			if s.high == 0 {
+				first = seq
+				if from > 0 && from < seq {
+					first = from
+				}
+			}
+			if s.accept(seq, from) {
+				if applied[seq] {
+					t.Fatalf("seq %d applied twice", seq)
+				}
+				applied[seq] = true
+			}
+		}
+		if s.high == 0 {
+			return
+		}
+		var inRange uint64
+		for seq := range applied {
+			if seq >= first {
+				inRange++
+			}
+		}
+		if got, want := inRange+s.gaps+s.missing(), s.high-first+1; got < want {
+			t.Fatalf("applied %d + gaps %d + missing %d = %d, below the %d seqs from %d to %d",
+				inRange, s.gaps, s.missing(), got, want, first, s.high)
+		}
+	})
+}
