@@ -51,6 +51,9 @@ type Config struct {
 	// comparisons: it multiplies uplink traffic).
 	SendAll bool `yaml:"send_all"`
 
+	// Tasks configures running the tasks the scheduler assigns.
+	Tasks Tasks `yaml:"tasks"`
+
 	LogLevel  string `yaml:"log_level"`  // debug, info, warn, error
 	LogFormat string `yaml:"log_format"` // text or json
 
@@ -78,6 +81,7 @@ func Default() Config {
 		SampleInterval: 5 * time.Second,
 		Heartbeat:      60 * time.Second,
 		Thresholds:     report.DefaultThresholds(),
+		Tasks:          defaultTasks(),
 		LogLevel:       "info",
 		LogFormat:      "text",
 	}
@@ -140,6 +144,7 @@ func (c *Config) Validate() error {
 	if err := c.Thresholds.Validate(); err != nil {
 		add("thresholds: %v", err)
 	}
+	c.Tasks.validate(add)
 	if err := logging.Check(c.LogLevel, c.LogFormat); err != nil {
 		errs = append(errs, err)
 	}

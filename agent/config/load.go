@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,8 +46,10 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 			"TETHER_PASSWORD": &cfg.Password, "TETHER_PASSWORD_FILE": &cfg.PasswordFile, "TETHER_TIER": &cfg.Tier,
 			"TETHER_DATA_DIR": &cfg.DataDir, "TETHER_TLS_CA": &cfg.TLS.CAFile, "TETHER_TLS_CERT": &cfg.TLS.CertFile,
 			"TETHER_TLS_KEY": &cfg.TLS.KeyFile, "TETHER_LOG_LEVEL": &cfg.LogLevel, "TETHER_LOG_FORMAT": &cfg.LogFormat,
+			"TETHER_TASK_WORKDIR": &cfg.Tasks.Workdir,
 		},
-		Lists: map[string]*[]string{"TETHER_BROKER": &cfg.Brokers},
+		Lists: map[string]*[]string{"TETHER_BROKER": &cfg.Brokers, "TETHER_TASK_ALLOW": &cfg.Tasks.Allow,
+			"TETHER_SCHEDULER_KEYS": &cfg.Tasks.SchedulerKeys},
 		Durations: map[string]*time.Duration{
 			"TETHER_KEEPALIVE": &cfg.KeepAlive, "TETHER_SAMPLE_INTERVAL": &cfg.SampleInterval, "TETHER_HEARTBEAT": &cfg.Heartbeat,
 		},
@@ -54,6 +57,13 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	}.Apply(getenv)
 	if err != nil {
 		return err
+	}
+	if v := getenv("TETHER_TASK_SLOTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("TETHER_TASK_SLOTS %q: not a whole number", v)
+		}
+		cfg.Tasks.Slots = n
 	}
 	if v := getenv("TETHER_LABELS"); v != "" {
 		cfg.Labels = map[string]string{}
@@ -110,6 +120,10 @@ func flagSet(cfg *Config, usage io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.SampleInterval, "sample-interval", cfg.SampleInterval, "how often resources are measured")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "longest silence: a report is sent at least this often")
 	fs.BoolVar(&cfg.SendAll, "send-all", cfg.SendAll, "send every sample, ignoring change thresholds")
+	fs.IntVar(&cfg.Tasks.Slots, "task-slots", cfg.Tasks.Slots, "tasks run at once (0: one per core)")
+	fs.Var(&cliconf.List{Dst: &cfg.Tasks.Allow}, "task-allow", "absolute path of a command exec tasks may run; repeatable")
+	fs.Var(&cliconf.List{Dst: &cfg.Tasks.SchedulerKeys}, "scheduler-key", "scheduler's ed25519 public key (base64) that signs assignments; repeatable")
+	fs.StringVar(&cfg.Tasks.Workdir, "task-workdir", cfg.Tasks.Workdir, "directory for exec tasks' attempt directories (default <data-dir>/tasks)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	fs.BoolVar(&cfg.PrintNodeID, "print-node-id", false, "print the node id (configured or derived) and exit")
