@@ -60,8 +60,11 @@ func checkVersion(v int) error {
 	return nil
 }
 
-// validate checks the header; counted says whether the message is counted
-// in the sequence (metrics, events: seq ≥ 1) or a status (seq ≥ 0).
+// Validate checks the header as the decoders do; counted says whether the
+// message is counted in the sequence (metrics, events: seq ≥ 1) or a status
+// (seq ≥ 0). Decoders of other packages (pkg/task's events) use it.
+func (h *Header) Validate(counted bool) error { return h.validate(counted) }
+
 func (h *Header) validate(counted bool) error {
 	if err := checkVersion(h.V); err != nil {
 		return err

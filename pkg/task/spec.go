@@ -1,11 +1,7 @@
-// Package task is Tether's task model, shared by the scheduler and the
-// agent: the task spec people submit, the messages that carry tasks between
-// submitter, scheduler and agents, and the signing that lets an agent trust
-// an assignment without trusting the broker. docs/tasks.md is its user
-// documentation; docs/protocol.md lists the topics.
 package task
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -129,7 +125,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return err
+		return fmt.Errorf("%s is not a duration: write a number with a unit, such as \"90s\", \"5m\" or \"1h30m\"", quote(string(b)))
 	}
 	*d = Duration(v)
 	return nil
