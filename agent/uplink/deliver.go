@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 )
 
@@ -39,72 +40,150 @@ type Outbox interface {
 	Ack(seq uint64) error
 	// LastSeq is the last sequence number made (0 before the first).
 	LastSeq() uint64
+	// PendingFrom is the oldest seq still held, or the next one to be
+	// made when none is (protocol.Header.From).
+	PendingFrom() uint64
+}
+
+// outboxReporter is an Outbox that can describe itself for reports.
+type outboxReporter interface {
+	Report() protocol.Outbox
 }
 
 // window is how many records may await their PUBACK at once: enough to
 // drain a ten-minute backlog of 1 s reports (600) in well under a second on
 // a LAN, small enough to bound what a lost connection makes the agent send
-// twice.
-const window = 32
+// twice. backlogWindow is the part of it the backlog may use: a live record
+// waits behind at most that many backlog records on the wire (8 reports,
+// ~6 KB: three seconds on a 2 KB/s cellular link), however long the
+// backlog.
+const (
+	window        = 32
+	backlogWindow = 8
+)
 
-// deliver publishes the outbox in sequence order whenever the session is
-// connected, keeping up to window records in flight, and acknowledges each
-// record to the outbox after its PUBACK. A record whose PUBACK never came
-// (the connection dropped) is sent again on the next connection: the
-// scheduler drops the duplicate by seq. Live reports queue behind the
-// backlog, which drains at the speed of the link.
+// deliver publishes the outbox whenever the session is connected and
+// acknowledges each record to the outbox after its PUBACK. A record whose
+// PUBACK never came (the connection dropped) is sent again on the next
+// connection: the scheduler drops the duplicate by seq.
+//
+// Two lanes share a connection. The backlog — what the outbox held when
+// the connection came up — goes out oldest first with up to backlogWindow
+// records in flight; live records, made while connected, go out as soon as
+// they are made, ahead of the rest of the backlog, so the scheduler's view
+// is current while a long backlog drains over a slow link. Each lane is in
+// seq order; the messages' From (protocol.Header) lets the scheduler tell
+// the backlog still on its way from a gap.
 func (u *Uplink) deliver(ctx context.Context) {
-	type inflight struct {
-		seq uint64
-		f   *session.Inflight
-	}
-	var acked uint64 // highest seq acknowledged on any connection
 	for ctx.Err() == nil {
 		if err := u.sess.WaitConnected(ctx); err != nil {
 			return
 		}
-		sent := acked // resend what the last connection did not acknowledge
-		var queue []inflight
-		for ctx.Err() == nil {
-			if len(queue) < window {
-				recs, err := u.outbox.Pending(sent, window-len(queue))
-				if err != nil {
-					u.log.Error("outbox unreadable", "err", err)
-					sleep(ctx, time.Second)
+		u.deliverConnection(ctx)
+	}
+}
+
+// deliverConnection delivers until the connection ends or ctx does.
+func (u *Uplink) deliverConnection(ctx context.Context) {
+	type inflight struct {
+		seq     uint64
+		backlog bool
+		f       *session.Inflight
+		due     time.Time
+	}
+	var (
+		cut      = u.outbox.LastSeq() // records up to cut are the backlog
+		backSent uint64               // backlog: highest seq handed over
+		liveSent = cut                // live lane: highest seq handed over
+		backDone bool
+		queue    []inflight
+		inBack   int // backlog records in queue
+	)
+	timeout := u.opts.Session.OpTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	publish := func(r Record, backlog bool) bool {
+		f, err := u.sess.PublishAsync(session.Message{Topic: r.Topic, QoS: r.QoS, Retained: r.Retained, Payload: r.Payload})
+		if err != nil {
+			return false // the connection is gone
+		}
+		queue = append(queue, inflight{r.Seq, backlog, f, time.Now().Add(timeout)})
+		if backlog {
+			inBack++
+		}
+		return true
+	}
+	for ctx.Err() == nil {
+		// Live records first, then the backlog with what its window allows.
+		if n := window - len(queue); n > 0 {
+			recs, err := u.outbox.Pending(liveSent, n)
+			if err != nil {
+				u.log.Error("outbox unreadable", "err", err)
+				sleep(ctx, time.Second)
+				return
+			}
+			for _, r := range recs {
+				if !publish(r, false) {
+					return
+				}
+				liveSent = r.Seq
+			}
+		}
+		// A record up to cut may still be committing (its seq is taken
+		// before it is durable), so an empty answer does not end the
+		// backlog: a record past cut does.
+		if n := min(window-len(queue), backlogWindow-inBack); !backDone && backSent < cut && n > 0 {
+			recs, err := u.outbox.Pending(backSent, n)
+			if err != nil {
+				u.log.Error("outbox unreadable", "err", err)
+				sleep(ctx, time.Second)
+				return
+			}
+			for _, r := range recs {
+				if r.Seq > cut {
+					backDone = true
 					break
 				}
-				refused := false
-				for _, r := range recs {
-					f, err := u.sess.PublishAsync(session.Message{Topic: r.Topic, QoS: r.QoS, Retained: r.Retained, Payload: r.Payload})
-					if err != nil {
-						refused = true // the connection is gone
-						break
-					}
-					queue = append(queue, inflight{r.Seq, f})
-					sent = r.Seq
+				if !publish(r, true) {
+					return
 				}
-				if refused && len(queue) == 0 {
-					break // wait for the next connection
-				}
+				backSent = r.Seq
 			}
-			if len(queue) == 0 {
-				if !u.waitForWork(ctx) {
-					break // disconnected: start over when connected
-				}
-				continue
-			}
-			if err := queue[0].f.Wait(ctx); err != nil {
-				if !errors.Is(err, context.Canceled) {
-					u.log.Debug("delivery interrupted; unacknowledged records go again", "from_seq", acked+1, "err", err)
-				}
-				break
-			}
-			if err := u.outbox.Ack(queue[0].seq); err != nil {
-				u.log.Warn("outbox ack failed; the record may be sent twice", "seq", queue[0].seq, "err", err)
-			}
-			acked = queue[0].seq
-			queue = queue[1:]
 		}
+		if len(queue) == 0 {
+			if !u.waitForWork(ctx) {
+				return // disconnected: start over when connected
+			}
+			continue
+		}
+		head := queue[0]
+		t := time.NewTimer(time.Until(head.due))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-u.added: // a live record: send it now, ahead of the backlog
+			t.Stop()
+			continue
+		case <-head.f.Done():
+		case <-head.f.Lost():
+		case <-t.C:
+		}
+		t.Stop()
+		if err := head.f.Wait(ctx); err != nil {
+			if !errors.Is(err, context.Canceled) {
+				u.log.Debug("delivery interrupted; unacknowledged records go again", "seq", head.seq, "err", err)
+			}
+			return
+		}
+		if err := u.outbox.Ack(head.seq); err != nil {
+			u.log.Warn("outbox ack failed; the record may be sent twice", "seq", head.seq, "err", err)
+		}
+		if head.backlog {
+			inBack--
+		}
+		queue = queue[1:]
 	}
 }
 

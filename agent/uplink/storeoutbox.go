@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/tether-edge/tether/agent/store"
+	"github.com/tether-edge/tether/pkg/protocol"
 )
 
 // StoreOutbox is the agent's durable store as the uplink's Outbox: records
@@ -32,6 +33,13 @@ func (o storeOutbox) Pending(after uint64, limit int) ([]Record, error) {
 
 func (o storeOutbox) Ack(seq uint64) error { return o.s.Ack(seq) }
 func (o storeOutbox) LastSeq() uint64      { return o.s.LastSeq() }
+func (o storeOutbox) PendingFrom() uint64  { return o.s.PendingFrom() }
+
+func (o storeOutbox) Report() protocol.Outbox {
+	st := o.s.OutboxStats()
+	return protocol.Outbox{Pending: st.Count, Bytes: st.Bytes, Dropped: st.DroppedMetrics,
+		Downsampled: st.Downsampled, Corrupt: st.Corrupt}
+}
 
 func fromStore(r store.Record) Record {
 	return Record{Seq: r.Seq, Topic: r.Topic, QoS: r.QoS, Retained: r.Retained, Payload: r.Payload}

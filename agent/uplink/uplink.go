@@ -42,6 +42,11 @@ type Options struct {
 	Logger   *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// OnTask receives the payload of every task command (a signed
+	// task.Envelope, unverified) on the session's receive path: it must be
+	// quick and must not keep the payload past its return. Nil: task
+	// commands are ignored with a warning.
+	OnTask func(payload []byte)
 }
 
 // Uplink publishes a node's messages. Its methods are safe for concurrent
@@ -148,9 +153,32 @@ func (u *Uplink) serveRebirths(ctx context.Context) {
 	}
 }
 
-func (u *Uplink) header(seq uint64) protocol.Header {
+// Header returns the header of the counted message with sequence number
+// seq, stamped as the uplink stamps its own: what a task event made in
+// another component's build function (the store's Journal) carries. from
+// is the outbox's PendingFrom, read before the record was made.
+func (u *Uplink) Header(seq, from uint64) protocol.Header { return u.header(seq, from) }
+
+// Notify tells the delivery loop that a record was added to the outbox
+// by someone else (the task runner), so it goes out now rather than at the
+// next poll.
+func (u *Uplink) Notify() {
+	select {
+	case u.added <- struct{}{}:
+	default:
+	}
+}
+
+// header stamps a message with seq and from (see protocol.Header.From).
+func (u *Uplink) header(seq, from uint64) protocol.Header {
 	return protocol.Header{V: protocol.Version, Node: u.opts.Node, Instance: u.instance, Store: u.opts.StoreID, Seq: seq,
-		TS: u.opts.Now().Truncate(time.Millisecond), Boot: u.opts.Facts.BootID, UpMS: uptimeMS()}
+		TS: u.opts.Now().Truncate(time.Millisecond), Boot: u.opts.Facts.BootID, UpMS: uptimeMS(), From: from}
+}
+
+// statusHeader is the header of a status message: the stream's position.
+func (u *Uplink) statusHeader() protocol.Header {
+	from := u.outbox.PendingFrom() // before LastSeq: it may only be smaller than the truth
+	return u.header(u.outbox.LastSeq(), from)
 }
 
 func (u *Uplink) statusMessage(st protocol.NodeStatus) *session.Message {
@@ -168,18 +196,18 @@ func (u *Uplink) statusMessage(st protocol.NodeStatus) *session.Message {
 // will is composed before every connection attempt, for the connection
 // that attempt would be.
 func (u *Uplink) will() *session.Message {
-	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.outbox.LastSeq()),
+	return u.statusMessage(protocol.NodeStatus{Header: u.statusHeader(),
 		State: protocol.StateOffline, Reason: protocol.ReasonLost, Conn: u.conn.Load() + 1})
 }
 
 func (u *Uplink) birth() *session.Message {
 	facts := u.opts.Facts
-	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.outbox.LastSeq()), State: protocol.StateOnline,
+	return u.statusMessage(protocol.NodeStatus{Header: u.statusHeader(), State: protocol.StateOnline,
 		Conn: u.conn.Load(), HeartbeatS: u.opts.Heartbeat.Seconds(), Facts: &facts, Recovery: u.opts.Recovery})
 }
 
 func (u *Uplink) goodbye() *session.Message {
-	return u.statusMessage(protocol.NodeStatus{Header: u.header(u.outbox.LastSeq()),
+	return u.statusMessage(protocol.NodeStatus{Header: u.statusHeader(),
 		State: protocol.StateOffline, Reason: protocol.ReasonShutdown, Conn: u.conn.Load()})
 }
 
@@ -205,8 +233,16 @@ func (u *Uplink) publishBirth(s *session.Session) {
 // the outbox; it returns once the report is durable, connected or not. The
 // delivery loop publishes it in order.
 func (u *Uplink) PublishMetrics(ctx context.Context, m protocol.Metrics) error {
+	// From is read before the record is made: records are only acknowledged
+	// meanwhile, so it can only be smaller than the truth, never claim a
+	// pending record lost.
+	from := u.outbox.PendingFrom()
+	if r, ok := u.outbox.(outboxReporter); ok {
+		ob := r.Report()
+		m.Outbox = &ob
+	}
 	_, err := u.outbox.Add(ctx, KindMetrics, func(seq uint64) (string, []byte, error) {
-		m.Header = u.header(seq)
+		m.Header = u.header(seq, from)
 		b, err := json.Marshal(m)
 		if err != nil {
 			return "", nil, fmt.Errorf("encode metrics: %w", err)
@@ -216,10 +252,7 @@ func (u *Uplink) PublishMetrics(ctx context.Context, m protocol.Metrics) error {
 	if err != nil {
 		return err
 	}
-	select {
-	case u.added <- struct{}{}:
-	default:
-	}
+	u.Notify()
 	return nil
 }
 
@@ -236,6 +269,12 @@ func (u *Uplink) onCommand(m session.Message) {
 		case u.rebirth <- struct{}{}:
 		default: // one is already pending
 		}
+	case protocol.CmdTask:
+		if u.opts.OnTask == nil {
+			u.log.Warn("task command ignored: this agent runs no tasks")
+			return
+		}
+		u.opts.OnTask(m.Payload)
 	case protocol.CmdDuplicate:
 		dn, err := protocol.DecodeDuplicateNotice(m.Payload)
 		if err != nil {

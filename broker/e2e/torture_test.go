@@ -26,6 +26,10 @@ type flappingLink struct {
 	target string
 	rng    *rand.Rand
 
+	// upRate bounds what agents send through the link, bytes a second
+	// (0: unbounded): a cellular uplink. Set before the first connection.
+	upRate int
+
 	mu    sync.Mutex // guards up and conns
 	up    bool
 	conns map[net.Conn]struct{}
@@ -79,8 +83,41 @@ func (l *flappingLink) accept() {
 			dst.Close()
 			src.Close()
 		}
-		go pipe(b, c)
+		if l.upRate > 0 {
+			go func() {
+				defer l.wg.Done()
+				throttledCopy(b, c, l.upRate)
+				b.Close()
+				c.Close()
+			}()
+		} else {
+			go pipe(b, c)
+		}
 		go pipe(c, b)
+	}
+}
+
+// throttledCopy copies src to dst at about rate bytes a second, in chunks
+// of a tenth of a second's worth.
+func throttledCopy(dst io.Writer, src io.Reader, rate int) {
+	buf := make([]byte, max(rate/10, 64))
+	next := time.Now()
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+			next = next.Add(time.Duration(n) * time.Second / time.Duration(rate))
+			if d := time.Until(next); d > 0 {
+				time.Sleep(d)
+			} else {
+				next = time.Now()
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }
 

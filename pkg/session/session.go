@@ -179,6 +179,14 @@ func (s *Session) PublishAsync(m Message) (*Inflight, error) {
 	return &Inflight{s: s, tok: c.Publish(m.Topic, m.QoS, m.Retained, m.Payload), gone: gone}, nil
 }
 
+// Done is closed when the publish completed: acknowledged, or failed (Wait
+// says which). Lost is closed when the connection it was handed to ended.
+// Together they let a caller wait for it alongside other work.
+func (f *Inflight) Done() <-chan struct{} { return f.tok.Done() }
+
+// Lost: see Done.
+func (f *Inflight) Lost() <-chan struct{} { return f.gone }
+
 // Wait waits for the broker's acknowledgement (QoS 1) or the hand-over
 // (QoS 0), bounded by ctx and OpTimeout. It returns ErrNotConnected as
 // soon as the connection the message was handed to ends.

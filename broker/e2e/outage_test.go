@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+)
+
+// TestBrokerOutage cuts an agent reporting every second from the broker for
+// ten minutes (TETHER_OUTAGE overrides; -short: 30 s), then restores the
+// link as a slow uplink (8 KB/s, a weak cellular link), and checks what the
+// durable outbox promises:
+//
+//   - the backlog reaches the broker in sequence order (a monitor
+//     subscribed throughout sees it), every record at least once;
+//   - the scheduler's fleet view ends with no gap and nothing missing;
+//   - live reports are not starved while the backlog drains: the
+//     scheduler's view of the node stays fresh (measured ≤ 5 s old) from
+//     shortly after the reconnect, long before the backlog is through.
+func TestBrokerOutage(t *testing.T) {
+	t.Parallel()
+	outage := 10 * time.Minute
+	if testing.Short() {
+		outage = 30 * time.Second
+	}
+	if v := os.Getenv("TETHER_OUTAGE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("TETHER_OUTAGE=%q", v)
+		}
+		outage = d
+	}
+	const node, rate = "pi-outage", 8 << 10
+
+	s := newSite(t)
+	s.startScheduler()
+	link := newFlappingLink(t, fmt.Sprintf("127.0.0.1:%d", s.port), 1)
+	link.upRate = rate
+
+	// The monitor sees what the broker receives, in order.
+	type arrival struct {
+		seq uint64
+		at  time.Time
+	}
+	var (
+		mu       sync.Mutex
+		arrivals []arrival
+	)
+	mon := connect(t, s, "monitor@outage", "monitor")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	topics, _ := protocol.NewTopics("default")
+	if err := mon.Subscribe(ctx, topics.NodeMetrics(node), 1, func(m session.Message) {
+		met, err := protocol.DecodeMetrics(m.Payload)
+		if err != nil {
+			t.Errorf("monitor: %v", err)
+			return
+		}
+		mu.Lock()
+		arrivals = append(arrivals, arrival{met.Seq, time.Now()})
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	a := s.startAgent(node, "--broker", link.url(), "--sample-interval", "1s", "--send-all")
+	defer func() {
+		a.signal(syscall.SIGTERM)
+		_ = a.wait(t, 10*time.Second)
+	}()
+	s.waitFleet(15*time.Second, "agent reporting", func(n map[string]protocol.FleetNode) bool {
+		return n[node].Online && n[node].Seq >= 3
+	})
+
+	link.setUp(false)
+	cutAt := time.Now()
+	s.waitFleet(30*time.Second, "agent offline", func(n map[string]protocol.FleetNode) bool { return !n[node].Online })
+	time.Sleep(outage - time.Since(cutAt))
+	mu.Lock()
+	before := len(arrivals)
+	lastBefore := arrivals[len(arrivals)-1].seq
+	mu.Unlock()
+	link.setUp(true)
+	healAt := time.Now()
+	t.Logf("link cut for %v; %d reports had arrived, the last seq %d", healAt.Sub(cutAt).Round(time.Second), before, lastBefore)
+
+	// Drain: follow the fleet view until nothing is missing and the
+	// agent's outbox is empty again.
+	var (
+		row        protocol.FleetNode
+		stalest    time.Duration
+		firstFresh time.Duration
+	)
+	deadline := healAt.Add(outage + 2*time.Minute) // 8 KB/s drains ten minutes of reports in ~90 s
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("backlog not delivered %v after the link came back; last row %+v", time.Since(healAt), row)
+		}
+		f, err := s.nodes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range f.Nodes {
+			if n.Node == node {
+				row = n
+			}
+		}
+		since := time.Since(healAt)
+		if row.Online && !row.Measured.IsZero() {
+			age := f.TS.Sub(row.Measured)
+			if age <= 5*time.Second && firstFresh == 0 {
+				firstFresh = since
+			}
+			if firstFresh > 0 && age > stalest {
+				stalest = age
+			}
+		}
+		if row.Online && row.Missing == 0 && row.Seq > lastBefore+uint64(outage/time.Second)-5 &&
+			row.Outbox != nil && row.Outbox.Pending <= 3 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	drained := time.Since(healAt)
+
+	mu.Lock()
+	got := slices.Clone(arrivals[before:])
+	mu.Unlock()
+	// The backlog is what was made while the link was down: the first
+	// live report is the first seq that arrived after one made later.
+	var (
+		backlog, live []uint64
+		seen          = map[uint64]bool{}
+		dups          int
+	)
+	for _, a := range got {
+		if seen[a.seq] {
+			dups++
+			continue
+		}
+		seen[a.seq] = true
+		if a.seq <= lastBefore+uint64(outage/time.Second)+5 && (len(live) == 0 || a.seq < live[0]) {
+			backlog = append(backlog, a.seq)
+		} else {
+			live = append(live, a.seq)
+		}
+	}
+	for seq := lastBefore + 1; seq <= row.Seq; seq++ {
+		if !seen[seq] {
+			t.Errorf("seq %d never reached the broker", seq)
+		}
+	}
+	if !slices.IsSorted(backlog) {
+		t.Errorf("backlog out of order: %v", backlog)
+	}
+	if !slices.IsSorted(live) {
+		t.Errorf("live reports out of order: %v", live)
+	}
+	t.Logf("backlog of %d reports drained in %v over %d B/s; %d live reports meanwhile; %d redelivered; fleet: seq %d, gaps %d, missing %d, dups %d; the view was fresh %v after the reconnect and at most %v old after that",
+		len(backlog), drained.Round(time.Second), rate, len(live), dups, row.Seq, row.Gaps, row.Missing, row.Dups,
+		firstFresh.Round(100*time.Millisecond), stalest.Round(100*time.Millisecond))
+	if row.Gaps != 0 {
+		t.Errorf("the scheduler counts %d gaps", row.Gaps)
+	}
+	if len(backlog) < int(outage/time.Second)*9/10 {
+		t.Errorf("backlog of %d reports, want about %d (one a second)", len(backlog), int(outage/time.Second))
+	}
+	if firstFresh == 0 || firstFresh > drained/2+10*time.Second {
+		t.Errorf("live reports starved: the view was fresh only %v after the reconnect (backlog drained in %v)", firstFresh, drained)
+	}
+	if stalest > 5*time.Second {
+		t.Errorf("the node's view went %v stale while the backlog drained", stalest)
+	}
+}
