@@ -96,10 +96,13 @@ func TestBrokerOutage(t *testing.T) {
 	// agent's outbox is empty again.
 	var (
 		row        protocol.FleetNode
+		onlineAt   time.Time // the agent's reconnect, as the scheduler saw it
 		stalest    time.Duration
-		firstFresh time.Duration
+		firstFresh time.Duration // from onlineAt
 	)
-	deadline := healAt.Add(outage + 2*time.Minute) // 8 KB/s drains ten minutes of reports in ~90 s
+	// The agent's reconnect backoff is capped at a minute; 8 KB/s drains
+	// ten minutes of reports in about 70 s.
+	deadline := healAt.Add(3*time.Minute + outage/4)
 	for {
 		if time.Now().After(deadline) {
 			t.Fatalf("backlog not delivered %v after the link came back; last row %+v", time.Since(healAt), row)
@@ -113,11 +116,13 @@ func TestBrokerOutage(t *testing.T) {
 				row = n
 			}
 		}
-		since := time.Since(healAt)
+		if row.Online && onlineAt.IsZero() {
+			onlineAt = time.Now()
+		}
 		if row.Online && !row.Measured.IsZero() {
 			age := f.TS.Sub(row.Measured)
 			if age <= 5*time.Second && firstFresh == 0 {
-				firstFresh = since
+				firstFresh = time.Since(onlineAt)
 			}
 			if firstFresh > 0 && age > stalest {
 				stalest = age
@@ -129,17 +134,21 @@ func TestBrokerOutage(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	drained := time.Since(healAt)
+	drained := time.Since(onlineAt)
 
 	mu.Lock()
 	got := slices.Clone(arrivals[before:])
 	mu.Unlock()
-	// The backlog is what was made while the link was down: the first
-	// live report is the first seq that arrived after one made later.
+	// The backlog is what the outbox held when the agent reconnected: a
+	// contiguous run from lastBefore+1. The first arrival that skips ahead
+	// is the first live report; live reports follow in order, interleaved
+	// with the rest of the backlog.
 	var (
 		backlog, live []uint64
 		seen          = map[uint64]bool{}
 		dups          int
+		firstLive     uint64
+		next          = lastBefore + 1
 	)
 	for _, a := range got {
 		if seen[a.seq] {
@@ -147,9 +156,16 @@ func TestBrokerOutage(t *testing.T) {
 			continue
 		}
 		seen[a.seq] = true
-		if a.seq <= lastBefore+uint64(outage/time.Second)+5 && (len(live) == 0 || a.seq < live[0]) {
+		switch {
+		case firstLive == 0 && a.seq == next:
 			backlog = append(backlog, a.seq)
-		} else {
+			next++
+		case firstLive == 0:
+			firstLive = a.seq
+			live = append(live, a.seq)
+		case a.seq < firstLive:
+			backlog = append(backlog, a.seq)
+		default:
 			live = append(live, a.seq)
 		}
 	}
@@ -164,8 +180,8 @@ func TestBrokerOutage(t *testing.T) {
 	if !slices.IsSorted(live) {
 		t.Errorf("live reports out of order: %v", live)
 	}
-	t.Logf("backlog of %d reports drained in %v over %d B/s; %d live reports meanwhile; %d redelivered; fleet: seq %d, gaps %d, missing %d, dups %d; the view was fresh %v after the reconnect and at most %v old after that",
-		len(backlog), drained.Round(time.Second), rate, len(live), dups, row.Seq, row.Gaps, row.Missing, row.Dups,
+	t.Logf("the agent reconnected %v after the link came back; backlog of %d reports drained %v after that over %d B/s; %d live reports meanwhile; %d redelivered; fleet: seq %d, gaps %d, missing %d, dups %d; the view was fresh %v after the reconnect and at most %v old after that",
+		onlineAt.Sub(healAt).Round(100*time.Millisecond), len(backlog), time.Since(onlineAt).Round(time.Second), rate, len(live), dups, row.Seq, row.Gaps, row.Missing, row.Dups,
 		firstFresh.Round(100*time.Millisecond), stalest.Round(100*time.Millisecond))
 	if row.Gaps != 0 {
 		t.Errorf("the scheduler counts %d gaps", row.Gaps)
