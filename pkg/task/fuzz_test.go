@@ -1,0 +1,166 @@
+package task
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"go.yaml.in/yaml/v3"
+)
+
+// fuzzSeeds are the payloads of badCases but the oversized one: the size
+// check needs no fuzzing, and a 256 KiB seed slows every mutation.
+func fuzzSeeds() []string {
+	var seeds []string
+	for _, c := range badCases {
+		if len(c.payload) <= 1<<10 {
+			seeds = append(seeds, c.payload)
+		}
+	}
+	return seeds
+}
+
+// FuzzDecodeSpec feeds the same bytes to both spec decoders. Neither may
+// panic; a spec either accepts must survive a round trip through JSON (and
+// through YAML), decode the same, and be accepted by the JSON decoder too:
+// the two forms accept the same specs.
+func FuzzDecodeSpec(f *testing.F) {
+	for _, c := range fuzzSeeds() {
+		f.Add([]byte(c))
+	}
+	for _, name := range []string{"spec-exec", "spec-builtin"} {
+		b, _ := json.Marshal(examples[name])
+		f.Add(b)
+	}
+	yamls, _ := filepath.Glob(filepath.Join("testdata", "*.yaml"))
+	for _, path := range yamls {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("kind: exec\nexec: {command: /bin/true}\n---\nkind: exec\n"))
+	f.Add([]byte("kind: builtin\nbuiltin: &b {name: cpu, units: 1}\nexec: *b\n"))
+	f.Add([]byte(`{"kind":"exec","exec":{"command":"/bin/true","env":{"A":"\u0000"}},"timeout":"1.5s"}`))
+
+	sameSpec := cmpopts.EquateEmpty()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if s, err := DecodeSpecJSON(data); err == nil {
+			b, err := json.Marshal(s)
+			if err != nil {
+				t.Fatalf("accepted spec does not encode: %v", err)
+			}
+			back, err := DecodeSpecJSON(b)
+			if err != nil {
+				t.Fatalf("accepted spec does not re-decode: %v\n%s", err, b)
+			}
+			if diff := cmp.Diff(s, back, sameSpec); diff != "" {
+				t.Fatalf("round trip changed the spec (-first +second):\n%s", diff)
+			}
+		}
+		if s, err := DecodeSpecYAML(data); err == nil {
+			b, err := json.Marshal(s)
+			if err != nil {
+				t.Fatalf("accepted YAML spec does not encode: %v", err)
+			}
+			back, err := DecodeSpecJSON(b)
+			if err != nil {
+				t.Fatalf("spec accepted as YAML is refused as JSON: %v\n%s", err, b)
+			}
+			if diff := cmp.Diff(s, back, sameSpec); diff != "" {
+				t.Fatalf("YAML to JSON changed the spec (-YAML +JSON):\n%s", diff)
+			}
+			y, err := yaml.Marshal(s)
+			if err != nil {
+				t.Fatalf("accepted YAML spec does not encode as YAML: %v", err)
+			}
+			again, err := DecodeSpecYAML(y)
+			if err != nil {
+				t.Fatalf("accepted YAML spec does not re-decode: %v\n%s", err, y)
+			}
+			if diff := cmp.Diff(s, again, sameSpec); diff != "" {
+				t.Fatalf("YAML round trip changed the spec (-first +second):\n%s", diff)
+			}
+		}
+	})
+}
+
+// FuzzDecodeMessages feeds the same bytes to every message decoder. None
+// may panic; what one accepts must survive a round trip and decode the
+// same.
+func FuzzDecodeMessages(f *testing.F) {
+	for _, c := range fuzzSeeds() {
+		f.Add([]byte(c))
+	}
+	for _, m := range examples {
+		b, _ := json.Marshal(m)
+		f.Add(b)
+	}
+	same := cmpopts.EquateEmpty()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for kind, decode := range decoders {
+			m, err := decode(data)
+			if err != nil {
+				continue
+			}
+			b, err := json.Marshal(m)
+			if err != nil {
+				t.Fatalf("%s accepted does not encode: %v", kind, err)
+			}
+			back, err := decode(b)
+			if err != nil {
+				t.Fatalf("%s accepted does not re-decode: %v\n%s", kind, err, b)
+			}
+			if diff := cmp.Diff(m, back, same); diff != "" {
+				t.Fatalf("%s round trip (-first +second):\n%s", kind, diff)
+			}
+		}
+	})
+}
+
+// FuzzVerify gives Verify envelopes from the network (envelope) and bodies
+// the scheduler's key signed (body: what a compromised or buggy scheduler
+// could send). Verify must not panic, and whatever it accepts is for this
+// node, valid now, and passes Validate.
+func FuzzVerify(f *testing.F) {
+	good := exampleEnvelope()
+	goodJSON, _ := json.Marshal(good)
+	f.Add(goodJSON, good.Body)
+	for _, c := range fuzzSeeds() {
+		f.Add([]byte(c), []byte(c))
+	}
+	for _, m := range examples {
+		b, _ := json.Marshal(m)
+		f.Add(b, b)
+	}
+	keys := []ed25519.PublicKey{testPub()}
+	const node = "pi-0001"
+	now := ts.Add(2 * 60e9)
+	check := func(t *testing.T, a Assignment, err error) {
+		if err != nil {
+			return
+		}
+		if a.Node != node {
+			t.Fatalf("accepted an assignment for %q", a.Node)
+		}
+		if now.Add(ClockSkew).Before(a.Issued) || now.After(a.Expires.Add(ClockSkew)) {
+			t.Fatalf("accepted an assignment valid %v to %v at %v", a.Issued, a.Expires, now)
+		}
+		if err := a.Validate(); err != nil {
+			t.Fatalf("accepted an invalid assignment: %v", err)
+		}
+	}
+	f.Fuzz(func(t *testing.T, envelope, body []byte) {
+		if env, err := DecodeEnvelope(envelope); err == nil {
+			a, err := Verify(keys, env, node, now)
+			check(t, a, err)
+		}
+		a, err := Verify(keys, signRaw(testKey, body), node, now)
+		check(t, a, err)
+	})
+}
