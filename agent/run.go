@@ -73,7 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log = log.With("node", cfg.NodeID)
 
 	dir := filepath.Join(cfg.DataDir, "store")
-	st, rec, err := store.Open(dir, store.Options{Logger: log.With("component", "store"), BootID: facts.BootID})
+	st, rec, err := store.Open(dir, store.Options{Logger: log.With("component", "store"), BootID: facts.BootID,
+		MaxOutboxBytes: cfg.Outbox.MaxBytes, MaxOutboxAge: cfg.Outbox.MaxAge})
 	if err != nil {
 		return fmt.Errorf("opening the store in %s: %w", dir, err)
 	}

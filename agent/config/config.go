@@ -51,6 +51,10 @@ type Config struct {
 	// comparisons: it multiplies uplink traffic).
 	SendAll bool `yaml:"send_all"`
 
+	// Outbox bounds what the agent keeps for the broker while it cannot
+	// reach it; see docs/durability.md.
+	Outbox Outbox `yaml:"outbox"`
+
 	// Tasks configures running the tasks the scheduler assigns.
 	Tasks Tasks `yaml:"tasks"`
 
@@ -81,6 +85,7 @@ func Default() Config {
 		SampleInterval: 5 * time.Second,
 		Heartbeat:      60 * time.Second,
 		Thresholds:     report.DefaultThresholds(),
+		Outbox:         Outbox{MaxBytes: 8 << 20, MaxAge: 24 * time.Hour},
 		Tasks:          defaultTasks(),
 		LogLevel:       "info",
 		LogFormat:      "text",
@@ -99,6 +104,12 @@ func (c *Config) Validate() error {
 	}
 	if err := protocol.ValidateID("region", c.Region); err != nil {
 		add("%v", err)
+	}
+	if c.Outbox.MaxBytes < 64<<10 {
+		add("outbox.max_bytes: %d is below 64 KiB", c.Outbox.MaxBytes)
+	}
+	if c.Outbox.MaxAge < time.Minute {
+		add("outbox.max_age: %v is below a minute", c.Outbox.MaxAge)
 	}
 	if len(c.Brokers) == 0 {
 		add("brokers: none set; give one, e.g. --broker tcp://scheduler.local:1883")
@@ -154,4 +165,13 @@ func (c *Config) Validate() error {
 // ResolvePassword returns the password, reading PasswordFile when set.
 func (c *Config) ResolvePassword() (string, error) {
 	return cliconf.Password(c.Password, c.PasswordFile)
+}
+
+// Outbox bounds the agent's durable outbox. Past MaxBytes, metrics are
+// downsampled, then dropped oldest first; metrics older than MaxAge are
+// dropped. Status and task events are never dropped. Losses are counted
+// and reported with every metrics report (protocol.Outbox).
+type Outbox struct {
+	MaxBytes int64         `yaml:"max_bytes"` // default 8 MiB: ~3 h of 1 s reports
+	MaxAge   time.Duration `yaml:"max_age"`   // default 24 h
 }
