@@ -1,0 +1,158 @@
+package tasks
+
+import (
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+// place tries to place a pending task: on success it becomes assigned to
+// a new attempt and its assignment is sent.
+func (e *Engine) place(en *entry, now time.Time) bool {
+	t := en.t
+	if t.State != task.StatePending || now.Before(t.NotBefore) {
+		return false
+	}
+	if e.opts.Key == nil {
+		if now.Sub(e.noKeyLog) >= time.Minute {
+			e.noKeyLog = now
+			e.log.Error("no signing key configured (tasks.signing_key_file): tasks stay pending, no assignment is sent")
+		}
+		return false
+	}
+	resume := e.resumePoint(en)
+	r := &Request{Task: t.Spec.ID, Spec: &t.Spec, Work: workFrom(t, resume), Avoid: t.Avoid}
+	n := e.opts.Placer.Place(r, e.candidates())
+	if n == nil {
+		return false
+	}
+	t.Attempt++
+	t.State, t.Node, t.Avoid, t.NotBefore = task.StateAssigned, n.ID, "", time.Time{}
+	t.Acked, t.Sends, t.SentAt, t.Started, t.Resumed = false, 0, time.Time{}, time.Time{}, resume
+	t.Progress = resume
+	if resume == 0 {
+		t.Total = 0
+	} else {
+		t.Total = en.cp.Total
+	}
+	t.Attempts = append(t.Attempts, task.Attempt{N: t.Attempt, Node: n.ID, Assigned: now, State: task.StateAssigned, ResumedFrom: resume})
+	if len(t.Attempts) > maxHistory {
+		t.Attempts = append(t.Attempts[:0], t.Attempts[len(t.Attempts)-maxHistory:]...)
+	}
+	e.chargeNode(en)
+	e.touch(en)
+	e.sendRun(en, true)
+	e.log.Info("task assigned", "task", t.Spec.ID, "node", n.ID, "attempt", t.Attempt, "resumed_from", resume)
+	return true
+}
+
+// resumePoint is the progress of the checkpoint a new attempt starts from:
+// the latest the scheduler holds, for a checkpointable task.
+func (e *Engine) resumePoint(en *entry) int64 {
+	if !en.t.Spec.Checkpointable || en.cp == nil || len(en.cp.Data) == 0 {
+		return 0
+	}
+	return en.cp.Progress
+}
+
+// workFrom is the task's estimated work when it resumes at progress.
+func workFrom(t *Task, progress int64) float64 {
+	c := *t
+	c.Progress = progress
+	if progress > 0 && c.Total == 0 && c.Spec.Builtin != nil {
+		c.Total = c.Spec.Builtin.Units
+	}
+	return remaining(&c)
+}
+
+// sendRun publishes (after the commit) the current attempt's signed
+// assignment; counted says whether it counts against AckResends (a
+// re-send after a scheduler restart does not).
+func (e *Engine) sendRun(en *entry, counted bool) {
+	t := en.t
+	now := e.now()
+	a := task.Assignment{V: task.Version, Op: task.AssignRun, Node: t.Node, Task: t.Spec.ID, Attempt: t.Attempt,
+		Issued: now, Expires: now.Add(e.opts.Expiry), Spec: &t.Spec}
+	if t.Resumed > 0 && en.cp != nil {
+		a.Checkpoint, a.Progress = en.cp.Data, en.cp.Progress
+	}
+	if counted {
+		t.Sends++
+	}
+	t.SentAt = now
+	e.assign(a)
+}
+
+// sendCancel publishes (after the commit) an AssignCancel for attempt n of
+// task id on node.
+func (e *Engine) sendCancel(node, id string, n uint32) {
+	now := e.now()
+	e.assign(task.Assignment{V: task.Version, Op: task.AssignCancel, Node: node, Task: id, Attempt: n,
+		Issued: now, Expires: now.Add(e.opts.Expiry)})
+	e.log.Info("attempt cancel sent", "task", id, "node", node, "attempt", n)
+}
+
+func (e *Engine) assign(a task.Assignment) {
+	if e.opts.Key == nil {
+		return
+	}
+	env, err := task.Sign(e.opts.Key, a)
+	if err != nil {
+		e.log.Error("assignment not signed", "task", a.Task, "err", err) // cannot happen
+		return
+	}
+	e.send(e.opts.Topics.NodeCommand(a.Node, protocol.CmdTask), env)
+}
+
+// endAttempt ends en's current attempt with reason and takes its charge
+// off the node. fence says the node may still be running it: it is fenced
+// and sent an AssignCancel (now if online, else when it is back).
+func (e *Engine) endAttempt(en *entry, reason string, fence bool) {
+	t := en.t
+	now := e.now()
+	if a := t.current(); a != nil && a.Ended.IsZero() {
+		a.Ended, a.Reason = now, reason
+	}
+	if fence && t.Node != "" {
+		e.fence(t.Node, t.Spec.ID, t.Attempt, now)
+	}
+	e.release(en)
+	t.Acked, t.Sends, t.SentAt, t.Started = false, 0, time.Time{}, time.Time{}
+}
+
+// requeue makes en pending again for a new attempt that uses no retry.
+func (e *Engine) requeue(en *entry) {
+	t := en.t
+	t.State, t.Node, t.NotBefore = task.StatePending, "", time.Time{}
+	e.touch(en)
+	e.placeDue = true
+}
+
+// retryOrFail follows a failed attempt: the task is pending again after
+// its backoff while retries are left, else failed with reason.
+func (e *Engine) retryOrFail(en *entry, reason string) {
+	t := en.t
+	t.Failures++
+	if t.Failures > t.Spec.Retries {
+		t.State, t.Error = task.StateFailed, reason
+		e.touch(en)
+		e.log.Warn("task failed", "task", t.Spec.ID, "attempts", t.Attempt, "err", reason)
+		return
+	}
+	t.State, t.Node = task.StatePending, ""
+	t.NotBefore = e.now().Add(e.backoff(t.Failures))
+	e.touch(en)
+	e.log.Info("task attempt failed: retrying", "task", t.Spec.ID, "attempt", t.Attempt, "failures", t.Failures,
+		"retries", t.Spec.Retries, "not_before", t.NotBefore, "err", reason)
+}
+
+// backoff is the delay before the attempt after the n-th failure:
+// base × 2^(n−1), at most the cap.
+func (e *Engine) backoff(n int) time.Duration {
+	d := e.opts.BackoffBase
+	for i := 1; i < n && d < e.opts.BackoffCap; i++ {
+		d *= 2
+	}
+	return min(d, e.opts.BackoffCap)
+}

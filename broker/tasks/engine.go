@@ -1,0 +1,351 @@
+package tasks
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+// Options configure an Engine. Zero durations take the defaults below.
+type Options struct {
+	Topics protocol.Topics
+	// Key signs assignments. Without one no task is placed: tasks stay
+	// pending (and an error is logged once a minute) until the scheduler
+	// is restarted with a key.
+	Key    ed25519.PrivateKey
+	Placer Placer // nil: LeastWork
+	// Finished reads a finished task from the store (nil, nil: none); the
+	// engine keeps only unfinished tasks in memory.
+	Finished func(id string) (*Task, error)
+	Now      func() time.Time
+	NewID    func() string // nil: a ULID
+	Logger   *slog.Logger
+
+	// Grace is how long a node may be offline (its will, a goodbye, or
+	// an overdue heartbeat, as the fleet says) before its tasks are
+	// re-queued as new attempts elsewhere. Default 30 s.
+	Grace time.Duration
+	// AckTimeout is how long an assignment may go without an accepted
+	// (or later) event before it is sent again; after AckResends
+	// re-sends the attempt is abandoned and the task re-queued. Default
+	// 30 s and 3.
+	AckTimeout time.Duration
+	AckResends int
+	// Expiry is how long after it is issued an assignment may still be
+	// acted on by an agent. Default 10 min.
+	Expiry time.Duration
+	// BackoffBase and BackoffCap shape the delay before a failed task's
+	// next attempt: base × 2^(failures−1), at most cap. Default 5 s and
+	// 5 min.
+	BackoffBase time.Duration
+	BackoffCap  time.Duration
+}
+
+// Defaults of Options.
+const (
+	DefaultGrace       = 30 * time.Second
+	DefaultAckTimeout  = 30 * time.Second
+	DefaultAckResends  = 3
+	DefaultExpiry      = 10 * time.Minute
+	DefaultBackoffBase = 5 * time.Second
+	DefaultBackoffCap  = 5 * time.Minute
+)
+
+func (o *Options) ensureDefaults() {
+	if o.Placer == nil {
+		o.Placer = LeastWork{}
+	}
+	if o.Finished == nil {
+		o.Finished = func(string) (*Task, error) { return nil, nil }
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewID == nil {
+		o.NewID = func() string { return ulid.Make().String() }
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.Grace, DefaultGrace)
+	def(&o.AckTimeout, DefaultAckTimeout)
+	def(&o.Expiry, DefaultExpiry)
+	def(&o.BackoffBase, DefaultBackoffBase)
+	def(&o.BackoffCap, DefaultBackoffCap)
+	if o.AckResends <= 0 {
+		o.AckResends = DefaultAckResends
+	}
+}
+
+// Engine is the task lifecycle: it turns submissions, cancellations, agent
+// events, fleet changes and the passing of time into transitions of its
+// tasks, and each transition into the writes that persist it and the
+// messages that announce it. It does no I/O and starts no goroutines: the
+// Service calls it from one goroutine, commits what Take returns, and only
+// then publishes the messages — every transition is persisted before it is
+// announced.
+//
+// A task's lifecycle (task.State*), with the attempt history kept beside:
+//
+//	          submit
+//	             │
+//	             ▼          place (a node fits)
+//	┌─────────▶ pending ───────────────────────▶ assigned ──accepted──┐
+//	│            ▲  ▲                              │   │   (acked)     │
+//	│            │  └─ node lost past grace ───────┤   │ running/      │
+//	│            │     no ack after resends        │   │ checkpoint    ▼
+//	│            │     cancelled by its node       │   └──────────▶ running
+//	│            │                                 │                  │
+//	│ backoff    └──────────── (same, from running) ◀─────────────────┤
+//	│                                                                 │
+//	└── failed / refused / timed out, retries left ◀──────────────────┤
+//	                                                                  ▼
+//	      succeeded │ failed (no retries left) │ cancelled (request, any state)
+//
+// An attempt that ends while its node may still run it (node lost, timed
+// out, not acknowledged, cancelled by request) is fenced: its events are
+// recorded in the history but never applied, and its node is sent an
+// AssignCancel now if it is online, else when it comes back.
+type Engine struct {
+	opts Options
+	log  *slog.Logger
+
+	tasks  map[string]*entry            // unfinished tasks, and finished ones until their status is announced
+	nodes  map[string]*nodeState        // nodes the fleet reported or tasks reference
+	fences map[string]map[string]*Fence // node → task → fence
+	cands  []*Candidate                 // online nodes with facts; nil: rebuild
+	start  time.Time                    // when the engine was made (loaded)
+
+	placeDue bool      // something changed that may let a pending task be placed
+	lastPass time.Time // the last placement pass
+	noKeyLog time.Time // when "no signing key" was last logged
+
+	// What Take hands out next.
+	dirty []*entry
+	units []unit
+	msgs  []Message
+}
+
+// Message is an MQTT message to publish once the batch that made it is
+// committed. Finished, if set, names a finished task whose final status
+// this is: when the broker acknowledged it, the Service calls Announced.
+type Message struct {
+	session.Message
+	Finished string
+}
+
+// entry is a task in memory.
+type entry struct {
+	t  *Task
+	cp *Checkpoint // latest checkpoint, nil: none
+	// stored says the record is under a/; moving, that it leaves a/
+	// for f/ in the next batch.
+	stored, moving bool
+	// write: the record (and cpWrite: its checkpoint) must be written;
+	// announce: its status must be published; queued: en is in dirty.
+	write, cpWrite, announce, queued bool
+	charge                           charge // what the current attempt charges its node
+}
+
+// New returns an engine holding what the store loaded.
+func New(o Options, ld Loaded) *Engine {
+	o.ensureDefaults()
+	e := &Engine{
+		opts: o, log: o.Logger.With("component", "tasks"),
+		tasks: map[string]*entry{}, nodes: map[string]*nodeState{}, fences: map[string]map[string]*Fence{},
+		start: o.Now(), placeDue: true,
+	}
+	for _, t := range ld.Active {
+		en := &entry{t: t, cp: ld.Checkpoints[t.Spec.ID], stored: true}
+		e.tasks[t.Spec.ID] = en
+		e.mark(en, false) // re-publish every status the store holds
+		switch t.State {
+		case task.StateAssigned, task.StateRunning:
+			e.chargeNode(en)
+			if t.State == task.StateAssigned {
+				// The assignment may never have left: send it again, and
+				// give the agent a full ack timeout from now.
+				e.sendRun(en, false)
+			}
+		}
+	}
+	for _, f := range ld.Fences {
+		e.fenceMap(f.Node)[f.Task] = f
+		e.node(f.Node)
+	}
+	return e
+}
+
+// mark queues en's status for announcement and, with write, its record
+// for writing. Transitions call touch instead.
+func (e *Engine) mark(en *entry, write bool) {
+	en.announce = true
+	en.write = en.write || write
+	e.enqueue(en)
+}
+
+// touch marks a transition of en: updated now, written and announced.
+func (e *Engine) touch(en *entry) {
+	en.t.Updated = e.now()
+	e.mark(en, true)
+}
+
+func (e *Engine) enqueue(en *entry) {
+	if !en.queued {
+		en.queued = true
+		e.dirty = append(e.dirty, en)
+	}
+}
+
+func (e *Engine) now() time.Time { return e.opts.Now().UTC() }
+
+// send queues a message (a reply, an assignment) for after the commit.
+func (e *Engine) send(topic string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		e.log.Error("message does not encode", "topic", topic, "err", err) // cannot happen
+		return
+	}
+	e.msgs = append(e.msgs, Message{Message: session.Message{Topic: topic, QoS: 1, Payload: b}})
+}
+
+// lookup returns the task id, from memory or, finished, from the store.
+// A finished task read from the store stays in memory until the next Take.
+func (e *Engine) lookup(id string) (*entry, error) {
+	if en, ok := e.tasks[id]; ok {
+		return en, nil
+	}
+	t, err := e.opts.Finished(id)
+	if err != nil || t == nil {
+		return nil, err
+	}
+	en := &entry{t: t}
+	e.tasks[id] = en
+	e.enqueue(en) // so Take drops it again
+	return en, nil
+}
+
+// Batch is what Take hands out: writes to commit in one transaction, then
+// messages to publish.
+type Batch struct {
+	units []unit
+	Msgs  []Message
+}
+
+// Empty reports a batch with nothing to write or publish.
+func (b *Batch) Empty() bool { return len(b.units) == 0 && len(b.Msgs) == 0 }
+
+// Writes counts the keys the batch sets or deletes.
+func (b *Batch) Writes() int {
+	n := 0
+	for _, u := range b.units {
+		n += len(u)
+	}
+	return n
+}
+
+// Take returns the writes and messages made since the last Take. The
+// caller commits the writes, then publishes the messages. If the commit
+// fails the engine is ahead of the store and must be discarded: the
+// Service stops, and a restart reloads from the store.
+func (e *Engine) Take() (Batch, error) {
+	var b Batch
+	var errs []error
+	statuses := make([]Message, 0, len(e.dirty))
+	for _, en := range e.dirty {
+		en.queued = false
+		id := en.t.Spec.ID
+		if en.write {
+			u, err := e.recordUnit(en)
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				b.units = append(b.units, u)
+			}
+		}
+		if en.announce {
+			m, err := e.statusMessage(en)
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				statuses = append(statuses, m)
+			}
+		}
+		en.write, en.cpWrite, en.announce, en.moving = false, false, false, false
+		if task.Terminal(en.t.State) && !en.stored {
+			delete(e.tasks, id) // under f/: read from the store when needed
+		}
+	}
+	b.units = append(b.units, e.units...)
+	b.Msgs = append(statuses, e.msgs...)
+	e.dirty, e.units, e.msgs = e.dirty[:0], nil, nil
+	return b, errors.Join(errs...)
+}
+
+func (e *Engine) statusMessage(en *entry) (Message, error) {
+	b, err := json.Marshal(en.t.Status())
+	if err != nil {
+		return Message{}, fmt.Errorf("status of task %s does not encode: %w", en.t.Spec.ID, err)
+	}
+	m := Message{Message: session.Message{Topic: e.opts.Topics.TaskStatus(en.t.Spec.ID), QoS: 1, Retained: true, Payload: b}}
+	if task.Terminal(en.t.State) && en.stored {
+		m.Finished = en.t.Spec.ID
+	}
+	return m, nil
+}
+
+// recordUnit is the write of en's record. A finished task stays under a/
+// until its final status is announced (Announced moves it to f/), so a
+// restart between the commit and the announcement announces it again.
+func (e *Engine) recordUnit(en *entry) (unit, error) {
+	id := en.t.Spec.ID
+	v, err := encodeTask(en.t)
+	if err != nil {
+		return nil, fmt.Errorf("task %s does not encode: %w", id, err)
+	}
+	if !en.stored {
+		if task.Terminal(en.t.State) {
+			u := unit{{key: finishedKey(id), value: v}}
+			if en.moving {
+				u = append(u, write{key: activeKey(id)}, write{key: checkpointKey(id)})
+			}
+			return u, nil
+		}
+		en.stored = true
+	}
+	u := unit{{key: activeKey(id), value: v}}
+	if en.cpWrite && en.cp != nil {
+		cv, err := frame(formatCheckpoint, en.cp)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint of task %s does not encode: %w", id, err)
+		}
+		u = append(u, write{key: checkpointKey(id), value: cv})
+	}
+	return u, nil
+}
+
+// Announced is told that the final status of the finished task id was
+// acknowledged by the broker: the task moves from a/ to f/ in the next
+// batch (riding on its commit) and leaves memory.
+func (e *Engine) Announced(id string) {
+	en, ok := e.tasks[id]
+	if !ok || !en.stored || !task.Terminal(en.t.State) {
+		return
+	}
+	en.stored, en.moving, en.write = false, true, true
+	e.enqueue(en)
+}

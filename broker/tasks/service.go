@@ -1,0 +1,210 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+// Service runs the engine over MQTT: it takes decoded requests, events and
+// fleet changes from the session's handlers, applies them on one goroutine,
+// commits what they changed in one Badger transaction per round (group
+// commit: everything that arrived while the previous commit was on its
+// way shares the next one), then hands the round's messages to the
+// publisher. A round's messages are published only after its commit
+// returned.
+type Service struct {
+	eng    *Engine
+	store  *Store
+	pub    *publisher
+	log    *slog.Logger
+	topics protocol.Topics
+
+	in      chan func(*Engine) // inputs, applied in order on Run's goroutine
+	stopped chan struct{}      // closed when Run returns
+	stop    sync.Once
+
+	rounds, inputs uint64 // read by tests after Run returned
+}
+
+// ServiceOptions are the engine's options; Finished is the store's and
+// Logger, Topics and Now are shared.
+type ServiceOptions = Options
+
+// tickEvery is how often timers (acknowledgements, timeouts, grace,
+// backoff) are checked: their precision.
+const tickEvery = 500 * time.Millisecond
+
+// maxRound bounds the inputs applied in one round, so one commit stays
+// small and the first input's wait bounded.
+const maxRound = 2048
+
+// NewService returns a service over the store (with what it loaded) and
+// the MQTT session. o.Finished is set to the store's.
+func NewService(st *Store, ld Loaded, sess *session.Session, o ServiceOptions) *Service {
+	o.Finished = st.Finished
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{store: st, log: o.Logger.With("component", "tasks"), topics: o.Topics,
+		in: make(chan func(*Engine), 4096), stopped: make(chan struct{})}
+	s.eng = New(o, ld)
+	s.pub = newPublisher(sess, s.log, func(id string) { s.do(func(e *Engine) { e.Announced(id) }) })
+	if ld.Damaged > 0 {
+		s.log.Error("task store records could not be read back: those tasks are not scheduled", "records", ld.Damaged)
+	}
+	s.log.Info("task store loaded", "unfinished", len(ld.Active), "fences", len(ld.Fences))
+	return s
+}
+
+// do queues an input. It waits while the queue is full (backpressure on
+// the session's receive path) and drops the input once Run has returned.
+func (s *Service) do(f func(*Engine)) {
+	select {
+	case s.in <- f:
+	case <-s.stopped:
+	}
+}
+
+// HandleSubmit takes a message of the submit topic. It returns an error
+// for a message it cannot answer — not a submit request, or a reply topic
+// outside this region's replies — which the caller counts as invalid. A
+// request it can answer but not accept (an invalid spec) gets a reply
+// saying why.
+func (s *Service) HandleSubmit(payload []byte) error {
+	req, err := task.DecodeSubmitRequest(payload)
+	if err != nil {
+		return s.refuse(payload, err)
+	}
+	if err := s.checkReplyTo(req.ReplyTo); err != nil {
+		return err
+	}
+	s.do(func(e *Engine) { e.Submit(req) })
+	return nil
+}
+
+// HandleControl takes a message of the control topic, as HandleSubmit.
+func (s *Service) HandleControl(payload []byte) error {
+	req, err := task.DecodeControlRequest(payload)
+	if err != nil {
+		return s.refuse(payload, err)
+	}
+	if err := s.checkReplyTo(req.ReplyTo); err != nil {
+		return err
+	}
+	s.do(func(e *Engine) { e.Control(req) })
+	return nil
+}
+
+// refuse answers a request that did not decode, if it says where to: its
+// request id and reply topic are valid. Otherwise it returns err.
+func (s *Service) refuse(payload []byte, err error) error {
+	if len(payload) > task.MaxMessage {
+		return err
+	}
+	var h struct {
+		RequestID string `json:"request_id"`
+		ReplyTo   string `json:"reply_to"`
+	}
+	if json.Unmarshal(payload, &h) != nil || protocol.ValidateID("request id", h.RequestID) != nil {
+		return err
+	}
+	r, perr := task.ParseReplyTo(h.ReplyTo)
+	if perr != nil || r.Request != h.RequestID || r.Region != s.topics.Region() {
+		return err
+	}
+	s.do(func(e *Engine) { e.Refuse(h.ReplyTo, h.RequestID, err) })
+	return nil
+}
+
+// checkReplyTo refuses a reply topic in another region's tree: the
+// decoders accept only replies subtrees (task.ParseReplyTo).
+func (s *Service) checkReplyTo(topic string) error {
+	r, err := task.ParseReplyTo(topic)
+	if err != nil {
+		return err
+	}
+	if r.Region != s.topics.Region() {
+		return fmt.Errorf("reply_to %q is in region %q, this scheduler serves %q", topic, r.Region, s.topics.Region())
+	}
+	return nil
+}
+
+// HandleEvent takes an agent's event: decoded (task.DecodeEvent), from
+// the node its topic names, and new in the node's sequence.
+func (s *Service) HandleEvent(ev task.Event) { s.do(func(e *Engine) { e.Event(ev) }) }
+
+// UpdateNode takes what the fleet says of one node after it changed.
+func (s *Service) UpdateNode(n Node) { s.do(func(e *Engine) { e.UpdateNode(n) }) }
+
+// SyncNodes takes the fleet's whole view (every second or so).
+func (s *Service) SyncNodes(all []Node) { s.do(func(e *Engine) { e.SyncNodes(all) }) }
+
+// Run applies inputs until ctx ends; it returns nil then. It returns an
+// error when a commit fails: the engine is then ahead of the store, and
+// the scheduler must stop (a restart reloads what was committed; nothing
+// uncommitted was announced).
+func (s *Service) Run(ctx context.Context) error {
+	defer s.stop.Do(func() { close(s.stopped) })
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.pub.run(ctx)
+	}()
+	defer wg.Wait()
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
+	if err := s.flush(); err != nil { // re-publish what the store holds
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case f := <-s.in:
+			f(s.eng)
+			s.inputs++
+		drain:
+			for n := 1; n < maxRound; n++ {
+				select {
+				case f := <-s.in:
+					f(s.eng)
+					s.inputs++
+				default:
+					break drain
+				}
+			}
+			s.eng.Settle()
+		case <-tick.C:
+			s.eng.Tick()
+		}
+		if err := s.flush(); err != nil {
+			return err
+		}
+	}
+}
+
+// flush commits the round's writes and queues its messages.
+func (s *Service) flush() error {
+	b, err := s.eng.Take()
+	if err != nil {
+		return fmt.Errorf("tasks: %w", err)
+	}
+	if err := s.store.Commit(b.units); err != nil {
+		s.log.Error("task store commit failed: stopping (a restart reloads what was committed)", "err", err)
+		return err
+	}
+	s.rounds++
+	s.pub.enqueue(b.Msgs)
+	return nil
+}

@@ -1,0 +1,121 @@
+package tasks
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+// Reply errors a submitter sees.
+const (
+	errIDUsed = "id already used by a different spec"
+)
+
+// Submit applies a decoded, valid submit request (task.DecodeSubmitRequest
+// and a reply topic in this region: the Service checks both). An existing
+// id with the same spec answers Existing with the task's state; with a
+// different spec, an error. Nothing is stored for a refused request.
+func (e *Engine) Submit(req task.SubmitRequest) {
+	reply := task.Reply{V: task.Version, RequestID: req.RequestID}
+	defer func() { e.send(req.ReplyTo, reply) }()
+	spec := req.Spec
+	if err := spec.Validate(); err != nil { // DecodeSubmitRequest checked it; a direct caller may not have
+		reply.Error = replyError(err)
+		return
+	}
+	spec.Defaults()
+	if spec.ID != "" {
+		reply.Task = spec.ID
+		en, err := e.lookup(spec.ID)
+		if err != nil {
+			e.log.Error("task store read failed", "task", spec.ID, "err", err)
+			reply.Error = "the scheduler cannot read its task store; try again later"
+			return
+		}
+		if en != nil {
+			if !sameSpec(&en.t.Spec, &spec) {
+				reply.Error = errIDUsed
+				return
+			}
+			reply.OK, reply.Existing, reply.State = true, true, en.t.State
+			return
+		}
+	} else {
+		spec.ID = e.opts.NewID()
+		reply.Task = spec.ID
+	}
+	now := e.now()
+	en := &entry{t: &Task{Spec: spec, State: task.StatePending, Submitted: now, Updated: now}}
+	e.tasks[spec.ID] = en
+	e.touch(en)
+	e.log.Info("task submitted", "task", spec.ID, "request", req.RequestID)
+	e.place(en, now)
+	reply.OK, reply.State = true, en.t.State
+}
+
+// sameSpec compares two specs with their defaults filled in.
+func sameSpec(a, b *task.Spec) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
+}
+
+// replyError is err's text, cut to what a Reply may carry.
+func replyError(err error) string {
+	s := err.Error()
+	if len(s) <= task.MaxError {
+		return s
+	}
+	const ellipsis = "…"
+	cut := task.MaxError - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
+}
+
+// Refuse answers a request the Service could decode only far enough to
+// know where to reply (an invalid spec, an unknown op): nothing is stored.
+func (e *Engine) Refuse(replyTo, requestID string, err error) {
+	e.send(replyTo, task.Reply{V: task.Version, RequestID: requestID, Error: replyError(err)})
+}
+
+// Control applies a decoded, valid control request: cancel. Cancelling a
+// cancelled task succeeds again; one that succeeded or failed cannot be.
+func (e *Engine) Control(req task.ControlRequest) {
+	reply := task.Reply{V: task.Version, RequestID: req.RequestID, Task: req.Task}
+	defer func() { e.send(req.ReplyTo, reply) }()
+	if req.Op != task.OpCancel {
+		reply.Error = fmt.Sprintf("unknown op %q", req.Op)
+		return
+	}
+	en, err := e.lookup(req.Task)
+	switch {
+	case err != nil:
+		e.log.Error("task store read failed", "task", req.Task, "err", err)
+		reply.Error = "the scheduler cannot read its task store; try again later"
+		return
+	case en == nil:
+		reply.Error = "no task " + req.Task
+		return
+	}
+	t := en.t
+	reply.State = t.State
+	switch t.State {
+	case task.StateCancelled:
+		reply.OK = true
+		return
+	case task.StateSucceeded, task.StateFailed:
+		reply.Error = "task already " + t.State
+		return
+	case task.StateAssigned, task.StateRunning:
+		e.endAttempt(en, "cancelled by request", true)
+	}
+	t.State, t.Error, t.NotBefore = task.StateCancelled, "cancelled by request", time.Time{}
+	e.touch(en)
+	e.log.Info("task cancelled", "task", t.Spec.ID, "request", req.RequestID)
+	reply.OK, reply.State = true, t.State
+}

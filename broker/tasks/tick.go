@@ -1,0 +1,108 @@
+package tasks
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+// Tick applies the passing of time: nodes lost past the grace,
+// assignments not acknowledged, attempts past their timeout, backoffs
+// that ended; then places pending tasks if anything changed that may let
+// them (Settle). The Service calls it about twice a second. It costs
+// O(unfinished tasks) and, when placement is due, O(pending × nodes).
+func (e *Engine) Tick() {
+	now := e.now()
+	e.lostNodes(now)
+	for _, en := range e.sortedTasks() {
+		t := en.t
+		switch t.State {
+		case task.StateAssigned:
+			if !t.Acked && now.Sub(t.SentAt) >= e.opts.AckTimeout {
+				e.unacked(en)
+			}
+		case task.StateRunning:
+			if timeout := t.Spec.Timeout.D(); timeout > 0 && now.Sub(t.Started) >= timeout {
+				e.timedOut(en, timeout)
+			}
+		case task.StatePending:
+			if !t.NotBefore.IsZero() && !t.NotBefore.After(now) && t.NotBefore.After(e.lastPass) {
+				e.placeDue = true // a backoff ended since the last pass
+			}
+		}
+	}
+	e.Settle()
+}
+
+// Settle places pending tasks if anything changed since the last pass
+// that may let one be placed: a node came or changed, a task left a node,
+// a task was re-queued, a backoff ended. The Service calls it after every
+// round of inputs.
+func (e *Engine) Settle() {
+	if e.placeDue {
+		e.placePending(e.now())
+	}
+}
+
+// unacked handles an assignment not acknowledged within AckTimeout: it is
+// sent again, up to AckResends times, then the attempt is abandoned and
+// the task re-queued on another node (using no retry).
+func (e *Engine) unacked(en *entry) {
+	t := en.t
+	if t.Sends <= e.opts.AckResends {
+		e.log.Warn("assignment not acknowledged: sending it again", "task", t.Spec.ID, "node", t.Node,
+			"attempt", t.Attempt, "sends", t.Sends)
+		e.sendRun(en, true)
+		e.mark(en, true) // Sends and SentAt
+		return
+	}
+	e.log.Warn("assignment never acknowledged: re-queued elsewhere", "task", t.Spec.ID, "node", t.Node,
+		"attempt", t.Attempt, "sends", t.Sends)
+	node := t.Node
+	e.endAttempt(en, "not acknowledged", true)
+	t.Avoid = node
+	e.requeue(en)
+}
+
+// timedOut fails an attempt that ran past the spec's timeout: its node is
+// sent the cancel, and the task retried or failed.
+func (e *Engine) timedOut(en *entry, timeout time.Duration) {
+	t := en.t
+	e.log.Warn("task attempt timed out", "task", t.Spec.ID, "node", t.Node, "attempt", t.Attempt, "timeout", timeout)
+	reason := "timed out after " + timeout.String()
+	e.endAttempt(en, reason, true)
+	e.retryOrFail(en, reason)
+}
+
+// placePending tries every pending task whose backoff is over, by
+// priority (higher first), then submission time, then id.
+func (e *Engine) placePending(now time.Time) {
+	e.placeDue = false
+	e.lastPass = now
+	if len(e.candidates()) == 0 && e.opts.Key != nil {
+		return
+	}
+	var pending []*entry
+	for _, en := range e.tasks {
+		if en.t.State == task.StatePending && !now.Before(en.t.NotBefore) {
+			pending = append(pending, en)
+		}
+	}
+	slices.SortFunc(pending, func(a, b *entry) int {
+		if c := cmp.Compare(b.t.Spec.Priority, a.t.Spec.Priority); c != 0 {
+			return c
+		}
+		if c := a.t.Submitted.Compare(b.t.Submitted); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.t.Spec.ID, b.t.Spec.ID)
+	})
+	for _, en := range pending {
+		e.place(en, now)
+		if e.opts.Key == nil {
+			return
+		}
+	}
+}
