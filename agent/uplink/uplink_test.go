@@ -81,10 +81,18 @@ func (r *recorder) waitFor(t *testing.T, topic string, ok func([]byte) bool) []b
 
 func newUplink(t *testing.T, url, node string) (*Uplink, func()) {
 	t.Helper()
-	u, err := New(Options{Region: "r1", Node: node, Heartbeat: time.Minute,
+	return newUplinkWith(t, url, node, func(*Options) {})
+}
+
+// newUplinkWith starts an uplink whose options edit changed.
+func newUplinkWith(t *testing.T, url, node string, edit func(*Options)) (*Uplink, func()) {
+	t.Helper()
+	opts := Options{Region: "r1", Node: node, Heartbeat: time.Minute,
 		Facts:   protocol.Facts{Hostname: "h", OS: "linux", Arch: "arm64", Cores: 4, Tier: protocol.TierEdge, AgentVersion: "t"},
 		Outbox:  testOutbox(t),
-		Session: session.Options{Brokers: []string{url}, KeepAlive: 5 * time.Second, Backoff: backoff.Policy{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}}})
+		Session: session.Options{Brokers: []string{url}, KeepAlive: 5 * time.Second, Backoff: backoff.Policy{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}}}
+	edit(&opts)
+	u, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
