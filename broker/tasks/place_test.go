@@ -1,0 +1,114 @@
+package tasks
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+func cand(id string, outstanding float64, mods ...func(*Candidate)) *Candidate {
+	c := &Candidate{Node: Node{ID: id, Online: true, HasFacts: true, Tier: protocol.TierEdge, Cores: 4, MemTotal: 1 << 30},
+		Outstanding: outstanding}
+	for _, m := range mods {
+		m(c)
+	}
+	return c
+}
+
+func TestFits(t *testing.T) {
+	spec := func(mods ...func(*task.Spec)) *Request {
+		s := builtin("t", 1)
+		for _, m := range mods {
+			m(&s)
+		}
+		return &Request{Spec: &s}
+	}
+	cases := []struct {
+		name string
+		r    *Request
+		n    *Candidate
+		want bool
+	}{
+		{"no constraints", spec(), cand("a", 0), true},
+		{"tier any", spec(func(s *task.Spec) { s.Constraints.Tier = task.TierAny }), cand("a", 0), true},
+		{"tier cloud on edge", spec(func(s *task.Spec) { s.Constraints.Tier = task.TierCloud }), cand("a", 0), false},
+		{"tier cloud on cloud", spec(func(s *task.Spec) { s.Constraints.Tier = task.TierCloud }),
+			cand("a", 0, func(c *Candidate) { c.Tier = protocol.TierCloud }), true},
+		{"label missing", spec(func(s *task.Spec) { s.Constraints.Labels = map[string]string{"gpu": "yes"} }), cand("a", 0), false},
+		{"label differs", spec(func(s *task.Spec) { s.Constraints.Labels = map[string]string{"gpu": "yes"} }),
+			cand("a", 0, func(c *Candidate) { c.Labels = map[string]string{"gpu": "no"} }), false},
+		{"label matches", spec(func(s *task.Spec) { s.Constraints.Labels = map[string]string{"gpu": "yes"} }),
+			cand("a", 0, func(c *Candidate) { c.Labels = map[string]string{"gpu": "yes", "site": "x"} }), true},
+		{"cpu fits exactly", spec(func(s *task.Spec) { s.Resources.CPUMillis = 1500 }),
+			cand("a", 0, func(c *Candidate) { c.CPUMillis = 2500 }), true},
+		{"cpu over", spec(func(s *task.Spec) { s.Resources.CPUMillis = 1501 }),
+			cand("a", 0, func(c *Candidate) { c.CPUMillis = 2500 }), false},
+		{"mem over", spec(func(s *task.Spec) { s.Resources.MemMB = 513 }),
+			cand("a", 0, func(c *Candidate) { c.MemBytes = 512 << 20 }), false},
+		{"mem fits", spec(func(s *task.Spec) { s.Resources.MemMB = 512 }),
+			cand("a", 0, func(c *Candidate) { c.MemBytes = 512 << 20 }), true},
+	}
+	for _, c := range cases {
+		if got := Fits(c.r, c.n); got != c.want {
+			t.Errorf("%s: Fits = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestLeastWork(t *testing.T) {
+	s := builtin("t", 1)
+	r := &Request{Spec: &s}
+	nodes := []*Candidate{cand("a", 3), cand("b", 1, func(c *Candidate) { c.Tasks = 2 }), cand("c", 1, func(c *Candidate) { c.Tasks = 1 }), cand("d", 1)}
+	if got := (LeastWork{}).Place(r, nodes); got.ID != "d" {
+		t.Fatalf("picked %s, want d (least work, then fewest tasks)", got.ID)
+	}
+	r.Avoid = "d"
+	if got := (LeastWork{}).Place(r, nodes); got.ID != "c" {
+		t.Fatalf("avoiding d picked %s, want c", got.ID)
+	}
+	if got := (LeastWork{}).Place(r, nodes[3:]); got == nil || got.ID != "d" {
+		t.Fatalf("the avoided node is taken when it is the only one: %v", got)
+	}
+	s.Constraints.Tier = task.TierCloud
+	if got := (LeastWork{}).Place(r, nodes); got != nil {
+		t.Fatalf("placed on %s with no node fitting", got.ID)
+	}
+}
+
+// TestPlacementSpreadsByOutstandingWork: the engine charges each node
+// with the work of the tasks it assigned there, so tasks spread; a task
+// that fits no node stays pending until the fleet changes.
+func TestPlacementSpreadsByOutstandingWork(t *testing.T) {
+	h := newHarness(t)
+	h.node("pi-a")
+	h.node("pi-b")
+	var on []string
+	for i := range 4 {
+		s := builtin(fmt.Sprintf("t%d", i), 10)
+		s.Work = 5
+		h.submit(s)
+		on = append(on, h.assignments()[0].Node)
+	}
+	if fmt.Sprint(on) != "[pi-a pi-b pi-a pi-b]" {
+		t.Fatalf("placements %v", on)
+	}
+	big := builtin("big", 10)
+	big.Resources.CPUMillis = 8000
+	if r := h.submit(big); r.State != task.StatePending {
+		t.Fatalf("big placed: %+v", r)
+	}
+	h.node("pi-c", func(n *Node) { n.Cores = 8 })
+	if as := h.assignments(); len(as) != 1 || as[0].Task != "big" || as[0].Node != "pi-c" {
+		t.Fatalf("when a fitting node came: %+v", as)
+	}
+	// pi-c is full: the next 1-core task goes elsewhere.
+	one := builtin("one", 10)
+	one.Resources.CPUMillis = 1000
+	one.Work = 100
+	h.submit(one)
+	if as := h.assignments(); as[0].Node == "pi-c" {
+		t.Fatal("placed on a node without free cores")
+	}
+}
