@@ -38,6 +38,8 @@ type Config struct {
 	// retained fleet summary and table.
 	FleetInterval time.Duration `yaml:"fleet_interval"`
 
+	Tasks Tasks `yaml:"tasks"`
+
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
 }
@@ -76,6 +78,7 @@ func Default() Config {
 		KeepAlive:     30 * time.Second,
 		OfflineGrace:  15 * time.Second,
 		FleetInterval: time.Second,
+		Tasks:         DefaultTasks(),
 		LogLevel:      "info",
 		LogFormat:     "text",
 	}
@@ -127,6 +130,7 @@ func (c *Config) Validate() error {
 	if c.FleetInterval < 100*time.Millisecond {
 		add("fleet_interval %v is below 100ms", c.FleetInterval)
 	}
+	c.Tasks.validate(add)
 	if err := logging.Check(c.LogLevel, c.LogFormat); err != nil {
 		errs = append(errs, err)
 	}

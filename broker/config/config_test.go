@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadLayers(t *testing.T) {
@@ -41,6 +42,12 @@ func TestValidateMessages(t *testing.T) {
 		"bad region":    {func(c *Config) { c.Region = "a/b" }, "region"},
 		"no username":   {func(c *Config) { c.Username = "" }, "identity"},
 		"tiny interval": {func(c *Config) { c.FleetInterval = 1 }, "fleet_interval"},
+		"no tasks dir":  {func(c *Config) { c.Tasks.Dir = "" }, "tasks.dir"},
+		"tiny grace":    {func(c *Config) { c.Tasks.NodeLostGrace = 0 }, "tasks.node_lost_grace"},
+		"tiny ack":      {func(c *Config) { c.Tasks.AckTimeout = 0 }, "tasks.ack_timeout"},
+		"expiry < ack":  {func(c *Config) { c.Tasks.AssignmentExpiry = 20 * time.Second }, "tasks.assignment_expiry"},
+		"no backoff":    {func(c *Config) { c.Tasks.RetryBackoff = 0 }, "tasks.retry_backoff"},
+		"cap < backoff": {func(c *Config) { c.Tasks.RetryBackoffMax = time.Second }, "tasks.retry_backoff_max"},
 	}
 	for name, c := range cases {
 		cfg := Default()
@@ -54,5 +61,26 @@ func TestValidateMessages(t *testing.T) {
 	ext.Embedded = Embedded{}
 	if err := ext.Validate(); err != nil {
 		t.Errorf("external broker without embedded settings: %v", err)
+	}
+}
+
+func TestLoadTasks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "broker.yaml")
+	yaml := "tasks:\n  dir: /srv/tasks\n  signing_key_file: /etc/k.pem\n  ack_timeout: 5s\n  retry_backoff: 2s\n  retry_backoff_max: 1m\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TETHER_SIGNING_KEY_FILE": "/etc/k2.pem"}
+	cfg, err := Load([]string{"--config", path, "--node-lost-grace", "45s"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Tasks{Dir: "/srv/tasks", SigningKeyFile: "/etc/k2.pem", NodeLostGrace: 45 * time.Second, AckTimeout: 5 * time.Second,
+		AssignmentExpiry: 10 * time.Minute, RetryBackoff: 2 * time.Second, RetryBackoffMax: time.Minute}
+	if cfg.Tasks != want {
+		t.Fatalf("tasks %+v, want %+v", cfg.Tasks, want)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

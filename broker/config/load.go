@@ -28,6 +28,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 			"TETHER_PASSWORD_FILE": &cfg.PasswordFile, "TETHER_MQTT_LISTEN": &cfg.Embedded.Listen,
 			"TETHER_MQTT_TLS_LISTEN": &cfg.Embedded.TLSListen, "TETHER_CREDENTIALS_FILE": &cfg.Embedded.CredentialsFile,
 			"TETHER_LOG_LEVEL": &cfg.LogLevel, "TETHER_LOG_FORMAT": &cfg.LogFormat,
+			"TETHER_TASKS_DIR": &cfg.Tasks.Dir, "TETHER_SIGNING_KEY_FILE": &cfg.Tasks.SigningKeyFile,
 		},
 		Lists:     map[string]*[]string{"TETHER_MQTT_URL": &cfg.MQTTURL},
 		Durations: map[string]*time.Duration{"TETHER_OFFLINE_GRACE": &cfg.OfflineGrace},
@@ -60,6 +61,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.DurationVar(&cfg.KeepAlive, "keepalive", cfg.KeepAlive, "the scheduler's MQTT keepalive")
 	fs.DurationVar(&cfg.OfflineGrace, "offline-grace", cfg.OfflineGrace, "added to a node's heartbeat before it is declared offline")
 	fs.DurationVar(&cfg.FleetInterval, "fleet-interval", cfg.FleetInterval, "shortest time between fleet table publications")
+	fs.StringVar(&cfg.Tasks.Dir, "tasks-dir", cfg.Tasks.Dir, "directory of the task store")
+	fs.StringVar(&cfg.Tasks.SigningKeyFile, "signing-key-file", cfg.Tasks.SigningKeyFile, "the scheduler's ed25519 signing key (PEM PKCS #8); none: tasks stay pending")
+	fs.DurationVar(&cfg.Tasks.NodeLostGrace, "node-lost-grace", cfg.Tasks.NodeLostGrace, "how long a node may be offline before its tasks move")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	if err := fs.Parse(args); err != nil {

@@ -73,7 +73,9 @@ func (s *scheduler) onStatus(m session.Message) {
 		s.log.Error("node replaced a damaged store: what it held was lost", "node", st.Node,
 			"reason", r.Reason, "at", r.At, "moved_to", r.MovedTo)
 	}
+	s.known.add(st.Node)
 	s.act(st.Node, s.fleet.HandleStatus(st))
+	s.nodeChanged(st.Node)
 	s.log.Debug("node status", "node", st.Node, "state", st.State, "reason", st.Reason, "retained", m.Retained)
 }
 
@@ -86,6 +88,7 @@ func (s *scheduler) onMetrics(m session.Message) {
 		s.reject(m, err)
 		return
 	}
+	s.known.add(mm.Node)
 	s.act(mm.Node, s.fleet.HandleMetrics(mm))
 }
 
@@ -148,6 +151,7 @@ func (s *scheduler) sweepLoop(ctx context.Context) {
 			for _, id := range s.fleet.Sweep() {
 				s.log.Warn("node offline: heartbeat overdue", "node", id)
 			}
+			s.syncNodes()
 		}
 	}
 }

@@ -2,11 +2,14 @@
 // It runs the embedded MQTT broker unless an external one is configured,
 // and in both cases connects to the broker through the same MQTT session a
 // remote scheduler would use. It keeps the fleet view and publishes the
-// retained scheduler status, fleet summary and fleet table.
+// retained scheduler status, fleet summary and fleet table, and runs the
+// task store and lifecycle (broker/tasks): submissions, cancellations,
+// agents' task events, and the fleet's changes feed it.
 package serve
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +21,7 @@ import (
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/fleet"
 	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/broker/tasks"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 )
@@ -103,9 +107,16 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		brokers = []string{ownURL(broker)}
 	}
 
-	s, err := newScheduler(cfg, o, brokers, password)
+	st, ld, key, err := openTasks(cfg, o)
 	if err == nil {
-		err = s.run(ctx, brokerErr)
+		var s *scheduler
+		s, err = newScheduler(cfg, o, brokers, password, st, ld, key)
+		if err == nil {
+			err = s.run(ctx, brokerErr)
+		}
+		if cerr := st.Close(); err == nil {
+			err = cerr
+		}
 	}
 	// The scheduler has said goodbye; now the broker may go.
 	stopBroker()
@@ -158,9 +169,13 @@ type scheduler struct {
 	actions  chan nodeAction // commands the fleet asked for, served off the receive path
 	rejects  *rateLog
 	ready    sync.Once
+	store    *tasks.Store
+	tasks    *tasks.Service
+	known    nodeSet // nodes heard from, for the task engine's view
 }
 
-func newScheduler(cfg config.Config, o Options, brokers []string, password string) (*scheduler, error) {
+func newScheduler(cfg config.Config, o Options, brokers []string, password string,
+	st *tasks.Store, ld tasks.Loaded, key ed25519.PrivateKey) (*scheduler, error) {
 	topics, err := protocol.NewTopics(cfg.Region)
 	if err != nil {
 		return nil, err
@@ -174,6 +189,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		instance: newInstanceID(),
 		fleet:    fleet.New(fleet.Options{Grace: cfg.OfflineGrace}),
 		actions:  make(chan nodeAction, 1024),
+		store:    st,
 	}
 	s.rejects = newRateLog(s.log, time.Second)
 	s.sess, err = session.New(session.Options{
@@ -186,6 +202,11 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 	if err != nil {
 		return nil, err
 	}
+	s.tasks = tasks.NewService(st, ld, s.sess, tasks.ServiceOptions{
+		Topics: topics, Key: key, Logger: o.Logger,
+		Grace: cfg.Tasks.NodeLostGrace, AckTimeout: cfg.Tasks.AckTimeout, Expiry: cfg.Tasks.AssignmentExpiry,
+		BackoffBase: cfg.Tasks.RetryBackoff, BackoffCap: cfg.Tasks.RetryBackoffMax,
+	})
 	return s, nil
 }
 
@@ -196,6 +217,18 @@ func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
 	if err := s.sess.Subscribe(ctx, s.topics.AllNodeMetrics(), 1, s.onMetrics); err != nil {
 		return err
 	}
+	for _, sub := range []struct {
+		filter string
+		h      session.Handler
+	}{
+		{s.topics.TaskSubmit(), s.onSubmit},
+		{s.topics.TaskControl(), s.onControl},
+		{s.topics.AllNodeTasks(), s.onTaskEvent},
+	} {
+		if err := s.sess.Subscribe(ctx, sub.filter, 1, sub.h); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -204,6 +237,19 @@ func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
 		go func() {
 			defer wg.Done()
 			loop(ctx)
+		}()
+	}
+	// The task service and the store's garbage collection stop the
+	// scheduler when they fail: a failed commit leaves the engine ahead
+	// of the store, and a restart reloads what was committed.
+	tasksErr := make(chan error, 2)
+	for _, run := range []func(context.Context) error{s.tasks.Run, s.store.Run} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(ctx); err != nil {
+				tasksErr <- err
+			}
 		}()
 	}
 	sessErr := make(chan error, 1)
@@ -216,6 +262,10 @@ func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
 			err = errors.New("embedded broker stopped")
 		}
 		err = fmt.Errorf("embedded broker: %w", err)
+		cancel()
+		<-sessErr
+	case err = <-tasksErr:
+		err = fmt.Errorf("tasks: %w", err)
 		cancel()
 		<-sessErr
 	}

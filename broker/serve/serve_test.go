@@ -36,6 +36,7 @@ func TestServeInProcess(t *testing.T) {
 	cfg.Embedded.CredentialsFile = creds
 	cfg.Password = "sched-pw"
 	cfg.FleetInterval = 100 * time.Millisecond
+	cfg.Tasks.Dir = filepath.Join(dir, "tasks")
 
 	ready := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,0 +1,129 @@
+package serve
+
+import (
+	"crypto/ed25519"
+	"math"
+	"sort"
+	"sync"
+
+	"github.com/tether-edge/tether/broker/config"
+	"github.com/tether-edge/tether/broker/fleet"
+	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+// openTasks opens the task store and loads the signing key. A key file
+// that is configured but unusable is an error; no key file leaves tasks
+// pending, which the engine logs.
+func openTasks(cfg config.Config, o Options) (*tasks.Store, tasks.Loaded, ed25519.PrivateKey, error) {
+	log := o.Logger.With("component", "tasks")
+	var key ed25519.PrivateKey
+	if f := cfg.Tasks.SigningKeyFile; f != "" {
+		var err error
+		if key, err = tasks.LoadSigningKey(f); err != nil {
+			return nil, tasks.Loaded{}, nil, err
+		}
+		log.Info("signing key loaded", "key", task.KeyID(key.Public().(ed25519.PublicKey)))
+	} else {
+		log.Error("no signing key (tasks.signing_key_file): tasks are accepted but stay pending; " +
+			"make one with `tether-broker keygen` and pin its public key on the agents")
+	}
+	st, ld, rec, err := tasks.OpenStore(cfg.Tasks.Dir, o.Logger)
+	if err != nil {
+		return nil, tasks.Loaded{}, nil, err
+	}
+	if rec != nil {
+		log.Error("the task store was damaged and set aside: the tasks it held are not scheduled",
+			"reason", rec.Reason, "moved_to", rec.MovedTo)
+	}
+	return st, ld, key, nil
+}
+
+// nodeSet remembers the ids of the nodes the scheduler heard from, so the
+// task engine can be given the fleet's whole view.
+type nodeSet struct {
+	mu  sync.Mutex // guards ids
+	ids map[string]struct{}
+}
+
+func (n *nodeSet) add(id string) {
+	n.mu.Lock()
+	if n.ids == nil {
+		n.ids = map[string]struct{}{}
+	}
+	n.ids[id] = struct{}{}
+	n.mu.Unlock()
+}
+
+func (n *nodeSet) list() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]string, 0, len(n.ids))
+	for id := range n.ids {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// taskNode is what the task engine needs of a fleet node.
+func taskNode(n fleet.Node) tasks.Node {
+	tn := tasks.Node{ID: n.ID, Online: n.Online, Instance: n.Instance}
+	if f := n.Facts; f != nil {
+		tn.HasFacts, tn.Tier, tn.Labels, tn.Cores = true, f.Tier, f.Labels, f.Cores
+		tn.MemTotal = int64(min(f.MemTotal, math.MaxInt64))
+	}
+	return tn
+}
+
+// nodeChanged tells the task engine what the fleet now says of node.
+func (s *scheduler) nodeChanged(id string) {
+	if n, ok := s.fleet.Get(id); ok {
+		s.tasks.UpdateNode(taskNode(n))
+	}
+}
+
+// syncNodes gives the task engine the fleet's whole view.
+func (s *scheduler) syncNodes() {
+	ids := s.known.list()
+	all := make([]tasks.Node, 0, len(ids))
+	for _, id := range ids {
+		if n, ok := s.fleet.Get(id); ok {
+			all = append(all, taskNode(n))
+		}
+	}
+	s.tasks.SyncNodes(all)
+}
+
+func (s *scheduler) onSubmit(m session.Message) {
+	if err := s.tasks.HandleSubmit(m.Payload); err != nil {
+		s.reject(m, err)
+	}
+}
+
+func (s *scheduler) onControl(m session.Message) {
+	if err := s.tasks.HandleControl(m.Payload); err != nil {
+		s.reject(m, err)
+	}
+}
+
+// onTaskEvent takes an agent's task event: valid, from the node its topic
+// names, and new in the node's sequence (the agent's outbox delivers at
+// least once: the fleet drops what it already received).
+func (s *scheduler) onTaskEvent(m session.Message) {
+	ev, err := task.DecodeEvent(m.Payload)
+	if err == nil {
+		err = nodeOf(m.Topic, ev.Node)
+	}
+	if err != nil {
+		s.reject(m, err)
+		return
+	}
+	s.known.add(ev.Node)
+	if !s.fleet.Accept(ev.Header) {
+		s.log.Debug("task event received before dropped", "node", ev.Node, "seq", ev.Seq, "task", ev.Task)
+		return
+	}
+	s.tasks.HandleEvent(ev)
+}
