@@ -1,0 +1,102 @@
+package runner
+
+import (
+	"testing"
+
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+// lastCheckpointBefore returns the last checkpoint event of the task before
+// its first resumed running event.
+func lastCheckpointBefore(evs []task.Event) task.Event {
+	var last task.Event
+	for _, e := range evs {
+		if e.State == task.EventRunning && e.Resumed {
+			break
+		}
+		if e.State == task.EventCheckpoint {
+			last = e
+		}
+	}
+	return last
+}
+
+// TestRestartResumesFromTheCheckpoint loses the store under a running
+// task, as a power cut would, then starts again on it: the task resumes
+// from its last journaled checkpoint, not from zero, and its output is
+// the one of a run without interruption.
+func TestRestartResumesFromTheCheckpoint(t *testing.T) {
+	f := newFixture(t, nil)
+	spec := sleepSpec(60, 10, 5, true)
+	f.submit(assignment("r1", 1, spec))
+	f.waitFor("r1", func(e task.Event) bool { return e.State == task.EventCheckpoint && e.Progress >= 15 })
+	f.closeStore() // mid-task: the runner's next writes fail
+	f.stop()
+	f.openStore()
+	f.start()
+	resumed := f.waitFor("r1", func(e task.Event) bool { return e.State == task.EventRunning && e.Resumed })
+	last := lastCheckpointBefore(of(f.events(), "r1"))
+	if resumed.Progress < 15 || resumed.Progress != last.Progress || resumed.Total != 60 {
+		t.Fatalf("resumed at %d of %d; the last checkpoint journaled was at %d", resumed.Progress, resumed.Total, last.Progress)
+	}
+	done := f.waitState("r1", 1, task.EventSucceeded)
+	if want := expected(*spec.Builtin); done.Result.Output != want {
+		t.Fatalf("output %s after a resume, want %s", done.Result.Output, want)
+	}
+	if done.Result.WorkDone != 60-resumed.Progress {
+		t.Fatalf("work done %d by the resumed run, want %d", done.Result.WorkDone, 60-resumed.Progress)
+	}
+}
+
+func TestRestartRunsANonCheckpointableBuiltinAgain(t *testing.T) {
+	f := newFixture(t, nil)
+	spec := sleepSpec(40, 10, 0, false)
+	f.submit(assignment("r2", 1, spec))
+	f.waitState("r2", 1, task.EventRunning)
+	f.restart()
+	again := f.waitFor("r2", func(e task.Event) bool { return e.State == task.EventRunning && len(of(f.events(), "r2")) >= 3 })
+	if again.Resumed || again.Progress != 0 {
+		t.Fatalf("started again with resumed=%v at %d, want from zero", again.Resumed, again.Progress)
+	}
+	done := f.waitState("r2", 1, task.EventSucceeded)
+	if want := expected(*spec.Builtin); done.Result.Output != want || done.Result.WorkDone != 40 {
+		t.Fatalf("output %s, work done %d; want %s, 40", done.Result.Output, done.Result.WorkDone, want)
+	}
+}
+
+func TestRestartQueuesAcceptedTasksAgain(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.Slots = 1 })
+	f.submit(assignment("busy", 1, sleepSpec(1000, 10, 0, false)))
+	f.submit(assignment("waiting", 1, sleepSpec(2, 1, 0, false)))
+	f.waitState("waiting", 1, task.EventAccepted)
+	f.restart()
+	f.submit(cancelAssignment("busy", 1))
+	f.waitState("waiting", 1, task.EventSucceeded)
+	if got := states(of(f.events(), "waiting")); len(got) != 3 {
+		t.Fatalf("waiting: %v, want accepted, running, succeeded", got)
+	}
+}
+
+// TestResumeElsewhereFromTheEventsCheckpoint is what the scheduler does
+// when a node is lost: it cancels the attempt and assigns the next one
+// with the checkpoint of the last checkpoint event.
+func TestResumeElsewhereFromTheEventsCheckpoint(t *testing.T) {
+	f := newFixture(t, nil)
+	spec := task.Spec{Kind: task.KindBuiltin, Checkpointable: true,
+		Builtin: &task.Builtin{Name: task.BuiltinCPU, Units: 4000, UnitMS: 1, CheckpointEvery: 100}}
+	f.submit(assignment("cpu", 1, spec))
+	cp := f.waitFor("cpu", func(e task.Event) bool { return e.State == task.EventCheckpoint && e.Progress >= 300 })
+	f.submit(cancelAssignment("cpu", 1))
+	f.waitState("cpu", 1, task.EventCancelled)
+	next := assignment("cpu", 2, spec)
+	next.Checkpoint, next.Progress = cp.Checkpoint, cp.Progress
+	f.submit(next)
+	resumed := f.waitState("cpu", 2, task.EventRunning)
+	if !resumed.Resumed || resumed.Progress != cp.Progress {
+		t.Fatalf("attempt 2 started resumed=%v at %d, want from %d", resumed.Resumed, resumed.Progress, cp.Progress)
+	}
+	done := f.waitState("cpu", 2, task.EventSucceeded)
+	if want := expected(*spec.Builtin); done.Result.Output != want {
+		t.Fatalf("output %s, want %s", done.Result.Output, want)
+	}
+}
