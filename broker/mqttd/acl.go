@@ -13,6 +13,7 @@ const (
 	roleNode      role = iota + 1 // username is the node id
 	roleScheduler                 // readwrite tether/v1/<region>/#
 	roleMonitor                   // read tether/v1/#
+	roleOperator                  // a monitor that may also submit and control tasks
 )
 
 func (r role) String() string {
@@ -23,6 +24,8 @@ func (r role) String() string {
 		return "scheduler"
 	case roleMonitor:
 		return "monitor"
+	case roleOperator:
+		return "operator"
 	}
 	return "none"
 }
@@ -35,6 +38,8 @@ func (r role) String() string {
 //	role       write (publish)                       read (subscribe/deliver)
 //	scheduler  tether/v1/R/…                         tether/v1/R/…
 //	monitor    nothing                               tether/v1/…
+//	operator   tether/v1/R/tasks/submit|control      tether/v1/…
+//	           (replies come on tether/v1/R/replies/<operator>/…, readable by monitors too)
 //	node N     tether/v1/R/nodes/N/<x>/… , x≠cmd     tether/v1/R/nodes/N/cmd[/…]
 //	                                                 tether/v1/R/nodes/N/status
 //
@@ -47,10 +52,17 @@ type policy struct {
 	nodesPrefix string // tether/v1/R/nodes/
 	schedulers  map[string]struct{}
 	monitors    map[string]struct{}
+	operators   map[string]struct{}
+	submit      string // tether/v1/R/tasks/submit
+	control     string // tether/v1/R/tasks/control
 }
 
-func newPolicy(region string, schedulers, monitors []string) *policy {
+func newPolicy(region string, schedulers, monitors, operators []string) *policy {
+	topics, _ := protocol.NewTopics(region) // the region was validated with the options
 	p := &policy{
+		operators:   make(map[string]struct{}, len(operators)),
+		submit:      topics.TaskSubmit(),
+		control:     topics.TaskControl(),
 		region:      region,
 		regionTopic: protocol.Root + "/" + region,
 		nodesPrefix: protocol.Root + "/" + region + "/nodes/",
@@ -63,6 +75,9 @@ func newPolicy(region string, schedulers, monitors []string) *policy {
 	for _, u := range monitors {
 		p.monitors[u] = struct{}{}
 	}
+	for _, u := range operators {
+		p.operators[u] = struct{}{}
+	}
 	return p
 }
 
@@ -73,17 +88,21 @@ func (p *policy) roleOf(user string) role {
 	if _, ok := p.schedulers[user]; ok {
 		return roleScheduler
 	}
+	if _, ok := p.operators[user]; ok {
+		return roleOperator
+	}
 	if _, ok := p.monitors[user]; ok || user == "" {
 		return roleMonitor
 	}
 	return roleNode
 }
 
-// known reports whether user is a scheduler or monitor user.
+// known reports whether user is a scheduler, monitor or operator user.
 func (p *policy) known(user string) bool {
 	_, s := p.schedulers[user]
 	_, m := p.monitors[user]
-	return s || m
+	_, o := p.operators[user]
+	return s || m || o
 }
 
 // allowed reports whether a client with role r and username user may
@@ -107,6 +126,11 @@ func (p *policy) allowed(r role, user, topic string, write bool) bool {
 		return topic == p.regionTopic || hasLevelPrefix(topic, p.regionTopic)
 	case roleMonitor:
 		return !write && (topic == protocol.Root || hasLevelPrefix(topic, protocol.Root))
+	case roleOperator:
+		if write {
+			return topic == p.submit || topic == p.control
+		}
+		return topic == protocol.Root || hasLevelPrefix(topic, protocol.Root)
 	case roleNode:
 		if user == "" || strings.ContainsAny(user, "/+#") {
 			return false

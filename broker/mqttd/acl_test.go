@@ -8,7 +8,7 @@ import (
 const testRegion = "eu-1"
 
 func testPolicy() *policy {
-	return newPolicy(testRegion, []string{"scheduler"}, []string{"monitor", "watcher"})
+	return newPolicy(testRegion, []string{"scheduler"}, []string{"monitor", "watcher"}, []string{"operator"})
 }
 
 // aclCases is the matcher's table; FuzzACL is seeded from it.
@@ -87,6 +87,17 @@ var aclCases = []struct {
 	{"monitor", "$SYS/#", false, false},
 	{"monitor", "tether/v1/eu-1/nodes/node-a/cmd/rebirth", true, false},
 	{"monitor", "tether/v1/eu-1/fleet/summary", true, false},
+	// Operators: monitors that may submit and control tasks.
+	{"operator", "tether/v1/eu-1/tasks/submit", true, true},
+	{"operator", "tether/v1/eu-1/tasks/control", true, true},
+	{"operator", "tether/v1/eu-2/tasks/submit", true, false},
+	{"operator", "tether/v1/eu-1/tasks/submit/x", true, false},
+	{"operator", "tether/v1/eu-1/tasks/status/t1", true, false},
+	{"operator", "tether/v1/eu-1/nodes/node-a/cmd/task", true, false},
+	{"operator", "tether/v1/eu-1/replies/operator/r1", true, false},
+	{"operator", "tether/v1/#", false, true},
+	{"operator", "tether/v1/eu-1/replies/operator/#", false, true},
+	{"operator", "#", false, false},
 	{"", "tether/v1/#", false, true},
 	{"", "tether/v1/eu-1/fleet/summary", true, false},
 }
@@ -107,7 +118,7 @@ func TestPolicy(t *testing.T) {
 
 func TestRoleOf(t *testing.T) {
 	p := testPolicy()
-	for user, want := range map[string]role{"scheduler": roleScheduler, "monitor": roleMonitor, "watcher": roleMonitor, "": roleMonitor, "node-a": roleNode} {
+	for user, want := range map[string]role{"scheduler": roleScheduler, "monitor": roleMonitor, "watcher": roleMonitor, "": roleMonitor, "node-a": roleNode, "operator": roleOperator} {
 		if got := p.roleOf(user); got != want {
 			t.Errorf("roleOf(%q) = %v, want %v", user, got, want)
 		}

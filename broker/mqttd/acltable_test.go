@@ -88,6 +88,16 @@ var publishCases = []struct {
 	{"monitor", nodeA + "/cmd/rebirth", false, nil},
 	{"monitor", "tether/v1/eu-1/fleet/summary", false, nil},
 	{"monitor", "tether/v1/eu-1/nodes/monitor/status", false, nil},
+	{"monitor", "tether/v1/eu-1/tasks/submit", false, nil},
+	{"node-a", nodeA + "/tasks", true, nil},
+	{"node-a", "tether/v1/eu-1/tasks/submit", false, nil},
+	{"operator", "tether/v1/eu-1/tasks/submit", true, nil},
+	{"operator", "tether/v1/eu-1/tasks/control", true, nil},
+	{"operator", "tether/v1/eu-2/tasks/submit", false, nil},
+	{"operator", "tether/v1/eu-1/tasks/status/t1", false, nil},
+	{"operator", nodeA + "/cmd/task", false, nil},
+	{"operator", "tether/v1/eu-1/nodes/operator/status", false, nil},
+	{"scheduler", "tether/v1/eu-1/replies/operator/r1", true, nil},
 }
 
 // subscribeCases: what a subscription delivers. probe is a topic some
@@ -208,6 +218,8 @@ func checkPublish(t *testing.T, b brokerUnderTest, user, topic string, qos byte,
 		mt := nodeA + "/metrics"
 		if user == "scheduler" {
 			mt = "tether/v1/eu-1/fleet/summary"
+		} else if user == "operator" {
+			mt = "tether/v1/eu-1/tasks/submit"
 		} else if user != "node-a" {
 			mt = "tether/v1/eu-1/nodes/" + user + "/metrics"
 		}

@@ -20,6 +20,7 @@ var (
 	testNodes      = []string{"node-a", "node-b"}
 	testSchedulers = []string{"scheduler"}
 	testMonitors   = []string{"monitor"}
+	testOperators  = []string{"operator"}
 )
 
 func password(user string) string { return "pw-" + user }
@@ -29,7 +30,7 @@ func password(user string) string { return "pw-" + user }
 func writeTestCredentials(t testing.TB) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "credentials")
-	for _, users := range [][]string{testNodes, testSchedulers, testMonitors} {
+	for _, users := range [][]string{testNodes, testSchedulers, testMonitors, testOperators} {
 		for _, u := range users {
 			if err := AddUser(path, u, password(u)); err != nil {
 				t.Fatal(err)
@@ -76,6 +77,7 @@ func testOptions(t testing.TB) Options {
 		CredentialsFile: writeTestCredentials(t),
 		SchedulerUsers:  testSchedulers,
 		MonitorUsers:    testMonitors,
+		OperatorUsers:   testOperators,
 		Logger:          testLogger(t),
 	}
 }

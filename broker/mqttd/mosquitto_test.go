@@ -63,7 +63,7 @@ func startMosquitto(t *testing.T) mosquitto {
 	if err != nil {
 		t.Fatal(err)
 	}
-	aclText := strings.NewReplacer("${REGION}", testRegion, "${SCHEDULER_USER}", "scheduler", "${MONITOR_USER}", "monitor").Replace(string(acl))
+	aclText := strings.NewReplacer("${REGION}", testRegion, "${SCHEDULER_USER}", "scheduler", "${MONITOR_USER}", "monitor", "${OPERATOR_USER}", "operator").Replace(string(acl))
 	if strings.Contains(aclText, "${") {
 		t.Fatalf("%s has a placeholder the test does not fill", mosquittoACL)
 	}

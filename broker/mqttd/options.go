@@ -66,6 +66,10 @@ type Options struct {
 	// not appear in both lists.
 	SchedulerUsers []string
 	MonitorUsers   []string
+	// OperatorUsers read what monitors read and may publish task
+	// submissions and control requests (tether-broker submit, cancel);
+	// the scheduler replies on tether/v1/<Region>/replies/<user>/….
+	OperatorUsers []string
 
 	// MaxClients bounds concurrent connections; more are refused with
 	// "server unavailable". Default 0: no limit (mochi's default), since a
@@ -231,7 +235,7 @@ func (o Options) validate() error {
 	for _, l := range []struct {
 		what  string
 		names []string
-	}{{"scheduler", o.SchedulerUsers}, {"monitor", o.MonitorUsers}} {
+	}{{"scheduler", o.SchedulerUsers}, {"monitor", o.MonitorUsers}, {"operator", o.OperatorUsers}} {
 		for _, u := range l.names {
 			if err := protocol.ValidateID(l.what+" user", u); err != nil {
 				add("mqttd: %v", err)

@@ -42,7 +42,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts:   opts,
 		log:    opts.Logger.With("component", "mqttd"),
-		policy: newPolicy(opts.Region, opts.SchedulerUsers, opts.MonitorUsers),
+		policy: newPolicy(opts.Region, opts.SchedulerUsers, opts.MonitorUsers, opts.OperatorUsers),
 		ready:  make(chan struct{}),
 	}
 	if opts.CredentialsFile != "" {
