@@ -28,7 +28,12 @@ func TestMain(m *testing.M) {
 
 const node = "n1"
 
+// testLogger logs to the test's log; a fuzz target may not log, so its
+// logger discards.
 func testLogger(t testing.TB) *slog.Logger {
+	if _, fuzz := t.(*testing.F); fuzz {
+		return slog.New(slog.DiscardHandler)
+	}
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
