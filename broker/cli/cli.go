@@ -1,6 +1,7 @@
 // Package cli is tether-broker's command line: serve (the scheduler), nodes
-// (the fleet from any machine that reaches the broker), passwd (the
-// credentials file), sim (the placement simulator) and version. Each command parses its own flags and has
+// (the fleet from any machine that reaches the broker), submit, tasks, task
+// and cancel (tasks, as an operator), keygen (the assignment signing key),
+// passwd (the credentials file), sim (the placement simulator) and version. Each command parses its own flags and has
 // --help.
 package cli
 
@@ -35,6 +36,11 @@ func commands() map[string]command {
 		"nodes":  {"print the fleet as the scheduler sees it", runNodes},
 		"passwd": {"add or change a user in a credentials file", runPasswd},
 		"sim":    {"run the placement simulator and compare policies", runSim},
+		"submit": {"submit a task spec (YAML or JSON); --wait follows it to the end", runSubmit},
+		"tasks":  {"list tasks and their states", runTasks},
+		"task":   {"show one task with its attempt history", runTask},
+		"cancel": {"cancel a task", runCancel},
+		"keygen": {"make the scheduler's signing key for task assignments", runKeygen},
 		"version": {"print the version", func(_ context.Context, env Env, _ []string) error {
 			_, err := fmt.Fprintln(env.Stdout, env.Version)
 			return err

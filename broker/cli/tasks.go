@@ -1,0 +1,517 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+// taskClient is a connected session for the task commands.
+type taskClient struct {
+	sess   *session.Session
+	topics protocol.Topics
+	user   string
+	cf     *clientFlags
+	stop   func()
+}
+
+// dialTasks parses the connection flags' session and runs it until stop.
+// The task commands act as an operator by default: monitors may not submit.
+func dialTasks(ctx context.Context, env Env, cf *clientFlags) (*taskClient, error) {
+	sess, topics, err := cf.session(env)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sess.Run(runCtx) }()
+	c := &taskClient{sess: sess, topics: topics, user: cf.username, cf: cf, stop: func() { cancel(); <-done }}
+	wctx, wcancel := context.WithTimeout(ctx, cf.timeout)
+	defer wcancel()
+	if err := sess.WaitConnected(wctx); err != nil {
+		c.stop()
+		return nil, fmt.Errorf("could not connect to %v as %q within %v: check --broker and the credentials", cf.brokers, cf.username, cf.timeout)
+	}
+	return c, nil
+}
+
+// request publishes a request made with its request id and reply topic to
+// topic, and waits for the scheduler's reply.
+func (c *taskClient) request(ctx context.Context, topic string, build func(id, replyTo string) any) (task.Reply, error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	replyTo := c.topics.Reply(c.user, id)
+	replies := make(chan task.Reply, 1)
+	if err := c.sess.Subscribe(ctx, replyTo, 1, func(m session.Message) {
+		r, err := task.DecodeReply(m.Payload)
+		if err != nil || r.RequestID != id {
+			return
+		}
+		select {
+		case replies <- r:
+		default:
+		}
+	}); err != nil {
+		return task.Reply{}, err
+	}
+	payload, err := json.Marshal(build(id, replyTo))
+	if err != nil {
+		return task.Reply{}, err
+	}
+	if err := c.sess.Publish(ctx, session.Message{Topic: topic, QoS: 1, Payload: payload}); err != nil {
+		return task.Reply{}, fmt.Errorf("publishing the request: %w", err)
+	}
+	t := time.NewTimer(c.cf.timeout)
+	defer t.Stop()
+	select {
+	case r := <-replies:
+		return r, nil
+	case <-t.C:
+		return task.Reply{}, fmt.Errorf("no reply from the scheduler within %v: is `tether-broker serve` running for region %s, and is %q an operator (operator_users)?",
+			c.cf.timeout, c.topics.Region(), c.user)
+	case <-ctx.Done():
+		return task.Reply{}, ctx.Err()
+	}
+}
+
+// statuses subscribes to filter and returns the retained task statuses it
+// delivers: those that arrive until none came for quiet, bounded by the
+// timeout.
+func (c *taskClient) statuses(ctx context.Context, filter string, quiet time.Duration) (map[string]task.Status, error) {
+	ch := make(chan task.Status, 1024)
+	if err := c.sess.Subscribe(ctx, filter, 1, func(m session.Message) {
+		if len(m.Payload) == 0 {
+			return // a cleared status
+		}
+		st, err := task.DecodeStatus(m.Payload)
+		if err != nil {
+			return
+		}
+		select {
+		case ch <- st:
+		default:
+		}
+	}); err != nil {
+		return nil, err
+	}
+	out := map[string]task.Status{}
+	deadline := time.NewTimer(c.cf.timeout)
+	defer deadline.Stop()
+	for {
+		q := time.NewTimer(quiet)
+		select {
+		case st := <-ch:
+			q.Stop()
+			if prev, ok := out[st.Task]; !ok || !st.Updated.Before(prev.Updated) {
+				out[st.Task] = st
+			}
+			continue
+		case <-q.C:
+		case <-deadline.C:
+			q.Stop()
+		case <-ctx.Done():
+			q.Stop()
+			return nil, ctx.Err()
+		}
+		return out, nil
+	}
+}
+
+func taskFlagSet(env Env, name, usage string) (*flag.FlagSet, *clientFlags) {
+	fs := flag.NewFlagSet("tether-broker "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprint(env.Stderr, usage+"\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	cf := &clientFlags{}
+	cf.register(fs, env)
+	if env.Getenv("TETHER_USERNAME") == "" {
+		cf.username = "operator"
+	}
+	return fs, cf
+}
+
+func runSubmit(ctx context.Context, env Env, args []string) error {
+	fs, cf := taskFlagSet(env, "submit", "Usage: tether-broker submit -f FILE [flags]\n\n"+
+		"Submits a task spec (YAML, or JSON for a .json file; - reads stdin) to the scheduler and prints its id.\n"+
+		"Submitting a spec with the same id again is idempotent. See docs/tasks.md.")
+	file := fs.String("f", "", "task spec file (YAML or JSON); - for stdin")
+	wait := fs.Bool("wait", false, "follow the task to its end with a live progress display; exit non-zero unless it succeeds")
+	asJSON := fs.Bool("json", false, "print the reply (and with --wait the final status) as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *file == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return errors.New("submit: give one spec with -f FILE")
+	}
+	spec, err := readSpec(env, *file)
+	if err != nil {
+		return err
+	}
+	c, err := dialTasks(ctx, env, cf)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	if *wait && spec.ID != "" {
+		// Subscribe before submitting so no update is missed.
+		return c.submitAndFollow(ctx, env, spec, *asJSON)
+	}
+	r, err := c.submit(ctx, spec)
+	if err != nil {
+		return err
+	}
+	if !*wait {
+		return printReply(env, r, *asJSON)
+	}
+	spec.ID = r.Task
+	return c.follow(ctx, env, r.Task, *asJSON, nil)
+}
+
+func (c *taskClient) submit(ctx context.Context, spec task.Spec) (task.Reply, error) {
+	r, err := c.request(ctx, c.topics.TaskSubmit(), func(id, replyTo string) any {
+		return task.SubmitRequest{V: task.Version, RequestID: id, ReplyTo: replyTo, Spec: spec}
+	})
+	if err != nil {
+		return r, err
+	}
+	if !r.OK {
+		return r, fmt.Errorf("the scheduler refused the task: %s", r.Error)
+	}
+	return r, nil
+}
+
+func (c *taskClient) submitAndFollow(ctx context.Context, env Env, spec task.Spec, asJSON bool) error {
+	return c.follow(ctx, env, spec.ID, asJSON, func() error {
+		r, err := c.submit(ctx, spec)
+		if err != nil {
+			return err
+		}
+		if !asJSON {
+			return printReply(env, r, false)
+		}
+		return nil
+	})
+}
+
+func printReply(env Env, r task.Reply, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	if r.Existing {
+		_, err := fmt.Fprintf(env.Stdout, "%s (already submitted: %s)\n", r.Task, r.State)
+		return err
+	}
+	_, err := fmt.Fprintln(env.Stdout, r.Task)
+	return err
+}
+
+// follow prints a task's progress until it ends; then (after calling
+// start, if given, once subscribed) it exits non-zero unless the task
+// succeeded.
+func (c *taskClient) follow(ctx context.Context, env Env, id string, asJSON bool, start func() error) error {
+	updates := make(chan task.Status, 64)
+	if err := c.sess.Subscribe(ctx, c.topics.TaskStatus(id), 1, func(m session.Message) {
+		st, err := task.DecodeStatus(m.Payload)
+		if err != nil || st.Task != id {
+			return
+		}
+		select {
+		case updates <- st:
+		default: // a slow terminal: the next update carries the news
+		}
+	}); err != nil {
+		return err
+	}
+	if start != nil {
+		if err := start(); err != nil {
+			return err
+		}
+	}
+	tty := isTerminal(env.Stderr)
+	var last string
+	for {
+		select {
+		case <-ctx.Done():
+			if tty {
+				fmt.Fprintln(env.Stderr)
+			}
+			return ctx.Err()
+		case st := <-updates:
+			line := progressLine(st)
+			if line != last && !asJSON {
+				if tty {
+					fmt.Fprintf(env.Stderr, "\r\033[K%s", line)
+				} else {
+					fmt.Fprintln(env.Stderr, line)
+				}
+				last = line
+			}
+			if !task.Terminal(st.State) {
+				continue
+			}
+			if tty && !asJSON {
+				fmt.Fprintln(env.Stderr)
+			}
+			if asJSON {
+				enc := json.NewEncoder(env.Stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(st); err != nil {
+					return err
+				}
+			} else if st.Result != nil && st.Result.Output != "" {
+				fmt.Fprintf(env.Stdout, "output: %s\n", st.Result.Output)
+			}
+			if st.State != task.StateSucceeded {
+				return fmt.Errorf("task %s %s: %s", id, st.State, dash(st.Error))
+			}
+			return nil
+		}
+	}
+}
+
+func progressLine(st task.Status) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s attempt %d", st.Task, st.State, st.Attempt)
+	if st.Node != "" {
+		fmt.Fprintf(&b, " on %s", st.Node)
+	}
+	if st.Total > 0 {
+		pct := 100 * float64(st.Progress) / float64(st.Total)
+		const width = 20
+		filled := int(pct / 100 * width)
+		fmt.Fprintf(&b, " [%s%s] %5.1f%% (%d/%d)", strings.Repeat("#", filled), strings.Repeat(".", width-filled), pct, st.Progress, st.Total)
+	}
+	if st.Error != "" {
+		fmt.Fprintf(&b, " — %s", st.Error)
+	}
+	return b.String()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// readSpec reads a spec file: JSON if it is named *.json, else YAML.
+func readSpec(env Env, file string) (task.Spec, error) {
+	var (
+		b   []byte
+		err error
+	)
+	if file == "-" {
+		b, err = io.ReadAll(io.LimitReader(env.Stdin, task.MaxMessage+1))
+	} else {
+		b, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return task.Spec{}, fmt.Errorf("reading the spec: %w", err)
+	}
+	var spec task.Spec
+	if strings.EqualFold(filepath.Ext(file), ".json") {
+		spec, err = task.DecodeSpecJSON(b)
+	} else {
+		spec, err = task.DecodeSpecYAML(b)
+	}
+	if err != nil {
+		return task.Spec{}, fmt.Errorf("%s: %w", file, err)
+	}
+	return spec, nil
+}
+
+func runTasks(ctx context.Context, env Env, args []string) error {
+	fs, cf := taskFlagSet(env, "tasks", "Usage: tether-broker tasks [flags]\n\n"+
+		"Lists tasks from their retained status topics (tether/v1/<region>/tasks/status/+).")
+	state := fs.String("state", "", "only tasks in this state (pending, assigned, running, succeeded, failed, cancelled); 'active' for the first three")
+	node := fs.String("node", "", "only tasks whose current attempt is on this node")
+	asJSON := fs.Bool("json", false, "print the statuses as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := dialTasks(ctx, env, cf)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	all, err := c.statuses(ctx, c.topics.AllTaskStatus(), 500*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	var list []task.Status
+	for _, st := range all {
+		switch {
+		case *state == "active" && task.Terminal(st.State):
+		case *state != "" && *state != "active" && st.State != *state:
+		case *node != "" && st.Node != *node:
+		default:
+			list = append(list, st)
+		}
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if !list[i].Submitted.Equal(list[j].Submitted) {
+			return list[i].Submitted.Before(list[j].Submitted)
+		}
+		return list[i].Task < list[j].Task
+	})
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	return printTasks(env.Stdout, list, time.Now())
+}
+
+func printTasks(w io.Writer, list []task.Status, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TASK\tSTATE\tATTEMPT\tNODE\tPROGRESS\tSUBMITTED\tUPDATED")
+	for _, st := range list {
+		progress := "-"
+		if st.Total > 0 {
+			progress = fmt.Sprintf("%.0f%%", 100*float64(st.Progress)/float64(st.Total))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", st.Task, st.State, st.Attempt, dash(st.Node), progress,
+			ago(st.Submitted, now), ago(st.Updated, now))
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(tw, "(no tasks)")
+	}
+	return tw.Flush()
+}
+
+func runTask(ctx context.Context, env Env, args []string) error {
+	fs, cf := taskFlagSet(env, "task", "Usage: tether-broker task [flags] ID\n\nPrints a task's status with its attempt history.")
+	asJSON := fs.Bool("json", false, "print the status as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("task: give one task id")
+	}
+	id := fs.Arg(0)
+	if err := protocol.ValidateID("task id", id); err != nil {
+		return err
+	}
+	c, err := dialTasks(ctx, env, cf)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	got, err := c.statuses(ctx, c.topics.TaskStatus(id), 300*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	st, ok := got[id]
+	if !ok {
+		return fmt.Errorf("no task %s in region %s", id, c.topics.Region())
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	return printTask(env.Stdout, st)
+}
+
+func printTask(w io.Writer, st task.Status) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "task\t%s\n", st.Task)
+	fmt.Fprintf(tw, "state\t%s\n", st.State)
+	fmt.Fprintf(tw, "attempt\t%d\n", st.Attempt)
+	fmt.Fprintf(tw, "node\t%s\n", dash(st.Node))
+	fmt.Fprintf(tw, "submitted\t%s\n", st.Submitted.Format(time.RFC3339))
+	fmt.Fprintf(tw, "updated\t%s\n", st.Updated.Format(time.RFC3339))
+	if st.Total > 0 {
+		fmt.Fprintf(tw, "progress\t%d/%d\n", st.Progress, st.Total)
+	}
+	if st.Error != "" {
+		fmt.Fprintf(tw, "error\t%s\n", st.Error)
+	}
+	if r := st.Result; r != nil {
+		fmt.Fprintf(tw, "exit code\t%d\n", r.ExitCode)
+		fmt.Fprintf(tw, "cpu\t%v\n", time.Duration(r.CPUMS)*time.Millisecond)
+		if r.MaxRSSKB > 0 {
+			fmt.Fprintf(tw, "max rss\t%d KiB\n", r.MaxRSSKB)
+		}
+		if r.Output != "" {
+			fmt.Fprintf(tw, "output\t%s\n", r.Output)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(st.Attempts) > 0 {
+		fmt.Fprintln(w, "\nattempts:")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "N\tNODE\tASSIGNED\tENDED\tSTATE\tRESUMED FROM\tREASON")
+		for _, a := range st.Attempts {
+			ended := "-"
+			if !a.Ended.IsZero() {
+				ended = a.Ended.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", a.N, a.Node, a.Assigned.Format(time.RFC3339), ended, a.State, a.ResumedFrom, dash(a.Reason))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if r := st.Result; r != nil && (r.Stdout != "" || r.Stderr != "") {
+		fmt.Fprintf(w, "\nstdout (tail):\n%s\nstderr (tail):\n%s\n", r.Stdout, r.Stderr)
+	}
+	return nil
+}
+
+func runCancel(ctx context.Context, env Env, args []string) error {
+	fs, cf := taskFlagSet(env, "cancel", "Usage: tether-broker cancel [flags] ID\n\nCancels a task: a running attempt is killed on its node.")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("cancel: give one task id")
+	}
+	id := fs.Arg(0)
+	if err := protocol.ValidateID("task id", id); err != nil {
+		return err
+	}
+	c, err := dialTasks(ctx, env, cf)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	r, err := c.request(ctx, c.topics.TaskControl(), func(rid, replyTo string) any {
+		return task.ControlRequest{V: task.Version, RequestID: rid, ReplyTo: replyTo, Op: task.OpCancel, Task: id}
+	})
+	if err != nil {
+		return err
+	}
+	if !r.OK {
+		return fmt.Errorf("cancel %s: %s", id, r.Error)
+	}
+	_, err = fmt.Fprintf(env.Stdout, "%s %s\n", id, dash(r.State))
+	return err
+}
