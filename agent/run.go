@@ -14,6 +14,7 @@ import (
 	"github.com/tether-edge/tether/agent/collect"
 	"github.com/tether-edge/tether/agent/config"
 	"github.com/tether-edge/tether/agent/report"
+	"github.com/tether-edge/tether/agent/runner"
 	"github.com/tether-edge/tether/agent/store"
 	"github.com/tether-edge/tether/agent/uplink"
 	"github.com/tether-edge/tether/pkg/logging"
@@ -21,8 +22,8 @@ import (
 	"github.com/tether-edge/tether/pkg/session"
 )
 
-// run is the whole agent: configuration, collector, uplink and the report
-// loop. It returns nil after a clean shutdown (ctx ended).
+// run is the whole agent: configuration, collector, uplink, the report
+// loop and the task runner. It returns nil after a clean shutdown (ctx ended).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(args, getenv, stderr)
 	if err != nil {
@@ -88,13 +89,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	stats := st.OutboxStats()
 	log.Info("store opened", "dir", dir, "store_id", st.ID(), "last_seq", st.LastSeq(), "pending", stats.Count)
 
+	var tasks *runner.Runner // made with the uplink's header; set before the uplink runs
 	up, err := uplink.New(uplink.Options{
 		Region: cfg.Region, Node: cfg.NodeID, Facts: facts, Heartbeat: cfg.Heartbeat, Logger: log,
-		Outbox: uplink.StoreOutbox(st), StoreID: st.ID(), Recovery: recovery,
+		Outbox: uplink.StoreOutbox(st), StoreID: st.ID(), Recovery: recovery, OnTask: func(p []byte) { tasks.Submit(p) },
 		Session: session.Options{Brokers: cfg.Brokers, Username: cfg.Username, Password: password, TLS: tc,
 			KeepAlive: cfg.KeepAlive},
 	})
 	if err != nil {
+		return err
+	}
+	if tasks, err = newRunner(cfg, st, up, log); err != nil {
 		return err
 	}
 	log.Info("tether-agent starting", "version", version, "arch", facts.Arch, "model", facts.Model,
@@ -103,7 +108,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := tasks.Run(ctx); err != nil {
+			log.Error("task runner stopped: no tasks run until the agent restarts", "err", err)
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		reportLoop(ctx, col, report.NewFilter(thresholds(cfg)), up, cfg.SampleInterval, log)

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/tether-edge/tether/agent/config"
+	"github.com/tether-edge/tether/agent/runner"
+	"github.com/tether-edge/tether/agent/store"
+	"github.com/tether-edge/tether/agent/uplink"
+)
+
+// newRunner makes the task runner from the tasks section of cfg; its
+// events go out through up.
+func newRunner(cfg config.Config, st *store.Store, up *uplink.Uplink, log *slog.Logger) (*runner.Runner, error) {
+	keys, err := config.ParseSchedulerKeys(cfg.Tasks.SchedulerKeys)
+	if err != nil {
+		return nil, err // Validate has said so already
+	}
+	if len(keys) == 0 {
+		log.Warn("no scheduler keys pinned (tasks.scheduler_keys): every task assignment will be refused")
+	}
+	t := cfg.Tasks
+	// In the config 0 means none, or at once; in runner.Options zero is
+	// the default and a negative value means none.
+	if t.CheckpointLimit == 0 {
+		t.CheckpointLimit = -1
+	}
+	if t.OutputTail == 0 {
+		t.OutputTail = -1
+	}
+	if t.KillGrace == 0 {
+		t.KillGrace = -time.Nanosecond
+	}
+	return runner.New(runner.Options{
+		Node: cfg.NodeID, Region: cfg.Region, Store: st, Keys: keys, Slots: t.Slots, Allow: t.Allow,
+		Workdir: cfg.TaskWorkdir(), CheckpointLimit: t.CheckpointLimit, OutputTail: t.OutputTail,
+		KillGrace: t.KillGrace, Header: up.Header, Notify: up.Notify, Logger: log.With("component", "runner"),
+	})
+}
