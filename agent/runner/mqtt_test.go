@@ -1,0 +1,109 @@
+package runner
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/tether-edge/tether/agent/uplink"
+	"github.com/tether-edge/tether/pkg/backoff"
+	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+// TestAssignmentOverMQTT wires the runner to an uplink as the agent does
+// and sends it an assignment through an in-process broker: the task's
+// events arrive on the node's task topic, stamped by the uplink, in order.
+func TestAssignmentOverMQTT(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddListener(listeners.NewNet("t", ln)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var mu sync.Mutex
+	var got []task.Event
+	if err := srv.Subscribe("tether/v1/r1/nodes/n1/tasks", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+		ev, err := task.DecodeEvent(pk.Payload)
+		if err != nil {
+			t.Errorf("event on the wire: %v", err)
+			return
+		}
+		mu.Lock()
+		got = append(got, ev)
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	f := newFixture(t, nil)
+	f.stop() // started again below, wired to an uplink
+	var r *Runner
+	up, err := uplink.New(uplink.Options{Region: "r1", Node: node, Outbox: uplink.StoreOutbox(f.st), StoreID: f.st.ID(),
+		Logger: testLogger(t), OnTask: func(p []byte) { r.Submit(p) },
+		Session: session.Options{Brokers: []string{"tcp://" + ln.Addr().String()}, KeepAlive: 5 * time.Second,
+			Backoff: backoff.Policy{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := f.options()
+	o.Header, o.Notify = up.Header, up.Notify
+	if r, err = New(o); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, run := range []func(context.Context) error{r.Run, up.Run} {
+		wg.Go(func() {
+			if err := run(ctx); err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	defer func() { cancel(); wg.Wait() }()
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer wcancel()
+	if err := up.Session().WaitConnected(wctx); err != nil {
+		t.Fatal(err)
+	}
+
+	spec := sleepSpec(3, 1, 0, false)
+	if err := srv.Publish("tether/v1/r1/nodes/n1/cmd/task", f.sign(assignment("wire", 1, spec)), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 3
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if s := states(got); s[0] != task.EventAccepted || s[1] != task.EventRunning || s[2] != task.EventSucceeded {
+		t.Fatalf("events on the wire: %v", s)
+	}
+	for i, ev := range got {
+		if ev.Instance != up.Instance() || ev.Seq != uint64(i+1) {
+			t.Fatalf("event %d: instance %q seq %d, want the uplink's %q and seq %d", i, ev.Instance, ev.Seq, up.Instance(), i+1)
+		}
+	}
+	if got[2].Result.Output != expected(*spec.Builtin) {
+		t.Fatalf("output %s", got[2].Result.Output)
+	}
+}
