@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func testKey(t *testing.T) ed25519.PublicKey {
@@ -126,5 +127,20 @@ func TestTaskValidateMessages(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error mentioning %q", name, err, c.want)
 		}
+	}
+}
+
+// TestDeployExampleLoads keeps deploy/agent.yaml a valid configuration
+// whose tasks section says what the defaults are.
+func TestDeployExampleLoads(t *testing.T) {
+	cfg, err := Load([]string{"--config", "../../deploy/agent.yaml"}, envOf(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Default().Tasks, cfg.Tasks, cmpopts.EquateEmpty()); diff != "" {
+		t.Fatalf("the example's tasks section is not the defaults (-default +example):\n%s", diff)
 	}
 }
