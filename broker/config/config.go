@@ -53,6 +53,9 @@ type Embedded struct {
 	ClientCAFile    string   `yaml:"client_ca_file"` // set: client certificates required (mTLS)
 	CredentialsFile string   `yaml:"credentials_file"`
 	MonitorUsers    []string `yaml:"monitor_users"`
+	// OperatorUsers may also submit and cancel tasks (tether-broker
+	// submit, cancel) and read their replies.
+	OperatorUsers []string `yaml:"operator_users"`
 	// MaxPendingWrites sizes each client's outbound queue (see
 	// broker/mqttd.Options); 0 keeps the default.
 	MaxPendingWrites int `yaml:"max_pending_writes"`
@@ -73,6 +76,7 @@ func Default() Config {
 			Listen:          "127.0.0.1:1883",
 			CredentialsFile: "/etc/tether/credentials",
 			MonitorUsers:    []string{"monitor"},
+			OperatorUsers:   []string{"operator"},
 		},
 		Username:      "tether-scheduler",
 		KeepAlive:     30 * time.Second,

@@ -53,6 +53,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.StringVar(&cfg.Embedded.ClientCAFile, "client-ca-file", cfg.Embedded.ClientCAFile, "require client certificates signed by this CA (mTLS)")
 	fs.StringVar(&cfg.Embedded.CredentialsFile, "credentials-file", cfg.Embedded.CredentialsFile, "embedded broker's password file (Mosquitto format)")
 	fs.Var(&cliconf.List{Dst: &cfg.Embedded.MonitorUsers}, "monitor-user", "read-only monitor identity; repeatable")
+	fs.Var(&cliconf.List{Dst: &cfg.Embedded.OperatorUsers}, "operator-user", "identity that may also submit and cancel tasks; repeatable")
 	fs.StringVar(&cfg.Username, "username", cfg.Username, "the scheduler's MQTT username")
 	fs.StringVar(&cfg.PasswordFile, "password-file", cfg.PasswordFile, "file holding the scheduler's MQTT password")
 	fs.StringVar(&cfg.TLS.CAFile, "tls-ca", cfg.TLS.CAFile, "CA of an external TLS broker (PEM)")

@@ -68,7 +68,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 			Addr: cfg.Embedded.Listen, TLSAddr: cfg.Embedded.TLSListen,
 			CertFile: cfg.Embedded.CertFile, KeyFile: cfg.Embedded.KeyFile, ClientCAFile: cfg.Embedded.ClientCAFile,
 			CredentialsFile: cfg.Embedded.CredentialsFile, Region: cfg.Region,
-			SchedulerUsers: []string{cfg.Username}, MonitorUsers: cfg.Embedded.MonitorUsers,
+			SchedulerUsers: []string{cfg.Username}, MonitorUsers: cfg.Embedded.MonitorUsers, OperatorUsers: cfg.Embedded.OperatorUsers,
 			MaxPendingWrites: cfg.Embedded.MaxPendingWrites, Logger: o.Logger,
 		})
 		if err != nil {
