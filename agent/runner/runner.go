@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"log/slog"
 	"sync"
@@ -48,15 +47,15 @@ type Runner struct {
 	workers sync.WaitGroup
 }
 
-// inboxLen bounds the assignments waiting for Run: with maxPayload each,
-// at most 16 × 342 KiB in memory. Beyond it an assignment is dropped (it
-// was acknowledged on the wire already); the scheduler sends again what
-// the node never answered.
+// inboxLen bounds the assignments waiting for Run: at most 16 ×
+// task.MaxMessage (4 MiB) in memory. Beyond it an assignment is dropped
+// (it was acknowledged on the wire already); the scheduler sends again
+// what the node never answered.
 const inboxLen = 16
 
-// maxPayload is the largest envelope worth decoding: a MaxMessage body in
-// base64, with the signature and field names.
-var maxPayload = base64.StdEncoding.EncodedLen(task.MaxMessage) + 1024
+// maxPayload is the largest task command worth decoding: task.Sign makes
+// no envelope larger, and DecodeEnvelope refuses one.
+const maxPayload = task.MaxMessage
 
 // New validates opts and prepares a runner; Run starts it.
 func New(opts Options) (*Runner, error) {
