@@ -21,6 +21,20 @@ type Request struct {
 	// Avoid is a node an earlier attempt was taken from (no
 	// acknowledgement, refused): any other node that fits is preferred.
 	Avoid string
+
+	labels [][2]string // Spec.Constraints.Labels as pairs, made by Fits once
+}
+
+// labelPairs returns the label constraints as a slice: ranging over a
+// map for each of a thousand nodes costs more than the rest of Fits.
+func (r *Request) labelPairs() [][2]string {
+	if r.labels == nil && len(r.Spec.Constraints.Labels) > 0 {
+		r.labels = make([][2]string, 0, len(r.Spec.Constraints.Labels))
+		for k, v := range r.Spec.Constraints.Labels {
+			r.labels = append(r.labels, [2]string{k, v})
+		}
+	}
+	return r.labels
 }
 
 // Fits reports whether node n can take r: its tier and labels match the
@@ -31,16 +45,16 @@ func Fits(r *Request, n *Candidate) bool {
 	if tier := s.Constraints.Tier; tier != "" && tier != task.TierAny && tier != n.Tier {
 		return false
 	}
-	for k, v := range s.Constraints.Labels {
-		if got, ok := n.Labels[k]; !ok || got != v {
-			return false
-		}
-	}
 	if c := s.Resources.CPUMillis; c > 0 && c > int64(n.Cores)*1000-n.CPUMillis {
 		return false
 	}
 	if m := s.Resources.MemMB; m > 0 && m<<20 > n.MemTotal-n.MemBytes {
 		return false
+	}
+	for _, kv := range r.labelPairs() {
+		if got, ok := n.Labels[kv[0]]; !ok || got != kv[1] {
+			return false
+		}
 	}
 	return true
 }

@@ -112,3 +112,30 @@ func TestPlacementSpreadsByOutstandingWork(t *testing.T) {
 		t.Fatal("placed on a node without free cores")
 	}
 }
+
+// TestPlacementPassSkipsShapes: a backlog of tasks no node takes does not
+// hold back a task of another shape behind it.
+func TestPlacementPassSkipsShapes(t *testing.T) {
+	h := newHarness(t)
+	h.node("pi-a")
+	for i := range maxMisses + 10 {
+		s := builtin(fmt.Sprintf("gpu-%03d", i), 10)
+		s.Priority = 10
+		s.Constraints.Labels = map[string]string{"gpu": "yes"}
+		h.submit(s)
+	}
+	// Ten shapes that fit nowhere, ahead of a plain task.
+	for i := range 10 {
+		s := builtin(fmt.Sprintf("big-%d", i), 10)
+		s.Priority = 5
+		s.Resources.MemMB = int64(8<<10 + i)
+		h.submit(s)
+	}
+	plain := builtin("plain", 10)
+	plain.Constraints.Tier = task.TierCloud
+	h.submit(plain) // pending: no cloud node yet
+	h.node("cloud-1", func(n *Node) { n.Tier = protocol.TierCloud })
+	if as := h.assignments(); len(as) != 1 || as[0].Task != "plain" {
+		t.Fatalf("assignments %+v", as)
+	}
+}
