@@ -84,3 +84,20 @@ func TestLoadTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDeployExampleLoads keeps deploy/broker.yaml a valid configuration
+// that sets every tasks key to its default but the signing key.
+func TestDeployExampleLoads(t *testing.T) {
+	cfg, err := Load([]string{"--config", "../../deploy/broker.yaml"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultTasks()
+	want.SigningKeyFile = "/etc/tether/scheduler.key"
+	if cfg.Tasks != want {
+		t.Fatalf("tasks %+v, want %+v", cfg.Tasks, want)
+	}
+}
