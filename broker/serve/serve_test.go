@@ -112,7 +112,7 @@ func TestServeInProcess(t *testing.T) {
 	}
 }
 
-func dial(t *testing.T, url, clientID, user, pw string) *session.Session {
+func dial(t testing.TB, url, clientID, user, pw string) *session.Session {
 	t.Helper()
 	s, err := session.New(session.Options{Brokers: []string{url}, ClientID: clientID, Username: user, Password: pw, CleanSession: true})
 	if err != nil {
@@ -130,7 +130,7 @@ func dial(t *testing.T, url, clientID, user, pw string) *session.Session {
 	return s
 }
 
-func eventually(t *testing.T, what string, ok func() bool) {
+func eventually(t testing.TB, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !ok() {

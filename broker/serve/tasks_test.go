@@ -23,7 +23,7 @@ import (
 // site is a scheduler with its embedded broker in the test process, with
 // a signing key, and restartable over the same task store.
 type site struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	cfg    config.Config
 	key    ed25519.PrivateKey
@@ -32,10 +32,17 @@ type site struct {
 	done   chan error
 }
 
-func newSite(t *testing.T) *site {
+func newSite(t *testing.T) *site { return newSiteWith(t, nil) }
+
+// newSiteWith lets users be added to the credentials file.
+func newSiteWith(t testing.TB, users func(map[string]string)) *site {
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")
-	for user, pw := range map[string]string{"tether-scheduler": "sched-pw", "ops": "ops-pw", "monitor": "mon-pw", "pi-a": "node-pw"} {
+	all := map[string]string{"tether-scheduler": "sched-pw", "ops": "ops-pw", "monitor": "mon-pw", "pi-a": "node-pw"}
+	if users != nil {
+		users(all)
+	}
+	for user, pw := range all {
 		if err := mqttd.AddUser(creds, user, pw); err != nil {
 			t.Fatal(err)
 		}
