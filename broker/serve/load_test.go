@@ -152,4 +152,3 @@ func startFakeAgent(b *testing.B, url, id string, pub ed25519.PublicKey, topics 
 		}
 	}()
 }
-
