@@ -99,22 +99,17 @@ func (o *Options) ensureDefaults() {
 // then publishes the messages — every transition is persisted before it is
 // announced.
 //
-// A task's lifecycle (task.State*), with the attempt history kept beside:
+// A task's lifecycle (task.State*); the attempt history is kept beside it:
 //
-//	          submit
-//	             │
-//	             ▼          place (a node fits)
-//	┌─────────▶ pending ───────────────────────▶ assigned ──accepted──┐
-//	│            ▲  ▲                              │   │   (acked)     │
-//	│            │  └─ node lost past grace ───────┤   │ running/      │
-//	│            │     no ack after resends        │   │ checkpoint    ▼
-//	│            │     cancelled by its node       │   └──────────▶ running
-//	│            │                                 │                  │
-//	│ backoff    └──────────── (same, from running) ◀─────────────────┤
-//	│                                                                 │
-//	└── failed / refused / timed out, retries left ◀──────────────────┤
-//	                                                                  ▼
-//	      succeeded │ failed (no retries left) │ cancelled (request, any state)
+//	submit ──▶ pending ──place──▶ assigned ──running / checkpoint event──▶ running
+//	             ▲  ▲                 │  (an accepted event acks it)          │
+//	             │  │                 ▼                                       ▼
+//	             │  └──── a new attempt, using no retry: node lost past ◀─────┤
+//	             │        the grace, no ack after the re-sends, the node      │
+//	             │        gave it up                                          │
+//	             └─────── after the backoff, retries left: failed, ◀──────────┤
+//	                      refused, timed out                                  ▼
+//	             succeeded │ failed (no retry left) │ cancelled (by request, any time)
 //
 // An attempt that ends while its node may still run it (node lost, timed
 // out, not acknowledged, cancelled by request) is fenced: its events are
@@ -167,7 +162,7 @@ func New(o Options, ld Loaded) *Engine {
 	e := &Engine{
 		opts: o, log: o.Logger.With("component", "tasks"),
 		tasks: map[string]*entry{}, nodes: map[string]*nodeState{}, fences: map[string]map[string]*Fence{},
-		start: o.Now(), placeDue: true,
+		start: o.Now().UTC(), placeDue: true,
 	}
 	for _, t := range ld.Active {
 		en := &entry{t: t, cp: ld.Checkpoints[t.Spec.ID], stored: true}

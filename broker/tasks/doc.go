@@ -1,0 +1,19 @@
+// Package tasks is the scheduler's durable task store and task lifecycle.
+//
+//   - Store: the tasks on Badger (pkg/store's Server profile), with a
+//     versioned key schema and checksummed records; Commit writes a
+//     round's changes in one durable transaction.
+//   - Engine: the lifecycle without I/O — submissions (idempotent by spec
+//     id), cancellations, agents' events (idempotent, fenced by attempt),
+//     the fleet's changes and the passing of time become transitions, and
+//     each transition the writes that persist it and the messages that
+//     announce it. Placement is behind the Placer interface (LeastWork by
+//     default); assignments are signed with the scheduler's ed25519 key.
+//   - Service: the Engine over MQTT — one goroutine applies inputs in
+//     rounds, commits each round (group commit), then hands its messages
+//     to a publisher: every transition is persisted before it is
+//     announced.
+//
+// docs/scheduler-store.md describes the key schema, the write discipline
+// and restarts; docs/tasks.md the task model users see.
+package tasks
