@@ -128,6 +128,8 @@ type Engine struct {
 	placeDue bool      // something changed that may let a pending task be placed
 	lastPass time.Time // the last placement pass
 	noKeyLog time.Time // when "no signing key" was last logged
+	oddAt    time.Time // when a dropped event was last logged (odd)
+	oddHeld  int       // dropped events not logged since
 
 	// What Take hands out next.
 	dirty []*entry

@@ -25,16 +25,16 @@ func (e *Engine) Event(ev task.Event) {
 	}
 	t := en.t
 	a := t.attempt(ev.Attempt)
+	now := e.now()
 	if ev.Attempt > t.Attempt || a == nil && ev.Attempt == t.Attempt {
-		e.log.Warn("event for an attempt never made dropped", "task", ev.Task, "node", ev.Node, "attempt", ev.Attempt)
+		e.odd(now, "event for an attempt never made dropped", "task", ev.Task, "node", ev.Node, "attempt", ev.Attempt)
 		return
 	}
 	if a != nil && a.Node != ev.Node {
-		e.log.Warn("event from a node the attempt was not assigned to dropped", "task", ev.Task, "node", ev.Node,
+		e.odd(now, "event from a node the attempt was not assigned to dropped", "task", ev.Task, "node", ev.Node,
 			"attempt", ev.Attempt, "assigned_to", a.Node)
 		return
 	}
-	now := e.now()
 	live := ev.Attempt == t.Attempt && (t.State == task.StateAssigned || t.State == task.StateRunning)
 	if !live {
 		e.stale(en, a, ev, now)
@@ -114,7 +114,10 @@ func (e *Engine) progress(en *entry, a *task.Attempt, ev task.Event, now time.Ti
 // still runs such an attempt is sent its cancel; one that reports it
 // ended is unfenced.
 func (e *Engine) stale(en *entry, a *task.Attempt, ev task.Event, now time.Time) {
-	if a != nil && !finalEvent(a.State) && a.State != ev.State {
+	if a != nil && finalEvent(a.State) {
+		return // the node reported the attempt ended: this is an older event again
+	}
+	if a != nil && a.State != ev.State {
 		a.State = ev.State
 		if finalEvent(ev.State) && a.Ended.IsZero() {
 			a.Ended = now
@@ -125,9 +128,10 @@ func (e *Engine) stale(en *entry, a *task.Attempt, ev task.Event, now time.Time)
 		e.unfence(ev.Node, ev.Task, ev.Attempt)
 		return
 	}
-	e.log.Info("event of a stale attempt: cancelling it", "task", ev.Task, "node", ev.Node, "attempt", ev.Attempt,
-		"state", ev.State, "current_attempt", en.t.Attempt, "task_state", en.t.State)
-	e.staleRunning(ev.Node, ev.Task, ev.Attempt, now)
+	if e.staleRunning(ev.Node, ev.Task, ev.Attempt, now) {
+		e.log.Info("event of a stale attempt: cancelling it", "task", ev.Task, "node", ev.Node, "attempt", ev.Attempt,
+			"state", ev.State, "current_attempt", en.t.Attempt, "task_state", en.t.State)
+	}
 }
 
 // finalEvent reports an event state that ends an attempt on its node.
@@ -147,4 +151,19 @@ func failReason(ev task.Event) string {
 		return "exit code " + strconv.Itoa(ev.Result.ExitCode)
 	}
 	return ev.State
+}
+
+// odd logs an event the engine drops as impossible, at most once a second
+// (a broken or hostile agent must not flood the log), with the count of
+// those held back.
+func (e *Engine) odd(now time.Time, msg string, args ...any) {
+	if now.Sub(e.oddAt) < time.Second {
+		e.oddHeld++
+		return
+	}
+	if e.oddHeld > 0 {
+		args = append(args, "suppressed_since_last", e.oddHeld)
+	}
+	e.oddAt, e.oddHeld = now, 0
+	e.log.Warn(msg, args...)
 }

@@ -61,18 +61,19 @@ func (e *Engine) dropFence(f *Fence) {
 }
 
 // staleRunning handles a non-final event of a stale attempt: the node
-// runs something it should not, so it is sent the cancel again (at most
-// once per AckTimeout).
-func (e *Engine) staleRunning(node, id string, n uint32, now time.Time) {
+// runs something it should not, so it is sent the cancel again, at most
+// once per AckTimeout. It reports whether it sent one.
+func (e *Engine) staleRunning(node, id string, n uint32, now time.Time) bool {
 	f, ok := e.fences[node][id]
 	if !ok || f.Attempt != n {
 		f = &Fence{Node: node, Task: id, Attempt: n}
 		e.fenceMap(node)[id] = f
 	} else if now.Sub(f.SentAt) < e.opts.AckTimeout {
-		return
+		return false
 	}
 	e.sendFence(f, now)
 	e.writeFence(f)
+	return true
 }
 
 // nodeBack sends a node that came back (online again, or a new agent

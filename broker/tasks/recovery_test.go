@@ -334,3 +334,25 @@ func TestFinishedAnnouncedThenMoved(t *testing.T) {
 		t.Fatalf("finished: %+v", got)
 	}
 }
+
+// TestRedeliveredEventsAfterEnd: after a restart the agents' outboxes
+// deliver again what they had not had acknowledged; events of an attempt
+// its node reported ended bring no cancel and change nothing.
+func TestRedeliveredEventsAfterEnd(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.BackoffBase = time.Second })
+	h.node("pi-a")
+	spec := builtin("t1", 10)
+	spec.Retries = 1
+	h.submit(spec)
+	h.event("pi-a", "t1", 1, task.EventRunning)
+	h.event("pi-a", "t1", 1, task.EventFailed, func(ev *task.Event) { ev.Error = "exit status 1" })
+	h.restart()
+	for _, state := range []string{task.EventAccepted, task.EventRunning, task.EventFailed} {
+		if ms := h.event("pi-a", "t1", 1, state); len(ms) != 0 {
+			t.Fatalf("%s again: %s", state, h.dump())
+		}
+	}
+	if got := h.task("t1"); got.Failures != 1 || len(h.e.fences) != 0 {
+		t.Fatalf("after the redelivery: %+v, fences %v", got, h.e.fences)
+	}
+}
