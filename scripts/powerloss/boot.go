@@ -31,6 +31,15 @@ type boot struct {
 	missing   bool   // a compaction cut that saw no COMPACT BEGIN
 	fail      string // why the boot failed; empty for a planned cut
 	failOpen  bool   // the failure is the store's (or its filesystem's)
+
+	// The task run (Config.Task).
+	step      int64         // a write cut waits for a checkpoint this far past from
+	resumedAt time.Duration // TASK RESUMED-FROM
+	from      int64         // where the attempt (re)started
+	progress  int64         // the last checkpoint printed (from before the first)
+	ckptAt    time.Duration // the last TASK PROGRESS, else RESUMED-FROM
+	goalAt    time.Duration // the first PROGRESS at or past from + step
+	doneAt    time.Duration // TASK DONE
 }
 
 const tailLines = 40
@@ -86,6 +95,29 @@ func (b *boot) take(l ConsoleLine, w *windows, console io.Writer) {
 	case KindInitError:
 		b.failOpen = b.startAt == 0 && ln.Text == "mount /dev/vda"
 		b.fail = "init: " + ln.Text
+	case KindTask:
+		b.takeTask(ln, l.At, w)
+	}
+}
+
+// takeTask follows the task run's task through a boot, for the timing of
+// the cut.
+func (b *boot) takeTask(ln Line, at time.Duration, w *windows) {
+	switch ln.Event {
+	case TaskResumed:
+		b.resumedAt, b.from, b.progress, b.ckptAt = at, ln.Done, ln.Done, at
+	case TaskProgress:
+		if b.progress > b.from { // between two checkpoints, not since the start
+			w.checkpoint.observe(at - b.ckptAt)
+		}
+		b.progress, b.ckptAt = ln.Done, at
+		if b.goalAt == 0 && b.resumedAt != 0 && ln.Done >= b.from+b.step {
+			b.goalAt = at
+		}
+	case TaskDone:
+		b.doneAt = at
+	case TaskFailed:
+		b.fail = "the task ended without success: " + ln.Text
 	}
 }
 
@@ -98,14 +130,27 @@ func (b *boot) next(cfg *Config, w *windows) (at time.Duration, timeout string) 
 		limit, timeout = cfg.BootTimeout, fmt.Sprintf("the workload did not start within %v of boot", cfg.BootTimeout)
 	case b.listedAt == 0:
 		limit, timeout = b.startAt+cfg.OpenTimeout, fmt.Sprintf("the store did not open and list within %v", cfg.OpenTimeout)
+	case cfg.Task != nil && b.doneAt == 0:
+		limit, timeout = max(b.listedAt, b.ckptAt)+cfg.Task.Stall, fmt.Sprintf("the task made no progress for %v", cfg.Task.Stall)
 	default:
 		limit = 1<<63 - 1
 	}
 	cut := time.Duration(-1)
 	switch {
+	case b.cut == nil && cfg.Task != nil:
+		if b.listedAt != 0 {
+			cut = b.listedAt + cfg.Task.FinalWait
+		}
 	case b.cut == nil:
 		if b.listedAt != 0 {
 			cut = b.listedAt
+		}
+	case b.cut.Phase == PhaseWrite && cfg.Task != nil:
+		switch {
+		case b.doneAt != 0:
+			cut = b.doneAt + scale(b.cut.U, w.checkpoint.d)
+		case b.goalAt != 0:
+			cut = b.goalAt + scale(b.cut.U, w.checkpoint.d)
 		}
 	case b.cut.Phase == PhaseBoot:
 		cut = scale(b.cut.U, w.boot.d)
@@ -171,13 +216,17 @@ func (w *window) observe(d time.Duration) {
 	}
 }
 
-// windows are the estimates for the phases whose length the VM decides.
-type windows struct{ boot, mount, open, compact window }
+// windows are the estimates for the phases whose length the VM decides,
+// and for the task run the time between two of the task's checkpoints.
+type windows struct{ boot, mount, open, compact, checkpoint window }
 
 // initialWindows hold until the first measurement. They are on the short
 // side of what a 2-core TCG host shows (boot ~3 s, mount ~10 ms, the
 // self-test workload opens in ~150 ms, compacts in ~15 ms): a cut aimed with a short window
 // still lands in its phase, one aimed with a long window lands after it.
+// The task's checkpoint window is measured between two checkpoints of a
+// boot; a write cut of the first boots may use the guess.
 func initialWindows() *windows {
-	return &windows{boot: window{d: 2500 * time.Millisecond}, mount: window{d: 5 * time.Millisecond}, open: window{d: 100 * time.Millisecond}, compact: window{d: 10 * time.Millisecond}}
+	return &windows{boot: window{d: 2500 * time.Millisecond}, mount: window{d: 5 * time.Millisecond}, open: window{d: 100 * time.Millisecond},
+		compact: window{d: 10 * time.Millisecond}, checkpoint: window{d: 200 * time.Millisecond}}
 }

@@ -20,7 +20,8 @@ var (
 	cutsFlag     = flag.Int("cuts", 0, "power cuts in TestPowerCuts (default $POWERLOSS_CUTS, else 10)")
 	seedFlag     = flag.Int64("seed", 0, "seed of the cut plan, to replay a run (default $POWERLOSS_SEED, else the clock)")
 	diskFlag     = flag.String("disk", "", "direct (qemu cache=none) or volatile (a volatile write cache that loses unflushed blocks at cuts); default $POWERLOSS_DISK, else direct")
-	workloadFlag = flag.String("workload", "", "store or selftest (default $POWERLOSS_WORKLOAD, else store when agent/store has TestPowerLossWorkload)")
+	workloadFlag = flag.String("workload", "", "store, task or selftest (default $POWERLOSS_WORKLOAD, else store when agent/store has TestPowerLossWorkload)")
+	taskCutsFlag = flag.Int("task-cuts", 0, "cuts TestTaskPowerCuts spreads its task over (default $POWERLOSS_TASK_CUTS, else 12)")
 )
 
 // vmEnv is what every VM test needs: the tools, the kernel and the base
@@ -75,7 +76,7 @@ func missing(t *testing.T, msg string) {
 
 // workload is a guest binary and its arguments.
 type workload struct {
-	name string // "store" or "selftest"
+	name string // "store", "task" or "selftest"
 	bin  string
 	args []string
 }
@@ -92,22 +93,27 @@ func storeHasWorkload(root string) bool {
 }
 
 // buildWorkload builds the guest workload, static and CGO-free: "store" is
-// agent/store's test binary running TestPowerLossWorkload, "selftest" the
-// harness's own (selftestworkload) with extra arguments.
+// agent/store's test binary running TestPowerLossWorkload, "task"
+// agent/runner's running TestPowerLossTaskWorkload, "selftest" the
+// harness's own (selftestworkload), each with extra arguments.
 func buildWorkload(t *testing.T, e *vmEnv, dir, name string, extra ...string) workload {
 	t.Helper()
-	if name == "selftest" {
+	pkg, test := "./agent/store", "TestPowerLossWorkload"
+	switch name {
+	case "selftest":
 		bin := testenv.Build(t, dir, "./scripts/powerloss/selftestworkload", "workload", "", "", "")
 		return workload{name: name, bin: bin, args: extra}
+	case "task":
+		pkg, test = "./agent/runner", "TestPowerLossTaskWorkload"
 	}
 	bin := filepath.Join(dir, "workload")
-	cmd := exec.Command("go", "test", "-c", "-trimpath", "-o", bin, "./agent/store")
+	cmd := exec.Command("go", "test", "-c", "-trimpath", "-o", bin, pkg)
 	cmd.Dir = e.root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go test -c ./agent/store: %v\n%s", err, b)
+		t.Fatalf("go test -c %s: %v\n%s", pkg, err, b)
 	}
-	return workload{name: name, bin: bin, args: append([]string{"-test.run=TestPowerLossWorkload", "-test.v=false"}, extra...)}
+	return workload{name: name, bin: bin, args: append([]string{"-test.run=^" + test + "$", "-test.v=false"}, extra...)}
 }
 
 // chooseWorkload picks the workload for TestPowerCuts.
@@ -117,7 +123,7 @@ func chooseWorkload(t *testing.T, root string) string {
 		w = os.Getenv("POWERLOSS_WORKLOAD")
 	}
 	switch w {
-	case "store", "selftest":
+	case "store", "task", "selftest":
 		return w
 	case "", "auto":
 		if storeHasWorkload(root) {
@@ -126,7 +132,7 @@ func chooseWorkload(t *testing.T, root string) string {
 		t.Log("agent/store has no TestPowerLossWorkload yet: cutting the harness's self-test workload instead")
 		return "selftest"
 	}
-	t.Fatalf("workload %q: want store or selftest", w)
+	t.Fatalf("workload %q: want store, task or selftest", w)
 	return ""
 }
 

@@ -53,9 +53,27 @@ type Cut struct {
 // the mount (milliseconds, but the journal replay) gets its own share.
 var planWeights = [numPhases]float64{PhaseBoot: 0.1, PhaseMount: 0.1, PhaseOpen: 0.25, PhaseWrite: 0.3, PhaseCompact: 0.25}
 
+// taskWeights is the share of cuts per phase in the task run: most cuts
+// land while the task runs (write: between two of its checkpoints, or
+// during one), the rest while the node boots and the runner's store opens.
+// The task workload does not compact.
+var taskWeights = [numPhases]float64{PhaseBoot: 0.1, PhaseMount: 0.1, PhaseOpen: 0.15, PhaseWrite: 0.65}
+
 // PlanCuts returns n cuts for seed: the same seed, the same plan. Every
 // phase gets at least one cut when n >= 5, then shares follow planWeights.
-func PlanCuts(seed int64, n int) []Cut {
+func PlanCuts(seed int64, n int) []Cut { return planWeighted(seed, n, planWeights, 0x7e7e_7e7e) }
+
+// PlanTaskCuts returns the task run's budget of cuts for seed: the first
+// aim in taskWeights' shares, each phase at least once when aim >= 4, and
+// the rest (the cuts the task may need beyond aim) the same way.
+func PlanTaskCuts(seed int64, aim, budget int) []Cut {
+	aim = min(aim, budget)
+	return append(planWeighted(seed, aim, taskWeights, 0x7a5c), planWeighted(seed, budget-aim, taskWeights, 0x7a5d)...)
+}
+
+// planWeighted returns n cuts in the shares of weights, every phase with a
+// share getting at least one when n allows, shuffled by seed and salt.
+func planWeighted(seed int64, n int, weights [numPhases]float64, salt uint64) []Cut {
 	var count [numPhases]int
 	type rem struct {
 		p Phase
@@ -64,7 +82,7 @@ func PlanCuts(seed int64, n int) []Cut {
 	var rems []rem
 	left := n
 	for p := range numPhases {
-		exact := float64(n) * planWeights[p]
+		exact := float64(n) * weights[p]
 		count[p] = int(math.Floor(exact))
 		left -= count[p]
 		rems = append(rems, rem{p, exact - float64(count[p])})
@@ -73,15 +91,21 @@ func PlanCuts(seed int64, n int) []Cut {
 	for i := 0; left > 0; i, left = i+1, left-1 {
 		count[rems[i%len(rems)].p]++
 	}
-	if n >= int(numPhases) {
+	phases := 0
+	for p := range numPhases {
+		if weights[p] > 0 {
+			phases++
+		}
+	}
+	if n >= phases {
 		for p := range numPhases {
-			for count[p] == 0 {
+			for weights[p] > 0 && count[p] == 0 {
 				count[largest(count)]--
 				count[p]++
 			}
 		}
 	}
-	rng := rand.New(rand.NewPCG(uint64(seed), 0x7e7e_7e7e))
+	rng := rand.New(rand.NewPCG(uint64(seed), salt))
 	cuts := make([]Cut, 0, n)
 	for p := range numPhases {
 		for range count[p] {

@@ -2,6 +2,7 @@ package powerloss
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -28,8 +29,12 @@ func runCuts(t *testing.T, e *vmEnv, w workload, dir string, cfg Config) *Report
 	defer console.Close()
 	cfg.Console = console
 	cfg.Logger = testLogger(t)
-	t.Logf("seed %d (replay: -seed=%d), %d cuts, workload %s, kernel %s; console: %s",
-		cfg.Seed, cfg.Seed, max(cfg.Cuts, len(cfg.Plan)), w.name, e.kernel.Package, console.Name())
+	cuts := fmt.Sprintf("%d cuts", max(cfg.Cuts, len(cfg.Plan)))
+	if cfg.Task != nil {
+		cuts = fmt.Sprintf("cuts until the task is done (%d aimed at)", cfg.Task.Aim)
+	}
+	t.Logf("seed %d (replay: -seed=%d), %s, workload %s, kernel %s; console: %s",
+		cfg.Seed, cfg.Seed, cuts, w.name, e.kernel.Package, console.Name())
 
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -48,12 +53,18 @@ func runCuts(t *testing.T, e *vmEnv, w workload, dir string, cfg Config) *Report
 // harness's self-test workload until agent/store has one) and checks the
 // invariants after every cut. `make test` runs 10 cuts, `make powerloss`
 // 200 (POWERLOSS_CUTS or -cuts; -seed replays a plan).
+// POWERLOSS_WORKLOAD=task makes it the task run (TestTaskPowerCuts) over
+// that many cuts.
 func TestPowerCuts(t *testing.T) {
 	e := needVM(t)
 	name := chooseWorkload(t, e.root)
 	cuts := int(intSetting(t, int64(*cutsFlag), "POWERLOSS_CUTS", 10))
 	seed := intSetting(t, *seedFlag, "POWERLOSS_SEED", time.Now().UnixNano())
 	volatile := volatileSetting(t)
+	if name == "task" {
+		runTaskCuts(t, e, cuts, seed, volatile)
+		return
+	}
 	label := name
 	if volatile {
 		label += "-volatile"

@@ -23,7 +23,21 @@ const (
 	KindCompactEnd
 	KindBroken // the workload found one of its own invariants broken
 	KindError  // the workload could not go on (open or write failed)
+	KindTask   // TASK <id> <event> …: the task workload's task (Line.Event)
 	KindOther  // a TETHER-PL word this harness does not know
+)
+
+// TaskEvent is what a TASK line says of the task (see the package doc).
+type TaskEvent int
+
+const (
+	TaskSubmit   TaskEvent = iota + 1 // the store did not know it: the assignment was handed over
+	TaskStored                        // the store knew it: Text the state, Done/Total where it resumes, Output if succeeded
+	TaskAccepted                      // the runner's accepted event is durable
+	TaskResumed                       // RESUMED-FROM: the running event is durable; Done is where the attempt (re)started
+	TaskProgress                      // a checkpoint at Done is durable
+	TaskDone                          // the succeeded event is durable; Output
+	TaskFailed                        // the task ended otherwise; Text is the state and why
 )
 
 // Line is one parsed protocol line.
@@ -33,6 +47,11 @@ type Line struct {
 	Next      uint64 // OPENED
 	From, To  uint64 // HAVE (inclusive); COMMIT has From == To
 	Text      string // INIT MOUNTED, EXIT and ERROR, BROKEN, ERROR: the rest of the line; KindOther: the word
+
+	Task        string    // TASK: the task's id
+	Event       TaskEvent // TASK
+	Done, Total int64     // TASK STORED, RESUMED-FROM, PROGRESS: <done>/<total>
+	Output      string    // TASK DONE, STORED succeeded: the task's output
 }
 
 const (
@@ -88,6 +107,8 @@ func ParseLine(s string) (l Line, ok bool, err error) {
 		l = Line{Kind: KindBroken, Text: strings.Join(f[1:], " ")}
 	case "ERROR":
 		l = Line{Kind: KindError, Text: strings.Join(f[1:], " ")}
+	case "TASK":
+		l, err = parseTask(f[1:])
 	default:
 		l = Line{Kind: KindOther, Text: f[0]}
 	}
@@ -95,6 +116,72 @@ func ParseLine(s string) (l Line, ok bool, err error) {
 		return l, true, fmt.Errorf("%q: %w", s, err)
 	}
 	return l, true, nil
+}
+
+// parseTask parses the words after TASK. An event word this harness does
+// not know makes a KindOther line, as an unknown TETHER-PL word does.
+func parseTask(f []string) (Line, error) {
+	if len(f) < 2 {
+		return Line{Kind: KindTask}, fmt.Errorf("TASK wants an id and an event")
+	}
+	l := Line{Kind: KindTask, Task: f[0]}
+	args := f[2:]
+	var err error
+	switch f[1] {
+	case "SUBMIT":
+		l.Event = TaskSubmit
+	case "ACCEPTED":
+		l.Event = TaskAccepted
+	case "STORED":
+		l.Event = TaskStored
+		if len(args) != 2 && len(args) != 3 {
+			return l, fmt.Errorf("TASK STORED wants <state> <done>/<total> [<output>]")
+		}
+		l.Text = args[0]
+		l.Done, l.Total, err = parseProgress(args[1])
+		if len(args) == 3 {
+			l.Output = args[2]
+		}
+	case "RESUMED-FROM", "PROGRESS":
+		l.Event = TaskResumed
+		if f[1] == "PROGRESS" {
+			l.Event = TaskProgress
+		}
+		if len(args) != 1 {
+			return l, fmt.Errorf("TASK %s wants <done>/<total>", f[1])
+		}
+		l.Done, l.Total, err = parseProgress(args[0])
+	case "DONE":
+		l.Event = TaskDone
+		if len(args) != 1 {
+			return l, fmt.Errorf("TASK DONE wants the output")
+		}
+		l.Output = args[0]
+	case "FAILED":
+		l.Event = TaskFailed
+		l.Text = strings.Join(args, " ")
+	default:
+		return Line{Kind: KindOther, Text: "TASK " + f[1]}, nil
+	}
+	return l, err
+}
+
+// parseProgress parses <done>/<total>, done at most total.
+func parseProgress(s string) (done, total int64, err error) {
+	a, b, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, 0, fmt.Errorf("progress %q: want <done>/<total>", s)
+	}
+	if done, err = strconv.ParseInt(a, 10, 64); err != nil {
+		return 0, 0, err
+	}
+	if total, err = strconv.ParseInt(b, 10, 64); err != nil {
+		return 0, 0, err
+	}
+	if done < 0 || total < 1 || done > total {
+		return 0, 0, fmt.Errorf("progress %s: want 0 <= done <= total, total > 0", s)
+	}
+	return done, total, nil
 }
 
 func parseInit(rest string) (Line, bool, error) {

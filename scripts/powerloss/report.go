@@ -24,11 +24,13 @@ type Report struct {
 	FailureTail    string         // the failed boot's last console lines
 	Elapsed        time.Duration
 	Stats
+	Task *TaskReport // the task run's; nil for the store run
 }
 
 // OK reports whether every invariant held.
 func (r *Report) OK() bool {
-	return r.Failure == "" && r.FailedOpen == 0 && r.Lost == 0 && r.Duplicates == 0 && r.Reused == 0 && r.Quarantined == 0 && r.Broken == 0
+	return r.Failure == "" && r.FailedOpen == 0 && r.Lost == 0 && r.Duplicates == 0 && r.Reused == 0 && r.Quarantined == 0 && r.Broken == 0 &&
+		(r.Task == nil || r.Task.OK())
 }
 
 // SecondsPerCut is the wall time of the run, the final check included,
@@ -62,11 +64,22 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, "records acknowledged %d, %d of them checked after a later cut; %d complete listings\n", r.Acked, r.Checked, r.Verified)
 	fmt.Fprintf(&b, "acknowledged records lost %d (%d with a quarantine), duplicates %d, seqs reused %d\n", r.Lost, r.LostInQuarantine, r.Duplicates, r.Reused)
 	fmt.Fprintf(&b, "stores that failed to open %d, quarantined %d, workload invariants broken %d, malformed lines %d\n", r.FailedOpen, r.Quarantined, r.Broken, r.Malformed)
+	if r.Task != nil {
+		b.WriteString(r.Task.String())
+	}
 	if r.Failure != "" {
 		fmt.Fprintf(&b, "stopped: %s\n", r.Failure)
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, "  %s\n", p)
+	}
+	if r.Task != nil {
+		for _, p := range r.Task.Problems {
+			fmt.Fprintf(&b, "  task: %s\n", p)
+		}
+		if r.Task.Finished && r.Task.CutsBeforeEnd < r.Task.MinCuts {
+			fmt.Fprintf(&b, "  task: ended after %d cuts, fewer than %d: the task is too small for the plan (calibration)\n", r.Task.CutsBeforeEnd, r.Task.MinCuts)
+		}
 	}
 	return b.String()
 }
@@ -83,4 +96,66 @@ func durabilityOptions(all string) string {
 		}
 	}
 	return strings.Join(keep, ",")
+}
+
+// TaskReport is the task run's part of a Report.
+type TaskReport struct {
+	Units, UnitMS, Every int64 // the task
+	Step                 int64 // units a write cut waited for past the boot's resume point
+	MinCuts, Aim         int
+	// CutsBeforeEnd is how many cuts were made before the boot in which
+	// the task ended (-1: it did not).
+	CutsBeforeEnd int
+	// CheckpointInterval is the time between two checkpoints in the VM,
+	// as the run last measured it.
+	CheckpointInterval time.Duration
+	// Lost is, for each cut of a boot that ran the task, how long it had
+	// run since its last durable checkpoint (or its start): the work that
+	// boot computes again.
+	Lost []time.Duration
+	TaskStats
+}
+
+// OK reports whether the task run's own checks held.
+func (t *TaskReport) OK() bool {
+	return t.Finished && len(t.Problems) == 0 && t.Backwards == 0 && t.CutsBeforeEnd >= t.MinCuts
+}
+
+// lostSummary is the mean and the largest of Lost.
+func (t *TaskReport) lostSummary() (mean, most time.Duration) {
+	if len(t.Lost) == 0 {
+		return 0, 0
+	}
+	var sum time.Duration
+	for _, d := range t.Lost {
+		sum += d
+		most = max(most, d)
+	}
+	return sum / time.Duration(len(t.Lost)), most
+}
+
+func (t *TaskReport) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "task: cpu builtin, %d units of %d ms, a checkpoint every %d units (%v apart in the VM); write cuts wait for %d units past the resume point\n",
+		t.Units, t.UnitMS, t.Every, t.CheckpointInterval.Round(time.Millisecond), t.Step)
+	end := "did not end"
+	if t.Finished {
+		end = fmt.Sprintf("ended in boot %d after %d cuts (at least %d wanted, %d aimed at)", t.FinishBoot, t.CutsBeforeEnd, t.MinCuts, t.Aim)
+	}
+	fmt.Fprintf(&b, "task %s; submitted %d, started %d times, %d checkpoints printed, DONE printed %d\n", end, t.Submits, t.Resumes, t.Checkpoints, t.Dones)
+	fmt.Fprintf(&b, "task output %s\n", t.Output)
+	mean, most := t.lostSummary()
+	perUnit := time.Duration(0)
+	if t.Every > 0 {
+		perUnit = t.CheckpointInterval / time.Duration(t.Every)
+	}
+	lostUnits := func(d time.Duration) string {
+		if perUnit == 0 {
+			return "?"
+		}
+		return fmt.Sprintf("~%d", d/perUnit)
+	}
+	fmt.Fprintf(&b, "task work lost per cut (since its last durable checkpoint): mean %v (%s units), max %v (%s units), over %d cuts; resumed behind a printed checkpoint %d\n",
+		mean.Round(time.Millisecond), lostUnits(mean), most.Round(time.Millisecond), lostUnits(most), len(t.Lost), t.Backwards)
+	return b.String()
 }

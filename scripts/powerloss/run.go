@@ -18,6 +18,10 @@ type Config struct {
 	Seed int64
 	Plan []Cut // replaces PlanCuts(Seed, Cuts) when set
 
+	// Task, when set, makes this the task run (see TaskConfig): Cuts is
+	// then its budget, and the plan PlanTaskCuts'.
+	Task *TaskConfig
+
 	// VolatileCache serves the disk through a volatile write cache
 	// (volatileDisk over NBD) instead of qemu's cache=none: at each cut,
 	// every block written since the last flush and not FUA reaches the
@@ -62,6 +66,9 @@ func (c *Config) ensureDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Task != nil {
+		c.Task.ensureDefaults(c)
+	}
 	if c.Plan == nil {
 		c.Plan = PlanCuts(c.Seed, c.Cuts)
 	}
@@ -82,13 +89,18 @@ func (c *Config) Validate() error {
 	if c.VM.Cache != "none" && c.VM.Cache != "directsync" {
 		return fmt.Errorf("powerloss config: cache=%q: use none or directsync (the host's page cache must not hold the guest's flushed writes)", c.VM.Cache)
 	}
+	if c.Task != nil {
+		return c.Task.validate(c)
+	}
 	return nil
 }
 
 // Run boots the VM Cuts+1 times on the same disk: each boot but the last
-// ends in a planned cut, and the last one only checks. It stops at the
-// first boot that fails (the store did not open, the VM did not boot) and
-// returns an error only when the harness itself could not work.
+// ends in a planned cut, and the last one only checks. The task run stops
+// cutting once the task is done (or the budget is spent) and checks once
+// more. Run stops at the first boot that fails (the store did not open,
+// the VM did not boot, the task stalled) and returns an error only when
+// the harness itself could not work.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.ensureDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -103,14 +115,32 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Planned[c.Phase]++
 	}
 	var led Ledger
+	var tl *TaskLedger
+	if cfg.Task != nil {
+		tl = &TaskLedger{Want: cfg.Task.Output}
+		rep.Task = &TaskReport{Units: cfg.Task.Units, UnitMS: cfg.Task.UnitMS, Every: cfg.Task.Every, Step: cfg.Task.step,
+			MinCuts: cfg.Task.MinCuts, Aim: cfg.Task.Aim, CutsBeforeEnd: -1}
+	}
 	w := initialWindows()
 	start := time.Now()
-	defer func() { rep.Elapsed = time.Since(start); rep.Stats = led.Stats }()
-	for n := 0; n <= len(cfg.Plan); n++ {
+	defer func() {
+		rep.Elapsed = time.Since(start)
+		rep.Stats = led.Stats
+		if tl != nil {
+			rep.Task.TaskStats = tl.TaskStats
+			rep.Task.CheckpointInterval = w.checkpoint.d
+			if !tl.Finished && rep.Failure == "" {
+				rep.Failure = fmt.Sprintf("the task was not done after %d cuts (the budget)", rep.Cuts)
+			}
+		}
+	}()
+	var cutsBefore []int // rep.Cuts when boot n started
+	for n := 0; ; n++ {
 		var cut *Cut
-		if n < len(cfg.Plan) {
+		if n < len(cfg.Plan) && (tl == nil || !tl.Finished) {
 			cut = &cfg.Plan[n]
 		}
+		cutsBefore = append(cutsBefore, rep.Cuts)
 		b, err := runBoot(ctx, &cfg, n, cut, w)
 		if err != nil {
 			return rep, err
@@ -134,6 +164,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if cut != nil {
 			attrs = append(attrs, "aim", cut.Phase.String(), "landed", b.landed.String())
 		}
+		if tl != nil {
+			tl.Apply(n, b.lines)
+			if tl.Finished && rep.Task.CutsBeforeEnd < 0 {
+				rep.Task.CutsBeforeEnd = cutsBefore[tl.FinishBoot]
+			}
+			if b.resumedAt != 0 && b.doneAt == 0 && b.cutAt != 0 {
+				rep.Task.Lost = append(rep.Task.Lost, b.cutAt-b.ckptAt)
+			}
+			if b.resumedAt != 0 {
+				attrs = append(attrs, "task", fmt.Sprintf("%d→%d of %d", b.from, b.progress, cfg.Task.Units))
+			}
+		}
 		if b.fail != "" {
 			if b.failOpen {
 				rep.FailedOpen++
@@ -144,6 +186,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			break
 		}
 		log.Info("cut", attrs...)
+		if cut == nil {
+			break
+		}
 	}
 	return rep, nil
 }
@@ -151,6 +196,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // runBoot boots once and cuts the power as planned.
 func runBoot(ctx context.Context, cfg *Config, n int, cut *Cut, w *windows) (*boot, error) {
 	b := &boot{n: n, cut: cut}
+	if cfg.Task != nil {
+		b.step = cfg.Task.step
+	}
 	if cfg.Console != nil {
 		aim := "check only"
 		if cut != nil {
