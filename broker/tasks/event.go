@@ -114,10 +114,13 @@ func (e *Engine) progress(en *entry, a *task.Attempt, ev task.Event, now time.Ti
 // still runs such an attempt is sent its cancel; one that reports it
 // ended is unfenced.
 func (e *Engine) stale(en *entry, a *task.Attempt, ev task.Event, now time.Time) {
-	if a != nil && finalEvent(a.State) {
-		return // the node reported the attempt ended: this is an older event again
-	}
-	if a != nil && a.State != ev.State {
+	// A history that already ends keeps its end: a later event is an
+	// older one delivered again (after a scheduler restart), or the node
+	// took up an attempt it had refused from a re-send still on its way.
+	// Either way a non-final event brings the cancel: harmless in the
+	// first case (the node answers with the end it had), needed in the
+	// second.
+	if a != nil && !finalEvent(a.State) && a.State != ev.State {
 		a.State = ev.State
 		if finalEvent(ev.State) && a.Ended.IsZero() {
 			a.Ended = now

@@ -336,8 +336,10 @@ func TestFinishedAnnouncedThenMoved(t *testing.T) {
 }
 
 // TestRedeliveredEventsAfterEnd: after a restart the agents' outboxes
-// deliver again what they had not had acknowledged; events of an attempt
-// its node reported ended bring no cancel and change nothing.
+// deliver again what they had not had acknowledged. Events of an attempt
+// its node reported ended change nothing; a non-final one brings a cancel
+// (the scheduler cannot tell it from a node running the attempt again),
+// whose answer ends the fence.
 func TestRedeliveredEventsAfterEnd(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.BackoffBase = time.Second })
 	h.node("pi-a")
@@ -347,12 +349,17 @@ func TestRedeliveredEventsAfterEnd(t *testing.T) {
 	h.event("pi-a", "t1", 1, task.EventRunning)
 	h.event("pi-a", "t1", 1, task.EventFailed, func(ev *task.Event) { ev.Error = "exit status 1" })
 	h.restart()
-	for _, state := range []string{task.EventAccepted, task.EventRunning, task.EventFailed} {
-		if ms := h.event("pi-a", "t1", 1, state); len(ms) != 0 {
-			t.Fatalf("%s again: %s", state, h.dump())
-		}
+	h.node("pi-a")
+	h.event("pi-a", "t1", 1, task.EventAccepted)
+	if as := h.assignments(); len(as) != 1 || as[0].Op != task.AssignCancel || as[0].Attempt != 1 {
+		t.Fatalf("accepted again: %+v", as)
 	}
-	if got := h.task("t1"); got.Failures != 1 || len(h.e.fences) != 0 {
+	if ms := h.event("pi-a", "t1", 1, task.EventRunning); len(ms) != 0 {
+		t.Fatalf("a second cancel within the ack timeout: %s", h.dump())
+	}
+	h.event("pi-a", "t1", 1, task.EventFailed, func(ev *task.Event) { ev.Error = "exit status 1" })
+	got := h.task("t1")
+	if got.Failures != 1 || got.Attempts[0].State != task.EventFailed || len(h.e.fences) != 0 {
 		t.Fatalf("after the redelivery: %+v, fences %v", got, h.e.fences)
 	}
 }
