@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -321,4 +322,30 @@ func TestServeTasksRestart(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestServeRefusesUnusableKey: a configured signing key that cannot be
+// used stops serve with the reason, before anything is served.
+func TestServeRefusesUnusableKey(t *testing.T) {
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "credentials")
+	if err := mqttd.AddUser(creds, "tether-scheduler", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.key")
+	if err := os.WriteFile(bad, []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{filepath.Join(dir, "missing.key"): "no such file", bad: `want "PRIVATE KEY"`} {
+		cfg := config.Default()
+		cfg.Embedded.Listen = "127.0.0.1:0"
+		cfg.Embedded.CredentialsFile = creds
+		cfg.Password = "pw"
+		cfg.Tasks.Dir = filepath.Join(dir, "tasks")
+		cfg.Tasks.SigningKeyFile = file
+		err := Run(context.Background(), cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("key %s: Run = %v, want an error mentioning %q", file, err, want)
+		}
+	}
 }
