@@ -81,6 +81,8 @@ func (m *Reply) Validate() error {
 		p.add("error", "is set in a reply that is ok")
 	case !m.OK && m.Error == "":
 		p.add("error", "is missing: a refusal says why")
+	case !m.OK && m.Existing:
+		p.add("existing", "is set in a refusal")
 	}
 	p.text("error", m.Error, MaxError)
 	return p.err()
@@ -100,6 +102,8 @@ func (m *Status) Validate() error {
 	switch {
 	case m.Submitted.IsZero():
 		p.add("submitted", "is missing")
+	case m.Updated.IsZero():
+		p.add("updated", "is missing")
 	case m.Updated.Before(m.Submitted):
 		p.add("updated", "is before submitted")
 	}

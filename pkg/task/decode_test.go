@@ -197,6 +197,7 @@ func TestReplyValidation(t *testing.T) {
 		{"ok with an error", func(m *Reply) { m.Error = "but" }, []string{"error"}},
 		{"refusal without a reason", func(m *Reply) { m.OK = false }, []string{"error"}},
 		{"unknown state", func(m *Reply) { m.State = "queued" }, []string{"state"}},
+		{"refused but existing", func(m *Reply) { m.OK, m.Error, m.Existing = false, "no", true }, []string{"existing"}},
 		{"bad task id", func(m *Reply) { m.Task = "a b" }, []string{"task"}},
 	})
 	runMessageCases(t, "reply-refused", []messageCase[Reply]{
@@ -210,6 +211,7 @@ func TestStatusValidation(t *testing.T) {
 		{"no task", func(m *Status) { m.Task = "" }, []string{"task"}},
 		{"bad node", func(m *Status) { m.Node = "pi/1" }, []string{"node"}},
 		{"not submitted", func(m *Status) { m.Submitted = time.Time{} }, []string{"submitted"}},
+		{"not updated", func(m *Status) { m.Updated = time.Time{} }, []string{"updated"}},
 		{"updated before submitted", func(m *Status) { m.Updated = m.Submitted.Add(-time.Second) }, []string{"updated"}},
 		{"progress past total", func(m *Status) { m.Progress = m.Total + 1 }, []string{"progress"}},
 		{"negative progress", func(m *Status) { m.Progress = -1 }, []string{"progress"}},

@@ -46,6 +46,7 @@ func FuzzDecodeSpec(f *testing.F) {
 	}
 	f.Add([]byte("kind: exec\nexec: {command: /bin/true}\n---\nkind: exec\n"))
 	f.Add([]byte("kind: builtin\nbuiltin: &b {name: cpu, units: 1}\nexec: *b\n"))
+	f.Add([]byte("kind: exec\nexec: {command: !!binary L2Jpbi90cnVl, args: [!!binary /w==]}\n"))
 	f.Add([]byte(`{"kind":"exec","exec":{"command":"/bin/true","env":{"A":"\u0000"}},"timeout":"1.5s"}`))
 
 	sameSpec := cmpopts.EquateEmpty()

@@ -17,6 +17,32 @@ import (
 // an assignment is for and its validity window.
 var ErrSignature = errors.New("assignment signature")
 
+// VerifySignature checks only env's version and its signature against the
+// pinned keys: the first half of Verify. An agent that refuses an
+// assignment Verify rejected later (wrong node, outside its window, not
+// understood) uses it to know the body is the scheduler's, and so which
+// task and attempt to name in its refusal.
+func VerifySignature(keys []ed25519.PublicKey, env Envelope) error {
+	if env.V != Version {
+		return fmt.Errorf("%w: %w: envelope v=%d, want %d", ErrSignature, protocol.ErrVersion, env.V, Version)
+	}
+	var key ed25519.PublicKey
+	for _, k := range keys {
+		if id := KeyID(k); id != "" && id == env.Key {
+			key = k
+			break
+		}
+	}
+	if key == nil {
+		return fmt.Errorf("%w: signed by key %s, which is not pinned", ErrSignature, quote(env.Key))
+	}
+	msg := append([]byte(SignContext), env.Body...)
+	if len(env.Sig) != ed25519.SignatureSize || !ed25519.Verify(key, msg, env.Sig) {
+		return fmt.Errorf("%w: bad signature (key %s)", ErrSignature, quote(env.Key))
+	}
+	return nil
+}
+
 // ErrWindow is wrapped, with ErrSignature, by Verify's error for a
 // correctly signed assignment outside its validity window: expired (an
 // assignment queued for a node that was away too long), or issued in the
@@ -69,22 +95,8 @@ func Sign(priv ed25519.PrivateKey, a Assignment) (Envelope, error) {
 // delivered again within its window, so the agent acts on a (task,
 // attempt) once.
 func Verify(keys []ed25519.PublicKey, env Envelope, node string, now time.Time) (Assignment, error) {
-	if env.V != Version {
-		return Assignment{}, fmt.Errorf("%w: %w: envelope v=%d, want %d", ErrSignature, protocol.ErrVersion, env.V, Version)
-	}
-	var key ed25519.PublicKey
-	for _, k := range keys {
-		if id := KeyID(k); id != "" && id == env.Key {
-			key = k
-			break
-		}
-	}
-	if key == nil {
-		return Assignment{}, fmt.Errorf("%w: signed by key %s, which is not pinned", ErrSignature, quote(env.Key))
-	}
-	msg := append([]byte(SignContext), env.Body...)
-	if len(env.Sig) != ed25519.SignatureSize || !ed25519.Verify(key, msg, env.Sig) {
-		return Assignment{}, fmt.Errorf("%w: bad signature (key %s)", ErrSignature, env.Key)
+	if err := VerifySignature(keys, env); err != nil {
+		return Assignment{}, err
 	}
 	a, err := DecodeAssignment(env.Body)
 	if err != nil {

@@ -124,6 +124,32 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// VerifySignature vouches for the body alone: an assignment for another
+// node, or expired, still carries the scheduler's signature.
+func TestVerifySignature(t *testing.T) {
+	pinned := []ed25519.PublicKey{testPub()}
+	good := exampleEnvelope()
+	if err := VerifySignature(pinned, good); err != nil {
+		t.Fatalf("good: %v", err)
+	}
+	if _, err := Verify(pinned, good, "pi-0002", ts); err == nil {
+		t.Fatal("Verify accepted an assignment for another node")
+	}
+	tampered := good
+	tampered.Sig = bytes.Clone(good.Sig)
+	tampered.Sig[0] ^= 1
+	other := good
+	other.V = 2
+	for name, env := range map[string]Envelope{"tampered": tampered, "version": other} {
+		if err := VerifySignature(pinned, env); !errors.Is(err, ErrSignature) {
+			t.Errorf("%s: %v, want ErrSignature", name, err)
+		}
+	}
+	if err := VerifySignature(nil, good); !errors.Is(err, ErrSignature) {
+		t.Errorf("no pinned key: %v, want ErrSignature", err)
+	}
+}
+
 func TestSignRefuses(t *testing.T) {
 	invalid := examplesAssignment()
 	invalid.Attempt = 0

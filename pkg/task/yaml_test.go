@@ -62,6 +62,8 @@ func TestSpecYAMLErrors(t *testing.T) {
 		{"invalid", "kind: builtin\nbuiltin: {name: cpu}\n", protocol.ErrInvalid, "spec.builtin.units: is 0"},
 		{"invalid everywhere", "kind: exec\nexec: {command: resize}\nretries: 500\n", protocol.ErrInvalid,
 			"spec.exec.command: \"resize\" is not an absolute path to a command\nspec.retries: is 500: want 0 to 100"},
+		{"binary that is not UTF-8", "kind: exec\nexec: {command: /bin/true, args: [!!binary /w==]}\n", protocol.ErrInvalid,
+			"spec.exec.args[0]: is not valid UTF-8"},
 		{"oversized", "kind: exec\n#" + strings.Repeat("x", MaxMessage), protocol.ErrTooLarge, "limit"},
 	}
 	for _, c := range cases {
