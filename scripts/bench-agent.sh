@@ -23,7 +23,7 @@ for u in tether-scheduler "${agents[@]}"; do
   bin/tether-broker passwd -f "$creds" add "$u" 2>/dev/null > "$dir/$u.pw"
 done
 bin/tether-broker serve --listen "127.0.0.1:$port" --credentials-file "$creds" \
-  --password-file "$dir/tether-scheduler.pw" 2> "$dir/serve.log" &
+  --password-file "$dir/tether-scheduler.pw" --tasks-dir "$dir/tasks" 2> "$dir/serve.log" &
 sleep 1
 
 declare -A pid

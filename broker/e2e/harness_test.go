@@ -173,6 +173,8 @@ func (s *site) start(name, bin string, args ...string) *proc {
 	s.t.Helper()
 	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	// The scheduler keeps its task store in the site (agents ignore it).
+	p.cmd.Env = append(os.Environ(), "TETHER_TASKS_DIR="+filepath.Join(s.dir, "tasks"))
 	if err := p.cmd.Start(); err != nil {
 		s.t.Fatalf("start %s: %v", name, err)
 	}
