@@ -11,14 +11,16 @@ import (
 	"github.com/tether-edge/tether/pkg/task"
 )
 
-// The task run's task, per cut it is spread over: 250 cpu units of 10 ms
-// (on a reference core), a checkpoint every 20. Under TCG on the 2-core
-// machine of docs/durability.md a unit takes ~TODO ms, so a checkpoint
-// comes every ~TODO ms and a boot runs the task a few seconds.
+// The task run's task, per cut it is spread over: 60 cpu units of 10 ms
+// (on a reference core), a checkpoint every 5. Under TCG on the 2-core
+// machine of docs/durability.md a unit takes ~42 ms when the host is quiet
+// (0.77 ms on the host itself), so checkpoints come ~210 ms apart and a
+// write cut lets the task run ~3 s (TaskConfig: 12 cuts aimed at, 8 of
+// them write cuts, wait for 720/9 - 3×5 = 65 units each).
 const (
-	taskUnitsPerCut = 250
+	taskUnitsPerCut = 60
 	taskUnitMS      = 10
-	taskEvery       = 20
+	taskEvery       = 5
 )
 
 // TestTaskPowerCuts cuts the power of a VM whose agent runs a
