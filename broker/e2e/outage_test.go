@@ -23,8 +23,9 @@ import (
 //     subscribed throughout sees it), every record at least once;
 //   - the scheduler's fleet view ends with no gap and nothing missing;
 //   - live reports are not starved while the backlog drains: the
-//     scheduler's view of the node stays fresh (measured ≤ 5 s old) from
-//     shortly after the reconnect, long before the backlog is through.
+//     scheduler's view of the node is fresh (measured ≤ 5 s old) soon
+//     after the reconnect, long before the backlog is through, and stays
+//     within 10 s while it drains.
 func TestBrokerOutage(t *testing.T) {
 	t.Parallel()
 	outage := 10 * time.Minute
@@ -192,7 +193,11 @@ func TestBrokerOutage(t *testing.T) {
 	if firstFresh == 0 || firstFresh > drained/2+10*time.Second {
 		t.Errorf("live reports starved: the view was fresh only %v after the reconnect (backlog drained in %v)", firstFresh, drained)
 	}
-	if stalest > 5*time.Second {
+	// A live report waits behind at most 8 backlog records (under a second
+	// at 8 KB/s), plus the 1 s sampling and the fleet table's 1 s
+	// interval; one lane would leave the view as old as the whole drain
+	// (about a minute). 10 s leaves room for a loaded 2-core machine.
+	if stalest > 10*time.Second {
 		t.Errorf("the node's view went %v stale while the backlog drained", stalest)
 	}
 }

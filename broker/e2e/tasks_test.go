@@ -1,0 +1,326 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/agent/runner"
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+// taskSite is a site whose scheduler signs assignments and whose agents
+// pin its key.
+type taskSite struct {
+	*site
+	key, pub string
+}
+
+func newTaskSite(t *testing.T) *taskSite {
+	t.Helper()
+	s := newSite(t)
+	s.addUser("operator")
+	key := filepath.Join(s.dir, "scheduler.key")
+	out, err := exec.Command(s.broker, "keygen", "-o", key).Output()
+	if err != nil {
+		t.Fatalf("keygen: %v", err)
+	}
+	return &taskSite{site: s, key: key, pub: strings.TrimSpace(string(out))}
+}
+
+func (s *taskSite) startScheduler(extra ...string) *proc {
+	return s.site.startScheduler(append([]string{"--signing-key-file", s.key}, extra...)...)
+}
+
+func (s *taskSite) startAgent(node string, extra ...string) *proc {
+	return s.site.startAgent(node, append([]string{"--scheduler-key", s.pub}, extra...)...)
+}
+
+// operator is an in-test operator client: it submits specs and follows
+// every task's retained status.
+type operator struct {
+	t      *testing.T
+	sess   *session.Session
+	topics protocol.Topics
+
+	mu       sync.Mutex
+	replies  map[string]chan task.Reply
+	statuses map[string]task.Status
+}
+
+func newOperator(t *testing.T, s *site) *operator {
+	t.Helper()
+	topics, _ := protocol.NewTopics("default")
+	o := &operator{t: t, topics: topics, replies: map[string]chan task.Reply{}, statuses: map[string]task.Status{}}
+	sess, err := session.New(session.Options{Brokers: []string{s.url()}, ClientID: "operator@e2e", Username: "operator",
+		Password: s.password("operator"), CleanSession: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sess.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	o.sess = sess
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer wcancel()
+	if err := sess.WaitConnected(wctx); err != nil {
+		t.Fatal(err)
+	}
+	// Subscriptions survive reconnects (the session resubscribes), so the
+	// operator keeps following across a scheduler restart.
+	if err := sess.Subscribe(wctx, topics.Replies("operator"), 1, o.onReply); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Subscribe(wctx, topics.AllTaskStatus(), 1, o.onStatus); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func (o *operator) onReply(m session.Message) {
+	r, err := task.DecodeReply(m.Payload)
+	if err != nil {
+		o.t.Errorf("reply on %s: %v", m.Topic, err)
+		return
+	}
+	o.mu.Lock()
+	ch := o.replies[r.RequestID]
+	o.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- r:
+		default:
+		}
+	}
+}
+
+func (o *operator) onStatus(m session.Message) {
+	if len(m.Payload) == 0 {
+		return
+	}
+	st, err := task.DecodeStatus(m.Payload)
+	if err != nil {
+		o.t.Errorf("status on %s: %v", m.Topic, err)
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if prev, ok := o.statuses[st.Task]; !ok || !st.Updated.Before(prev.Updated) {
+		o.statuses[st.Task] = st
+	}
+}
+
+// submit sends spec and waits for the scheduler's reply.
+func (o *operator) submit(spec task.Spec) task.Reply {
+	o.t.Helper()
+	id := fmt.Sprintf("req-%d", rand.Uint64())
+	ch := make(chan task.Reply, 1)
+	o.mu.Lock()
+	o.replies[id] = ch
+	o.mu.Unlock()
+	b, _ := json.Marshal(task.SubmitRequest{V: task.Version, RequestID: id, ReplyTo: o.topics.Reply("operator", id), Spec: spec})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.sess.Publish(ctx, session.Message{Topic: o.topics.TaskSubmit(), QoS: 1, Payload: b}); err != nil {
+		o.t.Fatalf("submit %s: %v", spec.ID, err)
+	}
+	select {
+	case r := <-ch:
+		return r
+	case <-ctx.Done():
+		o.t.Fatalf("no reply to the submission of %s", spec.ID)
+		return task.Reply{}
+	}
+}
+
+func (o *operator) snapshot() map[string]task.Status {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make(map[string]task.Status, len(o.statuses))
+	for k, v := range o.statuses {
+		out[k] = v
+	}
+	return out
+}
+
+// waitTasks polls the statuses until ok says so, or fails after within.
+func (o *operator) waitTasks(within time.Duration, what string, ok func(map[string]task.Status) bool) map[string]task.Status {
+	o.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		st := o.snapshot()
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			counts := map[string]int{}
+			for _, s := range st {
+				counts[s.State]++
+			}
+			o.t.Fatalf("%s: not within %v; task states %v", what, within, counts)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// mixedSpecs makes n builtin tasks: cpu and sleep, short and longer, half
+// of them checkpointable.
+func mixedSpecs(rng *rand.Rand, n int) []task.Spec {
+	specs := make([]task.Spec, n)
+	for i := range specs {
+		s := task.Spec{ID: fmt.Sprintf("e2e-%03d", i), Kind: task.KindBuiltin, Checkpointable: i%2 == 0, Retries: 2}
+		if i%3 == 0 {
+			units := int64(20 + rng.IntN(60))
+			s.Builtin = &task.Builtin{Name: task.BuiltinSleep, Units: units, UnitMS: 50, CheckpointEvery: 5}
+			s.Work = float64(units) * 0.05
+		} else {
+			units := int64(20 + rng.IntN(100))
+			s.Builtin = &task.Builtin{Name: task.BuiltinCPU, Units: units, UnitMS: 5, CheckpointEvery: 10}
+			s.Work = float64(units) * 0.005
+		}
+		specs[i] = s
+	}
+	return specs
+}
+
+// TestTasksEndToEnd: a scheduler and three agents run 300 mixed builtin
+// tasks; mid-run one agent is SIGKILLed and restarted, then the scheduler
+// is SIGKILLed and restarted. Every task must end succeeded with its
+// correct output and exactly one applied result, and the killed agent's
+// checkpointable tasks must resume from their last checkpoint rather than
+// from the start.
+func TestTasksEndToEnd(t *testing.T) {
+	t.Parallel()
+	const n = 300
+	s := newTaskSite(t)
+	s.startScheduler()
+	op := newOperator(t, s.site)
+	nodes := []string{"pi-t1", "pi-t2", "pi-t3"}
+	agents := map[string]*proc{}
+	for _, node := range nodes {
+		agents[node] = s.startAgent(node, "--task-slots", "3", "--sample-interval", "1s")
+	}
+	s.waitFleet(20*time.Second, "three agents online", func(m map[string]protocol.FleetNode) bool {
+		return m["pi-t1"].Online && m["pi-t2"].Online && m["pi-t3"].Online
+	})
+
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	specs := mixedSpecs(rand.New(rand.NewPCG(seed, seed)), n)
+	byID := map[string]task.Spec{}
+	for _, spec := range specs {
+		byID[spec.ID] = spec
+		if r := op.submit(spec); !r.OK || r.Task != spec.ID {
+			t.Fatalf("submit %s: %+v", spec.ID, r)
+		}
+	}
+	// Submitting again is idempotent.
+	if r := op.submit(specs[0]); !r.OK || !r.Existing {
+		t.Fatalf("second submission of %s: %+v, want existing", specs[0].ID, r)
+	}
+
+	// Kill an agent while it runs checkpointable tasks that made progress.
+	victim := "pi-t2"
+	before := op.waitTasks(2*time.Minute, "two tasks with checkpointed progress on "+victim, func(m map[string]task.Status) bool {
+		running := 0
+		for _, st := range m {
+			if st.Node == victim && st.State == task.StateRunning && byID[st.Task].Checkpointable && st.Progress > 0 {
+				running++
+			}
+		}
+		return running >= 2
+	})
+	agents[victim].signal(syscall.SIGKILL)
+	<-agents[victim].done
+	interrupted := map[string]int64{} // task → progress the scheduler had seen
+	for id, st := range before {
+		if st.Node == victim && st.State == task.StateRunning && byID[id].Checkpointable {
+			interrupted[id] = st.Progress
+		}
+	}
+	t.Logf("SIGKILLed %s with %d checkpointable tasks running: %v", victim, len(interrupted), interrupted)
+	time.Sleep(time.Second)
+	agents[victim] = s.startAgent(victim, "--task-slots", "3", "--sample-interval", "1s")
+
+	// Then the scheduler, once more tasks are done.
+	op.waitTasks(3*time.Minute, "a third of the tasks done", func(m map[string]task.Status) bool {
+		done := 0
+		for _, st := range m {
+			if task.Terminal(st.State) {
+				done++
+			}
+		}
+		return done >= n/3
+	})
+	s.scheduler.signal(syscall.SIGKILL)
+	<-s.scheduler.done
+	t.Log("SIGKILLed the scheduler")
+	time.Sleep(time.Second)
+	s.startScheduler()
+
+	final := op.waitTasks(6*time.Minute, "every task ended", func(m map[string]task.Status) bool {
+		if len(m) < n {
+			return false
+		}
+		for _, st := range m {
+			if !task.Terminal(st.State) {
+				return false
+			}
+		}
+		return true
+	})
+
+	resumed, attempts := 0, 0
+	for _, spec := range specs {
+		st := final[spec.ID]
+		attempts += len(st.Attempts)
+		if st.State != task.StateSucceeded {
+			t.Errorf("%s ended %s: %s (attempts %+v)", spec.ID, st.State, st.Error, st.Attempts)
+			continue
+		}
+		want, err := runner.BuiltinOutput(*spec.Builtin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Result == nil || st.Result.Output != want {
+			t.Errorf("%s: result %+v, want output %s", spec.ID, st.Result, want)
+			continue
+		}
+		succeeded := 0
+		for _, a := range st.Attempts {
+			if a.State == task.StateSucceeded || a.State == task.EventSucceeded {
+				succeeded++
+			}
+		}
+		if succeeded != 1 {
+			t.Errorf("%s: %d attempts succeeded, want exactly one applied: %+v", spec.ID, succeeded, st.Attempts)
+		}
+		if seen, ok := interrupted[spec.ID]; ok {
+			// Resumed from a checkpoint at least as far as the scheduler had
+			// seen: the work redone is below one checkpoint interval.
+			from := spec.Builtin.Units - st.Result.WorkDone
+			if from < seen {
+				t.Errorf("%s: resumed from %d, but %d units had been checkpointed before the kill", spec.ID, from, seen)
+			}
+			if from > 0 {
+				resumed++
+			}
+		}
+	}
+	t.Logf("%d tasks succeeded in %d attempts; %d of the %d interrupted checkpointable tasks resumed from a checkpoint",
+		n, attempts, resumed, len(interrupted))
+	if len(interrupted) > 0 && resumed == 0 {
+		t.Error("no interrupted task resumed from a checkpoint")
+	}
+}
