@@ -168,10 +168,12 @@ type scheduler struct {
 	sess     *session.Session
 	actions  chan nodeAction // commands the fleet asked for, served off the receive path
 	rejects  *rateLog
-	ready    sync.Once
-	store    *tasks.Store
-	tasks    *tasks.Service
-	known    nodeSet // nodes heard from, for the task engine's view
+	// unverified logs nodes' refusals of assignments they could not verify.
+	unverified *rateLog
+	ready      sync.Once
+	store      *tasks.Store
+	tasks      *tasks.Service
+	known      nodeSet // nodes heard from, for the task engine's view
 }
 
 func newScheduler(cfg config.Config, o Options, brokers []string, password string,
@@ -192,6 +194,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		store:    st,
 	}
 	s.rejects = newRateLog(s.log, time.Second)
+	s.unverified = newRateLog(s.log, time.Second)
 	s.sess, err = session.New(session.Options{
 		Brokers: brokers, ClientID: cfg.Username + "@" + cfg.Region, Username: cfg.Username, Password: password,
 		TLS: tc, KeepAlive: cfg.KeepAlive, Logger: s.log,

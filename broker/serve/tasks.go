@@ -125,5 +125,10 @@ func (s *scheduler) onTaskEvent(m session.Message) {
 		s.log.Debug("task event received before dropped", "node", ev.Node, "seq", ev.Seq, "task", ev.Task)
 		return
 	}
+	if ev.Task == task.UnverifiedTask {
+		s.unverified.warn("a node refused an assignment it could not verify: check the node's tasks.scheduler_keys, and who may publish on its command topic",
+			"node", ev.Node, "reason", ev.Error)
+		return
+	}
 	s.tasks.HandleEvent(ev)
 }

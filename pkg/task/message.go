@@ -35,6 +35,14 @@ const (
 	EventCancelled  = "cancelled"
 )
 
+// UnverifiedTask is the task an agent's refused event names when it
+// refuses an assignment whose signature does not check: nothing in the
+// body can be trusted, so the event's Error carries the claimed key id and
+// the body's SHA-256 instead (agent/runner). The scheduler logs it as a
+// warning: someone published on the node's command topic, or the node
+// pins another key.
+const UnverifiedTask = "_unverified"
+
 // Terminal reports whether s (a scheduler state) ends a task.
 func Terminal(s string) bool {
 	return s == StateSucceeded || s == StateFailed || s == StateCancelled
