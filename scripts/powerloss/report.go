@@ -153,7 +153,7 @@ func (t *TaskReport) String() string {
 		if perUnit == 0 {
 			return "?"
 		}
-		return fmt.Sprintf("~%d", d/perUnit)
+		return fmt.Sprintf("~%.1f", float64(d)/float64(perUnit))
 	}
 	fmt.Fprintf(&b, "task work lost per cut (since its last durable checkpoint): mean %v (%s units), max %v (%s units), over %d cuts; resumed behind a printed checkpoint %d\n",
 		mean.Round(time.Millisecond), lostUnits(mean), most.Round(time.Millisecond), lostUnits(most), len(t.Lost), t.Backwards)

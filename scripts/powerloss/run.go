@@ -172,7 +172,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if b.resumedAt != 0 && b.doneAt == 0 && b.cutAt != 0 {
 				rep.Task.Lost = append(rep.Task.Lost, b.cutAt-b.ckptAt)
 			}
-			if b.resumedAt != 0 {
+			switch {
+			case b.doneAt != 0:
+				attrs = append(attrs, "task", fmt.Sprintf("%d→done", b.from))
+			case b.resumedAt != 0:
 				attrs = append(attrs, "task", fmt.Sprintf("%d→%d of %d", b.from, b.progress, cfg.Task.Units))
 			}
 		}
