@@ -70,8 +70,9 @@ bench-agent: build ## measure running agents: RSS, CPU, uplink bytes (BENCH_SECO
 	scripts/bench-agent.sh $(or $(BENCH_SECONDS),300)
 
 .PHONY: powerloss
-powerloss: deps ## cut a qemu VM's power POWERLOSS_CUTS times (default 200) under the store; replay with POWERLOSS_SEED
-	POWERLOSS_CUTS=$(or $(POWERLOSS_CUTS),200) $(GO) test -count=1 -v -timeout 6h -run '^TestPowerCuts$$' ./scripts/powerloss/
+powerloss: deps ## cut a qemu VM's power POWERLOSS_CUTS times (default 200) under the store, then across a task POWERLOSS_TASK_CUTS times (default 50); replay with POWERLOSS_SEED
+	POWERLOSS_CUTS=$(or $(POWERLOSS_CUTS),200) POWERLOSS_TASK_CUTS=$(or $(POWERLOSS_TASK_CUTS),50) \
+	  $(GO) test -count=1 -v -timeout 6h -run '^(TestPowerCuts|TestTaskPowerCuts)$$' ./scripts/powerloss/
 
 .PHONY: sizes
 sizes: cross ## print the size of every cross-built (stripped) binary

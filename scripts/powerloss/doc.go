@@ -1,4 +1,5 @@
-// Package powerloss proves that Tether's store survives real power cuts.
+// Package powerloss proves that Tether's store survives real power cuts,
+// and that a checkpointable task runs across them to the right result.
 //
 // A workload runs inside a qemu-system-x86_64 VM (TCG, Debian's kernel,
 // a busybox initramfs) with the store on a virtio disk whose host cache is
@@ -38,6 +39,24 @@
 // BEGIN and END.) Unknown TETHER-PL words are ignored, so a workload may
 // print more.
 //
+// The task workload (agent/runner's TestPowerLossTaskWorkload, the task
+// run: Config.Task) prints the same lines for the store its runner writes
+// to — every task event is an outbox record, COMMIT once durable — and
+// for its one task:
+//
+//	TETHER-PL TASK <id> SUBMIT                 the store does not know the task: its signed assignment goes to the runner
+//	TETHER-PL TASK <id> STORED <state> <done>/<total> [<output>]
+//	                                           the store knows it (before the runner starts): its state, where it resumes, its output once succeeded
+//	TETHER-PL TASK <id> ACCEPTED               the accepted event is durable
+//	TETHER-PL TASK <id> RESUMED-FROM <n>/<total>   the running event is durable: the attempt (re)started at unit n
+//	TETHER-PL TASK <id> PROGRESS <done>/<total>    a checkpoint at done is durable
+//	TETHER-PL TASK <id> DONE <output>          the succeeded event is durable
+//	TETHER-PL TASK <id> FAILED <state> <why>   the task ended otherwise
+//
+// Each is printed only after the store's write returned, so a printed
+// checkpoint is one the store must still hold after a cut. Unknown TASK
+// words are ignored too.
+//
 // # Invariants, after every cut
 //
 //   - the store opens: OPENED appears, no ERROR; recovered=1 (the store
@@ -49,4 +68,17 @@
 //     any cut is in the HAVE set of the next boot that lists completely;
 //   - no duplicates: no seq listed twice, none committed twice;
 //   - seqs never reused: next is above every seq acknowledged or listed.
+//
+// and in the task run, over the whole run:
+//
+//   - the task is submitted only while the store does not know it;
+//   - every start resumes at or past the last checkpoint printed before
+//     the cut, at the checkpoint the store holds (STORED), and progress only
+//     goes forward within a boot;
+//   - the task ends once (DONE, or a STORED succeeded whose DONE line died
+//     with the cut), with the output computed on the host without
+//     interruption (runner.BuiltinOutput), never runs again, and ends after
+//     at least TaskConfig.MinCuts cuts (fewer: the task is too small for the
+//     plan, a calibration failure);
+//   - it does not stall (TaskConfig.Stall) and does not outlast the budget.
 package powerloss
