@@ -15,9 +15,11 @@ import (
 
 // UnverifiedTask is the task named by the refusal of an assignment whose
 // signature does not check: its body says which task it is about, but
-// nothing in it can be trusted, so the event names this placeholder with
-// attempt 0, and its Error says why, with the key id the envelope claimed
-// and the SHA-256 of the body (the scheduler knows the bodies it signed).
+// nothing in it can be trusted, so the event names this placeholder, with
+// attempt 1 (an event must name an attempt to be valid, and so to be
+// counted in the node's sequence), and its Error says why, with the key id
+// the envelope claimed and the SHA-256 of the body (the scheduler knows the
+// bodies it signed). The scheduler drops it as an event of an unknown task.
 const UnverifiedTask = "_unverified"
 
 // refuse reports a refusal of a verified assignment (or of one whose
@@ -44,7 +46,7 @@ func (r *Runner) refuseUnverified(payload []byte, env *task.Envelope, reason str
 	reason = fmt.Sprintf("%s (envelope key %q, body sha256 %s)", reason, clip(key, 32), hex.EncodeToString(sum[:8]))
 	r.log.Warn("task assignment refused: it does not verify; check tasks.scheduler_keys against the scheduler's key",
 		"reason", reason, "suppressed_since_last", r.limits.suppressed())
-	r.send(task.Event{Task: UnverifiedTask, State: task.EventRefused, Error: reason})
+	r.send(task.Event{Task: UnverifiedTask, Attempt: 1, State: task.EventRefused, Error: reason})
 }
 
 // signedBody returns the task and attempt of env's body when its signature
