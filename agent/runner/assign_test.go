@@ -76,10 +76,10 @@ func TestRefusals(t *testing.T) {
 		attempt   uint32
 		errSubstr string
 	}{
-		{[]byte("garbage"), UnverifiedTask, 0, "not a signed assignment"},
-		{encode(unsigned), UnverifiedTask, 0, "bad signature"},
-		{encode(tampered), UnverifiedTask, 0, "bad signature"},
-		{encode(unknown), UnverifiedTask, 0, "not pinned"},
+		{[]byte("garbage"), UnverifiedTask, 1, "not a signed assignment"},
+		{encode(unsigned), UnverifiedTask, 1, "bad signature"},
+		{encode(tampered), UnverifiedTask, 1, "bad signature"},
+		{encode(unknown), UnverifiedTask, 1, "not pinned"},
 		{encode(sign(wrongNode)), "wrong-node", 1, `for node "n2"`},
 		{encode(sign(expired)), "expired", 1, "expired"},
 		{encode(sign(notAllowed)), "not-allowed", 1, "not on this node's allowlist"},
@@ -128,28 +128,29 @@ func TestUnverifiableFloodIsRateLimited(t *testing.T) {
 
 func TestDuplicateAssignmentRunsOnce(t *testing.T) {
 	f := newFixture(t, nil)
-	spec := sleepSpec(20, 5, 0, false)
-	payload := f.sign(assignment("dup", 1, spec))
+	payload := f.sign(assignment("dup", 1, sleepSpec(1000, 10, 0, false)))
 	f.r.Submit(payload)
 	f.waitState("dup", 1, task.EventRunning)
 	f.r.Submit(payload) // QoS 1 delivers it again
-	f.waitState("dup", 1, task.EventSucceeded)
+	f.waitFor("dup", func(task.Event) bool { return len(of(f.events(), "dup")) == 3 })
+	f.submit(cancelAssignment("dup", 1))
+	f.waitState("dup", 1, task.EventCancelled)
 	f.r.Submit(payload) // and once more after the end
-	f.waitFor("dup", func(e task.Event) bool { return len(of(f.events(), "dup")) >= 5 })
+	f.waitFor("dup", func(task.Event) bool { return len(of(f.events(), "dup")) == 5 })
 
 	evs := of(f.events(), "dup")
-	want := []string{task.EventAccepted, task.EventRunning, task.EventRunning, task.EventSucceeded, task.EventSucceeded}
+	want := []string{task.EventAccepted, task.EventRunning, task.EventRunning, task.EventCancelled, task.EventCancelled}
 	if diff := cmp.Diff(want, states(evs)); diff != "" {
 		t.Fatalf("events (-want +got):\n%s", diff)
 	}
-	if evs[4].Result == nil || evs[4].Result.Output != evs[3].Result.Output {
-		t.Fatalf("the repeated end does not carry the result: %+v", evs[4].Result)
+	if evs[4].Result == nil || evs[4].Result.WorkDone != evs[3].Result.WorkDone || evs[4].Error != evs[3].Error {
+		t.Fatalf("the repeated end is not the end: %+v, %q", evs[4].Result, evs[4].Error)
 	}
 	h, err := f.st.History("dup")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := states(transitionsAsEvents(h)); !cmp.Equal(got, []string{task.EventAccepted, task.EventRunning, task.EventSucceeded}) {
+	if got := states(transitionsAsEvents(h)); !cmp.Equal(got, []string{task.EventAccepted, task.EventRunning, task.EventCancelled}) {
 		t.Fatalf("journal %v: the task ran more than once", got)
 	}
 }
@@ -202,14 +203,22 @@ func TestCancel(t *testing.T) {
 	}
 }
 
+// TestSlotsQueueInArrivalOrder fills two slots with long tasks and ends
+// them one by one: each end starts the oldest waiting task, never more
+// than two run.
 func TestSlotsQueueInArrivalOrder(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.Slots = 2 })
 	ids := []string{"q1", "q2", "q3", "q4", "q5"}
 	for _, id := range ids {
-		f.submit(assignment(id, 1, sleepSpec(3, 10, 0, false)))
+		f.submit(assignment(id, 1, sleepSpec(1000, 10, 0, false)))
 	}
 	for _, id := range ids {
-		f.waitState(id, 1, task.EventSucceeded)
+		f.waitState(id, 1, task.EventAccepted)
+	}
+	for _, id := range ids {
+		f.waitState(id, 1, task.EventRunning)
+		f.submit(cancelAssignment(id, 1))
+		f.waitState(id, 1, task.EventCancelled)
 	}
 	running, most := 0, 0
 	var startOrder []string
@@ -219,7 +228,7 @@ func TestSlotsQueueInArrivalOrder(t *testing.T) {
 			running++
 			most = max(most, running)
 			startOrder = append(startOrder, e.Task)
-		case task.EventSucceeded:
+		case task.EventCancelled:
 			running--
 		}
 	}

@@ -166,21 +166,21 @@ func TestExecCommandNotFound(t *testing.T) {
 	}
 }
 
-// counterScript counts to 10, checkpointing each step as the contract in
+// counterScript counts to 30, checkpointing each step as the contract in
 // docs/tasks.md says: progress first, then the checkpoint by rename.
 func counterScript(t *testing.T) string {
 	return script(t, `
 n=0
 if [ "$TETHER_RESUMED" = 1 ]; then n=$(cat "$TETHER_CHECKPOINT_DIR/checkpoint"); echo "resumed at $n"; fi
-while [ $n -lt 10 ]; do
+while [ $n -lt 30 ]; do
 	n=$((n+1))
-	echo "progress $n 10" > "$TETHER_CHECKPOINT_DIR/progress"
+	echo "progress $n 30" > "$TETHER_CHECKPOINT_DIR/progress"
 	echo $n > "$TETHER_CHECKPOINT_DIR/checkpoint.tmp"
 	mv "$TETHER_CHECKPOINT_DIR/checkpoint.tmp" "$TETHER_CHECKPOINT_DIR/checkpoint"
 	sleep 0.1
 done
 echo "done at $n"
-`)
+`) // 3 s: the restart comes long before the end
 }
 
 func TestExecCheckpointsTravelAndResumeAfterRestart(t *testing.T) {
@@ -190,7 +190,7 @@ func TestExecCheckpointsTravelAndResumeAfterRestart(t *testing.T) {
 	spec.Checkpointable = true
 	f.submit(assignment("ck", 1, spec))
 	cp := f.waitFor("ck", func(e task.Event) bool { return e.State == task.EventCheckpoint && e.Progress >= 3 })
-	if string(cp.Checkpoint) != strconv.FormatInt(cp.Progress, 10)+"\n" || cp.Total != 10 {
+	if string(cp.Checkpoint) != strconv.FormatInt(cp.Progress, 10)+"\n" || cp.Total != 30 {
 		t.Fatalf("checkpoint event: %q at %d of %d", cp.Checkpoint, cp.Progress, cp.Total)
 	}
 	f.restart()
@@ -208,7 +208,7 @@ func TestExecCheckpointsTravelAndResumeAfterRestart(t *testing.T) {
 		t.Fatalf("resumed at %d, the last checkpoint was at %d", resumed.Progress, last.Progress)
 	}
 	done := f.waitState("ck", 1, task.EventSucceeded)
-	want := fmt.Sprintf("resumed at %d\ndone at 10\n", resumed.Progress)
+	want := fmt.Sprintf("resumed at %d\ndone at 30\n", resumed.Progress)
 	if done.Result.Stdout != want {
 		t.Fatalf("stdout %q, want %q", done.Result.Stdout, want)
 	}
@@ -218,8 +218,8 @@ func TestExecCheckpointsBeyondTheLimitStayOnTheNode(t *testing.T) {
 	sh := script(t, `
 head -c 3000 /dev/zero > "$TETHER_CHECKPOINT_DIR/checkpoint.tmp"
 mv "$TETHER_CHECKPOINT_DIR/checkpoint.tmp" "$TETHER_CHECKPOINT_DIR/checkpoint"
-sleep 0.3
-`)
+exit 1
+`) // the last checkpoint of a failed run is always taken
 	f := newFixture(t, func(o *Options) { o.Allow = []string{sh}; o.CheckpointLimit = 1000 })
 	spec := execSpec(sh, nil)
 	spec.Checkpointable = true

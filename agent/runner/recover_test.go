@@ -3,6 +3,8 @@ package runner
 import (
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/tether-edge/tether/pkg/task"
 )
 
@@ -27,7 +29,7 @@ func lastCheckpointBefore(evs []task.Event) task.Event {
 // the one of a run without interruption.
 func TestRestartResumesFromTheCheckpoint(t *testing.T) {
 	f := newFixture(t, nil)
-	spec := sleepSpec(60, 10, 5, true)
+	spec := sleepSpec(300, 10, 5, true) // 3 s: the restart comes long before the end
 	f.submit(assignment("r1", 1, spec))
 	f.waitFor("r1", func(e task.Event) bool { return e.State == task.EventCheckpoint && e.Progress >= 15 })
 	f.closeStore() // mid-task: the runner's next writes fail
@@ -36,31 +38,34 @@ func TestRestartResumesFromTheCheckpoint(t *testing.T) {
 	f.start()
 	resumed := f.waitFor("r1", func(e task.Event) bool { return e.State == task.EventRunning && e.Resumed })
 	last := lastCheckpointBefore(of(f.events(), "r1"))
-	if resumed.Progress < 15 || resumed.Progress != last.Progress || resumed.Total != 60 {
+	if resumed.Progress < 15 || resumed.Progress != last.Progress || resumed.Total != 300 {
 		t.Fatalf("resumed at %d of %d; the last checkpoint journaled was at %d", resumed.Progress, resumed.Total, last.Progress)
 	}
 	done := f.waitState("r1", 1, task.EventSucceeded)
 	if want := expected(*spec.Builtin); done.Result.Output != want {
 		t.Fatalf("output %s after a resume, want %s", done.Result.Output, want)
 	}
-	if done.Result.WorkDone != 60-resumed.Progress {
-		t.Fatalf("work done %d by the resumed run, want %d", done.Result.WorkDone, 60-resumed.Progress)
+	if done.Result.WorkDone != 300-resumed.Progress {
+		t.Fatalf("work done %d by the resumed run, want %d", done.Result.WorkDone, 300-resumed.Progress)
 	}
 }
 
+// TestRestartRunsANonCheckpointableBuiltinAgain: a builtin that keeps no
+// checkpoint starts again from zero after a restart (it is deterministic,
+// so the result is the same as if it had not been interrupted).
 func TestRestartRunsANonCheckpointableBuiltinAgain(t *testing.T) {
 	f := newFixture(t, nil)
-	spec := sleepSpec(40, 10, 0, false)
-	f.submit(assignment("r2", 1, spec))
+	f.submit(assignment("r2", 1, sleepSpec(1000, 10, 0, false)))
 	f.waitState("r2", 1, task.EventRunning)
 	f.restart()
 	again := f.waitFor("r2", func(e task.Event) bool { return e.State == task.EventRunning && len(of(f.events(), "r2")) >= 3 })
-	if again.Resumed || again.Progress != 0 {
-		t.Fatalf("started again with resumed=%v at %d, want from zero", again.Resumed, again.Progress)
+	if again.Resumed || again.Progress != 0 || again.Total != 1000 {
+		t.Fatalf("started again with resumed=%v at %d of %d, want from zero of 1000", again.Resumed, again.Progress, again.Total)
 	}
-	done := f.waitState("r2", 1, task.EventSucceeded)
-	if want := expected(*spec.Builtin); done.Result.Output != want || done.Result.WorkDone != 40 {
-		t.Fatalf("output %s, work done %d; want %s, 40", done.Result.Output, done.Result.WorkDone, want)
+	f.submit(cancelAssignment("r2", 1))
+	f.waitState("r2", 1, task.EventCancelled)
+	if got := states(of(f.events(), "r2")); !cmp.Equal(got, []string{"accepted", "running", "running", "cancelled"}) {
+		t.Fatalf("events %v", got)
 	}
 }
 
@@ -79,24 +84,24 @@ func TestRestartQueuesAcceptedTasksAgain(t *testing.T) {
 
 // TestResumeElsewhereFromTheEventsCheckpoint is what the scheduler does
 // when a node is lost: it cancels the attempt and assigns the next one
-// with the checkpoint of the last checkpoint event.
+// with the checkpoint of the last checkpoint event. The output is the one
+// of a run without interruption.
 func TestResumeElsewhereFromTheEventsCheckpoint(t *testing.T) {
 	f := newFixture(t, nil)
-	spec := task.Spec{Kind: task.KindBuiltin, Checkpointable: true,
-		Builtin: &task.Builtin{Name: task.BuiltinCPU, Units: 4000, UnitMS: 1, CheckpointEvery: 100}}
-	f.submit(assignment("cpu", 1, spec))
-	cp := f.waitFor("cpu", func(e task.Event) bool { return e.State == task.EventCheckpoint && e.Progress >= 300 })
-	f.submit(cancelAssignment("cpu", 1))
-	f.waitState("cpu", 1, task.EventCancelled)
-	next := assignment("cpu", 2, spec)
+	spec := sleepSpec(300, 10, 10, true)
+	f.submit(assignment("moved", 1, spec))
+	cp := f.waitFor("moved", func(e task.Event) bool { return e.State == task.EventCheckpoint && e.Progress >= 30 })
+	f.submit(cancelAssignment("moved", 1))
+	f.waitState("moved", 1, task.EventCancelled)
+	next := assignment("moved", 2, spec)
 	next.Checkpoint, next.Progress = cp.Checkpoint, cp.Progress
 	f.submit(next)
-	resumed := f.waitState("cpu", 2, task.EventRunning)
+	resumed := f.waitState("moved", 2, task.EventRunning)
 	if !resumed.Resumed || resumed.Progress != cp.Progress {
 		t.Fatalf("attempt 2 started resumed=%v at %d, want from %d", resumed.Resumed, resumed.Progress, cp.Progress)
 	}
-	done := f.waitState("cpu", 2, task.EventSucceeded)
-	if want := expected(*spec.Builtin); done.Result.Output != want {
-		t.Fatalf("output %s, want %s", done.Result.Output, want)
+	done := f.waitState("moved", 2, task.EventSucceeded)
+	if want := expected(*spec.Builtin); done.Result.Output != want || done.Result.WorkDone != 300-cp.Progress {
+		t.Fatalf("output %s, work done %d; want %s, %d", done.Result.Output, done.Result.WorkDone, want, 300-cp.Progress)
 	}
 }
