@@ -144,8 +144,27 @@ func taskFlagSet(env Env, name, usage string) (*flag.FlagSet, *clientFlags) {
 	cf.register(fs, env)
 	if env.Getenv("TETHER_USERNAME") == "" {
 		cf.username = "operator"
+		f := fs.Lookup("username")
+		f.DefValue = cf.username
+		f.Usage = "MQTT username; an operator (operator_users) may submit and cancel (TETHER_USERNAME)"
 	}
 	return fs, cf
+}
+
+// parseInterspersed parses flags wherever they are among args, as people
+// write them (`task ID --json`), and returns the other arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return rest, nil
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 func runSubmit(ctx context.Context, env Env, args []string) error {
@@ -155,10 +174,11 @@ func runSubmit(ctx context.Context, env Env, args []string) error {
 	file := fs.String("f", "", "task spec file (YAML or JSON); - for stdin")
 	wait := fs.Bool("wait", false, "follow the task to its end with a live progress display; exit non-zero unless it succeeds")
 	asJSON := fs.Bool("json", false, "print the reply (and with --wait the final status) as JSON")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if *file == "" || fs.NArg() > 0 {
+	if *file == "" || len(rest) > 0 {
 		fs.Usage()
 		return errors.New("submit: give one spec with -f FILE")
 	}
@@ -349,8 +369,13 @@ func runTasks(ctx context.Context, env Env, args []string) error {
 	state := fs.String("state", "", "only tasks in this state (pending, assigned, running, succeeded, failed, cancelled); 'active' for the first three")
 	node := fs.String("node", "", "only tasks whose current attempt is on this node")
 	asJSON := fs.Bool("json", false, "print the statuses as JSON")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(rest) > 0 {
+		fs.Usage()
+		return fmt.Errorf("tasks: unexpected %q (for one task: tether-broker task ID)", rest[0])
 	}
 	c, err := dialTasks(ctx, env, cf)
 	if err != nil {
@@ -405,14 +430,15 @@ func printTasks(w io.Writer, list []task.Status, now time.Time) error {
 func runTask(ctx context.Context, env Env, args []string) error {
 	fs, cf := taskFlagSet(env, "task", "Usage: tether-broker task [flags] ID\n\nPrints a task's status with its attempt history.")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(rest) != 1 {
 		fs.Usage()
 		return errors.New("task: give one task id")
 	}
-	id := fs.Arg(0)
+	id := rest[0]
 	if err := protocol.ValidateID("task id", id); err != nil {
 		return err
 	}
@@ -487,14 +513,15 @@ func printTask(w io.Writer, st task.Status) error {
 
 func runCancel(ctx context.Context, env Env, args []string) error {
 	fs, cf := taskFlagSet(env, "cancel", "Usage: tether-broker cancel [flags] ID\n\nCancels a task: a running attempt is killed on its node.")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(rest) != 1 {
 		fs.Usage()
 		return errors.New("cancel: give one task id")
 	}
-	id := fs.Arg(0)
+	id := rest[0]
 	if err := protocol.ValidateID("task id", id); err != nil {
 		return err
 	}

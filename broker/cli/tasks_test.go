@@ -100,3 +100,13 @@ func TestSubmitRefusesBadSpecBeforeConnecting(t *testing.T) {
 		t.Errorf("submit of a spec with 0 units: %v, want the validation error", err)
 	}
 }
+
+func TestFlagsAfterArguments(t *testing.T) {
+	env, _, _ := testEnv("")
+	fs, _ := taskFlagSet(env, "task", "usage")
+	asJSON := fs.Bool("json", false, "")
+	rest, err := parseInterspersed(fs, []string{"t-1", "--json", "--timeout", "2s"})
+	if err != nil || len(rest) != 1 || rest[0] != "t-1" || !*asJSON {
+		t.Errorf("rest %v, json %v, err %v", rest, *asJSON, err)
+	}
+}
