@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tether-edge/tether/agent/store"
+	"github.com/tether-edge/tether/pkg/task"
 )
 
 func TestTailKeepsTheEnd(t *testing.T) {
@@ -105,5 +108,32 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		if _, err := New(o); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestSavedEndFitsTheStore: the end of an attempt is journaled even with
+// the largest checkpoint kept and a result whose tails JSON escapes
+// sixfold.
+func TestSavedEndFitsTheStore(t *testing.T) {
+	worst := strings.Repeat("\x01", task.MaxTail)
+	sv := saved{Attempt: 1, Spec: sleepSpec(1, 1, 1, true), State: make([]byte, maxState),
+		Result: &task.Result{Stdout: worst, Stderr: worst}, Error: strings.Repeat("\x02", task.MaxError)}
+	b, err := sv.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > store.MaxCheckpointLen {
+		t.Fatalf("saved record of %d bytes, the store takes %d", len(b), store.MaxCheckpointLen)
+	}
+	back, err := decodeSaved(b)
+	if err != nil || back.Result == nil || back.Result.Stdout != worst {
+		t.Fatalf("decoded %v, %v", back.Result != nil, err)
+	}
+	sv.Result, sv.Error = nil, ""
+	if b, err = sv.encode(); err != nil || len(b) > store.MaxCheckpointLen {
+		t.Fatalf("a running attempt's largest record: %d bytes, %v", len(b), err)
+	}
+	if back, err := decodeSaved(b); err != nil || len(back.State) != maxState {
+		t.Fatalf("a running attempt's checkpoint did not survive: %d bytes, %v", len(back.State), err)
 	}
 }

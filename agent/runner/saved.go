@@ -45,11 +45,17 @@ func (s *saved) encode() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode the saved task: %w", err)
 	}
-	b := make([]byte, 0, 5+len(j)+len(s.State))
+	state := s.State
+	if 5+len(j)+len(state) > store.MaxCheckpointLen && s.Result != nil {
+		// An ended attempt resumes no more: its end must be journaled even
+		// when a large checkpoint and a heavily escaped result do not fit.
+		state = nil
+	}
+	b := make([]byte, 0, 5+len(j)+len(state))
 	b = append(b, savedFormat)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(j)))
 	b = append(b, j...)
-	return append(b, s.State...), nil
+	return append(b, state...), nil
 }
 
 func decodeSaved(b []byte) (saved, error) {

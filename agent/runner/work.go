@@ -70,6 +70,7 @@ func (r *Runner) work(ctx context.Context, e *entry, restarted bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	res := out.res
+	reason = clip(reason, task.MaxError)
 	e.sv.Result, e.sv.Error = &res, reason
 	detail := reason
 	if detail == "" {
