@@ -177,6 +177,7 @@ func (s *Store) commitBatch(b *batch, extra *unit) error {
 		// Retried at the next commit (deleting twice is harmless).
 		s.acks = append(plan.acks, s.acks...)
 		s.corrupt = append(plan.corrupt, s.corrupt...)
+		s.wakeRun()
 		s.log.Error("agent store commit failed", "err", failed)
 	}
 	if plan.overflow && !s.overflow {
@@ -266,7 +267,9 @@ func (s *Store) commitUnits(units []*unit) error {
 			return fmt.Errorf("agent store: %w", err)
 		}
 	}
-	if err := txn.Commit(); err != nil {
+	err := txn.Commit()
+	s.db.Wrote() // the compactor looks at the tree after writes
+	if err != nil {
 		return fmt.Errorf("agent store: commit: %w", err)
 	}
 	return nil

@@ -132,6 +132,54 @@ func TestRunCommitsAcks(t *testing.T) {
 	diff(t, "left after acks", []uint64{3}, pendingSeqs(t, c))
 }
 
+// Run sleeps while nothing is due: it looks when it starts, when the first
+// acknowledgement since a commit arrives, and when that acknowledgement
+// has waited AckInterval since the commit; not once per tick.
+func TestRunSleepsWhileIdle(t *testing.T) {
+	const ackInterval = 40 * time.Millisecond
+	h := newHarness(t, func(o *Options) { o.AckInterval = ackInterval })
+	mustAppend(t, h.s, KindMetrics, payload("a/b"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	}()
+	settle := func(what string, want uint64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for h.s.wakeups.Load() < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: Run looked %d times, want %d", what, h.s.wakeups.Load(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(10 * ackInterval)
+		if got := h.s.wakeups.Load(); got != want {
+			t.Fatalf("%s: Run looked %d times in %v, want %d", what, got, 10*ackInterval, want)
+		}
+	}
+	settle("idle", 1)
+	commits := h.s.Commits()
+	_ = h.s.Ack(1) // the commit is older than AckInterval: committed at once
+	settle("after a late acknowledgement", 2)
+	if h.s.Commits() != commits+1 {
+		t.Fatalf("commits %d, want %d: the acknowledgement was not committed alone", h.s.Commits(), commits+1)
+	}
+	mustAppend(t, h.s, KindMetrics, payload("a/b"))
+	_ = h.s.Ack(2) // committed AckInterval after the append's commit
+	settle("after a prompt acknowledgement", 4)
+	if h.s.Commits() != commits+3 {
+		t.Fatalf("commits %d, want %d: the acknowledgement was not committed alone", h.s.Commits(), commits+3)
+	}
+	if n := h.s.OutboxStats().Count; n != 0 {
+		t.Fatalf("%d records left", n)
+	}
+}
+
 // Acks waiting at Close are committed by it.
 func TestCloseCommitsAcks(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.AckInterval = time.Hour })

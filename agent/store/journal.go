@@ -139,7 +139,9 @@ func (s *Store) ForgetTask(task string) error {
 			return fmt.Errorf("agent store: forgetting task %s: %w", task, err)
 		}
 	}
-	if err := wb.Flush(); err != nil {
+	err = wb.Flush()
+	s.db.Wrote()
+	if err != nil {
 		return fmt.Errorf("agent store: forgetting task %s: %w", task, err)
 	}
 	s.commits.Add(1)

@@ -141,6 +141,9 @@ func (s *Store) dropCorrupt(seqs []uint64) {
 		if e := s.ix.find(seq); e != nil && e.st == live {
 			s.ix.setState(e, acked)
 			s.corrupt = append(s.corrupt, seq)
+			if len(s.acks)+len(s.corrupt) == 1 {
+				s.wakeRun()
+			}
 		}
 	}
 }
@@ -159,6 +162,9 @@ func (s *Store) Ack(seq uint64) error {
 	if e := s.ix.find(seq); e != nil && e.st == live {
 		s.ix.setState(e, acked)
 		s.acks = append(s.acks, seq)
+		if len(s.acks)+len(s.corrupt) == 1 {
+			s.wakeRun()
+		}
 	}
 	return nil
 }

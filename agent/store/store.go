@@ -51,8 +51,10 @@ type Store struct {
 	commits    atomic.Uint64
 	records    atomic.Uint64
 
-	stop chan struct{} // closed by Close
-	runs sync.WaitGroup
+	stop    chan struct{} // closed by Close
+	wake    chan struct{} // 1 slot: Run must look at its deadlines again
+	wakeups atomic.Uint64 // times Run looked, for tests
+	runs    sync.WaitGroup
 }
 
 // Open opens the agent's store in dir (creating it), checking everything
@@ -81,6 +83,7 @@ func Open(dir string, o Options) (*Store, *store.Recovery, error) {
 		log:  o.Logger.With("component", "agent-store"),
 		age:  ageClock{start: time.Now(), elapsed: o.elapsed},
 		stop: make(chan struct{}),
+		wake: make(chan struct{}, 1),
 	}
 	if err := s.start(ld); err != nil {
 		_ = db.Close()
@@ -172,6 +175,14 @@ func (s *Store) DB() *store.DB { return s.db }
 // Run collects value-log garbage and commits acknowledgements and age
 // limits when no write does, until ctx ends or the store is closed; it
 // returns nil then. Run it once, next to the components that write.
+//
+// It sleeps until the next of these is due, not on a ticker: the
+// acknowledgements waiting for a commit, AckInterval after the last one
+// (the first acknowledgement after a commit wakes it to set that time),
+// and the oldest metrics record reaching MaxOutboxAge (a record committed
+// later reaches it later than MaxOutboxAge from now, so with none in the
+// outbox Run sleeps that long). A housekeeping commit that leaves work
+// due (it failed) is retried after AckInterval.
 func (s *Store) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -185,9 +196,18 @@ func (s *Store) Run(ctx context.Context) error {
 	defer cancel()
 	gc := make(chan error, 1)
 	go func() { gc <- s.db.Run(ctx) }()
-	tick := time.NewTicker(min(s.opts.AckInterval/2, time.Second))
-	defer tick.Stop()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
 	for {
+		s.wakeups.Add(1)
+		wait := s.untilHousekeeping()
+		if wait <= 0 {
+			if err := s.flush(); err != nil && !errors.Is(err, ErrClosed) {
+				s.log.Warn("committing acknowledgements failed", "err", err)
+			}
+			wait = max(s.untilHousekeeping(), s.opts.AckInterval)
+		}
+		t.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return <-gc
@@ -196,31 +216,40 @@ func (s *Store) Run(ctx context.Context) error {
 			return <-gc
 		case err := <-gc:
 			return err
-		case <-tick.C:
-			if s.housekeepingDue() {
-				if err := s.flush(); err != nil && !errors.Is(err, ErrClosed) {
-					s.log.Warn("committing acknowledgements failed", "err", err)
-				}
-			}
+		case <-t.C:
+		case <-s.wake:
 		}
 	}
 }
 
-// housekeepingDue reports acknowledgements waiting longer than
-// AckInterval, or metrics older than MaxOutboxAge.
-func (s *Store) housekeepingDue() bool {
+// untilHousekeeping returns how long until acknowledgements have waited
+// AckInterval since the last commit, or the oldest metrics record is older
+// than MaxOutboxAge, whichever comes first; ≤ 0 when one is due.
+func (s *Store) untilHousekeeping() time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.acks)+len(s.corrupt) > 0 && time.Since(time.Unix(0, s.lastCommit.Load())) >= s.opts.AckInterval {
-		return true
-	}
+	wait := s.opts.MaxOutboxAge
 	now := s.age.now()
 	for _, e := range s.ix.e {
 		if e.st == live && e.kind.droppable() {
-			return now-e.at > int64(s.opts.MaxOutboxAge)
+			wait = time.Duration(e.at+int64(s.opts.MaxOutboxAge)-now) + 1 // due once older, not as old
+			break
 		}
 	}
-	return false
+	if len(s.acks)+len(s.corrupt) > 0 {
+		wait = min(wait, s.opts.AckInterval-time.Since(time.Unix(0, s.lastCommit.Load())))
+	}
+	return wait
+}
+
+// wakeRun makes Run look at its deadlines again. Ack and dropCorrupt call
+// it for the first deletion waiting since the last commit (Run knows of
+// later ones), a failed commit for those it puts back.
+func (s *Store) wakeRun() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Close commits pending acknowledgements, marks the session clean and

@@ -51,6 +51,7 @@ func BenchmarkDeviceFootprint(b *testing.B) {
 		if err := txn.Commit(); err != nil {
 			b.Fatal(err)
 		}
+		db.Wrote()
 		if i%2000 == 0 {
 			runtime.ReadMemStats(&ms)
 			peak = max(peak, ms.HeapInuse)

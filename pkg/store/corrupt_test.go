@@ -41,11 +41,11 @@ func buildTemplate(t *testing.T) template {
 			templateErr = err.Error()
 			return
 		}
-		want := fill(t, db.DB, 0, 6000, 300, 200)
-		for k, v := range fill(t, db.DB, 6000, 150, 40<<10, 10) {
+		want := fill(t, db, 0, 6000, 300, 200)
+		for k, v := range fill(t, db, 6000, 150, 40<<10, 10) {
 			want[k] = v
 		}
-		for k, v := range fill(t, db.DB, 7000, 300, 200, 30) { // in the WAL
+		for k, v := range fill(t, db, 7000, 300, 200, 30) { // in the WAL
 			want[k] = v
 		}
 		crashed := filepath.Join(root, "crashed")
@@ -157,7 +157,7 @@ func TestCorruption(t *testing.T) {
 				}
 				t.Logf("recovered: %s", rec.Reason)
 				verify(t, db.DB, nil)
-				fill(t, db.DB, 0, 10, 10, 10) // the fresh store works
+				fill(t, db, 0, 10, 10, 10) // the fresh store works
 			case intact:
 				if rec != nil {
 					t.Fatalf("recovered (%s); want the data intact", rec.Reason)

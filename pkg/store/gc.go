@@ -15,8 +15,9 @@ const maxGCRounds = 8
 
 // Run collects value-log garbage every profile.GCInterval until ctx ends or
 // the store is closed; it returns nil then. It returns an error only if a
-// collection panicked (a damaged value log: the next Open checks it).
-// Errors of a collection are logged and retried at the next interval.
+// collection or a compaction on demand panicked (a damaged value log or
+// table: the next Open checks them). Errors of a collection are logged and
+// retried at the next interval.
 func (d *DB) Run(ctx context.Context) error {
 	if !d.enter() {
 		return ErrClosed
@@ -30,6 +31,8 @@ func (d *DB) Run(ctx context.Context) error {
 			return nil
 		case <-d.stop:
 			return nil
+		case err := <-d.fault:
+			return err
 		case <-t.C:
 		}
 		if _, err := d.collect(ctx); err != nil {

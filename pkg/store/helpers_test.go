@@ -73,9 +73,9 @@ func value(i, size int) []byte {
 	return v[:size]
 }
 
-// fill writes n keys (values of size bytes) in transactions of per keys
-// and returns what it wrote.
-func fill(t testing.TB, db *badger.DB, from, n, size, per int) map[string][]byte {
+// fill writes n keys (values of size bytes) in transactions of per keys,
+// signalling each commit to the compactor, and returns what it wrote.
+func fill(t testing.TB, db *DB, from, n, size, per int) map[string][]byte {
 	t.Helper()
 	want := make(map[string][]byte, n)
 	for i := from; i < from+n; {
@@ -90,6 +90,7 @@ func fill(t testing.TB, db *badger.DB, from, n, size, per int) map[string][]byte
 		if err := txn.Commit(); err != nil {
 			t.Fatalf("commit: %v", err)
 		}
+		db.Wrote()
 	}
 	return want
 }

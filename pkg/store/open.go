@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -27,7 +28,14 @@ type DB struct {
 	mu     sync.Mutex // guards closed, and runs.Add against Close's Wait
 	closed bool
 	stop   chan struct{}  // closed by Close
-	runs   sync.WaitGroup // Run and CollectGarbage calls in progress
+	runs   sync.WaitGroup // the compactor, and Run and CollectGarbage calls in progress
+
+	// Compaction on demand (compact.go).
+	wrote       chan struct{} // 1 slot: a write was signalled since the compactor last looked
+	fault       chan error    // 1 slot: why the compactor stopped, for Run
+	compactMu   sync.Mutex    // serialises Flatten
+	looks       atomic.Uint64
+	compactions atomic.Uint64
 }
 
 // Recovery describes a damaged store that Open moved aside before starting
@@ -120,7 +128,13 @@ func openChecked(dir string, p Profile, log *slog.Logger, check func(*badger.DB)
 }
 
 func newDB(bdb *badger.DB, dir string, p Profile, log *slog.Logger) *DB {
-	return &DB{DB: bdb, dir: dir, profile: p, log: log, stop: make(chan struct{})}
+	d := &DB{DB: bdb, dir: dir, profile: p, log: log, stop: make(chan struct{}),
+		wrote: make(chan struct{}, 1), fault: make(chan error, 1)}
+	if p.CompactDelay > 0 {
+		d.runs.Add(1)
+		go d.compactor()
+	}
+	return d
 }
 
 // tryOpen runs the preflight, Badger's Open and check, turning their panics
@@ -164,7 +178,8 @@ func panicError(dir string, r any) error {
 	return &CorruptError{Path: dir, Reason: "panic while opening", Err: err}
 }
 
-// Close stops Run and closes the store. Every committed write is already
+// Close stops Run and the compactor (after a compaction in progress) and
+// closes the store. Every committed write is already
 // durable; Close flushes memtables to tables so the next open replays less.
 func (d *DB) Close() error {
 	d.mu.Lock()

@@ -24,8 +24,8 @@ func TestOpenCloseReopen(t *testing.T) {
 	if err != nil || rec != nil {
 		t.Fatalf("Open = %v, %v", rec, err)
 	}
-	small := fill(t, db.DB, 0, 2000, 300, 100)
-	big := fill(t, db.DB, 2000, 20, 40<<10, 5) // above ValueThreshold: value log
+	small := fill(t, db, 0, 2000, 300, 100)
+	big := fill(t, db, 2000, 20, 40<<10, 5) // above ValueThreshold: value log
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +49,8 @@ func TestOpenCloseReopen(t *testing.T) {
 func TestCrashImageReplays(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	db, _ := mustOpen(t, dir, testProfile())
-	want := fill(t, db.DB, 0, 500, 200, 10)
-	for k, v := range fill(t, db.DB, 500, 4, 40<<10, 1) {
+	want := fill(t, db, 0, 500, 200, 10)
+	for k, v := range fill(t, db, 500, 4, 40<<10, 1) {
 		want[k] = v
 	}
 	crashed := crashCopy(t, dir)
@@ -67,7 +67,7 @@ func TestCrashImageReplays(t *testing.T) {
 func TestOpenLockedIsNotCorruption(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	db, _ := mustOpen(t, dir, testProfile())
-	want := fill(t, db.DB, 0, 100, 100, 100)
+	want := fill(t, db, 0, 100, 100, 100)
 	_, rec, err := Open(dir, testProfile(), testLogger(t))
 	if err == nil || rec != nil {
 		t.Fatalf("second Open of a locked store = %v, %v; want an error", rec, err)
@@ -83,7 +83,7 @@ func TestOpenLockedIsNotCorruption(t *testing.T) {
 func TestPermissionErrorIsNotCorruption(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	db, _ := mustOpen(t, dir, testProfile())
-	want := fill(t, db.DB, 0, 300, 100, 100)
+	want := fill(t, db, 0, 300, 100, 100)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestIncompleteOpensQuarantine(t *testing.T) {
 		return db, rec
 	}
 	db, _ := open("boot-1")
-	fill(t, db.DB, 0, 10, 10, 10)
+	fill(t, db, 0, 10, 10, 10)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestQuarantineKeepsNewest(t *testing.T) {
 	var moved []string
 	for i := range 4 {
 		db, _ := mustOpen(t, dir, p)
-		fill(t, db.DB, i, 1, 10, 1)
+		fill(t, db, i, 1, 10, 1)
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -257,7 +257,7 @@ func TestRunStopsWithContextAndClose(t *testing.T) {
 	p := testProfile()
 	p.GCInterval = 10 * time.Millisecond
 	db, _ := mustOpen(t, filepath.Join(t.TempDir(), "db"), p)
-	fill(t, db.DB, 0, 20, 40<<10, 1)
+	fill(t, db, 0, 20, 40<<10, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- db.Run(ctx) }()
@@ -287,7 +287,7 @@ func TestCollectGarbageRewrites(t *testing.T) {
 	p.NumLevelZeroTables = 1 // two L0 tables make Flatten compact them
 	db, _ := mustOpen(t, filepath.Join(t.TempDir(), "db"), p)
 	// Eight value-log files of big values, then most of them deleted.
-	want := fill(t, db.DB, 0, 400, 80<<10, 4)
+	want := fill(t, db, 0, 400, 80<<10, 4)
 	if err := db.Close(); err != nil { // the values' pointers into a table
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func TestDeviceWorkload(t *testing.T) {
 		t.Fatalf("Open = %v, %v", rec, err)
 	}
 	const n, size = 10000, 300
-	want := fill(t, db.DB, 0, n, size, 100)
+	want := fill(t, db, 0, n, size, 100)
 	wrote := time.Since(start)
 	err = db.View(func(txn *badger.Txn) error {
 		for i := range n {
