@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
+	}
+	// The process's collector settings: the agent owns its process (main
+	// calls run once). See docs/benchmarks.md for what they buy.
+	debug.SetGCPercent(cfg.GCPercent)
+	if cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimit)
 	}
 	log, err := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {

@@ -58,6 +58,23 @@ type Config struct {
 	// Tasks configures running the tasks the scheduler assigns.
 	Tasks Tasks `yaml:"tasks"`
 
+	// GCPercent is the Go collector's GOGC: the heap may grow this many
+	// percent over what is live before a collection. Go's own floor is a
+	// 4 MiB heap × GCPercent/100: 50 keeps an idle agent's heap near
+	// 2 MiB (RSS ~1.3 MiB lower than 100) for a collection about every
+	// 30 s at 1 s sampling, each well under a millisecond.
+	GCPercent int `yaml:"gc_percent"`
+	// MemoryLimit is a soft limit on the Go runtime's memory, in bytes
+	// (GOMEMLIMIT: heap, stacks and the runtime's own structures; not the
+	// mapped executable nor the store's mapped files). Near it the
+	// collector runs more often and returns freed memory to the kernel at
+	// once, so a burst (a compaction's 2 MiB table builder, a big
+	// checkpoint) does not leave the heap grown. 0: no limit. Too low
+	// and it collects without pause: 8 MiB with GOGC 100 cost an idle
+	// agent at 1 s sampling 0.57% of a core (the runtime counts the
+	// memtable's 1.3 MiB arena, touched or not).
+	MemoryLimit int64 `yaml:"memory_limit"`
+
 	LogLevel  string `yaml:"log_level"`  // debug, info, warn, error
 	LogFormat string `yaml:"log_format"` // text or json
 
@@ -87,6 +104,8 @@ func Default() Config {
 		Thresholds:     report.DefaultThresholds(),
 		Outbox:         Outbox{MaxBytes: 8 << 20, MaxAge: 24 * time.Hour},
 		Tasks:          defaultTasks(),
+		GCPercent:      50,
+		MemoryLimit:    12 << 20,
 		LogLevel:       "info",
 		LogFormat:      "text",
 	}
@@ -107,6 +126,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Outbox.MaxBytes < 64<<10 {
 		add("outbox.max_bytes: %d is below 64 KiB", c.Outbox.MaxBytes)
+	}
+	if c.GCPercent < 10 || c.GCPercent > 1000 {
+		add("gc_percent %d: use between 10 and 1000 (100 is Go's default)", c.GCPercent)
+	}
+	if c.MemoryLimit != 0 && c.MemoryLimit < 8<<20 {
+		add("memory_limit %d: use 0 (none) or at least 8 MiB (8388608); below, the collector would run without pause", c.MemoryLimit)
 	}
 	if c.Outbox.MaxAge < time.Minute {
 		add("outbox.max_age: %v is below a minute", c.Outbox.MaxAge)

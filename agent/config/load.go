@@ -58,6 +58,20 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
+	if v := getenv("TETHER_GC_PERCENT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("TETHER_GC_PERCENT %q: not a whole number", v)
+		}
+		cfg.GCPercent = n
+	}
+	if v := getenv("TETHER_MEMORY_LIMIT"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("TETHER_MEMORY_LIMIT %q: not a whole number of bytes", v)
+		}
+		cfg.MemoryLimit = n
+	}
 	if v := getenv("TETHER_TASK_SLOTS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -124,6 +138,8 @@ func flagSet(cfg *Config, usage io.Writer) *flag.FlagSet {
 	fs.Var(&cliconf.List{Dst: &cfg.Tasks.Allow}, "task-allow", "absolute path of a command exec tasks may run; repeatable")
 	fs.Var(&cliconf.List{Dst: &cfg.Tasks.SchedulerKeys}, "scheduler-key", "scheduler's ed25519 public key (base64) that signs assignments; repeatable")
 	fs.StringVar(&cfg.Tasks.Workdir, "task-workdir", cfg.Tasks.Workdir, "directory for exec tasks' attempt directories (default <data-dir>/tasks)")
+	fs.IntVar(&cfg.GCPercent, "gc-percent", cfg.GCPercent, "Go collector's GOGC: heap growth over live data before a collection, in percent")
+	fs.Int64Var(&cfg.MemoryLimit, "memory-limit", cfg.MemoryLimit, "soft limit on the Go runtime's memory in bytes (GOMEMLIMIT); 0: none")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	fs.BoolVar(&cfg.PrintNodeID, "print-node-id", false, "print the node id (configured or derived) and exit")
