@@ -77,7 +77,8 @@ func TestParseLineErrors(t *testing.T) {
 }
 
 func FuzzParseLine(f *testing.F) {
-	for _, s := range []string{"TETHER-PL OPENED recovered=1 next=7", "TETHER-PL HAVE 3-9", "TETHER-PL COMMIT 4", "TETHER-PL-INIT EXIT 2"} {
+	for _, s := range []string{"TETHER-PL OPENED recovered=1 next=7", "TETHER-PL HAVE 3-9", "TETHER-PL COMMIT 4", "TETHER-PL-INIT EXIT 2",
+		"TETHER-PL TASK a STORED checkpoint 5/60", "TETHER-PL TASK a PROGRESS 10/60", "TETHER-PL TASK a DONE beef"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -87,6 +88,9 @@ func FuzzParseLine(f *testing.F) {
 		}
 		if err == nil && l.Kind == KindHave && l.To < l.From {
 			t.Fatalf("HAVE runs backwards: %+v", l)
+		}
+		if err == nil && l.Kind == KindTask && (l.Done < 0 || l.Done > l.Total || l.Task == "") {
+			t.Fatalf("a task line out of bounds: %+v", l)
 		}
 	})
 }
