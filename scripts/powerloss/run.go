@@ -169,7 +169,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if tl.Finished && rep.Task.CutsBeforeEnd < 0 {
 				rep.Task.CutsBeforeEnd = cutsBefore[tl.FinishBoot]
 			}
-			if b.resumedAt != 0 && b.doneAt == 0 && b.cutAt != 0 {
+			if cut != nil && b.resumedAt != 0 && b.doneAt == 0 && b.cutAt != 0 {
 				rep.Task.Lost = append(rep.Task.Lost, b.cutAt-b.ckptAt)
 			}
 			switch {
@@ -251,7 +251,7 @@ loop:
 			}
 		case <-timer.C:
 			if timeout != "" {
-				b.fail, b.failOpen = timeout, b.startAt != 0
+				b.fail, b.failOpen = timeout, b.startAt != 0 && b.listedAt == 0
 			}
 			b.missing = cut != nil && cut.Phase == PhaseCompact && !b.sawCompact
 			b.cutAt = vm.Since()
