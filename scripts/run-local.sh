@@ -28,6 +28,18 @@ pw() { # user file: create the user with a random password unless it exists
 pw tether-scheduler "$state/scheduler.pw"
 pw monitor "$state/monitor.pw"
 pw "$node" "$state/agent.pw"
+pw operator "$state/operator.pw"
+
+# The scheduler signs task assignments; the agent pins its public key.
+key=$state/scheduler.key
+[ -s "$key" ] || $broker keygen -o "$key" > /dev/null 2>&1
+pub=$($broker keygen --public "$key")
+cat > "$state/example-task.yaml" <<YAML
+# A checkpointable builtin task: 300 units of hashing, about 3 s on a Pi 4 core.
+kind: builtin
+builtin: {name: cpu, units: 300, checkpoint_every: 30}
+checkpointable: true
+YAML
 
 pids=()
 stop() {
@@ -42,14 +54,15 @@ stop() {
 }
 trap stop INT TERM
 
-$broker serve --listen "127.0.0.1:$port" --credentials-file "$creds" --password-file "$state/scheduler.pw" &
+$broker serve --listen "127.0.0.1:$port" --credentials-file "$creds" --password-file "$state/scheduler.pw" \
+  --tasks-dir "$state/tasks" --signing-key-file "$key" &
 pids+=($!)
 for _ in $(seq 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1
 done
 $agent --broker "tcp://127.0.0.1:$port" --password-file "$state/agent.pw" --data-dir "$state/agent" \
-  --sample-interval 2s --heartbeat 30s &
+  --sample-interval 2s --heartbeat 30s --scheduler-key "$pub" &
 pids+=($!)
 
 monitor_pw=$(cat "$state/monitor.pw")
@@ -59,8 +72,11 @@ cat >&2 <<TXT
 
   Watch the fleet:
     bin/tether-broker nodes --broker tcp://127.0.0.1:$port --password-file $state/monitor.pw
-  Watch every topic (retained node status, metrics, fleet):
+  Watch every topic (retained node status, metrics, fleet, tasks):
     mosquitto_sub -h 127.0.0.1 -p $port -u monitor -P '$monitor_pw' -t 'tether/v1/#' -v
+  Run a task and follow it (docs/tasks.md):
+    bin/tether-broker submit -f $state/example-task.yaml --wait --broker tcp://127.0.0.1:$port --password-file $state/operator.pw
+    bin/tether-broker tasks --broker tcp://127.0.0.1:$port --password-file $state/operator.pw
 
   Ctrl-C stops both.
 

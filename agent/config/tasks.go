@@ -54,11 +54,17 @@ func defaultTasks() Tasks {
 }
 
 // TaskWorkdir is where exec tasks' attempt directories go.
+// A relative directory is taken from the agent's working directory and
+// made absolute: exec tasks run in directories below it.
 func (c *Config) TaskWorkdir() string {
-	if c.Tasks.Workdir != "" {
-		return c.Tasks.Workdir
+	dir := c.Tasks.Workdir
+	if dir == "" {
+		dir = filepath.Join(c.DataDir, "tasks")
 	}
-	return filepath.Join(c.DataDir, "tasks")
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return dir
 }
 
 // validate adds the problems of the tasks section to add.
