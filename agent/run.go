@@ -82,7 +82,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	dir := filepath.Join(cfg.DataDir, "store")
 	st, rec, err := store.Open(dir, store.Options{Logger: log.With("component", "store"), BootID: facts.BootID,
-		MaxOutboxBytes: cfg.Outbox.MaxBytes, MaxOutboxAge: cfg.Outbox.MaxAge})
+		MaxOutboxBytes: cfg.Outbox.MaxBytes, MaxOutboxAge: cfg.Outbox.MaxAge,
+		// A report comes at least every heartbeat: acknowledgements ride
+		// on its commit rather than taking one of their own.
+		AckInterval: 2 * cfg.Heartbeat})
 	if err != nil {
 		return fmt.Errorf("opening the store in %s: %w", dir, err)
 	}

@@ -32,7 +32,10 @@ type Options struct {
 	// AckInterval is how long acknowledgements may wait for a commit to
 	// ride on before Run commits them on their own. They need not be
 	// durable: a record re-sent after a crash is a duplicate the scheduler
-	// drops. Default 5 s.
+	// drops. Every commit costs at least a 4 KiB page of the WAL written
+	// (about 5 KiB measured), so longer than the agent's heartbeat lets an
+	// acknowledgement ride on the next report's commit instead of taking
+	// one of its own, halving an idle agent's writes. Default 2 min.
 	AckInterval time.Duration
 	// BootID is the kernel's boot id, kept in the store's session record
 	// (Info) to tell a restart from a reboot.
@@ -49,7 +52,7 @@ const (
 	defaultMaxOutboxBytes = 8 << 20
 	defaultMaxOutboxAge   = 24 * time.Hour
 	defaultCommitInterval = 25 * time.Millisecond
-	defaultAckInterval    = 5 * time.Second
+	defaultAckInterval    = 2 * time.Minute
 )
 
 func (o *Options) setDefaults() {
