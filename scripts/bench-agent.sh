@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Measures the agent as it runs: steady RSS and CPU at 1 s and 10 s sampling,
-# and uplink bytes (MQTT layer, as counted by the agent's own connection)
-# for change-only reporting vs sending every sample. Three agents run side by
-# side against one scheduler on loopback.
+# disk bytes written, and uplink bytes (MQTT layer, as counted by the agent's
+# own connection) for change-only reporting vs sending every sample. Four
+# agents run side by side against one scheduler on loopback; the last sends
+# a report every 100 ms: ten durable records a second through the store,
+# each appended, published and acknowledged.
 #
 #   scripts/bench-agent.sh [SECONDS]     (default 300; KEEP=1 keeps the logs)
 #
-# "steady" uplink is measured between the first and the last report after a
-# warm-up, so it excludes connecting and the birth; "whole run" includes them.
-# Prints a Markdown table for docs/benchmarks.md.
+# After a warm-up: RSS (VmRSS, and its anonymous and file-backed parts, each
+# its own maximum) every 5 s; CPU from /proc/<pid>/stat and disk bytes from
+# write_bytes of /proc/<pid>/io (what the process sent to the block layer,
+# page-cache writeback of its files included) over the rest of the run.
+# "steady" uplink is measured between the first and the last report after
+# the warm-up, so it excludes connecting and the birth; "whole run"
+# includes them. Prints a Markdown table for docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-300}
@@ -18,7 +24,7 @@ echo "bench-agent: working in $dir" >&2
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 creds=$dir/credentials
-agents=(change-1s change-10s sendall-1s)
+agents=(change-1s change-10s sendall-1s sendall-100ms)
 for u in tether-scheduler "${agents[@]}"; do
   bin/tether-broker passwd -f "$creds" add "$u" 2>/dev/null > "$dir/$u.pw"
 done
@@ -37,30 +43,40 @@ start_agent() { # name sample-interval extra...
 start_agent change-1s 1s
 start_agent change-10s 10s
 start_agent sendall-1s 1s --send-all
+start_agent sendall-100ms 100ms --send-all
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+written() { awk '/^write_bytes:/ {print $2}' "/proc/$1/io"; }
 now() { date +%s.%N; }
 hz=$(getconf CLK_TCK)
 # Warm up, then measure CPU over the rest and RSS every 5 s.
 warm=$(( secs < 60 ? secs / 4 : 30 ))
 sleep "$warm"
 warm_until=$(date -u +%H:%M:%S)
-declare -A t0 rssmax
-for n in "${agents[@]}"; do t0[$n]=$(ticks "${pid[$n]}"); rssmax[$n]=0; done
+declare -A t0 w0 rssmax anonmax filemax
+for n in "${agents[@]}"; do
+  t0[$n]=$(ticks "${pid[$n]}"); w0[$n]=$(written "${pid[$n]}")
+  rssmax[$n]=0; anonmax[$n]=0; filemax[$n]=0
+done
 begin=$(now)
 end=$(( $(date +%s) + secs - warm ))
 while [ "$(date +%s)" -lt "$end" ]; do
   for n in "${agents[@]}"; do
-    r=$(awk '/VmRSS/ {print $2}' "/proc/${pid[$n]}/status")
+    read -r r a f < <(awk '/^VmRSS/ {r = $2} /^RssAnon/ {a = $2} /^RssFile/ {f = $2} END {print r, a, f}' \
+      "/proc/${pid[$n]}/status")
     [ "$r" -gt "${rssmax[$n]}" ] && rssmax[$n]=$r
+    [ "$a" -gt "${anonmax[$n]}" ] && anonmax[$n]=$a
+    [ "$f" -gt "${filemax[$n]}" ] && filemax[$n]=$f
   done
   sleep 5
 done
 elapsed=$(awk -v a="$(now)" -v b="$begin" 'BEGIN { print a - b }')
-declare -A cpu
+declare -A cpu disk
 for n in "${agents[@]}"; do
   cpu[$n]=$(awk -v t1="$(ticks "${pid[$n]}")" -v t0="${t0[$n]}" -v hz="$hz" -v e="$elapsed" \
     'BEGIN { printf "%.3f", 100 * (t1 - t0) / hz / e }')
+  disk[$n]=$(awk -v w1="$(written "${pid[$n]}")" -v w0="${w0[$n]}" -v e="$elapsed" \
+    'BEGIN { printf "%.2f", (w1 - w0) * 3600 / e / 1048576 }')
 done
 for n in "${agents[@]}"; do kill -TERM "${pid[$n]}"; done
 wait "${pid[@]}" 2>/dev/null || true
@@ -76,13 +92,22 @@ steady() {
     END { if (n > 1 && s1 > s0) printf "%.2f", (b1 - b0) / (s1 - s0); else printf "n/a" }'
 }
 
-echo "| agent | sampling | RSS max (MiB) | CPU (% of one core) | uplink sent B/s, whole run | uplink sent B/s, steady | received B/s | sent per hour, steady |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "measured over ${elapsed%.*} s after a ${warm} s warm-up" >&2
+echo "| agent | sampling | RSS max (MiB) | anon / file max (MiB) | CPU (% of one core) | disk written (MiB/hour) | uplink sent B/s, whole run | uplink sent B/s, steady | received B/s | sent per hour, steady |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for n in "${agents[@]}"; do
   line=$(grep 'tether-agent stopped' "$dir/$n.log")
   field() { sed -E "s/.*$1=([0-9]+).*/\\1/" <<< "$line"; }
-  awk -v n="$n" -v every="${n#*-}" -v rss="${rssmax[$n]}" -v cpu="${cpu[$n]}" -v sent="$(field uplink_sent_bytes)" \
+  awk -v n="$n" -v every="${n#*-}" -v rss="${rssmax[$n]}" -v anon="${anonmax[$n]}" -v file="${filemax[$n]}" \
+    -v cpu="${cpu[$n]}" -v disk="${disk[$n]}" -v sent="$(field uplink_sent_bytes)" \
     -v recv="$(field uplink_received_bytes)" -v ran="$(field ran_for_s)" -v st="$(steady "$dir/$n.log")" 'BEGIN {
       hour = (st == "n/a") ? "n/a" : sprintf("%.0f KiB", st * 3600 / 1024)
-      printf "| %s | %s | %.1f | %s | %.2f | %s | %.2f | %s |\n", n, every, rss / 1024, cpu, sent / ran, st, recv / ran, hour }'
+      printf "| %s | %s | %.1f | %.1f / %.1f | %s | %s | %.2f | %s | %.2f | %s |\n", n, every, rss / 1024,
+        anon / 1024, file / 1024, cpu, disk, sent / ran, st, recv / ran, hour }'
+done
+# Why the change-only agents sent their reports after the warm-up.
+for n in change-1s change-10s; do
+  echo "$n reports by reason: $(grep 'msg="report sent"' "$dir/$n.log" |
+    awk -v after="$warm_until" 'substr($1, 17, 8) >= after' | grep -o 'reason=[a-z_]*' | sort | uniq -c |
+    awk '{printf "%s %s, ", $2, $1}')" >&2
 done
