@@ -33,7 +33,7 @@ func startMosquitto(t *testing.T, s *site) *proc {
 	}
 	aclPath := filepath.Join(s.dir, "tether.acl")
 	aclText := strings.NewReplacer("${REGION}", "default", "${SCHEDULER_USER}", "tether-scheduler",
-		"${MONITOR_USER}", "monitor").Replace(string(acl))
+		"${MONITOR_USER}", "monitor", "${OPERATOR_USER}", "operator").Replace(string(acl))
 	if err := os.WriteFile(aclPath, []byte(aclText), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -142,4 +142,26 @@ func TestSchedulerRestartWithoutRetainedBirth(t *testing.T) {
 	if !strings.Contains(sched.out.String(), "command=rebirth") {
 		t.Fatal("the scheduler did not ask for a rebirth")
 	}
+}
+
+// TestTasksOverMosquitto runs a task end to end through an external
+// Mosquitto 2 with the shipped ACL: the operator submits with the CLI and
+// follows the task, the scheduler signs the assignment onto the node's
+// command topic, the agent's events come back on its tasks topic, and the
+// retained status and the reply reach the operator.
+func TestTasksOverMosquitto(t *testing.T) {
+	s := newTaskSite(t)
+	s.addUser("pi-m")
+	startMosquitto(t, s.site)
+	s.start("tether-broker serve (external)", s.broker, "serve", "--mqtt-url", s.url(),
+		"--password-file", filepath.Join(s.dir, "tether-scheduler.pw"), "--signing-key-file", s.key, "--log-level", "debug")
+	s.startAgent("pi-m")
+	s.waitFleet(10*time.Second, "agent online through Mosquitto", func(n map[string]protocol.FleetNode) bool { return n["pi-m"].Online })
+	spec := filepath.Join(s.dir, "task.yaml")
+	os.WriteFile(spec, []byte("id: over-mosquitto\nkind: builtin\nbuiltin: {name: cpu, units: 50, unit_ms: 5}\ncheckpointable: true\n"), 0o600)
+	out, errOut, err := s.cli("submit", "-f", spec, "--wait", "--timeout", "10s")
+	if err != nil || !strings.Contains(out, "output: ") {
+		t.Fatalf("submit --wait through Mosquitto: %v\n%s%s", err, out, errOut)
+	}
+	t.Logf("%s", strings.TrimSpace(errOut))
 }
