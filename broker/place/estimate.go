@@ -26,34 +26,60 @@ func Completion(f *Fleet, e Estimator, i int, t *Task, now float64) float64 {
 	in, out := Transfer(f, i, t, e.WANUpFreeAt(now)-now)
 	start := max(now+in, e.StartAt(i, now))
 	finish := start + t.Left()/e.Rate(i, t.Class)
-	if f.Node(i).Tier == TierCloud && t.Source != i {
+	if f.Node(i).Tier == TierCloud && crossesWAN(t, i) {
 		finish = max(finish, e.WANDownFreeAt(now))
 	}
 	return finish + out
 }
 
+// crossesWAN reports whether t's input and result cross the WAN to and from cloud node i.
+func crossesWAN(t *Task, i int) bool { return t.Source != i && t.Source != SourceCloud }
+
 // Transfer returns the seconds to move t's input to node i and its result back, given the
 // wait before the WAN uplink frees. A hop costs its RTT plus bytes over its bandwidth; two
-// hops in series are pipelined, so their RTTs add and the slower bandwidth rules.
+// hops in series are pipelined, so their RTTs add and the slower bandwidth rules. Input in the
+// cloud tier (SourceCloud) costs nothing to move to a cloud node; to an edge node it comes
+// down the WAN and over the node's link (the WAN downlink's backlog is not counted).
 func Transfer(f *Fleet, i int, t *Task, wanWait float64) (in, out float64) {
 	n := f.Node(i)
-	if t.Source == i {
+	if t.Source == i || t.Source == SourceCloud && n.Tier == TierCloud {
 		return 0, 0
 	}
 	srcRTT, srcBW := 0.0, 0.0 // a source at the site adds no hop
-	if t.Source >= 0 {
+	switch {
+	case t.Source >= 0:
 		s := f.Node(t.Source)
 		srcRTT, srcBW = s.RTT, s.Bandwidth
+	case t.Source == SourceCloud:
+		w := f.WAN()
+		in = w.RTT + n.RTT + t.InBytes/minBW(w.Down, n.Bandwidth)
+		out = w.RTT + n.RTT + t.OutBytes/minBW(w.Up, n.Bandwidth)
+		return in, out
 	}
 	if n.Tier == TierCloud {
-		w := f.WAN()
-		in = wanWait + srcRTT + w.RTT + t.InBytes/minBW(srcBW, w.Up)
-		out = srcRTT + w.RTT + t.OutBytes/minBW(srcBW, w.Down)
+		rtt, up, down := f.cloudPath(n)
+		in = wanWait + srcRTT + rtt + t.InBytes/minBW(srcBW, up)
+		out = srcRTT + rtt + t.OutBytes/minBW(srcBW, down)
 		return in, out
 	}
 	in = srcRTT + n.RTT + t.InBytes/minBW(srcBW, n.Bandwidth)
 	out = srcRTT + n.RTT + t.OutBytes/minBW(srcBW, n.Bandwidth)
 	return in, out
+}
+
+// cloudPath returns the round trip and the up and down bandwidths between the site and cloud
+// node n: the WAN's, unless the node declares its own round trip (a farther region) or a
+// slower bandwidth.
+func (f *Fleet) cloudPath(n *Node) (rtt, up, down float64) {
+	w := f.wan
+	rtt, up, down = w.RTT, w.Up, w.Down
+	if n.RTT > 0 {
+		rtt = n.RTT
+	}
+	if n.Bandwidth > 0 {
+		up, down = minBW(up, n.Bandwidth), minBW(down, n.Bandwidth)
+	}
+	return rtt, up, down
 }
 
 // minBW returns the slower of two bandwidths, where 0 means "no hop".

@@ -124,5 +124,5 @@ func (f *Fleet) Outstanding(i int) float64 { return f.nodes[i].outstanding }
 // usable reports whether node i is up and satisfies t's constraints.
 func (f *Fleet) usable(i int, t *Task) bool {
 	ns := &f.nodes[i]
-	return !ns.down && fits(&ns.Node, t)
+	return !ns.down && fits(&ns.Node, t) && (t.Allow == nil || t.Allow(i))
 }

@@ -1,5 +1,7 @@
 package place
 
+import "slices"
+
 // Deliver records a telemetry report from node i. Reports older than the one held are ignored.
 func (f *Fleet) Deliver(i int, r Report, now float64) {
 	ns := &f.nodes[i]
@@ -22,9 +24,10 @@ func (f *Fleet) Assign(i int, t *Task, now float64) {
 	})
 	ns.outstanding += work
 	f.totalOutstanding += work
-	if ns.Tier == TierCloud && f.wan.Up > 0 && f.wan.Down > 0 {
-		f.wanUpFree = max(f.wanUpFree, now) + t.InBytes/f.wan.Up
-		f.wanDownFree = max(f.wanDownFree, now) + t.OutBytes/f.wan.Down
+	if ns.Tier == TierCloud && f.wan.Up > 0 && f.wan.Down > 0 && crossesWAN(t, i) {
+		_, up, down := f.cloudPath(&ns.Node)
+		f.wanUpFree = max(f.wanUpFree, now) + t.InBytes/up
+		f.wanDownFree = max(f.wanDownFree, now) + t.OutBytes/down
 	}
 	f.refresh(i, now)
 }
@@ -49,9 +52,30 @@ func (f *Fleet) Finished(i int, id uint64, now float64) {
 	}
 	rec := ns.tasks[k]
 	if rec.started >= 0 && now > rec.started {
-		obs := rec.work / (now - rec.started) / max(0.05, 1-ns.rep.BgLoad)
-		f.learn(ns, rec.class, obs)
+		f.learn(ns, rec.class, rec.work/(now-rec.started)/max(minShare, 1-ns.rep.BgLoad))
 	}
+	f.drop(i, k, now)
+}
+
+// Completed is Finished for a task whose node measured its run itself: it did work units in
+// ran seconds (work ≤ 0: the work recorded at assignment). The live scheduler learns from the
+// node's measurement rather than from when the start and end events reached it, which a
+// delayed or backed-up link stretches and shrinks. Without a measurement (ran ≤ 0) it is
+// Finished.
+func (f *Fleet) Completed(i int, id uint64, work, ran, now float64) {
+	if ran <= 0 {
+		f.Finished(i, id, now)
+		return
+	}
+	ns := &f.nodes[i]
+	k := ns.find(id)
+	if k < 0 {
+		return
+	}
+	if work <= 0 {
+		work = ns.tasks[k].work
+	}
+	f.learn(ns, ns.tasks[k].class, work/ran/max(minShare, 1-ns.rep.BgLoad))
 	f.drop(i, k, now)
 }
 
@@ -77,9 +101,44 @@ func (f *Fleet) Down(i int, now float64, dst []uint64) []uint64 {
 	return dst
 }
 
-// Revive marks node i alive again (a fresh birth message), idle.
+// Offline marks node i unavailable for new tasks but, unlike Down, keeps the scheduler's
+// record of its tasks: the live scheduler's node that went offline and may come back within
+// its grace, still running them. Finished, Completed and Removed apply meanwhile.
+func (f *Fleet) Offline(i int, now float64) {
+	f.nodes[i].down = true
+	f.refresh(i, now)
+}
+
+// Revive marks node i alive again (a fresh birth message): idle after Down, with the tasks it
+// kept after Offline.
 func (f *Fleet) Revive(i int, now float64) {
 	f.nodes[i].down = false
+	f.refresh(i, now)
+}
+
+// Redeclare replaces node i's declared description (its facts changed: a new configuration,
+// other hardware) and keeps its record, telemetry and learned per-class rates. A new declared
+// speed resets the factor learned against the old one; a new tier moves the node between Edge
+// and Cloud. O(n) for a change of tier, else O(log n).
+func (f *Fleet) Redeclare(i int, n Node, now float64) {
+	ns := &f.nodes[i]
+	if n.Speed != ns.Speed {
+		ns.factor = 1
+	}
+	if n.Tier != ns.Tier {
+		from, to := &f.edge, &f.cloud
+		if ns.Tier == TierCloud {
+			from, to = to, from
+		}
+		if k, ok := slices.BinarySearch(*from, i); ok {
+			*from = slices.Delete(*from, k, k+1)
+		}
+		k, _ := slices.BinarySearch(*to, i)
+		*to = slices.Insert(*to, k, i)
+		f.free.remove(i)
+		f.busy.remove(i)
+	}
+	ns.Node = n
 	f.refresh(i, now)
 }
 

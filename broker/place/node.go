@@ -51,8 +51,10 @@ type Node struct {
 	// profile). It is only a prior: the Fleet learns the real rate per task class.
 	Speed    float64
 	MemBytes int64
-	// RTT and Bandwidth describe the node's path to the regional site. For a cloud node they
-	// describe the WAN link, which all cloud traffic shares (see Link).
+	// RTT and Bandwidth describe the node's path to the regional site. A cloud node is reached
+	// over the WAN link, which all cloud traffic shares (see Link); for it, zero means the WAN's
+	// values, and a non-zero RTT replaces the WAN's round trip and a non-zero Bandwidth caps it
+	// (a cloud region farther away or behind a slower path).
 	RTT       float64 // seconds, round trip
 	Bandwidth float64 // bytes per second
 	// PricePerCPUSecond is the cost of one core-second; only cloud nodes have one.

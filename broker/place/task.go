@@ -14,8 +14,8 @@ type Task struct {
 	Remaining float64
 	InBytes   float64 // input to move from Source to the chosen node
 	OutBytes  float64 // result to move back to Source
-	// Source is the node index where the input lives and the result goes, or -1 for the
-	// site itself (the scheduler's LAN).
+	// Source is the node index where the input lives and the result goes, -1 for the
+	// site itself (the scheduler's LAN), or SourceCloud for the cloud tier.
 	Source   int
 	Arrival  float64 // when the task was submitted
 	Deadline float64 // absolute completion deadline; zero means none
@@ -27,7 +27,15 @@ type Task struct {
 	// Policy names the dispatch policy the task's spec asks for; empty means the
 	// scheduler's default (see PerTask).
 	Policy string
+	// Allow, when set, is a further constraint the caller checks per node (the live
+	// scheduler's labels and reserved resources): a node it refuses is not usable for the
+	// task. It must be cheap and must not change the Fleet.
+	Allow func(node int) bool
 }
+
+// SourceCloud is Task.Source for input that lives in the cloud tier: moving it to a cloud
+// node costs nothing, to an edge node the WAN plus the node's own link.
+const SourceCloud = -2
 
 // Left returns the work still to do.
 func (t *Task) Left() float64 {
