@@ -22,7 +22,7 @@ func (e *Engine) place(en *entry, now time.Time) bool {
 		return false
 	}
 	resume := e.resumePoint(en)
-	r := &Request{Task: t.Spec.ID, Spec: &t.Spec, Work: workFrom(t, resume), Avoid: t.Avoid}
+	r := e.request(en, resume)
 	n := e.opts.Placer.Place(r, e.candidates())
 	if n == nil {
 		return false
@@ -41,10 +41,20 @@ func (e *Engine) place(en *entry, now time.Time) bool {
 		t.Attempts = append(t.Attempts[:0], t.Attempts[len(t.Attempts)-maxHistory:]...)
 	}
 	e.chargeNode(en)
+	if e.observer != nil {
+		e.observer.AttemptAssigned(Attempt{Task: t.Spec.ID, Attempt: t.Attempt, Node: n.ID, Request: r})
+	}
 	e.touch(en)
 	e.sendRun(en, true)
 	e.log.Info("task assigned", "task", t.Spec.ID, "node", n.ID, "attempt", t.Attempt, "resumed_from", resume)
 	return true
+}
+
+// request is what placement is asked about an attempt of en that starts
+// at progress resume.
+func (e *Engine) request(en *entry, resume int64) *Request {
+	t := en.t
+	return &Request{Task: t.Spec.ID, Spec: &t.Spec, Work: workFrom(t, resume), Avoid: t.Avoid, Submitted: t.Submitted}
 }
 
 // resumePoint is the progress of the checkpoint a new attempt starts from:
@@ -109,6 +119,12 @@ func (e *Engine) assign(a task.Assignment) {
 // off the node. fence says the node may still be running it: it is fenced
 // and sent an AssignCancel (now if online, else when it is back).
 func (e *Engine) endAttempt(en *entry, reason string, fence bool) {
+	e.endAttemptWith(en, reason, fence, nil)
+}
+
+// endAttemptWith is endAttempt, with the node's result of an attempt that
+// succeeded for the Observer.
+func (e *Engine) endAttemptWith(en *entry, reason string, fence bool, res *task.Result) {
 	t := en.t
 	now := e.now()
 	if a := t.current(); a != nil && a.Ended.IsZero() {
@@ -116,6 +132,9 @@ func (e *Engine) endAttempt(en *entry, reason string, fence bool) {
 	}
 	if fence && t.Node != "" {
 		e.fence(t.Node, t.Spec.ID, t.Attempt, now)
+	}
+	if e.observer != nil && en.charge.node != "" {
+		e.observer.AttemptEnded(t.Spec.ID, t.Attempt, res)
 	}
 	e.release(en)
 	t.Acked, t.Sends, t.SentAt, t.Started = false, 0, time.Time{}, time.Time{}

@@ -118,6 +118,9 @@ func (o *Options) ensureDefaults() {
 type Engine struct {
 	opts Options
 	log  *slog.Logger
+	// The Placer's optional capabilities, nil when it has none.
+	observer Observer
+	policies PolicyChecker
 
 	tasks  map[string]*entry            // unfinished tasks, and finished ones until their status is announced
 	nodes  map[string]*nodeState        // nodes the fleet reported or tasks reference
@@ -166,6 +169,8 @@ func New(o Options, ld Loaded) *Engine {
 		tasks: map[string]*entry{}, nodes: map[string]*nodeState{}, fences: map[string]map[string]*Fence{},
 		start: o.Now().UTC(), placeDue: true,
 	}
+	e.observer, _ = o.Placer.(Observer)
+	e.policies, _ = o.Placer.(PolicyChecker)
 	for _, t := range ld.Active {
 		en := &entry{t: t, cp: ld.Checkpoints[t.Spec.ID], stored: true}
 		e.tasks[t.Spec.ID] = en
@@ -173,6 +178,10 @@ func New(o Options, ld Loaded) *Engine {
 		switch t.State {
 		case task.StateAssigned, task.StateRunning:
 			e.chargeNode(en)
+			if e.observer != nil {
+				e.observer.AttemptAssigned(Attempt{Task: t.Spec.ID, Attempt: t.Attempt, Node: t.Node,
+					Request: e.request(en, t.Resumed), Started: t.Started})
+			}
 			if t.State == task.StateAssigned {
 				// The assignment may never have left: send it again, and
 				// give the agent a full ack timeout from now.

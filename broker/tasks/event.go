@@ -50,7 +50,7 @@ func (e *Engine) Event(ev task.Event) {
 	case task.EventRunning, task.EventCheckpoint:
 		e.progress(en, a, ev, now)
 	case task.EventSucceeded:
-		e.endAttempt(en, "", false)
+		e.endAttemptWith(en, "", false, ev.Result)
 		a.State = ev.State
 		t.State, t.Result, t.Error = task.StateSucceeded, ev.Result, ""
 		if ev.Total > 0 {
@@ -88,6 +88,9 @@ func (e *Engine) progress(en *entry, a *task.Attempt, ev task.Event, now time.Ti
 	if t.State == task.StateAssigned {
 		t.State, t.Started = task.StateRunning, now
 		changed = true
+		if e.observer != nil {
+			e.observer.AttemptRunning(t.Spec.ID, t.Attempt)
+		}
 	}
 	if ev.Progress > t.Progress || ev.Total != t.Total && ev.Total > 0 {
 		t.Progress = max(t.Progress, ev.Progress)

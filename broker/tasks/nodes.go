@@ -22,6 +22,13 @@ type Node struct {
 	Labels   map[string]string
 	Cores    int
 	MemTotal int64 // bytes
+	// From the node's latest metrics, for placers that use them (zero:
+	// none reported): CPU is the busy share of all its cores in [0, 1];
+	// Throttled (thermal throttling or a capped clock) and Undervoltage
+	// are the health flags it reports now.
+	CPU          float64
+	Throttled    bool
+	Undervoltage bool
 }
 
 // Candidate is an online node placement may choose, with the load the
@@ -125,6 +132,9 @@ func (e *Engine) UpdateNode(n Node) {
 		old.MemTotal != n.MemTotal || !maps.Equal(old.Labels, n.Labels) {
 		e.cands = nil
 		e.placeDue = true
+	}
+	if e.observer != nil {
+		e.observer.NodeUpdated(n)
 	}
 	switch {
 	case !n.Online && old.Online:

@@ -1,14 +1,63 @@
 package tasks
 
-import "github.com/tether-edge/tether/pkg/task"
+import (
+	"time"
+
+	"github.com/tether-edge/tether/pkg/task"
+)
 
 // Placer chooses the node for a task among the online nodes with facts,
 // or nil when none will do (the task stays pending and is tried again
 // when the fleet or the load changes). It is the seam for the placement
-// policies of broker/place: LeastWork is the scheduler's own simple one.
-// Place is called from the engine's goroutine and must not keep nodes.
+// policies of broker/place (broker/liveplace): LeastWork is the
+// scheduler's own simple one. Place is called from the engine's goroutine
+// and must not keep nodes; they come sorted by id. A node it returns is
+// assigned the task at once.
 type Placer interface {
 	Place(r *Request, nodes []*Candidate) *Candidate
+}
+
+// Observer is an optional capability of a Placer, found by type
+// assertion: a placer that keeps its own model of the fleet is told what
+// the engine learns as it learns it — what the fleet says of each node,
+// and every attempt charged to a node from its assignment to its end — so
+// that its record of each node's work is the engine's own, and it can
+// learn node speeds from completed attempts. Calls come from the engine's
+// goroutine, in the order of the engine's transitions.
+type Observer interface {
+	// NodeUpdated is what the fleet now says of node n: after its birth,
+	// will or goodbye, when its heartbeat went overdue, and at every sync
+	// of the fleet's whole view (about once a second, with its latest
+	// metrics).
+	NodeUpdated(n Node)
+	// AttemptAssigned: an attempt now loads its node. It was placed just
+	// now (right after Place returned the node), or was found assigned or
+	// running when the engine loaded its store (Started is then set if it
+	// was running), before any NodeUpdated.
+	AttemptAssigned(a Attempt)
+	// AttemptRunning: the node reported the attempt running.
+	AttemptRunning(task string, attempt uint32)
+	// AttemptEnded: the attempt no longer loads its node — it succeeded,
+	// failed, was refused, cancelled, timed out, never acknowledged, or its
+	// node was lost. res is the node's result when it succeeded, else nil.
+	AttemptEnded(task string, attempt uint32, res *task.Result)
+}
+
+// Attempt is an attempt an Observer is told of.
+type Attempt struct {
+	Task    string
+	Attempt uint32
+	Node    string
+	Request *Request  // as placed: Work is the work left when the attempt began
+	Started time.Time // when it was reported running; zero: not yet
+}
+
+// PolicyChecker is an optional capability of a Placer: it knows the
+// placement policies a task's spec may name. A submission naming a policy
+// CheckPolicy refuses is refused with its error; without a PolicyChecker
+// spec.policy is not looked at.
+type PolicyChecker interface {
+	CheckPolicy(name string) error
 }
 
 // Request is a task to place.
@@ -21,6 +70,9 @@ type Request struct {
 	// Avoid is a node an earlier attempt was taken from (no
 	// acknowledgement, refused): any other node that fits is preferred.
 	Avoid string
+	// Submitted is when the task was submitted: its deadline runs from
+	// then (Spec.Deadline).
+	Submitted time.Time
 
 	labels [][2]string // Spec.Constraints.Labels as pairs, made by Fits once
 }

@@ -27,6 +27,12 @@ func (e *Engine) Submit(req task.SubmitRequest) {
 		return
 	}
 	spec.Defaults()
+	if spec.Policy != "" && e.policies != nil {
+		if err := e.policies.CheckPolicy(spec.Policy); err != nil {
+			reply.Error = replyError(err)
+			return
+		}
+	}
 	if spec.ID != "" {
 		reply.Task = spec.ID
 		en, err := e.lookup(spec.ID)
