@@ -169,6 +169,10 @@ func (u *Uplink) deliverConnection(ctx context.Context) {
 		case <-head.f.Done():
 		case <-head.f.Lost():
 		case <-t.C:
+			// No PUBACK within OpTimeout: start over, sending again what
+			// was not acknowledged.
+			u.log.Debug("no acknowledgement in time; unacknowledged records go again", "seq", head.seq)
+			return
 		}
 		t.Stop()
 		if err := head.f.Wait(ctx); err != nil {
