@@ -1,0 +1,29 @@
+// Package liveplace is the live scheduler's placement: broker/place's dispatch policies
+// (Tether's cost model, P2C, least-work, round robin, random, weighted random, least-loaded)
+// behind broker/tasks' Placer interface.
+//
+// The Placer keeps a place.Fleet that mirrors what the task engine knows, told through the
+// engine's Observer calls:
+//
+//   - nodes (NodeUpdated): every online node with facts is a fleet node, declared from its
+//     facts and its tether.* labels — slots (tether.slots, else its cores), speed
+//     (tether.speed, else 1 reference core), its link to the site (tether.rtt_ms,
+//     tether.bandwidth_mbps, else the configured LAN; for a cloud node, else the configured
+//     WAN) — and its latest metrics become a report: background load (its CPU busy share
+//     less the share of the tasks the scheduler runs there) and health (throttled,
+//     undervoltage). A node that goes offline keeps its record (place.Fleet.Offline) until
+//     the engine ends its attempts;
+//   - attempts (AttemptAssigned, AttemptRunning, AttemptEnded): the fleet's record of each
+//     node's queue is the engine's own, exact; a success teaches the node's speed for the
+//     task's class from the node's own measurement (the result's duration_ms and, for
+//     builtins, work_done).
+//
+// A decision (Place) maps the request onto a place.Task — work, class, input and output
+// bytes and where the input lives, absolute deadline, priority, tier, memory — with the
+// engine's own Fits (labels, reserved millicores and memory) and the node to avoid as the
+// task's Allow constraint, and asks the task's policy (spec.policy, else the scheduler's).
+// Time is seconds since the Placer was made, on its injected clock.
+//
+// Like the engine it serves, a Placer is not safe for concurrent use: the engine's goroutine
+// makes every call.
+package liveplace

@@ -1,0 +1,78 @@
+package liveplace
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/tether-edge/tether/broker/place"
+)
+
+// DefaultPolicy is the scheduler's policy when none is configured.
+const DefaultPolicy = "tether"
+
+// aliases are the long names of policies whose registry names are short.
+var aliases = map[string]string{"round-robin": "rr", "weighted-random": "wrandom"}
+
+// dispatchNames returns the registry's policies the live scheduler can run: those that
+// dispatch at arrival and need nothing but a random source (not the simulator's oracle, not
+// the central queues).
+func dispatchNames(r *place.Registry) []string {
+	var out []string
+	for _, n := range r.Names() {
+		p, err := r.New(n, place.Env{Rand: rand.New(rand.NewPCG(1, 1))})
+		if err == nil && p.Dispatcher != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Names returns the policy names a scheduler may be configured with and a spec may name,
+// sorted, long aliases included.
+func Names() []string {
+	names := dispatchNames(place.NewRegistry())
+	for a := range aliases {
+		names = append(names, a)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Canonical returns the registry name of a policy name, or an error naming the valid ones.
+func Canonical(name string) (string, error) {
+	return canonical(place.NewRegistry(), name)
+}
+
+func canonical(r *place.Registry, name string) (string, error) {
+	if a, ok := aliases[name]; ok {
+		return a, nil
+	}
+	live := dispatchNames(r)
+	if slices.Contains(live, name) {
+		return name, nil
+	}
+	valid := describe(live)
+	if slices.Contains(r.Names(), name) {
+		return "", fmt.Errorf("placement policy %q is not one the live scheduler runs (the simulator does: it needs a central queue or the simulator's truth); use one of %s",
+			name, valid)
+	}
+	return "", fmt.Errorf("unknown placement policy %q: use one of %s", name, valid)
+}
+
+// describe lists policy names for a message, with the long alias beside a short name.
+func describe(names []string) string {
+	long := map[string]string{}
+	for a, n := range aliases {
+		long[n] = a
+	}
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n
+		if a, ok := long[n]; ok {
+			parts[i] = a + " (" + n + ")"
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,85 @@
+package liveplace
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/tether-edge/tether/broker/place"
+	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+// Labels a node may carry to describe itself to placement (agent `--label k=v`). Values that
+// do not parse, or lie outside their range, are ignored.
+const (
+	// LabelSlots is how many tasks the node runs at once (1 to 1024), when it differs from
+	// its cores: set it with the agent's tasks.slots.
+	LabelSlots = "tether.slots"
+	// LabelSpeed is one slot's speed in work units per second (a Pi 4 core is 1, a Pi Zero 2
+	// W core about 0.4, a Pi 5 core about 2): the prior the scheduler starts from before it
+	// has learned the node (above 0, at most 1000).
+	LabelSpeed = "tether.speed"
+	// LabelRTT is the round trip between the node and the site in milliseconds (0 to
+	// 60000); for a cloud node it replaces the WAN's.
+	LabelRTT = "tether.rtt_ms"
+	// LabelBandwidth is the node's bandwidth to the site in Mbit/s (above 0, at most 10⁶);
+	// for a cloud node it caps the WAN's.
+	LabelBandwidth = "tether.bandwidth_mbps"
+)
+
+// declare is how placement sees node n.
+func (p *Placer) declare(n *tasks.Node) place.Node {
+	d := place.Node{ID: n.ID, Tier: place.TierEdge, Cores: min(max(n.Cores, 1), maxSlots), Speed: defaultSpeed,
+		MemBytes: max(n.MemTotal, 0)}
+	if n.Tier == protocol.TierCloud {
+		d.Tier = place.TierCloud
+	} else {
+		d.RTT, d.Bandwidth = p.opt.LAN.RTT.Seconds(), p.opt.LAN.Mbps*bytesPerMegabit
+	}
+	if v, ok := label(n, LabelSlots, 1, maxSlots); ok && v == math.Trunc(v) {
+		d.Cores = int(v)
+	}
+	if v, ok := label(n, LabelSpeed, 0, 1000); ok && v > 0 {
+		d.Speed = v
+	}
+	if v, ok := label(n, LabelRTT, 0, 60000); ok {
+		d.RTT = v / 1000
+	}
+	if v, ok := label(n, LabelBandwidth, 0, 1e6); ok && v > 0 {
+		d.Bandwidth = v * bytesPerMegabit
+	}
+	return d
+}
+
+// label returns the finite number labelled key on n within [lo, hi].
+func label(n *tasks.Node, key string, lo, hi float64) (float64, bool) {
+	s, ok := n.Labels[key]
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || v < lo || v > hi {
+		return 0, false
+	}
+	return v, true
+}
+
+// report is node n's latest metrics as placement telemetry. Background load is the CPU share
+// the node reports busy less the share of the tasks the scheduler has running there (each
+// taken to keep one slot's core busy), within [0, 0.95].
+func (p *Placer) report(n *tasks.Node, i int, now float64) place.Report {
+	r := place.Report{At: now, Queue: p.fleet.Assigned(i)}
+	if n.Throttled {
+		r.Health |= place.Throttled
+	}
+	if n.Undervoltage {
+		r.Health |= place.Undervoltage
+	}
+	if p.opt.IgnoreLoad || !(n.CPU > 0) {
+		return r
+	}
+	decl := p.fleet.Node(i)
+	ours := float64(min(p.fleet.Assigned(i), decl.Cores)) / float64(max(n.Cores, 1))
+	r.BgLoad = min(max(min(n.CPU, 1)-ours, 0), maxLoad)
+	return r
+}

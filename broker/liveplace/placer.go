@@ -1,0 +1,244 @@
+package liveplace
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tether-edge/tether/broker/place"
+	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+// Placer places the engine's tasks with broker/place's policies. Make one with New.
+type Placer struct {
+	opt   Options
+	log   *slog.Logger
+	epoch time.Time // time zero of the fleet's clock
+
+	fleet *place.Fleet
+	pick  *place.PerTask
+	// exhaustive is the Tether rule over every node, for a task Tether's bounded candidate set
+	// found no node for: one that few nodes fit (a label, a large reservation).
+	exhaustive *place.Oracle
+	def        string          // the default policy's canonical name
+	valid      map[string]bool // canonical policy names
+	validMsg   string          // the names, for refusals
+
+	nodes    map[string]int      // node id → fleet index
+	decl     []place.Node        // by fleet index: as declared last
+	rep      []place.Report      // by fleet index: as delivered last
+	up       int                 // fleet nodes up: online with facts
+	classes  map[string]int      // task class → place class
+	attempts map[string]*attempt // task → its attempt that loads a node
+	orphans  map[string][]string // node not in the fleet yet → tasks found assigned there at start
+	nextID   uint64
+
+	// The decision in progress, for allowed; cleared when Place returns.
+	cur   []*tasks.Candidate
+	req   *tasks.Request
+	avoid string
+	allow func(int) bool // allowed, as a func made once
+	tk    place.Task
+	// The last decision, for the AttemptAssigned that follows it.
+	last     place.Task
+	lastTask string
+}
+
+// attempt is the record of an attempt that loads a node.
+type attempt struct {
+	n     uint32
+	node  string
+	index int // fleet index of node; -1 while the node is not in the fleet
+	t     place.Task
+	// started is when it was reported running, seconds; -1: not yet.
+	started float64
+	perUnit float64 // work of one unit of a builtin (perUnit); 0: another kind
+}
+
+// unknownWork is the work the engine assumes for a task whose spec gives none.
+const unknownWork = 1.0
+
+var (
+	_ tasks.Placer        = (*Placer)(nil)
+	_ tasks.Observer      = (*Placer)(nil)
+	_ tasks.PolicyChecker = (*Placer)(nil)
+)
+
+// New returns a Placer running o.Policy by default and, for tasks that name one, any other
+// live policy. It fails on a policy name it does not know.
+func New(o Options) (*Placer, error) {
+	o.ensureDefaults()
+	reg := place.NewRegistry()
+	def, err := canonical(reg, o.Policy)
+	if err != nil {
+		return nil, err
+	}
+	names := dispatchNames(reg)
+	env := place.Env{Rand: o.Rand, Tether: place.TetherOptions{HealthPenalty: o.Tether.HealthPenalty}}
+	pick, err := place.NewPerTask(reg, env, def, names...)
+	if err != nil {
+		return nil, err
+	}
+	mbps := func(v float64) float64 { return v * bytesPerMegabit }
+	fleet := place.NewFleet(place.Link{RTT: o.WAN.RTT.Seconds(), Up: mbps(o.WAN.UpMbps), Down: mbps(o.WAN.DownMbps)},
+		place.FleetOptions{})
+	p := &Placer{
+		opt: o, log: o.Logger.With("component", "placement"), epoch: o.Now(),
+		fleet: fleet, pick: pick, exhaustive: place.NewOracle(fleet), def: def,
+		valid: map[string]bool{}, validMsg: describe(names),
+		nodes: map[string]int{}, classes: map[string]int{}, attempts: map[string]*attempt{}, orphans: map[string][]string{},
+	}
+	for _, n := range names {
+		p.valid[n] = true
+	}
+	p.allow = p.allowed
+	p.log.Info("placement policy", "policy", def)
+	return p, nil
+}
+
+// CheckPolicy implements tasks.PolicyChecker.
+func (p *Placer) CheckPolicy(name string) error {
+	if p.valid[name] || p.valid[aliases[name]] {
+		return nil
+	}
+	return fmt.Errorf("spec.policy %q: this scheduler places with %s", name, p.validMsg)
+}
+
+// now is the fleet's clock: seconds since the Placer was made.
+func (p *Placer) now() float64 { return p.secs(p.opt.Now()) }
+
+func (p *Placer) secs(t time.Time) float64 { return t.Sub(p.epoch).Seconds() }
+
+// Place implements tasks.Placer. O(1) candidate evaluations for Tether, each a binary
+// search of nodes for the engine's constraints; O(nodes) for the scanning policies, and for
+// Tether when its candidates held no node the task fits.
+func (p *Placer) Place(r *tasks.Request, nodes []*tasks.Candidate) *tasks.Candidate {
+	if len(nodes) != p.up {
+		p.sync(nodes) // the engine's view and the fleet's differ: a Placer used without its Observer calls
+	}
+	now := p.now()
+	p.task(&p.tk, r)
+	p.cur, p.req, p.avoid = nodes, r, r.Avoid
+	defer func() { p.cur, p.req = nil, nil }()
+	d := p.decide(now)
+	if d.Node < 0 && p.avoid != "" {
+		p.avoid = "" // the node to avoid, when no other fits
+		d = p.decide(now)
+	}
+	if d.Node < 0 {
+		return nil
+	}
+	c := p.candidate(d.Node)
+	if c == nil {
+		return nil // cannot happen: allowed found it
+	}
+	p.last, p.lastTask = p.tk, r.Task
+	if p.log.Enabled(context.Background(), slog.LevelDebug) {
+		args := []any{"task", r.Task, "node", c.ID, "tier", c.Tier, "policy", p.policyName(&p.tk)}
+		if d.Est > 0 {
+			args = append(args, "est_done_s", round(d.Est-now))
+		}
+		if p.tk.Deadline > 0 {
+			args = append(args, "deadline_s", round(p.tk.Deadline-now))
+		}
+		p.log.Debug("placement", args...)
+	}
+	return c
+}
+
+// decide asks the task's policy, then, for Tether, every node.
+func (p *Placer) decide(now float64) place.Decision {
+	d := p.pick.Pick(p.fleet, &p.tk, now)
+	if d.Node < 0 && p.policyName(&p.tk) == "tether" {
+		d = p.exhaustive.Pick(p.fleet, &p.tk, now)
+	}
+	return d
+}
+
+// policyName is the policy that decides for t: its own when this scheduler runs it, else the
+// default.
+func (p *Placer) policyName(t *place.Task) string {
+	if p.valid[t.Policy] {
+		return t.Policy
+	}
+	return p.def
+}
+
+func round(s float64) float64 { return float64(int64(s*1000)) / 1000 }
+
+// allowed is every task's Allow: node i is one of the engine's candidates, fits the request
+// by the engine's rules, and is not the node to avoid.
+func (p *Placer) allowed(i int) bool {
+	c := p.candidate(i)
+	return c != nil && c.ID != p.avoid && tasks.Fits(p.req, c)
+}
+
+// candidate returns the engine's candidate for fleet node i, if there is one.
+func (p *Placer) candidate(i int) *tasks.Candidate {
+	id := p.fleet.Node(i).ID
+	k, ok := slices.BinarySearchFunc(p.cur, id, func(c *tasks.Candidate, id string) int { return strings.Compare(c.ID, id) })
+	if !ok {
+		return nil
+	}
+	return p.cur[k]
+}
+
+// task fills t from the request.
+func (p *Placer) task(t *place.Task, r *tasks.Request) {
+	s := r.Spec
+	*t = place.Task{
+		Class: p.class(s.Class), Work: r.Work,
+		InBytes: float64(s.InputBytes), OutBytes: float64(s.OutputBytes), Source: p.source(s.InputAt),
+		Arrival: p.secs(r.Submitted), Priority: s.Priority, MemBytes: s.Resources.MemMB << 20,
+		Checkpointable: s.Checkpointable, Allow: p.allow,
+	}
+	if d := s.Deadline.D(); d > 0 {
+		// A deadline that fell before the Placer was made is long missed: like no deadline,
+		// every node misses it, and the earliest wins.
+		t.Deadline = max(p.secs(r.Submitted.Add(d)), 1e-9)
+	}
+	switch s.Constraints.Tier {
+	case task.TierEdge:
+		t.Tiers = place.MaskOf(place.TierEdge)
+	case task.TierCloud:
+		t.Tiers = place.MaskOf(place.TierCloud)
+	}
+	if name, ok := aliases[s.Policy]; ok {
+		t.Policy = name
+	} else {
+		t.Policy = s.Policy // an unknown one (a task stored before the configuration changed) gets the default
+	}
+}
+
+// source is the fleet index where input at lives: -1 for the site, SourceCloud for the
+// cloud tier, the node's index, or -1 for a node not in the fleet.
+func (p *Placer) source(at string) int {
+	switch at {
+	case "":
+		return -1
+	case task.InputCloud:
+		return place.SourceCloud
+	}
+	if i, ok := p.nodes[at]; ok {
+		return i
+	}
+	return -1
+}
+
+// class maps a task class to one of place's: the first MaxClasses−1 classes seen get one
+// each, the rest share the last, so what submitters name cannot grow the fleet's state.
+func (p *Placer) class(c string) int {
+	if k, ok := p.classes[c]; ok {
+		return k
+	}
+	if len(p.classes) == place.MaxClasses-1 {
+		return place.MaxClasses - 1
+	}
+	k := len(p.classes)
+	p.classes[c] = k
+	return k
+}
