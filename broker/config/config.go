@@ -38,7 +38,8 @@ type Config struct {
 	// retained fleet summary and table.
 	FleetInterval time.Duration `yaml:"fleet_interval"`
 
-	Tasks Tasks `yaml:"tasks"`
+	Tasks     Tasks     `yaml:"tasks"`
+	Placement Placement `yaml:"placement"`
 
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
@@ -83,6 +84,7 @@ func Default() Config {
 		OfflineGrace:  15 * time.Second,
 		FleetInterval: time.Second,
 		Tasks:         DefaultTasks(),
+		Placement:     DefaultPlacement(),
 		LogLevel:      "info",
 		LogFormat:     "text",
 	}
@@ -135,6 +137,7 @@ func (c *Config) Validate() error {
 		add("fleet_interval %v is below 100ms", c.FleetInterval)
 	}
 	c.Tasks.validate(add)
+	c.Placement.validate(add)
 	if err := logging.Check(c.LogLevel, c.LogFormat); err != nil {
 		errs = append(errs, err)
 	}

@@ -4,7 +4,9 @@
 // remote scheduler would use. It keeps the fleet view and publishes the
 // retained scheduler status, fleet summary and fleet table, and runs the
 // task store and lifecycle (broker/tasks): submissions, cancellations,
-// agents' task events, and the fleet's changes feed it.
+// agents' task events, and the fleet's changes feed it. Tasks are placed
+// with broker/place's policies (broker/liveplace), configured in the
+// placement section.
 package serve
 
 import (
@@ -20,6 +22,7 @@ import (
 
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/fleet"
+	"github.com/tether-edge/tether/broker/liveplace"
 	"github.com/tether-edge/tether/broker/mqttd"
 	"github.com/tether-edge/tether/broker/tasks"
 	"github.com/tether-edge/tether/pkg/protocol"
@@ -205,8 +208,14 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 	if err != nil {
 		return nil, err
 	}
+	po := cfg.Placement.Options()
+	po.Logger = o.Logger
+	placer, err := liveplace.New(po)
+	if err != nil {
+		return nil, err
+	}
 	s.tasks = tasks.NewService(st, ld, s.sess, tasks.ServiceOptions{
-		Topics: topics, Key: key, Logger: o.Logger,
+		Topics: topics, Key: key, Logger: o.Logger, Placer: placer,
 		Grace: cfg.Tasks.NodeLostGrace, AckTimeout: cfg.Tasks.AckTimeout, Expiry: cfg.Tasks.AssignmentExpiry,
 		BackoffBase: cfg.Tasks.RetryBackoff, BackoffCap: cfg.Tasks.RetryBackoffMax,
 	})

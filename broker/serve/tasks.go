@@ -67,12 +67,20 @@ func (n *nodeSet) list() []string {
 	return out
 }
 
-// taskNode is what the task engine needs of a fleet node.
+// taskNode is what the task engine needs of a fleet node: its facts, and
+// from its latest metrics its CPU load and health flags for placement.
 func taskNode(n fleet.Node) tasks.Node {
 	tn := tasks.Node{ID: n.ID, Online: n.Online, Instance: n.Instance}
 	if f := n.Facts; f != nil {
 		tn.HasFacts, tn.Tier, tn.Labels, tn.Cores = true, f.Tier, f.Labels, f.Cores
 		tn.MemTotal = int64(min(f.MemTotal, math.MaxInt64))
+	}
+	if m := n.Metrics; m != nil {
+		tn.CPU = min(max(m.CPU.Total/100, 0), 1)
+		if th := m.Throttle; th != nil {
+			tn.Throttled = th.Throttled || th.FreqCapped || th.SoftTempLimit
+			tn.Undervoltage = th.Undervoltage
+		}
 	}
 	return tn
 }

@@ -1,0 +1,81 @@
+package config
+
+import (
+	"time"
+
+	"github.com/tether-edge/tether/broker/liveplace"
+)
+
+// Placement configures how the scheduler chooses the node for each task
+// (broker/liveplace; docs/scheduling.md, "Live placement").
+type Placement struct {
+	// Policy places the tasks whose spec names none: tether (the cost
+	// model), p2c, least-work, least-loaded, round-robin, random or
+	// weighted-random. A spec may name any of them for itself.
+	Policy string `yaml:"policy"`
+	// BackgroundLoad makes the CPU load nodes report, less the
+	// scheduler's own tasks there, slow their estimates. Turn it off
+	// where agents share a host and each reports the host's load.
+	BackgroundLoad bool `yaml:"background_load"`
+	// LAN is an edge node's path to the site, unless its tether.rtt_ms and
+	// tether.bandwidth_mbps labels say otherwise.
+	LAN Link `yaml:"lan"`
+	// WAN is the site's link to the cloud tier, shared by all cloud
+	// traffic; a cloud node's labels may give it its own round trip or a
+	// slower bandwidth.
+	WAN WANLink `yaml:"wan"`
+}
+
+// Link is a path between a node and the site.
+type Link struct {
+	RTT           time.Duration `yaml:"rtt"`
+	BandwidthMbps float64       `yaml:"bandwidth_mbps"`
+}
+
+// WANLink is the site's link to the cloud tier.
+type WANLink struct {
+	RTT      time.Duration `yaml:"rtt"`
+	UpMbps   float64       `yaml:"up_mbps"`   // site → cloud
+	DownMbps float64       `yaml:"down_mbps"` // cloud → site
+}
+
+// DefaultPlacement is the placement section used when nothing is set.
+func DefaultPlacement() Placement {
+	return Placement{
+		Policy:         liveplace.DefaultPolicy,
+		BackgroundLoad: true,
+		LAN:            Link{RTT: liveplace.DefaultLANRTT, BandwidthMbps: liveplace.DefaultLANMbps},
+		WAN:            WANLink{RTT: liveplace.DefaultWANRTT, UpMbps: liveplace.DefaultWANMbps, DownMbps: liveplace.DefaultWANMbps},
+	}
+}
+
+// Options are the Placer's options this section sets.
+func (p *Placement) Options() liveplace.Options {
+	return liveplace.Options{
+		Policy:     p.Policy,
+		LAN:        liveplace.Link{RTT: p.LAN.RTT, Mbps: p.LAN.BandwidthMbps},
+		WAN:        liveplace.WAN{RTT: p.WAN.RTT, UpMbps: p.WAN.UpMbps, DownMbps: p.WAN.DownMbps},
+		IgnoreLoad: !p.BackgroundLoad,
+	}
+}
+
+func (p *Placement) validate(add func(format string, args ...any)) {
+	if _, err := liveplace.Canonical(p.Policy); err != nil {
+		add("placement.policy: %v", err)
+	}
+	rtt := func(key string, d time.Duration) {
+		if d <= 0 || d > time.Minute {
+			add("placement.%s %v: a round trip above 0 and at most 1m, such as 2ms on a LAN or 60ms to a cloud region", key, d)
+		}
+	}
+	mbps := func(key string, v float64) {
+		if !(v > 0 && v <= 1e6) {
+			add("placement.%s %v: megabits per second, above 0 and at most 1000000", key, v)
+		}
+	}
+	rtt("lan.rtt", p.LAN.RTT)
+	mbps("lan.bandwidth_mbps", p.LAN.BandwidthMbps)
+	rtt("wan.rtt", p.WAN.RTT)
+	mbps("wan.up_mbps", p.WAN.UpMbps)
+	mbps("wan.down_mbps", p.WAN.DownMbps)
+}

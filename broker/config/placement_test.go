@@ -1,0 +1,78 @@
+package config
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tether-edge/tether/broker/liveplace"
+)
+
+func TestPlacementLayers(t *testing.T) {
+	cfg, err := Load(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(DefaultPlacement(), cfg.Placement); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+	path := filepath.Join(t.TempDir(), "broker.yaml")
+	file := "placement:\n  policy: p2c\n  background_load: false\n  lan: {rtt: 5ms, bandwidth_mbps: 30}\n" +
+		"  wan: {rtt: 160ms, up_mbps: 8, down_mbps: 40}\n"
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = Load([]string{"--config", path}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Placement{Policy: "p2c", LAN: Link{RTT: 5 * time.Millisecond, BandwidthMbps: 30},
+		WAN: WANLink{RTT: 160 * time.Millisecond, UpMbps: 8, DownMbps: 40}}
+	if diff := cmp.Diff(want, cfg.Placement); diff != "" {
+		t.Errorf("from the file (-want +got):\n%s", diff)
+	}
+	wantOpts := liveplace.Options{Policy: "p2c", LAN: liveplace.Link{RTT: 5 * time.Millisecond, Mbps: 30},
+		WAN: liveplace.WAN{RTT: 160 * time.Millisecond, UpMbps: 8, DownMbps: 40}, IgnoreLoad: true}
+	if diff := cmp.Diff(wantOpts, cfg.Placement.Options()); diff != "" {
+		t.Errorf("options (-want +got):\n%s", diff)
+	}
+	env := map[string]string{"TETHER_PLACEMENT_POLICY": "random"}
+	cfg, err = Load([]string{"--config", path}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil || cfg.Placement.Policy != "random" {
+		t.Fatalf("from the environment: %q, %v", cfg.Placement.Policy, err)
+	}
+	cfg, err = Load([]string{"--config", path, "--placement-policy", "round-robin"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil || cfg.Placement.Policy != "round-robin" {
+		t.Fatalf("from the flag: %q, %v", cfg.Placement.Policy, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPlacementValidate(t *testing.T) {
+	cases := map[string]struct {
+		mutate func(*Placement)
+		want   string
+	}{
+		"unknown policy": {func(p *Placement) { p.Policy = "fastest" }, `placement.policy: unknown placement policy "fastest": use one of least-loaded`},
+		"central queue":  {func(p *Placement) { p.Policy = "srtf" }, "not one the live scheduler runs"},
+		"no lan rtt":     {func(p *Placement) { p.LAN.RTT = 0 }, "placement.lan.rtt"},
+		"huge wan rtt":   {func(p *Placement) { p.WAN.RTT = time.Hour }, "placement.wan.rtt"},
+		"no bandwidth":   {func(p *Placement) { p.LAN.BandwidthMbps = 0 }, "placement.lan.bandwidth_mbps"},
+		"negative up":    {func(p *Placement) { p.WAN.UpMbps = -1 }, "placement.wan.up_mbps"},
+		"no down":        {func(p *Placement) { p.WAN.DownMbps = 0 }, "placement.wan.down_mbps"},
+	}
+	for name, c := range cases {
+		cfg := Default()
+		c.mutate(&cfg.Placement)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error mentioning %q", name, err, c.want)
+		}
+	}
+}
