@@ -76,3 +76,14 @@ func TestPlacementValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployExamplePlacement: deploy/broker.yaml writes out the placement defaults.
+func TestDeployExamplePlacement(t *testing.T) {
+	cfg, err := Load([]string{"--config", "../../deploy/broker.yaml"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(DefaultPlacement(), cfg.Placement); diff != "" {
+		t.Errorf("deploy/broker.yaml placement (-defaults +file):\n%s", diff)
+	}
+}

@@ -116,9 +116,9 @@ func Fits(r *Request, n *Candidate) bool {
 // tasks, then to the lower id. The node to avoid is taken only when no
 // other fits. O(nodes) per decision, no allocation.
 //
-// broker/place's least-work policy is the same idea over its own fleet
-// model (dense node indices, one slot per core, no labels or millicores);
-// an adapter to it belongs with the placement policies.
+// It is the engine's default; tether-broker serve places with
+// broker/liveplace, which runs broker/place's policies (least-work, the
+// same idea over the place model, among them) behind this interface.
 type LeastWork struct{}
 
 var _ Placer = LeastWork{}
