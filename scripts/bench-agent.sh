@@ -20,8 +20,11 @@ cd "$(dirname "$0")/.."
 secs=${1:-300}
 make -s build >/dev/null
 dir=$(mktemp -d)
-echo "bench-agent: working in $dir" >&2
-trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
+# The agents log at debug level (the steady uplink is read from their logs):
+# on tmpfs, so that the log is not counted as the agents' disk writes.
+logs=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
+echo "bench-agent: working in $dir, logs in $logs" >&2
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir" "$logs"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 creds=$dir/credentials
 agents=(change-1s change-10s sendall-1s sendall-100ms)
@@ -37,7 +40,7 @@ start_agent() { # name sample-interval extra...
   local name=$1 every=$2; shift 2
   mkdir -p "$dir/$name"
   bin/tether-agent --broker "tcp://127.0.0.1:$port" --node "$name" --password-file "$dir/$name.pw" \
-    --data-dir "$dir/$name" --sample-interval "$every" --log-level debug "$@" 2> "$dir/$name.log" &
+    --data-dir "$dir/$name" --sample-interval "$every" --log-level debug "$@" 2> "$logs/$name.log" &
   pid[$name]=$!
 }
 start_agent change-1s 1s
@@ -47,6 +50,7 @@ start_agent sendall-100ms 100ms --send-all
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 written() { awk '/^write_bytes:/ {print $2}' "/proc/$1/io"; }
+busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat; }
 now() { date +%s.%N; }
 hz=$(getconf CLK_TCK)
 # Warm up, then measure CPU over the rest and RSS every 5 s.
@@ -59,6 +63,7 @@ for n in "${agents[@]}"; do
   rssmax[$n]=0; anonmax[$n]=0; filemax[$n]=0
 done
 begin=$(now)
+read -r busy0 total0 < <(busy)
 end=$(( $(date +%s) + secs - warm ))
 while [ "$(date +%s)" -lt "$end" ]; do
   for n in "${agents[@]}"; do
@@ -71,6 +76,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
   sleep 5
 done
 elapsed=$(awk -v a="$(now)" -v b="$begin" 'BEGIN { print a - b }')
+read -r busy1 total1 < <(busy)
 declare -A cpu disk
 for n in "${agents[@]}"; do
   cpu[$n]=$(awk -v t1="$(ticks "${pid[$n]}")" -v t0="${t0[$n]}" -v hz="$hz" -v e="$elapsed" \
@@ -92,22 +98,24 @@ steady() {
     END { if (n > 1 && s1 > s0) printf "%.2f", (b1 - b0) / (s1 - s0); else printf "n/a" }'
 }
 
-echo "measured over ${elapsed%.*} s after a ${warm} s warm-up" >&2
+echo "measured over ${elapsed%.*} s after a ${warm} s warm-up; the machine's CPU (all cores) was" \
+  "$(awk -v b="$busy1" -v b0="$busy0" -v t="$total1" -v t0="$total0" 'BEGIN { printf "%.1f", 100 * (b - b0) / (t - t0) }')%" \
+  "busy meanwhile, load average at the end $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "| agent | sampling | RSS max (MiB) | anon / file max (MiB) | CPU (% of one core) | disk written (MiB/hour) | uplink sent B/s, whole run | uplink sent B/s, steady | received B/s | sent per hour, steady |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for n in "${agents[@]}"; do
-  line=$(grep 'tether-agent stopped' "$dir/$n.log")
+  line=$(grep 'tether-agent stopped' "$logs/$n.log")
   field() { sed -E "s/.*$1=([0-9]+).*/\\1/" <<< "$line"; }
   awk -v n="$n" -v every="${n#*-}" -v rss="${rssmax[$n]}" -v anon="${anonmax[$n]}" -v file="${filemax[$n]}" \
     -v cpu="${cpu[$n]}" -v disk="${disk[$n]}" -v sent="$(field uplink_sent_bytes)" \
-    -v recv="$(field uplink_received_bytes)" -v ran="$(field ran_for_s)" -v st="$(steady "$dir/$n.log")" 'BEGIN {
+    -v recv="$(field uplink_received_bytes)" -v ran="$(field ran_for_s)" -v st="$(steady "$logs/$n.log")" 'BEGIN {
       hour = (st == "n/a") ? "n/a" : sprintf("%.0f KiB", st * 3600 / 1024)
-      printf "| %s | %s | %.1f | %.1f / %.1f | %s | %s | %.2f | %s | %.2f | %s |\n", n, every, rss / 1024,
+      printf "| %s | %s | %.2f | %.1f / %.1f | %s | %s | %.2f | %s | %.2f | %s |\n", n, every, rss / 1024,
         anon / 1024, file / 1024, cpu, disk, sent / ran, st, recv / ran, hour }'
 done
 # Why the change-only agents sent their reports after the warm-up.
 for n in change-1s change-10s; do
-  echo "$n reports by reason: $(grep 'msg="report sent"' "$dir/$n.log" |
+  echo "$n reports by reason: $(grep 'msg="report sent"' "$logs/$n.log" |
     awk -v after="$warm_until" 'substr($1, 17, 8) >= after' | grep -o 'reason=[a-z_]*' | sort | uniq -c |
     awk '{printf "%s %s, ", $2, $1}')" >&2
 done
