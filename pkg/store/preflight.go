@@ -70,9 +70,26 @@ func preflight(dir string, p Profile, log *slog.Logger) error {
 			}
 			mems = append(mems, id)
 		case strings.HasSuffix(name, ".vlog"):
-			if id, err := strconv.ParseUint(strings.TrimSuffix(name, ".vlog"), 10, 32); err == nil {
-				vlogs = append(vlogs, id)
+			id, err := strconv.ParseUint(strings.TrimSuffix(name, ".vlog"), 10, 32)
+			if err != nil {
+				break
 			}
+			// Badger deletes a value-log file by truncating it to zero and
+			// then unlinking it, and at every open it deletes the previous
+			// file if it holds only its header. A power cut between the two
+			// leaves an empty file, which Badger refuses to open. A value
+			// log without even its header holds no value anything points
+			// to (values are synced before the entries that point to
+			// them), so removing it loses nothing. Found by the power-cut
+			// harness's task run.
+			if fi, err := e.Info(); err == nil && fi.Size() == 0 {
+				if err := os.Remove(filepath.Join(dir, name)); err != nil {
+					return err
+				}
+				log.Warn("removed an empty value-log file left by an interrupted deletion", "file", name)
+				break
+			}
+			vlogs = append(vlogs, id)
 		}
 	}
 	if !manifest {
