@@ -27,8 +27,10 @@ type flappingLink struct {
 	rng    *rand.Rand
 
 	// upRate bounds what agents send through the link, bytes a second
-	// (0: unbounded): a cellular uplink. Set before the first connection.
+	// (0: unbounded): a cellular uplink. Set it before the first call of
+	// url, which starts the link: the accept loop reads it unlocked.
 	upRate int
+	start  sync.Once
 
 	mu    sync.Mutex // guards up and conns
 	up    bool
@@ -43,8 +45,6 @@ func newFlappingLink(t *testing.T, target string, seed uint64) *flappingLink {
 		t.Fatal(err)
 	}
 	l := &flappingLink{ln: ln, target: target, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), up: true, conns: map[net.Conn]struct{}{}}
-	l.wg.Add(1)
-	go l.accept()
 	t.Cleanup(func() {
 		ln.Close()
 		l.setUp(false)
@@ -53,7 +53,15 @@ func newFlappingLink(t *testing.T, target string, seed uint64) *flappingLink {
 	return l
 }
 
-func (l *flappingLink) url() string { return "tcp://" + l.ln.Addr().String() }
+// url returns the link's address and starts carrying connections: a
+// connection made before is held in the listener's backlog until then.
+func (l *flappingLink) url() string {
+	l.start.Do(func() {
+		l.wg.Add(1)
+		go l.accept()
+	})
+	return "tcp://" + l.ln.Addr().String()
+}
 
 func (l *flappingLink) accept() {
 	defer l.wg.Done()
