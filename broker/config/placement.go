@@ -11,7 +11,9 @@ import (
 type Placement struct {
 	// Policy places the tasks whose spec names none: tether (the cost
 	// model), p2c, least-work, least-loaded, round-robin, random or
-	// weighted-random. A spec may name any of them for itself.
+	// weighted-random, any of which a spec may name for itself; or a
+	// central queue at the scheduler — fifo, sjf or priority — which
+	// holds every task until a slot frees.
 	Policy string `yaml:"policy"`
 	// BackgroundLoad makes the CPU load nodes report, less the
 	// scheduler's own tasks there, slow their estimates. Turn it off

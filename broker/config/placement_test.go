@@ -75,6 +75,13 @@ func TestPlacementValidate(t *testing.T) {
 			t.Errorf("%s: %v, want an error mentioning %q", name, err, c.want)
 		}
 	}
+	for _, ok := range []string{"tether", "round-robin", "wrandom", "sjf", "fifo", "priority"} {
+		cfg := Default()
+		cfg.Placement.Policy = ok
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("policy %s: %v", ok, err)
+		}
+	}
 }
 
 // TestDeployExamplePlacement: deploy/broker.yaml writes out the placement defaults.

@@ -32,7 +32,7 @@ func BenchmarkLiveDecision(b *testing.B) {
 func benchDecision(b *testing.B, pol string, n int) {
 	now := t0
 	rng := rand.New(rand.NewPCG(1, 2))
-	p, err := New(Options{Policy: pol, Now: func() time.Time { return now }, Rand: rand.New(rand.NewPCG(3, 4))})
+	p, err := newPlacer(Options{Policy: pol, Now: func() time.Time { return now }, Rand: rand.New(rand.NewPCG(3, 4))})
 	if err != nil {
 		b.Fatal(err)
 	}

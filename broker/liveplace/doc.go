@@ -18,6 +18,11 @@
 //     task's class from the node's own measurement (the result's duration_ms and, for
 //     builtins, work_done).
 //
+// For a queue order (fifo, sjf, priority) New returns a Queued: the engine keeps the tasks
+// pending at the scheduler, offers them in the queue's order (tasks.Queue), and each is placed
+// only on a node with a free slot by the fleet's record, the one the cost model says finishes
+// it first.
+//
 // A decision (Place) maps the request onto a place.Task — work, class, input and output
 // bytes and where the input lives, absolute deadline, priority, tier, memory — with the
 // engine's own Fits (labels, reserved millicores and memory) and the node to avoid as the

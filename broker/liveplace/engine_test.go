@@ -21,22 +21,32 @@ type engineRig struct {
 	now    time.Time
 	topics protocol.Topics
 	e      *tasks.Engine
+	pl     tasks.Placer // what the engine was given
 	p      *Placer
 	seq    uint64
 }
 
-func newEngineRig(t *testing.T) *engineRig {
+func newEngineRig(t *testing.T, mods ...func(*Options)) *engineRig {
 	g := &engineRig{t: t, now: t0}
 	g.topics, _ = protocol.NewTopics("default")
 	clock := func() time.Time { return g.now }
-	p, err := New(Options{Now: clock, Rand: rand.New(rand.NewPCG(3, 4)),
-		WAN: WAN{RTT: 160 * time.Millisecond, UpMbps: 20, DownMbps: 20}})
+	o := Options{Now: clock, Rand: rand.New(rand.NewPCG(3, 4)), WAN: WAN{RTT: 160 * time.Millisecond, UpMbps: 20, DownMbps: 20}}
+	for _, m := range mods {
+		m(&o)
+	}
+	pl, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	g.pl = pl
+	switch p := pl.(type) {
+	case *Placer:
+		g.p = p
+	case *Queued:
+		g.p = p.Placer
+	}
 	key := ed25519.NewKeyFromSeed([]byte("tether liveplace test key seed!!"))
-	g.p = p
-	g.e = tasks.New(tasks.Options{Topics: g.topics, Key: key, Placer: p, Now: clock}, tasks.Loaded{})
+	g.e = tasks.New(tasks.Options{Topics: g.topics, Key: key, Placer: pl, Now: clock}, tasks.Loaded{})
 	return g
 }
 
@@ -83,11 +93,14 @@ func (g *engineRig) submit(spec task.Spec) (string, task.Reply) {
 	return on[spec.ID], rs[0]
 }
 
-func (g *engineRig) event(node, id, state string, res *task.Result) {
+// event applies an agent's event and returns the tasks then placed, by node.
+func (g *engineRig) event(node, id, state string, res *task.Result) ([]task.Reply, map[string]string) {
 	g.seq++
 	g.e.Event(task.Event{Header: protocol.Header{V: protocol.Version, Node: node, Instance: "i-" + node, Seq: g.seq, TS: g.now},
 		Task: id, Attempt: 1, State: state, Result: res})
-	g.take()
+	rs, on := g.take()
+	delete(on, id)
+	return rs, on
 }
 
 // TestWithTheEngine runs the end-to-end test's scenario through the real task engine: an

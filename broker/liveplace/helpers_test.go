@@ -38,7 +38,7 @@ func newRig(t testing.TB, mods ...func(*Options)) *rig {
 	for _, m := range mods {
 		m(&o)
 	}
-	p, err := New(o)
+	p, err := newPlacer(o)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -15,8 +15,13 @@ const DefaultPolicy = "tether"
 // aliases are the long names of policies whose registry names are short.
 var aliases = map[string]string{"round-robin": "rr", "weighted-random": "wrandom"}
 
-// dispatchNames returns the registry's policies the live scheduler can run: those that
-// dispatch at arrival and need nothing but a random source (not the simulator's oracle, not
+// queueOrders are the central queues the live scheduler keeps (Queued): tasks wait at the
+// scheduler until a slot frees, taken in this order. SRTF (it preempts) and EDF (its admission
+// control rejects tasks) are the simulator's only.
+var queueOrders = []string{"fifo", "priority", "sjf"}
+
+// dispatchNames returns the registry's policies the live scheduler can dispatch with: those
+// that place at arrival and need nothing but a random source (not the simulator's oracle, not
 // the central queues).
 func dispatchNames(r *place.Registry) []string {
 	var out []string
@@ -29,10 +34,10 @@ func dispatchNames(r *place.Registry) []string {
 	return out
 }
 
-// Names returns the policy names a scheduler may be configured with and a spec may name,
-// sorted, long aliases included.
+// Names returns the policy names a scheduler may be configured with, sorted, long aliases
+// included. A spec may name the dispatch policies among them, or the scheduler's own queue.
 func Names() []string {
-	names := dispatchNames(place.NewRegistry())
+	names := append(dispatchNames(place.NewRegistry()), queueOrders...)
 	for a := range aliases {
 		names = append(names, a)
 	}
@@ -50,12 +55,12 @@ func canonical(r *place.Registry, name string) (string, error) {
 		return a, nil
 	}
 	live := dispatchNames(r)
-	if slices.Contains(live, name) {
+	if slices.Contains(live, name) || slices.Contains(queueOrders, name) {
 		return name, nil
 	}
-	valid := describe(live)
+	valid := describe(live) + "; or a central queue: " + strings.Join(queueOrders, ", ")
 	if slices.Contains(r.Names(), name) {
-		return "", fmt.Errorf("placement policy %q is not one the live scheduler runs (the simulator does: it needs a central queue or the simulator's truth); use one of %s",
+		return "", fmt.Errorf("placement policy %q is not one the live scheduler runs (the simulator does); use one of %s",
 			name, valid)
 	}
 	return "", fmt.Errorf("unknown placement policy %q: use one of %s", name, valid)

@@ -25,6 +25,7 @@ type Placer struct {
 	// found no node for: one that few nodes fit (a label, a large reservation).
 	exhaustive *place.Oracle
 	def        string          // the default policy's canonical name
+	queue      bool            // def is a queue order: place only on a free slot (Queued)
 	valid      map[string]bool // canonical policy names
 	validMsg   string          // the names, for refusals
 
@@ -68,18 +69,35 @@ var (
 	_ tasks.PolicyChecker = (*Placer)(nil)
 )
 
-// New returns a Placer running o.Policy by default and, for tasks that name one, any other
-// live policy. It fails on a policy name it does not know.
-func New(o Options) (*Placer, error) {
+// New returns the engine's Placer for o.Policy: a *Placer that dispatches with it by default
+// and, for tasks that name one, with any other dispatch policy; or, for a queue order, a
+// *Queued. It fails on a policy name it does not know.
+func New(o Options) (tasks.Placer, error) {
+	p, err := newPlacer(o)
+	if err != nil {
+		return nil, err
+	}
+	if p.queue {
+		return &Queued{p}, nil
+	}
+	return p, nil
+}
+
+func newPlacer(o Options) (*Placer, error) {
 	o.ensureDefaults()
 	reg := place.NewRegistry()
 	def, err := canonical(reg, o.Policy)
 	if err != nil {
 		return nil, err
 	}
+	queue := slices.Contains(queueOrders, def)
 	names := dispatchNames(reg)
+	dispatch := def
+	if queue {
+		dispatch = "tether" // chooses the node among those with a free slot
+	}
 	env := place.Env{Rand: o.Rand, Tether: place.TetherOptions{HealthPenalty: o.Tether.HealthPenalty}}
-	pick, err := place.NewPerTask(reg, env, def, names...)
+	pick, err := place.NewPerTask(reg, env, dispatch, names...)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +106,7 @@ func New(o Options) (*Placer, error) {
 		place.FleetOptions{})
 	p := &Placer{
 		opt: o, log: o.Logger.With("component", "placement"), epoch: o.Now(),
-		fleet: fleet, pick: pick, exhaustive: place.NewOracle(fleet), def: def,
+		fleet: fleet, pick: pick, exhaustive: place.NewOracle(fleet), def: def, queue: queue,
 		valid: map[string]bool{}, validMsg: describe(names),
 		nodes: map[string]int{}, classes: map[string]int{}, attempts: map[string]*attempt{}, orphans: map[string][]string{},
 	}
@@ -96,14 +114,23 @@ func New(o Options) (*Placer, error) {
 		p.valid[n] = true
 	}
 	p.allow = p.allowed
-	p.log.Info("placement policy", "policy", def)
+	p.log.Info("placement policy", "policy", def, "central_queue", queue)
 	return p, nil
 }
 
-// CheckPolicy implements tasks.PolicyChecker.
+// CheckPolicy implements tasks.PolicyChecker: a task may name a dispatch policy, or, on a
+// scheduler that keeps a central queue, only that queue.
 func (p *Placer) CheckPolicy(name string) error {
-	if p.valid[name] || p.valid[aliases[name]] {
+	switch {
+	case p.queue && name == p.def:
 		return nil
+	case p.queue:
+		return fmt.Errorf("spec.policy %q: this scheduler keeps a central %s queue; a task may name only %s", name, p.def, p.def)
+	case p.valid[name] || p.valid[aliases[name]]:
+		return nil
+	case slices.Contains(queueOrders, name):
+		return fmt.Errorf("spec.policy %q: a central queue is the scheduler's choice (placement.policy), not a task's; a task may name %s",
+			name, p.validMsg)
 	}
 	return fmt.Errorf("spec.policy %q: this scheduler places with %s", name, p.validMsg)
 }
@@ -119,6 +146,9 @@ func (p *Placer) secs(t time.Time) float64 { return t.Sub(p.epoch).Seconds() }
 func (p *Placer) Place(r *tasks.Request, nodes []*tasks.Candidate) *tasks.Candidate {
 	if len(nodes) != p.up {
 		p.sync(nodes) // the engine's view and the fleet's differ: a Placer used without its Observer calls
+	}
+	if p.queue && !p.fleet.HasFreeSlot() {
+		return nil // the task waits in the queue
 	}
 	now := p.now()
 	p.task(&p.tk, r)
@@ -160,10 +190,13 @@ func (p *Placer) decide(now float64) place.Decision {
 }
 
 // policyName is the policy that decides for t: its own when this scheduler runs it, else the
-// default.
+// default (a queue's node is chosen by tether).
 func (p *Placer) policyName(t *place.Task) string {
-	if p.valid[t.Policy] {
+	switch {
+	case p.valid[t.Policy]:
 		return t.Policy
+	case p.queue:
+		return "tether"
 	}
 	return p.def
 }
@@ -171,8 +204,11 @@ func (p *Placer) policyName(t *place.Task) string {
 func round(s float64) float64 { return float64(int64(s*1000)) / 1000 }
 
 // allowed is every task's Allow: node i is one of the engine's candidates, fits the request
-// by the engine's rules, and is not the node to avoid.
+// by the engine's rules, is not the node to avoid, and, for a queue, has a free slot.
 func (p *Placer) allowed(i int) bool {
+	if p.queue && p.fleet.FreeSlots(i) <= 0 {
+		return false
+	}
 	c := p.candidate(i)
 	return c != nil && c.ID != p.avoid && tasks.Fits(p.req, c)
 }
@@ -207,7 +243,9 @@ func (p *Placer) task(t *place.Task, r *tasks.Request) {
 	case task.TierCloud:
 		t.Tiers = place.MaskOf(place.TierCloud)
 	}
-	if name, ok := aliases[s.Policy]; ok {
+	if p.queue {
+		t.Policy = "" // the queue's node chooser
+	} else if name, ok := aliases[s.Policy]; ok {
 		t.Policy = name
 	} else {
 		t.Policy = s.Policy // an unknown one (a task stored before the configuration changed) gets the default

@@ -248,14 +248,17 @@ func TestPolicyPerSchedulerAndPerTask(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), names) {
 		t.Errorf("unknown policy: %v; want the names %s", err, names)
 	}
-	if _, err := New(Options{Policy: "sjf"}); err == nil || !strings.Contains(err.Error(), "not one the live scheduler runs") {
+	if _, err := New(Options{Policy: "srtf"}); err == nil || !strings.Contains(err.Error(), "not one the live scheduler runs") {
 		t.Errorf("New with a central queue: %v", err)
 	}
 	if _, err := New(Options{Policy: "fastest"}); err == nil || !strings.Contains(err.Error(), `unknown placement policy "fastest"`) {
 		t.Errorf("New with an unknown policy: %v", err)
 	}
-	if diff := cmp.Diff([]string{"least-loaded", "least-work", "p2c", "random", "round-robin", "rr", "tether",
-		"weighted-random", "wrandom"}, Names()); diff != "" {
+	if err := g.p.CheckPolicy("sjf"); err == nil || !strings.Contains(err.Error(), "the scheduler's choice") {
+		t.Errorf("a task naming a queue order: %v", err)
+	}
+	if diff := cmp.Diff([]string{"fifo", "least-loaded", "least-work", "p2c", "priority", "random", "round-robin", "rr",
+		"sjf", "tether", "weighted-random", "wrandom"}, Names()); diff != "" {
 		t.Errorf("Names (-want +got):\n%s", diff)
 	}
 }

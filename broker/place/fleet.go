@@ -118,6 +118,20 @@ func (f *Fleet) FreeSlots(i int) int {
 	return max(0, ns.Cores-len(ns.tasks))
 }
 
+// HasFreeSlot reports whether some up node has a free slot by the scheduler's own record.
+// O(cloud nodes).
+func (f *Fleet) HasFreeSlot() bool {
+	if f.free.len() > 0 {
+		return true
+	}
+	for _, i := range f.cloud {
+		if f.FreeSlots(i) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Outstanding returns the work units assigned to node i and not finished.
 func (f *Fleet) Outstanding(i int) float64 { return f.nodes[i].outstanding }
 

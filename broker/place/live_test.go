@@ -163,3 +163,31 @@ func TestCompletedLearnsFromTheNodesMeasurement(t *testing.T) {
 		t.Errorf("%d tasks left", f.Assigned(0))
 	}
 }
+
+func TestHasFreeSlot(t *testing.T) {
+	n := edgeNode("a", 1)
+	n.Cores = 1
+	c := cloudPool()
+	c.Cores = 1
+	f := fleetOf(n, c)
+	if !f.HasFreeSlot() {
+		t.Fatal("an idle fleet has no free slot")
+	}
+	f.Assign(0, task(1, 1), 0)
+	if !f.HasFreeSlot() {
+		t.Fatal("the cloud's slot is free")
+	}
+	f.Assign(1, task(2, 1), 0)
+	if f.HasFreeSlot() {
+		t.Fatal("every slot is taken")
+	}
+	f.Finished(1, 2, 1)
+	f.Offline(1, 1)
+	if f.HasFreeSlot() {
+		t.Fatal("an offline node's slot counted")
+	}
+	f.Revive(1, 2)
+	if !f.HasFreeSlot() {
+		t.Fatal("the revived cloud node's slot is free")
+	}
+}

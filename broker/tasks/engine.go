@@ -121,6 +121,7 @@ type Engine struct {
 	// The Placer's optional capabilities, nil when it has none.
 	observer Observer
 	policies PolicyChecker
+	queue    Queue
 
 	tasks  map[string]*entry            // unfinished tasks, and finished ones until their status is announced
 	nodes  map[string]*nodeState        // nodes the fleet reported or tasks reference
@@ -171,6 +172,7 @@ func New(o Options, ld Loaded) *Engine {
 	}
 	e.observer, _ = o.Placer.(Observer)
 	e.policies, _ = o.Placer.(PolicyChecker)
+	e.queue, _ = o.Placer.(Queue)
 	for _, t := range ld.Active {
 		en := &entry{t: t, cp: ld.Checkpoints[t.Spec.ID], stored: true}
 		e.tasks[t.Spec.ID] = en

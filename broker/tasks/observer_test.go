@@ -158,3 +158,50 @@ func TestSubmitRefusesAnUnknownPolicy(t *testing.T) {
 		t.Fatalf("LeastWork refused a policy name: %+v", r)
 	}
 }
+
+// oneSlot is a central-queue Placer: one task per node, shortest work
+// first.
+type oneSlot struct{}
+
+var _ Queue = oneSlot{}
+
+func (oneSlot) Place(r *Request, nodes []*Candidate) *Candidate {
+	for _, n := range nodes {
+		if n.Tasks == 0 && Fits(r, n) {
+			return n
+		}
+	}
+	return nil
+}
+
+func (oneSlot) Key(r *Request) float64 { return r.Work }
+
+// TestQueueOrdersThePendingTasks: with a Queue, a submission waits for the
+// round's pass, and when a slot frees the pending task with the smallest
+// key takes it, whatever its priority or submission time.
+func TestQueueOrdersThePendingTasks(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.Placer = oneSlot{} })
+	h.node("pi-a")
+	var order []string
+	for _, w := range []float64{5, 3, 1, 4} {
+		s := builtin(fmt.Sprintf("w%g", w), 10)
+		s.Work = w
+		s.Priority = int(w) // priority would order them the other way
+		h.submit(s)
+		h.advance(time.Second)
+		for _, a := range h.assignments() {
+			order = append(order, a.Task)
+		}
+	}
+	for len(order) < 4 {
+		h.event("pi-a", order[len(order)-1], 1, task.EventSucceeded, func(ev *task.Event) { ev.Result = &task.Result{} })
+		as := h.assignments()
+		if len(as) != 1 {
+			t.Fatalf("after %v: %d assignments", order, len(as))
+		}
+		order = append(order, as[0].Task)
+	}
+	if diff := cmp.Diff([]string{"w5", "w1", "w3", "w4"}, order); diff != "" {
+		t.Errorf("placement order (-want +got):\n%s", diff)
+	}
+}

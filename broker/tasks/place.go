@@ -60,6 +60,17 @@ type PolicyChecker interface {
 	CheckPolicy(name string) error
 }
 
+// Queue is an optional capability of a Placer that keeps a central queue
+// at the scheduler: a pass offers the pending tasks to Place in the order
+// of their Key (smaller first; equal keys by priority, submission, id), and
+// a task Place declines — no slot free for it — waits pending for a later
+// pass; one follows whenever a task leaves a node. A submission, too,
+// waits for the pass that ends its round rather than being placed at once,
+// so that it takes no slot ahead of the queue.
+type Queue interface {
+	Key(r *Request) float64
+}
+
 // Request is a task to place.
 type Request struct {
 	Task string

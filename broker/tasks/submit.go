@@ -58,7 +58,11 @@ func (e *Engine) Submit(req task.SubmitRequest) {
 	e.tasks[spec.ID] = en
 	e.touch(en)
 	e.log.Info("task submitted", "task", spec.ID, "request", req.RequestID)
-	e.place(en, now)
+	if e.queue != nil {
+		e.placeDue = true // in the queue's order, at the end of the round
+	} else {
+		e.place(en, now)
+	}
 	reply.OK, reply.State = true, en.t.State
 }
 

@@ -111,6 +111,9 @@ func (e *Engine) placePending(now time.Time) {
 		}
 		return cmp.Compare(a.t.Spec.ID, b.t.Spec.ID)
 	})
+	if e.queue != nil {
+		e.queueOrder(pending)
+	}
 	missed := map[string]bool{}
 	for _, en := range pending {
 		sh := shape(&en.t.Spec)
@@ -126,6 +129,22 @@ func (e *Engine) placePending(now time.Time) {
 		if missed[sh] = true; len(missed) == maxMisses {
 			return
 		}
+	}
+}
+
+// queueOrder sorts pending tasks by the Queue's keys, stably.
+func (e *Engine) queueOrder(pending []*entry) {
+	type keyed struct {
+		en  *entry
+		key float64
+	}
+	ks := make([]keyed, len(pending))
+	for i, en := range pending {
+		ks[i] = keyed{en, e.queue.Key(e.request(en, e.resumePoint(en)))}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int { return cmp.Compare(a.key, b.key) })
+	for i := range ks {
+		pending[i] = ks[i].en
 	}
 }
 
