@@ -12,7 +12,11 @@
 //     panics, and moves a damaged store aside to start a fresh one, while
 //     returning errors that are conditions of the machine (permissions, a
 //     full disk, a held lock, no address space) without touching the data;
-//   - Run, the value-log garbage collection loop, owned by the caller.
+//   - Run, the value-log garbage collection loop, owned by the caller;
+//   - compaction on demand (compact.go) for the device: the DB's own
+//     goroutine compacts after signalled writes (Wrote; Update signals)
+//     and sleeps while the store is idle, where Badger's compactors would
+//     wake 40 times a second.
 //
 // docs/durability.md describes the write discipline, the memory budget and
 // recovery.
