@@ -13,7 +13,8 @@ import (
 	"github.com/tether-edge/tether/pkg/task"
 )
 
-// Placer places the engine's tasks with broker/place's policies. Make one with New.
+// Placer places the engine's tasks with broker/place's policies. New makes one (inside a
+// Queued for a queue order).
 type Placer struct {
 	opt   Options
 	log   *slog.Logger
