@@ -54,6 +54,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("reading the device's facts: %w", err)
 	}
 	facts.AgentVersion, facts.Tier, facts.Labels = version, cfg.Tier, cfg.Labels
+	facts.TaskSlots = cfg.Tasks.Slots
+	if facts.TaskSlots == 0 {
+		facts.TaskSlots = max(1, runtime.NumCPU()) // the runner's default
+	}
 
 	if cfg.NodeID == "" {
 		id, err := collect.MachineIdentity(collect.Options{})

@@ -12,8 +12,9 @@ import (
 // Labels a node may carry to describe itself to placement (agent `--label k=v`). Values that
 // do not parse, or lie outside their range, are ignored.
 const (
-	// LabelSlots is how many tasks the node runs at once (1 to 1024), when it differs from
-	// its cores: set it with the agent's tasks.slots.
+	// LabelSlots is how many tasks the node runs at once (1 to 1024). Agents report their
+	// tasks.slots in their facts (task_slots); the label overrides that, and a node
+	// that reports neither counts its cores.
 	LabelSlots = "tether.slots"
 	// LabelSpeed is one slot's speed in work units per second (a Pi 4 core is 1, a Pi Zero 2
 	// W core about 0.4, a Pi 5 core about 2): the prior the scheduler starts from before it
@@ -35,6 +36,9 @@ func (p *Placer) declare(n *tasks.Node) place.Node {
 		d.Tier = place.TierCloud
 	} else {
 		d.RTT, d.Bandwidth = p.opt.LAN.RTT.Seconds(), p.opt.LAN.Mbps*bytesPerMegabit
+	}
+	if n.TaskSlots > 0 {
+		d.Cores = min(n.TaskSlots, maxSlots) // what the agent says it runs at once
 	}
 	if v, ok := label(n, LabelSlots, 1, maxSlots); ok && v == math.Trunc(v) {
 		d.Cores = int(v)

@@ -352,6 +352,23 @@ func TestLabelsDeclareTheNode(t *testing.T) {
 	}
 }
 
+// TestReportedSlotsDeclareTheNode: an agent's task_slots (its facts) size
+// the node, not its cores; a tether.slots label still wins.
+func TestReportedSlotsDeclareTheNode(t *testing.T) {
+	g := newRig(t)
+	g.node("pi", protocol.TierEdge, 4, func(n *tasks.Node) { n.TaskSlots = 1 })
+	if got := g.p.fleet.Node(g.index("pi")).Cores; got != 1 {
+		t.Errorf("pi reporting 1 slot on 4 cores declared with %d", got)
+	}
+	g.node("pi", protocol.TierEdge, 4, func(n *tasks.Node) {
+		n.TaskSlots = 1
+		n.Labels = map[string]string{LabelSlots: "3"}
+	})
+	if got := g.p.fleet.Node(g.index("pi")).Cores; got != 3 {
+		t.Errorf("pi with a tether.slots label of 3 declared with %d", got)
+	}
+}
+
 func TestClassesAreBounded(t *testing.T) {
 	g := newRig(t)
 	for k := 0; k < 100; k++ {

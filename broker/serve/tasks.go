@@ -72,7 +72,7 @@ func (n *nodeSet) list() []string {
 func taskNode(n fleet.Node) tasks.Node {
 	tn := tasks.Node{ID: n.ID, Online: n.Online, Instance: n.Instance}
 	if f := n.Facts; f != nil {
-		tn.HasFacts, tn.Tier, tn.Labels, tn.Cores = true, f.Tier, f.Labels, f.Cores
+		tn.HasFacts, tn.Tier, tn.Labels, tn.Cores, tn.TaskSlots = true, f.Tier, f.Labels, f.Cores, f.TaskSlots
 		tn.MemTotal = int64(min(f.MemTotal, math.MaxInt64))
 	}
 	if m := n.Metrics; m != nil {

@@ -21,7 +21,10 @@ type Node struct {
 	Tier     string
 	Labels   map[string]string
 	Cores    int
-	MemTotal int64 // bytes
+	// TaskSlots is how many tasks the agent runs at once, from its facts
+	// (0: not reported).
+	TaskSlots int
+	MemTotal  int64 // bytes
 	// From the node's latest metrics, for placers that use them (zero:
 	// none reported): CPU is the busy share of all its cores in [0, 1];
 	// Throttled (thermal throttling or a capped clock) and Undervoltage

@@ -181,6 +181,9 @@ func (f *Facts) validate() error {
 	if f.Arch == "" {
 		return invalid("facts.arch is missing")
 	}
+	if f.TaskSlots < 0 || f.TaskSlots > maxCores {
+		return invalid("facts.task_slots %d: want 0 to %d", f.TaskSlots, maxCores)
+	}
 	if f.Cores < 1 || f.Cores > maxCores {
 		return invalid("facts.cores = %d is outside 1..%d", f.Cores, maxCores)
 	}

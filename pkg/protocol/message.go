@@ -97,8 +97,11 @@ type Facts struct {
 	AgentVersion string            `json:"agent_version"`
 	Tier         string            `json:"tier"`
 	Labels       map[string]string `json:"labels,omitempty"`
-	BootID       string            `json:"boot_id,omitempty"`
-	BootTime     time.Time         `json:"boot_time,omitzero"`
+	// TaskSlots is how many tasks the agent runs at once (its
+	// tasks.slots); absent from agents that run no tasks.
+	TaskSlots int       `json:"task_slots,omitempty"`
+	BootID    string    `json:"boot_id,omitempty"`
+	BootTime  time.Time `json:"boot_time,omitzero"`
 }
 
 // Metrics is one resource report. Pointer and omitempty fields are absent
