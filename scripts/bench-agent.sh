@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Measures the agent as it runs: steady RSS and CPU at 1 s and 10 s sampling,
 # disk bytes written, and uplink bytes (MQTT layer, as counted by the agent's
-# own connection) for change-only reporting vs sending every sample. Four
-# agents run side by side against one scheduler on loopback; the last sends
-# a report every 100 ms: ten durable records a second through the store,
-# each appended, published and acknowledged.
+# own connection) for change-only reporting vs sending every sample. Five
+# agents run side by side against one scheduler on loopback: change-only at
+# 1 s and 10 s sampling; heartbeat-only, 1 s sampling with change thresholds
+# no sample reaches, so it reports once a heartbeat (60 s) whatever the host
+# does: an idle device's floor, which a busy build machine cannot disturb;
+# sending every 1 s sample; and sending every 100 ms sample: ten durable
+# records a second through the store, each appended, published and
+# acknowledged.
 #
 #   scripts/bench-agent.sh [SECONDS]     (default 300; KEEP=1 keeps the logs)
 #
@@ -27,7 +31,7 @@ echo "bench-agent: working in $dir, logs in $logs" >&2
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir" "$logs"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 creds=$dir/credentials
-agents=(change-1s change-10s sendall-1s sendall-100ms)
+agents=(change-1s change-10s heartbeat-1s sendall-1s sendall-100ms)
 for u in tether-scheduler "${agents[@]}"; do
   bin/tether-broker passwd -f "$creds" add "$u" 2>/dev/null > "$dir/$u.pw"
 done
@@ -45,6 +49,17 @@ start_agent() { # name sample-interval extra...
 }
 start_agent change-1s 1s
 start_agent change-10s 10s
+cat > "$dir/heartbeat-only.yaml" <<'YAML'
+thresholds:
+  cpu: {abs: 101}
+  mem: {abs: 101}
+  swap: {abs: 101}
+  disk: {abs: 101}
+  load: {abs: 1000000}
+  temp: {abs: 1000000}
+  net: {abs: 1.0e+15}
+YAML
+start_agent heartbeat-1s 1s --config "$dir/heartbeat-only.yaml"
 start_agent sendall-1s 1s --send-all
 start_agent sendall-100ms 100ms --send-all
 
@@ -113,8 +128,8 @@ for n in "${agents[@]}"; do
       printf "| %s | %s | %.2f | %.1f / %.1f | %s | %s | %.2f | %s | %.2f | %s |\n", n, every, rss / 1024,
         anon / 1024, file / 1024, cpu, disk, sent / ran, st, recv / ran, hour }'
 done
-# Why the change-only agents sent their reports after the warm-up.
-for n in change-1s change-10s; do
+# Why the change-only and heartbeat-only agents sent their reports after the warm-up.
+for n in change-1s change-10s heartbeat-1s; do
   echo "$n reports by reason: $(grep 'msg="report sent"' "$logs/$n.log" |
     awk -v after="$warm_until" 'substr($1, 17, 8) >= after' | grep -o 'reason=[a-z_]*' | sort | uniq -c |
     awk '{printf "%s %s, ", $2, $1}')" >&2
