@@ -238,8 +238,12 @@ func (u *Uplink) PublishMetrics(ctx context.Context, m protocol.Metrics) error {
 	// pending record lost.
 	from := u.outbox.PendingFrom()
 	if r, ok := u.outbox.(outboxReporter); ok {
-		ob := r.Report()
-		m.Outbox = &ob
+		// Only when there is something to say: an empty outbox with no
+		// losses is the common case, and every byte of a report is paid
+		// on every heartbeat of every node.
+		if ob := r.Report(); ob != (protocol.Outbox{}) {
+			m.Outbox = &ob
+		}
 	}
 	_, err := u.outbox.Add(ctx, KindMetrics, func(seq uint64) (string, []byte, error) {
 		m.Header = u.header(seq, from)
