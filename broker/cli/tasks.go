@@ -430,19 +430,7 @@ func printTasks(w io.Writer, list []task.Status, now time.Time) error {
 func runTask(ctx context.Context, env Env, args []string) error {
 	fs, cf := taskFlagSet(env, "task", "Usage: tether-broker task [flags] ID\n\nPrints a task's status with its attempt history.")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	rest, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 1 {
-		fs.Usage()
-		return errors.New("task: give one task id")
-	}
-	id := rest[0]
-	if err := protocol.ValidateID("task id", id); err != nil {
-		return err
-	}
-	c, err := dialTasks(ctx, env, cf)
+	id, c, err := oneTask(ctx, env, fs, cf, args, "task")
 	if err != nil {
 		return err
 	}
@@ -513,19 +501,7 @@ func printTask(w io.Writer, st task.Status) error {
 
 func runCancel(ctx context.Context, env Env, args []string) error {
 	fs, cf := taskFlagSet(env, "cancel", "Usage: tether-broker cancel [flags] ID\n\nCancels a task: a running attempt is killed on its node.")
-	rest, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 1 {
-		fs.Usage()
-		return errors.New("cancel: give one task id")
-	}
-	id := rest[0]
-	if err := protocol.ValidateID("task id", id); err != nil {
-		return err
-	}
-	c, err := dialTasks(ctx, env, cf)
+	id, c, err := oneTask(ctx, env, fs, cf, args, "cancel")
 	if err != nil {
 		return err
 	}
@@ -541,4 +517,25 @@ func runCancel(ctx context.Context, env Env, args []string) error {
 	}
 	_, err = fmt.Fprintf(env.Stdout, "%s %s\n", id, dash(r.State))
 	return err
+}
+
+// oneTask parses the flags and the one task id of a command about a task,
+// and connects.
+func oneTask(ctx context.Context, env Env, fs *flag.FlagSet, cf *clientFlags, args []string, cmd string) (string, *taskClient, error) {
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(rest) != 1 {
+		fs.Usage()
+		return "", nil, fmt.Errorf("%s: give one task id", cmd)
+	}
+	if err := protocol.ValidateID("task id", rest[0]); err != nil {
+		return "", nil, err
+	}
+	c, err := dialTasks(ctx, env, cf)
+	if err != nil {
+		return "", nil, err
+	}
+	return rest[0], c, nil
 }
