@@ -28,7 +28,10 @@ dir=$(mktemp -d)
 # on tmpfs, so that the log is not counted as the agents' disk writes.
 logs=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
 echo "bench-agent: working in $dir, logs in $logs" >&2
-trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir" "$logs"' EXIT
+# Wait for the processes before removing their directory: a scheduler whose
+# task store's directory is gone never finishes closing it (Badger retries
+# the failed memtable flush once a second, forever).
+trap 'kill $(jobs -p) 2>/dev/null || true; wait; [ -n "${KEEP:-}" ] || rm -rf "$dir" "$logs"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 creds=$dir/credentials
 agents=(change-1s change-10s heartbeat-1s sendall-1s sendall-100ms)
