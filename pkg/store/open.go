@@ -191,7 +191,20 @@ func (d *DB) Close() error {
 	close(d.stop)
 	d.mu.Unlock()
 	d.runs.Wait()
-	return d.DB.Close()
+	timeout := d.profile.CloseTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.DB.Close() }() // left behind if it never returns: the process is ending
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("store %s: not closed within %v: Badger keeps retrying a write that fails (is the directory gone, or the disk failing?); giving up", d.dir, timeout)
+	}
 }
 
 // Dir returns the store's directory.

@@ -86,6 +86,11 @@ type Profile struct {
 	CompactDelay time.Duration
 	// CompactL0OnClose compacts L0 into L1 during Close.
 	CompactL0OnClose bool
+	// CloseTimeout bounds Close (0: 30 s). Badger's Close retries a
+	// memtable flush that fails — a directory removed under the process,
+	// a dead SD card — once a second, forever; past this Close gives up
+	// with an error, so a process can still exit on SIGTERM.
+	CloseTimeout time.Duration
 
 	// VerifyOnOpen checks every table block's checksum before Badger opens
 	// the store (see Open); without it only table indexes are checked.

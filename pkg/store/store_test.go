@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -462,5 +463,45 @@ func TestEmptyValueLogIsRemoved(t *testing.T) {
 	defer db.Close()
 	if err := db.View(func(txn *badger.Txn) error { _, err := txn.Get([]byte("k")); return err }); err != nil {
 		t.Fatalf("data lost: %v", err)
+	}
+}
+
+// TestCloseGivesUpOnAFailingDisk removes a store's directory under it, as
+// a dying SD card would fail its writes: Badger's Close would retry the
+// memtable flush forever; Close must give up with an error. It runs in a
+// child process, because what it gives up on keeps running (goleak).
+func TestCloseGivesUpOnAFailingDisk(t *testing.T) {
+	if os.Getenv("TETHER_STORE_CLOSE_CHILD") == "1" {
+		dir := t.TempDir()
+		p := Device()
+		p.CloseTimeout = 2 * time.Second
+		db, _, err := Open(filepath.Join(dir, "s"), p, nil)
+		if err != nil {
+			fmt.Println("CHILD open:", err)
+			os.Exit(3)
+		}
+		if err := db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("k"), []byte("v")) }); err != nil {
+			fmt.Println("CHILD write:", err)
+			os.Exit(3)
+		}
+		os.RemoveAll(filepath.Join(dir, "s"))
+		start := time.Now()
+		err = db.Close()
+		fmt.Printf("CHILD closed after %v: %v\n", time.Since(start).Round(100*time.Millisecond), err)
+		if err == nil {
+			os.Exit(1)
+		}
+		os.Exit(0) // before goleak: the abandoned Close is still running
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCloseGivesUpOnAFailingDisk$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "TETHER_STORE_CLOSE_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "not closed within") {
+		t.Fatalf("child output lacks the give-up error:\n%s", out)
 	}
 }
