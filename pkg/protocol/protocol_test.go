@@ -35,7 +35,14 @@ var examples = map[string]any{
 	}},
 	"will":    NodeStatus{Header: hdr(56), State: StateOffline, Reason: ReasonLost, Conn: 3},
 	"goodbye": NodeStatus{Header: hdr(57), State: StateOffline, Reason: ReasonShutdown, Conn: 3},
-	"metrics": Metrics{Header: hdr(57),
+	"recovered": NodeStatus{Header: Header{V: Version, Node: "pi-0002", Instance: "7c1e90aa3b5d4f20", Store: "e41a0b7c93d25f68",
+		TS: ts, Boot: "0b7e1c55-2f4d-4c8a-9e61-3a2d7f9c4b10", UpMS: 41000},
+		State: StateOnline, Conn: 1, HeartbeatS: 60, Facts: &Facts{
+			Hostname: "pi-0002", OS: "linux", Arch: "armv7", Model: "Raspberry Pi 3 Model B Rev 1.2", Cores: 4, MemTotal: 969744384,
+			AgentVersion: "0.1.0", Tier: TierEdge, TaskSlots: 4},
+		Recovery: &Recovery{At: ts.Add(-20 * time.Second), Reason: "MANIFEST: checksum mismatch",
+			MovedTo: "/var/lib/tether/store.corrupt-20261127T092940Z"}},
+	"metrics": Metrics{Header: func() Header { h := hdr(57); h.From = 55; return h }(),
 		CPU:      CPU{Total: 12.5, PerCore: []float64{20, 10, 10, 10}},
 		Load:     &Load{M1: 0.42, M5: 0.35, M15: 0.3},
 		Mem:      Mem{Total: 3978489856, Available: 3300000000, Used: 678489856, Percent: 17.05},
@@ -44,28 +51,35 @@ var examples = map[string]any{
 		TempC:    map[string]float64{"cpu_thermal": 48.7},
 		UptimeS:  259200,
 		Throttle: &Throttle{Raw: 0x50000, UndervoltageOccurred: true, ThrottledOccurred: true},
+		Outbox:   &Outbox{Pending: 3, Bytes: 2790},
 	},
 	"scheduler": SchedulerStatus{V: Version, State: StateOnline, Instance: "01JDQ90000", Version: "0.1.0", TS: ts},
 	"duplicate": DuplicateNotice{V: Version, Node: "pi-0001", Instances: []string{"01JDQ8Z3K4", "7c1e90aa3b"}, TS: ts},
 	"summary":   FleetSummary{V: Version, TS: ts, Nodes: 3, Online: 2, Offline: 1, Throttled: 1},
 	"fleet": FleetNodes{V: Version, TS: ts, Nodes: []FleetNode{
 		{Node: "pi-0001", Online: true, Arch: "arm64", Model: "Raspberry Pi 4 Model B Rev 1.4", Tier: TierEdge,
-			CPU: f64(12.5), MemPct: f64(17.05), TempC: f64(48.7), LastSeen: ts},
-		{Node: "pi-0002", Online: false, Reason: ReasonLost, Arch: "armv7", Tier: TierEdge, LastSeen: ts.Add(-time.Minute)},
+			CPU: f64(12.5), MemPct: f64(17.05), TempC: f64(48.7), LastSeen: ts, Measured: ts.Add(-120 * time.Millisecond),
+			ClockSkewMS: 35, Seq: 57, Missing: 2, Outbox: &Outbox{Pending: 3, Bytes: 2790}},
+		{Node: "pi-0002", Online: false, Reason: ReasonLost, Arch: "armv7", Tier: TierEdge, LastSeen: ts.Add(-time.Minute),
+			StoreRecovered: ts.Add(-20 * time.Minute), Seq: 1204, Gaps: 17, Dups: 3},
 	}},
 }
 
+// goldenDecoders decode each golden file (and its example in
+// docs/protocol.md) by its name.
+var goldenDecoders = map[string]func([]byte) (any, error){
+	"birth":     func(b []byte) (any, error) { return DecodeNodeStatus(b) },
+	"will":      func(b []byte) (any, error) { return DecodeNodeStatus(b) },
+	"goodbye":   func(b []byte) (any, error) { return DecodeNodeStatus(b) },
+	"recovered": func(b []byte) (any, error) { return DecodeNodeStatus(b) },
+	"metrics":   func(b []byte) (any, error) { return DecodeMetrics(b) },
+	"scheduler": func(b []byte) (any, error) { return DecodeSchedulerStatus(b) },
+	"summary":   func(b []byte) (any, error) { return DecodeFleetSummary(b) },
+	"duplicate": func(b []byte) (any, error) { return DecodeDuplicateNotice(b) },
+	"fleet":     func(b []byte) (any, error) { return DecodeFleetNodes(b) },
+}
+
 func TestGolden(t *testing.T) {
-	decoders := map[string]func([]byte) (any, error){
-		"birth":     func(b []byte) (any, error) { return DecodeNodeStatus(b) },
-		"will":      func(b []byte) (any, error) { return DecodeNodeStatus(b) },
-		"goodbye":   func(b []byte) (any, error) { return DecodeNodeStatus(b) },
-		"metrics":   func(b []byte) (any, error) { return DecodeMetrics(b) },
-		"scheduler": func(b []byte) (any, error) { return DecodeSchedulerStatus(b) },
-		"summary":   func(b []byte) (any, error) { return DecodeFleetSummary(b) },
-		"duplicate": func(b []byte) (any, error) { return DecodeDuplicateNotice(b) },
-		"fleet":     func(b []byte) (any, error) { return DecodeFleetNodes(b) },
-	}
 	for name, msg := range examples {
 		t.Run(name, func(t *testing.T) {
 			got, err := json.MarshalIndent(msg, "", "  ")
@@ -85,7 +99,7 @@ func TestGolden(t *testing.T) {
 			if diff := cmp.Diff(strings.TrimSpace(string(want)), string(got)); diff != "" {
 				t.Fatalf("encoding changed (-golden +got), rerun with -update if intended:\n%s", diff)
 			}
-			back, err := decoders[name](want)
+			back, err := goldenDecoders[name](want)
 			if err != nil {
 				t.Fatalf("golden file does not decode: %v", err)
 			}
