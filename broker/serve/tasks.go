@@ -104,14 +104,31 @@ func (s *scheduler) syncNodes() {
 	s.tasks.SyncNodes(all)
 }
 
+// onSubmit takes a submit request. A retained one is refused (and
+// cleared): it would be delivered again at every start of the scheduler
+// and make a task each time.
 func (s *scheduler) onSubmit(m session.Message) {
-	if err := s.tasks.HandleSubmit(m.Payload); err != nil {
+	var err error
+	if m.Retained {
+		err = s.tasks.HandleRetained(m.Topic, m.Payload)
+	} else {
+		err = s.tasks.HandleSubmit(m.Payload)
+	}
+	if err != nil {
 		s.reject(m, err)
 	}
 }
 
+// onControl takes a control request; a retained one is refused, as
+// onSubmit's.
 func (s *scheduler) onControl(m session.Message) {
-	if err := s.tasks.HandleControl(m.Payload); err != nil {
+	var err error
+	if m.Retained {
+		err = s.tasks.HandleRetained(m.Topic, m.Payload)
+	} else {
+		err = s.tasks.HandleControl(m.Payload)
+	}
+	if err != nil {
 		s.reject(m, err)
 	}
 }

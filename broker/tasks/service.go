@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -101,6 +102,20 @@ func (s *Service) HandleControl(payload []byte) error {
 	}
 	s.do(func(e *Engine) { e.Control(req) })
 	return nil
+}
+
+// ErrRetained refuses a request published with the retain flag.
+var ErrRetained = errors.New("a retained request is refused: publish requests without the retain flag " +
+	"(the broker would deliver a retained one again at every start of the scheduler); the retained copy was cleared")
+
+// HandleRetained takes a request that came retained, on topic: it is
+// never applied — the broker would deliver it again at every start of the
+// scheduler, a new task each time. The retained copy is cleared, and the
+// requester answered if the request says where (else the error is
+// returned, as by HandleSubmit).
+func (s *Service) HandleRetained(topic string, payload []byte) error {
+	s.do(func(e *Engine) { e.clearRetained(topic) })
+	return s.refuse(payload, ErrRetained)
 }
 
 // refuse answers a request that did not decode, if it says where to: its

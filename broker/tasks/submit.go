@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
 )
 
@@ -91,6 +92,13 @@ func replyError(err error) string {
 // know where to reply (an invalid spec, an unknown op): nothing is stored.
 func (e *Engine) Refuse(replyTo, requestID string, err error) {
 	e.send(replyTo, task.Reply{V: task.Version, RequestID: requestID, Error: replyError(err)})
+}
+
+// clearRetained queues the empty retained message that removes the
+// retained message on topic.
+func (e *Engine) clearRetained(topic string) {
+	e.msgs = append(e.msgs, Message{Message: session.Message{Topic: topic, QoS: 1, Retained: true}})
+	e.odd(e.now(), "retained request refused and cleared", "topic", topic)
 }
 
 // Control applies a decoded, valid control request: cancel. Cancelling a
