@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -59,8 +60,10 @@ func (c *Collector) readFacts(ctx context.Context) (protocol.Facts, error) {
 		f.Hostname = printable(h.Hostname)
 		f.Platform = printable(platformName(h.Platform, h.PlatformVersion))
 		f.Kernel = printable(h.KernelVersion)
-		if h.BootTime > 0 {
-			f.BootTime = time.Unix(int64(h.BootTime), 0).UTC()
+		// A boot time the protocol refuses (a clock set wildly wrong)
+		// is left out rather than have every birth refused.
+		if bt := time.Unix(int64(h.BootTime), 0).UTC(); h.BootTime > 0 && h.BootTime <= math.MaxInt64 && protocol.CheckTime("boot_time", bt) == nil {
+			f.BootTime = bt
 		}
 	}
 

@@ -96,6 +96,13 @@ func (f *Fleet) HandleMetrics(m protocol.Metrics) Actions {
 // updates the node's clock skew when the message could be placed.
 func (f *Fleet) place(n *Node, h protocol.Header, recv time.Time) time.Time {
 	at, ok := n.clock.observe(h, recv)
+	// A node's up_ms can place a message up to a century away; the
+	// table's times stay within the protocol's window.
+	if at.Before(protocol.MinTime) {
+		at = protocol.MinTime
+	} else if !at.Before(protocol.MaxTime) {
+		at = protocol.MaxTime.Add(-time.Millisecond)
+	}
 	if ok {
 		n.ClockSkew = h.TS.Sub(at)
 	}

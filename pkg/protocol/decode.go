@@ -78,6 +78,12 @@ func (h *Header) validate(counted bool) error {
 	if counted && h.Seq == 0 {
 		return invalid("seq is missing (sequence numbers start at 1)")
 	}
+	if err := CheckSeq("seq", h.Seq); err != nil {
+		return err
+	}
+	if err := CheckSeq("from", h.From); err != nil {
+		return err
+	}
 	if h.From > h.Seq && (counted || h.From-h.Seq > 1) { // a status may name the next seq
 		return invalid("from %d is past seq %d", h.From, h.Seq)
 	}
@@ -86,6 +92,12 @@ func (h *Header) validate(counted bool) error {
 	}
 	if h.TS.IsZero() {
 		return invalid("ts is missing")
+	}
+	if err := CheckTime("ts", h.TS); err != nil {
+		return err
+	}
+	if h.UpMS > uint64(MaxUptime/time.Millisecond) {
+		return invalid("up_ms %d is more than a century", h.UpMS)
 	}
 	return nil
 }
@@ -144,10 +156,13 @@ func (m *NodeStatus) Validate() error {
 	if err := checkFinite("heartbeat_s", m.HeartbeatS); err != nil {
 		return err
 	}
-	if m.HeartbeatS < 0 {
-		return invalid("heartbeat_s is negative")
+	if m.HeartbeatS < 0 || m.HeartbeatS > MaxHeartbeat.Seconds() {
+		return invalid("heartbeat_s = %g is outside 0..%g", m.HeartbeatS, MaxHeartbeat.Seconds())
 	}
 	if r := m.Recovery; r != nil {
+		if err := CheckTime("recovery.at", r.At); err != nil {
+			return err
+		}
 		if err := checkString("recovery.reason", r.Reason); err != nil {
 			return err
 		}
@@ -186,6 +201,12 @@ func (f *Facts) validate() error {
 	}
 	if f.Cores < 1 || f.Cores > maxCores {
 		return invalid("facts.cores = %d is outside 1..%d", f.Cores, maxCores)
+	}
+	if err := checkBytes("facts.mem_total", f.MemTotal); err != nil {
+		return err
+	}
+	if err := checkOptTime("facts.boot_time", f.BootTime); err != nil {
+		return err
 	}
 	if f.Tier != TierEdge && f.Tier != TierCloud {
 		return invalid("facts.tier %q is neither %q nor %q", f.Tier, TierEdge, TierCloud)
@@ -233,14 +254,16 @@ func (m *Metrics) Validate() error {
 		}
 	}
 	if m.Load != nil {
-		if err := checkFinite("load", m.Load.M1, m.Load.M5, m.Load.M15); err != nil {
-			return err
-		}
-		if m.Load.M1 < 0 || m.Load.M5 < 0 || m.Load.M15 < 0 {
-			return invalid("load is negative")
+		for field, l := range map[string]float64{"load.m1": m.Load.M1, "load.m5": m.Load.M5, "load.m15": m.Load.M15} {
+			if err := checkRange(field, l, 0, MaxLoad); err != nil {
+				return err
+			}
 		}
 	}
 	if err := checkPercent("mem.percent", m.Mem.Percent); err != nil {
+		return err
+	}
+	if err := checkBytes("mem.total", m.Mem.Total); err != nil {
 		return err
 	}
 	if m.Mem.Used > m.Mem.Total || m.Mem.Available > m.Mem.Total {
@@ -260,15 +283,20 @@ func (m *Metrics) Validate() error {
 		}
 	}
 	if m.Net != nil {
-		if err := checkFinite("net", m.Net.RxBps, m.Net.TxBps); err != nil {
+		if err := checkRange("net.rx_bps", m.Net.RxBps, 0, MaxRate); err != nil {
 			return err
 		}
-		if m.Net.RxBps < 0 || m.Net.TxBps < 0 {
-			return invalid("net rate is negative")
+		if err := checkRange("net.tx_bps", m.Net.TxBps, 0, MaxRate); err != nil {
+			return err
 		}
 	}
-	if m.Outbox != nil && (m.Outbox.Pending < 0 || m.Outbox.Bytes < 0) {
-		return invalid("outbox counts are negative")
+	if m.Outbox != nil {
+		if err := m.Outbox.validate(); err != nil {
+			return err
+		}
+	}
+	if m.UptimeS > uint64(MaxUptime/time.Second) {
+		return invalid("uptime_s %d is more than a century", m.UptimeS)
 	}
 	if len(m.TempC) > maxSensor {
 		return invalid("temp_c has %d sensors, limit %d", len(m.TempC), maxSensor)
@@ -277,94 +305,21 @@ func (m *Metrics) Validate() error {
 		if err := checkString("temp_c sensor name", name); err != nil {
 			return err
 		}
-		if err := checkFinite("temp_c."+name, c); err != nil {
+		if err := checkTemp("temp_c."+name, c); err != nil {
 			return err
-		}
-		if c < -100 || c > 200 {
-			return invalid("temp_c.%s = %g °C is not a plausible temperature", name, c)
 		}
 	}
 	return nil
 }
 
 func (u *Usage) validate(field string) error {
+	if err := checkBytes(field+".total", u.Total); err != nil {
+		return err
+	}
 	if u.Used > u.Total {
 		return invalid("%s.used exceeds %s.total", field, field)
 	}
 	return checkPercent(field+".percent", u.Percent)
-}
-
-// DecodeSchedulerStatus parses and validates the scheduler's status.
-func DecodeSchedulerStatus(data []byte) (SchedulerStatus, error) {
-	var m SchedulerStatus
-	if err := decode(data, MaxMessage, &m); err != nil {
-		return SchedulerStatus{}, err
-	}
-	if err := checkVersion(m.V); err != nil {
-		return SchedulerStatus{}, err
-	}
-	if m.State != StateOnline && m.State != StateOffline {
-		return SchedulerStatus{}, invalid("state %q is neither %q nor %q", m.State, StateOnline, StateOffline)
-	}
-	if m.Instance == "" {
-		return SchedulerStatus{}, invalid("instance is missing")
-	}
-	return m, nil
-}
-
-// DecodeFleetSummary parses and validates the fleet summary.
-func DecodeFleetSummary(data []byte) (FleetSummary, error) {
-	var m FleetSummary
-	if err := decode(data, MaxMessage, &m); err != nil {
-		return FleetSummary{}, err
-	}
-	if err := checkVersion(m.V); err != nil {
-		return FleetSummary{}, err
-	}
-	if m.Nodes < 0 || m.Online < 0 || m.Offline < 0 || m.Online+m.Offline != m.Nodes {
-		return FleetSummary{}, invalid("counts do not add up: %d online + %d offline != %d nodes", m.Online, m.Offline, m.Nodes)
-	}
-	return m, nil
-}
-
-// DecodeFleetNodes parses and validates the fleet table.
-func DecodeFleetNodes(data []byte) (FleetNodes, error) {
-	var m FleetNodes
-	if err := decode(data, MaxFleetMessage, &m); err != nil {
-		return FleetNodes{}, err
-	}
-	if err := checkVersion(m.V); err != nil {
-		return FleetNodes{}, err
-	}
-	for i := range m.Nodes {
-		if err := ValidateID("node", m.Nodes[i].Node); err != nil {
-			return FleetNodes{}, invalid("row %d: %v", i, err)
-		}
-	}
-	return m, nil
-}
-
-// DecodeDuplicateNotice parses and validates the duplicate command's payload.
-func DecodeDuplicateNotice(data []byte) (DuplicateNotice, error) {
-	var m DuplicateNotice
-	if err := decode(data, MaxMessage, &m); err != nil {
-		return DuplicateNotice{}, err
-	}
-	if err := checkVersion(m.V); err != nil {
-		return DuplicateNotice{}, err
-	}
-	if err := ValidateID("node", m.Node); err != nil {
-		return DuplicateNotice{}, invalid("%v", err)
-	}
-	if len(m.Instances) < 2 || len(m.Instances) > 64 {
-		return DuplicateNotice{}, invalid("instances: %d listed, want 2 to 64", len(m.Instances))
-	}
-	for _, in := range m.Instances {
-		if in == "" || len(in) > maxString {
-			return DuplicateNotice{}, invalid("instances: an entry is empty or longer than %d bytes", maxString)
-		}
-	}
-	return m, nil
 }
 
 // Now returns the current time truncated to milliseconds, the precision

@@ -45,7 +45,7 @@ func ValidateID(what, s string) error {
 		return fmt.Errorf("%s is empty", what)
 	}
 	if len(s) > MaxIDLen {
-		return fmt.Errorf("%s %q is longer than %d characters", what, s, MaxIDLen)
+		return fmt.Errorf("%s %q… is longer than %d characters", what, s[:MaxIDLen], MaxIDLen)
 	}
 	if s[0] == '.' || s[0] == '-' {
 		return fmt.Errorf("%s %q must start with a letter, digit or '_'", what, s)
