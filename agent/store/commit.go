@@ -66,7 +66,9 @@ func (s *Store) lead(b *batch) {
 	defer s.leaders.Done()
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
-	since := time.Since(time.Unix(0, s.lastCommit.Load()))
+	// On the monotonic clock: a wall clock stepped back (NTP on a device
+	// without an RTC) must not hold every durable write for the step.
+	since := time.Duration(s.age.now() - s.lastCommit.Load())
 	if wait := s.opts.CommitInterval - since; wait > 0 {
 		time.Sleep(wait) // bounded by CommitInterval; writers keep joining b
 	}
@@ -76,7 +78,7 @@ func (s *Store) lead(b *batch) {
 	}
 	s.mu.Unlock()
 	_ = s.commitBatch(b, nil) // each op has its error
-	s.lastCommit.Store(time.Now().UnixNano())
+	s.lastCommit.Store(s.age.now())
 	close(b.done)
 }
 

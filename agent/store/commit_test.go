@@ -54,7 +54,7 @@ func TestCommitsPerSecondBoundedUnderBurst(t *testing.T) {
 func TestLoneAppendCommitsAtOnce(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.CommitInterval = time.Second; o.AckInterval = time.Second })
 	time.Sleep(20 * time.Millisecond)
-	h.s.lastCommit.Store(time.Now().Add(-2 * time.Second).UnixNano())
+	h.s.lastCommit.Store(h.s.age.now() - int64(2*time.Second))
 	start := time.Now()
 	mustAppend(t, h.s, KindMetrics, payload("a/b"))
 	if d := time.Since(start); d > 500*time.Millisecond {

@@ -47,7 +47,7 @@ type Store struct {
 
 	commitMu sync.Mutex // held by the batch being committed
 
-	lastCommit atomic.Int64 // UnixNano of the last commit's end
+	lastCommit atomic.Int64 // s.age.now() at the last commit's end: monotonic
 	commits    atomic.Uint64
 	records    atomic.Uint64
 
@@ -143,7 +143,7 @@ func (s *Store) start(ld loaded) error {
 	if len(ld.corrupt) > 0 {
 		s.log.Error("outbox records could not be read back and were removed", "seqs", ld.corrupt)
 	}
-	s.lastCommit.Store(time.Now().UnixNano())
+	s.lastCommit.Store(s.age.now())
 	s.log.Debug("agent store open", "id", ld.id, "next", ld.next, "records", len(ld.records),
 		"opens", sess.Opens, "previous_clean", ld.session.Clean)
 	return nil
@@ -237,7 +237,7 @@ func (s *Store) untilHousekeeping() time.Duration {
 		}
 	}
 	if len(s.acks)+len(s.corrupt) > 0 {
-		wait = min(wait, s.opts.AckInterval-time.Since(time.Unix(0, s.lastCommit.Load())))
+		wait = min(wait, s.opts.AckInterval-time.Duration(now-s.lastCommit.Load()))
 	}
 	return wait
 }

@@ -11,7 +11,13 @@ import (
 // with the test.
 func testOutbox(t *testing.T) Outbox {
 	t.Helper()
-	s, _, err := store.Open(t.TempDir(), store.Options{})
+	return testOutboxWith(t, store.Options{})
+}
+
+// testOutboxWith is testOutbox with the store's options o.
+func testOutboxWith(t *testing.T, o store.Options) Outbox {
+	t.Helper()
+	s, _, err := store.Open(t.TempDir(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
