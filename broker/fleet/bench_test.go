@@ -13,7 +13,7 @@ func BenchmarkHandleMetrics(b *testing.B) {
 	ids := make([]string, nodes)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("pi-%05d", i)
-		f.HandleStatus(birth(ids[i], "i", 1))
+		f.HandleStatus(birth(ids[i], "i", 1), false)
 	}
 	seq := make([]uint64, nodes)
 	b.ReportAllocs()
@@ -33,7 +33,7 @@ func BenchmarkTable(b *testing.B) {
 			f, _ := newFleet()
 			for i := range nodes {
 				id := fmt.Sprintf("pi-%05d", i)
-				f.HandleStatus(birth(id, "i", 1))
+				f.HandleStatus(birth(id, "i", 1), false)
 				f.HandleMetrics(metrics(id, "i", 2, 10))
 			}
 			b.ReportAllocs()

@@ -45,7 +45,7 @@ func mustGet(t *testing.T, f *Fleet, id string) Node {
 
 func TestBirthMetricsGoodbye(t *testing.T) {
 	f, _ := newFleet()
-	f.HandleStatus(birth("a", "i1", 1))
+	f.HandleStatus(birth("a", "i1", 1), false)
 	if f.HandleMetrics(metrics("a", "i1", 2, 10)) != 0 {
 		t.Fatal("rebirth asked although the birth was seen")
 	}
@@ -53,7 +53,7 @@ func TestBirthMetricsGoodbye(t *testing.T) {
 	if !n.Online || n.Metrics.CPU.Total != 10 || n.Heartbeat != 10*time.Second {
 		t.Fatalf("after birth+metrics: %+v", n)
 	}
-	f.HandleStatus(offline("a", "i1", 3, protocol.ReasonShutdown))
+	f.HandleStatus(offline("a", "i1", 3, protocol.ReasonShutdown), false)
 	if n := mustGet(t, f, "a"); n.Online || n.Reason != protocol.ReasonShutdown || n.Gaps != 0 {
 		t.Fatalf("after goodbye: %+v", n)
 	}
@@ -61,21 +61,21 @@ func TestBirthMetricsGoodbye(t *testing.T) {
 
 func TestWillOfCurrentConnectionOnly(t *testing.T) {
 	f, _ := newFleet()
-	f.HandleStatus(birth("a", "i1", 1))
+	f.HandleStatus(birth("a", "i1", 1), false)
 	b2 := birth("a", "i1", 5) // reconnect of the same process
 	b2.Conn = 2
-	f.HandleStatus(b2)
-	f.HandleStatus(offline("a", "i1", 1, protocol.ReasonLost)) // the will of connection 1, late
+	f.HandleStatus(b2, false)
+	f.HandleStatus(offline("a", "i1", 1, protocol.ReasonLost), false) // the will of connection 1, late
 	if !mustGet(t, f, "a").Online {
 		t.Fatal("a will of an earlier connection took the node offline")
 	}
-	f.HandleStatus(offline("a", "old", 9, protocol.ReasonLost))
+	f.HandleStatus(offline("a", "old", 9, protocol.ReasonLost), false)
 	if !mustGet(t, f, "a").Online {
 		t.Fatal("a will of another instance took the node offline")
 	}
 	w2 := offline("a", "i1", 5, protocol.ReasonLost)
 	w2.Conn = 2
-	f.HandleStatus(w2)
+	f.HandleStatus(w2, false)
 	if n := mustGet(t, f, "a"); n.Online || n.Reason != protocol.ReasonLost {
 		t.Fatalf("the will of the current connection did not apply: %+v", n)
 	}
@@ -83,7 +83,7 @@ func TestWillOfCurrentConnectionOnly(t *testing.T) {
 
 func TestSequenceGapsAndDuplicates(t *testing.T) {
 	f, _ := newFleet()
-	f.HandleStatus(birth("a", "i1", 1))
+	f.HandleStatus(birth("a", "i1", 1), false)
 	f.HandleMetrics(metrics("a", "i1", 2, 10))
 	f.HandleMetrics(metrics("a", "i1", 5, 20)) // 3 and 4 lost
 	f.HandleMetrics(metrics("a", "i1", 5, 99)) // duplicate
@@ -96,13 +96,13 @@ func TestSequenceGapsAndDuplicates(t *testing.T) {
 
 func TestRestartIsNotADuplicateButFlappingIs(t *testing.T) {
 	f, c := newFleet()
-	f.HandleStatus(birth("a", "i1", 1))
+	f.HandleStatus(birth("a", "i1", 1), false)
 	c.advance(time.Second)
-	if act := f.HandleStatus(birth("a", "i2", 1)); act != 0 || mustGet(t, f, "a").Duplicate { // the agent restarted
+	if act := f.HandleStatus(birth("a", "i2", 1), false); act != 0 || mustGet(t, f, "a").Duplicate { // the agent restarted
 		t.Fatalf("a restart was flagged as a duplicate (actions %v)", act)
 	}
 	c.advance(time.Second)
-	if act := f.HandleStatus(birth("a", "i1", 7)); act != WarnDuplicate { // the first one is back: two agents
+	if act := f.HandleStatus(birth("a", "i1", 7), false); act != WarnDuplicate { // the first one is back: two agents
 		t.Fatalf("actions %v, want WarnDuplicate", act)
 	}
 	if !mustGet(t, f, "a").Duplicate {
@@ -112,7 +112,7 @@ func TestRestartIsNotADuplicateButFlappingIs(t *testing.T) {
 		t.Fatalf("Instances = %v, want [i1 i2]", got)
 	}
 	c.advance(time.Second)
-	if act := f.HandleStatus(birth("a", "i2", 3)); act&WarnDuplicate != 0 {
+	if act := f.HandleStatus(birth("a", "i2", 3), false); act&WarnDuplicate != 0 {
 		t.Fatalf("second notice within the limit: %v", act)
 	}
 	if got := f.Summary().Duplicates; len(got) != 1 || got[0] != "a" {
@@ -136,7 +136,7 @@ func TestMetricsWithoutBirthAskForRebirthRateLimited(t *testing.T) {
 	if f.HandleMetrics(metrics("a", "i1", 42, 5))&AskRebirth == 0 {
 		t.Fatal("no second rebirth request after the limit")
 	}
-	f.HandleStatus(birth("a", "i1", 43))
+	f.HandleStatus(birth("a", "i1", 43), false)
 	c.advance(31 * time.Second)
 	if f.HandleMetrics(metrics("a", "i1", 44, 5)) != 0 {
 		t.Fatal("rebirth asked after the birth arrived")
@@ -148,7 +148,7 @@ func TestMetricsWithoutBirthAskForRebirthRateLimited(t *testing.T) {
 
 func TestSweepOverdue(t *testing.T) {
 	f, c := newFleet()
-	f.HandleStatus(birth("a", "i1", 1)) // heartbeat 10 s, grace 5 s
+	f.HandleStatus(birth("a", "i1", 1), false) // heartbeat 10 s, grace 5 s
 	c.advance(15 * time.Second)
 	if gone := f.Sweep(); len(gone) != 0 {
 		t.Fatalf("swept at exactly heartbeat+grace: %v", gone)
@@ -168,14 +168,14 @@ func TestSweepOverdue(t *testing.T) {
 
 func TestTableAndSummary(t *testing.T) {
 	f, _ := newFleet()
-	f.HandleStatus(birth("b", "i", 1))
-	f.HandleStatus(birth("a", "j", 1))
+	f.HandleStatus(birth("b", "i", 1), false)
+	f.HandleStatus(birth("a", "j", 1), false)
 	m := metrics("a", "j", 2, 33)
 	m.Mem.Percent = 50
 	m.TempC = map[string]float64{"x": 40, "y": 61}
 	m.Throttle = &protocol.Throttle{Undervoltage: true}
 	f.HandleMetrics(m)
-	f.HandleStatus(offline("b", "i", 2, protocol.ReasonShutdown))
+	f.HandleStatus(offline("b", "i", 2, protocol.ReasonShutdown), false)
 	f.Reject()
 	tab := f.Table()
 	if len(tab.Nodes) != 2 || tab.Nodes[0].Node != "a" || tab.Nodes[1].Node != "b" {
@@ -197,14 +197,14 @@ func TestSequenceFollowsTheStoreAcrossRestarts(t *testing.T) {
 	f, _ := newFleet()
 	b := birth("a", "i1", 1)
 	b.Header = stored(b.Header, "S")
-	f.HandleStatus(b)
+	f.HandleStatus(b, false)
 	m := metrics("a", "i1", 2, 1)
 	m.Header = stored(m.Header, "S")
 	f.HandleMetrics(m)
 	// The agent restarts: a new instance, the same store, seq goes on.
 	b2 := birth("a", "i2", 3)
 	b2.Header = stored(b2.Header, "S")
-	f.HandleStatus(b2)
+	f.HandleStatus(b2, false)
 	// What the first process made and the new one delivers from the
 	// outbox carries the first instance: it continues the sequence and is
 	// no sign of a second agent.
@@ -222,7 +222,7 @@ func TestSequenceFollowsTheStoreAcrossRestarts(t *testing.T) {
 	// A fresh store (the old one was damaged and replaced) starts over.
 	b3 := birth("a", "i3", 0)
 	b3.Header = stored(b3.Header, "T")
-	f.HandleStatus(b3)
+	f.HandleStatus(b3, false)
 	m3 := metrics("a", "i3", 1, 5)
 	m3.Header = stored(m3.Header, "T")
 	f.HandleMetrics(m3)
@@ -275,9 +275,46 @@ func TestBirthReportsAStoreRecovery(t *testing.T) {
 	f, c := newFleet()
 	b := birth("a", "i", 0)
 	b.Recovery = &protocol.Recovery{At: c.t.Add(-time.Second), Reason: "MANIFEST torn"}
-	f.HandleStatus(b)
+	f.HandleStatus(b, false)
 	row := f.Table().Nodes[0]
 	if !row.StoreRecovered.Equal(c.t.Add(-time.Second)) {
 		t.Fatalf("store_recovered = %v", row.StoreRecovered)
+	}
+}
+
+func TestLiveBirthSeedsTheSequenceRetainedDoesNot(t *testing.T) {
+	f, _ := newFleet()
+	b := birth("a", "i1", 0)
+	b.Store, b.From = "s1", 1
+	f.HandleStatus(b, false)
+	m := metrics("a", "i1", 2, 10) // report 1 was lost on its way
+	m.Store, m.From = "s1", 2
+	f.HandleMetrics(m)
+	if n := mustGet(t, f, "a"); n.Gaps != 1 {
+		t.Fatalf("gaps %d after a lost first report, want 1", n.Gaps)
+	}
+	// A retained birth may be hours old: it says nothing of the stream now.
+	g, _ := newFleet()
+	g.HandleStatus(b, true)
+	m.Seq, m.From = 400, 400
+	g.HandleMetrics(m)
+	if n := mustGet(t, g, "a"); n.Gaps != 0 {
+		t.Fatalf("gaps %d counted from a retained birth", n.Gaps)
+	}
+}
+
+func TestHugeSeqStillAppliesReports(t *testing.T) {
+	f, _ := newFleet()
+	f.HandleStatus(birth("a", "i1", 1), false)
+	f.HandleMetrics(metrics("a", "i1", 2, 10))
+	f.HandleMetrics(metrics("a", "i1", ^uint64(0), 20))
+	f.HandleMetrics(metrics("a", "i1", 3, 30))
+	f.HandleMetrics(metrics("a", "i1", 4, 40))
+	n := mustGet(t, f, "a")
+	if n.Metrics.CPU.Total != 40 || n.LastSeq != 4 {
+		t.Fatalf("cpu %v seq %d after 2^64-1: the stream is wedged", n.Metrics.CPU.Total, n.LastSeq)
+	}
+	if n.Gaps > 1<<33 || n.Dups != 0 {
+		t.Fatalf("gaps %d dups %d", n.Gaps, n.Dups)
 	}
 }

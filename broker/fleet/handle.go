@@ -7,8 +7,10 @@ import (
 )
 
 // HandleStatus applies a node's birth, will or goodbye and returns what the
-// scheduler should send the node.
-func (f *Fleet) HandleStatus(st protocol.NodeStatus) Actions {
+// scheduler should send the node. retained is true for a status replayed
+// by the broker on subscribe: it may be old, so it does not seed the
+// node's sequence.
+func (f *Fleet) HandleStatus(st protocol.NodeStatus, retained bool) Actions {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.opts.Now()
@@ -27,8 +29,15 @@ func (f *Fleet) HandleStatus(st protocol.NodeStatus) Actions {
 		if st.HeartbeatS > 0 {
 			n.Heartbeat = time.Duration(st.HeartbeatS * float64(time.Second))
 		}
-		// Status messages are not counted in the sequence (their seq is
-		// the stream position), so they are not accounted.
+		// Status messages are not counted in the sequence: their seq is
+		// the stream's position. A live birth of a sequence not heard
+		// yet seeds it, so a lost first report counts as a gap.
+		if !retained {
+			f.follow(n, st.Header)
+			gaps, dups := n.seq.gaps, n.seq.dups
+			n.seq.seed(st.Seq, st.From)
+			f.counted(n, gaps, dups)
+		}
 		f.place(n, st.Header, now)
 		n.LastSeen = now
 	case protocol.StateOffline:
@@ -66,11 +75,12 @@ func (f *Fleet) HandleMetrics(m protocol.Metrics) Actions {
 	defer f.mu.Unlock()
 	now := f.opts.Now()
 	n := f.node(m.Node)
-	if !f.account(n, m.Header) {
+	fresh, newest := f.account(n, m.Header)
+	if !fresh {
 		return 0
 	}
 	var act Actions
-	if n.Metrics == nil || m.Seq > n.Metrics.Seq || m.Store != n.Metrics.Store {
+	if newest || n.Metrics == nil {
 		// The newest report is the node's state; an older one (a backlog
 		// delivered behind live reports) is only counted.
 		mm := m
@@ -112,24 +122,35 @@ func (f *Fleet) place(n *Node, h protocol.Header, recv time.Time) time.Time {
 // account checks a message's seq against its sequence (the agent's store,
 // else its instance). It returns false for a message already received (or
 // lost for good: below the sender's From and not awaited), which must not be
-// applied.
-func (f *Fleet) account(n *Node, h protocol.Header) bool {
+// applied, and whether the message is the newest of its sequence.
+func (f *Fleet) account(n *Node, h protocol.Header) (fresh, newest bool) {
+	f.follow(n, h)
+	gaps, dups := n.seq.gaps, n.seq.dups
+	fresh = n.seq.accept(h.Seq, h.From)
+	f.counted(n, gaps, dups)
+	return fresh, fresh && h.Seq == n.seq.high
+}
+
+// follow makes the message's sequence the node's current one: a new
+// sequence's counts start over, and what the old one still awaited will
+// not come.
+func (f *Fleet) follow(n *Node, h protocol.Header) {
 	scope := h.Store
 	if scope == "" {
 		scope = "instance:" + h.Instance
 	}
 	if scope != n.seq.scope {
-		// A new sequence: its counts start over; what the old one still
-		// awaited will not come.
-		n.Gaps += n.seq.missing()
+		n.Gaps = satAdd(n.Gaps, n.seq.missing())
 		n.seq = stream{scope: scope}
 	}
-	gaps, dups := n.seq.gaps, n.seq.dups
-	ok := n.seq.accept(h.Seq, h.From)
-	n.Gaps += n.seq.gaps - gaps
-	n.Dups += n.seq.dups - dups
+}
+
+// counted moves what the stream counted since gaps and dups were read
+// into the node's totals.
+func (f *Fleet) counted(n *Node, gaps, dups uint64) {
+	n.Gaps = satAdd(n.Gaps, n.seq.gaps-gaps)
+	n.Dups = satAdd(n.Dups, n.seq.dups-dups)
 	n.LastSeq, n.Missing = n.seq.high, n.seq.missing()
-	return ok
 }
 
 // Accept accounts for a counted message the fleet does not apply itself (a
@@ -139,7 +160,7 @@ func (f *Fleet) Accept(h protocol.Header) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := f.node(h.Node)
-	ok := f.account(n, h)
+	ok, _ := f.account(n, h)
 	if ok {
 		n.LastSeen = f.opts.Now()
 	}

@@ -11,6 +11,14 @@ func (s span) len() uint64 { return s.hi - s.lo + 1 }
 // is broken, and its oldest holes are counted as gaps.
 const maxHoles = 256
 
+// maxJump bounds how far one message may move a stream, forward or back.
+// 2^32 reports is more than a century of 1 s reports, so no outage and no
+// outbox bound makes a jump that large: a sender doing so restarted its
+// count (or is broken), and the stream starts over at its seq instead of
+// counting billions of gaps. It also keeps every hole, and so every sum of
+// holes, far from overflowing.
+const maxJump = 1 << 32
+
 // stream accounts for one sequence of a node's messages (its agent's
 // store, else its instance): the highest seq received, the holes below it
 // (seqs not received yet, which may still come: a backlog delivered behind
@@ -20,23 +28,72 @@ const maxHoles = 256
 // longer holds it): it becomes a gap. A message without From (0) closes
 // every hole below it at once, as for a sender that never reorders.
 type stream struct {
-	scope string
-	high  uint64 // 0: nothing received yet
-	holes []span // sorted, disjoint, all below high
-	gaps  uint64 // messages lost for good
-	dups  uint64 // messages received again, or below From and not in a hole
+	scope  string
+	high   uint64 // 0: nothing received yet (unless seeded)
+	seeded bool   // a birth set high: seqs above it are new, below it awaited or delivered
+	holes  []span // sorted, disjoint, all below high
+	gaps   uint64 // messages lost for good; saturates
+	dups   uint64 // messages received again, or below From and not in a hole; saturates
+	resets uint64 // jumps beyond maxJump that started the count over
+}
+
+// satAdd is a+b, saturating at the largest uint64: counters shown to
+// operators must never wrap to small numbers.
+func satAdd(a, b uint64) uint64 {
+	if a+b < a {
+		return ^uint64(0)
+	}
+	return a + b
+}
+
+// seed starts a stream the scheduler has heard nothing of at an agent's
+// birth: the agent made every seq up to seq, and its outbox still holds
+// from..seq, which are on their way; everything below from was delivered
+// (or dropped by the outbox, which a later From tells). A lost first report
+// is then a hole like any other. A birth without from (0) only seeds a
+// stream that has not begun (seq 0): what came before it is not known.
+func (s *stream) seed(seq, from uint64) {
+	if s.high != 0 || s.seeded {
+		return
+	}
+	if from == 0 {
+		if seq != 0 {
+			return
+		}
+		from = 1
+	}
+	s.seeded, s.high = true, seq
+	if from <= seq && seq-from < maxJump {
+		s.holes = append(s.holes, span{from, seq})
+	}
+}
+
+// jumped reports whether seq is further than maxJump from the highest
+// seq received.
+func (s *stream) jumped(seq uint64) bool {
+	if seq > s.high {
+		return seq-s.high > maxJump
+	}
+	return s.high-seq > maxJump
 }
 
 // accept records seq (with the sender's from) and reports whether the
 // message is new and must be applied.
 func (s *stream) accept(seq, from uint64) bool {
 	fresh := true
+	if (s.high != 0 || s.seeded) && s.jumped(seq) {
+		// The sender started its count over (or is broken): what the
+		// stream awaited will not come, and nothing in between is lost.
+		s.gaps = satAdd(s.gaps, s.missing())
+		s.high, s.seeded, s.holes = 0, false, s.holes[:0]
+		s.resets = satAdd(s.resets, 1)
+	}
 	switch {
-	case s.high == 0:
+	case s.high == 0 && !s.seeded:
 		// The first message heard of this stream (a new store, or a
 		// scheduler restart): what the agent still holds before it is on
 		// its way.
-		if from > 0 && from < seq {
+		if from > 0 && from < seq && seq-from <= maxJump {
 			s.holes = append(s.holes, span{from, seq - 1})
 		}
 		s.high = seq
@@ -48,7 +105,7 @@ func (s *stream) accept(seq, from uint64) bool {
 	default:
 		fresh = s.fill(seq)
 		if !fresh {
-			s.dups++
+			s.dups = satAdd(s.dups, 1)
 		}
 	}
 	if from == 0 {
@@ -56,7 +113,7 @@ func (s *stream) accept(seq, from uint64) bool {
 	}
 	s.close(from)
 	for len(s.holes) > maxHoles {
-		s.gaps += s.holes[0].len()
+		s.gaps = satAdd(s.gaps, s.holes[0].len())
 		s.holes = s.holes[1:]
 	}
 	return fresh
@@ -93,9 +150,9 @@ func (s *stream) close(from uint64) {
 	for _, h := range s.holes {
 		switch {
 		case h.hi < from:
-			s.gaps += h.len()
+			s.gaps = satAdd(s.gaps, h.len())
 		case h.lo < from:
-			s.gaps += from - h.lo
+			s.gaps = satAdd(s.gaps, from-h.lo)
 			h.lo = from
 			s.holes[n] = h
 			n++
@@ -111,7 +168,7 @@ func (s *stream) close(from uint64) {
 func (s *stream) missing() uint64 {
 	var m uint64
 	for _, h := range s.holes {
-		m += h.len()
+		m = satAdd(m, h.len())
 	}
 	return m
 }

@@ -116,3 +116,60 @@ func FuzzStream(f *testing.F) {
 		}
 	})
 }
+
+func TestBirthSeedsTheStream(t *testing.T) {
+	tests := []struct {
+		name      string
+		seq, from uint64 // the birth's
+		msgs      []msg
+		wantGaps  uint64
+		wantMiss  uint64
+	}{
+		{"lost first report", 0, 1, []msg{{2, 2}, {3, 3}}, 1, 0},
+		{"first report on its way", 0, 1, []msg{{2, 1}}, 0, 1},
+		{"backlog named by the birth arrives", 5, 3, []msg{{6, 3}, {3, 3}, {4, 3}, {5, 3}}, 0, 0},
+		{"backlog named by the birth lost", 5, 3, []msg{{6, 6}}, 3, 0},
+		{"birth without from, stream not begun", 0, 0, []msg{{2, 2}}, 1, 0},
+		{"birth without from, stream begun: not known", 7, 0, []msg{{9, 9}}, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s stream
+			s.seed(tt.seq, tt.from)
+			for _, m := range tt.msgs {
+				s.accept(m.seq, m.from)
+			}
+			if s.gaps != tt.wantGaps || s.missing() != tt.wantMiss {
+				t.Fatalf("gaps %d missing %d, want %d and %d", s.gaps, s.missing(), tt.wantGaps, tt.wantMiss)
+			}
+		})
+	}
+}
+
+func TestHugeSeqNeverWedgesAndCountsNeverWrap(t *testing.T) {
+	const top = ^uint64(0)
+	var s stream
+	for _, seq := range []uint64{1, 2, top} {
+		if !s.accept(seq, seq) {
+			t.Fatalf("seq %d not applied", seq)
+		}
+	}
+	// The sender goes on from where it really is: the stream follows.
+	for seq := uint64(3); seq < 6; seq++ {
+		if !s.accept(seq, seq) {
+			t.Fatalf("seq %d after a jump to 2^64-1 not applied: the stream is wedged", seq)
+		}
+	}
+	if s.high != 5 || s.gaps > maxJump || s.resets != 2 {
+		t.Fatalf("high %d gaps %d resets %d, want 5, few gaps, 2 resets", s.high, s.gaps, s.resets)
+	}
+	// A first message far above its from awaits no 2^64 holes.
+	var f stream
+	f.accept(top, 1)
+	if f.missing() > maxJump {
+		t.Fatalf("%d awaited after one message", f.missing())
+	}
+	if got := satAdd(top-1, 5); got != top {
+		t.Fatalf("satAdd wrapped: %d", got)
+	}
+}

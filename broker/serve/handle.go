@@ -74,7 +74,7 @@ func (s *scheduler) onStatus(m session.Message) {
 			"reason", r.Reason, "at", r.At, "moved_to", r.MovedTo)
 	}
 	s.known.add(st.Node)
-	s.act(st.Node, s.fleet.HandleStatus(st))
+	s.act(st.Node, s.fleet.HandleStatus(st, m.Retained))
 	s.nodeChanged(st.Node)
 	s.log.Debug("node status", "node", st.Node, "state", st.State, "reason", st.Reason, "retained", m.Retained)
 }
