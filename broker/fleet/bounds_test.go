@@ -27,7 +27,7 @@ func TestTableOfExtremeButValidMessagesDecodes(t *testing.T) {
 	if err := st.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	f.HandleStatus(st)
+	f.HandleStatus(st, false)
 	for _, h := range msgs {
 		h.V, h.Node, h.Instance = protocol.Version, "a", "i1"
 		m := protocol.Metrics{Header: h, CPU: protocol.CPU{Total: 100.5}, Mem: protocol.Mem{Percent: 100}}
