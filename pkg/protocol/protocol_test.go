@@ -207,33 +207,3 @@ func TestFleetSummaryCountsMustAddUp(t *testing.T) {
 		t.Fatalf("got %v, want ErrInvalid", err)
 	}
 }
-
-func FuzzDecoders(f *testing.F) {
-	for _, c := range badCases {
-		f.Add([]byte(c.payload))
-	}
-	for _, m := range examples {
-		b, _ := json.Marshal(m)
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		// Whatever arrives, decoders return a value or an error; what
-		// they accept must survive a round trip and validate again.
-		if m, err := DecodeNodeStatus(data); err == nil {
-			b, _ := json.Marshal(m)
-			if _, err := DecodeNodeStatus(b); err != nil {
-				t.Fatalf("accepted status does not re-decode: %v", err)
-			}
-		}
-		if m, err := DecodeMetrics(data); err == nil {
-			b, _ := json.Marshal(m)
-			if _, err := DecodeMetrics(b); err != nil {
-				t.Fatalf("accepted metrics do not re-decode: %v", err)
-			}
-		}
-		_, _ = DecodeSchedulerStatus(data)
-		_, _ = DecodeFleetSummary(data)
-		_, _ = DecodeFleetNodes(data)
-		_, _ = DecodeDuplicateNotice(data)
-	})
-}
