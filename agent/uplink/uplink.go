@@ -61,6 +61,7 @@ type Uplink struct {
 	conn       atomic.Uint32 // connections made by this process
 	duplicates atomic.Uint64 // births of other agents seen on our node id
 	born       atomic.Bool   // a birth of this instance reached the broker
+	bornSeq    atomic.Uint64 // the stream position of this instance's latest birth
 	birthMu    sync.Mutex    // serialises births: the seq must follow publish order
 	rebirth    chan struct{} // requests from the scheduler, served by Run
 	outbox     Outbox
@@ -221,9 +222,13 @@ func (u *Uplink) publishBirth(s *session.Session) {
 	defer u.birthMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), u.opts.Session.OpTimeout+time.Second)
 	defer cancel()
-	if err := s.Publish(ctx, *u.birth()); err != nil {
+	b := u.birth()
+	if err := s.Publish(ctx, *b); err != nil {
 		u.log.Warn("birth not published", "err", err)
 		return
+	}
+	if st, err := protocol.DecodeNodeStatus(b.Payload); err == nil {
+		u.bornSeq.Store(st.Seq)
 	}
 	u.born.Store(true)
 	u.log.Info("birth published", "instance", u.instance, "conn", u.conn.Load(), "seq", u.outbox.LastSeq())
@@ -295,17 +300,24 @@ func (u *Uplink) onCommand(m session.Message) {
 
 // onOwnStatus watches the node's own status topic for another agent using
 // this node id; both would keep taking the MQTT session from each other, so
-// it says so loudly. Another instance's status — its birth, or the will the
-// broker published when it was pushed off the session — is proof once this
-// instance's own birth reached the broker: nothing else may publish there
-// after that. Before it, a foreign status is an earlier run of this agent
-// (its goodbye, or a will that fired when this run took the session over).
+// it says so loudly. Only another instance's live birth, after this
+// instance's own birth reached the broker, is proof. Not proof are: a
+// status replayed retained (it was left before this run subscribed); a
+// goodbye or a will (an earlier run of this agent says them after this run
+// has started: its goodbye on a clean restart, its will when the broker
+// notices a killed run's connection is gone — and a real second agent
+// births again each time it takes the session back); and a birth from
+// this agent's own store at or before this birth's position in it (an
+// earlier run's, delivered late).
 func (u *Uplink) onOwnStatus(m session.Message) {
-	if !u.born.Load() {
+	if !u.born.Load() || m.Retained {
 		return
 	}
 	st, err := protocol.DecodeNodeStatus(m.Payload)
-	if err != nil || st.Instance == u.instance {
+	if err != nil || st.Instance == u.instance || st.State != protocol.StateOnline {
+		return
+	}
+	if u.opts.StoreID != "" && st.Store == u.opts.StoreID && st.Seq <= u.bornSeq.Load() {
 		return
 	}
 	n := u.duplicates.Add(1)

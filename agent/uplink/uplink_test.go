@@ -271,3 +271,53 @@ func TestReportsMadeOfflineArriveInOrder(t *testing.T) {
 		t.Fatalf("last seq delivered %d, want 21", last)
 	}
 }
+
+// TestEarlierRunOfThisAgentIsNoDuplicate: after a clean or a kill -9
+// restart, the previous run's goodbye, will or late birth reaches the new
+// run's status subscription; none of them is another agent.
+func TestEarlierRunOfThisAgentIsNoDuplicate(t *testing.T) {
+	r := startBroker(t)
+	u, stop := newUplinkWith(t, r.url, "n1", func(o *Options) { o.StoreID = "store-1" })
+	defer stop()
+	r.waitFor(t, "tether/v1/r1/nodes/n1/status", func(b []byte) bool { return status(b).State == protocol.StateOnline })
+	facts := &protocol.Facts{Arch: "arm64", Cores: 4, Tier: protocol.TierEdge}
+	earlier := protocol.Header{V: 1, Node: "n1", Instance: "earlier-run", Store: "store-1", Seq: 0, TS: protocol.Now()}
+	other := protocol.Header{V: 1, Node: "n1", Instance: "other-device", Store: "store-2", Seq: 0, TS: protocol.Now()}
+	publish := func(st protocol.NodeStatus) {
+		b, _ := json.Marshal(st)
+		if err := r.srv.Publish("tether/v1/r1/nodes/n1/status", b, false, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(protocol.NodeStatus{Header: earlier, State: protocol.StateOffline, Reason: protocol.ReasonShutdown, Conn: 1})
+	publish(protocol.NodeStatus{Header: earlier, State: protocol.StateOffline, Reason: protocol.ReasonLost, Conn: 2})
+	publish(protocol.NodeStatus{Header: earlier, State: protocol.StateOnline, Conn: 1, Facts: facts})
+	// A status left retained before this run subscribed, replayed late.
+	b, _ := json.Marshal(protocol.NodeStatus{Header: other, State: protocol.StateOnline, Conn: 1, Facts: facts})
+	u.onOwnStatus(session.Message{Topic: "tether/v1/r1/nodes/n1/status", Retained: true, Payload: b})
+	// Then a real second agent's birth: the one proof.
+	publish(protocol.NodeStatus{Header: other, State: protocol.StateOnline, Conn: 1, Facts: facts})
+	// Handlers run in arrival order: once the agent has answered a rebirth
+	// command sent last, it has judged every status before it.
+	if err := r.srv.Publish("tether/v1/r1/nodes/n1/cmd/rebirth", nil, false, 1); err != nil {
+		t.Fatal(err)
+	}
+	ownBirths := func() int {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		n := 0
+		for _, pk := range r.msgs {
+			if st := status(pk.Payload); pk.TopicName == "tether/v1/r1/nodes/n1/status" && st.Instance == u.Instance() && st.State == protocol.StateOnline {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for ownBirths() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := u.Duplicates(); got != 1 {
+		t.Fatalf("duplicates seen = %d, want 1: only the other device's live birth is proof", got)
+	}
+}

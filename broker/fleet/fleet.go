@@ -230,5 +230,27 @@ func (f *Fleet) switchInstance(n *Node, inst string, now time.Time) Actions {
 	}
 	delete(n.retired, inst)
 	n.Instance = inst
+	forgetOldest(n.retired, maxRetired)
 	return act
+}
+
+// maxRetired bounds the replaced instances remembered per node. Two agents
+// sharing a node id take turns with two instances (a few more across their
+// restarts), so a handful proves a clash; a sender cycling through new
+// instance ids must not grow the record, nor the duplicate notice and log
+// line listing them.
+const maxRetired = 8
+
+// forgetOldest drops the earliest replaced instances beyond max.
+func forgetOldest(retired map[string]time.Time, max int) {
+	for len(retired) > max {
+		var oldest string
+		var at time.Time
+		for inst, t := range retired {
+			if oldest == "" || t.Before(at) || (t.Equal(at) && inst < oldest) {
+				oldest, at = inst, t
+			}
+		}
+		delete(retired, oldest)
+	}
 }

@@ -1,6 +1,8 @@
 package fleet
 
 import (
+	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -316,5 +318,30 @@ func TestHugeSeqStillAppliesReports(t *testing.T) {
 	}
 	if n.Gaps > 1<<33 || n.Dups != 0 {
 		t.Fatalf("gaps %d dups %d", n.Gaps, n.Dups)
+	}
+}
+
+// A sender cycling through instance ids grows neither the node's record
+// nor the duplicate notice made from it.
+func TestInstanceCyclingIsBounded(t *testing.T) {
+	f, c := newFleet()
+	for i := range 20000 {
+		f.HandleStatus(birth("a", fmt.Sprintf("inst-%05d", i), 1), false)
+		c.advance(time.Millisecond)
+	}
+	f.HandleStatus(birth("a", "inst-19995", 1), false) // an instance still remembered comes back
+	inst := f.Instances("a")
+	if len(inst) > 1+maxRetired {
+		t.Fatalf("%d instances tracked for one node, bound %d", len(inst), 1+maxRetired)
+	}
+	b, err := json.Marshal(protocol.DuplicateNotice{V: protocol.Version, Node: "a", Instances: inst, TS: protocol.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := protocol.DecodeDuplicateNotice(b); err != nil || len(b) > 1024 {
+		t.Fatalf("duplicate notice of %d bytes: %v", len(b), err)
+	}
+	if !mustGet(t, f, "a").Duplicate {
+		t.Fatal("a recent instance coming back is no longer flagged")
 	}
 }
