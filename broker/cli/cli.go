@@ -34,7 +34,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":  {"run the regional scheduler (with its embedded MQTT broker unless --mqtt-url)", runServe},
 		"nodes":  {"print the fleet as the scheduler sees it", runNodes},
-		"passwd": {"add or change a user in a credentials file", runPasswd},
+		"passwd": {"add, import, delete or list users of a credentials file", runPasswd},
 		"sim":    {"run the placement simulator and compare policies", runSim},
 		"submit": {"submit a task spec (YAML or JSON); --wait follows it to the end", runSubmit},
 		"tasks":  {"list tasks and their states", runTasks},

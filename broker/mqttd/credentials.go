@@ -1,7 +1,6 @@
 package mqttd
 
 import (
-	"bytes"
 	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha512"
@@ -227,50 +226,9 @@ func checkPassword(p string) error {
 // file (mode 0600) if it does not exist. Other lines are kept byte for byte;
 // the file is replaced atomically (temporary file, fsync, rename, fsync of
 // the directory), keeping its mode and owner, so a broker reading it never
-// sees half a file. user must be a valid Tether id (protocol.ValidateID).
-// Two AddUser calls on one file at the same time can lose one update.
+// sees half a file, and under a lock, so concurrent writers lose nothing
+// (see SetUsers). user must be a valid Tether id (protocol.ValidateID).
 func AddUser(path, user, password string) error {
-	if err := validateUser(user); err != nil {
-		return err
-	}
-	entry, err := HashPassword(password)
-	if err != nil {
-		return err
-	}
-	old, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("credentials: %w", err)
-	}
-	out, err := setUserLine(old, user, entry)
-	if err != nil {
-		return fmt.Errorf("credentials %s:%w", path, err)
-	}
-	return writeFileAtomic(path, out)
-}
-
-// setUserLine returns file with user's line replaced by user:entry, or with
-// it appended. The file must parse.
-func setUserLine(file []byte, user, entry string) ([]byte, error) {
-	if _, err := parseCredentials(file); err != nil {
-		return nil, err
-	}
-	line := user + ":" + entry
-	lines := strings.SplitAfter(string(file), "\n")
-	var b bytes.Buffer
-	replaced := false
-	for _, l := range lines {
-		if u, _, skip, _ := parseCredentialLine(strings.TrimSuffix(l, "\n")); !skip && u == user {
-			b.WriteString(line + "\n")
-			replaced = true
-			continue
-		}
-		b.WriteString(l)
-	}
-	if !replaced {
-		if b.Len() > 0 && !bytes.HasSuffix(b.Bytes(), []byte("\n")) {
-			b.WriteByte('\n')
-		}
-		b.WriteString(line + "\n")
-	}
-	return b.Bytes(), nil
+	_, err := SetUsers(path, []User{{Name: user, Password: password}})
+	return err
 }
