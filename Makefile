@@ -56,6 +56,20 @@ cross: ## build per-target binaries into dist/<os>_<arch>[v<arm>]/
 	  GOOS=$$os GOARCH=$$arch $(BUILD) -o $$dir/tether-broker ./broker; \
 	done
 
+# Debian packages: the agent for every Pi OS (armhf carries the armv6
+# build), arm64, amd64 and riscv64; the scheduler for the 64-bit two.
+DEB_VERSION ?= $(shell scripts/deb-version.sh)
+
+.PHONY: packages
+packages: cross ## build .deb packages into dist/deb/ (tether-agent: armhf arm64 amd64 riscv64; tether-broker: arm64 amd64)
+	@for a in armhf:linux_armv6 arm64:linux_arm64 amd64:linux_amd64 riscv64:linux_riscv64; do \
+	  scripts/package-deb.sh tether-agent $${a%%:*} dist/$${a#*:}/tether-agent $(DEB_VERSION) dist/deb; \
+	done
+	@for a in arm64:linux_arm64 amd64:linux_amd64; do \
+	  scripts/package-deb.sh tether-broker $${a%%:*} dist/$${a#*:}/tether-broker $(DEB_VERSION) dist/deb; \
+	done
+	@find dist/deb -name '*.deb' -printf '%10s  %p\n' | sort -k2
+
 .PHONY: bench
 bench: ## run every benchmark with -benchmem into .cache/bench.txt (compare runs with benchstat)
 	@mkdir -p .cache

@@ -5,6 +5,8 @@
 #   openssl                       scripts/gen-certs.sh
 #   qemu-system-x86, busybox-static, e2fsprogs, xz-utils
 #                                 the power-cut VM (scripts/powerloss)
+#   systemd, dpkg                 systemd-analyze and dpkg-deb for the
+#                                 packages' tests (scripts/packages)
 # and downloads (never installs) Debian's amd64 kernel package into
 # .cache/powerloss/debs/ for that VM: the harness extracts what it needs
 # from it, the host's /boot is not touched.
@@ -22,6 +24,8 @@ command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
 command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.ext4 ] || [ -x /sbin/mkfs.ext4 ] || need+=(e2fsprogs)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 
 # The power-cut VM's kernel: the .deb that linux-image-amd64 points at,
 # downloaded once into .cache/powerloss/debs/ (kept across runs).
