@@ -128,9 +128,14 @@ func (f *Fleet) Instances(id string) []string {
 type Fleet struct {
 	opts Options
 
-	mu       sync.Mutex // guards nodes and rejected
+	mu       sync.Mutex // guards nodes, rejected, linkDown and judgeFrom
 	nodes    map[string]*Node
 	rejected uint64
+	// linkDown: the scheduler has no broker connection, so silence says
+	// nothing of the nodes. judgeFrom is when it last came back: no node
+	// is overdue before a full heartbeat window after it.
+	linkDown  bool
+	judgeFrom time.Time
 
 	changed chan struct{} // 1-buffered: "something changed since you looked"
 	urgent  chan struct{} // 1-buffered: a node's online state changed

@@ -345,3 +345,25 @@ func TestInstanceCyclingIsBounded(t *testing.T) {
 		t.Fatal("a recent instance coming back is no longer flagged")
 	}
 }
+
+// While the scheduler's own broker link is down, no node is overdue; after
+// it comes back each node has a full heartbeat window and grace.
+func TestSweepJudgesNoNodeWhileTheLinkIsDown(t *testing.T) {
+	f, c := newFleet()
+	f.LinkUp()
+	f.HandleStatus(birth("a", "i1", 1), false) // heartbeat 10 s, grace 5 s
+	f.LinkDown()
+	c.advance(60 * time.Second)
+	if gone := f.Sweep(); len(gone) != 0 {
+		t.Fatalf("%v declared overdue while the scheduler itself was disconnected", gone)
+	}
+	f.LinkUp()
+	c.advance(14 * time.Second)
+	if gone := f.Sweep(); len(gone) != 0 {
+		t.Fatalf("%v declared overdue %v after the scheduler reconnected, within a heartbeat window", gone, 14*time.Second)
+	}
+	c.advance(2 * time.Second)
+	if gone := f.Sweep(); len(gone) != 1 || mustGet(t, f, "a").Online {
+		t.Fatalf("a silent node not overdue a full window after the reconnect: %v", gone)
+	}
+}

@@ -167,15 +167,40 @@ func (f *Fleet) Accept(h protocol.Header) bool {
 	return ok
 }
 
+// LinkDown says the scheduler lost its broker connection: while it is
+// away no node's silence is judged (Sweep declares none overdue), since
+// the silence is the scheduler's own.
+func (f *Fleet) LinkDown() {
+	f.mu.Lock()
+	f.linkDown = true
+	f.mu.Unlock()
+}
+
+// LinkUp says the scheduler's broker connection is up (again): every node
+// gets a full heartbeat window and grace from now before Sweep may
+// declare it overdue, time for the broker to deliver what it queued and
+// for agents that reconnected too to send their births.
+func (f *Fleet) LinkUp() {
+	f.mu.Lock()
+	f.judgeFrom = f.opts.Now()
+	f.linkDown = false
+	f.mu.Unlock()
+}
+
 // Sweep marks online nodes whose heartbeat is overdue offline and returns
-// their ids. Call it about once a second.
+// their ids. Call it about once a second. It judges no node while the
+// scheduler's link is down, and none before a heartbeat window after the
+// link came back.
 func (f *Fleet) Sweep() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.linkDown {
+		return nil
+	}
 	now := f.opts.Now()
 	var gone []string
 	for id, n := range f.nodes {
-		if n.Online && now.Sub(n.LastSeen) > n.Heartbeat+f.opts.Grace {
+		if n.Online && now.Sub(later(n.LastSeen, f.judgeFrom)) > n.Heartbeat+f.opts.Grace {
 			n.Online, n.Reason = false, "overdue"
 			gone = append(gone, id)
 		}
@@ -184,4 +209,11 @@ func (f *Fleet) Sweep() []string {
 		f.notifyUrgent()
 	}
 	return gone
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

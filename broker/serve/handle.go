@@ -33,6 +33,7 @@ func (s *scheduler) onConnect(sess *session.Session) {
 	if err := sess.Publish(ctx, *s.status(protocol.StateOnline, "")); err != nil {
 		s.log.Warn("scheduler status not published", "err", err)
 	}
+	s.fleet.LinkUp()
 	s.fleet.Touch()
 	s.ready.Do(func() {
 		s.log.Info("scheduler ready", "region", s.cfg.Region, "instance", s.instance)
@@ -148,6 +149,12 @@ func (s *scheduler) sweepLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if !s.sess.Connected() {
+				// The silence is the scheduler's own: judge no node
+				// until onConnect says the link is back.
+				s.fleet.LinkDown()
+				continue
+			}
 			for _, id := range s.fleet.Sweep() {
 				s.log.Warn("node offline: heartbeat overdue", "node", id)
 			}
