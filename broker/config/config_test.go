@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,11 @@ func TestValidateMessages(t *testing.T) {
 		"expiry < ack":  {func(c *Config) { c.Tasks.AssignmentExpiry = 20 * time.Second }, "tasks.assignment_expiry"},
 		"no backoff":    {func(c *Config) { c.Tasks.RetryBackoff = 0 }, "tasks.retry_backoff"},
 		"cap < backoff": {func(c *Config) { c.Tasks.RetryBackoffMax = time.Second }, "tasks.retry_backoff_max"},
+		"no pending":    {func(c *Config) { c.Tasks.MaxPending = 0 }, "tasks.max_pending"},
+		"slots":         {func(c *Config) { c.Tasks.MaxSlotsPerNode = 0 }, "tasks.max_slots_per_node"},
+		"per core":      {func(c *Config) { c.Tasks.SlotsPerCore = 0 }, "tasks.slots_per_core"},
+		"speed":         {func(c *Config) { c.Tasks.MaxSpeed = 0 }, "tasks.max_speed"},
+		"bad pattern":   {func(c *Config) { c.Tasks.NodeLimits = []NodeLimit{{Match: "[", MaxSlots: 1}} }, "tasks.node_limits[0].match"},
 	}
 	for name, c := range cases {
 		cfg := Default()
@@ -66,7 +72,8 @@ func TestValidateMessages(t *testing.T) {
 
 func TestLoadTasks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "broker.yaml")
-	yaml := "tasks:\n  dir: /srv/tasks\n  signing_key_file: /etc/k.pem\n  ack_timeout: 5s\n  retry_backoff: 2s\n  retry_backoff_max: 1m\n"
+	yaml := "tasks:\n  dir: /srv/tasks\n  signing_key_file: /etc/k.pem\n  ack_timeout: 5s\n  retry_backoff: 2s\n  retry_backoff_max: 1m\n" +
+		"  max_pending: 100\n  max_slots_per_node: 8\n  slots_per_core: 2\n  max_speed: 3\n  node_limits:\n    - {match: gpu-*, max_slots: 64}\n"
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -76,8 +83,9 @@ func TestLoadTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Tasks{Dir: "/srv/tasks", SigningKeyFile: "/etc/k2.pem", NodeLostGrace: 45 * time.Second, AckTimeout: 5 * time.Second,
-		AssignmentExpiry: 10 * time.Minute, RetryBackoff: 2 * time.Second, RetryBackoffMax: time.Minute}
-	if cfg.Tasks != want {
+		AssignmentExpiry: 10 * time.Minute, RetryBackoff: 2 * time.Second, RetryBackoffMax: time.Minute,
+		MaxPending: 100, MaxSlotsPerNode: 8, SlotsPerCore: 2, MaxSpeed: 3, NodeLimits: []NodeLimit{{Match: "gpu-*", MaxSlots: 64}}}
+	if !reflect.DeepEqual(cfg.Tasks, want) {
 		t.Fatalf("tasks %+v, want %+v", cfg.Tasks, want)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -97,7 +105,7 @@ func TestDeployExampleLoads(t *testing.T) {
 	}
 	want := DefaultTasks()
 	want.SigningKeyFile = "/etc/tether/scheduler.key"
-	if cfg.Tasks != want {
+	if !reflect.DeepEqual(cfg.Tasks, want) {
 		t.Fatalf("tasks %+v, want %+v", cfg.Tasks, want)
 	}
 }

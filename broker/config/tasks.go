@@ -1,6 +1,11 @@
 package config
 
-import "time"
+import (
+	"path"
+	"time"
+
+	"github.com/tether-edge/tether/broker/tasks"
+)
 
 // Tasks configures the scheduler's task store and task lifecycle
 // (broker/tasks; docs/scheduler-store.md).
@@ -26,6 +31,35 @@ type Tasks struct {
 	// RetryBackoffMax.
 	RetryBackoff    time.Duration `yaml:"retry_backoff"`
 	RetryBackoffMax time.Duration `yaml:"retry_backoff_max"`
+	// MaxPending is how many tasks may wait pending at the scheduler; a
+	// submission beyond it is refused as "queue full".
+	MaxPending int `yaml:"max_pending"`
+	// What a node may claim (docs/tasks.md, "What a node may claim"): its
+	// slots at most MaxSlotsPerNode and its cores × SlotsPerCore, the
+	// speed its tether.speed label declares at most MaxSpeed; NodeLimits
+	// override MaxSlotsPerNode and MaxSpeed for the nodes whose id
+	// matches, the first match winning.
+	MaxSlotsPerNode int         `yaml:"max_slots_per_node"`
+	SlotsPerCore    int         `yaml:"slots_per_core"`
+	MaxSpeed        float64     `yaml:"max_speed"`
+	NodeLimits      []NodeLimit `yaml:"node_limits"`
+}
+
+// NodeLimit is what the operator allows the nodes whose id matches Match
+// (a shell pattern: "gpu-*"). Zero fields keep the section's own.
+type NodeLimit struct {
+	Match    string  `yaml:"match"`
+	MaxSlots int     `yaml:"max_slots"`
+	MaxSpeed float64 `yaml:"max_speed"`
+}
+
+// Limits is the task engine's view of the limits.
+func (t *Tasks) Limits() tasks.Limits {
+	l := tasks.Limits{MaxSlots: t.MaxSlotsPerNode, SlotsPerCore: t.SlotsPerCore, MaxSpeed: t.MaxSpeed}
+	for _, n := range t.NodeLimits {
+		l.Nodes = append(l.Nodes, tasks.NodeLimit{Match: n.Match, MaxSlots: n.MaxSlots, MaxSpeed: n.MaxSpeed})
+	}
+	return l
 }
 
 // DefaultTasks is the tasks section used when nothing is set.
@@ -37,6 +71,10 @@ func DefaultTasks() Tasks {
 		AssignmentExpiry: 10 * time.Minute,
 		RetryBackoff:     5 * time.Second,
 		RetryBackoffMax:  5 * time.Minute,
+		MaxPending:       tasks.DefaultMaxPending,
+		MaxSlotsPerNode:  tasks.DefaultMaxSlots,
+		SlotsPerCore:     tasks.DefaultSlotsPerCore,
+		MaxSpeed:         tasks.DefaultMaxSpeed,
 	}
 }
 
@@ -56,6 +94,29 @@ func (t *Tasks) validate(add func(format string, args ...any)) {
 	}
 	if t.RetryBackoff <= 0 {
 		add("tasks.retry_backoff %v: must be positive", t.RetryBackoff)
+	}
+	if t.MaxPending < 1 {
+		add("tasks.max_pending %d: at least 1 task must be able to wait", t.MaxPending)
+	}
+	if t.MaxSlotsPerNode < 1 || t.MaxSlotsPerNode > 1024 {
+		add("tasks.max_slots_per_node %d: want 1 to 1024", t.MaxSlotsPerNode)
+	}
+	if t.SlotsPerCore < 1 || t.SlotsPerCore > 1024 {
+		add("tasks.slots_per_core %d: want 1 to 1024", t.SlotsPerCore)
+	}
+	if !(t.MaxSpeed > 0 && t.MaxSpeed <= 1000) {
+		add("tasks.max_speed %v: want above 0 and at most 1000 (reference cores per slot)", t.MaxSpeed)
+	}
+	for i, n := range t.NodeLimits {
+		if _, err := path.Match(n.Match, ""); err != nil || n.Match == "" {
+			add("tasks.node_limits[%d].match %q: want a node id or a pattern such as gpu-*", i, n.Match)
+		}
+		if n.MaxSlots < 0 || n.MaxSlots > 1024 {
+			add("tasks.node_limits[%d].max_slots %d: want 1 to 1024 (0: tasks.max_slots_per_node)", i, n.MaxSlots)
+		}
+		if n.MaxSpeed < 0 || n.MaxSpeed > 1000 || n.MaxSpeed != n.MaxSpeed {
+			add("tasks.node_limits[%d].max_speed %v: want above 0 and at most 1000 (0: tasks.max_speed)", i, n.MaxSpeed)
+		}
 	}
 	if t.RetryBackoffMax < t.RetryBackoff {
 		add("tasks.retry_backoff_max %v is below tasks.retry_backoff %v", t.RetryBackoffMax, t.RetryBackoff)

@@ -14,11 +14,13 @@ import (
 const (
 	// LabelSlots is how many tasks the node runs at once (1 to 1024). Agents report their
 	// tasks.slots in their facts (task_slots); the label overrides that, and a node
-	// that reports neither counts its cores.
-	LabelSlots = "tether.slots"
+	// that reports neither counts its cores. The engine bounds the claim (tasks.Limits,
+	// Node.Slots), and that bound is what placement uses.
+	LabelSlots = tasks.LabelSlots
 	// LabelSpeed is one slot's speed in work units per second (a Pi 4 core is 1, a Pi Zero 2
 	// W core about 0.4, a Pi 5 core about 2): the prior the scheduler starts from before it
-	// has learned the node (above 0, at most 1000).
+	// has learned the node (above 0, at most 1000, and at most the operator's
+	// Node.MaxSpeed); a rate learned from the node's results outranks it.
 	LabelSpeed = "tether.speed"
 	// LabelRTT is the round trip between the node and the site in milliseconds (0 to
 	// 60000); for a cloud node it replaces the WAN's.
@@ -43,8 +45,14 @@ func (p *Placer) declare(n *tasks.Node) place.Node {
 	if v, ok := label(n, LabelSlots, 1, maxSlots); ok && v == math.Trunc(v) {
 		d.Cores = int(v)
 	}
+	if n.Slots > 0 {
+		d.Cores = min(n.Slots, maxSlots) // the engine's bound on the claim (tasks.Limits)
+	}
 	if v, ok := label(n, LabelSpeed, 0, 1000); ok && v > 0 {
 		d.Speed = v
+		if n.MaxSpeed > 0 {
+			d.Speed = min(v, n.MaxSpeed) // a prior only: results teach the node's own rate
+		}
 	}
 	if v, ok := label(n, LabelRTT, 0, 60000); ok {
 		d.RTT = v / 1000

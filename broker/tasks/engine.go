@@ -48,6 +48,11 @@ type Options struct {
 	// 5 min.
 	BackoffBase time.Duration
 	BackoffCap  time.Duration
+	// Limits bound what nodes claim: slots and speed.
+	Limits Limits
+	// MaxPending is how many tasks may wait pending at once; a submission
+	// beyond it is refused as "queue full". Default 50,000.
+	MaxPending int
 }
 
 // Defaults of Options.
@@ -58,6 +63,9 @@ const (
 	DefaultExpiry      = 10 * time.Minute
 	DefaultBackoffBase = 5 * time.Second
 	DefaultBackoffCap  = 5 * time.Minute
+	// DefaultMaxPending bounds the central queue, which the scheduler
+	// holds in memory with every task's spec.
+	DefaultMaxPending = 50000
 )
 
 func (o *Options) ensureDefaults() {
@@ -89,6 +97,10 @@ func (o *Options) ensureDefaults() {
 	if o.AckResends <= 0 {
 		o.AckResends = DefaultAckResends
 	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = DefaultMaxPending
+	}
+	o.Limits.ensureDefaults()
 }
 
 // Engine is the task lifecycle: it turns submissions, cancellations, agent
@@ -129,6 +141,7 @@ type Engine struct {
 	cands  []*Candidate                 // online nodes with facts; nil: rebuild
 	start  time.Time                    // when the engine was made (loaded)
 
+	pending  int       // tasks in memory in state pending (entry.pending)
 	placeDue bool      // something changed that may let a pending task be placed
 	lastPass time.Time // the last placement pass
 	noKeyLog time.Time // when "no signing key" was last logged
@@ -160,6 +173,7 @@ type entry struct {
 	// announce: its status must be published; queued: en is in dirty.
 	write, cpWrite, announce, queued bool
 	charge                           charge // what the current attempt charges its node
+	pending                          bool   // counted in Engine.pending
 }
 
 // New returns an engine holding what the store loaded.
@@ -201,6 +215,14 @@ func New(o Options, ld Loaded) *Engine {
 // mark queues en's status for announcement and, with write, its record
 // for writing. Transitions call touch instead.
 func (e *Engine) mark(en *entry, write bool) {
+	if p := en.t.State == task.StatePending; p != en.pending {
+		en.pending = p
+		if p {
+			e.pending++
+		} else {
+			e.pending--
+		}
+	}
 	en.announce = true
 	en.write = en.write || write
 	e.enqueue(en)

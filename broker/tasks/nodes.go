@@ -25,6 +25,12 @@ type Node struct {
 	// (0: not reported).
 	TaskSlots int
 	MemTotal  int64 // bytes
+	// Slots and MaxSpeed are set by the engine (Limits): how many of the
+	// scheduler's tasks the node may have assigned or running at once —
+	// its claim within what the operator allows — and the highest speed
+	// a label of the node may declare.
+	Slots    int
+	MaxSpeed float64
 	// From the node's latest metrics, for placers that use them (zero:
 	// none reported): CPU is the busy share of all its cores in [0, 1];
 	// Throttled (thermal throttling or a capped clock) and Undervoltage
@@ -130,9 +136,10 @@ func (e *Engine) UpdateNode(n Node) {
 	ns := e.node(n.ID)
 	old := ns.Node
 	n.Labels = maps.Clone(n.Labels)
+	e.opts.Limits.bound(&n)
 	ns.Node = n
 	if old.Online != n.Online || old.HasFacts != n.HasFacts || old.Tier != n.Tier || old.Cores != n.Cores ||
-		old.MemTotal != n.MemTotal || !maps.Equal(old.Labels, n.Labels) {
+		old.MemTotal != n.MemTotal || old.Slots != n.Slots || !maps.Equal(old.Labels, n.Labels) {
 		e.cands = nil
 		e.placeDue = true
 	}

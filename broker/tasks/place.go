@@ -100,10 +100,14 @@ func (r *Request) labelPairs() [][2]string {
 	return r.labels
 }
 
-// Fits reports whether node n can take r: its tier and labels match the
-// task's constraints, and its cores (×1000 millicores) and memory less what
-// the scheduler's unfinished tasks there requested cover r's request.
+// Fits reports whether node n can take r: it has a free slot (Node.Slots,
+// when set, above the scheduler's tasks there), its tier and labels match
+// the task's constraints, and its cores (×1000 millicores) and memory less
+// what the scheduler's unfinished tasks there requested cover r's request.
 func Fits(r *Request, n *Candidate) bool {
+	if n.Slots > 0 && n.Tasks >= n.Slots {
+		return false
+	}
 	s := r.Spec
 	if tier := s.Constraints.Tier; tier != "" && tier != task.TierAny && tier != n.Tier {
 		return false

@@ -52,8 +52,13 @@ func (e *Engine) Submit(req task.SubmitRequest) {
 		}
 	} else {
 		spec.ID = e.opts.NewID()
-		reply.Task = spec.ID
 	}
+	if e.pending >= e.opts.MaxPending {
+		reply.Task = ""
+		reply.Error = fmt.Sprintf("queue full: %d tasks are pending (tasks.max_pending); submit again later", e.pending)
+		return
+	}
+	reply.Task = spec.ID
 	now := e.now()
 	en := &entry{t: &Task{Spec: spec, State: task.StatePending, Submitted: now, Updated: now}}
 	e.tasks[spec.ID] = en

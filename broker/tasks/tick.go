@@ -93,8 +93,9 @@ const maxMisses = 64
 func (e *Engine) placePending(now time.Time) {
 	e.placeDue = false
 	e.lastPass = now
-	if len(e.candidates()) == 0 && e.opts.Key != nil {
-		return
+	free := e.freeSlots()
+	if free == 0 && e.opts.Key != nil {
+		return // no node online, or every slot taken: the tasks wait here
 	}
 	var pending []*entry
 	for _, en := range e.tasks {
@@ -121,6 +122,9 @@ func (e *Engine) placePending(now time.Time) {
 			continue
 		}
 		if e.place(en, now) {
+			if free--; free == 0 {
+				return
+			}
 			continue
 		}
 		if e.opts.Key == nil {
@@ -130,6 +134,16 @@ func (e *Engine) placePending(now time.Time) {
 			return
 		}
 	}
+}
+
+// freeSlots counts the slots of online nodes that the scheduler's tasks
+// do not take.
+func (e *Engine) freeSlots() int {
+	free := 0
+	for _, c := range e.candidates() {
+		free += max(c.Slots-c.Tasks, 0)
+	}
+	return free
 }
 
 // queueOrder sorts pending tasks by the Queue's keys, stably.
