@@ -18,7 +18,9 @@ import (
 )
 
 // ReadYAML decodes the file at path into dst. Unknown keys are errors, so a
-// misspelt setting is reported instead of silently left at its default.
+// misspelt setting is reported instead of silently left at its default;
+// every problem in the file is reported at once, each with its line, the
+// setting's dotted path and, for a misspelt key, the nearest known one.
 func ReadYAML(path string, dst any) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -27,7 +29,7 @@ func ReadYAML(path string, dst any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(dst); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config file %s: %w", path, err)
+		return explain(path, b, dst, err)
 	}
 	return nil
 }

@@ -91,3 +91,52 @@ func TestReadSecret(t *testing.T) {
 		t.Fatal("a missing file gave no error")
 	}
 }
+
+func TestReadYAMLExplains(t *testing.T) {
+	type tasks struct {
+		KillGrace time.Duration `yaml:"kill_grace"`
+		Slots     int           `yaml:"slots"`
+	}
+	var dst struct {
+		SampleInterval time.Duration `yaml:"sample_interval"`
+		Heartbeat      time.Duration `yaml:"heartbeat"`
+		Tasks          tasks         `yaml:"tasks"`
+	}
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	src := "sample_interval: 5\nheartbaet: 60s\ntasks:\n  kill_grace: 5s\n  slotz: 2\n  slots: many\n"
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := ReadYAML(path, &dst)
+	if err == nil {
+		t.Fatal("ReadYAML accepted a file with four mistakes")
+	}
+	for _, want := range []string{
+		`line 1: sample_interval: 5 is not a duration: give a unit, e.g. 5s`,
+		`line 2: unknown setting "heartbaet" (did you mean "heartbeat"?)`,
+		`line 5: unknown setting "tasks.slotz" (did you mean "slots"?)`,
+		`line 6: tasks.slots: many is not a valid whole number`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "time.Duration") || strings.Contains(err.Error(), "!!int") {
+		t.Errorf("error still speaks the decoder's language:\n%v", err)
+	}
+}
+
+func TestReadYAMLListsKnownKeysWhenNothingIsClose(t *testing.T) {
+	var dst struct {
+		Region string `yaml:"region"`
+		NodeID string `yaml:"node_id"`
+	}
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("completely_else: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := ReadYAML(path, &dst)
+	if err == nil || !strings.Contains(err.Error(), `unknown setting "completely_else" (known here: region, node_id)`) {
+		t.Fatalf("err = %v", err)
+	}
+}
