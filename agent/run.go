@@ -30,6 +30,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if cfg.PrintVersion {
+		_, err := fmt.Fprintln(stdout, version)
+		return err
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

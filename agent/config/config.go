@@ -81,6 +81,8 @@ type Config struct {
 	// PrintNodeID makes the agent print its node id and exit: what an
 	// operator needs to create the node's credentials. Flag only.
 	PrintNodeID bool `yaml:"-"`
+	// PrintVersion makes the agent print its version and exit (--version).
+	PrintVersion bool `yaml:"-"`
 }
 
 // TLS configures the connection to TLS brokers.

@@ -143,5 +143,6 @@ func flagSet(cfg *Config, usage io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	fs.BoolVar(&cfg.PrintNodeID, "print-node-id", false, "print the node id (configured or derived) and exit")
+	fs.BoolVar(&cfg.PrintVersion, "version", false, "print the agent's version and exit")
 	return fs
 }

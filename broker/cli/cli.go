@@ -41,7 +41,7 @@ func commands() map[string]command {
 		"task":   {"show one task with its attempt history", runTask},
 		"cancel": {"cancel a task", runCancel},
 		"keygen": {"make the scheduler's signing key for task assignments", runKeygen},
-		"version": {"print the version", func(_ context.Context, env Env, _ []string) error {
+		"version": {"print the version (also --version)", func(_ context.Context, env Env, _ []string) error {
 			_, err := fmt.Fprintln(env.Stdout, env.Version)
 			return err
 		}},
@@ -57,6 +57,9 @@ func Run(ctx context.Context, env Env, args []string) error {
 			return errors.New("no command given")
 		}
 		return nil
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = []string{"version"}
 	}
 	c, ok := cmds[args[0]]
 	if !ok {

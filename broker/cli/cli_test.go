@@ -91,9 +91,11 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("%q: no error", args)
 		}
 	}
-	env, out, _ := testEnv("")
-	if err := Run(context.Background(), env, []string{"version"}); err != nil || strings.TrimSpace(out.String()) != "v-test" {
-		t.Errorf("version: %v %q", err, out.String())
+	for _, arg := range []string{"version", "--version", "-version"} {
+		env, out, _ := testEnv("")
+		if err := Run(context.Background(), env, []string{arg}); err != nil || strings.TrimSpace(out.String()) != "v-test" {
+			t.Errorf("%s: %v %q", arg, err, out.String())
+		}
 	}
 	for _, cmd := range []string{"serve", "nodes", "passwd", "sim"} {
 		env, _, errb := testEnv("")
