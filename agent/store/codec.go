@@ -7,6 +7,8 @@ import (
 	"hash/crc32"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tether-edge/tether/pkg/protocol"
 )
 
 // Every value the store writes is a small binary record:
@@ -134,7 +136,35 @@ func (d *decoder) u64() uint64 {
 	return 0
 }
 
-func (d *decoder) time() time.Time { return fromUnixNano(int64(d.u64())) }
+// time reads a time, zero or within the protocol's window (1970 to 2199):
+// the agent stamps records with its own clock, which reads 1970 at the
+// earliest, and a time outside the window could not be sent on.
+func (d *decoder) time() time.Time {
+	t := fromUnixNano(int64(d.u64()))
+	if d.err == nil && !t.IsZero() && (t.Before(protocol.MinTime) || !t.Before(protocol.MaxTime)) {
+		d.fail("time %d ns outside %d..%d", t.UnixNano(), protocol.MinTime.Year(), protocol.MaxTime.Year()-1)
+	}
+	return t
+}
+
+// seq reads a sequence number, 1 to protocol.MaxSeq: the scheduler refuses
+// a message with a larger one.
+func (d *decoder) seq() uint64 {
+	n := d.u64()
+	if d.err == nil && (n == 0 || n > protocol.MaxSeq) {
+		d.fail("seq %d outside 1..%d", n, uint64(protocol.MaxSeq))
+	}
+	return n
+}
+
+// count reads a count of messages, at most protocol.MaxSeq.
+func (d *decoder) count() uint64 {
+	n := d.u64()
+	if d.err == nil && n > protocol.MaxSeq {
+		d.fail("count %d above %d", n, uint64(protocol.MaxSeq))
+	}
+	return n
+}
 
 // bytes reads a length-prefixed byte string of at most max bytes; the
 // result aliases the value.

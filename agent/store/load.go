@@ -8,6 +8,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/store"
 )
 
@@ -92,7 +93,7 @@ func loadMeta(txn *badger.Txn, ld *loaded) error {
 	if err != nil {
 		return err
 	}
-	if ld.next, err = decodeU64("next seq", next); !found || err != nil || ld.next == 0 {
+	if ld.next, err = decodeU64("next seq", next); !found || err != nil || ld.next == 0 || ld.next > protocol.MaxSeq {
 		return damaged("next seq %x", next)
 	}
 	if c, found, err := value(txn, keyCounters); err != nil {

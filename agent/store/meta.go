@@ -25,7 +25,7 @@ func (c counters) encode() []byte {
 
 func decodeCounters(value []byte) (counters, error) {
 	d := newDecoder("counters", value, countersFormat)
-	c := counters{DroppedMetrics: d.u64(), Downsampled: d.u64(), Corrupt: d.u64()}
+	c := counters{DroppedMetrics: d.count(), Downsampled: d.count(), Corrupt: d.count()}
 	return c, d.done()
 }
 

@@ -81,7 +81,7 @@ func decodeRecord(seq uint64, value []byte) (Record, error) {
 	r.Kind = Kind(d.byte())
 	flags := d.byte()
 	r.QoS = d.byte()
-	r.Seq = d.u64()
+	r.Seq = d.seq()
 	r.Created = d.time()
 	r.Topic = d.str(MaxTopicLen)
 	payload := d.bytes(MaxPayloadLen)

@@ -85,7 +85,7 @@ func decodeState(task string, value []byte) (TaskState, error) {
 	s.Since = d.time()
 	s.Detail = d.str(MaxDetailLen)
 	s.Transitions = d.u32()
-	s.Seq = d.u64()
+	s.Seq = d.seq()
 	if err := d.done(); err != nil {
 		return TaskState{}, err
 	}
@@ -117,7 +117,7 @@ func decodeTransition(task string, value []byte) (Transition, uint64, error) {
 	t.To = d.str(MaxStateLen)
 	t.At = d.time()
 	t.Detail = d.str(MaxDetailLen)
-	seq := d.u64()
+	seq := d.seq()
 	if err := d.done(); err != nil {
 		return Transition{}, 0, err
 	}
@@ -141,7 +141,7 @@ func encodeCheckpoint(attempt uint32, seq uint64, blob []byte) []byte {
 func decodeCheckpoint(task string, value []byte) ([]byte, uint64, error) {
 	d := newDecoder("checkpoint of task "+task, value, checkpointFormat)
 	d.u32() // attempt: for people reading the store with badger's tools
-	seq := d.u64()
+	seq := d.seq()
 	blob := d.bytes(MaxCheckpointLen)
 	if err := d.done(); err != nil {
 		return nil, 0, err

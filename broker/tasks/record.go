@@ -140,6 +140,9 @@ func decodeTask(id string, value []byte) (*Task, error) {
 	if t.Spec.ID != id {
 		return nil, fmt.Errorf("%w: task %s: record names task %q", errDamaged, id, t.Spec.ID)
 	}
+	if err := t.validate(); err != nil {
+		return nil, fmt.Errorf("%w: task %s: %v", errDamaged, id, err)
+	}
 	return t, nil
 }
 
@@ -156,6 +159,9 @@ func decodeCheckpoint(id string, value []byte) (*Checkpoint, error) {
 	c := new(Checkpoint)
 	if err := unframe("checkpoint "+id, formatCheckpoint, value, c); err != nil {
 		return nil, err
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("%w: checkpoint %s: %v", errDamaged, id, err)
 	}
 	return c, nil
 }
@@ -183,6 +189,9 @@ func decodeFence(node, id string, value []byte) (*Fence, error) {
 	}
 	if f.Node != node || f.Task != id {
 		return nil, fmt.Errorf("%w: fence %s/%s: record names %s/%s", errDamaged, node, id, f.Node, f.Task)
+	}
+	if err := f.validate(); err != nil {
+		return nil, fmt.Errorf("%w: fence %s/%s: %v", errDamaged, node, id, err)
 	}
 	return f, nil
 }

@@ -112,6 +112,8 @@ func (p *problems) progress(field string, done, total int64) {
 		p.add(field, "progress %d of %d: neither may be negative", done, total)
 	case total > 0 && done > total:
 		p.add(field, "progress %d is more than total %d", done, total)
+	case done > maxCount || total > maxCount:
+		p.add(field, "progress %d of %d: neither may be above %d", done, total, int64(maxCount))
 	}
 }
 

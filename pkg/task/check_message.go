@@ -107,6 +107,8 @@ func (m *Status) Validate() error {
 	case m.Updated.Before(m.Submitted):
 		p.add("updated", "is before submitted")
 	}
+	p.time("submitted", m.Submitted)
+	p.time("updated", m.Updated)
 	p.progress("progress", m.Progress, m.Total)
 	if m.Result != nil {
 		m.Result.validate(&p, "result")
@@ -135,13 +137,13 @@ func (a *Attempt) validate(p *problems, at string) {
 	case !a.Ended.IsZero() && a.Ended.Before(a.Assigned):
 		p.add(at+".ended", "is before assigned")
 	}
+	p.time(at+".assigned", a.Assigned)
+	p.time(at+".ended", a.Ended)
 	if a.State != "" && !eventState(a.State) && !schedulerState(a.State) {
 		p.add(at+".state", "is %s: not a task or event state", quote(a.State))
 	}
 	p.text(at+".reason", a.Reason, MaxError)
-	if a.ResumedFrom < 0 {
-		p.add(at+".resumed_from", "is negative")
-	}
+	p.count(at+".resumed_from", a.ResumedFrom)
 }
 
 func (r *Result) validate(p *problems, at string) {
@@ -152,6 +154,15 @@ func (r *Result) validate(p *problems, at string) {
 	}
 	if r.CPUMS < 0 || r.MaxRSSKB < 0 || r.WorkDone < 0 || r.DurationMS < 0 {
 		p.add(at, "cpu_ms, max_rss_kb, work_done and duration_ms may not be negative")
+	}
+	if r.CPUMS > maxMS || r.DurationMS > maxMS {
+		p.add(at, "cpu_ms %d or duration_ms %d is more than a century", r.CPUMS, r.DurationMS)
+	}
+	if r.MaxRSSKB > maxRSSKB {
+		p.add(at+".max_rss_kb", "is %d: want at most %d", r.MaxRSSKB, int64(maxRSSKB))
+	}
+	if r.WorkDone > maxCount {
+		p.add(at+".work_done", "is %d: want at most %d", r.WorkDone, int64(maxCount))
 	}
 	p.text(at+".stdout", r.Stdout, MaxTail)
 	p.text(at+".stderr", r.Stderr, MaxTail)
@@ -175,12 +186,12 @@ func (a *Assignment) Validate() error {
 	case !a.Expires.After(a.Issued):
 		p.add("expires", "is not after issued")
 	}
+	p.time("issued", a.Issued)
+	p.time("expires", a.Expires)
 	if len(a.Checkpoint) > MaxCheckpoint {
 		p.add("checkpoint", "is %d bytes, limit %d", len(a.Checkpoint), MaxCheckpoint)
 	}
-	if a.Progress < 0 {
-		p.add("progress", "is negative")
-	}
+	p.count("progress", a.Progress)
 	switch a.Op {
 	case AssignRun:
 		if a.Spec == nil {

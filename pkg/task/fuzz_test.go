@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/tether-edge/tether/pkg/roundtrip"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -22,6 +24,22 @@ func fuzzSeeds() []string {
 		}
 	}
 	return seeds
+}
+
+// hostileSeeds are the golden messages with the hostile values of
+// boundCases (times that cannot be written back, seq 2⁶⁴−1, counts past
+// 2⁵³), and junk.
+func hostileSeeds(f *testing.F) [][]byte {
+	var seeds [][]byte
+	for _, c := range boundCases {
+		b, err := os.ReadFile(filepath.Join("testdata", c.golden+".golden.json"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		seeds = append(seeds, []byte(strings.Replace(string(b), c.old, c.new, 1)))
+	}
+	return append(seeds, []byte(`{"v":1,"op":"run","node":"pi-a","task":"t","attempt":4294967295,"issued":"`+tsYearZero+`","expires":"`+tsFarFuture+`"}`),
+		[]byte(`{"v":1,"task":"t","state":"running","submitted":"1970-01-01T00:00:00Z","updated":"2199-12-31T23:59:59.999+23:59"}`))
 }
 
 // FuzzDecodeSpec feeds the same bytes to both spec decoders. Neither may
@@ -52,17 +70,7 @@ func FuzzDecodeSpec(f *testing.F) {
 	sameSpec := cmpopts.EquateEmpty()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if s, err := DecodeSpecJSON(data); err == nil {
-			b, err := json.Marshal(s)
-			if err != nil {
-				t.Fatalf("accepted spec does not encode: %v", err)
-			}
-			back, err := DecodeSpecJSON(b)
-			if err != nil {
-				t.Fatalf("accepted spec does not re-decode: %v\n%s", err, b)
-			}
-			if diff := cmp.Diff(s, back, sameSpec); diff != "" {
-				t.Fatalf("round trip changed the spec (-first +second):\n%s", diff)
-			}
+			roundtrip.JSON(t, s, DecodeSpecJSON)
 		}
 		if s, err := DecodeSpecYAML(data); err == nil {
 			b, err := json.Marshal(s)
@@ -102,23 +110,13 @@ func FuzzDecodeMessages(f *testing.F) {
 		b, _ := json.Marshal(m)
 		f.Add(b)
 	}
-	same := cmpopts.EquateEmpty()
+	for _, s := range hostileSeeds(f) {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for kind, decode := range decoders {
-			m, err := decode(data)
-			if err != nil {
-				continue
-			}
-			b, err := json.Marshal(m)
-			if err != nil {
-				t.Fatalf("%s accepted does not encode: %v", kind, err)
-			}
-			back, err := decode(b)
-			if err != nil {
-				t.Fatalf("%s accepted does not re-decode: %v\n%s", kind, err, b)
-			}
-			if diff := cmp.Diff(m, back, same); diff != "" {
-				t.Fatalf("%s round trip (-first +second):\n%s", kind, diff)
+		for _, decode := range decoders {
+			if m, err := decode(data); err == nil {
+				roundtrip.JSON(t, m, decode)
 			}
 		}
 	})
@@ -139,6 +137,9 @@ func FuzzVerify(f *testing.F) {
 		b, _ := json.Marshal(m)
 		f.Add(b, b)
 	}
+	for _, s := range hostileSeeds(f) {
+		f.Add(s, s)
+	}
 	keys := []ed25519.PublicKey{testPub()}
 	const node = "pi-0001"
 	now := ts.Add(2 * 60e9)
@@ -155,6 +156,7 @@ func FuzzVerify(f *testing.F) {
 		if err := a.Validate(); err != nil {
 			t.Fatalf("accepted an invalid assignment: %v", err)
 		}
+		roundtrip.JSON(t, a, DecodeAssignment)
 	}
 	f.Fuzz(func(t *testing.T, envelope, body []byte) {
 		if env, err := DecodeEnvelope(envelope); err == nil {
