@@ -45,5 +45,6 @@
 //     not touch.
 //   - A subscription replays all matching retained messages at once into
 //     the client's pending-writes queue (Options.MaxPendingWrites); what
-//     does not fit is dropped. See that option.
+//     does not fit is dropped. This package replays them itself instead,
+//     waiting for room (retained.go).
 package mqttd

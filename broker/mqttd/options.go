@@ -82,12 +82,10 @@ type Options struct {
 	// channel allocated in full at connect: 8 bytes a slot, so 8 KiB a
 	// client at the default 1024 instead of 64 KiB — the bulk of mochi's
 	// ~1.4 GB at 10k clients. A node receives a handful of commands; only
-	// the scheduler needs depth. The queue also caps the retained burst a
-	// new subscription gets: subscribing to tether/v1/<region>/# replays
-	// every retained birth at once, and births beyond what the writer drains
-	// meanwhile are dropped. The scheduler must therefore tolerate a partial
-	// retained burst: a node heard from without a birth is sent
-	// protocol.CmdRebirth.
+	// the scheduler needs depth. The retained messages a new subscription
+	// matches do not go through this queue: they are written as the
+	// connection takes them (retained.go), so none is dropped however
+	// many there are.
 	MaxPendingWrites int
 
 	// MaxInflight bounds unacknowledged QoS 1/2 messages stored per client

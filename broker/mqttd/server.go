@@ -73,6 +73,9 @@ func New(opts Options) (*Server, error) {
 	if err := s.mochi.AddHook(hook, nil); err != nil {
 		return nil, fmt.Errorf("mqttd: %w", err)
 	}
+	if err := s.mochi.AddHook(newRetainedHook(s.mochi, hook, s.log), nil); err != nil {
+		return nil, fmt.Errorf("mqttd: %w", err)
+	}
 	return s, nil
 }
 

@@ -1,0 +1,159 @@
+package mqttd
+
+import (
+	"bytes"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// retainedHook delivers the retained messages a subscription matches
+// without dropping any. mochi replays them all at once into the client's
+// pending-writes queue (Options.MaxPendingWrites) and drops what does not
+// fit — with 10,000 nodes' retained statuses or fleet rows, a new monitor
+// got half of them. Here mochi is told to send none ([MQTT-3.3.1-10]'s
+// retain handling 2, set on the way in) and a goroutine per subscription
+// writes them itself, each waiting for room: the connection's writes block
+// on TCP, and QoS 1 messages wait while retainedWindow of the client's are
+// unacknowledged, so live traffic keeps its share of the in-flight quota.
+// MQTT 3.1.1 §3.8.4 lets a server send matching PUBLISH packets before
+// the SUBACK, so the order against it does not matter.
+type retainedHook struct {
+	mqtt.HookBase
+	srv *mqtt.Server
+	acl interface {
+		OnACLCheck(cl *mqtt.Client, topic string, write bool) bool
+	}
+	log *slog.Logger
+
+	mu      sync.Mutex                // guards pending
+	pending map[*mqtt.Client][]replay // set by OnSubscribe, taken by OnSubscribed (same goroutine per client)
+	wg      sync.WaitGroup            // the replay goroutines; Stop waits for them
+}
+
+// replay is a filter of a SUBSCRIBE whose retained messages this hook
+// sends.
+type replay struct {
+	index int
+	sub   packets.Subscription
+}
+
+// retainedWindow bounds a replay's unacknowledged QoS 1 messages: well
+// under any client's in-flight quota (mochi MaximumInflight), so a replay
+// never starves the client's live messages.
+const retainedWindow = 64
+
+func newRetainedHook(srv *mqtt.Server, acl interface {
+	OnACLCheck(cl *mqtt.Client, topic string, write bool) bool
+}, log *slog.Logger) *retainedHook {
+	return &retainedHook{srv: srv, acl: acl, log: log, pending: map[*mqtt.Client][]replay{}}
+}
+
+func (h *retainedHook) ID() string { return "tether-retained" }
+
+func (h *retainedHook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mqtt.OnSubscribe, mqtt.OnSubscribed}, []byte{b})
+}
+
+// OnSubscribe takes the retained replay of each filter over from mochi.
+func (h *retainedHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	var rs []replay
+	filters := make(packets.Subscriptions, len(pk.Filters))
+	copy(filters, pk.Filters)
+	for i, sub := range filters {
+		if mqtt.IsSharedFilter(sub.Filter) || sub.RetainHandling == 2 {
+			continue // nothing to send [MQTT-4.8.2] [MQTT-3.3.1-11]
+		}
+		if _, existed := cl.State.Subscriptions.Get(sub.Filter); sub.RetainHandling == 1 && existed {
+			continue // [MQTT-3.3.1-10]
+		}
+		rs = append(rs, replay{index: i, sub: sub})
+		filters[i].RetainHandling = 2
+	}
+	pk.Filters = filters
+	if len(rs) > 0 {
+		h.mu.Lock()
+		h.pending[cl] = rs
+		h.mu.Unlock()
+	}
+	return pk
+}
+
+// OnSubscribed starts the replay of the filters that were granted.
+func (h *retainedHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	h.mu.Lock()
+	rs := h.pending[cl]
+	delete(h.pending, cl)
+	h.mu.Unlock()
+	var msgs []retainedMsg
+	for _, r := range rs {
+		if r.index >= len(codes) || codes[r.index] >= packets.ErrUnspecifiedError.Code {
+			continue
+		}
+		for _, m := range h.srv.Topics.Messages(r.sub.Filter) { // [MQTT-3.8.4-4]
+			msgs = append(msgs, retainedMsg{pk: m, qos: min(m.FixedHeader.Qos, r.sub.Qos, h.srv.Options.Capabilities.MaximumQos)})
+		}
+	}
+	if len(msgs) == 0 {
+		return
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.send(cl, msgs)
+	}()
+}
+
+type retainedMsg struct {
+	pk  packets.Packet
+	qos byte
+}
+
+// send writes msgs to cl in order until done or the client is gone. A QoS 1
+// message is in the session's in-flight store before it is written, so a
+// persistent session that drops mid-replay gets it again on its return.
+func (h *retainedHook) send(cl *mqtt.Client, msgs []retainedMsg) {
+	for _, m := range msgs {
+		if !h.acl.OnACLCheck(cl, m.pk.TopicName, false) {
+			continue
+		}
+		out := m.pk.Copy(false)
+		out.FixedHeader.Retain = true // [MQTT-3.3.1-8]
+		out.FixedHeader.Qos = m.qos
+		if m.qos > 0 {
+			for cl.State.Inflight.Len() >= retainedWindow {
+				if cl.Closed() {
+					return
+				}
+				time.Sleep(time.Millisecond) // PUBACKs arrive on the client's own goroutine
+			}
+			id, err := cl.NextPacketID()
+			if err != nil {
+				h.log.Warn("retained replay stopped: no packet id free", "client", cl.ID)
+				return
+			}
+			out.PacketID = uint16(id)
+			if cl.State.Inflight.Set(out) {
+				atomic.AddInt64(&h.srv.Info.Inflight, 1) // the PUBACK takes it off again
+				cl.State.Inflight.DecreaseSendQuota()
+			}
+		}
+		if cl.Closed() {
+			return
+		}
+		if err := cl.WritePacket(out); err != nil {
+			return
+		}
+	}
+}
+
+// Stop waits for the replays; mochi calls it after closing every client,
+// which ends them.
+func (h *retainedHook) Stop() error {
+	h.wg.Wait()
+	return nil
+}
