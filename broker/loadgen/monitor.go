@@ -1,0 +1,215 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+// monitor is the stream checker: a read-only client subscribed to the
+// whole tree, as `mosquitto_sub -t 'tether/v1/#'` is. It records which
+// seqs of which node it received, each node's latest status, the latest
+// fleet table, the bytes of each kind, and how late live reports arrive.
+type monitor struct {
+	g *Generator
+	w *wire
+
+	mu       sync.Mutex // guards the fields below
+	seen     map[string]*seenSeqs
+	status   map[string]protocol.NodeStatus
+	fleet    []byte    // latest fleet table payload
+	fleetAt  time.Time // when it arrived
+	lags     []time.Duration
+	recordLg bool
+
+	reportBytes atomic.Int64 // node reports and statuses
+	fleetBytes  atomic.Int64 // fleet table and summary
+	otherBytes  atomic.Int64
+	closed      atomic.Bool
+}
+
+// seenSeqs is a bitset of the seqs received from one node.
+type seenSeqs struct {
+	bits  []uint64
+	count int
+}
+
+func (s *seenSeqs) add(seq uint64) bool {
+	i := int(seq / 64)
+	for len(s.bits) <= i {
+		s.bits = append(s.bits, 0)
+	}
+	m := uint64(1) << (seq % 64)
+	if s.bits[i]&m != 0 {
+		return false
+	}
+	s.bits[i] |= m
+	s.count++
+	return true
+}
+
+func (s *seenSeqs) has(seq uint64) bool {
+	i := int(seq / 64)
+	return i < len(s.bits) && s.bits[i]&(uint64(1)<<(seq%64)) != 0
+}
+
+func startMonitor(ctx context.Context, g *Generator, user, password string) (*monitor, error) {
+	o := &g.opts
+	w, err := dialWire(o.Broker, o.ConnectTimeout, nil)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	if _, err := w.connect(user+"@loadgen-"+hex16(uint64(time.Now().UnixNano()))[:8], user, password, true, o.KeepAlive, nil, o.ConnectTimeout); err != nil {
+		w.close()
+		return nil, fmt.Errorf("monitor %s: %w", user, err)
+	}
+	if err := w.write(subscribePacket(1, protocol.Root+"/"+g.topics.Region()+"/#")); err != nil {
+		w.close()
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	m := &monitor{g: g, w: w, seen: map[string]*seenSeqs{}, status: map[string]protocol.NodeStatus{}}
+	go m.pinger(ctx)
+	return m, nil
+}
+
+// pinger keeps the monitor's connection alive; the read loop is run.
+func (m *monitor) pinger(ctx context.Context) {
+	t := time.NewTicker(m.g.opts.KeepAlive / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.mu.Lock()
+			err := m.w.write(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingreq}})
+			m.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+// run reads until the connection ends (close it to stop).
+func (m *monitor) run() error {
+	for {
+		pk, err := m.w.read()
+		if err != nil {
+			return err
+		}
+		if pk.FixedHeader.Type != packets.Publish {
+			continue
+		}
+		if pk.FixedHeader.Qos > 0 {
+			m.mu.Lock()
+			err := m.w.write(pubackPacket(pk.PacketID))
+			m.mu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
+		m.observe(pk.TopicName, pk.Payload, time.Now())
+	}
+}
+
+// header is the part of a node message the checker reads.
+type header struct {
+	Node  string    `json:"node"`
+	Seq   uint64    `json:"seq"`
+	TS    time.Time `json:"ts"`
+	State string    `json:"state"`
+}
+
+func (m *monitor) observe(topic string, payload []byte, now time.Time) {
+	size := int64(len(topic) + len(payload) + 4)
+	if strings.Contains(topic, "/fleet/") {
+		m.fleetBytes.Add(size)
+		if strings.HasSuffix(topic, "/fleet/nodes") {
+			m.mu.Lock()
+			m.fleet, m.fleetAt = slices.Clone(payload), now
+			m.mu.Unlock()
+		}
+		return
+	}
+	nt, err := protocol.ParseNodeTopic(topic)
+	if err != nil {
+		m.otherBytes.Add(size)
+		return
+	}
+	nt.Node = strings.Clone(nt.Node) // the topic aliases the wire's read buffer
+	m.reportBytes.Add(size)
+	switch nt.Kind {
+	case protocol.KindStatus:
+		st, err := protocol.DecodeNodeStatus(payload)
+		if err != nil {
+			return
+		}
+		m.mu.Lock()
+		m.status[nt.Node] = st
+		m.mu.Unlock()
+	case protocol.KindMetrics, protocol.KindTasks:
+		var h header
+		if json.Unmarshal(payload, &h) != nil || h.Seq == 0 {
+			return
+		}
+		m.mu.Lock()
+		s := m.seen[nt.Node]
+		if s == nil {
+			s = &seenSeqs{}
+			m.seen[nt.Node] = s
+		}
+		if s.add(h.Seq) && m.recordLg {
+			m.lags = append(m.lags, now.Sub(h.TS))
+		}
+		m.mu.Unlock()
+	}
+}
+
+// recordLags turns lag recording on (steady state) or off.
+func (m *monitor) recordLags(on bool) {
+	m.mu.Lock()
+	m.recordLg = on
+	m.mu.Unlock()
+}
+
+// fleetTable decodes the latest fleet table (zero if none yet).
+func (m *monitor) fleetTable() (protocol.FleetNodes, time.Time, error) {
+	m.mu.Lock()
+	b, at := m.fleet, m.fleetAt
+	m.mu.Unlock()
+	if b == nil {
+		return protocol.FleetNodes{}, at, nil
+	}
+	f, err := protocol.DecodeFleetNodes(b)
+	return f, at, err
+}
+
+// missing counts, for node id, the seqs in 1..upTo that the monitor never
+// received.
+func (m *monitor) missing(id string, upTo uint64) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.seen[id]
+	var n uint64
+	for seq := uint64(1); seq <= upTo; seq++ {
+		if s == nil || !s.has(seq) {
+			n++
+		}
+	}
+	return n
+}
+
+func (m *monitor) close() {
+	m.closed.Store(true)
+	m.w.close()
+}

@@ -1,0 +1,115 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+// Credential is one MQTT user; a node's user is its node id.
+type Credential struct {
+	User     string
+	Password string
+}
+
+// Options configure a Generator. Zero fields take the defaults below.
+type Options struct {
+	// Broker is the MQTT broker's host:port (plain TCP).
+	Broker string
+	Region string // default "default"
+	// Nodes are the simulated agents, one session each, with their own
+	// credentials.
+	Nodes []Credential
+	// Monitor is the read-only user of the stream checker; it reads the
+	// node reports and the scheduler's fleet table. Required.
+	Monitor Credential
+
+	// Report is how often a node samples (the agent's interval, 10 s);
+	// ChangeRate the chance a sample crosses a threshold and is sent
+	// (0.3); Heartbeat the longest a node stays silent (30 s).
+	Report     time.Duration
+	ChangeRate float64
+	Heartbeat  time.Duration
+	KeepAlive  time.Duration // 30 s, the agent's
+	TaskSlots  int           // announced in the birth's facts (4)
+
+	// Ramp spreads the first connects uniformly over this long (0: all at
+	// once, a connect storm). Reconnects after a drop back off as agents do:
+	// uniform in [d/2, d], d doubling from ReconnectMin to ReconnectMax.
+	Ramp         time.Duration
+	ReconnectMin time.Duration // 1 s
+	ReconnectMax time.Duration // 30 s
+
+	// Steady is how long the fleet runs before the mass drop, and again
+	// after it (60 s). Drop false skips the mass drop.
+	Steady time.Duration
+	Drop   bool
+	// Settle bounds each wait for the fleet to come online or to be seen
+	// offline (120 s).
+	Settle         time.Duration
+	ConnectTimeout time.Duration // 10 s
+
+	// Nodes command, if set, is timed during the steady state: the
+	// operator's view of the fleet (`tether-broker nodes`).
+	NodesCommand func(ctx context.Context) error
+	// Watch are processes to measure (name → pid): RSS and CPU.
+	Watch  map[string]int
+	Logger *slog.Logger
+}
+
+func (o *Options) ensureDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if o.Region == "" {
+		o.Region = "default"
+	}
+	def(&o.Report, 10*time.Second)
+	def(&o.Heartbeat, 30*time.Second)
+	def(&o.KeepAlive, 30*time.Second)
+	def(&o.ReconnectMin, time.Second)
+	def(&o.ReconnectMax, 30*time.Second)
+	def(&o.Steady, 60*time.Second)
+	def(&o.Settle, 120*time.Second)
+	def(&o.ConnectTimeout, 10*time.Second)
+	if o.ChangeRate <= 0 {
+		o.ChangeRate = 0.3
+	}
+	if o.TaskSlots <= 0 {
+		o.TaskSlots = 4
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports options that cannot work.
+func (o *Options) Validate() error {
+	if o.Broker == "" {
+		return errors.New("no broker address (host:port)")
+	}
+	if _, err := protocol.NewTopics(o.Region); err != nil {
+		return err
+	}
+	if len(o.Nodes) == 0 {
+		return errors.New("no nodes: give at least one node's credentials")
+	}
+	for _, n := range o.Nodes {
+		if err := protocol.ValidateID("node id", n.User); err != nil {
+			return err
+		}
+	}
+	if o.Monitor.User == "" {
+		return errors.New("no monitor user: the checker reads the stream as a monitor")
+	}
+	if o.ChangeRate > 1 {
+		return fmt.Errorf("change rate %v is above 1", o.ChangeRate)
+	}
+	return nil
+}
