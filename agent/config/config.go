@@ -162,9 +162,12 @@ func (c *Config) Validate() error {
 	if c.Tier != protocol.TierEdge && c.Tier != protocol.TierCloud {
 		add("tier %q: use %q or %q", c.Tier, protocol.TierEdge, protocol.TierCloud)
 	}
-	for k := range c.Labels {
+	for k, v := range c.Labels {
 		if err := protocol.ValidateID("label key", k); err != nil {
 			add("labels: %v", err)
+		}
+		if len(v) > protocol.MaxString {
+			add("labels.%s: %d bytes, at most %d", k, len(v), protocol.MaxString)
 		}
 	}
 	if c.DataDir == "" {
@@ -178,6 +181,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Heartbeat < c.SampleInterval {
 		add("heartbeat %v is shorter than sample_interval %v", c.Heartbeat, c.SampleInterval)
+	}
+	if c.Heartbeat > protocol.MaxHeartbeat {
+		add("heartbeat %v: at most %v, or the scheduler refuses the node's births", c.Heartbeat, protocol.MaxHeartbeat)
+	}
+	if len(c.Labels) > protocol.MaxLabels {
+		add("labels: %d set, at most %d", len(c.Labels), protocol.MaxLabels)
 	}
 	if err := c.Thresholds.Validate(); err != nil {
 		add("thresholds: %v", err)

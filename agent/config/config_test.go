@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -87,6 +88,16 @@ func TestValidateMessages(t *testing.T) {
 		"short keepalive":  {func(c *Config) { c.KeepAlive = time.Second }, "keepalive"},
 		"heartbeat < samp": {func(c *Config) { c.Heartbeat = time.Second }, "heartbeat"},
 		"bad log level":    {func(c *Config) { c.LogLevel = "loud" }, "log_level"},
+		// What a birth carries stays within the protocol's bounds, or the
+		// scheduler would refuse every birth of the node.
+		"heartbeat > a week": {func(c *Config) { c.Heartbeat = 8 * 24 * time.Hour }, "heartbeat"},
+		"65 labels": {func(c *Config) {
+			c.Labels = map[string]string{}
+			for i := range 65 {
+				c.Labels[fmt.Sprint("l", i)] = "v"
+			}
+		}, "labels"},
+		"long label value": {func(c *Config) { c.Labels = map[string]string{"site": strings.Repeat("x", 257)} }, "labels.site"},
 	}
 	for name, c := range cases {
 		cfg := Default()

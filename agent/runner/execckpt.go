@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/tether-edge/tether/pkg/protocol"
 )
 
 // ckptWatch notices new checkpoints in an exec task's checkpoint
@@ -91,7 +93,8 @@ func parseProgress(line string) (done, total int64) {
 	}
 	d, err1 := strconv.ParseInt(f[1], 10, 64)
 	t, err2 := strconv.ParseInt(f[2], 10, 64)
-	if err1 != nil || err2 != nil || d < 0 || t < 0 || (t > 0 && d > t) {
+	// Above protocol.MaxSeq the scheduler would refuse the task's events.
+	if err1 != nil || err2 != nil || d < 0 || t < 0 || (t > 0 && d > t) || d > protocol.MaxSeq || t > protocol.MaxSeq {
 		return 0, 0
 	}
 	return d, t

@@ -2,10 +2,15 @@ package runner
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/roundtrip"
 	"github.com/tether-edge/tether/pkg/task"
 )
 
@@ -59,17 +64,38 @@ func FuzzCheckpointDecoders(f *testing.F) {
 	f.Add([]byte("progress 3 10"))
 	f.Add([]byte("progress 11 10"))
 	f.Add(builtinState{done: 3}.encode())
+	f.Add([]byte("progress 9223372036854775807 9223372036854775807"))
+	for _, bad := range []saved{
+		{Attempt: 1, Spec: sv.Spec, Progress: math.MaxInt64, Total: math.MaxInt64},
+		{Attempt: 1, Spec: sv.Spec, Expires: time.Date(9999, 12, 31, 23, 59, 59, 0, time.FixedZone("", -(23*3600+59*60)))},
+	} {
+		b, err := bad.encode()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// What decodes encodes again, to the same thing.
 		if s, err := decodeSaved(b); err == nil {
 			if err := s.Spec.Validate(); err != nil {
 				t.Fatalf("decoded an invalid spec: %v", err)
 			}
+			roundtrip.Check(t, s, func(s saved) ([]byte, error) { return s.encode() }, decodeSaved)
 		}
-		if s, err := decodeBuiltinState(b, 10); err == nil && (s.done < 0 || s.done > 10) {
-			t.Fatalf("decoded a state at unit %d of 10", s.done)
+		if s, err := decodeBuiltinState(b, 10); err == nil {
+			if s.done < 0 || s.done > 10 {
+				t.Fatalf("decoded a state at unit %d of 10", s.done)
+			}
+			roundtrip.Check(t, s, func(s builtinState) ([]byte, error) { return s.encode(), nil },
+				func(b []byte) (builtinState, error) { return decodeBuiltinState(b, 10) }, cmp.AllowUnexported(builtinState{}))
 		}
-		if d, tot := parseProgress(string(b)); d < 0 || tot < 0 || (tot > 0 && d > tot) {
+		d, tot := parseProgress(string(b))
+		if d < 0 || tot < 0 || (tot > 0 && d > tot) || d > protocol.MaxSeq || tot > protocol.MaxSeq {
 			t.Fatalf("progress %d of %d", d, tot)
+		}
+		if d2, tot2 := parseProgress(fmt.Sprintf("progress %d %d", d, tot)); d2 != d || tot2 != tot {
+			t.Fatalf("progress %d of %d reads back as %d of %d", d, tot, d2, tot2)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/agent/store"
+	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
 
@@ -73,8 +74,25 @@ func decodeSaved(b []byte) (saved, error) {
 	if err := s.Spec.Validate(); err != nil {
 		return saved{}, fmt.Errorf("saved task: %w", err)
 	}
+	if err := s.validate(); err != nil {
+		return saved{}, fmt.Errorf("saved task: %w", err)
+	}
 	if rest := b[5+n:]; len(rest) > 0 {
 		s.State = append([]byte(nil), rest...)
 	}
 	return s, nil
+}
+
+// validate bounds what the events made from a saved task carry, so a
+// damaged record cannot make events the scheduler refuses.
+func (s *saved) validate() error {
+	if s.Progress < 0 || s.Total < 0 || s.Progress > protocol.MaxSeq || s.Total > protocol.MaxSeq {
+		return fmt.Errorf("progress %d of %d outside 0..%d", s.Progress, s.Total, int64(protocol.MaxSeq))
+	}
+	if !s.Expires.IsZero() {
+		if err := protocol.CheckTime("expires", s.Expires); err != nil {
+			return err
+		}
+	}
+	return nil
 }

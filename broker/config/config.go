@@ -127,14 +127,14 @@ func (c *Config) Validate() error {
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		add("tls.cert_file and tls.key_file go together")
 	}
-	if c.KeepAlive < 2*time.Second {
-		add("keepalive %v is below 2s", c.KeepAlive)
+	if c.KeepAlive < 2*time.Second || c.KeepAlive > 18*time.Hour {
+		add("keepalive %v: use between 2s and 18h (MQTT's limit is 65535 s)", c.KeepAlive)
 	}
-	if c.OfflineGrace < 0 {
-		add("offline_grace is negative")
+	if c.OfflineGrace < 0 || c.OfflineGrace > 24*time.Hour {
+		add("offline_grace %v: use between 0 and 24h", c.OfflineGrace)
 	}
-	if c.FleetInterval < 100*time.Millisecond {
-		add("fleet_interval %v is below 100ms", c.FleetInterval)
+	if c.FleetInterval < 100*time.Millisecond || c.FleetInterval > time.Hour {
+		add("fleet_interval %v: use between 100ms and 1h", c.FleetInterval)
 	}
 	c.Tasks.validate(add)
 	c.Placement.validate(add)

@@ -43,17 +43,22 @@ func TestValidateMessages(t *testing.T) {
 		"bad region":    {func(c *Config) { c.Region = "a/b" }, "region"},
 		"no username":   {func(c *Config) { c.Username = "" }, "identity"},
 		"tiny interval": {func(c *Config) { c.FleetInterval = 1 }, "fleet_interval"},
-		"no tasks dir":  {func(c *Config) { c.Tasks.Dir = "" }, "tasks.dir"},
-		"tiny grace":    {func(c *Config) { c.Tasks.NodeLostGrace = 0 }, "tasks.node_lost_grace"},
-		"tiny ack":      {func(c *Config) { c.Tasks.AckTimeout = 0 }, "tasks.ack_timeout"},
-		"expiry < ack":  {func(c *Config) { c.Tasks.AssignmentExpiry = 20 * time.Second }, "tasks.assignment_expiry"},
-		"no backoff":    {func(c *Config) { c.Tasks.RetryBackoff = 0 }, "tasks.retry_backoff"},
-		"cap < backoff": {func(c *Config) { c.Tasks.RetryBackoffMax = time.Second }, "tasks.retry_backoff_max"},
-		"no pending":    {func(c *Config) { c.Tasks.MaxPending = 0 }, "tasks.max_pending"},
-		"slots":         {func(c *Config) { c.Tasks.MaxSlotsPerNode = 0 }, "tasks.max_slots_per_node"},
-		"per core":      {func(c *Config) { c.Tasks.SlotsPerCore = 0 }, "tasks.slots_per_core"},
-		"speed":         {func(c *Config) { c.Tasks.MaxSpeed = 0 }, "tasks.max_speed"},
-		"bad pattern":   {func(c *Config) { c.Tasks.NodeLimits = []NodeLimit{{Match: "[", MaxSlots: 1}} }, "tasks.node_limits[0].match"},
+		"huge interval": {func(c *Config) { c.FleetInterval = 1 << 62 }, "fleet_interval"},
+		// MQTT carries the keepalive in 16 bits of seconds: a longer one
+		// would wrap.
+		"keepalive past 65535 s": {func(c *Config) { c.KeepAlive = 65536 * time.Second }, "keepalive"},
+		"offline_grace a year":   {func(c *Config) { c.OfflineGrace = 365 * 24 * time.Hour }, "offline_grace"},
+		"no tasks dir":           {func(c *Config) { c.Tasks.Dir = "" }, "tasks.dir"},
+		"tiny grace":             {func(c *Config) { c.Tasks.NodeLostGrace = 0 }, "tasks.node_lost_grace"},
+		"tiny ack":               {func(c *Config) { c.Tasks.AckTimeout = 0 }, "tasks.ack_timeout"},
+		"expiry < ack":           {func(c *Config) { c.Tasks.AssignmentExpiry = 20 * time.Second }, "tasks.assignment_expiry"},
+		"no backoff":             {func(c *Config) { c.Tasks.RetryBackoff = 0 }, "tasks.retry_backoff"},
+		"cap < backoff":          {func(c *Config) { c.Tasks.RetryBackoffMax = time.Second }, "tasks.retry_backoff_max"},
+		"no pending":             {func(c *Config) { c.Tasks.MaxPending = 0 }, "tasks.max_pending"},
+		"slots":                  {func(c *Config) { c.Tasks.MaxSlotsPerNode = 0 }, "tasks.max_slots_per_node"},
+		"per core":               {func(c *Config) { c.Tasks.SlotsPerCore = 0 }, "tasks.slots_per_core"},
+		"speed":                  {func(c *Config) { c.Tasks.MaxSpeed = 0 }, "tasks.max_speed"},
+		"bad pattern":            {func(c *Config) { c.Tasks.NodeLimits = []NodeLimit{{Match: "[", MaxSlots: 1}} }, "tasks.node_limits[0].match"},
 	}
 	for name, c := range cases {
 		cfg := Default()

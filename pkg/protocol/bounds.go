@@ -49,6 +49,10 @@ const (
 	MaxNodes = 1 << 20
 	// MinTempC and MaxTempC bound a sensor's reading, °C.
 	MinTempC, MaxTempC = -100, 200
+	// MaxLabels bounds a node's labels; MaxString a label's value and
+	// every other free-form string (hostname, reason, …), in bytes.
+	MaxLabels = maxLabels
+	MaxString = maxString
 )
 
 // CheckTime returns an error naming field unless MinTime ≤ t < MaxTime.
