@@ -88,6 +88,10 @@ powerloss: deps ## cut a qemu VM's power POWERLOSS_CUTS times (default 200) unde
 	POWERLOSS_CUTS=$(or $(POWERLOSS_CUTS),200) POWERLOSS_TASK_CUTS=$(or $(POWERLOSS_TASK_CUTS),50) \
 	  $(GO) test -count=1 -v -timeout 6h -run '^(TestPowerCuts|TestTaskPowerCuts)$$' ./scripts/powerloss/
 
+.PHONY: load
+load: build deps ## LOAD_SIZES simulated agents (default 1000 5000 10000) on the embedded broker and Mosquitto: storm, drop, stop; fails if anything acknowledged is lost
+	scripts/load.sh
+
 .PHONY: sizes
 sizes: cross ## print the size of every cross-built (stripped) binary
 	@find dist -type f -printf '%10s  %p\n' | sort -k2

@@ -53,6 +53,9 @@ func runLoadgen(ctx context.Context, env Env, args []string) error {
 	sessions := fs.Int("sessions", 0, "use the first N nodes of the list (0: all)")
 	fs.StringVar(&o.Monitor.User, "monitor-user", "monitor", "the checker's read-only user")
 	monPw := fs.String("monitor-password-file", "", "file holding the monitor's password")
+	checkPw := fs.String("check-password-file", "", "file holding --check-user's password")
+	fs.StringVar(&o.Checker.User, "check-user", "", "user of the new monitor that counts retained statuses (default --monitor-user; Mosquitto needs another)")
+	nodesUser := fs.String("nodes-user", "", "user for timing 'tether-broker nodes' (default --monitor-user)")
 	fs.DurationVar(&o.Report, "report", 10*time.Second, "how often a node samples")
 	fs.Float64Var(&o.ChangeRate, "change-rate", 0.3, "chance a sample crosses a threshold and is sent")
 	fs.DurationVar(&o.Heartbeat, "heartbeat", 30*time.Second, "longest a node stays silent")
@@ -89,6 +92,14 @@ func runLoadgen(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 	}
+	if *checkPw != "" {
+		if o.Checker.Password, err = cliconf.ReadSecret(*checkPw); err != nil {
+			return err
+		}
+	}
+	if *nodesUser == "" {
+		*nodesUser = o.Monitor.User
+	}
 	if o.Watch, err = parseWatch(*watch); err != nil {
 		return err
 	}
@@ -96,7 +107,7 @@ func runLoadgen(ctx context.Context, env Env, args []string) error {
 		o.NodesCommand = func(ctx context.Context) error {
 			quiet := Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
 			return runNodes(ctx, quiet, []string{"--broker", "tcp://" + *broker, "--region", o.Region,
-				"--username", o.Monitor.User, "--password-file", *nodesLatency, "--timeout", "30s"})
+				"--username", *nodesUser, "--password-file", *nodesLatency, "--timeout", "30s"})
 		}
 	}
 	g, err := loadgen.New(o)

@@ -78,7 +78,7 @@ func (g *Generator) retainedStatuses(ctx context.Context) int {
 		return -1
 	}
 	defer w.close()
-	if _, err := w.connect(o.Monitor.User+"@loadgen-r"+hex16(uint64(time.Now().UnixNano()))[:8], o.Monitor.User, o.Monitor.Password,
+	if _, err := w.connect(o.Checker.User+"@loadgen-r"+hex16(uint64(time.Now().UnixNano()))[:8], o.Checker.User, o.Checker.Password,
 		true, o.KeepAlive, nil, o.ConnectTimeout); err != nil {
 		return -1
 	}

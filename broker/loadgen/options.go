@@ -27,6 +27,11 @@ type Options struct {
 	// Monitor is the read-only user of the stream checker; it reads the
 	// node reports and the scheduler's fleet table. Required.
 	Monitor Credential
+	// Checker is the user of the new monitor that counts retained
+	// statuses (default Monitor). A broker that makes the username the
+	// client id (Mosquitto's use_username_as_clientid) needs another user
+	// here, or the checker would take over the monitor's session.
+	Checker Credential
 
 	// Report is how often a node samples (the agent's interval, 10 s);
 	// ChangeRate the chance a sample crosses a threshold and is sent
@@ -83,6 +88,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.TaskSlots <= 0 {
 		o.TaskSlots = 4
+	}
+	if o.Checker.User == "" {
+		o.Checker = o.Monitor
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -132,5 +132,5 @@ func fmtDur(d time.Duration) string {
 	case d < time.Second:
 		return fmt.Sprintf("%dms", d.Milliseconds())
 	}
-	return strings.TrimSuffix(fmt.Sprintf("%.1fs", d.Seconds()), ".0s")
+	return strings.Replace(fmt.Sprintf("%.1fs", d.Seconds()), ".0s", "s", 1)
 }
