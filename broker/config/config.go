@@ -60,6 +60,15 @@ type Embedded struct {
 	// MaxPendingWrites sizes each client's outbound queue (see
 	// broker/mqttd.Options); 0 keeps the default.
 	MaxPendingWrites int `yaml:"max_pending_writes"`
+	// Limits that protect the broker from its clients (see
+	// broker/mqttd.Options and docs/security.md); 0 keeps each default,
+	// -1 lifts an unauthenticated-connection limit.
+	ConnectTimeout            time.Duration `yaml:"connect_timeout"`
+	MaxUnauthenticated        int           `yaml:"max_unauthenticated"`
+	MaxUnauthenticatedPerAddr int           `yaml:"max_unauthenticated_per_address"`
+	MaxClientPacketSize       int           `yaml:"max_client_packet_size"`
+	MaxRetainedPerClient      int           `yaml:"max_retained_per_client"`
+	MaxRetainedBytesPerClient int           `yaml:"max_retained_bytes_per_client"`
 }
 
 // TLS configures a client-side TLS connection.

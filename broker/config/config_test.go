@@ -114,3 +114,21 @@ func TestDeployExampleLoads(t *testing.T) {
 		t.Fatalf("tasks %+v, want %+v", cfg.Tasks, want)
 	}
 }
+
+func TestLoadEmbeddedLimits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "broker.yaml")
+	yaml := "embedded:\n  connect_timeout: 5s\n  max_unauthenticated: 200\n  max_unauthenticated_per_address: -1\n" +
+		"  max_client_packet_size: 32768\n  max_retained_per_client: 2\n  max_retained_bytes_per_client: 65536\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load([]string{"--config", path}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := cfg.Embedded
+	if e.ConnectTimeout != 5*time.Second || e.MaxUnauthenticated != 200 || e.MaxUnauthenticatedPerAddr != -1 ||
+		e.MaxClientPacketSize != 32768 || e.MaxRetainedPerClient != 2 || e.MaxRetainedBytesPerClient != 65536 {
+		t.Fatalf("embedded %+v", e)
+	}
+}

@@ -108,9 +108,10 @@ func TestTaskCommandsAndRejections(t *testing.T) {
 	}
 	huge := `{"v":1,"request_id":"raw-2","reply_to":"` + topics.Reply("operator", "raw-2") +
 		`","spec":{"id":"raw-huge","kind":"exec","exec":{"command":"/bin/echo","args":["` + strings.Repeat("x", 300<<10) + `"]}}}`
-	if err := op.sess.Publish(ctx, session.Message{Topic: topics.TaskSubmit(), QoS: 1, Payload: []byte(huge)}); err != nil {
-		t.Fatal(err)
-	}
+	// Over the embedded broker's max_client_packet_size (260 KiB): the
+	// broker closes the operator's connection before reading it, so the
+	// publish may fail; either way no task may come of it.
+	_ = op.sess.Publish(ctx, session.Message{Topic: topics.TaskSubmit(), QoS: 1, Payload: []byte(huge)})
 
 	// Assignments the agent must refuse: unsigned, signed by another key,
 	// tampered with. The scheduler's own user publishes them, as a

@@ -40,7 +40,7 @@ func (r role) String() string {
 //	monitor    nothing                               tether/v1/…
 //	operator   tether/v1/R/tasks/submit|control      tether/v1/…
 //	           (replies come on tether/v1/R/replies/<operator>/…, readable by monitors too)
-//	node N     tether/v1/R/nodes/N/<x>/… , x≠cmd     tether/v1/R/nodes/N/cmd[/…]
+//	node N     tether/v1/R/nodes/N/status|metrics|tasks  tether/v1/R/nodes/N/cmd[/…]
 //	                                                 tether/v1/R/nodes/N/status
 //
 // A filter is granted only if every topic it can match is readable: the
@@ -144,9 +144,8 @@ func (p *policy) allowed(r role, user, topic string, write bool) bool {
 			return false
 		}
 		rest = rest[1:] // what follows tether/v1/R/nodes/N/
-		if write {
-			kind, _, _ := strings.Cut(rest, "/")
-			return kind != "" && kind != "cmd"
+		if write {      // the topics docs/protocol.md lists, nothing below them
+			return rest == protocol.KindStatus || rest == protocol.KindMetrics || rest == protocol.KindTasks
 		}
 		return rest == protocol.KindStatus || rest == "cmd" || strings.HasPrefix(rest, "cmd/")
 	}

@@ -21,7 +21,12 @@ var aclCases = []struct {
 	// Nodes: publish.
 	{"node-a", "tether/v1/eu-1/nodes/node-a/status", true, true},
 	{"node-a", "tether/v1/eu-1/nodes/node-a/metrics", true, true},
-	{"node-a", "tether/v1/eu-1/nodes/node-a/tasks/t1/events", true, true},
+	{"node-a", "tether/v1/eu-1/nodes/node-a/tasks", true, true},
+	// Only the documented topics (docs/protocol.md), nothing below them.
+	{"node-a", "tether/v1/eu-1/nodes/node-a/tasks/t1/events", true, false},
+	{"node-a", "tether/v1/eu-1/nodes/node-a/junk/1", true, false},
+	{"node-a", "tether/v1/eu-1/nodes/node-a/status/x", true, false},
+	{"node-a", "tether/v1/eu-1/nodes/node-a/metricsx", true, false},
 	{"node-a", "tether/v1/eu-1/nodes/node-a/cmd", true, false},
 	{"node-a", "tether/v1/eu-1/nodes/node-a/cmd/rebirth", true, false},
 	{"node-a", "tether/v1/eu-1/nodes/node-a/", true, false},

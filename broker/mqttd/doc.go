@@ -20,23 +20,31 @@
 //     86400 s), whatever the publisher asked for. Tether's node births are
 //     retained for the node's lifetime, so the interval is 0, which mochi
 //     treats as "no limit" (an MQTT 5 publisher's own expiry still applies).
-//   - ACL denials: a denied QoS 0 publish is dropped silently; a denied
-//     QoS 1/2 publish from an MQTT 3.1.1 client makes mochi send DISCONNECT
-//     and close the connection (3.1.1 has no negative PUBACK); an MQTT 5
-//     client gets PUBACK 0x87. A denied SUBSCRIBE filter gets SUBACK 0x80.
-//     Publishes to $SYS/… are dropped before the ACL without a PUBACK. Will
-//     messages are published without any ACL check, so this package checks
-//     the will topic at CONNECT. The ACL runs again on every delivery, so it
-//     must be cheap (it does not allocate).
+//   - ACL denials: mochi drops a QoS 0 publish its OnACLCheck denies, but
+//     closes the connection of an MQTT 3.1.1 client whose QoS 1/2 publish
+//     it denies (3.1.1 has no negative PUBACK), and drops publishes to
+//     $SYS/… (or any topic name it finds invalid) before any hook, without
+//     a PUBACK, so a QoS 1 client waits forever. This package therefore
+//     judges publishes in OnPublish, and acknowledges those mochi would
+//     leave unanswered in OnPacketRead (hook.go). A denied SUBSCRIBE filter
+//     gets SUBACK 0x80. Will messages are published without any ACL check,
+//     so this package checks the will topic at CONNECT. The read ACL runs
+//     again on every delivery, so it must be cheap (it does not allocate).
+//   - Logs: mochi logs whole packets, payload included, with failed or
+//     refused publishes; its logger is wrapped (logsafe.go).
 //   - Refused CONNECTs: OnConnectAuthenticate returning false is CONNACK
 //     0x05 "not authorized" for MQTT 3.1.1 (not 0x04) and 0x86 for MQTT 5.
 //   - Bound address: listeners.TCP resolves ":0" only inside Init, and no
 //     mochi listener bounds the time before CONNECT or closes connections
-//     that have not sent one; Server.Close then waits for them forever. This
-//     package binds its own sockets (listener.go), so Addr is exact, every
-//     connection has a CONNECT deadline, shutdown closes every socket and
-//     waits for every goroutine, and the first packet's declared size is
-//     checked before mochi allocates it.
+//     that have not sent one; Server.Close then waits for them forever; and
+//     mochi's listeners stop for good on any accept error (out of file
+//     descriptors). This package binds its own sockets (listener.go), so
+//     Addr is exact, accept errors are retried with a backoff, connections
+//     not yet authenticated are limited and have a CONNECT deadline,
+//     shutdown closes every socket and waits for every goroutine, and every
+//     packet's declared size is checked against the client's limit before
+//     mochi allocates it (packetguard.go: mochi has one MaximumPacketSize
+//     for all clients, which must admit the scheduler's fleet table).
 //   - Session teardown race: when a clean-session client disconnects and a
 //     new connection with the same client id arrives during the teardown,
 //     mochi can delete the new client and its subscriptions (it checks

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -65,7 +66,12 @@ func testLogger(t testing.TB) *slog.Logger {
 			t.Logf("broker log:\n%s", buf)
 		}
 	})
-	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return logger(buf)
+}
+
+// logger is a debug-level text logger writing to w.
+func logger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // testOptions are Options for an embedded broker on 127.0.0.1:0 with the

@@ -20,26 +20,48 @@ import (
 //     equal its username: a node cannot take over another client's
 //     session (mochi, like any broker, disconnects the older client with
 //     the same client id and hands its session to the newer one);
-//   - a scheduler or monitor may use its username as client id, or
+//   - a scheduler or operator may use its username as client id, or
 //     "<username>@<anything>", or an empty client id (the broker assigns
 //     one); since '@' is never in a node id, it cannot take over a node's
 //     or another user's session either;
+//   - a monitor may use any client id (tools pick their own: nodered_…,
+//     mqttjs_…, empty) except another user's name, "<another user>@…", or
+//     the id of a session (connected or kept) that belongs to another user;
 //   - a will message must go to a topic the user may publish to (mochi
 //     itself publishes wills without an ACL check).
 //
-// ACL: policy.allowed, for SUBSCRIBE filters and again for every delivered
-// message.
+// Publishes are judged in OnPublish, not OnACLCheck, so that a refused QoS
+// 1 publish is acknowledged instead of closing the connection (mochi closes
+// an MQTT 3.1.1 client whose publish OnACLCheck refuses): MQTT 5 clients
+// get PUBACK 0x87 (0x97 over a retained quota), MQTT 3.1.1 clients a PUBACK
+// and the message is dropped, as Mosquitto does. A publish to a topic mochi
+// drops unacknowledged ($SYS/…, wildcards) is acknowledged in
+// OnPacketRead.
+//
+// ACL for SUBSCRIBE filters and every delivered message: OnACLCheck, with
+// policy.allowed.
 type authHook struct {
 	mqtt.HookBase
 	policy    *policy
 	creds     *atomic.Pointer[Credentials] // nil pointer value: no file
 	anonymous bool
+	// sessions are mochi's clients, connected or with a kept session; nil
+	// in unit tests.
+	sessions *mqtt.Clients
+	// schedulerPacket is a scheduler's packet limit (MaxPacketSize); other
+	// roles keep their connection's default (MaxClientPacketSize).
+	schedulerPacket int
+	retained        *retainedQuota
 }
 
 func (h *authHook) ID() string { return "tether-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+	switch b {
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnPacketRead, mqtt.OnRetainMessage:
+		return true
+	}
+	return false
 }
 
 // OnConnectAuthenticate decides whether a client may connect.
@@ -49,7 +71,15 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 		h.Log.Info("refused connection", "client", cl.ID, "user", user, "remote", cl.Net.Remote, "reason", reason)
 		return false
 	}
-	h.Log.Debug("client authenticated", "client", cl.ID, "user", user, "role", h.policy.roleOf(user), "remote", cl.Net.Remote)
+	r := h.policy.roleOf(user)
+	if gc, ok := cl.Net.Conn.(*guardedConn); ok {
+		if r == roleScheduler {
+			gc.authenticated(h.schedulerPacket)
+		} else {
+			gc.authenticated(int(gc.limit.Load()))
+		}
+	}
+	h.Log.Debug("client authenticated", "client", cl.ID, "user", user, "role", r, "remote", cl.Net.Remote)
 	return true
 }
 
@@ -72,14 +102,20 @@ func (h *authHook) refuse(cl *mqtt.Client, user, password string) string {
 	}
 
 	r := h.policy.roleOf(user)
-	if r == roleNode {
+	assigned := cl.Properties.Props.AssignedClientID != ""
+	switch {
+	case r == roleNode:
 		if err := protocol.ValidateID("node id", user); err != nil {
 			return "username is not a valid node id: " + err.Error()
 		}
 		if cl.ID != user {
 			return "a node's client id must equal its username (its node id)"
 		}
-	} else if cl.Properties.Props.AssignedClientID == "" && cl.ID != user && !strings.HasPrefix(cl.ID, user+"@") {
+	case r == roleMonitor:
+		if reason := h.monitorClientID(cl.ID, user, assigned); reason != "" {
+			return reason
+		}
+	case !assigned && cl.ID != user && !strings.HasPrefix(cl.ID, user+"@"):
 		return "client id must be the username, username@suffix, or empty"
 	}
 
@@ -89,9 +125,42 @@ func (h *authHook) refuse(cl *mqtt.Client, user, password string) string {
 	return ""
 }
 
-// OnACLCheck reports whether cl may publish to (write) or subscribe to and
-// receive (read) topic.
+// monitorClientID returns why a monitor may not use client id id, or "".
+// Any id is fine that cannot take over another user's session: not another
+// user's name (a node's client id is its name), not "<another user>@…"
+// (schedulers and operators use those), and not the id of a session that
+// another user holds (a node of an anonymous broker, or any id a client of
+// another user chose).
+func (h *authHook) monitorClientID(id, user string, assigned bool) string {
+	if assigned || id == user {
+		return ""
+	}
+	base, _, _ := strings.Cut(id, "@")
+	creds := h.creds.Load()
+	for _, name := range []string{id, base} {
+		if name != user && (h.policy.known(name) || (creds != nil && creds.Has(name))) {
+			return "client id " + id + " belongs to another user"
+		}
+	}
+	if h.sessions != nil {
+		if other, ok := h.sessions.Get(id); ok && string(other.Properties.Username) != user {
+			return "client id " + id + " is another user's session"
+		}
+	}
+	return ""
+}
+
+// OnACLCheck reports whether cl may subscribe to and receive (read) topic.
+// Writes are judged in OnPublish (see authHook), so it allows every write.
 func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if write {
+		return true
+	}
+	return h.may(cl, topic, false)
+}
+
+// may is the ACL for cl on topic.
+func (h *authHook) may(cl *mqtt.Client, topic string, write bool) bool {
 	u := cl.Properties.Username
 	r := h.policy.roleOf(string(u)) // map lookup: no allocation
 	user := ""
@@ -103,9 +172,78 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		}
 		user = cl.ID
 	}
-	ok := h.policy.allowed(r, user, topic, write)
-	if !ok && write {
-		h.Log.Debug("denied publish", "client", cl.ID, "topic", topic)
+	return h.policy.allowed(r, user, topic, write)
+}
+
+// OnPublish refuses a publish the ACL denies, or a retained publish over
+// the client's retained quota. See refusal for what the client sees.
+func (h *authHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
 	}
-	return ok
+	if !h.may(cl, pk.TopicName, true) {
+		h.Log.Info("denied publish", "client", cl.ID, "user", string(cl.Properties.Username), "topic", pk.TopicName, "qos", pk.FixedHeader.Qos)
+		return pk, refusal(cl, pk, packets.ErrNotAuthorized)
+	}
+	if pk.FixedHeader.Retain && h.retained != nil && h.policy.roleOf(string(cl.Properties.Username)) != roleScheduler {
+		if !h.retained.admit(cl.ID, pk.TopicName, len(pk.Payload)) {
+			h.Log.Warn("refused retained publish: the client's retained quota is full", "client", cl.ID, "topic", pk.TopicName,
+				"bytes", len(pk.Payload), "max_count", h.retained.maxCount, "max_bytes", h.retained.maxBytes)
+			return pk, refusal(cl, pk, packets.ErrQuotaExceeded)
+		}
+	}
+	return pk, nil
+}
+
+// refusal is what OnPublish returns to make mochi drop pk and still answer
+// the client: QoS 0 is dropped; MQTT 5 QoS 1 gets PUBACK with code; any
+// other QoS 1 or 2 publish is acknowledged as usual and dropped (MQTT 3.1.1
+// has no negative acknowledgement, and mochi would answer an MQTT 5 QoS 2
+// refusal with a PUBACK instead of a PUBREC).
+func refusal(cl *mqtt.Client, pk packets.Packet, code packets.Code) error {
+	switch {
+	case pk.FixedHeader.Qos == 0:
+		return packets.ErrRejectPacket
+	case pk.FixedHeader.Qos == 1 && cl.Properties.ProtocolVersion == 5:
+		return code
+	}
+	return packets.CodeSuccessIgnore
+}
+
+// OnPacketRead acknowledges a QoS 1 or 2 publish to a topic name mochi
+// drops without an acknowledgement ($SYS/…, or one with a wildcard): a
+// client would otherwise wait for its PUBACK forever. The packet goes on
+// to mochi, which drops it.
+func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos == 0 || cl.Net.Inline ||
+		pk.TopicName == "" || mqtt.IsValidFilter(pk.TopicName, true) {
+		return pk, nil
+	}
+	ack := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Puback},
+		PacketID:    pk.PacketID,
+		ReasonCode:  packets.ErrNotAuthorized.Code, // written for MQTT 5 only
+	}
+	if pk.FixedHeader.Qos == 2 {
+		ack.FixedHeader.Type = packets.Pubrec // [MQTT-4.3.3-8]; a reason ≥ 0x80 ends the flow
+	}
+	ack.Properties.ReasonString = packets.ErrNotAuthorized.Reason
+	h.Log.Info("denied publish", "client", cl.ID, "user", string(cl.Properties.Username), "topic", pk.TopicName, "qos", pk.FixedHeader.Qos)
+	if err := cl.WritePacket(ack); err != nil {
+		h.Log.Debug("acknowledging a refused publish", "client", cl.ID, "error", err)
+	}
+	return pk, nil
+}
+
+// OnRetainMessage keeps the retained quotas' accounting: mochi calls it for
+// every retained publish, whoever made it (a client's will too).
+func (h *authHook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, _ int64) {
+	if h.retained == nil {
+		return
+	}
+	owner := ""
+	if !cl.Net.Inline && h.policy.roleOf(string(cl.Properties.Username)) != roleScheduler {
+		owner = cl.ID
+	}
+	h.retained.set(owner, pk.TopicName, len(pk.Payload))
 }

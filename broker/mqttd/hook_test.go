@@ -67,7 +67,14 @@ func TestConnectRules(t *testing.T) {
 		{"scheduler suffixed id", false, conn{user: "scheduler", pw: "pw-scheduler", id: "scheduler@eu-1"}, ""},
 		{"scheduler takes node id", false, conn{user: "scheduler", pw: "pw-scheduler", id: "node-a"}, "client id must be"},
 		{"monitor assigned id", false, conn{user: "monitor", pw: "pw-monitor", id: "d0xyz", assigned: true}, ""},
-		{"monitor takes scheduler id", false, conn{user: "monitor", pw: "pw-monitor", id: "scheduler"}, "client id must be"},
+		{"monitor takes scheduler id", false, conn{user: "monitor", pw: "pw-monitor", id: "scheduler"}, "belongs to another user"},
+		{"monitor takes scheduler@ id", false, conn{user: "monitor", pw: "pw-monitor", id: "scheduler@eu-1"}, "belongs to another user"},
+		{"monitor takes node id", false, conn{user: "monitor", pw: "pw-monitor", id: "node-a"}, "belongs to another user"},
+		{"monitor takes node@ id", false, conn{user: "monitor", pw: "pw-monitor", id: "node-a@x"}, "belongs to another user"},
+		{"monitor Node-RED id", false, conn{user: "monitor", pw: "pw-monitor", id: "nodered_abc123"}, ""},
+		{"monitor mqtt.js id", false, conn{user: "monitor", pw: "pw-monitor", id: "mqttjs_4f2a91c0"}, ""},
+		{"monitor suffixed id", false, conn{user: "monitor", pw: "pw-monitor", id: "monitor@cli"}, ""},
+		{"operator Node-RED id", false, conn{user: "operator", pw: "pw-operator", id: "nodered_abc123"}, "client id must be"},
 		{"monitor with will", false, conn{user: "monitor", pw: "pw-monitor", id: "monitor", will: "tether/v1/eu-1/fleet/summary"}, "will topic"},
 		{"scheduler will", false, conn{user: "scheduler", pw: "pw-scheduler", id: "scheduler", will: "tether/v1/eu-1/scheduler/status"}, ""},
 		{"anonymous allowed", true, conn{id: "", assigned: true}, ""},
@@ -77,7 +84,7 @@ func TestConnectRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newTestHook(t, tt.anonymous, "node-a", "node-b", "scheduler", "monitor", "-bad")
+			h := newTestHook(t, tt.anonymous, "node-a", "node-b", "scheduler", "monitor", "operator", "-bad")
 			cl := newTestClient(tt.c.user, tt.c.id)
 			if tt.c.assigned {
 				cl.Properties.Props.AssignedClientID = tt.c.id
@@ -102,7 +109,8 @@ func TestACLCheckNodeNeedsMatchingClientID(t *testing.T) {
 	h := newTestHook(t, false)
 	// Cannot happen after OnConnectAuthenticate; the check holds anyway.
 	cl := newTestClient("node-a", "node-b")
-	if h.OnACLCheck(cl, "tether/v1/eu-1/nodes/node-b/status", true) || h.OnACLCheck(cl, "tether/v1/eu-1/nodes/node-a/status", true) {
+	if h.may(cl, "tether/v1/eu-1/nodes/node-b/status", true) || h.may(cl, "tether/v1/eu-1/nodes/node-a/status", true) ||
+		h.OnACLCheck(cl, "tether/v1/eu-1/nodes/node-a/cmd/x", false) {
 		t.Error("a node whose client id differs from its username was allowed")
 	}
 }

@@ -17,11 +17,17 @@ import (
 // that:
 //
 //   - the bound address is known before anything is served (Addr on :0);
+//   - an accept error never stops it: it backs off (5 ms doubling to 1 s,
+//     like net/http) and accepts again, so running out of file descriptors
+//     lasts only as long as the descriptors are taken; only closing the
+//     socket ends Serve;
+//   - connections that have not authenticated yet are limited, in total and
+//     per source address; one over a limit is closed at once;
 //   - every connection has a deadline for its TLS handshake and CONNECT
 //     (mochi sets none until CONNECT is read, so an idle socket would pin a
 //     goroutine forever and block mochi's Close);
-//   - the first packet's declared size is checked before mochi allocates it
-//     (connectGuard);
+//   - every packet's declared size is checked before mochi allocates it
+//     (guardedConn);
 //   - every connection and goroutine is owned: shutdown closes all sockets
 //     and waits for every per-connection goroutine, which mochi's own
 //     listeners do not (their Close races with accepted-but-unregistered
@@ -35,23 +41,41 @@ type listener struct {
 	id        string
 	ln        net.Listener
 	tlsConfig *tls.Config // nil for plain TCP
-	timeout   time.Duration
-	maxFirst  int
+	limits    connLimits
 	log       *slog.Logger
 
-	ctx    context.Context // cancelled by shutdown: aborts TLS handshakes
+	ctx    context.Context // cancelled by shutdown: aborts TLS handshakes and accept backoff
 	cancel context.CancelFunc
 	served chan struct{}  // closed when Serve returns
 	wg     sync.WaitGroup // per-connection goroutines
 
-	mu      sync.Mutex // guards conns and closing
+	mu      sync.Mutex // guards conns, closing, pending and perAddr
 	conns   map[net.Conn]struct{}
 	closing bool
+	pending int            // connections not authenticated yet
+	perAddr map[string]int // pending by source IP; entries at 0 are deleted
 }
+
+// connLimits are a listener's per-connection limits (see Options).
+type connLimits struct {
+	timeout         time.Duration // TLS handshake + CONNECT
+	maxConnect      int           // first packet
+	maxPacket       int           // later packets, until a scheduler authenticates
+	maxPending      int           // unauthenticated connections; 0: no limit
+	maxPendingPerIP int           // the same per source IP; 0: no limit
+}
+
+// Accept backoff, as net/http's Server.Serve: a failing accept (out of file
+// descriptors, a connection aborted in the queue) is retried after 5 ms,
+// doubling to at most 1 s while it keeps failing.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
 
 var _ listeners.Listener = (*listener)(nil)
 
-func newListener(id, addr string, tlsConfig *tls.Config, timeout time.Duration, maxFirst int, log *slog.Logger) (*listener, error) {
+func newListener(id, addr string, tlsConfig *tls.Config, limits connLimits, log *slog.Logger) (*listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("mqttd: listen %s: %w", addr, err)
@@ -61,13 +85,13 @@ func newListener(id, addr string, tlsConfig *tls.Config, timeout time.Duration, 
 		id:        id,
 		ln:        ln,
 		tlsConfig: tlsConfig,
-		timeout:   timeout,
-		maxFirst:  maxFirst,
+		limits:    limits,
 		log:       log.With("listener", id),
 		ctx:       ctx,
 		cancel:    cancel,
 		served:    make(chan struct{}),
 		conns:     map[net.Conn]struct{}{},
+		perAddr:   map[string]int{},
 	}, nil
 }
 
@@ -81,36 +105,55 @@ func (l *listener) addr() net.Addr          { return l.ln.Addr() }
 // goroutine of its own; served tells shutdown when it has returned.
 func (l *listener) Serve(establish listeners.EstablishFn) {
 	defer close(l.served)
+	var delay time.Duration
 	for {
 		raw, err := l.ln.Accept()
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				l.log.Error("accept failed; listener stopped", "error", err)
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			delay = min(max(2*delay, acceptBackoffMin), acceptBackoffMax)
+			l.log.Error("accept failed; retrying", "error", err, "retry_in", delay)
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-l.ctx.Done():
+				t.Stop()
+				return
+			}
+			continue
 		}
-		if !l.track(raw) {
+		delay = 0
+		ip := remoteIP(raw)
+		switch admitted, closing := l.admit(raw, ip); {
+		case closing:
 			raw.Close()
 			return
+		case !admitted:
+			l.log.Warn("refused connection: too many unauthenticated connections", "remote", raw.RemoteAddr().String(),
+				"limit", l.limits.maxPending, "limit_per_address", l.limits.maxPendingPerIP)
+			raw.Close()
+			continue
 		}
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
 			defer l.untrack(raw)
-			l.handle(raw, establish)
+			l.handle(raw, ip, establish)
 		}()
 	}
 }
 
 // handle runs one connection: deadline, TLS handshake, then mochi.
-func (l *listener) handle(raw net.Conn, establish listeners.EstablishFn) {
+func (l *listener) handle(raw net.Conn, ip string, establish listeners.EstablishFn) {
+	gc := newGuardedConn(raw, l.limits.maxConnect, l.limits.maxPacket, func() { l.unpend(ip) })
+	defer gc.free() // a connection that never authenticated
 	remote := raw.RemoteAddr().String()
-	if l.timeout > 0 {
+	if l.limits.timeout > 0 {
 		// Covers the TLS handshake and CONNECT; mochi replaces it with the
 		// keepalive deadline once CONNECT is read.
-		_ = raw.SetDeadline(time.Now().Add(l.timeout))
+		_ = raw.SetDeadline(time.Now().Add(l.limits.timeout))
 	}
-	var c net.Conn = raw
 	if l.tlsConfig != nil {
 		tc := tls.Server(raw, l.tlsConfig)
 		if err := tc.HandshakeContext(l.ctx); err != nil {
@@ -118,22 +161,57 @@ func (l *listener) handle(raw net.Conn, establish listeners.EstablishFn) {
 			raw.Close()
 			return
 		}
-		c = tc
+		gc.Conn = tc
 	}
-	c = &guardedConn{Conn: c, guard: connectGuard{max: l.maxFirst}}
-	if err := establish(l.id, c); err != nil {
+	if err := establish(l.id, gc); err != nil {
 		l.log.Debug("connection closed", "remote", remote, "error", err)
 	}
 }
 
-func (l *listener) track(c net.Conn) bool {
+// admit tracks a new connection and counts it as unauthenticated, unless a
+// limit is reached (admitted false) or the listener is shutting down.
+func (l *listener) admit(c net.Conn, ip string) (admitted, closing bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closing {
-		return false
+		return false, true
 	}
+	if lim := l.limits.maxPending; lim > 0 && l.pending >= lim {
+		return false, false
+	}
+	if lim := l.limits.maxPendingPerIP; lim > 0 && l.perAddr[ip] >= lim {
+		return false, false
+	}
+	l.pending++
+	l.perAddr[ip]++
 	l.conns[c] = struct{}{}
-	return true
+	return true, false
+}
+
+// unpend ends a connection's unauthenticated time: it authenticated, or it
+// ended without.
+func (l *listener) unpend(ip string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending--
+	if l.perAddr[ip]--; l.perAddr[ip] <= 0 {
+		delete(l.perAddr, ip)
+	}
+}
+
+// pendingCount is the number of unauthenticated connections.
+func (l *listener) pendingCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pending
+}
+
+// remoteIP is the source address a connection is counted under.
+func remoteIP(c net.Conn) string {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return c.RemoteAddr().String()
 }
 
 func (l *listener) untrack(c net.Conn) {
@@ -170,67 +248,4 @@ func (l *listener) shutdown() {
 func (l *listener) closeSocket() {
 	l.cancel()
 	l.ln.Close()
-}
-
-// guardedConn is the connection mochi sees. It checks the first packet's
-// fixed header before mochi reads it.
-type guardedConn struct {
-	net.Conn
-	guard connectGuard // touched only by the reading goroutine
-}
-
-func (c *guardedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 && !c.guard.done {
-		if gerr := c.guard.feed(p[:n]); gerr != nil {
-			return 0, gerr // mochi closes the connection
-		}
-	}
-	return n, err
-}
-
-// errConnectTooLarge is returned to mochi in place of a first packet whose
-// declared length is over the limit.
-var errConnectTooLarge = errors.New("mqttd: first packet larger than MaxConnectSize")
-
-// connectGuard parses the fixed header of a connection's first packet (one
-// type byte and a 1–4 byte remaining length [MQTT-2.2.3]) from the byte
-// stream and refuses it when the declared length exceeds max. mochi
-// allocates a packet's declared length before reading it, bounded only by
-// MaxPacketSize, which must admit the scheduler's 16 MiB fleet table; so
-// without this an unauthenticated client could make the broker allocate
-// 16 MiB per connection with five bytes.
-type connectGuard struct {
-	max   int
-	pos   int // header bytes seen
-	mult  int
-	value int
-	done  bool
-}
-
-func (g *connectGuard) feed(b []byte) error {
-	for _, x := range b {
-		if g.done {
-			return nil
-		}
-		g.pos++
-		if g.pos == 1 { // packet type; mochi refuses non-CONNECT itself
-			g.mult = 1
-			continue
-		}
-		g.value += int(x&0x7f) * g.mult
-		if g.value > g.max {
-			return errConnectTooLarge
-		}
-		if x&0x80 == 0 {
-			g.done = true
-			return nil
-		}
-		if g.pos == 5 { // malformed length; mochi rejects it
-			g.done = true
-			return nil
-		}
-		g.mult *= 128
-	}
-	return nil
 }

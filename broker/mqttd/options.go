@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/task"
 )
 
 // Options configure the embedded broker. The zero value plus Region and
@@ -105,6 +106,41 @@ type Options struct {
 	// smaller MaxConnectSize applies instead (enforced by this package).
 	MaxPacketSize int
 
+	// MaxClientPacketSize bounds every packet, after CONNECT, of a client
+	// that is not a scheduler: nodes, monitors and operators. Default
+	// task.MaxMessage + 4 KiB (260 KiB): the largest Tether messages a node
+	// or operator sends are task events and submissions, at most
+	// task.MaxMessage; status and metrics are at most protocol.MaxMessage
+	// (64 KiB). A larger packet closes
+	// the connection before the broker allocates it, so a client holding a
+	// node's or a monitor's password cannot make the broker allocate
+	// MaxPacketSize per packet.
+	MaxClientPacketSize int
+
+	// MaxUnauthenticated bounds the connections that are accepted but have
+	// not been authenticated yet (TLS handshake and CONNECT under way), per
+	// listener; MaxUnauthenticatedPerAddr bounds them per source IP. A
+	// connection over either limit is closed at once. Each such connection
+	// costs a file descriptor, a goroutine and, with TLS, a handshake's
+	// state until ConnectTimeout; without the limits bare TCP connections
+	// exhaust the process's file descriptors. Defaults 1024 and 64: a
+	// restart of the broker has thousands of Pis reconnecting, but each
+	// needs a slot only for the milliseconds its handshake takes, and a site
+	// behind one NAT address rarely has 64 handshakes at once. -1: no limit.
+	MaxUnauthenticated        int
+	MaxUnauthenticatedPerAddr int
+
+	// MaxRetainedPerClient and MaxRetainedBytesPerClient bound the retained
+	// messages a client other than the scheduler holds on the broker: how
+	// many topics, and their payloads' total size. A retained publish over
+	// either quota is refused (MQTT 5: PUBACK 0x97; MQTT 3.1.1: PUBACK,
+	// dropped). A node retains its status (protocol.MaxMessage at most);
+	// defaults 4 and 256 KiB. Retained messages live until overwritten,
+	// however long ago their publisher left, so without a quota a node
+	// could park unbounded memory on the broker.
+	MaxRetainedPerClient      int
+	MaxRetainedBytesPerClient int
+
 	// MaxConnectSize bounds the first packet (CONNECT, including the will
 	// message) of a connection that has not authenticated yet. Default
 	// protocol.MaxMessage + 4 KiB: a will is a node's status message.
@@ -145,6 +181,11 @@ const (
 	defaultMaxInflight      = 1024
 	defaultMaxPacketSize    = protocol.MaxFleetMessage + 64<<10
 	defaultMaxConnectSize   = protocol.MaxMessage + 4<<10
+	defaultMaxClientPacket  = task.MaxMessage + 4<<10
+	defaultMaxUnauth        = 1024
+	defaultMaxUnauthPerAddr = 64
+	defaultMaxRetained      = 4
+	defaultMaxRetainedBytes = 256 << 10
 	defaultReadBufferSize   = 2 << 10
 	defaultWriteBufferSize  = 2 << 10
 	defaultSessionExpiry    = 7 * 24 * time.Hour
@@ -167,6 +208,21 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxConnectSize == 0 {
 		o.MaxConnectSize = defaultMaxConnectSize
+	}
+	if o.MaxClientPacketSize == 0 {
+		o.MaxClientPacketSize = defaultMaxClientPacket
+	}
+	if o.MaxUnauthenticated == 0 {
+		o.MaxUnauthenticated = defaultMaxUnauth
+	}
+	if o.MaxUnauthenticatedPerAddr == 0 {
+		o.MaxUnauthenticatedPerAddr = defaultMaxUnauthPerAddr
+	}
+	if o.MaxRetainedPerClient == 0 {
+		o.MaxRetainedPerClient = defaultMaxRetained
+	}
+	if o.MaxRetainedBytesPerClient == 0 {
+		o.MaxRetainedBytesPerClient = defaultMaxRetainedBytes
 	}
 	if o.ReadBufferSize == 0 {
 		o.ReadBufferSize = defaultReadBufferSize
@@ -255,6 +311,11 @@ func (o Options) validate() error {
 		{"MaxInflight", o.MaxInflight, 16},
 		{"MaxPacketSize", o.MaxPacketSize, 4 << 10},
 		{"MaxConnectSize", o.MaxConnectSize, 256},
+		{"MaxClientPacketSize", o.MaxClientPacketSize, 256},
+		{"MaxUnauthenticated", o.MaxUnauthenticated, -1},
+		{"MaxUnauthenticatedPerAddr", o.MaxUnauthenticatedPerAddr, -1},
+		{"MaxRetainedPerClient", o.MaxRetainedPerClient, 1},
+		{"MaxRetainedBytesPerClient", o.MaxRetainedBytesPerClient, 1},
 		{"ReadBufferSize", o.ReadBufferSize, 256},
 		{"WriteBufferSize", o.WriteBufferSize, 256},
 	} {
@@ -267,6 +328,9 @@ func (o Options) validate() error {
 	}
 	if o.MaxPacketSize > 256<<20 {
 		add("mqttd: MaxPacketSize is %d; MQTT allows at most 256 MiB", o.MaxPacketSize)
+	}
+	if o.MaxClientPacketSize > o.MaxPacketSize {
+		add("mqttd: MaxClientPacketSize (%d) is larger than MaxPacketSize (%d)", o.MaxClientPacketSize, o.MaxPacketSize)
 	}
 	if o.MaxConnectSize > o.MaxPacketSize {
 		add("mqttd: MaxConnectSize (%d) is larger than MaxPacketSize (%d)", o.MaxConnectSize, o.MaxPacketSize)

@@ -25,6 +25,7 @@ type Server struct {
 	policy *policy
 	creds  atomic.Pointer[Credentials] // nil when there is no credentials file
 	tls    *tlsFiles                   // nil without a TLS listener
+	hook   *authHook
 
 	started atomic.Bool
 	ready   chan struct{}
@@ -41,7 +42,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts:   opts,
-		log:    opts.Logger.With("component", "mqttd"),
+		log:    safeLogger(opts.Logger.With("component", "mqttd")),
 		policy: newPolicy(opts.Region, opts.SchedulerUsers, opts.MonitorUsers, opts.OperatorUsers),
 		ready:  make(chan struct{}),
 	}
@@ -69,11 +70,16 @@ func New(opts Options) (*Server, error) {
 		// runtime.ReadMemStats; mochi's default is every second.
 		SysTopicResendInterval: 60,
 	})
-	hook := &authHook{policy: s.policy, creds: &s.creds, anonymous: opts.AllowAnonymous}
-	if err := s.mochi.AddHook(hook, nil); err != nil {
+	s.hook = &authHook{
+		policy: s.policy, creds: &s.creds, anonymous: opts.AllowAnonymous,
+		sessions:        s.mochi.Clients,
+		schedulerPacket: opts.MaxPacketSize,
+		retained:        newRetainedQuota(opts.MaxRetainedPerClient, opts.MaxRetainedBytesPerClient),
+	}
+	if err := s.mochi.AddHook(s.hook, nil); err != nil {
 		return nil, fmt.Errorf("mqttd: %w", err)
 	}
-	if err := s.mochi.AddHook(newRetainedHook(s.mochi, hook, s.log), nil); err != nil {
+	if err := s.mochi.AddHook(newRetainedHook(s.mochi, s.hook, s.log), nil); err != nil {
 		return nil, fmt.Errorf("mqttd: %w", err)
 	}
 	return s, nil
@@ -99,6 +105,17 @@ func capabilities(o Options) *mqtt.Capabilities {
 	// would overflow mochi's int64 "now + interval" arithmetic.
 	c.MaximumMessageExpiryInterval = 0
 	return c
+}
+
+// connLimits are the listeners' limits; -1 in Options means none (0).
+func (s *Server) connLimits() connLimits {
+	return connLimits{
+		timeout:         s.opts.ConnectTimeout,
+		maxConnect:      s.opts.MaxConnectSize,
+		maxPacket:       s.opts.MaxClientPacketSize,
+		maxPending:      max(s.opts.MaxUnauthenticated, 0),
+		maxPendingPerIP: max(s.opts.MaxUnauthenticatedPerAddr, 0),
+	}
 }
 
 // Ready is closed when the listeners are bound and serving.
@@ -169,7 +186,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	if s.opts.Addr != "" {
-		l, err := newListener("tcp", s.opts.Addr, nil, s.opts.ConnectTimeout, s.opts.MaxConnectSize, s.log)
+		l, err := newListener("tcp", s.opts.Addr, nil, s.connLimits(), s.log)
 		if err != nil {
 			return err
 		}
@@ -180,7 +197,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	if s.opts.TLSAddr != "" {
-		l, err := newListener("tls", s.opts.TLSAddr, s.tls.listenerConfig(), s.opts.ConnectTimeout, s.opts.MaxConnectSize, s.log)
+		l, err := newListener("tls", s.opts.TLSAddr, s.tls.listenerConfig(), s.connLimits(), s.log)
 		if err != nil {
 			closeAll()
 			return err

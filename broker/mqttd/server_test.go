@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,7 +137,7 @@ func TestOversizedConnectRefused(t *testing.T) {
 	mustDial(t, s.Addr().String(), "node-a") // the broker is fine
 }
 
-func TestConnectGuard(t *testing.T) {
+func TestPacketGuard(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		bytes []byte
@@ -147,20 +148,29 @@ func TestConnectGuard(t *testing.T) {
 		{"over limit", []byte{0x10, 0x81, 0x08}, false},
 		{"16 MiB", []byte{0x10, 0x80, 0x80, 0x80, 0x08}, false},
 		{"split header", []byte{0x10, 0xff, 0xff}, false},
-		{"malformed 5-byte length (mochi refuses it)", []byte{0x10, 0x80, 0x80, 0x80, 0x80, 0x01}, true},
+		{"malformed 5-byte length", []byte{0x10, 0x80, 0x80, 0x80, 0x80, 0x01}, false},
+		// CONNECT of 2 bytes, then a PUBLISH of 512 (over the later limit of 256).
+		{"second packet over its limit", []byte{0x10, 0x02, 0, 0, 0x30, 0x80, 0x04}, false},
+		// CONNECT of 2, PUBLISH of 200, then PINGREQ: every header found.
+		{"second packet within", append(append([]byte{0x10, 0x02, 0, 0, 0x30, 0xc8, 0x01}, make([]byte, 200)...), 0xc0, 0x00), true},
+		// A body byte that looks like a huge length is skipped, not parsed.
+		{"body skipped", []byte{0x10, 0x03, 0xff, 0xff, 0xff, 0x30, 0x01, 0xff}, true},
 	} {
-		g := connectGuard{max: 1024}
+		g := packetGuard{maxFirst: 1024}
+		var limit atomic.Int64
+		limit.Store(256)
 		var err error
 		for _, b := range tt.bytes { // one byte per Read: the worst split
-			if err = g.feed([]byte{b}); err != nil {
+			if err = g.feed([]byte{b}, &limit); err != nil {
 				break
 			}
 		}
 		if (err == nil) != tt.ok {
 			t.Errorf("%s: err = %v, want ok %v", tt.name, err, tt.ok)
 		}
-		if tt.ok && g.feed([]byte{0xff, 0xff, 0xff}) != nil {
-			t.Errorf("%s: guard checked bytes after the first header", tt.name)
+		g2 := packetGuard{maxFirst: 1024}
+		if err2 := g2.feed(tt.bytes, &limit); (err2 == nil) != (err == nil) {
+			t.Errorf("%s: one Read: err = %v, byte by byte: %v", tt.name, err2, err)
 		}
 	}
 }
