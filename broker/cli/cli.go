@@ -32,16 +32,17 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"run the regional scheduler (with its embedded MQTT broker unless --mqtt-url)", runServe},
-		"nodes":   {"print the fleet as the scheduler sees it", runNodes},
-		"passwd":  {"add, import, delete or list users of a credentials file", runPasswd},
-		"sim":     {"run the placement simulator and compare policies", runSim},
-		"submit":  {"submit a task spec (YAML or JSON); --wait follows it to the end", runSubmit},
-		"tasks":   {"list tasks and their states", runTasks},
-		"task":    {"show one task with its attempt history", runTask},
-		"cancel":  {"cancel a task", runCancel},
-		"loadgen": {"run a fleet of simulated agents against a broker and check nothing acknowledged is lost", runLoadgen},
-		"keygen":  {"make the scheduler's signing key for task assignments", runKeygen},
+		"serve":      {"run the regional scheduler (with its embedded MQTT broker unless --mqtt-url)", runServe},
+		"nodes":      {"print the fleet as the scheduler sees it", runNodes},
+		"passwd":     {"add, import, delete or list users of a credentials file", runPasswd},
+		"sim":        {"run the placement simulator and compare policies", runSim},
+		"submit":     {"submit a task spec (YAML or JSON); --wait follows it to the end", runSubmit},
+		"tasks":      {"list tasks and their states", runTasks},
+		"task":       {"show one task with its attempt history", runTask},
+		"cancel":     {"cancel a task", runCancel},
+		"quarantine": {"list the nodes in quarantine, or release one", runQuarantine},
+		"loadgen":    {"run a fleet of simulated agents against a broker and check nothing acknowledged is lost", runLoadgen},
+		"keygen":     {"make the scheduler's signing key for task assignments", runKeygen},
 		"version": {"print the version (also --version)", func(_ context.Context, env Env, _ []string) error {
 			_, err := fmt.Fprintln(env.Stdout, env.Version)
 			return err

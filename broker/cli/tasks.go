@@ -365,7 +365,7 @@ func readSpec(env Env, file string) (task.Spec, error) {
 
 func runTasks(ctx context.Context, env Env, args []string) error {
 	fs, cf := taskFlagSet(env, "tasks", "Usage: tether-broker tasks [flags]\n\n"+
-		"Lists tasks from their retained status topics (tether/v1/<region>/tasks/status/+).")
+		"Lists every task the scheduler holds, a page at a time (the list op on tether/v1/<region>/tasks/control).")
 	state := fs.String("state", "", "only tasks in this state (pending, assigned, running, succeeded, failed, cancelled); 'active' for the first three")
 	node := fs.String("node", "", "only tasks whose current attempt is on this node")
 	asJSON := fs.Bool("json", false, "print the statuses as JSON")
@@ -382,7 +382,7 @@ func runTasks(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer c.stop()
-	all, err := c.statuses(ctx, c.topics.AllTaskStatus(), 500*time.Millisecond)
+	all, err := c.list(ctx)
 	if err != nil {
 		return err
 	}
@@ -408,6 +408,31 @@ func runTasks(ctx context.Context, env Env, args []string) error {
 		return enc.Encode(list)
 	}
 	return printTasks(env.Stdout, list, time.Now())
+}
+
+// list pages through every task with the scheduler's list op.
+func (c *taskClient) list(ctx context.Context) ([]task.Status, error) {
+	var all []task.Status
+	after := ""
+	for {
+		r, err := c.request(ctx, c.topics.TaskControl(), func(id, replyTo string) any {
+			return task.ControlRequest{V: task.Version, RequestID: id, ReplyTo: replyTo, Op: task.OpList, After: after}
+		})
+		if err != nil {
+			return nil, err
+		}
+		if !r.OK {
+			return nil, fmt.Errorf("listing tasks: %s", r.Error)
+		}
+		all = append(all, r.Tasks...)
+		if r.Next == "" {
+			return all, nil
+		}
+		if r.Next <= after {
+			return nil, fmt.Errorf("listing tasks: the scheduler's cursor %q does not advance past %q", r.Next, after)
+		}
+		after = r.Next
+	}
 }
 
 func printTasks(w io.Writer, list []task.Status, now time.Time) error {

@@ -55,6 +55,10 @@ func TestValidateMessages(t *testing.T) {
 		"no backoff":             {func(c *Config) { c.Tasks.RetryBackoff = 0 }, "tasks.retry_backoff"},
 		"cap < backoff":          {func(c *Config) { c.Tasks.RetryBackoffMax = time.Second }, "tasks.retry_backoff_max"},
 		"no pending":             {func(c *Config) { c.Tasks.MaxPending = 0 }, "tasks.max_pending"},
+		"no start":               {func(c *Config) { c.Tasks.StartTimeout = 0 }, "tasks.start_timeout"},
+		"no progress":            {func(c *Config) { c.Tasks.ProgressTimeout = 0 }, "tasks.progress_timeout"},
+		"no strikes":             {func(c *Config) { c.Tasks.QuarantineAfter = 0 }, "tasks.quarantine_after"},
+		"no quarantine":          {func(c *Config) { c.Tasks.Quarantine = 0 }, "tasks.quarantine"},
 		"slots":                  {func(c *Config) { c.Tasks.MaxSlotsPerNode = 0 }, "tasks.max_slots_per_node"},
 		"per core":               {func(c *Config) { c.Tasks.SlotsPerCore = 0 }, "tasks.slots_per_core"},
 		"speed":                  {func(c *Config) { c.Tasks.MaxSpeed = 0 }, "tasks.max_speed"},
@@ -78,7 +82,7 @@ func TestValidateMessages(t *testing.T) {
 func TestLoadTasks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "broker.yaml")
 	yaml := "tasks:\n  dir: /srv/tasks\n  signing_key_file: /etc/k.pem\n  ack_timeout: 5s\n  retry_backoff: 2s\n  retry_backoff_max: 1m\n" +
-		"  max_pending: 100\n  max_slots_per_node: 8\n  slots_per_core: 2\n  max_speed: 3\n  node_limits:\n    - {match: gpu-*, max_slots: 64}\n"
+		"  start_timeout: 1m\n  progress_timeout: 2m\n  quarantine_after: 5\n  quarantine: 1h\n  max_pending: 100\n  max_slots_per_node: 8\n  slots_per_core: 2\n  max_speed: 3\n  node_limits:\n    - {match: gpu-*, max_slots: 64}\n"
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +93,7 @@ func TestLoadTasks(t *testing.T) {
 	}
 	want := Tasks{Dir: "/srv/tasks", SigningKeyFile: "/etc/k2.pem", NodeLostGrace: 45 * time.Second, AckTimeout: 5 * time.Second,
 		AssignmentExpiry: 10 * time.Minute, RetryBackoff: 2 * time.Second, RetryBackoffMax: time.Minute,
+		StartTimeout: time.Minute, ProgressTimeout: 2 * time.Minute, QuarantineAfter: 5, Quarantine: time.Hour,
 		MaxPending: 100, MaxSlotsPerNode: 8, SlotsPerCore: 2, MaxSpeed: 3, NodeLimits: []NodeLimit{{Match: "gpu-*", MaxSlots: 64}}}
 	if !reflect.DeepEqual(cfg.Tasks, want) {
 		t.Fatalf("tasks %+v, want %+v", cfg.Tasks, want)

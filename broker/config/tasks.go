@@ -31,6 +31,17 @@ type Tasks struct {
 	// RetryBackoffMax.
 	RetryBackoff    time.Duration `yaml:"retry_backoff"`
 	RetryBackoffMax time.Duration `yaml:"retry_backoff_max"`
+	// StartTimeout: an attempt accepted but not reported running this
+	// long after its assignment is ended and its task re-queued
+	// elsewhere. ProgressTimeout: likewise a running attempt of a task
+	// that promises progress (a checkpointable builtin) that reports
+	// none this long (or 10 × its checkpoint interval, if longer). Such
+	// ends, spec timeouts and unacknowledged assignments are a node's
+	// failures: QuarantineAfter in a row quarantine it for Quarantine.
+	StartTimeout    time.Duration `yaml:"start_timeout"`
+	ProgressTimeout time.Duration `yaml:"progress_timeout"`
+	QuarantineAfter int           `yaml:"quarantine_after"`
+	Quarantine      time.Duration `yaml:"quarantine"`
 	// MaxPending is how many tasks may wait pending at the scheduler; a
 	// submission beyond it is refused as "queue full".
 	MaxPending int `yaml:"max_pending"`
@@ -71,6 +82,10 @@ func DefaultTasks() Tasks {
 		AssignmentExpiry: 10 * time.Minute,
 		RetryBackoff:     5 * time.Second,
 		RetryBackoffMax:  5 * time.Minute,
+		StartTimeout:     tasks.DefaultStartTimeout,
+		ProgressTimeout:  tasks.DefaultProgressTimeout,
+		QuarantineAfter:  tasks.DefaultQuarantineAfter,
+		Quarantine:       tasks.DefaultQuarantine,
 		MaxPending:       tasks.DefaultMaxPending,
 		MaxSlotsPerNode:  tasks.DefaultMaxSlots,
 		SlotsPerCore:     tasks.DefaultSlotsPerCore,
@@ -94,6 +109,16 @@ func (t *Tasks) validate(add func(format string, args ...any)) {
 	}
 	if t.RetryBackoff <= 0 {
 		add("tasks.retry_backoff %v: must be positive", t.RetryBackoff)
+	}
+	if t.StartTimeout < time.Second || t.ProgressTimeout < time.Second {
+		add("tasks.start_timeout %v, tasks.progress_timeout %v: at least 1s each (default 3m: three agent heartbeats)",
+			t.StartTimeout, t.ProgressTimeout)
+	}
+	if t.QuarantineAfter < 1 {
+		add("tasks.quarantine_after %d: at least 1 failure in a row", t.QuarantineAfter)
+	}
+	if t.Quarantine < time.Second {
+		add("tasks.quarantine %v is below 1s", t.Quarantine)
 	}
 	if t.MaxPending < 1 {
 		add("tasks.max_pending %d: at least 1 task must be able to wait", t.MaxPending)

@@ -223,6 +223,8 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		Grace: cfg.Tasks.NodeLostGrace, AckTimeout: cfg.Tasks.AckTimeout, Expiry: cfg.Tasks.AssignmentExpiry,
 		BackoffBase: cfg.Tasks.RetryBackoff, BackoffCap: cfg.Tasks.RetryBackoffMax,
 		Limits: cfg.Tasks.Limits(), MaxPending: cfg.Tasks.MaxPending,
+		StartTimeout: cfg.Tasks.StartTimeout, ProgressTimeout: cfg.Tasks.ProgressTimeout,
+		QuarantineAfter: cfg.Tasks.QuarantineAfter, Quarantine: cfg.Tasks.Quarantine,
 	})
 	return s, nil
 }

@@ -36,7 +36,10 @@ type site struct {
 func newSite(t *testing.T) *site { return newSiteWith(t, nil) }
 
 // newSiteWith lets users be added to the credentials file.
-func newSiteWith(t testing.TB, users func(map[string]string)) *site {
+func newSiteWith(t testing.TB, users func(map[string]string)) *site { return newSiteCfg(t, users, nil) }
+
+// newSiteCfg lets the configuration be changed, too, before the start.
+func newSiteCfg(t testing.TB, users func(map[string]string), mod func(*config.Config)) *site {
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")
 	all := map[string]string{"tether-scheduler": "sched-pw", "ops": "ops-pw", "monitor": "mon-pw", "pi-a": "node-pw"}
@@ -65,6 +68,9 @@ func newSiteWith(t testing.TB, users func(map[string]string)) *site {
 	cfg.FleetInterval = 100 * time.Millisecond
 	cfg.Tasks.Dir = filepath.Join(dir, "tasks")
 	cfg.Tasks.SigningKeyFile = keyFile
+	if mod != nil {
+		mod(&cfg)
+	}
 	s := &site{t: t, dir: dir, cfg: cfg, key: key}
 	s.start()
 	t.Cleanup(s.stop)

@@ -41,6 +41,7 @@ func (e *Engine) place(en *entry, now time.Time) bool {
 		t.Attempts = append(t.Attempts[:0], t.Attempts[len(t.Attempts)-maxHistory:]...)
 	}
 	e.chargeNode(en)
+	en.alive = now
 	if e.observer != nil {
 		e.observer.AttemptAssigned(Attempt{Task: t.Spec.ID, Attempt: t.Attempt, Node: n.ID, Request: r})
 	}

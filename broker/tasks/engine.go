@@ -26,9 +26,12 @@ type Options struct {
 	// Finished reads a finished task from the store (nil, nil: none); the
 	// engine keeps only unfinished tasks in memory.
 	Finished func(id string) (*Task, error)
-	Now      func() time.Time
-	NewID    func() string // nil: a ULID
-	Logger   *slog.Logger
+	// FinishedAfter lists finished tasks from the store by id, for
+	// pages of the task list (nil: none).
+	FinishedAfter func(after string, limit int) ([]*Task, error)
+	Now           func() time.Time
+	NewID         func() string // nil: a ULID
+	Logger        *slog.Logger
 
 	// Grace is how long a node may be offline (its will, a goodbye, or
 	// an overdue heartbeat, as the fleet says) before its tasks are
@@ -48,6 +51,15 @@ type Options struct {
 	// 5 min.
 	BackoffBase time.Duration
 	BackoffCap  time.Duration
+	// StartTimeout and ProgressTimeout bound how long an attempt may show
+	// no life (quarantine.go): accepted but not running, running a task
+	// that promises progress without reporting any. QuarantineAfter
+	// failures of a node in a row quarantine it for Quarantine. Defaults
+	// 3 min, 3 min, 3 and 10 min.
+	StartTimeout    time.Duration
+	ProgressTimeout time.Duration
+	QuarantineAfter int
+	Quarantine      time.Duration
 	// Limits bound what nodes claim: slots and speed.
 	Limits Limits
 	// MaxPending is how many tasks may wait pending at once; a submission
@@ -94,6 +106,12 @@ func (o *Options) ensureDefaults() {
 	def(&o.Expiry, DefaultExpiry)
 	def(&o.BackoffBase, DefaultBackoffBase)
 	def(&o.BackoffCap, DefaultBackoffCap)
+	def(&o.StartTimeout, DefaultStartTimeout)
+	def(&o.ProgressTimeout, DefaultProgressTimeout)
+	def(&o.Quarantine, DefaultQuarantine)
+	if o.QuarantineAfter <= 0 {
+		o.QuarantineAfter = DefaultQuarantineAfter
+	}
 	if o.AckResends <= 0 {
 		o.AckResends = DefaultAckResends
 	}
@@ -174,6 +192,9 @@ type entry struct {
 	write, cpWrite, announce, queued bool
 	charge                           charge // what the current attempt charges its node
 	pending                          bool   // counted in Engine.pending
+	// alive is when the current attempt last showed life: its
+	// assignment, its start, a progress report (or the engine's start).
+	alive time.Time
 }
 
 // New returns an engine holding what the store loaded.
@@ -188,7 +209,7 @@ func New(o Options, ld Loaded) *Engine {
 	e.policies, _ = o.Placer.(PolicyChecker)
 	e.queue, _ = o.Placer.(Queue)
 	for _, t := range ld.Active {
-		en := &entry{t: t, cp: ld.Checkpoints[t.Spec.ID], stored: true}
+		en := &entry{t: t, cp: ld.Checkpoints[t.Spec.ID], stored: true, alive: e.start}
 		e.tasks[t.Spec.ID] = en
 		e.mark(en, false) // re-publish every status the store holds
 		switch t.State {

@@ -50,6 +50,7 @@ func (e *Engine) Event(ev task.Event) {
 	case task.EventRunning, task.EventCheckpoint:
 		e.progress(en, a, ev, now)
 	case task.EventSucceeded:
+		e.succeeded(ev.Node)
 		e.endAttemptWith(en, "", false, ev.Result)
 		a.State = ev.State
 		t.State, t.Result, t.Error = task.StateSucceeded, ev.Result, ""
@@ -87,12 +88,14 @@ func (e *Engine) progress(en *entry, a *task.Attempt, ev task.Event, now time.Ti
 	a.State = ev.State
 	if t.State == task.StateAssigned {
 		t.State, t.Started = task.StateRunning, now
+		en.alive = now
 		changed = true
 		if e.observer != nil {
 			e.observer.AttemptRunning(t.Spec.ID, t.Attempt)
 		}
 	}
 	if ev.Progress > t.Progress || ev.Total != t.Total && ev.Total > 0 {
+		en.alive = now
 		t.Progress = max(t.Progress, ev.Progress)
 		if ev.Total > 0 {
 			t.Total = ev.Total

@@ -100,7 +100,7 @@ func (h *harness) open() {
 	}
 	h.st, h.ld = st, ld
 	o := h.opts
-	o.Finished = st.Finished
+	o.Finished, o.FinishedAfter = st.Finished, st.FinishedAfter
 	h.e = New(o, ld)
 	h.flush()
 }

@@ -60,6 +60,8 @@ type nodeState struct {
 	// the engine started, for a node tasks reference but the fleet has
 	// not reported); zero while online.
 	offlineSince time.Time
+	strikes      int       // the node's failures in a row (quarantine.go)
+	until        time.Time // end of its quarantine; zero: not quarantined
 }
 
 // charge is what a task's current attempt puts on its node.
@@ -176,15 +178,15 @@ func (e *Engine) SyncNodes(all []Node) {
 	}
 }
 
-// candidates returns the online nodes with facts, sorted by id so that
-// placement is deterministic.
+// candidates returns the online nodes with facts that are not in
+// quarantine, sorted by id so that placement is deterministic.
 func (e *Engine) candidates() []*Candidate {
 	if e.cands != nil {
 		return e.cands
 	}
 	e.cands = make([]*Candidate, 0, len(e.nodes))
 	for _, n := range e.nodes {
-		if n.Online && n.HasFacts {
+		if n.Online && n.HasFacts && !n.quarantined() {
 			e.cands = append(e.cands, &n.Candidate)
 		}
 	}

@@ -50,7 +50,7 @@ const maxRound = 2048
 // NewService returns a service over the store (with what it loaded) and
 // the MQTT session. o.Finished is set to the store's.
 func NewService(st *Store, ld Loaded, sess *session.Session, o ServiceOptions) *Service {
-	o.Finished = st.Finished
+	o.Finished, o.FinishedAfter = st.Finished, st.FinishedAfter
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -161,6 +161,20 @@ func (s *Service) UpdateNode(n Node) { s.do(func(e *Engine) { e.UpdateNode(n) })
 
 // SyncNodes takes the fleet's whole view (every second or so).
 func (s *Service) SyncNodes(all []Node) { s.do(func(e *Engine) { e.SyncNodes(all) }) }
+
+// Quarantined returns the nodes in quarantine and until when, as the
+// engine's goroutine sees them; nil once Run has returned.
+func (s *Service) Quarantined(ctx context.Context) map[string]time.Time {
+	ch := make(chan map[string]time.Time, 1)
+	s.do(func(e *Engine) { ch <- e.Quarantined() })
+	select {
+	case q := <-ch:
+		return q
+	case <-s.stopped:
+	case <-ctx.Done():
+	}
+	return nil
+}
 
 // Run applies inputs until ctx ends; it returns nil then. It returns an
 // error when a commit fails: the engine is then ahead of the store, and

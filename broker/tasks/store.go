@@ -293,3 +293,34 @@ func (s *Store) Run(ctx context.Context) error {
 
 // Close closes the store. Every committed write is already durable.
 func (s *Store) Close() error { return s.db.Close() }
+
+// FinishedAfter returns up to limit finished tasks whose ids sort after
+// after (empty: from the first), by id.
+func (s *Store) FinishedAfter(after string, limit int) ([]*Task, error) {
+	var out []*Task
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixFinished, PrefetchValues: true, PrefetchSize: min(limit, 100)})
+		defer it.Close()
+		for it.Seek(finishedKey(after)); it.ValidForPrefix(prefixFinished) && len(out) < limit; it.Next() {
+			item := it.Item()
+			id := string(item.Key()[len(prefixFinished):])
+			if id <= after {
+				continue
+			}
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			t, err := decodeTask(id, v)
+			if err != nil {
+				continue // damaged: counted when the store was loaded
+			}
+			out = append(out, t)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("task store: listing finished tasks: %w", err)
+	}
+	return out, nil
+}

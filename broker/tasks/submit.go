@@ -80,17 +80,19 @@ func sameSpec(a, b *task.Spec) bool {
 }
 
 // replyError is err's text, cut to what a Reply may carry.
-func replyError(err error) string {
-	s := err.Error()
-	if len(s) <= task.MaxError {
+func replyError(err error) string { return cut(err.Error(), task.MaxError) }
+
+// cut cuts s to at most n bytes, with an ellipsis when it had more.
+func cut(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
 	const ellipsis = "…"
-	cut := task.MaxError - len(ellipsis)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	c := n - len(ellipsis)
+	for c > 0 && !utf8.RuneStart(s[c]) {
+		c--
 	}
-	return s[:cut] + ellipsis
+	return s[:c] + ellipsis
 }
 
 // Refuse answers a request the Service could decode only far enough to
@@ -106,12 +108,28 @@ func (e *Engine) clearRetained(topic string) {
 	e.odd(e.now(), "retained request refused and cleared", "topic", topic)
 }
 
-// Control applies a decoded, valid control request: cancel. Cancelling a
-// cancelled task succeeds again; one that succeeded or failed cannot be.
+// Control applies a decoded, valid control request: cancel (cancelling a
+// cancelled task succeeds again; one that succeeded or failed cannot be),
+// list a page of tasks, list the nodes in quarantine, or release one.
 func (e *Engine) Control(req task.ControlRequest) {
 	reply := task.Reply{V: task.Version, RequestID: req.RequestID, Task: req.Task}
 	defer func() { e.send(req.ReplyTo, reply) }()
-	if req.Op != task.OpCancel {
+	switch req.Op {
+	case task.OpCancel:
+	case task.OpList:
+		e.list(req, &reply)
+		return
+	case task.OpQuarantine:
+		e.quarantine(&reply)
+		return
+	case task.OpRelease:
+		if !e.Release(req.Node) {
+			reply.Error = "node " + req.Node + " is not in quarantine"
+			return
+		}
+		e.quarantine(&reply)
+		return
+	default:
 		reply.Error = fmt.Sprintf("unknown op %q", req.Op)
 		return
 	}

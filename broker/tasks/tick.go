@@ -18,16 +18,21 @@ import (
 func (e *Engine) Tick() {
 	now := e.now()
 	e.lostNodes(now)
+	e.endQuarantines(now)
 	for _, en := range e.sortedTasks() {
 		t := en.t
 		switch t.State {
 		case task.StateAssigned:
 			if !t.Acked && now.Sub(t.SentAt) >= e.opts.AckTimeout {
 				e.unacked(en)
+			} else {
+				e.checkLife(en, now)
 			}
 		case task.StateRunning:
 			if timeout := t.Spec.Timeout.D(); timeout > 0 && now.Sub(t.Started) >= timeout {
 				e.timedOut(en, timeout)
+			} else {
+				e.checkLife(en, now)
 			}
 		case task.StatePending:
 			if !t.NotBefore.IsZero() && !t.NotBefore.After(now) && t.NotBefore.After(e.lastPass) {
@@ -64,6 +69,7 @@ func (e *Engine) unacked(en *entry) {
 		"attempt", t.Attempt, "sends", t.Sends)
 	node := t.Node
 	e.endAttempt(en, "not acknowledged", true)
+	e.strike(node)
 	t.Avoid = node
 	e.requeue(en)
 }
@@ -74,6 +80,7 @@ func (e *Engine) timedOut(en *entry, timeout time.Duration) {
 	t := en.t
 	e.log.Warn("task attempt timed out", "task", t.Spec.ID, "node", t.Node, "attempt", t.Attempt, "timeout", timeout)
 	reason := "timed out after " + timeout.String()
+	e.strike(t.Node)
 	e.endAttempt(en, reason, true)
 	e.retryOrFail(en, reason)
 }

@@ -45,10 +45,32 @@ func (m *ControlRequest) Validate() error {
 	var p problems
 	p.id("request_id", "request id", m.RequestID)
 	p.replyTo(m.ReplyTo, m.RequestID)
-	if m.Op != OpCancel {
-		p.add("op", "is %s: want %q", quote(m.Op), OpCancel)
+	switch m.Op {
+	case OpCancel:
+		p.id("task", "task", m.Task)
+	case OpList:
+		p.optionalID("after", "task", m.After)
+		if m.Limit < 0 || m.Limit > MaxPage {
+			p.add("limit", "is %d: want 0 to %d", m.Limit, MaxPage)
+		}
+	case OpQuarantine:
+	case OpRelease:
+		p.id("node", "node", m.Node)
+	default:
+		p.add("op", "is %s: want %q, %q, %q or %q", quote(m.Op), OpCancel, OpList, OpQuarantine, OpRelease)
 	}
-	p.id("task", "task", m.Task)
+	if m.Op != OpCancel {
+		p.optionalID("task", "task", m.Task)
+	}
+	if m.Op != OpRelease {
+		p.optionalID("node", "node", m.Node)
+	}
+	if m.Op != OpList {
+		p.optionalID("after", "task", m.After)
+		if m.Limit != 0 {
+			p.add("limit", "is set for op %s: only list pages", quote(m.Op))
+		}
+	}
 	return p.err()
 }
 
@@ -85,6 +107,24 @@ func (m *Reply) Validate() error {
 		p.add("existing", "is set in a refusal")
 	}
 	p.text("error", m.Error, MaxError)
+	p.optionalID("next", "task", m.Next)
+	if len(m.Tasks) > MaxPage {
+		p.add("tasks", "has %d entries, limit %d", len(m.Tasks), MaxPage)
+	}
+	for i := range m.Tasks {
+		if err := m.Tasks[i].Validate(); err != nil {
+			p.add("tasks["+strconv.Itoa(i)+"]", "%v", err)
+		}
+	}
+	if len(m.Quarantine) > MaxPage*64 {
+		p.add("quarantine", "has %d entries, limit %d", len(m.Quarantine), MaxPage*64)
+	}
+	for i, q := range m.Quarantine {
+		p.id("quarantine["+strconv.Itoa(i)+"].node", "node", q.Node)
+		if q.Until.IsZero() {
+			p.add("quarantine["+strconv.Itoa(i)+"].until", "is missing")
+		}
+	}
 	return p.err()
 }
 

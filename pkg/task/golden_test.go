@@ -61,6 +61,10 @@ var examples = map[string]any{
 	"control": ControlRequest{V: Version, RequestID: "req-8", ReplyTo: "tether/v1/eu-1/replies/alice/req-8",
 		Op: OpCancel, Task: "01JDQA3V7RZ8K2M4N6P8Q0S2T4"},
 	"reply": Reply{V: Version, RequestID: "req-7", OK: true, Task: "01JDQA3V7RZ8K2M4N6P8Q0S2T4", State: StatePending},
+	"control-list": ControlRequest{V: Version, RequestID: "req-10", ReplyTo: "tether/v1/eu-1/replies/alice/req-10",
+		Op: OpList, After: "01JDQA3V7RZ8K2M4N6P8Q0S2T4", Limit: 100},
+	"reply-quarantine": Reply{V: Version, RequestID: "req-11", OK: true,
+		Quarantine: []Quarantined{{Node: "pi-0007", Until: ts.Add(10 * time.Minute)}}},
 	"reply-refused": Reply{V: Version, RequestID: "req-9", Error: "spec.builtin.units: is 0: want 1 to 1000000000\n" +
 		`spec.constraints.tier: is "fog": want "any", "edge" or "cloud"`},
 	"status": Status{V: Version, Task: "01JDQA3V7RZ8K2M4N6P8Q0S2T4", State: StateRunning, Attempt: 2, Node: "pi-0001",

@@ -62,12 +62,41 @@ type ControlRequest struct {
 	V         int    `json:"v"`
 	RequestID string `json:"request_id"`
 	ReplyTo   string `json:"reply_to"`
-	Op        string `json:"op"` // OpCancel
-	Task      string `json:"task"`
+	Op        string `json:"op"` // OpCancel, OpList, OpQuarantine or OpRelease
+	// Task is the task to cancel (OpCancel).
+	Task string `json:"task,omitempty"`
+	// Node is the node to release from quarantine (OpRelease).
+	Node string `json:"node,omitempty"`
+	// After and Limit page through the tasks (OpList): those whose id
+	// sorts after After (empty: from the first), at most Limit of them
+	// (1 to MaxPage; 0: MaxPage).
+	After string `json:"after,omitempty"`
+	Limit int    `json:"limit,omitempty"`
 }
 
-// Control operations.
-const OpCancel = "cancel"
+// Control operations: cancel a task; list the tasks a page at a time;
+// list the nodes in quarantine; release a node from quarantine.
+const (
+	OpCancel     = "cancel"
+	OpList       = "list"
+	OpQuarantine = "quarantine"
+	OpRelease    = "release"
+)
+
+// MaxPage is the most tasks one OpList reply carries: with their errors
+// cut to MaxListError, a page stays far below MaxMessage.
+const (
+	MaxPage      = 256
+	MaxListError = 256
+)
+
+// Quarantined is a node the scheduler places no new task on until Until
+// (its attempts failed too often in a row), or until an operator releases
+// it.
+type Quarantined struct {
+	Node  string    `json:"node"`
+	Until time.Time `json:"until"`
+}
 
 // Reply answers a SubmitRequest or ControlRequest on its ReplyTo topic.
 type Reply struct {
@@ -80,6 +109,14 @@ type Reply struct {
 	Existing bool   `json:"existing,omitempty"`
 	State    string `json:"state,omitempty"`
 	Error    string `json:"error,omitempty"`
+	// Tasks is a page of OpList: statuses without attempts, result or
+	// spec, their errors cut to MaxListError, by id. Next is the After of
+	// the next page; empty: this was the last.
+	Tasks []Status `json:"tasks,omitempty"`
+	Next  string   `json:"next,omitempty"`
+	// Quarantine answers OpQuarantine (and OpRelease): the nodes in
+	// quarantine, by id.
+	Quarantine []Quarantined `json:"quarantine,omitempty"`
 }
 
 // Status is retained on a task's status topic: where the task stands, with

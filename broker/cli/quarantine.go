@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+func runQuarantine(ctx context.Context, env Env, args []string) error {
+	fs, cf := taskFlagSet(env, "quarantine", "Usage: tether-broker quarantine [--release NODE] [flags]\n\n"+
+		"Lists the nodes in quarantine: the scheduler places no new task on a node whose attempts\n"+
+		"failed tasks.quarantine_after times in a row, for tasks.quarantine. --release ends one's now.")
+	release := fs.String("release", "", "end this node's quarantine now")
+	asJSON := fs.Bool("json", false, "print the nodes in quarantine as JSON")
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		fs.Usage()
+		return fmt.Errorf("quarantine: unexpected %q (release a node with --release NODE)", rest[0])
+	}
+	op := task.OpQuarantine
+	if *release != "" {
+		if err := protocol.ValidateID("node id", *release); err != nil {
+			return err
+		}
+		op = task.OpRelease
+	}
+	c, err := dialTasks(ctx, env, cf)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	r, err := c.request(ctx, c.topics.TaskControl(), func(id, replyTo string) any {
+		return task.ControlRequest{V: task.Version, RequestID: id, ReplyTo: replyTo, Op: op, Node: *release}
+	})
+	if err != nil {
+		return err
+	}
+	if !r.OK {
+		return fmt.Errorf("quarantine: %s", r.Error)
+	}
+	if *release != "" {
+		fmt.Fprintf(env.Stdout, "%s released\n", *release)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r.Quarantine)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tQUARANTINED UNTIL")
+	for _, q := range r.Quarantine {
+		fmt.Fprintf(tw, "%s\t%s (in %v)\n", q.Node, q.Until.Format(time.RFC3339), time.Until(q.Until).Round(time.Second))
+	}
+	if len(r.Quarantine) == 0 {
+		fmt.Fprintln(tw, "(no node in quarantine)")
+	}
+	return tw.Flush()
+}

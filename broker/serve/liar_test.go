@@ -1,0 +1,150 @@
+package serve
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/broker/config"
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+// startLiar connects a node that claims 4096 cores and slots and a speed
+// of 1000, accepts every assignment, reports it running, and never does
+// any of it. It counts the assignments it got.
+func startLiar(t *testing.T, url, id string, topics protocol.Topics) *sync.Map {
+	got := &sync.Map{} // task → attempts assigned
+	sess := dial(t, url, id, id, "node-pw")
+	work := make(chan task.Assignment, 1<<12)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	if err := sess.Subscribe(ctx, topics.NodeCommands(id), 1, func(m session.Message) {
+		env, err := task.DecodeEnvelope(m.Payload)
+		if err != nil {
+			return
+		}
+		var a task.Assignment
+		if json.Unmarshal(env.Body, &a) == nil && a.Op == task.AssignRun {
+			work <- a
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	birth, _ := json.Marshal(protocol.NodeStatus{Header: protocol.Header{V: 1, Node: id, Instance: "i-" + id, TS: time.Now()},
+		State: protocol.StateOnline, Conn: 1, HeartbeatS: 60,
+		Facts: &protocol.Facts{Hostname: id, OS: "linux", Arch: "arm64", Cores: 4096, TaskSlots: 4096, MemTotal: 1 << 40,
+			AgentVersion: "t", Tier: "edge", Labels: map[string]string{"tether.speed": "1000", "tether.slots": "1024"}}})
+	if err := sess.Publish(ctx, session.Message{Topic: topics.NodeStatus(id), QoS: 1, Retained: true, Payload: birth}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(done)
+		var seq uint64
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case a := <-work:
+				n, _ := got.LoadOrStore(a.Task, 0)
+				got.Store(a.Task, n.(int)+1)
+				for _, state := range []string{task.EventAccepted, task.EventRunning} {
+					seq++
+					b, _ := json.Marshal(task.Event{Header: protocol.Header{V: 1, Node: id, Instance: "i-" + id, Store: "s-" + id,
+						Seq: seq, TS: time.Now()}, Task: a.Task, Attempt: a.Attempt, State: state})
+					_ = sess.Publish(ctx, session.Message{Topic: topics.NodeTasks(id), QoS: 1, Payload: b})
+				}
+			}
+		}
+	}()
+	return got
+}
+
+// TestLyingNodeCapturesNothing: a node that claims 4096 slots and a
+// speed of 1000 and never works, among honest agents: it holds at most
+// the slots the operator allows, its attempts are ended when they show
+// no progress, it is quarantined, and every task succeeds exactly once on
+// an honest node.
+func TestLyingNodeCapturesNothing(t *testing.T) {
+	const honest, tasks = 3, 20
+	s := newSiteCfg(t, func(users map[string]string) {
+		users["liar"] = "node-pw"
+		for i := range honest {
+			users[fmt.Sprintf("pi-%02d", i)] = "node-pw"
+		}
+	}, func(c *config.Config) {
+		c.Tasks.MaxSlotsPerNode = 4
+		c.Tasks.StartTimeout, c.Tasks.ProgressTimeout = time.Second, time.Second
+		c.Tasks.QuarantineAfter, c.Tasks.Quarantine = 3, time.Hour
+	})
+	topics, _ := protocol.NewTopics("default")
+	liar := startLiar(t, s.url, "liar", topics)
+	pub := s.key.Public().(ed25519.PublicKey)
+	for i := range honest {
+		startSlotAgent(t, s.url, fmt.Sprintf("pi-%02d", i), 1, pub, topics)
+	}
+	ops := dial(t, s.url, "ops@t", "ops", "ops-pw")
+	statuses := listen(t, ops, topics.AllTaskStatus())
+	replies := listen(t, ops, topics.Replies("ops"))
+	time.Sleep(500 * time.Millisecond) // every birth in before the first submission
+	for i := range tasks {
+		id := fmt.Sprintf("job-%02d", i)
+		spec := task.Spec{ID: id, Kind: task.KindBuiltin, Checkpointable: true, Work: 0.01,
+			Builtin: &task.Builtin{Name: task.BuiltinSleep, Units: 10, UnitMS: 1, CheckpointEvery: 1}}
+		publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: id, ReplyTo: topics.Reply("ops", id), Spec: spec})
+	}
+	final := map[string]task.Status{}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(final) < tasks {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d tasks finished within 60 s", len(final), tasks)
+		}
+		for _, m := range statuses.all() {
+			if st, err := task.DecodeStatus(m.Payload); err == nil && task.Terminal(st.State) {
+				final[st.Task] = st
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	liarTasks := 0
+	for id, st := range final {
+		if st.State != task.StateSucceeded || st.Node == "liar" {
+			t.Fatalf("%s ended %s on %s: %s", id, st.State, st.Node, st.Error)
+		}
+		for _, a := range st.Attempts {
+			if a.Node == "liar" {
+				liarTasks++
+			}
+		}
+	}
+	assigned := 0
+	liar.Range(func(_, v any) bool { assigned += v.(int); return true })
+	// Ranked fastest by its (clamped) speed, the liar fills its 4 allowed
+	// slots first; 3 of them failing quarantine it.
+	if assigned < 3 || assigned > 4 || liarTasks != assigned {
+		t.Errorf("the liar was assigned %d attempts (%d in the histories), want 3 or 4: its allowed slots", assigned, liarTasks)
+	}
+
+	// The scheduler says the liar is quarantined.
+	publishJSON(t, ops, topics.TaskControl(), task.ControlRequest{V: 1, RequestID: "q", ReplyTo: topics.Reply("ops", "q"), Op: task.OpQuarantine})
+	var r task.Reply
+	eventually(t, "the quarantine reply", func() bool {
+		for _, m := range replies.all() {
+			if m.Topic == topics.Reply("ops", "q") {
+				var err error
+				r, err = task.DecodeReply(m.Payload)
+				return err == nil
+			}
+		}
+		return false
+	})
+	if !r.OK || len(r.Quarantine) != 1 || r.Quarantine[0].Node != "liar" {
+		t.Fatalf("quarantine: %+v", r)
+	}
+}

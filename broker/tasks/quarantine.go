@@ -1,0 +1,152 @@
+package tasks
+
+import (
+	"time"
+
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+// Liveness of attempts, and quarantine. A node is trusted to report the
+// attempts it runs; one that accepts and never works would hold its tasks
+// until their timeout. So an attempt must show life within bounds:
+//
+//   - accepted, it must be reported running within StartTimeout of its
+//     assignment (the engine assigns no more than the node's slots, so an
+//     honest agent starts what it accepts at once);
+//   - running a task that promises progress — a checkpointable builtin,
+//     which checkpoints every checkpoint_every units — it must report
+//     progress within max(ProgressTimeout, stallFactor × the interval
+//     between its checkpoints on a reference core) of its last report.
+//
+// An attempt that does not is ended, fenced, and its task re-queued
+// elsewhere without using a retry (the node failed, not the task). Such
+// an end, a spec timeout and an assignment never acknowledged are the
+// node's failures; QuarantineAfter of them in a row (no success between)
+// quarantine the node: no new task is placed there for Quarantine, or
+// until an operator releases it.
+
+// Defaults of the liveness and quarantine options. StartTimeout and
+// ProgressTimeout are three heartbeats of an agent with the default
+// heartbeat (60 s): a node's silence for as long makes it lost anyway.
+const (
+	DefaultStartTimeout    = 3 * time.Minute
+	DefaultProgressTimeout = 3 * time.Minute
+	DefaultQuarantineAfter = 3
+	DefaultQuarantine      = 10 * time.Minute
+	// stallFactor allows a node this many times slower than a reference
+	// core between two checkpoints before its attempt is stalled.
+	stallFactor = 10
+)
+
+// progressBound is how long a running attempt of en may go without a
+// progress report; 0: it promises none (an exec task, or a builtin that
+// is not checkpointable).
+func (e *Engine) progressBound(en *entry) time.Duration {
+	s := &en.t.Spec
+	b := s.Builtin
+	if s.Kind != task.KindBuiltin || b == nil || !s.Checkpointable || b.CheckpointEvery <= 0 {
+		return 0
+	}
+	every := time.Duration(min(b.CheckpointEvery, 1<<30)) * time.Duration(max(b.UnitMS, 1)) * time.Millisecond
+	if every <= 0 || every > 24*time.Hour {
+		every = 24 * time.Hour // an overflow, or a bound past any sane one
+	}
+	return max(e.opts.ProgressTimeout, stallFactor*every)
+}
+
+// checkLife ends the live attempt of en if it shows no life within its
+// bounds (see above). It reports whether it did.
+func (e *Engine) checkLife(en *entry, now time.Time) bool {
+	t := en.t
+	switch {
+	case t.State == task.StateAssigned && t.Acked:
+		if now.Sub(en.alive) < e.opts.StartTimeout {
+			return false
+		}
+		e.nodeFailed(en, "accepted but not started within "+e.opts.StartTimeout.String())
+		return true
+	case t.State == task.StateRunning:
+		b := e.progressBound(en)
+		if b == 0 || now.Sub(en.alive) < b {
+			return false
+		}
+		e.nodeFailed(en, "no progress reported within "+b.String())
+		return true
+	}
+	return false
+}
+
+// nodeFailed ends en's attempt for reason, the node's failure, and
+// re-queues the task elsewhere without using a retry.
+func (e *Engine) nodeFailed(en *entry, reason string) {
+	t := en.t
+	node := t.Node
+	e.log.Warn("attempt shows no life: re-queued elsewhere", "task", t.Spec.ID, "node", node, "attempt", t.Attempt,
+		"reason", reason)
+	e.endAttempt(en, reason, true)
+	e.strike(node)
+	t.Avoid = node
+	e.requeue(en)
+}
+
+// strike counts a failure of node; the QuarantineAfter-th in a row
+// quarantines it.
+func (e *Engine) strike(node string) {
+	n := e.node(node)
+	n.strikes++
+	if n.strikes < e.opts.QuarantineAfter || n.quarantined() {
+		return
+	}
+	n.until = e.now().Add(e.opts.Quarantine)
+	e.cands = nil
+	e.log.Warn("node quarantined: no new task is placed there", "node", node, "failures_in_a_row", n.strikes,
+		"until", n.until)
+}
+
+// succeeded clears node's failures in a row.
+func (e *Engine) succeeded(node string) {
+	if n, ok := e.nodes[node]; ok {
+		n.strikes = 0
+	}
+}
+
+// quarantined reports whether the node is in quarantine now.
+func (n *nodeState) quarantined() bool { return !n.until.IsZero() }
+
+// endQuarantines lets nodes whose quarantine is over take tasks again.
+func (e *Engine) endQuarantines(now time.Time) {
+	for id, n := range e.nodes {
+		if n.quarantined() && !now.Before(n.until) {
+			e.unquarantine(id, "quarantine over")
+		}
+	}
+}
+
+// Release ends node's quarantine now (an operator's decision); it reports
+// whether the node was quarantined.
+func (e *Engine) Release(node string) bool {
+	n, ok := e.nodes[node]
+	if !ok || !n.quarantined() {
+		return false
+	}
+	e.unquarantine(node, "released by an operator")
+	return true
+}
+
+func (e *Engine) unquarantine(node, why string) {
+	n := e.nodes[node]
+	n.until, n.strikes = time.Time{}, 0
+	e.cands, e.placeDue = nil, true
+	e.log.Info("node out of quarantine", "node", node, "why", why)
+}
+
+// Quarantined returns the nodes in quarantine now, and until when.
+func (e *Engine) Quarantined() map[string]time.Time {
+	out := map[string]time.Time{}
+	for id, n := range e.nodes {
+		if n.quarantined() {
+			out[id] = n.until
+		}
+	}
+	return out
+}

@@ -1,0 +1,121 @@
+package tasks
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+// ckpt is a checkpointable builtin of 100 units of 10 ms, checkpointing
+// every 10 units: 100 ms between checkpoints on a reference core, so
+// its progress bound is ProgressTimeout.
+func ckpt(id string) task.Spec {
+	s := builtin(id, 100)
+	s.Checkpointable = true
+	s.Builtin.CheckpointEvery = 10
+	return s
+}
+
+// TestLifelessAttemptsRequeued: an attempt accepted but never started,
+// and one running a checkpointable task that reports no progress, are
+// ended within their bounds and re-queued on another node without using
+// a retry; an honest node that checkpoints keeps its attempt.
+func TestLifelessAttemptsRequeued(t *testing.T) {
+	h := newHarness(t)
+	h.node("a-liar", func(n *Node) { n.TaskSlots = 2 })
+	h.submit(ckpt("never-starts"))
+	h.submit(ckpt("never-progresses"))
+	for _, id := range []string{"never-starts", "never-progresses"} {
+		if got := h.task(id); got.Node != "a-liar" {
+			t.Fatalf("%s on %q, want a-liar", id, got.Node)
+		}
+	}
+	h.event("a-liar", "never-starts", 1, task.EventAccepted)
+	h.event("a-liar", "never-progresses", 1, task.EventRunning)
+	h.node("b-honest", func(n *Node) { n.TaskSlots = 2 })
+	h.tick(DefaultStartTimeout - time.Second)
+	for _, id := range []string{"never-starts", "never-progresses"} {
+		if got := h.task(id); got.Node != "a-liar" || got.Attempt != 1 {
+			t.Fatalf("%s ended before its bound: %+v", id, got.Attempts)
+		}
+	}
+	h.tick(time.Second)
+	for id, reason := range map[string]string{"never-starts": "not started", "never-progresses": "no progress"} {
+		got := h.task(id)
+		if got.Node != "b-honest" || got.Attempt != 2 || got.Failures != 0 || !strings.Contains(got.Attempts[0].Reason, reason) {
+			t.Fatalf("%s: node %s attempt %d failures %d, first attempt ended %q; want on b-honest, attempt 2, no retry used, %q",
+				id, got.Node, got.Attempt, got.Failures, got.Attempts[0].Reason, reason)
+		}
+	}
+	// The honest node checkpoints within the bound: its attempt stays.
+	h.event("b-honest", "never-progresses", 2, task.EventRunning)
+	for i := 1; i <= 5; i++ {
+		h.tick(DefaultProgressTimeout - time.Second)
+		h.event("b-honest", "never-progresses", 2, task.EventCheckpoint, func(ev *task.Event) {
+			ev.Progress, ev.Total = int64(10*i), 100
+		})
+	}
+	if got := h.task("never-progresses"); got.Attempt != 2 || got.State != task.StateRunning {
+		t.Fatalf("an attempt that checkpoints was ended: %+v", got.Attempts)
+	}
+}
+
+// TestQuarantine: a node whose attempts fail QuarantineAfter times in a
+// row gets no new task until its quarantine ends or an operator releases
+// it; a success between failures clears the count.
+func TestQuarantine(t *testing.T) {
+	h := newHarness(t)
+	h.node("liar", func(n *Node) { n.TaskSlots = 1 })
+	fail := func(id string) {
+		t.Helper()
+		h.submit(ckpt(id))
+		if got := h.task(id); got.Node != "liar" {
+			t.Fatalf("%s on %q, want liar", id, got.Node)
+		}
+		h.event("liar", id, 1, task.EventAccepted)
+		h.tick(DefaultStartTimeout)
+		h.cancel(id) // re-queued and pending: out of the way
+	}
+	fail("f1")
+	fail("f2")
+	h.submit(builtin("ok", 1))
+	h.event("liar", "ok", 1, task.EventSucceeded, func(ev *task.Event) { ev.Result = &task.Result{} })
+	fail("f3")
+	if q := h.e.Quarantined(); len(q) != 0 {
+		t.Fatalf("quarantined after 2 failures, a success, 1 failure: %v", q)
+	}
+	fail("f4")
+	fail("f5")
+	q := h.e.Quarantined()
+	if until, ok := q["liar"]; !ok || !until.Equal(h.now.Add(DefaultQuarantine)) {
+		t.Fatalf("quarantined %v, want liar until %v", q, h.now.Add(DefaultQuarantine))
+	}
+	h.submit(builtin("waits", 1))
+	if got := h.task("waits"); got.State != task.StatePending {
+		t.Fatalf("a task was placed on a quarantined node: %+v", got)
+	}
+	h.tick(DefaultQuarantine - time.Second)
+	if got := h.task("waits"); got.State != task.StatePending {
+		t.Fatalf("quarantine ended early: %+v", got)
+	}
+	h.tick(time.Second)
+	if got := h.task("waits"); got.State != task.StateAssigned || got.Node != "liar" {
+		t.Fatalf("after the quarantine: %s on %q", got.State, got.Node)
+	}
+	for range 3 {
+		h.event("liar", "waits", h.task("waits").Attempt, task.EventAccepted)
+		h.tick(DefaultStartTimeout)
+	}
+	if _, ok := h.e.Quarantined()["liar"]; !ok {
+		t.Fatal("not quarantined again after 3 more failures")
+	}
+	if !h.e.Release("liar") || h.e.Release("liar") {
+		t.Fatal("Release: want true once, then false")
+	}
+	h.do(func(*Engine) {})
+	if got := h.task("waits"); got.State != task.StateAssigned || got.Node != "liar" {
+		t.Fatalf("after release: %s on %q", got.State, got.Node)
+	}
+}
