@@ -1,6 +1,10 @@
 package config
 
 import (
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"io"
 	"os"
 	"path/filepath"
@@ -35,5 +39,43 @@ func FuzzLoad(f *testing.F) {
 			return
 		}
 		roundtrip.Check(t, cfg, func(c Config) ([]byte, error) { return yaml.Marshal(c) }, load)
+	})
+}
+
+// FuzzParsePublicKey: a scheduler key is refused or parses to one that,
+// written back as PEM, as PKIX base64 and as raw base64, parses the same.
+func FuzzParsePublicKey(f *testing.F) {
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(pub)
+	f.Add(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	f.Add(base64.StdEncoding.EncodeToString(der))
+	f.Add(base64.RawStdEncoding.EncodeToString(pub))
+	f.Add("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n")
+	f.Add(string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := ParsePublicKey(s)
+		if err != nil {
+			return
+		}
+		if len(k) != ed25519.PublicKeySize {
+			t.Fatalf("a key of %d bytes", len(k))
+		}
+		encoders := map[string]func(ed25519.PublicKey) ([]byte, error){
+			"pem": func(k ed25519.PublicKey) ([]byte, error) {
+				der, err := x509.MarshalPKIXPublicKey(k)
+				return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), err
+			},
+			"pkix": func(k ed25519.PublicKey) ([]byte, error) {
+				der, err := x509.MarshalPKIXPublicKey(k)
+				return []byte(base64.StdEncoding.EncodeToString(der)), err
+			},
+			"raw": func(k ed25519.PublicKey) ([]byte, error) { return []byte(base64.StdEncoding.EncodeToString(k)), nil },
+		}
+		for _, enc := range encoders {
+			roundtrip.Check(t, k, enc, func(b []byte) (ed25519.PublicKey, error) { return ParsePublicKey(string(b)) })
+		}
 	})
 }

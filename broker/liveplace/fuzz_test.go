@@ -14,6 +14,8 @@ func FuzzNode(f *testing.F) {
 	f.Add(4, int64(1<<30), 0.5, "2", "0.4", "5", "30", false)
 	f.Add(1<<30, int64(-1), math.Inf(1), "1e400", "NaN", "-1", "0", true)
 	f.Add(0, int64(0), -3.0, "0x10", "+Inf", "6e4", "1e6", true)
+	// A node claiming 4096 slots and 1000 reference cores per slot.
+	f.Add(4, int64(1<<30), 0.0, "4096", "1000", "0", "1000000", false)
 	f.Fuzz(func(t *testing.T, cores int, mem int64, cpu float64, slots, speed, rtt, bw string, cloud bool) {
 		g := newRig(t)
 		tier := protocol.TierEdge

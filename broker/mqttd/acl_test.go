@@ -233,6 +233,11 @@ func FuzzACL(f *testing.F) {
 	for _, c := range aclCases {
 		f.Add(c.topic)
 	}
+	// Junk a node has published or subscribed to.
+	for _, s := range []string{"tether/v1/eu-1/nodes/node-a/junk/7", "$SYS/#", "$SYS/broker/load", "tether/v1/eu-1/tasks/submit",
+		"tether/v1/eu-1/nodes/node-a/cmd/+", "$share/g/tether/v1/eu-1/nodes/+/status", "tether/v1/eu-1/nodes/node-a/status/\x00"} {
+		f.Add(s)
+	}
 	p := testPolicy()
 	f.Fuzz(func(t *testing.T, topic string) {
 		filter, ok := stripShare(topic)

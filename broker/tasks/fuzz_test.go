@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,12 @@ func FuzzEngineInputs(f *testing.F) {
 		[]byte(`{"v":1,"node":"pi-a","instance":"i","seq":1,"ts":"2026-11-27T09:30:00Z","task":"t","attempt":1,"state":"checkpoint","progress":2,"total":5,"checkpoint":"AAAA"}`))
 	f.Add([]byte(`{"v":1,"request_id":"r","reply_to":"tether/v1/default/replies/u/r","op":"cancel","task":"t"}`),
 		[]byte(`{"v":1,"node":"pi-a","instance":"i","seq":2,"ts":"2026-11-27T09:30:00Z","task":"t","attempt":1,"state":"succeeded","result":{"exit_code":0,"cpu_ms":1}}`))
+	// Hostile events: times that cannot be written back, seq 2⁶⁴−1,
+	// progress past 2⁵³ (the decoder refuses them all).
+	f.Add([]byte(`{"v":1,"request_id":"r","reply_to":"tether/v1/default/replies/u/r","spec":{"id":"t","kind":"builtin","builtin":{"name":"cpu","units":5}}}`),
+		[]byte(`{"v":1,"node":"pi-a","instance":"i","seq":18446744073709551615,"ts":"9999-12-31T23:59:59-23:59","task":"t","attempt":1,"state":"running","progress":9223372036854775807}`))
+	f.Add([]byte(`{"v":1,"request_id":"r","reply_to":"tether/v1/default/replies/u/r","spec":{"id":"t","kind":"builtin","builtin":{"name":"cpu","units":5}}}`),
+		[]byte(`{"v":1,"node":"pi-a","instance":"i","seq":3,"ts":"0000-01-01T00:00:00+23:59","task":"t","attempt":1,"state":"succeeded","result":{"exit_code":0,"cpu_ms":9223372036854775807}}`))
 	f.Fuzz(func(t *testing.T, request, event []byte) {
 		topics, _ := protocol.NewTopics("default")
 		now := t0
@@ -33,8 +40,25 @@ func FuzzEngineInputs(f *testing.F) {
 		}
 		now = now.Add(time.Hour)
 		e.Tick()
-		if _, err := e.Take(); err != nil {
+		b, err := e.Take()
+		if err != nil {
 			t.Fatal(err)
+		}
+		// What the engine publishes, its readers accept.
+		for _, m := range b.Msgs {
+			var err error
+			switch {
+			case len(m.Payload) == 0: // a cleared retained status
+			case strings.HasPrefix(m.Topic, topics.Prefix()+"/tasks/status/"):
+				_, err = task.DecodeStatus(m.Payload)
+			case strings.HasPrefix(m.Topic, topics.Prefix()+"/replies/"):
+				_, err = task.DecodeReply(m.Payload)
+			case m.Topic == topics.NodeCommand("pi-a", protocol.CmdTask):
+				_, err = task.DecodeEnvelope(m.Payload)
+			}
+			if err != nil {
+				t.Fatalf("published on %s what its readers refuse: %v", m.Topic, err)
+			}
 		}
 	})
 }

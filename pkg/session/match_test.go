@@ -70,6 +70,11 @@ func FuzzMatch(f *testing.F) {
 	for _, c := range matchCases {
 		f.Add(c.filter, c.topic)
 	}
+	// Junk topics a node has published to.
+	for _, s := range []string{"tether/v1/r/nodes/pi-a/junk/7", "$SYS/broker/load", "tether/v1/r/tasks/submit", "tether/v1/r/nodes//status"} {
+		f.Add("tether/v1/+/nodes/+/status", s)
+		f.Add("#", s)
+	}
 	f.Fuzz(func(t *testing.T, filter, topic string) {
 		if ValidateFilter(filter) != nil || strings.ContainsAny(topic, "+#") {
 			return
