@@ -51,6 +51,10 @@
 //     IsTakenOver, then deletes by id). Tether's agents and scheduler use
 //     persistent sessions (clean session false), which that teardown does
 //     not touch.
+//   - A message is acknowledged (PUBACK) before it is routed, and a
+//     subscriber whose session is full (MaxInflight) loses it. flow.go
+//     holds the publisher before the PUBACK instead, for every persistent
+//     session (see flowHook).
 //   - A subscription replays all matching retained messages at once into
 //     the client's pending-writes queue (Options.MaxPendingWrites); what
 //     does not fit is dropped. This package replays them itself instead,

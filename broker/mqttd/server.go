@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"sync/atomic"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 )
@@ -26,6 +27,7 @@ type Server struct {
 	creds  atomic.Pointer[Credentials] // nil when there is no credentials file
 	tls    *tlsFiles                   // nil without a TLS listener
 	hook   *authHook
+	flow   *flowHook
 
 	started atomic.Bool
 	ready   chan struct{}
@@ -80,6 +82,12 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("mqttd: %w", err)
 	}
 	if err := s.mochi.AddHook(newRetainedHook(s.mochi, s.hook, s.log), nil); err != nil {
+		return nil, fmt.Errorf("mqttd: %w", err)
+	}
+	s.flow = newFlowHook(s.mochi, min(opts.MaxInflight, opts.MaxPendingWrites),
+		func(cl *mqtt.Client) bool { return s.policy.roleOf(string(cl.Properties.Username)) != roleScheduler },
+		newRateLog(s.log, 10*time.Second))
+	if err := s.mochi.AddHook(s.flow, nil); err != nil {
 		return nil, fmt.Errorf("mqttd: %w", err)
 	}
 	return s, nil
@@ -222,7 +230,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 	// Close every socket and wait for every connection goroutine first, so
 	// mochi's Close finds nothing left to wait for (its WaitGroup would
-	// otherwise race with connections accepted during shutdown).
+	// otherwise race with connections accepted during shutdown). Held
+	// publishers let go first: their goroutines are among those waited for.
+	s.flow.close()
 	for _, l := range ls {
 		l.shutdown()
 	}

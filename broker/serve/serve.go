@@ -174,6 +174,7 @@ type scheduler struct {
 	fleet    *fleet.Fleet
 	sess     *session.Session
 	actions  chan nodeAction // commands the fleet asked for, served off the receive path
+	intake   *intake         // the receive path's queue and workers
 	rejects  *rateLog
 	// unverified logs nodes' refusals of assignments they could not verify.
 	unverified *rateLog
@@ -198,6 +199,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		instance: newInstanceID(),
 		fleet:    fleet.New(fleet.Options{Grace: cfg.OfflineGrace}),
 		actions:  make(chan nodeAction, 1024),
+		intake:   newIntake(intakeWorkers, intakeDepth),
 		store:    st,
 	}
 	s.rejects = newRateLog(s.log, time.Second)
@@ -230,24 +232,22 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 }
 
 func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
-	if err := s.sess.Subscribe(ctx, s.topics.AllNodeStatus(), 1, s.onStatus); err != nil {
-		return err
-	}
-	if err := s.sess.Subscribe(ctx, s.topics.AllNodeMetrics(), 1, s.onMetrics); err != nil {
-		return err
-	}
 	for _, sub := range []struct {
 		filter string
 		h      session.Handler
 	}{
+		{s.topics.AllNodeStatus(), s.onStatus},
+		{s.topics.AllNodeMetrics(), s.onMetrics},
 		{s.topics.TaskSubmit(), s.onSubmit},
 		{s.topics.TaskControl(), s.onControl},
 		{s.topics.AllNodeTasks(), s.onTaskEvent},
 	} {
-		if err := s.sess.Subscribe(ctx, sub.filter, 1, sub.h); err != nil {
+		if err := s.sess.Subscribe(ctx, sub.filter, 1, s.intake.handler(sub.h)); err != nil {
 			return err
 		}
 	}
+	// The workers outlive the session: what it acknowledged is handled.
+	stopIntake := s.intake.start(context.WithoutCancel(ctx))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -288,6 +288,7 @@ func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
 		cancel()
 		<-sessErr
 	}
+	stopIntake() // the session is done: nothing more is queued
 	cancel()
 	wg.Wait()
 	return err

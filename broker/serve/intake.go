@@ -1,0 +1,106 @@
+package serve
+
+import (
+	"context"
+	"hash/maphash"
+	"strings"
+	"sync"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+)
+
+// intake is the scheduler's receive path. The session's receive goroutine
+// only queues a message here and returns, which acknowledges it (paho
+// sends the PUBACK when the handler returns); workers decode and apply it.
+// So the receive goroutine never waits for the fleet or the task engine,
+// only for room in a full queue. A full queue is flow control, not loss:
+// the receive goroutine stops reading, the broker holds the publishers
+// (broker/mqttd's flow control; Mosquitto keeps the scheduler's persistent
+// session queue), and the agents' outboxes keep what was not acknowledged.
+//
+// A node's messages (status, metrics, task events) all go to one worker,
+// chosen by node id, so they are handled in the order they arrived; every
+// other message (submissions, control requests) goes to worker 0, in
+// order too.
+type intake struct {
+	shards []chan job
+	seed   maphash.Seed
+	wg     sync.WaitGroup
+}
+
+type job struct {
+	m session.Message
+	h session.Handler
+}
+
+// Intake sizing. intakeWorkers lets decoding and fleet updates use both of
+// a small server's cores while one worker waits on a lock. intakeDepth is
+// each worker's queue: 1,024 messages (~1 MB at Tether's message sizes) is
+// a few hundred milliseconds of a 10k fleet's reports; beyond that,
+// back-pressure is the better answer than more memory.
+const (
+	intakeWorkers = 4
+	intakeDepth   = 1024
+)
+
+func newIntake(workers, depth int) *intake {
+	in := &intake{shards: make([]chan job, workers), seed: maphash.MakeSeed()}
+	for i := range in.shards {
+		in.shards[i] = make(chan job, depth)
+	}
+	return in
+}
+
+// handler returns h behind the queue.
+func (in *intake) handler(h session.Handler) session.Handler {
+	return func(m session.Message) {
+		in.shards[in.shard(m.Topic)] <- job{m: m, h: h}
+	}
+}
+
+// shard picks a node's worker from its topic, tether/v1/<region>/nodes/<id>/….
+func (in *intake) shard(topic string) int {
+	if len(in.shards) == 1 {
+		return 0
+	}
+	rest, ok := strings.CutPrefix(topic, protocol.Root+"/")
+	if !ok {
+		return 0
+	}
+	_, rest, _ = strings.Cut(rest, "/") // region
+	rest, ok = strings.CutPrefix(rest, "nodes/")
+	if !ok {
+		return 0
+	}
+	node, _, _ := strings.Cut(rest, "/")
+	return int(maphash.String(in.seed, node) % uint64(len(in.shards)))
+}
+
+// start runs the workers until stop: call it once the session is done, so
+// what it acknowledged is handled before the workers return.
+func (in *intake) start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	for _, ch := range in.shards {
+		in.wg.Add(1)
+		go func() {
+			defer in.wg.Done()
+			for {
+				select {
+				case j := <-ch:
+					j.h(j.m)
+				case <-ctx.Done():
+					for {
+						select {
+						case j := <-ch:
+							j.h(j.m)
+						default:
+							return
+						}
+					}
+				}
+			}
+		}()
+	}
+	return func() { cancel(); in.wg.Wait() }
+}
