@@ -112,7 +112,7 @@ func (h *flowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	if len(targets) == 0 {
 		return pk, nil
 	}
-	if full := h.reserve(cl, targets, h.holdable(cl)); full != "" {
+	if full := h.reserve(cl, targets, h.holdable(cl), true); full != "" {
 		h.refused.warn("message refused without acknowledgement: a persistent session it goes to is full",
 			"client", cl.ID, "session", full, "topic", pk.TopicName)
 		return pk, packets.ErrRejectPacket
@@ -125,12 +125,14 @@ func (h *flowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 func (h *flowHook) OnPublished(cl *mqtt.Client, _ packets.Packet) { h.release(cl) }
 
 // OnWill holds the disconnecting client until its will fits every
-// persistent session it goes to. A will cannot be refused.
+// persistent session it goes to. A will cannot be refused, and its
+// connection is over (or was taken over by a new one), so only the
+// broker's stop ends the hold.
 func (h *flowHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 	h.release(cl)
 	if will.Qos > 0 {
 		if targets := h.targets(cl, will.TopicName, will.Qos); len(targets) > 0 {
-			h.reserve(cl, targets, true)
+			h.reserve(cl, targets, true, false)
 		}
 	}
 	return will, nil
@@ -200,8 +202,9 @@ func (h *flowHook) targets(pub *mqtt.Client, topic string, qos byte) []*mqtt.Cli
 
 // reserve takes a slot in every target's room, holding while one is full
 // if hold is true. It returns "" once reserved, else the id of the full
-// session (not held, the connection ended, or the broker stopped).
-func (h *flowHook) reserve(pub *mqtt.Client, targets []*mqtt.Client, hold bool) string {
+// session (not held, the broker stopped, or — with watch — the
+// publisher's connection ended).
+func (h *flowHook) reserve(pub *mqtt.Client, targets []*mqtt.Client, hold, watch bool) string {
 	var waitingOn *room // the room this publisher is queued in, if any
 	defer func() {
 		if waitingOn != nil {
@@ -248,7 +251,7 @@ func (h *flowHook) reserve(pub *mqtt.Client, targets []*mqtt.Client, hold bool) 
 		case <-h.stop:
 			return full.id
 		}
-		if pub.Closed() {
+		if watch && pub.Closed() {
 			return full.id
 		}
 	}

@@ -2,6 +2,8 @@ package mqttd
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"sync"
 	"testing"
@@ -161,4 +163,53 @@ func TestSlowMonitorDoesNotHold(t *testing.T) {
 	if got := len(mon.received()); got > 16 {
 		t.Fatalf("monitor received %d messages with room for 16", got)
 	}
+}
+
+// TestWillWaitsForRoom: a node whose connection breaks while the
+// scheduler's session is full has its will delivered once there is room,
+// not dropped.
+func TestWillWaitsForRoom(t *testing.T) {
+	s := startServer(t, flowOptions(t))
+	addr := s.Addr().String()
+	topics, _ := protocol.NewTopics(testRegion)
+	sched := dialSlowConsumer(t, addr, "scheduler", false, topics.AllNodeStatus())
+	nodeB := mustDial(t, addr, "node-b")
+	for i := range 16 {
+		nodeB.mustPublish(topics.NodeStatus("node-b"), 1, strconv.Itoa(i))
+	}
+	waitFor(t, "the scheduler's session full", func() bool { return len(sched.received()) == 16 })
+
+	// node-a: a bare connection with a will, closed without DISCONNECT.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	str := func(s string) []byte { return append([]byte{byte(len(s) >> 8), byte(len(s))}, s...) }
+	body := append(str("MQTT"), 4, 0xC0|0x08|0x04, 0, 60) // user, password, will QoS 1, will; clean session
+	for _, f := range []string{"node-a", topics.NodeStatus("node-a"), "gone", "node-a", password("node-a")} {
+		body = append(body, str(f)...)
+	}
+	if _, err := c.Write(append([]byte{0x10, byte(len(body))}, body...)); err != nil {
+		t.Fatal(err)
+	}
+	ack := make([]byte, 4)
+	if _, err := io.ReadFull(c, ack); err != nil || ack[3] != 0 {
+		t.Fatalf("CONNACK %x: %v", ack, err)
+	}
+	c.Close()
+	waitFor(t, "node-a's will held", func() bool {
+		s.flow.mu.Lock()
+		defer s.flow.mu.Unlock()
+		r := s.flow.rooms["scheduler"]
+		return r != nil && r.waiters > 0
+	})
+	sched.ackAll()
+	waitFor(t, "the will at the scheduler", func() bool {
+		for _, p := range sched.received() {
+			if p == "gone" {
+				return true
+			}
+		}
+		return false
+	})
 }
