@@ -1,8 +1,10 @@
 package protocol
 
 import (
+	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Bounds on the numbers and times inside messages. A decoder refuses a
@@ -116,4 +118,26 @@ func checkTemp(field string, c float64) error {
 		return invalid("%s = %g °C is not a plausible temperature", field, c)
 	}
 	return nil
+}
+
+// maxErrorText bounds the text of a decoding error taken from a parser:
+// encoding/json quotes what it could not parse (a time, an unknown field's
+// name) whole, and errors reach logs, which never carry payloads.
+const maxErrorText = 200
+
+// Syntax wraps a parser's error as ErrSyntax, its text clipped to
+// maxErrorText bytes.
+func Syntax(err error) error {
+	return fmt.Errorf("%w: %s", ErrSyntax, clipText(err.Error(), maxErrorText))
+}
+
+// clipText cuts s to at most n bytes on a rune boundary, marking the cut.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

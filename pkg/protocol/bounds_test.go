@@ -111,3 +111,17 @@ func TestValidateIDErrorIsShort(t *testing.T) {
 		t.Fatalf("got %d bytes of error: %.100v", len(err.Error()), err)
 	}
 }
+
+// Errors reach logs: what a hostile sender put in a field, a topic or a
+// time is never copied into them whole.
+func TestErrorsDoNotCarryPayloads(t *testing.T) {
+	huge := strings.Repeat("x", 60<<10)
+	for name, err := range map[string]error{
+		"a huge ts":    metricsErr([]byte(metricsWith(`"seq":1,"ts":"` + huge + `"`))),
+		"a huge topic": func() error { _, err := ParseNodeTopic("tether/v1/r/nodes/n/" + huge); return err }(),
+	} {
+		if err == nil || len(err.Error()) > 400 {
+			t.Errorf("%s: %d bytes of error", name, len(err.Error()))
+		}
+	}
+}

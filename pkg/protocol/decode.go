@@ -41,7 +41,7 @@ func decode(data []byte, limit int, v any) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrSyntax, err)
+		return Syntax(err)
 	}
 	if dec.More() {
 		return fmt.Errorf("%w: data after the JSON value", ErrSyntax)

@@ -163,11 +163,11 @@ var ErrNotNodeTopic = errors.New("not a tether node topic")
 func ParseNodeTopic(topic string) (NodeTopic, error) {
 	rest, ok := strings.CutPrefix(topic, Root+"/")
 	if !ok {
-		return NodeTopic{}, fmt.Errorf("%w: %q", ErrNotNodeTopic, topic)
+		return NodeTopic{}, fmt.Errorf("%w: %q", ErrNotNodeTopic, clipText(topic, 2*MaxIDLen))
 	}
 	parts := strings.Split(rest, "/")
 	if len(parts) < 4 || parts[1] != "nodes" {
-		return NodeTopic{}, fmt.Errorf("%w: %q", ErrNotNodeTopic, topic)
+		return NodeTopic{}, fmt.Errorf("%w: %q", ErrNotNodeTopic, clipText(topic, 2*MaxIDLen))
 	}
 	nt := NodeTopic{Region: parts[0], Node: parts[2], Kind: parts[3]}
 	if err := ValidateID("region", nt.Region); err != nil {
@@ -181,7 +181,7 @@ func ParseNodeTopic(topic string) (NodeTopic, error) {
 	case len(parts) == 5 && nt.Kind == "cmd" && parts[4] != "":
 		nt.Command = parts[4]
 	default:
-		return NodeTopic{}, fmt.Errorf("%w: %q", ErrNotNodeTopic, topic)
+		return NodeTopic{}, fmt.Errorf("%w: %q", ErrNotNodeTopic, clipText(topic, 2*MaxIDLen))
 	}
 	return nt, nil
 }

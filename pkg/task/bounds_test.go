@@ -61,3 +61,12 @@ func TestTaskMessagesBoundValues(t *testing.T) {
 		})
 	}
 }
+
+// A strict decoder's error names an unknown field by its start only:
+// errors reach logs and replies.
+func TestUnknownFieldErrorIsShort(t *testing.T) {
+	_, err := DecodeControlRequest([]byte(`{"v":1,"` + strings.Repeat("x", 60<<10) + `":1}`))
+	if !errors.Is(err, protocol.ErrSyntax) || len(err.Error()) > 400 {
+		t.Fatalf("got %d bytes: %.200v", len(err.Error()), err)
+	}
+}

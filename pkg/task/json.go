@@ -25,7 +25,7 @@ func decodeJSON(data []byte, strict bool, v any) error {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", protocol.ErrSyntax, err)
+		return protocol.Syntax(err)
 	}
 	if dec.More() {
 		return fmt.Errorf("%w: data after the JSON value", protocol.ErrSyntax)
