@@ -146,3 +146,20 @@ func TestMonitorCannotTakeOverASession(t *testing.T) {
 	}
 	node.mustPublish("tether/v1/eu-1/nodes/node-z/metrics", 1, "m")
 }
+
+// Wrong passwords, however many, cost a bounded number of log lines.
+func TestRefusedConnectionLogsAreRateLimited(t *testing.T) {
+	opts := testOptions(t)
+	logs := &syncBuffer{}
+	opts.Logger = logger(logs)
+	s := startServer(t, opts)
+	const n = 60
+	for i := range n {
+		if _, err := dialWith(t, s.Addr().String(), dialOpts{user: "node-a", password: "wrong", clientID: "node-a"}); err == nil {
+			t.Fatalf("attempt %d: a wrong password was accepted", i)
+		}
+	}
+	if got := strings.Count(logs.String(), "refused connection"); got == 0 || got > 20 {
+		t.Errorf("%d log lines for %d refused connections, want the rate limit's burst", got, n)
+	}
+}
