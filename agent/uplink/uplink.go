@@ -300,25 +300,29 @@ func (u *Uplink) onCommand(m session.Message) {
 
 // onOwnStatus watches the node's own status topic for another agent using
 // this node id; both would keep taking the MQTT session from each other, so
-// it says so loudly. Only another instance's live birth, after this
-// instance's own birth reached the broker, is proof. Not proof are: a
-// status replayed retained (it was left before this run subscribed); a
-// goodbye or a will (an earlier run of this agent says them after this run
-// has started: its goodbye on a clean restart, its will when the broker
-// notices a killed run's connection is gone — and a real second agent
-// births again each time it takes the session back); and a birth from
-// this agent's own store at or before this birth's position in it (an
-// earlier run's, delivered late).
+// it says so loudly. Another instance's status — its birth, or the will the
+// broker published when it was pushed off the session — is proof once this
+// instance's own birth reached the broker, unless it is an earlier run of
+// this agent: its goodbye on a clean restart, or its will when the broker
+// notices a killed run's connection is gone, both of which can arrive after
+// this run's birth. Such a status names this agent's store at or before
+// this birth's position in it. A status replayed retained was left before
+// this run subscribed, and proves nothing either. Without a store, only
+// another instance's birth is proof.
 func (u *Uplink) onOwnStatus(m session.Message) {
 	if !u.born.Load() || m.Retained {
 		return
 	}
 	st, err := protocol.DecodeNodeStatus(m.Payload)
-	if err != nil || st.Instance == u.instance || st.State != protocol.StateOnline {
+	if err != nil || st.Instance == u.instance {
 		return
 	}
-	if u.opts.StoreID != "" && st.Store == u.opts.StoreID && st.Seq <= u.bornSeq.Load() {
-		return
+	if u.opts.StoreID != "" {
+		if st.Store == u.opts.StoreID && st.Seq <= u.bornSeq.Load() {
+			return // an earlier run of this agent
+		}
+	} else if st.State != protocol.StateOnline {
+		return // an earlier run's goodbye or will cannot be told from another agent's
 	}
 	n := u.duplicates.Add(1)
 	host := ""

@@ -295,8 +295,10 @@ func TestEarlierRunOfThisAgentIsNoDuplicate(t *testing.T) {
 	// A status left retained before this run subscribed, replayed late.
 	b, _ := json.Marshal(protocol.NodeStatus{Header: other, State: protocol.StateOnline, Conn: 1, Facts: facts})
 	u.onOwnStatus(session.Message{Topic: "tether/v1/r1/nodes/n1/status", Retained: true, Payload: b})
-	// Then a real second agent's birth: the one proof.
-	publish(protocol.NodeStatus{Header: other, State: protocol.StateOnline, Conn: 1, Facts: facts})
+	// Then a real second agent's will (pushed off the shared session) and
+	// birth: proof, both.
+	publish(protocol.NodeStatus{Header: other, State: protocol.StateOffline, Reason: protocol.ReasonLost, Conn: 1})
+	publish(protocol.NodeStatus{Header: other, State: protocol.StateOnline, Conn: 2, Facts: facts})
 	// Handlers run in arrival order: once the agent has answered a rebirth
 	// command sent last, it has judged every status before it.
 	if err := r.srv.Publish("tether/v1/r1/nodes/n1/cmd/rebirth", nil, false, 1); err != nil {
@@ -317,7 +319,7 @@ func TestEarlierRunOfThisAgentIsNoDuplicate(t *testing.T) {
 	for ownBirths() < 2 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := u.Duplicates(); got != 1 {
-		t.Fatalf("duplicates seen = %d, want 1: only the other device's live birth is proof", got)
+	if got := u.Duplicates(); got != 2 {
+		t.Fatalf("duplicates seen = %d, want 2: only the other device's live will and birth are proof", got)
 	}
 }
