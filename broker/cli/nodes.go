@@ -76,7 +76,8 @@ func runNodes(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("tether-broker nodes", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	fs.Usage = func() {
-		fmt.Fprint(env.Stderr, "Usage: tether-broker nodes [flags]\n\nPrints the fleet as the scheduler publishes it (retained on tether/v1/<region>/fleet/nodes).\n\nFlags:\n")
+		fmt.Fprint(env.Stderr, "Usage: tether-broker nodes [flags]\n\nPrints the fleet as the scheduler publishes it: its summary and every node's row,\n"+
+			"retained on tether/v1/<region>/fleet/summary and tether/v1/<region>/fleet/nodes/<node>.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	var cf clientFlags
@@ -89,16 +90,17 @@ func runNodes(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	table, status := make(chan []byte, 1), make(chan []byte, 1)
-	for topic, ch := range map[string]chan []byte{topics.FleetNodes(): table, topics.SchedulerStatus(): status} {
-		if err := sess.Subscribe(ctx, topic, 1, func(m session.Message) {
-			select {
-			case ch <- m.Payload:
-			default:
-			}
-		}); err != nil {
-			return err
-		}
+	c := newRowCollector()
+	if err := sess.Subscribe(ctx, topics.SchedulerStatus(), 1, c.onStatus); err != nil {
+		return err
+	}
+	if err := sess.Subscribe(ctx, topics.FleetSummary(), 1, c.onSummary); err != nil {
+		return err
+	}
+	// QoS 0: the rows are retained and read once, so nothing waits for
+	// acknowledgements; TCP paces the broker.
+	if err := sess.Subscribe(ctx, topics.AllFleetRows(), 0, func(m session.Message) { c.onRow(topics, m) }); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
@@ -107,41 +109,38 @@ func runNodes(ctx context.Context, env Env, args []string) error {
 	go func() { done <- sess.Run(runCtx) }()
 	defer func() { stop(); <-done }()
 
-	select {
-	case b := <-table:
-		fleet, err := protocol.DecodeFleetNodes(b)
-		if err != nil {
-			return fmt.Errorf("fleet table: %w", err)
-		}
-		warnIfSchedulerOffline(env, status)
-		if *asJSON {
-			enc := json.NewEncoder(env.Stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(fleet)
-		}
-		return printNodes(env.Stdout, fleet, time.Now())
-	case <-ctx.Done():
+	fleet, complete, ok := c.wait(ctx)
+	if !ok {
 		if !sess.Connected() {
 			return fmt.Errorf("could not connect to %v as %q within %v: check --broker and the credentials", cf.brokers, cf.username, cf.timeout)
 		}
-		return errors.New("no fleet table on " + topics.FleetNodes() + ": is `tether-broker serve` running for region " + cf.region + "?")
+		return errors.New("no fleet summary on " + topics.FleetSummary() + ": is `tether-broker serve` running for region " + cf.region + "?")
 	}
+	warnIfSchedulerOffline(env, c)
+	if !complete {
+		fmt.Fprintf(env.Stderr, "warning: %d of the %d nodes the summary counts sent their row in time: the list is incomplete\n", len(fleet.Nodes), c.expected())
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(fleet)
+	}
+	return printNodes(env.Stdout, fleet, time.Now())
 }
 
-// warnIfSchedulerOffline says so when the retained table was left by a
+// warnIfSchedulerOffline says so when the retained view was left by a
 // scheduler that is gone: its online states are then as it last saw them.
-// Both retained messages arrive together on subscribe; a short wait covers
-// their order.
-func warnIfSchedulerOffline(env Env, status <-chan []byte) {
-	select {
-	case b := <-status:
-		st, err := protocol.DecodeSchedulerStatus(b)
-		if err == nil && st.State != protocol.StateOnline {
-			fmt.Fprintf(env.Stderr, "warning: the scheduler is offline (%s since %s): this is the fleet as it last saw it\n",
-				st.Reason, st.TS.Format(time.RFC3339))
-		}
-	case <-time.After(200 * time.Millisecond):
+// The status is subscribed to first, so it has arrived with the rows.
+func warnIfSchedulerOffline(env Env, c *rowCollector) {
+	c.mu.Lock()
+	st := c.status
+	c.mu.Unlock()
+	switch {
+	case st == nil:
 		fmt.Fprintln(env.Stderr, "warning: no scheduler status: the table may be stale")
+	case st.State != protocol.StateOnline:
+		fmt.Fprintf(env.Stderr, "warning: the scheduler is offline (%s since %s): this is the fleet as it last saw it\n",
+			st.Reason, st.TS.Format(time.RFC3339))
 	}
 }
 

@@ -18,6 +18,7 @@ package fleet
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-edge/tether/pkg/protocol"
@@ -110,9 +111,10 @@ const (
 // Instances returns the node's current instance followed by those replaced
 // within the duplicate window: the agents sharing a flagged node id.
 func (f *Fleet) Instances(id string) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n, ok := f.nodes[id]
+	sh := f.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	n, ok := sh.nodes[id]
 	if !ok {
 		return nil
 	}
@@ -124,13 +126,19 @@ func (f *Fleet) Instances(id string) []string {
 	return out
 }
 
-// Fleet is safe for concurrent use.
+// Fleet is safe for concurrent use. Its nodes are spread over shards by
+// id, each with its own mutex: handling one node's message locks one shard
+// for O(1) work, and whole-fleet work (Sweep, Summary, Table, draining the
+// changed nodes) locks one shard at a time, so a message waits at most for
+// a shard's share of a scan, never for the whole scan.
 type Fleet struct {
-	opts Options
+	opts   Options
+	shards [shards]shard
 
-	mu       sync.Mutex // guards nodes, rejected, linkDown and judgeFrom
-	nodes    map[string]*Node
-	rejected uint64
+	rejected atomic.Uint64
+	badRows  atomic.Uint64
+
+	linkMu sync.Mutex // guards linkDown and judgeFrom; never held with a shard's
 	// linkDown: the scheduler has no broker connection, so silence says
 	// nothing of the nodes. judgeFrom is when it last came back: no node
 	// is overdue before a full heartbeat window after it.
@@ -141,10 +149,52 @@ type Fleet struct {
 	urgent  chan struct{} // 1-buffered: a node's online state changed
 }
 
+// shards is a power of two well above the cores a scheduler has, so two
+// goroutines rarely want the same shard, and small enough that a scan's
+// per-shard overhead is nothing (10,000 nodes: ~160 a shard).
+const shards = 64
+
+// shard holds the nodes whose id hashes to it.
+type shard struct {
+	mu    sync.Mutex // guards nodes and dirty
+	nodes map[string]*Node
+	// dirty holds, for each Consumer, the ids of nodes changed since it
+	// last drained them.
+	dirty [consumers]map[string]struct{}
+}
+
+// Consumer names a reader of the changed nodes (Drain); each has its own
+// set, so neither misses what the other drained.
+type Consumer int
+
+const (
+	// ForTasks: the task engine's view of the nodes.
+	ForTasks Consumer = iota
+	// ForView: the published per-node rows.
+	ForView
+	consumers
+)
+
+func (f *Fleet) shard(id string) *shard {
+	h := uint32(2166136261) // FNV-1a, inline: no allocation on the hot path
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= 16777619
+	}
+	return &f.shards[h&(shards-1)]
+}
+
 // New returns an empty fleet.
 func New(opts Options) *Fleet {
 	opts.ensureDefaults()
-	return &Fleet{opts: opts, nodes: map[string]*Node{}, changed: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
+	f := &Fleet{opts: opts, changed: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
+	for i := range f.shards {
+		f.shards[i].nodes = map[string]*Node{}
+		for c := range f.shards[i].dirty {
+			f.shards[i].dirty[c] = map[string]struct{}{}
+		}
+	}
+	return f
 }
 
 // Changed is signalled (coalesced) whenever the view changes.
@@ -175,17 +225,20 @@ func (f *Fleet) Touch() { f.notifyUrgent() }
 
 // Reject counts a message that failed validation.
 func (f *Fleet) Reject() {
-	f.mu.Lock()
-	f.rejected++
-	f.mu.Unlock()
+	f.rejected.Add(1)
 	f.notify()
 }
 
+// BadRow counts a row of the fleet view left out because it did not
+// encode or validate.
+func (f *Fleet) BadRow() { f.badRows.Add(1) }
+
 // Get returns a copy of one node.
 func (f *Fleet) Get(id string) (Node, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n, ok := f.nodes[id]
+	sh := f.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	n, ok := sh.nodes[id]
 	if !ok {
 		return Node{}, false
 	}
@@ -200,13 +253,77 @@ func (f *Fleet) snapshot(n *Node, now time.Time) Node {
 	return c
 }
 
-func (f *Fleet) node(id string) *Node {
-	n, ok := f.nodes[id]
+// node returns the node id of sh, made if new, and marks it changed for
+// every consumer. sh.mu must be held.
+func (f *Fleet) node(sh *shard, id string) *Node {
+	n, ok := sh.nodes[id]
 	if !ok {
 		n = &Node{ID: id, Heartbeat: f.opts.DefaultHeartbeat, retired: map[string]time.Time{}}
-		f.nodes[id] = n
+		sh.nodes[id] = n
 	}
+	sh.touch(id)
 	return n
+}
+
+// touch marks id changed for every consumer. sh.mu must be held.
+func (sh *shard) touch(id string) {
+	for c := range sh.dirty {
+		sh.dirty[c][id] = struct{}{}
+	}
+}
+
+// Drain calls fn with a copy of every node changed since c last drained,
+// and forgets them; it holds one shard's lock at a time, and none while
+// fn runs.
+func (f *Fleet) Drain(c Consumer, fn func(Node)) {
+	var batch []Node
+	for i := range f.shards {
+		sh := &f.shards[i]
+		sh.mu.Lock()
+		if len(sh.dirty[c]) == 0 {
+			sh.mu.Unlock()
+			continue
+		}
+		now := f.opts.Now()
+		batch = batch[:0]
+		for id := range sh.dirty[c] {
+			if n, ok := sh.nodes[id]; ok {
+				batch = append(batch, f.snapshot(n, now))
+			}
+		}
+		clear(sh.dirty[c])
+		sh.mu.Unlock()
+		for _, n := range batch {
+			fn(n)
+		}
+	}
+}
+
+// MarkAll marks every node changed for c: after a reconnect, when its
+// view must be published again in full.
+func (f *Fleet) MarkAll(c Consumer) {
+	for i := range f.shards {
+		sh := &f.shards[i]
+		sh.mu.Lock()
+		for id := range sh.nodes {
+			sh.dirty[c][id] = struct{}{}
+		}
+		sh.mu.Unlock()
+	}
+	f.notify()
+}
+
+// each calls fn on every node, one shard's lock at a time (held while fn
+// runs: fn must be quick and must not call the Fleet).
+func (f *Fleet) each(fn func(sh *shard, n *Node)) {
+	for i := range f.shards {
+		sh := &f.shards[i]
+		sh.mu.Lock()
+		for _, n := range sh.nodes {
+			fn(sh, n)
+		}
+		sh.mu.Unlock()
+	}
 }
 
 // switchInstance makes inst the node's current instance. It reports a

@@ -3,6 +3,8 @@ package fleet
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sort"
 	"testing"
 	"time"
 
@@ -365,5 +367,77 @@ func TestSweepJudgesNoNodeWhileTheLinkIsDown(t *testing.T) {
 	c.advance(2 * time.Second)
 	if gone := f.Sweep(); len(gone) != 1 || mustGet(t, f, "a").Online {
 		t.Fatalf("a silent node not overdue a full window after the reconnect: %v", gone)
+	}
+}
+
+// Each consumer drains the nodes changed since it last drained, once.
+func TestDrainGivesEachChangeOnce(t *testing.T) {
+	f, c := newFleet()
+	f.HandleStatus(birth("a", "i1", 1), false)
+	f.HandleStatus(birth("b", "i1", 1), false)
+	drained := func(cons Consumer) []string {
+		var ids []string
+		f.Drain(cons, func(n Node) { ids = append(ids, n.ID) })
+		sort.Strings(ids)
+		return ids
+	}
+	if got := drained(ForView); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("first drain %v", got)
+	}
+	if got := drained(ForView); len(got) != 0 {
+		t.Fatalf("nothing changed, drained %v", got)
+	}
+	f.HandleMetrics(metrics("a", "i1", 2, 10))
+	if got := drained(ForView); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("after a's metrics %v", got)
+	}
+	if got := drained(ForTasks); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("the task engine's set lost changes another consumer drained: %v", got)
+	}
+	c.advance(time.Minute)
+	f.Sweep()
+	if got := drained(ForTasks); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("overdue nodes not marked changed: %v", got)
+	}
+	f.MarkAll(ForView)
+	if got := drained(ForView); len(got) != 2 {
+		t.Fatalf("MarkAll: %v", got)
+	}
+}
+
+// A report is handled while a whole-fleet scan is in progress: the scan
+// holds one shard at a time, never the whole fleet.
+func TestIngestNeverWaitsForAScan(t *testing.T) {
+	f, _ := newFleet()
+	for i := range 1000 {
+		f.HandleStatus(birth(fmt.Sprintf("n-%04d", i), "i1", 1), false)
+	}
+	inScan, release := make(chan string, 1), make(chan struct{})
+	go f.each(func(_ *shard, n *Node) {
+		select {
+		case inScan <- n.ID:
+			<-release // the scan stalls inside a shard
+		default:
+		}
+	})
+	held := <-inScan
+	defer close(release)
+	var other string
+	for i := range 1000 {
+		if id := fmt.Sprintf("n-%04d", i); f.shard(id) != f.shard(held) {
+			other = id
+			break
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		f.HandleMetrics(metrics(other, "i1", 2, 10))
+		f.Get(other)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a report waited for a scan of other nodes")
 	}
 }

@@ -11,10 +11,11 @@ import (
 // by the broker on subscribe: it may be old, so it does not seed the
 // node's sequence.
 func (f *Fleet) HandleStatus(st protocol.NodeStatus, retained bool) Actions {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	sh := f.shard(st.Node)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	now := f.opts.Now()
-	n := f.node(st.Node)
+	n := f.node(sh, st.Node)
 	wasOnline := n.Online
 	var act Actions
 	switch st.State {
@@ -71,10 +72,11 @@ func (f *Fleet) HandleStatus(st protocol.NodeStatus, retained bool) Actions {
 // restart may be an earlier one (the outbox delivers what it kept), so
 // reports take no part in telling instances apart: births do.
 func (f *Fleet) HandleMetrics(m protocol.Metrics) Actions {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	sh := f.shard(m.Node)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	now := f.opts.Now()
-	n := f.node(m.Node)
+	n := f.node(sh, m.Node)
 	fresh, newest := f.account(n, m.Header)
 	if !fresh {
 		return 0
@@ -157,9 +159,10 @@ func (f *Fleet) counted(n *Node, gaps, dups uint64) {
 // task event: one sequence with the node's metrics) and reports whether it
 // is new. A message it returns false for was received before.
 func (f *Fleet) Accept(h protocol.Header) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := f.node(h.Node)
+	sh := f.shard(h.Node)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	n := f.node(sh, h.Node)
 	ok, _ := f.account(n, h)
 	if ok {
 		n.LastSeen = f.opts.Now()
@@ -171,9 +174,9 @@ func (f *Fleet) Accept(h protocol.Header) bool {
 // away no node's silence is judged (Sweep declares none overdue), since
 // the silence is the scheduler's own.
 func (f *Fleet) LinkDown() {
-	f.mu.Lock()
+	f.linkMu.Lock()
 	f.linkDown = true
-	f.mu.Unlock()
+	f.linkMu.Unlock()
 }
 
 // LinkUp says the scheduler's broker connection is up (again): every node
@@ -181,10 +184,10 @@ func (f *Fleet) LinkDown() {
 // declare it overdue, time for the broker to deliver what it queued and
 // for agents that reconnected too to send their births.
 func (f *Fleet) LinkUp() {
-	f.mu.Lock()
+	f.linkMu.Lock()
 	f.judgeFrom = f.opts.Now()
 	f.linkDown = false
-	f.mu.Unlock()
+	f.linkMu.Unlock()
 }
 
 // Sweep marks online nodes whose heartbeat is overdue offline and returns
@@ -192,19 +195,21 @@ func (f *Fleet) LinkUp() {
 // scheduler's link is down, and none before a heartbeat window after the
 // link came back.
 func (f *Fleet) Sweep() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.linkDown {
+	f.linkMu.Lock()
+	down, from := f.linkDown, f.judgeFrom
+	f.linkMu.Unlock()
+	if down {
 		return nil
 	}
 	now := f.opts.Now()
 	var gone []string
-	for id, n := range f.nodes {
-		if n.Online && now.Sub(later(n.LastSeen, f.judgeFrom)) > n.Heartbeat+f.opts.Grace {
+	f.each(func(sh *shard, n *Node) {
+		if n.Online && now.Sub(later(n.LastSeen, from)) > n.Heartbeat+f.opts.Grace {
 			n.Online, n.Reason = false, "overdue"
-			gone = append(gone, id)
+			sh.touch(n.ID)
+			gone = append(gone, n.ID)
 		}
-	}
+	})
 	if len(gone) > 0 {
 		f.notifyUrgent()
 	}

@@ -34,6 +34,7 @@ func (s *scheduler) onConnect(sess *session.Session) {
 		s.log.Warn("scheduler status not published", "err", err)
 	}
 	s.fleet.LinkUp()
+	s.viewEpoch.Add(1) // the broker may have lost the retained rows: publish them all again
 	s.fleet.Touch()
 	s.ready.Do(func() {
 		s.log.Info("scheduler ready", "region", s.cfg.Region, "instance", s.instance)
@@ -74,7 +75,6 @@ func (s *scheduler) onStatus(m session.Message) {
 		s.log.Error("node replaced a damaged store: what it held was lost", "node", st.Node,
 			"reason", r.Reason, "at", r.At, "moved_to", r.MovedTo)
 	}
-	s.known.add(st.Node)
 	s.act(st.Node, s.fleet.HandleStatus(st, m.Retained))
 	s.nodeChanged(st.Node)
 	s.log.Debug("node status", "node", st.Node, "state", st.State, "reason", st.Reason, "retained", m.Retained)
@@ -89,7 +89,6 @@ func (s *scheduler) onMetrics(m session.Message) {
 		s.reject(m, err)
 		return
 	}
-	s.known.add(mm.Node)
 	s.act(mm.Node, s.fleet.HandleMetrics(mm))
 }
 
@@ -161,66 +160,6 @@ func (s *scheduler) sweepLoop(ctx context.Context) {
 			s.syncNodes()
 		}
 	}
-}
-
-// minUrgentGap spaces publications caused by online-state changes: a
-// restart of many agents at once becomes a few tables, not thousands.
-const minUrgentGap = 100 * time.Millisecond
-
-// publishLoop publishes the retained summary and table: soon after a node's
-// online state changes (minUrgentGap), at most once per FleetInterval for
-// new metrics, and at least once a minute so a monitor sees the
-// scheduler's clock move.
-func (s *scheduler) publishLoop(ctx context.Context) {
-	tick := time.NewTicker(time.Minute)
-	defer tick.Stop()
-	timer := time.NewTimer(0)
-	<-timer.C
-	defer timer.Stop()
-	var last, due time.Time // due is zero when nothing is scheduled
-	schedule := func(at time.Time) {
-		if !due.IsZero() && !at.Before(due) {
-			return
-		}
-		due = at
-		timer.Reset(max(0, time.Until(at)))
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.fleet.Urgent():
-			schedule(last.Add(minUrgentGap))
-		case <-s.fleet.Changed():
-			schedule(last.Add(s.cfg.FleetInterval))
-		case <-tick.C:
-			schedule(time.Now())
-		case <-timer.C:
-			due = time.Time{}
-			if !s.sess.Connected() {
-				continue // onConnect publishes when the session is back
-			}
-			last = time.Now()
-			s.publishFleet(ctx)
-		}
-	}
-}
-
-func (s *scheduler) publishFleet(ctx context.Context) {
-	pub := func(topic string, v any) {
-		b, err := json.Marshal(v)
-		if err != nil {
-			s.log.Error("fleet view does not encode", "err", err)
-			return
-		}
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if err := s.sess.Publish(pctx, session.Message{Topic: topic, QoS: 1, Retained: true, Payload: b}); err != nil {
-			s.log.Warn("fleet view not published", "topic", topic, "err", err)
-		}
-	}
-	pub(s.topics.FleetSummary(), s.fleet.Summary())
-	pub(s.topics.FleetNodes(), s.fleet.Table())
 }
 
 // rateLog logs at most once per interval and says how many it held back:

@@ -137,7 +137,10 @@ func TestBrokerOutageKeepsTheFleetAndItsWork(t *testing.T) {
 		seqMu.Lock()
 		defer seqMu.Unlock()
 		seq++
-		return protocol.Header{V: 1, Node: "pi-a", Instance: "i1", Store: "st1", Seq: seq, TS: time.Now()}
+		// From 1: like an agent's outbox, the node says what it made may
+		// still be on its way (the broker redelivers a persistent
+		// session's queue in its own order).
+		return protocol.Header{V: 1, Node: "pi-a", Instance: "i1", Store: "st1", Seq: seq, From: 1, TS: time.Now()}
 	}
 	publishJSON(t, node, topics.NodeStatus("pi-a"), protocol.NodeStatus{Header: protocol.Header{V: 1, Node: "pi-a", Instance: "i1", Store: "st1", TS: time.Now()},
 		State: protocol.StateOnline, Conn: 1, HeartbeatS: 0.5,

@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-edge/tether/broker/config"
@@ -181,7 +182,11 @@ type scheduler struct {
 	ready      sync.Once
 	store      *tasks.Store
 	tasks      *tasks.Service
-	known      nodeSet // nodes heard from, for the task engine's view
+	// viewEpoch counts connections to the broker; publishLoop publishes
+	// every row again when it changes.
+	viewEpoch atomic.Uint64
+	// badRows logs rows of the fleet view that could not be published.
+	badRows *rateLog
 }
 
 func newScheduler(cfg config.Config, o Options, brokers []string, password string,
@@ -204,6 +209,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 	}
 	s.rejects = newRateLog(s.log, time.Second)
 	s.unverified = newRateLog(s.log, time.Second)
+	s.badRows = newRateLog(s.log, time.Second)
 	s.sess, err = session.New(session.Options{
 		Brokers: brokers, ClientID: cfg.Username + "@" + cfg.Region, Username: cfg.Username, Password: password,
 		TLS: tc, KeepAlive: cfg.KeepAlive, Logger: s.log,

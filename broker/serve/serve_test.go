@@ -20,7 +20,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestServeInProcess runs the scheduler with its embedded broker in the test
 // process (so -race sees it), a node and a monitor: the node's birth and
-// metrics reach the retained fleet table, and Run returns cleanly when its
+// metrics reach its retained row of the fleet view, and Run returns cleanly when its
 // context ends. (The goodbye's retained status outlives only an external
 // broker: broker/e2e checks it against Mosquitto.)
 func TestServeInProcess(t *testing.T) {
@@ -69,12 +69,12 @@ func TestServeInProcess(t *testing.T) {
 
 	monitor := dial(t, url, "monitor@t", "monitor", "mon-pw")
 	var mu sync.Mutex
-	var table protocol.FleetNodes
+	var row protocol.FleetRow
 	var sched protocol.SchedulerStatus
-	if err := monitor.Subscribe(context.Background(), topics.FleetNodes(), 1, func(m session.Message) {
-		if f, err := protocol.DecodeFleetNodes(m.Payload); err == nil {
+	if err := monitor.Subscribe(context.Background(), topics.AllFleetRows(), 1, func(m session.Message) {
+		if r, err := protocol.DecodeFleetRow(m.Payload); err == nil && m.Topic == topics.FleetRow(r.Node) {
 			mu.Lock()
-			table = f
+			row = r
 			mu.Unlock()
 		}
 	}); err != nil {
@@ -89,11 +89,10 @@ func TestServeInProcess(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "pi-a in the fleet table with its metrics", func() bool {
+	eventually(t, "pi-a's row with its metrics", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(table.Nodes) == 1 && table.Nodes[0].Online && table.Nodes[0].Arch == "armv7" &&
-			table.Nodes[0].CPU != nil && *table.Nodes[0].CPU == 42
+		return row.Node == "pi-a" && row.Online && row.Arch == "armv7" && row.CPU != nil && *row.CPU == 42
 	})
 	eventually(t, "scheduler online", func() bool {
 		mu.Lock()

@@ -3,8 +3,6 @@ package serve
 import (
 	"crypto/ed25519"
 	"math"
-	"sort"
-	"sync"
 
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/fleet"
@@ -40,33 +38,6 @@ func openTasks(cfg config.Config, o Options) (*tasks.Store, tasks.Loaded, ed2551
 	return st, ld, key, nil
 }
 
-// nodeSet remembers the ids of the nodes the scheduler heard from, so the
-// task engine can be given the fleet's whole view.
-type nodeSet struct {
-	mu  sync.Mutex // guards ids
-	ids map[string]struct{}
-}
-
-func (n *nodeSet) add(id string) {
-	n.mu.Lock()
-	if n.ids == nil {
-		n.ids = map[string]struct{}{}
-	}
-	n.ids[id] = struct{}{}
-	n.mu.Unlock()
-}
-
-func (n *nodeSet) list() []string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	out := make([]string, 0, len(n.ids))
-	for id := range n.ids {
-		out = append(out, id)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // taskNode is what the task engine needs of a fleet node: its facts, and
 // from its latest metrics its CPU load and health flags for placement.
 func taskNode(n fleet.Node) tasks.Node {
@@ -92,16 +63,11 @@ func (s *scheduler) nodeChanged(id string) {
 	}
 }
 
-// syncNodes gives the task engine the fleet's whole view.
+// syncNodes gives the task engine what changed in the fleet since the
+// last call (new metrics, overdue heartbeats): the nodes the fleet marked
+// changed, not a scan of the whole fleet.
 func (s *scheduler) syncNodes() {
-	ids := s.known.list()
-	all := make([]tasks.Node, 0, len(ids))
-	for _, id := range ids {
-		if n, ok := s.fleet.Get(id); ok {
-			all = append(all, taskNode(n))
-		}
-	}
-	s.tasks.SyncNodes(all)
+	s.fleet.Drain(fleet.ForTasks, func(n fleet.Node) { s.tasks.UpdateNode(taskNode(n)) })
 }
 
 // onSubmit takes a submit request. A retained one is refused (and
@@ -145,7 +111,6 @@ func (s *scheduler) onTaskEvent(m session.Message) {
 		s.reject(m, err)
 		return
 	}
-	s.known.add(ev.Node)
 	if !s.fleet.Accept(ev.Header) {
 		s.log.Debug("task event received before dropped", "node", ev.Node, "seq", ev.Seq, "task", ev.Task)
 		return

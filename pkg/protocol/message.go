@@ -211,6 +211,9 @@ type FleetSummary struct {
 	Throttled  int       `json:"throttled,omitempty"`  // online nodes throttled or undervolted now
 	Duplicates []string  `json:"duplicates,omitempty"` // node ids claimed by more than one agent
 	Rejected   uint64    `json:"rejected"`             // invalid messages since the scheduler started
+	// BadRows counts rows of the fleet view left out since the scheduler
+	// started because a node's values did not encode or validate.
+	BadRows uint64 `json:"bad_rows,omitempty"`
 }
 
 // FleetNodes is the retained table of the region's nodes, as the scheduler

@@ -56,6 +56,9 @@ var examples = map[string]any{
 	"scheduler": SchedulerStatus{V: Version, State: StateOnline, Instance: "01JDQ90000", Version: "0.1.0", TS: ts},
 	"duplicate": DuplicateNotice{V: Version, Node: "pi-0001", Instances: []string{"01JDQ8Z3K4", "7c1e90aa3b"}, TS: ts},
 	"summary":   FleetSummary{V: Version, TS: ts, Nodes: 3, Online: 2, Offline: 1, Throttled: 1},
+	"row": FleetRow{V: Version, TS: ts, Scheduler: "01JDQ90000", FleetNode: FleetNode{Node: "pi-0001", Online: true, Arch: "arm64",
+		Model: "Raspberry Pi 4 Model B Rev 1.4", Tier: TierEdge, CPU: f64(12.5), MemPct: f64(17.05), TempC: f64(48.7), LastSeen: ts,
+		Measured: ts.Add(-120 * time.Millisecond), ClockSkewMS: 35, Seq: 57, Missing: 2, Outbox: &Outbox{Pending: 3, Bytes: 2790}}},
 	"fleet": FleetNodes{V: Version, TS: ts, Nodes: []FleetNode{
 		{Node: "pi-0001", Online: true, Arch: "arm64", Model: "Raspberry Pi 4 Model B Rev 1.4", Tier: TierEdge,
 			CPU: f64(12.5), MemPct: f64(17.05), TempC: f64(48.7), LastSeen: ts, Measured: ts.Add(-120 * time.Millisecond),
@@ -77,6 +80,7 @@ var goldenDecoders = map[string]func([]byte) (any, error){
 	"summary":   func(b []byte) (any, error) { return DecodeFleetSummary(b) },
 	"duplicate": func(b []byte) (any, error) { return DecodeDuplicateNotice(b) },
 	"fleet":     func(b []byte) (any, error) { return DecodeFleetNodes(b) },
+	"row":       func(b []byte) (any, error) { return DecodeFleetRow(b) },
 }
 
 func TestGolden(t *testing.T) {

@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+)
+
+// nodesSite is an embedded broker holding a fleet view of n nodes, as a
+// scheduler leaves it: the summary and one retained row per node.
+func nodesSite(tb testing.TB, n int) (url, pwFile string) {
+	dir := tb.TempDir()
+	creds := filepath.Join(dir, "credentials")
+	for user, pw := range map[string]string{"tether-scheduler": "sched-pw", "monitor": "mon-pw"} {
+		if err := mqttd.AddUser(creds, user, pw); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	srv, err := mqttd.New(mqttd.Options{Addr: "127.0.0.1:0", CredentialsFile: creds, Region: "default",
+		SchedulerUsers: []string{"tether-scheduler"}, MonitorUsers: []string{"monitor"}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	<-srv.Ready()
+	url = "tcp://" + srv.Addr().String()
+
+	sched, err := session.New(session.Options{Brokers: []string{url}, ClientID: "tether-scheduler@t", Username: "tether-scheduler",
+		Password: "sched-pw", CleanSession: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	sdone := make(chan error, 1)
+	go func() { sdone <- sched.Run(sctx) }()
+	defer func() { scancel(); <-sdone }()
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := sched.WaitConnected(wctx); err != nil {
+		tb.Fatal(err)
+	}
+	topics, _ := protocol.NewTopics("default")
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var window []*session.Inflight
+	for i := range n {
+		cpu, mem := 12.5, 40.0
+		id := fmt.Sprintf("pi-%05d", i)
+		b, _ := json.Marshal(protocol.FleetRow{V: 1, TS: now, Scheduler: "s1", FleetNode: protocol.FleetNode{Node: id, Online: true, Arch: "arm64",
+			Model: "Raspberry Pi 4 Model B Rev 1.4", Tier: "edge", CPU: &cpu, MemPct: &mem, LastSeen: now, Seq: 1234}})
+		f, err := sched.PublishAsync(session.Message{Topic: topics.FleetRow(id), QoS: 1, Retained: true, Payload: b})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if window = append(window, f); len(window) >= 256 {
+			if err := window[0].Wait(context.Background()); err != nil {
+				tb.Fatal(err)
+			}
+			window = window[1:]
+		}
+	}
+	for _, f := range window {
+		if err := f.Wait(context.Background()); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	sum, _ := json.Marshal(protocol.FleetSummary{V: 1, TS: now, Nodes: n, Online: n})
+	st, _ := json.Marshal(protocol.SchedulerStatus{V: 1, State: protocol.StateOnline, Instance: "s1", Version: "t", TS: now})
+	for topic, b := range map[string][]byte{topics.FleetSummary(): sum, topics.SchedulerStatus(): st} {
+		if err := sched.Publish(context.Background(), session.Message{Topic: topic, QoS: 1, Retained: true, Payload: b}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	pwFile = filepath.Join(dir, "monitor.pw")
+	if err := os.WriteFile(pwFile, []byte("mon-pw\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return url, pwFile
+}
+
+// TestNodesIsComplete: `tether-broker nodes` lists every node of a fleet
+// of 6,000 from their retained rows, and says nothing is missing; a row an
+// earlier run of the scheduler left is not listed.
+func TestNodesIsComplete(t *testing.T) {
+	const n = 6000
+	url, pw := nodesSite(t, n)
+	publishRetained(t, url, "tether/v1/default/fleet/nodes/gone-node", protocol.FleetRow{V: 1, TS: time.Now().UTC().Truncate(time.Millisecond),
+		Scheduler: "s0", FleetNode: protocol.FleetNode{Node: "gone-node", Online: true, LastSeen: time.Now().UTC().Truncate(time.Millisecond)}})
+	env, out, errb := testEnv("")
+	if err := Run(context.Background(), env, []string{"nodes", "--json", "--broker", url, "--password-file", pw, "--timeout", "30s"}); err != nil {
+		t.Fatalf("nodes: %v\n%s", err, errb)
+	}
+	f, err := protocol.DecodeFleetNodes([]byte(out.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Nodes) != n || strings.Contains(errb.String(), "incomplete") {
+		t.Fatalf("%d of %d nodes listed; stderr: %s", len(f.Nodes), n, errb)
+	}
+	for i, r := range f.Nodes {
+		if want := fmt.Sprintf("pi-%05d", i); r.Node != want {
+			t.Fatalf("row %d is %s, want %s (sorted, none missing)", i, r.Node, want)
+		}
+	}
+}
+
+// BenchmarkNodes10k is the time `tether-broker nodes` takes to answer for
+// a fleet of 10,000 nodes on the embedded broker: connect, receive the
+// summary and every retained row, print the table.
+func BenchmarkNodes10k(b *testing.B) {
+	url, pw := nodesSite(b, 10000)
+	for b.Loop() {
+		env, out, errb := testEnv("")
+		if err := Run(context.Background(), env, []string{"nodes", "--broker", url, "--password-file", pw, "--timeout", "30s"}); err != nil {
+			b.Fatalf("nodes: %v\n%s", err, errb)
+		}
+		if lines := strings.Count(out.String(), "\n"); lines != 10001 || errb.Len() > 0 {
+			b.Fatalf("%d lines; stderr: %s", lines, errb)
+		}
+	}
+}
+
+func publishRetained(t *testing.T, url, topic string, v any) {
+	t.Helper()
+	c, err := session.New(session.Options{Brokers: []string{url}, ClientID: "tether-scheduler@p", Username: "tether-scheduler",
+		Password: "sched-pw", CleanSession: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := c.WaitConnected(wctx); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(v)
+	if err := c.Publish(context.Background(), session.Message{Topic: topic, QoS: 1, Retained: true, Payload: b}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,220 @@
+package serve
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/tether-edge/tether/broker/fleet"
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+)
+
+// The fleet view is a small retained summary plus one retained row per
+// node (protocol.FleetRow on fleet/nodes/<node>), each published when it
+// changes: a monitor gets what changed, not the whole fleet every second,
+// and a new monitor gets every row from the broker's retained store.
+
+// minUrgentGap spaces publications caused by online-state changes: a
+// restart of many agents at once becomes a few passes, not thousands.
+const minUrgentGap = 100 * time.Millisecond
+
+// rowRefreshes is how many fleet intervals a row whose only changes are
+// measurements (CPU, memory, temperature, last seen, seq, backlog) waits
+// before it is published again: 1 min by default. A node reports every
+// 10 s or so, ~400 bytes; its ~300-byte row once a minute adds ~8 % to
+// what a monitor of tether/v1/<region>/# receives. Changes of state
+// (online, reason, facts, duplicate, gaps, throttled) wait one fleet
+// interval at most.
+const rowRefreshes = 60
+
+// rowWindow bounds the rows published and not yet acknowledged.
+const rowWindow = 256
+
+// views is publishLoop's record of the rows it published. Only
+// publishLoop's goroutine uses it.
+type views struct {
+	epoch uint64                        // the connection the rows were published on
+	last  map[string]published          // node → its row as last published
+	due   map[string]time.Time          // nodes with changes held back, and when they may go
+	fresh map[string]protocol.FleetNode // scratch: rows to publish in this pass
+}
+
+type published struct {
+	row protocol.FleetNode
+	at  time.Time
+}
+
+// publishLoop publishes the retained summary and rows: soon after a node's
+// online state changes (minUrgentGap), at most once per FleetInterval for
+// new metrics, and at least once a minute so a monitor sees the
+// scheduler's clock move.
+func (s *scheduler) publishLoop(ctx context.Context) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	timer := time.NewTimer(0)
+	<-timer.C
+	defer timer.Stop()
+	v := &views{last: map[string]published{}, due: map[string]time.Time{}, fresh: map[string]protocol.FleetNode{}}
+	var last, due time.Time // due is zero when nothing is scheduled
+	schedule := func(at time.Time) {
+		if !due.IsZero() && !at.Before(due) {
+			return
+		}
+		due = at
+		timer.Reset(max(0, time.Until(at)))
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.fleet.Urgent():
+			schedule(last.Add(minUrgentGap))
+		case <-s.fleet.Changed():
+			schedule(last.Add(s.cfg.FleetInterval))
+		case <-tick.C:
+			schedule(time.Now())
+		case <-timer.C:
+			due = time.Time{}
+			if !s.sess.Connected() {
+				continue // onConnect publishes when the session is back
+			}
+			last = time.Now()
+			if next := s.publishFleet(ctx, v, last); !next.IsZero() {
+				schedule(next)
+			}
+		}
+	}
+}
+
+// publishFleet publishes the summary and the rows that are due, and
+// returns when held-back rows are next due (zero: none are).
+func (s *scheduler) publishFleet(ctx context.Context, v *views, now time.Time) time.Time {
+	if e := s.viewEpoch.Load(); e != v.epoch {
+		// A new connection: the broker may have lost what it retained
+		// (a restart without persistence), so every row goes again; and
+		// the single table older schedulers retained is cleared.
+		v.epoch = e
+		clear(v.last)
+		clear(v.due)
+		s.fleet.MarkAll(fleet.ForView)
+		s.publish(ctx, session.Message{Topic: s.topics.FleetNodes(), QoS: 1, Retained: true})
+	}
+	sum := s.fleet.Summary()
+	if b, err := json.Marshal(sum); err != nil {
+		s.log.Error("fleet summary does not encode", "err", err)
+	} else {
+		s.publish(ctx, session.Message{Topic: s.topics.FleetSummary(), QoS: 1, Retained: true, Payload: b})
+	}
+	gap, refresh := s.cfg.FleetInterval, rowRefreshes*s.cfg.FleetInterval
+	clear(v.fresh)
+	s.fleet.Drain(fleet.ForView, func(n fleet.Node) {
+		row := fleet.Row(n)
+		p, ok := v.last[n.ID]
+		switch {
+		case !ok:
+			v.fresh[n.ID] = row
+		case stateOf(p.row) != stateOf(row):
+			v.hold(n.ID, p.at.Add(gap))
+		case !sameRow(p.row, row):
+			v.hold(n.ID, p.at.Add(refresh))
+		}
+	})
+	var next time.Time
+	for id, at := range v.due {
+		if at.After(now) {
+			if next.IsZero() || at.Before(next) {
+				next = at
+			}
+			continue
+		}
+		delete(v.due, id)
+		if n, ok := s.fleet.Get(id); ok {
+			v.fresh[id] = fleet.Row(n)
+		}
+	}
+	s.publishRows(ctx, v, now)
+	return next
+}
+
+// hold keeps a node's changed row back until at (or earlier, if already
+// held for an earlier time).
+func (v *views) hold(id string, at time.Time) {
+	if d, ok := v.due[id]; !ok || at.Before(d) {
+		v.due[id] = at
+	}
+}
+
+// publishRows publishes v.fresh with up to rowWindow in flight. A row
+// that is not valid or does not encode is left out, counted and logged
+// (rate-limited): one node's bad values never stop the others' rows.
+func (s *scheduler) publishRows(ctx context.Context, v *views, now time.Time) {
+	ts := now.UTC().Truncate(time.Millisecond)
+	var window []*session.Inflight
+	wait := func(f *session.Inflight) {
+		if err := f.Wait(ctx); err != nil {
+			s.log.Warn("fleet row not published", "err", err)
+		}
+	}
+	for id, row := range v.fresh {
+		r := protocol.FleetRow{V: protocol.Version, TS: ts, Scheduler: s.instance, FleetNode: row}
+		b, err := json.Marshal(r)
+		if err == nil {
+			err = r.Validate()
+		}
+		if err != nil {
+			s.fleet.BadRow()
+			s.badRows.warn("fleet row left out: the node's values do not encode", "node", id, "err", err)
+			v.last[id] = published{row: row, at: now} // not again until it changes
+			continue
+		}
+		f, err := s.sess.PublishAsync(session.Message{Topic: s.topics.FleetRow(id), QoS: 1, Retained: true, Payload: b})
+		if err != nil {
+			// Not connected: the next connection publishes every row.
+			s.log.Warn("fleet rows not published", "err", err)
+			break
+		}
+		v.last[id] = published{row: row, at: now}
+		if window = append(window, f); len(window) >= rowWindow {
+			wait(window[0])
+			window = window[1:]
+		}
+	}
+	for _, f := range window {
+		wait(f)
+	}
+}
+
+func (s *scheduler) publish(ctx context.Context, m session.Message) {
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.sess.Publish(pctx, m); err != nil {
+		s.log.Warn("fleet view not published", "topic", m.Topic, "err", err)
+	}
+}
+
+// rowState is a row without its measurements, and whether it has any:
+// what a monitor should see within a fleet interval when it changes (a
+// node's first metrics included).
+type rowState struct {
+	row      protocol.FleetNode
+	measured bool
+}
+
+func stateOf(r protocol.FleetNode) rowState {
+	st := rowState{measured: r.CPU != nil || r.MemPct != nil || r.TempC != nil || r.Outbox != nil}
+	r.CPU, r.MemPct, r.TempC, r.Outbox = nil, nil, nil, nil
+	r.LastSeen, r.Measured = time.Time{}, time.Time{}
+	r.ClockSkewMS, r.Seq, r.Missing, r.Dups = 0, 0, 0, 0
+	st.row = r
+	return st
+}
+
+// sameRow reports whether two rows say the same.
+func sameRow(a, b protocol.FleetNode) bool {
+	eq := func(x, y *float64) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	return stateOf(a) == stateOf(b) && eq(a.CPU, b.CPU) && eq(a.MemPct, b.MemPct) && eq(a.TempC, b.TempC) &&
+		a.LastSeen.Equal(b.LastSeen) && a.Measured.Equal(b.Measured) && a.ClockSkewMS == b.ClockSkewMS &&
+		a.Seq == b.Seq && a.Missing == b.Missing && a.Dups == b.Dups &&
+		(a.Outbox == nil) == (b.Outbox == nil) && (a.Outbox == nil || *a.Outbox == *b.Outbox)
+}
