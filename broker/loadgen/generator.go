@@ -37,6 +37,7 @@ type Generator struct {
 	nodes  []*node
 	stats  stats
 	wake   chan struct{} // closed at the graceful stop: wakes sleeping nodes
+	enc    *encoder      // set by Run
 }
 
 type stats struct {
@@ -89,6 +90,9 @@ func (g *Generator) Run(ctx context.Context) (Result, error) {
 	}()
 	defer func() { mon.close(); <-monDone }()
 
+	ectx, stopEncoder := context.WithCancel(context.Background())
+	defer stopEncoder() // after the nodes: deferred calls run last first
+	g.enc = newEncoder(ectx, 2)
 	nctx, cancelNodes := context.WithCancel(ctx)
 	defer cancelNodes()
 	var wg sync.WaitGroup

@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"encoding/json"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -61,6 +60,7 @@ type node struct {
 	goodbyeID  uint16
 	online     bool // this connection's birth was acknowledged
 	sample     sample
+	encoded    chan []byte // the encoder's answers
 
 	mu sync.Mutex // guards w for drop and wake from the generator
 	w  *wire      // nil while disconnected
@@ -75,7 +75,7 @@ type node struct {
 func newNode(g *Generator, id, password string, seed uint64) *node {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	return &node{g: g, id: id, password: password, rng: rng,
-		instance: hex16(rng.Uint64()), store: hex16(rng.Uint64()), sample: newSample(rng)}
+		instance: hex16(rng.Uint64()), store: hex16(rng.Uint64()), sample: newSample(rng), encoded: make(chan []byte, 1)}
 }
 
 // run is the node's only goroutine: it connects at start, reads with a
@@ -212,7 +212,7 @@ func (n *node) statusPacket(state, reason string, conn uint32, facts *protocol.F
 	if facts != nil {
 		st.HeartbeatS = n.g.opts.Heartbeat.Seconds()
 	}
-	b, _ := json.Marshal(st) // plain structs always encode
+	b := n.g.enc.marshal(&st, n.encoded)
 	return publishPacket(n.g.topics.NodeStatus(n.id), b, true, 0)
 }
 
@@ -244,7 +244,7 @@ func (n *node) takeSample(now time.Time) {
 	n.seq++
 	m := n.sample.metrics(n.header(n.seq), now)
 	m.Heartbeat = !changed
-	b, _ := json.Marshal(m)
+	b := n.g.enc.marshal(&m, n.encoded)
 	n.outbox = append(n.outbox, record{seq: n.seq, payload: b})
 	n.lastReport = now
 	n.g.stats.made.Add(1)
