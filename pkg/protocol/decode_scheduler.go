@@ -155,7 +155,7 @@ func (n *FleetNode) Validate() error {
 }
 
 func (o *Outbox) validate() error {
-	if o.Pending < 0 || o.Pending > MaxSeq {
+	if o.Pending < 0 || int64(o.Pending) > MaxSeq {
 		return invalid("outbox.pending %d is outside 0..%d", o.Pending, int64(MaxSeq))
 	}
 	if o.Bytes < 0 || o.Bytes > MaxBytes {
