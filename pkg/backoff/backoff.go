@@ -1,6 +1,8 @@
 // Package backoff computes reconnect delays: capped exponential growth with
-// full jitter, so a hundred agents that lost the same broker do not come back
-// in lock step.
+// full jitter (each delay uniform between zero and its ceiling), so a fleet
+// that lost the same broker does not come back in lock step: its reconnects
+// spread evenly over the whole window, where equal jitter would crowd them
+// into its second half at twice the rate.
 package backoff
 
 import (
@@ -47,10 +49,10 @@ func New(p Policy) *Backoff {
 	return &Backoff{p: p}
 }
 
-// Next returns the delay before the next attempt: uniform in
-// [ceiling/2, ceiling], where ceiling = Min·2^attempt capped at Max. Half the
-// ceiling is kept as a floor so a retry storm cannot hit the broker with
-// near-zero delays ("equal jitter").
+// Next returns the delay before the next attempt: uniform in [0, ceiling],
+// where ceiling = Min·2^attempt capped at Max ("full jitter"). One agent may
+// draw a short delay, but the fleet's attempts are spread over the whole
+// window, the fewest per second that the ceiling allows.
 func (b *Backoff) Next() time.Duration {
 	ceiling := b.p.Min
 	for i := 0; i < b.attempt && ceiling < b.p.Max; i++ {
@@ -60,8 +62,7 @@ func (b *Backoff) Next() time.Duration {
 	if ceiling < b.p.Max {
 		b.attempt++
 	}
-	half := ceiling / 2
-	return half + time.Duration(b.p.Rand.Int64N(int64(ceiling-half)+1))
+	return time.Duration(b.p.Rand.Int64N(int64(ceiling) + 1))
 }
 
 // Reset starts the sequence again, after a connection that proved healthy.

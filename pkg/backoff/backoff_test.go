@@ -12,8 +12,8 @@ func TestNextGrowsWithinBoundsAndCaps(t *testing.T) {
 	for i, c := range ceilings {
 		c *= time.Millisecond
 		d := b.Next()
-		if d < c/2 || d > c {
-			t.Fatalf("attempt %d: delay %v outside [%v, %v]", i, d, c/2, c)
+		if d < 0 || d > c {
+			t.Fatalf("attempt %d: delay %v outside [0, %v]", i, d, c)
 		}
 	}
 	b.Reset()
@@ -39,7 +39,44 @@ func TestJitterSpreadsDelays(t *testing.T) {
 
 func TestZeroPolicyUsesDefaults(t *testing.T) {
 	b := New(Policy{})
-	if d := b.Next(); d < DefaultMin/2 || d > DefaultMin {
-		t.Fatalf("first delay %v outside [%v, %v]", d, DefaultMin/2, DefaultMin)
+	if d := b.Next(); d < 0 || d > DefaultMin {
+		t.Fatalf("first delay %v outside [0, %v]", d, DefaultMin)
+	}
+}
+
+// TestFleetSpreadsOverTheWholeWindow is a fleet of 1,000 agents that lost
+// their broker at once, each drawing its delays: full jitter spreads every
+// attempt's delays evenly over [0, ceiling] — a quarter of them in each
+// quarter of it, averaging half the ceiling — so the broker sees the
+// fewest reconnects per second the ceiling allows.
+func TestFleetSpreadsOverTheWholeWindow(t *testing.T) {
+	const agents = 1000
+	fleet := make([]*Backoff, agents)
+	for i := range fleet {
+		fleet[i] = New(Policy{Min: time.Second, Max: time.Minute, Rand: rand.New(rand.NewPCG(uint64(i), 7))})
+	}
+	ceiling := time.Second
+	for attempt := range 8 {
+		var quarters [4]int
+		var sum time.Duration
+		for _, b := range fleet {
+			d := b.Next()
+			if d < 0 || d > ceiling {
+				t.Fatalf("attempt %d: delay %v outside [0, %v]", attempt, d, ceiling)
+			}
+			quarters[min(int(4*d/ceiling), 3)]++
+			sum += d
+		}
+		// 250 expected per quarter; ±60 is over 4 standard deviations.
+		for q, n := range quarters {
+			if n < 190 || n > 310 {
+				t.Errorf("attempt %d (ceiling %v): %d of %d delays in quarter %d of the window, want about 250: %v",
+					attempt, ceiling, n, agents, q+1, quarters)
+			}
+		}
+		if mean := sum / agents; mean < ceiling*45/100 || mean > ceiling*55/100 {
+			t.Errorf("attempt %d: mean delay %v, want about %v", attempt, mean, ceiling/2)
+		}
+		ceiling = min(2*ceiling, time.Minute)
 	}
 }
