@@ -163,13 +163,19 @@ func (l *flappingLink) flap(ctx context.Context) {
 
 // TestKill9Torture runs an agent behind a flapping link and SIGKILLs it at
 // random moments, restarting it on the same data directory, for
-// TORTURE_CYCLES cycles (default 100; `make torture` runs 2,000). After the
+// TORTURE_CYCLES cycles (default 100, about 90 s; the soak, TETHER_SOAK or
+// `make torture`, runs 2,000). It runs beside the package's other parallel
+// tests (it has its own scheduler, link and data directory). After the
 // last cycle the link is steady and the agent stops cleanly: the scheduler
 // must then have applied every sequence number the agent's store ever made,
 // each exactly once and in order — no gap, whatever it dropped as
 // duplicates.
 func TestKill9Torture(t *testing.T) {
+	t.Parallel()
 	cycles := 100
+	if soak() {
+		cycles = 2000
+	}
 	if v := os.Getenv("TORTURE_CYCLES"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {

@@ -17,11 +17,11 @@ import (
 )
 
 var (
-	cutsFlag     = flag.Int("cuts", 0, "power cuts in TestPowerCuts (default $POWERLOSS_CUTS, else 10)")
+	cutsFlag     = flag.Int("cuts", 0, "power cuts in TestPowerCuts (default $POWERLOSS_CUTS, else 10, or 200 with TETHER_SOAK)")
 	seedFlag     = flag.Int64("seed", 0, "seed of the cut plan, to replay a run (default $POWERLOSS_SEED, else the clock)")
 	diskFlag     = flag.String("disk", "", "direct (qemu cache=none) or volatile (a volatile write cache that loses unflushed blocks at cuts); default $POWERLOSS_DISK, else direct")
 	workloadFlag = flag.String("workload", "", "store, task or selftest (default $POWERLOSS_WORKLOAD, else store when agent/store has TestPowerLossWorkload)")
-	taskCutsFlag = flag.Int("task-cuts", 0, "cuts TestTaskPowerCuts spreads its task over (default $POWERLOSS_TASK_CUTS, else 12)")
+	taskCutsFlag = flag.Int("task-cuts", 0, "cuts TestTaskPowerCuts spreads its task over (default $POWERLOSS_TASK_CUTS, else 12, or 50 with TETHER_SOAK)")
 )
 
 // vmEnv is what every VM test needs: the tools, the kernel and the base
@@ -151,6 +151,16 @@ func volatileSetting(t *testing.T) bool {
 	}
 	t.Fatalf("disk %q: want direct or volatile", d)
 	return false
+}
+
+// soakOr is short, or long when TETHER_SOAK asks for the soak (`make
+// soak`): the counts `make test` runs prove the harness and the store in a
+// few minutes; the soak's hundreds of cuts find the rare windows.
+func soakOr(short, long int64) int64 {
+	if os.Getenv("TETHER_SOAK") != "" {
+		return long
+	}
+	return short
 }
 
 func intSetting(t *testing.T, flagVal int64, env string, def int64) int64 {

@@ -58,7 +58,7 @@ func runCuts(t *testing.T, e *vmEnv, w workload, dir string, cfg Config) *Report
 func TestPowerCuts(t *testing.T) {
 	e := needVM(t)
 	name := chooseWorkload(t, e.root)
-	cuts := int(intSetting(t, int64(*cutsFlag), "POWERLOSS_CUTS", 10))
+	cuts := int(intSetting(t, int64(*cutsFlag), "POWERLOSS_CUTS", soakOr(10, 200)))
 	seed := intSetting(t, *seedFlag, "POWERLOSS_SEED", time.Now().UnixNano())
 	volatile := volatileSetting(t)
 	if name == "task" {

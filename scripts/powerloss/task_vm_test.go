@@ -35,7 +35,7 @@ func TestTaskPowerCuts(t *testing.T) {
 		t.Skip("POWERLOSS_WORKLOAD=task: TestPowerCuts makes the task run")
 	}
 	e := needVM(t)
-	aim := int(intSetting(t, int64(*taskCutsFlag), "POWERLOSS_TASK_CUTS", 12))
+	aim := int(intSetting(t, int64(*taskCutsFlag), "POWERLOSS_TASK_CUTS", soakOr(12, 50)))
 	seed := intSetting(t, *seedFlag, "POWERLOSS_SEED", time.Now().UnixNano())
 	runTaskCuts(t, e, aim, seed, volatileSetting(t))
 }
