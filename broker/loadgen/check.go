@@ -13,7 +13,7 @@ import (
 
 // steady runs the first steady state and measures it: CPU per minute and
 // RSS of the watched processes, the monitor's traffic, report lag, the
-// fleet table's freshness, retained completeness and `nodes` latency.
+// fleet rows' freshness, retained completeness and `nodes` latency.
 func (g *Generator) steady(ctx context.Context, mon *monitor, samp *sampler, res *Result) {
 	o := &g.opts
 	before := samp.read()
@@ -47,16 +47,7 @@ func (g *Generator) steady(ctx context.Context, mon *monitor, samp *sampler, res
 	res.MonitorBps = float64(mon.reportBytes.Load()-rb+mon.fleetBytes.Load()-fb) / el.Seconds()
 	res.FleetBps = float64(mon.fleetBytes.Load()-fb) / el.Seconds()
 	res.Lag = mon.lagPercentiles()
-	f, at, err := mon.fleetTable()
-	if err == nil && !at.IsZero() {
-		res.TableAge = time.Since(f.TS)
-		now := time.Now()
-		for _, r := range f.Nodes {
-			if r.Online && now.Sub(r.LastSeen) > res.Freshness {
-				res.Freshness = now.Sub(r.LastSeen)
-			}
-		}
-	}
+	res.Freshness = mon.freshness(time.Now())
 	res.Load["steady"] = loadAvg()
 	o.Logger.Info("steady state", "cpu_per_min", res.Proc, "monitor_Bps", int64(res.MonitorBps),
 		"retained", res.Retained, "nodes_latency", res.NodesLatency, "load", res.Load["steady"])
@@ -111,19 +102,12 @@ func (g *Generator) retainedStatuses(ctx context.Context) int {
 }
 
 // settled reports whether the views agree with what the nodes know after
-// the graceful stop: the fleet table shows every node offline and at its
-// last acknowledged seq, and the monitor received every acknowledged seq.
+// the graceful stop: the fleet rows show every node that said goodbye
+// offline and at its last acknowledged seq, and the monitor received every
+// acknowledged seq.
 func (g *Generator) settled(mon *monitor) bool {
-	f, _, err := mon.fleetTable()
-	if err != nil {
-		return false
-	}
-	rows := make(map[string]protocol.FleetNode, len(f.Nodes))
-	for _, r := range f.Nodes {
-		rows[r.Node] = r
-	}
 	for _, n := range g.nodes {
-		r, ok := rows[n.id]
+		r, ok := mon.row(n.id)
 		if !ok || r.Seq < n.acked.Load() || (n.goodbyeDone.Load() && r.Online) {
 			return false
 		}
@@ -137,16 +121,8 @@ func (g *Generator) settled(mon *monitor) bool {
 // account compares what the nodes had acknowledged with what the views
 // hold.
 func (g *Generator) account(mon *monitor, samp *sampler, res *Result) {
-	f, _, err := mon.fleetTable()
-	if err != nil {
-		res.Errors = append(res.Errors, "fleet table: "+err.Error())
-	}
-	rows := make(map[string]protocol.FleetNode, len(f.Nodes))
-	for _, r := range f.Nodes {
-		rows[r.Node] = r
-	}
 	for _, n := range g.nodes {
-		r, ok := rows[n.id]
+		r, ok := mon.row(n.id)
 		res.Made += n.seq
 		res.Acked += n.seq - uint64(len(n.outbox))
 		res.Pending += uint64(len(n.outbox))

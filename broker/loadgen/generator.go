@@ -9,7 +9,7 @@
 // A Generator runs the phases of a load test: a connect storm (or a ramp),
 // a steady state, a mass drop and reconnect, a second steady state, and a
 // graceful stop of every node. A stream checker, a monitor reading
-// tether/v1/<region>/#, and the scheduler's fleet table it carries, tell
+// tether/v1/<region>/#, and the scheduler's fleet rows it carries, tell
 // whether every acknowledged message arrived: "lost" is a message the
 // broker PUBACKed that never reached the monitor or the scheduler's view.
 //
@@ -108,7 +108,7 @@ func (g *Generator) Run(ctx context.Context) (Result, error) {
 	// Connect storm.
 	log.Info("connecting", "sessions", len(g.nodes), "ramp", o.Ramp)
 	res.StormClient = g.waitFor(ctx, "every birth acknowledged", func() bool { return g.stats.online.Load() == int64(len(g.nodes)) })
-	res.StormFleet = since(t0, g.waitFor(ctx, "every node online in the fleet table", func() bool { return g.fleetOnline(mon) == len(g.nodes) }))
+	res.StormFleet = since(t0, g.waitFor(ctx, "every node online in the fleet rows", func() bool { return mon.fleetOnline() == len(g.nodes) }))
 	res.Load["storm"] = loadAvg()
 	log.Info("online", "births_acked_after", res.StormClient, "fleet_after", res.StormFleet, "load", res.Load["storm"])
 
@@ -121,11 +121,11 @@ func (g *Generator) Run(ctx context.Context) (Result, error) {
 		for _, n := range g.nodes {
 			n.drop()
 		}
-		// The wills take the nodes offline in the table first; a table
+		// The wills take the nodes offline in the rows first; rows that
 		// that never dips was not watching.
-		g.waitFor(ctx, "the fleet table to see the drop", func() bool { return g.fleetOnline(mon) < len(g.nodes) || time.Since(td) > 10*time.Second })
+		g.waitFor(ctx, "the fleet rows to see the drop", func() bool { return mon.fleetOnline() < len(g.nodes) || time.Since(td) > 10*time.Second })
 		res.DropClient = since(td, g.waitFor(ctx, "every node reconnected", func() bool { return g.stats.online.Load() == int64(len(g.nodes)) }))
-		res.DropFleet = since(td, g.waitFor(ctx, "every node online again in the fleet table", func() bool { return g.fleetOnline(mon) == len(g.nodes) }))
+		res.DropFleet = since(td, g.waitFor(ctx, "every node online again in the fleet rows", func() bool { return mon.fleetOnline() == len(g.nodes) }))
 		res.Load["drop"] = loadAvg()
 		log.Info("reconnected", "births_acked_after", res.DropClient, "fleet_after", res.DropFleet, "load", res.Load["drop"])
 		g.steadyAgain(ctx, samp, &res)
@@ -177,21 +177,6 @@ func since(t0 time.Time, wait time.Duration) time.Duration {
 		return wait
 	}
 	return time.Since(t0)
-}
-
-// fleetOnline counts the rows the latest fleet table shows online.
-func (g *Generator) fleetOnline(mon *monitor) int {
-	f, _, err := mon.fleetTable()
-	if err != nil {
-		return -1
-	}
-	n := 0
-	for _, r := range f.Nodes {
-		if r.Online {
-			n++
-		}
-	}
-	return n
 }
 
 func (g *Generator) sleep(ctx context.Context, d time.Duration) {

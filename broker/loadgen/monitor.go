@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +17,7 @@ import (
 // monitor is the stream checker: a read-only client subscribed to the
 // whole tree, as `mosquitto_sub -t 'tether/v1/#'` is. It records which
 // seqs of which node it received, each node's latest status, the latest
-// fleet table, the bytes of each kind, and how late live reports arrive.
+// row of the scheduler's fleet view per node, the bytes of each kind, and how late live reports arrive.
 type monitor struct {
 	g *Generator
 	w *wire
@@ -26,15 +25,12 @@ type monitor struct {
 	mu       sync.Mutex // guards the fields below
 	seen     map[string]*seenSeqs
 	status   map[string]protocol.NodeStatus
-	fleet    []byte    // latest fleet table payload
-	fleetAt  time.Time // when it arrived
-	decoded  protocol.FleetNodes
-	decAt    time.Time // fleetAt of decoded
+	rows     map[string]protocol.FleetNode // the scheduler's view: the latest row of each node
 	lags     []time.Duration
 	recordLg bool
 
 	reportBytes atomic.Int64 // node reports and statuses
-	fleetBytes  atomic.Int64 // fleet table and summary
+	fleetBytes  atomic.Int64 // fleet rows and summary
 	otherBytes  atomic.Int64
 	closed      atomic.Bool
 }
@@ -78,7 +74,7 @@ func startMonitor(ctx context.Context, g *Generator, user, password string) (*mo
 		w.close()
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
-	m := &monitor{g: g, w: w, seen: map[string]*seenSeqs{}, status: map[string]protocol.NodeStatus{}}
+	m := &monitor{g: g, w: w, seen: map[string]*seenSeqs{}, status: map[string]protocol.NodeStatus{}, rows: map[string]protocol.FleetNode{}}
 	go m.pinger(ctx)
 	return m, nil
 }
@@ -136,9 +132,15 @@ func (m *monitor) observe(topic string, payload []byte, now time.Time) {
 	size := int64(len(topic) + len(payload) + 4)
 	if strings.Contains(topic, "/fleet/") {
 		m.fleetBytes.Add(size)
-		if strings.HasSuffix(topic, "/fleet/nodes") {
+		if id, ok := strings.CutPrefix(topic, m.g.topics.Prefix()+"/fleet/nodes/"); ok {
+			id = strings.Clone(id) // the topic aliases the wire's read buffer
+			row, err := protocol.DecodeFleetRow(payload)
 			m.mu.Lock()
-			m.fleet, m.fleetAt = slices.Clone(payload), now
+			if err == nil {
+				m.rows[id] = row.FleetNode
+			} else if len(payload) == 0 {
+				delete(m.rows, id) // cleared
+			}
 			m.mu.Unlock()
 		}
 		return
@@ -184,28 +186,38 @@ func (m *monitor) recordLags(on bool) {
 	m.mu.Unlock()
 }
 
-// fleetTable decodes the latest fleet table (zero if none yet). A table
-// is decoded once: at 10,000 nodes it is 2.4 MB.
-func (m *monitor) fleetTable() (protocol.FleetNodes, time.Time, error) {
+// row returns the scheduler's latest row for node id.
+func (m *monitor) row(id string) (protocol.FleetNode, bool) {
 	m.mu.Lock()
-	b, at := m.fleet, m.fleetAt
-	if at.Equal(m.decAt) {
-		f := m.decoded
-		m.mu.Unlock()
-		return f, at, nil
-	}
-	m.mu.Unlock()
-	if b == nil {
-		return protocol.FleetNodes{}, at, nil
-	}
-	f, err := protocol.DecodeFleetNodes(b)
-	if err != nil {
-		return f, at, err
-	}
+	defer m.mu.Unlock()
+	r, ok := m.rows[id]
+	return r, ok
+}
+
+// fleetOnline counts the rows that say online.
+func (m *monitor) fleetOnline() int {
 	m.mu.Lock()
-	m.decoded, m.decAt = f, at
-	m.mu.Unlock()
-	return f, at, nil
+	defer m.mu.Unlock()
+	n := 0
+	for _, r := range m.rows {
+		if r.Online {
+			n++
+		}
+	}
+	return n
+}
+
+// freshness is the oldest last_seen of an online node in the rows.
+func (m *monitor) freshness(now time.Time) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var d time.Duration
+	for _, r := range m.rows {
+		if r.Online && now.Sub(r.LastSeen) > d {
+			d = now.Sub(r.LastSeen)
+		}
+	}
+	return d
 }
 
 // missing counts, for node id, the seqs in 1..upTo that the monitor never

@@ -25,7 +25,7 @@ type Options struct {
 	// credentials.
 	Nodes []Credential
 	// Monitor is the read-only user of the stream checker; it reads the
-	// node reports and the scheduler's fleet table. Required.
+	// node reports and the scheduler's fleet rows. Required.
 	Monitor Credential
 	// Checker is the user of the new monitor that counts retained
 	// statuses (default Monitor). A broker that makes the username the

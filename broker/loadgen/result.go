@@ -16,16 +16,15 @@ type Result struct {
 	Sessions int
 
 	StormClient time.Duration // every birth acknowledged by the broker
-	StormFleet  time.Duration // every node online in the fleet table
+	StormFleet  time.Duration // every node online in the fleet rows
 	DropClient  time.Duration // mass drop: every node reconnected, birth acknowledged
-	DropFleet   time.Duration // mass drop: every node online in the fleet table again
+	DropFleet   time.Duration // mass drop: every node online in the fleet rows again
 
 	Proc         map[string]ProcResult // by watched process name ("loadgen" is this one)
 	MonitorBps   float64               // what the stream checker received, steady state
-	FleetBps     float64               // of which the fleet table and summary
+	FleetBps     float64               // of which the fleet rows and summary
 	Lag          [3]time.Duration      // p50, p99, max of report → monitor, steady state
-	Freshness    time.Duration         // oldest last_seen of an online node in the table, steady state
-	TableAge     time.Duration         // the fleet table's age when read, steady state
+	Freshness    time.Duration         // oldest last_seen of an online node in the rows, steady state
 	Retained     int                   // retained node statuses a new monitor received (of Sessions)
 	NodesLatency time.Duration         // NodesCommand's run time; -1 failed
 
@@ -33,7 +32,7 @@ type Result struct {
 	LostMonitor          uint64 // acknowledged, never received by the monitor
 	Gaps                 uint64 // the scheduler's own gap count, summed over the nodes
 	Behind               uint64 // acknowledged seqs past the scheduler's last one for the node
-	MissingRows          int    // nodes absent from the fleet table
+	MissingRows          int    // nodes without a row in the fleet view
 	Goodbyes             int    // acknowledged goodbyes
 	GoodbyesLost         int    // of which the table still shows the node online
 
@@ -74,8 +73,8 @@ func WriteTable(w io.Writer, rs []Result) error {
 	for _, r := range rs {
 		fmt.Fprintf(w, "\n%s, %d sessions: made %d, acknowledged %d, still in outboxes %d; lost: monitor %d, scheduler gaps %d, behind %d, rows missing %d, goodbyes not applied %d of %d\n",
 			r.Label, r.Sessions, r.Made, r.Acked, r.Pending, r.LostMonitor, r.Gaps, r.Behind, r.MissingRows, r.GoodbyesLost, r.Goodbyes)
-		fmt.Fprintf(w, "  connects %d (failed %d), resent %d, rebirths %d; nodes sent %d B, received %d B; lag p50/p99/max %s/%s/%s; table age %s\n",
-			r.Connects, r.ConnectFailures, r.Resent, r.Rebirths, r.BytesOut, r.BytesIn, fmtDur(r.Lag[0]), fmtDur(r.Lag[1]), fmtDur(r.Lag[2]), fmtDur(r.TableAge))
+		fmt.Fprintf(w, "  connects %d (failed %d), resent %d, rebirths %d; nodes sent %d B, received %d B; lag p50/p99/max %s/%s/%s\n",
+			r.Connects, r.ConnectFailures, r.Resent, r.Rebirths, r.BytesOut, r.BytesIn, fmtDur(r.Lag[0]), fmtDur(r.Lag[1]), fmtDur(r.Lag[2]))
 		names := make([]string, 0, len(r.Proc))
 		for n := range r.Proc {
 			names = append(names, n)

@@ -29,8 +29,8 @@ type wire struct {
 // its own retained birth and an occasional command.
 const readBuf = 512
 
-// maxIncoming bounds a packet a wire accepts: the fleet table a monitor
-// reads is the largest (16 MiB, protocol.MaxFleetTable's order).
+// maxIncoming bounds a packet a wire accepts: a fleet table of an older
+// scheduler, up to 16 MiB, is the largest a monitor may be sent.
 const maxIncoming = 17 << 20
 
 func dialWire(addr string, timeout time.Duration, in *counter) (*wire, error) {
@@ -141,7 +141,7 @@ func (w *wire) read() (packets.Packet, error) {
 		err = fmt.Errorf("unexpected packet type %d", pk.FixedHeader.Type)
 	}
 	if len(w.rbuf) > 64<<10 && n < 64<<10 {
-		w.rbuf = nil // a monitor's fleet table once: do not keep megabytes per wire
+		w.rbuf = nil // one large message: do not keep its buffer per wire
 	}
 	return pk, err
 }
