@@ -162,13 +162,12 @@ func TestFloodLosesNothingAcknowledged(t *testing.T) {
 	pub := s.key.Public().(ed25519.PublicKey)
 	mon := dial(t, s.url, "ops@flood", "ops", "ops-pw")
 	var tmu sync.Mutex
-	var table protocol.FleetNodes
+	rows := map[string]protocol.FleetNode{} // the fleet view's rows
 	states := map[string]string{}
-	if err := mon.Subscribe(context.Background(), topics.FleetNodes(), 1, func(m session.Message) {
-		var ft protocol.FleetNodes
-		if json.Unmarshal(m.Payload, &ft) == nil {
+	if err := mon.Subscribe(context.Background(), topics.AllFleetRows(), 1, func(m session.Message) {
+		if r, err := protocol.DecodeFleetRow(m.Payload); err == nil {
 			tmu.Lock()
-			table = ft
+			rows[r.Node] = r.FleetNode
 			tmu.Unlock()
 		}
 	}); err != nil {
@@ -230,10 +229,6 @@ func TestFloodLosesNothingAcknowledged(t *testing.T) {
 	if !within(60*time.Second, func() bool {
 		tmu.Lock()
 		defer tmu.Unlock()
-		rows := map[string]protocol.FleetNode{}
-		for _, r := range table.Nodes {
-			rows[r.Node] = r
-		}
 		bad = bad[:0]
 		for _, n := range all {
 			r := rows[n.id]
