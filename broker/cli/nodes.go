@@ -97,6 +97,15 @@ func runNodes(ctx context.Context, env Env, args []string) error {
 	if err := sess.Subscribe(ctx, topics.FleetSummary(), 1, c.onSummary); err != nil {
 		return err
 	}
+	quarantine := make(chan []byte, 1)
+	if err := sess.Subscribe(ctx, topics.TaskQuarantine(), 1, func(m session.Message) {
+		select {
+		case quarantine <- m.Payload:
+		default:
+		}
+	}); err != nil {
+		return err
+	}
 	// QoS 0: the rows are retained and read once, so nothing waits for
 	// acknowledgements; TCP paces the broker.
 	if err := sess.Subscribe(ctx, topics.AllFleetRows(), 0, func(m session.Message) { c.onRow(topics, m) }); err != nil {
@@ -125,7 +134,10 @@ func runNodes(ctx context.Context, env Env, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(fleet)
 	}
-	return printNodes(env.Stdout, fleet, time.Now())
+	if err := printNodes(env.Stdout, fleet, time.Now()); err != nil {
+		return err
+	}
+	return printQuarantined(env.Stdout, quarantine, time.Now())
 }
 
 // warnIfSchedulerOffline says so when the retained view was left by a

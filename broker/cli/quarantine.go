@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -61,6 +62,32 @@ func runQuarantine(ctx context.Context, env Env, args []string) error {
 	}
 	if len(r.Quarantine) == 0 {
 		fmt.Fprintln(tw, "(no node in quarantine)")
+	}
+	return tw.Flush()
+}
+
+// printQuarantined prints the nodes in quarantine under the fleet table,
+// from the retained list the scheduler keeps (tasks/quarantine); nothing
+// when there is none. The list arrives with the table on subscribe; a
+// short wait covers their order.
+func printQuarantined(w io.Writer, list <-chan []byte, now time.Time) error {
+	var b []byte
+	select {
+	case b = <-list:
+	case <-time.After(200 * time.Millisecond):
+		return nil
+	}
+	l, err := task.DecodeQuarantineList(b)
+	if err != nil {
+		return fmt.Errorf("quarantine list: %w", err)
+	}
+	if len(l.Nodes) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nin quarantine (no new tasks; tether-broker quarantine --release NODE ends it):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, q := range l.Nodes {
+		fmt.Fprintf(tw, "%s\tuntil %s\t(in %v)\n", q.Node, q.Until.Format(time.RFC3339), q.Until.Sub(now).Round(time.Second))
 	}
 	return tw.Flush()
 }

@@ -147,4 +147,15 @@ func TestLyingNodeCapturesNothing(t *testing.T) {
 	if !r.OK || len(r.Quarantine) != 1 || r.Quarantine[0].Node != "liar" {
 		t.Fatalf("quarantine: %+v", r)
 	}
+	// Monitors see it retained, as tether-broker nodes shows it.
+	mon := dial(t, s.url, "monitor@t", "monitor", "mon-pw")
+	ql := listen(t, mon, topics.TaskQuarantine())
+	eventually(t, "the retained quarantine list names the liar", func() bool {
+		for _, m := range ql.all() {
+			if l, err := task.DecodeQuarantineList(m.Payload); err == nil && len(l.Nodes) == 1 && l.Nodes[0].Node == "liar" {
+				return true
+			}
+		}
+		return false
+	})
 }

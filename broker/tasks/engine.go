@@ -160,6 +160,7 @@ type Engine struct {
 	start  time.Time                    // when the engine was made (loaded)
 
 	pending  int       // tasks in memory in state pending (entry.pending)
+	qChanged bool      // the nodes in quarantine changed: Take announces them
 	placeDue bool      // something changed that may let a pending task be placed
 	lastPass time.Time // the last placement pass
 	noKeyLog time.Time // when "no signing key" was last logged
@@ -192,6 +193,10 @@ type entry struct {
 	write, cpWrite, announce, queued bool
 	charge                           charge // what the current attempt charges its node
 	pending                          bool   // counted in Engine.pending
+	// key is the Queue's key of the task while keyed; a transition
+	// (mark) clears keyed, as the key may change with it.
+	key   float64
+	keyed bool
 	// alive is when the current attempt last showed life: its
 	// assignment, its start, a progress report (or the engine's start).
 	alive time.Time
@@ -203,7 +208,7 @@ func New(o Options, ld Loaded) *Engine {
 	e := &Engine{
 		opts: o, log: o.Logger.With("component", "tasks"),
 		tasks: map[string]*entry{}, nodes: map[string]*nodeState{}, fences: map[string]map[string]*Fence{},
-		start: o.Now().UTC(), placeDue: true,
+		start: o.Now().UTC(), placeDue: true, qChanged: true, // quarantine is not kept across restarts
 	}
 	e.observer, _ = o.Placer.(Observer)
 	e.policies, _ = o.Placer.(PolicyChecker)
@@ -236,6 +241,7 @@ func New(o Options, ld Loaded) *Engine {
 // mark queues en's status for announcement and, with write, its record
 // for writing. Transitions call touch instead.
 func (e *Engine) mark(en *entry, write bool) {
+	en.keyed = false
 	if p := en.t.State == task.StatePending; p != en.pending {
 		en.pending = p
 		if p {
@@ -342,6 +348,10 @@ func (e *Engine) Take() (Batch, error) {
 		}
 	}
 	b.units = append(b.units, e.units...)
+	if e.qChanged {
+		e.qChanged = false
+		statuses = append(statuses, e.quarantineMessage())
+	}
 	b.Msgs = append(statuses, e.msgs...)
 	e.dirty, e.units, e.msgs = e.dirty[:0], nil, nil
 	return b, errors.Join(errs...)

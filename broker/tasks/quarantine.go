@@ -1,8 +1,12 @@
 package tasks
 
 import (
+	"encoding/json"
+	"maps"
+	"slices"
 	"time"
 
+	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
 )
 
@@ -98,7 +102,7 @@ func (e *Engine) strike(node string) {
 		return
 	}
 	n.until = e.now().Add(e.opts.Quarantine)
-	e.cands = nil
+	e.cands, e.qChanged = nil, true
 	e.log.Warn("node quarantined: no new task is placed there", "node", node, "failures_in_a_row", n.strikes,
 		"until", n.until)
 }
@@ -136,7 +140,7 @@ func (e *Engine) Release(node string) bool {
 func (e *Engine) unquarantine(node, why string) {
 	n := e.nodes[node]
 	n.until, n.strikes = time.Time{}, 0
-	e.cands, e.placeDue = nil, true
+	e.cands, e.placeDue, e.qChanged = nil, true, true
 	e.log.Info("node out of quarantine", "node", node, "why", why)
 }
 
@@ -149,4 +153,16 @@ func (e *Engine) Quarantined() map[string]time.Time {
 		}
 	}
 	return out
+}
+
+// quarantineMessage is the retained list of the nodes in quarantine, by
+// id, on the region's tasks/quarantine topic.
+func (e *Engine) quarantineMessage() Message {
+	q := e.Quarantined()
+	l := task.QuarantineList{V: task.Version, Nodes: []task.Quarantined{}}
+	for _, id := range slices.Sorted(maps.Keys(q)) {
+		l.Nodes = append(l.Nodes, task.Quarantined{Node: id, Until: q[id]})
+	}
+	b, _ := json.Marshal(l) // cannot fail: ids and times
+	return Message{Message: session.Message{Topic: e.opts.Topics.TaskQuarantine(), QoS: 1, Retained: true, Payload: b}}
 }

@@ -327,7 +327,13 @@ func TestFinishedAnnouncedThenMoved(t *testing.T) {
 		t.Fatal("finished task kept in memory")
 	}
 	h.restart()
-	if len(h.ld.Active) != 0 || len(h.msgs) != 0 {
+	msgs := 0
+	for _, m := range h.msgs {
+		if m.Topic != h.opts.Topics.TaskQuarantine() { // a start announces the nodes in quarantine: none
+			msgs++
+		}
+	}
+	if len(h.ld.Active) != 0 || msgs != 0 {
 		t.Fatalf("after the move: %d active, %s", len(h.ld.Active), h.dump())
 	}
 	if got := h.task("t1"); got.State != task.StateSucceeded {

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"cmp"
+	"container/heap"
 	"fmt"
 	"maps"
 	"slices"
@@ -96,7 +97,10 @@ func (e *Engine) timedOut(en *entry, timeout time.Duration) {
 const maxMisses = 64
 
 // placePending tries the pending tasks whose backoff is over, by priority
-// (higher first), then submission time, then id.
+// (higher first), then submission time, then id — or in the Queue's
+// order. It costs O(pending) to gather them and O(log pending) per task
+// tried: a pass after one task left a node tries about one, so a backlog
+// of thousands is not sorted again at every pass.
 func (e *Engine) placePending(now time.Time) {
 	e.placeDue = false
 	e.lastPass = now
@@ -104,26 +108,19 @@ func (e *Engine) placePending(now time.Time) {
 	if free == 0 && e.opts.Key != nil {
 		return // no node online, or every slot taken: the tasks wait here
 	}
-	var pending []*entry
+	h := &pendingHeap{less: e.before}
 	for _, en := range e.tasks {
 		if en.t.State == task.StatePending && !now.Before(en.t.NotBefore) {
-			pending = append(pending, en)
+			if e.queue != nil && !en.keyed {
+				en.key, en.keyed = e.queue.Key(e.request(en, e.resumePoint(en))), true
+			}
+			h.es = append(h.es, en)
 		}
 	}
-	slices.SortFunc(pending, func(a, b *entry) int {
-		if c := cmp.Compare(b.t.Spec.Priority, a.t.Spec.Priority); c != 0 {
-			return c
-		}
-		if c := a.t.Submitted.Compare(b.t.Submitted); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.t.Spec.ID, b.t.Spec.ID)
-	})
-	if e.queue != nil {
-		e.queueOrder(pending)
-	}
+	heap.Init(h)
 	missed := map[string]bool{}
-	for _, en := range pending {
+	for h.Len() > 0 {
+		en := heap.Pop(h).(*entry)
 		sh := shape(&en.t.Spec)
 		if missed[sh] {
 			continue
@@ -153,20 +150,35 @@ func (e *Engine) freeSlots() int {
 	return free
 }
 
-// queueOrder sorts pending tasks by the Queue's keys, stably.
-func (e *Engine) queueOrder(pending []*entry) {
-	type keyed struct {
-		en  *entry
-		key float64
+// before orders pending tasks: by the Queue's key when there is one,
+// then by priority (higher first), submission time and id.
+func (e *Engine) before(a, b *entry) bool {
+	if e.queue != nil && a.key != b.key {
+		return a.key < b.key
 	}
-	ks := make([]keyed, len(pending))
-	for i, en := range pending {
-		ks[i] = keyed{en, e.queue.Key(e.request(en, e.resumePoint(en)))}
+	if c := cmp.Compare(b.t.Spec.Priority, a.t.Spec.Priority); c != 0 {
+		return c < 0
 	}
-	slices.SortStableFunc(ks, func(a, b keyed) int { return cmp.Compare(a.key, b.key) })
-	for i := range ks {
-		pending[i] = ks[i].en
+	if c := a.t.Submitted.Compare(b.t.Submitted); c != 0 {
+		return c < 0
 	}
+	return a.t.Spec.ID < b.t.Spec.ID
+}
+
+// pendingHeap is a heap of pending tasks, first by less at the top.
+type pendingHeap struct {
+	es   []*entry
+	less func(a, b *entry) bool
+}
+
+func (h *pendingHeap) Len() int           { return len(h.es) }
+func (h *pendingHeap) Less(i, j int) bool { return h.less(h.es[i], h.es[j]) }
+func (h *pendingHeap) Swap(i, j int)      { h.es[i], h.es[j] = h.es[j], h.es[i] }
+func (h *pendingHeap) Push(x any)         { h.es = append(h.es, x.(*entry)) }
+func (h *pendingHeap) Pop() any {
+	en := h.es[len(h.es)-1]
+	h.es = h.es[:len(h.es)-1]
+	return en
 }
 
 // shape is what decides where a task fits.

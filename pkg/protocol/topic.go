@@ -129,6 +129,10 @@ func (t Topics) TaskSubmit() string { return t.prefix + "/tasks/submit" }
 // TaskControl is tether/v1/<region>/tasks/control: pkg/task.ControlRequest.
 func (t Topics) TaskControl() string { return t.prefix + "/tasks/control" }
 
+// TaskQuarantine is tether/v1/<region>/tasks/quarantine: the nodes in
+// quarantine, retained (task.QuarantineList).
+func (t Topics) TaskQuarantine() string { return t.prefix + "/tasks/quarantine" }
+
 // TaskStatus is tether/v1/<region>/tasks/status/<task> (retained):
 // pkg/task.Status. Task ids follow the id rule, so they fit one level.
 func (t Topics) TaskStatus(task string) string { return t.prefix + "/tasks/status/" + task }

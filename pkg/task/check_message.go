@@ -116,15 +116,33 @@ func (m *Reply) Validate() error {
 			p.add("tasks["+strconv.Itoa(i)+"]", "%v", err)
 		}
 	}
-	if len(m.Quarantine) > MaxPage*64 {
-		p.add("quarantine", "has %d entries, limit %d", len(m.Quarantine), MaxPage*64)
+	p.quarantine("quarantine", m.Quarantine)
+	return p.err()
+}
+
+// maxQuarantined bounds a list of nodes in quarantine: a message of them
+// stays within MaxMessage.
+const maxQuarantined = 2048
+
+func (p *problems) quarantine(at string, qs []Quarantined) {
+	if len(qs) > maxQuarantined {
+		p.add(at, "has %d entries, limit %d", len(qs), maxQuarantined)
 	}
-	for i, q := range m.Quarantine {
-		p.id("quarantine["+strconv.Itoa(i)+"].node", "node", q.Node)
+	for i, q := range qs {
+		p.id(at+"["+strconv.Itoa(i)+"].node", "node", q.Node)
 		if q.Until.IsZero() {
-			p.add("quarantine["+strconv.Itoa(i)+"].until", "is missing")
+			p.add(at+"["+strconv.Itoa(i)+"].until", "is missing")
 		}
 	}
+}
+
+// Validate checks a QuarantineList as DecodeQuarantineList does.
+func (m *QuarantineList) Validate() error {
+	if err := checkVersion(m.V); err != nil {
+		return err
+	}
+	var p problems
+	p.quarantine("nodes", m.Nodes)
 	return p.err()
 }
 

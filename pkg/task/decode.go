@@ -100,6 +100,19 @@ func DecodeReply(data []byte) (Reply, error) {
 	return m, nil
 }
 
+// DecodeQuarantineList parses and validates the retained list of nodes
+// in quarantine. Unknown fields are ignored.
+func DecodeQuarantineList(data []byte) (QuarantineList, error) {
+	var m QuarantineList
+	if err := decodeJSON(data, false, &m); err != nil {
+		return QuarantineList{}, err
+	}
+	if err := m.Validate(); err != nil {
+		return QuarantineList{}, err
+	}
+	return m, nil
+}
+
 // DecodeStatus parses and validates a task's retained status. Unknown
 // fields are ignored. An empty payload (a cleared retained message) is
 // ErrSyntax: the task's status was removed.

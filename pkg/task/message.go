@@ -90,6 +90,14 @@ const (
 	MaxListError = 256
 )
 
+// QuarantineList is retained on the region's tasks/quarantine topic: the
+// nodes in quarantine now, by id, republished whenever that changes (an
+// empty list: none).
+type QuarantineList struct {
+	V     int           `json:"v"`
+	Nodes []Quarantined `json:"nodes"`
+}
+
 // Quarantined is a node the scheduler places no new task on until Until
 // (its attempts failed too often in a row), or until an operator releases
 // it.
