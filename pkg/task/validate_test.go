@@ -135,7 +135,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"input at a bad node", func(s *Spec) { s.InputAt = "cam 7" }, []string{"spec.input_at"}},
 		{"negative deadline", func(s *Spec) { s.Deadline = -1 }, []string{"spec.deadline"}},
 		{"deadline of years", func(s *Spec) { s.Deadline = Duration(400 * 24 * time.Hour) }, []string{"spec.deadline"}},
-		{"huge priority", func(s *Spec) { s.Priority = 1 << 40 }, []string{"spec.priority"}},
+		{"huge priority", func(s *Spec) { s.Priority = maxPriority + 1 }, []string{"spec.priority"}},
 		{"short timeout", func(s *Spec) { s.Timeout = Duration(time.Millisecond) }, []string{"spec.timeout"}},
 		{"negative timeout", func(s *Spec) { s.Timeout = -Duration(time.Hour) }, []string{"spec.timeout"}},
 		{"timeout over a week", func(s *Spec) { s.Timeout = Duration(8 * 24 * time.Hour) }, []string{"spec.timeout"}},
