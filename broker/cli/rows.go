@@ -23,10 +23,11 @@ const rowsQuiet = 2 * time.Second
 // hold rows an earlier run left for nodes the running one has not heard
 // from yet.
 type rowCollector struct {
-	mu      sync.Mutex // guards status, summary and rows
+	mu      sync.Mutex // guards status, summary, rows and listed
 	status  *protocol.SchedulerStatus
 	summary *protocol.FleetSummary
 	rows    map[string]protocol.FleetRow
+	listed  int           // rows that current returns, kept as they come: counting on every row would be quadratic
 	news    chan struct{} // 1-buffered: something arrived
 }
 
@@ -41,8 +42,19 @@ func (c *rowCollector) onStatus(m session.Message) {
 	}
 	c.mu.Lock()
 	c.status = &st
+	c.listed = 0
+	for _, r := range c.rows {
+		if c.lists(r) {
+			c.listed++
+		}
+	}
 	c.mu.Unlock()
 	c.signal()
+}
+
+// lists reports whether current returns r. c.mu must be held.
+func (c *rowCollector) lists(r protocol.FleetRow) bool {
+	return c.status == nil || c.status.State != protocol.StateOnline || r.Scheduler == c.status.Instance
 }
 
 // current returns the rows of the scheduler now online, or all when it is
@@ -50,7 +62,7 @@ func (c *rowCollector) onStatus(m session.Message) {
 func (c *rowCollector) current() []protocol.FleetNode {
 	out := make([]protocol.FleetNode, 0, len(c.rows))
 	for _, r := range c.rows {
-		if c.status == nil || c.status.State != protocol.StateOnline || r.Scheduler == c.status.Instance {
+		if c.lists(r) {
 			out = append(out, r.FleetNode)
 		}
 	}
@@ -83,7 +95,13 @@ func (c *rowCollector) onRow(topics protocol.Topics, m session.Message) {
 		return
 	}
 	c.mu.Lock()
+	if old, ok := c.rows[r.Node]; ok && c.lists(old) {
+		c.listed--
+	}
 	c.rows[r.Node] = r
+	if c.lists(r) {
+		c.listed++
+	}
 	c.mu.Unlock()
 	c.signal()
 }
@@ -106,7 +124,7 @@ func (c *rowCollector) wait(ctx context.Context) (f protocol.FleetNodes, complet
 	defer quiet.Stop()
 	for {
 		c.mu.Lock()
-		have, sum, st := len(c.current()), c.summary, c.status
+		have, sum, st := c.listed, c.summary, c.status
 		c.mu.Unlock()
 		if sum != nil && st != nil && have >= sum.Nodes {
 			return c.table(), true, true
