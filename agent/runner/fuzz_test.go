@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -28,11 +29,15 @@ func FuzzHandle(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	// Signed, but with times that cannot be written back in UTC.
+	farFuture, yearZero := assignment("t", 1, spec), assignment("t", 1, spec)
+	farFuture.Expires = time.Date(9999, 12, 31, 23, 59, 59, 0, time.FixedZone("", -(23*3600+59*60)))
+	yearZero.Issued = time.Date(0, 1, 1, 0, 0, 0, 0, time.FixedZone("", 23*3600+59*60))
 	env.Body[len(env.Body)/2] ^= 1
 	tampered, _ := json.Marshal(env)
 	for _, seed := range [][]byte{
 		nil, []byte("{}"), []byte("null"), []byte(`{"v":1,"key":"0011223344556677","body":"e30=","sig":""}`),
-		fx.sign(wrongNode), fx.sign(expired), fx.sign(cancelAssignment("t", 1)), tampered,
+		fx.sign(wrongNode), fx.sign(expired), fx.sign(cancelAssignment("t", 1)), tampered, signUnchecked(fx, farFuture), signUnchecked(fx, yearZero),
 		[]byte(`{"v":1,"key":"` + task.KeyID(fx.pub) + `","body":"` + string(make([]byte, 10)) + `","sig":"AAAA"}`),
 	} {
 		f.Add(seed)
@@ -98,4 +103,14 @@ func FuzzCheckpointDecoders(f *testing.F) {
 			t.Fatalf("progress %d of %d reads back as %d of %d", d, tot, d2, tot2)
 		}
 	})
+}
+
+// signUnchecked signs a as Sign would, without validating it first: what
+// a buggy or compromised scheduler could send.
+func signUnchecked(fx *fixture, a task.Assignment) []byte {
+	body, _ := json.Marshal(a)
+	env := task.Envelope{V: task.Version, Key: task.KeyID(fx.pub), Body: body,
+		Sig: ed25519.Sign(fx.priv, append([]byte(task.SignContext), body...))}
+	b, _ := json.Marshal(env)
+	return b
 }
