@@ -10,8 +10,16 @@ BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 # Agent targets: os/arch[/arm version]. The broker runs on the two 64-bit ones.
 AGENT_TARGETS  := linux/arm/6 linux/arm/7 linux/arm64 linux/amd64 linux/riscv64
 BROKER_TARGETS := linux/arm64 linux/amd64
-TEST_TIMEOUT ?= 18m
+# Go's own default: `make test` and a plain `go test ./...` must both fit
+# it, so no package's tests may take longer; the long forms are `make soak`.
+TEST_TIMEOUT ?= 10m
 FUZZTIME     ?= 20s
+# staticcheck, pinned: v0.8.2 is staticcheck 2026.2.2, which knows Go 1.26.
+# `make lint` installs it into .cache/bin.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := .cache/bin/staticcheck-$(STATICCHECK_VERSION)
+# Every shell script in the repository (by name or by #! line).
+SHELL_SCRIPTS = $(shell git ls-files '*.sh' .ci/run)
 
 .PHONY: help
 help: ## show this list
@@ -31,13 +39,24 @@ deps: ## install the system packages the tests need (Mosquitto 2, qemu-user-stat
 	scripts/install-deps.sh
 
 .PHONY: lint
-lint: ## gofmt check and go vet
+lint: deps $(STATICCHECK) ## gofmt, go vet, staticcheck, go mod tidy -diff, shellcheck: all must be clean
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	$(GO) mod tidy -diff
+	shellcheck $(SHELL_SCRIPTS)
+	@# One log key for errors: err.
+	@if git grep -nE '\.(Debug|Info|Warn|Error)(Context)?\(.*"error", ' -- '*.go'; then \
+	  echo 'log errors under the key "err"'; exit 1; fi
+
+$(STATICCHECK):
+	@mkdir -p $(@D)
+	GOBIN=$(CURDIR)/.cache/bin/tmp $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv .cache/bin/tmp/staticcheck $@ && rmdir .cache/bin/tmp
 
 .PHONY: test
-test: deps lint ## every test: lint, unit, integration (embedded broker, Mosquitto 2), qemu ARM runs; with -race
+test: deps lint ## every test: lint, unit, integration (embedded broker, Mosquitto 2), qemu ARM runs, short soaks; with -race
 	@# Allocation guards count allocations, which the race detector adds to:
 	@# they run once without it, first, so the full run's summary ends the log.
 	$(GO) test -count=1 -run 'Alloc' ./agent/collect/ ./agent/report/ ./broker/mqttd/
@@ -75,6 +94,11 @@ bench: ## run every benchmark with -benchmem into .cache/bench.txt (compare runs
 	@mkdir -p .cache
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee .cache/bench.txt
 
+.PHONY: soak
+soak: deps ## the long forms of the short soaks in `make test` (TETHER_SOAK=1): a 10-minute broker outage, 2,000 SIGKILLs, 200 + 50 power cuts
+	TETHER_SOAK=1 $(GO) test -count=1 -v -timeout 3h -run '^(TestBrokerOutage|TestKill9Torture)$$' ./broker/e2e/
+	TETHER_SOAK=1 $(GO) test -count=1 -v -timeout 6h -run '^(TestPowerCuts|TestTaskPowerCuts)$$' ./scripts/powerloss/
+
 .PHONY: torture
 torture: deps ## SIGKILL an agent behind a flapping link TORTURE_CYCLES times (default 2000); replay with TORTURE_SEED
 	TORTURE_CYCLES=$(or $(TORTURE_CYCLES),2000) $(GO) test -count=1 -v -timeout 3h -run '^TestKill9Torture$$' ./broker/e2e/
@@ -93,8 +117,9 @@ load: build deps ## LOAD_SIZES simulated agents (default 1000 5000 10000) on the
 	scripts/load.sh
 
 .PHONY: sizes
-sizes: cross ## print the size of every cross-built (stripped) binary
-	@find dist -type f -printf '%10s  %p\n' | sort -k2
+sizes: cross ## print the size of every cross-built (stripped) binary, with the date, commit and Go version
+	@echo "$$(date -u '+%Y-%m-%d %H:%M UTC'), $(VERSION), $$($(GO) version | cut -d' ' -f3), CGO_ENABLED=0 -trimpath -ldflags='-s -w'"
+	@find dist -mindepth 2 -maxdepth 2 -type f \( -name tether-agent -o -name tether-broker \) -printf '%s %p\n' | sort -k2 | awk '{printf "%12s bytes  %6.2f MiB  %s\n", $$1, $$1/1048576, $$2}'
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 20s)

@@ -1,6 +1,10 @@
 // Command tether-broker is Tether's regional scheduler and its command
 // line: `serve` runs the scheduler (with an embedded MQTT broker unless one
-// is configured); `nodes`, `passwd` and `version` help operate it.
+// is configured); the other commands operate it — the fleet (`nodes`),
+// users and keys (`passwd`, `keygen`), tasks (`submit`, `tasks`, `task`,
+// `cancel`), the placement simulator (`sim`), a simulated fleet
+// (`loadgen`) and `version`. `tether-broker help` lists them all
+// (broker/cli's commands).
 package main
 
 import (

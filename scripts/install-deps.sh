@@ -7,6 +7,7 @@
 #                                 the power-cut VM (scripts/powerloss)
 #   systemd, dpkg                 systemd-analyze and dpkg-deb for the
 #                                 packages' tests (scripts/packages)
+#   and shellcheck, with which `make lint` checks every shell script
 # and downloads (never installs) Debian's amd64 kernel package into
 # .cache/powerloss/debs/ for that VM: the harness extracts what it needs
 # from it, the host's /boot is not touched.
@@ -26,6 +27,7 @@ command -v mkfs.ext4 >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.ext4 ] || [ -x /sbin
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 
 # The power-cut VM's kernel: the .deb that linux-image-amd64 points at,
 # downloaded once into .cache/powerloss/debs/ (kept across runs).
@@ -42,8 +44,12 @@ kernel_deb() {
   echo "install-deps: downloading $pkg into $debs" >&2
   mkdir -p "$debs"
   # apt-get download writes into the current directory; as root it warns
-  # that the _apt user cannot write there, which is harmless.
-  (cd "$debs" && apt-get download -qq "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
+  # that the _apt user cannot write there, which is harmless. Whether the
+  # download worked is the .deb being there, checked below.
+  (
+    cd "$debs"
+    apt-get download -qq "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true
+  )
   compgen -G "$debs/${pkg}_*.deb" >/dev/null
 }
 

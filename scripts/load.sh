@@ -25,6 +25,7 @@ fi
 
 work=$(mktemp -d /tmp/tether-load.XXXXXX)
 pids=()
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -52,6 +53,7 @@ wait_port() {
 # as broker/e2e's startMosquitto makes them, with a user for each monitor.
 mosquitto_conf() {
   local dir=$1
+  # shellcheck disable=SC2016 # the ${...} are the ACL template's, replaced literally
   sed -e 's/\${REGION}/default/g' -e 's/\${SCHEDULER_USER}/tether-scheduler/g' \
     -e 's/\${MONITOR_USER}/monitor/g' -e 's/\${OPERATOR_USER}/operator/g' deploy/mosquitto/tether.acl > "$dir/tether.acl"
   printf 'user monitor-r\ntopic read tether/v1/#\nuser monitor-n\ntopic read tether/v1/#\n' >> "$dir/tether.acl"

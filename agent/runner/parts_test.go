@@ -76,7 +76,7 @@ func TestLimiterRefills(t *testing.T) {
 			t.Fatalf("refused at %d, within the burst", i)
 		}
 	}
-	if l.allow() || l.allow() {
+	if a, b := l.allow(), l.allow(); a || b {
 		t.Fatal("allowed past the burst")
 	}
 	if n := l.suppressed(); n != 2 {

@@ -47,7 +47,7 @@ func TestPasswdImportDelList(t *testing.T) {
 	if _, errb, err = run("", "import", list); err != nil || !strings.Contains(errb, "1 added, 1 changed, 1 unchanged") {
 		t.Errorf("second import: %v %q", err, errb)
 	}
-	if _, errb, err = run("", "--stdin", "add", "pi-d"); err == nil {
+	if _, _, err = run("", "--stdin", "add", "pi-d"); err == nil {
 		t.Error("add --stdin with empty stdin succeeded")
 	}
 	if _, errb, err = run("other\n", "--stdin", "add", "pi-d"); err != nil || !strings.Contains(errb, "pi-d changed") {

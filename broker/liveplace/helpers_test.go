@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/broker/tasks"
-	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
 
@@ -61,10 +60,6 @@ func (g *rig) node(id, tier string, slots int, mods ...func(*tasks.Node)) {
 	}
 	c.Node = n
 	g.p.NodeUpdated(n)
-}
-
-func edge(id string, mods ...func(*tasks.Node)) func(*rig) {
-	return func(g *rig) { g.node(id, protocol.TierEdge, 2, mods...) }
 }
 
 // cands returns the online nodes, sorted by id, as the engine hands them over.

@@ -220,21 +220,6 @@ func (m *monitor) freshness(now time.Time) time.Duration {
 	return d
 }
 
-// missing counts, for node id, the seqs in 1..upTo that the monitor never
-// received.
-func (m *monitor) missing(id string, upTo uint64) uint64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.seen[id]
-	var n uint64
-	for seq := uint64(1); seq <= upTo; seq++ {
-		if s == nil || !s.has(seq) {
-			n++
-		}
-	}
-	return n
-}
-
 func (m *monitor) close() {
 	m.closed.Store(true)
 	m.w.close()

@@ -230,7 +230,7 @@ func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 	ack.Properties.ReasonString = packets.ErrNotAuthorized.Reason
 	h.Log.Info("denied publish", "client", cl.ID, "user", string(cl.Properties.Username), "topic", pk.TopicName, "qos", pk.FixedHeader.Qos)
 	if err := cl.WritePacket(ack); err != nil {
-		h.Log.Debug("acknowledging a refused publish", "client", cl.ID, "error", err)
+		h.Log.Debug("acknowledging a refused publish", "client", cl.ID, "err", err)
 	}
 	return pk, nil
 }

@@ -113,7 +113,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 				return
 			}
 			delay = min(max(2*delay, acceptBackoffMin), acceptBackoffMax)
-			l.log.Error("accept failed; retrying", "error", err, "retry_in", delay)
+			l.log.Error("accept failed; retrying", "err", err, "retry_in", delay)
 			t := time.NewTimer(delay)
 			select {
 			case <-t.C:
@@ -157,14 +157,14 @@ func (l *listener) handle(raw net.Conn, ip string, establish listeners.Establish
 	if l.tlsConfig != nil {
 		tc := tls.Server(raw, l.tlsConfig)
 		if err := tc.HandshakeContext(l.ctx); err != nil {
-			l.log.Info("TLS handshake failed", "remote", remote, "error", err)
+			l.log.Info("TLS handshake failed", "remote", remote, "err", err)
 			raw.Close()
 			return
 		}
 		gc.Conn = tc
 	}
 	if err := establish(l.id, gc); err != nil {
-		l.log.Debug("connection closed", "remote", remote, "error", err)
+		l.log.Debug("connection closed", "remote", remote, "err", err)
 	}
 }
 

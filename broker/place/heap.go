@@ -22,8 +22,6 @@ func (h *nodeHeap) len() int { return len(h.items) }
 // at returns the node in heap slot k (slot 0 is the minimum; slots 1..6 are the next levels).
 func (h *nodeHeap) at(k int) int { return int(h.items[k]) }
 
-func (h *nodeHeap) has(node int) bool { return h.pos[node] >= 0 }
-
 // set inserts node with key, or moves it to key if present.
 func (h *nodeHeap) set(node int, key float64) {
 	h.keys[node] = key

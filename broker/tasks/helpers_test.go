@@ -2,7 +2,6 @@ package tasks
 
 import (
 	"crypto/ed25519"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -281,9 +280,4 @@ func (h *harness) dump() string {
 
 func builtin(id string, units int64) task.Spec {
 	return task.Spec{ID: id, Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: task.BuiltinCPU, Units: units}}
-}
-
-func mustJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash # busybox ash: checked as dash, its POSIX core
 # /init of the power-cut VM (scripts/powerloss): load the virtio and ext4
 # modules, mount the store's disk, run the workload. Every line it prints
 # starts with TETHER-PL-INIT; see doc.go for the protocol.

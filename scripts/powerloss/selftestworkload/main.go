@@ -17,11 +17,11 @@ import (
 	"os"
 )
 
+// main runs until the VM's power is cut: run returns only with an error.
 func main() {
-	if err := run(os.Args[1:], os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "selftestworkload:", err)
-		os.Exit(1)
-	}
+	err := run(os.Args[1:], os.Getenv, os.Stdout)
+	fmt.Fprintln(os.Stderr, "selftestworkload:", err)
+	os.Exit(1)
 }
 
 func run(args []string, getenv func(string) string, stdout io.Writer) error {
