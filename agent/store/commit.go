@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -243,13 +244,44 @@ func (s *Store) commitUnits(units []*unit) error {
 	defer txn.Discard()
 	var maxSeq uint64
 	var count counters
+	var spilled, replaced []string // blobs written for this commit; blobs it drops
+	committed := false
+	defer func() {
+		if !committed {
+			s.blobs.remove(spilled)
+		}
+	}()
 	for _, u := range units {
 		for _, kv := range u.sets {
-			if err := txn.Set(kv[0], kv[1]); err != nil {
+			v := kv[1]
+			if blobKey(kv[0]) {
+				old, err := s.oldBlob(txn, kv[0])
+				if err != nil {
+					return err
+				}
+				if len(v) >= s.blobs.threshold {
+					name := blobName(kv[0], u.seq)
+					if v, err = s.blobs.spill(name, v); err != nil {
+						return fmt.Errorf("agent store: %w", err)
+					}
+					spilled = append(spilled, name)
+				}
+				if old != "" && !slices.Contains(spilled, old) {
+					replaced = append(replaced, old)
+				}
+			}
+			if err := txn.Set(kv[0], v); err != nil {
 				return fmt.Errorf("agent store: %w", err)
 			}
 		}
 		for _, k := range u.dels {
+			old, err := s.oldBlob(txn, k)
+			if err != nil {
+				return err
+			}
+			if old != "" {
+				replaced = append(replaced, old)
+			}
 			if err := txn.Delete(k); err != nil {
 				return fmt.Errorf("agent store: %w", err)
 			}
@@ -269,11 +301,18 @@ func (s *Store) commitUnits(units []*unit) error {
 			return fmt.Errorf("agent store: %w", err)
 		}
 	}
+	if len(spilled) > 0 {
+		if err := s.blobs.sync(); err != nil {
+			return fmt.Errorf("agent store: %w", err)
+		}
+	}
 	err := txn.Commit()
 	s.db.Wrote() // the compactor looks at the tree after writes
 	if err != nil {
 		return fmt.Errorf("agent store: commit: %w", err)
 	}
+	committed = true
+	s.blobs.remove(replaced) // only now that no durable key refers to them
 	return nil
 }
 

@@ -131,3 +131,27 @@ func FuzzOutboxKey(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeRef: a blob reference read from disk names a well-formed blob
+// within its bound and encodes back to the same reference, or is an error.
+func FuzzDecodeRef(f *testing.F) {
+	f.Add(body(encodeRef(blobRef{Name: "o0000000000000001", Len: 20 << 10, Sum: 7})), true)
+	f.Add(body(encodeRef(blobRef{Name: "c00000000000000ff", Len: maxBlobLen, Sum: 0})), true)
+	f.Add(body(encodeRef(blobRef{Name: "../../etc/passwd1", Len: 1, Sum: 0})), true)
+	f.Add(body(encodeRef(blobRef{Name: "o0000000000000001", Len: math.MaxUint32, Sum: 0})), true)
+	f.Add([]byte{refFormat, 1}, false)
+	f.Fuzz(func(t *testing.T, b []byte, seal bool) {
+		v := b
+		if seal {
+			v = withCRC(b)
+		}
+		r, err := decodeRef(v)
+		if err != nil {
+			return
+		}
+		if !validBlobName(r.Name) || r.Len > maxBlobLen || len(v) > maxRefLen {
+			t.Fatalf("decoded an invalid reference: %+v (%d bytes)", r, len(v))
+		}
+		roundtrip.Check(t, r, func(r blobRef) ([]byte, error) { return encodeRef(r), nil }, decodeRef)
+	})
+}

@@ -81,6 +81,9 @@ func (s *Store) TaskState(task string) (TaskState, bool, error) {
 func (s *Store) Checkpoint(task string) ([]byte, bool, error) {
 	var blob []byte
 	found, err := s.get(checkpointKey(task), func(v []byte) (err error) {
+		if v, err = s.blobs.resolve(v); err != nil {
+			return err
+		}
 		blob, _, err = decodeCheckpoint(task, v)
 		return err
 	})
@@ -132,6 +135,14 @@ func (s *Store) ForgetTask(task string) error {
 	if err != nil && !errors.Is(err, errCorruptValue) {
 		return err
 	}
+	var old string
+	err = s.db.View(func(txn *badger.Txn) (err error) {
+		old, err = s.oldBlob(txn, checkpointKey(task))
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	wb := s.db.NewWriteBatch() // splits a long history over transactions
 	defer wb.Cancel()
 	for _, k := range keys {
@@ -145,6 +156,9 @@ func (s *Store) ForgetTask(task string) error {
 		return fmt.Errorf("agent store: forgetting task %s: %w", task, err)
 	}
 	s.commits.Add(1)
+	if old != "" {
+		s.blobs.remove([]string{old}) // the deletion is durable: SyncWrites
+	}
 	return nil
 }
 

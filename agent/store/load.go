@@ -25,7 +25,8 @@ type loaded struct {
 	counters counters
 	session  session
 	records  []loadedRecord
-	corrupt  []uint64 // outbox records that cannot be read back
+	corrupt  []uint64        // outbox records that cannot be read back
+	blobs    map[string]bool // the blobs readable records and checkpoints refer to
 }
 
 type loadedRecord struct {
@@ -40,8 +41,8 @@ type loadedRecord struct {
 // histories or their checkpoints is a *store.CorruptError (the store is
 // moved aside: its sequence or its tasks cannot be trusted); an outbox
 // record that cannot be read back is only counted and removed.
-func load(db *badger.DB) (loaded, error) {
-	var ld loaded
+func load(db *badger.DB, bl blobs) (loaded, error) {
+	ld := loaded{blobs: map[string]bool{}}
 	err := db.View(func(txn *badger.Txn) error {
 		v, found, err := value(txn, keyVersion)
 		if err != nil {
@@ -60,10 +61,10 @@ func load(db *badger.DB) (loaded, error) {
 		if err := loadMeta(txn, &ld); err != nil {
 			return err
 		}
-		if err := loadOutbox(txn, &ld); err != nil {
+		if err := loadOutbox(txn, &ld, bl); err != nil {
 			return err
 		}
-		return loadTasks(txn)
+		return loadTasks(txn, &ld, bl)
 	})
 	return ld, err
 }
@@ -114,7 +115,7 @@ func loadMeta(txn *badger.Txn, ld *loaded) error {
 }
 
 // loadOutbox reads every record: the index is built from them.
-func loadOutbox(txn *badger.Txn, ld *loaded) error {
+func loadOutbox(txn *badger.Txn, ld *loaded, bl blobs) error {
 	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: prefixOutbox})
 	defer it.Close()
 	var last uint64
@@ -126,7 +127,16 @@ func loadOutbox(txn *badger.Txn, ld *loaded) error {
 		}
 		last = seq
 		err = item.Value(func(v []byte) error {
+			ref := v
+			v, err := bl.resolve(v)
+			if err != nil {
+				return err
+			}
 			r, err := decodeRecord(seq, v)
+			if err == nil && isRef(ref) {
+				r, _ := decodeRef(ref) // resolve decoded it
+				ld.blobs[r.Name] = true
+			}
 			if err == nil {
 				ld.records = append(ld.records, loadedRecord{seq: seq, created: r.Created,
 					size: uint32(outboxKeyLen + len(v)), kind: r.Kind})
@@ -150,7 +160,7 @@ func loadOutbox(txn *badger.Txn, ld *loaded) error {
 }
 
 // loadTasks checks every task state, transition and checkpoint.
-func loadTasks(txn *badger.Txn) error {
+func loadTasks(txn *badger.Txn, ld *loaded, bl blobs) error {
 	for _, p := range [][]byte{prefixTask, prefixJournal, prefixCheckpoint} {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: p})
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -162,7 +172,16 @@ func loadTasks(txn *badger.Txn) error {
 					_, err := decodeState(string(k[len(p):]), v)
 					return err
 				case string(prefixCheckpoint):
-					_, _, err := decodeCheckpoint(string(k[len(p):]), v)
+					ref := v
+					v, err := bl.resolve(v)
+					if err != nil {
+						return err
+					}
+					_, _, err = decodeCheckpoint(string(k[len(p):]), v)
+					if err == nil && isRef(ref) {
+						r, _ := decodeRef(ref)
+						ld.blobs[r.Name] = true
+					}
 					return err
 				}
 				if len(k) < len(p)+1+4 || k[len(k)-5] != '/' {

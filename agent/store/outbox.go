@@ -103,6 +103,9 @@ func (s *Store) Pending(after uint64, limit int) ([]Record, error) {
 			}
 			var r Record
 			err = item.Value(func(v []byte) error {
+				if v, err = s.blobs.resolve(v); err != nil {
+					return err
+				}
 				r, err = decodeRecord(seq, v)
 				return err
 			})
@@ -197,6 +200,10 @@ func (s *Store) OutboxStats() OutboxStats {
 				return err
 			}
 			return item.Value(func(v []byte) error {
+				v, err := s.blobs.resolve(v)
+				if err != nil {
+					return err
+				}
 				r, err := decodeRecord(oldest.seq, v)
 				st.Oldest = r.Created
 				return err

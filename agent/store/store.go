@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ var ErrClosed = errors.New("agent store is closed")
 // within CommitInterval of each other share one durable Badger transaction.
 type Store struct {
 	db      *store.DB
+	blobs   blobs // values too large for Badger's LSM tree: blob.go
 	opts    Options
 	log     *slog.Logger
 	info    Info
@@ -67,10 +69,11 @@ func Open(dir string, o Options) (*Store, *store.Recovery, error) {
 	if err := o.Validate(); err != nil {
 		return nil, nil, err
 	}
+	bl := blobs{dir: filepath.Join(dir, blobDir), threshold: int(o.Profile.ValueThreshold)}
 	var ld loaded
 	check := func(db *badger.DB) error {
 		var err error
-		ld, err = load(db)
+		ld, err = load(db, bl)
 		return err
 	}
 	db, rec, err := store.OpenChecked(dir, o.Profile, o.Logger, check)
@@ -78,16 +81,23 @@ func Open(dir string, o Options) (*Store, *store.Recovery, error) {
 		return nil, rec, err
 	}
 	s := &Store{
-		db:   db,
-		opts: o,
-		log:  o.Logger.With("component", "agent-store"),
-		age:  ageClock{start: time.Now(), elapsed: o.elapsed},
-		stop: make(chan struct{}),
-		wake: make(chan struct{}, 1),
+		db:    db,
+		blobs: bl,
+		opts:  o,
+		log:   o.Logger.With("component", "agent-store"),
+		age:   ageClock{start: time.Now(), elapsed: o.elapsed},
+		stop:  make(chan struct{}),
+		wake:  make(chan struct{}, 1),
 	}
 	if err := s.start(ld); err != nil {
 		_ = db.Close()
 		return nil, rec, err
+	}
+	if n, err := bl.collectOrphans(ld.blobs); err != nil {
+		_ = db.Close()
+		return nil, rec, fmt.Errorf("agent store: %w", err)
+	} else if n > 0 {
+		s.log.Info("blobs nothing refers to removed", "count", n)
 	}
 	return s, rec, nil
 }
