@@ -22,7 +22,7 @@ const maxJump = 1 << 32
 // stream accounts for one sequence of a node's messages (its agent's
 // store, else its instance): the highest seq received, the holes below it
 // (seqs not received yet, which may still come: a backlog delivered behind
-// live reports), and the counts shown in the fleet table.
+// live reports), and the counts shown in the fleet rows.
 //
 // A hole below a message's From can never be filled (the agent's outbox no
 // longer holds it): it becomes a gap. A message without From (0) closes

@@ -2,7 +2,7 @@
 // It runs the embedded MQTT broker unless an external one is configured,
 // and in both cases connects to the broker through the same MQTT session a
 // remote scheduler would use. It keeps the fleet view and publishes the
-// retained scheduler status, fleet summary and fleet table, and runs the
+// retained scheduler status, fleet summary and per-node fleet rows, and runs the
 // task store and lifecycle (broker/tasks): submissions, cancellations,
 // agents' task events, and the fleet's changes feed it. Tasks are placed
 // with broker/place's policies (broker/liveplace), configured in the
