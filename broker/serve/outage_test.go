@@ -205,7 +205,13 @@ func TestBrokerOutageKeepsTheFleetAndItsWork(t *testing.T) {
 	time.Sleep(4 * time.Second)
 	proxy.restore()
 
-	eventually(t, "job-1 succeeded", func() bool { return last().State == task.StateSucceeded })
+	// The scheduler comes back after its reconnect backoff, which grew
+	// during the outage (up to several seconds): wait longer than that.
+	for deadline := time.Now().Add(30 * time.Second); last().State != task.StateSucceeded; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("job-1 not succeeded 30 s after the outage: %+v", last())
+		}
+	}
 	st := last()
 	if len(st.Attempts) != 1 || st.Attempt != a.Attempt || st.Result == nil || st.Result.Output != "done during the outage" {
 		t.Fatalf("the work done during the outage was not kept: %+v", st)
