@@ -18,7 +18,7 @@ type Report struct {
 	Planned        [numPhases]int
 	Landed         [numPhases]int // where the cuts landed, from the console
 	CompactMissing int            // compaction cuts that saw no COMPACT BEGIN
-	Malformed      int            // protocol lines that did not parse (ignored)
+	Malformed      int            // protocol lines that did not parse: a failure
 	FailedOpen     int            // boots whose store (or its filesystem) did not open
 	Failure        string         // why the run stopped early
 	FailureTail    string         // the failed boot's last console lines
@@ -27,10 +27,41 @@ type Report struct {
 	Task *TaskReport // the task run's; nil for the store run
 }
 
-// OK reports whether every invariant held.
+// OK reports whether every invariant held, over a run that checked
+// enough for that to mean something (Thin).
 func (r *Report) OK() bool {
 	return r.Failure == "" && r.FailedOpen == 0 && r.Lost == 0 && r.Duplicates == 0 && r.Reused == 0 && r.Quarantined == 0 && r.Broken == 0 &&
-		(r.Task == nil || r.Task.OK())
+		r.Malformed == 0 && len(r.Thin()) == 0 && (r.Task == nil || r.Task.OK())
+}
+
+// A run must check something to pass: at least minAckedPerCut records
+// acknowledged per cut made (the store run acknowledges ~150 a cut, the
+// task run ~10), a complete listing for at least one boot in
+// cutsPerListing (about half its boots list completely: the others are
+// cut while booting, mounting or opening), and at least half of what was
+// acknowledged checked by a later listing (the final boot checks all).
+const (
+	minAckedPerCut = 2
+	cutsPerListing = 4
+)
+
+// Thin says why the run checked too little for its invariants to prove
+// anything; none when it checked enough.
+func (r *Report) Thin() []string {
+	var out []string
+	if r.Cuts == 0 {
+		out = append(out, "no power cut was made")
+	}
+	if r.Acked < uint64(max(1, minAckedPerCut*r.Cuts)) {
+		out = append(out, fmt.Sprintf("%d records acknowledged over %d cuts, fewer than %d a cut", r.Acked, r.Cuts, minAckedPerCut))
+	}
+	if want := max(1, r.Cuts/cutsPerListing); r.Verified < want {
+		out = append(out, fmt.Sprintf("%d complete listings checked, fewer than %d", r.Verified, want))
+	}
+	if r.Checked*2 < r.Acked {
+		out = append(out, fmt.Sprintf("%d of %d acknowledged records checked by a later listing, fewer than half", r.Checked, r.Acked))
+	}
+	return out
 }
 
 // SecondsPerCut is the wall time of the run, the final check included,
@@ -69,6 +100,12 @@ func (r *Report) String() string {
 	}
 	if r.Failure != "" {
 		fmt.Fprintf(&b, "stopped: %s\n", r.Failure)
+	}
+	for _, p := range r.Thin() {
+		fmt.Fprintf(&b, "too little checked: %s\n", p)
+	}
+	if r.Malformed > 0 {
+		fmt.Fprintf(&b, "%d malformed protocol lines: the console cannot be trusted\n", r.Malformed)
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, "  %s\n", p)
