@@ -18,6 +18,7 @@ func TestAgentLinksNoBrokerCode(t *testing.T) {
 		"github.com/tether-edge/tether/broker/",
 		"github.com/mochi-mqtt/",
 		"gonum.org/",
+		"github.com/prometheus/",
 	}
 	for _, dep := range strings.Fields(string(out)) {
 		for _, f := range forbidden {

@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
 # `make run`: one scheduler with its embedded broker on loopback and one
 # agent for this machine, with fresh credentials under .cache/run/.
-# Ctrl-C stops both (the agent says goodbye first).
+# Ctrl-C stops both: the agent first, so its goodbye (offline, shutdown)
+# goes out while the broker still runs, then the scheduler.
+#
+# TETHER_PORT (default 1883), TETHER_HTTP_PORT (default 9883: /metrics,
+# /healthz, /readyz), TETHER_RUN_DIR (default .cache/run) and
+# TETHER_BIN_DIR (default bin) move what it uses; tests set them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 port=${TETHER_PORT:-1883}
-state=.cache/run
+http_port=${TETHER_HTTP_PORT:-9883}
+state=${TETHER_RUN_DIR:-.cache/run}
 mkdir -p "$state/agent"
 chmod 700 "$state"
 creds=$state/credentials
-broker=bin/tether-broker
-agent=bin/tether-agent
+bin=${TETHER_BIN_DIR:-bin}
+broker=$bin/tether-broker
+agent=$bin/tether-agent
 
 if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
   echo "run: port $port on 127.0.0.1 is taken (another broker?). Free it or run TETHER_PORT=11883 make run" >&2
+  exit 1
+fi
+if (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null; then
+  echo "run: port $http_port on 127.0.0.1 is taken. Free it or run TETHER_HTTP_PORT=19883 make run" >&2
   exit 1
 fi
 
@@ -54,7 +65,13 @@ stop() {
 }
 trap stop INT TERM
 
-$broker serve --listen "127.0.0.1:$port" --credentials-file "$creds" --password-file "$state/scheduler.pw" \
+# Each child runs in its own process group, so a terminal's Ctrl-C (SIGINT
+# to the whole foreground group) reaches only this script, which stops them
+# in order; otherwise both get the signal at once and the scheduler is gone
+# before the agent's goodbye arrives.
+set -m
+
+$broker serve --listen "127.0.0.1:$port" --http-listen "127.0.0.1:$http_port" --credentials-file "$creds" --password-file "$state/scheduler.pw" \
   --tasks-dir "$state/tasks" --signing-key-file "$key" &
 pids+=($!)
 for _ in $(seq 100); do
@@ -74,6 +91,8 @@ cat >&2 <<TXT
     bin/tether-broker nodes --broker tcp://127.0.0.1:$port --password-file $state/monitor.pw
   Watch every topic (retained node status, metrics, fleet, tasks):
     mosquitto_sub -h 127.0.0.1 -p $port -u monitor -P '$monitor_pw' -t 'tether/v1/#' -v
+  Prometheus metrics, health and readiness (docs/metrics.md):
+    http://127.0.0.1:$http_port/metrics  /healthz  /readyz
   Run a task and follow it (docs/tasks.md):
     bin/tether-broker submit -f $state/example-task.yaml --wait --broker tcp://127.0.0.1:$port --password-file $state/operator.pw
     bin/tether-broker tasks --broker tcp://127.0.0.1:$port --password-file $state/operator.pw

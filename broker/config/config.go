@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"time"
 
@@ -40,6 +41,7 @@ type Config struct {
 
 	Tasks     Tasks     `yaml:"tasks"`
 	Placement Placement `yaml:"placement"`
+	HTTP      HTTP      `yaml:"http"`
 
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
@@ -99,6 +101,16 @@ func Default() Config {
 	}
 }
 
+// HTTP configures the scheduler's HTTP listener: Prometheus metrics
+// (/metrics), liveness (/healthz) and readiness (/readyz).
+type HTTP struct {
+	// Listen is its address, e.g. 127.0.0.1:9883; empty: no listener.
+	Listen string `yaml:"listen"`
+	// PerNodeLimit caps the nodes with per-node series (0: 10,000;
+	// negative: no cap); the fleet-wide aggregates always cover every node.
+	PerNodeLimit int `yaml:"per_node_limit"`
+}
+
 // UsesEmbedded reports whether serve runs its own broker.
 func (c *Config) UsesEmbedded() bool { return len(c.MQTTURL) == 0 }
 
@@ -108,6 +120,11 @@ func (c *Config) Validate() error {
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if err := protocol.ValidateID("region", c.Region); err != nil {
 		add("%v", err)
+	}
+	if c.HTTP.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+			add("http.listen %q: write it as HOST:PORT, e.g. 127.0.0.1:9883", c.HTTP.Listen)
+		}
 	}
 	for _, u := range c.MQTTURL {
 		p, err := url.Parse(u)

@@ -31,7 +31,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 			"TETHER_MQTT_TLS_LISTEN": &cfg.Embedded.TLSListen, "TETHER_CREDENTIALS_FILE": &cfg.Embedded.CredentialsFile,
 			"TETHER_LOG_LEVEL": &cfg.LogLevel, "TETHER_LOG_FORMAT": &cfg.LogFormat,
 			"TETHER_TASKS_DIR": &cfg.Tasks.Dir, "TETHER_SIGNING_KEY_FILE": &cfg.Tasks.SigningKeyFile,
-			"TETHER_PLACEMENT_POLICY": &cfg.Placement.Policy,
+			"TETHER_PLACEMENT_POLICY": &cfg.Placement.Policy, "TETHER_HTTP_LISTEN": &cfg.HTTP.Listen,
 		},
 		Lists:     map[string]*[]string{"TETHER_MQTT_URL": &cfg.MQTTURL},
 		Durations: map[string]*time.Duration{"TETHER_OFFLINE_GRACE": &cfg.OfflineGrace},
@@ -69,6 +69,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.StringVar(&cfg.Tasks.SigningKeyFile, "signing-key-file", cfg.Tasks.SigningKeyFile, "the scheduler's ed25519 signing key (PEM PKCS #8); none: tasks stay pending")
 	fs.DurationVar(&cfg.Tasks.NodeLostGrace, "node-lost-grace", cfg.Tasks.NodeLostGrace, "how long a node may be offline before its tasks move")
 	fs.StringVar(&cfg.Placement.Policy, "placement-policy", cfg.Placement.Policy, "policy for tasks whose spec names none: "+strings.Join(liveplace.Names(), ", "))
+	fs.StringVar(&cfg.HTTP.Listen, "http-listen", cfg.HTTP.Listen, "HTTP address for /metrics, /healthz and /readyz, e.g. 127.0.0.1:9883 (empty: none)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	if err := fs.Parse(args); err != nil {

@@ -37,6 +37,7 @@ func (s *scheduler) onConnect(sess *session.Session) {
 	s.viewEpoch.Add(1) // the broker may have lost the retained rows: publish them all again
 	s.fleet.Touch()
 	s.ready.Do(func() {
+		s.readyOnce.Store(true)
 		s.log.Info("scheduler ready", "region", s.cfg.Region, "instance", s.instance)
 		if s.o.OnReady != nil {
 			s.o.OnReady(sess.Broker())

@@ -23,6 +23,7 @@ import (
 
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/fleet"
+	"github.com/tether-edge/tether/broker/httpd"
 	"github.com/tether-edge/tether/broker/liveplace"
 	"github.com/tether-edge/tether/broker/mqttd"
 	"github.com/tether-edge/tether/broker/tasks"
@@ -49,6 +50,7 @@ type embedded interface {
 	Addr() net.Addr
 	TLSAddr() net.Addr
 	Reload() error
+	Stats() mqttd.Stats
 }
 
 var _ embedded = (*mqttd.Server)(nil)
@@ -119,8 +121,26 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	if err == nil {
 		var s *scheduler
 		s, err = newScheduler(cfg, o, brokers, password, st, ld, key)
+		var hs *httpd.Server
 		if err == nil {
+			hs, err = s.newHTTP(broker)
+		}
+		if err == nil {
+			httpCtx, stopHTTP := context.WithCancel(ctx)
+			httpDone := make(chan struct{})
+			if hs != nil {
+				go func() {
+					defer close(httpDone)
+					if herr := hs.Run(httpCtx); herr != nil {
+						s.log.Error("http listener stopped", "err", herr)
+					}
+				}()
+			} else {
+				close(httpDone)
+			}
 			err = s.run(ctx, brokerErr)
+			stopHTTP()
+			<-httpDone
 		}
 		if cerr := st.Close(); err == nil {
 			err = cerr
@@ -180,6 +200,7 @@ type scheduler struct {
 	// unverified logs nodes' refusals of assignments they could not verify.
 	unverified *rateLog
 	ready      sync.Once
+	readyOnce  atomic.Bool // set once ready has run: /readyz
 	store      *tasks.Store
 	tasks      *tasks.Service
 	// viewEpoch counts connections to the broker; publishLoop publishes

@@ -1,0 +1,167 @@
+package httpd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/broker/fleet"
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+// testFleet is a real fleet with n nodes that were born and reported; every
+// third one said goodbye.
+func testFleet(n int) *fleet.Fleet {
+	f := fleet.New(fleet.Options{})
+	for i := range n {
+		node := fmt.Sprintf("pi-%05d", i)
+		h := protocol.Header{V: protocol.Version, Node: node, Instance: "i1", Seq: 1, TS: time.Now().UTC()}
+		f.HandleStatus(protocol.NodeStatus{Header: h, State: protocol.StateOnline, Conn: 1, HeartbeatS: 60,
+			Facts: &protocol.Facts{Arch: "arm64", Cores: 4, Model: "Raspberry Pi 4 Model B", Tier: protocol.TierEdge}}, false)
+		h.Seq = 2
+		f.HandleMetrics(protocol.Metrics{Header: h, CPU: protocol.CPU{Total: 12.5}, Mem: protocol.Mem{Total: 1000, Used: 400, Available: 600, Percent: 40},
+			TempC: map[string]float64{"cpu": 51}, Outbox: &protocol.Outbox{Pending: 3, Dropped: 2}})
+		if i%3 == 2 {
+			h.Seq = 3
+			f.HandleStatus(protocol.NodeStatus{Header: h, State: protocol.StateOffline, Reason: protocol.ReasonShutdown, Conn: 1}, false)
+		}
+	}
+	return f
+}
+
+func start(t *testing.T, o Options) string {
+	t.Helper()
+	o.Addr = "127.0.0.1:0"
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return "http://" + s.Addr().String()
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func TestMetricsFromTheFleet(t *testing.T) {
+	f := testFleet(6)
+	base := start(t, Options{
+		Fleet: f,
+		Broker: func() BrokerStats {
+			return BrokerStats{ClientsConnected: 7, ClientsDisconnected: 2, MessagesReceived: 100, Retained: 12}
+		},
+		Tasks: func() TaskStats { return TaskStats{ByState: map[string]int{"running": 2, "succeeded": 5}} },
+	})
+	code, body := get(t, base+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{
+		`tether_fleet_nodes{state="online"} 4`,
+		`tether_fleet_nodes{state="offline"} 2`,
+		`tether_node_online{node="pi-00000"} 1`,
+		`tether_node_online{node="pi-00002"} 0`,
+		`tether_node_cpu_percent{node="pi-00001"} 12.5`,
+		`tether_node_memory_percent{node="pi-00001"} 40`,
+		`tether_node_temperature_celsius{node="pi-00001"} 51`,
+		`tether_node_outbox_pending{node="pi-00003"} 3`,
+		`tether_node_outbox_dropped_total{node="pi-00003"} 2`,
+		`tether_node_info{arch="arm64",model="Raspberry Pi 4 Model B",node="pi-00004",tier="edge"} 1`,
+		`tether_fleet_outbox_pending 18`,
+		`tether_fleet_nodes_not_exported 0`,
+		`tether_broker_clients{state="connected"} 7`,
+		`tether_broker_clients{state="disconnected"} 2`,
+		`tether_broker_messages_total{direction="received"} 100`,
+		`tether_broker_retained_messages 12`,
+		`tether_tasks{state="running"} 2`,
+		`tether_tasks{state="succeeded"} 5`,
+		`go_goroutines `,
+		`process_resident_memory_bytes `,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
+	}
+}
+
+// TestPerNodeSeriesAreBounded: past the limit only the aggregates grow.
+func TestPerNodeSeriesAreBounded(t *testing.T) {
+	base := start(t, Options{Fleet: testFleet(30), PerNodeLimit: 10})
+	_, body := get(t, base+"/metrics")
+	if n := strings.Count(body, "tether_node_online{"); n != 10 {
+		t.Errorf("%d nodes with per-node series, want 10", n)
+	}
+	if !strings.Contains(body, "tether_fleet_nodes_not_exported 20") {
+		t.Error("the nodes left out are not counted")
+	}
+	if !strings.Contains(body, `tether_fleet_nodes{state="online"} 20`) {
+		t.Error("aggregates do not cover every node")
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	var notReady error = errors.New("not connected to the broker")
+	base := start(t, Options{Ready: func() error { return notReady }})
+	if code, body := get(t, base+"/healthz"); code != http.StatusOK || strings.TrimSpace(body) != "ok" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not connected to the broker") {
+		t.Errorf("/readyz while not ready: %d %q", code, body)
+	}
+	notReady = nil
+	if code, _ := get(t, base+"/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz when ready: %d", code)
+	}
+}
+
+// BenchmarkScrape10k is one scrape of a 10,000-node fleet: the time and
+// bytes docs/metrics.md quotes.
+func BenchmarkScrape10k(b *testing.B) {
+	f := testFleet(10000)
+	s, err := New(Options{Addr: "127.0.0.1:0", Fleet: f})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	url := "http://" + s.Addr().String() + "/metrics"
+	var n int64
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := http.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	b.ReportMetric(float64(n), "bytes/scrape")
+}

@@ -1,0 +1,119 @@
+package httpd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// DefaultPerNodeLimit bounds the per-node series: 10,000 nodes × 11 series
+// is ~110k series, what one Prometheus holds comfortably for a region.
+const DefaultPerNodeLimit = 10000
+
+// Options configure a Server; zero values take the defaults in parentheses.
+type Options struct {
+	// Addr is the listen address, e.g. "127.0.0.1:9883" (required).
+	Addr   string
+	Logger *slog.Logger // (discard)
+	// Fleet, Broker and Tasks feed /metrics; nil ones are left out.
+	Fleet  FleetSource
+	Broker func() BrokerStats
+	Tasks  func() TaskStats
+	// PerNodeLimit caps the nodes with per-node series (DefaultPerNodeLimit;
+	// negative: no cap).
+	PerNodeLimit int
+	// Ready reports why the scheduler cannot serve yet (nil: ready):
+	// /readyz answers 503 with it.
+	Ready func() error
+}
+
+// Server serves /metrics, /healthz and /readyz.
+type Server struct {
+	opts  Options
+	ln    net.Listener
+	srv   *http.Server
+	ready chan struct{}
+}
+
+// New listens on opts.Addr; Run serves.
+func New(opts Options) (*Server, error) {
+	if opts.Addr == "" {
+		return nil, errors.New("httpd: no listen address")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.PerNodeLimit == 0 {
+		opts.PerNodeLimit = DefaultPerNodeLimit
+	}
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listener: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&collector{fleet: opts.Fleet, broker: opts.Broker, tasks: opts.Tasks, perNodeLimit: opts.PerNodeLimit},
+	)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn), MaxRequestsInFlight: 2, Timeout: 30 * time.Second,
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if opts.Ready != nil {
+			if err := opts.Ready(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, "not ready:", err)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	s := &Server{opts: opts, ln: ln, ready: make(chan struct{})}
+	s.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Run serves until ctx ends, then shuts down within 5 s.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	s.opts.Logger.Info("http serving", "addr", s.ln.Addr().String(), "metrics", "http://"+s.ln.Addr().String()+"/metrics")
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	<-errc
+	return nil
+}

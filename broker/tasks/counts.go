@@ -1,0 +1,27 @@
+package tasks
+
+import "context"
+
+// Counts returns how many tasks the engine holds in each state: the
+// unfinished ones, and finished ones until their status is announced.
+func (e *Engine) Counts() map[string]int {
+	c := map[string]int{}
+	for _, en := range e.tasks {
+		c[en.t.State]++
+	}
+	return c
+}
+
+// Counts asks the engine's goroutine for Engine.Counts; nil once Run has
+// returned or ctx ended.
+func (s *Service) Counts(ctx context.Context) map[string]int {
+	ch := make(chan map[string]int, 1)
+	s.do(func(e *Engine) { ch <- e.Counts() })
+	select {
+	case c := <-ch:
+		return c
+	case <-s.stopped:
+	case <-ctx.Done():
+	}
+	return nil
+}
