@@ -78,7 +78,10 @@ for b in $brokers; do
     pids=()
     case $b in
       embedded)
-        $bin serve --listen "127.0.0.1:$port" --credentials-file "$work/credentials" \
+        # Every simulated node connects from 127.0.0.1; a fleet's nodes
+        # have addresses of their own.
+        printf 'embedded:\n  max_unauthenticated_per_address: -1\n' > "$dir/broker.yaml"
+        $bin serve --config "$dir/broker.yaml" --listen "127.0.0.1:$port" --credentials-file "$work/credentials" \
           --monitor-user monitor --monitor-user monitor-r --monitor-user monitor-n \
           --password-file "$work/tether-scheduler.pw" --tasks-dir "$dir/tasks" --log-level warn 2> "$dir/serve.log" &
         pids+=($!)

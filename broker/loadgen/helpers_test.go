@@ -76,13 +76,16 @@ func startRegion(t *testing.T, n int) *region {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "sched.pw"), []byte("sched-pw\n"), 0o600)
+	// Every simulated node connects from 127.0.0.1: a fleet's nodes have
+	// addresses of their own.
+	os.WriteFile(filepath.Join(dir, "broker.yaml"), []byte("embedded:\n  max_unauthenticated_per_address: -1\n"), 0o600)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.addr = ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "serve", "--listen", r.addr, "--credentials-file", creds,
+	cmd := exec.Command(bin, "serve", "--config", filepath.Join(dir, "broker.yaml"), "--listen", r.addr, "--credentials-file", creds,
 		"--password-file", filepath.Join(dir, "sched.pw"), "--tasks-dir", filepath.Join(dir, "tasks"), "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = r.log, r.log
 	if err := cmd.Start(); err != nil {
