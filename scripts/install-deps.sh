@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages Tether's tests need, from Debian's archive:
 #   mosquitto, mosquitto-clients  interoperability tests against Mosquitto 2
-#   qemu-user-static              running the armv6/armv7/arm64 agents
+#   qemu-user-static              running the armv6/armv7/arm64 agents, and the
+#                                 agent store's tests on those and riscv64
 #   openssl                       scripts/gen-certs.sh
 #   qemu-system-x86, busybox-static, e2fsprogs, xz-utils
 #                                 the power-cut VM (scripts/powerloss)
@@ -20,6 +21,7 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v qemu-arm-static >/dev/null 2>&1 || need+=(qemu-user-static)
 command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
+command -v qemu-riscv64-static >/dev/null 2>&1 || need+=(qemu-user-static)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
