@@ -22,7 +22,7 @@ func TestPrintNodes(t *testing.T) {
 	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	cpu, mem, temp := 12.34, 50.0, 61.5
 	f := protocol.FleetNodes{V: 1, Nodes: []protocol.FleetNode{
-		{Node: "pi-a", Online: true, Arch: "arm64", Model: "Raspberry Pi 4 Model B Rev 1.4", Tier: "edge",
+		{Node: "pi-a", Online: true, Arch: "arm64", Model: "Raspberry Pi 4 Model B Rev 1.4", Tier: "edge", Version: "1.4.2",
 			CPU: &cpu, MemPct: &mem, TempC: &temp, LastSeen: now.Add(-3 * time.Second), Throttled: true},
 		{Node: "pi-b", Online: false, Reason: "lost", Arch: "armv7", LastSeen: now.Add(-90 * time.Second), Duplicate: true},
 		{Node: "pi-c"},
@@ -33,8 +33,8 @@ func TestPrintNodes(t *testing.T) {
 	}
 	got := b.String()
 	for _, want := range []string{
-		"NODE", "LAST SEEN",
-		"pi-a", "arm64", "Raspberry Pi 4 Model B Rev 1.4", "online throttled", "12.3", "50.0", "61.5°C", "3s ago",
+		"NODE", "VERSION", "LAST SEEN",
+		"pi-a", "1.4.2", "arm64", "Raspberry Pi 4 Model B Rev 1.4", "online throttled", "12.3", "50.0", "61.5°C", "3s ago",
 		"pi-b", "offline (lost) DUPLICATE-ID", "1m30s ago",
 		"pi-c", "never",
 	} {

@@ -158,7 +158,7 @@ func warnIfSchedulerOffline(env Env, c *rowCollector) {
 
 func printNodes(w io.Writer, f protocol.FleetNodes, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tARCH\tMODEL\tTIER\tSTATE\tCPU%\tMEM%\tTEMP\tLAST SEEN")
+	fmt.Fprintln(tw, "NODE\tARCH\tMODEL\tTIER\tVERSION\tSTATE\tCPU%\tMEM%\tTEMP\tLAST SEEN")
 	for _, n := range f.Nodes {
 		state := "online"
 		if !n.Online {
@@ -173,7 +173,7 @@ func printNodes(w io.Writer, f protocol.FleetNodes, now time.Time) error {
 		if n.Throttled {
 			state += " throttled"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, dash(n.Arch), dash(n.Model), dash(n.Tier), state,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, dash(n.Arch), dash(n.Model), dash(n.Tier), dash(n.Version), state,
 			num(n.CPU, "%.1f"), num(n.MemPct, "%.1f"), num(n.TempC, "%.1f°C"), ago(n.LastSeen, now))
 	}
 	if len(f.Nodes) == 0 {

@@ -441,3 +441,19 @@ func TestIngestNeverWaitsForAScan(t *testing.T) {
 		t.Fatal("a report waited for a scan of other nodes")
 	}
 }
+
+// TestRowCarriesAgentVersion: the fleet row names the agent version from
+// the node's birth, so an operator sees which nodes still run an old build.
+func TestRowCarriesAgentVersion(t *testing.T) {
+	f, _ := newFleet()
+	b := birth("pi-a", "i1", 1)
+	b.Facts.AgentVersion = "1.4.2"
+	f.HandleStatus(b, false)
+	rows := f.Table().Nodes
+	if len(rows) != 1 || rows[0].Version != "1.4.2" {
+		t.Fatalf("rows = %+v, want pi-a at version 1.4.2", rows)
+	}
+	if err := rows[0].Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -59,7 +59,7 @@ func Row(n Node) protocol.FleetNode {
 		row.Measured = n.Measured.UTC().Truncate(time.Millisecond)
 	}
 	if n.Facts != nil {
-		row.Arch, row.Model, row.Tier = n.Facts.Arch, n.Facts.Model, n.Facts.Tier
+		row.Arch, row.Model, row.Tier, row.Version = n.Facts.Arch, n.Facts.Model, n.Facts.Tier, n.Facts.AgentVersion
 	}
 	if m := n.Metrics; m != nil {
 		cpu, mem := m.CPU.Total, m.Mem.Percent

@@ -118,7 +118,7 @@ func (n *FleetNode) Validate() error {
 	if err := ValidateID("node", n.Node); err != nil {
 		return invalid("%v", err)
 	}
-	for field, s := range map[string]string{"reason": n.Reason, "arch": n.Arch, "model": n.Model, "tier": n.Tier} {
+	for field, s := range map[string]string{"reason": n.Reason, "arch": n.Arch, "model": n.Model, "tier": n.Tier, "version": n.Version} {
 		if err := checkString(field, s); err != nil {
 			return err
 		}

@@ -232,9 +232,10 @@ type FleetNode struct {
 	Arch      string    `json:"arch,omitempty"`
 	Model     string    `json:"model,omitempty"`
 	Tier      string    `json:"tier,omitempty"`
-	CPU       *float64  `json:"cpu,omitempty"`    // percent
-	MemPct    *float64  `json:"mem,omitempty"`    // percent
-	TempC     *float64  `json:"temp_c,omitempty"` // hottest sensor
+	Version   string    `json:"version,omitempty"` // the agent's, from its birth
+	CPU       *float64  `json:"cpu,omitempty"`     // percent
+	MemPct    *float64  `json:"mem,omitempty"`     // percent
+	TempC     *float64  `json:"temp_c,omitempty"`  // hottest sensor
 	Throttled bool      `json:"throttled,omitempty"`
 	LastSeen  time.Time `json:"last_seen,omitzero"`
 	// Measured is when the latest metrics were taken, on the scheduler's
