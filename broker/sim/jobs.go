@@ -126,9 +126,15 @@ func (w *world) reject(j *job) {
 }
 
 // preempt checkpoints running task j on node i and hands it back to the central policy
-// with its remaining work.
+// with its remaining work. A task on a node that crashed before the scheduler noticed cannot
+// answer: the policy has already dropped its record, so the task waits on the node's orphans
+// and is resubmitted, from the start, when the crash is detected.
 func (w *world) preempt(j *job, i int) {
 	n := &w.nodes[i]
+	if j.state == jsLost && j.node == i {
+		n.orphans = append(n.orphans, j)
+		return
+	}
 	if j.state != jsRunning || j.node != i {
 		return
 	}

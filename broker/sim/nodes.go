@@ -112,7 +112,13 @@ func (w *world) onCrash(i int) {
 
 // onDetect: the last will arrives; the scheduler resubmits what it had on the node.
 func (w *world) onDetect(i int) {
+	n := &w.nodes[i]
 	w.lost = w.fleet.Down(i, w.now, w.lost[:0])
+	for _, j := range n.orphans {
+		w.lost = append(w.lost, j.task.ID)
+	}
+	clear(n.orphans)
+	n.orphans = n.orphans[:0]
 	for _, id := range w.lost {
 		j := w.jobs[id-1]
 		j.attempt++

@@ -59,6 +59,7 @@ type simNode struct {
 	pending   []*job // input in flight
 	queue     []*job // waiting for a core, FIFO
 	running   []*job
+	orphans   []*job  // preempted while crashed and undetected: resubmitted on detection
 	busy      float64 // core-seconds spent on tasks
 	busySince float64
 	crashes   int
