@@ -78,9 +78,34 @@ func (s *Store) lead(b *batch) {
 		s.cur = nil // sealed: later writers open the next batch
 	}
 	s.mu.Unlock()
-	_ = s.commitBatch(b, nil) // each op has its error
-	s.lastCommit.Store(s.age.now())
+	if s.refuseForDisk(b) {
+		_ = s.commitBatch(b, nil) // each op has its error
+		s.lastCommit.Store(s.age.now())
+	}
 	close(b.done)
+}
+
+// refuseForDisk looks at the free space before a commit and fails the ops
+// of b the level refuses with ErrDiskFull, taking them out of b. It
+// returns false when nothing may be written at all (acknowledgements and
+// bounds wait for the next commit).
+func (s *Store) refuseForDisk(b *batch) bool {
+	level := s.disk.check()
+	if level == diskOK {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := b.ops[:0:0]
+	for _, o := range b.ops {
+		if refuses(level, o.rec.Kind) {
+			o.err = ErrDiskFull
+			continue
+		}
+		kept = append(kept, o)
+	}
+	b.ops = kept
+	return level != diskFull
 }
 
 // flush commits acknowledgements and bounds now, unless a batch is open

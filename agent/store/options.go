@@ -37,6 +37,18 @@ type Options struct {
 	// acknowledgement ride on the next report's commit instead of taking
 	// one of its own, halving an idle agent's writes. Default 2 min.
 	AckInterval time.Duration
+	// DiskReserve is the free space the store leaves on its filesystem:
+	// below it metrics are refused (ErrDiskFull), below a quarter of it
+	// every write is, so Badger never writes to a page of its mmapped
+	// files the filesystem cannot back (SIGBUS). Default 16 MiB: the
+	// device profile's WAL (2 MiB mapped), a memtable flush (~1 MiB), a
+	// compaction's output (up to BaseLevelSize, 4 MiB) and the value log
+	// a checkpoint goes to (8 MiB mapped), with room for the task events
+	// still written below it.
+	DiskReserve int64
+	// DiskPoll is how often Run looks at the free space while it is below
+	// the reserve, to take writes again once space is freed. Default 1 s.
+	DiskPoll time.Duration
 	// BootID is the kernel's boot id, kept in the store's session record
 	// (Info) to tell a restart from a reboot.
 	BootID string
@@ -46,6 +58,8 @@ type Options struct {
 	failpoint func(point string) error
 	// elapsed, set by tests, replaces the monotonic clock records age on.
 	elapsed func() time.Duration
+	// freeBytes, set by tests, replaces statfs.
+	freeBytes func(dir string) (int64, error)
 }
 
 const (
@@ -53,6 +67,8 @@ const (
 	defaultMaxOutboxAge   = 24 * time.Hour
 	defaultCommitInterval = 25 * time.Millisecond
 	defaultAckInterval    = 2 * time.Minute
+	defaultDiskReserve    = 16 << 20
+	defaultDiskPoll       = time.Second
 )
 
 func (o *Options) setDefaults() {
@@ -77,6 +93,15 @@ func (o *Options) setDefaults() {
 	if o.AckInterval == 0 {
 		o.AckInterval = defaultAckInterval
 	}
+	if o.DiskReserve == 0 {
+		o.DiskReserve = defaultDiskReserve
+	}
+	if o.DiskPoll == 0 {
+		o.DiskPoll = defaultDiskPoll
+	}
+	if o.freeBytes == nil {
+		o.freeBytes = freeBytes
+	}
 }
 
 // Validate reports options a store cannot work with, after defaults.
@@ -93,6 +118,12 @@ func (o Options) Validate() error {
 	}
 	if o.AckInterval < o.CommitInterval {
 		errs = append(errs, fmt.Errorf("AckInterval %v: at least CommitInterval", o.AckInterval))
+	}
+	if o.DiskReserve < 64<<10 {
+		errs = append(errs, fmt.Errorf("DiskReserve %d: at least 64 KiB", o.DiskReserve))
+	}
+	if o.DiskPoll < 10*time.Millisecond || o.DiskPoll > time.Minute {
+		errs = append(errs, fmt.Errorf("DiskPoll %v: between 10 ms and 1 min", o.DiskPoll))
 	}
 	if err := o.Profile.Validate(); err != nil {
 		errs = append(errs, err)

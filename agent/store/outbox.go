@@ -36,6 +36,11 @@ func (s *Store) write(ctx context.Context, kind Kind, build func(uint64) (string
 	if err := ctx.Err(); err != nil {
 		return Record{}, err
 	}
+	// Refused before a seq is spent; looked at again when the last look
+	// refused, so a write notices freed space at once.
+	if refuses(s.disk.level.Load(), kind) && refuses(s.disk.check(), kind) {
+		return Record{}, ErrDiskFull
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -34,6 +34,7 @@ type Store struct {
 	info    Info
 	session session // this open's
 	age     ageClock
+	disk    *diskGuard
 
 	// mu guards the fields below it. Lock order: commitMu, then mu.
 	mu       sync.Mutex
@@ -86,8 +87,10 @@ func Open(dir string, o Options) (*Store, *store.Recovery, error) {
 		opts:  o,
 		log:   o.Logger.With("component", "agent-store"),
 		age:   ageClock{start: time.Now(), elapsed: o.elapsed},
-		stop:  make(chan struct{}),
-		wake:  make(chan struct{}, 1),
+		disk: &diskGuard{dir: dir, reserve: o.DiskReserve, free: o.freeBytes,
+			log: o.Logger.With("component", "agent-store")},
+		stop: make(chan struct{}),
+		wake: make(chan struct{}, 1),
 	}
 	if err := s.start(ld); err != nil {
 		_ = db.Close()
@@ -217,6 +220,10 @@ func (s *Store) Run(ctx context.Context) error {
 			}
 			wait = max(s.untilHousekeeping(), s.opts.AckInterval)
 		}
+		if s.disk.level.Load() != diskOK {
+			s.disk.check()
+			wait = min(wait, s.opts.DiskPoll) // until space is back
+		}
 		t.Reset(wait)
 		select {
 		case <-ctx.Done():
@@ -276,7 +283,10 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	s.leaders.Wait()
 	s.runs.Wait()
-	err := s.closeSession()
+	var err error
+	if s.disk.check() != diskFull { // else the session stays unclean: nothing is written
+		err = s.closeSession()
+	}
 	if cerr := s.db.Close(); err == nil {
 		err = cerr
 	}

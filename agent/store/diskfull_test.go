@@ -1,0 +1,212 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/testenv"
+)
+
+// mountTmpfs mounts a tmpfs of size (mount's syntax: "8m") at a new
+// directory and unmounts it when the test ends. It needs root; under
+// CI=true failing to mount is a failure, elsewhere a skip.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "tmpfs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		msg := "cannot mount a tmpfs (the test needs root): " + err.Error() + ": " + string(out)
+		if testenv.InCI() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// fillTo writes a file in dir until the filesystem has at most left bytes
+// free (0: until it is full), and returns its path.
+func fillTo(t *testing.T, dir string, left int64) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for {
+		free, err := freeBytes(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if free <= left {
+			return path
+		}
+		n := min(int64(len(chunk)), free-left)
+		if _, err := f.Write(chunk[:n]); err != nil {
+			if left == 0 {
+				return path // full
+			}
+			t.Fatalf("filling: %v", err)
+		}
+	}
+}
+
+// A store on a small tmpfs that fills up: below the reserve metrics are
+// refused and task events still stored; full, every write is refused; the
+// process never dies of SIGBUS inside Badger (it would take the test with
+// it); once space is freed the store takes every write again by itself,
+// and every record it acknowledged is there after a reopen.
+func TestDiskFullShedsMetricsKeepsEventsAndRecovers(t *testing.T) {
+	mnt := mountTmpfs(t, "8m")
+	const reserve = 2 << 20
+	h := &harness{t: t, dir: filepath.Join(mnt, "store"), opts: testOptions(t)}
+	h.opts.DiskReserve, h.opts.DiskPoll = reserve, 20*time.Millisecond
+	h.open()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := h.s.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	defer func() {
+		cancel()
+		<-done
+		if err := h.s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
+
+	var stored []uint64 // every record the store acknowledged
+	var events int
+	appendMetrics := func() error {
+		r, err := h.s.Append(context.Background(), KindMetrics, sized("m", 900))
+		if err == nil {
+			stored = append(stored, r.Seq)
+		}
+		return err
+	}
+	journal := func() error {
+		events++
+		st, _, _ := h.s.TaskState("job")
+		r, err := h.s.Journal(context.Background(), "job",
+			Transition{Attempt: 1, From: st.State, To: "step", At: time.Now()}, nil, payload("e"))
+		if err == nil {
+			stored = append(stored, r.Seq)
+		}
+		return err
+	}
+	for range 200 {
+		if err := appendMetrics(); err != nil {
+			t.Fatalf("metrics with space free: %v", err)
+		}
+	}
+	if err := journal(); err != nil {
+		t.Fatal(err)
+	}
+	if h.s.DiskFull() {
+		t.Fatal("disk full with most of the tmpfs free")
+	}
+
+	// Below the reserve: metrics are shed, task events kept.
+	filler := fillTo(t, mnt, reserve/2)
+	if err := appendMetrics(); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("metrics below the reserve: %v, want ErrDiskFull", err)
+	}
+	if !h.s.DiskFull() {
+		t.Fatal("DiskFull false below the reserve")
+	}
+	for range 5 {
+		if err := journal(); err != nil {
+			t.Fatalf("a task event below the reserve: %v", err)
+		}
+	}
+	for _, seq := range stored[:100] { // deliveries go on: acks are committed
+		if err := h.s.Ack(seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acked := stored[:100]
+	stored = stored[100:]
+
+	// Full: every write is refused, and nothing crashes.
+	f, err := os.OpenFile(filler, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+	}
+	f.Close()
+	for range 20 {
+		if err := appendMetrics(); !errors.Is(err, ErrDiskFull) {
+			t.Fatalf("metrics on a full disk: %v", err)
+		}
+		if err := journal(); !errors.Is(err, ErrDiskFull) {
+			t.Fatalf("a task event on a full disk: %v", err)
+		}
+		events-- // refused: not stored
+	}
+	time.Sleep(100 * time.Millisecond) // Run's housekeeping looks while full (DiskPoll 20 ms)
+
+	// Space is back: writes are taken again without a restart.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for h.s.DiskFull() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still disk full 15 s after the space was freed (free %d)", h.s.FreeBytes())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for range 10 {
+		if err := appendMetrics(); err != nil {
+			t.Fatalf("metrics after space came back: %v", err)
+		}
+	}
+	if err := journal(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing the store acknowledged is lost.
+	cancel()
+	<-done
+	h.reopen()
+	got := map[uint64]bool{}
+	for _, seq := range pendingSeqs(t, h.s) {
+		got[seq] = true
+	}
+	for _, seq := range stored {
+		if !got[seq] {
+			t.Fatalf("record %d was acknowledged by the store and is gone after a reopen", seq)
+		}
+	}
+	for _, seq := range acked {
+		if got[seq] {
+			t.Fatalf("record %d was acknowledged by the broker and is still pending", seq)
+		}
+	}
+	hist, err := h.s.History("job")
+	if err != nil || len(hist) != events {
+		t.Fatalf("task history has %d transitions, %d were stored: %v", len(hist), events, err)
+	}
+}
