@@ -224,11 +224,13 @@ func New(o Options, ld Loaded) *Engine {
 				e.observer.AttemptAssigned(Attempt{Task: t.Spec.ID, Attempt: t.Attempt, Node: t.Node,
 					Request: e.request(en, t.Resumed), Started: t.Started})
 			}
-			if t.State == task.StateAssigned {
-				// The assignment may never have left: send it again, and
-				// give the agent a full ack timeout from now.
-				e.sendRun(en, false)
-			}
+			// The assignment may never have left, or the node's last
+			// events may have been acknowledged by the broker and lost
+			// with the scheduler before they were committed: send it
+			// again (the agent answers a repeated assignment with the
+			// attempt's current state, and never runs it twice), and give
+			// the agent a full ack timeout from now.
+			e.sendRun(en, false)
 		}
 	}
 	for _, f := range ld.Fences {
