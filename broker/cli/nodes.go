@@ -117,12 +117,12 @@ func runNodes(ctx context.Context, env Env, args []string) error {
 	runCtx, stop := context.WithCancel(context.Background())
 	go func() { done <- sess.Run(runCtx) }()
 	defer func() { stop(); <-done }()
+	if err := awaitConnection(ctx, sess, &cf); err != nil {
+		return err
+	}
 
 	fleet, complete, ok := c.wait(ctx)
 	if !ok {
-		if !sess.Connected() {
-			return fmt.Errorf("could not connect to %v as %q within %v: check --broker and the credentials", cf.brokers, cf.username, cf.timeout)
-		}
 		return errors.New("no fleet summary on " + topics.FleetSummary() + ": is `tether-broker serve` running for region " + cf.region + "?")
 	}
 	warnIfSchedulerOffline(env, c)

@@ -41,11 +41,9 @@ func dialTasks(ctx context.Context, env Env, cf *clientFlags) (*taskClient, erro
 	done := make(chan error, 1)
 	go func() { done <- sess.Run(runCtx) }()
 	c := &taskClient{sess: sess, topics: topics, user: cf.username, cf: cf, stop: func() { cancel(); <-done }}
-	wctx, wcancel := context.WithTimeout(ctx, cf.timeout)
-	defer wcancel()
-	if err := sess.WaitConnected(wctx); err != nil {
+	if err := awaitConnection(ctx, sess, cf); err != nil {
 		c.stop()
-		return nil, fmt.Errorf("could not connect to %v as %q within %v: check --broker and the credentials", cf.brokers, cf.username, cf.timeout)
+		return nil, err
 	}
 	return c, nil
 }

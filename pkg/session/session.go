@@ -37,12 +37,13 @@ type Session struct {
 	opts     Options
 	counters Counters
 
-	mu     sync.RWMutex  // guards client, broker, ready, gone and subs
+	mu     sync.RWMutex  // guards client, broker, ready, gone, subs and failed
 	client mqtt.Client   // nil while disconnected
 	gone   chan struct{} // closed when the current connection ends
 	broker string        // URL of the current connection
 	ready  bool          // subscriptions restored and OnConnect done
 	subs   []subscription
+	failed error // the last connect attempt's error; nil once connected
 
 	connected chan struct{} // closed and replaced on state changes; see WaitConnected
 	connMu    sync.Mutex    // guards connected
@@ -94,6 +95,47 @@ func (s *Session) WaitConnected(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// WaitAttempt blocks until the session is connected (nil), a connect
+// attempt has failed (its error, classified by ConnectError), or ctx ends.
+// A command line uses it to report a refused connection at once instead of
+// retrying until its timeout.
+func (s *Session) WaitAttempt(ctx context.Context) error {
+	for {
+		s.connMu.Lock()
+		ch := s.connected
+		s.connMu.Unlock()
+		if s.Connected() {
+			return nil
+		}
+		s.mu.RLock()
+		err := s.failed
+		s.mu.RUnlock()
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// ConnectErr returns the last connect attempt's error (a *ConnectError
+// when it came from the broker or the network), or nil once connected.
+func (s *Session) ConnectErr() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.failed
+}
+
+func (s *Session) setFailed(err error) {
+	s.mu.Lock()
+	s.failed = err
+	s.mu.Unlock()
+	s.notifyState()
 }
 
 func (s *Session) notifyState() {
@@ -253,6 +295,7 @@ func (s *Session) Run(ctx context.Context) error {
 				return nil
 			}
 			idx++ // fail over to the next broker
+			s.setFailed(err)
 			delay := bo.Next()
 			log.Warn("mqtt connect failed", "broker", broker, "err", err, "retry_in", delay.Round(time.Millisecond))
 			if !sleep(ctx, delay) {
@@ -305,6 +348,9 @@ func (s *Session) setClient(c mqtt.Client, broker string) {
 	}
 	s.client, s.broker = c, broker
 	s.ready = false
+	if c != nil {
+		s.failed = nil
+	}
 	s.mu.Unlock()
 	s.notifyState()
 }
@@ -355,10 +401,10 @@ func (s *Session) connect(ctx context.Context, broker string, lost chan<- error)
 	// abandoning the token, means no connection outlives Run.
 	if !tok.WaitTimeout(2*s.opts.ConnectTimeout + time.Second) {
 		c.Disconnect(0)
-		return nil, fmt.Errorf("no CONNACK within %v", s.opts.ConnectTimeout)
+		return nil, &ConnectError{Broker: broker, Kind: ConnectTimeout, Err: fmt.Errorf("no CONNACK within %v", s.opts.ConnectTimeout)}
 	}
 	if err := tok.Error(); err != nil {
-		return nil, err
+		return nil, connectError(broker, err)
 	}
 	if ctx.Err() != nil {
 		c.Disconnect(0)
