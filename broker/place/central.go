@@ -1,5 +1,7 @@
 package place
 
+import "math/rand/v2"
+
 // ActionKind says what a central policy wants done.
 type ActionKind uint8
 
@@ -25,10 +27,15 @@ type Action struct {
 type CentralOptions struct {
 	// Aging is the waiting time worth one priority level (10 s).
 	Aging float64
+	// Slots is the cost-model rule that chooses among the nodes with a free slot: the Tether
+	// policy, as the live scheduler's queues use it (nil: Tether with its defaults and a
+	// fixed seed).
+	Slots *Tether
 }
 
 // Central keeps one queue at the scheduler and binds a task only when a node has a free slot,
-// to the next node whose slot freed (a FIFO of freed slots). It records every binding in the
+// to the free slot the cost model chooses (SlotRule): the rule the live scheduler's queues use,
+// so a queue order named here is the one a scheduler runs. It records every binding in the
 // Fleet itself (Fleet.Assign); the caller reports Started, Finished and Removed as usual and
 // calls SlotFreed after each Finished or Removed, and NodeUp for a node that (re)joins.
 //
@@ -40,7 +47,7 @@ type CentralOptions struct {
 type Central struct {
 	name  string
 	q     queue
-	slots []int // nodes whose slot freed, oldest first; an entry is checked before use
+	slots *Tether
 }
 
 // NewCentral returns a central policy with the given order and name.
@@ -48,7 +55,25 @@ func NewCentral(name string, order Order, opt CentralOptions) *Central {
 	if opt.Aging <= 0 {
 		opt.Aging = 10
 	}
-	return &Central{name: name, q: queue{order: order, aging: opt.Aging}}
+	if opt.Slots == nil {
+		opt.Slots = NewTether(rand.New(rand.NewPCG(1, 1)), TetherOptions{})
+	}
+	return &Central{name: name, q: queue{order: order, aging: opt.Aging}, slots: opt.Slots}
+}
+
+// SlotRule chooses the node with a free slot for t: the Tether rule (earliest estimated
+// completion that meets the deadline, over its bounded candidate set) and, when that set held
+// no free slot t fits, the same rule over every node. It returns -1 when no free slot fits.
+// The live scheduler's queues decide the same way (broker/liveplace).
+func SlotRule(f *Fleet, p Dispatcher, t *Task, now float64) int {
+	allow := t.Allow
+	t.Allow = func(i int) bool { return f.FreeSlots(i) > 0 && (allow == nil || allow(i)) }
+	defer func() { t.Allow = allow }()
+	d := p.Pick(f, t, now)
+	if d.Node < 0 {
+		d = NewOracle(f).Pick(f, t, now)
+	}
+	return d.Node
 }
 
 func (c *Central) Name() string { return c.name }
@@ -64,19 +89,23 @@ func (c *Central) NodeUp(f *Fleet, i int, now float64, dst []Action) []Action {
 	return dst
 }
 
-// SlotFreed offers one freed slot of node i: the first queued task that fits is bound to it;
-// if none fits, the slot waits for a later arrival.
+// SlotFreed offers one freed slot of node i: the first queued task that fits it is bound to
+// the free slot SlotRule chooses for it (node i's or a better one); if none fits, the slot
+// stays free for a later arrival.
 func (c *Central) SlotFreed(f *Fleet, i int, now float64, dst []Action) []Action {
 	if f.FreeSlots(i) <= 0 {
 		return dst
 	}
 	if k := c.q.firstFit(func(t *Task) bool { return f.usable(i, t) }); k >= 0 {
 		t := c.q.items[k]
+		j := SlotRule(f, c.slots, t, now)
+		if j < 0 {
+			j = i // cannot happen: node i has a free slot t fits
+		}
 		c.q.removeAt(k)
-		f.Assign(i, t, now)
-		return append(dst, Action{Kind: Bind, Task: t, Node: i})
+		f.Assign(j, t, now)
+		return append(dst, Action{Kind: Bind, Task: t, Node: j})
 	}
-	c.slots = append(c.slots, i)
 	return dst
 }
 
@@ -86,7 +115,7 @@ func (c *Central) Submit(f *Fleet, t *Task, now float64, dst []Action) []Action 
 	if c.q.order == OrderEDF && !c.admit(f, t, now) {
 		return append(dst, Action{Kind: Reject, Task: t, Node: -1})
 	}
-	if i := c.takeSlot(f, t); i >= 0 {
+	if i := SlotRule(f, c.slots, t, now); i >= 0 {
 		f.Assign(i, t, now)
 		return append(dst, Action{Kind: Bind, Task: t, Node: i})
 	}
@@ -104,33 +133,10 @@ func (c *Central) Submit(f *Fleet, t *Task, now float64, dst []Action) []Action 
 
 // Requeue puts back a preempted task (with Remaining set) without admission control.
 func (c *Central) Requeue(f *Fleet, t *Task, now float64, dst []Action) []Action {
-	if i := c.takeSlot(f, t); i >= 0 {
+	if i := SlotRule(f, c.slots, t, now); i >= 0 {
 		f.Assign(i, t, now)
 		return append(dst, Action{Kind: Bind, Task: t, Node: i})
 	}
 	c.q.push(t)
 	return dst
-}
-
-// takeSlot removes and returns the oldest offered slot that still exists and fits t, or -1.
-// Offers whose node is down or full are dropped on the way.
-func (c *Central) takeSlot(f *Fleet, t *Task) int {
-	w := 0
-	found := -1
-	for _, i := range c.slots {
-		switch {
-		case found >= 0:
-			c.slots[w] = i
-			w++
-		case f.FreeSlots(i) <= 0:
-			// stale offer: dropped
-		case f.usable(i, t):
-			found = i
-		default:
-			c.slots[w] = i
-			w++
-		}
-	}
-	c.slots = c.slots[:w]
-	return found
 }

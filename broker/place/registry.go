@@ -64,7 +64,11 @@ func NewRegistry() *Registry {
 		"fifo": OrderFIFO, "sjf": OrderSJF, "srtf": OrderSRTF, "edf": OrderEDF, "priority": OrderPriority,
 	} {
 		r.Register(name, func(e Env) (Policy, error) {
-			return Policy{Central: NewCentral(name, o, e.Central)}, nil
+			opt := e.Central
+			if opt.Slots == nil && e.Rand != nil {
+				opt.Slots = NewTether(e.Rand, e.Tether)
+			}
+			return Policy{Central: NewCentral(name, o, opt)}, nil
 		})
 	}
 	return r
