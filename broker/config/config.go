@@ -42,6 +42,8 @@ type Config struct {
 	Tasks     Tasks     `yaml:"tasks"`
 	Placement Placement `yaml:"placement"`
 	HTTP      HTTP      `yaml:"http"`
+	// HomeAssistant: MQTT discovery of every node for Home Assistant.
+	HomeAssistant HomeAssistant `yaml:"homeassistant"`
 
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
@@ -96,6 +98,7 @@ func Default() Config {
 		FleetInterval: time.Second,
 		Tasks:         DefaultTasks(),
 		Placement:     DefaultPlacement(),
+		HomeAssistant: HomeAssistant{Prefix: "homeassistant"},
 		LogLevel:      "info",
 		LogFormat:     "text",
 	}
@@ -111,6 +114,23 @@ type HTTP struct {
 	PerNodeLimit int `yaml:"per_node_limit"`
 }
 
+// HomeAssistant configures Home Assistant MQTT discovery (opt-in): the
+// scheduler publishes retained discovery configs for every node under
+// Prefix, whose entities read the node's fleet row (docs/protocol.md).
+type HomeAssistant struct {
+	Discovery bool   `yaml:"discovery"`
+	Prefix    string `yaml:"prefix"` // Home Assistant's discovery prefix ("homeassistant")
+}
+
+// DiscoveryPrefix is the Home Assistant discovery prefix the embedded
+// broker must let the scheduler publish under, or "" when discovery is off.
+func (c *Config) DiscoveryPrefix() string {
+	if !c.HomeAssistant.Discovery {
+		return ""
+	}
+	return c.HomeAssistant.Prefix
+}
+
 // UsesEmbedded reports whether serve runs its own broker.
 func (c *Config) UsesEmbedded() bool { return len(c.MQTTURL) == 0 }
 
@@ -120,6 +140,11 @@ func (c *Config) Validate() error {
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if err := protocol.ValidateID("region", c.Region); err != nil {
 		add("%v", err)
+	}
+	if c.HomeAssistant.Discovery {
+		if err := protocol.ValidateDiscoveryPrefix(c.HomeAssistant.Prefix); err != nil {
+			add("homeassistant.prefix: %v", err)
+		}
 	}
 	if c.HTTP.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {

@@ -35,6 +35,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 		},
 		Lists:     map[string]*[]string{"TETHER_MQTT_URL": &cfg.MQTTURL},
 		Durations: map[string]*time.Duration{"TETHER_OFFLINE_GRACE": &cfg.OfflineGrace},
+		Bools:     map[string]*bool{"TETHER_HOMEASSISTANT_DISCOVERY": &cfg.HomeAssistant.Discovery},
 	}.Apply(getenv)
 	if err != nil {
 		return Config{}, err
@@ -69,6 +70,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.StringVar(&cfg.Tasks.SigningKeyFile, "signing-key-file", cfg.Tasks.SigningKeyFile, "the scheduler's ed25519 signing key (PEM PKCS #8); none: tasks stay pending")
 	fs.DurationVar(&cfg.Tasks.NodeLostGrace, "node-lost-grace", cfg.Tasks.NodeLostGrace, "how long a node may be offline before its tasks move")
 	fs.StringVar(&cfg.Placement.Policy, "placement-policy", cfg.Placement.Policy, "policy for tasks whose spec names none: "+strings.Join(liveplace.Names(), ", "))
+	fs.BoolVar(&cfg.HomeAssistant.Discovery, "homeassistant-discovery", cfg.HomeAssistant.Discovery, "publish Home Assistant MQTT discovery configs for every node")
 	fs.StringVar(&cfg.HTTP.Listen, "http-listen", cfg.HTTP.Listen, "HTTP address for /metrics, /healthz and /readyz, e.g. 127.0.0.1:9883 (empty: none)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")

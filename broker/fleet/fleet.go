@@ -172,6 +172,8 @@ const (
 	ForTasks Consumer = iota
 	// ForView: the published per-node rows.
 	ForView
+	// ForDiscovery: Home Assistant discovery configs.
+	ForDiscovery
 	consumers
 )
 

@@ -43,6 +43,9 @@ func (r role) String() string {
 //	node N     tether/v1/R/nodes/N/status|metrics|tasks  tether/v1/R/nodes/N/cmd[/…]
 //	                                                 tether/v1/R/nodes/N/status
 //
+// With Home Assistant discovery on (Options.DiscoveryPrefix D), the
+// scheduler also writes and reads D/…, and monitors and operators read it.
+//
 // A filter is granted only if every topic it can match is readable: the
 // levels up to the role's subtree are compared literally, so a '+' or '#'
 // there is refused rather than narrowed.
@@ -55,6 +58,19 @@ type policy struct {
 	operators   map[string]struct{}
 	submit      string // tether/v1/R/tasks/submit
 	control     string // tether/v1/R/tasks/control
+	discovery   string // Home Assistant's discovery prefix; empty: off
+}
+
+// withDiscovery returns p with Home Assistant discovery under prefix
+// (empty: off).
+func (p *policy) withDiscovery(prefix string) *policy {
+	p.discovery = prefix
+	return p
+}
+
+// inDiscovery reports whether topic lies under the discovery prefix.
+func (p *policy) inDiscovery(topic string) bool {
+	return p.discovery != "" && (topic == p.discovery || hasLevelPrefix(topic, p.discovery))
 }
 
 func newPolicy(region string, schedulers, monitors, operators []string) *policy {
@@ -123,14 +139,14 @@ func (p *policy) allowed(r role, user, topic string, write bool) bool {
 	}
 	switch r {
 	case roleScheduler:
-		return topic == p.regionTopic || hasLevelPrefix(topic, p.regionTopic)
+		return topic == p.regionTopic || hasLevelPrefix(topic, p.regionTopic) || p.inDiscovery(topic)
 	case roleMonitor:
-		return !write && (topic == protocol.Root || hasLevelPrefix(topic, protocol.Root))
+		return !write && (topic == protocol.Root || hasLevelPrefix(topic, protocol.Root) || p.inDiscovery(topic))
 	case roleOperator:
 		if write {
 			return topic == p.submit || topic == p.control
 		}
-		return topic == protocol.Root || hasLevelPrefix(topic, protocol.Root)
+		return topic == protocol.Root || hasLevelPrefix(topic, protocol.Root) || p.inDiscovery(topic)
 	case roleNode:
 		if user == "" || strings.ContainsAny(user, "/+#") {
 			return false

@@ -308,3 +308,36 @@ func TestACLCheckDoesNotAllocate(t *testing.T) {
 		t.Errorf("OnACLCheck allocates %v times per call pair, want 0", n)
 	}
 }
+
+// TestDiscoveryACL: with Home Assistant discovery on, the scheduler writes
+// below the prefix and monitors and operators read it; nobody else writes
+// there, and with discovery off nobody but the scheduler's region is
+// touched.
+func TestDiscoveryACL(t *testing.T) {
+	on := testPolicy().withDiscovery("homeassistant")
+	off := testPolicy()
+	const cfg = "homeassistant/sensor/tether_eu-1_node-a/cpu/config"
+	for _, c := range []struct {
+		p     *policy
+		user  string
+		topic string
+		write bool
+		want  bool
+	}{
+		{on, "scheduler", cfg, true, true},
+		{on, "monitor", cfg, false, true},
+		{on, "monitor", "homeassistant/#", false, true},
+		{on, "operator", cfg, false, true},
+		{on, "monitor", cfg, true, false},
+		{on, "operator", cfg, true, false},
+		{on, "node-a", cfg, true, false},
+		{on, "node-a", cfg, false, false},
+		{on, "scheduler", "homeassistantx/sensor/x/config", true, false},
+		{off, "scheduler", cfg, true, false},
+		{off, "monitor", cfg, false, false},
+	} {
+		if got := c.p.allowed(c.p.roleOf(c.user), c.user, c.topic, c.write); got != c.want {
+			t.Errorf("discovery %q: %s write=%v %s: %v, want %v", c.p.discovery, c.user, c.write, c.topic, got, c.want)
+		}
+	}
+}

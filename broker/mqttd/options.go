@@ -71,6 +71,10 @@ type Options struct {
 	// submissions and control requests (tether-broker submit, cancel);
 	// the scheduler replies on tether/v1/<Region>/replies/<user>/….
 	OperatorUsers []string
+	// DiscoveryPrefix, when set, is Home Assistant's discovery prefix
+	// (e.g. "homeassistant"): the scheduler may publish below it and
+	// monitors and operators may read it (docs/protocol.md).
+	DiscoveryPrefix string
 
 	// MaxClients bounds concurrent connections; more are refused with
 	// "server unavailable". Default 0: no limit (mochi's default), since a
@@ -253,6 +257,11 @@ func (o Options) validate() error {
 
 	if err := protocol.ValidateID("region", o.Region); err != nil {
 		add("mqttd: %v: set the region this broker serves", err)
+	}
+	if o.DiscoveryPrefix != "" {
+		if err := protocol.ValidateDiscoveryPrefix(o.DiscoveryPrefix); err != nil {
+			add("mqttd: %v", err)
+		}
 	}
 	if o.Addr != "" {
 		if err := checkHostPort(o.Addr); err != nil {

@@ -45,7 +45,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts:   opts,
 		log:    safeLogger(opts.Logger.With("component", "mqttd")),
-		policy: newPolicy(opts.Region, opts.SchedulerUsers, opts.MonitorUsers, opts.OperatorUsers),
+		policy: newPolicy(opts.Region, opts.SchedulerUsers, opts.MonitorUsers, opts.OperatorUsers).withDiscovery(opts.DiscoveryPrefix),
 		ready:  make(chan struct{}),
 	}
 	if opts.CredentialsFile != "" {

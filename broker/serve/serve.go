@@ -76,6 +76,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 			CredentialsFile: cfg.Embedded.CredentialsFile, Region: cfg.Region,
 			SchedulerUsers: []string{cfg.Username}, MonitorUsers: cfg.Embedded.MonitorUsers, OperatorUsers: cfg.Embedded.OperatorUsers,
 			MaxPendingWrites: cfg.Embedded.MaxPendingWrites, Logger: o.Logger,
+			DiscoveryPrefix:    cfg.DiscoveryPrefix(),
 			ConnectTimeout:     cfg.Embedded.ConnectTimeout,
 			MaxUnauthenticated: cfg.Embedded.MaxUnauthenticated, MaxUnauthenticatedPerAddr: cfg.Embedded.MaxUnauthenticatedPerAddr,
 			MaxClientPacketSize:  cfg.Embedded.MaxClientPacketSize,

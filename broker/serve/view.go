@@ -38,6 +38,9 @@ type views struct {
 	last  map[string]published          // node → its row as last published
 	due   map[string]time.Time          // nodes with changes held back, and when they may go
 	fresh map[string]protocol.FleetNode // scratch: rows to publish in this pass
+	// announced: nodes whose Home Assistant discovery configs are out, with
+	// the model and version they named (discovery.go).
+	announced map[string]string
 }
 
 type published struct {
@@ -55,7 +58,7 @@ func (s *scheduler) publishLoop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	<-timer.C
 	defer timer.Stop()
-	v := &views{last: map[string]published{}, due: map[string]time.Time{}, fresh: map[string]protocol.FleetNode{}}
+	v := &views{last: map[string]published{}, due: map[string]time.Time{}, fresh: map[string]protocol.FleetNode{}, announced: map[string]string{}}
 	var last, due time.Time // due is zero when nothing is scheduled
 	schedule := func(at time.Time) {
 		if !due.IsZero() && !at.Before(due) {
@@ -90,7 +93,9 @@ func (s *scheduler) publishLoop(ctx context.Context) {
 // publishFleet publishes the summary and the rows that are due, and
 // returns when held-back rows are next due (zero: none are).
 func (s *scheduler) publishFleet(ctx context.Context, v *views, now time.Time) time.Time {
+	reconnected := false
 	if e := s.viewEpoch.Load(); e != v.epoch {
+		reconnected = true
 		// A new connection: the broker may have lost what it retained
 		// (a restart without persistence), so every row goes again; and
 		// the single table older schedulers retained is cleared.
@@ -134,6 +139,7 @@ func (s *scheduler) publishFleet(ctx context.Context, v *views, now time.Time) t
 		}
 	}
 	s.publishRows(ctx, v, now)
+	s.publishDiscovery(ctx, v.announced, reconnected)
 	return next
 }
 

@@ -74,3 +74,15 @@ func TestParseNodeTopic(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateDiscoveryPrefix(t *testing.T) {
+	for p, ok := range map[string]bool{
+		"homeassistant": true, "site/ha": true,
+		"": false, "home+": false, "ha/#": false, "$SYS/ha": false, "tether/v1/ha": false, "tether/v1": false,
+		"/ha": false, "ha/": false, "a//b": false, strings.Repeat("h", 65): false,
+	} {
+		if err := ValidateDiscoveryPrefix(p); (err == nil) != ok {
+			t.Errorf("ValidateDiscoveryPrefix(%q) = %v, want ok %v", p, err, ok)
+		}
+	}
+}
