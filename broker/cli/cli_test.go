@@ -83,7 +83,7 @@ func TestUsageErrors(t *testing.T) {
 		{"passwd", "add", "x"},
 		{"passwd", "-f", "/tmp/x", "add", "bad/user"},
 		{"serve", "--region", "a/b"},
-		{"nodes", "--broker", "localhost:1883"},
+		{"nodes", "--broker", "tcp://bad host:1883"},
 	}
 	for _, args := range cases {
 		env, _, _ := testEnv("")

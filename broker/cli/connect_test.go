@@ -71,6 +71,8 @@ func TestConnectErrorsSayWhy(t *testing.T) {
 			`not authorised: check the user and password (user "ops")`},
 		{"unknown user", []string{"--broker", url, "--username", "nobody", "--password-file", pw["ops"]},
 			`not authorised: check the user and password (user "nobody")`},
+		{"HOST:PORT", []string{"--broker", strings.TrimPrefix(url, "tcp://"), "--username", "ops", "--password-file", pw["wrong"]},
+			`not authorised: check the user and password (user "ops")`},
 		{"nothing listening", []string{"--broker", "tcp://" + closed}, "nothing listening at " + closed},
 	}
 	for _, c := range cases {

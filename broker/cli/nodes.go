@@ -37,7 +37,7 @@ func (c *clientFlags) register(fs *flag.FlagSet, env Env) {
 			"TETHER_PASSWORD_FILE": &c.passwordFile, "TETHER_TLS_CA": &c.tlsCA},
 		Lists: map[string]*[]string{"TETHER_BROKER": &c.brokers},
 	}.Apply(env.Getenv)
-	fs.Var(&cliconf.List{Dst: &c.brokers}, "broker", "broker URL (TETHER_BROKER)")
+	fs.Var(&cliconf.List{Dst: &c.brokers}, "broker", "broker HOST:PORT or URL: tcp://HOST:1883, tls://HOST:8883 (TETHER_BROKER)")
 	fs.StringVar(&c.region, "region", c.region, "region (TETHER_REGION)")
 	fs.StringVar(&c.username, "username", c.username, "MQTT username; the monitor identity is enough (TETHER_USERNAME)")
 	fs.StringVar(&c.passwordFile, "password-file", c.passwordFile, "file holding the password; TETHER_PASSWORD also works")

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/tether-edge/tether/pkg/backoff"
@@ -119,9 +120,13 @@ func (o *Options) Validate() error {
 
 // parseBroker returns the URL and whether it asks for TLS.
 func parseBroker(raw string) (*url.URL, bool, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, false, fmt.Errorf("broker URL %q: %w", raw, err)
+	full := raw
+	if !strings.Contains(raw, "://") {
+		full = "tcp://" + raw // HOST:PORT, as people write it
+	}
+	u, err := url.Parse(full)
+	if err != nil || u.Port() == "" && strings.HasSuffix(u.Host, ":") {
+		return nil, false, fmt.Errorf("broker %q is not HOST:PORT or a URL: write it as HOST:1883, tcp://HOST:1883 or tls://HOST:8883", raw)
 	}
 	if u.Host == "" {
 		return nil, false, fmt.Errorf("broker URL %q has no host: write it as tcp://HOST:1883 or tls://HOST:8883", raw)

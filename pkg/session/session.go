@@ -364,7 +364,9 @@ func (s *Session) setReady() {
 
 func (s *Session) connect(ctx context.Context, broker string, lost chan<- error) (mqtt.Client, error) {
 	o := mqtt.NewClientOptions()
-	o.AddBroker(broker)
+	if u, _, err := parseBroker(broker); err == nil {
+		o.AddBroker(u.String()) // a bare HOST:PORT made a tcp:// URL
+	}
 	o.SetClientID(s.opts.ClientID)
 	// MQTT 3.1.1 only: with the default (0) paho retries a refused CONNECT
 	// as MQTT 3.1, doubling every failed attempt.
