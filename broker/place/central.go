@@ -89,14 +89,16 @@ func (c *Central) NodeUp(f *Fleet, i int, now float64, dst []Action) []Action {
 	return dst
 }
 
-// SlotFreed offers one freed slot of node i: the first queued task that fits it is bound to
-// the free slot SlotRule chooses for it (node i's or a better one); if none fits, the slot
-// stays free for a later arrival.
+// SlotFreed offers the free slots of node i: the first queued task that fits node i is bound
+// to the free slot SlotRule chooses for it (node i's or a better one), and so on while node i
+// has a free slot and a queued task fits it; a slot nothing fits stays free for a later
+// arrival.
 func (c *Central) SlotFreed(f *Fleet, i int, now float64, dst []Action) []Action {
-	if f.FreeSlots(i) <= 0 {
-		return dst
-	}
-	if k := c.q.firstFit(func(t *Task) bool { return f.usable(i, t) }); k >= 0 {
+	for f.FreeSlots(i) > 0 {
+		k := c.q.firstFit(func(t *Task) bool { return f.usable(i, t) })
+		if k < 0 {
+			return dst
+		}
 		t := c.q.items[k]
 		j := SlotRule(f, c.slots, t, now)
 		if j < 0 {
@@ -104,7 +106,7 @@ func (c *Central) SlotFreed(f *Fleet, i int, now float64, dst []Action) []Action
 		}
 		c.q.removeAt(k)
 		f.Assign(j, t, now)
-		return append(dst, Action{Kind: Bind, Task: t, Node: j})
+		dst = append(dst, Action{Kind: Bind, Task: t, Node: j})
 	}
 	return dst
 }

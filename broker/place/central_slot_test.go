@@ -34,3 +34,26 @@ func TestCentralBindsToTheSlotTheCostModelChooses(t *testing.T) {
 		}
 	}
 }
+
+// TestCentralFreedSlotIsNotLeftIdle: when a freed slot's task goes to a better free node, the
+// freed slot still takes the next queued task.
+func TestCentralFreedSlotIsNotLeftIdle(t *testing.T) {
+	slow, fast := edgeNode("slow", 1), edgeNode("fast", 4)
+	slow.Cores, fast.Cores = 1, 1
+	f := fleetOf(slow, fast)
+	c := NewCentral("test", OrderFIFO, CentralOptions{})
+	f.Assign(0, task(1, 100), 0)
+	f.Assign(1, task(2, 100), 0)
+	for id := uint64(3); id <= 4; id++ {
+		if acts := c.Submit(f, task(id, 4), 0, nil); len(acts) != 0 {
+			t.Fatalf("task %d with no free slot: %+v, want queued", id, acts)
+		}
+	}
+	f.Finished(0, 1, 1)
+	f.Finished(1, 2, 1)
+	acts := c.SlotFreed(f, 0, 1, nil) // both nodes are free now; the slow one is offered first
+	if len(acts) != 2 || f.FreeSlots(0) != 0 || f.FreeSlots(1) != 0 || c.Len() != 0 {
+		t.Errorf("%d binds, free slots %d and %d, %d queued: want both tasks bound, one a node",
+			len(acts), f.FreeSlots(0), f.FreeSlots(1), c.Len())
+	}
+}
