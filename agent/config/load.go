@@ -29,7 +29,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 		return Config{}, err
 	}
 	fs := flagSet(&cfg, usage)
-	if err := fs.Parse(args); err != nil {
+	if err := cliconf.ParseFlags(fs, args); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {

@@ -107,3 +107,30 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestBadFlagPrintsOneHint: a bad flag or value prints its error and one
+// line pointing at --help, for every command; --help prints the usage.
+func TestBadFlagPrintsOneHint(t *testing.T) {
+	for name := range commands() {
+		if name == "version" {
+			continue
+		}
+		for _, args := range [][]string{{name, "--no-such-flag"}, {name, "--timeout", "soon"}} {
+			env, _, errb := testEnv("")
+			if err := Run(context.Background(), env, args); err == nil {
+				t.Errorf("%q: no error", args)
+			}
+			want := "run 'tether-broker " + name + " --help' for its flags"
+			if got := errb.String(); !strings.Contains(got, want) || strings.Count(got, "\n") > 2 || strings.Contains(got, "Usage") {
+				t.Errorf("%q printed %d lines, want the error and %q:\n%s", args, strings.Count(got, "\n"), want, got)
+			}
+		}
+		env, _, errb := testEnv("")
+		if err := Run(context.Background(), env, []string{name, "--help"}); err != nil {
+			t.Errorf("%s --help: %v", name, err)
+		}
+		if !strings.Contains(errb.String(), "Usage") && !strings.Contains(errb.String(), "  -") {
+			t.Errorf("%s --help printed %q", name, errb.String())
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/pkg/cliconf"
 )
 
 func runKeygen(_ context.Context, env Env, args []string) error {
@@ -27,7 +28,7 @@ func runKeygen(_ context.Context, env Env, args []string) error {
 	out := fs.String("o", "", "write the new private key to this file (mode 0600)")
 	force := fs.Bool("force", false, "overwrite an existing key file (agents pinning the old key refuse assignments until updated)")
 	public := fs.String("public", "", "print the public key of this private key file")
-	if err := fs.Parse(args); err != nil {
+	if err := cliconf.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	switch {
@@ -40,7 +41,7 @@ func runKeygen(_ context.Context, env Env, args []string) error {
 		return err
 	case *out != "" && *public == "":
 	default:
-		fs.Usage()
+		cliconf.Hint(fs)
 		return errors.New("keygen: give -o FILE or --public FILE")
 	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)

@@ -69,14 +69,14 @@ func runLoadgen(ctx context.Context, env Env, args []string) error {
 	result := fs.String("result", "", "also write the result as JSON to this file")
 	table := fs.Bool("table", false, "print the table of the --result files given as arguments")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
+	if err := cliconf.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if *table {
 		return printLoadTable(env, fs.Args())
 	}
 	if *nodesFile == "" || fs.NArg() != 0 {
-		fs.Usage()
+		cliconf.Hint(fs)
 		return errors.New("usage: tether-broker loadgen --nodes-file LIST [flags]")
 	}
 	log, err := logging.New(env.Stderr, *logLevel, "text")

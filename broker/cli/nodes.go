@@ -83,7 +83,7 @@ func runNodes(ctx context.Context, env Env, args []string) error {
 	var cf clientFlags
 	cf.register(fs, env)
 	asJSON := fs.Bool("json", false, "print the fleet table as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := cliconf.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	sess, topics, err := cf.session(env)

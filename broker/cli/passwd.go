@@ -52,12 +52,12 @@ func runPasswd(_ context.Context, env Env, args []string) error {
 	file := fs.String("f", "", "credentials file (created if missing)")
 	pwFile := fs.String("password-file", "", "add: read the password from this file")
 	stdin := fs.Bool("stdin", false, "add: read the password from the first line of standard input")
-	if err := fs.Parse(args); err != nil {
+	if err := cliconf.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	rest := fs.Args()
 	bad := func() error {
-		fs.Usage()
+		cliconf.Hint(fs)
 		return errors.New("usage: tether-broker passwd -f FILE add USER | import [LIST] | del USER... | list")
 	}
 	if *file == "" || len(rest) == 0 {

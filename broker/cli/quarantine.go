@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tether-edge/tether/pkg/cliconf"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
@@ -23,7 +24,7 @@ func runQuarantine(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	if len(rest) > 0 {
-		fs.Usage()
+		cliconf.Hint(fs)
 		return fmt.Errorf("quarantine: unexpected %q (release a node with --release NODE)", rest[0])
 	}
 	op := task.OpQuarantine

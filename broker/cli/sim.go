@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/tether-edge/tether/broker/sim"
+	"github.com/tether-edge/tether/pkg/cliconf"
 )
 
 func runSim(ctx context.Context, env Env, args []string) error {
@@ -21,7 +22,7 @@ func runSim(ctx context.Context, env Env, args []string) error {
 	}
 	cfg.RegisterFlags(fs)
 	out := fs.String("out", "sim-out", "directory for the CSV, the summary and the plots")
-	if err := fs.Parse(args); err != nil {
+	if err := cliconf.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tether-edge/tether/pkg/cliconf"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
@@ -154,7 +155,7 @@ func taskFlagSet(env Env, name, usage string) (*flag.FlagSet, *clientFlags) {
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var rest []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := cliconf.ParseFlags(fs, args); err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {
@@ -177,7 +178,7 @@ func runSubmit(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	if *file == "" || len(rest) > 0 {
-		fs.Usage()
+		cliconf.Hint(fs)
 		return errors.New("submit: give one spec with -f FILE")
 	}
 	spec, err := readSpec(env, *file)
@@ -372,7 +373,7 @@ func runTasks(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	if len(rest) > 0 {
-		fs.Usage()
+		cliconf.Hint(fs)
 		return fmt.Errorf("tasks: unexpected %q (for one task: tether-broker task ID)", rest[0])
 	}
 	c, err := dialTasks(ctx, env, cf)
@@ -550,7 +551,7 @@ func oneTask(ctx context.Context, env Env, fs *flag.FlagSet, cf *clientFlags, ar
 		return "", nil, err
 	}
 	if len(rest) != 1 {
-		fs.Usage()
+		cliconf.Hint(fs)
 		return "", nil, fmt.Errorf("%s: give one task id", cmd)
 	}
 	if err := protocol.ValidateID("task id", rest[0]); err != nil {

@@ -74,7 +74,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.StringVar(&cfg.HTTP.Listen, "http-listen", cfg.HTTP.Listen, "HTTP address for /metrics, /healthz and /readyz, e.g. 127.0.0.1:9883 (empty: none)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
-	if err := fs.Parse(args); err != nil {
+	if err := cliconf.ParseFlags(fs, args); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
