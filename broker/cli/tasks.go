@@ -82,7 +82,7 @@ func (c *taskClient) request(ctx context.Context, topic string, build func(id, r
 	case r := <-replies:
 		return r, nil
 	case <-t.C:
-		return task.Reply{}, fmt.Errorf("no reply from the scheduler within %v: is `tether-broker serve` running for region %s, and is %q an operator (operator_users)?",
+		return task.Reply{}, fmt.Errorf("no scheduler answered within %v: is `tether-broker serve` running for region %s, and is %q an operator (operator_users)?",
 			c.cf.timeout, c.topics.Region(), c.user)
 	case <-ctx.Done():
 		return task.Reply{}, ctx.Err()
