@@ -327,13 +327,12 @@ func progressLine(st task.Status) string {
 	return b.String()
 }
 
+// isTerminal reports whether w is a terminal, which gets the live progress
+// bar: a file, pipe or /dev/null (a character device, but no terminal) gets
+// one line per change.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && fdIsTerminal(f.Fd())
 }
 
 // readSpec reads a spec file: JSON if it is named *.json, else YAML.
