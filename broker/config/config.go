@@ -38,6 +38,12 @@ type Config struct {
 	// FleetInterval is the shortest time between two publications of the
 	// retained fleet summary and table.
 	FleetInterval time.Duration `yaml:"fleet_interval"`
+	// FleetRowRefresh is how long a node's fleet row whose only changes
+	// are measurements (CPU, memory, last seen, seq) waits before it is
+	// published again (0: 60 fleet intervals, 1 min by default); changes
+	// of state go out within a fleet interval. Shorter is fresher rows and
+	// more monitor traffic (docs/protocol.md, Fleet rows).
+	FleetRowRefresh time.Duration `yaml:"fleet_row_refresh"`
 
 	Tasks     Tasks     `yaml:"tasks"`
 	Placement Placement `yaml:"placement"`
@@ -131,6 +137,14 @@ func (c *Config) DiscoveryPrefix() string {
 	return c.HomeAssistant.Prefix
 }
 
+// RowRefresh is FleetRowRefresh with its default applied.
+func (c *Config) RowRefresh() time.Duration {
+	if c.FleetRowRefresh > 0 {
+		return c.FleetRowRefresh
+	}
+	return 60 * c.FleetInterval
+}
+
 // UsesEmbedded reports whether serve runs its own broker.
 func (c *Config) UsesEmbedded() bool { return len(c.MQTTURL) == 0 }
 
@@ -183,6 +197,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OfflineGrace < 0 || c.OfflineGrace > 24*time.Hour {
 		add("offline_grace %v: use between 0 and 24h", c.OfflineGrace)
+	}
+	if c.FleetRowRefresh != 0 && (c.FleetRowRefresh < c.FleetInterval || c.FleetRowRefresh > time.Hour) {
+		add("fleet_row_refresh %v: use between fleet_interval (%v) and 1h, or 0 for 60 fleet intervals", c.FleetRowRefresh, c.FleetInterval)
 	}
 	if c.FleetInterval < 100*time.Millisecond || c.FleetInterval > time.Hour {
 		add("fleet_interval %v: use between 100ms and 1h", c.FleetInterval)

@@ -66,6 +66,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.DurationVar(&cfg.KeepAlive, "keepalive", cfg.KeepAlive, "the scheduler's MQTT keepalive")
 	fs.DurationVar(&cfg.OfflineGrace, "offline-grace", cfg.OfflineGrace, "added to a node's heartbeat before it is declared offline")
 	fs.DurationVar(&cfg.FleetInterval, "fleet-interval", cfg.FleetInterval, "shortest time between fleet table publications")
+	fs.DurationVar(&cfg.FleetRowRefresh, "fleet-row-refresh", cfg.FleetRowRefresh, "how long a fleet row with only new measurements waits to be published (0: 60 fleet intervals)")
 	fs.StringVar(&cfg.Tasks.Dir, "tasks-dir", cfg.Tasks.Dir, "directory of the task store")
 	fs.StringVar(&cfg.Tasks.SigningKeyFile, "signing-key-file", cfg.Tasks.SigningKeyFile, "the scheduler's ed25519 signing key (PEM PKCS #8); none: tasks stay pending")
 	fs.DurationVar(&cfg.Tasks.NodeLostGrace, "node-lost-grace", cfg.Tasks.NodeLostGrace, "how long a node may be offline before its tasks move")

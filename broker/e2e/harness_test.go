@@ -211,7 +211,10 @@ func (p *proc) wait(t *testing.T, within time.Duration) error {
 
 func (s *site) startScheduler(extra ...string) *proc {
 	args := append([]string{"serve", "--listen", fmt.Sprintf("127.0.0.1:%d", s.port), "--credentials-file", s.creds,
-		"--password-file", filepath.Join(s.dir, "tether-scheduler.pw"), "--log-level", "debug"}, extra...)
+		"--password-file", filepath.Join(s.dir, "tether-scheduler.pw"), "--log-level", "debug",
+		// The tests read seq and metrics from the fleet rows: refresh them
+		// every second instead of holding measurement-only changes a minute.
+		"--fleet-row-refresh", "1s"}, extra...)
 	p := s.start("tether-broker serve", s.broker, args...)
 	s.waitPort()
 	s.scheduler = p

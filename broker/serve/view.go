@@ -19,14 +19,13 @@ import (
 // restart of many agents at once becomes a few passes, not thousands.
 const minUrgentGap = 100 * time.Millisecond
 
-// rowRefreshes is how many fleet intervals a row whose only changes are
-// measurements (CPU, memory, temperature, last seen, seq, backlog) waits
-// before it is published again: 1 min by default. A node reports every
+// A row whose only changes are measurements (CPU, memory, temperature,
+// last seen, seq, backlog) waits config.RowRefresh before it is published
+// again: 60 fleet intervals, 1 min, by default. A node reports every
 // 10 s or so, ~400 bytes; its ~300-byte row once a minute adds ~8 % to
 // what a monitor of tether/v1/<region>/# receives. Changes of state
 // (online, reason, facts, duplicate, gaps, throttled) wait one fleet
 // interval at most.
-const rowRefreshes = 60
 
 // rowWindow bounds the rows published and not yet acknowledged.
 const rowWindow = 256
@@ -111,7 +110,7 @@ func (s *scheduler) publishFleet(ctx context.Context, v *views, now time.Time) t
 	} else {
 		s.publish(ctx, session.Message{Topic: s.topics.FleetSummary(), QoS: 1, Retained: true, Payload: b})
 	}
-	gap, refresh := s.cfg.FleetInterval, rowRefreshes*s.cfg.FleetInterval
+	gap, refresh := s.cfg.FleetInterval, s.cfg.RowRefresh()
 	clear(v.fresh)
 	s.fleet.Drain(fleet.ForView, func(n fleet.Node) {
 		row := fleet.Row(n)

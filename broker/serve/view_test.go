@@ -91,7 +91,7 @@ func TestBadRowDoesNotStopTheView(t *testing.T) {
 
 // TestRowsFollowTheFleet: the scheduler publishes a node's row when it
 // appears, an online change within a fleet interval, and a change of
-// measurements only after rowRefreshes intervals.
+// measurements only after the row refresh (config.RowRefresh).
 func TestRowsFollowTheFleet(t *testing.T) {
 	s := newSite(t)
 	topics, _ := protocol.NewTopics("default")
@@ -127,7 +127,7 @@ func TestRowsFollowTheFleet(t *testing.T) {
 	n := in.n - before
 	in.mu.Unlock()
 	if n > 2 {
-		t.Fatalf("%d rows for 5 reports and a goodbye within %v: measurements are not held back", n, rowRefreshes*s.cfg.FleetInterval)
+		t.Fatalf("%d rows for 5 reports and a goodbye within %v: measurements are not held back", n, s.cfg.RowRefresh())
 	}
 }
 
