@@ -56,4 +56,4 @@ require (
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 
-replace github.com/dgraph-io/ristretto/v2 => ./third_party/ristretto
+replace github.com/dgraph-io/ristretto/v2 => ./pkg/third_party/ristretto

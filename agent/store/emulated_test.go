@@ -17,7 +17,7 @@ const envEmulated = "TETHER_STORE_EMULATED"
 // emulatedTests are the store's contract (every operation, on a fresh and
 // on a reopened store) and its crash image reopened: Badger truncates the
 // WAL it replays and the last value-log file, through ristretto's mremap,
-// which is per architecture (third_party/ristretto/README.md).
+// which is per architecture (pkg/third_party/ristretto/README.md).
 // TestContract's server variant is the scheduler's, on amd64.
 const emulatedTests = "^(TestContract|TestCrashImageHasEveryCommit)$/^(device|reopened)$"
 
