@@ -3,15 +3,11 @@ package serve
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/tether-edge/tether/broker/config"
-	"github.com/tether-edge/tether/broker/mqttd"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 )
@@ -55,41 +51,8 @@ func TestHAConfigsFollowConventions(t *testing.T) {
 // Home Assistant's kind of client id finds every entity of a node that was
 // born, and each entity's state topic carries the value it reads.
 func TestHomeAssistantDiscovery(t *testing.T) {
-	dir := t.TempDir()
-	creds := filepath.Join(dir, "credentials")
-	for user, pw := range map[string]string{"tether-scheduler": "sched-pw", "monitor": "mon-pw", "pi-a": "node-pw"} {
-		if err := mqttd.AddUser(creds, user, pw); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg := config.Default()
-	cfg.Embedded.Listen = "127.0.0.1:0"
-	cfg.Embedded.CredentialsFile = creds
-	cfg.Password = "sched-pw"
-	cfg.FleetInterval = 100 * time.Millisecond
-	cfg.Tasks.Dir = filepath.Join(dir, "tasks")
-	cfg.HomeAssistant.Discovery = true
-
-	ready := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Version: "test", OnReady: func(u string) { ready <- u }})
-	}()
-	var url string
-	select {
-	case url = <-ready:
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("scheduler not ready")
-	}
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	url, _ := startServe(t, map[string]string{"monitor": "mon-pw", "pi-a": "node-pw"},
+		func(c *config.Config) { c.HomeAssistant.Discovery = true })
 
 	topics, _ := protocol.NewTopics("default")
 	node := dial(t, url, "pi-a", "pi-a", "node-pw")

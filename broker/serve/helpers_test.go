@@ -1,5 +1,74 @@
 package serve
 
-import "net"
+import (
+	"context"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/broker/config"
+	"github.com/tether-edge/tether/broker/mqttd"
+)
 
 func netResolve(s string) (net.Addr, error) { return net.ResolveTCPAddr("tcp", s) }
+
+// startServe runs the scheduler with its embedded broker on 127.0.0.1:0
+// in the test process, with users (name → password; tether-scheduler's is
+// "sched-pw") in a fresh credentials file and cfg changed by edit. It
+// returns the broker's URL once the scheduler is ready, and stop, which
+// ends Run and fails the test if Run does not return cleanly within 15 s;
+// stop also runs at cleanup.
+func startServe(t *testing.T, users map[string]string, edit func(*config.Config)) (url string, stop func()) {
+	t.Helper()
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "credentials")
+	users["tether-scheduler"] = "sched-pw"
+	for user, pw := range users {
+		if err := mqttd.AddUser(creds, user, pw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := config.Default()
+	cfg.Embedded.Listen = "127.0.0.1:0"
+	cfg.Embedded.CredentialsFile = creds
+	cfg.Password = "sched-pw"
+	cfg.FleetInterval = 100 * time.Millisecond
+	cfg.Tasks.Dir = filepath.Join(dir, "tasks")
+	if edit != nil {
+		edit(&cfg)
+	}
+	ready := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Version: "test", OnReady: func(u string) { ready <- u }})
+	}()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run after cancel: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	}
+	t.Cleanup(stop)
+	select {
+	case url = <-ready:
+	case err := <-done:
+		stopped = true
+		t.Fatalf("Run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("scheduler not ready")
+	}
+	return url, stop
+}

@@ -3,16 +3,12 @@ package serve
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tether-edge/tether/broker/config"
-	"github.com/tether-edge/tether/broker/mqttd"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 )
@@ -21,41 +17,13 @@ import (
 // Prometheus metrics built from its fleet, its embedded broker and its
 // task engine, /healthz, and /readyz once it is connected.
 func TestHTTPMetricsAndReadiness(t *testing.T) {
-	dir := t.TempDir()
-	creds := filepath.Join(dir, "credentials")
-	for user, pw := range map[string]string{"tether-scheduler": "sched-pw", "pi-a": "node-pw"} {
-		if err := mqttd.AddUser(creds, user, pw); err != nil {
-			t.Fatal(err)
-		}
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	httpAddr := l.Addr().String()
 	l.Close()
-	cfg := config.Default()
-	cfg.Embedded.Listen = "127.0.0.1:0"
-	cfg.Embedded.CredentialsFile = creds
-	cfg.Password = "sched-pw"
-	cfg.FleetInterval = 100 * time.Millisecond
-	cfg.Tasks.Dir = filepath.Join(dir, "tasks")
-	cfg.HTTP.Listen = httpAddr
-
-	ready := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Version: "test", OnReady: func(u string) { ready <- u }})
-	}()
-	var url string
-	select {
-	case url = <-ready:
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("scheduler not ready")
-	}
+	url, stop := startServe(t, map[string]string{"pi-a": "node-pw"}, func(c *config.Config) { c.HTTP.Listen = httpAddr })
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + httpAddr + path)
 		if err != nil {
@@ -100,15 +68,7 @@ func TestHTTPMetricsAndReadiness(t *testing.T) {
 		}
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run after cancel: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
+	stop()
 	if _, err := http.Get("http://" + httpAddr + "/healthz"); err == nil {
 		t.Error("the HTTP listener outlived the scheduler")
 	}

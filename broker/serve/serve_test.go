@@ -2,16 +2,12 @@ package serve
 
 import (
 	"context"
-	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/tether-edge/tether/broker/config"
-	"github.com/tether-edge/tether/broker/mqttd"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 )
@@ -24,34 +20,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // context ends. (The goodbye's retained status outlives only an external
 // broker: broker/e2e checks it against Mosquitto.)
 func TestServeInProcess(t *testing.T) {
-	dir := t.TempDir()
-	creds := filepath.Join(dir, "credentials")
-	for user, pw := range map[string]string{"tether-scheduler": "sched-pw", "monitor": "mon-pw", "pi-a": "node-pw"} {
-		if err := mqttd.AddUser(creds, user, pw); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg := config.Default()
-	cfg.Embedded.Listen = "127.0.0.1:0"
-	cfg.Embedded.CredentialsFile = creds
-	cfg.Password = "sched-pw"
-	cfg.FleetInterval = 100 * time.Millisecond
-	cfg.Tasks.Dir = filepath.Join(dir, "tasks")
-
-	ready := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Version: "test", OnReady: func(u string) { ready <- u }})
-	}()
-	var url string
-	select {
-	case url = <-ready:
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("scheduler not ready")
-	}
+	url, stop := startServe(t, map[string]string{"monitor": "mon-pw", "pi-a": "node-pw"}, nil)
 
 	topics, _ := protocol.NewTopics("default")
 	node := dial(t, url, "pi-a", "pi-a", "node-pw")
@@ -100,15 +69,7 @@ func TestServeInProcess(t *testing.T) {
 		return sched.State == protocol.StateOnline && sched.Version == "test"
 	})
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run after cancel: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
+	stop()
 }
 
 func dial(t testing.TB, url, clientID, user, pw string) *session.Session {
