@@ -175,6 +175,7 @@ type Fence struct {
 	Attempt uint32    `json:"attempt"`
 	Sends   int       `json:"sends,omitempty"`
 	SentAt  time.Time `json:"sent_at,omitzero"`
+	sent    instant   // SentAt on the monotonic clock
 }
 
 // maxFenceSends: a node that was sent the cancel of a stale attempt this

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/tether-edge/tether/pkg/roundtrip"
 	"github.com/tether-edge/tether/pkg/task"
 )
@@ -97,7 +99,8 @@ func FuzzDecodeRecords(f *testing.F) {
 		}
 		if fn, err := decodeFence("pi-a", "t1", b); err == nil {
 			roundtrip.Check(t, fn, func(fn *Fence) ([]byte, error) { return frame(formatFence, fn) },
-				func(b []byte) (*Fence, error) { return decodeFence("pi-a", "t1", b) })
+				func(b []byte) (*Fence, error) { return decodeFence("pi-a", "t1", b) },
+				cmpopts.IgnoreUnexported(Fence{})) // the engine's monotonic reading: never stored
 		}
 	})
 }
