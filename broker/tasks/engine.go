@@ -247,6 +247,10 @@ func New(o Options, ld Loaded) *Engine {
 			e.sendRun(en, false)
 		}
 	}
+	for _, q := range ld.Quarantine {
+		n := e.node(q.Node)
+		n.until, n.untilAt, n.strikes = q.Until.UTC(), e.restored(q.Until), q.Failures
+	}
 	for _, f := range ld.Fences {
 		f.sent = e.restored(f.SentAt)
 		e.fenceMap(f.Node)[f.Task] = f

@@ -103,6 +103,7 @@ func (e *Engine) strike(node string) {
 	}
 	n.untilAt, n.until = e.clock().add(e.opts.Quarantine), e.now().Add(e.opts.Quarantine)
 	e.cands, e.qChanged = nil, true
+	e.writeQuarantine(&Quarantine{Node: node, Until: n.until, Failures: n.strikes})
 	e.log.Warn("node quarantined: no new task is placed there", "node", node, "failures_in_a_row", n.strikes,
 		"until", n.until)
 }
@@ -141,6 +142,7 @@ func (e *Engine) unquarantine(node, why string) {
 	n := e.nodes[node]
 	n.untilAt, n.until, n.strikes = 0, time.Time{}, 0
 	e.cands, e.placeDue, e.qChanged = nil, true, true
+	e.units = append(e.units, unit{{key: quarantineKey(node)}})
 	e.log.Info("node out of quarantine", "node", node, "why", why)
 }
 
@@ -165,4 +167,15 @@ func (e *Engine) quarantineMessage() Message {
 	}
 	b, _ := json.Marshal(l) // cannot fail: ids and times
 	return Message{Message: session.Message{Topic: e.opts.Topics.TaskQuarantine(), QoS: 1, Retained: true, Payload: b}}
+}
+
+// writeQuarantine stores q, so that a restarted scheduler keeps the node
+// in quarantine until q.Until (read onto the monotonic clock at load).
+func (e *Engine) writeQuarantine(q *Quarantine) {
+	v, err := frame(formatQuarantine, q)
+	if err != nil {
+		e.log.Error("quarantine does not encode", "node", q.Node, "err", err) // cannot happen
+		return
+	}
+	e.units = append(e.units, unit{{key: quarantineKey(q.Node), value: v}})
 }
