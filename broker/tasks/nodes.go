@@ -38,6 +38,9 @@ type Node struct {
 	CPU          float64
 	Throttled    bool
 	Undervoltage bool
+	// DiskFull: the node's birth says its disk is full. It is not a
+	// candidate: an assignment it could not journal would wait there.
+	DiskFull bool
 }
 
 // Candidate is an online node placement may choose, with the load the
@@ -144,9 +147,16 @@ func (e *Engine) UpdateNode(n Node) {
 	e.opts.Limits.bound(&n)
 	ns.Node = n
 	if old.Online != n.Online || old.HasFacts != n.HasFacts || old.Tier != n.Tier || old.Cores != n.Cores ||
-		old.MemTotal != n.MemTotal || old.Slots != n.Slots || !maps.Equal(old.Labels, n.Labels) {
+		old.MemTotal != n.MemTotal || old.Slots != n.Slots || old.DiskFull != n.DiskFull || !maps.Equal(old.Labels, n.Labels) {
 		e.cands = nil
 		e.placeDue = true
+	}
+	if n.DiskFull != old.DiskFull {
+		if n.DiskFull {
+			e.log.Warn("node's disk is full: no new task is placed there until it has space again", "node", n.ID)
+		} else {
+			e.log.Info("node has disk space again: tasks are placed there", "node", n.ID)
+		}
 	}
 	if e.observer != nil {
 		e.observer.NodeUpdated(n)
@@ -182,14 +192,15 @@ func (e *Engine) SyncNodes(all []Node) {
 }
 
 // candidates returns the online nodes with facts that are not in
-// quarantine, sorted by id so that placement is deterministic.
+// quarantine and whose disk is not full, sorted by id so that placement
+// is deterministic.
 func (e *Engine) candidates() []*Candidate {
 	if e.cands != nil {
 		return e.cands
 	}
 	e.cands = make([]*Candidate, 0, len(e.nodes))
 	for _, n := range e.nodes {
-		if n.Online && n.HasFacts && !n.quarantined() {
+		if n.Online && n.HasFacts && !n.quarantined() && !n.DiskFull {
 			e.cands = append(e.cands, &n.Candidate)
 		}
 	}
