@@ -86,7 +86,13 @@ func sleepTask(id string, work float64, input int64, deadline time.Duration) tas
 // engine does; it returns the node's id, or "" when none.
 func (g *rig) place(spec task.Spec) string {
 	g.t.Helper()
-	r := &tasks.Request{Task: spec.ID, Spec: &spec, Work: spec.Work, Submitted: g.now}
+	return g.placeRequest(&tasks.Request{Task: spec.ID, Spec: &spec, Work: spec.Work, Submitted: g.now})
+}
+
+// placeRequest is place for a request made by the caller.
+func (g *rig) placeRequest(r *tasks.Request) string {
+	g.t.Helper()
+	spec := r.Spec
 	if r.Work == 0 {
 		r.Work = 1
 	}

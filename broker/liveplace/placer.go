@@ -181,8 +181,19 @@ func (p *Placer) Place(r *tasks.Request, nodes []*tasks.Candidate) *tasks.Candid
 	return c
 }
 
-// decide asks the task's policy, then, for Tether, every node.
+// decide asks the task's policy, then, for Tether, every node. A queue's node is the one
+// place.SlotRule chooses, the rule the simulator's queues bind by: a free slot, or none when
+// waiting for a busy edge node beats the free cloud slot.
 func (p *Placer) decide(now float64) place.Decision {
+	if p.queue {
+		i := place.SlotRule(p.fleet, p.pick, &p.tk, p.req.Ahead, now)
+		if i >= 0 {
+			if c := p.candidate(i); c == nil || !tasks.Fits(p.req, c) {
+				i = -1 // the engine's record has no slot there: cannot happen while it and the fleet agree
+			}
+		}
+		return place.Decision{Node: i}
+	}
 	d := p.pick.Pick(p.fleet, &p.tk, now)
 	if d.Node < 0 && p.policyName(&p.tk) == "tether" {
 		d = p.exhaustive.Pick(p.fleet, &p.tk, now)
@@ -205,13 +216,18 @@ func (p *Placer) policyName(t *place.Task) string {
 func round(s float64) float64 { return float64(int64(s*1000)) / 1000 }
 
 // allowed is every task's Allow: node i is one of the engine's candidates, fits the request
-// by the engine's rules, is not the node to avoid, and, for a queue, has a free slot.
+// by the engine's rules, and is not the node to avoid. For a queue, whose rule looks at busy
+// nodes too and adds the free slot itself (place.SlotRule), the node need only fit once a
+// slot frees.
 func (p *Placer) allowed(i int) bool {
-	if p.queue && p.fleet.FreeSlots(i) <= 0 {
+	c := p.candidate(i)
+	if c == nil || c.ID == p.avoid {
 		return false
 	}
-	c := p.candidate(i)
-	return c != nil && c.ID != p.avoid && tasks.Fits(p.req, c)
+	if p.queue {
+		return tasks.FitsWhenFree(p.req, c)
+	}
+	return tasks.Fits(p.req, c)
 }
 
 // candidate returns the engine's candidate for fleet node i, if there is one.

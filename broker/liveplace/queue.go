@@ -4,9 +4,10 @@ import "github.com/tether-edge/tether/broker/tasks"
 
 // Queued is a Placer that keeps a central queue at the scheduler (fifo, sjf or priority): the
 // engine offers its pending tasks in the queue's order (tasks.Queue), and a task is placed
-// only on a node with a free slot by the scheduler's record — among those, on the one the
-// cost model says finishes it first — else it waits, pending, for a slot to free. New returns
-// one for a queue order.
+// only on a node with a free slot by the scheduler's record, the one place.SlotRule chooses
+// (the simulator's rule), else it waits, pending, for a slot to free — also when waiting for
+// a busy edge node, behind the work queued ahead of it, beats the free cloud slot. New
+// returns one for a queue order.
 type Queued struct{ *Placer }
 
 var _ tasks.Queue = (*Queued)(nil)

@@ -34,7 +34,8 @@ type CentralOptions struct {
 }
 
 // Central keeps one queue at the scheduler and binds a task only when a node has a free slot,
-// to the free slot the cost model chooses (SlotRule): the rule the live scheduler's queues use,
+// to the free slot the cost model chooses, or leaves it waiting when a free cloud slot would
+// finish it later than a wait for the edge (SlotRule): the rule the live scheduler's queues use,
 // so a queue order named here is the one a scheduler runs. It records every binding in the
 // Fleet itself (Fleet.Assign); the caller reports Started, Finished and Removed as usual and
 // calls SlotFreed after each Finished or Removed, and NodeUp for a node that (re)joins.
@@ -61,19 +62,53 @@ func NewCentral(name string, order Order, opt CentralOptions) *Central {
 	return &Central{name: name, q: queue{order: order, aging: opt.Aging}, slots: opt.Slots}
 }
 
-// SlotRule chooses the node with a free slot for t: the Tether rule (earliest estimated
-// completion that meets the deadline, over its bounded candidate set) and, when that set held
-// no free slot t fits, the same rule over every node. It returns -1 when no free slot fits.
-// The live scheduler's queues decide the same way (broker/liveplace).
-func SlotRule(f *Fleet, p Dispatcher, t *Task, now float64) int {
+// SlotRule chooses the node with a free slot for t, or -1 when t should wait in the queue.
+// Among the nodes with a free slot it applies the Tether rule (earliest estimated completion
+// that meets the deadline, over its bounded candidate set, and over every node when that set
+// held no free slot t fits). An edge slot so chosen is always taken: the edge is the capacity
+// the queue must keep busy. A cloud slot is taken only when the same rule over the edge
+// nodes, busy ones included, finds none where t would finish sooner by waiting for a slot:
+// a free cloud slot behind a backed-up WAN is worse than a short wait. The live scheduler's
+// queues decide the same way (broker/liveplace).
+func SlotRule(f *Fleet, p Dispatcher, t *Task, ahead, now float64) int {
 	allow := t.Allow
-	t.Allow = func(i int) bool { return f.FreeSlots(i) > 0 && (allow == nil || allow(i)) }
 	defer func() { t.Allow = allow }()
-	d := p.Pick(f, t, now)
-	if d.Node < 0 {
-		d = NewOracle(f).Pick(f, t, now)
+	t.Allow = func(i int) bool { return f.FreeSlots(i) > 0 && (allow == nil || allow(i)) }
+	d := pickAll(f, p, t, now)
+	if d.Node < 0 || f.Node(d.Node).Tier != TierCloud {
+		return d.Node
+	}
+	t.Allow = func(i int) bool { return f.Node(i).Tier == TierEdge && (allow == nil || allow(i)) }
+	if e := pickAll(f, p, t, now); e.Node >= 0 && waitBeats(t, e.Est+ahead/max(f.EdgeCapacity(), 1e-9), d.Est) {
+		if r, ok := p.(refunder); ok {
+			r.refund(f, d.Node, t)
+		}
+		return -1
 	}
 	return d.Node
+}
+
+// pickAll is p's decision, or the Tether rule over every node when p's candidates held none
+// t fits.
+func pickAll(f *Fleet, p Dispatcher, t *Task, now float64) Decision {
+	if d := p.Pick(f, t, now); d.Node >= 0 {
+		return d
+	}
+	return NewOracle(f).Pick(f, t, now)
+}
+
+// waitBeats reports whether finishing at wait beats finishing at now: meeting t's deadline
+// first, then the earlier time.
+func waitBeats(t *Task, wait, now float64) bool {
+	if t.Deadline > 0 && (wait <= t.Deadline) != (now <= t.Deadline) {
+		return wait <= t.Deadline
+	}
+	return wait < now
+}
+
+// refunder is a Dispatcher that charged for a decision SlotRule does not carry out.
+type refunder interface {
+	refund(f *Fleet, i int, t *Task)
 }
 
 func (c *Central) Name() string { return c.name }
@@ -83,26 +118,28 @@ func (c *Central) Len() int { return len(c.q.items) }
 
 // NodeUp offers every free slot of node i and binds queued tasks to them.
 func (c *Central) NodeUp(f *Fleet, i int, now float64, dst []Action) []Action {
-	for k := f.FreeSlots(i); k > 0; k-- {
-		dst = c.SlotFreed(f, i, now, dst)
-	}
-	return dst
+	return c.SlotFreed(f, i, now, dst)
 }
 
-// SlotFreed offers the free slots of node i: the first queued task that fits node i is bound
-// to the free slot SlotRule chooses for it (node i's or a better one), and so on while node i
-// has a free slot and a queued task fits it; a slot nothing fits stays free for a later
-// arrival.
+// SlotFreed offers the free slots of node i to the queue, in its order: each queued task
+// that fits node i is bound where SlotRule says (node i or a better free slot), or left
+// waiting when SlotRule says a wait beats the free slot it found (the work queued ahead of it
+// counts toward that wait); the scan stops when node i has no free slot left. A
+// slot no queued task takes stays free for a later arrival. O(queue) decisions at worst.
 func (c *Central) SlotFreed(f *Fleet, i int, now float64, dst []Action) []Action {
-	for f.FreeSlots(i) > 0 {
-		k := c.q.firstFit(func(t *Task) bool { return f.usable(i, t) })
-		if k < 0 {
-			return dst
-		}
+	ahead := 0.0
+	for k := 0; k < len(c.q.items) && f.FreeSlots(i) > 0; {
 		t := c.q.items[k]
-		j := SlotRule(f, c.slots, t, now)
+		if !f.usable(i, t) {
+			ahead += t.Left()
+			k++
+			continue
+		}
+		j := SlotRule(f, c.slots, t, ahead, now)
 		if j < 0 {
-			j = i // cannot happen: node i has a free slot t fits
+			ahead += t.Left()
+			k++
+			continue
 		}
 		c.q.removeAt(k)
 		f.Assign(j, t, now)
@@ -117,7 +154,7 @@ func (c *Central) Submit(f *Fleet, t *Task, now float64, dst []Action) []Action 
 	if c.q.order == OrderEDF && !c.admit(f, t, now) {
 		return append(dst, Action{Kind: Reject, Task: t, Node: -1})
 	}
-	if i := SlotRule(f, c.slots, t, now); i >= 0 {
+	if i := SlotRule(f, c.slots, t, c.q.ahead(t), now); i >= 0 {
 		f.Assign(i, t, now)
 		return append(dst, Action{Kind: Bind, Task: t, Node: i})
 	}
@@ -135,7 +172,7 @@ func (c *Central) Submit(f *Fleet, t *Task, now float64, dst []Action) []Action 
 
 // Requeue puts back a preempted task (with Remaining set) without admission control.
 func (c *Central) Requeue(f *Fleet, t *Task, now float64, dst []Action) []Action {
-	if i := SlotRule(f, c.slots, t, now); i >= 0 {
+	if i := SlotRule(f, c.slots, t, c.q.ahead(t), now); i >= 0 {
 		f.Assign(i, t, now)
 		return append(dst, Action{Kind: Bind, Task: t, Node: i})
 	}

@@ -57,3 +57,62 @@ func TestCentralFreedSlotIsNotLeftIdle(t *testing.T) {
 			len(acts), f.FreeSlots(0), f.FreeSlots(1), c.Len())
 	}
 }
+
+// TestCentralWaitsRatherThanCloggedCloud: with the edge full and the WAN backed up by earlier
+// uploads, a free cloud slot would finish a queued task far later than the edge slot about to
+// free, so the task waits and takes that edge slot; with the WAN clear it goes to the cloud.
+func TestCentralWaitsRatherThanCloggedCloud(t *testing.T) {
+	for _, order := range []Order{OrderFIFO, OrderSJF, OrderSRTF, OrderPriority} {
+		for _, clogged := range []bool{true, false} {
+			edge := edgeNode("edge", 1)
+			edge.Cores = 1
+			f := fleetOf(edge, cloudPool())
+			c := NewCentral("test", order, CentralOptions{})
+			f.Assign(0, task(1, 1), 0) // the edge slot frees in about a second
+			f.Started(0, 1, 0)
+			if clogged {
+				big := task(2, 1)
+				big.InBytes = 100e6 // 40 s of the WAN's 2.5 MB/s
+				f.Assign(1, big, 0)
+			}
+			tk := task(3, 2)
+			tk.InBytes = 1e6
+			acts := c.Submit(f, tk, 0, nil)
+			switch {
+			case !clogged && (len(acts) != 1 || acts[0].Node != 1):
+				t.Errorf("order %d, clear WAN: %+v, want task 3 bound to the cloud at once", order, acts)
+			case clogged && len(acts) != 0:
+				t.Errorf("order %d, WAN backed up 40 s: %+v, want task 3 to wait for the edge", order, acts)
+			case clogged:
+				f.Finished(0, 1, 1)
+				acts = c.SlotFreed(f, 0, 1, nil)
+				if len(acts) != 1 || acts[0].Kind != Bind || acts[0].Node != 0 {
+					t.Errorf("order %d: edge slot freed: %+v, want task 3 bound to the edge", order, acts)
+				}
+			}
+		}
+	}
+}
+
+// TestCentralWaitCountsTheQueueAhead: a task behind enough queued work would wait longer for
+// the edge than the cloud takes, so it takes the free cloud slot even though the edge node
+// alone frees sooner.
+func TestCentralWaitCountsTheQueueAhead(t *testing.T) {
+	edge := edgeNode("edge", 1)
+	edge.Cores = 1
+	f := fleetOf(edge, cloudPool())
+	f.Assign(0, task(1, 1), 0)
+	f.Started(0, 1, 0)
+	big := task(2, 1)
+	big.InBytes = 10e6 // 4 s of the WAN
+	f.Assign(1, big, 0)
+	tk := task(3, 2)
+	tk.InBytes = 1e3
+	p := NewTether(seeded(t, 1), TetherOptions{})
+	if i := SlotRule(f, p, tk, 0, 0); i != -1 {
+		t.Errorf("nothing queued ahead: node %d, want a wait for the edge (-1)", i)
+	}
+	if i := SlotRule(f, p, tk, 20, 0); i != 1 {
+		t.Errorf("20 work units queued ahead of a 1-unit/s edge: node %d, want the cloud (1)", i)
+	}
+}

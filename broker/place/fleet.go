@@ -140,3 +140,15 @@ func (f *Fleet) usable(i int, t *Task) bool {
 	ns := &f.nodes[i]
 	return !ns.down && fits(&ns.Node, t) && (t.Allow == nil || t.Allow(i))
 }
+
+// EdgeCapacity returns the declared capacity of the up edge nodes, work units per second.
+// O(cloud nodes).
+func (f *Fleet) EdgeCapacity() float64 {
+	c := f.capW.total()
+	for _, i := range f.cloud {
+		if !f.nodes[i].down {
+			c -= f.nodes[i].Capacity()
+		}
+	}
+	return max(c, 0)
+}

@@ -51,5 +51,16 @@ func (p *PerTask) Pick(f *Fleet, t *Task, now float64) Decision {
 	return p.def.Pick(f, t, now)
 }
 
+// refund passes a refund for a decision not carried out to the policy that made it.
+func (p *PerTask) refund(f *Fleet, i int, t *Task) {
+	d, ok := p.byName[t.Policy]
+	if !ok {
+		d = p.def
+	}
+	if r, ok := d.(refunder); ok {
+		r.refund(f, i, t)
+	}
+}
+
 // Fallbacks returns how many tasks named a policy this scheduler does not run.
 func (p *PerTask) Fallbacks() int { return p.fallback }

@@ -80,3 +80,15 @@ func (q *queue) firstFit(ok func(*Task) bool) int {
 	}
 	return -1
 }
+
+// ahead returns the work of the queued tasks that run before t.
+func (q *queue) ahead(t *Task) float64 {
+	w := 0.0
+	for _, x := range q.items {
+		if !q.less(x, t) {
+			break
+		}
+		w += x.Left()
+	}
+	return w
+}

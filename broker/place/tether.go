@@ -90,6 +90,14 @@ func (p *Tether) Pick(f *Fleet, t *Task, now float64) Decision {
 	return Decision{Node: best, Est: bestEst}
 }
 
+// refund gives back the budget Pick spent on cloud node i for t, for a decision not carried
+// out.
+func (p *Tether) refund(f *Fleet, i int, t *Task) {
+	if n := f.Node(i); n.Tier == TierCloud && p.opt.CloudBudget > 0 {
+		p.tokens += cost(n, t)
+	}
+}
+
 // candidates fills p.cand with distinct usable nodes and returns them.
 func (p *Tether) candidates(f *Fleet, t *Task) []int {
 	c := p.cand[:0]

@@ -35,9 +35,6 @@ type site struct {
 
 func newSite(t *testing.T) *site { return newSiteWith(t, nil) }
 
-// siteKey is every site's signing key.
-var siteKey = ed25519.NewKeyFromSeed([]byte("tether serve test key seed 32 b!"))
-
 // newSiteWith lets users be added to the credentials file.
 func newSiteWith(t testing.TB, users func(map[string]string)) *site { return newSiteCfg(t, users, nil) }
 
@@ -54,7 +51,7 @@ func newSiteCfg(t testing.TB, users func(map[string]string), mod func(*config.Co
 			t.Fatal(err)
 		}
 	}
-	key := siteKey
+	key := ed25519.NewKeyFromSeed([]byte("tether serve test key seed 32 b!"))
 	pem, err := tasks.EncodeSigningKey(key)
 	if err != nil {
 		t.Fatal(err)

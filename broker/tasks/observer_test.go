@@ -205,3 +205,34 @@ func TestQueueOrdersThePendingTasks(t *testing.T) {
 		t.Errorf("placement order (-want +got):\n%s", diff)
 	}
 }
+
+// aheadRecorder is a central-queue Placer that places nothing and records,
+// per task, the work the last pass said was queued ahead of it.
+type aheadRecorder struct{ ahead map[string]float64 }
+
+func (p *aheadRecorder) Place(r *Request, nodes []*Candidate) *Candidate {
+	p.ahead[r.Task] = r.Ahead
+	return nil
+}
+
+func (p *aheadRecorder) Key(r *Request) float64 { return r.Work }
+
+// TestQueuePassTellsTheWorkAhead: a pass tells each task it offers the work
+// of the pending tasks before it that the pass did not place, so a Placer
+// can weigh waiting for a busy node against the queue it would wait behind.
+func TestQueuePassTellsTheWorkAhead(t *testing.T) {
+	p := &aheadRecorder{ahead: map[string]float64{}}
+	h := newHarness(t, func(o *Options) { o.Placer = p })
+	h.node("pi-a")
+	for k, w := range []float64{5, 3, 1, 4} {
+		s := builtin(fmt.Sprintf("w%g", w), 10)
+		s.Work = w
+		s.Resources.MemMB = int64(k + 1) // a shape each: none is skipped after a miss
+		h.submit(s)
+	}
+	h.advance(time.Second)
+	want := map[string]float64{"w1": 0, "w3": 1, "w4": 4, "w5": 8}
+	if diff := cmp.Diff(want, p.ahead); diff != "" {
+		t.Errorf("work ahead per task (-want +got):\n%s", diff)
+	}
+}

@@ -84,6 +84,10 @@ type Request struct {
 	// Submitted is when the task was submitted: its deadline runs from
 	// then (Spec.Deadline).
 	Submitted time.Time
+	// Ahead is, for a Queue, the work of the pending tasks before this one
+	// in the queue's order that the pass has not placed: the queue a task
+	// waiting for a busy node waits behind.
+	Ahead float64
 
 	labels [][2]string // Spec.Constraints.Labels as pairs, made by Fits once
 }
@@ -108,6 +112,12 @@ func Fits(r *Request, n *Candidate) bool {
 	if n.Slots > 0 && n.Tasks >= n.Slots {
 		return false
 	}
+	return FitsWhenFree(r, n)
+}
+
+// FitsWhenFree is Fits but for the free slot: whether n could take r once
+// one of its slots frees.
+func FitsWhenFree(r *Request, n *Candidate) bool {
 	s := r.Spec
 	if tier := s.Constraints.Tier; tier != "" && tier != task.TierAny && tier != n.Tier {
 		return false
