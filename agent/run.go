@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-edge/tether/agent/collect"
@@ -89,47 +90,107 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log = log.With("node", cfg.NodeID)
 
 	dir := filepath.Join(cfg.DataDir, "store")
-	st, rec, err := store.Open(dir, store.Options{Logger: log.With("component", "store"), BootID: facts.BootID,
+	sopts := store.Options{Logger: log.With("component", "store"), BootID: facts.BootID,
 		MaxOutboxBytes: cfg.Outbox.MaxBytes, MaxOutboxAge: cfg.Outbox.MaxAge,
 		// A report comes at least every heartbeat: acknowledgements ride
 		// on its commit rather than taking one of their own.
-		AckInterval: 2 * cfg.Heartbeat})
+		AckInterval: 2 * cfg.Heartbeat}
+	var (
+		st    atomic.Pointer[store.Store]
+		tasks atomic.Pointer[runner.Runner] // set once the store is open
+	)
+	dropped := slog.New(logging.NewRateLimited(log.Handler(), logging.RateLimit{}))
+	uo := uplink.Options{
+		Region: cfg.Region, Node: cfg.NodeID, Facts: facts, Heartbeat: cfg.Heartbeat, Logger: log,
+		Outbox: uplink.NoStore(),
+		OnTask: func(p []byte) {
+			if r := tasks.Load(); r != nil {
+				r.Submit(p)
+				return
+			}
+			dropped.Warn("task command not taken: the store is not open (disk full)")
+		},
+		// The disk is full while the store is not open: the agent waits
+		// for room before opening it.
+		Health: func() protocol.Health {
+			s := st.Load()
+			return protocol.Health{DiskFull: s == nil || s.DiskFull()}
+		},
+		Session: session.Options{Brokers: cfg.Brokers, Username: cfg.Username, Password: password, TLS: tc,
+			KeepAlive: cfg.KeepAlive},
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		up     *uplink.Uplink
+		upDone chan error // up.Run's result, once it runs
+	)
+	runUplink := func() {
+		upDone = make(chan error, 1)
+		go func() { upDone <- up.Run(ctx) }() // returns after the goodbye when ctx ends
+	}
+	if free, room, err := store.RoomToOpen(dir, sopts); err != nil {
+		log.Warn("free disk space unknown", "dir", dir, "err", err)
+	} else if !room {
+		// Opening writes, some of it through mmaps (SIGBUS on a full
+		// disk): the agent reports, without its store, until there is room.
+		log.Error("disk full: the store is not opened until space is freed; no metrics or tasks until then",
+			"dir", dir, "free_bytes", free)
+		if up, err = uplink.New(uo); err != nil {
+			return err
+		}
+		runUplink()
+		if !waitForRoom(ctx, dir, sopts) {
+			cancel()
+			return <-upDone
+		}
+		log.Info("disk space is back: opening the store")
+	}
+	opened, rec, err := store.Open(dir, sopts)
 	if err != nil {
+		if upDone != nil {
+			cancel()
+			<-upDone
+		}
 		return fmt.Errorf("opening the store in %s: %w", dir, err)
 	}
-	defer st.Close()
+	defer opened.Close()
 	var recovery *protocol.Recovery
 	if rec != nil {
 		log.Error("the store was damaged and replaced by a fresh one: records it held are lost",
 			"reason", rec.Reason, "moved_to", rec.MovedTo)
 		recovery = &protocol.Recovery{At: rec.At, Reason: rec.Reason, MovedTo: rec.MovedTo}
 	}
-	stats := st.OutboxStats()
-	log.Info("store opened", "dir", dir, "store_id", st.ID(), "last_seq", st.LastSeq(), "pending", stats.Count)
+	stats := opened.OutboxStats()
+	log.Info("store opened", "dir", dir, "store_id", opened.ID(), "last_seq", opened.LastSeq(), "pending", stats.Count)
+	st.Store(opened)
 
-	var tasks *runner.Runner // made with the uplink's header; set before the uplink runs
-	up, err := uplink.New(uplink.Options{
-		Region: cfg.Region, Node: cfg.NodeID, Facts: facts, Heartbeat: cfg.Heartbeat, Logger: log,
-		Outbox: uplink.StoreOutbox(st), StoreID: st.ID(), Recovery: recovery, OnTask: func(p []byte) { tasks.Submit(p) },
-		Session: session.Options{Brokers: cfg.Brokers, Username: cfg.Username, Password: password, TLS: tc,
-			KeepAlive: cfg.KeepAlive},
-	})
+	if up == nil {
+		uo.Outbox, uo.StoreID, uo.Recovery = uplink.StoreOutbox(opened), opened.ID(), recovery
+		if up, err = uplink.New(uo); err != nil {
+			return err
+		}
+	}
+	r, err := newRunner(cfg, opened, up, log)
 	if err != nil {
+		cancel()
+		if upDone != nil {
+			<-upDone
+		}
 		return err
 	}
-	if tasks, err = newRunner(cfg, st, up, log); err != nil {
-		return err
+	tasks.Store(r)
+	if upDone != nil {
+		up.Attach(uplink.StoreOutbox(opened), opened.ID(), recovery)
 	}
 	log.Info("tether-agent starting", "version", version, "arch", facts.Arch, "model", facts.Model,
 		"brokers", strings.Join(cfg.Brokers, ","), "region", cfg.Region, "go", runtime.Version())
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		if err := tasks.Run(ctx); err != nil {
+		if err := r.Run(ctx); err != nil {
 			log.Error("task runner stopped: no tasks run until the agent restarts", "err", err)
 		}
 	}()
@@ -139,12 +200,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 	go func() {
 		defer wg.Done()
-		if err := st.Run(ctx); err != nil {
+		if err := opened.Run(ctx); err != nil {
 			log.Error("store maintenance stopped", "err", err)
 		}
 	}()
 	started := time.Now()
-	err = up.Run(ctx) // returns after the goodbye when ctx ends
+	if upDone == nil {
+		runUplink()
+	}
+	err = <-upDone
 	cancel()
 	wg.Wait()
 	c := up.Session().Counters()
@@ -191,5 +255,22 @@ func reportLoop(ctx context.Context, col *collect.Collector, f *report.Filter, u
 		f.Sent(s, now)
 		log.Debug("report sent", "reason", d.Reason.String(), "heartbeat", d.Heartbeat,
 			"uplink_sent_bytes", up.Session().Counters().Sent.Load())
+	}
+}
+
+// waitForRoom looks at the free space every second until the store has
+// room to open (true) or ctx ends (false).
+func waitForRoom(ctx context.Context, dir string, o store.Options) bool {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		if _, room, err := store.RoomToOpen(dir, o); err == nil && room {
+			return true
+		}
 	}
 }

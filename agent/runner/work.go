@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tether-edge/tether/agent/store"
 	"github.com/tether-edge/tether/pkg/task"
 )
 
@@ -40,6 +41,7 @@ func (r *Runner) work(ctx context.Context, e *entry, restarted bool) {
 	e.mu.Lock()
 	sv := e.sv // Spec and State are not changed in place, only replaced
 	e.mu.Unlock()
+	stopped := ctx.Done() // the runner's stop or cancel, not the timeout
 	timeout := sv.Spec.Timeout.D()
 	ctx, stop := context.WithTimeoutCause(ctx, timeout, errTimeout)
 	defer stop()
@@ -67,20 +69,46 @@ func (r *Runner) work(ctx context.Context, e *entry, restarted bool) {
 	case out.err != nil:
 		to, reason = task.EventFailed, out.err.Error()
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	res := out.res
 	reason = clip(reason, task.MaxError)
-	e.sv.Result, e.sv.Error = &res, reason
 	detail := reason
 	if detail == "" {
 		detail = fmt.Sprintf("exit code %d", res.ExitCode)
 	}
-	if r.journalLocked(e, to, detail, true, task.Event{Progress: e.sv.Progress, Total: e.sv.Total, Result: &res, Error: reason}) == nil {
-		r.log.Info("task ended", "task", e.id, "attempt", sv.Attempt, "state", to, "reason", reason,
-			"duration_ms", res.DurationMS)
+	// An attempt's end is never dropped: while the store refuses it for a
+	// full disk it waits, without e.mu, and goes in once there is room.
+	// If the agent stops first it stays running in the journal and runs
+	// again at the next start.
+	for {
+		e.mu.Lock()
+		if terminal(e.state) { // ended meanwhile (a cancel)
+			e.mu.Unlock()
+			return
+		}
+		e.sv.Result, e.sv.Error = &res, reason
+		err := r.journalLocked(e, to, detail, true, task.Event{Progress: e.sv.Progress, Total: e.sv.Total, Result: &res, Error: reason})
+		e.mu.Unlock()
+		if err == nil {
+			r.log.Info("task ended", "task", e.id, "attempt", sv.Attempt, "state", to, "reason", reason,
+				"duration_ms", res.DurationMS)
+			return
+		}
+		if !errors.Is(err, store.ErrDiskFull) {
+			return
+		}
+		t := time.NewTimer(diskFullRetry)
+		select {
+		case <-stopped:
+			t.Stop()
+			return
+		case <-t.C:
+		}
 	}
 }
+
+// diskFullRetry is how often an attempt's end the store refused for a full
+// disk is tried again: the store looks at the free space every second.
+const diskFullRetry = time.Second
 
 // started journals the start of an attempt: resumed from a checkpoint of
 // progress, or from the start.

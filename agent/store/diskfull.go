@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 )
 
@@ -82,3 +84,30 @@ func (s *Store) DiskFull() bool { return s.disk.level.Load() != diskOK }
 
 // FreeBytes returns the filesystem's free bytes at the last look.
 func (s *Store) FreeBytes() int64 { return s.disk.bytes.Load() }
+
+// RoomToOpen reports whether the filesystem holding dir (before dir
+// exists, its nearest existing parent) has room for Open with options o:
+// at least a quarter of o.DiskReserve free, what the store needs to take
+// any write, and free is the bytes free now. Open writes — its marker, the
+// session record, the header of Badger's new WAL and a flush of what the
+// last run left in its WAL, the last two through mmaps — and on a full
+// disk a write to an mmapped page is SIGBUS: an agent waits for room
+// before it opens its store.
+func RoomToOpen(dir string, o Options) (free int64, ok bool, err error) {
+	o.setDefaults()
+	for {
+		if _, err := os.Stat(dir); err == nil || !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	free, err = o.freeBytes(dir)
+	if err != nil {
+		return 0, false, err
+	}
+	return free, free >= o.DiskReserve/4, nil
+}

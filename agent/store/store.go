@@ -283,10 +283,16 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	s.leaders.Wait()
 	s.runs.Wait()
-	var err error
-	if s.disk.check() != diskFull { // else the session stays unclean: nothing is written
-		err = s.closeSession()
+	if s.disk.check() == diskFull {
+		// Nothing is written: the session stays unclean, and Badger is
+		// left open rather than closed, since closing flushes its
+		// memtable through an mmap (SIGBUS on a full disk). What was
+		// committed is durable; the next Open replays it.
+		s.log.Warn("disk full at close: the store is left as its last commit left it", "free_bytes", s.disk.bytes.Load())
+		s.db.Abandon()
+		return nil
 	}
+	err := s.closeSession()
 	if cerr := s.db.Close(); err == nil {
 		err = cerr
 	}

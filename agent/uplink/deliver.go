@@ -75,6 +75,11 @@ const (
 // seq order; the messages' From (protocol.Header) lets the scheduler tell
 // the backlog still on its way from a gap.
 func (u *Uplink) deliver(ctx context.Context) {
+	select { // nothing to deliver before the store is open
+	case <-u.ready:
+	case <-ctx.Done():
+		return
+	}
 	for ctx.Err() == nil {
 		if err := u.sess.WaitConnected(ctx); err != nil {
 			return
@@ -92,9 +97,10 @@ func (u *Uplink) deliverConnection(ctx context.Context) {
 		due     time.Time
 	}
 	var (
-		cut      = u.outbox.LastSeq() // records up to cut are the backlog
-		backSent uint64               // backlog: highest seq handed over
-		liveSent = cut                // live lane: highest seq handed over
+		ob       = u.box.Load().ob
+		cut      = ob.LastSeq() // records up to cut are the backlog
+		backSent uint64         // backlog: highest seq handed over
+		liveSent = cut          // live lane: highest seq handed over
 		backDone bool
 		queue    []inflight
 		inBack   int // backlog records in queue
@@ -117,7 +123,7 @@ func (u *Uplink) deliverConnection(ctx context.Context) {
 	for ctx.Err() == nil {
 		// Live records first, then the backlog with what its window allows.
 		if n := window - len(queue); n > 0 {
-			recs, err := u.outbox.Pending(liveSent, n)
+			recs, err := ob.Pending(liveSent, n)
 			if err != nil {
 				u.log.Error("outbox unreadable", "err", err)
 				sleep(ctx, time.Second)
@@ -134,7 +140,7 @@ func (u *Uplink) deliverConnection(ctx context.Context) {
 		// before it is durable), so an empty answer does not end the
 		// backlog: a record past cut does.
 		if n := min(window-len(queue), backlogWindow-inBack); !backDone && backSent < cut && n > 0 {
-			recs, err := u.outbox.Pending(backSent, n)
+			recs, err := ob.Pending(backSent, n)
 			if err != nil {
 				u.log.Error("outbox unreadable", "err", err)
 				sleep(ctx, time.Second)
@@ -181,7 +187,7 @@ func (u *Uplink) deliverConnection(ctx context.Context) {
 			}
 			return
 		}
-		if err := u.outbox.Ack(head.seq); err != nil {
+		if err := ob.Ack(head.seq); err != nil {
 			u.log.Warn("outbox ack failed; the record may be sent twice", "seq", head.seq, "err", err)
 		}
 		if head.backlog {

@@ -34,12 +34,20 @@ type Options struct {
 	Session session.Options
 	// Outbox keeps every counted message until the broker acknowledged it
 	// and makes the sequence numbers; StoreID names it in every header.
+	// NoStore() stands for a store not open yet (Attach gives it later).
 	Outbox  Outbox
 	StoreID string
 	// Recovery, when the store had to be replaced at start, goes into
 	// every birth of this process.
 	Recovery *protocol.Recovery
-	Logger   *slog.Logger
+	// Health is the agent's condition, put in every birth; nil: always
+	// healthy. Run looks at it every HealthPoll (default 1 s) and
+	// publishes a birth when it changed, and every Heartbeat while a flag
+	// is set: metrics may not be going out then, and births keep the node
+	// online.
+	Health     func() protocol.Health
+	HealthPoll time.Duration
+	Logger     *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// OnTask receives the payload of every task command (a signed
@@ -64,8 +72,17 @@ type Uplink struct {
 	bornSeq    atomic.Uint64 // the stream position of this instance's latest birth
 	birthMu    sync.Mutex    // serialises births: the seq must follow publish order
 	rebirth    chan struct{} // requests from the scheduler, served by Run
-	outbox     Outbox
-	added      chan struct{} // 1-buffered: a record was added to the outbox
+	box        atomic.Pointer[attachment]
+	ready      chan struct{}                   // closed once the outbox is the store's (Attach)
+	added      chan struct{}                   // 1-buffered: a record was added to the outbox
+	health     atomic.Pointer[protocol.Health] // in the latest birth published
+}
+
+// attachment is the outbox the uplink uses and what names it in messages.
+type attachment struct {
+	ob       Outbox
+	store    string
+	recovery *protocol.Recovery
 }
 
 // New validates opts and prepares the session; Run connects it.
@@ -86,8 +103,15 @@ func New(opts Options) (*Uplink, error) {
 	if opts.Outbox == nil {
 		return nil, errors.New("uplink: no outbox")
 	}
+	if opts.HealthPoll <= 0 {
+		opts.HealthPoll = time.Second
+	}
 	u := &Uplink{opts: opts, topics: topics, instance: newInstanceID(), log: opts.Logger,
-		rebirth: make(chan struct{}, 1), outbox: opts.Outbox, added: make(chan struct{}, 1)}
+		rebirth: make(chan struct{}, 1), ready: make(chan struct{}), added: make(chan struct{}, 1)}
+	u.box.Store(&attachment{ob: opts.Outbox, store: opts.StoreID, recovery: opts.Recovery})
+	if _, detached := opts.Outbox.(noStore); !detached {
+		close(u.ready)
+	}
 	so := opts.Session
 	so.ClientID = opts.Node
 	so.CleanSession = false
@@ -129,7 +153,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){u.serveRebirths, u.deliver} {
+	for _, loop := range []func(context.Context){u.serveRebirths, u.deliver, u.watchHealth} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -172,14 +196,15 @@ func (u *Uplink) Notify() {
 
 // header stamps a message with seq and from (see protocol.Header.From).
 func (u *Uplink) header(seq, from uint64) protocol.Header {
-	return protocol.Header{V: protocol.Version, Node: u.opts.Node, Instance: u.instance, Store: u.opts.StoreID, Seq: seq,
+	return protocol.Header{V: protocol.Version, Node: u.opts.Node, Instance: u.instance, Store: u.box.Load().store, Seq: seq,
 		TS: u.opts.Now().Truncate(time.Millisecond), Boot: u.opts.Facts.BootID, UpMS: uptimeMS(), From: from}
 }
 
 // statusHeader is the header of a status message: the stream's position.
 func (u *Uplink) statusHeader() protocol.Header {
-	from := u.outbox.PendingFrom() // before LastSeq: it may only be smaller than the truth
-	return u.header(u.outbox.LastSeq(), from)
+	ob := u.box.Load().ob
+	from := ob.PendingFrom() // before LastSeq: it may only be smaller than the truth
+	return u.header(ob.LastSeq(), from)
 }
 
 func (u *Uplink) statusMessage(st protocol.NodeStatus) *session.Message {
@@ -201,10 +226,22 @@ func (u *Uplink) will() *session.Message {
 		State: protocol.StateOffline, Reason: protocol.ReasonLost, Conn: u.conn.Load() + 1})
 }
 
-func (u *Uplink) birth() *session.Message {
+func (u *Uplink) birth(h protocol.Health) *session.Message {
 	facts := u.opts.Facts
-	return u.statusMessage(protocol.NodeStatus{Header: u.statusHeader(), State: protocol.StateOnline,
-		Conn: u.conn.Load(), HeartbeatS: u.opts.Heartbeat.Seconds(), Facts: &facts, Recovery: u.opts.Recovery})
+	st := protocol.NodeStatus{Header: u.statusHeader(), State: protocol.StateOnline,
+		Conn: u.conn.Load(), HeartbeatS: u.opts.Heartbeat.Seconds(), Facts: &facts, Recovery: u.box.Load().recovery}
+	if h != (protocol.Health{}) {
+		st.Health = &h
+	}
+	return u.statusMessage(st)
+}
+
+// currentHealth is what opts.Health says now.
+func (u *Uplink) currentHealth() protocol.Health {
+	if u.opts.Health == nil {
+		return protocol.Health{}
+	}
+	return u.opts.Health()
 }
 
 func (u *Uplink) goodbye() *session.Message {
@@ -222,16 +259,19 @@ func (u *Uplink) publishBirth(s *session.Session) {
 	defer u.birthMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), u.opts.Session.OpTimeout+time.Second)
 	defer cancel()
-	b := u.birth()
+	h := u.currentHealth()
+	b := u.birth(h)
 	if err := s.Publish(ctx, *b); err != nil {
 		u.log.Warn("birth not published", "err", err)
 		return
 	}
+	u.health.Store(&h)
 	if st, err := protocol.DecodeNodeStatus(b.Payload); err == nil {
 		u.bornSeq.Store(st.Seq)
 	}
 	u.born.Store(true)
-	u.log.Info("birth published", "instance", u.instance, "conn", u.conn.Load(), "seq", u.outbox.LastSeq())
+	u.log.Info("birth published", "instance", u.instance, "conn", u.conn.Load(), "seq", u.box.Load().ob.LastSeq(),
+		"disk_full", h.DiskFull)
 }
 
 // PublishMetrics stamps m with the next sequence number and commits it to
@@ -241,8 +281,9 @@ func (u *Uplink) PublishMetrics(ctx context.Context, m protocol.Metrics) error {
 	// From is read before the record is made: records are only acknowledged
 	// meanwhile, so it can only be smaller than the truth, never claim a
 	// pending record lost.
-	from := u.outbox.PendingFrom()
-	if r, ok := u.outbox.(outboxReporter); ok {
+	ob := u.box.Load().ob
+	from := ob.PendingFrom()
+	if r, ok := ob.(outboxReporter); ok {
 		// Only when there is something to say: an empty outbox with no
 		// losses is the common case, and every byte of a report is paid
 		// on every heartbeat of every node.
@@ -250,7 +291,7 @@ func (u *Uplink) PublishMetrics(ctx context.Context, m protocol.Metrics) error {
 			m.Outbox = &ob
 		}
 	}
-	_, err := u.outbox.Add(ctx, KindMetrics, func(seq uint64) (string, []byte, error) {
+	_, err := ob.Add(ctx, KindMetrics, func(seq uint64) (string, []byte, error) {
 		m.Header = u.header(seq, from)
 		b, err := json.Marshal(m)
 		if err != nil {
@@ -317,8 +358,8 @@ func (u *Uplink) onOwnStatus(m session.Message) {
 	if err != nil || st.Instance == u.instance {
 		return
 	}
-	if u.opts.StoreID != "" {
-		if st.Store == u.opts.StoreID && st.Seq <= u.bornSeq.Load() {
+	if store := u.box.Load().store; store != "" {
+		if st.Store == store && st.Seq <= u.bornSeq.Load() {
 			return // an earlier run of this agent
 		}
 	} else if st.State != protocol.StateOnline {

@@ -26,6 +26,7 @@ func TestPrintNodes(t *testing.T) {
 			CPU: &cpu, MemPct: &mem, TempC: &temp, LastSeen: now.Add(-3 * time.Second), Throttled: true},
 		{Node: "pi-b", Online: false, Reason: "lost", Arch: "armv7", LastSeen: now.Add(-90 * time.Second), Duplicate: true},
 		{Node: "pi-c"},
+		{Node: "pi-d", Online: true, Arch: "arm64", LastSeen: now.Add(-time.Second), DiskFull: true},
 	}}
 	var b strings.Builder
 	if err := printNodes(&b, f, now); err != nil {
@@ -37,13 +38,14 @@ func TestPrintNodes(t *testing.T) {
 		"pi-a", "1.4.2", "arm64", "Raspberry Pi 4 Model B Rev 1.4", "online throttled", "12.3", "50.0", "61.5°C", "3s ago",
 		"pi-b", "offline (lost) DUPLICATE-ID", "1m30s ago",
 		"pi-c", "never",
+		"pi-d", "online DISK-FULL",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
 	}
-	if lines := strings.Count(got, "\n"); lines != 4 {
-		t.Errorf("%d lines, want a header and 3 rows:\n%s", lines, got)
+	if lines := strings.Count(got, "\n"); lines != 5 {
+		t.Errorf("%d lines, want a header and 4 rows:\n%s", lines, got)
 	}
 }
 

@@ -173,6 +173,9 @@ func printNodes(w io.Writer, f protocol.FleetNodes, now time.Time) error {
 		if n.Throttled {
 			state += " throttled"
 		}
+		if n.DiskFull {
+			state += " DISK-FULL"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, dash(n.Arch), dash(n.Model), dash(n.Tier), dash(n.Version), state,
 			num(n.CPU, "%.1f"), num(n.MemPct, "%.1f"), num(n.TempC, "%.1f°C"), ago(n.LastSeen, now))
 	}

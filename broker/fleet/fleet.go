@@ -86,6 +86,9 @@ type Node struct {
 	// Duplicate: more than one agent uses this node id — an instance that
 	// had been replaced came back within the DuplicateWindow.
 	Duplicate bool
+	// DiskFull: the node's latest birth said its disk is full
+	// (protocol.Health.DiskFull).
+	DiskFull bool
 
 	seq   stream // the current sequence: Store, or the instance for agents without one
 	clock bootClock

@@ -457,3 +457,46 @@ func TestRowCarriesAgentVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A birth's health.disk_full shows in the node's row until a birth without
+// it; an agent that started on a full disk has not opened its store, and
+// its store-less birth leaves the node's sequence alone: what the store
+// still held for the scheduler is awaited, not counted lost.
+func TestDiskFullBirth(t *testing.T) {
+	f, _ := newFleet()
+	b := birth("a", "i1", 0)
+	b.Header = stored(b.Header, "S")
+	f.HandleStatus(b, false)
+	m := metrics("a", "i1", 3, 1)
+	m.Header = stored(m.Header, "S")
+	m.From = 1 // 1 and 2 are on their way
+	f.HandleMetrics(m)
+	if n := mustGet(t, f, "a"); n.Missing != 2 || n.Gaps != 0 {
+		t.Fatalf("missing %d gaps %d, want 2 and 0", n.Missing, n.Gaps)
+	}
+	// Restarted on a full disk: no store, seq 0.
+	full := birth("a", "i2", 0)
+	full.Health = &protocol.Health{DiskFull: true}
+	f.HandleStatus(full, false)
+	n := mustGet(t, f, "a")
+	if !n.DiskFull || !Row(n).DiskFull || !n.Online {
+		t.Fatalf("after a disk-full birth: disk full %v, row %+v", n.DiskFull, Row(n))
+	}
+	if n.Gaps != 0 || n.Missing != 2 {
+		t.Fatalf("a store-less birth counted the store's backlog lost: gaps %d missing %d", n.Gaps, n.Missing)
+	}
+	// Space is back: the store opens and its backlog arrives.
+	back := birth("a", "i2", 3)
+	back.Header = stored(back.Header, "S")
+	back.From = 1
+	f.HandleStatus(back, false)
+	for seq := uint64(1); seq <= 2; seq++ {
+		m := metrics("a", "i1", seq, 1)
+		m.Header = stored(m.Header, "S")
+		m.From = 1
+		f.HandleMetrics(m)
+	}
+	if n := mustGet(t, f, "a"); n.DiskFull || n.Gaps != 0 || n.Missing != 0 || n.LastSeq != 3 {
+		t.Fatalf("after space came back: disk full %v gaps %d missing %d seq %d", n.DiskFull, n.Gaps, n.Missing, n.LastSeq)
+	}
+}

@@ -27,13 +27,17 @@ func (f *Fleet) HandleStatus(st protocol.NodeStatus, retained bool) Actions {
 		}
 		n.Online, n.Reason = true, ""
 		n.BirthConn = st.Conn
+		n.DiskFull = st.Health != nil && st.Health.DiskFull
 		if st.HeartbeatS > 0 {
 			n.Heartbeat = time.Duration(st.HeartbeatS * float64(time.Second))
 		}
 		// Status messages are not counted in the sequence: their seq is
 		// the stream's position. A live birth of a sequence not heard
-		// yet seeds it, so a lost first report counts as a gap.
-		if !retained {
+		// yet seeds it, so a lost first report counts as a gap. An agent
+		// that started on a full disk has not opened its store: its
+		// birth has no place in the stream, and what its store still
+		// holds for the scheduler is still awaited.
+		if !retained && (st.Store != "" || !n.DiskFull) {
 			f.follow(n, st.Header)
 			gaps, dups := n.seq.gaps, n.seq.dups
 			n.seq.seed(st.Seq, st.From)

@@ -51,7 +51,7 @@ func (f *Fleet) Table() protocol.FleetNodes {
 // Row is a node's row in the fleet view.
 func Row(n Node) protocol.FleetNode {
 	row := protocol.FleetNode{Node: n.ID, Online: n.Online, Reason: n.Reason, LastSeen: n.LastSeen.UTC().Truncate(time.Millisecond),
-		Duplicate: n.Duplicate, Seq: n.LastSeq, Gaps: n.Gaps, Missing: n.Missing, Dups: n.Dups, ClockSkewMS: n.ClockSkew.Milliseconds()}
+		Duplicate: n.Duplicate, DiskFull: n.DiskFull, Seq: n.LastSeq, Gaps: n.Gaps, Missing: n.Missing, Dups: n.Dups, ClockSkewMS: n.ClockSkew.Milliseconds()}
 	if !n.StoreRecovered.IsZero() {
 		row.StoreRecovered = n.StoreRecovered.UTC().Truncate(time.Millisecond)
 	}

@@ -55,6 +55,10 @@
 //     subscriber whose session is full (MaxInflight) loses it. flow.go
 //     holds the publisher before the PUBACK instead, for every persistent
 //     session (see flowHook).
+//   - OnPublish runs on the publisher's read goroutine before the message
+//     is retained, acknowledged or routed, and OnWill before a will is.
+//     receiver.go applies a Receiver's messages there, so the in-process
+//     scheduler has applied what the broker acknowledges.
 //   - A subscription replays all matching retained messages at once into
 //     the client's pending-writes queue (Options.MaxPendingWrites); what
 //     does not fit is dropped. This package replays them itself instead,

@@ -173,6 +173,13 @@ type Options struct {
 	// Default 10s.
 	ConnectTimeout time.Duration
 
+	// Receiver, when set, takes the messages of its topic filters in this
+	// process, each applied before the broker acknowledges it (see
+	// Receiver). The scheduler beside the embedded broker receives the
+	// fleet's traffic this way instead of over an MQTT session. A receiver
+	// serves one broker.
+	Receiver *Receiver
+
 	// Logger receives the broker's logs, as a child with component=mqttd.
 	// Default: discard.
 	Logger *slog.Logger

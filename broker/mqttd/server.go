@@ -90,6 +90,15 @@ func New(opts Options) (*Server, error) {
 	if err := s.mochi.AddHook(s.flow, nil); err != nil {
 		return nil, fmt.Errorf("mqttd: %w", err)
 	}
+	if r := opts.Receiver; r != nil {
+		if r.srv != nil {
+			return nil, errors.New("mqttd: a receiver serves one broker")
+		}
+		r.srv, r.brokerStop = s.mochi, make(chan struct{})
+		if err := s.mochi.AddHook(&receiverHook{r: r, fail: newRateLog(s.log, 10*time.Second)}, nil); err != nil {
+			return nil, fmt.Errorf("mqttd: %w", err)
+		}
+	}
 	return s, nil
 }
 
@@ -231,8 +240,12 @@ func (s *Server) Run(ctx context.Context) error {
 	// Close every socket and wait for every connection goroutine first, so
 	// mochi's Close finds nothing left to wait for (its WaitGroup would
 	// otherwise race with connections accepted during shutdown). Held
-	// publishers let go first: their goroutines are among those waited for.
+	// publishers (flow control's, the receiver's) let go first: their
+	// goroutines are among those waited for.
 	s.flow.close()
+	if r := s.opts.Receiver; r != nil {
+		close(r.brokerStop)
+	}
 	for _, l := range ls {
 		l.shutdown()
 	}

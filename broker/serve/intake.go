@@ -10,9 +10,11 @@ import (
 	"github.com/tether-edge/tether/pkg/session"
 )
 
-// intake is the scheduler's receive path. The session's receive goroutine
-// only queues a message here and returns, which acknowledges it (paho
-// sends the PUBACK when the handler returns); workers decode and apply it.
+// intake is the scheduler's receive path over an MQTT session, with an
+// external broker (beside the embedded one, receive.go is). The session's
+// receive goroutine only queues a message here and returns, which
+// acknowledges it (paho sends the PUBACK when the handler returns);
+// workers decode and apply it.
 // So the receive goroutine never waits for the fleet or the task engine,
 // only for room in a full queue. A full queue is flow control, not loss:
 // the receive goroutine stops reading, the broker holds the publishers

@@ -69,7 +69,15 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	}
 	brokers := cfg.MQTTURL
 	var broker embedded
+	var rx *mqttd.Receiver
 	if cfg.UsesEmbedded() {
+		topics, err := protocol.NewTopics(cfg.Region)
+		if err != nil {
+			return err
+		}
+		if rx, err = mqttd.NewReceiver(receiverFilters(topics)...); err != nil {
+			return err
+		}
 		srv, err := mqttd.New(mqttd.Options{
 			Addr: cfg.Embedded.Listen, TLSAddr: cfg.Embedded.TLSListen,
 			CertFile: cfg.Embedded.CertFile, KeyFile: cfg.Embedded.KeyFile, ClientCAFile: cfg.Embedded.ClientCAFile,
@@ -81,6 +89,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 			MaxUnauthenticated: cfg.Embedded.MaxUnauthenticated, MaxUnauthenticatedPerAddr: cfg.Embedded.MaxUnauthenticatedPerAddr,
 			MaxClientPacketSize:  cfg.Embedded.MaxClientPacketSize,
 			MaxRetainedPerClient: cfg.Embedded.MaxRetainedPerClient, MaxRetainedBytesPerClient: cfg.Embedded.MaxRetainedBytesPerClient,
+			Receiver: rx,
 		})
 		if err != nil {
 			return err
@@ -122,6 +131,9 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	if err == nil {
 		var s *scheduler
 		s, err = newScheduler(cfg, o, brokers, password, st, ld, key)
+		if err == nil {
+			s.rx = rx
+		}
 		var hs *httpd.Server
 		if err == nil {
 			hs, err = s.newHTTP(broker)
@@ -196,8 +208,12 @@ type scheduler struct {
 	fleet    *fleet.Fleet
 	sess     *session.Session
 	actions  chan nodeAction // commands the fleet asked for, served off the receive path
-	intake   *intake         // the receive path's queue and workers
-	rejects  *rateLog
+	intake   *intake         // the receive path's queue and workers, over MQTT
+	// rx, beside the embedded broker, is the receive path instead of
+	// intake (receive.go); nil with an external broker.
+	rx        *mqttd.Receiver
+	nodeLocks nodeLocks
+	rejects   *rateLog
 	// unverified logs nodes' refusals of assignments they could not verify.
 	unverified *rateLog
 	ready      sync.Once
@@ -260,18 +276,11 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 }
 
 func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
-	for _, sub := range []struct {
-		filter string
-		h      session.Handler
-	}{
-		{s.topics.AllNodeStatus(), s.onStatus},
-		{s.topics.AllNodeMetrics(), s.onMetrics},
-		{s.topics.TaskSubmit(), s.onSubmit},
-		{s.topics.TaskControl(), s.onControl},
-		{s.topics.AllNodeTasks(), s.onTaskEvent},
-	} {
-		if err := s.sess.Subscribe(ctx, sub.filter, 1, s.intake.handler(sub.h)); err != nil {
-			return err
+	if s.rx == nil {
+		for _, r := range s.routes() {
+			if err := s.sess.Subscribe(ctx, r.filter, 1, s.intake.handler(r.h)); err != nil {
+				return err
+			}
 		}
 	}
 	// The workers outlive the session: what it acknowledged is handled.
@@ -299,6 +308,16 @@ func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
 			}
 		}()
 	}
+	if s.rx != nil {
+		// After the task service runs: what the receiver applies to it
+		// waits for its commits.
+		if err := s.rx.Start(s.receive); err != nil {
+			cancel()
+			wg.Wait()
+			stopIntake()
+			return err
+		}
+	}
 	sessErr := make(chan error, 1)
 	go func() { sessErr <- s.sess.Run(ctx) }()
 	var err error
@@ -315,6 +334,9 @@ func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
 		err = fmt.Errorf("tasks: %w", err)
 		cancel()
 		<-sessErr
+	}
+	if s.rx != nil {
+		s.rx.Stop() // what it still applies is committed or refused
 	}
 	stopIntake() // the session is done: nothing more is queued
 	cancel()

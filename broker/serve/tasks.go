@@ -41,7 +41,7 @@ func openTasks(cfg config.Config, o Options) (*tasks.Store, tasks.Loaded, ed2551
 // taskNode is what the task engine needs of a fleet node: its facts, and
 // from its latest metrics its CPU load and health flags for placement.
 func taskNode(n fleet.Node) tasks.Node {
-	tn := tasks.Node{ID: n.ID, Online: n.Online, Instance: n.Instance}
+	tn := tasks.Node{ID: n.ID, Online: n.Online, Instance: n.Instance, DiskFull: n.DiskFull}
 	if f := n.Facts; f != nil {
 		tn.HasFacts, tn.Tier, tn.Labels, tn.Cores, tn.TaskSlots = true, f.Tier, f.Labels, f.Cores, f.TaskSlots
 		tn.MemTotal = int64(min(f.MemTotal, math.MaxInt64))

@@ -35,6 +35,9 @@ type site struct {
 
 func newSite(t *testing.T) *site { return newSiteWith(t, nil) }
 
+// siteKey is every site's signing key.
+var siteKey = ed25519.NewKeyFromSeed([]byte("tether serve test key seed 32 b!"))
+
 // newSiteWith lets users be added to the credentials file.
 func newSiteWith(t testing.TB, users func(map[string]string)) *site { return newSiteCfg(t, users, nil) }
 
@@ -51,7 +54,7 @@ func newSiteCfg(t testing.TB, users func(map[string]string), mod func(*config.Co
 			t.Fatal(err)
 		}
 	}
-	key := ed25519.NewKeyFromSeed([]byte("tether serve test key seed 32 b!"))
+	key := siteKey
 	pem, err := tasks.EncodeSigningKey(key)
 	if err != nil {
 		t.Fatal(err)

@@ -9,14 +9,14 @@ import (
 
 // place tries to place a pending task: on success it becomes assigned to
 // a new attempt and its assignment is sent.
-func (e *Engine) place(en *entry, now time.Time) bool {
+func (e *Engine) place(en *entry, at instant) bool {
 	t := en.t
-	if t.State != task.StatePending || now.Before(t.NotBefore) {
+	if t.State != task.StatePending || at.before(en.notBefore) {
 		return false
 	}
 	if e.opts.Key == nil {
-		if now.Sub(e.noKeyLog) >= time.Minute {
-			e.noKeyLog = now
+		if at.sub(e.noKeyLog) >= time.Minute {
+			e.noKeyLog = at
 			e.log.Error("no signing key configured (tasks.signing_key_file): tasks stay pending, no assignment is sent")
 		}
 		return false
@@ -31,18 +31,19 @@ func (e *Engine) place(en *entry, now time.Time) bool {
 	t.Attempt++
 	t.State, t.Node, t.Avoid, t.NotBefore = task.StateAssigned, n.ID, "", time.Time{}
 	t.Acked, t.Sends, t.SentAt, t.Started, t.Resumed = false, 0, time.Time{}, time.Time{}, resume
+	en.notBefore, en.sentAt, en.started = 0, 0, 0
 	t.Progress = resume
 	if resume == 0 {
 		t.Total = 0
 	} else {
 		t.Total = en.cp.Total
 	}
-	t.Attempts = append(t.Attempts, task.Attempt{N: t.Attempt, Node: n.ID, Assigned: now, State: task.StateAssigned, ResumedFrom: resume})
+	t.Attempts = append(t.Attempts, task.Attempt{N: t.Attempt, Node: n.ID, Assigned: e.now(), State: task.StateAssigned, ResumedFrom: resume})
 	if len(t.Attempts) > maxHistory {
 		t.Attempts = append(t.Attempts[:0], t.Attempts[len(t.Attempts)-maxHistory:]...)
 	}
 	e.chargeNode(en)
-	en.alive = now
+	en.alive = at
 	if e.observer != nil {
 		e.observer.AttemptAssigned(Attempt{Task: t.Spec.ID, Attempt: t.Attempt, Node: n.ID, Request: r})
 	}
@@ -92,7 +93,7 @@ func (e *Engine) sendRun(en *entry, counted bool) {
 	if counted {
 		t.Sends++
 	}
-	t.SentAt = now
+	t.SentAt, en.sentAt = now, e.clock()
 	e.assign(a)
 }
 
@@ -133,19 +134,21 @@ func (e *Engine) endAttemptWith(en *entry, reason string, fence bool, res *task.
 		a.Ended, a.Reason = now, reason
 	}
 	if fence && t.Node != "" {
-		e.fence(t.Node, t.Spec.ID, t.Attempt, now)
+		e.fence(t.Node, t.Spec.ID, t.Attempt)
 	}
 	if e.observer != nil && en.charge.node != "" {
 		e.observer.AttemptEnded(t.Spec.ID, t.Attempt, res)
 	}
 	e.release(en)
 	t.Acked, t.Sends, t.SentAt, t.Started = false, 0, time.Time{}, time.Time{}
+	en.sentAt, en.started = 0, 0
 }
 
 // requeue makes en pending again for a new attempt that uses no retry.
 func (e *Engine) requeue(en *entry) {
 	t := en.t
 	t.State, t.Node, t.NotBefore = task.StatePending, "", time.Time{}
+	en.notBefore = 0
 	e.touch(en)
 	e.placeDue = true
 }
@@ -162,7 +165,8 @@ func (e *Engine) retryOrFail(en *entry, reason string) {
 		return
 	}
 	t.State, t.Node = task.StatePending, ""
-	t.NotBefore = e.now().Add(e.backoff(t.Failures))
+	b := e.backoff(t.Failures)
+	t.NotBefore, en.notBefore = e.now().Add(b), e.clock().add(b)
 	e.touch(en)
 	e.log.Info("task attempt failed: retrying", "task", t.Spec.ID, "attempt", t.Attempt, "failures", t.Failures,
 		"retries", t.Spec.Retries, "not_before", t.NotBefore, "err", reason)

@@ -29,9 +29,14 @@ type Options struct {
 	// FinishedAfter lists finished tasks from the store by id, for
 	// pages of the task list (nil: none).
 	FinishedAfter func(after string, limit int) ([]*Task, error)
-	Now           func() time.Time
-	NewID         func() string // nil: a ULID
-	Logger        *slog.Logger
+	// Now is the wall clock, which stamps what is stored and shown;
+	// Elapsed is the monotonic clock every interval is measured on (time
+	// since any fixed origin). nil: time.Now and the process's monotonic
+	// clock (clock.go).
+	Now     func() time.Time
+	Elapsed func() time.Duration
+	NewID   func() string // nil: a ULID
+	Logger  *slog.Logger
 
 	// Grace is how long a node may be offline (its will, a goodbye, or
 	// an overdue heartbeat, as the fleet says) before its tasks are
@@ -89,6 +94,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Elapsed == nil {
+		o.Elapsed = monotonic()
 	}
 	if o.NewID == nil {
 		o.NewID = func() string { return ulid.Make().String() }
@@ -160,15 +168,17 @@ type Engine struct {
 	nodes  map[string]*nodeState        // nodes the fleet reported or tasks reference
 	fences map[string]map[string]*Fence // node → task → fence
 	cands  []*Candidate                 // online nodes with facts; nil: rebuild
-	start  time.Time                    // when the engine was made (loaded)
+	// The engine's start (loaded) on the wall and the monotonic clock.
+	startWall time.Time
+	elapsed0  time.Duration
 
-	pending  int       // tasks in memory in state pending (entry.pending)
-	qChanged bool      // the nodes in quarantine changed: Take announces them
-	placeDue bool      // something changed that may let a pending task be placed
-	lastPass time.Time // the last placement pass
-	noKeyLog time.Time // when "no signing key" was last logged
-	oddAt    time.Time // when a dropped event was last logged (odd)
-	oddHeld  int       // dropped events not logged since
+	pending  int     // tasks in memory in state pending (entry.pending)
+	qChanged bool    // the nodes in quarantine changed: Take announces them
+	placeDue bool    // something changed that may let a pending task be placed
+	lastPass instant // the last placement pass
+	noKeyLog instant // when "no signing key" was last logged
+	oddAt    instant // when a dropped event was last logged (odd)
+	oddHeld  int     // dropped events not logged since
 
 	// What Take hands out next.
 	dirty []*entry
@@ -202,7 +212,10 @@ type entry struct {
 	keyed bool
 	// alive is when the current attempt last showed life: its
 	// assignment, its start, a progress report (or the engine's start).
-	alive time.Time
+	alive instant
+	// sentAt, started and notBefore are t.SentAt, t.Started and
+	// t.NotBefore on the monotonic clock, which the engine measures by.
+	sentAt, started, notBefore instant
 }
 
 // New returns an engine holding what the store loaded.
@@ -211,13 +224,14 @@ func New(o Options, ld Loaded) *Engine {
 	e := &Engine{
 		opts: o, log: o.Logger.With("component", "tasks"),
 		tasks: map[string]*entry{}, nodes: map[string]*nodeState{}, fences: map[string]map[string]*Fence{},
-		start: o.Now().UTC(), placeDue: true, qChanged: true, // quarantine is not kept across restarts
+		startWall: o.Now().UTC(), elapsed0: o.Elapsed(), placeDue: true, qChanged: true,
 	}
 	e.observer, _ = o.Placer.(Observer)
 	e.policies, _ = o.Placer.(PolicyChecker)
 	e.queue, _ = o.Placer.(Queue)
 	for _, t := range ld.Active {
-		en := &entry{t: t, cp: ld.Checkpoints[t.Spec.ID], stored: true, alive: e.start}
+		en := &entry{t: t, cp: ld.Checkpoints[t.Spec.ID], stored: true, alive: startInstant,
+			sentAt: e.restored(t.SentAt), started: e.restored(t.Started), notBefore: e.restored(t.NotBefore)}
 		e.tasks[t.Spec.ID] = en
 		e.mark(en, false) // re-publish every status the store holds
 		switch t.State {
@@ -236,7 +250,12 @@ func New(o Options, ld Loaded) *Engine {
 			e.sendRun(en, false)
 		}
 	}
+	for _, q := range ld.Quarantine {
+		n := e.node(q.Node)
+		n.until, n.untilAt, n.strikes = q.Until.UTC(), e.restored(q.Until), q.Failures
+	}
 	for _, f := range ld.Fences {
+		f.sent = e.restored(f.SentAt)
 		e.fenceMap(f.Node)[f.Task] = f
 		e.node(f.Node)
 	}
@@ -272,8 +291,6 @@ func (e *Engine) enqueue(en *entry) {
 		e.dirty = append(e.dirty, en)
 	}
 }
-
-func (e *Engine) now() time.Time { return e.opts.Now().UTC() }
 
 // send queues a message (a reply, an assignment) for after the commit.
 func (e *Engine) send(topic string, v any) {

@@ -25,7 +25,7 @@ func (e *Engine) Event(ev task.Event) {
 	}
 	t := en.t
 	a := t.attempt(ev.Attempt)
-	now := e.now()
+	now := e.clock()
 	if ev.Attempt > t.Attempt || a == nil && ev.Attempt == t.Attempt {
 		e.odd(now, "event for an attempt never made dropped", "task", ev.Task, "node", ev.Node, "attempt", ev.Attempt)
 		return
@@ -81,13 +81,13 @@ func (e *Engine) Event(ev task.Event) {
 }
 
 // progress applies a running or checkpoint event of the live attempt.
-func (e *Engine) progress(en *entry, a *task.Attempt, ev task.Event, now time.Time) {
+func (e *Engine) progress(en *entry, a *task.Attempt, ev task.Event, now instant) {
 	t := en.t
 	changed := !t.Acked || a.State != ev.State
 	t.Acked = true
 	a.State = ev.State
 	if t.State == task.StateAssigned {
-		t.State, t.Started = task.StateRunning, now
+		t.State, t.Started, en.started = task.StateRunning, e.now(), now
 		en.alive = now
 		changed = true
 		if e.observer != nil {
@@ -119,7 +119,7 @@ func (e *Engine) progress(en *entry, a *task.Attempt, ev task.Event, now time.Ti
 // or the task finished) in the history, without applying it. A node that
 // still runs such an attempt is sent its cancel; one that reports it
 // ended is unfenced.
-func (e *Engine) stale(en *entry, a *task.Attempt, ev task.Event, now time.Time) {
+func (e *Engine) stale(en *entry, a *task.Attempt, ev task.Event, now instant) {
 	// A history that already ends keeps its end: a later event is an
 	// older one delivered again (after a scheduler restart), or the node
 	// took up an attempt it had refused from a re-send still on its way.
@@ -129,7 +129,7 @@ func (e *Engine) stale(en *entry, a *task.Attempt, ev task.Event, now time.Time)
 	if a != nil && !finalEvent(a.State) && a.State != ev.State {
 		a.State = ev.State
 		if finalEvent(ev.State) && a.Ended.IsZero() {
-			a.Ended = now
+			a.Ended = e.now()
 		}
 		e.mark(en, true) // history only: not a transition of the task
 	}
@@ -165,8 +165,8 @@ func failReason(ev task.Event) string {
 // odd logs an event the engine drops as impossible, at most once a second
 // (a broken or hostile agent must not flood the log), with the count of
 // those held back.
-func (e *Engine) odd(now time.Time, msg string, args ...any) {
-	if now.Sub(e.oddAt) < time.Second {
+func (e *Engine) odd(now instant, msg string, args ...any) {
+	if now.sub(e.oddAt) < time.Second {
 		e.oddHeld++
 		return
 	}

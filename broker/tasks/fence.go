@@ -3,7 +3,6 @@ package tasks
 import (
 	"slices"
 	"strings"
-	"time"
 )
 
 func (e *Engine) fenceMap(node string) map[string]*Fence {
@@ -17,19 +16,19 @@ func (e *Engine) fenceMap(node string) map[string]*Fence {
 
 // fence records that node may still run attempt n of task id, and sends
 // the cancel now if the node is online.
-func (e *Engine) fence(node, id string, n uint32, now time.Time) {
+func (e *Engine) fence(node, id string, n uint32) {
 	f := &Fence{Node: node, Task: id, Attempt: n}
 	e.fenceMap(node)[id] = f
 	if ns := e.node(node); ns.Online {
-		e.sendFence(f, now)
+		e.sendFence(f)
 	}
 	e.writeFence(f)
 }
 
 // sendFence sends f's cancel and counts it.
-func (e *Engine) sendFence(f *Fence, now time.Time) {
+func (e *Engine) sendFence(f *Fence) {
 	f.Sends++
-	f.SentAt = now
+	f.SentAt, f.sent = e.now(), e.clock()
 	e.sendCancel(f.Node, f.Task, f.Attempt)
 }
 
@@ -63,15 +62,15 @@ func (e *Engine) dropFence(f *Fence) {
 // staleRunning handles a non-final event of a stale attempt: the node
 // runs something it should not, so it is sent the cancel again, at most
 // once per AckTimeout. It reports whether it sent one.
-func (e *Engine) staleRunning(node, id string, n uint32, now time.Time) bool {
+func (e *Engine) staleRunning(node, id string, n uint32, now instant) bool {
 	f, ok := e.fences[node][id]
 	if !ok || f.Attempt != n {
 		f = &Fence{Node: node, Task: id, Attempt: n}
 		e.fenceMap(node)[id] = f
-	} else if now.Sub(f.SentAt) < e.opts.AckTimeout {
+	} else if now.sub(f.sent) < e.opts.AckTimeout {
 		return false
 	}
-	e.sendFence(f, now)
+	e.sendFence(f)
 	e.writeFence(f)
 	return true
 }
@@ -80,13 +79,13 @@ func (e *Engine) staleRunning(node, id string, n uint32, now time.Time) bool {
 // process) the cancels of its fenced attempts. A fence whose cancel was
 // sent maxFenceSends times without the node reporting the attempt ended
 // is dropped: the node most likely never had it.
-func (e *Engine) nodeBack(node string, now time.Time) {
+func (e *Engine) nodeBack(node string) {
 	for _, f := range sortedFences(e.fences[node]) {
 		if f.Sends >= maxFenceSends {
 			e.dropFence(f)
 			continue
 		}
-		e.sendFence(f, now)
+		e.sendFence(f)
 		e.writeFence(f)
 	}
 }

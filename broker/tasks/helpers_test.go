@@ -51,7 +51,8 @@ func testProfile() store.Profile {
 type harness struct {
 	t    testing.TB
 	dir  string
-	now  time.Time
+	now  time.Time     // the wall clock
+	mono time.Duration // the monotonic clock
 	opts Options
 	st   *Store
 	ld   Loaded
@@ -65,7 +66,8 @@ func newHarness(t testing.TB, mods ...func(*Options)) *harness {
 	topics, _ := protocol.NewTopics("default")
 	h.opts = Options{
 		Topics: topics, Key: testKey, Logger: testLogger(t),
-		Now: func() time.Time { return h.now },
+		Now:     func() time.Time { return h.now },
+		Elapsed: func() time.Duration { return h.mono },
 		NewID: func() string {
 			h.ids++
 			return fmt.Sprintf("gen-%d", h.ids)
@@ -138,7 +140,11 @@ func (h *harness) do(f func(e *Engine)) []Message {
 	return h.msgs
 }
 
-func (h *harness) advance(d time.Duration) { h.now = h.now.Add(d) }
+func (h *harness) advance(d time.Duration) { h.now, h.mono = h.now.Add(d), h.mono+d }
+
+// stepWall steps the wall clock alone, as NTP steps a clock: no time
+// passes.
+func (h *harness) stepWall(d time.Duration) { h.now = h.now.Add(d) }
 
 // tick advances the clock and runs the engine's timers.
 func (h *harness) tick(d time.Duration) []Message {

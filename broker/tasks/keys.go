@@ -16,6 +16,7 @@ import (
 //	c/<task>             the latest checkpoint of an active task
 //	x/<node>/<task>      a fence: a stale attempt of the task that the node
 //	                     may still run, to be cancelled when it is back
+//	q/<node>             a node in quarantine, and until when
 //
 // A task is under a/ or f/, never both: the move is one transaction. A
 // store that has both (written by a version that split them) is read as
@@ -28,6 +29,7 @@ var (
 	prefixFinished   = []byte("f/")
 	prefixCheckpoint = []byte("c/")
 	prefixFence      = []byte("x/")
+	prefixQuarantine = []byte("q/")
 )
 
 func key(prefix []byte, parts ...string) []byte {
@@ -52,6 +54,7 @@ func checkpointKey(id string) []byte { return key(prefixCheckpoint, id) }
 func fenceKey(node, id string) []byte {
 	return key(prefixFence, node, id)
 }
+func quarantineKey(node string) []byte { return key(prefixQuarantine, node) }
 
 // idOf returns the id after prefix in k.
 func idOf(prefix, k []byte) string { return string(bytes.TrimPrefix(k, prefix)) }

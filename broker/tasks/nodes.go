@@ -38,6 +38,9 @@ type Node struct {
 	CPU          float64
 	Throttled    bool
 	Undervoltage bool
+	// DiskFull: the node's birth says its disk is full. It is not a
+	// candidate: an assignment it could not journal would wait there.
+	DiskFull bool
 }
 
 // Candidate is an online node placement may choose, with the load the
@@ -59,9 +62,12 @@ type nodeState struct {
 	// offlineSince is when the node was last seen going offline (or when
 	// the engine started, for a node tasks reference but the fleet has
 	// not reported); zero while online.
-	offlineSince time.Time
-	strikes      int       // the node's failures in a row (quarantine.go)
-	until        time.Time // end of its quarantine; zero: not quarantined
+	offlineSince instant
+	strikes      int // the node's failures in a row (quarantine.go)
+	// untilAt is the end of its quarantine on the monotonic clock (zero:
+	// not quarantined), until the same on the wall clock, for display.
+	untilAt instant
+	until   time.Time
 }
 
 // charge is what a task's current attempt puts on its node.
@@ -78,7 +84,7 @@ const defaultWork = 1.0
 func (e *Engine) node(id string) *nodeState {
 	n, ok := e.nodes[id]
 	if !ok {
-		n = &nodeState{Candidate: Candidate{Node: Node{ID: id}}, offlineSince: e.start}
+		n = &nodeState{Candidate: Candidate{Node: Node{ID: id}}, offlineSince: startInstant}
 		e.nodes[id] = n
 	}
 	return n
@@ -134,16 +140,23 @@ func (e *Engine) release(en *entry) {
 // UpdateNode applies what the fleet says of one node now: after its
 // birth, will or goodbye, or when its heartbeat went overdue.
 func (e *Engine) UpdateNode(n Node) {
-	now := e.now()
+	now := e.clock()
 	ns := e.node(n.ID)
 	old := ns.Node
 	n.Labels = maps.Clone(n.Labels)
 	e.opts.Limits.bound(&n)
 	ns.Node = n
 	if old.Online != n.Online || old.HasFacts != n.HasFacts || old.Tier != n.Tier || old.Cores != n.Cores ||
-		old.MemTotal != n.MemTotal || old.Slots != n.Slots || !maps.Equal(old.Labels, n.Labels) {
+		old.MemTotal != n.MemTotal || old.Slots != n.Slots || old.DiskFull != n.DiskFull || !maps.Equal(old.Labels, n.Labels) {
 		e.cands = nil
 		e.placeDue = true
+	}
+	if n.DiskFull != old.DiskFull {
+		if n.DiskFull {
+			e.log.Warn("node's disk is full: no new task is placed there until it has space again", "node", n.ID)
+		} else {
+			e.log.Info("node has disk space again: tasks are placed there", "node", n.ID)
+		}
 	}
 	if e.observer != nil {
 		e.observer.NodeUpdated(n)
@@ -151,12 +164,12 @@ func (e *Engine) UpdateNode(n Node) {
 	switch {
 	case !n.Online && old.Online:
 		ns.offlineSince = now
-	case !n.Online && ns.offlineSince.IsZero():
+	case !n.Online && ns.offlineSince.isZero():
 		ns.offlineSince = now
 	case n.Online:
-		ns.offlineSince = time.Time{}
+		ns.offlineSince = 0
 		if !old.Online || old.Instance != n.Instance {
-			e.nodeBack(n.ID, now)
+			e.nodeBack(n.ID)
 		}
 	}
 }
@@ -179,14 +192,15 @@ func (e *Engine) SyncNodes(all []Node) {
 }
 
 // candidates returns the online nodes with facts that are not in
-// quarantine, sorted by id so that placement is deterministic.
+// quarantine and whose disk is not full, sorted by id so that placement
+// is deterministic.
 func (e *Engine) candidates() []*Candidate {
 	if e.cands != nil {
 		return e.cands
 	}
 	e.cands = make([]*Candidate, 0, len(e.nodes))
 	for _, n := range e.nodes {
-		if n.Online && n.HasFacts && !n.quarantined() {
+		if n.Online && n.HasFacts && !n.quarantined() && !n.DiskFull {
 			e.cands = append(e.cands, &n.Candidate)
 		}
 	}
@@ -196,10 +210,10 @@ func (e *Engine) candidates() []*Candidate {
 
 // lostNodes re-queues the tasks of nodes offline for longer than the
 // grace, as new attempts that use no retry.
-func (e *Engine) lostNodes(now time.Time) {
+func (e *Engine) lostNodes(now instant) {
 	var lost map[string]bool
 	for id, n := range e.nodes {
-		if !n.Online && n.Tasks > 0 && now.Sub(n.offlineSince) >= e.opts.Grace {
+		if !n.Online && n.Tasks > 0 && now.sub(n.offlineSince) >= e.opts.Grace {
 			if lost == nil {
 				lost = map[string]bool{}
 			}
@@ -212,7 +226,7 @@ func (e *Engine) lostNodes(now time.Time) {
 	for _, en := range e.sortedTasks() {
 		if node := en.charge.node; node != "" && lost[node] {
 			e.log.Warn("node lost: task re-queued", "task", en.t.Spec.ID, "node", node, "attempt", en.t.Attempt,
-				"offline_for", now.Sub(e.nodes[node].offlineSince).Round(time.Second))
+				"offline_for", now.sub(e.nodes[node].offlineSince).Round(time.Second))
 			e.endAttempt(en, "node lost", true)
 			e.requeue(en)
 		}

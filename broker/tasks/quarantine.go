@@ -60,18 +60,18 @@ func (e *Engine) progressBound(en *entry) time.Duration {
 
 // checkLife ends the live attempt of en if it shows no life within its
 // bounds (see above). It reports whether it did.
-func (e *Engine) checkLife(en *entry, now time.Time) bool {
+func (e *Engine) checkLife(en *entry, now instant) bool {
 	t := en.t
 	switch {
 	case t.State == task.StateAssigned && t.Acked:
-		if now.Sub(en.alive) < e.opts.StartTimeout {
+		if now.sub(en.alive) < e.opts.StartTimeout {
 			return false
 		}
 		e.nodeFailed(en, "accepted but not started within "+e.opts.StartTimeout.String())
 		return true
 	case t.State == task.StateRunning:
 		b := e.progressBound(en)
-		if b == 0 || now.Sub(en.alive) < b {
+		if b == 0 || now.sub(en.alive) < b {
 			return false
 		}
 		e.nodeFailed(en, "no progress reported within "+b.String())
@@ -101,8 +101,9 @@ func (e *Engine) strike(node string) {
 	if n.strikes < e.opts.QuarantineAfter || n.quarantined() {
 		return
 	}
-	n.until = e.now().Add(e.opts.Quarantine)
+	n.untilAt, n.until = e.clock().add(e.opts.Quarantine), e.now().Add(e.opts.Quarantine)
 	e.cands, e.qChanged = nil, true
+	e.writeQuarantine(&Quarantine{Node: node, Until: n.until, Failures: n.strikes})
 	e.log.Warn("node quarantined: no new task is placed there", "node", node, "failures_in_a_row", n.strikes,
 		"until", n.until)
 }
@@ -115,12 +116,12 @@ func (e *Engine) succeeded(node string) {
 }
 
 // quarantined reports whether the node is in quarantine now.
-func (n *nodeState) quarantined() bool { return !n.until.IsZero() }
+func (n *nodeState) quarantined() bool { return !n.untilAt.isZero() }
 
 // endQuarantines lets nodes whose quarantine is over take tasks again.
-func (e *Engine) endQuarantines(now time.Time) {
+func (e *Engine) endQuarantines(now instant) {
 	for id, n := range e.nodes {
-		if n.quarantined() && !now.Before(n.until) {
+		if n.quarantined() && !now.before(n.untilAt) {
 			e.unquarantine(id, "quarantine over")
 		}
 	}
@@ -139,8 +140,9 @@ func (e *Engine) Release(node string) bool {
 
 func (e *Engine) unquarantine(node, why string) {
 	n := e.nodes[node]
-	n.until, n.strikes = time.Time{}, 0
+	n.untilAt, n.until, n.strikes = 0, time.Time{}, 0
 	e.cands, e.placeDue, e.qChanged = nil, true, true
+	e.units = append(e.units, unit{{key: quarantineKey(node)}})
 	e.log.Info("node out of quarantine", "node", node, "why", why)
 }
 
@@ -165,4 +167,15 @@ func (e *Engine) quarantineMessage() Message {
 	}
 	b, _ := json.Marshal(l) // cannot fail: ids and times
 	return Message{Message: session.Message{Topic: e.opts.Topics.TaskQuarantine(), QoS: 1, Retained: true, Payload: b}}
+}
+
+// writeQuarantine stores q, so that a restarted scheduler keeps the node
+// in quarantine until q.Until (read onto the monotonic clock at load).
+func (e *Engine) writeQuarantine(q *Quarantine) {
+	v, err := frame(formatQuarantine, q)
+	if err != nil {
+		e.log.Error("quarantine does not encode", "node", q.Node, "err", err) // cannot happen
+		return
+	}
+	e.units = append(e.units, unit{{key: quarantineKey(q.Node), value: v}})
 }

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -118,4 +119,74 @@ func TestQuarantine(t *testing.T) {
 	if got := h.task("waits"); got.State != task.StateAssigned || got.Node != "liar" {
 		t.Fatalf("after release: %s on %q", got.State, got.Node)
 	}
+}
+
+// TestQuarantineSurvivesRestart: a node in quarantine is still in
+// quarantine, until the same time, after the scheduler restarts on its
+// store — no task is placed there before the end — and a release is kept
+// across a restart as well.
+func TestQuarantineSurvivesRestart(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.QuarantineAfter = 1 })
+	h.node("liar", func(n *Node) { n.TaskSlots = 1 })
+	h.submit(ckpt("f1"))
+	h.event("liar", "f1", 1, task.EventAccepted)
+	h.tick(DefaultStartTimeout)
+	h.cancel("f1")
+	until, ok := h.e.Quarantined()["liar"]
+	if !ok {
+		t.Fatal("not quarantined after a failure")
+	}
+	h.tick(time.Minute)
+	h.restart()
+	if got, ok := h.e.Quarantined()["liar"]; !ok || !got.Equal(until) {
+		t.Fatalf("after a restart: quarantined %v, want liar until %v", h.e.Quarantined(), until)
+	}
+	if !quarantineListed(t, h.msgs, "liar") {
+		t.Fatal("the restarted scheduler did not announce liar's quarantine")
+	}
+	h.node("liar", func(n *Node) { n.TaskSlots = 1 })
+	h.submit(builtin("waits", 1))
+	h.tick(DefaultQuarantine - time.Minute - time.Second)
+	if got := h.task("waits"); got.State != task.StatePending {
+		t.Fatalf("a restarted scheduler placed a task on a quarantined node: %s on %q", got.State, got.Node)
+	}
+	h.tick(time.Second)
+	if got := h.task("waits"); got.State != task.StateAssigned || got.Node != "liar" {
+		t.Fatalf("after the quarantine: %s on %q", got.State, got.Node)
+	}
+
+	// Quarantined again, released by an operator, restarted: released.
+	h.event("liar", "waits", 1, task.EventAccepted)
+	h.tick(DefaultStartTimeout)
+	if _, ok := h.e.Quarantined()["liar"]; !ok {
+		t.Fatal("not quarantined again")
+	}
+	if !h.e.Release("liar") {
+		t.Fatal("Release: false")
+	}
+	h.do(func(*Engine) {})
+	h.restart()
+	if q := h.e.Quarantined(); len(q) != 0 {
+		t.Fatalf("a released node is in quarantine again after a restart: %v", q)
+	}
+}
+
+// quarantineListed reports whether msgs announce node in quarantine.
+func quarantineListed(t *testing.T, msgs []Message, node string) bool {
+	t.Helper()
+	for _, m := range msgs {
+		if !strings.HasSuffix(m.Topic, "/tasks/quarantine") {
+			continue
+		}
+		var l task.QuarantineList
+		if err := json.Unmarshal(m.Payload, &l); err != nil {
+			t.Fatalf("quarantine list: %v", err)
+		}
+		for _, q := range l.Nodes {
+			if q.Node == node {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -95,6 +95,7 @@ const (
 	formatTask       = 1
 	formatCheckpoint = 2
 	formatFence      = 3
+	formatQuarantine = 4
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -175,6 +176,7 @@ type Fence struct {
 	Attempt uint32    `json:"attempt"`
 	Sends   int       `json:"sends,omitempty"`
 	SentAt  time.Time `json:"sent_at,omitzero"`
+	sent    instant   // SentAt on the monotonic clock
 }
 
 // maxFenceSends: a node that was sent the cancel of a stale attempt this
@@ -194,4 +196,27 @@ func decodeFence(node, id string, value []byte) (*Fence, error) {
 		return nil, fmt.Errorf("%w: fence %s/%s: %v", errDamaged, node, id, err)
 	}
 	return f, nil
+}
+
+// Quarantine is a node in quarantine (quarantine.go): kept so that a
+// restarted scheduler does not give a failing node new tasks at once.
+type Quarantine struct {
+	Node  string    `json:"node"`
+	Until time.Time `json:"until"` // scheduler wall clock
+	// Failures is the node's failures in a row when it was quarantined.
+	Failures int `json:"failures,omitempty"`
+}
+
+func decodeQuarantine(node string, value []byte) (*Quarantine, error) {
+	q := new(Quarantine)
+	if err := unframe("quarantine "+node, formatQuarantine, value, q); err != nil {
+		return nil, err
+	}
+	if q.Node != node {
+		return nil, fmt.Errorf("%w: quarantine %s: record names %q", errDamaged, node, q.Node)
+	}
+	if err := q.validate(); err != nil {
+		return nil, fmt.Errorf("%w: quarantine %s: %v", errDamaged, node, err)
+	}
+	return q, nil
 }

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -87,4 +88,14 @@ func (f *Fence) validate() error {
 		return err
 	}
 	return checkCounts(map[string]int64{"sends": int64(f.Sends)})
+}
+
+func (q *Quarantine) validate() error {
+	if q.Until.IsZero() {
+		return errors.New("until: missing")
+	}
+	if err := checkTimes(map[string]time.Time{"until": q.Until}); err != nil {
+		return err
+	}
+	return checkCounts(map[string]int64{"failures": int64(q.Failures)})
 }

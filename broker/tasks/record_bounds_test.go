@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/tether-edge/tether/pkg/roundtrip"
 	"github.com/tether-edge/tether/pkg/task"
 )
@@ -75,17 +77,32 @@ func TestRecordBounds(t *testing.T) {
 	if _, err := decodeFence("pi-a", "t1", v); !errors.Is(err, errDamaged) {
 		t.Errorf("fence sent in year 10000: got %v, want a damaged record", err)
 	}
+	for name, q := range map[string]Quarantine{
+		"quarantine until year 10000": {Node: "pi-a", Until: far},
+		"quarantine without an end":   {Node: "pi-a"},
+		"quarantine of another node":  {Node: "pi-b", Until: t0},
+		"quarantine failures -1":      {Node: "pi-a", Until: t0, Failures: -1},
+	} {
+		v, _ := frame(formatQuarantine, q)
+		if _, err := decodeQuarantine("pi-a", v); !errors.Is(err, errDamaged) {
+			t.Errorf("%s: got %v, want a damaged record", name, err)
+		}
+	}
 }
 
-// FuzzDecodeRecords: a checkpoint or fence record read back from disk
+// FuzzDecodeRecords: a checkpoint, fence or quarantine record read back from disk
 // decodes to one that encodes again to the same record, or is an error.
 func FuzzDecodeRecords(f *testing.F) {
 	cp, _ := frame(formatCheckpoint, Checkpoint{Attempt: 1, Progress: 2, Total: 5, Data: []byte("x")})
 	fe, _ := frame(formatFence, Fence{Node: "pi-a", Task: "t1", Attempt: 1, Sends: 1, SentAt: t0})
+	qu, _ := frame(formatQuarantine, Quarantine{Node: "pi-a", Until: t0, Failures: 3})
 	f.Add(cp)
 	f.Add(fe)
+	f.Add(qu)
 	for _, s := range hostileTimes {
 		v, _ := frame(formatFence, Fence{Node: "pi-a", Task: "t1", Attempt: 1, SentAt: hostileTime(f, s)})
+		f.Add(v)
+		v, _ = frame(formatQuarantine, Quarantine{Node: "pi-a", Until: hostileTime(f, s)})
 		f.Add(v)
 	}
 	big, _ := frame(formatCheckpoint, Checkpoint{Attempt: math.MaxUint32, Progress: math.MaxInt64, Total: -1})
@@ -97,7 +114,12 @@ func FuzzDecodeRecords(f *testing.F) {
 		}
 		if fn, err := decodeFence("pi-a", "t1", b); err == nil {
 			roundtrip.Check(t, fn, func(fn *Fence) ([]byte, error) { return frame(formatFence, fn) },
-				func(b []byte) (*Fence, error) { return decodeFence("pi-a", "t1", b) })
+				func(b []byte) (*Fence, error) { return decodeFence("pi-a", "t1", b) },
+				cmpopts.IgnoreUnexported(Fence{})) // the engine's monotonic reading: never stored
+		}
+		if q, err := decodeQuarantine("pi-a", b); err == nil {
+			roundtrip.Check(t, q, func(q *Quarantine) ([]byte, error) { return frame(formatQuarantine, q) },
+				func(b []byte) (*Quarantine, error) { return decodeQuarantine("pi-a", b) })
 		}
 	})
 }

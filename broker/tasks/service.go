@@ -31,6 +31,9 @@ type Service struct {
 	in      chan func(*Engine) // inputs, applied in order on Run's goroutine
 	stopped chan struct{}      // closed when Run returns
 	stop    sync.Once
+	// waiting are Committed's waiters in the round being applied, closed
+	// once its commit returned; only Run's goroutine touches it.
+	waiting []chan struct{}
 
 	rounds, inputs uint64 // read by tests after Run returned
 }
@@ -162,6 +165,35 @@ func (s *Service) UpdateNode(n Node) { s.do(func(e *Engine) { e.UpdateNode(n) })
 // SyncNodes takes the fleet's whole view (every second or so).
 func (s *Service) SyncNodes(all []Node) { s.do(func(e *Engine) { e.SyncNodes(all) }) }
 
+// ErrStopped: the service stopped before what was asked of it was
+// committed.
+var ErrStopped = errors.New("tasks: service stopped")
+
+// Committed waits until every input queued before it (by this goroutine:
+// HandleEvent, HandleSubmit, …) is committed to the store, so a caller can
+// acknowledge it knowing a crash cannot lose it. Inputs share commits, so
+// many waiters cost one commit. It returns ErrStopped when Run returned
+// first (a failed commit, or the end of Run's context).
+func (s *Service) Committed(ctx context.Context) error {
+	done := make(chan struct{})
+	s.do(func(*Engine) { s.waiting = append(s.waiting, done) })
+	select {
+	case <-done:
+		return nil
+	case <-s.stopped:
+	case <-ctx.Done():
+	}
+	select {
+	case <-done: // committed as Run stopped
+		return nil
+	default:
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return ErrStopped
+}
+
 // Quarantined returns the nodes in quarantine and until when, as the
 // engine's goroutine sees them; nil once Run has returned.
 func (s *Service) Quarantined(ctx context.Context) map[string]time.Time {
@@ -234,6 +266,10 @@ func (s *Service) flush() error {
 		return err
 	}
 	s.rounds++
+	for _, w := range s.waiting {
+		close(w)
+	}
+	s.waiting = s.waiting[:0]
 	s.pub.enqueue(b.Msgs)
 	return nil
 }

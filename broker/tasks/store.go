@@ -34,6 +34,7 @@ type Loaded struct {
 	Active      []*Task
 	Checkpoints map[string]*Checkpoint
 	Fences      []*Fence
+	Quarantine  []*Quarantine
 	// Damaged counts records that could not be read back and were
 	// skipped (their keys are kept for inspection).
 	Damaged int
@@ -132,7 +133,7 @@ func load(db *badger.DB, log *slog.Logger) (Loaded, error) {
 		}); err != nil {
 			return err
 		}
-		return scan(txn, prefixFence, true, func(k, v []byte) error {
+		if err := scan(txn, prefixFence, true, func(k, v []byte) error {
 			node, id, ok := fenceOf(k)
 			if !ok {
 				damaged(fmt.Errorf("%w: fence key %q", errDamaged, k))
@@ -144,6 +145,17 @@ func load(db *badger.DB, log *slog.Logger) (Loaded, error) {
 				return nil
 			}
 			ld.Fences = append(ld.Fences, f)
+			return nil
+		}); err != nil {
+			return err
+		}
+		return scan(txn, prefixQuarantine, true, func(k, v []byte) error {
+			q, err := decodeQuarantine(idOf(prefixQuarantine, k), v)
+			if err != nil {
+				damaged(err)
+				return nil
+			}
+			ld.Quarantine = append(ld.Quarantine, q)
 			return nil
 		})
 	})

@@ -67,7 +67,7 @@ func (e *Engine) Submit(req task.SubmitRequest) {
 	if e.queue != nil {
 		e.placeDue = true // in the queue's order, at the end of the round
 	} else {
-		e.place(en, now)
+		e.place(en, e.clock())
 	}
 	reply.OK, reply.State = true, en.t.State
 }
@@ -105,7 +105,7 @@ func (e *Engine) Refuse(replyTo, requestID string, err error) {
 // retained message on topic.
 func (e *Engine) clearRetained(topic string) {
 	e.msgs = append(e.msgs, Message{Message: session.Message{Topic: topic, QoS: 1, Retained: true}})
-	e.odd(e.now(), "retained request refused and cleared", "topic", topic)
+	e.odd(e.clock(), "retained request refused and cleared", "topic", topic)
 }
 
 // Control applies a decoded, valid control request: cancel (cancelling a

@@ -17,26 +17,26 @@ import (
 // them (Settle). The Service calls it about twice a second. It costs
 // O(unfinished tasks) and, when placement is due, O(pending × nodes).
 func (e *Engine) Tick() {
-	now := e.now()
+	now := e.clock()
 	e.lostNodes(now)
 	e.endQuarantines(now)
 	for _, en := range e.sortedTasks() {
 		t := en.t
 		switch t.State {
 		case task.StateAssigned:
-			if !t.Acked && now.Sub(t.SentAt) >= e.opts.AckTimeout {
+			if !t.Acked && now.sub(en.sentAt) >= e.opts.AckTimeout {
 				e.unacked(en)
 			} else {
 				e.checkLife(en, now)
 			}
 		case task.StateRunning:
-			if timeout := t.Spec.Timeout.D(); timeout > 0 && now.Sub(t.Started) >= timeout {
+			if timeout := t.Spec.Timeout.D(); timeout > 0 && now.sub(en.started) >= timeout {
 				e.timedOut(en, timeout)
 			} else {
 				e.checkLife(en, now)
 			}
 		case task.StatePending:
-			if !t.NotBefore.IsZero() && !t.NotBefore.After(now) && t.NotBefore.After(e.lastPass) {
+			if nb := en.notBefore; !nb.isZero() && !now.before(nb) && e.lastPass.before(nb) {
 				e.placeDue = true // a backoff ended since the last pass
 			}
 		}
@@ -50,7 +50,7 @@ func (e *Engine) Tick() {
 // round of inputs.
 func (e *Engine) Settle() {
 	if e.placeDue {
-		e.placePending(e.now())
+		e.placePending(e.clock())
 	}
 }
 
@@ -101,7 +101,7 @@ const maxMisses = 64
 // order. It costs O(pending) to gather them and O(log pending) per task
 // tried: a pass after one task left a node tries about one, so a backlog
 // of thousands is not sorted again at every pass.
-func (e *Engine) placePending(now time.Time) {
+func (e *Engine) placePending(now instant) {
 	e.placeDue = false
 	e.lastPass = now
 	free := e.freeSlots()
@@ -110,7 +110,7 @@ func (e *Engine) placePending(now time.Time) {
 	}
 	h := &pendingHeap{less: e.before}
 	for _, en := range e.tasks {
-		if en.t.State == task.StatePending && !now.Before(en.t.NotBefore) {
+		if en.t.State == task.StatePending && !now.before(en.notBefore) {
 			if e.queue != nil && !en.keyed {
 				en.key, en.keyed = e.queue.Key(e.request(en, e.resumePoint(en))), true
 			}

@@ -55,6 +55,8 @@ func TestDecodersBoundValues(t *testing.T) {
 		{"birth recovery.at in year 10000 UTC", statusErr, birthWith(`"seq":0,"ts":"2026-11-27T09:30:00Z","recovery":{"at":"` + tsFarFuture + `","reason":"MANIFEST torn"}`), "recovery.at"},
 		{"birth recovery.at in year -1 UTC", statusErr, birthWith(`"seq":0,"ts":"2026-11-27T09:30:00Z","recovery":{"at":"` + tsYearZero + `","reason":"MANIFEST torn"}`), "recovery.at"},
 		{"birth recovery without at", statusErr, birthWith(`"seq":0,"ts":"2026-11-27T09:30:00Z","recovery":{"reason":"MANIFEST torn"}`), "recovery.at"},
+		{"birth with disk_full", statusErr, birthWith(`"seq":0,"ts":"2026-11-27T09:30:00Z","health":{"disk_full":true}`), ""},
+		{"will with health", statusErr, `{"v":1,"node":"pi-0001","instance":"01JDQ8Z3K4","state":"offline","reason":"lost","conn":1,"seq":0,"ts":"2026-11-27T09:30:00Z","health":{"disk_full":true}}`, "health"},
 		{"birth recovery.at in 1970", statusErr, birthWith(`"seq":0,"ts":"1970-01-01T00:01:00Z","recovery":{"at":"1970-01-01T00:00:59Z","reason":"MANIFEST torn"}`), ""},
 		{"birth ts in year 10000 UTC", statusErr, birthWith(`"seq":0,"ts":"` + tsFarFuture + `"`), "ts"},
 		{"birth seq 2^64-1", statusErr, birthWith(`"seq":18446744073709551615,"ts":"2026-11-27T09:30:00Z"`), "seq"},

@@ -170,6 +170,9 @@ func (m *NodeStatus) Validate() error {
 			return err
 		}
 	}
+	if m.Health != nil && m.State != StateOnline {
+		return invalid("health on an offline status (only births carry it)")
+	}
 	switch m.State {
 	case StateOnline:
 		if m.Facts == nil {

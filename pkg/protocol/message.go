@@ -75,6 +75,20 @@ type NodeStatus struct {
 	// damaged and started a fresh one, says what happened: records the
 	// old store still held were not delivered.
 	Recovery *Recovery `json:"recovery,omitempty"`
+	// Health, in births, flags what keeps the node from taking work;
+	// absent when nothing does. The agent publishes its birth again
+	// whenever it changes, and every heartbeat while a flag is set (its
+	// metrics may not be going out then).
+	Health *Health `json:"health,omitempty"`
+}
+
+// Health is what an agent reports of its own condition in its births.
+type Health struct {
+	// DiskFull: the filesystem of the agent's data directory is below the
+	// store's reserve. The agent stores and sends no metrics and, once it
+	// is nearly out of space, no task events either (they wait, never
+	// dropped); the scheduler places no new task on the node.
+	DiskFull bool `json:"disk_full,omitempty"`
 }
 
 // Recovery describes a store that could not be opened and was set aside.
@@ -226,18 +240,21 @@ type FleetNodes struct {
 
 // FleetNode is one row of FleetNodes.
 type FleetNode struct {
-	Node      string    `json:"node"`
-	Online    bool      `json:"online"`
-	Reason    string    `json:"reason,omitempty"` // why offline
-	Arch      string    `json:"arch,omitempty"`
-	Model     string    `json:"model,omitempty"`
-	Tier      string    `json:"tier,omitempty"`
-	Version   string    `json:"version,omitempty"` // the agent's, from its birth
-	CPU       *float64  `json:"cpu,omitempty"`     // percent
-	MemPct    *float64  `json:"mem,omitempty"`     // percent
-	TempC     *float64  `json:"temp_c,omitempty"`  // hottest sensor
-	Throttled bool      `json:"throttled,omitempty"`
-	LastSeen  time.Time `json:"last_seen,omitzero"`
+	Node      string   `json:"node"`
+	Online    bool     `json:"online"`
+	Reason    string   `json:"reason,omitempty"` // why offline
+	Arch      string   `json:"arch,omitempty"`
+	Model     string   `json:"model,omitempty"`
+	Tier      string   `json:"tier,omitempty"`
+	Version   string   `json:"version,omitempty"` // the agent's, from its birth
+	CPU       *float64 `json:"cpu,omitempty"`     // percent
+	MemPct    *float64 `json:"mem,omitempty"`     // percent
+	TempC     *float64 `json:"temp_c,omitempty"`  // hottest sensor
+	Throttled bool     `json:"throttled,omitempty"`
+	// DiskFull: the node's latest birth said its disk is full
+	// (Health.DiskFull): no new task is placed on it.
+	DiskFull bool      `json:"disk_full,omitempty"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
 	// Measured is when the latest metrics were taken, on the scheduler's
 	// clock; ClockSkewMS is the node's wall clock minus the scheduler's
 	// (large on a board without a real-time clock before NTP syncs).

@@ -42,6 +42,9 @@ var examples = map[string]any{
 			AgentVersion: "0.1.0", Tier: TierEdge, TaskSlots: 4},
 		Recovery: &Recovery{At: ts.Add(-20 * time.Second), Reason: "MANIFEST: checksum mismatch",
 			MovedTo: "/var/lib/tether/store.corrupt-20261127T092940Z"}},
+	"diskfull": NodeStatus{Header: hdr(61), State: StateOnline, Conn: 3, HeartbeatS: 60, Facts: &Facts{
+		Hostname: "raspberrypi", OS: "linux", Arch: "arm64", Cores: 4, MemTotal: 3978489856, AgentVersion: "0.1.0",
+		Tier: TierEdge, TaskSlots: 4}, Health: &Health{DiskFull: true}},
 	"metrics": Metrics{Header: func() Header { h := hdr(57); h.From = 55; return h }(),
 		CPU:      CPU{Total: 12.5, PerCore: []float64{20, 10, 10, 10}},
 		Load:     &Load{M1: 0.42, M5: 0.35, M15: 0.3},
@@ -75,6 +78,7 @@ var goldenDecoders = map[string]func([]byte) (any, error){
 	"will":      func(b []byte) (any, error) { return DecodeNodeStatus(b) },
 	"goodbye":   func(b []byte) (any, error) { return DecodeNodeStatus(b) },
 	"recovered": func(b []byte) (any, error) { return DecodeNodeStatus(b) },
+	"diskfull":  func(b []byte) (any, error) { return DecodeNodeStatus(b) },
 	"metrics":   func(b []byte) (any, error) { return DecodeMetrics(b) },
 	"scheduler": func(b []byte) (any, error) { return DecodeSchedulerStatus(b) },
 	"summary":   func(b []byte) (any, error) { return DecodeFleetSummary(b) },
