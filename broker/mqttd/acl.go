@@ -40,7 +40,7 @@ func (r role) String() string {
 //	monitor    nothing                               tether/v1/…
 //	operator   tether/v1/R/tasks/submit|control      tether/v1/…
 //	           (replies come on tether/v1/R/replies/<operator>/…, readable by monitors too)
-//	node N     tether/v1/R/nodes/N/status|metrics|tasks  tether/v1/R/nodes/N/cmd[/…]
+//	node N     tether/v1/R/nodes/N/status|metrics|tasks|blob  tether/v1/R/nodes/N/cmd[/…]
 //	                                                 tether/v1/R/nodes/N/status
 //
 // With Home Assistant discovery on (Options.DiscoveryPrefix D), the
@@ -161,7 +161,7 @@ func (p *policy) allowed(r role, user, topic string, write bool) bool {
 		}
 		rest = rest[1:] // what follows tether/v1/R/nodes/N/
 		if write {      // the topics docs/protocol.md lists, nothing below them
-			return rest == protocol.KindStatus || rest == protocol.KindMetrics || rest == protocol.KindTasks
+			return rest == protocol.KindStatus || rest == protocol.KindMetrics || rest == protocol.KindTasks || rest == protocol.KindBlob
 		}
 		return rest == protocol.KindStatus || rest == "cmd" || strings.HasPrefix(rest, "cmd/")
 	}

@@ -22,6 +22,10 @@ var aclCases = []struct {
 	{"node-a", "tether/v1/eu-1/nodes/node-a/status", true, true},
 	{"node-a", "tether/v1/eu-1/nodes/node-a/metrics", true, true},
 	{"node-a", "tether/v1/eu-1/nodes/node-a/tasks", true, true},
+	{"node-a", "tether/v1/eu-1/nodes/node-a/blob", true, true},
+	{"node-a", "tether/v1/eu-1/nodes/node-b/blob", true, false},
+	{"node-a", "tether/v1/eu-1/nodes/node-a/blob/x", true, false},
+	{"node-a", "tether/v1/eu-1/nodes/node-a/blob", false, false},
 	// Only the documented topics (docs/protocol.md), nothing below them.
 	{"node-a", "tether/v1/eu-1/nodes/node-a/tasks/t1/events", true, false},
 	{"node-a", "tether/v1/eu-1/nodes/node-a/junk/1", true, false},

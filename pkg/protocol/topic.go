@@ -15,6 +15,7 @@ const (
 	KindStatus  = "status"  // retained birth and death (will)
 	KindMetrics = "metrics" // resource reports
 	KindTasks   = "tasks"   // task events (pkg/task.Event), through the outbox
+	KindBlob    = "blob"    // blob transfer frames from the node (pkg/blob.Message)
 )
 
 // Command names: the last level of tether/v1/<region>/nodes/<node>/cmd/<name>.
@@ -30,6 +31,8 @@ const (
 	CmdDuplicate = "duplicate"
 	// CmdTask carries a signed task assignment (pkg/task.Envelope).
 	CmdTask = "task"
+	// CmdBlob carries blob transfer frames to the node (pkg/blob.Message).
+	CmdBlob = "blob"
 )
 
 // MaxIDLen bounds region and node ids: they appear in every topic and in
@@ -119,6 +122,13 @@ func (t Topics) FleetNodes() string { return t.prefix + "/fleet/nodes" }
 
 // NodeTasks is tether/v1/<region>/nodes/<node>/tasks: the node's task events.
 func (t Topics) NodeTasks(node string) string { return t.prefix + "/nodes/" + node + "/" + KindTasks }
+
+// NodeBlob is tether/v1/<region>/nodes/<node>/blob: the node's blob
+// transfer frames (pkg/blob). Frames to the node go on NodeCommand(node, CmdBlob).
+func (t Topics) NodeBlob(node string) string { return t.prefix + "/nodes/" + node + "/" + KindBlob }
+
+// AllNodeBlob is tether/v1/<region>/nodes/+/blob.
+func (t Topics) AllNodeBlob() string { return t.prefix + "/nodes/+/" + KindBlob }
 
 // AllNodeTasks is tether/v1/<region>/nodes/+/tasks.
 func (t Topics) AllNodeTasks() string { return t.prefix + "/nodes/+/" + KindTasks }
