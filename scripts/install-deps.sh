@@ -8,6 +8,7 @@
 #                                 the power-cut VM (scripts/powerloss)
 #   systemd, dpkg                 systemd-analyze and dpkg-deb for the
 #                                 packages' tests (scripts/packages)
+#   chromium                      the web dashboard's headless-browser tests
 #   and shellcheck, with which `make lint` checks every shell script
 # and downloads (never installs) Debian's amd64 kernel package into
 # .cache/powerloss/debs/ for that VM: the harness extracts what it needs
@@ -30,6 +31,7 @@ command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 # The power-cut VM's kernel: the .deb that linux-image-amd64 points at,
 # downloaded once into .cache/powerloss/debs/ (kept across runs).

@@ -177,6 +177,8 @@ const (
 	ForView
 	// ForDiscovery: Home Assistant discovery configs.
 	ForDiscovery
+	// ForDashboard: the web dashboard's live view.
+	ForDashboard
 	consumers
 )
 

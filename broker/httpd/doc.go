@@ -1,6 +1,8 @@
 // Package httpd is the scheduler's HTTP side: Prometheus metrics
-// (/metrics), liveness (/healthz) and readiness (/readyz) on one listener
-// (serve's http.listen, off when empty).
+// (/metrics), liveness (/healthz), readiness (/readyz) and the live web
+// dashboard (/, its API under /api/) on one listener (serve's
+// http.listen, off when empty). The dashboard's design is in hub.go
+// (what is sent to whom) and auth.go (logins).
 //
 // The metrics are built at scrape time from what the scheduler already
 // holds — the fleet's rows and summary, the embedded broker's counters, the

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tether-edge/tether/pkg/task"
 )
 
 // DefaultPerNodeLimit bounds the per-node series: 10,000 nodes × 11 series
@@ -33,14 +35,17 @@ type Options struct {
 	// Ready reports why the scheduler cannot serve yet (nil: ready):
 	// /readyz answers 503 with it.
 	Ready func() error
+	// Dashboard, if set, serves the live web dashboard at /.
+	Dashboard *DashboardOptions
 }
 
-// Server serves /metrics, /healthz and /readyz.
+// Server serves /metrics, /healthz and /readyz, and the dashboard.
 type Server struct {
 	opts  Options
 	ln    net.Listener
 	srv   *http.Server
 	ready chan struct{}
+	dash  *dashboard // nil without Options.Dashboard
 }
 
 // New listens on opts.Addr; Run serves.
@@ -53,6 +58,13 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.PerNodeLimit == 0 {
 		opts.PerNodeLimit = DefaultPerNodeLimit
+	}
+	var dash *dashboard
+	if opts.Dashboard != nil {
+		var err error
+		if dash, err = newDashboard(*opts.Dashboard, opts.Fleet, opts.Logger.With("component", "dashboard")); err != nil {
+			return nil, err
+		}
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
@@ -83,7 +95,10 @@ func New(opts Options) (*Server, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	s := &Server{opts: opts, ln: ln, ready: make(chan struct{})}
+	if dash != nil {
+		dash.routes(mux)
+	}
+	s := &Server{opts: opts, ln: ln, ready: make(chan struct{}), dash: dash}
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -103,12 +118,29 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
+	hubDone := make(chan struct{})
+	hubCtx, stopHub := context.WithCancel(ctx)
+	defer func() {
+		stopHub()
+		<-hubDone
+	}()
+	if s.dash != nil {
+		go func() {
+			defer close(hubDone)
+			s.dash.hub.run(hubCtx)
+		}()
+		s.opts.Logger.Info("dashboard serving", "url", "http://"+s.ln.Addr().String()+"/")
+	} else {
+		close(hubDone)
+	}
 	s.opts.Logger.Info("http serving", "addr", s.ln.Addr().String(), "metrics", "http://"+s.ln.Addr().String()+"/metrics")
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http: %w", err)
 	case <-ctx.Done():
 	}
+	// The live streams end first: Shutdown does not wait for them.
+	stopHub()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.srv.Shutdown(sctx); err != nil {
@@ -116,4 +148,12 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	<-errc
 	return nil
+}
+
+// TaskChanged gives the dashboard a task's latest status (a no-op
+// without the dashboard).
+func (s *Server) TaskChanged(st task.Status) {
+	if s.dash != nil {
+		s.dash.hub.taskChanged(st)
+	}
 }

@@ -17,7 +17,7 @@ func (s *scheduler) newHTTP(broker embedded) (*httpd.Server, error) {
 	}
 	o := httpd.Options{
 		Addr: s.cfg.HTTP.Listen, Logger: s.log.With("component", "http"), Fleet: s.fleet,
-		PerNodeLimit: s.cfg.HTTP.PerNodeLimit,
+		PerNodeLimit: s.cfg.HTTP.PerNodeLimit, Dashboard: s.dashboardOptions(),
 		Tasks: func() httpd.TaskStats {
 			ctx, cancel := context.WithTimeout(context.Background(), httpTasksTimeout)
 			defer cancel()

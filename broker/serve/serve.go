@@ -137,6 +137,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		var hs *httpd.Server
 		if err == nil {
 			hs, err = s.newHTTP(broker)
+			s.http = hs
 		}
 		if err == nil {
 			httpCtx, stopHTTP := context.WithCancel(ctx)
@@ -225,6 +226,8 @@ type scheduler struct {
 	viewEpoch atomic.Uint64
 	// badRows logs rows of the fleet view that could not be published.
 	badRows *rateLog
+	http    *httpd.Server // nil without http.listen (dashboard.go)
+	replies replies       // answers to the scheduler's own requests
 }
 
 func newScheduler(cfg config.Config, o Options, brokers []string, password string,
@@ -282,6 +285,9 @@ func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
 				return err
 			}
 		}
+	}
+	if err := s.dashboardSubscribe(ctx); err != nil {
+		return err
 	}
 	// The workers outlive the session: what it acknowledged is handled.
 	stopIntake := s.intake.start(context.WithoutCancel(ctx))
