@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-edge/tether/pkg/store"
+	"github.com/tether-edge/tether/pkg/kv"
 )
 
 // The contract every configuration of the store keeps, run three ways: the
@@ -24,7 +24,7 @@ func TestContract(t *testing.T) {
 		reopen bool
 	}{
 		{name: "device"},
-		{name: "server", mods: []func(*Options){func(o *Options) { o.Profile = store.Server() }}},
+		{name: "server", mods: []func(*Options){func(o *Options) { o.Profile = kv.Server() }}},
 		{name: "reopened", reopen: true},
 	} {
 		t.Run(v.name, func(t *testing.T) {

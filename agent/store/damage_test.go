@@ -8,15 +8,15 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
-	"github.com/tether-edge/tether/pkg/store"
+	"github.com/tether-edge/tether/pkg/kv"
 )
 
 // rawUpdate writes to a closed store's Badger directly.
 func rawUpdate(t *testing.T, dir string, fn func(*badger.Txn) error) {
 	t.Helper()
-	db, rec, err := store.Open(dir, store.Device(), nil)
+	db, rec, err := kv.Open(dir, kv.Device(), nil)
 	if err != nil || rec != nil {
-		t.Fatalf("store.Open = %v, %v", rec, err)
+		t.Fatalf("kv.Open = %v, %v", rec, err)
 	}
 	if err := db.Update(fn); err != nil {
 		t.Fatal(err)
@@ -131,7 +131,7 @@ func TestUnreadableRecordsAreCounted(t *testing.T) {
 	}
 }
 
-// A file-level damage found by pkg/store is reported the same way.
+// A file-level damage found by pkg/kv is reported the same way.
 func TestDamagedFilesMoveTheStoreAside(t *testing.T) {
 	h := newHarness(t)
 	mustAppend(t, h.s, KindMetrics, payload("a/b"))

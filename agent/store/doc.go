@@ -1,5 +1,5 @@
 // Package store is the agent's durable state, on a Badger store opened by
-// pkg/store: the outbox of messages to the scheduler, the task journal and
+// pkg/kv: the outbox of messages to the scheduler, the task journal and
 // the tasks' checkpoints. docs/durability.md has the key schema, the write
 // discipline and the API.
 //

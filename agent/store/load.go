@@ -8,8 +8,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/tether-edge/tether/pkg/kv"
 	"github.com/tether-edge/tether/pkg/protocol"
-	"github.com/tether-edge/tether/pkg/store"
 )
 
 // ErrNewerSchema: the store was written by a newer agent. Open refuses it
@@ -37,8 +37,8 @@ type loadedRecord struct {
 }
 
 // load reads and checks the whole store, as the check of
-// store.OpenChecked: damage in the meta keys, the task states, their
-// histories or their checkpoints is a *store.CorruptError (the store is
+// kv.OpenChecked: damage in the meta keys, the task states, their
+// histories or their checkpoints is a *kv.CorruptError (the store is
 // moved aside: its sequence or its tasks cannot be trusted); an outbox
 // record that cannot be read back is only counted and removed.
 func load(db *badger.DB, bl blobs) (loaded, error) {
@@ -213,5 +213,5 @@ func value(txn *badger.Txn, key []byte) ([]byte, bool, error) {
 }
 
 func damaged(format string, args ...any) error {
-	return &store.CorruptError{Reason: "agent store: " + fmt.Sprintf(format, args...)}
+	return &kv.CorruptError{Reason: "agent store: " + fmt.Sprintf(format, args...)}
 }

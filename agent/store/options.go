@@ -6,15 +6,15 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/tether-edge/tether/pkg/store"
+	"github.com/tether-edge/tether/pkg/kv"
 )
 
 // Options configure a Store. The zero value works: defaults below.
 type Options struct {
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // the wall clock stamped on records; nil: time.Now
-	// Profile sizes Badger; the zero Profile is store.Device().
-	Profile store.Profile
+	// Profile sizes Badger; the zero Profile is kv.Device().
+	Profile kv.Profile
 
 	// MaxOutboxBytes bounds the outbox (records' keys and values); past it
 	// metrics are downsampled, then dropped oldest first. Default 8 MiB:
@@ -79,7 +79,7 @@ func (o *Options) setDefaults() {
 		o.Now = time.Now
 	}
 	if o.Profile.Name == "" {
-		o.Profile = store.Device()
+		o.Profile = kv.Device()
 	}
 	if o.MaxOutboxBytes == 0 {
 		o.MaxOutboxBytes = defaultMaxOutboxBytes

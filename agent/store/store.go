@@ -14,7 +14,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
-	"github.com/tether-edge/tether/pkg/store"
+	"github.com/tether-edge/tether/pkg/kv"
 )
 
 // ErrClosed is returned by a Store's methods after Close.
@@ -27,7 +27,7 @@ var ErrClosed = errors.New("agent store is closed")
 // Every write goes through one group-commit path (commit.go): writes made
 // within CommitInterval of each other share one durable Badger transaction.
 type Store struct {
-	db      *store.DB
+	db      *kv.DB
 	blobs   blobs // values too large for Badger's LSM tree: blob.go
 	opts    Options
 	log     *slog.Logger
@@ -65,7 +65,7 @@ type Store struct {
 // fresh one opened, with a non-nil Recovery the agent reports; the fresh
 // store has a new ID, so the scheduler starts a new sequence for it. A
 // store written by a newer agent (schema above 1) is refused.
-func Open(dir string, o Options) (*Store, *store.Recovery, error) {
+func Open(dir string, o Options) (*Store, *kv.Recovery, error) {
 	o.setDefaults()
 	if err := o.Validate(); err != nil {
 		return nil, nil, err
@@ -77,7 +77,7 @@ func Open(dir string, o Options) (*Store, *store.Recovery, error) {
 		ld, err = load(db, bl)
 		return err
 	}
-	db, rec, err := store.OpenChecked(dir, o.Profile, o.Logger, check)
+	db, rec, err := kv.OpenChecked(dir, o.Profile, o.Logger, check)
 	if err != nil {
 		return nil, rec, err
 	}
@@ -183,7 +183,7 @@ func (s *Store) Commits() uint64 { return s.commits.Load() }
 
 // DB returns the underlying store, for value-log GC and compaction
 // (the power-loss workload forces them).
-func (s *Store) DB() *store.DB { return s.db }
+func (s *Store) DB() *kv.DB { return s.db }
 
 // Run collects value-log garbage and commits acknowledgements and age
 // limits when no write does, until ctx ends or the store is closed; it

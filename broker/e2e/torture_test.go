@@ -248,7 +248,7 @@ func storeLastSeq(t *testing.T, p *proc) uint64 {
 	// An open after a hundred kills replays what they left; beside the
 	// other parallel e2e tests on two cores it has taken over 10 s. The
 	// test's claim is what the store kept, not how fast it opens
-	// (pkg/store's benchmarks and docs/durability.md measure that).
+	// (pkg/kv's benchmarks and docs/durability.md measure that).
 	start := time.Now()
 	deadline := start.Add(60 * time.Second)
 	for time.Now().Before(deadline) {

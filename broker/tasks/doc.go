@@ -1,6 +1,6 @@
 // Package tasks is the scheduler's durable task store and task lifecycle.
 //
-//   - Store: the tasks on Badger (pkg/store's Server profile), with a
+//   - Store: the tasks on Badger (pkg/kv's Server profile), with a
 //     versioned key schema and checksummed records; Commit writes a
 //     round's changes in one durable transaction.
 //   - Engine: the lifecycle without I/O — submissions (idempotent by spec

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-edge/tether/pkg/kv"
 	"github.com/tether-edge/tether/pkg/protocol"
-	"github.com/tether-edge/tether/pkg/store"
 	"github.com/tether-edge/tether/pkg/task"
 )
 
@@ -33,8 +33,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // testProfile is the server profile with a small memtable: tests open
 // many stores.
-func testProfile() store.Profile {
-	p := store.Server()
+func testProfile() kv.Profile {
+	p := kv.Server()
 	p.MemTableSize = 2 << 20
 	p.BaseTableSize = 2 << 20
 	p.BaseLevelSize = 4 << 20

@@ -10,19 +10,19 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
-	"github.com/tether-edge/tether/pkg/store"
+	"github.com/tether-edge/tether/pkg/kv"
 )
 
 // ErrNewerSchema: the task store was written by a newer scheduler. Open
 // refuses it rather than misread it.
 var ErrNewerSchema = errors.New("task store: written by a newer scheduler")
 
-// Store is the scheduler's durable task store: Badger through pkg/store's
+// Store is the scheduler's durable task store: Badger through pkg/kv's
 // Server profile, every commit durable when Commit returns. Commit is
 // called by one goroutine at a time (the Service's loop); Finished may be
 // called from it too.
 type Store struct {
-	db      *store.DB
+	db      *kv.DB
 	log     *slog.Logger
 	commits atomic.Uint64
 	writes  atomic.Uint64
@@ -41,14 +41,14 @@ type Loaded struct {
 }
 
 // OpenStore opens (or creates) the task store in dir and reads what it
-// holds. A store pkg/store finds damaged is moved aside and a fresh one
+// holds. A store pkg/kv finds damaged is moved aside and a fresh one
 // opened, with a non-nil Recovery the caller must report: the tasks it
 // held are gone from the scheduler's view.
-func OpenStore(dir string, log *slog.Logger) (*Store, Loaded, *store.Recovery, error) {
-	return openStore(dir, store.Server(), log)
+func OpenStore(dir string, log *slog.Logger) (*Store, Loaded, *kv.Recovery, error) {
+	return openStore(dir, kv.Server(), log)
 }
 
-func openStore(dir string, p store.Profile, log *slog.Logger) (*Store, Loaded, *store.Recovery, error) {
+func openStore(dir string, p kv.Profile, log *slog.Logger) (*Store, Loaded, *kv.Recovery, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -59,7 +59,7 @@ func openStore(dir string, p store.Profile, log *slog.Logger) (*Store, Loaded, *
 		ld, err = load(db, log)
 		return err
 	}
-	db, rec, err := store.OpenChecked(dir, p, log, check)
+	db, rec, err := kv.OpenChecked(dir, p, log, check)
 	if err != nil {
 		return nil, Loaded{}, rec, err
 	}
@@ -71,8 +71,8 @@ func openStore(dir string, p store.Profile, log *slog.Logger) (*Store, Loaded, *
 	return s, ld, rec, nil
 }
 
-// load reads the store as the check of store.OpenChecked: a damaged
-// schema version is a *store.CorruptError (the store is moved aside); a
+// load reads the store as the check of kv.OpenChecked: a damaged
+// schema version is a *kv.CorruptError (the store is moved aside); a
 // damaged record is skipped and counted.
 func load(db *badger.DB, log *slog.Logger) (Loaded, error) {
 	ld := Loaded{Checkpoints: map[string]*Checkpoint{}}
@@ -89,7 +89,7 @@ func load(db *badger.DB, log *slog.Logger) (Loaded, error) {
 			return err
 		}
 		if len(v) != 4 || binary.BigEndian.Uint32(v) == 0 {
-			return &store.CorruptError{Reason: fmt.Sprintf("task store: schema version %x", v)}
+			return &kv.CorruptError{Reason: fmt.Sprintf("task store: schema version %x", v)}
 		}
 		if ver := binary.BigEndian.Uint32(v); ver != schemaVersion {
 			return fmt.Errorf("%w: schema version %d, this scheduler reads %d: upgrade tether-broker",
@@ -168,7 +168,7 @@ func checkEmpty(txn *badger.Txn) error {
 	defer it.Close()
 	it.Rewind()
 	if it.Valid() {
-		return &store.CorruptError{Reason: fmt.Sprintf("task store: data (%q, …) but no schema version", it.Item().KeyCopy(nil))}
+		return &kv.CorruptError{Reason: fmt.Sprintf("task store: data (%q, …) but no schema version", it.Item().KeyCopy(nil))}
 	}
 	return nil
 }
@@ -297,7 +297,7 @@ func (s *Store) Writes() uint64 { return s.writes.Load() }
 // Run collects value-log garbage until ctx ends or the store is closed.
 func (s *Store) Run(ctx context.Context) error {
 	err := s.db.Run(ctx)
-	if errors.Is(err, store.ErrClosed) {
+	if errors.Is(err, kv.ErrClosed) {
 		return nil
 	}
 	return err

@@ -1,4 +1,4 @@
-// Package store opens Tether's Badger stores: the agent's outbox, task
+// Package kv opens Tether's Badger stores: the agent's outbox, task
 // journal and checkpoints on a device, the scheduler's task store on a
 // server. It owns what every Badger store in Tether needs and nothing about
 // what is stored:
@@ -20,4 +20,4 @@
 //
 // docs/durability.md describes the write discipline, the memory budget and
 // recovery.
-package store
+package kv

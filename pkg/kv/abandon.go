@@ -1,4 +1,4 @@
-package store
+package kv
 
 // Abandon stops Run and the compactor like Close, and leaves Badger open:
 // nothing more is written. It is for a process about to exit on a full

@@ -1,6 +1,6 @@
 //go:build !(linux && (arm || 386))
 
-package store
+package kv
 
 import "errors"
 
