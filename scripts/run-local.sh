@@ -91,6 +91,8 @@ cat >&2 <<TXT
     bin/tether-broker nodes --broker tcp://127.0.0.1:$port --password-file $state/monitor.pw
   Watch every topic (retained node status, metrics, fleet, tasks):
     mosquitto_sub -h 127.0.0.1 -p $port -u monitor -P '$monitor_pw' -t 'tether/v1/#' -v
+  The live web dashboard (log in as monitor or operator, passwords in $state/*.pw):
+    http://127.0.0.1:$http_port/
   Prometheus metrics, health and readiness (docs/metrics.md):
     http://127.0.0.1:$http_port/metrics  /healthz  /readyz
   Run a task and follow it (docs/tasks.md):

@@ -133,6 +133,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`tr[data-node="pi-a"] td.status.online`),
 		chromedp.WaitVisible(`tr[data-node="pi-b"] td.status.online`),
 		chromedp.WaitVisible(`tr[data-task="job-1"]`),
+		chromedp.WaitNotVisible(`#login`),
 	)
 	cpu := value(t, ctx, "pi-b's CPU", chromedp.Text(`tr[data-node="pi-b"] td:nth-child(3)`))
 	temp := value(t, ctx, "pi-b's temperature", chromedp.Text(`tr[data-node="pi-b"] td:nth-child(5)`))
