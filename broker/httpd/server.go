@@ -37,6 +37,9 @@ type Options struct {
 	Ready func() error
 	// Dashboard, if set, serves the live web dashboard at /.
 	Dashboard *DashboardOptions
+	// NodeTier returns a node's tier for the placement counters (nil or
+	// empty: "unknown"). Task metrics come from TaskChanged.
+	NodeTier func(node string) string
 }
 
 // Server serves /metrics, /healthz and /readyz, and the dashboard.
@@ -46,6 +49,7 @@ type Server struct {
 	srv   *http.Server
 	ready chan struct{}
 	dash  *dashboard // nil without Options.Dashboard
+	tasks *taskMetrics
 }
 
 // New listens on opts.Addr; Run serves.
@@ -70,7 +74,9 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http listener: %w", err)
 	}
+	tm := newTaskMetrics(opts.NodeTier)
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(tm.collectors()...)
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -98,7 +104,7 @@ func New(opts Options) (*Server, error) {
 	if dash != nil {
 		dash.routes(mux)
 	}
-	s := &Server{opts: opts, ln: ln, ready: make(chan struct{}), dash: dash}
+	s := &Server{opts: opts, ln: ln, ready: make(chan struct{}), dash: dash, tasks: tm}
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -150,9 +156,10 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// TaskChanged gives the dashboard a task's latest status (a no-op
-// without the dashboard).
+// TaskChanged gives the task metrics and the dashboard a task's latest
+// status, as the scheduler announced it (with its spec and attempts).
 func (s *Server) TaskChanged(st task.Status) {
+	s.tasks.observe(st)
 	if s.dash != nil {
 		s.dash.hub.taskChanged(st)
 	}

@@ -99,8 +99,9 @@ func (r *replies) handle(m session.Message) {
 	}
 }
 
-// dashboardSubscribe subscribes to what the dashboard shows and answers:
-// every task's retained status, and the scheduler's replies.
+// dashboardSubscribe subscribes to what the dashboard shows and answers
+// and the task metrics count: every task's retained status, and the
+// scheduler's replies.
 func (s *scheduler) dashboardSubscribe(ctx context.Context) error {
 	if s.http == nil {
 		return nil

@@ -18,6 +18,12 @@ func (s *scheduler) newHTTP(broker embedded) (*httpd.Server, error) {
 	o := httpd.Options{
 		Addr: s.cfg.HTTP.Listen, Logger: s.log.With("component", "http"), Fleet: s.fleet,
 		PerNodeLimit: s.cfg.HTTP.PerNodeLimit, Dashboard: s.dashboardOptions(),
+		NodeTier: func(id string) string {
+			if n, ok := s.fleet.Get(id); ok && n.Facts != nil {
+				return n.Facts.Tier
+			}
+			return ""
+		},
 		Tasks: func() httpd.TaskStats {
 			ctx, cancel := context.WithTimeout(context.Background(), httpTasksTimeout)
 			defer cancel()

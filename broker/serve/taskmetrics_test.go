@@ -1,0 +1,80 @@
+package serve
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/broker/config"
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/task"
+)
+
+// TestTaskMetricsEndToEnd: a task run through a real scheduler shows in
+// /metrics as one placement on an edge node, one queue wait, one attempt
+// and one end-to-end latency of a succeeded task.
+func TestTaskMetricsEndToEnd(t *testing.T) {
+	httpAddr := freeAddr(t)
+	s := newSiteCfg(t, nil, func(c *config.Config) { c.HTTP.Listen = httpAddr })
+	topics, _ := protocol.NewTopics("default")
+	node := dial(t, s.url, "pi-a", "pi-a", "node-pw")
+	cmds := listen(t, node, topics.NodeCommands("pi-a"))
+	birth := protocol.NodeStatus{Header: protocol.Header{V: 1, Node: "pi-a", Instance: "i1", TS: time.Now()},
+		State: protocol.StateOnline, Conn: 1, HeartbeatS: 60,
+		Facts: &protocol.Facts{Hostname: "h", OS: "linux", Arch: "arm64", Cores: 4, MemTotal: 4 << 30, AgentVersion: "t", Tier: "edge"}}
+	b, _ := json.Marshal(birth)
+	if err := node.Publish(context.Background(), session.Message{Topic: topics.NodeStatus("pi-a"), QoS: 1, Retained: true, Payload: b}); err != nil {
+		t.Fatal(err)
+	}
+	ops := dial(t, s.url, "ops@t", "ops", "ops-pw")
+	spec := task.Spec{ID: "job-1", Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: task.BuiltinCPU, Units: 10}}
+	var a task.Assignment
+	eventually(t, "assignment at the node", func() bool {
+		publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: "r1", ReplyTo: topics.Reply("ops", "r1"), Spec: spec})
+		time.Sleep(50 * time.Millisecond) // the submit is idempotent: resent until the node is known
+		for _, m := range cmds.all() {
+			env, err := task.DecodeEnvelope(m.Payload)
+			if err != nil {
+				continue
+			}
+			if a, err = task.Verify([]ed25519.PublicKey{s.key.Public().(ed25519.PublicKey)}, env, "pi-a", time.Now()); err == nil && a.Task == "job-1" {
+				return true
+			}
+		}
+		return false
+	})
+	for i, state := range []string{task.EventRunning, task.EventSucceeded} {
+		ev := task.Event{Header: protocol.Header{V: 1, Node: "pi-a", Instance: "i1", Store: "st1", Seq: uint64(i + 1), TS: time.Now()},
+			Task: "job-1", Attempt: a.Attempt, State: state}
+		if state == task.EventSucceeded {
+			ev.Result = &task.Result{Output: "ok"}
+		}
+		publishJSON(t, node, topics.NodeTasks("pi-a"), ev)
+	}
+	var body string
+	eventually(t, "the task's end in /metrics", func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		bb, _ := io.ReadAll(resp.Body)
+		body = string(bb)
+		return strings.Contains(body, `tether_task_duration_seconds_count{state="succeeded"} 1`)
+	})
+	for _, want := range []string{
+		`tether_placements_total{policy="default",tier="edge"} 1`,
+		`tether_task_queue_wait_seconds_count 1`,
+		`tether_task_attempt_seconds_count{state="succeeded"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
