@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/tether-edge/tether/broker/config"
@@ -11,10 +13,21 @@ import (
 	"github.com/tether-edge/tether/pkg/logging"
 )
 
+// errServe32 refuses `serve` in a 32-bit process: the scheduler's task
+// store (the server profile of pkg/kv) maps more than a 32-bit process can
+// address, and the profile that fits (the agent's) is not sized or tested
+// for a region's tasks. The agent runs on every 32-bit board.
+var errServe32 = errors.New("tether-broker serve needs a 64-bit system: the scheduler's task store maps more than a 32-bit process can address. " +
+	"On a Raspberry Pi, install 64-bit Raspberry Pi OS (arm64; Pi 3, 4, 5, Zero 2) and the arm64 package; " +
+	"tether-agent runs on 32-bit boards, and this binary's client commands (nodes, tasks, submit, passwd, keygen) work here")
+
 func runServe(ctx context.Context, env Env, args []string) error {
 	cfg, err := config.Load(args, env.Getenv, env.Stderr)
 	if err != nil {
 		return err
+	}
+	if strconv.IntSize == 32 {
+		return errServe32
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
