@@ -183,6 +183,7 @@ func (h *authHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	}
 	if !h.may(cl, pk.TopicName, true) {
 		h.Log.Info("denied publish", "client", cl.ID, "user", string(cl.Properties.Username), "topic", pk.TopicName, "qos", pk.FixedHeader.Qos)
+		h.answerRefused(cl, pk)
 		return pk, refusal(cl, pk, packets.ErrNotAuthorized)
 	}
 	if pk.FixedHeader.Retain && h.retained != nil && h.policy.roleOf(string(cl.Properties.Username)) != roleScheduler {

@@ -1,0 +1,56 @@
+package mqttd
+
+import (
+	"encoding/json"
+	"fmt"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+// A task request (submit or control) from a user who may not make one is
+// dropped, and an MQTT 3.1.1 client cannot be told: it gets a plain PUBACK.
+// So the broker answers the request itself, as the scheduler would: a QoS 0
+// reply written to the requester's own connection only (no other client
+// sees it), on the reply topic the request names — if that is the
+// requester's replies subtree, tether/v1/<region>/replies/<user>/<id>,
+// where a requester waits for its answer. One refused request is one
+// reply to its sender: nothing to amplify.
+
+// refusedRequest is what is read of a refused request's payload.
+type refusedRequest struct {
+	RequestID string `json:"request_id"`
+	ReplyTo   string `json:"reply_to"`
+}
+
+// answerRefused publishes, for a task request cl may not make, a reply
+// saying why. It returns whether it did.
+func (h *authHook) answerRefused(cl *mqtt.Client, pk packets.Packet) bool {
+	if pk.TopicName != h.policy.submit && pk.TopicName != h.policy.control {
+		return false
+	}
+	user := string(cl.Properties.Username)
+	var req refusedRequest
+	if json.Unmarshal(pk.Payload, &req) != nil || protocol.ValidateID("request id", req.RequestID) != nil ||
+		protocol.ValidateID("username", user) != nil ||
+		req.ReplyTo != h.policy.regionTopic+"/replies/"+user+"/"+req.RequestID {
+		return false
+	}
+	what := "submit tasks"
+	if pk.TopicName == h.policy.control {
+		what = "cancel or list through the control topic"
+	}
+	reply, _ := json.Marshal(map[string]any{ // task.Reply's fields
+		"v": protocol.Version, "request_id": req.RequestID, "ok": false,
+		"error": fmt.Sprintf("not allowed: %s is a %s and may not %s; only operator_users may", user, h.policy.roleOf(user), what),
+	})
+	// Before mochi's PUBACK; cl.WritePacket serialises with mochi's
+	// writes to cl.
+	if err := cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: req.ReplyTo, Payload: reply}); err != nil {
+		h.Log.Debug("answering a refused request", "client", cl.ID, "err", err)
+		return false
+	}
+	return true
+}
