@@ -71,16 +71,6 @@ func (q *queue) removeAt(k int) {
 	q.items = q.items[:len(q.items)-1]
 }
 
-// firstFit returns the position of the first task, in order, that ok accepts, or -1.
-func (q *queue) firstFit(ok func(*Task) bool) int {
-	for k, t := range q.items {
-		if ok(t) {
-			return k
-		}
-	}
-	return -1
-}
-
 // ahead returns the work of the queued tasks that run before t.
 func (q *queue) ahead(t *Task) float64 {
 	w := 0.0
