@@ -33,6 +33,8 @@ var hostileSeeds = []string{
 	birthWith(`"seq":0,"ts":"2026-11-27T09:30:00Z","health":{}`),
 	`{"v":1,"node":"pi-0001","instance":"01JDQ8Z3K4","state":"offline","reason":"shutdown","seq":0,"ts":"2026-11-27T09:30:00Z","health":{"disk_full":true}}`,
 	`{"v":1,"ts":"2026-11-27T09:30:00Z","nodes":[{"node":"a","online":true,"disk_full":true}]}`,
+	`{"v":1,"ts":"2026-11-27T09:30:00Z","scheduler":"s","node":"a","online":true,"last_seen":"` + tsFarFuture + `","seq":18446744073709551615}`,
+	`{"v":1,"ts":"` + tsYearZero + `","node":"a","online":false,"gaps":9007199254740991}`,
 	"\xff\xfe{\"v\":1}",
 }
 
@@ -67,6 +69,9 @@ func FuzzDecoders(f *testing.F) {
 		}
 		if m, err := DecodeDuplicateNotice(data); err == nil {
 			roundtrip.JSON(t, m, DecodeDuplicateNotice)
+		}
+		if m, err := DecodeFleetRow(data); err == nil {
+			roundtrip.JSON(t, m, DecodeFleetRow)
 		}
 	})
 }

@@ -36,6 +36,8 @@ var boundCases = []struct {
 	{"event-succeeded", `"work_done": 1800`, `"work_done": 9223372036854775807`, "work_done"},
 	{"assignment", `"issued": "2026-11-27T09:30:00Z"`, `"issued": "` + tsYearZero + `"`, "issued"},
 	{"assignment", `"expires": "2026-11-27T09:40:00Z"`, `"expires": "` + tsFarFuture + `"`, "expires"},
+	{"reply-quarantine", `"until": "2026-11-27T09:40:00Z"`, `"until": "` + tsFarFuture + `"`, "quarantine[0].until"},
+	{"reply-quarantine", `"until": "2026-11-27T09:40:00Z"`, `"until": "` + tsYearZero + `"`, "quarantine[0].until"},
 }
 
 func TestTaskMessagesBoundValues(t *testing.T) {

@@ -133,6 +133,7 @@ func (p *problems) quarantine(at string, qs []Quarantined) {
 		if q.Until.IsZero() {
 			p.add(at+"["+strconv.Itoa(i)+"].until", "is missing")
 		}
+		p.time(at+"["+strconv.Itoa(i)+"].until", q.Until)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/roundtrip"
 	"go.yaml.in/yaml/v3"
 )
@@ -113,11 +114,44 @@ func FuzzDecodeMessages(f *testing.F) {
 	for _, s := range hostileSeeds(f) {
 		f.Add(s)
 	}
+	f.Add([]byte(`{"v":1,"nodes":[{"node":"pi-a","until":"` + tsFarFuture + `"},{"node":"pi-b","until":"` + tsYearZero + `"}]}`))
+	f.Add([]byte(`{"v":1,"nodes":[{"node":"a/+/#","until":"2026-11-27T09:30:00Z"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, decode := range decoders {
 			if m, err := decode(data); err == nil {
 				roundtrip.JSON(t, m, decode)
 			}
+		}
+		if m, err := DecodeQuarantineList(data); err == nil {
+			roundtrip.JSON(t, m, DecodeQuarantineList)
+		}
+	})
+}
+
+// FuzzParseReplyTo: a reply topic a requester names is refused, or
+// rebuilds to the same topic, which parses to the same parts.
+func FuzzParseReplyTo(f *testing.F) {
+	for _, s := range []string{"tether/v1/eu-1/replies/alice/req-7", "tether/v1/eu-1/replies/alice/req-7/more",
+		"tether/v1/eu-1/nodes/pi-a/cmd/task", "tether/v1/$SYS/replies/alice/req-7", "tether/v1/eu-1/replies/#/+",
+		"tether/v1/eu-1/replies/" + strings.Repeat("a", 65) + "/r", "tether/v1/eu-1/replies/alice/\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, topic string) {
+		r, err := ParseReplyTo(topic)
+		if err != nil {
+			return
+		}
+		topics, err := protocol.NewTopics(r.Region)
+		if err != nil {
+			t.Fatalf("parsed region %q is invalid: %v", r.Region, err)
+		}
+		back := topics.Reply(r.Client, r.Request)
+		if back != topic {
+			t.Fatalf("ParseReplyTo(%q) rebuilds to %q", topic, back)
+		}
+		again, err := ParseReplyTo(back)
+		if err != nil || again != r {
+			t.Fatalf("rebuilt %q parses to %+v, %v; want %+v", back, again, err, r)
 		}
 	})
 }
