@@ -6,14 +6,17 @@ import (
 	"strings"
 )
 
-// classic are the source document's algorithms, the baselines of the first target.
-var classic = []string{"rr", "random", "wrandom", "sjf", "srtf"}
+// notBaselines are the policies a baseline comparison leaves out: Tether itself and the
+// greedy oracle, which reads the simulator's truth no scheduler has.
+var notBaselines = map[string]bool{"tether": true, "oracle": true}
 
-// writeAcceptance checks issue 5's targets at load 0.7 and 2 s staleness (or the grid's
-// nearest values) for every mix, with the ordering check at the other staleness values.
+// writeAcceptance checks issue 13's targets at the load nearest 0.9 and the staleness nearest
+// 2 s for every mix, with the ordering check at the other staleness values. The best baseline
+// is the one with the lowest mean p99 among those stable in every seed (among all baselines
+// when none is); an unstable configuration's p99 is a lower bound, never infinite.
 func writeAcceptance(b *strings.Builder, cfg *Config, aggs []agg) {
-	load, stale := nearest(cfg.Loads, 0.7), nearest(cfg.Staleness, 2)
-	fmt.Fprintf(b, "Acceptance at load %g, staleness %g s (p99 and misses: means over seeds; an unstable baseline counts as infinitely slow).\n\n", load, stale)
+	load, stale := nearest(cfg.Loads, 0.9), nearest(cfg.Staleness, 2)
+	fmt.Fprintf(b, "Acceptance at load %g, staleness %g s (means over seeds; the best baseline is the stable one with the lowest p99).\n\n", load, stale)
 	b.WriteString("| mix | target | measured | met |\n|---|---|---|---|\n")
 	for _, mix := range cfg.Mixes {
 		get := func(p string, s float64) (agg, bool) { return find(aggs, key{mix, load, s, p}) }
@@ -24,34 +27,40 @@ func writeAcceptance(b *strings.Builder, cfg *Config, aggs []agg) {
 		row := func(target, measured string, met bool) {
 			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", mix, target, measured, yes(met))
 		}
-		best, bestName := math.Inf(1), ""
-		for _, p := range classic {
-			if a, ok := get(p, stale); ok && p99(a) < best {
-				best, bestName = p99(a), p
+		var p99Best, missBest agg
+		p99Name, missName := "", ""
+		anyStable := false
+		for _, p := range cfg.Policies {
+			if a, ok := get(p, stale); ok && !notBaselines[p] && a.Unstable == 0 {
+				anyStable = true
 			}
 		}
-		if bestName == "" {
-			bestName = "all unstable"
-		}
-		{
-			r := best / p99(t)
-			row("p99 ≥ 5× lower than best classic", fmt.Sprintf("%.1f× (best: %s)", r, bestName), r >= 5)
-		}
-		for _, p := range []string{"p2c", "least-work"} {
+		for _, p := range cfg.Policies {
 			a, ok := get(p, stale)
-			if !ok {
+			if !ok || notBaselines[p] || anyStable && a.Unstable > 0 {
 				continue
 			}
-			cut := 1 - p99(t)/p99(a)
-			row("p99 ≥ 35 % lower than "+p, fmt.Sprintf("%.0f %%", 100*cut), cut >= 0.35)
-			mcut := 1 - t.Miss.M/math.Max(a.Miss.M, 1e-12)
-			row("misses ≥ 50 % fewer than "+p, fmt.Sprintf("%.0f %% (%.2f %% vs %.2f %%)", 100*mcut, 100*t.Miss.M, 100*a.Miss.M), mcut >= 0.5)
+			if p99Name == "" || a.P99.M < p99Best.P99.M {
+				p99Best, p99Name = a, p
+			}
+			if missName == "" || a.Miss.M < missBest.Miss.M {
+				missBest, missName = a, p
+			}
 		}
-		row("misses ≤ 2 %", fmt.Sprintf("%.2f %%", 100*t.Miss.M), t.Miss.M <= 0.02 && t.Unstable == 0)
+		if p99Name != "" {
+			row("never unstable where a baseline is stable", fmt.Sprintf("tether unstable %d/%d; stable baselines: %v", t.Unstable, t.Seeds, anyStable),
+				t.Unstable == 0 || !anyStable)
+			r := p99Best.P99.M / t.P99.M
+			row("p99 ≥ 1.5× lower than the best baseline", fmt.Sprintf("%.2f× (%s %.3g ± %.2g s vs %.3g ± %.2g s)", r, p99Name,
+				p99Best.P99.M, p99Best.P99.CI, t.P99.M, t.P99.CI), r >= 1.5)
+			row("misses ≤ half the best baseline's", fmt.Sprintf("%.2f %% vs %.2f %% (%s)", 100*t.Miss.M, 100*missBest.Miss.M, missName),
+				t.Miss.M <= missBest.Miss.M/2)
+		}
 		if o, ok := get("oracle", stale); ok {
-			d := t.Mean.M/o.Mean.M - 1
-			row("mean within 10 % of oracle", fmt.Sprintf("%+.1f %% (%.3g s vs %.3g s)", 100*d, t.Mean.M, o.Mean.M), d <= 0.10)
+			row("fewer misses than the greedy oracle", fmt.Sprintf("%.2f %% vs %.2f %%", 100*t.Miss.M, 100*o.Miss.M), t.Miss.M < o.Miss.M)
 		}
+		b.WriteString(fmt.Sprintf("| %s | (clairvoyant bound, for scale) | p99 %.3g s, misses %.2f %%, mean %.3g s | — |\n",
+			mix, t.BoundP99.M, 100*t.BoundMiss.M, t.BoundMean.M))
 		for _, s := range cfg.Staleness {
 			if s == stale {
 				continue
@@ -72,7 +81,7 @@ func orderDiff(aggs []agg, mix string, load, a, b float64, policies []string) st
 		return "no data"
 	}
 	for _, p := range policies {
-		if p == "tether" || p == "oracle" {
+		if notBaselines[p] {
 			continue
 		}
 		pa, ok1 := find(aggs, key{mix, load, a, p})
@@ -84,13 +93,8 @@ func orderDiff(aggs []agg, mix string, load, a, b float64, policies []string) st
 	return strings.Join(flips, ", ")
 }
 
-// p99 is the configuration's mean p99, or +Inf when any seed was unstable.
-func p99(a agg) float64 {
-	if a.Unstable > 0 {
-		return math.Inf(1)
-	}
-	return a.P99.M
-}
+// p99 is the configuration's mean p99 (a lower bound when a seed was unstable).
+func p99(a agg) float64 { return a.P99.M }
 
 func nearest(xs []float64, want float64) float64 {
 	best := xs[0]

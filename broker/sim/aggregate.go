@@ -16,9 +16,12 @@ func statOf(xs []float64) stat { return stat{M: mean(xs), CI: ci95(xs)} }
 // agg is one configuration summarised over its seeds.
 type agg struct {
 	key
-	Seeds, Unstable                          int
+	Seeds, Unstable, Diverged                int
 	Mean, P50, P95, P99, Miss, Offload, Util stat
-	CloudMB                                  stat
+	CloudMB, UnfinishedWork                  stat
+	// Bound is the clairvoyant lower bound on the same tasks (the workload does not depend on
+	// the policy, so every policy of a configuration has the same bound).
+	BoundMean, BoundP99, BoundMiss stat
 }
 
 // aggregate groups results by configuration, in first-seen order.
@@ -47,6 +50,9 @@ func aggregate(rs []Result) []agg {
 			if r.Unstable {
 				a.Unstable++
 			}
+			if r.Diverged {
+				a.Diverged++
+			}
 		}
 		a.Mean = col(func(r Result) float64 { return r.Mean })
 		a.P50 = col(func(r Result) float64 { return r.P50 })
@@ -56,6 +62,10 @@ func aggregate(rs []Result) []agg {
 		a.Offload = col(func(r Result) float64 { return r.Offload })
 		a.CloudMB = col(func(r Result) float64 { return r.CloudMB })
 		a.Util = col(func(r Result) float64 { return r.UtilSpread })
+		a.UnfinishedWork = col(func(r Result) float64 { return r.UnfinishedWork })
+		a.BoundMean = col(func(r Result) float64 { return r.Bound.Mean })
+		a.BoundP99 = col(func(r Result) float64 { return r.Bound.P99 })
+		a.BoundMiss = col(func(r Result) float64 { return r.Bound.Miss })
 		out = append(out, a)
 	}
 	return out

@@ -8,13 +8,20 @@ import (
 // probeEvery is the spacing of the in-system task counts used to detect an unstable queue.
 const probeEvery = 5.0
 
+// divergeFactor bounds the tasks in the system, in multiples of the fleet's slots, beyond
+// which a run is stopped as diverged. A stable policy at load 0.9 keeps a few times the
+// slots in the system (Little's law with times a few service times long); a queue ten times
+// the fleet's slots grows without bound, and simulating it to the end made one unstable run
+// take minutes, as every queue operation grows with it.
+const divergeFactor = 10
+
 // simulate runs one cell to the end: arrivals until the horizon, then a drain of at most
 // another horizon. It checks ctx every few thousand events.
 func (w *world) simulate(ctx context.Context) error {
 	limit := 2 * w.cfg.Horizon
 	for len(w.ev) > 0 {
 		e := w.ev.pop()
-		if e.at > limit || (e.at > w.cfg.Horizon && w.live == 0) {
+		if e.at > limit || (e.at > w.cfg.Horizon && w.live == 0) || w.diverged {
 			break
 		}
 		w.now = e.at
@@ -63,6 +70,10 @@ func (w *world) handle(e event) {
 		w.onReboot(i)
 	case evProbe:
 		w.probes = append(w.probes, probe{at: w.now, n: w.live})
+		if w.live > w.divergeAt {
+			w.diverged = true
+			return
+		}
 		if w.now+probeEvery <= w.cfg.Horizon {
 			w.push(event{at: w.now + probeEvery, kind: evProbe})
 		}

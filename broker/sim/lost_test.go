@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"math"
 	"testing"
 )
 
@@ -20,6 +21,7 @@ func TestPreemptingOnACrashedNodeLosesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		w.divergeAt = math.MaxInt // the run must reach every detection, however long its queue
 		for i := range w.nodes {
 			w.push(event{at: 20 + 9*float64(i), kind: evCrash, id: int32(i)})
 		}

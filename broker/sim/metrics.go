@@ -15,9 +15,18 @@ type Result struct {
 	Offload    float64 // share whose last attempt ran on the cloud tier
 	CloudMB    float64 // megabytes over the WAN, both ways, every task
 	UtilSpread float64 // standard deviation of edge nodes' utilisation
-	// Unstable: the number of tasks in the system grew steadily while tasks arrived, or
-	// measured tasks were still unfinished a full horizon after arrivals stopped.
-	Unstable   bool
+	// Unstable: the number of tasks in the system grew steadily while tasks arrived, the run
+	// diverged (Diverged), or more than unstableWork of the measured work was still unfinished
+	// a full horizon after arrivals stopped. One long task left over is a miss and a censored
+	// time, not an unbounded queue.
+	Unstable bool
+	// Diverged: the tasks in the system passed divergeFactor × the fleet's slots and the run
+	// was stopped there; its unfinished tasks count as misses with censored times.
+	Diverged bool
+	// UnfinishedWork is the share of the measured tasks' work not finished when the run ended.
+	UnfinishedWork float64
+	// Bound is the clairvoyant lower bound over the same tasks (see bound.go).
+	Bound      Bound
 	Rejected   int
 	Unfinished int
 	Preempted  int
@@ -30,12 +39,14 @@ func (w *world) measure() Result {
 	r := Result{cell: w.cell, Preempted: w.preempted, Events: w.events}
 	var times []float64
 	missed, cloud := 0, 0
+	work, unfinished := 0.0, 0.0
 	for _, j := range w.jobs {
 		r.CloudMB += j.cloudB / 1e6
 		if !j.measured {
 			continue
 		}
 		r.Tasks++
+		work += j.task.Work
 		switch j.state {
 		case jsDone:
 			times = append(times, j.done-j.task.Arrival)
@@ -50,6 +61,7 @@ func (w *world) measure() Result {
 			missed++
 		default:
 			r.Unfinished++
+			unfinished += w.leftOf(j)
 			missed++
 			times = append(times, w.now-j.task.Arrival) // censored
 		}
@@ -71,8 +83,27 @@ func (w *world) measure() Result {
 		}
 	}
 	r.UtilSpread = stddev(utils)
-	r.Unstable = r.Unfinished > 0 || w.growing(slots)
+	if work > 0 {
+		r.UnfinishedWork = unfinished / work
+	}
+	r.Diverged = w.diverged
+	r.Unstable = r.Diverged || r.UnfinishedWork > unstableWork || w.growing(slots)
+	r.Bound = w.bound()
 	return r
+}
+
+// unstableWork is the share of measured work that may be left unfinished a full horizon after
+// arrivals stopped before a run counts as unstable: a handful of long tasks on a fleet of
+// thousands is a tail, a percent of all work is a backlog.
+const unstableWork = 0.01
+
+// leftOf is the work j still has to do now: its remaining work if it runs or was
+// checkpointed, else all of it.
+func (w *world) leftOf(j *job) float64 {
+	if j.state == jsRunning {
+		return max(0, j.left-(w.now-j.since)*j.rate)
+	}
+	return j.task.Left()
 }
 
 // growing reports whether the tasks in the system trend upward over the measured arrivals by

@@ -13,13 +13,15 @@ func writeRunsCSV(w io.Writer, rs []Result) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"mix", "load", "staleness_s", "policy", "seed", "tasks", "mean_s", "p50_s",
 		"p95_s", "p99_s", "miss", "offload", "cloud_mb", "util_spread", "unstable", "rejected",
-		"unfinished", "preempted", "crashes", "events"})
+		"unfinished", "preempted", "crashes", "events", "unfinished_work", "diverged", "bound_mean_s",
+		"bound_p99_s", "bound_miss"})
 	for _, r := range rs {
 		cw.Write([]string{r.Mix, ff(r.Load), ff(r.Stale), r.Policy, strconv.FormatUint(r.Seed, 10),
 			strconv.Itoa(r.Tasks), ff(r.Mean), ff(r.P50), ff(r.P95), ff(r.P99), ff(r.Miss),
 			ff(r.Offload), ff(r.CloudMB), ff(r.UtilSpread), strconv.FormatBool(r.Unstable),
 			strconv.Itoa(r.Rejected), strconv.Itoa(r.Unfinished), strconv.Itoa(r.Preempted),
-			strconv.Itoa(r.Crashes), strconv.Itoa(r.Events)})
+			strconv.Itoa(r.Crashes), strconv.Itoa(r.Events), ff(r.UnfinishedWork),
+			strconv.FormatBool(r.Diverged), ff(r.Bound.Mean), ff(r.Bound.P99), ff(r.Bound.Miss)})
 	}
 	cw.Flush()
 	return cw.Error()

@@ -11,8 +11,9 @@ import (
 )
 
 // writePlots draws, per mix, p99 and miss rate against load (at the staleness nearest 2 s)
-// and p99 against staleness (at the load nearest 0.7), one line per policy. Unstable
-// configurations have no point: a missing point means "unstable", not "fast".
+// and p99 against staleness (at the load nearest 0.7), one line per policy, every point with
+// its 95 % confidence interval. Every policy is drawn: one unstable in some seed at some point
+// of a figure is named "(unstable)" in the legend, and its points there are lower bounds.
 func writePlots(outDir string, cfg *Config, aggs []agg) error {
 	stale, load := nearest(cfg.Staleness, 2), nearest(cfg.Loads, 0.7)
 	for _, mix := range cfg.Mixes {
@@ -20,18 +21,18 @@ func writePlots(outDir string, cfg *Config, aggs []agg) error {
 			file, title, x, y string
 			xs                []float64
 			at                func(x float64, p string) key
-			val               func(agg) float64
+			val, ci           func(agg) float64
 			log               bool
 		}{
 			{"p99-vs-load", "p99 completion, staleness %g s", "offered load", "p99 completion (s)",
 				cfg.Loads, func(x float64, p string) key { return key{mix, x, stale, p} },
-				func(a agg) float64 { return a.P99.M }, true},
+				func(a agg) float64 { return a.P99.M }, func(a agg) float64 { return a.P99.CI }, true},
 			{"miss-vs-load", "deadline misses, staleness %g s", "offered load", "deadline misses (%)",
 				cfg.Loads, func(x float64, p string) key { return key{mix, x, stale, p} },
-				func(a agg) float64 { return 100 * a.Miss.M }, false},
+				func(a agg) float64 { return 100 * a.Miss.M }, func(a agg) float64 { return 100 * a.Miss.CI }, false},
 			{"p99-vs-staleness", "p99 completion, load %g", "telemetry staleness (s)", "p99 completion (s)",
 				cfg.Staleness, func(x float64, p string) key { return key{mix, load, x, p} },
-				func(a agg) float64 { return a.P99.M }, true},
+				func(a agg) float64 { return a.P99.M }, func(a agg) float64 { return a.P99.CI }, true},
 		}
 		for _, fg := range figs {
 			p := plot.New()
@@ -39,19 +40,34 @@ func writePlots(outDir string, cfg *Config, aggs []agg) error {
 			if fg.file == "p99-vs-staleness" {
 				param = load
 			}
-			p.Title.Text = fmt.Sprintf("%s: "+fg.title+" (no point = unstable)", mix, param)
+			p.Title.Text = fmt.Sprintf("%s: "+fg.title+"; 95 %% CI bars", mix, param)
 			p.X.Label.Text, p.Y.Label.Text = fg.x, fg.y
 			if fg.log {
 				p.Y.Scale = plot.LogScale{}
 				p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 			}
 			p.Legend.Top = true
+			p.Legend.Left = true
 			for k, pol := range cfg.Policies {
 				var xys plotter.XYs
+				var errs plotter.YErrors
+				name := pol
 				for _, x := range fg.xs {
-					if a, ok := find(aggs, fg.at(x, pol)); ok && a.Unstable == 0 && (!fg.log || fg.val(a) > 0) {
-						xys = append(xys, plotter.XY{X: x, Y: fg.val(a)})
+					a, ok := find(aggs, fg.at(x, pol))
+					if !ok || fg.log && fg.val(a) <= 0 {
+						continue
 					}
+					if a.Unstable > 0 {
+						name = pol + " (unstable)"
+					}
+					y := fg.val(a)
+					half := fg.ci(a)
+					lo := half
+					if fg.log {
+						lo = min(half, 0.9*y) // a log axis cannot draw below zero
+					}
+					xys = append(xys, plotter.XY{X: x, Y: y})
+					errs = append(errs, struct{ Low, High float64 }{lo, half})
 				}
 				if len(xys) == 0 {
 					continue
@@ -63,8 +79,13 @@ func writePlots(outDir string, cfg *Config, aggs []agg) error {
 				l.Color, pts.Color = plotutil.Color(k), plotutil.Color(k)
 				l.Dashes = plotutil.Dashes(k)
 				pts.Shape = plotutil.Shape(k)
-				p.Add(l, pts)
-				p.Legend.Add(pol, l, pts)
+				eb, err := plotter.NewYErrorBars(errXYs{xys, errs})
+				if err != nil {
+					return fmt.Errorf("plot %s: %w", fg.file, err)
+				}
+				eb.Color = plotutil.Color(k)
+				p.Add(l, pts, eb)
+				p.Legend.Add(name, l, pts)
 			}
 			name := filepath.Join(outDir, fmt.Sprintf("%s-%s.png", mix, fg.file))
 			if err := p.Save(7*vg.Inch, 4.5*vg.Inch, name); err != nil {
@@ -73,4 +94,10 @@ func writePlots(outDir string, cfg *Config, aggs []agg) error {
 		}
 	}
 	return nil
+}
+
+// errXYs is a line's points with their error bars.
+type errXYs struct {
+	plotter.XYs
+	plotter.YErrors
 }

@@ -42,6 +42,7 @@ func (w *world) onArrive(s int, gen int32) {
 		MemBytes:       app.MemBytes,
 		Checkpointable: app.Checkpointable,
 	}
+	j.best = w.bestTime(&j.task)
 	w.jobs = append(w.jobs, j)
 	w.live++
 	w.submit(j)

@@ -30,6 +30,7 @@ type job struct {
 	gen   int32   // finish-event generation, bumped on every rate change
 
 	done     float64 // result delivered, or 0
+	best     float64 // the clairvoyant bound on its completion time (bestTime), -1 if none
 	cloudB   float64 // bytes moved over the WAN for this job
 	attempts int
 	measured bool
@@ -99,6 +100,9 @@ type world struct {
 	scratch []float64
 
 	preempted, events int
+	diverged          bool // stopped early: the tasks in the system passed the divergence bound
+	slots             int  // cores of the whole fleet
+	divergeAt         int  // tasks in the system that stop the run as diverged
 }
 
 type probe struct {
@@ -126,6 +130,7 @@ func newWorld(cfg *Config, c cell) (*world, error) {
 	mbit := cfg.WANMbps * mbps
 	w.fleet = place.NewFleet(place.Link{RTT: cfg.WANRTT, Up: mbit, Down: mbit}, place.FleetOptions{})
 	w.addNodes()
+	w.divergeAt = divergeFactor * max(w.slots, 1)
 	if err := w.addSources(mix); err != nil {
 		return nil, err
 	}
@@ -177,6 +182,7 @@ func (w *world) addNode(p Profile, id string) int {
 		RTT: p.RTT, Bandwidth: p.Bandwidth, PricePerCPUSecond: p.Price,
 	})
 	n := simNode{prof: p, up: true}
+	w.slots += p.Cores
 	phase := w.dyn.Float64() * w.cfg.ReportEvery
 	w.push(event{at: phase, kind: evSample, id: int32(i)})
 	if p.Tier == place.TierEdge {
