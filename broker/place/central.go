@@ -40,8 +40,10 @@ type CentralOptions struct {
 // Fleet itself (Fleet.Assign); the caller reports Started, Finished and Removed as usual and
 // calls SlotFreed after each Finished or Removed, and NodeUp for a node that (re)joins.
 //
-// SRTF additionally preempts, on arrival with no free slot, the checkpointable running task
-// with the most estimated remaining work if that exceeds the new task's work. EDF admits a task
+// SRTF additionally preempts, on arrival, the checkpointable running task with the most
+// estimated remaining work if that exceeds the new task's work, whenever the task would
+// otherwise wait in the queue, and when the only free slot SlotRule found is a cloud slot that
+// would finish it later than the preempted edge slot. EDF admits a task
 // only if, with the fleet treated as one pool of its declared capacity, the work already
 // outstanding plus the queued work due before it plus its own finishes by its deadline, and
 // every queued task due later still does too; otherwise it is rejected.
@@ -154,20 +156,34 @@ func (c *Central) Submit(f *Fleet, t *Task, now float64, dst []Action) []Action 
 	if c.q.order == OrderEDF && !c.admit(f, t, now) {
 		return append(dst, Action{Kind: Reject, Task: t, Node: -1})
 	}
-	if i := SlotRule(f, c.slots, t, c.q.ahead(t), now); i >= 0 {
+	i := SlotRule(f, c.slots, t, c.q.ahead(t), now)
+	if c.q.order == OrderSRTF && (i < 0 || f.Node(i).Tier == TierCloud) {
+		if v, id, ok := c.victim(f, t, now); ok && (i < 0 || c.preemptBeats(f, t, v, i, now)) {
+			if i >= 0 {
+				c.slots.refund(f, i, t)
+			}
+			f.Removed(v, id, now)
+			f.Assign(v, t, now)
+			return append(dst, Action{Kind: Preempt, TaskID: id, Node: v},
+				Action{Kind: Bind, Task: t, Node: v})
+		}
+	}
+	if i >= 0 {
 		f.Assign(i, t, now)
 		return append(dst, Action{Kind: Bind, Task: t, Node: i})
 	}
-	if c.q.order == OrderSRTF {
-		if i, id, ok := c.victim(f, t, now); ok {
-			f.Removed(i, id, now)
-			f.Assign(i, t, now)
-			return append(dst, Action{Kind: Preempt, TaskID: id, Node: i},
-				Action{Kind: Bind, Task: t, Node: i})
-		}
-	}
 	c.q.push(t)
 	return dst
+}
+
+// preemptBeats reports whether t, started on node v in place of the task preempted there,
+// would be back sooner (meeting its deadline first) than on the free cloud slot of node
+// cloud: SRTF keeps the short task at the edge when a long one there can yield, rather than
+// send it behind the WAN.
+func (c *Central) preemptBeats(f *Fleet, t *Task, v, cloud int, now float64) bool {
+	in, out := Transfer(f, v, t, 0)
+	there := now + in + t.Left()/f.Rate(v, t.Class) + out
+	return waitBeats(t, there, Completion(f, f, cloud, t, now))
 }
 
 // Requeue puts back a preempted task (with Remaining set) without admission control.

@@ -174,3 +174,37 @@ func TestRegistryBuildsEveryPolicy(t *testing.T) {
 		t.Error("oracle without truth: no error")
 	}
 }
+
+// TestSRTFPreemptsRatherThanSendBehindTheWAN: with the one edge core busy on a long
+// checkpointable task and a free cloud slot behind a WAN that would take seconds to carry the
+// input, SRTF preempts the long task for a short one; with a light input, where the cloud is
+// sooner, it takes the cloud slot and preempts nothing.
+func TestSRTFPreemptsRatherThanSendBehindTheWAN(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		inBytes float64
+		want    []string
+	}{
+		{"heavy input", 10e6, []string{"preempt 1", "bind 2"}}, // 4 s over the WAN
+		{"light input", 1e3, []string{"bind 2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := edgeNode("solo", 1)
+			n.Cores = 1
+			f := fleetOf(n, cloudPool())
+			c := NewCentral("srtf", OrderSRTF, CentralOptions{})
+			c.NodeUp(f, 0, 0, nil)
+			c.NodeUp(f, 1, 0, nil)
+			long := &Task{ID: 1, Work: 20, Source: -1, Checkpointable: true, Tiers: MaskOf(TierEdge)}
+			if acts := c.Submit(f, long, 0, nil); len(acts) != 1 || acts[0].Node != 0 {
+				t.Fatalf("long task: %v", summary(acts))
+			}
+			f.Started(0, 1, 0)
+			short := &Task{ID: 2, Work: 2, Source: -1, Arrival: 1, InBytes: tc.inBytes}
+			acts := c.Submit(f, short, 1, nil)
+			if diff := cmp.Diff(tc.want, summary(acts)); diff != "" {
+				t.Errorf("actions (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

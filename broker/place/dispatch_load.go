@@ -17,30 +17,33 @@ func (p *LeastLoaded) Pick(f *Fleet, t *Task, _ float64) Decision {
 	})
 }
 
-// LeastWork picks the node with the least outstanding work per unit of declared capacity,
-// from the scheduler's own exact record of what it assigned and what finished
-// (least-outstanding-work). O(n) per decision.
+// LeastWork picks the node that would clear its outstanding work plus t soonest, from the
+// scheduler's own exact record of what it assigned and what finished (least-outstanding-work)
+// over the node's learned capacity (cores × the rate learned for t's class, net of reported
+// background load), plus the time to move t's input there and its result back, behind the
+// WAN backlog for the cloud: least-work at its best, with the information Tether has but
+// without its projection of each core or deadlines. O(n) per decision.
 type LeastWork struct{ rng *rand.Rand }
 
 func NewLeastWork(rng *rand.Rand) *LeastWork { return &LeastWork{rng: rng} }
 
 func (p *LeastWork) Name() string { return "least-work" }
 
-func (p *LeastWork) Pick(f *Fleet, t *Task, _ float64) Decision {
-	return argmin(f, t, p.rng, func(i int) float64 { return workPerCapacity(f, i, t) })
+func (p *LeastWork) Pick(f *Fleet, t *Task, now float64) Decision {
+	return argmin(f, t, p.rng, func(i int) float64 { return clearTime(f, i, t, now) })
 }
 
 // P2C is capacity-aware power-of-two-choices: draw two nodes with probability proportional
 // to declared capacity (plain uniform sampling is not throughput-optimal on heterogeneous
-// nodes) and keep the one with less outstanding work per unit of capacity, by the
-// scheduler's own record. O(log n) per decision.
+// nodes) and keep the one that would clear its work and t sooner, by LeastWork's measure.
+// O(log n) per decision.
 type P2C struct{ rng *rand.Rand }
 
 func NewP2C(rng *rand.Rand) *P2C { return &P2C{rng: rng} }
 
 func (p *P2C) Name() string { return "p2c" }
 
-func (p *P2C) Pick(f *Fleet, t *Task, _ float64) Decision {
+func (p *P2C) Pick(f *Fleet, t *Task, now float64) Decision {
 	a, ok := drawByCapacity(f, t, p.rng)
 	if !ok {
 		if f.Len() == 0 {
@@ -49,15 +52,18 @@ func (p *P2C) Pick(f *Fleet, t *Task, _ float64) Decision {
 		return scanFrom(f, t, p.rng.IntN(f.Len()))
 	}
 	b, ok := drawByCapacity(f, t, p.rng)
-	if ok && workPerCapacity(f, b, t) < workPerCapacity(f, a, t) {
+	if ok && clearTime(f, b, t, now) < clearTime(f, a, t, now) {
 		a = b
 	}
 	return Decision{Node: a}
 }
 
-// workPerCapacity is the outstanding work on node i, including t, over its capacity.
-func workPerCapacity(f *Fleet, i int, t *Task) float64 {
-	return (f.Outstanding(i) + t.Left()) / max(f.Node(i).Capacity(), 1e-9)
+// clearTime is the seconds node i needs to clear its outstanding work and t at its learned
+// capacity for t's class, plus t's transfers (behind the WAN uplink's backlog for the cloud).
+func clearTime(f *Fleet, i int, t *Task, now float64) float64 {
+	n := f.Node(i)
+	in, out := Transfer(f, i, t, f.WANUpFreeAt(now)-now)
+	return in + (f.Outstanding(i)+t.Left())/max(float64(n.Cores)*f.Rate(i, t.Class), 1e-9) + out
 }
 
 // argmin scans every usable node from a random start and returns the lowest cost.

@@ -1,6 +1,10 @@
 package sim
 
-import "github.com/tether-edge/tether/broker/place"
+import (
+	"math"
+
+	"github.com/tether-edge/tether/broker/place"
+)
 
 // Bound is a clairvoyant lower bound on what any placement could achieve for one run's
 // measured tasks: each task alone on the fleet, on the node where it would finish first at
@@ -16,7 +20,7 @@ type Bound struct {
 }
 
 // bestTime is the bound for one task: the earliest it could be back at its source.
-func (w *world) bestTime(t *place.Task) float64 {
+func (w *world) bestTime(t *place.Task, scale float64) float64 {
 	best := -1.0
 	for i := range w.nodes {
 		n := w.fleet.Node(i)
@@ -32,7 +36,11 @@ func (w *world) bestTime(t *place.Task) float64 {
 			continue
 		}
 		in, out := place.Transfer(w.fleet, i, t, 0)
-		if d := in + t.Left()/r + out; best < 0 || d < best {
+		if w.nodes[i].prof.Tier == place.TierCloud {
+			in += w.cfg.CloudStartup
+			r *= math.Exp(jitterClamp * w.cfg.CloudJitter) // the fastest draw there is
+		}
+		if d := in + t.Left()*scale/r + out; best < 0 || d < best {
 			best = d
 		}
 	}

@@ -38,6 +38,21 @@ type Config struct {
 	Crashes     bool    // whether nodes crash at all
 	BgBusyShare float64 // share of time a node runs heavy foreign work (background load)
 
+	// Task events (a start, a finish) reach the scheduler EventDelay seconds after they
+	// happen; each delivery is lost with probability EventLoss and sent again EventRetry
+	// seconds later (MQTT QoS 1 resends on reconnect), so nothing is dropped, only late.
+	// A telemetry report (QoS 0) is lost with probability ReportLoss and not sent again.
+	EventDelay, EventLoss, EventRetry, ReportLoss float64
+
+	// The cloud is not ideal: a task there starts CloudStartup seconds after its input
+	// arrived (a container's start) and runs at the pool's speed times a lognormal factor
+	// of median 1 and log-standard deviation CloudJitter (noisy neighbours).
+	CloudStartup, CloudJitter float64
+
+	// WorkError is the log-standard deviation of a task's true work around the work it
+	// declares (lognormal, median 1): the scheduler sees the declared work only.
+	WorkError float64
+
 	CloudBudget float64 // Tether's cloud budget in $ per hour; 0 is unlimited
 	TaskCSV     bool    // also write one CSV of tasks per run
 	Plots       bool    // write PNG plots
@@ -47,7 +62,8 @@ type Config struct {
 // DefaultConfig returns the evaluation documented in docs/scheduling.md.
 func DefaultConfig() Config {
 	return Config{
-		Policies:  []string{"rr", "random", "wrandom", "sjf", "srtf", "least-loaded", "least-work", "p2c", "tether", "oracle"},
+		Policies: []string{"rr", "random", "wrandom", "least-loaded", "least-work", "p2c",
+			"fifo", "sjf", "srtf", "edf", "priority", "tether", "oracle"},
 		Mixes:     []string{"ecs", "sensing", "compute"},
 		Loads:     []float64{0.5, 0.7, 0.9},
 		Staleness: []float64{0.5, 2, 5},
@@ -57,6 +73,7 @@ func DefaultConfig() Config {
 		EdgeNodes: 40, ZeroShare: 0.3, Pi5Share: 0.2, CloudCores: 32,
 		WANRTT: 0.06, WANMbps: 20,
 		ReportEvery: 1, DetectAfter: 15, RebootAfter: 60, Crashes: true, BgBusyShare: 0.15,
+		EventDelay: 0.05, EventRetry: 5, CloudStartup: 0.3, CloudJitter: 0.2, WorkError: 0.3,
 		Plots: true, Parallel: 1,
 	}
 }
@@ -110,6 +127,12 @@ func (c *Config) Validate() error {
 	case c.BgBusyShare < 0 || c.BgBusyShare > 1:
 		errs = append(errs, errors.New("-bg-busy-share must be in [0, 1]"))
 	}
+	if c.EventDelay < 0 || c.EventRetry <= 0 || c.EventLoss < 0 || c.EventLoss >= 1 || c.ReportLoss < 0 || c.ReportLoss >= 1 {
+		errs = append(errs, errors.New("-event-delay ≥ 0, -event-retry > 0, -event-loss and -report-loss in [0, 1) are required"))
+	}
+	if c.CloudStartup < 0 || c.CloudJitter < 0 || c.WorkError < 0 {
+		errs = append(errs, errors.New("-cloud-startup, -cloud-jitter and -work-error must be ≥ 0"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -134,6 +157,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.RebootAfter, "reboot-after", c.RebootAfter, "seconds a crashed node stays down")
 	fs.BoolVar(&c.Crashes, "crashes", c.Crashes, "simulate node crashes")
 	fs.Float64Var(&c.BgBusyShare, "bg-busy-share", c.BgBusyShare, "share of time a node runs heavy background work")
+	fs.Float64Var(&c.EventDelay, "event-delay", c.EventDelay, "seconds for a task's start or finish to reach the scheduler")
+	fs.Float64Var(&c.EventLoss, "event-loss", c.EventLoss, "probability a task event's delivery is lost and resent")
+	fs.Float64Var(&c.EventRetry, "event-retry", c.EventRetry, "seconds before a lost task event is resent")
+	fs.Float64Var(&c.ReportLoss, "report-loss", c.ReportLoss, "probability a telemetry report is lost")
+	fs.Float64Var(&c.CloudStartup, "cloud-startup", c.CloudStartup, "seconds a cloud task takes to start")
+	fs.Float64Var(&c.CloudJitter, "cloud-jitter", c.CloudJitter, "log-standard deviation of a cloud task's speed")
+	fs.Float64Var(&c.WorkError, "work-error", c.WorkError, "log-standard deviation of true work around declared work")
 	fs.Float64Var(&c.CloudBudget, "cloud-budget", c.CloudBudget, "Tether cloud budget, $/hour (0: unlimited)")
 	fs.BoolVar(&c.TaskCSV, "task-csv", c.TaskCSV, "write a per-task CSV for every run")
 	fs.BoolVar(&c.Plots, "plots", c.Plots, "write PNG plots")

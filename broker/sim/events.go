@@ -19,6 +19,8 @@ const (
 	evDetect                 // the scheduler sees the crash (last will)
 	evReboot                 // the node is back
 	evProbe                  // count tasks in the system (stability check)
+	evStarted                // a task's start reaches the scheduler
+	evFinished               // a task's finish reaches the scheduler
 )
 
 // event is one entry of the event heap. Events at the same time run in scheduling order
@@ -31,6 +33,7 @@ type event struct {
 	gen  int32 // generation the event belongs to; stale events are dropped
 	job  *job
 	rep  place.Report
+	ran  float64 // evFinished: the run's length as the node measured it
 }
 
 // evHeap is a binary min-heap of events by (at, seq).

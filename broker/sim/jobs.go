@@ -1,6 +1,10 @@
 package sim
 
-import "github.com/tether-edge/tether/broker/place"
+import (
+	"math"
+
+	"github.com/tether-edge/tether/broker/place"
+)
 
 // submit hands a task (new, resubmitted after a crash) to the policy.
 func (w *world) submit(j *job) {
@@ -71,15 +75,54 @@ func (w *world) onInput(i int, epoch int32, j *job) {
 	n.queue = append(n.queue, j)
 }
 
+// jitterClamp bounds a cloud run's speed factor to exp(±jitterClamp × CloudJitter), so the
+// clairvoyant bound can use the fastest factor there is.
+const jitterClamp = 3
+
 func (w *world) start(i int, j *job) {
 	w.account(i)
 	n := &w.nodes[i]
 	n.running = append(n.running, j)
 	j.state = jsRunning
-	j.left, j.rate, j.since = j.task.Left(), w.rate(i, j.task.Class), w.now
+	j.speed = 1
+	delay := 0.0
+	if n.prof.Tier == place.TierCloud {
+		delay = w.cfg.CloudStartup
+		if s := w.cfg.CloudJitter; s > 0 {
+			j.speed = math.Exp(s * max(-jitterClamp, min(jitterClamp, w.net.NormFloat64())))
+		}
+	}
+	j.left, j.rate, j.since = j.task.Left()*j.scale, w.rate(i, j.task.Class)*j.speed, w.now+delay
 	j.gen++
-	w.push(event{at: w.now + j.left/j.rate, kind: evFinish, id: int32(i), gen: j.gen, job: j})
-	w.fleet.Started(i, j.task.ID, w.now)
+	j.runs++
+	j.began = w.now
+	w.push(event{at: j.since + j.left/j.rate, kind: evFinish, id: int32(i), gen: j.gen, job: j})
+	w.tell(event{kind: evStarted, id: int32(i), gen: j.runs, job: j})
+}
+
+// tell delivers a task event to the scheduler: at once without EventDelay or loss, else
+// after the delay and a resend for every loss.
+func (w *world) tell(e event) {
+	d := w.cfg.EventDelay
+	for w.cfg.EventLoss > 0 && w.net.Float64() < w.cfg.EventLoss {
+		d += w.cfg.EventRetry
+	}
+	w.told++
+	if d == 0 {
+		w.handle(e)
+		return
+	}
+	e.at = w.now + d
+	w.push(e)
+}
+
+// finished: j's finish on node i reached the scheduler, which learns from the run the node
+// measured and offers the freed slot to a central policy.
+func (w *world) finished(i int, j *job, ran float64) {
+	w.fleet.Completed(i, j.task.ID, 0, ran, w.now)
+	if c := w.policy.Central; c != nil {
+		w.apply(c.SlotFreed(w.fleet, i, w.now, w.actions[:0]))
+	}
 }
 
 // onFinish: j completed on node i; its result goes back, the next queued task starts, and a
@@ -91,7 +134,6 @@ func (w *world) onFinish(i int, gen int32, j *job) {
 	}
 	w.account(i)
 	n.running = remove(n.running, j)
-	w.fleet.Finished(i, j.task.ID, w.now)
 	j.state = jsResult
 	wait := 0.0
 	if n.prof.Tier == place.TierCloud {
@@ -107,9 +149,7 @@ func (w *world) onFinish(i int, gen int32, j *job) {
 		n.queue = remove(n.queue, next)
 		w.start(i, next)
 	}
-	if c := w.policy.Central; c != nil {
-		w.apply(c.SlotFreed(w.fleet, i, w.now, w.actions[:0]))
-	}
+	w.tell(event{kind: evFinished, id: int32(i), gen: j.runs, job: j, ran: w.now - j.began})
 }
 
 func (w *world) onResult(j *job) {
@@ -139,10 +179,10 @@ func (w *world) preempt(j *job, i int) {
 		return
 	}
 	w.account(i)
-	j.left = max(0, j.left-(w.now-j.since)*j.rate)
+	j.left = max(0, j.left-max(0, w.now-j.since)*j.rate)
 	n.running = remove(n.running, j)
 	j.gen++
-	j.task.Remaining = max(j.left, 1e-9)
+	j.task.Remaining = max(j.left/j.scale, 1e-9) // the checkpoint tells the declared share left
 	j.state, j.node = jsWaiting, -1
 	w.preempted++
 	w.apply(w.policy.Central.Requeue(w.fleet, &j.task, w.now, w.actions[:0]))

@@ -21,7 +21,7 @@ func (w *world) simulate(ctx context.Context) error {
 	limit := 2 * w.cfg.Horizon
 	for len(w.ev) > 0 {
 		e := w.ev.pop()
-		if e.at > limit || (e.at > w.cfg.Horizon && w.live == 0) || w.diverged {
+		if e.at > limit || (e.at > w.cfg.Horizon && w.live == 0 && w.told == 0) || w.diverged {
 			break
 		}
 		w.now = e.at
@@ -68,6 +68,14 @@ func (w *world) handle(e event) {
 		w.onDetect(i)
 	case evReboot:
 		w.onReboot(i)
+	case evStarted:
+		w.told--
+		if j := e.job; j.node == i && j.runs == e.gen {
+			w.fleet.Started(i, j.task.ID, w.now)
+		}
+	case evFinished:
+		w.told--
+		w.finished(i, e.job, e.ran)
 	case evProbe:
 		w.probes = append(w.probes, probe{at: w.now, n: w.live})
 		if w.live > w.divergeAt {

@@ -101,7 +101,7 @@ const unstableWork = 0.01
 // checkpointed, else all of it.
 func (w *world) leftOf(j *job) float64 {
 	if j.state == jsRunning {
-		return max(0, j.left-(w.now-j.since)*j.rate)
+		return max(0, j.left-max(0, w.now-j.since)*j.rate) / j.scale
 	}
 	return j.task.Left()
 }

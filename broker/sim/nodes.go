@@ -41,10 +41,13 @@ func (w *world) health(i int) place.Health {
 // node's new speed.
 func (w *world) rerate(i int) {
 	for _, j := range w.nodes[i].running {
-		j.left = max(0, j.left-(w.now-j.since)*j.rate)
-		j.rate, j.since = w.rate(i, j.task.Class), w.now
+		if w.now > j.since {
+			j.left = max(0, j.left-(w.now-j.since)*j.rate)
+			j.since = w.now
+		}
+		j.rate = w.rate(i, j.task.Class) * j.speed
 		j.gen++
-		w.push(event{at: w.now + j.left/j.rate, kind: evFinish, id: int32(i), gen: j.gen, job: j})
+		w.push(event{at: j.since + j.left/j.rate, kind: evFinish, id: int32(i), gen: j.gen, job: j})
 	}
 }
 
@@ -72,7 +75,7 @@ func (w *world) onThrottle(i int) {
 // onSample sends node i's telemetry, which reaches the scheduler Staleness seconds later.
 func (w *world) onSample(i int) {
 	n := &w.nodes[i]
-	if n.up {
+	if n.up && (w.cfg.ReportLoss == 0 || w.net.Float64() >= w.cfg.ReportLoss) {
 		rep := place.Report{At: w.now, BgLoad: n.bg, Health: w.health(i), Queue: len(n.queue) + len(n.running)}
 		w.push(event{at: w.now + w.cell.Stale, kind: evDeliver, id: int32(i), rep: rep})
 	}
@@ -121,6 +124,9 @@ func (w *world) onDetect(i int) {
 	n.orphans = n.orphans[:0]
 	for _, id := range w.lost {
 		j := w.jobs[id-1]
+		if j.state == jsResult || j.state == jsDone {
+			continue // it finished; the news had not reached the scheduler yet
+		}
 		j.attempt++
 		j.task.Remaining = 0 // progress is lost with the node
 		j.state = jsWaiting

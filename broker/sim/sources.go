@@ -1,6 +1,10 @@
 package sim
 
-import "github.com/tether-edge/tether/broker/place"
+import (
+	"math"
+
+	"github.com/tether-edge/tether/broker/place"
+)
 
 // onToggle flips device s between active and idle; an active device starts its Poisson
 // arrivals, which stop (by generation) when it goes idle or the horizon passes.
@@ -42,7 +46,11 @@ func (w *world) onArrive(s int, gen int32) {
 		MemBytes:       app.MemBytes,
 		Checkpointable: app.Checkpointable,
 	}
-	j.best = w.bestTime(&j.task)
+	j.scale = 1
+	if w.cfg.WorkError > 0 {
+		j.scale = math.Exp(w.cfg.WorkError * w.wl.NormFloat64())
+	}
+	j.best = w.bestTime(&j.task, j.scale)
 	w.jobs = append(w.jobs, j)
 	w.live++
 	w.submit(j)

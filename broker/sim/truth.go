@@ -24,7 +24,7 @@ func (t truth) StartAt(i int, now float64) float64 {
 		slots[k] = 0
 	}
 	for k, j := range n.running {
-		slots[k] = max(0, j.left-(now-j.since)*j.rate) / j.rate
+		slots[k] = max(0, j.since-now) + max(0, j.left-max(0, now-j.since)*j.rate)/j.rate
 	}
 	for _, list := range [][]*job{n.queue, n.pending} {
 		for _, j := range list {
@@ -34,7 +34,7 @@ func (t truth) StartAt(i int, now float64) float64 {
 					m = k
 				}
 			}
-			slots[m] += j.task.Left() / w.rate(i, j.task.Class)
+			slots[m] += j.task.Left() * j.scale / w.rate(i, j.task.Class)
 		}
 	}
 	m := slots[0]

@@ -28,6 +28,10 @@ type job struct {
 	rate  float64 // current true rate while running
 	since float64 // when left and rate were last updated
 	gen   int32   // finish-event generation, bumped on every rate change
+	scale float64 // true work ÷ declared work (WorkError)
+	speed float64 // this run's speed factor on its node (CloudJitter), 1 at the edge
+	runs  int32   // bumped at every start; task events of an older run are dropped
+	began float64 // when the current run started
 
 	done     float64 // result delivered, or 0
 	best     float64 // the clairvoyant bound on its completion time (bestTime), -1 if none
@@ -84,6 +88,7 @@ type world struct {
 	ev   evHeap
 
 	wl, dyn *rand.Rand // workload and node-dynamics streams, independent of the policy
+	net     *rand.Rand // message loss and cloud jitter, a stream of their own
 
 	nodes   []simNode
 	cloud   int // index of the cloud pool, or -1
@@ -100,6 +105,7 @@ type world struct {
 	scratch []float64
 
 	preempted, events int
+	told              int  // task events on their way to the scheduler
 	diverged          bool // stopped early: the tasks in the system passed the divergence bound
 	slots             int  // cores of the whole fleet
 	divergeAt         int  // tasks in the system that stop the run as diverged
@@ -126,7 +132,7 @@ func newWorld(cfg *Config, c cell) (*world, error) {
 		return nil, err
 	}
 	w := &world{cfg: cfg, cell: c, apps: Apps(), cloud: -1,
-		wl: stream(c.Seed, 1, c), dyn: stream(c.Seed, 2, c)}
+		wl: stream(c.Seed, 1, c), dyn: stream(c.Seed, 2, c), net: stream(c.Seed, 4, c)}
 	mbit := cfg.WANMbps * mbps
 	w.fleet = place.NewFleet(place.Link{RTT: cfg.WANRTT, Up: mbit, Down: mbit}, place.FleetOptions{})
 	w.addNodes()
