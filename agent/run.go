@@ -63,6 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if facts.TaskSlots == 0 {
 		facts.TaskSlots = max(1, runtime.NumCPU()) // the runner's default
 	}
+	facts.TaskProgressS = int(cfg.Tasks.ProgressInterval / time.Second)
 
 	if cfg.NodeID == "" {
 		id, err := collect.MachineIdentity(collect.Options{})

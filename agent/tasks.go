@@ -35,6 +35,6 @@ func newRunner(cfg config.Config, st *store.Store, up *uplink.Uplink, log *slog.
 	return runner.New(runner.Options{
 		Node: cfg.NodeID, Region: cfg.Region, Store: st, Keys: keys, Slots: t.Slots, Allow: t.Allow,
 		Workdir: cfg.TaskWorkdir(), CheckpointLimit: t.CheckpointLimit, OutputTail: t.OutputTail,
-		KillGrace: t.KillGrace, Header: up.Header, Notify: up.Notify, Logger: log.With("component", "runner"),
+		KillGrace: t.KillGrace, ProgressInterval: t.ProgressInterval, Header: up.Header, Notify: up.Notify, Logger: log.With("component", "runner"),
 	})
 }

@@ -37,6 +37,11 @@ type Tasks struct {
 	// KillGrace is how long an exec task's processes get between SIGTERM
 	// and SIGKILL when it is cancelled or times out.
 	KillGrace time.Duration `yaml:"kill_grace"`
+	// ProgressInterval is how often a running task's progress is reported
+	// between its checkpoints (1s to 1m). The agent announces it in its
+	// facts, and the scheduler ends an attempt silent for three of them
+	// (at least its tasks.progress_timeout).
+	ProgressInterval time.Duration `yaml:"progress_interval"`
 }
 
 // Bounds of the tasks settings. A task event carries at most one
@@ -50,7 +55,8 @@ const (
 )
 
 func defaultTasks() Tasks {
-	return Tasks{CheckpointLimit: 16 << 10, OutputTail: 4 << 10, KillGrace: 5 * time.Second}
+	return Tasks{CheckpointLimit: 16 << 10, OutputTail: 4 << 10, KillGrace: 5 * time.Second,
+		ProgressInterval: 30 * time.Second}
 }
 
 // TaskWorkdir is where exec tasks' attempt directories go.
@@ -98,6 +104,9 @@ func (t *Tasks) validate(add func(format string, args ...any)) {
 	}
 	if t.KillGrace < 0 || t.KillGrace > 10*time.Minute {
 		add("tasks.kill_grace %v: use between 0 and 10m", t.KillGrace)
+	}
+	if t.ProgressInterval < time.Second || t.ProgressInterval > time.Minute || t.ProgressInterval%time.Second != 0 {
+		add("tasks.progress_interval %v: use whole seconds from 1s to 1m", t.ProgressInterval)
 	}
 }
 

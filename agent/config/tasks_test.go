@@ -69,7 +69,7 @@ func TestTasksFromFileEnvAndFlags(t *testing.T) {
 	k2 := base64.StdEncoding.EncodeToString(testKey(t))
 	path := filepath.Join(t.TempDir(), "agent.yaml")
 	file := "tasks:\n  slots: 3\n  allow: [/usr/bin/a]\n  scheduler_keys: [" + k1 + "]\n  checkpoint_limit: 1024\n" +
-		"  output_tail: 512\n  kill_grace: 2s\n"
+		"  output_tail: 512\n  kill_grace: 2s\n  progress_interval: 10s\n"
 	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestTasksFromFileEnvAndFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Tasks{Slots: 2, Allow: []string{"/usr/bin/b"}, SchedulerKeys: []string{k2}, CheckpointLimit: 1024,
-		OutputTail: 512, Workdir: "/srv/tasks", KillGrace: 2 * time.Second}
+		OutputTail: 512, Workdir: "/srv/tasks", KillGrace: 2 * time.Second, ProgressInterval: 10 * time.Second}
 	if diff := cmp.Diff(want, cfg.Tasks); diff != "" {
 		t.Fatalf("tasks (-want +got):\n%s", diff)
 	}
@@ -93,7 +93,8 @@ func TestTasksFromFileEnvAndFlags(t *testing.T) {
 
 func TestTaskDefaults(t *testing.T) {
 	cfg := Default()
-	want := Tasks{CheckpointLimit: 16 << 10, OutputTail: 4 << 10, KillGrace: 5 * time.Second}
+	want := Tasks{CheckpointLimit: 16 << 10, OutputTail: 4 << 10, KillGrace: 5 * time.Second,
+		ProgressInterval: 30 * time.Second}
 	if diff := cmp.Diff(want, cfg.Tasks); diff != "" {
 		t.Fatalf("defaults (-want +got):\n%s", diff)
 	}
@@ -119,6 +120,9 @@ func TestTaskValidateMessages(t *testing.T) {
 		"huge tail":        {func(c *Tasks) { c.OutputTail = 1 << 20 }, "output_tail"},
 		"relative workdir": {func(c *Tasks) { c.Workdir = "tasks" }, "tasks.workdir"},
 		"negative grace":   {func(c *Tasks) { c.KillGrace = -time.Second }, "kill_grace"},
+		"no progress":      {func(c *Tasks) { c.ProgressInterval = 0 }, "progress_interval"},
+		"slow progress":    {func(c *Tasks) { c.ProgressInterval = 2 * time.Minute }, "progress_interval"},
+		"part seconds":     {func(c *Tasks) { c.ProgressInterval = 1500 * time.Millisecond }, "progress_interval"},
 	}
 	for name, c := range cases {
 		cfg := Default()

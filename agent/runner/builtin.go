@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-edge/tether/pkg/task"
@@ -88,16 +89,17 @@ func sleepUnit(d *[32]byte, i int64) {
 // runBuiltin runs b (defaults filled in) from s until all units are done
 // or ctx ends (its error). Every `every` units (0: never) it calls save
 // with the state, except after the last unit: the result carries that.
-func runBuiltin(ctx context.Context, b task.Builtin, s builtinState, every int64, save func(builtinState)) (builtinState, error) {
+// After every unit it stores the units done in done, when not nil.
+func runBuiltin(ctx context.Context, b task.Builtin, s builtinState, every int64, save func(builtinState), done *atomic.Int64) (builtinState, error) {
 	iters := b.UnitMS * refItersPerMS
 	unit := time.Duration(b.UnitMS) * time.Millisecond
-	done := ctx.Done()
+	stop := ctx.Done()
 	var t *time.Timer
 	for s.done < b.Units {
 		switch b.Name {
 		case task.BuiltinCPU:
 			d := s.digest // s stays at the last whole unit if ctx ends
-			if !cpuUnit(&d, iters, done) {
+			if !cpuUnit(&d, iters, stop) {
 				return s, context.Cause(ctx)
 			}
 			s.digest = d
@@ -109,7 +111,7 @@ func runBuiltin(ctx context.Context, b task.Builtin, s builtinState, every int64
 				t.Reset(unit)
 			}
 			select {
-			case <-done:
+			case <-stop:
 				return s, context.Cause(ctx)
 			case <-t.C:
 			}
@@ -118,6 +120,9 @@ func runBuiltin(ctx context.Context, b task.Builtin, s builtinState, every int64
 			return s, fmt.Errorf("unknown builtin %q", b.Name)
 		}
 		s.done++
+		if done != nil {
+			done.Store(s.done)
+		}
 		if every > 0 && s.done%every == 0 && s.done < b.Units {
 			save(s)
 		}

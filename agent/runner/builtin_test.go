@@ -22,7 +22,7 @@ func TestBuiltinResumeGivesTheSameOutput(t *testing.T) {
 		var saves []builtinState
 		s, err := runBuiltin(context.Background(), b, builtinStart(b.Name), b.CheckpointEvery, func(s builtinState) {
 			saves = append(saves, s)
-		})
+		}, nil)
 		if err != nil || s.output() != want || s.done != b.Units {
 			t.Fatalf("%s straight through: %v, output %s at %d, want %s", b.Name, err, s.output(), s.done, want)
 		}
@@ -34,7 +34,7 @@ func TestBuiltinResumeGivesTheSameOutput(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := runBuiltin(context.Background(), b, from, b.CheckpointEvery, func(builtinState) {})
+			s, err := runBuiltin(context.Background(), b, from, b.CheckpointEvery, func(builtinState) {}, nil)
 			if err != nil || s.output() != want {
 				t.Errorf("%s resumed at %d: %v, output %s, want %s", b.Name, cp.done, err, s.output(), want)
 			}
@@ -59,7 +59,7 @@ func TestBuiltinStopsMidUnitAtTheLastWholeUnit(t *testing.T) {
 		if s.done == 2 {
 			cancel(stop)
 		}
-	})
+	}, nil)
 	if !errors.Is(err, stop) {
 		t.Fatalf("err = %v, want the cause", err)
 	}

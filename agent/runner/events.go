@@ -23,6 +23,8 @@ type entry struct {
 	state string // the last journaled state ("": none yet)
 	seq   uint64 // of the last journaled event
 	since time.Time
+	// reported is the seq of the attempt's last progress event (0: none).
+	reported uint64
 
 	// Owned by Run's goroutine.
 	restarted bool                    // was running when the agent last stopped
@@ -82,6 +84,57 @@ func (r *Runner) send(ev task.Event) {
 		return
 	}
 	r.opts.Notify()
+}
+
+// reportProgress sends a progress event of e's running attempt: done of
+// total (0 of 0: the task reports none). It journals nothing: the
+// progress a resumed attempt starts from is its checkpoint's. It is
+// skipped while the previous one is still in the outbox, so a node cut
+// off from its broker holds at most one per running task.
+func (r *Runner) reportProgress(e *entry, done, total int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state != task.EventRunning && e.state != task.EventCheckpoint {
+		return
+	}
+	from := r.st.PendingFrom()
+	if e.reported != 0 && e.reported >= from {
+		return
+	}
+	ev := task.Event{Task: e.id, Attempt: e.sv.Attempt, State: task.EventProgress, Progress: done, Total: total}
+	rec, err := r.st.Append(context.Background(), store.KindTaskEvent, r.build(ev, from))
+	if err != nil {
+		r.log.Debug("task progress not sent", "task", e.id, "attempt", e.sv.Attempt, "err", err)
+		return
+	}
+	e.reported = rec.Seq
+	r.opts.Notify()
+}
+
+// everyProgress calls report every ProgressInterval (never when it is 0)
+// until the returned stop, which returns once no call is under way.
+func (r *Runner) everyProgress(report func()) (stop func()) {
+	if r.opts.ProgressInterval <= 0 {
+		return func() {}
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(r.opts.ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				report()
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
 }
 
 // resend answers a repeated assignment or cancel of e's attempt with its

@@ -69,7 +69,8 @@ func (r *Runner) runExecTask(ctx context.Context, e *entry, sv saved, restarted 
 	for _, k := range slices.Sorted(maps.Keys(x.Env)) {
 		env = append(env, k+"="+x.Env[k])
 	}
-	env = append(env, "TETHER_CHECKPOINT_DIR="+ckptDir, "TETHER_TASK_ID="+e.id,
+	progressFile := filepath.Join(ckptDir, "progress")
+	env = append(env, "TETHER_CHECKPOINT_DIR="+ckptDir, "TETHER_PROGRESS_FILE="+progressFile, "TETHER_TASK_ID="+e.id,
 		"TETHER_ATTEMPT="+strconv.FormatUint(uint64(sv.Attempt), 10))
 	if resumed {
 		env = append(env, "TETHER_RESUMED=1")
@@ -94,6 +95,12 @@ func (r *Runner) runExecTask(ctx context.Context, e *entry, sv saved, restarted 
 		defer t.Stop()
 		poll = t.C
 	}
+	var report <-chan time.Time
+	if r.opts.ProgressInterval > 0 {
+		t := time.NewTicker(r.opts.ProgressInterval)
+		defer t.Stop()
+		report = t.C
+	}
 	var waitErr error
 	for done := false; !done; {
 		select {
@@ -104,6 +111,9 @@ func (r *Runner) runExecTask(ctx context.Context, e *entry, sv saved, restarted 
 			done = true
 		case <-poll:
 			r.pollCheckpoint(e, w)
+		case <-report:
+			n, total := readProgress(progressFile)
+			r.reportProgress(e, n, total)
 		}
 	}
 	// Whatever the task left behind in its group ends with it.

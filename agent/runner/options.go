@@ -60,6 +60,11 @@ type Options struct {
 	PollInterval   time.Duration
 	Retention      time.Duration
 	ForgetInterval time.Duration
+	// ProgressInterval is how often a running attempt's progress is
+	// reported between its checkpoints (a progress event): a builtin's
+	// units done, an exec task's progress file (default 30 s; negative:
+	// never).
+	ProgressInterval time.Duration
 }
 
 const (
@@ -69,6 +74,8 @@ const (
 	defaultPollInterval    = time.Second
 	defaultRetention       = 24 * time.Hour
 	defaultForgetInterval  = 30 * time.Second
+	// DefaultProgressInterval is Options.ProgressInterval's default.
+	DefaultProgressInterval = 30 * time.Second
 	// maxSlots bounds the slots: each running task is a goroutine and,
 	// for exec, a process with two pipes.
 	maxSlots = 256
@@ -123,6 +130,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.ForgetInterval <= 0 {
 		o.ForgetInterval = defaultForgetInterval
+	}
+	switch {
+	case o.ProgressInterval == 0:
+		o.ProgressInterval = DefaultProgressInterval
+	case o.ProgressInterval < 0:
+		o.ProgressInterval = 0
 	}
 }
 

@@ -22,7 +22,7 @@ func BuiltinOutput(b task.Builtin) (string, error) {
 	switch b.Name {
 	case task.BuiltinCPU:
 		var err error
-		if s, err = runBuiltin(context.Background(), b, s, 0, nil); err != nil {
+		if s, err = runBuiltin(context.Background(), b, s, 0, nil, nil); err != nil {
 			return "", err
 		}
 	case task.BuiltinSleep:

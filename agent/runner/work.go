@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-edge/tether/agent/store"
@@ -156,9 +157,13 @@ func (r *Runner) runBuiltinTask(ctx context.Context, e *entry, sv saved, restart
 	if sv.Spec.Checkpointable {
 		every = b.CheckpointEvery
 	}
+	var done atomic.Int64
+	done.Store(s.done)
+	stopProgress := r.everyProgress(func() { r.reportProgress(e, done.Load(), b.Units) })
 	s, err := runBuiltin(ctx, b, s, every, func(s builtinState) {
 		r.checkpoint(e, s.encode(), s.done, b.Units)
-	})
+	}, &done)
+	stopProgress()
 	e.mu.Lock()
 	e.sv.Progress = s.done
 	e.sv.Total = b.Units

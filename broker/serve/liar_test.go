@@ -17,8 +17,9 @@ import (
 
 // startLiar connects a node that claims 4096 cores and slots and a speed
 // of 1000, accepts every assignment, reports it running, and never does
-// any of it. It counts the assignments it got.
-func startLiar(t *testing.T, url, id string, topics protocol.Topics) *sync.Map {
+// any of it. It counts the assignments it got. edit changes the facts of
+// its birth.
+func startLiar(t *testing.T, url, id string, topics protocol.Topics, edit ...func(*protocol.Facts)) *sync.Map {
 	got := &sync.Map{} // task → attempts assigned
 	sess := dial(t, url, id, id, "node-pw")
 	work := make(chan task.Assignment, 1<<12)
@@ -37,10 +38,13 @@ func startLiar(t *testing.T, url, id string, topics protocol.Topics) *sync.Map {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	facts := &protocol.Facts{Hostname: id, OS: "linux", Arch: "arm64", Cores: 4096, TaskSlots: 4096, MemTotal: 1 << 40,
+		AgentVersion: "t", Tier: "edge", Labels: map[string]string{"tether.speed": "1000", "tether.slots": "1024"}}
+	for _, e := range edit {
+		e(facts)
+	}
 	birth, _ := json.Marshal(protocol.NodeStatus{Header: protocol.Header{V: 1, Node: id, Instance: "i-" + id, TS: time.Now()},
-		State: protocol.StateOnline, Conn: 1, HeartbeatS: 60,
-		Facts: &protocol.Facts{Hostname: id, OS: "linux", Arch: "arm64", Cores: 4096, TaskSlots: 4096, MemTotal: 1 << 40,
-			AgentVersion: "t", Tier: "edge", Labels: map[string]string{"tether.speed": "1000", "tether.slots": "1024"}}})
+		State: protocol.StateOnline, Conn: 1, HeartbeatS: 60, Facts: facts})
 	if err := sess.Publish(ctx, session.Message{Topic: topics.NodeStatus(id), QoS: 1, Retained: true, Payload: birth}); err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +76,28 @@ func startLiar(t *testing.T, url, id string, topics protocol.Topics) *sync.Map {
 // no progress, it is quarantined, and every task succeeds exactly once on
 // an honest node.
 func TestLyingNodeCapturesNothing(t *testing.T) {
+	spec := func(id string) task.Spec {
+		return task.Spec{ID: id, Kind: task.KindBuiltin, Checkpointable: true, Work: 0.01,
+			Builtin: &task.Builtin{Name: task.BuiltinSleep, Units: 10, UnitMS: 1, CheckpointEvery: 1}}
+	}
+	testLyingNode(t, spec)
+}
+
+// TestSilentAttemptsEnded: the same liar, announcing in its facts that
+// it reports progress every second, given tasks that promise no
+// checkpoints (a builtin that is not checkpointable): it sends no
+// progress event, so its attempts are ended within the progress timeout
+// rather than held until the spec's hour, it is quarantined, and every
+// task succeeds once on an honest node.
+func TestSilentAttemptsEnded(t *testing.T) {
+	spec := func(id string) task.Spec {
+		return task.Spec{ID: id, Kind: task.KindBuiltin, Work: 0.01,
+			Builtin: &task.Builtin{Name: task.BuiltinSleep, Units: 10, UnitMS: 1}}
+	}
+	testLyingNode(t, spec, func(f *protocol.Facts) { f.TaskProgressS = 1 })
+}
+
+func testLyingNode(t *testing.T, spec func(id string) task.Spec, edit ...func(*protocol.Facts)) {
 	const honest, tasks = 3, 20
 	s := newSiteCfg(t, func(users map[string]string) {
 		users["liar"] = "node-pw"
@@ -84,7 +110,7 @@ func TestLyingNodeCapturesNothing(t *testing.T) {
 		c.Tasks.QuarantineAfter, c.Tasks.Quarantine = 3, time.Hour
 	})
 	topics, _ := protocol.NewTopics("default")
-	liar := startLiar(t, s.url, "liar", topics)
+	liar := startLiar(t, s.url, "liar", topics, edit...)
 	pub := s.key.Public().(ed25519.PublicKey)
 	for i := range honest {
 		startSlotAgent(t, s.url, fmt.Sprintf("pi-%02d", i), 1, pub, topics)
@@ -95,9 +121,7 @@ func TestLyingNodeCapturesNothing(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // every birth in before the first submission
 	for i := range tasks {
 		id := fmt.Sprintf("job-%02d", i)
-		spec := task.Spec{ID: id, Kind: task.KindBuiltin, Checkpointable: true, Work: 0.01,
-			Builtin: &task.Builtin{Name: task.BuiltinSleep, Units: 10, UnitMS: 1, CheckpointEvery: 1}}
-		publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: id, ReplyTo: topics.Reply("ops", id), Spec: spec})
+		publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: id, ReplyTo: topics.Reply("ops", id), Spec: spec(id)})
 	}
 	final := map[string]task.Status{}
 	deadline := time.Now().Add(60 * time.Second)

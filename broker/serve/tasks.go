@@ -3,6 +3,7 @@ package serve
 import (
 	"crypto/ed25519"
 	"math"
+	"time"
 
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/fleet"
@@ -45,6 +46,7 @@ func taskNode(n fleet.Node) tasks.Node {
 	if f := n.Facts; f != nil {
 		tn.HasFacts, tn.Tier, tn.Labels, tn.Cores, tn.TaskSlots = true, f.Tier, f.Labels, f.Cores, f.TaskSlots
 		tn.MemTotal = int64(min(f.MemTotal, math.MaxInt64))
+		tn.ProgressEvery = time.Duration(f.TaskProgressS) * time.Second
 	}
 	if m := n.Metrics; m != nil {
 		tn.CPU = min(max(m.CPU.Total/100, 0), 1)

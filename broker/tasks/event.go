@@ -37,6 +37,9 @@ func (e *Engine) Event(ev task.Event) {
 	}
 	live := ev.Attempt == t.Attempt && (t.State == task.StateAssigned || t.State == task.StateRunning)
 	if !live {
+		if ev.State == task.EventProgress {
+			ev.State = task.EventRunning // the history keeps states, not reports
+		}
 		e.stale(en, a, ev, now)
 		return
 	}
@@ -47,7 +50,7 @@ func (e *Engine) Event(ev task.Event) {
 			a.State = ev.State
 			e.touch(en)
 		}
-	case task.EventRunning, task.EventCheckpoint:
+	case task.EventRunning, task.EventCheckpoint, task.EventProgress:
 		e.progress(en, a, ev, now)
 	case task.EventSucceeded:
 		e.succeeded(ev.Node)
@@ -80,12 +83,24 @@ func (e *Engine) Event(ev task.Event) {
 	}
 }
 
-// progress applies a running or checkpoint event of the live attempt.
+// progress applies a running, checkpoint or progress event of the live
+// attempt. A progress event is life (en.alive) by itself, except for an
+// attempt that must advance (progressBound): there only more progress is.
 func (e *Engine) progress(en *entry, a *task.Attempt, ev task.Event, now instant) {
 	t := en.t
-	changed := !t.Acked || a.State != ev.State
+	state := ev.State
+	if state == task.EventProgress {
+		state = a.State // a report, not a state of the attempt
+		if state != task.EventCheckpoint {
+			state = task.EventRunning
+		}
+		if !mustAdvance(&t.Spec) {
+			en.alive = now
+		}
+	}
+	changed := !t.Acked || a.State != state
 	t.Acked = true
-	a.State = ev.State
+	a.State = state
 	if t.State == task.StateAssigned {
 		t.State, t.Started, en.started = task.StateRunning, e.now(), now
 		en.alive = now

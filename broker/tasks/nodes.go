@@ -24,7 +24,10 @@ type Node struct {
 	// TaskSlots is how many tasks the agent runs at once, from its facts
 	// (0: not reported).
 	TaskSlots int
-	MemTotal  int64 // bytes
+	// ProgressEvery is how often the agent reports a running task's
+	// progress, from its facts (0: only at checkpoints, an older agent).
+	ProgressEvery time.Duration
+	MemTotal      int64 // bytes
 	// Slots and MaxSpeed are set by the engine (Limits): how many of the
 	// scheduler's tasks the node may have assigned or running at once —
 	// its claim within what the operator allows — and the highest speed

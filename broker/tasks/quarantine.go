@@ -19,8 +19,15 @@ import (
 //     honest agent starts what it accepts at once);
 //   - running a task that promises progress — a checkpointable builtin,
 //     which checkpoints every checkpoint_every units — it must report
-//     progress within max(ProgressTimeout, stallFactor × the interval
-//     between its checkpoints on a reference core) of its last report.
+//     more progress within max(ProgressTimeout, stallFactor × the interval
+//     between its checkpoints on a reference core) of its last report;
+//   - running any other task on a node whose agent reports progress
+//     every ProgressEvery (its facts), it must send a progress (or
+//     checkpoint) event within max(ProgressTimeout, heartbeatFactor ×
+//     ProgressEvery) of the last: an agent whose task runner is stuck, or
+//     that accepts and never works, is found out while its connection
+//     stays up. A node whose facts promise no progress reports (an older
+//     agent) is bounded by the spec's timeout only.
 //
 // An attempt that does not is ended, fenced, and its task re-queued
 // elsewhere without using a retry (the node failed, not the task). Such
@@ -40,15 +47,28 @@ const (
 	// stallFactor allows a node this many times slower than a reference
 	// core between two checkpoints before its attempt is stalled.
 	stallFactor = 10
+	// heartbeatFactor is how many progress intervals an attempt may miss
+	// in a row: two lost to a slow outbox, the third ends it.
+	heartbeatFactor = 3
 )
 
-// progressBound is how long a running attempt of en may go without a
-// progress report; 0: it promises none (an exec task, or a builtin that
-// is not checkpointable).
+// mustAdvance reports a task whose attempts must show more progress to
+// show life: a checkpointable builtin.
+func mustAdvance(s *task.Spec) bool {
+	return s.Kind == task.KindBuiltin && s.Builtin != nil && s.Checkpointable && s.Builtin.CheckpointEvery > 0
+}
+
+// progressBound is how long a running attempt of en may go without life
+// (see above); 0: it promises none (an exec task, or a builtin that is
+// not checkpointable, on a node that reports progress only at
+// checkpoints).
 func (e *Engine) progressBound(en *entry) time.Duration {
 	s := &en.t.Spec
 	b := s.Builtin
-	if s.Kind != task.KindBuiltin || b == nil || !s.Checkpointable || b.CheckpointEvery <= 0 {
+	if !mustAdvance(s) {
+		if n := e.nodes[en.t.Node]; n != nil && n.ProgressEvery > 0 {
+			return max(e.opts.ProgressTimeout, heartbeatFactor*n.ProgressEvery)
+		}
 		return 0
 	}
 	every := time.Duration(min(b.CheckpointEvery, 1<<30)) * time.Duration(max(b.UnitMS, 1)) * time.Millisecond

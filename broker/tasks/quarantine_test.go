@@ -190,3 +190,71 @@ func quarantineListed(t *testing.T, msgs []Message, node string) bool {
 	}
 	return false
 }
+
+// TestProgressEventsKeepAttemptsAlive: on a node whose facts say it
+// reports progress every 30 s, an attempt of a task that promises no
+// checkpoints stays while progress events come — moved or not — and one
+// that stops sending them is ended at ProgressTimeout (3 × 30 s is less)
+// and re-queued elsewhere without using a retry. A progress event moves
+// the status's progress, and leaves the attempt running in the history.
+// On a node that announces no interval (an older agent) such an attempt
+// is bounded by its timeout only.
+func TestProgressEventsKeepAttemptsAlive(t *testing.T) {
+	h := newHarness(t)
+	h.node("a-reports", func(n *Node) { n.TaskSlots = 2; n.ProgressEvery = 30 * time.Second })
+	h.submit(builtin("reported", 100))
+	h.submit(builtin("goes-silent", 100))
+	h.event("a-reports", "reported", 1, task.EventRunning)
+	h.event("a-reports", "goes-silent", 1, task.EventRunning)
+	h.node("b-old", func(n *Node) { n.TaskSlots = 2 })
+	for i := 1; i <= 8; i++ {
+		h.tick(30 * time.Second)
+		h.event("a-reports", "reported", 1, task.EventProgress, func(ev *task.Event) {
+			ev.Progress, ev.Total = int64(min(i, 5)), 100 // stalls at 5: still alive
+		})
+		if i == 5 {
+			h.event("a-reports", "goes-silent", 1, task.EventProgress, func(ev *task.Event) { ev.Progress, ev.Total = 3, 100 })
+		}
+	}
+	got := h.task("reported")
+	if got.Node != "a-reports" || got.Attempt != 1 || got.State != task.StateRunning {
+		t.Fatalf("an attempt sending progress events was ended: %+v", got.Attempts)
+	}
+	if got.Progress != 5 || got.Total != 100 || got.Attempts[0].State != task.EventRunning {
+		t.Fatalf("progress %d of %d, attempt state %q; want 5 of 100, running", got.Progress, got.Total, got.Attempts[0].State)
+	}
+	// Silent since its progress event at 150 s; 240 s now.
+	if got := h.task("goes-silent"); got.Attempt != 1 {
+		t.Fatalf("ended after 90 s of silence, before its 3m bound: %+v", got.Attempts)
+	}
+	h.tick(DefaultProgressTimeout - 90*time.Second)
+	got = h.task("goes-silent")
+	if got.Node != "b-old" || got.Attempt != 2 || got.Failures != 0 || !strings.Contains(got.Attempts[0].Reason, "no progress") {
+		t.Fatalf("silent attempt: node %s attempt %d failures %d, ended %q; want on b-old, attempt 2, no retry used",
+			got.Node, got.Attempt, got.Failures, got.Attempts[0].Reason)
+	}
+	// b-old announces no progress interval: only the timeout bounds it.
+	h.event("b-old", "goes-silent", 2, task.EventRunning)
+	h.tick(30 * time.Minute)
+	if got := h.task("goes-silent"); got.Attempt != 2 || got.State != task.StateRunning {
+		t.Fatalf("an older agent's attempt without progress events was ended: %+v", got.Attempts)
+	}
+}
+
+// TestProgressEventsDoNotKeepAStalledBuiltin: a checkpointable builtin
+// must advance; progress events that repeat the same progress do not
+// keep its attempt alive.
+func TestProgressEventsDoNotKeepAStalledBuiltin(t *testing.T) {
+	h := newHarness(t)
+	h.node("liar", func(n *Node) { n.ProgressEvery = 30 * time.Second })
+	h.submit(ckpt("stalled"))
+	h.event("liar", "stalled", 1, task.EventRunning, func(ev *task.Event) { ev.Total = 100 })
+	for range 6 {
+		h.tick(30 * time.Second)
+		h.event("liar", "stalled", 1, task.EventProgress, func(ev *task.Event) { ev.Progress, ev.Total = 0, 100 })
+	}
+	if got := h.task("stalled"); got.Attempt != 2 || !strings.Contains(got.Attempts[0].Reason, "no progress") {
+		t.Fatalf("a stalled checkpointable builtin: %s, attempt %d, %+v; want its first attempt ended for no progress",
+			got.State, got.Attempt, got.Attempts)
+	}
+}

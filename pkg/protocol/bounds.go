@@ -42,6 +42,9 @@ const (
 	// MaxHeartbeat bounds heartbeat_s: an agent silent for longer than a
 	// week is not one the scheduler can judge alive.
 	MaxHeartbeat = 7 * 24 * time.Hour
+	// MaxTaskProgress bounds facts.task_progress_s: a running task is
+	// reported at least once a minute.
+	MaxTaskProgress = time.Minute
 	// MaxLoad bounds the load averages: a million runnable tasks.
 	MaxLoad = 1e6
 	// MaxRate bounds network rates, bytes per second: 2⁴⁰ (8.8 Tbit/s).

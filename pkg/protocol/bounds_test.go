@@ -63,6 +63,8 @@ func TestDecodersBoundValues(t *testing.T) {
 		{"birth heartbeat_s 1e300", statusErr, birthWith(`"seq":0,"ts":"2026-11-27T09:30:00Z","heartbeat_s":1e300`), "heartbeat_s"},
 		{"birth heartbeat_s a week", statusErr, birthWith(`"seq":0,"ts":"2026-11-27T09:30:00Z","heartbeat_s":604800`), ""},
 		{"birth task_slots 4097", statusErr, birthHead + `"seq":0,"ts":"2026-11-27T09:30:00Z","facts":{"arch":"arm64","cores":4,"tier":"edge","task_slots":4097}}`, "task_slots"},
+		{"birth task_progress_s 61", statusErr, birthHead + `"seq":0,"ts":"2026-11-27T09:30:00Z","facts":{"arch":"arm64","cores":4,"tier":"edge","task_progress_s":61}}`, "task_progress_s"},
+		{"birth task_progress_s -1", statusErr, birthHead + `"seq":0,"ts":"2026-11-27T09:30:00Z","facts":{"arch":"arm64","cores":4,"tier":"edge","task_progress_s":-1}}`, "task_progress_s"},
 		{"birth boot_time in year 10000 UTC", statusErr, birthHead + `"seq":0,"ts":"2026-11-27T09:30:00Z","facts":{"arch":"arm64","cores":4,"tier":"edge","boot_time":"` + tsFarFuture + `"}}`, "boot_time"},
 		{"birth mem_total 2^64-1", statusErr, birthHead + `"seq":0,"ts":"2026-11-27T09:30:00Z","facts":{"arch":"arm64","cores":4,"tier":"edge","mem_total":18446744073709551615}}`, "mem_total"},
 

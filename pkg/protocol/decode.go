@@ -202,6 +202,9 @@ func (f *Facts) validate() error {
 	if f.TaskSlots < 0 || f.TaskSlots > maxCores {
 		return invalid("facts.task_slots %d: want 0 to %d", f.TaskSlots, maxCores)
 	}
+	if f.TaskProgressS < 0 || f.TaskProgressS > int(MaxTaskProgress/time.Second) {
+		return invalid("facts.task_progress_s %d: want 0 to %d", f.TaskProgressS, int(MaxTaskProgress/time.Second))
+	}
 	if f.Cores < 1 || f.Cores > maxCores {
 		return invalid("facts.cores = %d is outside 1..%d", f.Cores, maxCores)
 	}

@@ -113,9 +113,14 @@ type Facts struct {
 	Labels       map[string]string `json:"labels,omitempty"`
 	// TaskSlots is how many tasks the agent runs at once (its
 	// tasks.slots); absent from agents that run no tasks.
-	TaskSlots int       `json:"task_slots,omitempty"`
-	BootID    string    `json:"boot_id,omitempty"`
-	BootTime  time.Time `json:"boot_time,omitzero"`
+	TaskSlots int `json:"task_slots,omitempty"`
+	// TaskProgressS is the longest, in seconds, between two progress
+	// events of a task the agent runs (its tasks.progress_interval), 1 to
+	// MaxTaskProgress; absent from agents that report progress only at
+	// checkpoints. The scheduler bounds a running attempt's silence by it.
+	TaskProgressS int       `json:"task_progress_s,omitempty"`
+	BootID        string    `json:"boot_id,omitempty"`
+	BootTime      time.Time `json:"boot_time,omitzero"`
 }
 
 // Metrics is one resource report. Pointer and omitempty fields are absent

@@ -324,6 +324,9 @@ func (e *Event) Validate() error {
 	if len(e.Checkpoint) > MaxCheckpoint {
 		p.add("checkpoint", "is %d bytes, limit %d", len(e.Checkpoint), MaxCheckpoint)
 	}
+	if e.State == EventProgress && (len(e.Checkpoint) > 0 || e.Resumed) {
+		p.add("state", "is \"progress\" with a checkpoint or resumed: a progress event carries only progress")
+	}
 	if e.Result != nil {
 		switch e.State {
 		case EventSucceeded, EventFailed, EventCancelled:
@@ -346,7 +349,7 @@ func schedulerState(s string) bool {
 
 func eventState(s string) bool {
 	switch s {
-	case EventAccepted, EventRefused, EventRunning, EventCheckpoint, EventSucceeded, EventFailed, EventCancelled:
+	case EventAccepted, EventRefused, EventRunning, EventCheckpoint, EventProgress, EventSucceeded, EventFailed, EventCancelled:
 		return true
 	}
 	return false

@@ -278,6 +278,12 @@ func TestEventValidation(t *testing.T) {
 		{"result while running", func(m *Event) { m.Result = &Result{} }, []string{"result"}},
 		{"long error", func(m *Event) { m.Error = strings.Repeat("e", MaxError+1) }, []string{"error"}},
 	})
+	runMessageCases(t, "event-progress", []messageCase[Event]{
+		{"with a checkpoint", func(m *Event) { m.Checkpoint = []byte("x") }, []string{"state"}},
+		{"resumed", func(m *Event) { m.Resumed = true }, []string{"state"}},
+		{"with a result", func(m *Event) { m.Result = &Result{} }, []string{"result"}},
+		{"progress past total", func(m *Event) { m.Progress = m.Total + 1 }, []string{"progress"}},
+	})
 	runMessageCases(t, "event-succeeded", []messageCase[Event]{
 		{"exit code below -1", func(m *Event) { m.Result.ExitCode = -2 }, []string{"result.exit_code"}},
 		{"negative cpu", func(m *Event) { m.Result.CPUMS = -1 }, []string{"result"}},

@@ -79,6 +79,8 @@ var examples = map[string]any{
 	"envelope":   exampleEnvelope(),
 	"event": Event{Header: eventHeader(58), Task: "01JDQA3V7RZ8K2M4N6P8Q0S2T4", Attempt: 2, State: EventCheckpoint,
 		Progress: 1500, Total: 3000, Checkpoint: []byte("units=1500 state=2c26b46b68ffc68f")},
+	"event-progress": Event{Header: eventHeader(59), Task: "01JDQA3V7RZ8K2M4N6P8Q0S2T4", Attempt: 2, State: EventProgress,
+		Progress: 1730, Total: 3000},
 	"event-succeeded": Event{Header: eventHeader(61), Task: "01JDQA3V7RZ8K2M4N6P8Q0S2T4", Attempt: 2,
 		State: EventSucceeded, Progress: 3000, Total: 3000, Result: &Result{ExitCode: 0, CPUMS: 17950, MaxRSSKB: 5120,
 			Output: "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9", WorkDone: 1800, DurationMS: 18210}},

@@ -30,9 +30,13 @@ const (
 	EventRefused    = "refused"    // not verified, not allowed or malformed: Error says why
 	EventRunning    = "running"    // started (or resumed: Resumed is set)
 	EventCheckpoint = "checkpoint" // progress saved
-	EventSucceeded  = "succeeded"
-	EventFailed     = "failed" // exit code ≠ 0, crash, timeout (Error says which)
-	EventCancelled  = "cancelled"
+	// EventProgress is sent every progress interval while an attempt
+	// runs, between its checkpoints: still running, Progress of Total
+	// done (0 of 0 when the task reports none). It changes no state.
+	EventProgress  = "progress"
+	EventSucceeded = "succeeded"
+	EventFailed    = "failed" // exit code ≠ 0, crash, timeout (Error says which)
+	EventCancelled = "cancelled"
 )
 
 // UnverifiedTask is the task an agent's refused event names when it
