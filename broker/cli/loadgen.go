@@ -25,8 +25,8 @@ Runs a fleet of simulated agents against a region's broker: one real MQTT
 session per node with its own credentials, speaking the agent protocol.
 Phases: connect (a storm, or --ramp), --steady, with --drop a mass drop and
 reconnect and --steady again, then a graceful stop of every node. A monitor
-checks that every message the broker acknowledged reached it and the
-scheduler's fleet table. Prints one table row; exits non-zero when anything
+with a persistent session (as the scheduler's) checks that every message the
+broker acknowledged reached it and the scheduler's fleet table. Prints one table row; exits non-zero when anything
 acknowledged was lost.
 
 LIST has one "NODE PASSWORD" a line, as 'tether-broker passwd import' prints

@@ -15,7 +15,12 @@ import (
 )
 
 // monitor is the stream checker: a read-only client subscribed to the
-// whole tree, as `mosquitto_sub -t 'tether/v1/#'` is. It records which
+// whole tree, as `mosquitto_sub -c -t 'tether/v1/#'` is. Its session is
+// persistent (clean session false), so every broker must deliver it each
+// message it acknowledged, as it must to the scheduler's: a clean-session
+// subscriber that falls behind may lose messages by design (the embedded
+// broker does not wait for it), which would count as lost here though no
+// persistent session lost anything. It records which
 // seqs of which node it received, each node's latest status, the latest
 // row of the scheduler's fleet view per node, the bytes of each kind, and how late live reports arrive.
 type monitor struct {
@@ -66,7 +71,7 @@ func startMonitor(ctx context.Context, g *Generator, user, password string) (*mo
 	if err != nil {
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
-	if _, err := w.connect(user+"@loadgen-"+hex16(uint64(time.Now().UnixNano()))[:8], user, password, true, o.KeepAlive, nil, o.ConnectTimeout); err != nil {
+	if _, err := w.connect(user+"@loadgen-"+hex16(uint64(time.Now().UnixNano()))[:8], user, password, false, o.KeepAlive, nil, o.ConnectTimeout); err != nil {
 		w.close()
 		return nil, fmt.Errorf("monitor %s: %w", user, err)
 	}
@@ -220,7 +225,15 @@ func (m *monitor) freshness(now time.Time) time.Duration {
 	return d
 }
 
+// close ends the monitor. It first unsubscribes, so its persistent session
+// queues nothing more (a full offline queue would hold publishers on the
+// embedded broker); best effort, the connection may already be gone.
 func (m *monitor) close() {
 	m.closed.Store(true)
+	m.mu.Lock()
+	_ = m.w.write(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsubscribe, Qos: 1}, PacketID: 2,
+		Filters: packets.Subscriptions{{Filter: protocol.Root + "/" + m.g.topics.Region() + "/#"}}})
+	_ = m.w.write(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}})
+	m.mu.Unlock()
 	m.w.close()
 }
