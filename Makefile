@@ -99,6 +99,10 @@ soak: deps ## the long forms of the short soaks in `make test` (TETHER_SOAK=1): 
 	TETHER_SOAK=1 $(GO) test -count=1 -v -timeout 3h -run '^(TestBrokerOutage|TestKill9Torture)$$' ./broker/e2e/
 	TETHER_SOAK=1 $(GO) test -count=1 -v -timeout 6h -run '^(TestPowerCuts|TestTaskPowerCuts)$$' ./scripts/powerloss/
 
+.PHONY: chaos
+chaos: deps ## the fault scenario's long form (TETHER_CHAOS=1): every fault of docs/security.md at once, a 60 s outage, 96 simulated agents
+	TETHER_CHAOS=1 $(GO) test -count=1 -v -timeout 30m -run '^TestChaos$$' ./broker/e2e/
+
 .PHONY: torture
 torture: deps ## SIGKILL an agent behind a flapping link TORTURE_CYCLES times (default 2000); replay with TORTURE_SEED
 	TORTURE_CYCLES=$(or $(TORTURE_CYCLES),2000) $(GO) test -count=1 -v -timeout 3h -run '^TestKill9Torture$$' ./broker/e2e/
