@@ -15,12 +15,14 @@ import (
 	"syscall"
 
 	"github.com/tether-edge/tether/broker/cli"
+	"github.com/tether-edge/tether/pkg/kv"
 )
 
 // version is set at build time: -ldflags "-X main.version=…".
 var version = "dev"
 
 func main() {
+	kv.ServeProbe(nil) // a copy started to probe a task store's open: never returns
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, cli.OSEnv(version), os.Args[1:])
 	stop()

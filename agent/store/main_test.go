@@ -8,7 +8,9 @@ import (
 
 // Every test closes the stores it opens: Close stops Run and Badger's
 // goroutines.
+// The test binary is its own store probe (ServeProbe), as the agent is.
 func TestMain(m *testing.M) {
+	ServeProbe()
 	goleak.VerifyTestMain(m,
 		// Left by badger.Open when it fails after starting them (see
 		// pkg/kv's TestMain); idle tickers.

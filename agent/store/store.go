@@ -70,7 +70,7 @@ func Open(dir string, o Options) (*Store, *kv.Recovery, error) {
 	if err := o.Validate(); err != nil {
 		return nil, nil, err
 	}
-	bl := blobs{dir: filepath.Join(dir, blobDir), threshold: int(o.Profile.ValueThreshold)}
+	bl := blobsFor(dir, o.Profile)
 	var ld loaded
 	check := func(db *badger.DB) error {
 		var err error
@@ -103,6 +103,11 @@ func Open(dir string, o Options) (*Store, *kv.Recovery, error) {
 		s.log.Info("blobs nothing refers to removed", "count", n)
 	}
 	return s, rec, nil
+}
+
+// blobsFor is the blob directory of the store in dir opened with p.
+func blobsFor(dir string, p kv.Profile) blobs {
+	return blobs{dir: filepath.Join(dir, blobDir), threshold: int(p.ValueThreshold)}
 }
 
 // start initialises a fresh store, records this session and fills the

@@ -13,7 +13,12 @@ import (
 // (a cache monitor and an allocator pool's reaper, both idle on tickers):
 // Open returns such failures to the caller, which exits. A DB left open
 // would leak its writer, flusher and compactors, which are not ignored.
+//
+// The test binary is its own probe (ServeProbe) and the process
+// TestKilledInsideOpenKeepsTheStore kills inside Open (hangInOpen).
 func TestMain(m *testing.M) {
+	ServeProbe(probeTestCheck)
+	hangInOpen()
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreTopFunction("github.com/dgraph-io/badger/v4.(*DB).monitorCache"),
 		goleak.IgnoreTopFunction("github.com/dgraph-io/ristretto/v2/z.(*AllocatorPool).freeupAllocators"),

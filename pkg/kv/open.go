@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,9 +54,11 @@ type Recovery struct {
 //     a zeroed or truncated table, a checksum mismatch, a panic inside
 //     Open — moves dir aside to <dir>.corrupt-<UTC time>, opens a fresh
 //     store and returns a non-nil *Recovery with the DB;
-//   - a store whose last p.MaxIncompleteOpens opens in this boot died
-//     inside Open (a fault Go cannot recover from) is moved aside the same
-//     way;
+//   - a store whose last p.MaxIncompleteOpens opens in this boot never
+//     returned is opened in a child process first (probe.go, ServeProbe),
+//     and moved aside the same way only if that child crashed inside Open
+//     (a fault Go cannot recover from); a process killed inside Open,
+//     however often, never loses its store;
 //   - conditions of the machine — permission denied, a read-only or full
 //     disk, the directory locked by another process, mmap failing for lack
 //     of address space — are returned as errors, the data left untouched;
@@ -94,8 +97,19 @@ func openChecked(dir string, p Profile, log *slog.Logger, check func(*badger.DB)
 	}
 	var reason string
 	if unfinished >= p.MaxIncompleteOpens {
-		reason = fmt.Sprintf("the last %d attempts to open the store never finished (the process died inside Open)", unfinished)
-	} else {
+		switch verdict, detail := probeOpen(dir, p); verdict {
+		case probeCrashed:
+			reason = fmt.Sprintf("the last %d attempts to open the store never finished, and opening it in a separate process crashed that process: %s", unfinished, detail)
+		case probeOpened:
+			log.Warn("store opened in a separate process after opens that never finished: the process was killed inside Open, not crashing there",
+				"unfinished", unfinished)
+			unfinished = 0
+		default:
+			log.Warn("opens that never finished, and no probe to tell a crash from a kill: opening the store again",
+				"unfinished", unfinished, "why", detail)
+		}
+	}
+	if reason == "" {
 		if err := writeMarker(dir, unfinished+1, boot); err != nil {
 			return nil, nil, fmt.Errorf("store open marker: %w", err)
 		}
@@ -145,7 +159,14 @@ func tryOpen(dir string, p Profile, log *slog.Logger, check func(*badger.DB) err
 			err = panicError(dir, r)
 		}
 	}()
-	if err := preflight(dir, p, log); err != nil {
+	// A fault reading a file through its mmap (a table shorter than its
+	// index says, an unreadable sector) panics in the preflight and the
+	// check rather than killing the process: both only read. Badger's
+	// Open also writes through mmaps, where a fault is a full disk.
+	old := debug.SetPanicOnFault(true)
+	err = preflight(dir, p, log)
+	debug.SetPanicOnFault(old)
+	if err != nil {
 		return nil, err
 	}
 	db, err = badger.Open(p.badgerOptions(dir, log))
@@ -160,6 +181,7 @@ func tryOpen(dir string, p Profile, log *slog.Logger, check func(*badger.DB) err
 }
 
 func runCheck(db *badger.DB, check func(*badger.DB) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = &CorruptError{Reason: fmt.Sprintf("store check panicked: %v", r)}

@@ -100,11 +100,11 @@ type Profile struct {
 	// 0 keeps none.
 	KeepQuarantined int
 	// MaxIncompleteOpens: after this many opens in a row, in one boot,
-	// that never finished (the process died inside Open: a fault Go cannot
-	// recover from), the store is moved aside instead of being opened
-	// again. High enough that a process killed at random moments (kill -9
-	// torture) does not get there by chance; opens cut by a power cut do
-	// not count.
+	// that never finished (the process died inside Open), the next open
+	// is tried in a child process first (probe.go), and the store moved
+	// aside only if that child crashes inside Open (a fault Go cannot
+	// recover from); a store whose process was killed there is opened.
+	// Opens cut by a power cut do not count.
 	MaxIncompleteOpens int
 	// GCInterval is how often Run collects value-log garbage;
 	// GCDiscardRatio is the share of a value-log file that must be garbage

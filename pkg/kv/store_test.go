@@ -178,14 +178,16 @@ func TestIncompleteOpensQuarantine(t *testing.T) {
 	if err := writeMarker(dir, p.MaxIncompleteOpens, "boot-1"); err != nil {
 		t.Fatal(err)
 	}
+	// At the limit in this boot: a healthy store is probed in a child
+	// process, which opens it, and is kept (TestProbeVerdicts has the
+	// crashing ones).
 	db, rec = open("boot-1")
 	defer db.Close()
-	if rec == nil || !strings.Contains(rec.Reason, "never finished") {
-		t.Fatalf("Recovery = %+v; want one for unfinished opens", rec)
+	if rec != nil {
+		t.Fatalf("a healthy store at the limit was moved aside: %+v", rec)
 	}
-	verify(t, db.DB, nil)
-	if _, err := os.Stat(filepath.Join(rec.MovedTo, badger.ManifestFilename)); err != nil {
-		t.Fatalf("quarantined copy: %v", err)
+	if n, _ := readMarker(dir, "boot-1"); n != 0 {
+		t.Fatalf("marker after a probed open = %d", n)
 	}
 }
 
