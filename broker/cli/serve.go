@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -32,12 +33,19 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log, err := logging.New(env.Stderr, cfg.LogLevel, cfg.LogFormat)
+	log, level, err := logging.NewVar(env.Stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	return serve.Run(ctx, cfg, serve.Options{Logger: log, Version: env.Version, Reload: hup})
+	again := func() (config.Config, error) {
+		c, err := config.Load(args, env.Getenv, io.Discard)
+		if err == nil {
+			err = c.Validate()
+		}
+		return c, err
+	}
+	return serve.Run(ctx, cfg, serve.Options{Logger: log, Version: env.Version, Reload: hup, ReloadConfig: again, Level: level})
 }

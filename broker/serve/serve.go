@@ -39,8 +39,16 @@ type Options struct {
 	// the URL of the broker it uses (the embedded one's bound address).
 	OnReady func(brokerURL string)
 	// Reload, when it delivers, makes the embedded broker re-read its
-	// credentials file (the CLI wires SIGHUP to it).
+	// credentials file and TLS files, and the configuration be read again
+	// through ReloadConfig (the CLI wires SIGHUP to it): what can change
+	// live is applied, what needs a restart is named in the log.
 	Reload <-chan os.Signal
+	// ReloadConfig reads and validates the configuration again, as at
+	// start (file, environment, flags). Nil: a reload reads none.
+	ReloadConfig func() (config.Config, error)
+	// Level is the logger's level, which a reload changes (log_level).
+	// Nil: log_level needs a restart.
+	Level *slog.LevelVar
 }
 
 // embedded is what serve needs of the embedded broker.
@@ -119,13 +127,14 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 			wg.Wait()
 			return nil
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			reloadLoop(brokerCtx, broker, o)
-		}()
 		brokers = []string{ownURL(broker)}
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r := &reloader{cur: cfg, b: broker, o: o}
+		r.loop(brokerCtx)
+	}()
 
 	st, ld, key, err := openTasks(cfg, o)
 	if err == nil {
@@ -185,19 +194,6 @@ func loopbackFor(a net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
-}
-
-func reloadLoop(ctx context.Context, b embedded, o Options) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-o.Reload:
-			if err := b.Reload(); err != nil {
-				o.Logger.Error("credentials not reloaded; the previous ones stay in force", "err", err)
-			}
-		}
-	}
 }
 
 type scheduler struct {

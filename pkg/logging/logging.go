@@ -24,14 +24,34 @@ func Check(level, format string) error {
 
 // New returns a logger writing to w at level in format (see Check).
 func New(w io.Writer, level, format string) (*slog.Logger, error) {
+	log, _, err := NewVar(w, level, format)
+	return log, err
+}
+
+// NewVar is New with the logger's level held in the returned LevelVar,
+// which SetLevel changes while the logger is in use (a reload).
+func NewVar(w io.Writer, level, format string) (*slog.Logger, *slog.LevelVar, error) {
 	if err := Check(level, format); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	v := new(slog.LevelVar)
+	_ = SetLevel(v, level) // Check accepted it
+	opts := &slog.HandlerOptions{Level: v}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), v, nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), v, nil
+}
+
+// SetLevel sets v to level: debug, info, warn or error.
+func SetLevel(v *slog.LevelVar, level string) error {
+	if err := Check(level, "text"); err != nil {
+		return err
 	}
 	var l slog.Level
-	_ = l.UnmarshalText([]byte(strings.ToUpper(level))) // Check accepted it
-	opts := &slog.HandlerOptions{Level: l}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
+		return err
 	}
-	return slog.New(slog.NewTextHandler(w, opts)), nil
+	v.Set(l)
+	return nil
 }
