@@ -27,7 +27,12 @@ type App struct {
 	Work         float64 // work units: EdgeCloudSim task_length in MI ÷ 1000 MIPS
 	InBytes      float64 // EdgeCloudSim data_upload (KB)
 	OutBytes     float64 // EdgeCloudSim data_download (KB)
-	// Deadline is relative to submission. AR: PureEdgeSim's AUGMENTED_REALITY max_delay (5 s).
+	// WorkDist, InDist and OutDist name the distributions of work and sizes around their
+	// means ("" or exponential, lognormal, pareto, fixed), with their coefficients of
+	// variation for lognormal and Pareto.
+	WorkDist, InDist, OutDist string
+	WorkCV, InCV, OutCV       float64
+	// Deadline is relative to submission; 0 is none. AR: PureEdgeSim's AUGMENTED_REALITY max_delay (5 s).
 	// The others are Tether's choice, 4–7× the task's Pi 4 compute time: health monitoring
 	// 3 s, infotainment 5 s, heavy compute 20 s.
 	Deadline float64

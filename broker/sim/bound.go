@@ -23,7 +23,7 @@ type Bound struct {
 func (w *world) bestTime(t *place.Task, scale float64) float64 {
 	best := -1.0
 	for i := range w.nodes {
-		n := w.fleet.Node(i)
+		n := w.real.Node(i)
 		if !t.Tiers.Allows(n.Tier) || t.MemBytes > n.MemBytes {
 			continue
 		}
@@ -35,7 +35,7 @@ func (w *world) bestTime(t *place.Task, scale float64) float64 {
 		if r <= 0 {
 			continue
 		}
-		in, out := place.Transfer(w.fleet, i, t, 0)
+		in, out := place.Transfer(w.real, i, t, 0)
 		if w.nodes[i].prof.Tier == place.TierCloud {
 			in += w.cfg.CloudStartup
 			r *= math.Exp(jitterClamp * w.cfg.CloudJitter) // the fastest draw there is

@@ -57,6 +57,10 @@ type Config struct {
 	TaskCSV     bool    // also write one CSV of tasks per run
 	Plots       bool    // write PNG plots
 	Parallel    int     // runs simulated at once (goroutines); results do not depend on it
+
+	// Site is a scenario's fleet and workload (LoadScenario); nil builds them from the fields
+	// above and the built-in mixes.
+	Site *Site
 }
 
 // DefaultConfig returns the evaluation documented in docs/scheduling.md.
@@ -95,6 +99,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, m := range c.Mixes {
+		if c.Site != nil && m == c.Site.Name {
+			continue
+		}
 		if _, err := lookupMix(m); err != nil {
 			errs = append(errs, err)
 		}

@@ -21,6 +21,7 @@ const (
 	evProbe                  // count tasks in the system (stability check)
 	evStarted                // a task's start reaches the scheduler
 	evFinished               // a task's finish reaches the scheduler
+	evBurst                  // the site's arrivals switch between burst and calm
 )
 
 // event is one entry of the event heap. Events at the same time run in scheduling order

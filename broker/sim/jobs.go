@@ -41,18 +41,26 @@ func (w *world) apply(acts []place.Action) {
 	}
 }
 
-// bind starts moving j's input to node i (over the shared WAN uplink for the cloud).
+// bind starts moving j's input to node i, over the true links: the shared WAN uplink to the
+// cloud, or its downlink for input kept in the cloud going to an edge node.
 func (w *world) bind(j *job, i int) {
 	j.node, j.state = i, jsTransfer
 	n := &w.nodes[i]
 	wait := 0.0
-	if n.prof.Tier == place.TierCloud {
-		start := max(w.now, w.link.upFree)
-		w.link.upFree = start + j.task.InBytes/w.fleet.WAN().Up
+	if w.crossesWAN(j, i) {
+		free, bw := &w.link.upFree, w.real.WAN().Up
+		if j.task.Source == place.SourceCloud {
+			free, bw = &w.link.downFree, w.real.WAN().Down
+		}
+		start := max(w.now, *free)
+		*free = start + j.task.InBytes/bw
 		wait = start - w.now
 		j.cloudB += j.task.InBytes
 	}
-	in, _ := place.Transfer(w.fleet, i, &j.task, wait)
+	in, _ := place.Transfer(w.real, i, &j.task, wait)
+	if j.task.Source == place.SourceCloud {
+		in += wait // Transfer counts no downlink backlog
+	}
 	if n.up {
 		n.pending = append(n.pending, j)
 	}
@@ -136,13 +144,17 @@ func (w *world) onFinish(i int, gen int32, j *job) {
 	n.running = remove(n.running, j)
 	j.state = jsResult
 	wait := 0.0
-	if n.prof.Tier == place.TierCloud {
-		start := max(w.now, w.link.downFree)
-		w.link.downFree = start + j.task.OutBytes/w.fleet.WAN().Down
+	if w.crossesWAN(j, i) {
+		free, bw := &w.link.downFree, w.real.WAN().Down
+		if j.task.Source == place.SourceCloud {
+			free, bw = &w.link.upFree, w.real.WAN().Up
+		}
+		start := max(w.now, *free)
+		*free = start + j.task.OutBytes/bw
 		wait = start - w.now
 		j.cloudB += j.task.OutBytes
 	}
-	_, out := place.Transfer(w.fleet, i, &j.task, 0)
+	_, out := place.Transfer(w.real, i, &j.task, 0)
 	w.push(event{at: w.now + wait + out, kind: evResult, job: j})
 	if len(n.queue) > 0 {
 		next := n.queue[0]
@@ -191,6 +203,12 @@ func (w *world) preempt(j *job, i int) {
 		n.queue = remove(n.queue, next)
 		w.start(i, next)
 	}
+}
+
+// crossesWAN reports whether j's data crosses the WAN to and from node i: the node is in the
+// cloud and the input at the site, or the other way round.
+func (w *world) crossesWAN(j *job, i int) bool {
+	return (w.nodes[i].prof.Tier == place.TierCloud) != (j.task.Source == place.SourceCloud)
 }
 
 // remove deletes j from list, keeping order.

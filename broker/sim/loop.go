@@ -76,6 +76,8 @@ func (w *world) handle(e event) {
 	case evFinished:
 		w.told--
 		w.finished(i, e.job, e.ran)
+	case evBurst:
+		w.onBurst()
 	case evProbe:
 		w.probes = append(w.probes, probe{at: w.now, n: w.live})
 		if w.live > w.divergeAt {

@@ -50,7 +50,7 @@ func (w *world) measure() Result {
 		switch j.state {
 		case jsDone:
 			times = append(times, j.done-j.task.Arrival)
-			if j.done > j.task.Deadline {
+			if j.late() {
 				missed++
 			}
 			if j.node >= 0 && w.nodes[j.node].prof.Tier == place.TierCloud {
@@ -96,6 +96,9 @@ func (w *world) measure() Result {
 // arrivals stopped before a run counts as unstable: a handful of long tasks on a fleet of
 // thousands is a tail, a percent of all work is a backlog.
 const unstableWork = 0.01
+
+// late reports whether j, done, finished after its deadline; a task without one never does.
+func (j *job) late() bool { return j.task.Deadline > 0 && j.done > j.task.Deadline }
 
 // leftOf is the work j still has to do now: its remaining work if it runs or was
 // checkpointed, else all of it.

@@ -38,13 +38,17 @@ func (w *world) writeTasksCSV(out io.Writer) error {
 			node = w.fleet.Node(j.node).ID
 			tier = w.fleet.Node(j.node).Tier.String()
 		}
-		completion, missed := "", j.state != jsDone || j.done > j.task.Deadline
+		completion, missed := "", j.state != jsDone || j.late()
+		source := "cloud"
+		if j.task.Source >= 0 {
+			source = w.fleet.Node(j.task.Source).ID
+		}
 		if j.state == jsDone {
 			completion = ff(j.done - j.task.Arrival)
 		}
 		cw.Write([]string{strconv.FormatUint(j.task.ID, 10), w.apps[j.task.Class].Name,
 			ff(j.task.Arrival), ff(j.task.Deadline), ff(j.task.Work), ff(j.task.InBytes),
-			ff(j.task.OutBytes), w.fleet.Node(j.task.Source).ID, node, tier,
+			ff(j.task.OutBytes), source, node, tier,
 			strconv.Itoa(j.attempts), stateNames[j.state], ff(j.done), completion,
 			strconv.FormatBool(missed), strconv.FormatBool(j.measured)})
 	}

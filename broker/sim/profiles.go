@@ -15,8 +15,11 @@ type Profile struct {
 	// differs by workload (memory-bound work suffers more on the Zero's 512 MB LPDDR2).
 	// The scheduler is told Speed only; it must learn the factors.
 	ClassFactor [place.MaxClasses]float64
-	RTT         float64 // seconds, to the site (LAN)
-	Bandwidth   float64 // bytes per second, to the site (LAN)
+	RTT         float64 // seconds, to the site (LAN), true
+	Bandwidth   float64 // bytes per second, to the site (LAN), true
+	// DeclaredRTT and DeclaredBandwidth are the LAN path the scheduler is told (0: the true
+	// values).
+	DeclaredRTT, DeclaredBandwidth float64
 	// ThrottleEvery is the mean seconds between thermal-throttling episodes (0: never);
 	// ThrottleFor their mean length; ThrottleSpeed the speed factor while throttled.
 	ThrottleEvery, ThrottleFor, ThrottleSpeed float64

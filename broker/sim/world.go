@@ -82,7 +82,8 @@ type source struct {
 type world struct {
 	cfg  *Config
 	cell cell
-	apps [numApps]App
+	apps []App
+	site *Site
 	now  float64
 	seq  uint64
 	ev   evHeap
@@ -95,7 +96,8 @@ type world struct {
 	sources []source
 	link    struct{ upFree, downFree float64 }
 
-	fleet   *place.Fleet
+	fleet   *place.Fleet // the scheduler's view: declared nodes and links
+	real    *place.Fleet // the true nodes and links, for the simulator's own transfers
 	policy  place.Policy
 	jobs    []*job
 	live    int // jobs submitted and not finished or rejected
@@ -105,10 +107,13 @@ type world struct {
 	scratch []float64
 
 	preempted, events int
-	told              int  // task events on their way to the scheduler
-	diverged          bool // stopped early: the tasks in the system passed the divergence bound
-	slots             int  // cores of the whole fleet
-	divergeAt         int  // tasks in the system that stop the run as diverged
+	told              int       // task events on their way to the scheduler
+	peak, calm        float64   // arrival-rate multipliers: the peak and a bursty site's calm
+	burst             bool      // a bursty site is in a burst
+	switches          []float64 // when a bursty site's bursts began and ended
+	diverged          bool      // stopped early: the tasks in the system passed the divergence bound
+	slots             int       // cores of the whole fleet
+	divergeAt         int       // tasks in the system that stop the run as diverged
 }
 
 type probe struct {
@@ -127,17 +132,18 @@ func stream(seed uint64, purpose uint64, c cell) *rand.Rand {
 
 // newWorld builds the fleet, the devices and the policy for one cell.
 func newWorld(cfg *Config, c cell) (*world, error) {
-	mix, err := lookupMix(c.Mix)
+	site, err := cfg.site(c.Mix)
 	if err != nil {
 		return nil, err
 	}
-	w := &world{cfg: cfg, cell: c, apps: Apps(), cloud: -1,
+	w := &world{cfg: cfg, cell: c, apps: site.Apps, site: site, cloud: -1,
 		wl: stream(c.Seed, 1, c), dyn: stream(c.Seed, 2, c), net: stream(c.Seed, 4, c)}
-	mbit := cfg.WANMbps * mbps
-	w.fleet = place.NewFleet(place.Link{RTT: cfg.WANRTT, Up: mbit, Down: mbit}, place.FleetOptions{})
+	w.fleet = place.NewFleet(site.WANBelief, place.FleetOptions{})
+	w.real = place.NewFleet(site.WANTrue, place.FleetOptions{})
 	w.addNodes()
 	w.divergeAt = divergeFactor * max(w.slots, 1)
-	if err := w.addSources(mix); err != nil {
+	w.setupArrivals()
+	if err := w.addSources(site.Mix); err != nil {
 		return nil, err
 	}
 	env := place.Env{Rand: stream(c.Seed, 3, c), Truth: truth{w}}
@@ -154,39 +160,63 @@ func newWorld(cfg *Config, c cell) (*world, error) {
 	return w, nil
 }
 
-// addNodes creates the edge fleet in a seeded shuffled order, then the cloud pool.
-func (w *world) addNodes() {
+// site returns the fleet and workload of the named mix: the scenario's, or a built-in mix
+// on the fleet the flags describe.
+func (c *Config) site(mix string) (*Site, error) {
+	if c.Site != nil && mix == c.Site.Name {
+		return c.Site, nil
+	}
+	m, err := lookupMix(mix)
+	if err != nil {
+		return nil, err
+	}
+	apps := Apps()
 	profs := Profiles()
-	n := w.cfg.EdgeNodes
-	zeros := int(math.Round(float64(n) * w.cfg.ZeroShare))
-	pi5s := int(math.Round(float64(n) * w.cfg.Pi5Share))
-	kinds := make([]string, n)
-	for i := range kinds {
-		switch {
-		case i < zeros:
-			kinds[i] = "zero2w"
-		case i < zeros+pi5s:
-			kinds[i] = "pi5"
-		default:
-			kinds[i] = "pi4"
+	n := c.EdgeNodes
+	zeros := int(math.Round(float64(n) * c.ZeroShare))
+	pi5s := int(math.Round(float64(n) * c.Pi5Share))
+	mbit := c.WANMbps * mbps
+	wan := place.Link{RTT: c.WANRTT, Up: mbit, Down: mbit}
+	s := &Site{Name: mix, Apps: apps[:], Mix: m[:], WANBelief: wan, WANTrue: wan,
+		Arrivals: ArrivalSpec{Kind: "poisson"}, InputCloud: make([]bool, len(apps)),
+		Groups: []Group{{"zero2w", zeros, profs["zero2w"]}, {"pi5", pi5s, profs["pi5"]},
+			{"pi4", n - zeros - pi5s, profs["pi4"]}}}
+	if c.CloudCores > 0 {
+		p := profs["cloud"]
+		p.Cores = c.CloudCores
+		s.Cloud = &p
+	}
+	return s, nil
+}
+
+// addNodes creates the edge fleet, its groups in a seeded shuffled order, then the cloud pool.
+func (w *world) addNodes() {
+	var kinds []int
+	for g, grp := range w.site.Groups {
+		for range grp.Count {
+			kinds = append(kinds, g)
 		}
 	}
-	w.dyn.Shuffle(n, func(a, b int) { kinds[a], kinds[b] = kinds[b], kinds[a] })
-	for i, k := range kinds {
-		w.addNode(profs[k], fmt.Sprintf("%s-%03d", k, i))
+	w.dyn.Shuffle(len(kinds), func(a, b int) { kinds[a], kinds[b] = kinds[b], kinds[a] })
+	for i, g := range kinds {
+		grp := &w.site.Groups[g]
+		w.addNode(grp.Prof, fmt.Sprintf("%s-%03d", grp.Name, i))
 	}
-	if w.cfg.CloudCores > 0 {
-		p := profs["cloud"]
-		p.Cores = w.cfg.CloudCores
-		w.cloud = w.addNode(p, "cloud")
+	if p := w.site.Cloud; p != nil {
+		w.cloud = w.addNode(*p, "cloud")
 	}
 }
 
 func (w *world) addNode(p Profile, id string) int {
-	i := w.fleet.AddNode(place.Node{
+	decl := place.Node{
 		ID: id, Tier: p.Tier, Cores: p.Cores, Speed: p.Speed, MemBytes: p.MemBytes,
 		RTT: p.RTT, Bandwidth: p.Bandwidth, PricePerCPUSecond: p.Price,
-	})
+	}
+	w.real.AddNode(decl)
+	if p.DeclaredBandwidth > 0 {
+		decl.RTT, decl.Bandwidth = p.DeclaredRTT, p.DeclaredBandwidth
+	}
+	i := w.fleet.AddNode(decl)
 	n := simNode{prof: p, up: true}
 	w.slots += p.Cores
 	phase := w.dyn.Float64() * w.cfg.ReportEvery
@@ -217,7 +247,7 @@ func (w *world) edgeCapacity() float64 {
 }
 
 // addSources creates enough devices for the cell's offered load, apportioned by the mix.
-func (w *world) addSources(mix Mix) error {
+func (w *world) addSources(mix []float64) error {
 	total, perDev := 0.0, 0.0
 	for a, share := range mix {
 		total += share
