@@ -116,8 +116,13 @@ powerloss: deps ## cut a qemu VM's power POWERLOSS_CUTS times (default 200) unde
 	POWERLOSS_CUTS=$(or $(POWERLOSS_CUTS),200) POWERLOSS_TASK_CUTS=$(or $(POWERLOSS_TASK_CUTS),50) \
 	  $(GO) test -count=1 -v -timeout 6h -run '^(TestPowerCuts|TestTaskPowerCuts)$$' ./scripts/powerloss/
 
+.PHONY: cluster
+cluster: deps ## the long forms of the NATS cluster tests (TETHER_CLUSTER=1): every ACL case, 20 agents through a rolling SIGKILL of each node
+	TETHER_CLUSTER=1 $(GO) test -count=1 -v -timeout 30m -run '^TestACLNATS$$' ./broker/mqttd/
+	TETHER_CLUSTER=1 $(GO) test -count=1 -v -timeout 30m -run '^TestNATSNodeLoss$$' ./broker/e2e/
+
 .PHONY: load
-load: build deps ## LOAD_SIZES simulated agents (default 1000 5000 10000) on the embedded broker and Mosquitto: storm, drop, stop; fails if anything acknowledged is lost
+load: build deps ## LOAD_SIZES simulated agents (default 1000 5000 10000) on the embedded broker and Mosquitto (LOAD_BROKERS; also nats): storm, drop, stop; fails if anything acknowledged is lost
 	scripts/load.sh
 
 .PHONY: sizes

@@ -10,6 +10,10 @@
 #                                 packages' tests (scripts/packages)
 #   chromium                      the web dashboard's headless-browser tests
 #   and shellcheck, with which `make lint` checks every shell script
+# builds nats-server (the 3-node cluster of the NATS tests, deploy/nats) from
+# the Go module proxy into .cache/bin/nats-server-<version>: Debian 12's
+# package is 2.9, which acknowledges an MQTT QoS 1 message before JetStream
+# stored it (docs/scaling.md);
 # and downloads (never installs) Debian's amd64 kernel package into
 # .cache/powerloss/debs/ for that VM: the harness extracts what it needs
 # from it, the host's /boot is not touched.
@@ -56,6 +60,18 @@ kernel_deb() {
   )
   compgen -G "$debs/${pkg}_*.deb" >/dev/null
 }
+
+# nats-server for the NATS tests; the version is natstest.Version's.
+nats_version=v2.15.3
+nats_bin="$(cd "$(dirname "$0")/.." && pwd)/.cache/bin/nats-server-$nats_version"
+if [ ! -x "$nats_bin" ]; then
+  echo "install-deps: building nats-server $nats_version into $nats_bin" >&2
+  tmp=$(mktemp -d)
+  GOBIN=$tmp go install "github.com/nats-io/nats-server/v2@$nats_version"
+  mkdir -p "$(dirname "$nats_bin")"
+  mv "$tmp/nats-server" "$nats_bin"
+  rmdir "$tmp"
+fi
 
 sudo=""
 if [ ${#need[@]} -eq 0 ]; then

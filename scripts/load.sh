@@ -2,7 +2,8 @@
 # `make load`: a simulated fleet (tether-broker loadgen) of LOAD_SIZES
 # sessions (default "1000 5000 10000") against a scheduler with its embedded
 # broker and against one behind Mosquitto 2 (LOAD_BROKERS, default
-# "embedded mosquitto"). Each run: a connect storm, LOAD_STEADY (default
+# "embedded mosquitto"; "nats" is a 3-node NATS cluster from deploy/nats on
+# this machine). Each run: a connect storm, LOAD_STEADY (default
 # 60s) of steady state, a mass drop and reconnect, LOAD_STEADY again, a
 # graceful stop. Prints one table; exits non-zero when any run lost an
 # acknowledged message (or could not run). Every run is bounded by
@@ -67,6 +68,34 @@ mosquitto_conf() {
   printf 'listener %d 127.0.0.1\nuse_username_as_clientid true\nmax_connections -1\n' "$port" >> "$dir/mosquitto.conf"
 }
 
+# nats_conf DIR BASE: a 3-node NATS cluster from deploy/nats/nats.conf in
+# DIR/n1..n3, node i's MQTT on port BASE+10i, core NATS on +1, routes on +2;
+# users and ACL from a bcrypt copy of the credentials (tether-broker
+# natsconf), with the monitors the run uses.
+nats_conf() {
+  local dir=$1 base=$2 i
+  [ -s "$work/credentials.bcrypt" ] || {
+    $bin passwd --hash bcrypt -f "$work/credentials.bcrypt" import "$work/nodes.txt" >/dev/null 2>&1
+    for u in tether-scheduler monitor monitor-r monitor-n; do
+      $bin passwd --hash bcrypt -f "$work/credentials.bcrypt" --password-file "$work/$u.pw" add "$u" 2>/dev/null
+    done
+  }
+  $bin natsconf -f "$work/credentials.bcrypt" --region default --scheduler tether-scheduler \
+    --monitor monitor --monitor monitor-r --monitor monitor-n > "$dir/tether-auth.conf"
+  for i in 1 2 3; do
+    mkdir -p "$dir/n$i"
+    cp "$dir/tether-auth.conf" "$dir/n$i/"
+    # shellcheck disable=SC2016 # the ${...} are the template's, replaced literally
+    sed -e "s/\${NAME}/n$i/" -e 's/\${REGION}/default/' -e "s|\${STORE}|$dir/n$i/js|" \
+      -e 's/\${ROUTE_USER}/route/g' -e 's/\${ROUTE_PASSWORD}/route-pw/g' \
+      -e "s/\${PEER1}:6222/127.0.0.1:$((base + 12))/" -e "s/\${PEER2}:6222/127.0.0.1:$((base + 22))/" \
+      -e "s/\${PEER3}:6222/127.0.0.1:$((base + 32))/" \
+      -e "s/listen: 127.0.0.1:4222/listen: 127.0.0.1:$((base + 10 * i + 1))/" \
+      -e "s/listen: 0.0.0.0:1883/listen: 127.0.0.1:$((base + 10 * i))/" \
+      -e "s/listen: 0.0.0.0:6222/listen: 127.0.0.1:$((base + 10 * i + 2))/" deploy/nats/nats.conf > "$dir/n$i/nats.conf"
+  done
+}
+
 status=0
 results=()
 for b in $brokers; do
@@ -99,7 +128,26 @@ for b in $brokers; do
         pids+=($!)
         watch="$watch,scheduler=$!"
         ;;
-      *) echo "load: unknown broker $b (embedded or mosquitto)" >&2; exit 2 ;;
+      nats)
+        # Three nodes on this one machine: the agents' sessions on node 1,
+        # the scheduler on node 2, JetStream replicas on all three.
+        base=$port
+        port=$((base + 10))
+        nats_conf "$dir" "$base"
+        nats_bin=.cache/bin/nats-server-v2.15.3 # scripts/install-deps.sh builds it
+        [ -x "$nats_bin" ] || { echo "load: no $nats_bin; run make deps" >&2; exit 1; }
+        for i in 1 2 3; do
+          "$nats_bin" -c "$dir/n$i/nats.conf" 2> "$dir/n$i.log" &
+          pids+=($!)
+          watch="${watch:+$watch,}nats-$i=$!"
+        done
+        wait_port
+        $bin serve --mqtt-url "tcp://127.0.0.1:$((base + 20))" --mqtt-url "tcp://127.0.0.1:$((base + 30))" \
+          --password-file "$work/tether-scheduler.pw" --tasks-dir "$dir/tasks" --log-level warn 2> "$dir/serve.log" &
+        pids+=($!)
+        watch="$watch,scheduler=$!"
+        ;;
+      *) echo "load: unknown broker $b (embedded, mosquitto or nats)" >&2; exit 2 ;;
     esac
     echo "load: $b, $n sessions (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
     if ! timeout "$run_timeout" $bin loadgen --broker "127.0.0.1:$port" --nodes-file "$work/nodes.txt" --sessions "$n" \
@@ -111,6 +159,7 @@ for b in $brokers; do
       tail -20 "$dir/serve.log" >&2
     fi
     [ -s "$dir/result.json" ] && results+=("$dir/result.json")
+    [ "$b" = nats ] && port=$((base + 40))
     for ((i=${#pids[@]}-1; i>=0; i--)); do
       kill -TERM "${pids[$i]}" 2>/dev/null || true
       wait "${pids[$i]}" 2>/dev/null || true

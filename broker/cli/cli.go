@@ -42,6 +42,7 @@ func commands() map[string]command {
 		"cancel":     {"cancel a task", runCancel},
 		"quarantine": {"list the nodes in quarantine, or release one", runQuarantine},
 		"loadgen":    {"run a fleet of simulated agents against a broker and check nothing acknowledged is lost", runLoadgen},
+		"natsconf":   {"print a NATS cluster's users and topic permissions from a credentials file", runNatsconf},
 		"keygen":     {"make the scheduler's signing key for task assignments", runKeygen},
 		"version": {"print the version (also --version)", func(_ context.Context, env Env, _ []string) error {
 			_, err := fmt.Fprintln(env.Stdout, env.Version)

@@ -35,6 +35,10 @@ lines and lines starting with '#' are skipped, passwords may not contain
 spaces or tabs. Generated passwords are printed as "USER PASSWORD" lines, an
 import list themselves. Every line is checked before anything is written.
 
+--hash bcrypt writes bcrypt entries instead of PBKDF2 ($7$): the embedded
+broker and NATS read them (tether-broker natsconf turns the file into a NATS
+cluster's users and permissions), Mosquitto does not.
+
 Every change is one locked, atomic rewrite of FILE: concurrent runs lose
 nothing, and a broker reading it never sees half a file. Reload the broker
 (SIGHUP) or restart it to apply.
@@ -52,6 +56,7 @@ func runPasswd(_ context.Context, env Env, args []string) error {
 	file := fs.String("f", "", "credentials file (created if missing)")
 	pwFile := fs.String("password-file", "", "add: read the password from this file")
 	stdin := fs.Bool("stdin", false, "add: read the password from the first line of standard input")
+	hashName := fs.String("hash", "pbkdf2", "add, import: how new passwords are hashed, pbkdf2 (Mosquitto's $7$) or bcrypt (for NATS)")
 	if err := cliconf.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -63,15 +68,23 @@ func runPasswd(_ context.Context, env Env, args []string) error {
 	if *file == "" || len(rest) == 0 {
 		return bad()
 	}
+	var hash mqttd.Hash
+	switch *hashName {
+	case "pbkdf2":
+	case "bcrypt":
+		hash = mqttd.HashBcrypt
+	default:
+		return fmt.Errorf("--hash %q: want pbkdf2 or bcrypt", *hashName)
+	}
 	switch cmd := rest[0]; {
 	case cmd == "add" && len(rest) == 2:
-		return passwdAdd(env, *file, rest[1], *pwFile, *stdin)
+		return passwdAdd(env, *file, rest[1], *pwFile, *stdin, hash)
 	case cmd == "import" && len(rest) <= 2:
 		list := "-"
 		if len(rest) == 2 {
 			list = rest[1]
 		}
-		return passwdImport(env, *file, list)
+		return passwdImport(env, *file, list, hash)
 	case cmd == "del" && len(rest) >= 2:
 		if err := mqttd.DeleteUsers(*file, rest[1:]); err != nil {
 			return err
@@ -91,7 +104,7 @@ func runPasswd(_ context.Context, env Env, args []string) error {
 	return bad()
 }
 
-func passwdAdd(env Env, file, user, pwFile string, stdin bool) error {
+func passwdAdd(env Env, file, user, pwFile string, stdin bool, hash mqttd.Hash) error {
 	var password string
 	generated := false
 	switch {
@@ -112,7 +125,7 @@ func passwdAdd(env Env, file, user, pwFile string, stdin bool) error {
 	default:
 		password, generated = newPassword(), true
 	}
-	out, err := mqttd.SetUsers(file, []mqttd.User{{Name: user, Password: password}})
+	out, err := mqttd.SetUsersHash(file, []mqttd.User{{Name: user, Password: password}}, hash)
 	if err != nil {
 		return err
 	}

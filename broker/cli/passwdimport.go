@@ -14,7 +14,7 @@ import (
 // a password of MQTT's 65,535 bytes at most.
 const maxImportLine = 70_000
 
-func passwdImport(env Env, file, list string) error {
+func passwdImport(env Env, file, list string, hash mqttd.Hash) error {
 	in := env.Stdin
 	if list != "-" {
 		f, err := os.Open(list)
@@ -31,7 +31,7 @@ func passwdImport(env Env, file, list string) error {
 		}
 		return fmt.Errorf("import %s:%w", list, err)
 	}
-	outcomes, err := mqttd.SetUsers(file, users)
+	outcomes, err := mqttd.SetUsersHash(file, users, hash)
 	if err != nil {
 		return err
 	}

@@ -77,12 +77,20 @@ type site struct {
 	broker     string
 	port       int
 	creds      string
+	hash       string // passwd --hash; empty: the default
 }
 
 func newSite(t *testing.T) *site {
 	t.Helper()
+	return newSiteHash(t, "")
+}
+
+// newSiteHash is newSite with users' passwords hashed as `passwd --hash`
+// says (bcrypt for NATS).
+func newSiteHash(t *testing.T, hash string) *site {
+	t.Helper()
 	agent, broker := binaries(t)
-	s := &site{t: t, dir: t.TempDir(), agent: agent, broker: broker, port: freePort(t)}
+	s := &site{t: t, dir: t.TempDir(), agent: agent, broker: broker, port: freePort(t), hash: hash}
 	s.creds = filepath.Join(s.dir, "credentials")
 	s.addUser("tether-scheduler")
 	s.addUser("monitor")
@@ -95,7 +103,11 @@ func (s *site) url() string { return "tcp://127.0.0.1:" + strconv.Itoa(s.port) }
 // the file holding its generated password.
 func (s *site) addUser(user string) string {
 	s.t.Helper()
-	out, err := exec.Command(s.broker, "passwd", "-f", s.creds, "add", user).Output()
+	args := []string{"passwd", "-f", s.creds}
+	if s.hash != "" {
+		args = append(args, "--hash", s.hash)
+	}
+	out, err := exec.Command(s.broker, append(args, "add", user)...).Output()
 	if err != nil {
 		s.t.Fatalf("passwd add %s: %v", user, err)
 	}

@@ -1,0 +1,180 @@
+// Package natsconf turns Tether's credentials and roles into the users and
+// permissions of a NATS server's MQTT listener, so a NATS cluster enforces
+// the same topic ACL as the embedded broker (broker/mqttd's policy):
+//
+//	role       publish                                   subscribe
+//	scheduler  tether/v1/R/…                             tether/v1/R/…
+//	monitor    nothing                                   tether/v1/…
+//	operator   tether/v1/R/tasks/submit|control          tether/v1/…
+//	node N     tether/v1/R/nodes/N/status|metrics|tasks|blob
+//	                                                     tether/v1/R/nodes/N/cmd[/…], …/N/status
+//
+// (and, with Home Assistant discovery under D, the scheduler writes and
+// reads D/…, monitors and operators read it). NATS checks MQTT topics as
+// NATS subjects: '/' becomes '.', and a '.' inside a level becomes "//"
+// (NATS 2.10 and later; 2.9 refuses such topics).
+//
+// The permissions are what the tested NATS (2.15) needs: NATS 2.9 also
+// wanted $MQTT.sub.> for QoS 1 subscriptions, and 2.9 is not supported
+// (docs/scaling.md: it acknowledges a QoS 1 PUBLISH before JetStream stored
+// it).
+//
+// It is pure: Authorization returns configuration text; the caller reads
+// the credentials file and writes the result (tether-broker natsconf).
+package natsconf
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+// User is one credentials entry: the name and its bcrypt hash ($2a$…).
+type User struct {
+	Name string
+	Hash string
+}
+
+// Options say which users have which role; every other user is a node
+// whose node id is its name.
+type Options struct {
+	Region     string
+	Schedulers []string
+	Monitors   []string
+	Operators  []string
+	// Discovery is Home Assistant's discovery prefix; empty: off.
+	Discovery string
+}
+
+// Authorization returns a NATS `authorization { users = [...] }` block for
+// users, each with its role's permissions, sorted by name. Every hash must
+// be bcrypt (NATS reads no other hash); every scheduler, monitor and
+// operator named in o must be among users.
+func Authorization(users []User, o Options) ([]byte, error) {
+	if err := protocol.ValidateID("region", o.Region); err != nil {
+		return nil, err
+	}
+	if o.Discovery != "" && strings.ContainsAny(o.Discovery, "+#") {
+		return nil, fmt.Errorf("discovery prefix %q has a wildcard", o.Discovery)
+	}
+	roles := map[string]string{}
+	for role, names := range map[string][]string{"scheduler": o.Schedulers, "monitor": o.Monitors, "operator": o.Operators} {
+		for _, n := range names {
+			if prev, ok := roles[n]; ok && prev != role {
+				return nil, fmt.Errorf("user %q is both %s and %s", n, prev, role)
+			}
+			roles[n] = role
+		}
+	}
+	sorted := slices.Clone(users)
+	slices.SortFunc(sorted, func(a, b User) int { return strings.Compare(a.Name, b.Name) })
+	seen := map[string]bool{}
+	var b strings.Builder
+	b.WriteString("authorization {\n  users = [\n")
+	for _, u := range sorted {
+		if seen[u.Name] {
+			return nil, fmt.Errorf("user %q appears twice", u.Name)
+		}
+		seen[u.Name] = true
+		if !isBcrypt(u.Hash) {
+			return nil, fmt.Errorf("user %q: NATS reads only bcrypt hashes; set its password again with `tether-broker passwd --hash bcrypt`", u.Name)
+		}
+		pub, sub, err := permissions(u.Name, roles[u.Name], o)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&b, "    {\n      user: %s\n      password: %s\n      permissions: {\n", quote(u.Name), quote(u.Hash))
+		writeList(&b, "publish", pub)
+		writeList(&b, "subscribe", sub)
+		b.WriteString("      }\n    }\n")
+	}
+	for n := range roles {
+		if !seen[n] {
+			return nil, fmt.Errorf("%s user %q has no credentials", roles[n], n)
+		}
+	}
+	b.WriteString("  ]\n}\n")
+	return []byte(b.String()), nil
+}
+
+// permissions returns the NATS subjects user may publish and subscribe to.
+// An empty publish list is written as a deny of everything.
+func permissions(user, role string, o Options) (pub, sub []string, err error) {
+	region := "tether/v1/" + o.Region
+	tree := func(topic string) []string { // topic and everything below it
+		s := Subject(topic)
+		return []string{s, s + ".>"}
+	}
+	var disc []string
+	if o.Discovery != "" {
+		disc = tree(o.Discovery)
+	}
+	switch role {
+	case "scheduler":
+		all := append(tree(region), disc...)
+		return all, all, nil
+	case "monitor":
+		return nil, append(tree(protocol.Root), disc...), nil
+	case "operator":
+		return []string{Subject(region + "/tasks/submit"), Subject(region + "/tasks/control")}, append(tree(protocol.Root), disc...), nil
+	}
+	if err := protocol.ValidateID("node id", user); err != nil {
+		return nil, nil, fmt.Errorf("user %q is no scheduler, monitor or operator, and not a node id: %w", user, err)
+	}
+	node := region + "/nodes/" + user
+	for _, k := range []string{protocol.KindStatus, protocol.KindMetrics, protocol.KindTasks, protocol.KindBlob} {
+		pub = append(pub, Subject(node+"/"+k))
+	}
+	sub = append(tree(node+"/cmd"), Subject(node+"/"+protocol.KindStatus))
+	return pub, sub, nil
+}
+
+// Subject is the NATS subject NATS's MQTT listener maps a topic name or
+// filter to: levels joined by '.', '.' inside a level as "//", '+' as '*'
+// and a trailing '#' as '>'.
+func Subject(topic string) string {
+	levels := strings.Split(topic, "/")
+	for i, l := range levels {
+		switch l {
+		case "+":
+			levels[i] = "*"
+		case "#":
+			levels[i] = ">"
+		default:
+			levels[i] = strings.ReplaceAll(l, ".", "//")
+		}
+	}
+	return strings.Join(levels, ".")
+}
+
+func isBcrypt(h string) bool {
+	for _, p := range []string{"$2a$", "$2b$", "$2y$"} {
+		if strings.HasPrefix(h, p) {
+			return len(h) == 60
+		}
+	}
+	return false
+}
+
+func writeList(b *strings.Builder, what string, subjects []string) {
+	if len(subjects) == 0 {
+		fmt.Fprintf(b, "        %s: { deny: [\">\"] }\n", what)
+		return
+	}
+	fmt.Fprintf(b, "        %s: { allow: [", what)
+	for i, s := range subjects {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quote(s))
+	}
+	b.WriteString("] }\n")
+}
+
+// quote writes s as a NATS configuration string. Names and subjects are
+// validated ids and topic levels; the hash is bcrypt's alphabet. A '$' in
+// a quoted string is literal in NATS configuration (no variable).
+func quote(s string) string { return strconv.Quote(s) }

@@ -1,0 +1,76 @@
+package natsconf
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+const hash = "$2a$08$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234"
+
+func TestPermissionsPerRole(t *testing.T) {
+	o := Options{Region: "eu-1", Schedulers: []string{"sched"}, Monitors: []string{"mon"}, Operators: []string{"op"}, Discovery: "homeassistant"}
+	for _, tt := range []struct {
+		user, role string
+		pub, sub   []string
+	}{
+		{"sched", "scheduler", []string{"tether.v1.eu-1", "tether.v1.eu-1.>", "homeassistant", "homeassistant.>"},
+			[]string{"tether.v1.eu-1", "tether.v1.eu-1.>", "homeassistant", "homeassistant.>"}},
+		{"mon", "monitor", nil, []string{"tether.v1", "tether.v1.>", "homeassistant", "homeassistant.>"}},
+		{"op", "operator", []string{"tether.v1.eu-1.tasks.submit", "tether.v1.eu-1.tasks.control"},
+			[]string{"tether.v1", "tether.v1.>", "homeassistant", "homeassistant.>"}},
+		{"pi.7", "", []string{"tether.v1.eu-1.nodes.pi//7.status", "tether.v1.eu-1.nodes.pi//7.metrics", "tether.v1.eu-1.nodes.pi//7.tasks", "tether.v1.eu-1.nodes.pi//7.blob"},
+			[]string{"tether.v1.eu-1.nodes.pi//7.cmd", "tether.v1.eu-1.nodes.pi//7.cmd.>", "tether.v1.eu-1.nodes.pi//7.status"}},
+	} {
+		pub, sub, err := permissions(tt.user, tt.role, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(pub, tt.pub) || !slices.Equal(sub, tt.sub) {
+			t.Errorf("%s: publish %q subscribe %q, want %q %q", tt.user, pub, sub, tt.pub, tt.sub)
+		}
+	}
+}
+
+func TestAuthorization(t *testing.T) {
+	users := []User{{"pi-b", hash}, {"sched", hash}, {"pi-a", hash}}
+	out, err := Authorization(users, Options{Region: "eu-1", Schedulers: []string{"sched"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(out)
+	if a, b := strings.Index(s, `user: "pi-a"`), strings.Index(s, `user: "pi-b"`); a < 0 || b < a {
+		t.Errorf("users missing or not sorted:\n%s", s)
+	}
+	if !strings.Contains(s, `password: "`+hash+`"`) || !strings.Contains(s, `publish: { allow: ["tether.v1.eu-1.nodes.pi-a.status"`) {
+		t.Errorf("entry for pi-a wrong:\n%s", s)
+	}
+	for name, tt := range map[string]struct {
+		users []User
+		o     Options
+		want  string
+	}{
+		"pbkdf2 hash":      {[]User{{"pi-a", "$7$101$abc$def"}}, Options{Region: "eu-1"}, "--hash bcrypt"},
+		"scheduler absent": {[]User{{"pi-a", hash}}, Options{Region: "eu-1", Schedulers: []string{"sched"}}, "no credentials"},
+		"two roles":        {[]User{{"x", hash}}, Options{Region: "eu-1", Monitors: []string{"x"}, Operators: []string{"x"}}, "both"},
+		"bad node id":      {[]User{{"a/b", hash}}, Options{Region: "eu-1"}, "not a node id"},
+		"bad region":       {[]User{{"pi-a", hash}}, Options{Region: "eu/1"}, "region"},
+		"duplicate":        {[]User{{"pi-a", hash}, {"pi-a", hash}}, Options{Region: "eu-1"}, "twice"},
+	} {
+		if _, err := Authorization(tt.users, tt.o); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want it to say %q", name, err, tt.want)
+		}
+	}
+}
+
+func TestSubject(t *testing.T) {
+	for topic, want := range map[string]string{
+		"tether/v1/eu-1/nodes/+/status": "tether.v1.eu-1.nodes.*.status",
+		"tether/v1/#":                   "tether.v1.>",
+		"tether/v1/eu.1/nodes/a.b/cmd":  "tether.v1.eu//1.nodes.a//b.cmd",
+	} {
+		if got := Subject(topic); got != want {
+			t.Errorf("Subject(%q) = %q, want %q", topic, got, want)
+		}
+	}
+}

@@ -1,0 +1,249 @@
+// Package natstest starts a real 3-node NATS cluster from the shipped
+// deploy/nats/nats.conf, for tests: each node its own nats-server process
+// on free loopback ports, with the users and permissions that
+// tether-broker natsconf makes from a credentials file. Without
+// nats-server the test is skipped, or fails under CI=true.
+package natstest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/testenv"
+)
+
+// Version is the nats-server the tests run, built from the Go module proxy
+// into .cache/bin by scripts/install-deps.sh: NATS 2.9 (Debian 12's package)
+// acknowledges an MQTT QoS 1 PUBLISH before JetStream has stored it, and
+// loses acknowledged reports when a node dies (docs/scaling.md).
+const Version = "v2.15.3"
+
+// Binary returns the path of nats-server Version: TETHER_NATS_SERVER, or
+// .cache/bin/nats-server-<Version> under the module root. Missing, the test
+// is skipped, or fails under CI=true.
+func Binary(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("TETHER_NATS_SERVER")
+	if p == "" {
+		p = filepath.Join(testenv.ModuleRoot(t), ".cache/bin/nats-server-"+Version)
+	}
+	if _, err := os.Stat(p); err != nil {
+		msg := "nats-server " + Version + " is not installed at " + p + "; run scripts/install-deps.sh (make deps)"
+		if testenv.InCI() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return p
+}
+
+// Nodes is the cluster's size.
+const Nodes = 3
+
+// Cluster is a running cluster. Its methods are for the test's goroutine.
+type Cluster struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	MQTT [Nodes]string // each node's MQTT listener, host:port
+	http [Nodes]string // each node's monitoring listener (/healthz)
+	proc [Nodes]*node
+}
+
+type node struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	logs   *syncBuffer
+}
+
+// Start writes each node's configuration from deploy/nats/nats.conf (with
+// its listeners moved to free loopback ports) and auth, the users and
+// permissions natsconf makes, as its tether-auth.conf; starts the three
+// nodes; and waits until every MQTT listener accepts connections and
+// JetStream has a metadata leader. The cluster stops when the test ends.
+func Start(t testing.TB, region string, auth []byte) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, bin: Binary(t), dir: t.TempDir()}
+	tmpl, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(t), "deploy/nats/nats.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var routes, clients [Nodes]string
+	for i := range Nodes {
+		routes[i], clients[i], c.MQTT[i], c.http[i] = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	}
+	for i := range Nodes {
+		dir := filepath.Join(c.dir, fmt.Sprintf("n%d", i+1))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		conf := strings.NewReplacer(
+			"${NAME}", fmt.Sprintf("n%d", i+1), "${REGION}", region,
+			"${STORE}", filepath.Join(dir, "jetstream"),
+			"${ROUTE_USER}", "route", "${ROUTE_PASSWORD}", "route-pw",
+			"${PEER1}:6222", routes[0], "${PEER2}:6222", routes[1], "${PEER3}:6222", routes[2],
+			"listen: 127.0.0.1:4222", "listen: "+clients[i],
+			"listen: 0.0.0.0:1883", "listen: "+c.MQTT[i],
+			"listen: 0.0.0.0:6222", "listen: "+routes[i],
+		).Replace(string(tmpl)) + "\n# Test only: readiness (/healthz).\nhttp: " + c.http[i] + "\n"
+		if strings.Contains(conf, "${") {
+			t.Fatalf("deploy/nats/nats.conf has a placeholder or listener the test does not fill:\n%s", conf)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "nats.conf"), []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "tether-auth.conf"), auth, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for i := range Nodes {
+			c.stop(i, syscall.SIGTERM)
+		}
+		if t.Failed() {
+			for i := range Nodes {
+				if n := c.proc[i]; n != nil {
+					t.Logf("nats-server n%d log (tail):\n%s", i+1, tail(n.logs.String(), 40))
+				}
+			}
+		}
+	})
+	for i := range Nodes {
+		c.Start(i)
+	}
+	for i := range Nodes {
+		c.WaitReady(i, 30*time.Second)
+	}
+	return c
+}
+
+// Start starts node i (0-based) again after Kill or Stop.
+func (c *Cluster) Start(i int) {
+	c.t.Helper()
+	if c.proc[i] != nil {
+		c.t.Fatalf("nats node %d is running", i)
+	}
+	n := &node{exited: make(chan struct{}), logs: &syncBuffer{}}
+	n.cmd = exec.Command(c.bin, "-c", filepath.Join(c.dir, fmt.Sprintf("n%d", i+1), "nats.conf"))
+	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
+	if err := n.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	go func() { n.cmd.Wait(); close(n.exited) }()
+	c.proc[i] = n
+}
+
+// WaitReady waits until node i's /healthz says ok (JetStream current, with
+// a metadata leader) and its MQTT listener accepts connections.
+func (c *Cluster) WaitReady(i int, within time.Duration) {
+	c.t.Helper()
+	n := c.proc[i]
+	deadline := time.Now().Add(within)
+	for {
+		select {
+		case <-n.exited:
+			c.t.Fatalf("nats node %d exited:\n%s", i, n.logs)
+		default:
+		}
+		if healthy(c.http[i]) {
+			if conn, err := net.DialTimeout("tcp", c.MQTT[i], time.Second); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("nats node %d not ready after %v:\n%s", i, within, tail(n.logs.String(), 40))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Kill sends SIGKILL to node i and waits for it to exit.
+func (c *Cluster) Kill(i int) { c.stop(i, syscall.SIGKILL) }
+
+func (c *Cluster) stop(i int, sig syscall.Signal) {
+	n := c.proc[i]
+	if n == nil {
+		return
+	}
+	n.cmd.Process.Signal(sig)
+	select {
+	case <-n.exited:
+	case <-time.After(10 * time.Second):
+		n.cmd.Process.Kill()
+		<-n.exited
+	}
+	c.proc[i] = nil
+}
+
+// URLs returns every node's MQTT listener as tcp:// URLs, node i first.
+func (c *Cluster) URLs(first int) []string {
+	var out []string
+	for k := range Nodes {
+		out = append(out, "tcp://"+c.MQTT[(first+k)%Nodes])
+	}
+	return out
+}
+
+// Logs returns node i's log so far (empty when it is not running).
+func (c *Cluster) Logs(i int) string {
+	if n := c.proc[i]; n != nil {
+		return n.logs.String()
+	}
+	return ""
+}
+
+func healthy(addr string) bool {
+	cl := http.Client{Timeout: 2 * time.Second}
+	resp, err := cl.Get("http://" + addr + "/healthz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
