@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 func TestBuiltinRunsToItsOutput(t *testing.T) {
@@ -270,24 +271,13 @@ func TestFinishedTasksAreForgotten(t *testing.T) {
 		t.Fatal("forgotten while its assignment still verifies: a replay would run it again")
 	}
 	advance(2 * time.Hour) // past the assignments' expiry
-	waitUntil(t, func() bool { _, found, _ := f.st.TaskState("acked"); return !found })
+	testenv.Eventually(t, 10*time.Second, "the acknowledged task forgotten", func() bool { _, found, _ := f.st.TaskState("acked"); return !found })
 	if _, found, _ := f.st.TaskState("unacked"); !found {
 		t.Fatal("forgotten before the broker had its end, and within the retention")
 	}
 	advance(48 * time.Hour)
-	waitUntil(t, func() bool { _, found, _ := f.st.TaskState("unacked"); return !found })
+	testenv.Eventually(t, 10*time.Second, "the unacknowledged task forgotten", func() bool { _, found, _ := f.st.TaskState("unacked"); return !found })
 	if _, found, _ := f.st.Checkpoint("unacked"); found {
 		t.Fatal("the saved state outlived the task")
-	}
-}
-
-func waitUntil(t *testing.T, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

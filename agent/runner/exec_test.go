@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // script writes an executable /bin/sh script and returns its path.
@@ -92,7 +93,7 @@ wait
 func readPid(t *testing.T, path string) int {
 	t.Helper()
 	var pid int
-	waitUntil(t, func() bool {
+	testenv.Eventually(t, 10*time.Second, "the child's pid file", func() bool {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return false
@@ -137,7 +138,7 @@ func TestExecTimeoutKillsTheProcessGroup(t *testing.T) {
 			if !strings.Contains(ev.Error, "timeout") || ev.Result == nil || ev.Result.ExitCode != -1 {
 				t.Fatalf("failed event: error %q, result %+v", ev.Error, ev.Result)
 			}
-			waitUntil(t, func() bool { return gone(child) })
+			testenv.Eventually(t, 10*time.Second, "the child killed", func() bool { return gone(child) })
 		})
 	}
 }
@@ -153,7 +154,7 @@ func TestExecCancelKillsTheProcessGroup(t *testing.T) {
 	if ev.Result == nil || ev.Error != "cancelled by the scheduler" {
 		t.Fatalf("cancelled event: error %q, result %+v", ev.Error, ev.Result)
 	}
-	waitUntil(t, func() bool { return gone(child) })
+	testenv.Eventually(t, 10*time.Second, "the child killed", func() bool { return gone(child) })
 }
 
 func TestExecCommandNotFound(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tether-edge/tether/agent/store"
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -27,22 +28,6 @@ func TestMain(m *testing.M) {
 }
 
 const node = "n1"
-
-// testLogger logs to the test's log; a fuzz target may not log, so its
-// logger discards.
-func testLogger(t testing.TB) *slog.Logger {
-	if _, fuzz := t.(*testing.F); fuzz {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
 
 // fixture is a runner on a real store in a temporary directory, with a
 // scheduler key pair; it can be stopped and started again on the same
@@ -82,7 +67,7 @@ func newFixture(t testing.TB, edit func(*Options)) *fixture {
 
 func (f *fixture) openStore() {
 	f.t.Helper()
-	st, _, err := store.Open(filepath.Join(f.dir, "store"), store.Options{Logger: testLogger(f.t), CommitInterval: 2 * time.Millisecond})
+	st, _, err := store.Open(filepath.Join(f.dir, "store"), store.Options{Logger: testenv.Logger(f.t, slog.LevelInfo), CommitInterval: 2 * time.Millisecond})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -108,7 +93,7 @@ func (f *fixture) closeStore() {
 
 func (f *fixture) options() Options {
 	o := Options{Node: node, Region: "r1", Store: f.st, Keys: []ed25519.PublicKey{f.pub}, Slots: 2,
-		Workdir: filepath.Join(f.dir, "tasks"), Logger: testLogger(f.t), PollInterval: 20 * time.Millisecond,
+		Workdir: filepath.Join(f.dir, "tasks"), Logger: testenv.Logger(f.t, slog.LevelInfo), PollInterval: 20 * time.Millisecond,
 		KillGrace: 500 * time.Millisecond}
 	f.edit(&o)
 	return o

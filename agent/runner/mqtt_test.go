@@ -17,6 +17,7 @@ import (
 	"github.com/tether-edge/tether/pkg/backoff"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // TestAssignmentOverMQTT wires the runner to an uplink as the agent does
@@ -57,7 +58,7 @@ func TestAssignmentOverMQTT(t *testing.T) {
 	f.stop() // started again below, wired to an uplink
 	var r *Runner
 	up, err := uplink.New(uplink.Options{Region: "r1", Node: node, Outbox: uplink.StoreOutbox(f.st), StoreID: f.st.ID(),
-		Logger: testLogger(t), OnTask: func(p []byte) { r.Submit(p) },
+		Logger: testenv.Logger(t, slog.LevelInfo), OnTask: func(p []byte) { r.Submit(p) },
 		Session: session.Options{Brokers: []string{"tcp://" + ln.Addr().String()}, KeepAlive: 5 * time.Second,
 			Backoff: backoff.Policy{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}}})
 	if err != nil {
@@ -88,7 +89,7 @@ func TestAssignmentOverMQTT(t *testing.T) {
 	if err := srv.Publish("tether/v1/r1/nodes/n1/cmd/task", f.sign(assignment("wire", 1, spec)), false, 1); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, func() bool {
+	testenv.Eventually(t, 10*time.Second, "3 task events on the wire", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) == 3

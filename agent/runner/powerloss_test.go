@@ -20,6 +20,7 @@ import (
 
 	"github.com/tether-edge/tether/agent/store"
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // The task the power-cut workload runs: a checkpointable cpu builtin whose
@@ -322,7 +323,7 @@ func TestPowerLossTaskWorkloadResumes(t *testing.T) {
 			t.Fatal("the task did not finish in 40 runs")
 		}
 		var out strings.Builder
-		if err := powerLossTask(&out, testLogger(t), dir, spec, 120*time.Millisecond); err != nil {
+		if err := powerLossTask(&out, testenv.Logger(t, slog.LevelInfo), dir, spec, 120*time.Millisecond); err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
 		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {

@@ -5,24 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
-
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
 
 // fixedClock is a wall clock tests move by hand.
 type fixedClock struct{ t time.Time }
@@ -33,7 +21,7 @@ var t0 = time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
 
 // testOptions are quick: a short commit window.
 func testOptions(t testing.TB) Options {
-	return Options{Logger: testLogger(t), CommitInterval: 2 * time.Millisecond, AckInterval: 50 * time.Millisecond}
+	return Options{Logger: testenv.Logger(t, slog.LevelWarn), CommitInterval: 2 * time.Millisecond, AckInterval: 50 * time.Millisecond}
 }
 
 // harness opens a store in a directory and can reopen it.

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/broker/mqttd/mqttdtest"
 )
 
 // bareBroker is an embedded broker with no scheduler behind it, users
@@ -33,17 +33,9 @@ func bareBroker(t *testing.T) (url string, pw map[string]string) {
 	if err := os.WriteFile(pw["wrong"], []byte("not-the-password\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := mqttd.New(mqttd.Options{Addr: "127.0.0.1:0", CredentialsFile: creds, Region: "default",
-		OperatorUsers: []string{"ops"}, MonitorUsers: []string{"mon"}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-srv.Ready()
-	return "tcp://" + srv.Addr().String(), pw
+	_, url = mqttdtest.Start(t, mqttd.Options{CredentialsFile: creds, Region: "default",
+		OperatorUsers: []string{"ops"}, MonitorUsers: []string{"mon"}})
+	return url, pw
 }
 
 // closedPort is a local port nothing listens on.

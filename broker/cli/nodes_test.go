@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/broker/mqttd/mqttdtest"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 )
@@ -19,24 +19,9 @@ import (
 // nodesSite is an embedded broker holding a fleet view of n nodes, as a
 // scheduler leaves it: the summary and one retained row per node.
 func nodesSite(tb testing.TB, n int) (url, pwFile string) {
-	dir := tb.TempDir()
-	creds := filepath.Join(dir, "credentials")
-	for user, pw := range map[string]string{"tether-scheduler": "sched-pw", "monitor": "mon-pw"} {
-		if err := mqttd.AddUser(creds, user, pw); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	srv, err := mqttd.New(mqttd.Options{Addr: "127.0.0.1:0", CredentialsFile: creds, Region: "default",
-		SchedulerUsers: []string{"tether-scheduler"}, MonitorUsers: []string{"monitor"}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	tb.Cleanup(func() { cancel(); <-done })
-	<-srv.Ready()
-	url = "tcp://" + srv.Addr().String()
+	creds := mqttdtest.Credentials(tb, map[string]string{"tether-scheduler": "sched-pw", "monitor": "mon-pw"})
+	_, url = mqttdtest.Start(tb, mqttd.Options{CredentialsFile: creds, Region: "default",
+		SchedulerUsers: []string{"tether-scheduler"}, MonitorUsers: []string{"monitor"}})
 
 	sched, err := session.New(session.Options{Brokers: []string{url}, ClientID: "tether-scheduler@t", Username: "tether-scheduler",
 		Password: "sched-pw", CleanSession: true})
@@ -83,7 +68,7 @@ func nodesSite(tb testing.TB, n int) (url, pwFile string) {
 			tb.Fatal(err)
 		}
 	}
-	pwFile = filepath.Join(dir, "monitor.pw")
+	pwFile = filepath.Join(tb.TempDir(), "monitor.pw")
 	if err := os.WriteFile(pwFile, []byte("mon-pw\n"), 0o600); err != nil {
 		tb.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // slowConsumer is a paho session that acknowledges what it receives only
@@ -91,7 +92,7 @@ func TestSlowSchedulerHoldsPublisher(t *testing.T) {
 	for i := range n {
 		toks[i] = node.pc.Publish(topics.NodeMetrics("node-a"), 1, false, strconv.Itoa(i))
 	}
-	waitFor(t, "the scheduler's session full", func() bool { return len(sched.received()) == 16 })
+	testenv.Eventually(t, 10*time.Second, "the scheduler's session full", func() bool { return len(sched.received()) == 16 })
 	// The session is full: the node's next message is held before its
 	// PUBACK. mochi answers a publish it routes within microseconds.
 	if toks[16].WaitTimeout(300 * time.Millisecond) {
@@ -103,7 +104,7 @@ func TestSlowSchedulerHoldsPublisher(t *testing.T) {
 			t.Fatalf("message %d: no PUBACK after the scheduler made room: %v", i, tok.Error())
 		}
 	}
-	waitFor(t, "every acknowledged message at the scheduler", func() bool { return len(sched.received()) >= n })
+	testenv.Eventually(t, 10*time.Second, "every acknowledged message at the scheduler", func() bool { return len(sched.received()) >= n })
 	for i, p := range sched.received()[:n] {
 		if p != strconv.Itoa(i) {
 			t.Fatalf("scheduler got %q as message %d; all: %v", p, i, sched.received())
@@ -132,13 +133,13 @@ func TestSchedulerRefusedByFullSession(t *testing.T) {
 	// handles a connection's packets in order, so the refused one was
 	// handled before.
 	sched.mustPublish(topics.NodeCommand("node-a", "c"), 1, "to-a")
-	waitFor(t, "node-b's session full", func() bool { return len(nodeB.received()) == 16 })
+	testenv.Eventually(t, 10*time.Second, "node-b's session full", func() bool { return len(nodeB.received()) == 16 })
 	nodeB.ackAll()
-	waitFor(t, "room in node-b's session", func() bool {
+	testenv.Eventually(t, 10*time.Second, "room in node-b's session", func() bool {
 		return s.mochi.Clients.GetAll()["node-b"].State.Inflight.Len() == 0
 	})
 	sched.mustPublish(topics.NodeCommand("node-b", "c"), 1, "after")
-	waitFor(t, "node-b got the message after", func() bool { return len(nodeB.received()) == 17 })
+	testenv.Eventually(t, 10*time.Second, "node-b got the message after", func() bool { return len(nodeB.received()) == 17 })
 	if refused.WaitTimeout(0) {
 		t.Fatalf("the refused message was acknowledged (err %v)", refused.Error())
 	}
@@ -177,7 +178,7 @@ func TestWillWaitsForRoom(t *testing.T) {
 	for i := range 16 {
 		nodeB.mustPublish(topics.NodeStatus("node-b"), 1, strconv.Itoa(i))
 	}
-	waitFor(t, "the scheduler's session full", func() bool { return len(sched.received()) == 16 })
+	testenv.Eventually(t, 10*time.Second, "the scheduler's session full", func() bool { return len(sched.received()) == 16 })
 
 	// node-a: a bare connection with a will, closed without DISCONNECT.
 	c, err := net.Dial("tcp", addr)
@@ -197,14 +198,14 @@ func TestWillWaitsForRoom(t *testing.T) {
 		t.Fatalf("CONNACK %x: %v", ack, err)
 	}
 	c.Close()
-	waitFor(t, "node-a's will held", func() bool {
+	testenv.Eventually(t, 10*time.Second, "node-a's will held", func() bool {
 		s.flow.mu.Lock()
 		defer s.flow.mu.Unlock()
 		r := s.flow.rooms["scheduler"]
 		return r != nil && r.waiters > 0
 	})
 	sched.ackAll()
-	waitFor(t, "the will at the scheduler", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the will at the scheduler", func() bool {
 		for _, p := range sched.received() {
 			if p == "gone" {
 				return true

@@ -59,6 +59,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// testLogger keeps the broker's debug-level log and shows it only if the
+// test fails: unlike testenv.Logger, -v does not print it for every test.
 func testLogger(t testing.TB) *slog.Logger {
 	buf := &syncBuffer{}
 	t.Cleanup(func() {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // serverClosed reports whether the broker closed c within 10 s.
@@ -21,15 +23,6 @@ func serverClosed(c net.Conn) bool {
 	_, err := c.Read(make([]byte, 1))
 	var ne net.Error
 	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after 10s", what)
-		}
-	}
 }
 
 // Connections that have not authenticated are limited per source address
@@ -57,21 +50,21 @@ func TestUnauthenticatedLimits(t *testing.T) {
 	for range 4 {
 		first = append(first, dialFrom("127.0.0.1"))
 	}
-	waitFor(t, "4 pending", pending(4))
+	testenv.Eventually(t, 10*time.Second, "4 pending", pending(4))
 	if !serverClosed(dialFrom("127.0.0.1")) {
 		t.Error("a fifth unauthenticated connection from one address was kept")
 	}
 	dialFrom("127.0.0.2")
 	dialFrom("127.0.0.2")
-	waitFor(t, "6 pending", pending(6))
+	testenv.Eventually(t, 10*time.Second, "6 pending", pending(6))
 	if !serverClosed(dialFrom("127.0.0.3")) {
 		t.Error("a seventh unauthenticated connection was kept")
 	}
 
 	first[0].Close()
-	waitFor(t, "a closed connection's slot freed", pending(5))
+	testenv.Eventually(t, 10*time.Second, "a closed connection's slot freed", pending(5))
 	c := mustDial(t, addr, "node-a") // from 127.0.0.1: takes the free slot, then frees it
-	waitFor(t, "an authenticated connection's slot freed", pending(5))
+	testenv.Eventually(t, 10*time.Second, "an authenticated connection's slot freed", pending(5))
 	c.mustPublish(nodeA+"/metrics", 1, "m")
 }
 

@@ -165,7 +165,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`document.querySelector('tr[data-task="job-1"] td.state').textContent.startsWith("cancelled")`,
 			chromedp.WithPollingTimeout(15*time.Second)),
 	)
-	eventually(t, "job-1's retained status cancelled", func() bool {
+	testenv.Eventually(t, 5*time.Second, "job-1's retained status cancelled", func() bool {
 		for _, m := range statuses.all() {
 			if st, err := task.DecodeStatus(m.Payload); err == nil && st.Task == "job-1" && st.State == task.StateCancelled {
 				return true

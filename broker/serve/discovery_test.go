@@ -6,10 +6,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 func TestHAConfigsFollowConventions(t *testing.T) {
@@ -89,12 +91,12 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "every discovery config of pi-a", func() bool {
+	testenv.Eventually(t, 5*time.Second, "every discovery config of pi-a", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(configs) == len(haEntities)
 	})
-	eventually(t, "pi-a's row with its CPU", func() bool {
+	testenv.Eventually(t, 5*time.Second, "pi-a's row with its CPU", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		var r protocol.FleetRow

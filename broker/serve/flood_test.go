@@ -13,6 +13,7 @@ import (
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // floodNode is a fake agent for the flood test: a birth, then metrics and
@@ -208,9 +209,9 @@ func TestFloodLosesNothingAcknowledged(t *testing.T) {
 			Spec: task.Spec{ID: id, Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: task.BuiltinSleep, Units: 1}}})
 		time.Sleep(50 * time.Millisecond) // submissions spread over the flood
 	}
-	waitUntil(t, 2*time.Minute, "the flooder sent 5,000 messages", func() bool { return flooder.lastAcked() >= 5000 })
+	testenv.Eventually(t, 2*time.Minute, "the flooder sent 5,000 messages", func() bool { return flooder.lastAcked() >= 5000 })
 	stopFlood()
-	waitUntil(t, 60*time.Second, "every task succeeded", func() bool {
+	testenv.Eventually(t, 60*time.Second, "every task succeeded", func() bool {
 		tmu.Lock()
 		defer tmu.Unlock()
 		for i := range tasks {
@@ -226,7 +227,7 @@ func TestFloodLosesNothingAcknowledged(t *testing.T) {
 	// Every node's last acknowledged message reached the scheduler, and
 	// none before it is missing.
 	var bad []string
-	if !within(60*time.Second, func() bool {
+	if !testenv.Within(60*time.Second, func() bool {
 		tmu.Lock()
 		defer tmu.Unlock()
 		bad = bad[:0]
@@ -241,21 +242,4 @@ func TestFloodLosesNothingAcknowledged(t *testing.T) {
 		t.Fatalf("acknowledged messages lost: %d of %d nodes:\n%s", len(bad), len(all), strings.Join(bad, "\n"))
 	}
 	t.Logf("flooder: %d messages acknowledged and received", flooder.lastAcked())
-}
-
-func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	if !within(d, ok) {
-		t.Fatalf("%s: not within %v", what, d)
-	}
-}
-
-// within reports whether ok became true within d.
-func within(d time.Duration, ok func() bool) bool {
-	for deadline := time.Now().Add(d); !ok(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
-	return true
 }

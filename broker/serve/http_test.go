@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // TestHTTPMetricsAndReadiness: with http.listen set, the scheduler serves
@@ -33,7 +35,7 @@ func TestHTTPMetricsAndReadiness(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	eventually(t, "/readyz ready", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
+	testenv.Eventually(t, 5*time.Second, "/readyz ready", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
 	if code, _ := get("/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz: %d", code)
 	}
@@ -52,7 +54,7 @@ func TestHTTPMetricsAndReadiness(t *testing.T) {
 		}
 	}
 	var body string
-	eventually(t, "pi-a's metrics on /metrics", func() bool {
+	testenv.Eventually(t, 5*time.Second, "pi-a's metrics on /metrics", func() bool {
 		_, body = get("/metrics")
 		return strings.Contains(body, `tether_node_cpu_percent{node="pi-a"} 42`)
 	})

@@ -20,6 +20,7 @@ import (
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // killChildEnv names the task store directory of
@@ -104,7 +105,7 @@ func TestSchedulerKillLosesNoAcknowledgedEvent(t *testing.T) {
 			}
 		}
 	}()
-	waitUntil(t, 2*time.Minute, "200 events acknowledged", func() bool { return count.Load() >= 200 })
+	testenv.Eventually(t, 2*time.Minute, "200 events acknowledged", func() bool { return count.Load() >= 200 })
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}

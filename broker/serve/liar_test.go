@@ -13,6 +13,7 @@ import (
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // startLiar connects a node that claims 4096 cores and slots and a speed
@@ -158,7 +159,7 @@ func testLyingNode(t *testing.T, spec func(id string) task.Spec, edit ...func(*p
 	// The scheduler says the liar is quarantined.
 	publishJSON(t, ops, topics.TaskControl(), task.ControlRequest{V: 1, RequestID: "q", ReplyTo: topics.Reply("ops", "q"), Op: task.OpQuarantine})
 	var r task.Reply
-	eventually(t, "the quarantine reply", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the quarantine reply", func() bool {
 		for _, m := range replies.all() {
 			if m.Topic == topics.Reply("ops", "q") {
 				var err error
@@ -174,7 +175,7 @@ func testLyingNode(t *testing.T, spec func(id string) task.Spec, edit ...func(*p
 	// Monitors see it retained, as tether-broker nodes shows it.
 	mon := dial(t, s.url, "monitor@t", "monitor", "mon-pw")
 	ql := listen(t, mon, topics.TaskQuarantine())
-	eventually(t, "the retained quarantine list names the liar", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the retained quarantine list names the liar", func() bool {
 		for _, m := range ql.all() {
 			if l, err := task.DecodeQuarantineList(m.Payload); err == nil && len(l.Nodes) == 1 && l.Nodes[0].Node == "liar" {
 				return true

@@ -5,18 +5,18 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/broker/mqttd/mqttdtest"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // cutProxy forwards TCP to a broker until cut: then it closes every
@@ -95,24 +95,9 @@ func (p *cutProxy) restore() {
 // would cancel the attempt and run the task again): the attempt's success,
 // queued by the broker, is kept after the reconnect.
 func TestBrokerOutageKeepsTheFleetAndItsWork(t *testing.T) {
-	dir := t.TempDir()
-	creds := filepath.Join(dir, "credentials")
-	for user, pw := range map[string]string{"tether-scheduler": "sched-pw", "ops": "ops-pw", "pi-a": "node-pw"} {
-		if err := mqttd.AddUser(creds, user, pw); err != nil {
-			t.Fatal(err)
-		}
-	}
-	brk, err := mqttd.New(mqttd.Options{Addr: "127.0.0.1:0", CredentialsFile: creds, Region: "default",
-		SchedulerUsers: []string{"tether-scheduler"}, OperatorUsers: []string{"ops"}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bctx, bcancel := context.WithCancel(context.Background())
-	bdone := make(chan error, 1)
-	go func() { bdone <- brk.Run(bctx) }()
-	t.Cleanup(func() { bcancel(); <-bdone })
-	<-brk.Ready()
-	brokerURL := "tcp://" + brk.Addr().String()
+	creds := mqttdtest.Credentials(t, map[string]string{"tether-scheduler": "sched-pw", "ops": "ops-pw", "pi-a": "node-pw"})
+	brk, brokerURL := mqttdtest.Start(t, mqttd.Options{CredentialsFile: creds, Region: "default",
+		SchedulerUsers: []string{"tether-scheduler"}, OperatorUsers: []string{"ops"}})
 	proxy := newCutProxy(t, brk.Addr().String())
 
 	s := newSite(t) // for its key and task directory; its own scheduler is stopped
@@ -168,7 +153,7 @@ func TestBrokerOutageKeepsTheFleetAndItsWork(t *testing.T) {
 	spec := task.Spec{ID: "job-1", Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: task.BuiltinCPU, Units: 10}}
 	publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: "r1", ReplyTo: topics.Reply("ops", "r1"), Spec: spec})
 	var a task.Assignment
-	eventually(t, "assignment at the node", func() bool {
+	testenv.Eventually(t, 5*time.Second, "assignment at the node", func() bool {
 		for _, m := range cmds.all() {
 			env, err := task.DecodeEnvelope(m.Payload)
 			if err != nil {
@@ -192,7 +177,7 @@ func TestBrokerOutageKeepsTheFleetAndItsWork(t *testing.T) {
 		}
 		return st
 	}
-	eventually(t, "job-1 running", func() bool { return last().State == task.StateRunning })
+	testenv.Eventually(t, 5*time.Second, "job-1 running", func() bool { return last().State == task.StateRunning })
 
 	proxy.cut()
 	// The node finishes while the scheduler is away; the broker queues

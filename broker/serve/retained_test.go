@@ -11,10 +11,12 @@ import (
 
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/broker/mqttd/mqttdtest"
 	"github.com/tether-edge/tether/broker/tasks"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // outsideBroker runs a broker of its own (the embedded one, as an external
@@ -22,21 +24,9 @@ import (
 // and go. It returns its URL.
 func outsideBroker(t *testing.T) string {
 	t.Helper()
-	srv, err := mqttd.New(mqttd.Options{Addr: "127.0.0.1:0", AllowAnonymous: true, Region: "default",
+	_, url := mqttdtest.Start(t, mqttd.Options{AllowAnonymous: true, Region: "default",
 		SchedulerUsers: []string{"tether-scheduler"}, OperatorUsers: []string{"ops"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("broker: %v", err)
-	}
-	return "tcp://" + srv.Addr().String()
+	return url
 }
 
 // startScheduler runs serve with cfg until the returned stop is called.
@@ -108,7 +98,7 @@ func TestServeRefusesRetainedRequests(t *testing.T) {
 		return out
 	}
 	for _, id := range []string{"rs", "rc"} {
-		eventually(t, "the refusal of retained request "+id, func() bool { return len(replyTo(id)) > 0 })
+		testenv.Eventually(t, 5*time.Second, "the refusal of retained request "+id, func() bool { return len(replyTo(id)) > 0 })
 		if r := replyTo(id)[0]; r.OK || !strings.Contains(r.Error, "retained request is refused") {
 			t.Fatalf("reply to the retained request %s: %+v", id, r)
 		}
@@ -120,7 +110,7 @@ func TestServeRefusesRetainedRequests(t *testing.T) {
 	stop = startScheduler(t, cfg)
 	probe := task.Spec{ID: "probe", Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: task.BuiltinCPU, Units: 10}}
 	publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: "probe", ReplyTo: topics.Reply("ops", "probe"), Spec: probe})
-	eventually(t, "a probe submitted after the restart answered", func() bool { return len(replyTo("probe")) > 0 })
+	testenv.Eventually(t, 5*time.Second, "a probe submitted after the restart answered", func() bool { return len(replyTo("probe")) > 0 })
 	if r := replyTo("probe")[0]; !r.OK {
 		t.Fatalf("probe refused: %+v", r)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -58,12 +59,12 @@ func TestServeInProcess(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "pi-a's row with its metrics", func() bool {
+	testenv.Eventually(t, 5*time.Second, "pi-a's row with its metrics", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return row.Node == "pi-a" && row.Online && row.Arch == "armv7" && row.CPU != nil && *row.CPU == 42
 	})
-	eventually(t, "scheduler online", func() bool {
+	testenv.Eventually(t, 5*time.Second, "scheduler online", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return sched.State == protocol.StateOnline && sched.Version == "test"
@@ -88,17 +89,6 @@ func dial(t testing.TB, url, clientID, user, pw string) *session.Session {
 		t.Fatalf("%s: %v", user, err)
 	}
 	return s
-}
-
-func eventually(t testing.TB, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestLoopbackFor(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // TestTaskMetricsEndToEnd: a task run through a real scheduler shows in
@@ -35,9 +36,9 @@ func TestTaskMetricsEndToEnd(t *testing.T) {
 	ops := dial(t, s.url, "ops@t", "ops", "ops-pw")
 	spec := task.Spec{ID: "job-1", Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: task.BuiltinCPU, Units: 10}}
 	var a task.Assignment
-	eventually(t, "assignment at the node", func() bool {
+	testenv.Eventually(t, 5*time.Second, "assignment at the node", func() bool {
 		publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: "r1", ReplyTo: topics.Reply("ops", "r1"), Spec: spec})
-		time.Sleep(50 * time.Millisecond) // the submit is idempotent: resent until the node is known
+		time.Sleep(50 * time.Millisecond)
 		for _, m := range cmds.all() {
 			env, err := task.DecodeEnvelope(m.Payload)
 			if err != nil {
@@ -58,7 +59,7 @@ func TestTaskMetricsEndToEnd(t *testing.T) {
 		publishJSON(t, node, topics.NodeTasks("pi-a"), ev)
 	}
 	var body string
-	eventually(t, "the task's end in /metrics", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the task's end in /metrics", func() bool {
 		resp, err := http.Get("http://" + httpAddr + "/metrics")
 		if err != nil {
 			return false

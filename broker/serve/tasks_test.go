@@ -19,6 +19,7 @@ import (
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // site is a scheduler with its embedded broker in the test process, with
@@ -175,7 +176,7 @@ func TestServeTasks(t *testing.T) {
 		t.Helper()
 		publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: req, ReplyTo: topics.Reply("ops", req), Spec: spec})
 		var r task.Reply
-		eventually(t, "reply to "+req, func() bool {
+		testenv.Eventually(t, 5*time.Second, "reply to "+req, func() bool {
 			for _, m := range replies.all() {
 				if m.Topic == topics.Reply("ops", req) {
 					var err error
@@ -189,13 +190,13 @@ func TestServeTasks(t *testing.T) {
 	}
 	spec := task.Spec{ID: "job-1", Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: task.BuiltinCPU, Units: 10}}
 	var r task.Reply
-	eventually(t, "job placed on pi-a", func() bool {
+	testenv.Eventually(t, 5*time.Second, "job placed on pi-a", func() bool {
 		r = submit(fmt.Sprintf("r%d", time.Now().UnixNano()), spec)
 		return r.OK && r.State == task.StateAssigned
 	})
 
 	var a task.Assignment
-	eventually(t, "assignment at the node", func() bool {
+	testenv.Eventually(t, 5*time.Second, "assignment at the node", func() bool {
 		for _, m := range cmds.all() {
 			env, err := task.DecodeEnvelope(m.Payload)
 			if err != nil {
@@ -217,7 +218,7 @@ func TestServeTasks(t *testing.T) {
 	publishJSON(t, node, topics.NodeTasks("pi-a"), ev(2, task.EventSucceeded, &task.Result{Output: "wrong"}))
 
 	var st task.Status
-	eventually(t, "succeeded status", func() bool {
+	testenv.Eventually(t, 5*time.Second, "succeeded status", func() bool {
 		for _, m := range statuses.all() {
 			if m.Topic == topics.TaskStatus("job-1") {
 				if x, err := task.DecodeStatus(m.Payload); err == nil {
@@ -260,7 +261,7 @@ func TestServeTasks(t *testing.T) {
 	if err := node.Publish(context.Background(), session.Message{Topic: topics.NodeTasks("pi-a"), QoS: 1, Payload: []byte(`{"v":1}`)}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "garbage counted", func() bool {
+	testenv.Eventually(t, 5*time.Second, "garbage counted", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return rejected >= 3
@@ -288,7 +289,7 @@ func TestServeTasksRestart(t *testing.T) {
 	ops := dial(t, s.url, "ops@t", "ops", "ops-pw")
 	replies := listen(t, ops, topics.Replies("ops"))
 	spec := task.Spec{ID: "job-2", Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: task.BuiltinSleep, Units: 10}}
-	eventually(t, "job-2 assigned", func() bool {
+	testenv.Eventually(t, 5*time.Second, "job-2 assigned", func() bool {
 		req := fmt.Sprintf("r%d", time.Now().UnixNano())
 		publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: req, ReplyTo: topics.Reply("ops", req), Spec: spec})
 		time.Sleep(50 * time.Millisecond)
@@ -310,7 +311,7 @@ func TestServeTasksRestart(t *testing.T) {
 	cmds := listen(t, node, topics.NodeCommands("pi-a"))
 	mon := dial(t, s.url, "ops@t2", "ops", "ops-pw")
 	statuses := listen(t, mon, topics.AllTaskStatus())
-	eventually(t, "status re-published from the store", func() bool {
+	testenv.Eventually(t, 5*time.Second, "status re-published from the store", func() bool {
 		for _, m := range statuses.all() {
 			if st, err := task.DecodeStatus(m.Payload); err == nil && st.Task == "job-2" && st.State == task.StateAssigned {
 				return true
@@ -318,7 +319,7 @@ func TestServeTasksRestart(t *testing.T) {
 		}
 		return false
 	})
-	eventually(t, "assignment re-sent", func() bool {
+	testenv.Eventually(t, 5*time.Second, "assignment re-sent", func() bool {
 		for _, m := range cmds.all() {
 			env, err := task.DecodeEnvelope(m.Payload)
 			if err != nil {

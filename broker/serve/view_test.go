@@ -12,6 +12,7 @@ import (
 	"github.com/tether-edge/tether/broker/fleet"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // rowInbox keeps the latest row per node a monitor received.
@@ -74,7 +75,7 @@ func TestBadRowDoesNotStopTheView(t *testing.T) {
 		"good-2":  {Node: "good-2", Online: false, Reason: protocol.ReasonLost, LastSeen: time.Now()},
 	}}
 	sc.publishRows(context.Background(), v, time.Now())
-	eventually(t, "the good rows", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the good rows", func() bool {
 		_, a := in.get("good-1")
 		_, b := in.get("good-2")
 		return a && b
@@ -101,7 +102,7 @@ func TestRowsFollowTheFleet(t *testing.T) {
 	h := protocol.Header{V: 1, Node: "pi-a", Instance: "i1", Store: "st1", TS: time.Now()}
 	publishJSON(t, node, topics.NodeStatus("pi-a"), protocol.NodeStatus{Header: h, State: protocol.StateOnline, Conn: 1, HeartbeatS: 60,
 		Facts: &protocol.Facts{Hostname: "h", OS: "linux", Arch: "arm64", Cores: 4, AgentVersion: "t", Tier: "edge"}})
-	eventually(t, "pi-a's row", func() bool { r, ok := in.get("pi-a"); return ok && r.Online && r.Arch == "arm64" })
+	testenv.Eventually(t, 5*time.Second, "pi-a's row", func() bool { r, ok := in.get("pi-a"); return ok && r.Online && r.Arch == "arm64" })
 	in.mu.Lock()
 	before := in.n
 	in.mu.Unlock()
@@ -115,14 +116,14 @@ func TestRowsFollowTheFleet(t *testing.T) {
 		if err := node.Publish(context.Background(), session.Message{Topic: topics.NodeMetrics("pi-a"), QoS: 1, Payload: b}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "a publication pass", func() bool {
+		testenv.Eventually(t, 5*time.Second, "a publication pass", func() bool {
 			in.mu.Lock()
 			defer in.mu.Unlock()
 			return in.sum.TS.After(sent)
 		})
 	}
 	publishJSON(t, node, topics.NodeStatus("pi-a"), protocol.NodeStatus{Header: h, State: protocol.StateOffline, Reason: protocol.ReasonShutdown, Conn: 1})
-	eventually(t, "pi-a offline in its row", func() bool { r, _ := in.get("pi-a"); return !r.Online && r.Reason == protocol.ReasonShutdown })
+	testenv.Eventually(t, 5*time.Second, "pi-a offline in its row", func() bool { r, _ := in.get("pi-a"); return !r.Online && r.Reason == protocol.ReasonShutdown })
 	in.mu.Lock()
 	n := in.n - before
 	in.mu.Unlock()

@@ -12,24 +12,13 @@ import (
 	"github.com/tether-edge/tether/pkg/kv"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 var t0 = time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
 
 // testKey is fixed so that failures are reproducible.
 var testKey = ed25519.NewKeyFromSeed([]byte("tether tasks test key seed 32 b!"))
-
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
 
 // testProfile is the server profile with a small memtable: tests open
 // many stores.
@@ -65,7 +54,7 @@ func newHarness(t testing.TB, mods ...func(*Options)) *harness {
 	h := &harness{t: t, dir: filepath.Join(t.TempDir(), "tasks"), now: t0}
 	topics, _ := protocol.NewTopics("default")
 	h.opts = Options{
-		Topics: topics, Key: testKey, Logger: testLogger(t),
+		Topics: topics, Key: testKey, Logger: testenv.Logger(t, slog.LevelWarn),
 		Now:     func() time.Time { return h.now },
 		Elapsed: func() time.Duration { return h.mono },
 		NewID: func() string {

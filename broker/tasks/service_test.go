@@ -4,19 +4,22 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/broker/mqttd/mqttdtest"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 func TestPublisherQueue(t *testing.T) {
-	p := newPublisher(nil, testLogger(t), func(string) {})
+	p := newPublisher(nil, testenv.Logger(t, slog.LevelWarn), func(string) {})
 	msg := func(topic, payload string, retained bool) Message {
 		return Message{Message: session.Message{Topic: topic, Retained: retained, Payload: []byte(payload)}}
 	}
@@ -58,33 +61,21 @@ func mustJSONList(s []string) string {
 // statuses leave through the broker, and a finished task moves to f/ once
 // the broker acknowledged its final status.
 func TestServiceOverMQTT(t *testing.T) {
-	srv, err := mqttd.New(mqttd.Options{Addr: "127.0.0.1:0", Region: "default", AllowAnonymous: true,
-		SchedulerUsers: []string{"sched"}, OperatorUsers: []string{"ops"}, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, url := mqttdtest.Start(t, mqttd.Options{Region: "default", AllowAnonymous: true,
+		SchedulerUsers: []string{"sched"}, OperatorUsers: []string{"ops"}, Logger: testenv.Logger(t, slog.LevelWarn)})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Run(ctx); err != nil {
-			t.Errorf("broker: %v", err)
-		}
-	}()
 	defer wg.Wait()
 	defer cancel()
-	<-srv.Ready()
-	url := "tcp://" + srv.Addr().String()
 
-	st, ld, _, err := openStore(filepath.Join(t.TempDir(), "tasks"), testProfile(), testLogger(t))
+	st, ld, _, err := openStore(filepath.Join(t.TempDir(), "tasks"), testProfile(), testenv.Logger(t, slog.LevelWarn))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	sched := connect(t, ctx, &wg, url, "sched")
 	topics, _ := protocol.NewTopics("default")
-	svc := NewService(st, ld, sched, ServiceOptions{Topics: topics, Key: testKey, Logger: testLogger(t)})
+	svc := NewService(st, ld, sched, ServiceOptions{Topics: topics, Key: testKey, Logger: testenv.Logger(t, slog.LevelWarn)})
 	svcCtx, stopSvc := context.WithCancel(ctx)
 	svcDone := make(chan error, 1)
 	go func() { svcDone <- svc.Run(svcCtx) }()

@@ -3,6 +3,7 @@ package tasks
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"testing"
@@ -11,11 +12,12 @@ import (
 
 	"github.com/tether-edge/tether/pkg/roundtrip"
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 func TestStoreRoundTrip(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "tasks")
-	st, ld, _, err := openStore(dir, testProfile(), testLogger(t))
+	st, ld, _, err := openStore(dir, testProfile(), testenv.Logger(t, slog.LevelWarn))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +48,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	st, ld, _, err = openStore(dir, testProfile(), testLogger(t))
+	st, ld, _, err = openStore(dir, testProfile(), testenv.Logger(t, slog.LevelWarn))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,7 @@ func TestStoreRoundTrip(t *testing.T) {
 // skipped and counted; the others load.
 func TestStoreDamagedRecordSkipped(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "tasks")
-	st, _, _, err := openStore(dir, testProfile(), testLogger(t))
+	st, _, _, err := openStore(dir, testProfile(), testenv.Logger(t, slog.LevelWarn))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +76,7 @@ func TestStoreDamagedRecordSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	st, ld, rec, err := openStore(dir, testProfile(), testLogger(t))
+	st, ld, rec, err := openStore(dir, testProfile(), testenv.Logger(t, slog.LevelWarn))
 	if err != nil || rec != nil {
 		t.Fatalf("open: %v %+v", err, rec)
 	}
@@ -86,7 +88,7 @@ func TestStoreDamagedRecordSkipped(t *testing.T) {
 
 func TestStoreNewerSchemaRefused(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "tasks")
-	st, _, _, err := openStore(dir, testProfile(), testLogger(t))
+	st, _, _, err := openStore(dir, testProfile(), testenv.Logger(t, slog.LevelWarn))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +96,7 @@ func TestStoreNewerSchemaRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	_, _, _, err = openStore(dir, testProfile(), testLogger(t))
+	_, _, _, err = openStore(dir, testProfile(), testenv.Logger(t, slog.LevelWarn))
 	if !errors.Is(err, ErrNewerSchema) {
 		t.Fatalf("open: %v, want ErrNewerSchema", err)
 	}

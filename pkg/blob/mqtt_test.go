@@ -4,15 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/broker/mqttd/mqttdtest"
 	"github.com/tether-edge/tether/pkg/backoff"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // site is the embedded broker with its ACLs, a scheduler's endpoint and a
@@ -37,23 +38,13 @@ type side struct {
 
 func newSite(t *testing.T) *site {
 	t.Helper()
-	srv, err := mqttd.New(mqttd.Options{Addr: "127.0.0.1:0", Region: "r1", AllowAnonymous: true,
-		SchedulerUsers: []string{"sched"}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, url := mqttdtest.Start(t, mqttd.Options{Region: "r1", AllowAnonymous: true, SchedulerUsers: []string{"sched"}})
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &site{t: t, ctx: ctx}
-	s.wg.Go(func() {
-		if err := srv.Run(ctx); err != nil {
-			t.Errorf("broker: %v", err)
-		}
-	})
 	t.Cleanup(func() { cancel(); s.wg.Wait() })
-	<-srv.Ready()
 	s.topics, _ = protocol.NewTopics("r1")
 	s.proxy = newCutProxy(t, srv.Addr().String())
-	s.sched = s.startSide("sched", "tcp://"+srv.Addr().String(), t.TempDir())
+	s.sched = s.startSide("sched", url, t.TempDir())
 	s.node = s.startSide("node-a", s.proxy.url(), t.TempDir())
 	return s
 }
@@ -112,18 +103,6 @@ func (sd *side) close() {
 	_ = sd.store.Close()
 }
 
-// waitFor polls cond until it holds or 60 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 type fetchResult struct {
 	st  FetchStats
 	err error
@@ -154,9 +133,9 @@ func TestTransferSurvivesAPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := s.sched.fetchAsync(s.ctx, "node-a", id)
-	waitFor(t, "6 MB at the scheduler", func() bool { return s.sched.store.Written(id) >= 6<<20 })
+	testenv.Eventually(t, 60*time.Second, "6 MB at the scheduler", func() bool { return s.sched.store.Written(id) >= 6<<20 })
 	s.proxy.cut()
-	waitFor(t, "the node to fail a reconnect and the fetch to ask again", func() bool {
+	testenv.Eventually(t, 60*time.Second, "the node to fail a reconnect and the fetch to ask again", func() bool {
 		return !s.node.sess.Connected() && s.node.sess.ConnectErr() != nil && s.sched.ep.Retries() > 0
 	})
 	atCut := s.sched.store.Written(id)
@@ -190,7 +169,7 @@ func TestTransferResumesAfterARestart(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	res := s.node.fetchAsync(ctx, "", id)
-	waitFor(t, "3 MB at the node", func() bool { return s.node.store.Written(id) >= 3<<20 })
+	testenv.Eventually(t, 60*time.Second, "3 MB at the node", func() bool { return s.node.store.Written(id) >= 3<<20 })
 	cancel()
 	if r := <-res; !errors.Is(r.err, context.Canceled) {
 		t.Fatalf("stopped fetch: %v", r.err)

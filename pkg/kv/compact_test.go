@@ -1,23 +1,14 @@
 package kv
 
 import (
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-// waitFor polls cond until it holds, failing the test after 30 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+	"github.com/tether-edge/tether/pkg/testenv"
+)
 
 func l0Tables(db *DB) int { return db.DB.Levels()[0].NumTables }
 
@@ -40,7 +31,7 @@ func TestCompactionOnDemandKeepsWritesGoing(t *testing.T) {
 		<-done
 		t.Fatalf("writes stalled: L0 held %d tables, compactor %+v", l0, st)
 	}
-	waitFor(t, "the tree compacted", func() bool { return !compactionDue(db.DB.Levels()) })
+	testenv.Eventually(t, 30*time.Second, "the tree compacted", func() bool { return !compactionDue(db.DB.Levels()) })
 	if st := db.CompactStats(); st.Compactions == 0 {
 		t.Fatalf("no compaction ran: %+v", st)
 	}
@@ -53,13 +44,13 @@ func TestCompactorSleepsWhileIdle(t *testing.T) {
 	p := testProfile()
 	p.CompactDelay = 5 * time.Millisecond
 	db, _ := mustOpen(t, filepath.Join(t.TempDir(), "db"), p)
-	waitFor(t, "the first look", func() bool { return db.CompactStats().Looks == 1 })
+	testenv.Eventually(t, 30*time.Second, "the first look", func() bool { return db.CompactStats().Looks == 1 })
 	time.Sleep(40 * p.CompactDelay)
 	if st := db.CompactStats(); st.Looks != 1 {
 		t.Fatalf("looked %d times in %v with nothing written; want 1", st.Looks, 40*p.CompactDelay)
 	}
 	fill(t, db, 0, 1, 10, 1)
-	waitFor(t, "a look after the write", func() bool { return db.CompactStats().Looks == 2 })
+	testenv.Eventually(t, 30*time.Second, "a look after the write", func() bool { return db.CompactStats().Looks == 2 })
 	time.Sleep(40 * p.CompactDelay)
 	if st := db.CompactStats(); st.Looks != 2 {
 		t.Fatalf("looked %d times after one write; want 2", st.Looks)
@@ -72,7 +63,7 @@ func TestCompactorLooksAfterOpen(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	p := testProfile()
 	p.CompactDelay = time.Hour // never during the first run
-	db, _, err := Open(dir, p, testLogger(t))
+	db, _, err := Open(dir, p, testenv.Logger(t, slog.LevelWarn))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +76,7 @@ func TestCompactorLooksAfterOpen(t *testing.T) {
 	if n := l0Tables(db); n < p.NumLevelZeroTables {
 		t.Fatalf("L0 holds %d tables after the first run; the test needs at least %d", n, p.NumLevelZeroTables)
 	}
-	waitFor(t, "L0 compacted", func() bool { return db.CompactStats().Compactions == 1 })
+	testenv.Eventually(t, 30*time.Second, "L0 compacted", func() bool { return db.CompactStats().Compactions == 1 })
 	if n := l0Tables(db); n >= p.NumLevelZeroTables {
 		t.Fatalf("L0 holds %d tables after the compaction", n)
 	}

@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/table"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // template is a closed store with several tables and two value-log files
@@ -141,7 +143,7 @@ func TestCorruption(t *testing.T) {
 			if tc.check {
 				check = readAllCheck
 			}
-			db, rec, err := OpenChecked(dir, testProfile(), testLogger(t), check)
+			db, rec, err := OpenChecked(dir, testProfile(), testenv.Logger(t, slog.LevelWarn), check)
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
@@ -393,7 +395,7 @@ func TestUnlistedTableRule(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	copyDir(t, tpl.closed, dir)
 	cutManifestChange(t, dir)
-	listed, newest, err := checkTables(dir, testProfile(), testLogger(t))
+	listed, newest, err := checkTables(dir, testProfile(), testenv.Logger(t, slog.LevelWarn))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +418,7 @@ func TestUnlistedTableRule(t *testing.T) {
 		{"a WAL of later versions only", []logScan{{entries: 3, minVersion: unlisted + 1, maxVersion: unlisted + 9}}, true},
 		{"the flushed memtable's WAL", []logScan{{entries: 3, minVersion: newest + 1, maxVersion: unlisted}}, false},
 	} {
-		err := checkUnlisted(dir, ids, listed, newest, tc.wals, testLogger(t))
+		err := checkUnlisted(dir, ids, listed, newest, tc.wals, testenv.Logger(t, slog.LevelWarn))
 		var ce *CorruptError
 		if got := errors.As(err, &ce); got != tc.corrupt {
 			t.Errorf("%s: checkUnlisted = %v, want damage %v", tc.name, err, tc.corrupt)

@@ -7,25 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
-
-// testLogger logs Warn and above into the test's log.
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
 
 // captureLogger records every record at Debug and above.
 type captureLogger struct {
@@ -55,7 +42,7 @@ func testProfile() Profile { return Device() }
 // mustOpen opens dir and closes the store when the test ends.
 func mustOpen(t testing.TB, dir string, p Profile) (*DB, *Recovery) {
 	t.Helper()
-	db, rec, err := Open(dir, p, testLogger(t))
+	db, rec, err := Open(dir, p, testenv.Logger(t, slog.LevelWarn))
 	if err != nil {
 		t.Fatalf("Open(%s): %v", dir, err)
 	}

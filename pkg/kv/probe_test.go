@@ -3,6 +3,7 @@ package kv
 import (
 	"bufio"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // probeCrashFile, in a store's directory, tells this test binary's probe
@@ -78,7 +80,7 @@ func hangInOpen() {
 func storeWithRecords(t *testing.T) (string, map[string][]byte) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "db")
-	db, _, err := Open(dir, testProfile(), testLogger(t))
+	db, _, err := Open(dir, testProfile(), testenv.Logger(t, slog.LevelWarn))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +171,7 @@ func TestProbeVerdicts(t *testing.T) {
 			if err := writeMarker(dir, p.MaxIncompleteOpens, readBootID()); err != nil {
 				t.Fatal(err)
 			}
-			db, rec, err := Open(dir, p, testLogger(t))
+			db, rec, err := Open(dir, p, testenv.Logger(t, slog.LevelWarn))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -213,7 +215,7 @@ func TestNoProbeNeverQuarantinesOnCount(t *testing.T) {
 	if err := writeMarker(dir, p.MaxIncompleteOpens+5, readBootID()); err != nil {
 		t.Fatal(err)
 	}
-	db, rec, err := Open(dir, p, testLogger(t))
+	db, rec, err := Open(dir, p, testenv.Logger(t, slog.LevelWarn))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +234,7 @@ var faultSink byte
 func TestFaultInCheckIsDamage(t *testing.T) {
 	dir, _ := storeWithRecords(t)
 	checks := 0
-	db, rec, err := OpenChecked(dir, testProfile(), testLogger(t), func(*badger.DB) error {
+	db, rec, err := OpenChecked(dir, testProfile(), testenv.Logger(t, slog.LevelWarn), func(*badger.DB) error {
 		if checks++; checks > 1 {
 			return nil // the fresh store
 		}

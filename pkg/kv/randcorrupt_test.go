@@ -1,12 +1,15 @@
 package kv
 
 import (
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // TestRandomCorruption damages random bytes of random files of a closed
@@ -38,7 +41,7 @@ func TestRandomCorruption(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "db")
 		copyDir(t, src, dir)
 		what := damageRandomly(t, rng, dir)
-		db, rec, err := Open(dir, testProfile(), testLogger(t))
+		db, rec, err := Open(dir, testProfile(), testenv.Logger(t, slog.LevelWarn))
 		if err != nil {
 			t.Fatalf("seed %d, round %d (%s): Open: %v", seed, i, what, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +22,7 @@ import (
 
 func TestOpenCloseReopen(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
-	db, rec, err := Open(dir, testProfile(), testLogger(t))
+	db, rec, err := Open(dir, testProfile(), testenv.Logger(t, slog.LevelWarn))
 	if err != nil || rec != nil {
 		t.Fatalf("Open = %v, %v", rec, err)
 	}
@@ -69,7 +70,7 @@ func TestOpenLockedIsNotCorruption(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	db, _ := mustOpen(t, dir, testProfile())
 	want := fill(t, db, 0, 100, 100, 100)
-	_, rec, err := Open(dir, testProfile(), testLogger(t))
+	_, rec, err := Open(dir, testProfile(), testenv.Logger(t, slog.LevelWarn))
 	if err == nil || rec != nil {
 		t.Fatalf("second Open of a locked store = %v, %v; want an error", rec, err)
 	}
@@ -102,7 +103,7 @@ func TestPermissionErrorIsNotCorruption(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = os.Chmod(table, 0o600) })
 	}
-	_, rec, err := Open(dir, testProfile(), testLogger(t))
+	_, rec, err := Open(dir, testProfile(), testenv.Logger(t, slog.LevelWarn))
 	if err == nil || rec != nil {
 		t.Fatalf("Open with an unreadable table = %v, %v; want an error", rec, err)
 	}
@@ -128,7 +129,7 @@ func TestOpenNotADirectory(t *testing.T) {
 	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, rec, err := Open(path, testProfile(), testLogger(t))
+	_, rec, err := Open(path, testProfile(), testenv.Logger(t, slog.LevelWarn))
 	if err == nil || rec != nil {
 		t.Fatalf("Open(a file) = %v, %v; want an error", rec, err)
 	}
@@ -139,7 +140,7 @@ func TestIncompleteOpensQuarantine(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	open := func(boot string) (*DB, *Recovery) {
 		t.Helper()
-		db, rec, err := openChecked(dir, p, testLogger(t), nil, boot)
+		db, rec, err := openChecked(dir, p, testenv.Logger(t, slog.LevelWarn), nil, boot)
 		if err != nil {
 			t.Fatal(err)
 		}

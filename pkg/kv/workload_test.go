@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // Environment of TestDeviceWorkload when TestAddressSpace runs it under
@@ -40,7 +42,7 @@ func TestDeviceWorkload(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	if os.Getenv(envDefaults) != "" {
 		p.ValueLogFileSize = badger.DefaultOptions("").ValueLogFileSize
-		_, rec, err := Open(dir, p, testLogger(t))
+		_, rec, err := Open(dir, p, testenv.Logger(t, slog.LevelWarn))
 		if err == nil || rec != nil || !strings.Contains(err.Error(), "cannot allocate memory") {
 			t.Fatalf("Open with Badger's default value-log size = %v, %v; want it to fail for lack of address space", rec, err)
 		}
@@ -48,7 +50,7 @@ func TestDeviceWorkload(t *testing.T) {
 		return
 	}
 	start := time.Now()
-	db, rec, err := Open(dir, p, testLogger(t))
+	db, rec, err := Open(dir, p, testenv.Logger(t, slog.LevelWarn))
 	if err != nil || rec != nil {
 		t.Fatalf("Open = %v, %v", rec, err)
 	}

@@ -1,63 +1,29 @@
 package protocol
 
 import (
-	"bufio"
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
-// docExample is a fenced block of docs/protocol.md whose info string is
-// "json <name>": the example of testdata/<name>.golden.json.
-type docExample struct {
-	name, text string
-	line       int
-}
-
-// docExamples returns the named json blocks of a Markdown file, and fails
-// on a json block without a name (an example no test reads).
-func docExamples(t *testing.T, path string) []docExample {
+// docExamples returns the json blocks of a Markdown file, and fails on
+// one without the name of its golden file (an example no test reads).
+func docExamples(t *testing.T, path string) []testenv.DocBlock {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		out  []docExample
-		cur  *docExample
-		text strings.Builder
-	)
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		switch {
-		case cur == nil && strings.HasPrefix(line, "```"):
-			f := strings.Fields(strings.TrimPrefix(line, "```"))
-			cur = &docExample{line: n}
-			if len(f) > 0 && f[0] == "json" {
-				if len(f) != 2 {
-					t.Errorf("%s:%d: a json block needs the name of its golden file", path, n)
-				} else {
-					cur.name = f[1]
-				}
-			}
-			text.Reset()
-		case cur != nil && line == "```":
-			if cur.name != "" {
-				cur.text = text.String()
-				out = append(out, *cur)
-			}
-			cur = nil
-		case cur != nil:
-			text.WriteString(line + "\n")
+	var out []testenv.DocBlock
+	for _, b := range testenv.DocBlocks(t, path) {
+		if b.Lang != "json" {
+			continue
 		}
-	}
-	if cur != nil {
-		t.Fatalf("%s:%d: code block never closed", path, cur.line)
+		if b.Name == "" {
+			t.Errorf("%s:%d: a json block needs the name of its golden file", path, b.Line)
+			continue
+		}
+		out = append(out, b)
 	}
 	return out
 }
@@ -70,17 +36,17 @@ func TestDocExamples(t *testing.T) {
 	path := filepath.Join("..", "..", "docs", "protocol.md")
 	seen := map[string]bool{}
 	for _, ex := range docExamples(t, path) {
-		t.Run(ex.name, func(t *testing.T) {
-			decode, ok := goldenDecoders[ex.name]
+		t.Run(ex.Name, func(t *testing.T) {
+			decode, ok := goldenDecoders[ex.Name]
 			if !ok {
-				t.Fatalf("%s:%d: no golden file %q", path, ex.line, ex.name)
+				t.Fatalf("%s:%d: no golden file %q", path, ex.Line, ex.Name)
 			}
-			seen[ex.name] = true
-			got, err := decode([]byte(ex.text))
+			seen[ex.Name] = true
+			got, err := decode([]byte(ex.Text))
 			if err != nil {
-				t.Fatalf("%s:%d: %v", path, ex.line, err)
+				t.Fatalf("%s:%d: %v", path, ex.Line, err)
 			}
-			golden, err := os.ReadFile(filepath.Join("testdata", ex.name+".golden.json"))
+			golden, err := os.ReadFile(filepath.Join("testdata", ex.Name+".golden.json"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,7 +55,7 @@ func TestDocExamples(t *testing.T) {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("%s:%d differs from testdata/%s.golden.json (-golden +doc):\n%s", path, ex.line, ex.name, diff)
+				t.Errorf("%s:%d differs from testdata/%s.golden.json (-golden +doc):\n%s", path, ex.Line, ex.Name, diff)
 			}
 		})
 	}

@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
@@ -94,19 +94,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", name+".golden.json")
-			if *update {
-				if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(strings.TrimSpace(string(want)), string(got)); diff != "" {
-				t.Fatalf("encoding changed (-golden +got), rerun with -update if intended:\n%s", diff)
-			}
+			want := testenv.Golden(t, filepath.Join("testdata", name+".golden.json"), got, *update)
 			back, err := goldenDecoders[name](want)
 			if err != nil {
 				t.Fatalf("golden file does not decode: %v", err)

@@ -1,6 +1,9 @@
-// Package testenv is shared by Tether's tests: finding external tools
+// Package testenv is the kit Tether's tests share: finding external tools
 // (Mosquitto, qemu) with the CI rule that a missing dependency fails instead
-// of skipping, and building the binaries once per test process.
+// of skipping, building the binaries once per test process, a logger into
+// the test's own log (Logger), waiting on what a test cannot be told of
+// (Eventually, Within), and tmpfs mounts. An embedded broker for a test is
+// broker/mqttd/mqttdtest.
 package testenv
 
 import (

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,23 +195,4 @@ func runDir(t *testing.T, e *vmEnv, name string, seed int64) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-// testLogger sends the harness's slog lines to t.Log (streamed with -v).
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tLogWriter{t}, &slog.HandlerOptions{
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey && len(groups) == 0 {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
-}
-
-type tLogWriter struct{ t *testing.T }
-
-func (w tLogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }

@@ -3,10 +3,13 @@ package powerloss
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // runCuts prepares a fresh disk for w in dir and runs cfg on it. dir
@@ -28,7 +31,7 @@ func runCuts(t *testing.T, e *vmEnv, w workload, dir string, cfg Config) *Report
 	}
 	defer console.Close()
 	cfg.Console = console
-	cfg.Logger = testLogger(t)
+	cfg.Logger = testenv.Logger(t, slog.LevelInfo)
 	cuts := fmt.Sprintf("%d cuts", max(cfg.Cuts, len(cfg.Plan)))
 	if cfg.Task != nil {
 		cuts = fmt.Sprintf("cuts until the task is done (%d aimed at)", cfg.Task.Aim)
