@@ -69,7 +69,8 @@ func New(opts Options) (*Collector, error) {
 
 // newCollector is New reading the machine through sys.
 func newCollector(opts Options, sys system) (*Collector, error) {
-	o := opts.withDefaults()
+	o := opts
+	o.ensureDefaults()
 	c := &Collector{
 		opts:     o,
 		log:      o.Logger.With("component", "collect"),

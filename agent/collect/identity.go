@@ -41,7 +41,8 @@ var ErrNoIdentity = errors.New("no board serial or machine-id found")
 // board has one (it survives re-flashing), else the OS's machine-id. Only
 // the roots of opts are used.
 func MachineIdentity(opts Options) (Identity, error) {
-	o := opts.withDefaults()
+	o := opts
+	o.ensureDefaults()
 	sources := []struct {
 		src   IdentitySource
 		path  string

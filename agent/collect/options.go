@@ -44,9 +44,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// withDefaults returns o with every empty field set to its default; it is
-// the one place defaults are filled in.
-func (o Options) withDefaults() Options {
+// ensureDefaults sets every empty field of o to its default; it is the one
+// place defaults are filled in.
+func (o *Options) ensureDefaults() {
 	if o.DataDir == "" {
 		o.DataDir = "/"
 	}
@@ -68,5 +68,4 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return o
 }

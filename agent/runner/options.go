@@ -81,7 +81,7 @@ const (
 	maxSlots = 256
 )
 
-func (o *Options) setDefaults() {
+func (o *Options) ensureDefaults() {
 	if o.Slots == 0 {
 		o.Slots = max(1, runtime.NumCPU())
 	}

@@ -59,7 +59,7 @@ const maxPayload = task.MaxMessage
 
 // New validates opts and prepares a runner; Run starts it.
 func New(opts Options) (*Runner, error) {
-	opts.setDefaults()
+	opts.ensureDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}

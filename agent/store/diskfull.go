@@ -94,7 +94,7 @@ func (s *Store) FreeBytes() int64 { return s.disk.bytes.Load() }
 // disk a write to an mmapped page is SIGBUS: an agent waits for room
 // before it opens its store.
 func RoomToOpen(dir string, o Options) (free int64, ok bool, err error) {
-	o.setDefaults()
+	o.ensureDefaults()
 	for {
 		if _, err := os.Stat(dir); err == nil || !errors.Is(err, os.ErrNotExist) {
 			break

@@ -71,7 +71,7 @@ const (
 	defaultDiskPoll       = time.Second
 )
 
-func (o *Options) setDefaults() {
+func (o *Options) ensureDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

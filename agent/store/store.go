@@ -66,7 +66,7 @@ type Store struct {
 // store has a new ID, so the scheduler starts a new sequence for it. A
 // store written by a newer agent (schema above 1) is refused.
 func Open(dir string, o Options) (*Store, *kv.Recovery, error) {
-	o.setDefaults()
+	o.ensureDefaults()
 	if err := o.Validate(); err != nil {
 		return nil, nil, err
 	}

@@ -14,7 +14,7 @@ import (
 
 // Options configure the embedded broker. The zero value plus Region and
 // CredentialsFile is a working loopback broker; every other field has a
-// default, filled in one place (withDefaults).
+// default, filled in one place (ensureDefaults).
 //
 // The sizing defaults are chosen for a region of up to ~10k Raspberry Pis
 // whose agents speak MQTT 3.1.1, send a few small JSON messages a minute and
@@ -203,8 +203,8 @@ const (
 	defaultConnectTimeout   = 10 * time.Second
 )
 
-// withDefaults returns o with every unset field given its default.
-func (o Options) withDefaults() Options {
+// ensureDefaults gives every unset field of o its default.
+func (o *Options) ensureDefaults() {
 	if o.Addr == "" && o.TLSAddr == "" {
 		o.Addr = DefaultAddr
 	}
@@ -250,12 +250,12 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return o
 }
 
 // Validate reports every problem with o (after defaults) at once.
 func (o Options) Validate() error {
-	return o.withDefaults().validate()
+	o.ensureDefaults()
+	return o.validate()
 }
 
 func (o Options) validate() error {

@@ -7,15 +7,17 @@ import (
 )
 
 func TestOptionsDefaults(t *testing.T) {
-	o := Options{Region: "eu-1", CredentialsFile: "x"}.withDefaults()
+	o := Options{Region: "eu-1", CredentialsFile: "x"}
+	o.ensureDefaults()
 	if o.Addr != DefaultAddr || o.MaxPendingWrites != 1024 || o.SessionExpiry != 7*24*time.Hour || o.Logger == nil {
 		t.Errorf("defaults not filled: %+v", o)
 	}
 	if err := (Options{Region: "eu-1", CredentialsFile: "x"}).Validate(); err != nil {
 		t.Errorf("nearly empty options: %v", err)
 	}
-	if o := (Options{TLSAddr: ":8883"}).withDefaults(); o.Addr != "" {
-		t.Errorf("Addr = %q with only TLSAddr set, want no plain listener", o.Addr)
+	tlsOnly := Options{TLSAddr: ":8883"}
+	if tlsOnly.ensureDefaults(); tlsOnly.Addr != "" {
+		t.Errorf("Addr = %q with only TLSAddr set, want no plain listener", tlsOnly.Addr)
 	}
 	if err := (Options{Region: "eu-1", AllowAnonymous: true}).Validate(); err != nil {
 		t.Errorf("anonymous on the default loopback listener: %v", err)

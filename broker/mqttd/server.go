@@ -38,7 +38,7 @@ type Server struct {
 // New checks opts, loads the credentials and TLS files, and builds the
 // broker. It opens no socket: Run does.
 func New(opts Options) (*Server, error) {
-	opts = opts.withDefaults()
+	opts.ensureDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}

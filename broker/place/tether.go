@@ -21,7 +21,7 @@ type TetherOptions struct {
 	BudgetBurst float64
 }
 
-func (o *TetherOptions) defaults() {
+func (o *TetherOptions) ensureDefaults() {
 	if o.Best <= 0 {
 		o.Best = 15
 	}
@@ -55,7 +55,7 @@ type Tether struct {
 
 // NewTether returns the Tether policy.
 func NewTether(rng *rand.Rand, opt TetherOptions) *Tether {
-	opt.defaults()
+	opt.ensureDefaults()
 	return &Tether{opt: opt, rng: rng, tokens: opt.CloudBudget * opt.BudgetBurst}
 }
 
