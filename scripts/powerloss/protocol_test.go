@@ -1,6 +1,7 @@
 package powerloss
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -92,5 +93,77 @@ func FuzzParseLine(f *testing.F) {
 		if err == nil && l.Kind == KindTask && (l.Done < 0 || l.Done > l.Total || l.Task == "") {
 			t.Fatalf("a task line out of bounds: %+v", l)
 		}
+		// What parses writes back as a line that parses to the same.
+		if ok && err == nil {
+			back := formatLine(l)
+			again, ok2, err2 := ParseLine(back)
+			if !ok2 || err2 != nil || again != l {
+				t.Fatalf("%q parsed to %+v, written back as %q, which parses to %+v (ok %v, %v)", s, l, back, again, ok2, err2)
+			}
+		}
 	})
+}
+
+// formatLine writes l as the workload or init would: the protocol's
+// canonical form of what ParseLine read.
+func formatLine(l Line) string {
+	switch l.Kind {
+	case KindInitBooted:
+		return initPrefix + "BOOTED"
+	case KindInitMounting:
+		return initPrefix + "MOUNTING"
+	case KindInitMounted:
+		return initPrefix + "MOUNTED " + l.Text
+	case KindInitStart:
+		return initPrefix + "START"
+	case KindInitExit:
+		return initPrefix + "EXIT " + l.Text
+	case KindInitError:
+		return initPrefix + "ERROR " + l.Text
+	case KindOpened:
+		rec := 0
+		if l.Recovered {
+			rec = 1
+		}
+		return fmt.Sprintf("%sOPENED recovered=%d next=%d", wlPrefix, rec, l.Next)
+	case KindHave:
+		return fmt.Sprintf("%sHAVE %d-%d", wlPrefix, l.From, l.To)
+	case KindCommit:
+		return fmt.Sprintf("%sCOMMIT %d", wlPrefix, l.From)
+	case KindCompactBegin:
+		return wlPrefix + "COMPACT BEGIN"
+	case KindCompactEnd:
+		return wlPrefix + "COMPACT END"
+	case KindBroken:
+		return wlPrefix + "BROKEN " + l.Text
+	case KindError:
+		return wlPrefix + "ERROR " + l.Text
+	case KindOther:
+		if w, ok := strings.CutPrefix(l.Text, "TASK "); ok {
+			return wlPrefix + "TASK _ " + w
+		}
+		return wlPrefix + l.Text
+	}
+	task := wlPrefix + "TASK " + l.Task + " "
+	progress := fmt.Sprintf("%d/%d", l.Done, l.Total)
+	switch l.Event {
+	case TaskSubmit:
+		return task + "SUBMIT"
+	case TaskAccepted:
+		return task + "ACCEPTED"
+	case TaskStored:
+		out := task + "STORED " + l.Text + " " + progress
+		if l.Output != "" {
+			out += " " + l.Output
+		}
+		return out
+	case TaskResumed:
+		return task + "RESUMED-FROM " + progress
+	case TaskProgress:
+		return task + "PROGRESS " + progress
+	case TaskDone:
+		return task + "DONE " + l.Output
+	default:
+		return task + "FAILED " + l.Text
+	}
 }
