@@ -58,6 +58,7 @@ type simNode struct {
 	keys     []ed25519.PublicKey
 	started  time.Time
 	skew     atomic.Int64 // ns
+	quiet    atomic.Bool  // makes no more reports
 	conn     atomic.Uint32
 	sess     *session.Session
 	wake     chan struct{}
@@ -180,6 +181,9 @@ func (n *simNode) work(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			if n.quiet.Load() {
+				continue
+			}
 			up++
 			n.make(n.topics.NodeMetrics(n.id), func(h protocol.Header) any {
 				return protocol.Metrics{Header: h, CPU: protocol.CPU{Total: float64(up % 100)}, UptimeS: up}
@@ -356,10 +360,16 @@ func garbage(ctx context.Context, sess *session.Session, id string, topics proto
 	}
 }
 
+// liarCount is what the liar was given: attempts in all, and the most it
+// held at once (assigned and not yet cancelled).
+type liarCount struct {
+	attempts, held, maxHeld atomic.Int64
+}
+
 // liar claims 4096 cores and slots at speed 1000, accepts every
-// assignment, says it runs it and never does any of it; it records how
-// many attempts it was given.
-func liar(ctx context.Context, sess *session.Session, id string, topics protocol.Topics, attempts *atomic.Int64) error {
+// assignment, says it runs it and never does any of it; it counts what it
+// was given.
+func liar(ctx context.Context, sess *session.Session, id string, topics protocol.Topics, got *liarCount) error {
 	work := make(chan task.Assignment, 1<<12)
 	if err := sess.Subscribe(ctx, topics.NodeCommands(id), 1, func(m session.Message) {
 		env, err := task.DecodeEnvelope(m.Payload)
@@ -367,7 +377,7 @@ func liar(ctx context.Context, sess *session.Session, id string, topics protocol
 			return
 		}
 		var a task.Assignment
-		if json.Unmarshal(env.Body, &a) == nil && a.Op == task.AssignRun {
+		if json.Unmarshal(env.Body, &a) == nil {
 			select {
 			case work <- a:
 			default:
@@ -393,9 +403,21 @@ func liar(ctx context.Context, sess *session.Session, id string, topics protocol
 			case <-ctx.Done():
 				return
 			case a := <-work:
-				if key := fmt.Sprintf("%s/%d", a.Task, a.Attempt); !seen[key] {
-					seen[key] = true
-					attempts.Add(1)
+				key := fmt.Sprintf("%s/%d", a.Task, a.Attempt)
+				if a.Op == task.AssignCancel {
+					if seen[key] {
+						delete(seen, key)
+						got.held.Add(-1)
+					}
+					continue
+				}
+				if seen[key] {
+					continue
+				}
+				seen[key] = true
+				got.attempts.Add(1)
+				if h := got.held.Add(1); h > got.maxHeld.Load() {
+					got.maxHeld.Store(h)
 				}
 				for _, state := range []string{task.EventAccepted, task.EventRunning} {
 					seq++
