@@ -48,6 +48,10 @@ func writePlots(outDir string, cfg *Config, aggs []agg) error {
 			}
 			p.Legend.Top = true
 			p.Legend.Left = true
+			if lo, hi := minMax(fg.xs); hi > lo {
+				// Room on the left for the legend, so it covers no line.
+				p.X.Min, p.X.Max = lo-(hi-lo), hi+(hi-lo)/20
+			}
 			for k, pol := range cfg.Policies {
 				var xys plotter.XYs
 				var errs plotter.YErrors
@@ -100,4 +104,12 @@ func writePlots(outDir string, cfg *Config, aggs []agg) error {
 type errXYs struct {
 	plotter.XYs
 	plotter.YErrors
+}
+
+func minMax(xs []float64) (lo, hi float64) {
+	lo, hi = xs[0], xs[0]
+	for _, x := range xs {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	return lo, hi
 }
