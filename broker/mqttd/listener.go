@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -78,7 +77,7 @@ var _ listeners.Listener = (*listener)(nil)
 func newListener(id, addr string, tlsConfig *tls.Config, limits connLimits, log *slog.Logger) (*listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("mqttd: listen %s: %w", addr, err)
+		return nil, err // net.Listen names the address: "listen tcp ADDR: …"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &listener{

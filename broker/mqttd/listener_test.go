@@ -2,6 +2,7 @@ package mqttd
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -196,4 +197,25 @@ func fdChild(t *testing.T, creds string) {
 	}
 	fmt.Println("ADDR=" + s.Addr().String())
 	io.Copy(io.Discard, os.Stdin)
+}
+
+// A port in use is said once, in net.Listen's words, for serve to put in
+// context ("embedded broker: listen tcp ADDR: bind: address already in
+// use"), not again under the package's name.
+func TestRunOnAPortInUse(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	opts := testOptions(t)
+	opts.Addr = taken.Addr().String()
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Run(context.Background())
+	if err == nil || strings.Count(err.Error(), opts.Addr) != 1 || strings.Contains(err.Error(), "mqttd") {
+		t.Fatalf("Run on a port in use: %v, want net.Listen's error alone", err)
+	}
 }
