@@ -94,14 +94,22 @@ func FuzzIdentity(f *testing.F) {
 	addSeeds(f, "proc/cpuinfo")
 	addSeeds(f, "etc/machine-id")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if id, ok := parseSerial(b); ok && id == "" {
-			t.Fatal("an empty serial accepted")
+		// What parses, written back as the kernel or systemd writes it,
+		// parses to the same identity.
+		if id, ok := parseSerial(b); ok {
+			if again, ok := parseSerial([]byte(id + "\x00")); id == "" || !ok || again != id {
+				t.Fatalf("serial %q written back reads %q (%v)", id, again, ok)
+			}
 		}
-		if id, ok := parseCPUInfoSerial(b); ok && id == "" {
-			t.Fatal("an empty serial accepted")
+		if id, ok := parseCPUInfoSerial(b); ok {
+			if again, ok := parseCPUInfoSerial([]byte("Revision\t: c03114\nSerial\t\t: " + id + "\n")); id == "" || !ok || again != id {
+				t.Fatalf("cpuinfo serial %q written back reads %q (%v)", id, again, ok)
+			}
 		}
-		if id, ok := parseMachineID(b); ok && len(id) != 32 {
-			t.Fatalf("machine-id %q accepted", id)
+		if id, ok := parseMachineID(b); ok {
+			if again, ok := parseMachineID([]byte(id + "\n")); len(id) != 32 || !ok || again != id {
+				t.Fatalf("machine-id %q written back reads %q (%v)", id, again, ok)
+			}
 		}
 	})
 }
