@@ -22,6 +22,7 @@ type agg struct {
 	// Bound is the clairvoyant lower bound on the same tasks (the workload does not depend on
 	// the policy, so every policy of a configuration has the same bound).
 	BoundMean, BoundP99, BoundMiss stat
+	ClassMiss                      []stat // per task class
 }
 
 // aggregate groups results by configuration, in first-seen order.
@@ -66,6 +67,9 @@ func aggregate(rs []Result) []agg {
 		a.BoundMean = col(func(r Result) float64 { return r.Bound.Mean })
 		a.BoundP99 = col(func(r Result) float64 { return r.Bound.P99 })
 		a.BoundMiss = col(func(r Result) float64 { return r.Bound.Miss })
+		for c := range g[0].ClassMiss {
+			a.ClassMiss = append(a.ClassMiss, col(func(r Result) float64 { return r.ClassMiss[c] }))
+		}
 		out = append(out, a)
 	}
 	return out

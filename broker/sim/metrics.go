@@ -26,7 +26,11 @@ type Result struct {
 	// UnfinishedWork is the share of the measured tasks' work not finished when the run ended.
 	UnfinishedWork float64
 	// Bound is the clairvoyant lower bound over the same tasks (see bound.go).
-	Bound      Bound
+	Bound Bound
+	// ClassTasks and ClassMiss are, per task class, the measured tasks and the share of them
+	// missed (as Miss).
+	ClassTasks []int
+	ClassMiss  []float64
 	Rejected   int
 	Unfinished int
 	Preempted  int
@@ -36,7 +40,8 @@ type Result struct {
 
 // measure computes the run's Result from the final world state.
 func (w *world) measure() Result {
-	r := Result{cell: w.cell, Preempted: w.preempted, Events: w.events}
+	r := Result{cell: w.cell, Preempted: w.preempted, Events: w.events,
+		ClassTasks: make([]int, len(w.apps)), ClassMiss: make([]float64, len(w.apps))}
 	var times []float64
 	missed, cloud := 0, 0
 	work, unfinished := 0.0, 0.0
@@ -46,6 +51,8 @@ func (w *world) measure() Result {
 			continue
 		}
 		r.Tasks++
+		r.ClassTasks[j.task.Class]++
+		before := missed
 		work += j.task.Work
 		switch j.state {
 		case jsDone:
@@ -64,6 +71,9 @@ func (w *world) measure() Result {
 			unfinished += w.leftOf(j)
 			missed++
 			times = append(times, w.now-j.task.Arrival) // censored
+		}
+		if missed > before {
+			r.ClassMiss[j.task.Class]++
 		}
 	}
 	s := sorted(times)
@@ -85,6 +95,11 @@ func (w *world) measure() Result {
 	r.UtilSpread = stddev(utils)
 	if work > 0 {
 		r.UnfinishedWork = unfinished / work
+	}
+	for c, n := range r.ClassTasks {
+		if n > 0 {
+			r.ClassMiss[c] /= float64(n)
+		}
 	}
 	r.Diverged = w.diverged
 	r.Unstable = r.Diverged || r.UnfinishedWork > unstableWork || w.growing(slots)

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"math"
 	"testing"
 )
 
@@ -73,5 +74,22 @@ func TestBoundIsBelowEveryPolicy(t *testing.T) {
 		if r.P99 < r.Bound.P99 || r.Mean < r.Bound.Mean || r.Miss < r.Bound.Miss {
 			t.Errorf("%s beats the bound: %+v vs %+v", p, r, r.Bound)
 		}
+	}
+}
+
+// TestClassMissesAddUpToMisses: the per-class miss shares, weighted by each class's tasks,
+// add up to the run's miss share.
+func TestClassMissesAddUpToMisses(t *testing.T) {
+	cfg := small()
+	w := run(t, &cfg, cell{Mix: "ecs", Load: 0.9, Stale: 2, Policy: "least-work", Seed: 5})
+	r := w.measure()
+	sum, n := 0.0, 0
+	for c, k := range r.ClassTasks {
+		sum += r.ClassMiss[c] * float64(k)
+		n += k
+		t.Logf("%s: %d tasks, %.2f %% missed", w.apps[c].Name, k, 100*r.ClassMiss[c])
+	}
+	if n != r.Tasks || math.Abs(sum/float64(n)-r.Miss) > 1e-12 || r.Miss == 0 {
+		t.Errorf("classes: %d tasks, %.4f missed; run: %d tasks, %.4f missed", n, sum/float64(n), r.Tasks, r.Miss)
 	}
 }

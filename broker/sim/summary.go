@@ -32,6 +32,7 @@ func writeSummary(w io.Writer, cfg *Config, aggs []agg) error {
 		fmt.Fprintf(&b, "%s | %s | %s | %s |\n", pm(a.Miss, 100), pm(a.Offload, 100), pm(a.CloudMB, 1), pm(a.Util, 1))
 	}
 	b.WriteString("\n")
+	writeClassMisses(&b, cfg, aggs)
 	writeAcceptance(&b, cfg, aggs)
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -77,4 +78,33 @@ func writePivot(b *strings.Builder, cfg *Config, aggs []agg, title string, cell,
 // pm formats a stat scaled by k as "m ± ci".
 func pm(s stat, k float64) string {
 	return fmt.Sprintf("%.3g ± %.2g", s.M*k, s.CI*k)
+}
+
+// writeClassMisses writes, per mix, each policy's deadline misses per task class at the load
+// nearest 0.9 and the staleness nearest 2 s.
+func writeClassMisses(b *strings.Builder, cfg *Config, aggs []agg) {
+	load, stale := nearest(cfg.Loads, 0.9), nearest(cfg.Staleness, 2)
+	for _, mix := range cfg.Mixes {
+		site, err := cfg.site(mix)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(b, "Deadline misses per task class (%%), %s at load %g, staleness %g s:\n\n| policy |", mix, load, stale)
+		for _, a := range site.Apps {
+			fmt.Fprintf(b, " %s |", a.Name)
+		}
+		b.WriteString("\n|---|" + strings.Repeat("---|", len(site.Apps)) + "\n")
+		for _, p := range cfg.Policies {
+			a, ok := find(aggs, key{mix, load, stale, p})
+			if !ok {
+				continue
+			}
+			fmt.Fprintf(b, "| %s |", p)
+			for _, s := range a.ClassMiss {
+				fmt.Fprintf(b, " %s |", pm(s, 100))
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
 }
