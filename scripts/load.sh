@@ -93,6 +93,27 @@ nats_conf() {
       -e "s/listen: 127.0.0.1:4222/listen: 127.0.0.1:$((base + 10 * i + 1))/" \
       -e "s/listen: 0.0.0.0:1883/listen: 127.0.0.1:$((base + 10 * i))/" \
       -e "s/listen: 0.0.0.0:6222/listen: 127.0.0.1:$((base + 10 * i + 2))/" deploy/nats/nats.conf > "$dir/n$i/nats.conf"
+    # Monitoring, for the readiness check below.
+    printf 'http: 127.0.0.1:%d\n' $((base + 10 * i + 3)) >> "$dir/n$i/nats.conf"
+  done
+}
+
+# nats_ready BASE: waits until every node's /healthz answers 200 (JetStream
+# formed, with a metadata leader): before that NATS refuses MQTT clients.
+nats_ready() {
+  local base=$1 i status
+  for i in 1 2 3; do
+    for _ in $(seq 600); do
+      status=""
+      if exec 3<>"/dev/tcp/127.0.0.1/$((base + 10 * i + 3))"; then
+        printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3
+        read -r _ status _ <&3 || true
+        exec 3>&-
+      fi 2>/dev/null
+      [ "$status" = 200 ] && break
+      sleep 0.2
+    done
+    [ "$status" = 200 ] || { echo "load: nats node $i not healthy" >&2; return 1; }
   done
 }
 
@@ -142,6 +163,7 @@ for b in $brokers; do
           watch="${watch:+$watch,}nats-$i=$!"
         done
         wait_port
+        nats_ready "$base"
         $bin serve --mqtt-url "tcp://127.0.0.1:$((base + 20))" --mqtt-url "tcp://127.0.0.1:$((base + 30))" \
           --password-file "$work/tether-scheduler.pw" --tasks-dir "$dir/tasks" --log-level warn 2> "$dir/serve.log" &
         pids+=($!)
