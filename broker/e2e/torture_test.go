@@ -9,7 +9,6 @@ import (
 	"os"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -163,16 +162,25 @@ func (l *flappingLink) flap(ctx context.Context) {
 
 // TestKill9Torture runs an agent behind a flapping link and SIGKILLs it at
 // random moments, restarting it on the same data directory, for
-// TORTURE_CYCLES cycles (default 100, about 90 s; the soak, TETHER_SOAK or
-// `make torture`, runs 2,000). It runs beside the package's other parallel
+// TORTURE_CYCLES cycles (default 60, about 60 s at a load average of ~10,
+// 120 s at ~40; the soak, TETHER_SOAK or `make torture`, runs 2,000). It runs beside the package's other parallel
 // tests (it has its own scheduler, link and data directory). After the
 // last cycle the link is steady and the agent stops cleanly: the scheduler
 // must then have applied every sequence number the agent's store ever made,
 // each exactly once and in order — no gap, whatever it dropped as
 // duplicates.
+//
+// What the store committed is recorded from outside the agent as well: a
+// monitor on the broker keeps every report (each was durable before it was
+// published) with its bytes. The run fails if a seq came with two
+// different payloads (a store that lost its tail and handed the seqs out
+// again), if a second store id appeared (a store moved aside as damaged),
+// if a seq was seen that the final store does not know, and if fewer than a
+// third of the kills landed after the store had opened (a run that only
+// killed the agent while it started would prove little).
 func TestKill9Torture(t *testing.T) {
 	t.Parallel()
-	cycles := 100
+	cycles := 60
 	if soak() {
 		cycles = 2000
 	}
@@ -198,23 +206,46 @@ func TestKill9Torture(t *testing.T) {
 	go func() { link.flap(ctx); close(flapped) }()
 	defer func() { cancel(); <-flapped }()
 
+	ledger := newCommitLedger()
+	topics, _ := protocol.NewTopics("default")
+	monitor := connect(t, s, "monitor@e2e", "monitor")
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := monitor.Subscribe(sctx, topics.NodeMetrics("pi-torture"), 1, ledger.onMetrics); err != nil {
+		t.Fatal(err)
+	}
+
 	args := []string{"--broker", link.url(), "--sample-interval", "100ms", "--send-all", "--keepalive", "5s"}
-	opened := 0 // cycles in which the store had opened before the kill
+	opened := 0                   // cycles in which the store had opened before the kill
+	storeIDs := map[string]bool{} // the store ids those runs opened
 	for i := range cycles {
 		a := s.startAgent("pi-torture", args...)
-		time.Sleep(time.Duration(100+rng.IntN(1400)) * time.Millisecond)
+		if rng.IntN(2) == 0 {
+			// Timed from the start: anywhere in the agent's start, the
+			// store's open included, or in its first second of work.
+			time.Sleep(time.Duration(100+rng.IntN(1400)) * time.Millisecond)
+		} else {
+			// Timed from the store's open: while the agent writes and
+			// sends. On a loaded machine the open alone can outlast the
+			// first kind's delays, and ten kills in a row inside it look
+			// like a store that crashes every open (see below).
+			waitOutput(a, storeOpenedRE, 20*time.Second)
+			time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond)
+		}
 		select {
 		case <-a.done:
 			t.Fatalf("cycle %d: the agent exited on its own: %v\n%s", i, a.err, a.out.String())
 		default:
 		}
-		if strings.Contains(a.out.String(), `msg="store opened"`) {
+		if m := storeOpenedRE.FindStringSubmatch(a.out.String()); m != nil {
 			opened++
+			storeIDs[m[1]] = true
 		}
+		seen := ledger.highest() // committed before this kill
 		a.signal(syscall.SIGKILL)
 		<-a.done
 		if i%25 == 24 {
-			t.Logf("%d cycles", i+1)
+			t.Logf("%d cycles, committed reports seen up to seq %d", i+1, seen)
 		}
 	}
 	cancel()
@@ -223,7 +254,7 @@ func TestKill9Torture(t *testing.T) {
 	// Steady link: one last run that makes no new records (its first
 	// sample would be an hour away) and only delivers what the store kept.
 	final := s.startAgent("pi-torture", "--broker", link.url(), "--sample-interval", "1h", "--heartbeat", "2h")
-	made := storeLastSeq(t, final)
+	made, finalID := storeLastSeq(t, final)
 	var row protocol.FleetNode
 	s.waitFleet(60*time.Second, "backlog delivered", func(n map[string]protocol.FleetNode) bool {
 		row = n["pi-torture"]
@@ -236,15 +267,37 @@ func TestKill9Torture(t *testing.T) {
 	t.Logf("%d SIGKILLs (%d after the store had opened): the store made %d records; the scheduler applied up to seq %d with %d gaps and dropped %d duplicates",
 		cycles, opened, made, row.Seq, row.Gaps, row.Dups)
 	if row.Gaps != 0 || row.Seq != made {
-		t.Fatalf("the scheduler applied up to %d with %d gaps; the store made %d", row.Seq, row.Gaps, made)
+		t.Errorf("the scheduler applied up to %d with %d gaps; the store made %d", row.Seq, row.Gaps, made)
+	}
+	for _, p := range ledger.check(finalID, made) {
+		t.Error(p)
+	}
+	if len(storeIDs) > 1 {
+		t.Errorf("the agent opened stores %v: one was moved aside", storeIDs)
+	}
+	if opened*3 < cycles {
+		t.Errorf("only %d of %d kills landed after the store had opened", opened, cycles)
 	}
 }
 
+// waitOutput waits until p's output matches re, p exits or within passes.
+func waitOutput(p *proc, re *regexp.Regexp, within time.Duration) {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) && !re.MatchString(p.out.String()) {
+		select {
+		case <-p.done:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+var storeOpenedRE = regexp.MustCompile(`msg="store opened".* store_id=(\S+) last_seq=(\d+)`)
+
 // storeLastSeq reads the last sequence number the agent's store had made
-// when it opened, from the agent's own log line.
-func storeLastSeq(t *testing.T, p *proc) uint64 {
+// when it opened, and the store's id, from the agent's own log line.
+func storeLastSeq(t *testing.T, p *proc) (uint64, string) {
 	t.Helper()
-	re := regexp.MustCompile(`msg="store opened".* last_seq=(\d+)`)
 	// An open after a hundred kills replays what they left; beside the
 	// other parallel e2e tests on two cores it has taken over 10 s. The
 	// test's claim is what the store kept, not how fast it opens
@@ -252,13 +305,13 @@ func storeLastSeq(t *testing.T, p *proc) uint64 {
 	start := time.Now()
 	deadline := start.Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		if m := re.FindStringSubmatch(p.out.String()); m != nil {
-			n, _ := strconv.ParseUint(m[1], 10, 64)
+		if m := storeOpenedRE.FindStringSubmatch(p.out.String()); m != nil {
+			n, _ := strconv.ParseUint(m[2], 10, 64)
 			t.Logf("the final agent opened its store in %v", time.Since(start).Round(time.Millisecond))
-			return n
+			return n, m[1]
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("the agent did not log its store:\n%s", p.out.String())
-	return 0
+	return 0, ""
 }

@@ -81,7 +81,13 @@ func (d *DB) CompactStats() CompactStats {
 // next Open's preflight checks the tables.
 func (d *DB) compactor() {
 	defer d.runs.Done()
-	t := time.NewTimer(d.profile.CompactDelay) // the first look: what the last run left
+	// The first look: what the last run left, at once when it is due
+	// (processes killed before their first look pile tables up in L0).
+	first := d.profile.CompactDelay
+	if compactionDue(d.DB.Levels()) {
+		first = 0
+	}
+	t := time.NewTimer(first)
 	defer t.Stop()
 	for {
 		select {

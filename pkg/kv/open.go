@@ -164,12 +164,25 @@ func tryOpen(dir string, p Profile, log *slog.Logger, check func(*badger.DB) err
 	// check rather than killing the process: both only read. Badger's
 	// Open also writes through mmaps, where a fault is a full disk.
 	old := debug.SetPanicOnFault(true)
-	err = preflight(dir, p, log)
+	l0, err := preflight(dir, p, log)
 	debug.SetPanicOnFault(old)
 	if err != nil {
 		return nil, err
 	}
-	db, err = badger.Open(p.badgerOptions(dir, log))
+	opt := p.badgerOptions(dir, log)
+	// Badger's Open flushes the memtables it replays to level 0 and waits
+	// for each flush, which waits while L0 is at NumLevelZeroTablesStall —
+	// for a compaction nothing runs during Open (compaction on demand
+	// starts after it). Processes killed within CompactDelay of their open
+	// leave one more L0 table each, and once they reach the stall every
+	// later Open hangs for ever. So this open's stall is above what L0
+	// will hold; the compactor compacts it at once (compact.go).
+	if need := l0 + opt.NumLevelZeroTables + 1; need > opt.NumLevelZeroTablesStall {
+		log.Warn("level 0 holds more tables than writes may wait for: allowing them until the first compaction",
+			"l0_tables", l0, "stall", opt.NumLevelZeroTablesStall)
+		opt.NumLevelZeroTablesStall = need
+	}
+	db, err = badger.Open(opt)
 	if err != nil || check == nil {
 		return db, err
 	}

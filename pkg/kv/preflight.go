@@ -33,13 +33,17 @@ import (
 // It returns a *CorruptError for damage, any other error for I/O failures.
 // One repair is made in place: a log file whose replay would end in such an
 // absurd entry is truncated there, exactly where Badger's replay ends.
-func preflight(dir string, p Profile, log *slog.Logger) error {
+//
+// l0 is how many level-0 tables the store will have once Badger's Open has
+// flushed the memtables it replays: the L0 tables listed plus the memtable
+// logs.
+func preflight(dir string, p Profile, log *slog.Logger) (l0 int, err error) {
 	entries, err := os.ReadDir(dir)
 	if os.IsNotExist(err) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var manifest bool
 	var tables, mems, vlogs []uint64
@@ -63,7 +67,7 @@ func preflight(dir string, p Profile, log *slog.Logger) error {
 			// loses nothing, so the store opens instead of crash-looping.
 			if fi, err := e.Info(); err == nil && fi.Size() == 0 {
 				if err := os.Remove(filepath.Join(dir, name)); err != nil {
-					return err
+					return 0, err
 				}
 				log.Warn("removed an empty memtable log left by an interrupted start", "file", name)
 				break
@@ -84,7 +88,7 @@ func preflight(dir string, p Profile, log *slog.Logger) error {
 			// harness's task run.
 			if fi, err := e.Info(); err == nil && fi.Size() == 0 {
 				if err := os.Remove(filepath.Join(dir, name)); err != nil {
-					return err
+					return 0, err
 				}
 				log.Warn("removed an empty value-log file left by an interrupted deletion", "file", name)
 				break
@@ -94,27 +98,33 @@ func preflight(dir string, p Profile, log *slog.Logger) error {
 	}
 	if !manifest {
 		if len(tables)+len(mems)+len(vlogs) > 0 {
-			return corrupt(dir, "MANIFEST is missing but %d tables and %d log files are present",
+			return 0, corrupt(dir, "MANIFEST is missing but %d tables and %d log files are present",
 				len(tables), len(mems)+len(vlogs))
 		}
-		return nil
+		return 0, nil
 	}
 	if err := checkKeyRegistry(dir, log); err != nil {
-		return err
+		return 0, err
 	}
 	listed, newest, err := checkTables(dir, p, log)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	walScans, err := checkLogs(dir, mems, "%05d.mem", false, log)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := checkUnlisted(dir, tables, listed, newest, walScans, log); err != nil {
-		return err
+		return 0, err
+	}
+	l0 = len(mems)
+	for _, tm := range listed {
+		if tm.Level == 0 {
+			l0++
+		}
 	}
 	_, err = checkLogs(dir, vlogs, "%06d.vlog", true, log)
-	return err
+	return l0, err
 }
 
 // checkTables replays the MANIFEST and opens every table it lists. It

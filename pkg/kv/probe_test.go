@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
@@ -63,6 +64,9 @@ func probeTestCheck(dir string, _ Profile, _ *badger.DB) error {
 const hangEnv = "TETHER_KV_TEST_HANG"
 
 func hangInOpen() {
+	if dir, ok := os.LookupEnv(writeExitEnv); ok {
+		writeAndDie(dir)
+	}
 	dir, ok := os.LookupEnv(hangEnv)
 	if !ok {
 		return
@@ -264,5 +268,84 @@ func TestFaultInCheckIsDamage(t *testing.T) {
 	defer db.Close()
 	if rec == nil || !strings.Contains(rec.Reason, "panicked") {
 		t.Fatalf("Recovery = %+v; want one for the fault", rec)
+	}
+}
+
+// writeExitEnv names the store a re-executed test binary opens, writes one
+// key to and leaves at once, unclosed, as a process killed right after its
+// open would: before the compactor's first look.
+const writeExitEnv = "TETHER_KV_TEST_WRITE_EXIT"
+
+func writeAndDie(dir string) {
+	db, _, err := Open(dir, testProfile(), nil)
+	if err == nil {
+		err = db.Update(func(txn *badger.Txn) error {
+			return txn.Set(key(int(time.Now().UnixNano()%1e6)), []byte("v"))
+		})
+	}
+	if err != nil {
+		_, _ = os.Stderr.WriteString(err.Error() + "\n")
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// TestOpenAfterKillsBeforeCompaction: processes that die within
+// CompactDelay of their open each leave one more level-0 table (Badger
+// flushes the memtable it replayed); past NumLevelZeroTablesStall every
+// later Open used to hang for ever, its flush waiting for a compaction
+// that only starts after Open. Now each open allows what L0 holds, and the
+// compactor compacts it at once.
+func TestOpenAfterKillsBeforeCompaction(t *testing.T) {
+	p := testProfile()
+	dir, want := storeWithRecords(t)
+	for i := range p.NumLevelZeroTablesStall + 6 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), writeExitEnv+"="+dir)
+		var out strings.Builder
+		cmd.Stderr = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("run %d: %v\n%s", i, err, out.String())
+			}
+		case <-time.After(60 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("run %d: Open did not return in a minute (level 0 at the stall, nothing compacting)", i)
+		}
+	}
+	db, rec, err := Open(dir, p, testenv.Logger(t, slog.LevelWarn))
+	if err != nil || rec != nil {
+		t.Fatalf("Open: %v, %+v", err, rec)
+	}
+	defer db.Close()
+	for k, v := range want {
+		err := db.View(func(txn *badger.Txn) error {
+			item, err := txn.Get([]byte(k))
+			if err != nil {
+				return err
+			}
+			got, err := item.ValueCopy(nil)
+			if err == nil && !bytes.Equal(got, v) {
+				err = fmt.Errorf("value %q", got)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("key %s: %v", k, err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for db.CompactStats().Compactions == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if db.CompactStats().Compactions == 0 {
+		t.Errorf("level 0 not compacted after the open: %+v", db.DB.Levels()[0])
 	}
 }
