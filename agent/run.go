@@ -19,6 +19,7 @@ import (
 	"github.com/tether-edge/tether/agent/runner"
 	"github.com/tether-edge/tether/agent/store"
 	"github.com/tether-edge/tether/agent/uplink"
+	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/logging"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
@@ -99,6 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var (
 		st    atomic.Pointer[store.Store]
 		tasks atomic.Pointer[runner.Runner] // set once the store is open
+		blobs atomic.Pointer[blob.Endpoint] // set once the blob store is open
 	)
 	dropped := slog.New(logging.NewRateLimited(log.Handler(), logging.RateLimit{}))
 	uo := uplink.Options{
@@ -110,6 +112,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				return
 			}
 			dropped.Warn("task command not taken: the store is not open (disk full)")
+		},
+		OnBlob: func(p []byte) {
+			if e := blobs.Load(); e != nil {
+				e.Handle("", p)
+			}
 		},
 		// The disk is full while the store is not open: the agent waits
 		// for room before opening it.
@@ -172,7 +179,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	r, err := newRunner(cfg, opened, up, log)
+	bs, err := openBlobs(cfg, log)
+	if err != nil {
+		cancel()
+		if upDone != nil {
+			<-upDone
+		}
+		return err
+	}
+	defer bs.Close()
+	be, err := newBlobEndpoint(cfg, bs, up.Session(), log)
+	if err != nil {
+		cancel()
+		if upDone != nil {
+			<-upDone
+		}
+		return err
+	}
+	blobs.Store(be)
+	r, err := newRunner(cfg, opened, up, taskBlobs{store: bs, ep: be, log: log.With("component", "blobs")}, log)
 	if err != nil {
 		cancel()
 		if upDone != nil {
@@ -188,7 +213,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"brokers", strings.Join(cfg.Brokers, ","), "region", cfg.Region, "go", runtime.Version())
 
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		runBlobs(ctx, be, log)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := r.Run(ctx); err != nil {

@@ -12,7 +12,7 @@ import (
 
 // newRunner makes the task runner from the tasks section of cfg; its
 // events go out through up.
-func newRunner(cfg config.Config, st *store.Store, up *uplink.Uplink, log *slog.Logger) (*runner.Runner, error) {
+func newRunner(cfg config.Config, st *store.Store, up *uplink.Uplink, blobs runner.Blobs, log *slog.Logger) (*runner.Runner, error) {
 	keys, err := config.ParseSchedulerKeys(cfg.Tasks.SchedulerKeys)
 	if err != nil {
 		return nil, err // Validate has said so already
@@ -33,7 +33,7 @@ func newRunner(cfg config.Config, st *store.Store, up *uplink.Uplink, log *slog.
 		t.KillGrace = -time.Nanosecond
 	}
 	return runner.New(runner.Options{
-		Node: cfg.NodeID, Region: cfg.Region, Store: st, Keys: keys, Slots: t.Slots, Allow: t.Allow,
+		Node: cfg.NodeID, Region: cfg.Region, Store: st, Blobs: blobs, Keys: keys, Slots: t.Slots, Allow: t.Allow,
 		Workdir: cfg.TaskWorkdir(), CheckpointLimit: t.CheckpointLimit, OutputTail: t.OutputTail,
 		KillGrace: t.KillGrace, ProgressInterval: t.ProgressInterval, Header: up.Header, Notify: up.Notify, Logger: log.With("component", "runner"),
 	})

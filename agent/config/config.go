@@ -58,6 +58,10 @@ type Config struct {
 	// Tasks configures running the tasks the scheduler assigns.
 	Tasks Tasks `yaml:"tasks"`
 
+	// Blobs bounds the task data the agent keeps in DataDir/blobs; see
+	// docs/tasks.md (Task data: blobs).
+	Blobs Blobs `yaml:"blobs"`
+
 	// GCPercent is the Go collector's GOGC: the heap may grow this many
 	// percent over what is live before a collection. Go's own floor is a
 	// 4 MiB heap × GCPercent/100: 50 keeps an idle agent's heap near
@@ -106,6 +110,7 @@ func Default() Config {
 		Thresholds:     report.DefaultThresholds(),
 		Outbox:         Outbox{MaxBytes: 8 << 20, MaxAge: 24 * time.Hour},
 		Tasks:          defaultTasks(),
+		Blobs:          Blobs{Quota: 1 << 30},
 		GCPercent:      50,
 		MemoryLimit:    12 << 20,
 		LogLevel:       "info",
@@ -134,6 +139,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MemoryLimit != 0 && c.MemoryLimit < 8<<20 {
 		add("memory_limit %d: use 0 (none) or at least 8 MiB (8388608); below, the collector would run without pause", c.MemoryLimit)
+	}
+	if c.Blobs.Quota < 1<<20 {
+		add("blobs.quota: %d is below 1 MiB", c.Blobs.Quota)
 	}
 	if c.Outbox.MaxAge < time.Minute {
 		add("outbox.max_age: %v is below a minute", c.Outbox.MaxAge)
@@ -210,4 +218,12 @@ func (c *Config) ResolvePassword() (string, error) {
 type Outbox struct {
 	MaxBytes int64         `yaml:"max_bytes"` // default 8 MiB: ~3 h of 1 s reports
 	MaxAge   time.Duration `yaml:"max_age"`   // default 24 h
+}
+
+// Blobs bounds the agent's blob store (task inputs and outputs).
+type Blobs struct {
+	// Quota is the most bytes of blobs kept: complete ones plus the full
+	// size of every transfer in progress. Default 1 GiB; set what the
+	// device's card can spare.
+	Quota int64 `yaml:"quota"`
 }

@@ -54,6 +54,11 @@ func (r *Runner) runExecTask(ctx context.Context, e *entry, sv saved, restarted 
 		r.started(e, false, restarted, 0)
 		return outcome{res: task.Result{ExitCode: -1}, err: fmt.Errorf("preparing %s: %w", dir, err)}
 	}
+	dataEnv, err := r.dataEnv(dir, sv.Spec)
+	if err != nil {
+		r.started(e, false, restarted, 0)
+		return outcome{res: task.Result{ExitCode: -1}, err: fmt.Errorf("task data: %w", err)}
+	}
 	progress := int64(0)
 	if resumed {
 		progress = sv.Progress
@@ -75,7 +80,7 @@ func (r *Runner) runExecTask(ctx context.Context, e *entry, sv saved, restarted 
 	if resumed {
 		env = append(env, "TETHER_RESUMED=1")
 	}
-	cmd.Env = env
+	cmd.Env = append(env, dataEnv...)
 	setProcessGroup(cmd)
 
 	stdout, stderr := &tailWriter{max: r.opts.OutputTail}, &tailWriter{max: r.opts.OutputTail}
@@ -132,6 +137,9 @@ func (r *Runner) runExecTask(ctx context.Context, e *entry, sv saved, restarted 
 		return outcome{res: res, err: fmt.Errorf("waiting for %s: %w", x.Command, waitErr)}
 	case !ps.Success():
 		return outcome{res: res, err: exitError(ps)}
+	}
+	if res.Outputs, err = r.storeOutputs(dir, sv.Spec); err != nil {
+		return outcome{res: res, err: err}
 	}
 	return outcome{res: res}
 }

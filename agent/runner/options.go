@@ -20,6 +20,9 @@ type Options struct {
 	Region string
 	// Store is the agent's store: journal, checkpoints and outbox.
 	Store Store
+	// Blobs keeps and fetches task data (inputs and outputs); nil: a
+	// task that names any fails.
+	Blobs Blobs
 	// Keys are the pinned scheduler keys; an assignment signed by any
 	// other is refused. None: every assignment is refused.
 	Keys []ed25519.PublicKey

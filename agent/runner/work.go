@@ -48,10 +48,16 @@ func (r *Runner) work(ctx context.Context, e *entry, restarted bool) {
 	defer stop()
 	began := time.Now()
 	var out outcome
-	switch sv.Spec.Kind {
-	case task.KindBuiltin:
+	switch err := r.fetchInputs(ctx, sv.Spec); {
+	case err != nil:
+		r.started(e, false, restarted, 0)
+		out = outcome{res: task.Result{ExitCode: -1}, err: err}
+	case sv.Spec.Kind == task.KindBuiltin && sv.Spec.Builtin.Name == task.BuiltinSHA256:
+		r.started(e, false, restarted, 0)
+		out = r.runSHA256(ctx, sv.Spec)
+	case sv.Spec.Kind == task.KindBuiltin:
 		out = r.runBuiltinTask(ctx, e, sv, restarted)
-	case task.KindExec:
+	case sv.Spec.Kind == task.KindExec:
 		out = r.runExecTask(ctx, e, sv, restarted)
 	default: // Validate allows no other
 		out.err = fmt.Errorf("unknown kind %q", sv.Spec.Kind)

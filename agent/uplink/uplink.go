@@ -55,6 +55,10 @@ type Options struct {
 	// quick and must not keep the payload past its return. Nil: task
 	// commands are ignored with a warning.
 	OnTask func(payload []byte)
+	// OnBlob receives the payload of every blob frame the scheduler sends
+	// (pkg/blob), on the receive path, under OnTask's rules. Nil: blob
+	// frames are dropped.
+	OnBlob func(payload []byte)
 }
 
 // Uplink publishes a node's messages. Its methods are safe for concurrent
@@ -325,6 +329,10 @@ func (u *Uplink) onCommand(m session.Message) {
 			return
 		}
 		u.opts.OnTask(m.Payload)
+	case protocol.CmdBlob:
+		if u.opts.OnBlob != nil {
+			u.opts.OnBlob(m.Payload)
+		}
 	case protocol.CmdDuplicate:
 		dn, err := protocol.DecodeDuplicateNotice(m.Payload)
 		if err != nil {

@@ -46,6 +46,7 @@ type Config struct {
 	FleetRowRefresh time.Duration `yaml:"fleet_row_refresh"`
 
 	Tasks     Tasks     `yaml:"tasks"`
+	Blobs     Blobs     `yaml:"blobs"`
 	Placement Placement `yaml:"placement"`
 	HTTP      HTTP      `yaml:"http"`
 	// HomeAssistant: MQTT discovery of every node for Home Assistant.
@@ -206,6 +207,9 @@ func (c *Config) Validate() error {
 	}
 	c.Tasks.validate(add)
 	c.Placement.validate(add)
+	if c.Blobs.Quota < 0 {
+		add("blobs.quota: %d is negative", c.Blobs.Quota)
+	}
 	if err := logging.Check(c.LogLevel, c.LogFormat); err != nil {
 		errs = append(errs, err)
 	}

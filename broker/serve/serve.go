@@ -27,6 +27,7 @@ import (
 	"github.com/tether-edge/tether/broker/liveplace"
 	"github.com/tether-edge/tether/broker/mqttd"
 	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 )
@@ -142,6 +143,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		s, err = newScheduler(cfg, o, brokers, password, st, ld, key)
 		if err == nil {
 			s.rx = rx
+			err = s.openBlobs()
 		}
 		var hs *httpd.Server
 		if err == nil {
@@ -164,6 +166,11 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 			err = s.run(ctx, brokerErr)
 			stopHTTP()
 			<-httpDone
+		}
+		if s != nil && s.blobStore != nil {
+			if cerr := s.blobStore.Close(); err == nil {
+				err = cerr
+			}
 		}
 		if cerr := st.Close(); err == nil {
 			err = cerr
@@ -224,6 +231,12 @@ type scheduler struct {
 	badRows *rateLog
 	http    *httpd.Server // nil without http.listen (dashboard.go)
 	replies replies       // answers to the scheduler's own requests
+	// blobStore keeps task data (blobs.dir); blobs moves it to and from
+	// nodes (blobs.go).
+	blobStore *blob.Store
+	blobs     *blob.Endpoint
+	pulls     pulls
+	pullCtx   context.Context // the scheduler's run: pulls end with it
 }
 
 func newScheduler(cfg config.Config, o Options, brokers []string, password string,
@@ -285,12 +298,15 @@ func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
 	if err := s.dashboardSubscribe(ctx); err != nil {
 		return err
 	}
+	if err := s.attachBlobs(ctx); err != nil {
+		return err
+	}
 	// The workers outlive the session: what it acknowledged is handled.
 	stopIntake := s.intake.start(context.WithoutCancel(ctx))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){s.sweepLoop, s.publishLoop, s.commandLoop} {
+	for _, loop := range []func(context.Context){s.sweepLoop, s.publishLoop, s.commandLoop, s.blobLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

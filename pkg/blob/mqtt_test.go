@@ -1,9 +1,13 @@
-package blob
+// The transfer over a real broker is tested from outside the package:
+// broker/mqttd imports pkg/task, which imports this package.
+package blob_test
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +15,7 @@ import (
 	"github.com/tether-edge/tether/broker/mqttd"
 	"github.com/tether-edge/tether/broker/mqttd/mqttdtest"
 	"github.com/tether-edge/tether/pkg/backoff"
+	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/testenv"
@@ -30,8 +35,9 @@ type site struct {
 
 type side struct {
 	sess  *session.Session
-	store *Store
-	ep    *Endpoint
+	store *blob.Store
+	ep    *blob.Endpoint
+	dir   string
 	stop  context.CancelFunc
 	done  sync.WaitGroup
 }
@@ -59,28 +65,28 @@ func (s *site) startSide(user, url, dir string) *side {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := Open(Options{Dir: dir})
+	st, err := blob.Open(blob.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	send := SchedulerSend(sess, s.topics)
+	send := blob.SchedulerSend(sess, s.topics)
 	if user != "sched" {
-		send = NodeSend(sess, s.topics, user)
+		send = blob.NodeSend(sess, s.topics, user)
 	}
-	ep, err := NewEndpoint(EndpointOptions{Store: st, Send: send, Retry: 500 * time.Millisecond})
+	ep, err := blob.NewEndpoint(blob.EndpointOptions{Store: st, Send: send, Retry: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if user == "sched" {
-		err = AttachScheduler(s.ctx, sess, s.topics, ep)
+		err = blob.AttachScheduler(s.ctx, sess, s.topics, ep)
 	} else {
-		err = AttachNode(s.ctx, sess, s.topics, user, ep)
+		err = blob.AttachNode(s.ctx, sess, s.topics, user, ep)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	sd := &side{sess: sess, store: st, ep: ep, stop: cancel}
+	sd := &side{sess: sess, store: st, ep: ep, stop: cancel, dir: dir}
 	for _, run := range []func(context.Context) error{sess.Run, ep.Run} {
 		sd.done.Go(func() {
 			if err := run(ctx); err != nil {
@@ -104,11 +110,11 @@ func (sd *side) close() {
 }
 
 type fetchResult struct {
-	st  FetchStats
+	st  blob.FetchStats
 	err error
 }
 
-func (sd *side) fetchAsync(ctx context.Context, peer string, id ID) <-chan fetchResult {
+func (sd *side) fetchAsync(ctx context.Context, peer string, id blob.ID) <-chan fetchResult {
 	ch := make(chan fetchResult, 1)
 	go func() {
 		st, err := sd.ep.Fetch(ctx, peer, id)
@@ -148,7 +154,7 @@ func TestTransferSurvivesAPartition(t *testing.T) {
 	if atCut >= id.Size {
 		t.Fatal("the transfer ended before the partition")
 	}
-	if slack := 4 * DefaultWindow; r.st.Received > id.Size+int64(slack) {
+	if slack := 4 * blob.DefaultWindow; r.st.Received > id.Size+int64(slack) {
 		t.Fatalf("%d bytes arrived for a %d-byte blob: the transfer restarted instead of resuming", r.st.Received, id.Size)
 	}
 	if got := readBlob(t, s.sched.store, id); !bytes.Equal(got, data) {
@@ -174,7 +180,7 @@ func TestTransferResumesAfterARestart(t *testing.T) {
 	if r := <-res; !errors.Is(r.err, context.Canceled) {
 		t.Fatalf("stopped fetch: %v", r.err)
 	}
-	dir := s.node.store.opts.Dir
+	dir := s.node.dir
 	s.node.close()
 	s.node = s.startSide("node-a", s.proxy.url(), dir)
 	r := <-s.node.fetchAsync(s.ctx, "", id)
@@ -194,13 +200,36 @@ func TestTransferResumesAfterARestart(t *testing.T) {
 // hold with a missing, and the fetch fails at once with ErrNotFound.
 func TestFetchOfAnAbsentBlob(t *testing.T) {
 	s := newSite(t)
-	id := Of([]byte("nobody has this"))
+	id := blob.Of([]byte("nobody has this"))
 	r := <-s.node.fetchAsync(s.ctx, "", id)
-	if !errors.Is(r.err, ErrNotFound) || r.st.Retries != 0 {
+	if !errors.Is(r.err, blob.ErrNotFound) || r.st.Retries != 0 {
 		t.Fatalf("fetch of an absent blob: %+v %v, want ErrNotFound at once", r.st, r.err)
 	}
 	r = <-s.sched.fetchAsync(s.ctx, "node-a", id)
-	if !errors.Is(r.err, ErrNotFound) {
+	if !errors.Is(r.err, blob.ErrNotFound) {
 		t.Fatalf("scheduler's fetch of an absent blob: %v", r.err)
 	}
+}
+
+func randomBytes(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func readBlob(t *testing.T, s *blob.Store, id blob.ID) []byte {
+	t.Helper()
+	f, err := s.OpenBlob(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

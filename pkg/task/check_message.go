@@ -2,6 +2,8 @@ package task
 
 import (
 	"encoding/hex"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/tether-edge/tether/pkg/protocol"
@@ -226,6 +228,17 @@ func (r *Result) validate(p *problems, at string) {
 	p.text(at+".stdout", r.Stdout, MaxTail)
 	p.text(at+".stderr", r.Stderr, MaxTail)
 	p.text(at+".output", r.Output, MaxTail)
+	if len(r.Outputs) > MaxOutputs {
+		p.add(at+".outputs", "has %d entries, limit %d", len(r.Outputs), MaxOutputs)
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Outputs)) {
+		if !DataName(k) {
+			p.add(at+".outputs", "%s is not a data name", quote(k))
+		}
+		if err := r.Outputs[k].Validate(); err != nil || r.Outputs[k].IsZero() {
+			p.add(at+".outputs["+quote(k)+"]", "is not a blob id")
+		}
+	}
 }
 
 // Validate checks an Assignment as DecodeAssignment does.

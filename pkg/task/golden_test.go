@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/testenv"
 )
@@ -57,6 +58,7 @@ func eventHeader(seq uint64) protocol.Header {
 var examples = map[string]any{
 	"spec-exec":    execSpec(),
 	"spec-builtin": builtinSpec(),
+	"spec-sha256":  sha256Spec(),
 	"submit": SubmitRequest{V: Version, RequestID: "req-7", ReplyTo: "tether/v1/eu-1/replies/alice/req-7",
 		Spec: builtinSpec()},
 	"control": ControlRequest{V: Version, RequestID: "req-8", ReplyTo: "tether/v1/eu-1/replies/alice/req-8",
@@ -141,4 +143,14 @@ func TestGoldenEnvelopeVerifies(t *testing.T) {
 	if diff := cmp.Diff(examplesAssignment(), a); diff != "" {
 		t.Fatalf("assignment (-signed +verified):\n%s", diff)
 	}
+}
+
+// sha256Spec is docs/tasks.md's sha256 builtin with one input.
+func sha256Spec() Spec {
+	id, err := blob.ParseID("sha256:8a1c0f5e3b7d2c9a4f6e1b0d8c7a5f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a:20971520")
+	if err != nil {
+		panic(err)
+	}
+	return Spec{Kind: KindBuiltin, Builtin: &Builtin{Name: BuiltinSHA256},
+		Inputs: map[string]Input{"frame": {Blob: id}}, Outputs: []string{SHA256Output}}
 }

@@ -3,6 +3,7 @@ package task
 import (
 	"time"
 
+	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
@@ -233,4 +234,7 @@ type Result struct {
 	Output     string `json:"output,omitempty"`      // a builtin's result (hex digest)
 	WorkDone   int64  `json:"work_done,omitempty"`   // units computed by this attempt, resumes excluded
 	DurationMS int64  `json:"duration_ms,omitempty"` // wall time of the attempt on the node
+	// Outputs are the blobs the attempt stored, by the spec's output
+	// names; the scheduler fetches them from the node.
+	Outputs map[string]blob.ID `json:"outputs,omitempty"`
 }

@@ -15,7 +15,13 @@ const (
 const (
 	BuiltinCPU   = "cpu"   // burns Units work units, checkpointing its progress
 	BuiltinSleep = "sleep" // sleeps Units × UnitMS milliseconds, checkpointing too
+	// BuiltinSHA256 hashes its inputs: its output is sha256sum's listing
+	// of them (SHA256Output), and Result.Output the digest of the first.
+	BuiltinSHA256 = "sha256"
 )
+
+// SHA256Output is the sha256 builtin's one output.
+const SHA256Output = "sha256"
 
 // Tiers a task may be constrained to.
 const (
@@ -55,6 +61,13 @@ type Spec struct {
 	// (at the scheduler's site, no transfer cost).
 	InputAt string `json:"input_at,omitempty" yaml:"input_at,omitempty"`
 
+	// Inputs are the task's input blobs by name (data.go): the agent
+	// puts each in the attempt's directory before the task starts.
+	// Outputs name the files the task leaves, stored as blobs when it
+	// succeeds and listed in its result.
+	Inputs  map[string]Input `json:"inputs,omitempty" yaml:"inputs,omitempty"`
+	Outputs []string         `json:"outputs,omitempty" yaml:"outputs,omitempty"`
+
 	// Deadline is how long after submission the task should be done; 0:
 	// none. Priority orders tasks (higher first) for policies that use it.
 	Deadline Duration `json:"deadline,omitempty" yaml:"deadline,omitempty"`
@@ -89,10 +102,10 @@ type Exec struct {
 // parameters, however often it was interrupted and resumed, so tests can
 // check a resumed task computed the right thing.
 type Builtin struct {
-	Name string `json:"name" yaml:"name"` // BuiltinCPU or BuiltinSleep
+	Name string `json:"name" yaml:"name"` // BuiltinCPU, BuiltinSleep or BuiltinSHA256
 	// Units of work to do. For cpu a unit is a fixed amount of hashing
 	// (about UnitMS on a reference core); for sleep it is UnitMS of sleep.
-	Units int64 `json:"units" yaml:"units"`
+	Units int64 `json:"units,omitempty" yaml:"units,omitempty"`
 	// UnitMS is the length of one unit in milliseconds (default 10).
 	UnitMS int64 `json:"unit_ms,omitempty" yaml:"unit_ms,omitempty"`
 	// CheckpointEvery is how many units pass between checkpoints (default

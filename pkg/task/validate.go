@@ -152,6 +152,7 @@ func (s *Spec) validate(p *problems, at string) {
 			p.add(at+".input_at", "is neither %q nor a node id: %v", InputCloud, err)
 		}
 	}
+	s.validateData(p, at)
 	if s.Deadline < 0 || s.Deadline > maxDeadline {
 		p.add(at+".deadline", "is %v: want 0 (none) up to %v", s.Deadline.D(), maxDeadline.D())
 	}
@@ -239,13 +240,17 @@ func envName(k string) bool {
 
 func (b *Builtin) validate(p *problems, at string) {
 	switch b.Name {
-	case BuiltinCPU, BuiltinSleep:
+	case BuiltinCPU, BuiltinSleep, BuiltinSHA256:
 	case "":
-		p.add(at+".name", "is missing: %q or %q", BuiltinCPU, BuiltinSleep)
+		p.add(at+".name", "is missing: %q, %q or %q", BuiltinCPU, BuiltinSleep, BuiltinSHA256)
 	default:
-		p.add(at+".name", "is %s: want %q or %q", quote(b.Name), BuiltinCPU, BuiltinSleep)
+		p.add(at+".name", "is %s: want %q, %q or %q", quote(b.Name), BuiltinCPU, BuiltinSleep, BuiltinSHA256)
 	}
-	if b.Units < 1 || b.Units > maxUnits {
+	if b.Name == BuiltinSHA256 {
+		if b.Units != 0 {
+			p.add(at+".units", "is %d: the sha256 builtin's work is its inputs; leave units out", b.Units)
+		}
+	} else if b.Units < 1 || b.Units > maxUnits {
 		p.add(at+".units", "is %d: want 1 to %d", b.Units, int64(maxUnits))
 	}
 	if b.UnitMS < 0 || b.UnitMS > maxUnitMS {
