@@ -30,6 +30,10 @@ const minUrgentGap = 100 * time.Millisecond
 // rowWindow bounds the rows published and not yet acknowledged.
 const rowWindow = 256
 
+// rowTimeout bounds how long a row waits for its acknowledgement, from
+// its publish (a variable so a test can shorten it).
+var rowTimeout = 10 * time.Second
+
 // views is publishLoop's record of the rows it published. Only
 // publishLoop's goroutine uses it.
 type views struct {
@@ -137,7 +141,9 @@ func (s *scheduler) publishFleet(ctx context.Context, v *views, now time.Time) t
 			v.fresh[id] = fleet.Row(n)
 		}
 	}
-	s.publishRows(ctx, v, now)
+	if retry := s.publishRows(ctx, v, now); !retry.IsZero() && (next.IsZero() || retry.Before(next)) {
+		next = retry
+	}
 	s.publishDiscovery(ctx, v.announced, reconnected)
 	return next
 }
@@ -153,12 +159,34 @@ func (v *views) hold(id string, at time.Time) {
 // publishRows publishes v.fresh with up to rowWindow in flight. A row
 // that is not valid or does not encode is left out, counted and logged
 // (rate-limited): one node's bad values never stop the others' rows.
-func (s *scheduler) publishRows(ctx context.Context, v *views, now time.Time) {
+//
+// A row counts as published (v.last) only once the broker acknowledged
+// it; one it did not (the embedded broker refuses a scheduler's message
+// that a full persistent session would have to take, and the connection
+// may end) is held for a fleet interval and published again; publishRows
+// returns when (zero: none failed). Each row's wait is bounded from its
+// own publish, so a window of unanswered rows costs one timeout, not one
+// per row.
+func (s *scheduler) publishRows(ctx context.Context, v *views, now time.Time) (retry time.Time) {
 	ts := now.UTC().Truncate(time.Millisecond)
-	var window []*session.Inflight
-	wait := func(f *session.Inflight) {
-		if err := f.Wait(ctx); err != nil {
-			s.log.Warn("fleet row not published", "err", err)
+	type pending struct {
+		id       string
+		f        *session.Inflight
+		deadline time.Time
+	}
+	var window []pending
+	failed, lastErr := 0, error(nil)
+	wait := func(p pending) {
+		wctx, cancel := context.WithDeadline(ctx, p.deadline)
+		defer cancel()
+		if err := p.f.Wait(wctx); err != nil {
+			delete(v.last, p.id)
+			at := time.Now().Add(s.cfg.FleetInterval)
+			v.hold(p.id, at)
+			if retry.IsZero() || at.Before(retry) {
+				retry = at
+			}
+			failed, lastErr = failed+1, err
 		}
 	}
 	for id, row := range v.fresh {
@@ -180,14 +208,18 @@ func (s *scheduler) publishRows(ctx context.Context, v *views, now time.Time) {
 			break
 		}
 		v.last[id] = published{row: row, at: now}
-		if window = append(window, f); len(window) >= rowWindow {
+		if window = append(window, pending{id, f, time.Now().Add(rowTimeout)}); len(window) >= rowWindow {
 			wait(window[0])
 			window = window[1:]
 		}
 	}
-	for _, f := range window {
-		wait(f)
+	for _, p := range window {
+		wait(p)
 	}
+	if failed > 0 {
+		s.log.Warn("fleet rows not acknowledged; publishing them again", "rows", failed, "err", lastErr)
+	}
+	return retry
 }
 
 func (s *scheduler) publish(ctx context.Context, m session.Message) {

@@ -3,12 +3,15 @@ package serve
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/fleet"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
@@ -133,3 +136,76 @@ func TestRowsFollowTheFleet(t *testing.T) {
 }
 
 func testLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestRefusedRowsArePublishedAgain: a persistent monitor session that is
+// away and full makes the embedded broker refuse the scheduler's rows
+// (no PUBACK). Those rows are not counted as published: they are held
+// for the next pass, and once the session is gone they reach every
+// monitor — before, they counted as published and stayed missing until
+// the node changed, and each waited its own timeout in turn.
+func TestRefusedRowsArePublishedAgain(t *testing.T) {
+	s := newSiteCfg(t, nil, func(c *config.Config) { c.Embedded.MaxPendingWrites = 16 })
+	topics, _ := protocol.NewTopics("default")
+	defer func(d time.Duration) { rowTimeout = d }(rowTimeout)
+	rowTimeout = time.Second
+
+	// A monitor with a persistent session subscribes to the rows and
+	// leaves: its offline queue takes 16 messages, the flow limit here.
+	away, err := session.New(session.Options{Brokers: []string{s.url}, ClientID: "monitor@away", Username: "monitor", Password: "mon-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, acancel := context.WithCancel(context.Background())
+	adone := make(chan error, 1)
+	go func() { adone <- away.Run(actx) }()
+	if err := away.WaitConnected(actx); err != nil {
+		t.Fatal(err)
+	}
+	if err := away.Subscribe(actx, topics.AllFleetRows(), 1, func(session.Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	acancel()
+	<-adone
+
+	sched := dial(t, s.url, "tether-scheduler@rows-again", "tether-scheduler", "sched-pw")
+	sc := &scheduler{cfg: s.cfg, log: testLog(), topics: topics, sess: sched, fleet: fleet.New(fleet.Options{})}
+	sc.badRows = newRateLog(sc.log, time.Second)
+	rows := map[string]protocol.FleetNode{}
+	for i := range 40 {
+		id := fmt.Sprintf("pi-%02d", i)
+		rows[id] = protocol.FleetNode{Node: id, Online: true, LastSeen: time.Now()}
+	}
+	v := &views{last: map[string]published{}, due: map[string]time.Time{}, fresh: maps.Clone(rows)}
+	start := time.Now()
+	retry := sc.publishRows(context.Background(), v, time.Now())
+	t.Logf("first pass: %d rows acknowledged, %d held, %v", len(v.last), len(v.due), time.Since(start))
+	if len(v.due) == 0 || retry.IsZero() {
+		t.Fatalf("no row refused (held %d, retry %v): the session's queue did not fill", len(v.due), retry)
+	}
+	if len(v.last)+len(v.due) != len(rows) {
+		t.Fatalf("%d acknowledged + %d held, want %d", len(v.last), len(v.due), len(rows))
+	}
+	for id := range v.due {
+		if _, ok := v.last[id]; ok {
+			t.Fatalf("row %s counted as published and held", id)
+		}
+	}
+
+	// The away session ends (its client returns with a clean session);
+	// the next pass publishes what was held.
+	dial(t, s.url, "monitor@away", "monitor", "mon-pw")
+	clear(v.fresh)
+	for id := range v.due {
+		v.fresh[id] = rows[id]
+	}
+	clear(v.due)
+	if retry := sc.publishRows(context.Background(), v, time.Now()); !retry.IsZero() || len(v.due) != 0 {
+		t.Fatalf("second pass: %d rows held again", len(v.due))
+	}
+	in := listenRows(t, dial(t, s.url, "monitor@rows-again", "monitor", "mon-pw"), topics)
+	testenv.Eventually(t, 5*time.Second, "every row retained", func() bool {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		return len(in.rows) == len(rows)
+	})
+}
