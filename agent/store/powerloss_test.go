@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -19,19 +20,35 @@ import (
 //
 //	TETHER-PL OPENED recovered=<0|1> next=<seq>
 //	TETHER-PL HAVE <from>-<to>      (or HAVE <seq>) every record in the outbox
-//	TETHER-PL BROKEN <what>         a journal invariant broken (none expected)
+//	TETHER-PL BROKEN <what>         an invariant broken (none expected)
 //
-// then appends for ever from four writers — metrics and task events, and a
-// journal entry with its checkpoint every few records (a 64 KiB checkpoint,
-// in the value log, every fifth) — printing
+// checking every listed record's payload against the one its seq was
+// written with, the listing's order, and the task journal (state, history,
+// checkpoint and last event committed together; no checkpoint of a task
+// the store does not know), and then its size:
+//
+//	TETHER-PL STORE disk=<bytes> live=<bytes> open_ms=<ms>
+//
+// (blocks allocated under the store's directory, the pending records' and
+// checkpoints' bytes, how long Open took). It then appends for ever from four writers —
+// metrics and task events, one of 11 a 20 KiB event (over the device's
+// ValueThreshold: a blob), and a journal entry with its checkpoint every
+// few records (a 64 KiB checkpoint every fifth; a task forgotten after 12
+// transitions starts over) — printing
 //
 //	TETHER-PL COMMIT <seq>
 //
-// only after Append or Journal returned, and every 200 records forces a
-// compaction and a value-log GC between COMPACT BEGIN and COMPACT END, so
-// cuts land there too. It never acknowledges: every committed seq must be
-// listed by the next boot. TETHER_POWERLOSS_LIMIT=<n> stops after n
-// records (to try it outside the VM).
+// only after Append or Journal returned. Writers release the oldest
+// appended records as a broker's PUBACK would, printing
+//
+//	TETHER-PL PUBACK <seq>          before Ack: the record may be gone from now on
+//	TETHER-PL DELETED <seq>         after a later commit returned: its deletion is durable
+//
+// and every 200 records one forces a compaction and a value-log GC between
+// COMPACT BEGIN and COMPACT END, so cuts land there too. A committed seq
+// not released must be listed by the next boot; a deleted one never again.
+// TETHER_POWERLOSS_LIMIT=<n> stops after n records (to try it outside the
+// VM).
 func TestPowerLossWorkload(t *testing.T) {
 	dir := os.Getenv("TETHER_POWERLOSS_DIR")
 	if dir == "" {
@@ -45,6 +62,7 @@ func TestPowerLossWorkload(t *testing.T) {
 		_, _ = os.Stdout.Write(fmt.Appendf(nil, "TETHER-PL "+format+"\n", args...))
 	}
 	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	openStart := time.Now()
 	s, rec, err := Open(dir, Options{
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		MaxOutboxBytes: 1 << 40, // nothing may be dropped: every commit is checked
@@ -56,6 +74,7 @@ func TestPowerLossWorkload(t *testing.T) {
 		say("ERROR open: %v", err)
 		t.Fatal(err)
 	}
+	openTook := time.Since(openStart)
 	defer s.Close()
 	recovered := 0
 	if rec != nil {
@@ -64,12 +83,16 @@ func TestPowerLossWorkload(t *testing.T) {
 	}
 	say("OPENED recovered=%d next=%d", recovered, s.LastSeq()+1)
 	have := map[uint64]bool{}
-	for _, r := range workloadRanges(t, s, have) {
+	ranges, broken := workloadRanges(s, have)
+	for _, r := range ranges {
 		say("HAVE %s", r)
 	}
-	for _, b := range checkJournal(s, have) {
+	for _, b := range append(broken, checkJournal(s, have)...) {
 		say("BROKEN %s", b)
 	}
+	say("STORE disk=%d live=%d open_ms=%d", diskUse(t, dir), liveBytes(t, s), openTook.Milliseconds())
+	var relMu sync.Mutex    // guards releasable
+	var releasable []uint64 // appended (not journal) records, oldest first
 
 	ctx := context.Background()
 	var n sync.Mutex // guards count
@@ -88,15 +111,38 @@ func TestPowerLossWorkload(t *testing.T) {
 				if !ok {
 					return
 				}
+				// Release the oldest records but the last 40 appended:
+				// their deletions commit with this writer's write below.
+				var released []uint64
+				if i%10 == 5 {
+					relMu.Lock()
+					if n := len(releasable) - 40; n > 0 {
+						released = append(released, releasable[:min(n, 16)]...)
+						releasable = releasable[len(released):]
+					}
+					relMu.Unlock()
+					for _, seq := range released {
+						say("PUBACK %d", seq)
+						if err := s.Ack(seq); err != nil {
+							say("ERROR ack: %v", err)
+							t.Error(err)
+							return
+						}
+					}
+				}
 				var r Record
 				var err error
+				plain := true
 				switch {
 				case i%7 == 3:
 					r, err = journalStep(ctx, s, fmt.Sprintf("task-%d", w))
+					plain = false
+				case i%11 == 5:
+					r, err = s.Append(ctx, KindTaskEvent, plPayload("tether/v1/pl/tasks/big/status", 20<<10))
 				case i%3 == 0:
-					r, err = s.Append(ctx, KindTaskEvent, sized("tether/v1/pl/tasks/x/status", 200))
+					r, err = s.Append(ctx, KindTaskEvent, plPayload("tether/v1/pl/tasks/x/status", 200))
 				default:
-					r, err = s.Append(ctx, KindMetrics, sized("tether/v1/pl/nodes/pl/metrics", 700))
+					r, err = s.Append(ctx, KindMetrics, plPayload("tether/v1/pl/nodes/pl/metrics", 700))
 				}
 				if err != nil {
 					say("ERROR write: %v", err)
@@ -104,6 +150,16 @@ func TestPowerLossWorkload(t *testing.T) {
 					return
 				}
 				say("COMMIT %d", r.Seq)
+				// This write's commit began after the acks above: it
+				// carried their deletions.
+				for _, seq := range released {
+					say("DELETED %d", seq)
+				}
+				if plain {
+					relMu.Lock()
+					releasable = append(releasable, r.Seq)
+					relMu.Unlock()
+				}
 				if i%200 == 0 {
 					say("COMPACT BEGIN")
 					if err := s.DB().Flatten(1); err != nil {
@@ -127,19 +183,47 @@ func journalStep(ctx context.Context, s *Store, task string) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
+	if st.Transitions >= 12 {
+		// The task ended: forgotten, it starts over as a new one. Its
+		// checkpoint must not come back (checkJournal).
+		if err := s.ForgetTask(task); err != nil {
+			return Record{}, err
+		}
+		st = TaskState{}
+	}
 	n := st.Transitions + 1
 	cp := fmt.Appendf(nil, "%s transition=%d;", task, n)
 	if n%5 == 0 {
 		cp = append(cp, make([]byte, 64<<10)...) // into the value log
 	}
 	t := Transition{Attempt: 1, From: st.State, To: fmt.Sprintf("step-%d", n), At: time.Now()}
-	return s.Journal(ctx, task, t, cp, sized("tether/v1/pl/tasks/"+task+"/status", 150))
+	return s.Journal(ctx, task, t, cp, plPayload("tether/v1/pl/tasks/"+task+"/status", 150))
 }
 
-// workloadRanges lists the outbox as ranges of consecutive seqs.
-func workloadRanges(t *testing.T, s *Store, have map[uint64]bool) []string {
-	var out []string
-	var from, to uint64
+// plPayload builds a record of n bytes whose content follows from its seq
+// and length alone, so a listing can check every byte (plCheck).
+func plPayload(topic string, n int) func(uint64) (string, []byte, error) {
+	return func(seq uint64) (string, []byte, error) {
+		return topic, plBytes(seq, n), nil
+	}
+}
+
+func plBytes(seq uint64, n int) []byte {
+	p := make([]byte, n)
+	head := fmt.Appendf(nil, `{"seq":%d}`, seq)
+	copy(p, head)
+	for j := len(head); j < n; j++ {
+		p[j] = byte('a' + (seq+uint64(j))%26)
+	}
+	return p
+}
+
+// workloadRanges lists the outbox as ranges of consecutive seqs, and what
+// is wrong with it: a record out of order, or whose payload is not the one
+// its seq was written with.
+func workloadRanges(s *Store, have map[uint64]bool) ([]string, []string) {
+	var out, broken []string
+	var from, to, after uint64
 	flush := func() {
 		switch {
 		case from == 0:
@@ -149,17 +233,34 @@ func workloadRanges(t *testing.T, s *Store, have map[uint64]bool) []string {
 			out = append(out, fmt.Sprintf("%d-%d", from, to))
 		}
 	}
-	for _, seq := range pendingSeqs(t, s) {
-		have[seq] = true
-		if from != 0 && seq == to+1 {
-			to = seq
-			continue
+	for {
+		recs, err := s.Pending(after, 100)
+		if err != nil {
+			return out, append(broken, "outbox unreadable: "+err.Error())
 		}
-		flush()
-		from, to = seq, seq
+		if len(recs) == 0 {
+			break
+		}
+		for _, r := range recs {
+			if r.Seq <= after {
+				broken = append(broken, fmt.Sprintf("record %d listed after %d", r.Seq, after))
+			}
+			after = r.Seq
+			if !bytes.Equal(r.Payload, plBytes(r.Seq, len(r.Payload))) || !strings.HasPrefix(r.Topic, "tether/v1/pl/") {
+				broken = append(broken, fmt.Sprintf("record %d: topic %.40q, payload of %d bytes %.40q is not what was written",
+					r.Seq, r.Topic, len(r.Payload), r.Payload))
+			}
+			have[r.Seq] = true
+			if from != 0 && r.Seq == to+1 {
+				to = r.Seq
+				continue
+			}
+			flush()
+			from, to = r.Seq, r.Seq
+		}
 	}
 	flush()
-	return out
+	return out, broken
 }
 
 // checkJournal checks that every task's state, history, checkpoint and
@@ -183,6 +284,19 @@ func checkJournal(s *Store, have map[uint64]bool) []string {
 		if !have[st.Seq] {
 			broken = append(broken, fmt.Sprintf("%s: the event of its last transition (seq %d) is not in the outbox", st.Task, st.Seq))
 		}
+	}
+	known := map[string]bool{}
+	for _, st := range tasks {
+		known[st.Task] = true
+	}
+	err = s.scan(prefixCheckpoint, func(k, _ []byte) error {
+		if task := string(k[len(prefixCheckpoint):]); !known[task] {
+			broken = append(broken, fmt.Sprintf("%s: a checkpoint of a task the store does not know (forgotten, and back)", task))
+		}
+		return nil
+	})
+	if err != nil {
+		broken = append(broken, "checkpoints unreadable: "+err.Error())
 	}
 	return broken
 }

@@ -31,6 +31,8 @@
 //	TETHER-PL OPENED recovered=<0|1> next=<seq>   the store is open
 //	TETHER-PL HAVE <from>-<to> | HAVE <seq>       every record found, before any other line
 //	TETHER-PL COMMIT <seq>                         <seq> is durable (acknowledged)
+//	TETHER-PL PUBACK <seq>                         optional: <seq> is released (a broker's PUBACK): it may vanish from now on
+//	TETHER-PL DELETED <seq>                        optional: the deletion of a released <seq> is durable: never listed again
 //	TETHER-PL COMPACT BEGIN | COMPACT END          optional: compaction or value-log GC
 //	TETHER-PL BROKEN <what>                        optional: an invariant of the workload's own is broken
 //	TETHER-PL ERROR <what>                         the workload cannot go on (open or a write failed)
@@ -65,7 +67,11 @@
 //     workload checks its task journal: state, history and checkpoint
 //     committed together);
 //   - acknowledged records lost = 0: every seq printed as COMMIT before
-//     any cut is in the HAVE set of the next boot that lists completely;
+//     any cut, and not released by a PUBACK, is in the HAVE set of the next
+//     boot that lists completely;
+//   - deleted records resurrected = 0: no seq printed as DELETED is in a
+//     later HAVE set (and a run that released records must have checked
+//     some deletion);
 //   - no duplicates: no seq listed twice, none committed twice;
 //   - seqs never reused: next is above every seq acknowledged or listed.
 //

@@ -3,27 +3,47 @@ package powerloss
 import "fmt"
 
 // Ledger is the harness's model of what the store must hold across boots:
-// every seq acknowledged (printed as COMMIT) before a cut. It does no I/O;
+// every seq acknowledged (printed as COMMIT) before a cut and not released
+// since (PUBACK), and none whose deletion was durable (DELETED). It does no I/O;
 // Apply is fed the protocol lines of one boot, in order.
 type Ledger struct {
-	acked SeqSet // acknowledged and not yet found lost
-	seen  SeqSet // acknowledged or listed by the store at some boot
+	acked   SeqSet // acknowledged, not released, and not yet found lost
+	seen    SeqSet // acknowledged or listed by the store at some boot
+	deleted SeqSet // durably deleted and not yet found back
 	Stats
 }
 
 // Stats are the ledger's counts over a run.
 type Stats struct {
-	Acked            uint64 // COMMIT lines seen
-	Checked          uint64 // of those, acknowledged before the last complete listing (so checked)
-	Lost             uint64 // acknowledged seqs missing from a later complete listing
-	LostInQuarantine uint64 // of those, missing from the listing of a store that had just quarantined itself
-	Duplicates       uint64 // seqs listed twice in one listing
-	Reused           int    // OPENED next at or below a seq already acknowledged or listed, or a COMMIT of such a seq
-	Quarantined      int    // OPENED recovered=1: the store moved itself aside
-	Broken           int    // BROKEN lines: the workload's own invariants
-	Verified         int    // boots whose listing was complete and checked
+	Acked            uint64      // COMMIT lines seen
+	Checked          uint64      // of those, acknowledged before the last complete listing (so checked)
+	Lost             uint64      // acknowledged seqs missing from a later complete listing
+	LostInQuarantine uint64      // of those, missing from the listing of a store that had just quarantined itself
+	Released         uint64      // PUBACK lines: records the workload let go of (no longer owed)
+	Deleted          uint64      // DELETED lines: deletions made durable
+	DeletedChecked   uint64      // of those, durable before the last complete listing (so checked)
+	Resurrected      uint64      // durably deleted seqs listed again by a later listing
+	Sizes            []SizePoint // one per STORE line, in order
+	OverSize         int         // STORE lines with disk above 4 × live + SizeAllowance
+	Duplicates       uint64      // seqs listed twice in one listing
+	Reused           int         // OPENED next at or below a seq already acknowledged or listed, or a COMMIT of such a seq
+	Quarantined      int         // OPENED recovered=1: the store moved itself aside
+	Broken           int         // BROKEN lines: the workload's own invariants
+	Verified         int         // boots whose listing was complete and checked
 	Problems         []string
 }
+
+// SizePoint is the store's size and open time as one boot found them.
+type SizePoint struct {
+	Boot       int
+	Disk, Live int64 // bytes allocated under the store's directory; pending records and checkpoints
+	OpenMS     int64
+}
+
+// SizeAllowance is what the store may hold beyond 4 × its live data:
+// Badger's own files (WALs mapped at 2 MiB, a value-log file, tables, the
+// MANIFEST), as in agent/store's TestSizeFollowsLiveData.
+const SizeAllowance = 24 << 20
 
 // BootCheck is what Apply found in one boot.
 type BootCheck struct {
@@ -59,6 +79,12 @@ func (l *Ledger) Apply(n int, lines []Line) BootCheck {
 		listing, c.Listed = false, true
 		l.Verified++
 		l.Checked = l.Acked
+		l.DeletedChecked = l.Deleted
+		if back := l.deleted.Minus(l.deleted.Minus(&have)); back.Len() > 0 {
+			l.Resurrected += back.Len()
+			l.problem("boot %d: %d records deleted durably are listed again: %s", n, back.Len(), back.Format(8))
+			l.deleted.Remove(back) // count each once
+		}
 		if m, ok := have.Max(); ok && next <= m {
 			l.Reused++
 			l.problem("boot %d: next=%d but the store lists seq %d", n, next, m)
@@ -109,6 +135,20 @@ func (l *Ledger) Apply(n int, lines []Line) BootCheck {
 				l.problem("boot %d: %d seqs of HAVE %d-%d listed twice", n, d, ln.From, ln.To)
 			}
 			l.seen.Add(ln.From, ln.To)
+		case KindPuback:
+			l.Released++
+			var one SeqSet
+			one.Add(ln.From, ln.To)
+			l.acked.Remove(&one)
+		case KindDeleted:
+			l.Deleted++
+			l.deleted.Add(ln.From, ln.To)
+		case KindStore:
+			l.Sizes = append(l.Sizes, SizePoint{Boot: n, Disk: ln.Disk, Live: ln.Live, OpenMS: ln.OpenMS})
+			if ln.Disk > 4*ln.Live+SizeAllowance {
+				l.OverSize++
+				l.problem("boot %d: the store takes %d bytes for %d live, above 4 × live + %d", n, ln.Disk, ln.Live, SizeAllowance)
+			}
 		case KindBroken:
 			l.Broken++
 			l.problem("boot %d: BROKEN %s", n, ln.Text)

@@ -1,6 +1,9 @@
 package powerloss
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func opened(next uint64) Line   { return Line{Kind: KindOpened, Next: next} }
 func have(from, to uint64) Line { return Line{Kind: KindHave, From: from, To: to} }
@@ -78,5 +81,52 @@ func TestLedgerListedSeqNotReused(t *testing.T) {
 	}
 	if l.Reused != 2 {
 		t.Errorf("reused %d, want 2 (next=4 after 4 was listed, COMMIT 4)", l.Reused)
+	}
+}
+
+func puback(seq uint64) Line  { return Line{Kind: KindPuback, From: seq, To: seq} }
+func deleted(seq uint64) Line { return Line{Kind: KindDeleted, From: seq, To: seq} }
+
+// TestLedgerReleasesAndResurrections: a released record may vanish, and
+// may still be listed until its deletion is durable; a durably deleted
+// record listed again is counted once, and a released one is not lost.
+func TestLedgerReleasesAndResurrections(t *testing.T) {
+	var l Ledger
+	l.Apply(0, append(append([]Line{opened(1)}, commits(1, 10)...), puback(1), puback(2), puback(3), commit(11), deleted(1), deleted(2)))
+	// 3 released, its deletion not yet durable: listed or not, both fine.
+	l.Apply(1, []Line{opened(12), have(3, 11), commit(12)})
+	if l.Lost != 0 || l.Resurrected != 0 || len(l.Problems) != 0 {
+		t.Fatalf("a clean run with releases: %+v", l.Stats)
+	}
+	l.Apply(2, []Line{opened(13), have(4, 12), commit(13)})
+	if l.Lost != 0 || l.Released != 3 || l.Deleted != 2 || l.DeletedChecked != 2 {
+		t.Fatalf("released records counted as lost, or counts wrong: %+v", l.Stats)
+	}
+	// 2 comes back: deleted durably, listed again.
+	l.Apply(3, []Line{opened(14), have(2, 2), have(4, 13), {Kind: KindCompactBegin}})
+	l.Apply(4, []Line{opened(14), have(2, 2), have(4, 13), {Kind: KindCompactBegin}})
+	if l.Resurrected != 1 || len(l.Problems) != 1 {
+		t.Fatalf("resurrected %d (want 1, counted once), problems %q", l.Resurrected, l.Problems)
+	}
+	r := &Report{Cuts: 4, Boots: 5, Stats: l.Stats}
+	if r.OK() {
+		t.Errorf("a run with a deleted record back passes:\n%s", r)
+	}
+}
+
+// TestLedgerStoreSize: a store bigger than 4 × live + SizeAllowance fails
+// the run; one within passes, and every STORE line is kept for the report.
+func TestLedgerStoreSize(t *testing.T) {
+	var l Ledger
+	l.Apply(0, []Line{opened(1), {Kind: KindStore, Disk: 4*(1<<20) + SizeAllowance, Live: 1 << 20, OpenMS: 30}})
+	if l.OverSize != 0 {
+		t.Fatalf("a store at its bound counted: %+v", l.Stats)
+	}
+	l.Apply(1, []Line{opened(1), {Kind: KindStore, Disk: 4*(1<<20) + SizeAllowance + 1, Live: 1 << 20, OpenMS: 40}})
+	if l.OverSize != 1 || len(l.Sizes) != 2 || l.Sizes[1] != (SizePoint{Boot: 1, Disk: 4*(1<<20) + SizeAllowance + 1, Live: 1 << 20, OpenMS: 40}) {
+		t.Fatalf("a store over its bound: %+v", l.Stats)
+	}
+	if r := (&Report{Stats: l.Stats}); r.OK() || !strings.Contains(r.String(), "over 4 × live + 24 MiB 1 times") {
+		t.Errorf("report:\n%s", r)
 	}
 }

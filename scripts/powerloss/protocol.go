@@ -21,10 +21,13 @@ const (
 	KindCommit
 	KindCompactBegin
 	KindCompactEnd
-	KindBroken // the workload found one of its own invariants broken
-	KindError  // the workload could not go on (open or write failed)
-	KindTask   // TASK <id> <event> …: the task workload's task (Line.Event)
-	KindOther  // a TETHER-PL word this harness does not know
+	KindPuback  // PUBACK <seq>: the workload releases seq (as the broker's PUBACK would); it may vanish from now on
+	KindDeleted // DELETED <seq>: the deletion of seq is durable; it must never be listed again
+	KindStore   // STORE disk=<bytes> live=<bytes> open_ms=<ms>: the store's size and open time (Line.Disk, Live, OpenMS)
+	KindBroken  // the workload found one of its own invariants broken
+	KindError   // the workload could not go on (open or write failed)
+	KindTask    // TASK <id> <event> …: the task workload's task (Line.Event)
+	KindOther   // a TETHER-PL word this harness does not know
 )
 
 // TaskEvent is what a TASK line says of the task (see the package doc).
@@ -42,11 +45,12 @@ const (
 
 // Line is one parsed protocol line.
 type Line struct {
-	Kind      Kind
-	Recovered bool   // OPENED
-	Next      uint64 // OPENED
-	From, To  uint64 // HAVE (inclusive); COMMIT has From == To
-	Text      string // INIT MOUNTED, EXIT and ERROR, BROKEN, ERROR: the rest of the line; KindOther: the word
+	Kind               Kind
+	Recovered          bool   // OPENED
+	Next               uint64 // OPENED
+	From, To           uint64 // HAVE (inclusive); COMMIT, PUBACK and DELETED have From == To
+	Disk, Live, OpenMS int64  // STORE
+	Text               string // INIT MOUNTED, EXIT and ERROR, BROKEN, ERROR: the rest of the line; KindOther: the word
 
 	Task        string    // TASK: the task's id
 	Event       TaskEvent // TASK
@@ -91,6 +95,18 @@ func ParseLine(s string) (l Line, ok bool, err error) {
 		}
 		l.From, err = strconv.ParseUint(f[1], 10, 64)
 		l.To = l.From
+	case "PUBACK", "DELETED":
+		l.Kind = KindPuback
+		if f[0] == "DELETED" {
+			l.Kind = KindDeleted
+		}
+		if len(f) != 2 {
+			return l, true, fmt.Errorf("%s wants one seq: %q", f[0], s)
+		}
+		l.From, err = strconv.ParseUint(f[1], 10, 64)
+		l.To = l.From
+	case "STORE":
+		l, err = parseStore(f[1:])
 	case "COMPACT", "COMPACTION", "GC", "FLATTEN":
 		if len(f) < 2 {
 			return l, true, fmt.Errorf("%s wants BEGIN or END: %q", f[0], s)
@@ -247,4 +263,33 @@ func parseRange(s string) (from, to uint64, err error) {
 		return 0, 0, fmt.Errorf("range %s runs backwards", s)
 	}
 	return from, to, nil
+}
+
+// parseStore parses the words after STORE: disk=, live= and open_ms=,
+// each a count of at most 2⁵³.
+func parseStore(kv []string) (Line, error) {
+	l := Line{Kind: KindStore}
+	seen := map[string]bool{}
+	for _, f := range kv {
+		k, v, _ := strings.Cut(f, "=")
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > 1<<53 {
+			return l, fmt.Errorf("STORE %s: want a count", f)
+		}
+		switch k {
+		case "disk":
+			l.Disk = n
+		case "live":
+			l.Live = n
+		case "open_ms":
+			l.OpenMS = n
+		default:
+			continue
+		}
+		seen[k] = true
+	}
+	if len(seen) != 3 {
+		return l, fmt.Errorf("STORE wants disk=, live= and open_ms=")
+	}
+	return l, nil
 }

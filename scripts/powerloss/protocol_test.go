@@ -63,6 +63,11 @@ func TestParseLineErrors(t *testing.T) {
 		"TETHER-PL HAVE 1-2 5",
 		"TETHER-PL HAVE",
 		"TETHER-PL COMMIT",
+		"TETHER-PL PUBACK",
+		"TETHER-PL DELETED 4 5",
+		"TETHER-PL DELETED -1",
+		"TETHER-PL STORE disk=5 live=3",
+		"TETHER-PL STORE disk=5 live=-3 open_ms=1",
 		"TETHER-PL COMPACT",
 		"TETHER-PL COMPACT SOON",
 		"TETHER-PL ",
@@ -79,7 +84,7 @@ func TestParseLineErrors(t *testing.T) {
 
 func FuzzParseLine(f *testing.F) {
 	for _, s := range []string{"TETHER-PL OPENED recovered=1 next=7", "TETHER-PL HAVE 3-9", "TETHER-PL COMMIT 4", "TETHER-PL-INIT EXIT 2",
-		"TETHER-PL TASK a STORED checkpoint 5/60", "TETHER-PL TASK a PROGRESS 10/60", "TETHER-PL TASK a DONE beef"} {
+		"TETHER-PL PUBACK 4", "TETHER-PL DELETED 4", "TETHER-PL STORE disk=4096 live=100 open_ms=3", "TETHER-PL TASK a STORED checkpoint 5/60", "TETHER-PL TASK a PROGRESS 10/60", "TETHER-PL TASK a DONE beef"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -130,6 +135,12 @@ func formatLine(l Line) string {
 		return fmt.Sprintf("%sHAVE %d-%d", wlPrefix, l.From, l.To)
 	case KindCommit:
 		return fmt.Sprintf("%sCOMMIT %d", wlPrefix, l.From)
+	case KindPuback:
+		return fmt.Sprintf("%sPUBACK %d", wlPrefix, l.From)
+	case KindDeleted:
+		return fmt.Sprintf("%sDELETED %d", wlPrefix, l.From)
+	case KindStore:
+		return fmt.Sprintf("%sSTORE disk=%d live=%d open_ms=%d", wlPrefix, l.Disk, l.Live, l.OpenMS)
 	case KindCompactBegin:
 		return wlPrefix + "COMPACT BEGIN"
 	case KindCompactEnd:

@@ -30,7 +30,7 @@ type Report struct {
 // OK reports whether every invariant held, over a run that checked
 // enough for that to mean something (Thin).
 func (r *Report) OK() bool {
-	return r.Failure == "" && r.FailedOpen == 0 && r.Lost == 0 && r.Duplicates == 0 && r.Reused == 0 && r.Quarantined == 0 && r.Broken == 0 &&
+	return r.Failure == "" && r.FailedOpen == 0 && r.Lost == 0 && r.Resurrected == 0 && r.OverSize == 0 && r.Duplicates == 0 && r.Reused == 0 && r.Quarantined == 0 && r.Broken == 0 &&
 		r.Malformed == 0 && len(r.Thin()) == 0 && (r.Task == nil || r.Task.OK())
 }
 
@@ -57,6 +57,9 @@ func (r *Report) Thin() []string {
 	}
 	if want := max(1, r.Cuts/cutsPerListing); r.Verified < want {
 		out = append(out, fmt.Sprintf("%d complete listings checked, fewer than %d", r.Verified, want))
+	}
+	if r.Released > 0 && r.DeletedChecked == 0 {
+		out = append(out, fmt.Sprintf("%d records released, but no durable deletion checked by a later listing", r.Released))
 	}
 	if r.Checked*2 < r.Acked {
 		out = append(out, fmt.Sprintf("%d of %d acknowledged records checked by a later listing, fewer than half", r.Checked, r.Acked))
@@ -94,6 +97,21 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, "cuts by phase (aimed):  %s; compaction cuts without a marker: %d\n", phaseCounts(r.Planned), r.CompactMissing)
 	fmt.Fprintf(&b, "records acknowledged %d, %d of them checked after a later cut; %d complete listings\n", r.Acked, r.Checked, r.Verified)
 	fmt.Fprintf(&b, "acknowledged records lost %d (%d with a quarantine), duplicates %d, seqs reused %d\n", r.Lost, r.LostInQuarantine, r.Duplicates, r.Reused)
+	fmt.Fprintf(&b, "records released %d, deletions made durable %d (%d checked by a later listing), deleted records listed again %d\n", r.Released, r.Deleted, r.DeletedChecked, r.Resurrected)
+	if len(r.Sizes) > 0 {
+		first, last := r.Sizes[0], r.Sizes[len(r.Sizes)-1]
+		var most SizePoint
+		var slowest int64
+		for _, p := range r.Sizes {
+			if p.Disk > most.Disk {
+				most = p
+			}
+			slowest = max(slowest, p.OpenMS)
+		}
+		fmt.Fprintf(&b, "store size (disk/live KiB) first %d/%d, largest %d/%d (boot %d), last %d/%d; over 4 × live + %d MiB %d times; open first %d ms, slowest %d ms, last %d ms\n",
+			first.Disk>>10, first.Live>>10, most.Disk>>10, most.Live>>10, most.Boot, last.Disk>>10, last.Live>>10, SizeAllowance>>20, r.OverSize,
+			first.OpenMS, slowest, last.OpenMS)
+	}
 	fmt.Fprintf(&b, "stores that failed to open %d, quarantined %d, workload invariants broken %d, malformed lines %d\n", r.FailedOpen, r.Quarantined, r.Broken, r.Malformed)
 	if r.Task != nil {
 		b.WriteString(r.Task.String())

@@ -67,9 +67,17 @@ func TestReportCannotPassEmpty(t *testing.T) {
 		"acked, mostly unchecked": {Cuts: 10, Boots: 11, Stats: Stats{Acked: 100, Checked: 10, Verified: 9}},
 		"too few acked":           {Cuts: 10, Boots: 11, Stats: Stats{Acked: 5, Checked: 5, Verified: 9}},
 		"a malformed line":        {Cuts: clean.Cuts, Boots: clean.Boots, Stats: clean.Stats, Malformed: 1},
+		"releases never checked":  {Cuts: clean.Cuts, Boots: clean.Boots, Stats: withReleases(clean.Stats)},
 	} {
 		if r.OK() {
 			t.Errorf("%s: OK\n%s", name, r)
 		}
 	}
+}
+
+// withReleases is st with records released and deleted after the last
+// complete listing: nothing checked that they stay deleted.
+func withReleases(st Stats) Stats {
+	st.Released, st.Deleted = 20, 20
+	return st
 }
