@@ -25,6 +25,13 @@ type rawClient struct {
 // sent CONNACK; ok is whether the CONNACK accepted.
 func rawConnect(t testing.TB, addr string, v byte, user, id string) (*rawClient, bool) {
 	t.Helper()
+	return rawConnectClean(t, addr, v, user, id, true)
+}
+
+// rawConnectClean is rawConnect with the clean-session (clean-start) flag
+// given: false resumes a persistent session.
+func rawConnectClean(t testing.TB, addr string, v byte, user, id string, clean bool) (*rawClient, bool) {
+	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +44,7 @@ func rawConnect(t testing.TB, addr string, v byte, user, id string) (*rawClient,
 		Connect: packets.ConnectParams{
 			ProtocolName:     []byte("MQTT"),
 			ClientIdentifier: id,
-			Clean:            true,
+			Clean:            clean,
 			Keepalive:        30,
 			UsernameFlag:     true,
 			Username:         []byte(user),
@@ -84,6 +91,68 @@ func (c *rawClient) publish(topic string, qos byte, retain bool, payload []byte)
 	c.write(buf.Bytes())
 }
 
+// send encodes and writes pk (a PUBLISH, PUBACK, SUBSCRIBE or
+// UNSUBSCRIBE) in the client's protocol version.
+func (c *rawClient) send(pk packets.Packet) {
+	c.t.Helper()
+	pk.ProtocolVersion = c.v
+	var buf bytes.Buffer
+	var err error
+	switch pk.FixedHeader.Type {
+	case packets.Publish:
+		err = pk.PublishEncode(&buf)
+	case packets.Puback:
+		err = pk.PubackEncode(&buf)
+	case packets.Subscribe:
+		pk.FixedHeader.Qos = 1 // [MQTT-3.8.1-1]
+		err = pk.SubscribeEncode(&buf)
+	case packets.Unsubscribe:
+		pk.FixedHeader.Qos = 1 // [MQTT-3.10.1-1]
+		err = pk.UnsubscribeEncode(&buf)
+	default:
+		c.t.Fatalf("send: packet type %d", pk.FixedHeader.Type)
+	}
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.write(buf.Bytes())
+}
+
+// next reads packets until one of type typ and returns it decoded; it
+// fails the test after 10 s.
+func (c *rawClient) next(typ byte) packets.Packet {
+	c.t.Helper()
+	for {
+		h, body, err := c.tryReadHeader(10 * time.Second)
+		if err != nil {
+			c.t.Fatalf("waiting for packet type %d: %v", typ, err)
+		}
+		if h>>4 != typ {
+			continue
+		}
+		pk := packets.Packet{ProtocolVersion: c.v}
+		if err := pk.FixedHeader.Decode(h); err != nil {
+			c.t.Fatal(err)
+		}
+		switch typ {
+		case packets.Publish:
+			err = pk.PublishDecode(body)
+		case packets.Puback:
+			err = pk.PubackDecode(body)
+		case packets.Suback:
+			err = pk.SubackDecode(body)
+		case packets.Unsuback:
+			err = pk.UnsubackDecode(body)
+		default:
+			c.t.Fatalf("next: packet type %d", typ)
+		}
+		if err != nil {
+			c.t.Fatalf("decode packet type %d: %v", typ, err)
+		}
+		return pk
+	}
+}
+
 // read returns the next packet's type and body; it fails the test after
 // 10 s or when the connection ends.
 func (c *rawClient) read() (byte, []byte) {
@@ -96,6 +165,12 @@ func (c *rawClient) read() (byte, []byte) {
 }
 
 func (c *rawClient) tryRead(d time.Duration) (byte, []byte, error) {
+	h, body, err := c.tryReadHeader(d)
+	return h >> 4, body, err
+}
+
+// tryReadHeader is tryRead returning the whole first byte (type and flags).
+func (c *rawClient) tryReadHeader(d time.Duration) (byte, []byte, error) {
 	c.conn.SetReadDeadline(time.Now().Add(d))
 	h, err := c.r.ReadByte()
 	if err != nil {
@@ -109,7 +184,7 @@ func (c *rawClient) tryRead(d time.Duration) (byte, []byte, error) {
 	if _, err := io.ReadFull(c.r, body); err != nil {
 		return 0, nil, err
 	}
-	return h >> 4, body, nil
+	return h, body, nil
 }
 
 // closed reports whether the broker closed the connection within 10 s,

@@ -81,6 +81,10 @@ func New(opts Options) (*Server, error) {
 	if err := s.mochi.AddHook(s.hook, nil); err != nil {
 		return nil, fmt.Errorf("mqttd: %w", err)
 	}
+	// After the auth hook: its OnPacketRead answers with the client's ids.
+	if err := s.mochi.AddHook(newPacketIDHook(s.mochi), nil); err != nil {
+		return nil, fmt.Errorf("mqttd: %w", err)
+	}
 	if err := s.mochi.AddHook(newRetainedHook(s.mochi, s.hook, s.log), nil); err != nil {
 		return nil, fmt.Errorf("mqttd: %w", err)
 	}

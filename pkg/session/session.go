@@ -174,8 +174,11 @@ func (s *Session) subscribe(ctx context.Context, c mqtt.Client, subs []subscript
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	for f, code := range tok.(*mqtt.SubscribeToken).Result() {
-		if code == 0x80 { // [MQTT-3.9.3-2] failure return code
+		switch {
+		case code == 0x80: // [MQTT-3.9.3-2] failure return code
 			return fmt.Errorf("subscribe %q: refused by the broker (check the ACL)", f)
+		case code > 2: // an MQTT 5 reason code (0x91 packet id in use, …) from a broker answering 3.1.1 with it
+			return fmt.Errorf("subscribe %q: refused by the broker (reason code %#x)", f, code)
 		}
 	}
 	return nil
