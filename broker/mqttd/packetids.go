@@ -18,9 +18,9 @@ import (
 // waits for the client to acknowledge:
 //   - a QoS 1 PUBLISH deletes (or overwrites) that message's record: after
 //     a reconnect the broker no longer sends it again, though the publisher
-//     was acknowledged, and the client's send quota leaks one slot for
-//     good (at 0 mochi queues every QoS 1 message for the client without
-//     sending it);
+//     was acknowledged, and an MQTT 5 client's send quota (its Receive
+//     Maximum) leaks one slot for good (at 0 mochi queues every QoS 1
+//     message for the client without sending it);
 //   - a SUBSCRIBE or UNSUBSCRIBE is refused with 0x91, which an MQTT 3.1.1
 //     client reads as a failed subscription. A monitor that subscribed
 //     while a retained replay was in flight missed the fleet rows for good.

@@ -12,9 +12,9 @@ import (
 // it to its commands, has the scheduler send it one QoS 1 command and
 // returns the node with that PUBLISH read and not acknowledged: the
 // broker waits for a PUBACK of the returned id.
-func inFlightTo(t *testing.T, addr string, v byte, clean bool, payload string) (*rawClient, uint16) {
+func inFlightTo(t *testing.T, addr string, v byte, clean bool, payload string, edit ...func(*packets.Packet)) (*rawClient, uint16) {
 	t.Helper()
-	node, ok := rawConnectClean(t, addr, v, "node-a", "node-a", clean)
+	node, ok := rawConnectClean(t, addr, v, "node-a", "node-a", clean, edit...)
 	if !ok {
 		t.Fatal("node-a refused")
 	}
@@ -92,5 +92,36 @@ func TestOwnPublishKeepsTheBrokersMessage(t *testing.T) {
 	pub := again.next(packets.Publish)
 	if string(pub.Payload) != "cmd-1" || pub.PacketID != id {
 		t.Fatalf("after the reconnect: %q id %d, want cmd-1 id %d again", pub.Payload, pub.PacketID, id)
+	}
+}
+
+// TestCollidingIDsLeakNoSendQuota: an MQTT 5 connection with a Receive
+// Maximum whose every QoS 1 PUBLISH uses the id of the command it was just
+// sent keeps getting commands, more of them than its Receive Maximum.
+// mochi alone lost one slot of the client's send quota per collision and,
+// at none left, queued every further command for the connection without
+// sending it. (mochi enforces no send quota on MQTT 3.1.1 clients.)
+func TestCollidingIDsLeakNoSendQuota(t *testing.T) {
+	s := startServer(t, testOptions(t))
+	addr := s.Addr().String()
+	const receiveMax = 8
+	node, id := inFlightTo(t, addr, 5, true, "cmd-0", func(pk *packets.Packet) {
+		pk.Properties.ReceiveMaximum = receiveMax
+	})
+	sched := mustDial(t, addr, "scheduler")
+	for i := 1; i <= 3*receiveMax; i++ {
+		node.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: id,
+			TopicName: "tether/v1/eu-1/nodes/node-a/metrics", Payload: []byte(`{}`)})
+		if ack := node.next(packets.Puback); ack.PacketID != id {
+			t.Fatalf("round %d: PUBACK id %d, want %d", i, ack.PacketID, id)
+		}
+		node.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id})
+		payload := fmt.Sprintf("cmd-%d", i)
+		sched.mustPublish("tether/v1/eu-1/nodes/node-a/cmd/run", 1, payload)
+		pub := node.next(packets.Publish)
+		if string(pub.Payload) != payload {
+			t.Fatalf("round %d: got %q, want %q", i, pub.Payload, payload)
+		}
+		id = pub.PacketID
 	}
 }

@@ -30,7 +30,7 @@ func rawConnect(t testing.TB, addr string, v byte, user, id string) (*rawClient,
 
 // rawConnectClean is rawConnect with the clean-session (clean-start) flag
 // given: false resumes a persistent session.
-func rawConnectClean(t testing.TB, addr string, v byte, user, id string, clean bool) (*rawClient, bool) {
+func rawConnectClean(t testing.TB, addr string, v byte, user, id string, clean bool, edit ...func(*packets.Packet)) (*rawClient, bool) {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -51,6 +51,9 @@ func rawConnectClean(t testing.TB, addr string, v byte, user, id string, clean b
 			PasswordFlag:     true,
 			Password:         []byte(password(user)),
 		},
+	}
+	for _, e := range edit {
+		e(&pk)
 	}
 	var buf bytes.Buffer
 	if err := pk.ConnectEncode(&buf); err != nil {
