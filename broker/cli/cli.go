@@ -1,7 +1,7 @@
 // Package cli is tether-broker's command line: serve (the scheduler), nodes
 // (the fleet from any machine that reaches the broker), submit, tasks, task
 // and cancel (tasks, as an operator), keygen (the assignment signing key),
-// passwd (the credentials file), loadgen (a simulated fleet), sim (the placement simulator) and version. Each command parses its own flags and has
+// passwd (the credentials file), enrol (site enrolment tokens), loadgen (a simulated fleet), sim (the placement simulator) and version. Each command parses its own flags and has
 // --help.
 package cli
 
@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"serve":      {"run the regional scheduler (with its embedded MQTT broker unless --mqtt-url)", runServe},
 		"nodes":      {"print the fleet as the scheduler sees it", runNodes},
 		"passwd":     {"add, import, delete or list users of a credentials file", runPasswd},
+		"enrol":      {"make, list or revoke site enrolment tokens for zero-touch enrolment", runEnrol},
 		"sim":        {"run the placement simulator and compare policies", runSim},
 		"submit":     {"submit a task spec (YAML or JSON); --wait follows it to the end", runSubmit},
 		"tasks":      {"list tasks and their states", runTasks},
