@@ -102,11 +102,18 @@ func scanLog(path string, resync bool) (logScan, error) {
 	}
 }
 
-// entryReader reads log entries, reusing its buffers.
+// entryReader reads log entries, reusing its buffers. The fields after crc
+// describe the last entry read.
 type entryReader struct {
 	crc     hash.Hash32
+	meta    [2]byte // meta, user meta
+	expires uint64
 	key     []byte
-	version uint64 // of the last entry read
+	version uint64
+	// value holds the entry's value when keepValues is set; otherwise it
+	// is only hashed, so memory stays bounded by the reader's buffer.
+	keepValues bool
+	value      []byte
 }
 
 // next reads one entry of at most left bytes. It returns the entry's length
@@ -116,8 +123,7 @@ func (e *entryReader) next(r *bufio.Reader, left int64) (int64, bool, error) {
 	crc := e.crc
 	crc.Reset()
 	hr := &hashingReader{r: r, h: crc}
-	var meta [2]byte
-	if _, err := io.ReadFull(hr, meta[:]); err != nil {
+	if _, err := io.ReadFull(hr, e.meta[:]); err != nil {
 		return 0, false, eofIsEnd(err)
 	}
 	var lens [3]uint64 // key, value, expires at
@@ -135,6 +141,7 @@ func (e *entryReader) next(r *bufio.Reader, left int64) (int64, bool, error) {
 		lens[i] = n
 	}
 	klen, vlen := lens[0], lens[1]
+	e.expires = lens[2]
 	k, v := uint32(klen), uint32(vlen) // Badger keeps 32 bits of each
 	if k > maxKeyLen {
 		return 0, false, nil
@@ -152,7 +159,12 @@ func (e *entryReader) next(r *bufio.Reader, left int64) (int64, bool, error) {
 		return 0, false, eofIsEnd(err)
 	}
 	crc.Write(e.key)
-	if _, err := io.CopyN(crc, r, int64(v)); err != nil {
+	var sink io.Writer = crc
+	if e.keepValues {
+		e.value = e.value[:0]
+		sink = io.MultiWriter(crc, (*appender)(&e.value))
+	}
+	if _, err := io.CopyN(sink, r, int64(v)); err != nil {
 		return 0, false, eofIsEnd(err)
 	}
 	var sum [crc32.Size]byte
@@ -167,6 +179,14 @@ func (e *entryReader) next(r *bufio.Reader, left int64) (int64, bool, error) {
 		e.version = math.MaxUint64 - binary.BigEndian.Uint64(e.key[k-8:])
 	}
 	return hlen + body + crc32.Size, true, nil
+}
+
+// appender is an io.Writer appending to a slice.
+type appender []byte
+
+func (a *appender) Write(p []byte) (int, error) {
+	*a = append(*a, p...)
+	return len(p), nil
 }
 
 func eofIsEnd(err error) error {
