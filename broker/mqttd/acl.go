@@ -37,11 +37,16 @@ func (r role) String() string {
 //
 //	role       write (publish)                       read (subscribe/deliver)
 //	scheduler  tether/v1/R/…                         tether/v1/R/…
-//	monitor    nothing                               tether/v1/…
-//	operator   tether/v1/R/tasks/submit|control      tether/v1/…
+//	monitor    nothing                               tether/v1/… but blob frames
+//	operator   tether/v1/R/tasks/submit|control      tether/v1/… but blob frames
 //	           (replies come on tether/v1/R/replies/<operator>/…, readable by monitors too)
 //	node N     tether/v1/R/nodes/N/status|metrics|tasks|blob  tether/v1/R/nodes/N/cmd[/…]
 //	                                                 tether/v1/R/nodes/N/status
+//
+// Blob frames (tether/v1/R/nodes/N/blob and …/cmd/blob) are task data: a
+// monitor or operator receives none of them. A filter naming only them is
+// refused; a wider one (tether/v1/#) is granted and the frames are held back
+// on delivery, where mochi checks every message's topic name.
 //
 // With Home Assistant discovery on (Options.DiscoveryPrefix D), the
 // scheduler also writes and reads D/…, and monitors and operators read it.
@@ -141,12 +146,12 @@ func (p *policy) allowed(r role, user, topic string, write bool) bool {
 	case roleScheduler:
 		return topic == p.regionTopic || hasLevelPrefix(topic, p.regionTopic) || p.inDiscovery(topic)
 	case roleMonitor:
-		return !write && (topic == protocol.Root || hasLevelPrefix(topic, protocol.Root) || p.inDiscovery(topic))
+		return !write && p.watcherMayRead(topic)
 	case roleOperator:
 		if write {
 			return topic == p.submit || topic == p.control
 		}
-		return topic == protocol.Root || hasLevelPrefix(topic, protocol.Root) || p.inDiscovery(topic)
+		return p.watcherMayRead(topic)
 	case roleNode:
 		if user == "" || strings.ContainsAny(user, "/+#") {
 			return false
@@ -166,6 +171,36 @@ func (p *policy) allowed(r role, user, topic string, write bool) bool {
 		return rest == protocol.KindStatus || rest == "cmd" || strings.HasPrefix(rest, "cmd/")
 	}
 	return false
+}
+
+// watcherMayRead reports whether a monitor or operator may read topic (a
+// filter or a topic name): everything under tether/v1/ (and the discovery
+// prefix) but blob frames.
+func (p *policy) watcherMayRead(topic string) bool {
+	if p.inDiscovery(topic) {
+		return true
+	}
+	return (topic == protocol.Root || hasLevelPrefix(topic, protocol.Root)) && !blobFrames(topic)
+}
+
+// blobFrames reports whether topic is tether/v1/<R>/nodes/<N>/blob or
+// tether/v1/<R>/nodes/<N>/cmd/blob, R and N anything ('+' included): the
+// topics that carry blob transfer frames. It does not allocate.
+func blobFrames(topic string) bool {
+	rest, ok := strings.CutPrefix(topic, protocol.Root+"/")
+	if !ok {
+		return false
+	}
+	if _, rest, ok = strings.Cut(rest, "/"); !ok { // the region
+		return false
+	}
+	if rest, ok = strings.CutPrefix(rest, "nodes/"); !ok {
+		return false
+	}
+	if _, rest, ok = strings.Cut(rest, "/"); !ok { // the node
+		return false
+	}
+	return rest == protocol.KindBlob || rest == "cmd/"+protocol.CmdBlob
 }
 
 // hasLevelPrefix reports whether topic lies strictly below prefix:

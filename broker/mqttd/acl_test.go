@@ -96,6 +96,23 @@ var aclCases = []struct {
 	{"monitor", "$SYS/#", false, false},
 	{"monitor", "tether/v1/eu-1/nodes/node-a/cmd/rebirth", true, false},
 	{"monitor", "tether/v1/eu-1/fleet/summary", true, false},
+	// Blob frames are task data, not for watchers: refused as names and as
+	// filters naming only them; wider filters are granted and the frames
+	// held back on delivery.
+	{"monitor", "tether/v1/eu-1/nodes/node-a/blob", false, false},
+	{"monitor", "tether/v1/eu-1/nodes/node-a/cmd/blob", false, false},
+	{"monitor", "tether/v1/+/nodes/+/blob", false, false},
+	{"monitor", "tether/v1/eu-2/nodes/+/cmd/blob", false, false},
+	{"monitor", "$share/g/tether/v1/eu-1/nodes/node-a/blob", false, false},
+	{"monitor", "tether/v1/eu-1/nodes/node-a/blobx", false, true},
+	{"monitor", "tether/v1/eu-1/nodes/node-a/cmd/blob/x", false, true},
+	{"monitor", "tether/v1/eu-1/nodes/node-a/cmd/#", false, true},
+	{"monitor", "tether/v1/eu-1/nodes/node-a/+", false, true},
+	{"operator", "tether/v1/eu-1/nodes/node-a/blob", false, false},
+	{"operator", "tether/v1/eu-1/nodes/node-a/cmd/blob", false, false},
+	{"", "tether/v1/eu-1/nodes/node-a/blob", false, false},
+	{"scheduler", "tether/v1/eu-1/nodes/node-a/blob", false, true},
+	{"scheduler", "tether/v1/eu-1/nodes/node-a/cmd/blob", true, true},
 	// Operators: monitors that may submit and control tasks.
 	{"operator", "tether/v1/eu-1/tasks/submit", true, true},
 	{"operator", "tether/v1/eu-1/tasks/control", true, true},
@@ -179,6 +196,16 @@ func nodeMayRead(n, topic string) bool {
 	return (len(l) == 6 && (l[5] == "status" || l[5] == "cmd")) || (len(l) > 6 && l[5] == "cmd")
 }
 
+// isBlobFrameTopic is the independent statement of the topic names blob
+// frames travel on: tether/v1/R/nodes/N/blob and tether/v1/R/nodes/N/cmd/blob.
+func isBlobFrameTopic(topic string) bool {
+	l := strings.Split(topic, "/")
+	if strings.ContainsAny(topic, "+#") || len(l) < 6 || l[0] != "tether" || l[1] != "v1" || l[3] != "nodes" {
+		return false
+	}
+	return (len(l) == 6 && l[5] == "blob") || (len(l) == 7 && l[5] == "cmd" && l[6] == "blob")
+}
+
 // witnesses returns concrete topics a filter matches: each '+' and '#'
 // replaced by values chosen to escape a node's subtree.
 func witnesses(filter string) []string {
@@ -232,7 +259,8 @@ var probeTopics = []string{
 //   - a node may publish only below its own node topic, never to cmd;
 //   - a monitor never publishes; a monitor's and a scheduler's filters stay
 //     inside tether/v1/ and tether/v1/<region>/ respectively;
-//   - nothing with a wildcard is ever writable.
+//   - nothing with a wildcard is ever writable;
+//   - a monitor or operator never receives a blob frame.
 func FuzzACL(f *testing.F) {
 	for _, c := range aclCases {
 		f.Add(c.topic)
@@ -263,6 +291,9 @@ func FuzzACL(f *testing.F) {
 		}
 		if p.allowed(roleMonitor, "monitor", topic, true) || p.allowed(roleMonitor, "", topic, true) {
 			t.Fatalf("monitor may publish to %q", topic)
+		}
+		if isBlobFrameTopic(topic) && (p.allowed(roleMonitor, "monitor", topic, false) || p.allowed(roleOperator, "operator", topic, false)) {
+			t.Fatalf("a watcher may receive blob frames on %q", topic)
 		}
 		if p.allowed(roleScheduler, "scheduler", topic, true) && strings.ContainsAny(topic, "+#") {
 			t.Fatalf("scheduler may publish to wildcard %q", topic)
@@ -305,9 +336,12 @@ func BenchmarkACLDeliver(b *testing.B) {
 func TestACLCheckDoesNotAllocate(t *testing.T) {
 	h := &authHook{policy: testPolicy()}
 	cl := newTestClient("node-a", "node-a")
+	mon := newTestClient("monitor", "nodered_1")
 	if n := testing.AllocsPerRun(100, func() {
 		h.OnACLCheck(cl, "tether/v1/eu-1/nodes/node-a/cmd/rebirth", false)
 		h.OnACLCheck(cl, "tether/v1/eu-1/nodes/node-b/cmd/rebirth", false)
+		h.OnACLCheck(mon, "tether/v1/eu-1/nodes/node-a/cmd/blob", false)
+		h.OnACLCheck(mon, "tether/v1/eu-1/nodes/node-a/metrics", false)
 	}); n != 0 {
 		t.Errorf("OnACLCheck allocates %v times per call pair, want 0", n)
 	}

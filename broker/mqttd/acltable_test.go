@@ -107,6 +107,12 @@ var publishCases = []struct {
 	{"operator", nodeA + "/cmd/task", false, nil},
 	{"operator", "tether/v1/eu-1/nodes/operator/status", false, nil},
 	{"scheduler", "tether/v1/eu-1/replies/operator/r1", true, nil},
+	// Blob frames: a node's own topic only. Watched by the scheduler (a
+	// monitor receives no blob frames).
+	{"node-a", nodeA + "/blob", true, nil},
+	{"node-a", nodeB + "/blob", false, nil},
+	{"node-a", nodeA + "/blob/x", false, nil},
+	{"node-a", nodeA + "/cmd/blob", false, nil},
 }
 
 // subscribeCases: what a subscription delivers. probe is a topic some
@@ -194,6 +200,33 @@ func runACLTable(t *testing.T, b brokerUnderTest) {
 		}
 		bn.await(forB)
 	})
+	t.Run("blob frames reach no monitor or operator", func(t *testing.T) {
+		var watchers []*client
+		for _, u := range []string{"monitor", "operator"} {
+			w := mustDial(t, b.addr, u)
+			if g := w.subscribe("tether/v1/#", 1); g > 1 {
+				t.Fatalf("%s refused tether/v1/#", u)
+			}
+			watchers = append(watchers, w)
+		}
+		s := mustDial(t, b.addr, "scheduler")
+		s.subscribe("tether/v1/eu-1/nodes/+/blob", 1)
+		a := mustDial(t, b.addr, "node-a")
+		a.subscribe(nodeA+"/cmd/#", 1)
+		up, down := uniquePayload("up"), uniquePayload("down")
+		a.mustPublish(nodeA+"/blob", 1, up)
+		a.barrier()
+		s.await(up) // the node's frame was published and delivered
+		s.mustPublish(nodeA+"/cmd/blob", 1, down)
+		a.await(down)
+		marker := uniquePayload("marker")
+		s.mustPublish("tether/v1/eu-1/fleet/summary", 1, marker)
+		for _, w := range watchers {
+			if got := w.await(marker); contains(got, up) || contains(got, down) {
+				t.Errorf("%s received a blob frame", w.user)
+			}
+		}
+	})
 }
 
 // checkPublish publishes a probe as user and checks, with the marker
@@ -204,9 +237,10 @@ func runACLTable(t *testing.T, b brokerUnderTest) {
 // arrived the probe would have too.
 func checkPublish(t *testing.T, b brokerUnderTest, user, topic string, qos byte, want bool) {
 	watcherUser, watchFilter := "monitor", "tether/v1/#"
-	if user == "monitor" {
+	if user == "monitor" || blobFrames(topic) {
 		// Mosquitto's use_username_as_clientid allows one connection per
-		// user; the region's scheduler sees these topics too.
+		// user, and monitors receive no blob frames; the region's
+		// scheduler sees these topics too.
 		watcherUser, watchFilter = "scheduler", "tether/v1/eu-1/#"
 	}
 	watcher := mustDial(t, b.addr, watcherUser)

@@ -4,8 +4,8 @@
 //
 //	role       publish                                   subscribe
 //	scheduler  tether/v1/R/…                             tether/v1/R/…
-//	monitor    nothing                                   tether/v1/…
-//	operator   tether/v1/R/tasks/submit|control          tether/v1/…
+//	monitor    nothing                                   tether/v1/… but blob frames
+//	operator   tether/v1/R/tasks/submit|control          tether/v1/… but blob frames
 //	node N     tether/v1/R/nodes/N/status|metrics|tasks|blob
 //	                                                     tether/v1/R/nodes/N/cmd[/…], …/N/status
 //
@@ -87,8 +87,12 @@ func Authorization(users []User, o Options) ([]byte, error) {
 			return nil, err
 		}
 		fmt.Fprintf(&b, "    {\n      user: %s\n      password: %s\n      permissions: {\n", quote(u.Name), quote(u.Hash))
-		writeList(&b, "publish", pub)
-		writeList(&b, "subscribe", sub)
+		writeList(&b, "publish", pub, nil)
+		var deny []string
+		if r := roles[u.Name]; r == "monitor" || r == "operator" {
+			deny = blobFrames
+		}
+		writeList(&b, "subscribe", sub, deny)
 		b.WriteString("      }\n    }\n")
 	}
 	for n := range roles {
@@ -159,19 +163,32 @@ func isBcrypt(h string) bool {
 	return false
 }
 
-func writeList(b *strings.Builder, what string, subjects []string) {
+// blobFrames are the subjects of blob transfer frames, which monitors and
+// operators may not receive: NATS grants their tether/v1/# and holds these
+// back on delivery.
+var blobFrames = []string{Subject("tether/v1/+/nodes/+/" + protocol.KindBlob), Subject("tether/v1/+/nodes/+/cmd/" + protocol.CmdBlob)}
+
+func writeList(b *strings.Builder, what string, subjects, deny []string) {
 	if len(subjects) == 0 {
 		fmt.Fprintf(b, "        %s: { deny: [\">\"] }\n", what)
 		return
 	}
 	fmt.Fprintf(b, "        %s: { allow: [", what)
+	writeSubjects(b, subjects)
+	if len(deny) > 0 {
+		b.WriteString("], deny: [")
+		writeSubjects(b, deny)
+	}
+	b.WriteString("] }\n")
+}
+
+func writeSubjects(b *strings.Builder, subjects []string) {
 	for i, s := range subjects {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString(quote(s))
 	}
-	b.WriteString("] }\n")
 }
 
 // quote writes s as a NATS configuration string. Names and subjects are
