@@ -20,8 +20,11 @@ import (
 // writes them itself, each waiting for room: the connection's writes block
 // on TCP, and QoS 1 messages wait while retainedWindow of the client's are
 // unacknowledged, so live traffic keeps its share of the in-flight quota.
-// MQTT 3.1.1 §3.8.4 lets a server send matching PUBLISH packets before
-// the SUBACK, so the order against it does not matter.
+// A replay starts once its SUBACK is on the wire: MQTT 3.1.1 §3.8.4 lets a
+// server send matching PUBLISH packets before the SUBACK, but a client
+// reads its connection in order, so a SUBACK written behind thousands of
+// retained messages reaches it only after it has read them all — on a busy
+// host, after its subscribe timed out.
 type retainedHook struct {
 	mqtt.HookBase
 	srv *mqtt.Server
@@ -30,9 +33,13 @@ type retainedHook struct {
 	}
 	log *slog.Logger
 
-	mu      sync.Mutex                // guards pending
+	mu      sync.Mutex                // guards pending and acked
 	pending map[*mqtt.Client][]replay // set by OnSubscribe, taken by OnSubscribed (same goroutine per client)
-	wg      sync.WaitGroup            // the replay goroutines; Stop waits for them
+	// acked holds, per client, the replays whose SUBACK is not written
+	// yet, in the order of their SUBSCRIBEs (a client's packets are
+	// processed in turn, so its SUBACKs are written in that order).
+	acked map[*mqtt.Client][][]replay
+	wg    sync.WaitGroup // the replay goroutines; Stop waits for them
 }
 
 // replay is a filter of a SUBSCRIBE whose retained messages this hook
@@ -50,13 +57,14 @@ const retainedWindow = 64
 func newRetainedHook(srv *mqtt.Server, acl interface {
 	OnACLCheck(cl *mqtt.Client, topic string, write bool) bool
 }, log *slog.Logger) *retainedHook {
-	return &retainedHook{srv: srv, acl: acl, log: log, pending: map[*mqtt.Client][]replay{}}
+	return &retainedHook{srv: srv, acl: acl, log: log, pending: map[*mqtt.Client][]replay{},
+		acked: map[*mqtt.Client][][]replay{}}
 }
 
 func (h *retainedHook) ID() string { return "tether-retained" }
 
 func (h *retainedHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnSubscribe, mqtt.OnSubscribed}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnPacketSent, mqtt.OnDisconnect}, []byte{b})
 }
 
 // OnSubscribe takes the retained replay of each filter over from mochi.
@@ -83,27 +91,74 @@ func (h *retainedHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.P
 	return pk
 }
 
-// OnSubscribed starts the replay of the filters that were granted.
+// OnSubscribed readies the replay of the filters that were granted; it
+// starts when the SUBACK mochi writes next has been written. The retained
+// messages are looked up by the replay, not here: with thousands of them
+// the lookup takes long enough on a busy host to hold the SUBACK past a
+// client's subscribe timeout.
 func (h *retainedHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
 	h.mu.Lock()
 	rs := h.pending[cl]
 	delete(h.pending, cl)
 	h.mu.Unlock()
-	var msgs []retainedMsg
+	var granted []replay
 	for _, r := range rs {
-		if r.index >= len(codes) || codes[r.index] >= packets.ErrUnspecifiedError.Code {
-			continue
-		}
-		for _, m := range h.srv.Topics.Messages(r.sub.Filter) { // [MQTT-3.8.4-4]
-			msgs = append(msgs, retainedMsg{pk: m, qos: min(m.FixedHeader.Qos, r.sub.Qos, h.srv.Options.Capabilities.MaximumQos)})
+		if r.index < len(codes) && codes[r.index] < packets.ErrUnspecifiedError.Code {
+			granted = append(granted, r)
 		}
 	}
-	if len(msgs) == 0 {
+	if len(granted) == 0 {
 		return
 	}
+	if cl.Net.Conn == nil { // mochi's inline client: it is sent no SUBACK
+		h.start(cl, granted)
+		return
+	}
+	h.mu.Lock()
+	h.acked[cl] = append(h.acked[cl], granted)
+	h.mu.Unlock()
+}
+
+// OnPacketSent starts the replay waiting for the SUBACK just written.
+func (h *retainedHook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, _ []byte) {
+	if pk.FixedHeader.Type != packets.Suback {
+		return
+	}
+	h.mu.Lock()
+	var rs []replay
+	if q := h.acked[cl]; len(q) > 0 {
+		rs = q[0]
+		if len(q) == 1 {
+			delete(h.acked, cl)
+		} else {
+			h.acked[cl] = q[1:]
+		}
+	}
+	h.mu.Unlock()
+	if rs != nil {
+		h.start(cl, rs)
+	}
+}
+
+// OnDisconnect forgets the replays of a client gone before their SUBACK.
+func (h *retainedHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	h.mu.Lock()
+	delete(h.acked, cl)
+	delete(h.pending, cl)
+	h.mu.Unlock()
+}
+
+// start replays the retained messages of the granted filters rs to cl.
+func (h *retainedHook) start(cl *mqtt.Client, rs []replay) {
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
+		var msgs []retainedMsg
+		for _, r := range rs {
+			for _, m := range h.srv.Topics.Messages(r.sub.Filter) { // [MQTT-3.8.4-4]
+				msgs = append(msgs, retainedMsg{pk: m, qos: min(m.FixedHeader.Qos, r.sub.Qos, h.srv.Options.Capabilities.MaximumQos)})
+			}
+		}
 		h.send(cl, msgs)
 	}()
 }

@@ -2,10 +2,13 @@ package mqttd
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // TestRetainedReplayIsComplete: a new subscriber to 6,000 retained topics
@@ -35,14 +38,18 @@ func TestRetainedReplayIsComplete(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
+				// The replay looks 6,000 messages up before it sends the
+				// first (seconds with -race on a busy host): the bound is
+				// on the whole, not on a pause between two messages.
+				deadline := time.After(60 * time.Second)
 				for len(got) < topics {
 					select {
 					case m := <-mon.msgs:
 						if m.Retained() {
 							got[m.Topic()] = true
 						}
-					case <-time.After(5 * time.Second):
-						return // nothing more is coming
+					case <-deadline:
+						return
 					}
 				}
 			}()
@@ -54,5 +61,71 @@ func TestRetainedReplayIsComplete(t *testing.T) {
 				t.Fatalf("a new subscriber got %d of %d retained messages", len(got), topics)
 			}
 		})
+	}
+}
+
+// TestSubackPrecedesTheRetainedReplay: a subscriber's SUBACK is written
+// before any retained message its subscription matches. A client reads its
+// connection in order, so a SUBACK behind thousands of retained messages
+// arrived only after they were all read, and on a busy host after the
+// client's subscribe had timed out (TestRetainedReplayIsComplete under
+// load). Here the SUBACK's encoding waits up to a second for a retained
+// message to be written first; none may be.
+func TestSubackPrecedesTheRetainedReplay(t *testing.T) {
+	s := startServer(t, testOptions(t))
+	addr := s.Addr().String()
+	sched := mustDial(t, addr, "scheduler")
+	topic := fmt.Sprintf("tether/v1/%s/nodes/n-00001/status", testRegion)
+	if tok := sched.pc.Publish(topic, 1, true, `{"n":1}`); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("retained publish: %v", tok.Error())
+	}
+	sched.barrier()
+	held := &subackHolder{sent: make(chan struct{})}
+	if err := s.mochi.AddHook(held, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, qos := range []byte{0, 1} {
+		mon, ok := rawConnect(t, addr, 4, "monitor", fmt.Sprintf("monitor-%d", qos))
+		if !ok {
+			t.Fatal("monitor refused")
+		}
+		mon.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe}, PacketID: 1,
+			Filters: packets.Subscriptions{{Filter: fmt.Sprintf("tether/v1/%s/nodes/+/status", testRegion), Qos: qos}}})
+		if typ, _ := mon.read(); typ != packets.Suback {
+			t.Fatalf("QoS %d: the first packet after SUBSCRIBE is of type %d, not a SUBACK", qos, typ)
+		}
+		if pk := mon.next(packets.Publish); pk.TopicName != topic || !pk.FixedHeader.Retain {
+			t.Fatalf("QoS %d: after the SUBACK %q (retain %v), want the retained %q", qos, pk.TopicName, pk.FixedHeader.Retain, topic)
+		}
+	}
+}
+
+// subackHolder delays every SUBACK's encoding until a retained PUBLISH
+// has been written to any client, or a second has passed.
+type subackHolder struct {
+	mqtt.HookBase
+	once sync.Once
+	sent chan struct{}
+}
+
+func (h *subackHolder) ID() string { return "test-suback-holder" }
+
+func (h *subackHolder) Provides(b byte) bool {
+	return b == mqtt.OnPacketEncode || b == mqtt.OnPacketSent
+}
+
+func (h *subackHolder) OnPacketEncode(_ *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Suback {
+		select {
+		case <-h.sent:
+		case <-time.After(time.Second):
+		}
+	}
+	return pk
+}
+
+func (h *subackHolder) OnPacketSent(_ *mqtt.Client, pk packets.Packet, _ []byte) {
+	if pk.FixedHeader.Type == packets.Publish && pk.FixedHeader.Retain {
+		h.once.Do(func() { close(h.sent) })
 	}
 }
