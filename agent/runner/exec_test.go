@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -125,7 +126,8 @@ func TestExecTimeoutKillsTheProcessGroup(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			sh := childScript(t, trap)
-			f := newFixture(t, allowing(sh))
+			timeout := &manualTimeout{}
+			f := newFixture(t, func(o *Options) { o.Allow = []string{sh}; o.KillGrace = time.Second; o.afterFunc = timeout.after })
 			pidfile := filepath.Join(t.TempDir(), "child.pid")
 			spec := execSpec(sh, map[string]string{"PIDFILE": pidfile})
 			spec.Timeout = task.Duration(time.Second)
@@ -134,13 +136,45 @@ func TestExecTimeoutKillsTheProcessGroup(t *testing.T) {
 			if gone(child) {
 				t.Fatal("the child is not running to begin with")
 			}
+			if d := timeout.fire(t); d != time.Second {
+				t.Fatalf("the attempt's timeout was %v, want the spec's 1s", d)
+			}
 			ev := f.waitState("slow", 1, task.EventFailed)
-			if !strings.Contains(ev.Error, "timeout") || ev.Result == nil || ev.Result.ExitCode != -1 {
+			if ev.Error != "timeout: still running after 1s" || ev.Result == nil || ev.Result.ExitCode != -1 {
 				t.Fatalf("failed event: error %q, result %+v", ev.Error, ev.Result)
 			}
 			testenv.Eventually(t, 10*time.Second, "the child killed", func() bool { return gone(child) })
 		})
 	}
+}
+
+// manualTimeout is an Options.afterFunc whose timeouts expire when the
+// test fires them, not after their duration: a process that starts slowly
+// on a busy host is never ended before the test has seen it run.
+type manualTimeout struct {
+	mu sync.Mutex
+	d  time.Duration
+	f  func()
+}
+
+func (m *manualTimeout) after(d time.Duration, f func()) func() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.d, m.f = d, f
+	return func() bool { return true }
+}
+
+// fire expires the latest timeout started and returns its duration.
+func (m *manualTimeout) fire(t *testing.T) time.Duration {
+	t.Helper()
+	m.mu.Lock()
+	d, f := m.d, m.f
+	m.mu.Unlock()
+	if f == nil {
+		t.Fatal("no timeout started")
+	}
+	f()
+	return d
 }
 
 func TestExecCancelKillsTheProcessGroup(t *testing.T) {

@@ -68,6 +68,11 @@ type Options struct {
 	// units done, an exec task's progress file (default 30 s; negative:
 	// never).
 	ProgressInterval time.Duration
+
+	// afterFunc starts an attempt's timeout: f runs once d has passed,
+	// unless stop was called first (default time.AfterFunc). Tests end an
+	// attempt by its timeout when they choose, whatever the host's load.
+	afterFunc func(d time.Duration, f func()) (stop func() bool)
 }
 
 const (
@@ -124,6 +129,9 @@ func (o *Options) ensureDefaults() {
 			return protocol.Header{V: protocol.Version, Node: node, Instance: "local", Seq: seq, From: from,
 				TS: now().Truncate(time.Millisecond)}
 		}
+	}
+	if o.afterFunc == nil {
+		o.afterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = defaultPollInterval

@@ -44,8 +44,9 @@ func (r *Runner) work(ctx context.Context, e *entry, restarted bool) {
 	e.mu.Unlock()
 	stopped := ctx.Done() // the runner's stop or cancel, not the timeout
 	timeout := sv.Spec.Timeout.D()
-	ctx, stop := context.WithTimeoutCause(ctx, timeout, errTimeout)
-	defer stop()
+	ctx, expire := context.WithCancelCause(ctx)
+	defer expire(nil)
+	defer r.opts.afterFunc(timeout, func() { expire(errTimeout) })()
 	began := time.Now()
 	var out outcome
 	switch err := r.fetchInputs(ctx, sv.Spec); {
