@@ -14,7 +14,13 @@ const (
 	roleScheduler                 // readwrite tether/v1/<region>/#
 	roleMonitor                   // read tether/v1/#
 	roleOperator                  // a monitor that may also submit and control tasks
+	roleEnrol                     // "enrol-<token id>": an agent asking for its credentials
 )
+
+// EnrolUserPrefix starts the username of a site enrolment token's identity
+// (broker/enrol). Its client id is "<username>@<node>"; it may publish only
+// tether/v1/R/enrol/<node>/request and read only …/enrol/<node>/reply.
+const EnrolUserPrefix = "enrol-"
 
 func (r role) String() string {
 	switch r {
@@ -26,6 +32,8 @@ func (r role) String() string {
 		return "monitor"
 	case roleOperator:
 		return "operator"
+	case roleEnrol:
+		return "enrol"
 	}
 	return "none"
 }
@@ -42,6 +50,7 @@ func (r role) String() string {
 //	           (replies come on tether/v1/R/replies/<operator>/…, readable by monitors too)
 //	node N     tether/v1/R/nodes/N/status|metrics|tasks|blob  tether/v1/R/nodes/N/cmd[/…]
 //	                                                 tether/v1/R/nodes/N/status
+//	enrol-T@N  tether/v1/R/enrol/N/request             tether/v1/R/enrol/N/reply
 //
 // Blob frames (tether/v1/R/nodes/N/blob and …/cmd/blob) are task data: a
 // monitor or operator receives none of them. A filter naming only them is
@@ -58,6 +67,7 @@ type policy struct {
 	region      string
 	regionTopic string // tether/v1/R
 	nodesPrefix string // tether/v1/R/nodes/
+	enrolPrefix string // tether/v1/R/enrol/
 	schedulers  map[string]struct{}
 	monitors    map[string]struct{}
 	operators   map[string]struct{}
@@ -87,6 +97,7 @@ func newPolicy(region string, schedulers, monitors, operators []string) *policy 
 		region:      region,
 		regionTopic: protocol.Root + "/" + region,
 		nodesPrefix: protocol.Root + "/" + region + "/nodes/",
+		enrolPrefix: protocol.Root + "/" + region + "/enrol/",
 		schedulers:  make(map[string]struct{}, len(schedulers)),
 		monitors:    make(map[string]struct{}, len(monitors)),
 	}
@@ -115,6 +126,9 @@ func (p *policy) roleOf(user string) role {
 	if _, ok := p.monitors[user]; ok || user == "" {
 		return roleMonitor
 	}
+	if strings.HasPrefix(user, EnrolUserPrefix) {
+		return roleEnrol
+	}
 	return roleNode
 }
 
@@ -128,7 +142,8 @@ func (p *policy) known(user string) bool {
 
 // allowed reports whether a client with role r and username user may
 // publish to topic (write) or subscribe to / receive topic (read; a filter or
-// a topic name). For roleNode, user must be the node id.
+// a topic name). For roleNode, user must be the node id; for roleEnrol, the
+// node id its client id names.
 func (p *policy) allowed(r role, user, topic string, write bool) bool {
 	if write {
 		// A topic name never has wildcards [MQTT-3.3.2-2]; mochi already
@@ -169,6 +184,19 @@ func (p *policy) allowed(r role, user, topic string, write bool) bool {
 			return rest == protocol.KindStatus || rest == protocol.KindMetrics || rest == protocol.KindTasks || rest == protocol.KindBlob
 		}
 		return rest == protocol.KindStatus || rest == "cmd" || strings.HasPrefix(rest, "cmd/")
+	case roleEnrol:
+		if user == "" || strings.ContainsAny(user, "/+#") {
+			return false
+		}
+		rest, ok := strings.CutPrefix(topic, p.enrolPrefix)
+		if !ok {
+			return false
+		}
+		rest, ok = strings.CutPrefix(rest, user)
+		if write {
+			return ok && rest == "/request"
+		}
+		return ok && rest == "/reply"
 	}
 	return false
 }

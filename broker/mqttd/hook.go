@@ -27,6 +27,9 @@ import (
 //   - a monitor may use any client id (tools pick their own: nodered_…,
 //     mqttjs_…, empty) except another user's name, "<another user>@…", or
 //     the id of a session (connected or kept) that belongs to another user;
+//   - an enrolment identity ("enrol-<token id>") must use client id
+//     "<username>@<node id>": its topics are that node's enrolment request
+//     and reply;
 //   - a will message must go to a topic the user may publish to (mochi
 //     itself publishes wills without an ACL check).
 //
@@ -115,6 +118,11 @@ func (h *authHook) refuse(cl *mqtt.Client, user, password string) string {
 		if reason := h.monitorClientID(cl.ID, user, assigned); reason != "" {
 			return reason
 		}
+	case r == roleEnrol:
+		node, ok := strings.CutPrefix(cl.ID, user+"@")
+		if !ok || protocol.ValidateID("node id", node) != nil {
+			return "an enrolment identity's client id must be username@<node id>"
+		}
 	case !assigned && cl.ID != user && !strings.HasPrefix(cl.ID, user+"@"):
 		return "client id must be the username, username@suffix, or empty"
 	}
@@ -171,6 +179,12 @@ func (h *authHook) may(cl *mqtt.Client, topic string, write bool) bool {
 			return false
 		}
 		user = cl.ID
+	} else if r == roleEnrol {
+		// Connect guaranteed client id == username@node.
+		if len(cl.ID) <= len(u) || cl.ID[len(u)] != '@' || cl.ID[:len(u)] != string(u) {
+			return false
+		}
+		user = cl.ID[len(u)+1:]
 	}
 	return h.policy.allowed(r, user, topic, write)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // Server is Tether's embedded MQTT broker: mochi-mqtt with Tether's
@@ -170,9 +171,11 @@ func (s *Server) TLSAddr() net.Addr {
 }
 
 // Reload re-reads the credentials file and the TLS certificate, key and
-// client CAs. Connected clients keep their sessions; the new files apply to
-// new connections. On error nothing changes. The caller decides when
-// (typically on SIGHUP).
+// client CAs. Connected clients keep their sessions, except a node's or an
+// enrolment identity's whose user is no longer in the file: it is
+// disconnected (a revoked node is cut off, and its next CONNECT is
+// refused). The new files apply to new connections. On error nothing
+// changes. The caller decides when (SIGHUP, an enrolment, a revocation).
 func (s *Server) Reload() error {
 	var c *Credentials
 	if s.opts.CredentialsFile != "" {
@@ -188,9 +191,37 @@ func (s *Server) Reload() error {
 	}
 	if c != nil {
 		s.creds.Store(c)
-		s.log.Info("reloaded credentials", "users", c.Len())
+		cut := s.disconnectRemoved(c)
+		s.log.Info("reloaded credentials", "users", c.Len(), "disconnected", cut)
 	}
 	return nil
+}
+
+// disconnectRemoved disconnects every connected node and enrolment
+// identity whose user c no longer has, and returns how many. Without
+// AllowAnonymous only: there a user outside the file may connect anyway.
+func (s *Server) disconnectRemoved(c *Credentials) int {
+	if s.opts.AllowAnonymous {
+		return 0
+	}
+	n := 0
+	for _, cl := range s.mochi.Clients.GetAll() {
+		user := string(cl.Properties.Username)
+		if cl.Net.Inline || cl.Closed() || c.Has(user) {
+			continue
+		}
+		if r := s.policy.roleOf(user); r != roleNode && r != roleEnrol {
+			continue
+		}
+		s.log.Info("disconnecting a client whose user was removed", "client", cl.ID, "user", user)
+		if cl.Properties.ProtocolVersion == 5 {
+			_ = s.mochi.DisconnectClient(cl, packets.ErrNotAuthorized)
+		} else {
+			cl.Stop(packets.ErrNotAuthorized)
+		}
+		n++
+	}
+	return n
 }
 
 // Run binds the listeners, serves until ctx is done, then closes every

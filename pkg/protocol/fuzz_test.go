@@ -36,6 +36,10 @@ var hostileSeeds = []string{
 	`{"v":1,"ts":"2026-11-27T09:30:00Z","scheduler":"s","node":"a","online":true,"last_seen":"` + tsFarFuture + `","seq":18446744073709551615}`,
 	`{"v":1,"ts":"` + tsYearZero + `","node":"a","online":false,"gaps":9007199254740991}`,
 	"\xff\xfe{\"v\":1}",
+	`{"v":1,"node":"pi-7","token":"0123456789ab.` + strings.Repeat("A", 43) + `","password":"` + strings.Repeat("p", 32) + `"}`,
+	`{"v":1,"node":"pi-7","token":"\u0000","password":"` + strings.Repeat("\u00e9", 16) + `"}`,
+	`{"v":1,"node":"pi-7","outcome":"pending","reason":"enrolment token expired"}`,
+	`{"v":1,"node":"pi-7","outcome":"refused","reason":""}`,
 }
 
 func FuzzDecoders(f *testing.F) {
@@ -72,6 +76,12 @@ func FuzzDecoders(f *testing.F) {
 		}
 		if m, err := DecodeFleetRow(data); err == nil {
 			roundtrip.JSON(t, m, DecodeFleetRow)
+		}
+		if m, err := DecodeEnrolRequest(data); err == nil {
+			roundtrip.JSON(t, m, DecodeEnrolRequest)
+		}
+		if m, err := DecodeEnrolReply(data); err == nil {
+			roundtrip.JSON(t, m, DecodeEnrolReply)
 		}
 	})
 }

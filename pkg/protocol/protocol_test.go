@@ -74,17 +74,19 @@ var examples = map[string]any{
 // goldenDecoders decode each golden file (and its example in
 // docs/protocol.md) by its name.
 var goldenDecoders = map[string]func([]byte) (any, error){
-	"birth":     func(b []byte) (any, error) { return DecodeNodeStatus(b) },
-	"will":      func(b []byte) (any, error) { return DecodeNodeStatus(b) },
-	"goodbye":   func(b []byte) (any, error) { return DecodeNodeStatus(b) },
-	"recovered": func(b []byte) (any, error) { return DecodeNodeStatus(b) },
-	"diskfull":  func(b []byte) (any, error) { return DecodeNodeStatus(b) },
-	"metrics":   func(b []byte) (any, error) { return DecodeMetrics(b) },
-	"scheduler": func(b []byte) (any, error) { return DecodeSchedulerStatus(b) },
-	"summary":   func(b []byte) (any, error) { return DecodeFleetSummary(b) },
-	"duplicate": func(b []byte) (any, error) { return DecodeDuplicateNotice(b) },
-	"fleet":     func(b []byte) (any, error) { return DecodeFleetNodes(b) },
-	"row":       func(b []byte) (any, error) { return DecodeFleetRow(b) },
+	"birth":         func(b []byte) (any, error) { return DecodeNodeStatus(b) },
+	"enrol-request": func(b []byte) (any, error) { return DecodeEnrolRequest(b) },
+	"enrol-reply":   func(b []byte) (any, error) { return DecodeEnrolReply(b) },
+	"will":          func(b []byte) (any, error) { return DecodeNodeStatus(b) },
+	"goodbye":       func(b []byte) (any, error) { return DecodeNodeStatus(b) },
+	"recovered":     func(b []byte) (any, error) { return DecodeNodeStatus(b) },
+	"diskfull":      func(b []byte) (any, error) { return DecodeNodeStatus(b) },
+	"metrics":       func(b []byte) (any, error) { return DecodeMetrics(b) },
+	"scheduler":     func(b []byte) (any, error) { return DecodeSchedulerStatus(b) },
+	"summary":       func(b []byte) (any, error) { return DecodeFleetSummary(b) },
+	"duplicate":     func(b []byte) (any, error) { return DecodeDuplicateNotice(b) },
+	"fleet":         func(b []byte) (any, error) { return DecodeFleetNodes(b) },
+	"row":           func(b []byte) (any, error) { return DecodeFleetRow(b) },
 }
 
 func TestGolden(t *testing.T) {

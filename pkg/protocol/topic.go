@@ -160,6 +160,17 @@ func (t Topics) Reply(client, request string) string {
 	return t.prefix + "/replies/" + client + "/" + request
 }
 
+// EnrolRequest is tether/v1/<region>/enrol/<node>/request, where an
+// enrolling node asks for its credentials.
+func (t Topics) EnrolRequest(node string) string { return t.prefix + "/enrol/" + node + "/request" }
+
+// EnrolReply is tether/v1/<region>/enrol/<node>/reply, the scheduler's
+// answer to node's enrolment request.
+func (t Topics) EnrolReply(node string) string { return t.prefix + "/enrol/" + node + "/reply" }
+
+// AllEnrolRequests is tether/v1/<region>/enrol/+/request.
+func (t Topics) AllEnrolRequests() string { return t.prefix + "/enrol/+/request" }
+
 // NodeTopic is a parsed node topic.
 type NodeTopic struct {
 	Region  string
