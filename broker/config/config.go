@@ -51,6 +51,8 @@ type Config struct {
 	HTTP      HTTP      `yaml:"http"`
 	// HomeAssistant: MQTT discovery of every node for Home Assistant.
 	HomeAssistant HomeAssistant `yaml:"homeassistant"`
+	// Enrol: zero-touch enrolment with site tokens (docs/security.md).
+	Enrol Enrol `yaml:"enrol"`
 
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
@@ -129,6 +131,14 @@ type HomeAssistant struct {
 	Prefix    string `yaml:"prefix"` // Home Assistant's discovery prefix ("homeassistant")
 }
 
+// Enrol configures zero-touch enrolment: File is the enrolment file
+// `tether-broker enrol` writes (tokens, pending, approved and revoked
+// nodes); empty: off. Enrolment needs the embedded broker, whose
+// credentials file it adds nodes to.
+type Enrol struct {
+	File string `yaml:"file"`
+}
+
 // DiscoveryPrefix is the Home Assistant discovery prefix the embedded
 // broker must let the scheduler publish under, or "" when discovery is off.
 func (c *Config) DiscoveryPrefix() string {
@@ -160,6 +170,9 @@ func (c *Config) Validate() error {
 		if err := protocol.ValidateDiscoveryPrefix(c.HomeAssistant.Prefix); err != nil {
 			add("homeassistant.prefix: %v", err)
 		}
+	}
+	if c.Enrol.File != "" && (!c.UsesEmbedded() || c.Embedded.CredentialsFile == "") {
+		add("enrol.file: enrolment needs the embedded broker and its credentials_file (not mqtt_url)")
 	}
 	if c.HTTP.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {

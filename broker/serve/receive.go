@@ -29,6 +29,7 @@ func (s *scheduler) routes() []route {
 		{s.topics.TaskSubmit(), s.onSubmit, false},
 		{s.topics.TaskControl(), s.onControl, false},
 		{s.topics.AllNodeTasks(), s.onTaskEvent, true},
+		{s.topics.AllEnrolRequests(), s.onEnrol, false},
 	}
 }
 

@@ -143,6 +143,9 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		s, err = newScheduler(cfg, o, brokers, password, st, ld, key)
 		if err == nil {
 			s.rx = rx
+			if cfg.Enrol.File != "" && broker != nil {
+				s.enrol = &enroller{file: cfg.Enrol.File, creds: cfg.Embedded.CredentialsFile, broker: broker, now: time.Now}
+			}
 			err = s.openBlobs()
 		}
 		var hs *httpd.Server
@@ -237,6 +240,7 @@ type scheduler struct {
 	blobs     *blob.Endpoint
 	pulls     pulls
 	pullCtx   context.Context // the scheduler's run: pulls end with it
+	enrol     *enroller       // nil without enrol.file (enrol.go)
 }
 
 func newScheduler(cfg config.Config, o Options, brokers []string, password string,
