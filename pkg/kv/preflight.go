@@ -110,7 +110,7 @@ func preflight(dir string, p Profile, log *slog.Logger) (l0 int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	walScans, err := checkLogs(dir, mems, "%05d.mem", false, log)
+	walScans, err := checkLogs(dir, mems, "%05d.mem", false, nil, log)
 	if err != nil {
 		return 0, err
 	}
@@ -123,8 +123,40 @@ func preflight(dir string, p Profile, log *slog.Logger) (l0 int, err error) {
 			l0++
 		}
 	}
-	_, err = checkLogs(dir, vlogs, "%06d.vlog", true, log)
-	return l0, err
+	known := readVerified(dir, log)
+	vlogScans, err := checkLogs(dir, vlogs, "%06d.vlog", true, known, log)
+	if err != nil {
+		return 0, err
+	}
+	recordVerified(dir, vlogs, vlogScans, log)
+	return l0, nil
+}
+
+// recordVerified writes what the preflight found in the value-log files
+// that are left (verified.go). Failing to write it only costs a full read
+// at the next open.
+func recordVerified(dir string, ids []uint64, scans []logScan, log *slog.Logger) {
+	m := make(map[uint64]verifiedLog, len(ids))
+	var read, skipped int
+	var bytes int64
+	for i, id := range ids {
+		fi, err := os.Stat(filepath.Join(dir, fmt.Sprintf("%06d.vlog", id)))
+		if err != nil {
+			continue // removed as an empty file with a torn header
+		}
+		m[id] = verifiedLog{stamp: fileStamp(fi), entries: scans[i].entries > 0}
+		if scans[i].recorded {
+			skipped++
+		} else {
+			read++
+			bytes += scans[i].end
+		}
+	}
+	slices.Sort(ids)
+	if err := writeVerified(dir, encodeVerified(ids, m)); err != nil {
+		log.Warn("value-log record not written; the next open reads every value-log file", "err", err)
+	}
+	log.Debug("value-log files checked", "read", read, "read_bytes", bytes, "unchanged_since_read", skipped)
 }
 
 // checkTables replays the MANIFEST and opens every table it lists. It
@@ -284,12 +316,25 @@ func closeMapped(mf *z.MmapFile) {
 //   - an entry claiming more bytes than its file holds is cut off where
 //     the replay stops anyway, except in an older value log, whose values
 //     past it are still referenced: damage.
-func checkLogs(dir string, ids []uint64, format string, isVlog bool, log *slog.Logger) ([]logScan, error) {
+//
+// known (value logs only, may be nil) is what an earlier preflight found
+// in each file: a file other than the two newest whose stamp is unchanged
+// is taken as read (verified.go).
+func checkLogs(dir string, ids []uint64, format string, isVlog bool, known map[uint64]verifiedLog,
+	log *slog.Logger) ([]logScan, error) {
 	slices.Sort(ids)
 	scans := make([]logScan, len(ids))
 	newest := -1
 	for i, id := range ids {
-		s, err := scanLog(filepath.Join(dir, fmt.Sprintf(format, id)), !isVlog)
+		path := filepath.Join(dir, fmt.Sprintf(format, id))
+		if s, ok := unchanged(path, known[id], i < len(ids)-2); ok {
+			scans[i] = s
+			if s.entries > 0 {
+				newest = i
+			}
+			continue
+		}
+		s, err := scanLog(path, !isVlog)
 		if err != nil {
 			return nil, err
 		}
@@ -333,6 +378,24 @@ func checkLogs(dir string, ids []uint64, format string, isVlog bool, log *slog.L
 		}
 	}
 	return scans, nil
+}
+
+// unchanged returns the scan an earlier preflight made of the file at path
+// if the file may be taken as read: old enough (never written again) and
+// its stamp the one recorded then.
+func unchanged(path string, v verifiedLog, old bool) (logScan, bool) {
+	if !old || v.stamp == "" {
+		return logScan{}, false
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fileStamp(fi) != v.stamp {
+		return logScan{}, false
+	}
+	s := logScan{size: fi.Size(), end: fi.Size(), recorded: true}
+	if v.entries {
+		s.entries = 1
+	}
+	return s, true
 }
 
 func truncateFile(path string, size int64) error {

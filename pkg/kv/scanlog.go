@@ -48,6 +48,9 @@ type logScan struct {
 	// and Badger only ever truncates one where its replay ends: one cut
 	// inside an entry was cut by something else.
 	cut bool
+	// recorded: not read this time; an earlier preflight read the file,
+	// unchanged since (verified.go). Only entries and size are known.
+	recorded bool
 }
 
 // scanLog reads path the way Badger's replay does (memtable.go
