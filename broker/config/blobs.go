@@ -10,6 +10,10 @@ type Blobs struct {
 	Dir string `yaml:"dir"`
 	// Quota bounds the bytes held there. 0: 16 GiB.
 	Quota int64 `yaml:"quota"`
+	// NodeShare bounds the bytes of the blobs fetched from any one node
+	// (its tasks' outputs, inputs held there) that the store holds. 0:
+	// a sixteenth of the quota.
+	NodeShare int64 `yaml:"node_share"`
 }
 
 // DefaultBlobQuota is the scheduler's blob quota when none is set.
@@ -29,4 +33,13 @@ func (c *Config) BlobQuota() int64 {
 		return c.Blobs.Quota
 	}
 	return DefaultBlobQuota
+}
+
+// BlobNodeShare returns the most bytes of the blob store that blobs
+// fetched from one node may take: blobs.node_share, at most the quota.
+func (c *Config) BlobNodeShare() int64 {
+	if c.Blobs.NodeShare > 0 {
+		return min(c.Blobs.NodeShare, c.BlobQuota())
+	}
+	return c.BlobQuota() / 16
 }

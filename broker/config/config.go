@@ -223,6 +223,9 @@ func (c *Config) Validate() error {
 	if c.Blobs.Quota < 0 {
 		add("blobs.quota: %d is negative", c.Blobs.Quota)
 	}
+	if c.Blobs.NodeShare < 0 {
+		add("blobs.node_share: %d is negative", c.Blobs.NodeShare)
+	}
 	if err := logging.Check(c.LogLevel, c.LogFormat); err != nil {
 		errs = append(errs, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-edge/tether/pkg/blob"
@@ -29,6 +30,7 @@ func (s *scheduler) openBlobs() error {
 		return err
 	}
 	s.blobStore, s.blobs = st, e
+	s.pulls.shares = newShares(s.cfg.BlobNodeShare())
 	return nil
 }
 
@@ -76,6 +78,11 @@ type pulls struct {
 	active  map[blob.ID]bool
 	slots   chan struct{}
 	onFetch func(node string, id blob.ID, st blob.FetchStats) // measured transfers; may be nil
+	// shares bounds what each node's blobs take of the store
+	// (blobs.node_share): a pull past a node's share is not started.
+	shares  *shares
+	refused atomic.Int64 // pulls refused by a share
+	logged  atomic.Int64 // unix seconds of the last refusal logged
 }
 
 // onTaskStatus starts the pulls a status calls for.
@@ -116,6 +123,15 @@ func (s *scheduler) pull(node string, id blob.ID, what string) {
 		p.mu.Unlock()
 		return
 	}
+	if err := p.shares.charge(node, id); err != nil {
+		p.mu.Unlock()
+		// A node reporting outputs can trigger this at will: one log a second.
+		n := p.refused.Add(1)
+		if now, last := time.Now().Unix(), p.logged.Load(); now > last && p.logged.CompareAndSwap(last, now) {
+			s.log.Warn("task data not fetched", "what", what, "node", node, "blob", id.String(), "err", err, "refused_total", n)
+		}
+		return
+	}
 	p.active[id] = true
 	p.mu.Unlock()
 	go func() {
@@ -130,6 +146,9 @@ func (s *scheduler) pull(node string, id blob.ID, what string) {
 		defer cancel()
 		st, err := s.blobs.Fetch(ctx, node, id)
 		if err != nil {
+			if !s.blobStore.Has(id) && s.blobStore.Written(id) == 0 {
+				p.shares.refund(id) // nothing of it is held: a partial blob stays charged
+			}
 			if s.pullCtx.Err() == nil {
 				s.log.Warn("task data not fetched", "what", what, "node", node, "blob", id.String(), "err", err)
 			}

@@ -1,0 +1,72 @@
+package serve
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/tether-edge/tether/pkg/blob"
+)
+
+// ErrNodeShare: fetching a blob from a node would take that node past its
+// share of the scheduler's blob store (blobs.node_share).
+var ErrNodeShare = errors.New("node's share of the blob store exceeded")
+
+// shares charges every blob the scheduler fetches from a node (a task's
+// outputs, an input held there) to that node, with its full size from the
+// moment the fetch starts, as the store reserves it. A node whose charges
+// would pass the limit gets nothing more fetched, so a node — a broken one,
+// or a hostile one holding a node's credentials and reporting outputs of
+// any size — fills at most its share of the store, and the rest stays for
+// the other nodes' transfers.
+//
+// The charges live as long as the process: blobs the scheduler held before
+// it started are charged to nobody. It is safe for concurrent use.
+type shares struct {
+	limit int64
+	mu    sync.Mutex
+	used  map[string]int64   // node → bytes charged
+	owner map[blob.ID]string // charged blob → its node
+}
+
+func newShares(limit int64) *shares {
+	return &shares{limit: limit, used: map[string]int64{}, owner: map[blob.ID]string{}}
+}
+
+// charge charges id to node, or returns an error wrapping ErrNodeShare when
+// that would pass the limit. A blob already charged (to any node) is not
+// charged again.
+func (s *shares) charge(node string, id blob.ID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.owner[id]; ok {
+		return nil
+	}
+	if u := s.used[node]; u+id.Size > s.limit {
+		return fmt.Errorf("%w: node %q: %s needs %d bytes, %d of its share of %d are in use", ErrNodeShare, node, id, id.Size, u, s.limit)
+	}
+	s.owner[id] = node
+	s.used[node] += id.Size
+	return nil
+}
+
+// refund takes back id's charge: the store holds none of it.
+func (s *shares) refund(id blob.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	node, ok := s.owner[id]
+	if !ok {
+		return
+	}
+	delete(s.owner, id)
+	if s.used[node] -= id.Size; s.used[node] <= 0 {
+		delete(s.used, node)
+	}
+}
+
+// usedBy returns the bytes charged to node.
+func (s *shares) usedBy(node string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.used[node]
+}
