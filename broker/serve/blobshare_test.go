@@ -21,9 +21,9 @@ func TestSharesBoundEachNode(t *testing.T) {
 		ok   bool
 	}{
 		{"a", a1, true}, {"a", a2, true}, {"a", a3, false}, // a's 100 used
-		{"b", b1, true},  // b has a share of its own
-		{"b", a1, true},  // charged to a already: not again
-		{"c", a3, true},  // another node may bring what a could not
+		{"b", b1, true}, // b has a share of its own
+		{"b", a1, true}, // charged to a already: not again
+		{"c", a3, true}, // another node may bring what a could not
 	} {
 		err := s.charge(c.node, c.id)
 		if (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrNodeShare)) {
