@@ -73,6 +73,9 @@ func (c *clientFlags) session(env Env) (*session.Session, protocol.Topics, error
 }
 
 func runNodes(ctx context.Context, env Env, args []string) error {
+	if len(args) > 0 && (args[0] == "approve" || args[0] == "revoke" || args[0] == "pending") {
+		return runNodesEnrol(env, args[0], args[1:])
+	}
 	fs := flag.NewFlagSet("tether-broker nodes", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	fs.Usage = func() {
