@@ -103,63 +103,36 @@ func (s *Store) Tasks() ([]TaskState, error) {
 	return out, err
 }
 
-// History returns a task's transitions, oldest first.
+// History returns a task's transitions, oldest first; none while the task
+// is being forgotten (forget.go).
 func (s *Store) History(task string) ([]Transition, error) {
 	var out []Transition
-	err := s.scan(journalPrefix(task), func(_, v []byte) error {
-		t, _, err := decodeTransition(task, v)
-		if err == nil {
-			out = append(out, t)
+	err := s.db.View(func(txn *badger.Txn) error {
+		if _, err := txn.Get(forgetKey(task)); err == nil {
+			return nil
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
 		}
-		return err
-	})
-	return out, err
-}
-
-// ForgetTask deletes a task's state, history and checkpoint: the runner
-// calls it once the scheduler has the task's end. It is durable on return.
-func (s *Store) ForgetTask(task string) error {
-	s.commitMu.Lock() // no journal op of the task is being planned
-	defer s.commitMu.Unlock()
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return ErrClosed
-	}
-	keys := [][]byte{taskKey(task), checkpointKey(task)}
-	err := s.scan(journalPrefix(task), func(k, _ []byte) error {
-		keys = append(keys, append([]byte(nil), k...))
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: journalPrefix(task)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			err := it.Item().Value(func(v []byte) error {
+				t, _, err := decodeTransition(task, v)
+				if err == nil {
+					out = append(out, t)
+				}
+				return err
+			})
+			if err != nil {
+				return err
+			}
+		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errCorruptValue) {
-		return err
-	}
-	var old string
-	err = s.db.View(func(txn *badger.Txn) (err error) {
-		old, err = s.oldBlob(txn, checkpointKey(task))
-		return err
-	})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("agent store: %w", err)
 	}
-	wb := s.db.NewWriteBatch() // splits a long history over transactions
-	defer wb.Cancel()
-	for _, k := range keys {
-		if err := wb.Delete(k); err != nil {
-			return fmt.Errorf("agent store: forgetting task %s: %w", task, err)
-		}
-	}
-	err = wb.Flush()
-	s.db.Wrote()
-	if err != nil {
-		return fmt.Errorf("agent store: forgetting task %s: %w", task, err)
-	}
-	s.commits.Add(1)
-	if old != "" {
-		s.blobs.remove([]string{old}) // the deletion is durable: SyncWrites
-	}
-	return nil
+	return out, nil
 }
 
 // get reads one key; decode sees the value only while the read lasts.

@@ -17,6 +17,7 @@ import (
 //	t/<task>          task state: the last transition (task.go)
 //	j/<task>/<n>      the task's n-th transition, n as 4 bytes big endian
 //	c/<task>          the task's checkpoint
+//	f/<task>          tombstone of a task being forgotten (forget.go)
 //
 // Task ids follow protocol.ValidateID, so they never contain '/'.
 const schemaVersion = 1
@@ -32,6 +33,7 @@ var (
 	prefixTask       = []byte("t/")
 	prefixJournal    = []byte("j/")
 	prefixCheckpoint = []byte("c/")
+	prefixForget     = []byte("f/")
 )
 
 const outboxKeyLen = 2 + 8

@@ -27,6 +27,7 @@ type loaded struct {
 	records  []loadedRecord
 	corrupt  []uint64        // outbox records that cannot be read back
 	blobs    map[string]bool // the blobs readable records and checkpoints refer to
+	forget   []string        // tasks whose forgetting a crash interrupted (forget.go)
 }
 
 type loadedRecord struct {
@@ -161,13 +162,20 @@ func loadOutbox(txn *badger.Txn, ld *loaded, bl blobs) error {
 
 // loadTasks checks every task state, transition and checkpoint.
 func loadTasks(txn *badger.Txn, ld *loaded, bl blobs) error {
-	for _, p := range [][]byte{prefixTask, prefixJournal, prefixCheckpoint} {
+	for _, p := range [][]byte{prefixTask, prefixJournal, prefixCheckpoint, prefixForget} {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: p})
 		for it.Rewind(); it.Valid(); it.Next() {
 			item := it.Item()
 			k := item.KeyCopy(nil)
 			err := item.Value(func(v []byte) error {
 				switch string(p) {
+				case string(prefixForget):
+					task := string(k[len(p):])
+					if err := decodeForget(task, v); err != nil {
+						return err
+					}
+					ld.forget = append(ld.forget, task)
+					return nil
 				case string(prefixTask):
 					_, err := decodeState(string(k[len(p):]), v)
 					return err

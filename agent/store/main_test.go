@@ -11,6 +11,7 @@ import (
 // The test binary is its own store probe (ServeProbe), as the agent is.
 func TestMain(m *testing.M) {
 	ServeProbe()
+	forgetAndDie()
 	goleak.VerifyTestMain(m,
 		// Left by badger.Open when it fails after starting them (see
 		// pkg/kv's TestMain); idle tickers.

@@ -58,6 +58,9 @@ type Options struct {
 	failpoint func(point string) error
 	// elapsed, set by tests, replaces the monotonic clock records age on.
 	elapsed func() time.Duration
+	// forgetPerTxn, set by tests, caps the keys ForgetTask deletes per
+	// transaction (0: as many as Badger takes).
+	forgetPerTxn int
 	// freeBytes, set by tests, replaces statfs.
 	freeBytes func(dir string) (int64, error)
 }

@@ -96,6 +96,10 @@ func Open(dir string, o Options) (*Store, *kv.Recovery, error) {
 		_ = db.Close()
 		return nil, rec, err
 	}
+	if err := s.finishForgets(ld.forget); err != nil {
+		_ = db.Close()
+		return nil, rec, err
+	}
 	if n, err := bl.collectOrphans(ld.blobs); err != nil {
 		_ = db.Close()
 		return nil, rec, fmt.Errorf("agent store: %w", err)
