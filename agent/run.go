@@ -15,11 +15,13 @@ import (
 
 	"github.com/tether-edge/tether/agent/collect"
 	"github.com/tether-edge/tether/agent/config"
+	"github.com/tether-edge/tether/agent/enrol"
 	"github.com/tether-edge/tether/agent/report"
 	"github.com/tether-edge/tether/agent/runner"
 	"github.com/tether-edge/tether/agent/store"
 	"github.com/tether-edge/tether/agent/uplink"
 	"github.com/tether-edge/tether/pkg/blob"
+	"github.com/tether-edge/tether/pkg/cliconf"
 	"github.com/tether-edge/tether/pkg/logging"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
@@ -81,11 +83,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.Username == "" {
 		cfg.Username = cfg.NodeID
 	}
-	password, err := cfg.ResolvePassword()
+	tc, err := session.TLSConfig(cfg.TLS.CAFile, cfg.TLS.CertFile, cfg.TLS.KeyFile)
 	if err != nil {
 		return err
 	}
-	tc, err := session.TLSConfig(cfg.TLS.CAFile, cfg.TLS.CertFile, cfg.TLS.KeyFile)
+	if cfg.Enrol.TokenFile != "" && cfg.Password == "" {
+		if cfg.PasswordFile == "" {
+			cfg.PasswordFile = filepath.Join(cfg.DataDir, "agent.pw")
+		}
+		if enrol.NeedsEnrolment(cfg.PasswordFile) {
+			token, err := cliconf.ReadSecret(cfg.Enrol.TokenFile)
+			if err != nil {
+				return fmt.Errorf("enrol.token_file: %w", err)
+			}
+			log.Info("no credentials yet: enrolling with the site token", "node", cfg.NodeID, "token_file", cfg.Enrol.TokenFile)
+			pw, err := enrol.Enrol(ctx, enrol.Options{Brokers: cfg.Brokers, TLS: tc, KeepAlive: cfg.KeepAlive,
+				Region: cfg.Region, Node: cfg.NodeID, Token: token, Retry: cfg.Enrol.Retry, Logger: log})
+			if err != nil {
+				return fmt.Errorf("enrolment: %w", err)
+			}
+			if err := enrol.WriteSecret(cfg.PasswordFile, pw); err != nil {
+				return err
+			}
+		}
+	}
+	password, err := cfg.ResolvePassword()
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,9 @@ type Config struct {
 	// Tasks configures running the tasks the scheduler assigns.
 	Tasks Tasks `yaml:"tasks"`
 
+	// Enrol: zero-touch enrolment with a site token (docs/protocol.md).
+	Enrol Enrol `yaml:"enrol"`
+
 	// Blobs bounds the task data the agent keeps in DataDir/blobs; see
 	// docs/tasks.md (Task data: blobs).
 	Blobs Blobs `yaml:"blobs"`
@@ -204,6 +207,16 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// Enrol configures zero-touch enrolment. With TokenFile set and no
+// password (password unset, password_file missing or empty), the agent
+// enrols with the token and writes the password it generated to
+// password_file, or <data_dir>/agent.pw when that is unset.
+type Enrol struct {
+	TokenFile string `yaml:"token_file"`
+	// Retry is how often the agent asks again while it waits (30 s).
+	Retry time.Duration `yaml:"retry"`
 }
 
 // ResolvePassword returns the password, reading PasswordFile when set.
