@@ -12,7 +12,13 @@
 # keeps its pinned id and an existing user keeps working — its password is
 # changed and the new one installed on the device.
 #
-# Environment: CREDENTIALS (default /etc/tether/credentials), CA (default
+# With TOKEN=FILE (a site token from 'tether-broker enrol token create'),
+# no credentials are made here: the token is installed as
+# /etc/tether/site.token and the agent enrols itself at its first start
+# (enrol.token_file; docs/security.md), its password written to
+# /etc/tether/agent.pw. Nothing on this machine needs a reload.
+#
+# Environment: TOKEN, CREDENTIALS (default /etc/tether/credentials), CA (default
 # /etc/tether/certs/ca.crt; only for tls:// brokers), SIGNING_KEY (default
 # /etc/tether/scheduler.key), REGION (default "default"), DIST (default dist),
 # BROKER (default bin/tether-broker of this checkout, else tether-broker).
@@ -23,6 +29,7 @@ broker_url=${2:?$usage}
 creds=${CREDENTIALS:-/etc/tether/credentials}
 ca=${CA:-/etc/tether/certs/ca.crt}
 signing_key=${SIGNING_KEY:-/etc/tether/scheduler.key}
+token=${TOKEN:-}
 region=${REGION:-default}
 dist=${DIST:-dist}
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -37,6 +44,7 @@ case $broker_url in
   tcp://* | mqtt://*) tls=0 ;;
   *) die "broker URL $broker_url: want tcp://HOST:1883 or tls://HOST:8883" ;;
 esac
+[ -z "$token" ] || [ -r "$token" ] || die "$token missing: TOKEN= names a site token file (tether-broker enrol token create)"
 [ -r "$signing_key" ] || die "$signing_key missing: the agent pins the scheduler's public key (tether-broker keygen -o $signing_key; SIGNING_KEY=)"
 scheduler_key=$("$broker" keygen --public "$signing_key") || die "cannot read the public key of $signing_key"
 
@@ -57,7 +65,8 @@ scp -q "$bin" "$host:/tmp/tether-agent"
 node=$(ssh "$host" "sudo sed -n 's/^node_id: *\"\\{0,1\\}\\([^\"]*\\)\"\\{0,1\\} *$/\\1/p' /etc/tether/agent.yaml 2>/dev/null" || true)
 [ -n "$node" ] || node=$(ssh "$host" /tmp/tether-agent --print-node-id)
 echo "provision: $host is node $node ($target)"
-password=$("$broker" passwd -f "$creds" add "$node")
+password=""
+[ -n "$token" ] || password=$("$broker" passwd -f "$creds" add "$node")
 
 ssh "$host" sudo install -d -m 0755 /etc/tether
 ssh "$host" sudo install -m 0755 /tmp/tether-agent /usr/local/bin/tether-agent
@@ -67,12 +76,21 @@ if [ "$tls" = 1 ]; then
   ssh "$host" sudo install -m 0644 /tmp/tether-ca.crt /etc/tether/ca.crt
   ca_line=$'tls:\n  ca_file: /etc/tether/ca.crt'
 fi
-printf '%s\n' "$password" | ssh "$host" "sudo sh -c 'umask 077; cat > /etc/tether/agent.pw'"
+enrol_line=""
+if [ -n "$token" ]; then
+  # The agent enrols itself; an agent.pw left from an earlier enrolment
+  # or provisioning is kept.
+  ssh "$host" "sudo sh -c 'umask 077; cat > /etc/tether/site.token'" < "$token"
+  enrol_line=$'enrol:\n  token_file: /etc/tether/site.token'
+else
+  printf '%s\n' "$password" | ssh "$host" "sudo sh -c 'umask 077; cat > /etc/tether/agent.pw'"
+fi
 config="brokers: [$broker_url]
 region: $region
 node_id: \"$node\"
 password_file: /etc/tether/agent.pw
 $ca_line
+$enrol_line
 tasks:
   scheduler_keys:
     - $scheduler_key"
@@ -84,4 +102,8 @@ else
 fi
 scp -q "$here/deploy/systemd/tether-agent.service" "$host:/tmp/tether-agent.service"
 ssh "$host" "sudo install -m 0644 /tmp/tether-agent.service /etc/systemd/system/ && sudo systemctl daemon-reload && sudo systemctl enable tether-agent && sudo systemctl restart tether-agent"
-echo "provision: $node is running; reload the broker to accept it: systemctl reload tether-broker"
+if [ -n "$token" ]; then
+  echo "provision: $node is running and enrols itself with the site token (tether-broker nodes pending shows it if it waits)"
+else
+  echo "provision: $node is running; reload the broker to accept it: systemctl reload tether-broker"
+fi
