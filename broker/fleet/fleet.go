@@ -38,7 +38,14 @@ type Options struct {
 	DuplicateWindow time.Duration
 	// RebirthEvery limits rebirth requests to one node. Default 30 s.
 	RebirthEvery time.Duration
-	Now          func() time.Time
+	// Now is the wall clock: it only stamps what is shown (last seen,
+	// measured, the view's ts). Elapsed is the monotonic clock (time since
+	// any fixed origin) every interval is measured on: heartbeats overdue,
+	// the grace after a reconnect, the duplicate window, rebirth limits.
+	// A wall clock stepped by NTP moves neither. Nil: time.Now and the
+	// process's monotonic clock.
+	Now     func() time.Time
+	Elapsed func() time.Duration
 }
 
 func (o *Options) ensureDefaults() {
@@ -57,6 +64,10 @@ func (o *Options) ensureDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Elapsed == nil {
+		origin := time.Now()
+		o.Elapsed = func() time.Duration { return time.Since(origin) }
+	}
 }
 
 // Node is the scheduler's record of one node. Copies are handed out; the
@@ -69,7 +80,7 @@ type Node struct {
 	Instance  string // agent process behind the current birth
 	BirthConn uint32 // connection of the current birth; its will carries the same
 	Heartbeat time.Duration
-	LastSeen  time.Time // scheduler clock, last message received
+	LastSeen  time.Time // scheduler's wall clock, last message received
 	Metrics   *protocol.Metrics
 	// Measured is when the latest metrics were taken, on the scheduler's
 	// clock (see bootClock); ClockSkew is the node's wall clock minus the
@@ -92,12 +103,13 @@ type Node struct {
 
 	seq   stream // the current sequence: Store, or the instance for agents without one
 	clock bootClock
+	seen  instant // LastSeen on the monotonic clock
 
 	// retired maps replaced instances to when they were replaced.
-	retired     map[string]time.Time
-	lastFlip    time.Time // last time a retired instance came back
-	lastRebirth time.Time
-	lastWarn    time.Time // last duplicate notice asked for
+	retired     map[string]instant
+	lastFlip    instant // last time a retired instance came back
+	lastRebirth instant
+	lastWarn    instant // last duplicate notice asked for
 }
 
 // Actions are what the scheduler should send a node after a message.
@@ -146,7 +158,7 @@ type Fleet struct {
 	// nothing of the nodes. judgeFrom is when it last came back: no node
 	// is overdue before a full heartbeat window after it.
 	linkDown  bool
-	judgeFrom time.Time
+	judgeFrom instant
 
 	changed chan struct{} // 1-buffered: "something changed since you looked"
 	urgent  chan struct{} // 1-buffered: a node's online state changed
@@ -249,14 +261,14 @@ func (f *Fleet) Get(id string) (Node, bool) {
 	if !ok {
 		return Node{}, false
 	}
-	return f.snapshot(n, f.opts.Now()), true
+	return f.snapshot(n, f.clock()), true
 }
 
 // snapshot copies n with its derived fields set.
-func (f *Fleet) snapshot(n *Node, now time.Time) Node {
+func (f *Fleet) snapshot(n *Node, now instant) Node {
 	c := *n
 	c.retired = nil
-	c.Duplicate = !n.lastFlip.IsZero() && now.Sub(n.lastFlip) < f.opts.DuplicateWindow
+	c.Duplicate = n.lastFlip != 0 && now.sub(n.lastFlip) < f.opts.DuplicateWindow
 	return c
 }
 
@@ -265,7 +277,7 @@ func (f *Fleet) snapshot(n *Node, now time.Time) Node {
 func (f *Fleet) node(sh *shard, id string) *Node {
 	n, ok := sh.nodes[id]
 	if !ok {
-		n = &Node{ID: id, Heartbeat: f.opts.DefaultHeartbeat, retired: map[string]time.Time{}}
+		n = &Node{ID: id, Heartbeat: f.opts.DefaultHeartbeat, retired: map[string]instant{}}
 		sh.nodes[id] = n
 	}
 	sh.touch(id)
@@ -291,7 +303,7 @@ func (f *Fleet) Drain(c Consumer, fn func(Node)) {
 			sh.mu.Unlock()
 			continue
 		}
-		now := f.opts.Now()
+		now := f.clock()
 		batch = batch[:0]
 		for id := range sh.dirty[c] {
 			if n, ok := sh.nodes[id]; ok {
@@ -337,19 +349,19 @@ func (f *Fleet) each(fn func(sh *shard, n *Node)) {
 // duplicate when inst was recently replaced: an old instance coming back
 // means two live agents take turns with the node id. The WarnDuplicate it
 // returns is limited to one per RebirthEvery.
-func (f *Fleet) switchInstance(n *Node, inst string, now time.Time) Actions {
+func (f *Fleet) switchInstance(n *Node, inst string, now instant) Actions {
 	if n.Instance == inst {
 		return 0
 	}
 	for old, at := range n.retired {
-		if now.Sub(at) > f.opts.DuplicateWindow {
+		if now.sub(at) > f.opts.DuplicateWindow {
 			delete(n.retired, old)
 		}
 	}
 	var act Actions
 	if _, seen := n.retired[inst]; seen {
 		n.lastFlip = now
-		if now.Sub(n.lastWarn) >= f.opts.RebirthEvery {
+		if n.lastWarn == 0 || now.sub(n.lastWarn) >= f.opts.RebirthEvery {
 			n.lastWarn = now
 			act = WarnDuplicate
 		}
@@ -371,12 +383,12 @@ func (f *Fleet) switchInstance(n *Node, inst string, now time.Time) Actions {
 const maxRetired = 8
 
 // forgetOldest drops the earliest replaced instances beyond max.
-func forgetOldest(retired map[string]time.Time, max int) {
+func forgetOldest(retired map[string]instant, max int) {
 	for len(retired) > max {
 		var oldest string
-		var at time.Time
+		var at instant
 		for inst, t := range retired {
-			if oldest == "" || t.Before(at) || (t.Equal(at) && inst < oldest) {
+			if oldest == "" || t < at || (t == at && inst < oldest) {
 				oldest, at = inst, t
 			}
 		}

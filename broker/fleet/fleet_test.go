@@ -11,14 +11,23 @@ import (
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
-type clock struct{ t time.Time }
+// clock is a test's two clocks: t is the monotonic clock's reading, as a
+// time, and the wall clock reads t plus step, the steps NTP made.
+type clock struct {
+	t    time.Time
+	step time.Duration
+}
 
-func (c *clock) now() time.Time          { return c.t }
-func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+var epoch = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+func (c *clock) now() time.Time           { return c.t.Add(c.step) }
+func (c *clock) elapsed() time.Duration   { return c.t.Sub(epoch) }
+func (c *clock) advance(d time.Duration)  { c.t = c.t.Add(d) }
+func (c *clock) stepWall(d time.Duration) { c.step += d }
 
 func newFleet() (*Fleet, *clock) {
-	c := &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
-	return New(Options{Now: c.now, Grace: 5 * time.Second}), c
+	c := &clock{t: epoch}
+	return New(Options{Now: c.now, Elapsed: c.elapsed, Grace: 5 * time.Second}), c
 }
 
 func hdr(node, inst string, seq uint64) protocol.Header {
@@ -272,6 +281,55 @@ func TestBootClockPlacesMessagesOnTheSchedulersClock(t *testing.T) {
 	f.HandleMetrics(m)
 	if got := mustGet(t, f, "a").Measured; !got.Equal(c.t) {
 		t.Fatalf("after a reboot: measured %v, want %v", got, c.t)
+	}
+}
+
+// TestWallClockStepsMoveNoJudgement steps the scheduler's wall clock two
+// hours forward, then back four, while a node reports every 5 s (heartbeat
+// 10 s, grace 5 s): it is never declared overdue, its row's times follow
+// the wall clock, and once it falls silent it is declared overdue after its
+// heartbeat and grace on the monotonic clock, not after the step.
+func TestWallClockStepsMoveNoJudgement(t *testing.T) {
+	f, c := newFleet()
+	boot := c.t.Add(-time.Hour)
+	f.HandleStatus(birth("a", "i1", 1), false)
+	seq := uint64(1)
+	report := func() {
+		seq++
+		m := metrics("a", "i1", seq, 1)
+		up := c.t.Add(-3 * time.Millisecond).Sub(boot) // 3 ms on the way
+		m.Boot, m.UpMS, m.TS = "b1", uint64(up.Milliseconds()), c.now()
+		f.HandleMetrics(m)
+	}
+	for i, step := range []time.Duration{0, 2 * time.Hour, -4 * time.Hour, 0} {
+		c.stepWall(step)
+		for range 6 {
+			c.advance(5 * time.Second)
+			report()
+			if gone := f.Sweep(); len(gone) != 0 {
+				t.Fatalf("phase %d (wall stepped %v): %v declared overdue", i, c.step, gone)
+			}
+			row := Row(mustGet(t, f, "a"))
+			// Every report takes 3 ms: the estimate's error, so measured
+			// is when it was received.
+			if !row.LastSeen.Equal(c.now()) || !row.Measured.Equal(c.now()) {
+				t.Fatalf("phase %d (wall stepped %v): last seen %v, measured %v; want both %v",
+					i, c.step, row.LastSeen, row.Measured, c.now())
+			}
+			if row.ClockSkewMS != 0 {
+				t.Fatalf("phase %d: clock skew %d ms between two clocks stepped together", i, row.ClockSkewMS)
+			}
+		}
+	}
+	// Silent from here; the wall clock steps back an hour meanwhile.
+	c.advance(14 * time.Second)
+	c.stepWall(-time.Hour)
+	if gone := f.Sweep(); len(gone) != 0 {
+		t.Fatalf("declared overdue 14 s into a 15 s allowance: %v", gone)
+	}
+	c.advance(2 * time.Second)
+	if gone := f.Sweep(); len(gone) != 1 {
+		t.Fatal("not declared overdue 16 s after its last report: the wall clock's step back held it online")
 	}
 }
 

@@ -14,7 +14,7 @@ func (f *Fleet) HandleStatus(st protocol.NodeStatus, retained bool) Actions {
 	sh := f.shard(st.Node)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := f.opts.Now()
+	wall, now := f.opts.Now(), f.clock()
 	n := f.node(sh, st.Node)
 	wasOnline := n.Online
 	var act Actions
@@ -43,8 +43,8 @@ func (f *Fleet) HandleStatus(st protocol.NodeStatus, retained bool) Actions {
 			n.seq.seed(st.Seq, st.From)
 			f.counted(n, gaps, dups)
 		}
-		f.place(n, st.Header, now)
-		n.LastSeen = now
+		f.place(n, st.Header, wall, now)
+		n.LastSeen, n.seen = wall, now
 	case protocol.StateOffline:
 		// Only the current instance can take the node offline, and a
 		// will only for the connection of the current birth: a late will
@@ -79,7 +79,7 @@ func (f *Fleet) HandleMetrics(m protocol.Metrics) Actions {
 	sh := f.shard(m.Node)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := f.opts.Now()
+	wall, now := f.opts.Now(), f.clock()
 	n := f.node(sh, m.Node)
 	fresh, newest := f.account(n, m.Header)
 	if !fresh {
@@ -91,27 +91,28 @@ func (f *Fleet) HandleMetrics(m protocol.Metrics) Actions {
 		// delivered behind live reports) is only counted.
 		mm := m
 		n.Metrics = &mm
-		n.Measured = f.place(n, m.Header, now)
+		n.Measured = f.place(n, m.Header, wall, now)
 	}
 	wasOnline := n.Online
 	n.Online, n.Reason = true, ""
-	n.LastSeen = now
+	n.LastSeen, n.seen = wall, now
 	if !wasOnline {
 		f.notifyUrgent()
 	} else {
 		f.notify()
 	}
-	if n.Facts == nil && now.Sub(n.lastRebirth) >= f.opts.RebirthEvery {
+	if n.Facts == nil && (n.lastRebirth == 0 || now.sub(n.lastRebirth) >= f.opts.RebirthEvery) {
 		n.lastRebirth = now
 		act |= AskRebirth
 	}
 	return act
 }
 
-// place returns when a message was made, on the scheduler's clock, and
-// updates the node's clock skew when the message could be placed.
-func (f *Fleet) place(n *Node, h protocol.Header, recv time.Time) time.Time {
-	at, ok := n.clock.observe(h, recv)
+// place returns when a message received at wall (now on the monotonic
+// clock) was made, on the scheduler's wall clock, and updates the node's
+// clock skew when the message could be placed.
+func (f *Fleet) place(n *Node, h protocol.Header, wall time.Time, now instant) time.Time {
+	at, ok := n.clock.observe(h, wall, now)
 	// A node's up_ms can place a message up to a century away; the
 	// table's times stay within the protocol's window.
 	if at.Before(protocol.MinTime) {
@@ -169,7 +170,7 @@ func (f *Fleet) Accept(h protocol.Header) bool {
 	n := f.node(sh, h.Node)
 	ok, _ := f.account(n, h)
 	if ok {
-		n.LastSeen = f.opts.Now()
+		n.LastSeen, n.seen = f.opts.Now(), f.clock()
 	}
 	return ok
 }
@@ -189,7 +190,7 @@ func (f *Fleet) LinkDown() {
 // for agents that reconnected too to send their births.
 func (f *Fleet) LinkUp() {
 	f.linkMu.Lock()
-	f.judgeFrom = f.opts.Now()
+	f.judgeFrom = f.clock()
 	f.linkDown = false
 	f.linkMu.Unlock()
 }
@@ -205,10 +206,10 @@ func (f *Fleet) Sweep() []string {
 	if down {
 		return nil
 	}
-	now := f.opts.Now()
+	now := f.clock()
 	var gone []string
 	f.each(func(sh *shard, n *Node) {
-		if n.Online && now.Sub(later(n.LastSeen, from)) > n.Heartbeat+f.opts.Grace {
+		if n.Online && now.sub(max(n.seen, from)) > n.Heartbeat+f.opts.Grace {
 			n.Online, n.Reason = false, "overdue"
 			sh.touch(n.ID)
 			gone = append(gone, n.ID)
@@ -218,11 +219,4 @@ func (f *Fleet) Sweep() []string {
 		f.notifyUrgent()
 	}
 	return gone
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }

@@ -14,8 +14,8 @@ const maxSummaryDuplicates = 100
 
 // Summary counts the fleet.
 func (f *Fleet) Summary() protocol.FleetSummary {
-	now := f.opts.Now()
-	s := protocol.FleetSummary{V: protocol.Version, TS: now.UTC().Truncate(time.Millisecond), Rejected: f.rejected.Load(), BadRows: f.badRows.Load()}
+	wall, now := f.opts.Now(), f.clock()
+	s := protocol.FleetSummary{V: protocol.Version, TS: wall.UTC().Truncate(time.Millisecond), Rejected: f.rejected.Load(), BadRows: f.badRows.Load()}
 	f.each(func(_ *shard, nn *Node) {
 		s.Nodes++
 		n := f.snapshot(nn, now)
@@ -39,8 +39,8 @@ func (f *Fleet) Summary() protocol.FleetSummary {
 
 // Table returns one row per node, sorted by id.
 func (f *Fleet) Table() protocol.FleetNodes {
-	now := f.opts.Now()
-	t := protocol.FleetNodes{V: protocol.Version, TS: now.UTC().Truncate(time.Millisecond)}
+	wall, now := f.opts.Now(), f.clock()
+	t := protocol.FleetNodes{V: protocol.Version, TS: wall.UTC().Truncate(time.Millisecond)}
 	f.each(func(_ *shard, nn *Node) {
 		t.Nodes = append(t.Nodes, Row(f.snapshot(nn, now)))
 	})

@@ -50,6 +50,16 @@ type Options struct {
 	// Level is the logger's level, which a reload changes (log_level).
 	// Nil: log_level needs a restart.
 	Level *slog.LevelVar
+	// Now and Elapsed are the scheduler's clocks for its fleet view and
+	// task engine. Now is the wall clock, which only stamps what is
+	// stored, published and shown; NTP may step it either way. Elapsed is
+	// the monotonic clock (time since any fixed origin) that every
+	// interval and judgement is measured on: a node's silence, the grace
+	// after a reconnect, task acknowledgement, start, progress and run
+	// timeouts, backoff, quarantine. Nil: time.Now and the process's
+	// monotonic clock.
+	Now     func() time.Time
+	Elapsed func() time.Duration
 }
 
 // embedded is what serve needs of the embedded broker.
@@ -256,7 +266,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 	s := &scheduler{
 		cfg: cfg, o: o, log: o.Logger.With("component", "scheduler"), topics: topics,
 		instance: newInstanceID(),
-		fleet:    fleet.New(fleet.Options{Grace: cfg.OfflineGrace}),
+		fleet:    fleet.New(fleet.Options{Grace: cfg.OfflineGrace, Now: o.Now, Elapsed: o.Elapsed}),
 		actions:  make(chan nodeAction, 1024),
 		intake:   newIntake(intakeWorkers, intakeDepth),
 		store:    st,
@@ -287,6 +297,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		Limits: cfg.Tasks.Limits(), MaxPending: cfg.Tasks.MaxPending,
 		StartTimeout: cfg.Tasks.StartTimeout, ProgressTimeout: cfg.Tasks.ProgressTimeout,
 		QuarantineAfter: cfg.Tasks.QuarantineAfter, Quarantine: cfg.Tasks.Quarantine,
+		Now: o.Now, Elapsed: o.Elapsed,
 	})
 	return s, nil
 }
