@@ -24,8 +24,8 @@ const minUrgentGap = 100 * time.Millisecond
 // again: 60 fleet intervals, 1 min, by default. A node reports every
 // 10 s or so, ~400 bytes; its ~300-byte row once a minute adds ~8 % to
 // what a monitor of tether/v1/<region>/# receives. Changes of state
-// (online, reason, facts, duplicate, gaps, throttled) wait one fleet
-// interval at most.
+// (facts, duplicate, gaps, throttled) wait one fleet interval at most;
+// a change of online state or reason goes out on the next pass.
 
 // rowWindow bounds the rows published and not yet acknowledged.
 const rowWindow = 256
@@ -121,6 +121,12 @@ func (s *scheduler) publishFleet(ctx context.Context, v *views, now time.Time) t
 		p, ok := v.last[n.ID]
 		switch {
 		case !ok:
+			v.fresh[n.ID] = row
+		case p.row.Online != row.Online || p.row.Reason != row.Reason:
+			// A node coming or going is what a monitor watches for: it
+			// goes out on this pass (passes are minUrgentGap apart), not
+			// a fleet interval after the row's last publication.
+			delete(v.due, n.ID)
 			v.fresh[n.ID] = row
 		case stateOf(p.row) != stateOf(row):
 			v.hold(n.ID, p.at.Add(gap))

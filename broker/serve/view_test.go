@@ -135,6 +135,31 @@ func TestRowsFollowTheFleet(t *testing.T) {
 	}
 }
 
+// TestOnlineChangeIsNotHeldBack: a node that goes offline just after its
+// row was published shows offline on the next publication pass
+// (minUrgentGap), not a fleet interval after that row. Before, a change of
+// state waited for the interval from the row's last publication, so an
+// agent stopped with SIGTERM right after a row went out stayed online in
+// the view for up to a second (TestFleetLiveness allows 1 s).
+func TestOnlineChangeIsNotHeldBack(t *testing.T) {
+	s := newSiteCfg(t, nil, func(c *config.Config) { c.FleetInterval = 10 * time.Second })
+	topics, _ := protocol.NewTopics("default")
+	mon := dial(t, s.url, "monitor@rows", "monitor", "mon-pw")
+	in := listenRows(t, mon, topics)
+	node := dial(t, s.url, "pi-a", "pi-a", "node-pw")
+	h := protocol.Header{V: 1, Node: "pi-a", Instance: "i1", Store: "st1", TS: time.Now()}
+	publishJSON(t, node, topics.NodeStatus("pi-a"), protocol.NodeStatus{Header: h, State: protocol.StateOnline, Conn: 1, HeartbeatS: 60,
+		Facts: &protocol.Facts{Hostname: "h", OS: "linux", Arch: "arm64", Cores: 4, AgentVersion: "t", Tier: "edge"}})
+	testenv.Eventually(t, 5*time.Second, "pi-a's row", func() bool { r, ok := in.get("pi-a"); return ok && r.Online })
+	start := time.Now()
+	publishJSON(t, node, topics.NodeStatus("pi-a"), protocol.NodeStatus{Header: h, State: protocol.StateOffline, Reason: protocol.ReasonShutdown, Conn: 1})
+	testenv.Eventually(t, 2*time.Second, "pi-a offline in its row well within the 10 s fleet interval", func() bool {
+		r, _ := in.get("pi-a")
+		return !r.Online && r.Reason == protocol.ReasonShutdown
+	})
+	t.Logf("offline row %v after the goodbye (fleet interval %v)", time.Since(start).Round(time.Millisecond), s.cfg.FleetInterval)
+}
+
 func testLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // TestRefusedRowsArePublishedAgain: a persistent monitor session that is
