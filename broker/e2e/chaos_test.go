@@ -216,6 +216,10 @@ tasks:
 	up := []window{{from: start, to: time.Now()}}
 	sched.signal(syscall.SIGKILL)
 	_ = sched.wait(t, 10*time.Second)
+	connectsAtKill := map[string]int{}
+	for _, id := range honest[:3] {
+		connectsAtKill[id] = connects(agents[id])
+	}
 	up[0].to = time.Now()
 	t.Logf("scheduler killed; outage of %v", plan.outage)
 	stepped.skew.Store(0)
@@ -258,6 +262,26 @@ tasks:
 		}
 	}
 	waitRows(t, watch, 30*time.Second, "the real agents online with their disk free", honest[:3])
+	// A real agent's reconnect delay after the outage is drawn with full
+	// jitter under a ceiling that doubles per failed attempt (1, 2, 4, 8,
+	// 16 s: up to 31 s in all after a 5 s outage), and a row restored from
+	// a retained birth reads online before the agent is back. So wait for
+	// each real agent's own reconnection and its backlog: what it made
+	// during the outage is then in its row, or counted missing.
+	backlogBy := time.Now().Add(60 * time.Second)
+	for _, id := range honest[:3] {
+		for {
+			r := watch.latest()[id]
+			if connects(agents[id]) > connectsAtKill[id] && r.Missing == 0 && r.Gaps == 0 {
+				break
+			}
+			if time.Now().After(backlogBy) {
+				t.Errorf("%s: not reconnected with its backlog delivered within 60 s of the quiet (%d connections, row %+v)", id, connects(agents[id]), r)
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	up[1].to = time.Now()
 
 	// Tasks: each succeeded once, never on the liar.
