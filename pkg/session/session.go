@@ -158,30 +158,82 @@ func (s *Session) Subscribe(ctx context.Context, filter string, qos byte, h Hand
 	if c == nil {
 		return nil
 	}
-	return s.subscribe(ctx, c, []subscription{{filter: filter, qos: qos}})
+	_, err := s.subscribe(ctx, c, []subscription{{filter: filter, qos: qos}})
+	return err
 }
 
-func (s *Session) subscribe(ctx context.Context, c mqtt.Client, subs []subscription) error {
+// subscribe subscribes c to subs and returns those not in force: all of
+// them when no SUBACK came, else those whose return code is a refusal.
+func (s *Session) subscribe(ctx context.Context, c mqtt.Client, subs []subscription) ([]subscription, error) {
 	filters := make(map[string]byte, len(subs))
 	for _, sub := range subs {
 		filters[sub.filter] = sub.qos
 	}
 	if len(filters) == 0 {
-		return nil
+		return nil, nil
 	}
 	tok := c.SubscribeMultiple(filters, nil)
 	if err := s.wait(ctx, tok, s.opts.OpTimeout); err != nil {
-		return fmt.Errorf("subscribe: %w", err)
+		return subs, fmt.Errorf("subscribe: %w", err)
 	}
-	for f, code := range tok.(*mqtt.SubscribeToken).Result() {
+	codes := tok.(*mqtt.SubscribeToken).Result()
+	var refused []subscription
+	var first error
+	for _, sub := range subs {
+		code, ok := codes[sub.filter]
+		var err error
 		switch {
+		case !ok:
+			err = fmt.Errorf("subscribe %q: no return code in the SUBACK", sub.filter)
 		case code == 0x80: // [MQTT-3.9.3-2] failure return code
-			return fmt.Errorf("subscribe %q: refused by the broker (check the ACL)", f)
+			err = fmt.Errorf("subscribe %q: refused by the broker (check the ACL)", sub.filter)
 		case code > 2: // an MQTT 5 reason code (0x91 packet id in use, …) from a broker answering 3.1.1 with it
-			return fmt.Errorf("subscribe %q: refused by the broker (reason code %#x)", f, code)
+			err = fmt.Errorf("subscribe %q: refused by the broker (reason code %#x)", sub.filter, code)
+		}
+		if err != nil {
+			refused = append(refused, sub)
+			if first == nil {
+				first = err
+			}
 		}
 	}
-	return nil
+	return refused, first
+}
+
+// resubscribe retries subs on c, with the session's backoff, until all are
+// in force, ctx ends or the connection does (gone). A broker may refuse a
+// subscription for a while and then accept it — NATS refuses one whose
+// JetStream consumer it could not create in time, as under load or during
+// an election — and a session that gave up would run on without that
+// filter's messages for the whole connection: a scheduler without its
+// nodes' reports. A refusal by the ACL is retried too; it costs one SUBSCRIBE
+// per backoff ceiling (at most a minute) and is logged each time.
+func (s *Session) resubscribe(ctx context.Context, c mqtt.Client, subs []subscription, gone <-chan struct{}) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-gone:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	bo := backoff.New(s.opts.Backoff)
+	for attempt := 1; ; attempt++ {
+		if !sleep(ctx, bo.Next()) {
+			return
+		}
+		refused, err := s.subscribe(ctx, c, subs)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			s.opts.Logger.Info("mqtt subscriptions restored", "filters", len(subs), "attempts", attempt+1)
+			return
+		}
+		s.opts.Logger.Error("mqtt subscriptions still not in force: retrying", "err", err, "refused", len(refused))
+		subs = refused
+	}
 }
 
 // Publish sends m and, for QoS 1, waits for the broker's PUBACK, bounded by
@@ -312,8 +364,11 @@ func (s *Session) Run(ctx context.Context) error {
 		s.mu.RLock()
 		subs := append([]subscription(nil), s.subs...)
 		s.mu.RUnlock()
-		if err := s.subscribe(ctx, c, subs); err != nil {
-			log.Error("mqtt subscriptions not restored", "err", err)
+		var resub sync.WaitGroup
+		if refused, err := s.subscribe(ctx, c, subs); err != nil {
+			log.Error("mqtt subscriptions not restored: retrying", "err", err, "refused", len(refused))
+			gone := s.goneCh()
+			resub.Go(func() { s.resubscribe(ctx, c, refused, gone) })
 		}
 		if s.opts.OnConnect != nil {
 			s.opts.OnConnect(s)
@@ -322,9 +377,11 @@ func (s *Session) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			s.shutdown(c)
+			resub.Wait()
 			return nil
 		case err := <-lost:
 			s.setClient(nil, "")
+			resub.Wait()
 			up := time.Since(since)
 			if up >= s.opts.HealthyAfter {
 				bo.Reset()
@@ -356,6 +413,13 @@ func (s *Session) setClient(c mqtt.Client, broker string) {
 	}
 	s.mu.Unlock()
 	s.notifyState()
+}
+
+// goneCh is the current connection's end (nil while disconnected).
+func (s *Session) goneCh() <-chan struct{} {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.gone
 }
 
 func (s *Session) setReady() {

@@ -278,3 +278,107 @@ func TestPublishAsyncKeepsOrder(t *testing.T) {
 		}
 	}
 }
+
+// refuseHook lets every client in and refuses the first refusals
+// subscriptions to filter, as a NATS node does while it cannot create the
+// subscription's JetStream consumer.
+type refuseHook struct {
+	mochi.HookBase
+	filter   string
+	refusals atomic.Int32
+	asked    atomic.Int32 // subscriptions to filter asked for
+	others   atomic.Int32 // subscriptions to other filters asked for
+}
+
+func (h *refuseHook) ID() string { return "refuse-first" }
+func (h *refuseHook) Provides(b byte) bool {
+	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
+}
+func (h *refuseHook) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
+func (h *refuseHook) OnACLCheck(_ *mochi.Client, topic string, write bool) bool {
+	if write {
+		return true
+	}
+	if topic != h.filter {
+		if topic == "other/#" { // not a delivery's topic: mochi checks those too
+			h.others.Add(1)
+		}
+		return true
+	}
+	h.asked.Add(1)
+	return h.refusals.Add(-1) < 0
+}
+
+// TestRefusedSubscriptionIsRetried: a subscription the broker refuses when
+// the session connects is asked for again until it is in force, on the
+// same connection; the other filters are not asked for again. Before, the
+// session logged the refusal and ran the whole connection without it.
+func TestRefusedSubscriptionIsRetried(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	hook := &refuseHook{filter: "cmd/#"}
+	hook.refusals.Store(3)
+	if err := srv.AddHook(hook, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddListener(listeners.NewNet("t", ln)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	s, err := New(fastOptions("tcp://" + ln.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 8)
+	for _, f := range []string{"cmd/#", "other/#"} {
+		if err := s.Subscribe(context.Background(), f, 1, func(m Message) { got <- m.Topic }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, s)
+	waitConnected(t, s)
+	deadline := time.Now().Add(5 * time.Second)
+	for hook.asked.Load() < 4 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := hook.asked.Load(); n < 4 {
+		t.Fatalf("cmd/# asked for %d times, want the first and 3 retries", n)
+	}
+	cl, _ := srv.Clients.Get("n1")
+	if cl == nil {
+		t.Fatal("client n1 unknown to the broker")
+	}
+	for _, topic := range []string{"cmd/ping", "other/x"} {
+		testDeliver := func() bool {
+			if err := srv.Publish(topic, []byte("x"), false, 1); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case m := <-got:
+				return m == topic
+			case <-time.After(200 * time.Millisecond):
+				return false
+			}
+		}
+		ok := false
+		for i := 0; i < 10 && !ok; i++ { // the last retry's SUBACK may still be on its way
+			ok = testDeliver()
+		}
+		if !ok {
+			t.Fatalf("%s not delivered: the refused subscription was not retried", topic)
+		}
+	}
+	if n := cl.State.Subscriptions.Len(); n != 2 {
+		t.Fatalf("%d subscriptions in force, want 2", n)
+	}
+	if hook.asked.Load() != 4 || hook.others.Load() != 1 {
+		t.Fatalf("cmd/# asked for %d times (want 4: no more once granted), other/# %d (want 1)", hook.asked.Load(), hook.others.Load())
+	}
+}
