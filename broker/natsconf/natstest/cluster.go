@@ -107,15 +107,16 @@ func Start(t testing.TB, region string, auth []byte) *Cluster {
 		}
 	}
 	t.Cleanup(func() {
-		for i := range Nodes {
-			c.stop(i, syscall.SIGTERM)
-		}
+		// The logs first: stop forgets a node's process.
 		if t.Failed() {
 			for i := range Nodes {
 				if n := c.proc[i]; n != nil {
 					t.Logf("nats-server n%d log (tail):\n%s", i+1, tail(n.logs.String(), 40))
 				}
 			}
+		}
+		for i := range Nodes {
+			c.stop(i, syscall.SIGTERM)
 		}
 	})
 	for i := range Nodes {
