@@ -186,7 +186,7 @@ func (s *Session) subscribe(ctx context.Context, c mqtt.Client, subs []subscript
 		case !ok:
 			err = fmt.Errorf("subscribe %q: no return code in the SUBACK", sub.filter)
 		case code == 0x80: // [MQTT-3.9.3-2] failure return code
-			err = fmt.Errorf("subscribe %q: refused by the broker (check the ACL)", sub.filter)
+			err = fmt.Errorf("subscribe %q: refused by the broker (its ACL; a NATS node also refuses while it cannot create the JetStream consumer)", sub.filter)
 		case code > 2: // an MQTT 5 reason code (0x91 packet id in use, …) from a broker answering 3.1.1 with it
 			err = fmt.Errorf("subscribe %q: refused by the broker (reason code %#x)", sub.filter, code)
 		}
