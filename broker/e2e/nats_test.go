@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -48,9 +49,20 @@ func startNATSRegion(t *testing.T, nodes []string, schedFirst int) *natsRegion {
 	for _, u := range r.c.URLs(schedFirst) {
 		args = append(args, "--mqtt-url", u)
 	}
-	s.start("tether-broker serve (nats)", s.broker, args...)
+	sched := s.start("tether-broker serve (nats)", s.broker, args...)
+	// A region's scheduler runs before its agents report: a QoS 1 report
+	// published before the scheduler's subscription exists has no one to
+	// be kept for, and NATS may refuse a subscription for a while (its
+	// JetStream consumer not created in time) — the scheduler is ready
+	// once every one is in force.
+	waitOutput(sched, schedulerReadyRE, 60*time.Second)
+	if !schedulerReadyRE.MatchString(sched.out.String()) {
+		t.Fatalf("the scheduler on NATS is not ready within 60 s")
+	}
 	return r
 }
+
+var schedulerReadyRE = regexp.MustCompile(`msg="scheduler ready"`)
 
 // usePort points the site's monitor (tether-broker nodes) at node i.
 func (r *natsRegion) usePort(i int) {

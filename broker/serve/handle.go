@@ -36,6 +36,13 @@ func (s *scheduler) onConnect(sess *session.Session) {
 	s.fleet.LinkUp()
 	s.viewEpoch.Add(1) // the broker may have lost the retained rows: publish them all again
 	s.fleet.Touch()
+}
+
+// onSubscribed runs once every route's subscription is in force on a
+// connection: only then is the scheduler ready, since a route the broker
+// refused (a NATS node that could not create its JetStream consumer in
+// time) would leave its messages unread.
+func (s *scheduler) onSubscribed(sess *session.Session) {
 	s.ready.Do(func() {
 		s.readyOnce.Store(true)
 		s.log.Info("scheduler ready", "region", s.cfg.Region, "instance", s.instance)

@@ -35,6 +35,8 @@ func (s *scheduler) newHTTP(broker embedded) (*httpd.Server, error) {
 				return errors.New("not yet connected to the broker")
 			case !s.sess.Connected():
 				return errors.New("disconnected from the broker")
+			case !s.sess.Subscribed():
+				return errors.New("a subscription is refused by the broker (retrying)")
 			}
 			return nil
 		},

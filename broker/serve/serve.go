@@ -278,8 +278,8 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		Brokers: brokers, ClientID: cfg.Username + "@" + cfg.Region, Username: cfg.Username, Password: password,
 		TLS: tc, KeepAlive: cfg.KeepAlive, Logger: s.log,
 		Will:      func() *session.Message { return s.status(protocol.StateOffline, protocol.ReasonLost) },
-		OnConnect: s.onConnect,
-		Goodbye:   func() *session.Message { return s.status(protocol.StateOffline, protocol.ReasonShutdown) },
+		OnConnect: s.onConnect, OnSubscribed: s.onSubscribed,
+		Goodbye: func() *session.Message { return s.status(protocol.StateOffline, protocol.ReasonShutdown) },
 	})
 	if err != nil {
 		return nil, err

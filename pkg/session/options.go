@@ -66,6 +66,11 @@ type Options struct {
 	// subscriptions are in place; publish the birth here. It runs on the
 	// session's own goroutine and must not block for long.
 	OnConnect func(s *Session)
+	// OnSubscribed, if set, is called once per connection when every
+	// subscription is in force: right after OnConnect, or later, from
+	// another goroutine, when a subscription the broker refused at first
+	// is granted on a retry. It must not block for long.
+	OnSubscribed func(s *Session)
 	// Goodbye, if set, is called when Run's context ends while connected;
 	// its message is published (bounded by OpTimeout) before the clean
 	// DISCONNECT, which suppresses the will [MQTT-3.1.2-10].

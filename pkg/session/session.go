@@ -41,7 +41,8 @@ type Session struct {
 	client mqtt.Client   // nil while disconnected
 	gone   chan struct{} // closed when the current connection ends
 	broker string        // URL of the current connection
-	ready  bool          // subscriptions restored and OnConnect done
+	ready  bool          // subscriptions asked for and OnConnect done
+	subbed bool          // every subscription in force on this connection
 	subs   []subscription
 	failed error // the last connect attempt's error; nil once connected
 
@@ -229,6 +230,7 @@ func (s *Session) resubscribe(ctx context.Context, c mqtt.Client, subs []subscri
 		}
 		if err == nil {
 			s.opts.Logger.Info("mqtt subscriptions restored", "filters", len(subs), "attempts", attempt+1)
+			s.setSubscribed(gone)
 			return
 		}
 		s.opts.Logger.Error("mqtt subscriptions still not in force: retrying", "err", err, "refused", len(refused))
@@ -365,15 +367,21 @@ func (s *Session) Run(ctx context.Context) error {
 		subs := append([]subscription(nil), s.subs...)
 		s.mu.RUnlock()
 		var resub sync.WaitGroup
+		var resubWanted []subscription
+		resubGone := s.goneCh()
 		if refused, err := s.subscribe(ctx, c, subs); err != nil {
 			log.Error("mqtt subscriptions not restored: retrying", "err", err, "refused", len(refused))
-			gone := s.goneCh()
-			resub.Go(func() { s.resubscribe(ctx, c, refused, gone) })
+			resubWanted = refused
 		}
 		if s.opts.OnConnect != nil {
 			s.opts.OnConnect(s)
 		}
 		s.setReady()
+		if resubWanted == nil {
+			s.setSubscribed(s.goneCh())
+		} else {
+			resub.Go(func() { s.resubscribe(ctx, c, resubWanted, resubGone) })
+		}
 		select {
 		case <-ctx.Done():
 			s.shutdown(c)
@@ -407,12 +415,36 @@ func (s *Session) setClient(c mqtt.Client, broker string) {
 		s.gone = make(chan struct{})
 	}
 	s.client, s.broker = c, broker
-	s.ready = false
+	s.ready, s.subbed = false, false
 	if c != nil {
 		s.failed = nil
 	}
 	s.mu.Unlock()
 	s.notifyState()
+}
+
+// setSubscribed records that every subscription is in force on the
+// connection that ends with gone, and calls OnSubscribed; nothing if that
+// connection is already over.
+func (s *Session) setSubscribed(gone <-chan struct{}) {
+	s.mu.Lock()
+	current := s.gone != nil && (<-chan struct{})(s.gone) == gone
+	if current {
+		s.subbed = true
+	}
+	s.mu.Unlock()
+	if current && s.opts.OnSubscribed != nil {
+		s.opts.OnSubscribed(s)
+	}
+}
+
+// Subscribed reports whether every subscription is in force on the
+// current connection: false while disconnected and while the broker
+// refuses one (Run asks again).
+func (s *Session) Subscribed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.subbed
 }
 
 // goneCh is the current connection's end (nil while disconnected).

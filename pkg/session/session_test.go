@@ -311,7 +311,8 @@ func (h *refuseHook) OnACLCheck(_ *mochi.Client, topic string, write bool) bool 
 
 // TestRefusedSubscriptionIsRetried: a subscription the broker refuses when
 // the session connects is asked for again until it is in force, on the
-// same connection; the other filters are not asked for again. Before, the
+// same connection; the other filters are not asked for again; OnSubscribed
+// runs once, when the last refusal is overcome. Before, the
 // session logged the refusal and ran the whole connection without it.
 func TestRefusedSubscriptionIsRetried(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -332,7 +333,15 @@ func TestRefusedSubscriptionIsRetried(t *testing.T) {
 	}
 	defer srv.Close()
 
-	s, err := New(fastOptions("tcp://" + ln.Addr().String()))
+	opts := fastOptions("tcp://" + ln.Addr().String())
+	var subscribedAt []int32 // cmd/# asks when OnSubscribed ran
+	var subMu sync.Mutex
+	opts.OnSubscribed = func(*Session) {
+		subMu.Lock()
+		subscribedAt = append(subscribedAt, hook.asked.Load())
+		subMu.Unlock()
+	}
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,6 +387,11 @@ func TestRefusedSubscriptionIsRetried(t *testing.T) {
 	if n := cl.State.Subscriptions.Len(); n != 2 {
 		t.Fatalf("%d subscriptions in force, want 2", n)
 	}
+	subMu.Lock()
+	if len(subscribedAt) != 1 || subscribedAt[0] != 4 || !s.Subscribed() {
+		t.Errorf("OnSubscribed ran at cmd/# asks %v, want once, at the 4th (granted); Subscribed() %v", subscribedAt, s.Subscribed())
+	}
+	subMu.Unlock()
 	if hook.asked.Load() != 4 || hook.others.Load() != 1 {
 		t.Fatalf("cmd/# asked for %d times (want 4: no more once granted), other/# %d (want 1)", hook.asked.Load(), hook.others.Load())
 	}
