@@ -131,7 +131,7 @@ func (e *Engine) endAttemptWith(en *entry, reason string, fence bool, res *task.
 	t := en.t
 	now := e.now()
 	if a := t.current(); a != nil && a.Ended.IsZero() {
-		a.Ended, a.Reason = now, reason
+		a.Ended, a.Reason = notBefore(now, a.Assigned), reason
 	}
 	if fence && t.Node != "" {
 		e.fence(t.Node, t.Spec.ID, t.Attempt)

@@ -102,3 +102,35 @@ func TestIntervalsIgnoreWallClockSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusesSurviveAWallClockStepBack: the wall clock stepped back two
+// hours after a task was submitted (NTP correcting a scheduler that booted
+// with a clock ahead). Every status the engine announces still decodes —
+// updated never before submitted, an attempt never ending before it was
+// assigned — and the last one says succeeded. Before, updated took the
+// stepped time, every later status failed validation, and monitors and the
+// CLI kept the task's last status from before the step forever.
+func TestStatusesSurviveAWallClockStepBack(t *testing.T) {
+	h := newHarness(t)
+	h.node("a", func(n *Node) { n.TaskSlots = 1 })
+	h.submit(builtin("x", 100))
+	before := h.task("x").Updated
+	h.stepWall(-2 * time.Hour)
+	h.advance(time.Second)
+	h.event("a", "x", 1, task.EventRunning)
+	if st, ok := h.status("x"); !ok || st.State != task.StateRunning {
+		t.Fatalf("after the step: status %+v (announced %v), want running", st, ok)
+	}
+	h.advance(time.Second)
+	h.event("a", "x", 1, task.EventSucceeded, func(ev *task.Event) { ev.Result = &task.Result{Output: "ok"} })
+	st, ok := h.status("x")
+	if !ok || st.State != task.StateSucceeded {
+		t.Fatalf("final status %+v (announced %v), want succeeded", st, ok)
+	}
+	if st.Updated.Before(before) {
+		t.Fatalf("updated went back from %v to %v", before, st.Updated)
+	}
+	if a := st.Attempts[len(st.Attempts)-1]; a.Ended.Before(a.Assigned) {
+		t.Fatalf("attempt ended %v before it was assigned %v", a.Ended, a.Assigned)
+	}
+}

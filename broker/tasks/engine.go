@@ -280,9 +280,20 @@ func (e *Engine) mark(en *entry, write bool) {
 }
 
 // touch marks a transition of en: updated now, written and announced.
+// Updated never goes back: a wall clock stepped back (NTP) would stamp a
+// status updated before it was submitted, which no decoder accepts.
 func (e *Engine) touch(en *entry) {
-	en.t.Updated = e.now()
+	en.t.Updated = notBefore(e.now(), en.t.Updated)
 	e.mark(en, true)
+}
+
+// notBefore is t, or floor when the wall clock reads earlier than floor:
+// the times a task records stay in order across a step of the clock.
+func notBefore(t, floor time.Time) time.Time {
+	if t.Before(floor) {
+		return floor
+	}
+	return t
 }
 
 func (e *Engine) enqueue(en *entry) {

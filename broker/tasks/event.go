@@ -144,7 +144,7 @@ func (e *Engine) stale(en *entry, a *task.Attempt, ev task.Event, now instant) {
 	if a != nil && !finalEvent(a.State) && a.State != ev.State {
 		a.State = ev.State
 		if finalEvent(ev.State) && a.Ended.IsZero() {
-			a.Ended = e.now()
+			a.Ended = notBefore(e.now(), a.Assigned)
 		}
 		e.mark(en, true) // history only: not a transition of the task
 	}
