@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -250,9 +251,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer wg.Done()
 		reportLoop(ctx, col, report.NewFilter(thresholds(cfg)), up, cfg.SampleInterval, log)
 	}()
+	var wedged error // set before cancel, read after wg.Wait
 	go func() {
 		defer wg.Done()
-		if err := opened.Run(ctx); err != nil {
+		err := opened.Run(ctx)
+		switch {
+		case errors.Is(err, store.ErrWedged):
+			// Only a new open takes writes again; the restart (systemd's
+			// Restart=always) waits for room before it opens the store.
+			log.Error("the disk filled under the store, which takes no more writes: the agent stops so that its restart opens it again once there is room", "err", err)
+			wedged = err
+			cancel()
+		case err != nil:
 			log.Error("store maintenance stopped", "err", err)
 		}
 	}()
@@ -263,6 +273,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	err = <-upDone
 	cancel()
 	wg.Wait()
+	if wedged != nil {
+		err = fmt.Errorf("store: %w", wedged)
+	}
 	c := up.Session().Counters()
 	log.Info("tether-agent stopped", "uplink_sent_bytes", c.Sent.Load(), "uplink_received_bytes", c.Received.Load(),
 		"ran_for_s", int(time.Since(started).Seconds()))

@@ -331,8 +331,7 @@ func (s *Store) commitUnits(units []*unit) error {
 			return fmt.Errorf("agent store: %w", err)
 		}
 	}
-	err := txn.Commit()
-	s.db.Wrote() // the compactor looks at the tree after writes
+	err := s.db.Commit(txn) // the compactor looks at the tree after writes
 	if err != nil {
 		return fmt.Errorf("agent store: commit: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+
+	"github.com/tether-edge/tether/pkg/kv"
 )
 
 // ErrDiskFull is returned for a write the store refused because its
@@ -14,6 +16,13 @@ import (
 // was stored and no seq was spent, except when the space ran out between
 // Append's look and the commit's (then the seq is a gap).
 var ErrDiskFull = errors.New("agent store: disk full")
+
+// ErrWedged is what every write returns, and Run, once another process
+// took the disk's last bytes between the store's look and Badger's write
+// and Badger could not create its next write-ahead log (kv.ErrWedged):
+// what was committed is durable; only opening the store again, with room
+// on the disk, takes writes again.
+var ErrWedged = kv.ErrWedged
 
 // Disk levels, from the filesystem's free space at the last look.
 const (
@@ -88,11 +97,11 @@ func (s *Store) FreeBytes() int64 { return s.disk.bytes.Load() }
 // RoomToOpen reports whether the filesystem holding dir (before dir
 // exists, its nearest existing parent) has room for Open with options o:
 // at least a quarter of o.DiskReserve free, what the store needs to take
-// any write, and free is the bytes free now. Open writes — its marker, the
-// session record, the header of Badger's new WAL and a flush of what the
-// last run left in its WAL, the last two through mmaps — and on a full
-// disk a write to an mmapped page is SIGBUS: an agent waits for room
-// before it opens its store.
+// any write, and at least what Badger allocates as it opens
+// (Profile.OpenBytes); free is the bytes free now. Open writes — its
+// marker, the session record, Badger's new WAL and value-log file and a
+// flush of what the last run left in its WAL — and fails on a full disk:
+// an agent waits for room before it opens its store.
 func RoomToOpen(dir string, o Options) (free int64, ok bool, err error) {
 	o.ensureDefaults()
 	for {
@@ -109,5 +118,5 @@ func RoomToOpen(dir string, o Options) (free int64, ok bool, err error) {
 	if err != nil {
 		return 0, false, err
 	}
-	return free, free >= o.DiskReserve/4, nil
+	return free, free >= max(o.DiskReserve/4, o.Profile.OpenBytes()), nil
 }

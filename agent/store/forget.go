@@ -104,8 +104,7 @@ func (s *Store) forget(task string, resume bool) error {
 		}
 	}
 	commit := func() error {
-		err := txn.Commit()
-		s.db.Wrote()
+		err := s.db.Commit(txn)
 		if err != nil {
 			return err
 		}

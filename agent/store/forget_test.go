@@ -187,15 +187,15 @@ func rawKeys(t *testing.T, dir, task string) map[string]bool {
 		t.Fatalf("kv.Open = %v, %+v", err, rec)
 	}
 	defer db.Close()
-	return taskKeys(t, db.DB, task)
+	return taskKeys(t, db, task)
 }
 
 func rawStoreKeys(t *testing.T, s *Store, task string) map[string]bool {
 	t.Helper()
-	return taskKeys(t, s.db.DB, task)
+	return taskKeys(t, s.db, task)
 }
 
-func taskKeys(t *testing.T, db *badger.DB, task string) map[string]bool {
+func taskKeys(t *testing.T, db *kv.DB, task string) map[string]bool {
 	t.Helper()
 	keys := map[string]bool{}
 	err := db.View(func(txn *badger.Txn) error {

@@ -255,7 +255,7 @@ func (s *Store) commit(units []unit) error {
 			n++
 		}
 	}
-	if err := txn.Commit(); err != nil {
+	if err := s.db.Commit(txn); err != nil {
 		return fmt.Errorf("task store: commit: %w", err)
 	}
 	s.commits.Add(1)

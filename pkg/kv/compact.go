@@ -47,11 +47,15 @@ func (d *DB) Wrote() {
 	}
 }
 
-// Update is Badger's Update, followed by Wrote.
+// Update is Badger's Update, followed by Wrote; on a wedged DB it
+// returns ErrWedged without running fn.
 func (d *DB) Update(fn func(txn *badger.Txn) error) error {
-	err := d.DB.Update(fn)
+	if err := d.wedgedErr(); err != nil {
+		return err
+	}
+	err := d.bdb.Update(fn)
 	d.Wrote()
-	return err
+	return d.noteWrite(err)
 }
 
 // Flatten is Badger's Flatten (every level compacted into one),
@@ -60,7 +64,7 @@ func (d *DB) Update(fn func(txn *badger.Txn) error) error {
 func (d *DB) Flatten(workers int) error {
 	d.compactMu.Lock()
 	defer d.compactMu.Unlock()
-	return d.DB.Flatten(workers)
+	return d.bdb.Flatten(workers)
 }
 
 // CompactStats counts the compactor's work since Open.
@@ -84,7 +88,7 @@ func (d *DB) compactor() {
 	// The first look: what the last run left, at once when it is due
 	// (processes killed before their first look pile tables up in L0).
 	first := d.profile.CompactDelay
-	if compactionDue(d.DB.Levels()) {
+	if compactionDue(d.bdb.Levels()) {
 		first = 0
 	}
 	t := time.NewTimer(first)
@@ -126,7 +130,7 @@ func (d *DB) compactIfDue() (err error) {
 		}
 	}()
 	d.looks.Add(1)
-	if !compactionDue(d.DB.Levels()) {
+	if !compactionDue(d.bdb.Levels()) {
 		return nil
 	}
 	start := time.Now()

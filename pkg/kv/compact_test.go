@@ -10,7 +10,7 @@ import (
 	"github.com/tether-edge/tether/pkg/testenv"
 )
 
-func l0Tables(db *DB) int { return db.DB.Levels()[0].NumTables }
+func l0Tables(db *DB) int { return db.bdb.Levels()[0].NumTables }
 
 // Writes well past the L0 stall finish, because the compactor drains L0
 // after signalled writes; afterwards no level is over its target and every
@@ -31,11 +31,11 @@ func TestCompactionOnDemandKeepsWritesGoing(t *testing.T) {
 		<-done
 		t.Fatalf("writes stalled: L0 held %d tables, compactor %+v", l0, st)
 	}
-	testenv.Eventually(t, 30*time.Second, "the tree compacted", func() bool { return !compactionDue(db.DB.Levels()) })
+	testenv.Eventually(t, 30*time.Second, "the tree compacted", func() bool { return !compactionDue(db.bdb.Levels()) })
 	if st := db.CompactStats(); st.Compactions == 0 {
 		t.Fatalf("no compaction ran: %+v", st)
 	}
-	verify(t, db.DB, want)
+	verify(t, db.bdb, want)
 }
 
 // With nothing written, the compactor looks once after Open and then
@@ -80,7 +80,7 @@ func TestCompactorLooksAfterOpen(t *testing.T) {
 	if n := l0Tables(db); n >= p.NumLevelZeroTables {
 		t.Fatalf("L0 holds %d tables after the compaction", n)
 	}
-	verify(t, db.DB, want)
+	verify(t, db.bdb, want)
 }
 
 func TestCompactionSettingsValidate(t *testing.T) {

@@ -151,20 +151,20 @@ func TestCorruption(t *testing.T) {
 			switch tc.want {
 			case quarantined:
 				if rec == nil {
-					got, rerr := readAll(db.DB)
+					got, rerr := readAll(db.bdb)
 					t.Fatalf("damage not recovered: %d keys, read error %v", len(got), rerr)
 				}
 				if _, err := os.Stat(rec.MovedTo); err != nil || !strings.Contains(rec.MovedTo, ".corrupt-") {
 					t.Errorf("MovedTo %q: %v", rec.MovedTo, err)
 				}
 				t.Logf("recovered: %s", rec.Reason)
-				verify(t, db.DB, nil)
+				verify(t, db.bdb, nil)
 				fill(t, db, 0, 10, 10, 10) // the fresh store works
 			case intact:
 				if rec != nil {
 					t.Fatalf("recovered (%s); want the data intact", rec.Reason)
 				}
-				verify(t, db.DB, tpl.want)
+				verify(t, db.bdb, tpl.want)
 			case lastTxnLost:
 				if rec != nil {
 					t.Fatalf("recovered (%s); want the data intact", rec.Reason)
@@ -176,7 +176,7 @@ func TestCorruption(t *testing.T) {
 				for i := 7270; i < 7300; i++ { // fill's last transaction
 					delete(want, string(key(i)))
 				}
-				verify(t, db.DB, want)
+				verify(t, db.bdb, want)
 			}
 		})
 	}

@@ -92,7 +92,7 @@ func (d *DB) collect(ctx context.Context) (rewritten int, err error) {
 			return rewritten, nil
 		default:
 		}
-		err := d.DB.RunValueLogGC(d.profile.GCDiscardRatio)
+		err := d.bdb.RunValueLogGC(d.profile.GCDiscardRatio)
 		switch {
 		case errors.Is(err, badger.ErrNoRewrite), errors.Is(err, badger.ErrRejected):
 			return rewritten, nil

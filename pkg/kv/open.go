@@ -16,12 +16,14 @@ import (
 // ErrClosed is returned by a DB's methods after Close.
 var ErrClosed = errors.New("store is closed")
 
-// DB is an open Badger store. Its embedded *badger.DB serves reads and
-// writes; Close and Run are the DB's own. Every write transaction is
-// durable when Commit returns (SyncWrites): group writes into few
-// transactions.
+// DB is an open Badger store. It serves reads and writes through the few
+// Badger calls below and keeps Badger itself unexported, so no caller can
+// close it, collect its value log or drop its data behind the DB's back
+// (Close waits for the compactor and GC; CollectGarbage and Flatten are
+// serialised with them). Every write transaction is durable when Commit
+// returns (SyncWrites): group writes into few transactions.
 type DB struct {
-	*badger.DB
+	bdb     *badger.DB
 	dir     string
 	profile Profile
 	log     *slog.Logger
@@ -37,6 +39,8 @@ type DB struct {
 	compactMu   sync.Mutex    // serialises Flatten
 	looks       atomic.Uint64
 	compactions atomic.Uint64
+
+	wedged atomic.Pointer[error] // set once: why writes are refused (wedge.go)
 }
 
 // Recovery describes a damaged store that Open moved aside before starting
@@ -141,10 +145,16 @@ func openChecked(dir string, p Profile, log *slog.Logger, check func(*badger.DB)
 	return newDB(bdb, dir, p, log), rec, nil
 }
 
+// compactorOff, set only by this package's tests, opens DBs without the
+// compactor: what a process killed before the compactor's first look
+// leaves, which a test cannot otherwise time (a race-instrumented child
+// lives long enough to compact).
+var compactorOff bool
+
 func newDB(bdb *badger.DB, dir string, p Profile, log *slog.Logger) *DB {
-	d := &DB{DB: bdb, dir: dir, profile: p, log: log, stop: make(chan struct{}),
+	d := &DB{bdb: bdb, dir: dir, profile: p, log: log, stop: make(chan struct{}),
 		wrote: make(chan struct{}, 1), fault: make(chan error, 1)}
-	if p.CompactDelay > 0 {
+	if p.CompactDelay > 0 && !compactorOff {
 		d.runs.Add(1)
 		go d.compactor()
 	}
@@ -231,7 +241,7 @@ func (d *DB) Close() error {
 		timeout = 30 * time.Second
 	}
 	done := make(chan error, 1)
-	go func() { done <- d.DB.Close() }() // left behind if it never returns: the process is ending
+	go func() { done <- d.bdb.Close() }() // left behind if it never returns: the process is ending
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {

@@ -151,8 +151,12 @@ func Device() Profile {
 		// Metrics reports and task events are 0.3–4 KiB and stay in the LSM
 		// tree, written once to the WAL and once per compaction; only big
 		// checkpoints go to the value log.
-		ValueThreshold:   16 << 10,
-		ValueLogFileSize: 4 << 20,
+		ValueThreshold: 16 << 10,
+		// The agent keeps values of ValueThreshold or more in files of
+		// their own (agent/store's blobs), so its value log holds little
+		// beyond its header; every file is allocated whole at creation
+		// (2 × this: see OpenBytes), so it is kept small.
+		ValueLogFileSize: 1 << 20,
 		BlockCacheSize:   0,
 		IndexCacheSize:   0,
 		// Compression would need a block cache on the heap; the records
@@ -243,6 +247,16 @@ func (p Profile) Validate() error {
 // fitsTableBuilder32 reports whether a memtable flush fits the first
 // buffer of Badger's table builder (see BaseTableSize).
 func (p Profile) fitsTableBuilder32() bool { return p.BaseTableSize >= p.MemTableSize }
+
+// OpenBytes is the disk space Badger allocates when it opens a store: a
+// new WAL (2 × MemTableSize), a new value-log file (2 ×
+// ValueLogFileSize) and, the first time, the 1 MiB DISCARD file. Every
+// file Badger writes through an mmap is allocated whole when it is
+// created (Tether's patch of ristretto's z.OpenMmapFile), so a full disk
+// is an error there, never a fault when a page is written later.
+func (p Profile) OpenBytes() int64 {
+	return 2*p.MemTableSize + 2*p.ValueLogFileSize + 1<<20
+}
 
 // MappedBytes estimates the address space the store maps besides its
 // tables: every memtable's WAL, the active value-log file and the DISCARD

@@ -48,9 +48,9 @@ func TestRandomCorruption(t *testing.T) {
 		if rec != nil {
 			recovered++
 			t.Logf("round %d (%s): moved aside: %s", i, what, rec.Reason)
-			verify(t, db.DB, nil)
+			verify(t, db.bdb, nil)
 		} else {
-			missing, unreadable := assertNoWrongValues(t, db.DB, tpl.want)
+			missing, unreadable := assertNoWrongValues(t, db.bdb, tpl.want)
 			missingTotal += missing
 			unreadableTotal += unreadable
 			if missing+unreadable > 0 {

@@ -44,7 +44,7 @@ func TestOpenCloseReopen(t *testing.T) {
 	if rec != nil {
 		t.Fatalf("healthy store recovered: %+v", rec)
 	}
-	verify(t, db.DB, small)
+	verify(t, db.bdb, small)
 }
 
 // A crash leaves the WAL unflushed: every committed transaction is replayed.
@@ -63,7 +63,7 @@ func TestCrashImageReplays(t *testing.T) {
 	if rec != nil {
 		t.Fatalf("crash image recovered: %+v", rec)
 	}
-	verify(t, db2.DB, want)
+	verify(t, db2.bdb, want)
 }
 
 func TestOpenLockedIsNotCorruption(t *testing.T) {
@@ -78,7 +78,7 @@ func TestOpenLockedIsNotCorruption(t *testing.T) {
 		t.Errorf("error does not say the store is in use: %v", err)
 	}
 	assertNoQuarantine(t, dir)
-	verify(t, db.DB, want)
+	verify(t, db.bdb, want)
 }
 
 // A permission error is the machine's condition: returned, data untouched.
@@ -121,7 +121,7 @@ func TestPermissionErrorIsNotCorruption(t *testing.T) {
 	if rec != nil {
 		t.Fatalf("store recovered after the permission was fixed: %+v", rec)
 	}
-	verify(t, db.DB, want)
+	verify(t, db.bdb, want)
 }
 
 func TestOpenNotADirectory(t *testing.T) {
@@ -325,7 +325,7 @@ func TestCollectGarbageRewrites(t *testing.T) {
 	if n == 0 {
 		t.Error("no value-log file rewritten with 90% of the values deleted")
 	}
-	verify(t, db.DB, want)
+	verify(t, db.bdb, want)
 }
 
 func TestProfilesValidate(t *testing.T) {

@@ -63,7 +63,7 @@ func TestOpenReadsOnlyValueLogsThatChanged(t *testing.T) {
 	if read != len(vlogs) || unchanged != 0 {
 		t.Errorf("first open: read %d, unchanged %d; want %d, 0", read, unchanged, len(vlogs))
 	}
-	verify(t, db.DB, want)
+	verify(t, db.bdb, want)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestOpenReadsOnlyValueLogsThatChanged(t *testing.T) {
 	if read > 3 || read+unchanged < n-1 || unchanged < n-4 {
 		t.Errorf("second open: read %d, unchanged %d of %d files; want at most 3 read", read, unchanged, n)
 	}
-	verify(t, db.DB, want)
+	verify(t, db.bdb, want)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestOpenReadsOnlyValueLogsThatChanged(t *testing.T) {
 	if read != n || unchanged != 0 {
 		t.Errorf("damaged record: read %d, unchanged %d; want %d, 0", read, unchanged, n)
 	}
-	verify(t, db.DB, want)
+	verify(t, db.bdb, want)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}

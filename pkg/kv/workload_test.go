@@ -76,7 +76,7 @@ func TestDeviceWorkload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verify(t, db.DB, want)
+	verify(t, db.bdb, want)
 	heap, rss := footprint()
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestDeviceWorkload(t *testing.T) {
 	if rec != nil {
 		t.Fatalf("reopen recovered: %+v", rec)
 	}
-	verify(t, db.DB, want)
+	verify(t, db.bdb, want)
 	t.Logf("WORKLOAD %s/%s: %d records written in %v, read back; heap %.1f MiB, RSS %.1f MiB, total %v",
 		runtime.GOARCH, goarm(), n, wrote.Round(time.Millisecond), mib(heap), mib(rss),
 		time.Since(start).Round(time.Millisecond))

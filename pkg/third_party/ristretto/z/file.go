@@ -33,9 +33,20 @@ func OpenMmapFileUsing(fd *os.File, sz int, writable bool) (*MmapFile, error) {
 	var rerr error
 	fileSize := fi.Size()
 	if sz > 0 && fileSize == 0 {
-		// If file is empty, truncate it to sz.
-		if err := fd.Truncate(int64(sz)); err != nil {
-			return nil, errors.Join(err, errors.New("error while truncation"))
+		// If file is empty, give it sz bytes. Tether's patch: allocated,
+		// not sparse, when writable (prealloc_linux.go); a file that
+		// cannot have them is removed — empty, it holds nothing — and the
+		// error returned, never a mapping that faults on a full disk.
+		grow := fd.Truncate
+		if writable {
+			grow = func(n int64) error { return preallocate(fd, n) }
+		}
+		if err := grow(int64(sz)); err != nil {
+			if writable {
+				_ = fd.Close()
+				_ = os.Remove(filename)
+			}
+			return nil, fmt.Errorf("cannot allocate %d bytes for %s: %w", sz, filename, err)
 		}
 		fileSize = int64(sz)
 		rerr = NewFile
