@@ -2,7 +2,7 @@
 // (Tether's cost model, P2C, least-work, round robin, random, weighted random, least-loaded)
 // behind broker/tasks' Placer interface.
 //
-// The Placer keeps a place.Fleet that mirrors what the task engine knows, told through the
+// The Placer keeps a place.View that mirrors what the task engine knows, told through the
 // engine's Observer calls:
 //
 //   - nodes (NodeUpdated): every online node with facts is a fleet node, declared from its
@@ -11,7 +11,7 @@
 //     tether.bandwidth_mbps, else the configured LAN; for a cloud node, else the configured
 //     WAN) — and its latest metrics become a report: background load (its CPU busy share
 //     less the share of the tasks the scheduler runs there) and health (throttled,
-//     undervoltage). A node that goes offline keeps its record (place.Fleet.Offline) until
+//     undervoltage). A node that goes offline keeps its record (place.View.Offline) until
 //     the engine ends its attempts;
 //   - attempts (AttemptAssigned, AttemptRunning, AttemptEnded): the fleet's record of each
 //     node's queue is the engine's own, exact; a success teaches the node's speed for the

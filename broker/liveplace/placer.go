@@ -20,7 +20,7 @@ type Placer struct {
 	log   *slog.Logger
 	epoch time.Time // time zero of the fleet's clock
 
-	fleet *place.Fleet
+	fleet *place.View
 	pick  *place.PerTask
 	// exhaustive is the Tether rule over every node, for a task Tether's bounded candidate set
 	// found no node for: one that few nodes fit (a label, a large reservation).
@@ -103,8 +103,8 @@ func newPlacer(o Options) (*Placer, error) {
 		return nil, err
 	}
 	mbps := func(v float64) float64 { return v * bytesPerMegabit }
-	fleet := place.NewFleet(place.Link{RTT: o.WAN.RTT.Seconds(), Up: mbps(o.WAN.UpMbps), Down: mbps(o.WAN.DownMbps)},
-		place.FleetOptions{})
+	fleet := place.NewView(place.Link{RTT: o.WAN.RTT.Seconds(), Up: mbps(o.WAN.UpMbps), Down: mbps(o.WAN.DownMbps)},
+		place.ViewOptions{})
 	p := &Placer{
 		opt: o, log: o.Logger.With("component", "placement"), epoch: o.Now(),
 		fleet: fleet, pick: pick, exhaustive: place.NewOracle(fleet), def: def, queue: queue,

@@ -9,9 +9,9 @@ import (
 
 // benchFleet builds n edge nodes (30 % Zero-class, 50 % Pi 4-class, 20 % Pi 5-class) plus a
 // cloud pool, with about two tasks per node already assigned and running.
-func benchFleet(b *testing.B, n int) *Fleet {
+func benchFleet(b *testing.B, n int) *View {
 	rng := seeded(b, 1)
-	f := NewFleet(wan, FleetOptions{})
+	f := NewView(wan, ViewOptions{})
 	for k := 0; k < n; k++ {
 		speed := 1.0
 		switch r := rng.Float64(); {

@@ -6,10 +6,10 @@ import "math/rand/v2"
 type ActionKind uint8
 
 const (
-	// Bind: start Task on Node (already recorded in the Fleet).
+	// Bind: start Task on Node (already recorded in the View).
 	Bind ActionKind = iota
 	// Preempt: checkpoint task TaskID on Node and hand it back with Requeue; its record is
-	// already removed from the Fleet.
+	// already removed from the View.
 	Preempt
 	// Reject: admission control refused Task; it will not run.
 	Reject
@@ -37,7 +37,7 @@ type CentralOptions struct {
 // to the free slot the cost model chooses, or leaves it waiting when a free cloud slot would
 // finish it later than a wait for the edge (SlotRule): the rule the live scheduler's queues use,
 // so a queue order named here is the one a scheduler runs. It records every binding in the
-// Fleet itself (Fleet.Assign); the caller reports Started, Finished and Removed as usual and
+// View itself (View.Assign); the caller reports Started, Finished and Removed as usual and
 // calls SlotFreed after each Finished or Removed, and NodeUp for a node that (re)joins.
 //
 // SRTF additionally preempts, on arrival, the checkpointable running task with the most
@@ -72,7 +72,7 @@ func NewCentral(name string, order Order, opt CentralOptions) *Central {
 // nodes, busy ones included, finds none where t would finish sooner by waiting for a slot:
 // a free cloud slot behind a backed-up WAN is worse than a short wait. The live scheduler's
 // queues decide the same way (broker/liveplace).
-func SlotRule(f *Fleet, p Dispatcher, t *Task, ahead, now float64) int {
+func SlotRule(f *View, p Dispatcher, t *Task, ahead, now float64) int {
 	allow := t.Allow
 	defer func() { t.Allow = allow }()
 	t.Allow = func(i int) bool { return f.FreeSlots(i) > 0 && (allow == nil || allow(i)) }
@@ -92,7 +92,7 @@ func SlotRule(f *Fleet, p Dispatcher, t *Task, ahead, now float64) int {
 
 // pickAll is p's decision, or the Tether rule over every node when p's candidates held none
 // t fits.
-func pickAll(f *Fleet, p Dispatcher, t *Task, now float64) Decision {
+func pickAll(f *View, p Dispatcher, t *Task, now float64) Decision {
 	if d := p.Pick(f, t, now); d.Node >= 0 {
 		return d
 	}
@@ -110,7 +110,7 @@ func waitBeats(t *Task, wait, now float64) bool {
 
 // refunder is a Dispatcher that charged for a decision SlotRule does not carry out.
 type refunder interface {
-	refund(f *Fleet, i int, t *Task)
+	refund(f *View, i int, t *Task)
 }
 
 func (c *Central) Name() string { return c.name }
@@ -119,7 +119,7 @@ func (c *Central) Name() string { return c.name }
 func (c *Central) Len() int { return len(c.q.items) }
 
 // NodeUp offers every free slot of node i and binds queued tasks to them.
-func (c *Central) NodeUp(f *Fleet, i int, now float64, dst []Action) []Action {
+func (c *Central) NodeUp(f *View, i int, now float64, dst []Action) []Action {
 	return c.SlotFreed(f, i, now, dst)
 }
 
@@ -128,7 +128,7 @@ func (c *Central) NodeUp(f *Fleet, i int, now float64, dst []Action) []Action {
 // waiting when SlotRule says a wait beats the free slot it found (the work queued ahead of it
 // counts toward that wait); the scan stops when node i has no free slot left. A
 // slot no queued task takes stays free for a later arrival. O(queue) decisions at worst.
-func (c *Central) SlotFreed(f *Fleet, i int, now float64, dst []Action) []Action {
+func (c *Central) SlotFreed(f *View, i int, now float64, dst []Action) []Action {
 	ahead := 0.0
 	for k := 0; k < len(c.q.items) && f.FreeSlots(i) > 0; {
 		t := c.q.items[k]
@@ -152,7 +152,7 @@ func (c *Central) SlotFreed(f *Fleet, i int, now float64, dst []Action) []Action
 
 // Submit accepts a new task: bind it to a free slot, preempt for it (SRTF), queue it, or
 // reject it (EDF admission).
-func (c *Central) Submit(f *Fleet, t *Task, now float64, dst []Action) []Action {
+func (c *Central) Submit(f *View, t *Task, now float64, dst []Action) []Action {
 	if c.q.order == OrderEDF && !c.admit(f, t, now) {
 		return append(dst, Action{Kind: Reject, Task: t, Node: -1})
 	}
@@ -180,14 +180,14 @@ func (c *Central) Submit(f *Fleet, t *Task, now float64, dst []Action) []Action 
 // would be back sooner (meeting its deadline first) than on the free cloud slot of node
 // cloud: SRTF keeps the short task at the edge when a long one there can yield, rather than
 // send it behind the WAN.
-func (c *Central) preemptBeats(f *Fleet, t *Task, v, cloud int, now float64) bool {
+func (c *Central) preemptBeats(f *View, t *Task, v, cloud int, now float64) bool {
 	in, out := Transfer(f, v, t, 0)
 	there := now + in + t.Left()/f.Rate(v, t.Class) + out
 	return waitBeats(t, there, Completion(f, f, cloud, t, now))
 }
 
 // Requeue puts back a preempted task (with Remaining set) without admission control.
-func (c *Central) Requeue(f *Fleet, t *Task, now float64, dst []Action) []Action {
+func (c *Central) Requeue(f *View, t *Task, now float64, dst []Action) []Action {
 	if i := SlotRule(f, c.slots, t, c.q.ahead(t), now); i >= 0 {
 		f.Assign(i, t, now)
 		return append(dst, Action{Kind: Bind, Task: t, Node: i})

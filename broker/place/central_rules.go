@@ -4,7 +4,7 @@ package place
 // node that fits t, if that remaining work exceeds t's (SRTF). Remaining work is estimated
 // from the scheduler's record: work at binding minus the time run times the learned rate.
 // O(running tasks).
-func (c *Central) victim(f *Fleet, t *Task, now float64) (node int, id uint64, ok bool) {
+func (c *Central) victim(f *View, t *Task, now float64) (node int, id uint64, ok bool) {
 	bestRem := t.Left()
 	for i := range f.nodes {
 		ns := &f.nodes[i]
@@ -29,7 +29,7 @@ func (c *Central) victim(f *Fleet, t *Task, now float64) (node int, id uint64, o
 // now + (W + queued work due by t's deadline + t's work)/C ≤ deadline, and every queued task
 // due after t must still satisfy the same test with t's work added. Tasks without a deadline
 // are always admitted. O(queue length).
-func (c *Central) admit(f *Fleet, t *Task, now float64) bool {
+func (c *Central) admit(f *View, t *Task, now float64) bool {
 	if t.Deadline <= 0 {
 		return true
 	}

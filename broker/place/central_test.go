@@ -7,7 +7,7 @@ import (
 )
 
 // oneCore returns a fleet with a single one-core node of speed 1 and a central policy on it.
-func oneCore(order Order, opt CentralOptions) (*Fleet, *Central) {
+func oneCore(order Order, opt CentralOptions) (*View, *Central) {
 	n := edgeNode("solo", 1)
 	n.Cores = 1
 	f := fleetOf(n)
@@ -33,7 +33,7 @@ func summary(acts []Action) []string {
 }
 
 // drain finishes whatever runs on node 0 and returns the order tasks were bound in.
-func drain(f *Fleet, c *Central, acts []Action, now float64) []string {
+func drain(f *View, c *Central, acts []Action, now float64) []string {
 	var order []string
 	for len(acts) > 0 {
 		a := acts[0]

@@ -14,10 +14,10 @@ func NoNode() Decision { return Decision{Node: -1} }
 
 // Dispatcher picks a node for a task the moment it arrives; the task then waits in that
 // node's FIFO queue. Pick may update the policy's own state (a cursor, a budget) as if the
-// decision were carried out; the caller then records it with Fleet.Assign.
+// decision were carried out; the caller then records it with View.Assign.
 type Dispatcher interface {
 	Name() string
-	Pick(f *Fleet, t *Task, now float64) Decision
+	Pick(f *View, t *Task, now float64) Decision
 }
 
 // retries bounds rejection sampling before a policy falls back to a scan.
@@ -28,7 +28,7 @@ type RoundRobin struct{ next int }
 
 func (p *RoundRobin) Name() string { return "rr" }
 
-func (p *RoundRobin) Pick(f *Fleet, t *Task, _ float64) Decision {
+func (p *RoundRobin) Pick(f *View, t *Task, _ float64) Decision {
 	n := f.Len()
 	for k := 0; k < n; k++ {
 		i := (p.next + k) % n
@@ -47,7 +47,7 @@ func NewRandom(rng *rand.Rand) *Random { return &Random{rng: rng} }
 
 func (p *Random) Name() string { return "random" }
 
-func (p *Random) Pick(f *Fleet, t *Task, _ float64) Decision {
+func (p *Random) Pick(f *View, t *Task, _ float64) Decision {
 	n := f.Len()
 	if n == 0 {
 		return NoNode()
@@ -68,7 +68,7 @@ func NewWeightedRandom(rng *rand.Rand) *WeightedRandom { return &WeightedRandom{
 
 func (p *WeightedRandom) Name() string { return "wrandom" }
 
-func (p *WeightedRandom) Pick(f *Fleet, t *Task, _ float64) Decision {
+func (p *WeightedRandom) Pick(f *View, t *Task, _ float64) Decision {
 	if i, ok := drawByCapacity(f, t, p.rng); ok {
 		return Decision{Node: i}
 	}
@@ -79,7 +79,7 @@ func (p *WeightedRandom) Pick(f *Fleet, t *Task, _ float64) Decision {
 }
 
 // drawByCapacity draws a usable node with probability proportional to capacity.
-func drawByCapacity(f *Fleet, t *Task, rng *rand.Rand) (int, bool) {
+func drawByCapacity(f *View, t *Task, rng *rand.Rand) (int, bool) {
 	total := f.capW.total()
 	if total <= 0 {
 		return -1, false
@@ -93,7 +93,7 @@ func drawByCapacity(f *Fleet, t *Task, rng *rand.Rand) (int, bool) {
 }
 
 // scanFrom returns the first usable node at or after start, cyclically.
-func scanFrom(f *Fleet, t *Task, start int) Decision {
+func scanFrom(f *View, t *Task, start int) Decision {
 	n := f.Len()
 	for k := 0; k < n; k++ {
 		if i := (start + k) % n; f.usable(i, t) {

@@ -11,7 +11,7 @@ func NewLeastLoaded(rng *rand.Rand) *LeastLoaded { return &LeastLoaded{rng: rng}
 
 func (p *LeastLoaded) Name() string { return "least-loaded" }
 
-func (p *LeastLoaded) Pick(f *Fleet, t *Task, _ float64) Decision {
+func (p *LeastLoaded) Pick(f *View, t *Task, _ float64) Decision {
 	return argmin(f, t, p.rng, func(i int) float64 {
 		return float64(f.Reported(i).Queue) / float64(max(1, f.Node(i).Cores))
 	})
@@ -29,7 +29,7 @@ func NewLeastWork(rng *rand.Rand) *LeastWork { return &LeastWork{rng: rng} }
 
 func (p *LeastWork) Name() string { return "least-work" }
 
-func (p *LeastWork) Pick(f *Fleet, t *Task, now float64) Decision {
+func (p *LeastWork) Pick(f *View, t *Task, now float64) Decision {
 	return argmin(f, t, p.rng, func(i int) float64 { return clearTime(f, i, t, now) })
 }
 
@@ -43,7 +43,7 @@ func NewP2C(rng *rand.Rand) *P2C { return &P2C{rng: rng} }
 
 func (p *P2C) Name() string { return "p2c" }
 
-func (p *P2C) Pick(f *Fleet, t *Task, now float64) Decision {
+func (p *P2C) Pick(f *View, t *Task, now float64) Decision {
 	a, ok := drawByCapacity(f, t, p.rng)
 	if !ok {
 		if f.Len() == 0 {
@@ -60,14 +60,14 @@ func (p *P2C) Pick(f *Fleet, t *Task, now float64) Decision {
 
 // clearTime is the seconds node i needs to clear its outstanding work and t at its learned
 // capacity for t's class, plus t's transfers (behind the WAN uplink's backlog for the cloud).
-func clearTime(f *Fleet, i int, t *Task, now float64) float64 {
+func clearTime(f *View, i int, t *Task, now float64) float64 {
 	n := f.Node(i)
 	in, out := Transfer(f, i, t, f.WANUpFreeAt(now)-now)
 	return in + (f.Outstanding(i)+t.Left())/max(float64(n.Cores)*f.Rate(i, t.Class), 1e-9) + out
 }
 
 // argmin scans every usable node from a random start and returns the lowest cost.
-func argmin(f *Fleet, t *Task, rng *rand.Rand, cost func(int) float64) Decision {
+func argmin(f *View, t *Task, rng *rand.Rand, cost func(int) float64) Decision {
 	n := f.Len()
 	if n == 0 {
 		return NoNode()

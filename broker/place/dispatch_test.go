@@ -6,7 +6,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func picks(d Dispatcher, f *Fleet, t *Task, n int) []int {
+func picks(d Dispatcher, f *View, t *Task, n int) []int {
 	var got []int
 	for k := 0; k < n; k++ {
 		got = append(got, d.Pick(f, t, 0).Node)

@@ -19,7 +19,7 @@
 //   - a Central policy keeps the queue at the scheduler and binds a task only when a node has a
 //     free slot: FIFO, SJF, SRTF (preemptive), EDF with admission control, priority with aging.
 //
-// The Fleet is the scheduler's view. It holds what the scheduler knows exactly (its own
+// The View is the scheduler's view. It holds what the scheduler knows exactly (its own
 // assignments, starts and completions), what it learns (per node and task class speed, an
 // EWMA of observed rates), and what nodes report (background load, health, queue length),
 // which may be seconds old. It keeps indexes incrementally (O(log n) per event) so that a

@@ -1,6 +1,6 @@
 package place
 
-// Estimator answers the cost model's questions about one node. The Fleet answers from the
+// Estimator answers the cost model's questions about one node. The View answers from the
 // scheduler's own record and learned rates; the simulator answers from the truth, for the
 // oracle.
 type Estimator interface {
@@ -14,7 +14,7 @@ type Estimator interface {
 	WANDownFreeAt(now float64) float64
 }
 
-var _ Estimator = (*Fleet)(nil)
+var _ Estimator = (*View)(nil)
 
 // Completion estimates when task t would be done, result delivered, if assigned to node i
 // now: the input transfer overlaps the queueing wait, then compute, then the result goes back
@@ -22,7 +22,7 @@ var _ Estimator = (*Fleet)(nil)
 //
 //	finish = max(now + transfer in, start) + work ÷ rate
 //	done   = max(finish, downlink free) + transfer out
-func Completion(f *Fleet, e Estimator, i int, t *Task, now float64) float64 {
+func Completion(f *View, e Estimator, i int, t *Task, now float64) float64 {
 	in, out := Transfer(f, i, t, e.WANUpFreeAt(now)-now)
 	start := max(now+in, e.StartAt(i, now))
 	finish := start + t.Left()/e.Rate(i, t.Class)
@@ -40,7 +40,7 @@ func crossesWAN(t *Task, i int) bool { return t.Source != i && t.Source != Sourc
 // hops in series are pipelined, so their RTTs add and the slower bandwidth rules. Input in the
 // cloud tier (SourceCloud) costs nothing to move to a cloud node; to an edge node it comes
 // down the WAN and over the node's link (the WAN downlink's backlog is not counted).
-func Transfer(f *Fleet, i int, t *Task, wanWait float64) (in, out float64) {
+func Transfer(f *View, i int, t *Task, wanWait float64) (in, out float64) {
 	n := f.Node(i)
 	if t.Source == i || t.Source == SourceCloud && n.Tier == TierCloud {
 		return 0, 0
@@ -70,7 +70,7 @@ func Transfer(f *Fleet, i int, t *Task, wanWait float64) (in, out float64) {
 // cloudPath returns the round trip and the up and down bandwidths between the site and cloud
 // node n: the WAN's, unless the node declares its own round trip (a farther region) or a
 // slower bandwidth.
-func (f *Fleet) cloudPath(n *Node) (rtt, up, down float64) {
+func (f *View) cloudPath(n *Node) (rtt, up, down float64) {
 	w := f.wan
 	rtt, up, down = w.RTT, w.Up, w.Down
 	if n.RTT > 0 {

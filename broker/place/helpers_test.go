@@ -27,8 +27,8 @@ func cloudPool() Node {
 var wan = Link{RTT: 0.06, Up: 2.5e6, Down: 2.5e6}
 
 // fleetOf builds a fleet from nodes.
-func fleetOf(nodes ...Node) *Fleet {
-	f := NewFleet(wan, FleetOptions{})
+func fleetOf(nodes ...Node) *View {
+	f := NewView(wan, ViewOptions{})
 	for _, n := range nodes {
 		f.AddNode(n)
 	}

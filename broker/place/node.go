@@ -48,7 +48,7 @@ type Node struct {
 	Tier  Tier
 	Cores int // slots: one task per core
 	// Speed is the declared speed of one core in work units per second (from the hardware
-	// profile). It is only a prior: the Fleet learns the real rate per task class.
+	// profile). It is only a prior: the View learns the real rate per task class.
 	Speed    float64
 	MemBytes int64
 	// RTT and Bandwidth describe the node's path to the regional site. A cloud node is reached

@@ -27,7 +27,7 @@ func better(i int, score float64, ok bool, best int, bestScore float64, bestOK b
 	return i < best
 }
 
-func (p *Oracle) Pick(f *Fleet, t *Task, now float64) Decision {
+func (p *Oracle) Pick(f *View, t *Task, now float64) Decision {
 	best, bestEst, bestOK := -1, 0.0, false
 	for i := 0; i < f.Len(); i++ {
 		if !f.usable(i, t) {

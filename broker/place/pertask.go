@@ -41,7 +41,7 @@ func NewPerTask(r *Registry, env Env, def string, names ...string) (*PerTask, er
 func (p *PerTask) Name() string { return "per-task(" + p.def.Name() + ")" }
 
 // Pick uses the task's named policy, or the default for an empty or unknown name.
-func (p *PerTask) Pick(f *Fleet, t *Task, now float64) Decision {
+func (p *PerTask) Pick(f *View, t *Task, now float64) Decision {
 	if t.Policy != "" {
 		if d, ok := p.byName[t.Policy]; ok {
 			return d.Pick(f, t, now)
@@ -52,7 +52,7 @@ func (p *PerTask) Pick(f *Fleet, t *Task, now float64) Decision {
 }
 
 // refund passes a refund for a decision not carried out to the policy that made it.
-func (p *PerTask) refund(f *Fleet, i int, t *Task) {
+func (p *PerTask) refund(f *View, i int, t *Task) {
 	d, ok := p.byName[t.Policy]
 	if !ok {
 		d = p.def

@@ -29,7 +29,7 @@ type Task struct {
 	Policy string
 	// Allow, when set, is a further constraint the caller checks per node (the live
 	// scheduler's labels and reserved resources): a node it refuses is not usable for the
-	// task. It must be cheap and must not change the Fleet.
+	// task. It must be cheap and must not change the View.
 	Allow func(node int) bool
 }
 

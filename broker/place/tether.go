@@ -62,7 +62,7 @@ func NewTether(rng *rand.Rand, opt TetherOptions) *Tether {
 func (p *Tether) Name() string { return "tether" }
 
 // Pick chooses a node; when it chooses a cloud node it spends the task's cost from the budget.
-func (p *Tether) Pick(f *Fleet, t *Task, now float64) Decision {
+func (p *Tether) Pick(f *View, t *Task, now float64) Decision {
 	cands := p.candidates(f, t)
 	p.topUp(now)
 	best, bestScore, bestEst, bestOK := -1, 0.0, 0.0, false
@@ -92,14 +92,14 @@ func (p *Tether) Pick(f *Fleet, t *Task, now float64) Decision {
 
 // refund gives back the budget Pick spent on cloud node i for t, for a decision not carried
 // out.
-func (p *Tether) refund(f *Fleet, i int, t *Task) {
+func (p *Tether) refund(f *View, i int, t *Task) {
 	if n := f.Node(i); n.Tier == TierCloud && p.opt.CloudBudget > 0 {
 		p.tokens += cost(n, t)
 	}
 }
 
 // candidates fills p.cand with distinct usable nodes and returns them.
-func (p *Tether) candidates(f *Fleet, t *Task) []int {
+func (p *Tether) candidates(f *View, t *Task) []int {
 	c := p.cand[:0]
 	add := func(i int) {
 		if i < 0 || len(c) == cap(c) || !f.usable(i, t) {

@@ -45,7 +45,7 @@ func TestRateLearnsFromCompletionsAndBackgroundLoad(t *testing.T) {
 }
 
 // busyEdge returns a fleet whose only edge node has all four cores running 10-unit tasks.
-func busyEdge() *Fleet {
+func busyEdge() *View {
 	f := fleetOf(edgeNode("pi", 1), cloudPool())
 	for k := uint64(1); k <= 4; k++ {
 		f.Assign(0, task(100+k, 10), 0)
@@ -117,7 +117,7 @@ func TestTetherHonoursTheCloudBudget(t *testing.T) {
 func TestTetherEqualsExhaustiveSearchOnSmallFleets(t *testing.T) {
 	for seed := uint64(1); seed <= 30; seed++ {
 		rng := seeded(t, seed)
-		f := NewFleet(wan, FleetOptions{})
+		f := NewView(wan, ViewOptions{})
 		for k := 0; k < 1+rng.IntN(7); k++ {
 			n := edgeNode("n", []float64{0.4, 1, 2}[rng.IntN(3)])
 			n.Bandwidth = []float64{3e6, 100e6}[rng.IntN(2)]
@@ -153,7 +153,7 @@ func TestTetherEqualsExhaustiveSearchOnSmallFleets(t *testing.T) {
 func TestTetherIsDeterministicForASeed(t *testing.T) {
 	run := func() []int {
 		rng := seeded(t, 42)
-		f := NewFleet(wan, FleetOptions{})
+		f := NewView(wan, ViewOptions{})
 		for k := 0; k < 500; k++ {
 			f.AddNode(edgeNode("n", []float64{0.4, 1, 2}[k%3]))
 		}

@@ -96,8 +96,8 @@ type world struct {
 	sources []source
 	link    struct{ upFree, downFree float64 }
 
-	fleet   *place.Fleet // the scheduler's view: declared nodes and links
-	real    *place.Fleet // the true nodes and links, for the simulator's own transfers
+	fleet   *place.View // the scheduler's view: declared nodes and links
+	real    *place.View // the true nodes and links, for the simulator's own transfers
 	policy  place.Policy
 	jobs    []*job
 	live    int // jobs submitted and not finished or rejected
@@ -138,8 +138,8 @@ func newWorld(cfg *Config, c cell) (*world, error) {
 	}
 	w := &world{cfg: cfg, cell: c, apps: site.Apps, site: site, cloud: -1,
 		wl: stream(c.Seed, 1, c), dyn: stream(c.Seed, 2, c), net: stream(c.Seed, 4, c)}
-	w.fleet = place.NewFleet(site.WANBelief, place.FleetOptions{})
-	w.real = place.NewFleet(site.WANTrue, place.FleetOptions{})
+	w.fleet = place.NewView(site.WANBelief, place.ViewOptions{})
+	w.real = place.NewView(site.WANTrue, place.ViewOptions{})
 	w.addNodes()
 	w.divergeAt = divergeFactor * max(w.slots, 1)
 	w.setupArrivals()

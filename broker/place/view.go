@@ -1,13 +1,13 @@
 package place
 
-// Fleet is the scheduler's view of its nodes. Node indices are dense, assigned by AddNode in
+// View is the scheduler's view of its nodes. Node indices are dense, assigned by AddNode in
 // order, and never reused.
 //
-// The Fleet knows exactly what the scheduler did (Assign, Started, Finished, Removed), learns
+// The View knows exactly what the scheduler did (Assign, Started, Finished, Removed), learns
 // node speed per task class from completions, and stores the latest telemetry (Deliver), which
 // may be stale. Every event updates the per-node projection and the incremental indexes in
 // O(log n + tasks on that node).
-type Fleet struct {
+type View struct {
 	nodes []nodeState
 	wan   Link
 	// wanUpFree is when, by the scheduler's own bookkeeping, the WAN uplink finishes the
@@ -26,7 +26,7 @@ type Fleet struct {
 	totalOutstanding float64 // sum of outstanding over nodes (EDF admission)
 }
 
-// nodeState is one node as the Fleet sees it.
+// nodeState is one node as the View sees it.
 type nodeState struct {
 	Node
 	rep  Report
@@ -57,22 +57,22 @@ type taskRec struct {
 }
 
 // FleetOptions tune the learner; the zero value is usable.
-type FleetOptions struct {
+type ViewOptions struct {
 	// Alpha is the EWMA weight of a new rate observation; default 0.3, which forgets a
 	// throttling episode's effect after about five completions.
 	Alpha float64
 }
 
 // NewFleet returns an empty fleet whose cloud tier is reached over wan.
-func NewFleet(wan Link, opt FleetOptions) *Fleet {
+func NewView(wan Link, opt ViewOptions) *View {
 	if opt.Alpha <= 0 || opt.Alpha > 1 {
 		opt.Alpha = 0.3
 	}
-	return &Fleet{wan: wan, alpha: opt.Alpha}
+	return &View{wan: wan, alpha: opt.Alpha}
 }
 
 // AddNode adds a node, up and idle, and returns its index.
-func (f *Fleet) AddNode(n Node) int {
+func (f *View) AddNode(n Node) int {
 	i := len(f.nodes)
 	f.nodes = append(f.nodes, nodeState{Node: n, factor: 1})
 	if n.Tier == TierCloud {
@@ -88,29 +88,29 @@ func (f *Fleet) AddNode(n Node) int {
 }
 
 // Len returns the number of nodes ever added.
-func (f *Fleet) Len() int { return len(f.nodes) }
+func (f *View) Len() int { return len(f.nodes) }
 
 // Node returns node i's declared description.
-func (f *Fleet) Node(i int) *Node { return &f.nodes[i].Node }
+func (f *View) Node(i int) *Node { return &f.nodes[i].Node }
 
 // WAN returns the site's WAN link.
-func (f *Fleet) WAN() Link { return f.wan }
+func (f *View) WAN() Link { return f.wan }
 
 // Edge and Cloud return the node indices of each tier; callers must not modify them.
-func (f *Fleet) Edge() []int  { return f.edge }
-func (f *Fleet) Cloud() []int { return f.cloud }
+func (f *View) Edge() []int  { return f.edge }
+func (f *View) Cloud() []int { return f.cloud }
 
 // Up reports whether node i is believed alive.
-func (f *Fleet) Up(i int) bool { return !f.nodes[i].down }
+func (f *View) Up(i int) bool { return !f.nodes[i].down }
 
 // Reported returns node i's latest delivered telemetry.
-func (f *Fleet) Reported(i int) Report { return f.nodes[i].rep }
+func (f *View) Reported(i int) Report { return f.nodes[i].rep }
 
 // Assigned returns the number of tasks the scheduler has on node i (queued or running).
-func (f *Fleet) Assigned(i int) int { return len(f.nodes[i].tasks) }
+func (f *View) Assigned(i int) int { return len(f.nodes[i].tasks) }
 
 // FreeSlots returns node i's idle slots by the scheduler's own record (0 when down).
-func (f *Fleet) FreeSlots(i int) int {
+func (f *View) FreeSlots(i int) int {
 	ns := &f.nodes[i]
 	if ns.down {
 		return 0
@@ -120,7 +120,7 @@ func (f *Fleet) FreeSlots(i int) int {
 
 // HasFreeSlot reports whether some up node has a free slot by the scheduler's own record.
 // O(cloud nodes).
-func (f *Fleet) HasFreeSlot() bool {
+func (f *View) HasFreeSlot() bool {
 	if f.free.len() > 0 {
 		return true
 	}
@@ -133,17 +133,17 @@ func (f *Fleet) HasFreeSlot() bool {
 }
 
 // Outstanding returns the work units assigned to node i and not finished.
-func (f *Fleet) Outstanding(i int) float64 { return f.nodes[i].outstanding }
+func (f *View) Outstanding(i int) float64 { return f.nodes[i].outstanding }
 
 // usable reports whether node i is up and satisfies t's constraints.
-func (f *Fleet) usable(i int, t *Task) bool {
+func (f *View) usable(i int, t *Task) bool {
 	ns := &f.nodes[i]
 	return !ns.down && fits(&ns.Node, t) && (t.Allow == nil || t.Allow(i))
 }
 
 // EdgeCapacity returns the declared capacity of the up edge nodes, work units per second.
 // O(cloud nodes).
-func (f *Fleet) EdgeCapacity() float64 {
+func (f *View) EdgeCapacity() float64 {
 	c := f.capW.total()
 	for _, i := range f.cloud {
 		if !f.nodes[i].down {

@@ -3,7 +3,7 @@ package place
 import "slices"
 
 // Deliver records a telemetry report from node i. Reports older than the one held are ignored.
-func (f *Fleet) Deliver(i int, r Report, now float64) {
+func (f *View) Deliver(i int, r Report, now float64) {
 	ns := &f.nodes[i]
 	if r.At < ns.rep.At {
 		return
@@ -14,7 +14,7 @@ func (f *Fleet) Deliver(i int, r Report, now float64) {
 
 // Assign records that task t was bound to node i at now. For a cloud node it also books the
 // upload on the shared WAN link.
-func (f *Fleet) Assign(i int, t *Task, now float64) {
+func (f *View) Assign(i int, t *Task, now float64) {
 	ns := &f.nodes[i]
 	work := t.Left()
 	ns.tasks = append(ns.tasks, taskRec{
@@ -33,7 +33,7 @@ func (f *Fleet) Assign(i int, t *Task, now float64) {
 }
 
 // Started records that node i began running task id at now.
-func (f *Fleet) Started(i int, id uint64, now float64) {
+func (f *View) Started(i int, id uint64, now float64) {
 	ns := &f.nodes[i]
 	if k := ns.find(id); k >= 0 && ns.tasks[k].started < 0 {
 		ns.tasks[k].started = now
@@ -44,7 +44,7 @@ func (f *Fleet) Started(i int, id uint64, now float64) {
 
 // Finished records that node i completed task id at now and learns the node's rate for the
 // task's class from the observed run time, normalised by the reported background load.
-func (f *Fleet) Finished(i int, id uint64, now float64) {
+func (f *View) Finished(i int, id uint64, now float64) {
 	ns := &f.nodes[i]
 	k := ns.find(id)
 	if k < 0 {
@@ -62,7 +62,7 @@ func (f *Fleet) Finished(i int, id uint64, now float64) {
 // node's measurement rather than from when the start and end events reached it, which a
 // delayed or backed-up link stretches and shrinks. Without a measurement (ran ≤ 0) it is
 // Finished.
-func (f *Fleet) Completed(i int, id uint64, work, ran, now float64) {
+func (f *View) Completed(i int, id uint64, work, ran, now float64) {
 	if ran <= 0 {
 		f.Finished(i, id, now)
 		return
@@ -80,7 +80,7 @@ func (f *Fleet) Completed(i int, id uint64, work, ran, now float64) {
 }
 
 // Removed forgets task id on node i without learning: it was preempted, cancelled or lost.
-func (f *Fleet) Removed(i int, id uint64, now float64) {
+func (f *View) Removed(i int, id uint64, now float64) {
 	if k := f.nodes[i].find(id); k >= 0 {
 		f.drop(i, k, now)
 	}
@@ -88,7 +88,7 @@ func (f *Fleet) Removed(i int, id uint64, now float64) {
 
 // Down marks node i dead (its last will arrived) and forgets its tasks, returning their IDs
 // so the caller can resubmit them. dst is reused when it has room.
-func (f *Fleet) Down(i int, now float64, dst []uint64) []uint64 {
+func (f *View) Down(i int, now float64, dst []uint64) []uint64 {
 	ns := &f.nodes[i]
 	for _, r := range ns.tasks {
 		dst = append(dst, r.id)
@@ -104,14 +104,14 @@ func (f *Fleet) Down(i int, now float64, dst []uint64) []uint64 {
 // Offline marks node i unavailable for new tasks but, unlike Down, keeps the scheduler's
 // record of its tasks: the live scheduler's node that went offline and may come back within
 // its grace, still running them. Finished, Completed and Removed apply meanwhile.
-func (f *Fleet) Offline(i int, now float64) {
+func (f *View) Offline(i int, now float64) {
 	f.nodes[i].down = true
 	f.refresh(i, now)
 }
 
 // Revive marks node i alive again (a fresh birth message): idle after Down, with the tasks it
 // kept after Offline.
-func (f *Fleet) Revive(i int, now float64) {
+func (f *View) Revive(i int, now float64) {
 	f.nodes[i].down = false
 	f.refresh(i, now)
 }
@@ -120,7 +120,7 @@ func (f *Fleet) Revive(i int, now float64) {
 // other hardware) and keeps its record, telemetry and learned per-class rates. A new declared
 // speed resets the factor learned against the old one; a new tier moves the node between Edge
 // and Cloud. O(n) for a change of tier, else O(log n).
-func (f *Fleet) Redeclare(i int, n Node, now float64) {
+func (f *View) Redeclare(i int, n Node, now float64) {
 	ns := &f.nodes[i]
 	if n.Speed != ns.Speed {
 		ns.factor = 1
@@ -152,7 +152,7 @@ func (ns *nodeState) find(id uint64) int {
 }
 
 // drop removes record k of node i, keeping assignment order.
-func (f *Fleet) drop(i, k int, now float64) {
+func (f *View) drop(i, k int, now float64) {
 	ns := &f.nodes[i]
 	if ns.tasks[k].started >= 0 {
 		ns.running--

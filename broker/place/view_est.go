@@ -6,7 +6,7 @@ const minShare = 0.05
 
 // learn folds an observed normalised rate (work units per second per core, background load
 // removed) into the node's estimate for class c and into its class-independent factor.
-func (f *Fleet) learn(ns *nodeState, c int, obs float64) {
+func (f *View) learn(ns *nodeState, c int, obs float64) {
 	if c < 0 || c >= MaxClasses || obs <= 0 {
 		return
 	}
@@ -23,7 +23,7 @@ func (f *Fleet) learn(ns *nodeState, c int, obs float64) {
 // Rate returns the learned rate of one core of node i for class c, in work units per second,
 // corrected by the node's latest reported background load. Before any completion of class c
 // it is the declared speed scaled by the factor learned from other classes.
-func (f *Fleet) Rate(i, c int) float64 {
+func (f *View) Rate(i, c int) float64 {
 	ns := &f.nodes[i]
 	r := ns.factor * ns.Speed
 	if c >= 0 && c < MaxClasses && ns.seen[c] {
@@ -34,7 +34,7 @@ func (f *Fleet) Rate(i, c int) float64 {
 
 // StartAt returns the earliest time, by the scheduler's record, that node i has a slot for a
 // newly assigned task.
-func (f *Fleet) StartAt(i int, now float64) float64 {
+func (f *View) StartAt(i int, now float64) float64 {
 	ns := &f.nodes[i]
 	if len(ns.tasks) < ns.Cores {
 		return now
@@ -43,15 +43,15 @@ func (f *Fleet) StartAt(i int, now float64) float64 {
 }
 
 // WANUpFreeAt returns when the WAN uplink finishes the uploads already booked.
-func (f *Fleet) WANUpFreeAt(now float64) float64 { return max(now, f.wanUpFree) }
+func (f *View) WANUpFreeAt(now float64) float64 { return max(now, f.wanUpFree) }
 
 // WANDownFreeAt returns when the WAN downlink finishes the results already booked. Results
 // are booked at assignment, as if due at once: a pessimistic, O(1) estimate.
-func (f *Fleet) WANDownFreeAt(now float64) float64 { return max(now, f.wanDownFree) }
+func (f *View) WANDownFreeAt(now float64) float64 { return max(now, f.wanDownFree) }
 
 // nodeRate is node i's class-independent rate per core, used to rank nodes in the indexes.
 // Nodes reporting a health flag rank as if half as fast.
-func (f *Fleet) nodeRate(i int) float64 {
+func (f *View) nodeRate(i int) float64 {
 	ns := &f.nodes[i]
 	r := max(ns.factor*ns.Speed, 1e-6) * max(minShare, 1-ns.rep.BgLoad)
 	if ns.rep.Health != 0 {
@@ -62,7 +62,7 @@ func (f *Fleet) nodeRate(i int) float64 {
 
 // refresh recomputes node i's projection and its place in the indexes after any event.
 // Cost: O(log n) for the indexes plus O(tasks × cores) for the projection.
-func (f *Fleet) refresh(i int, now float64) {
+func (f *View) refresh(i int, now float64) {
 	ns := &f.nodes[i]
 	if ns.down {
 		f.capW.set(i, 0)
@@ -91,7 +91,7 @@ func (f *Fleet) refresh(i int, now float64) {
 // project returns, relative to now, when the first slot frees after every recorded task of
 // the node has been given a slot in FIFO order. A running task that overran its estimate is
 // assumed to need a tenth of it more.
-func (f *Fleet) project(ns *nodeState, now float64) float64 {
+func (f *View) project(ns *nodeState, now float64) float64 {
 	c := ns.Cores
 	var stack [8]float64
 	slots := stack[:0]
