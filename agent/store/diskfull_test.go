@@ -4,37 +4,12 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tether-edge/tether/pkg/testenv"
 )
-
-// mountTmpfs mounts a tmpfs of size (mount's syntax: "8m") at a new
-// directory and unmounts it when the test ends. It needs root; under
-// CI=true failing to mount is a failure, elsewhere a skip.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "tmpfs")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		msg := "cannot mount a tmpfs (the test needs root): " + err.Error() + ": " + string(out)
-		if testenv.InCI() {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
 
 // fillTo writes a file in dir until the filesystem has at most left bytes
 // free (0: until it is full), and returns its path.
@@ -71,7 +46,7 @@ func fillTo(t *testing.T, dir string, left int64) string {
 // it); once space is freed the store takes every write again by itself,
 // and every record it acknowledged is there after a reopen.
 func TestDiskFullShedsMetricsKeepsEventsAndRecovers(t *testing.T) {
-	mnt := mountTmpfs(t, "8m")
+	mnt := testenv.MountTmpfs(t, "8m")
 	const reserve = 2 << 20
 	h := &harness{t: t, dir: filepath.Join(mnt, "store"), opts: testOptions(t)}
 	h.opts.DiskReserve, h.opts.DiskPoll = reserve, 20*time.Millisecond
