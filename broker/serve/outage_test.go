@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"io"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -19,75 +17,6 @@ import (
 	"github.com/tether-edge/tether/pkg/testenv"
 )
 
-// cutProxy forwards TCP to a broker until cut: then it closes every
-// connection and refuses new ones until restored.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex // guards down and conns
-	down  bool
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() { ln.Close(); p.cut(); p.wg.Wait() })
-	return p
-}
-
-func (p *cutProxy) url() string { return "tcp://" + p.ln.Addr().String() }
-
-func (p *cutProxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.down {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		p.conns = append(p.conns, c, up)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go func() { defer p.wg.Done(); _, _ = io.Copy(up, c); up.Close() }()
-		go func() { defer p.wg.Done(); _, _ = io.Copy(c, up); c.Close() }()
-	}
-}
-
-func (p *cutProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *cutProxy) restore() {
-	p.mu.Lock()
-	p.down = false
-	p.mu.Unlock()
-}
-
 // TestBrokerOutageKeepsTheFleetAndItsWork cuts the scheduler off its
 // broker for longer than a node's heartbeat, grace and the task engine's
 // lost grace together. The node stays connected to the broker and finishes
@@ -98,12 +27,12 @@ func TestBrokerOutageKeepsTheFleetAndItsWork(t *testing.T) {
 	creds := mqttdtest.Credentials(t, map[string]string{"tether-scheduler": "sched-pw", "ops": "ops-pw", "pi-a": "node-pw"})
 	brk, brokerURL := mqttdtest.Start(t, mqttd.Options{CredentialsFile: creds, Region: "default",
 		SchedulerUsers: []string{"tether-scheduler"}, OperatorUsers: []string{"ops"}})
-	proxy := newCutProxy(t, brk.Addr().String())
+	proxy := testenv.NewCutProxy(t, brk.Addr().String())
 
 	s := newSite(t) // for its key and task directory; its own scheduler is stopped
 	s.stop()
 	cfg := config.Default()
-	cfg.MQTTURL = []string{proxy.url()}
+	cfg.MQTTURL = []string{proxy.URL()}
 	cfg.Password = "sched-pw"
 	cfg.KeepAlive = 2 * time.Second
 	cfg.OfflineGrace = 500 * time.Millisecond
@@ -179,7 +108,7 @@ func TestBrokerOutageKeepsTheFleetAndItsWork(t *testing.T) {
 	}
 	testenv.Eventually(t, 5*time.Second, "job-1 running", func() bool { return last().State == task.StateRunning })
 
-	proxy.cut()
+	proxy.Cut()
 	// The node finishes while the scheduler is away; the broker queues
 	// the event in the scheduler's persistent session.
 	publishJSON(t, node, topics.NodeTasks("pi-a"), task.Event{Header: next(), Task: "job-1", Attempt: a.Attempt, State: task.EventSucceeded,
@@ -188,7 +117,7 @@ func TestBrokerOutageKeepsTheFleetAndItsWork(t *testing.T) {
 	// on the scheduler's real clock, with room for its once-a-second
 	// sweeps and the engine's ticks.
 	time.Sleep(4 * time.Second)
-	proxy.restore()
+	proxy.Heal()
 
 	// The scheduler comes back after its reconnect backoff, which grew
 	// during the outage (up to several seconds): wait longer than that.

@@ -22,12 +22,12 @@ import (
 )
 
 // site is the embedded broker with its ACLs, a scheduler's endpoint and a
-// node's endpoint, the node reaching the broker through a cutProxy.
+// node's endpoint, the node reaching the broker through a testenv.CutProxy.
 type site struct {
 	t      *testing.T
 	ctx    context.Context
 	topics protocol.Topics
-	proxy  *cutProxy
+	proxy  *testenv.CutProxy
 	sched  *side
 	node   *side
 	wg     sync.WaitGroup
@@ -49,9 +49,9 @@ func newSite(t *testing.T) *site {
 	s := &site{t: t, ctx: ctx}
 	t.Cleanup(func() { cancel(); s.wg.Wait() })
 	s.topics, _ = protocol.NewTopics("r1")
-	s.proxy = newCutProxy(t, srv.Addr().String())
+	s.proxy = testenv.NewCutProxy(t, srv.Addr().String())
 	s.sched = s.startSide("sched", url, t.TempDir())
-	s.node = s.startSide("node-a", s.proxy.url(), t.TempDir())
+	s.node = s.startSide("node-a", s.proxy.URL(), t.TempDir())
 	return s
 }
 
@@ -140,12 +140,12 @@ func TestTransferSurvivesAPartition(t *testing.T) {
 	}
 	res := s.sched.fetchAsync(s.ctx, "node-a", id)
 	testenv.Eventually(t, 60*time.Second, "6 MB at the scheduler", func() bool { return s.sched.store.Written(id) >= 6<<20 })
-	s.proxy.cut()
+	s.proxy.Cut()
 	testenv.Eventually(t, 60*time.Second, "the node to fail a reconnect and the fetch to ask again", func() bool {
 		return !s.node.sess.Connected() && s.node.sess.ConnectErr() != nil && s.sched.ep.Retries() > 0
 	})
 	atCut := s.sched.store.Written(id)
-	s.proxy.heal()
+	s.proxy.Heal()
 	r := <-res
 	if r.err != nil {
 		t.Fatal(r.err)
@@ -182,7 +182,7 @@ func TestTransferResumesAfterARestart(t *testing.T) {
 	}
 	dir := s.node.dir
 	s.node.close()
-	s.node = s.startSide("node-a", s.proxy.url(), dir)
+	s.node = s.startSide("node-a", s.proxy.URL(), dir)
 	r := <-s.node.fetchAsync(s.ctx, "", id)
 	if r.err != nil {
 		t.Fatal(r.err)

@@ -1,4 +1,4 @@
-package blob_test
+package testenv
 
 import (
 	"io"
@@ -7,10 +7,10 @@ import (
 	"testing"
 )
 
-// cutProxy forwards TCP to a broker and can cut the path: cut closes every
-// connection and refuses new ones until heal, as a partition does to a
-// node's link.
-type cutProxy struct {
+// CutProxy forwards TCP from a loopback port to a target (a broker) and
+// can cut the path, as a partition or an outage does to a link: Cut closes
+// every connection and refuses new ones until Heal.
+type CutProxy struct {
 	ln     net.Listener
 	target string
 
@@ -20,26 +20,28 @@ type cutProxy struct {
 	wg    sync.WaitGroup
 }
 
-func newCutProxy(t *testing.T, target string) *cutProxy {
+// NewCutProxy starts a proxy to target; it stops when the test ends.
+func NewCutProxy(t testing.TB, target string) *CutProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &cutProxy{ln: ln, target: target}
+	p := &CutProxy{ln: ln, target: target}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(func() {
 		ln.Close()
-		p.cut()
+		p.Cut()
 		p.wg.Wait()
 	})
 	return p
 }
 
-func (p *cutProxy) url() string { return "tcp://" + p.ln.Addr().String() }
+// URL is the proxy's address as a tcp:// broker URL.
+func (p *CutProxy) URL() string { return "tcp://" + p.ln.Addr().String() }
 
-func (p *cutProxy) accept() {
+func (p *CutProxy) accept() {
 	defer p.wg.Done()
 	for {
 		c, err := p.ln.Accept()
@@ -66,14 +68,15 @@ func (p *cutProxy) accept() {
 	}
 }
 
-func (p *cutProxy) pipe(dst, src net.Conn) {
+func (p *CutProxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
 	_, _ = io.Copy(dst, src)
 	dst.Close()
 	src.Close()
 }
 
-func (p *cutProxy) cut() {
+// Cut closes every connection and refuses new ones until Heal.
+func (p *CutProxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = true
@@ -83,7 +86,8 @@ func (p *cutProxy) cut() {
 	p.conns = nil
 }
 
-func (p *cutProxy) heal() {
+// Heal takes connections again.
+func (p *CutProxy) Heal() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = false
