@@ -343,6 +343,12 @@ func (s *Session) Run(ctx context.Context) error {
 	log := s.opts.Logger
 	bo := backoff.New(s.opts.Backoff)
 	idx := 0
+	// untried counts the brokers not yet tried since the last connection
+	// was lost (or the session started): a failed connect goes on to the
+	// next of them at once, and the backoff applies once every broker has
+	// failed. A cluster's dead node then costs one refused dial, not a
+	// backoff delay.
+	untried := len(s.opts.Brokers)
 	for {
 		broker := s.opts.Brokers[idx%len(s.opts.Brokers)]
 		lost := make(chan error, 1)
@@ -353,6 +359,12 @@ func (s *Session) Run(ctx context.Context) error {
 			}
 			idx++ // fail over to the next broker
 			s.setFailed(err)
+			if untried--; untried > 0 {
+				log.Warn("mqtt connect failed: trying the next broker", "broker", broker, "err", err,
+					"next", s.opts.Brokers[idx%len(s.opts.Brokers)])
+				continue
+			}
+			untried = len(s.opts.Brokers)
 			delay := bo.Next()
 			log.Warn("mqtt connect failed", "broker", broker, "err", err, "retry_in", delay.Round(time.Millisecond))
 			if !sleep(ctx, delay) {
@@ -360,6 +372,7 @@ func (s *Session) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		untried = len(s.opts.Brokers)
 		since := time.Now()
 		log.Info("mqtt connected", "broker", broker, "client_id", s.opts.ClientID)
 		s.setClient(c, broker)
@@ -395,7 +408,12 @@ func (s *Session) Run(ctx context.Context) error {
 				bo.Reset()
 			}
 			delay := bo.Next()
-			log.Warn("mqtt connection lost", "broker", broker, "err", err, "up", up.Round(time.Millisecond), "retry_in", delay.Round(time.Millisecond))
+			// With several brokers the next one is tried first: the one
+			// just lost is likely down (a cluster node stopping), and any
+			// node of a cluster serves the session.
+			idx++
+			log.Warn("mqtt connection lost", "broker", broker, "err", err, "up", up.Round(time.Millisecond), "retry_in", delay.Round(time.Millisecond),
+				"next", s.opts.Brokers[idx%len(s.opts.Brokers)])
 			if !sleep(ctx, delay) {
 				return nil
 			}

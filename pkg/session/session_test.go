@@ -1,11 +1,15 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tether-edge/tether/pkg/backoff"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -395,4 +400,80 @@ func TestRefusedSubscriptionIsRetried(t *testing.T) {
 	if hook.asked.Load() != 4 || hook.others.Load() != 1 {
 		t.Fatalf("cmd/# asked for %d times (want 4: no more once granted), other/# %d (want 1)", hook.asked.Load(), hook.others.Load())
 	}
+}
+
+// maxSource makes every full-jitter draw its ceiling: a backoff of Min =
+// Max = d then always waits d.
+type maxSource struct{}
+
+func (maxSource) Uint64() uint64 { return math.MaxUint64 }
+
+// TestFailedBrokerGoesOnToTheNextAtOnce: a session whose first broker is
+// down connects to the second without the backoff's delay (here 30 s):
+// the backoff applies once every broker has failed.
+func TestFailedBrokerGoesOnToTheNextAtOnce(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "tcp://" + dead.Addr().String()
+	dead.Close()
+	_, url := startBroker(t)
+	o := fastOptions(deadURL, url)
+	o.Backoff = backoff.Policy{Min: 30 * time.Second, Max: 30 * time.Second, Rand: rand.New(maxSource{})}
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s)
+	waitConnected(t, s) // within 5 s
+	if s.Broker() != url {
+		t.Fatalf("connected to %s, want %s", s.Broker(), url)
+	}
+}
+
+// TestLostConnectionTriesTheNextBroker: a session that loses its broker
+// tries the next one in its list first, not the one just lost (a cluster
+// node that stopped): it reconnects to the other broker with no failed
+// connect in between.
+func TestLostConnectionTriesTheNextBroker(t *testing.T) {
+	_, brokerA := startBroker(t)
+	a := testenv.NewCutProxy(t, strings.TrimPrefix(brokerA, "tcp://"))
+	urlA := a.URL()
+	_, urlB := startBroker(t)
+	var logs syncBuffer
+	o := fastOptions(urlA, urlB)
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s)
+	waitConnected(t, s)
+	if s.Broker() != urlA {
+		t.Fatalf("first connected to %s, want %s", s.Broker(), urlA)
+	}
+	a.Cut() // A is down: its connections close, new ones are refused
+	testenv.Eventually(t, 5*time.Second, "connected to the second broker", func() bool { return s.Connected() && s.Broker() == urlB })
+	if out := logs.String(); strings.Contains(out, "mqtt connect failed") {
+		t.Fatalf("the session tried a broker that had failed before the next one:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
