@@ -19,11 +19,14 @@ func (m *MmapFile) Truncate(maxSz int64) error {
 	// Tether's patch: a file that grows gets its new bytes allocated
 	// (prealloc_linux.go), so a full disk is this error, not a fault when
 	// the new pages are written.
+	// The truncate then sets the exact size, as upstream (a no-op after
+	// growing, unless the file was already longer than its mapping).
 	if cur := int64(len(m.Data)); maxSz > cur {
 		if err := growAllocated(m.Fd, cur, maxSz); err != nil {
 			return fmt.Errorf("while growing file: %s to %d bytes: %w", m.Fd.Name(), maxSz, err)
 		}
-	} else if err := m.Fd.Truncate(maxSz); err != nil {
+	}
+	if err := m.Fd.Truncate(maxSz); err != nil {
 		return fmt.Errorf("while truncate file: %s, error: %v\n", m.Fd.Name(), err)
 	}
 
