@@ -43,7 +43,7 @@ fi
 { [ -n "$boot" ] && [ -d "$boot" ]; } || die "no tether/ folder on the boot partition (/boot/firmware/tether or /boot/tether; TETHER_BOOT=)"
 [ "$(id -u)" = 0 ] || die "run as root"
 
-marker=/var/lib/tether/firstboot.done
+marker=/var/lib/tether/agent/firstboot.done # removed with the package's data on purge
 if [ -e "$marker" ]; then
   say "already set up on $(cat "$marker"); nothing to do"
   exit 0

@@ -34,7 +34,7 @@ func TestFirstBoot(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		_ = exec.Command("dpkg", "--purge", "tether-agent").Run()
-		_ = os.Remove("/var/lib/tether/firstboot.done")
+		_ = os.Remove("/var/lib/tether/agent/firstboot.done")
 		_ = os.Remove("/etc/tether/site.token")
 		_ = os.Remove("/etc/tether/ca.crt")
 		_ = os.Remove("/etc/tether/agent.yaml.dpkg-firstboot")
@@ -112,7 +112,7 @@ func TestFirstBoot(t *testing.T) {
 	}
 	mustExist(t, filepath.Join(boot, "site.token"), false)
 	mustExist(t, "/etc/tether/agent.yaml.dpkg-firstboot", true)
-	mustExist(t, "/var/lib/tether/firstboot.done", true)
+	mustExist(t, "/var/lib/tether/agent/firstboot.done", true)
 
 	// Run again: nothing changes.
 	out, err = firstboot()
