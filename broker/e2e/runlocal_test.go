@@ -35,7 +35,7 @@ func TestMakeRunCtrlC(t *testing.T) {
 	// Its own process group, as a shell gives a foreground job: the
 	// group a terminal's Ctrl-C goes to.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &lockedBuffer{}
+	out := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 5 * time.Second // children left behind hold the output pipe
 	if err := cmd.Start(); err != nil {

@@ -1,7 +1,6 @@
 package mqttd
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // Test users. Every test user's password is "pw-" + its name.
@@ -41,28 +42,10 @@ func writeTestCredentials(t testing.TB) string {
 	return path
 }
 
-// syncBuffer collects logs; it is dumped if the test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testLogger keeps the broker's debug-level log and shows it only if the
 // test fails: unlike testenv.Logger, -v does not print it for every test.
 func testLogger(t testing.TB) *slog.Logger {
-	buf := &syncBuffer{}
+	buf := &testenv.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("broker log:\n%s", buf)

@@ -112,7 +112,7 @@ func startMosquitto(t *testing.T) mosquitto {
 	confPath := filepath.Join(dir, "mosquitto.conf")
 	os.WriteFile(confPath, []byte(strings.Join(out, "\n")), 0o600)
 
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	cmd := exec.Command(bin, "-c", confPath)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // publishHeader is the start of an MQTT 3.1.1 QoS 1 PUBLISH of size
@@ -37,7 +39,7 @@ func publishHeader(topic string, size int) []byte {
 // on.
 func TestLargePublishFloodIsBounded(t *testing.T) {
 	opts := testOptions(t)
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	opts.Logger = logger(logs)
 	s := startServer(t, opts)
 	addr := s.Addr().String()

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // A QoS 1 publish the broker refuses is answered, never left waiting and
@@ -61,7 +63,7 @@ func TestRefusedQoS1PublishIsAnswered(t *testing.T) {
 // must never reach the log, whoever sends it.
 func TestLogsNeverCarryPayloads(t *testing.T) {
 	opts := testOptions(t)
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	opts.Logger = logger(logs)
 	s := startServer(t, opts)
 	payload := []byte("SECRET-PAYLOAD-" + strings.Repeat("z", 100))
@@ -87,7 +89,7 @@ func TestLogsNeverCarryPayloads(t *testing.T) {
 // number of log lines.
 func TestRefusedPublishLogsAreRateLimited(t *testing.T) {
 	opts := testOptions(t)
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	opts.Logger = logger(logs)
 	s := startServer(t, opts)
 	c := mustDial(t, s.Addr().String(), "node-a")
@@ -150,7 +152,7 @@ func TestMonitorCannotTakeOverASession(t *testing.T) {
 // Wrong passwords, however many, cost a bounded number of log lines.
 func TestRefusedConnectionLogsAreRateLimited(t *testing.T) {
 	opts := testOptions(t)
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	opts.Logger = logger(logs)
 	s := startServer(t, opts)
 	const n = 60

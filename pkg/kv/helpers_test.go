@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -15,25 +14,10 @@ import (
 )
 
 // captureLogger records every record at Debug and above.
-type captureLogger struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+type captureLogger struct{ testenv.SyncBuffer }
 
 func (c *captureLogger) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(c, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-func (c *captureLogger) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.Write(p)
-}
-
-func (c *captureLogger) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.String()
 }
 
 // testProfile is the device profile; tests open many stores.

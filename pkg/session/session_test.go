@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -125,13 +124,19 @@ func TestPublishWhileDisconnected(t *testing.T) {
 	}
 }
 
-func TestFailoverToSecondBroker(t *testing.T) {
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
+// deadBroker returns the URL of a loopback port nothing listens on.
+func deadBroker(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadURL := "tcp://" + dead.Addr().String()
-	dead.Close()
+	defer ln.Close()
+	return "tcp://" + ln.Addr().String()
+}
+
+func TestFailoverToSecondBroker(t *testing.T) {
+	deadURL := deadBroker(t)
 	_, url := startBroker(t)
 	s, err := New(fastOptions(deadURL, url))
 	if err != nil {
@@ -412,12 +417,7 @@ func (maxSource) Uint64() uint64 { return math.MaxUint64 }
 // down connects to the second without the backoff's delay (here 30 s):
 // the backoff applies once every broker has failed.
 func TestFailedBrokerGoesOnToTheNextAtOnce(t *testing.T) {
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadURL := "tcp://" + dead.Addr().String()
-	dead.Close()
+	deadURL := deadBroker(t)
 	_, url := startBroker(t)
 	o := fastOptions(deadURL, url)
 	o.Backoff = backoff.Policy{Min: 30 * time.Second, Max: 30 * time.Second, Rand: rand.New(maxSource{})}
@@ -441,7 +441,7 @@ func TestLostConnectionTriesTheNextBroker(t *testing.T) {
 	a := testenv.NewCutProxy(t, strings.TrimPrefix(brokerA, "tcp://"))
 	urlA := a.URL()
 	_, urlB := startBroker(t)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	o := fastOptions(urlA, urlB)
 	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	s, err := New(o)
@@ -458,22 +458,4 @@ func TestLostConnectionTriesTheNextBroker(t *testing.T) {
 	if out := logs.String(); strings.Contains(out, "mqtt connect failed") {
 		t.Fatalf("the session tried a broker that had failed before the next one:\n%s", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

@@ -6,7 +6,6 @@
 package natstest
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -63,7 +61,7 @@ type Cluster struct {
 type node struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
-	logs   *syncBuffer
+	logs   *testenv.SyncBuffer
 }
 
 // Start writes each node's configuration from deploy/nats/nats.conf (with
@@ -134,7 +132,7 @@ func (c *Cluster) Start(i int) {
 	if c.proc[i] != nil {
 		c.t.Fatalf("nats node %d is running", i)
 	}
-	n := &node{exited: make(chan struct{}), logs: &syncBuffer{}}
+	n := &node{exited: make(chan struct{}), logs: &testenv.SyncBuffer{}}
 	n.cmd = exec.Command(c.bin, "-c", filepath.Join(c.dir, fmt.Sprintf("n%d", i+1), "nats.conf"))
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	if err := n.cmd.Start(); err != nil {
@@ -230,21 +228,4 @@ func tail(s string, lines int) string {
 		parts = parts[len(parts)-lines:]
 	}
 	return strings.Join(parts, "\n")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
