@@ -261,6 +261,11 @@ tasks:
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	// A quiet simulated node sends no heartbeat, so once its heartbeat
+	// interval and the offline grace pass it is rightly judged offline;
+	// the wait for the real agents below can outlast that (CI saw it).
+	// Its row as it stood once drained is the one judged online.
+	drained := watch.latest()
 	waitRows(t, watch, 30*time.Second, "the real agents online with their disk free", honest[:3])
 	// A real agent's reconnect delay after the outage is drawn with full
 	// jitter under a ceiling that doubles per failed attempt (1, 2, 4, 8,
@@ -319,11 +324,17 @@ tasks:
 	}
 
 	// Honest streams: no gap, nothing missing, online.
+	// Gaps and missing records only grow, so the latest row is the
+	// strictest for them; a quiet simulated node's online is judged in its
+	// row once drained, a real agent's in the latest.
 	rows := watch.latest()
-	for _, id := range honest {
-		r := rows[id]
-		if !r.Online || r.Gaps != 0 || r.Missing != 0 {
-			t.Errorf("%s: online %v, %d gaps, %d missing (seq %d)", id, r.Online, r.Gaps, r.Missing, r.Seq)
+	for i, id := range honest {
+		r, online := rows[id], rows[id].Online
+		if i >= 3 {
+			online = drained[id].Online
+		}
+		if !online || r.Gaps != 0 || r.Missing != 0 {
+			t.Errorf("%s: online %v, %d gaps, %d missing (seq %d)", id, online, r.Gaps, r.Missing, r.Seq)
 		}
 	}
 	if r := rows[stepped.id]; r.Seq == 0 {
