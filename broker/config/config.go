@@ -35,6 +35,13 @@ type Config struct {
 	// OfflineGrace is added to a node's announced heartbeat before it is
 	// declared offline.
 	OfflineGrace time.Duration `yaml:"offline_grace"`
+	// RedeliveryWindow: with an external broker, how long a node's
+	// message the agent no longer holds is still awaited before it counts
+	// as lost. A broker such as NATS redelivers a message the scheduler
+	// did not acknowledge in time (its ack wait) behind newer ones, after
+	// acknowledging it to the agent; a copy within the window is applied.
+	// The embedded broker delivers in order and uses none.
+	RedeliveryWindow time.Duration `yaml:"redelivery_window"`
 	// FleetInterval is the shortest time between two publications of the
 	// retained fleet summary and table.
 	FleetInterval time.Duration `yaml:"fleet_interval"`
@@ -101,15 +108,16 @@ func Default() Config {
 			MonitorUsers:    []string{"monitor"},
 			OperatorUsers:   []string{"operator"},
 		},
-		Username:      "tether-scheduler",
-		KeepAlive:     30 * time.Second,
-		OfflineGrace:  15 * time.Second,
-		FleetInterval: time.Second,
-		Tasks:         DefaultTasks(),
-		Placement:     DefaultPlacement(),
-		HomeAssistant: HomeAssistant{Prefix: "homeassistant"},
-		LogLevel:      "info",
-		LogFormat:     "text",
+		Username:         "tether-scheduler",
+		KeepAlive:        30 * time.Second,
+		OfflineGrace:     15 * time.Second,
+		RedeliveryWindow: 2 * time.Minute,
+		FleetInterval:    time.Second,
+		Tasks:            DefaultTasks(),
+		Placement:        DefaultPlacement(),
+		HomeAssistant:    HomeAssistant{Prefix: "homeassistant"},
+		LogLevel:         "info",
+		LogFormat:        "text",
 	}
 }
 
@@ -211,6 +219,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OfflineGrace < 0 || c.OfflineGrace > 24*time.Hour {
 		add("offline_grace %v: use between 0 and 24h", c.OfflineGrace)
+	}
+	if c.RedeliveryWindow < 0 || c.RedeliveryWindow > time.Hour {
+		add("redelivery_window %v: use between 0 and 1h", c.RedeliveryWindow)
 	}
 	if c.FleetRowRefresh != 0 && (c.FleetRowRefresh < c.FleetInterval || c.FleetRowRefresh > time.Hour) {
 		add("fleet_row_refresh %v: use between fleet_interval (%v) and 1h, or 0 for 60 fleet intervals", c.FleetRowRefresh, c.FleetInterval)

@@ -34,7 +34,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 			"TETHER_PLACEMENT_POLICY": &cfg.Placement.Policy, "TETHER_HTTP_LISTEN": &cfg.HTTP.Listen,
 		},
 		Lists:     map[string]*[]string{"TETHER_MQTT_URL": &cfg.MQTTURL},
-		Durations: map[string]*time.Duration{"TETHER_OFFLINE_GRACE": &cfg.OfflineGrace},
+		Durations: map[string]*time.Duration{"TETHER_OFFLINE_GRACE": &cfg.OfflineGrace, "TETHER_REDELIVERY_WINDOW": &cfg.RedeliveryWindow},
 		Bools:     map[string]*bool{"TETHER_HOMEASSISTANT_DISCOVERY": &cfg.HomeAssistant.Discovery},
 	}.Apply(getenv)
 	if err != nil {
@@ -65,6 +65,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.StringVar(&cfg.TLS.KeyFile, "tls-key", cfg.TLS.KeyFile, "client key for an external broker (PEM)")
 	fs.DurationVar(&cfg.KeepAlive, "keepalive", cfg.KeepAlive, "the scheduler's MQTT keepalive")
 	fs.DurationVar(&cfg.OfflineGrace, "offline-grace", cfg.OfflineGrace, "added to a node's heartbeat before it is declared offline")
+	fs.DurationVar(&cfg.RedeliveryWindow, "redelivery-window", cfg.RedeliveryWindow, "external broker: how long a message the agent no longer holds is awaited before it counts as lost")
 	fs.DurationVar(&cfg.FleetInterval, "fleet-interval", cfg.FleetInterval, "shortest time between fleet table publications")
 	fs.DurationVar(&cfg.FleetRowRefresh, "fleet-row-refresh", cfg.FleetRowRefresh, "how long a fleet row with only new measurements waits to be published (0: 60 fleet intervals)")
 	fs.StringVar(&cfg.Tasks.Dir, "tasks-dir", cfg.Tasks.Dir, "directory of the task store")

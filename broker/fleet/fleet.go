@@ -46,6 +46,12 @@ type Options struct {
 	// process's monotonic clock.
 	Now     func() time.Time
 	Elapsed func() time.Duration
+	// Redelivery is how long a message the sender no longer holds (below
+	// its From) is still awaited: a broker that acknowledged it may
+	// redeliver it behind newer messages, and a copy within the window is
+	// applied, not counted lost. 0 (the default): a hole below From is a
+	// gap at once, right for a broker that delivers in order.
+	Redelivery time.Duration
 }
 
 func (o *Options) ensureDefaults() {
@@ -159,6 +165,9 @@ type Fleet struct {
 	// is overdue before a full heartbeat window after it.
 	linkDown  bool
 	judgeFrom instant
+	// linkUpAt is judgeFrom for readers holding a shard's lock (an
+	// instant; 0 before the link first came up).
+	linkUpAt atomic.Int64
 
 	changed chan struct{} // 1-buffered: "something changed since you looked"
 	urgent  chan struct{} // 1-buffered: a node's online state changed

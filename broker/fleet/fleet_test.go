@@ -558,3 +558,85 @@ func TestDiskFullBirth(t *testing.T) {
 		t.Fatalf("after space came back: disk full %v gaps %d missing %d seq %d", n.DiskFull, n.Gaps, n.Missing, n.LastSeq)
 	}
 }
+
+// withFrom is a report carrying the sender's From, from the agent's store.
+func withFrom(m protocol.Metrics, from uint64) protocol.Metrics {
+	m.Store, m.From = "s1", from
+	return m
+}
+
+// A broker that acknowledged a report to the agent may redeliver it after
+// newer ones (NATS, after its ack wait). Within the redelivery window the
+// late copy is applied and no gap is counted; the window runs from the
+// scheduler's link coming back, since no broker redelivers to a scheduler
+// that is away.
+func TestRedeliveryWindowRunsFromTheLinkComingBack(t *testing.T) {
+	c := &clock{t: epoch}
+	f := New(Options{Now: c.now, Elapsed: c.elapsed, Redelivery: 30 * time.Second})
+	f.LinkUp()
+	f.HandleMetrics(withFrom(metrics("a", "i1", 1, 1), 1))
+	f.HandleMetrics(withFrom(metrics("a", "i1", 3, 3), 3)) // 2 acknowledged to the agent, delivery late
+	if n := mustGet(t, f, "a"); n.Gaps != 0 || n.Missing != 1 {
+		t.Fatalf("2 late: gaps %d missing %d, want 0 and 1", n.Gaps, n.Missing)
+	}
+	c.advance(20 * time.Second)
+	f.LinkDown()
+	c.advance(20 * time.Second)
+	f.LinkUp()
+	c.advance(25 * time.Second) // 65 s since 2 turned late, 25 s since the link came back
+	f.Sweep()
+	if n := mustGet(t, f, "a"); n.Gaps != 0 || n.Missing != 1 {
+		t.Fatalf("window counted while the link was down: gaps %d missing %d", n.Gaps, n.Missing)
+	}
+	if f.HandleMetrics(withFrom(metrics("a", "i1", 2, 2), 3)); mustGet(t, f, "a").Missing != 0 {
+		t.Fatal("late 2 within the window not taken")
+	}
+	if n := mustGet(t, f, "a"); n.Gaps != 0 || n.Dups != 0 || n.Metrics.CPU.Total != 3 {
+		t.Fatalf("after late 2: gaps %d dups %d cpu %v, want 0, 0 and the newest report's 3", n.Gaps, n.Dups, n.Metrics.CPU.Total)
+	}
+
+	// A late report that never comes is a gap once the window passes,
+	// counted by Sweep though the node sends nothing more.
+	f.HandleMetrics(withFrom(metrics("a", "i1", 5, 5), 5))
+	c.advance(29 * time.Second)
+	f.Sweep()
+	if n := mustGet(t, f, "a"); n.Gaps != 0 || n.Missing != 1 {
+		t.Fatalf("4 within its window: gaps %d missing %d, want 0 and 1", n.Gaps, n.Missing)
+	}
+	f.Drain(ForView, func(Node) {})
+	c.advance(time.Second)
+	f.Sweep()
+	if n := mustGet(t, f, "a"); n.Gaps != 1 || n.Missing != 0 {
+		t.Fatalf("4 past its window: gaps %d missing %d, want 1 and 0", n.Gaps, n.Missing)
+	}
+	var touched []string
+	f.Drain(ForView, func(n Node) { touched = append(touched, n.ID) })
+	if !slices.Equal(touched, []string{"a"}) {
+		t.Fatalf("the row whose late report expired is not republished: drained %v", touched)
+	}
+}
+
+// A task event shares the node's sequence: one redelivered late is
+// applied within the window (else the task's result is lost), and once.
+func TestLateTaskEventIsAppliedWithinTheRedeliveryWindow(t *testing.T) {
+	c := &clock{t: epoch}
+	f := New(Options{Now: c.now, Elapsed: c.elapsed, Redelivery: 30 * time.Second})
+	f.LinkUp()
+	ev := func(seq, from uint64) protocol.Header {
+		h := hdr("a", "i1", seq)
+		h.Store, h.From = "s1", from
+		return h
+	}
+	f.Accept(ev(1, 1))
+	f.Accept(ev(3, 3))
+	c.advance(10 * time.Second)
+	if !f.Accept(ev(2, 3)) {
+		t.Fatal("a task event redelivered 10 s late is refused: its result would be lost")
+	}
+	if f.Accept(ev(2, 3)) {
+		t.Fatal("the same task event accepted twice")
+	}
+	if n := mustGet(t, f, "a"); n.Gaps != 0 || n.Missing != 0 || n.Dups != 1 {
+		t.Fatalf("gaps %d missing %d dups %d, want 0, 0, 1", n.Gaps, n.Missing, n.Dups)
+	}
+}

@@ -133,7 +133,9 @@ func (f *Fleet) place(n *Node, h protocol.Header, wall time.Time, now instant) t
 func (f *Fleet) account(n *Node, h protocol.Header) (fresh, newest bool) {
 	f.follow(n, h)
 	gaps, dups := n.seq.gaps, n.seq.dups
-	fresh = n.seq.accept(h.Seq, h.From)
+	now := f.clock()
+	n.seq.expire(now, f.linkSince())
+	fresh = n.seq.accept(h.Seq, h.From, now)
 	f.counted(n, gaps, dups)
 	return fresh, fresh && h.Seq == n.seq.high
 }
@@ -148,7 +150,7 @@ func (f *Fleet) follow(n *Node, h protocol.Header) {
 	}
 	if scope != n.seq.scope {
 		n.Gaps = satAdd(n.Gaps, n.seq.missing())
-		n.seq = stream{scope: scope}
+		n.seq = stream{scope: scope, window: f.opts.Redelivery}
 	}
 }
 
@@ -189,16 +191,23 @@ func (f *Fleet) LinkDown() {
 // declare it overdue, time for the broker to deliver what it queued and
 // for agents that reconnected too to send their births.
 func (f *Fleet) LinkUp() {
+	now := f.clock()
 	f.linkMu.Lock()
-	f.judgeFrom = f.clock()
+	f.judgeFrom = now
 	f.linkDown = false
 	f.linkMu.Unlock()
+	f.linkUpAt.Store(int64(now))
 }
 
+// linkSince is when the scheduler's link last came up (0 before it
+// ever did). It takes no lock, so a shard's holder may read it.
+func (f *Fleet) linkSince() instant { return instant(f.linkUpAt.Load()) }
+
 // Sweep marks online nodes whose heartbeat is overdue offline and returns
-// their ids. Call it about once a second. It judges no node while the
-// scheduler's link is down, and none before a heartbeat window after the
-// link came back.
+// their ids, and counts as gaps the late messages whose redelivery window
+// has passed (for nodes that sent nothing since). Call it about once a
+// second. It judges no node while the scheduler's link is down, and none
+// before a heartbeat window after the link came back.
 func (f *Fleet) Sweep() []string {
 	f.linkMu.Lock()
 	down, from := f.linkDown, f.judgeFrom
@@ -209,6 +218,13 @@ func (f *Fleet) Sweep() []string {
 	now := f.clock()
 	var gone []string
 	f.each(func(sh *shard, n *Node) {
+		if n.seq.window > 0 && n.seq.lateHoles() {
+			gaps, dups := n.seq.gaps, n.seq.dups
+			if n.seq.expire(now, from) {
+				f.counted(n, gaps, dups)
+				sh.touch(n.ID)
+			}
+		}
 		if n.Online && now.sub(max(n.seen, from)) > n.Heartbeat+f.opts.Grace {
 			n.Online, n.Reason = false, "overdue"
 			sh.touch(n.ID)

@@ -1,7 +1,15 @@
 package fleet
 
-// span is a run of sequence numbers, lo..hi inclusive.
-type span struct{ lo, hi uint64 }
+import "time"
+
+// span is a run of sequence numbers, lo..hi inclusive, not received yet.
+// late is when the sender's From passed it (0: not passed, so on its way):
+// the sender no longer holds it, and only a broker's redelivery can still
+// bring it.
+type span struct {
+	lo, hi uint64
+	late   instant
+}
 
 func (s span) len() uint64 { return s.hi - s.lo + 1 }
 
@@ -24,17 +32,23 @@ const maxJump = 1 << 32
 // (seqs not received yet, which may still come: a backlog delivered behind
 // live reports), and the counts shown in the fleet rows.
 //
-// A hole below a message's From can never be filled (the agent's outbox no
-// longer holds it): it becomes a gap. A message without From (0) closes
-// every hole below it at once, as for a sender that never reorders.
+// A hole below a message's From can no longer come from the agent (its
+// outbox no longer holds it). With no redelivery window it becomes a gap at
+// once. With one, it is late: a broker that acknowledged the message to the
+// agent may still redeliver it behind newer ones (NATS does so after its
+// ack wait when a delivery went unacknowledged), and a copy arriving within
+// the window fills the hole and is applied; a late hole the window passes
+// is a gap. A message without From (0) closes every hole below it, as for
+// a sender that never reorders.
 type stream struct {
 	scope  string
-	high   uint64 // 0: nothing received yet (unless seeded)
-	seeded bool   // a birth set high: seqs above it are new, below it awaited or delivered
-	holes  []span // sorted, disjoint, all below high
-	gaps   uint64 // messages lost for good; saturates
-	dups   uint64 // messages received again, or below From and not in a hole; saturates
-	resets uint64 // jumps beyond maxJump that started the count over
+	window time.Duration // how long a late hole is awaited; 0: not at all
+	high   uint64        // 0: nothing received yet (unless seeded)
+	seeded bool          // a birth set high: seqs above it are new, below it awaited or delivered
+	holes  []span        // sorted, disjoint, all below high
+	gaps   uint64        // messages lost for good; saturates
+	dups   uint64        // messages received again, or below From and not in a hole; saturates
+	resets uint64        // jumps beyond maxJump that started the count over
 }
 
 // satAdd is a+b, saturating at the largest uint64: counters shown to
@@ -64,7 +78,7 @@ func (s *stream) seed(seq, from uint64) {
 	}
 	s.seeded, s.high = true, seq
 	if from <= seq && seq-from < maxJump {
-		s.holes = append(s.holes, span{from, seq})
+		s.holes = append(s.holes, span{lo: from, hi: seq})
 	}
 }
 
@@ -77,9 +91,9 @@ func (s *stream) jumped(seq uint64) bool {
 	return s.high-seq > maxJump
 }
 
-// accept records seq (with the sender's from) and reports whether the
-// message is new and must be applied.
-func (s *stream) accept(seq, from uint64) bool {
+// accept records seq (with the sender's from), received at now, and
+// reports whether the message is new and must be applied.
+func (s *stream) accept(seq, from uint64, now instant) bool {
 	fresh := true
 	if (s.high != 0 || s.seeded) && s.jumped(seq) {
 		// The sender started its count over (or is broken): what the
@@ -94,12 +108,12 @@ func (s *stream) accept(seq, from uint64) bool {
 		// scheduler restart): what the agent still holds before it is on
 		// its way.
 		if from > 0 && from < seq && seq-from <= maxJump {
-			s.holes = append(s.holes, span{from, seq - 1})
+			s.holes = append(s.holes, span{lo: from, hi: seq - 1})
 		}
 		s.high = seq
 	case seq > s.high:
 		if seq > s.high+1 {
-			s.holes = append(s.holes, span{s.high + 1, seq - 1})
+			s.holes = append(s.holes, span{lo: s.high + 1, hi: seq - 1})
 		}
 		s.high = seq
 	default:
@@ -111,7 +125,7 @@ func (s *stream) accept(seq, from uint64) bool {
 	if from == 0 {
 		from = seq
 	}
-	s.close(from)
+	s.close(from, now)
 	for len(s.holes) > maxHoles {
 		s.gaps = satAdd(s.gaps, s.holes[0].len())
 		s.holes = s.holes[1:]
@@ -144,8 +158,27 @@ func (s *stream) fill(seq uint64) bool {
 	return false
 }
 
-// close turns the holes below from into gaps.
-func (s *stream) close(from uint64) {
+// close settles the holes below from, which the sender no longer holds:
+// with no window they are gaps at once, else they are late from now on
+// (a hole already late keeps its time). A hole across from is split there.
+func (s *stream) close(from uint64, now instant) {
+	if s.window > 0 {
+		for i := 0; i < len(s.holes); i++ {
+			h := s.holes[i]
+			if h.lo >= from {
+				break
+			}
+			if h.hi >= from && h.late == 0 {
+				// Split: lo..from-1 is late, from..hi still awaited.
+				s.holes = append(s.holes[:i+1], s.holes[i:]...)
+				s.holes[i].hi, s.holes[i+1].lo = from-1, from
+			}
+			if s.holes[i].late == 0 {
+				s.holes[i].late = now
+			}
+		}
+		return
+	}
 	n := 0
 	for _, h := range s.holes {
 		switch {
@@ -162,6 +195,35 @@ func (s *stream) close(from uint64) {
 		}
 	}
 	s.holes = s.holes[:n]
+}
+
+// expire turns the late holes the window has passed into gaps. The window
+// runs from when a hole turned late, or from since if that is later: the
+// scheduler's link coming back, before which no broker could redeliver.
+// It reports whether any hole expired.
+func (s *stream) expire(now, since instant) bool {
+	n := 0
+	for _, h := range s.holes {
+		if h.late != 0 && now.sub(max(h.late, since)) >= s.window {
+			s.gaps = satAdd(s.gaps, h.len())
+			continue
+		}
+		s.holes[n] = h
+		n++
+	}
+	expired := n < len(s.holes)
+	s.holes = s.holes[:n]
+	return expired
+}
+
+// lateHoles reports whether the stream awaits a redelivery.
+func (s *stream) lateHoles() bool {
+	for _, h := range s.holes {
+		if h.late != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // missing counts the seqs in holes.

@@ -253,6 +253,16 @@ type scheduler struct {
 	enrol     *enroller       // nil without enrol.file (enrol.go)
 }
 
+// redelivery is how long the fleet awaits a message its agent no longer
+// holds (fleet.Options.Redelivery). The embedded broker hands the scheduler
+// every message in order before acknowledging it, so nothing comes late.
+func redelivery(cfg config.Config) time.Duration {
+	if cfg.UsesEmbedded() {
+		return 0
+	}
+	return cfg.RedeliveryWindow
+}
+
 func newScheduler(cfg config.Config, o Options, brokers []string, password string,
 	st *tasks.Store, ld tasks.Loaded, key ed25519.PrivateKey) (*scheduler, error) {
 	topics, err := protocol.NewTopics(cfg.Region)
@@ -266,10 +276,11 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 	s := &scheduler{
 		cfg: cfg, o: o, log: o.Logger.With("component", "scheduler"), topics: topics,
 		instance: newInstanceID(),
-		fleet:    fleet.New(fleet.Options{Grace: cfg.OfflineGrace, Now: o.Now, Elapsed: o.Elapsed}),
-		actions:  make(chan nodeAction, 1024),
-		intake:   newIntake(intakeWorkers, intakeDepth),
-		store:    st,
+		fleet: fleet.New(fleet.Options{Grace: cfg.OfflineGrace, Redelivery: redelivery(cfg),
+			Now: o.Now, Elapsed: o.Elapsed}),
+		actions: make(chan nodeAction, 1024),
+		intake:  newIntake(intakeWorkers, intakeDepth),
+		store:   st,
 	}
 	s.rejects = newRateLog(s.log, time.Second)
 	s.unverified = newRateLog(s.log, time.Second)
