@@ -46,14 +46,16 @@ func (r role) String() string {
 //	role       write (publish)                       read (subscribe/deliver)
 //	scheduler  tether/v1/R/…                         tether/v1/R/…
 //	monitor    nothing                               tether/v1/… but blob frames
-//	operator   tether/v1/R/tasks/submit|control      tether/v1/… but blob frames
+//	operator O tether/v1/R/tasks/submit|control      tether/v1/… but blob frames
+//	           tether/v1/R/operators/O/blob           tether/v1/R/operators/O/cmd/blob
 //	           (replies come on tether/v1/R/replies/<operator>/…, readable by monitors too)
 //	node N     tether/v1/R/nodes/N/status|metrics|tasks|blob  tether/v1/R/nodes/N/cmd[/…]
 //	                                                 tether/v1/R/nodes/N/status
 //	enrol-T@N  tether/v1/R/enrol/N/request             tether/v1/R/enrol/N/reply
 //
-// Blob frames (tether/v1/R/nodes/N/blob and …/cmd/blob) are task data: a
-// monitor or operator receives none of them. A filter naming only them is
+// Blob frames (tether/v1/R/nodes/N/blob and …/cmd/blob, and the same under
+// tether/v1/R/operators/O/) are task data: a monitor receives none of them,
+// an operator only those the scheduler sends it. A filter naming only them is
 // refused; a wider one (tether/v1/#) is granted and the frames are held back
 // on delivery, where mochi checks every message's topic name.
 //
@@ -67,13 +69,14 @@ type policy struct {
 	region      string
 	regionTopic string // tether/v1/R
 	nodesPrefix string // tether/v1/R/nodes/
+	opsPrefix   string // tether/v1/R/operators/
 	enrolPrefix string // tether/v1/R/enrol/
 	schedulers  map[string]struct{}
 	monitors    map[string]struct{}
-	operators   map[string]struct{}
-	submit      string // tether/v1/R/tasks/submit
-	control     string // tether/v1/R/tasks/control
-	discovery   string // Home Assistant's discovery prefix; empty: off
+	operators   map[string]string // name → the same name, for lookups by []byte that must not allocate
+	submit      string            // tether/v1/R/tasks/submit
+	control     string            // tether/v1/R/tasks/control
+	discovery   string            // Home Assistant's discovery prefix; empty: off
 }
 
 // withDiscovery returns p with Home Assistant discovery under prefix
@@ -91,12 +94,13 @@ func (p *policy) inDiscovery(topic string) bool {
 func newPolicy(region string, schedulers, monitors, operators []string) *policy {
 	topics, _ := protocol.NewTopics(region) // the region was validated with the options
 	p := &policy{
-		operators:   make(map[string]struct{}, len(operators)),
+		operators:   make(map[string]string, len(operators)),
 		submit:      topics.TaskSubmit(),
 		control:     topics.TaskControl(),
 		region:      region,
 		regionTopic: protocol.Root + "/" + region,
 		nodesPrefix: protocol.Root + "/" + region + "/nodes/",
+		opsPrefix:   protocol.Root + "/" + region + "/operators/",
 		enrolPrefix: protocol.Root + "/" + region + "/enrol/",
 		schedulers:  make(map[string]struct{}, len(schedulers)),
 		monitors:    make(map[string]struct{}, len(monitors)),
@@ -108,7 +112,7 @@ func newPolicy(region string, schedulers, monitors, operators []string) *policy 
 		p.monitors[u] = struct{}{}
 	}
 	for _, u := range operators {
-		p.operators[u] = struct{}{}
+		p.operators[u] = u
 	}
 	return p
 }
@@ -131,6 +135,10 @@ func (p *policy) roleOf(user string) role {
 	}
 	return roleNode
 }
+
+// operatorName returns the operator's name for a username given as bytes
+// (a connected client's), without allocating; "" if it is no operator.
+func (p *policy) operatorName(user []byte) string { return p.operators[string(user)] }
 
 // known reports whether user is a scheduler, monitor or operator user.
 func (p *policy) known(user string) bool {
@@ -164,9 +172,9 @@ func (p *policy) allowed(r role, user, topic string, write bool) bool {
 		return !write && p.watcherMayRead(topic)
 	case roleOperator:
 		if write {
-			return topic == p.submit || topic == p.control
+			return topic == p.submit || topic == p.control || p.operatorBlob(user, topic, protocol.KindBlob)
 		}
-		return p.watcherMayRead(topic)
+		return p.watcherMayRead(topic) || p.operatorBlob(user, topic, "cmd/"+protocol.CmdBlob)
 	case roleNode:
 		if user == "" || strings.ContainsAny(user, "/+#") {
 			return false
@@ -201,6 +209,21 @@ func (p *policy) allowed(r role, user, topic string, write bool) bool {
 	return false
 }
 
+// operatorBlob reports whether topic is tether/v1/R/operators/<user>/<kind>,
+// for a user whose name cannot change the topic's shape. It does not
+// allocate.
+func (p *policy) operatorBlob(user, topic, kind string) bool {
+	if user == "" || strings.ContainsAny(user, "/+#") {
+		return false
+	}
+	rest, ok := strings.CutPrefix(topic, p.opsPrefix)
+	if !ok {
+		return false
+	}
+	rest, ok = strings.CutPrefix(rest, user)
+	return ok && len(rest) == len(kind)+1 && rest[0] == '/' && rest[1:] == kind
+}
+
 // watcherMayRead reports whether a monitor or operator may read topic (a
 // filter or a topic name): everything under tether/v1/ (and the discovery
 // prefix) but blob frames.
@@ -212,8 +235,9 @@ func (p *policy) watcherMayRead(topic string) bool {
 }
 
 // blobFrames reports whether topic is tether/v1/<R>/nodes/<N>/blob or
-// tether/v1/<R>/nodes/<N>/cmd/blob, R and N anything ('+' included): the
-// topics that carry blob transfer frames. It does not allocate.
+// tether/v1/<R>/nodes/<N>/cmd/blob, or the same under operators/<N>, R and
+// N anything ('+' included): the topics that carry blob transfer frames.
+// It does not allocate.
 func blobFrames(topic string) bool {
 	rest, ok := strings.CutPrefix(topic, protocol.Root+"/")
 	if !ok {
@@ -222,10 +246,12 @@ func blobFrames(topic string) bool {
 	if _, rest, ok = strings.Cut(rest, "/"); !ok { // the region
 		return false
 	}
-	if rest, ok = strings.CutPrefix(rest, "nodes/"); !ok {
+	if r, isNode := strings.CutPrefix(rest, "nodes/"); isNode {
+		rest = r
+	} else if rest, ok = strings.CutPrefix(rest, "operators/"); !ok {
 		return false
 	}
-	if _, rest, ok = strings.Cut(rest, "/"); !ok { // the node
+	if _, rest, ok = strings.Cut(rest, "/"); !ok { // the node or operator
 		return false
 	}
 	return rest == protocol.KindBlob || rest == "cmd/"+protocol.CmdBlob

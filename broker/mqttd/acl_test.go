@@ -8,7 +8,7 @@ import (
 const testRegion = "eu-1"
 
 func testPolicy() *policy {
-	return newPolicy(testRegion, []string{"scheduler"}, []string{"monitor", "watcher"}, []string{"operator"})
+	return newPolicy(testRegion, []string{"scheduler"}, []string{"monitor", "watcher"}, []string{"operator", "operator2"})
 }
 
 // aclCases is the matcher's table; FuzzACL is seeded from it.
@@ -126,6 +126,29 @@ var aclCases = []struct {
 	{"operator", "#", false, false},
 	{"", "tether/v1/#", false, true},
 	{"", "tether/v1/eu-1/fleet/summary", true, false},
+	// An operator's own blob frames (uploads and downloads): its own
+	// topics only; nobody else but the scheduler reads them.
+	{"operator", "tether/v1/eu-1/operators/operator/blob", true, true},
+	{"operator", "tether/v1/eu-1/operators/operator/cmd/blob", false, true},
+	{"operator", "tether/v1/eu-1/operators/operator/blob", false, false},
+	{"operator", "tether/v1/eu-1/operators/operator/cmd/blob", true, false},
+	{"operator", "tether/v1/eu-1/operators/operator2/blob", true, false},
+	{"operator", "tether/v1/eu-1/operators/operator2/cmd/blob", false, false},
+	{"operator", "tether/v1/eu-1/operators/+/cmd/blob", false, false},
+	{"operator", "tether/v1/eu-2/operators/operator/blob", true, false},
+	{"operator", "tether/v1/eu-1/operators/operator/blob/x", true, false},
+	{"operator", "tether/v1/eu-1/operators/operatorx/blob", true, false},
+	{"operator", "tether/v1/eu-1/operators/operator/x", true, false},
+	{"operator2", "tether/v1/eu-1/operators/operator2/blob", true, true},
+	{"operator2", "tether/v1/eu-1/operators/operator/cmd/blob", false, false},
+	{"monitor", "tether/v1/eu-1/operators/operator/blob", false, false},
+	{"monitor", "tether/v1/eu-1/operators/operator/cmd/blob", false, false},
+	{"monitor", "tether/v1/+/operators/+/cmd/blob", false, false},
+	{"monitor", "tether/v1/eu-1/operators/operator/blob", true, false},
+	{"node-a", "tether/v1/eu-1/operators/node-a/blob", true, false},
+	{"node-a", "tether/v1/eu-1/operators/node-a/cmd/blob", false, false},
+	{"scheduler", "tether/v1/eu-1/operators/+/blob", false, true},
+	{"scheduler", "tether/v1/eu-1/operators/operator/cmd/blob", true, true},
 }
 
 func TestPolicy(t *testing.T) {
@@ -337,11 +360,14 @@ func TestACLCheckDoesNotAllocate(t *testing.T) {
 	h := &authHook{policy: testPolicy()}
 	cl := newTestClient("node-a", "node-a")
 	mon := newTestClient("monitor", "nodered_1")
+	op := newTestClient("operator", "cli-1")
 	if n := testing.AllocsPerRun(100, func() {
 		h.OnACLCheck(cl, "tether/v1/eu-1/nodes/node-a/cmd/rebirth", false)
 		h.OnACLCheck(cl, "tether/v1/eu-1/nodes/node-b/cmd/rebirth", false)
 		h.OnACLCheck(mon, "tether/v1/eu-1/nodes/node-a/cmd/blob", false)
 		h.OnACLCheck(mon, "tether/v1/eu-1/nodes/node-a/metrics", false)
+		h.OnACLCheck(mon, "tether/v1/eu-1/operators/operator/cmd/blob", false)
+		h.OnACLCheck(op, "tether/v1/eu-1/operators/operator/cmd/blob", false)
 	}); n != 0 {
 		t.Errorf("OnACLCheck allocates %v times per call pair, want 0", n)
 	}

@@ -113,7 +113,15 @@ var publishCases = []struct {
 	{"node-a", nodeB + "/blob", false, nil},
 	{"node-a", nodeA + "/blob/x", false, nil},
 	{"node-a", nodeA + "/cmd/blob", false, nil},
+	// An operator's blob frames (uploads, downloads): its own topic only.
+	{"operator", opsBlob + "/operator/blob", true, nil},
+	{"operator", opsBlob + "/operator-b/blob", false, nil},
+	{"operator", opsBlob + "/operator/cmd/blob", false, nil},
+	{"node-a", opsBlob + "/node-a/blob", false, nil},
+	{"monitor", opsBlob + "/monitor/blob", false, nil},
 }
+
+const opsBlob = "tether/v1/eu-1/operators"
 
 // subscribeCases: what a subscription delivers. probe is a topic some
 // other client publishes to (probeBy); the subscriber must receive it iff
@@ -138,6 +146,9 @@ var subscribeCases = []struct {
 	{"monitor", "tether/v1/+/nodes/+/cmd/#", nodeA + "/cmd/rebirth", "scheduler", true},
 	{"scheduler", "tether/v1/eu-1/#", nodeA + "/metrics", "node-a", true},
 	{"scheduler", "tether/v1/eu-1/nodes/+/status", nodeB + "/status", "node-b", true},
+	{"scheduler", opsBlob + "/+/blob", opsBlob + "/operator/blob", "operator", true},
+	{"operator", opsBlob + "/operator/cmd/blob", opsBlob + "/operator/cmd/blob", "scheduler", true},
+	{"node-a", opsBlob + "/node-a/cmd/blob", opsBlob + "/node-a/cmd/blob", "scheduler", false},
 }
 
 // runACLTable runs the whole table against b. The same table runs on the
@@ -200,7 +211,7 @@ func runACLTable(t *testing.T, b brokerUnderTest) {
 		}
 		bn.await(forB)
 	})
-	t.Run("blob frames reach no monitor or operator", func(t *testing.T) {
+	t.Run("blob frames reach no monitor, and an operator only its own", func(t *testing.T) {
 		var watchers []*client
 		for _, u := range []string{"monitor", "operator"} {
 			w := mustDial(t, b.addr, u)
@@ -219,11 +230,25 @@ func runACLTable(t *testing.T, b brokerUnderTest) {
 		s.await(up) // the node's frame was published and delivered
 		s.mustPublish(nodeA+"/cmd/blob", 1, down)
 		a.await(down)
+		// An operator's own frames: the scheduler and it, no monitor.
+		s.subscribe(opsBlob+"/+/blob", 1)
+		opUp, opDown := uniquePayload("op-up"), uniquePayload("op-down")
+		op := watchers[1]
+		op.mustPublish(opsBlob+"/operator/blob", 1, opUp)
+		op.barrier()
+		s.await(opUp)
+		s.mustPublish(opsBlob+"/operator/cmd/blob", 1, opDown)
 		marker := uniquePayload("marker")
 		s.mustPublish("tether/v1/eu-1/fleet/summary", 1, marker)
 		for _, w := range watchers {
-			if got := w.await(marker); contains(got, up) || contains(got, down) {
+			got := w.await(marker)
+			// The operator may see its own upload echoed (Mosquitto lets it
+			// read its write topic); nobody else sees an operator's frames.
+			if contains(got, up) || contains(got, down) || (w != op && (contains(got, opUp) || contains(got, opDown))) {
 				t.Errorf("%s received a blob frame", w.user)
+			}
+			if w == op && !contains(got, opDown) {
+				t.Error("the operator did not receive the frame the scheduler sent it")
 			}
 		}
 	})

@@ -185,6 +185,8 @@ func (h *authHook) may(cl *mqtt.Client, topic string, write bool) bool {
 			return false
 		}
 		user = cl.ID[len(u)+1:]
+	} else if r == roleOperator {
+		user = h.policy.operatorName(u) // its own blob topics are named after it
 	}
 	return h.policy.allowed(r, user, topic, write)
 }

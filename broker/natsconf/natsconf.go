@@ -5,7 +5,8 @@
 //	role       publish                                   subscribe
 //	scheduler  tether/v1/R/…                             tether/v1/R/…
 //	monitor    nothing                                   tether/v1/… but blob frames
-//	operator   tether/v1/R/tasks/submit|control          tether/v1/… but blob frames
+//	operator O tether/v1/R/tasks/submit|control          tether/v1/… but blob frames
+//	           tether/v1/R/operators/O/blob              (its own …/operators/O/cmd/blob it reads)
 //	node N     tether/v1/R/nodes/N/status|metrics|tasks|blob
 //	                                                     tether/v1/R/nodes/N/cmd[/…], …/N/status
 //
@@ -89,8 +90,11 @@ func Authorization(users []User, o Options) ([]byte, error) {
 		fmt.Fprintf(&b, "    {\n      user: %s\n      password: %s\n      permissions: {\n", quote(u.Name), quote(u.Hash))
 		writeList(&b, "publish", pub, nil)
 		var deny []string
-		if r := roles[u.Name]; r == "monitor" || r == "operator" {
+		switch roles[u.Name] {
+		case "monitor":
 			deny = blobFrames
+		case "operator":
+			deny = operatorDeny(u.Name, o.Operators)
 		}
 		writeList(&b, "subscribe", sub, deny)
 		b.WriteString("      }\n    }\n")
@@ -123,7 +127,8 @@ func permissions(user, role string, o Options) (pub, sub []string, err error) {
 	case "monitor":
 		return nil, append(tree(protocol.Root), disc...), nil
 	case "operator":
-		return []string{Subject(region + "/tasks/submit"), Subject(region + "/tasks/control")}, append(tree(protocol.Root), disc...), nil
+		return []string{Subject(region + "/tasks/submit"), Subject(region + "/tasks/control"),
+			Subject(region + "/operators/" + user + "/" + protocol.KindBlob)}, append(tree(protocol.Root), disc...), nil
 	}
 	if err := protocol.ValidateID("node id", user); err != nil {
 		return nil, nil, fmt.Errorf("user %q is no scheduler, monitor or operator, and not a node id: %w", user, err)
@@ -163,10 +168,28 @@ func isBcrypt(h string) bool {
 	return false
 }
 
-// blobFrames are the subjects of blob transfer frames, which monitors and
-// operators may not receive: NATS grants their tether/v1/# and holds these
-// back on delivery.
-var blobFrames = []string{Subject("tether/v1/+/nodes/+/" + protocol.KindBlob), Subject("tether/v1/+/nodes/+/cmd/" + protocol.CmdBlob)}
+// blobFrames are the subjects of blob transfer frames, which monitors may
+// not receive: NATS grants their tether/v1/# and holds these back on
+// delivery.
+var blobFrames = []string{
+	Subject("tether/v1/+/nodes/+/" + protocol.KindBlob), Subject("tether/v1/+/nodes/+/cmd/" + protocol.CmdBlob),
+	Subject("tether/v1/+/operators/+/" + protocol.KindBlob), Subject("tether/v1/+/operators/+/cmd/" + protocol.CmdBlob),
+}
+
+// operatorDeny is what operator user may not receive: the blob frames but
+// those the scheduler sends it. NATS lets a deny win over any allow, so the
+// other operators' frames are named one by one rather than by a wildcard
+// that would cover its own.
+func operatorDeny(user string, operators []string) []string {
+	deny := slices.Clone(blobFrames[:3])
+	others := slices.Sorted(slices.Values(operators))
+	for _, o := range slices.Compact(others) {
+		if o != user {
+			deny = append(deny, Subject("tether/v1/+/operators/"+o+"/cmd/"+protocol.CmdBlob))
+		}
+	}
+	return deny
+}
 
 func writeList(b *strings.Builder, what string, subjects, deny []string) {
 	if len(subjects) == 0 {

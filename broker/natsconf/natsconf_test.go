@@ -17,7 +17,7 @@ func TestPermissionsPerRole(t *testing.T) {
 		{"sched", "scheduler", []string{"tether.v1.eu-1", "tether.v1.eu-1.>", "homeassistant", "homeassistant.>"},
 			[]string{"tether.v1.eu-1", "tether.v1.eu-1.>", "homeassistant", "homeassistant.>"}},
 		{"mon", "monitor", nil, []string{"tether.v1", "tether.v1.>", "homeassistant", "homeassistant.>"}},
-		{"op", "operator", []string{"tether.v1.eu-1.tasks.submit", "tether.v1.eu-1.tasks.control"},
+		{"op", "operator", []string{"tether.v1.eu-1.tasks.submit", "tether.v1.eu-1.tasks.control", "tether.v1.eu-1.operators.op.blob"},
 			[]string{"tether.v1", "tether.v1.>", "homeassistant", "homeassistant.>"}},
 		{"pi.7", "", []string{"tether.v1.eu-1.nodes.pi//7.status", "tether.v1.eu-1.nodes.pi//7.metrics", "tether.v1.eu-1.nodes.pi//7.tasks", "tether.v1.eu-1.nodes.pi//7.blob"},
 			[]string{"tether.v1.eu-1.nodes.pi//7.cmd", "tether.v1.eu-1.nodes.pi//7.cmd.>", "tether.v1.eu-1.nodes.pi//7.status"}},
@@ -60,6 +60,38 @@ func TestAuthorization(t *testing.T) {
 		if _, err := Authorization(tt.users, tt.o); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want it to say %q", name, err, tt.want)
 		}
+	}
+}
+
+// TestOperatorsReadOnlyTheirOwnBlobFrames: NATS lets a deny win over an
+// allow, so each operator's deny list names the other operators' frames
+// and not its own; a monitor's denies them all.
+func TestOperatorsReadOnlyTheirOwnBlobFrames(t *testing.T) {
+	users := []User{{"sched", hash}, {"op-a", hash}, {"op-b", hash}, {"mon", hash}}
+	out, err := Authorization(users, Options{Region: "eu-1", Schedulers: []string{"sched"}, Monitors: []string{"mon"}, Operators: []string{"op-b", "op-a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(user string) string {
+		s := string(out)
+		i := strings.Index(s, `user: "`+user+`"`)
+		j := strings.Index(s[i:], "\n    }\n")
+		return s[i : i+j]
+	}
+	a := entry("op-a")
+	for _, want := range []string{`"tether.v1.eu-1.operators.op-a.blob"`, `"tether.v1.*.nodes.*.blob"`, `"tether.v1.*.nodes.*.cmd.blob"`,
+		`"tether.v1.*.operators.*.blob"`, `"tether.v1.*.operators.op-b.cmd.blob"`} {
+		if !strings.Contains(a, want) {
+			t.Errorf("op-a's entry lacks %s:\n%s", want, a)
+		}
+	}
+	for _, not := range []string{`operators.op-a.cmd.blob`, `operators.*.cmd.blob`} {
+		if strings.Contains(a, not) {
+			t.Errorf("op-a's entry denies its own frames (%s):\n%s", not, a)
+		}
+	}
+	if m := entry("mon"); !strings.Contains(m, `"tether.v1.*.operators.*.cmd.blob"`) || !strings.Contains(m, `"tether.v1.*.operators.*.blob"`) {
+		t.Errorf("the monitor may read operators' blob frames:\n%s", m)
 	}
 }
 

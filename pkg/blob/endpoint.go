@@ -35,8 +35,14 @@ type EndpointOptions struct {
 	Retry time.Duration
 	// Queue bounds the wants waiting to be served; more are dropped (their
 	// fetches ask again after Retry). Default 64.
-	Queue  int
-	Logger *slog.Logger
+	Queue int
+	// OnOffer, if set, is told that peer offers blob id (an upload): it
+	// decides whether to fetch it and answers with Have or Refuse. It is
+	// called on the transport's receive goroutine and must not block. Nil:
+	// offers are dropped, and an offering peer's Offer waits until its
+	// context ends.
+	OnOffer func(peer string, id ID)
+	Logger  *slog.Logger
 }
 
 const (
@@ -69,8 +75,9 @@ type Endpoint struct {
 	opts  EndpointOptions
 	wants chan want
 
-	mu      sync.Mutex // guards fetches
+	mu      sync.Mutex // guards fetches and offers
 	fetches map[fetchKey]*fetch
+	offers  map[fetchKey]chan Message // an Offer's inbox for the peer's have or missing
 
 	dropped atomic.Int64 // frames that did not decode or found no fetch
 	retries atomic.Int64 // fetches' asks after Retry passed with no chunk
@@ -93,7 +100,7 @@ func NewEndpoint(opts EndpointOptions) (*Endpoint, error) {
 		return nil, errors.New("blob endpoint: Store and Send are required")
 	}
 	opts.ensureDefaults()
-	return &Endpoint{opts: opts, wants: make(chan want, opts.Queue), fetches: map[fetchKey]*fetch{}}, nil
+	return &Endpoint{opts: opts, wants: make(chan want, opts.Queue), fetches: map[fetchKey]*fetch{}, offers: map[fetchKey]chan Message{}}, nil
 }
 
 // Handle takes one frame that peer sent. It never blocks: the transport
@@ -104,17 +111,39 @@ func (e *Endpoint) Handle(peer string, frame []byte) {
 		e.drop("blob frame refused", "peer", peer, "bytes", len(frame), "err", err)
 		return
 	}
-	if m.Type == TypeWant {
+	switch m.Type {
+	case TypeWant:
 		select {
 		case e.wants <- want{peer: peer, m: m}:
 		default:
 			e.drop("blob want dropped: the queue is full", "peer", peer)
 		}
 		return
+	case TypeOffer:
+		if e.opts.OnOffer == nil {
+			e.dropped.Add(1)
+			return
+		}
+		e.opts.OnOffer(peer, m.ID)
+		return
 	}
+	key := fetchKey{peer, m.ID}
 	e.mu.Lock()
-	f := e.fetches[fetchKey{peer, m.ID}]
+	f, o := e.fetches[key], e.offers[key]
 	e.mu.Unlock()
+	if m.Type == TypeHave || (f == nil && m.Type == TypeMissing) {
+		// The answer to an Offer: a missing goes to the fetch if there
+		// is one, since a peer that refuses a want answers the same way.
+		if o != nil {
+			select {
+			case o <- m:
+			default: // an answer is already queued
+			}
+			return
+		}
+		e.dropped.Add(1)
+		return
+	}
 	if f == nil || !f.offer(m) {
 		e.dropped.Add(1) // a late chunk of a finished fetch, or a full queue: not worth a log
 	}

@@ -9,15 +9,18 @@ import (
 
 // A transfer is driven by its receiver: it asks with a Want for a range
 // of a blob, the sender answers with Chunks of that range, or with one
-// Missing when it does not hold the blob. Every message is one binary
-// frame (no base64: a chunk costs its bytes plus a 50-byte header):
+// Missing when it does not hold the blob. A holder that wants a peer to
+// take a blob (an operator's upload) sends an Offer; the peer fetches it
+// and answers Have once it holds it, or Missing when it will not take it.
+// Every message is one binary frame (no base64: a chunk costs its bytes
+// plus a 50-byte header):
 //
 //	offset  size  field
 //	0       1     version (1)
-//	1       1     type: 1 want, 2 chunk, 3 missing
+//	1       1     type: 1 want, 2 chunk, 3 missing, 4 offer, 5 have
 //	2       32    the blob's SHA-256
 //	34      8     the blob's size, big endian
-//	42      8     offset in the blob, big endian (0 in a missing)
+//	42      8     offset in the blob, big endian (0 in a missing, offer, have)
 //	50      8     want: length of the range asked for, big endian
 //	50      …     chunk: the bytes at offset; missing: the reason, UTF-8
 const (
@@ -45,6 +48,8 @@ const (
 	TypeWant    Type = 1
 	TypeChunk   Type = 2
 	TypeMissing Type = 3
+	TypeOffer   Type = 4
+	TypeHave    Type = 5
 )
 
 func (t Type) String() string {
@@ -55,6 +60,10 @@ func (t Type) String() string {
 		return "chunk"
 	case TypeMissing:
 		return "missing"
+	case TypeOffer:
+		return "offer"
+	case TypeHave:
+		return "have"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
@@ -66,7 +75,7 @@ type Message struct {
 	Offset int64
 	Length int64  // want: bytes asked for from Offset (the sender clips it at the blob's end)
 	Data   []byte // chunk: 1 to MaxChunk bytes at Offset
-	Reason string // missing: why the sender cannot send the blob
+	Reason string // missing: why the sender cannot send (or will not take) the blob
 }
 
 // ErrMessage is wrapped by every Decode failure.
@@ -101,6 +110,10 @@ func (m *Message) Validate() error {
 		}
 		if len(m.Reason) > MaxReason || !utf8.ValidString(m.Reason) {
 			return fmt.Errorf("missing's reason is not UTF-8 of at most %d bytes", MaxReason)
+		}
+	case TypeOffer, TypeHave:
+		if m.Offset != 0 {
+			return fmt.Errorf("%v has offset %d, want 0", m.Type, m.Offset)
 		}
 	default:
 		return fmt.Errorf("unknown message type %d", uint8(m.Type))
@@ -171,6 +184,10 @@ func Decode(b []byte) (Message, error) {
 		m.Data = body
 	case TypeMissing:
 		m.Reason = string(body)
+	case TypeOffer, TypeHave:
+		if len(body) != 0 {
+			return Message{}, fmt.Errorf("%w: %v of %d bytes, want %d", ErrMessage, m.Type, len(b), headerLen)
+		}
 	}
 	if err := m.Validate(); err != nil {
 		return Message{}, fmt.Errorf("%w: %v", ErrMessage, err)

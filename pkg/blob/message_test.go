@@ -18,6 +18,8 @@ func TestMessagesRoundTrip(t *testing.T) {
 		{Type: TypeChunk, ID: id, Offset: 0, Data: randomBytes(13, MaxChunk)},
 		{Type: TypeMissing, ID: id, Reason: "not held by this node"},
 		{Type: TypeMissing, ID: Of(nil)},
+		{Type: TypeOffer, ID: id},
+		{Type: TypeHave, ID: id},
 	} {
 		b, err := m.Encode()
 		if err != nil {
@@ -37,6 +39,7 @@ func TestDecodeRefusesBadFrames(t *testing.T) {
 	id := Of([]byte("hello"))
 	want, _ := (&Message{Type: TypeWant, ID: id, Length: 5}).Encode()
 	chunk, _ := (&Message{Type: TypeChunk, ID: id, Offset: 1, Data: []byte("ello")}).Encode()
+	offer, _ := (&Message{Type: TypeOffer, ID: id}).Encode()
 	set := func(b []byte, i int, v byte) []byte { b = bytes.Clone(b); b[i] = v; return b }
 	for name, c := range map[string]struct {
 		frame []byte
@@ -51,6 +54,8 @@ func TestDecodeRefusesBadFrames(t *testing.T) {
 		"empty chunk":        {chunk[:50], "chunk of 0 bytes"},
 		"huge size":          {set(want, 34, 0xff), "past"},
 		"too large":          {make([]byte, MaxFrame+1), "more than"},
+		"offer with a body":  {append(bytes.Clone(offer), 'x'), "offer of 51 bytes"},
+		"have at an offset":  {set(set(offer, 1, byte(TypeHave)), 49, 1), "have has offset 1"},
 	} {
 		_, err := Decode(c.frame)
 		if !errors.Is(err, ErrMessage) || !strings.Contains(err.Error(), c.says) {
@@ -84,6 +89,8 @@ func FuzzDecode(f *testing.F) {
 		{Type: TypeWant, ID: id, Length: 5},
 		{Type: TypeChunk, ID: id, Offset: 1, Data: []byte("ello")},
 		{Type: TypeMissing, ID: id, Reason: "gone"},
+		{Type: TypeOffer, ID: id},
+		{Type: TypeHave, ID: id},
 	} {
 		b, _ := m.Encode()
 		f.Add(b)

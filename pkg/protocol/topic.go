@@ -130,6 +130,22 @@ func (t Topics) NodeBlob(node string) string { return t.prefix + "/nodes/" + nod
 // AllNodeBlob is tether/v1/<region>/nodes/+/blob.
 func (t Topics) AllNodeBlob() string { return t.prefix + "/nodes/+/" + KindBlob }
 
+// OperatorBlob is tether/v1/<region>/operators/<user>/blob: an operator's
+// blob transfer frames to the scheduler (its uploads, its downloads'
+// wants). Frames to the operator go on OperatorBlobCommand(user). <user>
+// is the operator's MQTT username, so the ACL confines each to its own.
+func (t Topics) OperatorBlob(user string) string {
+	return t.prefix + "/operators/" + user + "/" + KindBlob
+}
+
+// OperatorBlobCommand is tether/v1/<region>/operators/<user>/cmd/blob.
+func (t Topics) OperatorBlobCommand(user string) string {
+	return t.prefix + "/operators/" + user + "/cmd/" + CmdBlob
+}
+
+// AllOperatorBlob is tether/v1/<region>/operators/+/blob.
+func (t Topics) AllOperatorBlob() string { return t.prefix + "/operators/+/" + KindBlob }
+
 // AllNodeTasks is tether/v1/<region>/nodes/+/tasks.
 func (t Topics) AllNodeTasks() string { return t.prefix + "/nodes/+/" + KindTasks }
 
