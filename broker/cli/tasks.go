@@ -9,8 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -167,10 +169,14 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func runSubmit(ctx context.Context, env Env, args []string) error {
-	fs, cf := taskFlagSet(env, "submit", "Usage: tether-broker submit -f FILE [flags]\n\n"+
+	fs, cf := taskFlagSet(env, "submit", "Usage: tether-broker submit -f FILE [--input NAME=PATH ...] [flags]\n\n"+
 		"Submits a task spec (YAML, or JSON for a .json file; - reads stdin) to the scheduler and prints its id.\n"+
+		"Each --input uploads a file to the scheduler first and adds it to the spec's inputs.\n"+
 		"Submitting a spec with the same id again is idempotent. See docs/tasks.md.")
 	file := fs.String("f", "", "task spec file (YAML or JSON); - for stdin")
+	var inputs inputFlag
+	fs.Var(&inputs, "input", "NAME=PATH: upload the file at PATH as the task's input NAME (repeatable)")
+	transferTimeout := fs.Duration("transfer-timeout", DefaultTransferTimeout, "how long each upload may take")
 	wait := fs.Bool("wait", false, "follow the task to its end with a live progress display; exit non-zero unless it succeeds")
 	asJSON := fs.Bool("json", false, "print the reply (and with --wait the final status) as JSON")
 	rest, err := parseInterspersed(fs, args)
@@ -185,11 +191,24 @@ func runSubmit(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The inputs are staged and hashed before anything is sent, so the
+	// spec they complete is validated before connecting.
+	up, err := stageInputs(&spec, inputs)
+	if err != nil {
+		return err
+	}
+	defer up.close()
+	if err := spec.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", *file, err)
+	}
 	c, err := dialTasks(ctx, env, cf)
 	if err != nil {
 		return err
 	}
 	defer c.stop()
+	if err := c.upload(ctx, env, up, *transferTimeout); err != nil {
+		return err
+	}
 	if *wait && spec.ID != "" {
 		// Subscribe before submitting so no update is missed.
 		return c.submitAndFollow(ctx, env, spec, *asJSON)
@@ -349,11 +368,13 @@ func readSpec(env Env, file string) (task.Spec, error) {
 	if err != nil {
 		return task.Spec{}, fmt.Errorf("reading the spec: %w", err)
 	}
+	// Parsed, not validated: the caller adds the --input files and
+	// validates the whole.
 	var spec task.Spec
 	if strings.EqualFold(filepath.Ext(file), ".json") {
-		spec, err = task.DecodeSpecJSON(b)
+		spec, err = task.ParseSpecJSON(b)
 	} else {
-		spec, err = task.DecodeSpecYAML(b)
+		spec, err = task.ParseSpecYAML(b)
 	}
 	if err != nil {
 		return task.Spec{}, fmt.Errorf("%s: %w", file, err)
@@ -451,13 +472,20 @@ func printTasks(w io.Writer, list []task.Status, now time.Time) error {
 }
 
 func runTask(ctx context.Context, env Env, args []string) error {
-	fs, cf := taskFlagSet(env, "task", "Usage: tether-broker task [flags] ID\n\nPrints a task's status with its attempt history.")
+	fs, cf := taskFlagSet(env, "task", "Usage: tether-broker task [flags] ID\n       tether-broker task ID --output NAME -o PATH\n\n"+
+		"Prints a task's status with its attempt history, or downloads one of its outputs (-o - writes it to stdout).")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
+	output := fs.String("output", "", "download the task's output NAME instead of printing its status")
+	outPath := fs.String("o", "", "with --output: the file to write it to; - for stdout")
+	transferTimeout := fs.Duration("transfer-timeout", DefaultTransferTimeout, "how long the download may take")
 	id, c, err := oneTask(ctx, env, fs, cf, args, "task")
 	if err != nil {
 		return err
 	}
 	defer c.stop()
+	if (*output == "") != (*outPath == "") {
+		return errors.New("task: --output NAME and -o PATH go together")
+	}
 	got, err := c.statuses(ctx, c.topics.TaskStatus(id), 300*time.Millisecond)
 	if err != nil {
 		return err
@@ -465,6 +493,13 @@ func runTask(ctx context.Context, env Env, args []string) error {
 	st, ok := got[id]
 	if !ok {
 		return fmt.Errorf("no task %s in region %s", id, c.topics.Region())
+	}
+	if *output != "" {
+		blobID, err := outputID(st, *output)
+		if err != nil {
+			return err
+		}
+		return c.download(ctx, env, blobID, *outPath, *transferTimeout)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(env.Stdout)
@@ -496,6 +531,9 @@ func printTask(w io.Writer, st task.Status) error {
 		}
 		if r.Output != "" {
 			fmt.Fprintf(tw, "output\t%s\n", r.Output)
+		}
+		for _, name := range slices.Sorted(maps.Keys(r.Outputs)) {
+			fmt.Fprintf(tw, "output %s\t%s (task %s --output %s -o FILE)\n", name, r.Outputs[name], st.Task, name)
 		}
 	}
 	if err := tw.Flush(); err != nil {

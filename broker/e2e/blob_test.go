@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -242,5 +243,60 @@ func TestTaskDataEndToEnd(t *testing.T) {
 	got := waitSchedulerBlob(t, s.site, out, 30*time.Second)
 	if want := sum(data) + "  data\n"; string(got) != want {
 		t.Fatalf("output listing %q, want %q", got, want)
+	}
+}
+
+// TestOperatorMovesTaskDataWithTheCLI: an operator uploads a file with
+// `submit --input`, a real agent hashes it (the sha256 builtin), and the
+// operator downloads the output with `task --output`, to a file and to
+// stdout — every byte over the operator's own blob topics. An output the
+// task does not have, and flags that do not go together, are refused with
+// a clear error.
+func TestOperatorMovesTaskDataWithTheCLI(t *testing.T) {
+	t.Parallel()
+	s := newTaskSite(t)
+	s.startScheduler()
+	s.startAgent("pi-data")
+	s.waitFleet(30*time.Second, "agent online", func(m map[string]protocol.FleetNode) bool { return m["pi-data"].Online })
+
+	data := randomBytes(3<<20+5, 11)
+	in := filepath.Join(s.dir, "frame.bin")
+	if err := os.WriteFile(in, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec := filepath.Join(s.dir, "hash.yaml")
+	if err := os.WriteFile(spec, []byte("id: cli-data\nkind: builtin\nbuiltin: {name: sha256}\noutputs: [sha256]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(data)
+	sum := hex.EncodeToString(h[:])
+	out, errOut, err := s.cli("submit", "-f", spec, "--input", "data="+in, "--wait")
+	if err != nil || !strings.Contains(out, sum) {
+		t.Fatalf("submit --input --wait: %v; want the digest %s in its output\n%s%s", err, sum, out, errOut)
+	}
+	t.Logf("%s", strings.TrimSpace(errOut))
+	if !strings.Contains(errOut, "uploaded data: "+blob.Of(data).String()) {
+		t.Errorf("submit did not report the upload:\n%s", errOut)
+	}
+
+	want := sum + "  data\n"
+	file := filepath.Join(s.dir, "listing.txt")
+	if out, errOut, err := s.cli("task", "cli-data", "--output", "sha256", "-o", file); err != nil {
+		t.Fatalf("task --output -o FILE: %v\n%s%s", err, out, errOut)
+	}
+	if got, err := os.ReadFile(file); err != nil || string(got) != want {
+		t.Fatalf("downloaded output %q (%v), want %q", got, err, want)
+	}
+	if out, errOut, err := s.cli("task", "cli-data", "--output", "sha256", "-o", "-"); err != nil || out != want {
+		t.Fatalf("task --output -o -: %q, %v, want %q\n%s", out, err, want, errOut)
+	}
+	if _, errOut, err := s.cli("task", "cli-data", "--output", "nosuch", "-o", file); err == nil || !strings.Contains(errOut, `no output "nosuch"; it has sha256`) {
+		t.Errorf("an output the task lacks: %v\n%s", err, errOut)
+	}
+	if _, errOut, err := s.cli("task", "cli-data", "--output", "sha256"); err == nil || !strings.Contains(errOut, "go together") {
+		t.Errorf("--output without -o: %v\n%s", err, errOut)
+	}
+	if _, errOut, err := s.cli("submit", "-f", spec, "--input", "data="+filepath.Join(s.dir, "absent")); err == nil || !strings.Contains(errOut, "no such file") {
+		t.Errorf("an input file that does not exist: %v\n%s", err, errOut)
 	}
 }

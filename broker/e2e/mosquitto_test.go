@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -164,4 +166,21 @@ func TestTasksOverMosquitto(t *testing.T) {
 		t.Fatalf("submit --wait through Mosquitto: %v\n%s%s", err, out, errOut)
 	}
 	t.Logf("%s", strings.TrimSpace(errOut))
+
+	// Task data both ways through Mosquitto's ACL (deploy/mosquitto): an
+	// upload on the operator's blob topic, the agent's fetch and its
+	// output on the node's, the download on the operator's again.
+	data := []byte("frames from a camera\n")
+	in := filepath.Join(s.dir, "in.bin")
+	os.WriteFile(in, data, 0o600)
+	hashSpec := filepath.Join(s.dir, "hash.yaml")
+	os.WriteFile(hashSpec, []byte("id: data-over-mosquitto\nkind: builtin\nbuiltin: {name: sha256}\noutputs: [sha256]\n"), 0o600)
+	if out, errOut, err := s.cli("submit", "-f", hashSpec, "--input", "data="+in, "--wait", "--timeout", "10s"); err != nil {
+		t.Fatalf("submit --input through Mosquitto: %v\n%s%s", err, out, errOut)
+	}
+	h := sha256.Sum256(data)
+	want := hex.EncodeToString(h[:]) + "  data\n"
+	if out, errOut, err := s.cli("task", "data-over-mosquitto", "--output", "sha256", "-o", "-", "--timeout", "10s"); err != nil || out != want {
+		t.Fatalf("task --output through Mosquitto: %q %v, want %q\n%s", out, err, want, errOut)
+	}
 }

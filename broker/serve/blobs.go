@@ -24,7 +24,7 @@ func (s *scheduler) openBlobs() error {
 		return fmt.Errorf("opening the blob store in %s: %w", s.cfg.BlobDir(), err)
 	}
 	e, err := blob.NewEndpoint(blob.EndpointOptions{Store: st, Send: blob.SchedulerSend(s.sess, s.topics),
-		Logger: s.o.Logger.With("component", "blobs")})
+		OnOffer: s.onOffer, Logger: s.o.Logger.With("component", "blobs")})
 	if err != nil {
 		_ = st.Close()
 		return err
@@ -34,15 +34,15 @@ func (s *scheduler) openBlobs() error {
 	return nil
 }
 
-// attachBlobs subscribes the endpoint to the nodes' frames: a session
+// attachBlobs subscribes the endpoint to the nodes' and operators' frames: a session
 // subscription, made again on every connection, with the embedded broker
 // or an external one (not the embedded broker's Receiver: frames are not
 // acknowledged, a lost one is asked for again).
 func (s *scheduler) attachBlobs(ctx context.Context) error {
+	s.pullCtx = ctx // before the first frame can start a pull
 	if err := blob.AttachScheduler(ctx, s.sess, s.topics, s.blobs); err != nil {
 		return fmt.Errorf("blob topics: %w", err)
 	}
-	s.pullCtx = ctx
 	return s.sess.Subscribe(ctx, s.topics.AllTaskStatus(), 1, func(m session.Message) {
 		if st, err := task.DecodeStatus(m.Payload); err == nil {
 			s.onTaskStatus(st)
@@ -93,7 +93,7 @@ func (s *scheduler) onTaskStatus(st task.Status) {
 			return
 		}
 		for _, name := range slices.Sorted(maps.Keys(st.Result.Outputs)) {
-			s.pull(st.Node, st.Result.Outputs[name], "output "+name+" of "+st.Task)
+			_ = s.pull(st.Node, st.Result.Outputs[name], "output "+name+" of "+st.Task, nil) // refusals are logged
 		}
 	case task.StateAssigned, task.StateRunning:
 		if st.Spec == nil {
@@ -102,17 +102,18 @@ func (s *scheduler) onTaskStatus(st task.Status) {
 		for _, name := range slices.Sorted(maps.Keys(st.Spec.Inputs)) {
 			in := st.Spec.Inputs[name]
 			if from := in.FromNode(); from != "" && from != st.Node {
-				s.pull(from, in.Blob, "input "+name+" of "+st.Task)
+				_ = s.pull(from, in.Blob, "input "+name+" of "+st.Task, nil) // refusals are logged
 			}
 		}
 	}
 }
 
 // pull fetches id from node in the background unless the store holds it
-// or a pull of it is in progress.
-func (s *scheduler) pull(node string, id blob.ID, what string) {
+// or a pull of it is in progress; done, if not nil, gets the outcome of a
+// pull it started. The error is the share's refusal, which is also logged.
+func (s *scheduler) pull(node string, id blob.ID, what string, done func(error)) error {
 	if s.blobStore.Has(id) {
-		return
+		return nil
 	}
 	p := &s.pulls
 	p.mu.Lock()
@@ -121,7 +122,7 @@ func (s *scheduler) pull(node string, id blob.ID, what string) {
 	}
 	if p.active[id] {
 		p.mu.Unlock()
-		return
+		return nil
 	}
 	if err := p.shares.charge(node, id); err != nil {
 		p.mu.Unlock()
@@ -130,7 +131,7 @@ func (s *scheduler) pull(node string, id blob.ID, what string) {
 		if now, last := time.Now().Unix(), p.logged.Load(); now > last && p.logged.CompareAndSwap(last, now) {
 			s.log.Warn("task data not fetched", "what", what, "node", node, "blob", id.String(), "err", err, "refused_total", n)
 		}
-		return
+		return err
 	}
 	p.active[id] = true
 	p.mu.Unlock()
@@ -145,6 +146,9 @@ func (s *scheduler) pull(node string, id blob.ID, what string) {
 		ctx, cancel := context.WithTimeout(s.pullCtx, pullTimeout)
 		defer cancel()
 		st, err := s.blobs.Fetch(ctx, node, id)
+		if done != nil {
+			defer func() { done(err) }()
+		}
 		if err != nil {
 			if !s.blobStore.Has(id) && s.blobStore.Written(id) == 0 {
 				p.shares.refund(id) // nothing of it is held: a partial blob stays charged
@@ -160,4 +164,5 @@ func (s *scheduler) pull(node string, id blob.ID, what string) {
 			p.onFetch(node, id, st)
 		}
 	}()
+	return nil
 }

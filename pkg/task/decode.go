@@ -17,8 +17,8 @@ const Version = protocol.Version
 // DecodeSpecJSON parses and validates a spec written in JSON. Unknown
 // fields are errors. Defaults are not filled in.
 func DecodeSpecJSON(data []byte) (Spec, error) {
-	var s Spec
-	if err := decodeJSON(data, true, &s); err != nil {
+	s, err := ParseSpecJSON(data)
+	if err != nil {
 		return Spec{}, err
 	}
 	if err := s.Validate(); err != nil {
@@ -31,6 +31,29 @@ func DecodeSpecJSON(data []byte) (Spec, error) {
 // document, with the field names of the JSON form. Unknown fields are
 // errors. Defaults are not filled in.
 func DecodeSpecYAML(data []byte) (Spec, error) {
+	s, err := ParseSpecYAML(data)
+	if err != nil {
+		return Spec{}, err
+	}
+	if err := s.Validate(); err != nil {
+		return Spec{}, err
+	}
+	return s, nil
+}
+
+// ParseSpecJSON is DecodeSpecJSON without Validate, for a caller that
+// completes the spec first (the CLI adds uploaded inputs) and validates it
+// then.
+func ParseSpecJSON(data []byte) (Spec, error) {
+	var s Spec
+	if err := decodeJSON(data, true, &s); err != nil {
+		return Spec{}, err
+	}
+	return s, nil
+}
+
+// ParseSpecYAML is DecodeSpecYAML without Validate (see ParseSpecJSON).
+func ParseSpecYAML(data []byte) (Spec, error) {
 	if len(data) > MaxMessage {
 		return Spec{}, fmt.Errorf("%w: %d bytes, limit %d", protocol.ErrTooLarge, len(data), MaxMessage)
 	}
@@ -49,9 +72,6 @@ func DecodeSpecYAML(data []byte) (Spec, error) {
 		return Spec{}, yamlError{errors.New("more than one document")}
 	case !errors.Is(err, io.EOF):
 		return Spec{}, yamlError{err}
-	}
-	if err := s.Validate(); err != nil {
-		return Spec{}, err
 	}
 	return s, nil
 }
