@@ -8,7 +8,7 @@
 //     the fleet's changes and the passing of time become transitions, and
 //     each transition the writes that persist it and the messages that
 //     announce it. Placement is behind the Placer interface (LeastWork by
-//     default; tether-broker serve uses broker/liveplace, which observes
+//     default; tether-broker serve uses broker/place/live, which observes
 //     the engine's nodes and attempts); assignments are signed with the
 //     scheduler's ed25519 key.
 //   - Service: the Engine over MQTT — one goroutine applies inputs in

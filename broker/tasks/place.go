@@ -9,7 +9,7 @@ import (
 // Placer chooses the node for a task among the online nodes with facts,
 // or nil when none will do (the task stays pending and is tried again
 // when the fleet or the load changes). It is the seam for the placement
-// policies of broker/place (broker/liveplace): LeastWork is the
+// policies of broker/place (broker/place/live): LeastWork is the
 // scheduler's own simple one. Place is called from the engine's goroutine
 // and must not keep nodes; they come sorted by id. A node it returns is
 // assigned the task at once.
@@ -142,7 +142,7 @@ func FitsWhenFree(r *Request, n *Candidate) bool {
 // other fits. O(nodes) per decision, no allocation.
 //
 // It is the engine's default; tether-broker serve places with
-// broker/liveplace, which runs broker/place's policies (least-work, the
+// broker/place/live, which runs broker/place's policies (least-work, the
 // same idea over the place model, among them) behind this interface.
 type LeastWork struct{}
 
