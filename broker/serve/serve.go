@@ -301,7 +301,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 	if err != nil {
 		return nil, err
 	}
-	s.tasks = tasks.NewService(st, ld, s.sess, tasks.ServiceOptions{
+	s.tasks, err = tasks.NewService(st, ld, s.sess, tasks.ServiceOptions{
 		Topics: topics, Key: key, Logger: o.Logger, Placer: placer,
 		Grace: cfg.Tasks.NodeLostGrace, AckTimeout: cfg.Tasks.AckTimeout, Expiry: cfg.Tasks.AssignmentExpiry,
 		BackoffBase: cfg.Tasks.RetryBackoff, BackoffCap: cfg.Tasks.RetryBackoffMax,
@@ -310,6 +310,9 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		QuarantineAfter: cfg.Tasks.QuarantineAfter, Quarantine: cfg.Tasks.Quarantine,
 		Now: o.Now, Elapsed: o.Elapsed,
 	})
+	if err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

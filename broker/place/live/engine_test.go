@@ -46,7 +46,9 @@ func newEngineRig(t *testing.T, mods ...func(*Options)) *engineRig {
 		g.p = p.Placer
 	}
 	key := ed25519.NewKeyFromSeed([]byte("tether live placer test key seed"))
-	g.e = tasks.New(tasks.Options{Topics: g.topics, Key: key, Placer: pl, Now: clock}, tasks.Loaded{})
+	if g.e, err = tasks.New(tasks.Options{Topics: g.topics, Key: key, Placer: pl, Now: clock}, tasks.Loaded{}); err != nil {
+		t.Fatalf("tasks.New: %v", err)
+	}
 	return g
 }
 
