@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tether-edge/tether/broker/liveplace"
+	"github.com/tether-edge/tether/broker/place/live"
 	"github.com/tether-edge/tether/pkg/cliconf"
 )
 
@@ -71,7 +71,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.StringVar(&cfg.Tasks.Dir, "tasks-dir", cfg.Tasks.Dir, "directory of the task store")
 	fs.StringVar(&cfg.Tasks.SigningKeyFile, "signing-key-file", cfg.Tasks.SigningKeyFile, "the scheduler's ed25519 signing key (PEM PKCS #8); none: tasks stay pending")
 	fs.DurationVar(&cfg.Tasks.NodeLostGrace, "node-lost-grace", cfg.Tasks.NodeLostGrace, "how long a node may be offline before its tasks move")
-	fs.StringVar(&cfg.Placement.Policy, "placement-policy", cfg.Placement.Policy, "policy for tasks whose spec names none: "+strings.Join(liveplace.Names(), ", "))
+	fs.StringVar(&cfg.Placement.Policy, "placement-policy", cfg.Placement.Policy, "policy for tasks whose spec names none: "+strings.Join(live.Names(), ", "))
 	fs.BoolVar(&cfg.HomeAssistant.Discovery, "homeassistant-discovery", cfg.HomeAssistant.Discovery, "publish Home Assistant MQTT discovery configs for every node")
 	fs.StringVar(&cfg.HTTP.Listen, "http-listen", cfg.HTTP.Listen, "HTTP address for /metrics, /healthz and /readyz, e.g. 127.0.0.1:9883 (empty: none)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")

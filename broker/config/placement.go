@@ -3,11 +3,11 @@ package config
 import (
 	"time"
 
-	"github.com/tether-edge/tether/broker/liveplace"
+	"github.com/tether-edge/tether/broker/place/live"
 )
 
 // Placement configures how the scheduler chooses the node for each task
-// (broker/liveplace; docs/scheduling.md, "Live placement").
+// (broker/place/live; docs/scheduling.md, "Live placement").
 type Placement struct {
 	// Policy places the tasks whose spec names none: tether (the cost
 	// model), p2c, least-work, least-loaded, round-robin, random or
@@ -44,25 +44,25 @@ type WANLink struct {
 // DefaultPlacement is the placement section used when nothing is set.
 func DefaultPlacement() Placement {
 	return Placement{
-		Policy:         liveplace.DefaultPolicy,
+		Policy:         live.DefaultPolicy,
 		BackgroundLoad: true,
-		LAN:            Link{RTT: liveplace.DefaultLANRTT, BandwidthMbps: liveplace.DefaultLANMbps},
-		WAN:            WANLink{RTT: liveplace.DefaultWANRTT, UpMbps: liveplace.DefaultWANMbps, DownMbps: liveplace.DefaultWANMbps},
+		LAN:            Link{RTT: live.DefaultLANRTT, BandwidthMbps: live.DefaultLANMbps},
+		WAN:            WANLink{RTT: live.DefaultWANRTT, UpMbps: live.DefaultWANMbps, DownMbps: live.DefaultWANMbps},
 	}
 }
 
 // Options are the Placer's options this section sets.
-func (p *Placement) Options() liveplace.Options {
-	return liveplace.Options{
+func (p *Placement) Options() live.Options {
+	return live.Options{
 		Policy:     p.Policy,
-		LAN:        liveplace.Link{RTT: p.LAN.RTT, Mbps: p.LAN.BandwidthMbps},
-		WAN:        liveplace.WAN{RTT: p.WAN.RTT, UpMbps: p.WAN.UpMbps, DownMbps: p.WAN.DownMbps},
+		LAN:        live.Link{RTT: p.LAN.RTT, Mbps: p.LAN.BandwidthMbps},
+		WAN:        live.WAN{RTT: p.WAN.RTT, UpMbps: p.WAN.UpMbps, DownMbps: p.WAN.DownMbps},
 		IgnoreLoad: !p.BackgroundLoad,
 	}
 }
 
 func (p *Placement) validate(add func(format string, args ...any)) {
-	if _, err := liveplace.Canonical(p.Policy); err != nil {
+	if _, err := live.Canonical(p.Policy); err != nil {
 		add("placement.policy: %v", err)
 	}
 	rtt := func(key string, d time.Duration) {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tether-edge/tether/broker/liveplace"
+	"github.com/tether-edge/tether/broker/place/live"
 )
 
 func TestPlacementLayers(t *testing.T) {
@@ -36,8 +36,8 @@ func TestPlacementLayers(t *testing.T) {
 	if diff := cmp.Diff(want, cfg.Placement); diff != "" {
 		t.Errorf("from the file (-want +got):\n%s", diff)
 	}
-	wantOpts := liveplace.Options{Policy: "p2c", LAN: liveplace.Link{RTT: 5 * time.Millisecond, Mbps: 30},
-		WAN: liveplace.WAN{RTT: 160 * time.Millisecond, UpMbps: 8, DownMbps: 40}, IgnoreLoad: true}
+	wantOpts := live.Options{Policy: "p2c", LAN: live.Link{RTT: 5 * time.Millisecond, Mbps: 30},
+		WAN: live.WAN{RTT: 160 * time.Millisecond, UpMbps: 8, DownMbps: 40}, IgnoreLoad: true}
 	if diff := cmp.Diff(wantOpts, cfg.Placement.Options()); diff != "" {
 		t.Errorf("options (-want +got):\n%s", diff)
 	}

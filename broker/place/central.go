@@ -71,7 +71,7 @@ func NewCentral(name string, order Order, opt CentralOptions) *Central {
 // the queue must keep busy. A cloud slot is taken only when the same rule over the edge
 // nodes, busy ones included, finds none where t would finish sooner by waiting for a slot:
 // a free cloud slot behind a backed-up WAN is worse than a short wait. The live scheduler's
-// queues decide the same way (broker/liveplace).
+// queues decide the same way (broker/place/live).
 func SlotRule(f *View, p Dispatcher, t *Task, ahead, now float64) int {
 	allow := t.Allow
 	defer func() { t.Allow = allow }()

@@ -26,4 +26,18 @@
 // Tether decision costs O(1) candidate evaluations at any fleet size.
 //
 // Nothing here is safe for concurrent use; the owner serialises calls.
+//
+// Where placement lives:
+//   - place (this package): the pure policies, the View and the cost model, shared by the live
+//     scheduler and the simulator (broker/sim);
+//   - place/live: the live adapter — these policies behind the task engine's Placer, its View
+//     kept in step with the engine's nodes and attempts;
+//   - broker/tasks: the engine's seam (tasks.Placer and its optional Observer, PolicyChecker
+//     and Queue) and the constraints every placement honours (tasks.Fits);
+//   - broker/config (placement.go): the placement section that configures place/live.
+//
+// A node reaches a decision as fleet.Node (what the fleet heard), then tasks.Node (serve's
+// taskNode; the engine bounds its claimed slots and speed, tasks.Limits), then
+// tasks.Candidate (that node with the engine's charges, handed to Place without a copy), then
+// this package's Node and Report (place/live's declare and report).
 package place

@@ -5,7 +5,7 @@
 // retained scheduler status, fleet summary and per-node fleet rows, and runs the
 // task store and lifecycle (broker/tasks): submissions, cancellations,
 // agents' task events, and the fleet's changes feed it. Tasks are placed
-// with broker/place's policies (broker/liveplace), configured in the
+// with broker/place's policies (broker/place/live), configured in the
 // placement section.
 package serve
 
@@ -24,8 +24,8 @@ import (
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/fleet"
 	"github.com/tether-edge/tether/broker/httpd"
-	"github.com/tether-edge/tether/broker/liveplace"
 	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/broker/place/live"
 	"github.com/tether-edge/tether/broker/tasks"
 	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/protocol"
@@ -297,11 +297,11 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 	}
 	po := cfg.Placement.Options()
 	po.Logger = o.Logger
-	placer, err := liveplace.New(po)
+	placer, err := live.New(po)
 	if err != nil {
 		return nil, err
 	}
-	s.tasks = tasks.NewService(st, ld, s.sess, tasks.ServiceOptions{
+	s.tasks, err = tasks.NewService(st, ld, s.sess, tasks.ServiceOptions{
 		Topics: topics, Key: key, Logger: o.Logger, Placer: placer,
 		Grace: cfg.Tasks.NodeLostGrace, AckTimeout: cfg.Tasks.AckTimeout, Expiry: cfg.Tasks.AssignmentExpiry,
 		BackoffBase: cfg.Tasks.RetryBackoff, BackoffCap: cfg.Tasks.RetryBackoffMax,
@@ -310,6 +310,9 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		QuarantineAfter: cfg.Tasks.QuarantineAfter, Quarantine: cfg.Tasks.Quarantine,
 		Now: o.Now, Elapsed: o.Elapsed,
 	})
+	if err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

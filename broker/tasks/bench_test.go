@@ -71,40 +71,16 @@ func BenchmarkTake(b *testing.B) {
 	}
 }
 
-// BenchmarkPlace is one placement decision among 1000 online nodes, half
-// of them loaded, for a task with a label constraint and a CPU request.
-func BenchmarkPlace(b *testing.B) {
-	for _, n := range []int{100, 1000} {
-		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
-			nodes := make([]*Candidate, n)
-			for i := range nodes {
-				nodes[i] = &Candidate{Node: Node{ID: fmt.Sprintf("pi-%04d", i), Online: true, HasFacts: true, Tier: "edge",
-					Cores: 4, MemTotal: 4 << 30, Labels: map[string]string{"site": "a", "camera": fmt.Sprint(i%2 == 0)}},
-					Outstanding: float64(i % 17), CPUMillis: int64(i%5) * 1000, Tasks: i % 7}
-			}
-			spec := builtin("t", 10)
-			spec.Resources.CPUMillis = 1000
-			spec.Constraints.Labels = map[string]string{"camera": "true"}
-			r := &Request{Task: "t", Spec: &spec, Work: 1}
-			var p LeastWork
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if p.Place(r, nodes) == nil {
-					b.Fatal("no node")
-				}
-			}
-		})
-	}
-}
-
 // BenchmarkSubmitPlaced is a submission placed at once among 1000 nodes:
 // validation, the decision, signing the assignment, the reply, and the
 // round's encoding (no disk).
 func BenchmarkSubmitPlaced(b *testing.B) {
 	topics, _ := protocol.NewTopics("default")
 	now := t0
-	e := New(Options{Topics: topics, Key: testKey, Now: func() time.Time { return now }}, Loaded{})
+	e, err := New(Options{Topics: topics, Key: testKey, Placer: leastOutstanding{}, Now: func() time.Time { return now }}, Loaded{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	for i := range 1000 {
 		e.UpdateNode(Node{ID: fmt.Sprintf("pi-%04d", i), Online: true, Instance: "i", HasFacts: true, Tier: "edge", Cores: 4, MemTotal: 4 << 30})
 	}

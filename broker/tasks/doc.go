@@ -7,10 +7,10 @@
 //     id), cancellations, agents' events (idempotent, fenced by attempt),
 //     the fleet's changes and the passing of time become transitions, and
 //     each transition the writes that persist it and the messages that
-//     announce it. Placement is behind the Placer interface (LeastWork by
-//     default; tether-broker serve uses broker/liveplace, which observes
-//     the engine's nodes and attempts); assignments are signed with the
-//     scheduler's ed25519 key.
+//     announce it. Placement is behind the Placer interface, which the
+//     engine must be given (tether-broker serve gives broker/place/live's,
+//     which observes the engine's nodes and attempts); assignments are
+//     signed with the scheduler's ed25519 key.
 //   - Service: the Engine over MQTT — one goroutine applies inputs in
 //     rounds, commits each round (group commit), then hands its messages
 //     to a publisher: every transition is persisted before it is

@@ -15,14 +15,17 @@ import (
 	"github.com/tether-edge/tether/pkg/task"
 )
 
-// Options configure an Engine. Zero durations take the defaults below.
+// Options configure an Engine. Zero durations take the defaults below;
+// Placer alone has none and must be given.
 type Options struct {
 	Topics protocol.Topics
 	// Key signs assignments. Without one no task is placed: tasks stay
 	// pending (and an error is logged once a minute) until the scheduler
 	// is restarted with a key.
-	Key    ed25519.PrivateKey
-	Placer Placer // nil: LeastWork
+	Key ed25519.PrivateKey
+	// Placer chooses each task's node (tether-broker serve's is
+	// broker/place/live's). Required: New refuses options without one.
+	Placer Placer
 	// Finished reads a finished task from the store (nil, nil: none); the
 	// engine keeps only unfinished tasks in memory.
 	Finished func(id string) (*Task, error)
@@ -85,10 +88,18 @@ const (
 	DefaultMaxPending = 50000
 )
 
-func (o *Options) ensureDefaults() {
+// errNoPlacer refuses Options without a Placer.
+var errNoPlacer = errors.New("tasks: Options.Placer is nil: the engine needs a Placer to place tasks (broker/place/live)")
+
+// validate checks what ensureDefaults cannot fill in.
+func (o *Options) validate() error {
 	if o.Placer == nil {
-		o.Placer = LeastWork{}
+		return errNoPlacer
 	}
+	return nil
+}
+
+func (o *Options) ensureDefaults() {
 	if o.Finished == nil {
 		o.Finished = func(string) (*Task, error) { return nil, nil }
 	}
@@ -218,8 +229,12 @@ type entry struct {
 	sentAt, started, notBefore instant
 }
 
-// New returns an engine holding what the store loaded.
-func New(o Options, ld Loaded) *Engine {
+// New returns an engine holding what the store loaded. It fails only on
+// options without a Placer.
+func New(o Options, ld Loaded) (*Engine, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
 	o.ensureDefaults()
 	e := &Engine{
 		opts: o, log: o.Logger.With("component", "tasks"),
@@ -259,7 +274,7 @@ func New(o Options, ld Loaded) *Engine {
 		e.fenceMap(f.Node)[f.Task] = f
 		e.node(f.Node)
 	}
-	return e
+	return e, nil
 }
 
 // mark queues en's status for announcement and, with write, its record

@@ -26,7 +26,10 @@ func FuzzEngineInputs(f *testing.F) {
 	f.Fuzz(func(t *testing.T, request, event []byte) {
 		topics, _ := protocol.NewTopics("default")
 		now := t0
-		e := New(Options{Topics: topics, Key: testKey, Now: func() time.Time { return now }}, Loaded{})
+		e, err := New(Options{Topics: topics, Key: testKey, Placer: leastOutstanding{}, Now: func() time.Time { return now }}, Loaded{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		e.UpdateNode(Node{ID: "pi-a", Online: true, Instance: "i", HasFacts: true, Tier: "edge", Cores: 4, MemTotal: 1 << 30})
 		if req, err := task.DecodeSubmitRequest(request); err == nil {
 			e.Submit(req)

@@ -33,6 +33,36 @@ func testProfile() kv.Profile {
 	return p
 }
 
+// leastOutstanding is these tests' Placer. The engine has none of its
+// own, and the scheduler's (broker/place/live, tested there) imports this
+// package, so these internal tests cannot use it. It places on the
+// fitting node with the least outstanding work by the engine's own
+// records (Candidate.Outstanding), ties to fewer tasks, then the lower
+// id, and on the node to avoid only when no other fits: where tasks go
+// shows the tests the engine's accounting of each node's load.
+type leastOutstanding struct{}
+
+func (leastOutstanding) Place(r *Request, nodes []*Candidate) *Candidate {
+	var best, avoided *Candidate
+	for _, n := range nodes {
+		if !Fits(r, n) {
+			continue
+		}
+		if n.ID == r.Avoid {
+			avoided = n
+			continue
+		}
+		if best == nil || n.Outstanding < best.Outstanding ||
+			n.Outstanding == best.Outstanding && n.Tasks < best.Tasks {
+			best = n // nodes come sorted by id: the first of equals stays
+		}
+	}
+	if best == nil {
+		return avoided
+	}
+	return best
+}
+
 // harness is an engine over a real store with a clock moved by hand. Every
 // step (do) is followed by a commit of what the engine took, as the
 // Service does; the messages of each step are kept for the test to look
@@ -54,7 +84,7 @@ func newHarness(t testing.TB, mods ...func(*Options)) *harness {
 	h := &harness{t: t, dir: filepath.Join(t.TempDir(), "tasks"), now: t0}
 	topics, _ := protocol.NewTopics("default")
 	h.opts = Options{
-		Topics: topics, Key: testKey, Logger: testenv.Logger(t, slog.LevelWarn),
+		Topics: topics, Key: testKey, Placer: leastOutstanding{}, Logger: testenv.Logger(t, slog.LevelWarn),
 		Now:     func() time.Time { return h.now },
 		Elapsed: func() time.Duration { return h.mono },
 		NewID: func() string {
@@ -91,7 +121,11 @@ func (h *harness) open() {
 	h.st, h.ld = st, ld
 	o := h.opts
 	o.Finished, o.FinishedAfter = st.Finished, st.FinishedAfter
-	h.e = New(o, ld)
+	e, err := New(o, ld)
+	if err != nil {
+		h.t.Fatalf("New: %v", err)
+	}
+	h.e = e
 	h.flush()
 }
 

@@ -13,9 +13,9 @@ import (
 )
 
 // recorder is a Placer with both optional capabilities: it places as
-// LeastWork does and writes down what it is told.
+// leastOutstanding does and writes down what it is told.
 type recorder struct {
-	LeastWork
+	leastOutstanding
 	log []string
 }
 
@@ -155,7 +155,7 @@ func TestSubmitRefusesAnUnknownPolicy(t *testing.T) {
 	h2.node("pi-a")
 	s.Policy = "fastest"
 	if r := h2.submit(s); !r.OK {
-		t.Fatalf("LeastWork refused a policy name: %+v", r)
+		t.Fatalf("a Placer without a PolicyChecker refused a policy name: %+v", r)
 	}
 }
 

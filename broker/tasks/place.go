@@ -9,8 +9,9 @@ import (
 // Placer chooses the node for a task among the online nodes with facts,
 // or nil when none will do (the task stays pending and is tried again
 // when the fleet or the load changes). It is the seam for the placement
-// policies of broker/place (broker/liveplace): LeastWork is the
-// scheduler's own simple one. Place is called from the engine's goroutine
+// policies of broker/place, which broker/place/live runs behind it (that
+// package imports this one: the engine has no placer of its own, and
+// Options.Placer is required). Place is called from the engine's goroutine
 // and must not keep nodes; they come sorted by id. A node it returns is
 // assigned the task at once.
 type Placer interface {
@@ -134,38 +135,4 @@ func FitsWhenFree(r *Request, n *Candidate) bool {
 		}
 	}
 	return true
-}
-
-// LeastWork places a task on the fitting node with the least outstanding
-// work by the scheduler's own records; ties go to the node with fewer
-// tasks, then to the lower id. The node to avoid is taken only when no
-// other fits. O(nodes) per decision, no allocation.
-//
-// It is the engine's default; tether-broker serve places with
-// broker/liveplace, which runs broker/place's policies (least-work, the
-// same idea over the place model, among them) behind this interface.
-type LeastWork struct{}
-
-var _ Placer = LeastWork{}
-
-// Place implements Placer.
-func (LeastWork) Place(r *Request, nodes []*Candidate) *Candidate {
-	var best, avoided *Candidate
-	for _, n := range nodes {
-		if !Fits(r, n) {
-			continue
-		}
-		if n.ID == r.Avoid {
-			avoided = n
-			continue
-		}
-		if best == nil || n.Outstanding < best.Outstanding ||
-			n.Outstanding == best.Outstanding && n.Tasks < best.Tasks {
-			best = n // nodes come sorted by id: the first of equals stays
-		}
-	}
-	if best == nil {
-		return avoided
-	}
-	return best
 }

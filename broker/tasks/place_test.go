@@ -1,7 +1,9 @@
 package tasks
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/tether-edge/tether/pkg/protocol"
@@ -57,23 +59,13 @@ func TestFits(t *testing.T) {
 	}
 }
 
-func TestLeastWork(t *testing.T) {
-	s := builtin("t", 1)
-	r := &Request{Spec: &s}
-	nodes := []*Candidate{cand("a", 3), cand("b", 1, func(c *Candidate) { c.Tasks = 2 }), cand("c", 1, func(c *Candidate) { c.Tasks = 1 }), cand("d", 1)}
-	if got := (LeastWork{}).Place(r, nodes); got.ID != "d" {
-		t.Fatalf("picked %s, want d (least work, then fewest tasks)", got.ID)
-	}
-	r.Avoid = "d"
-	if got := (LeastWork{}).Place(r, nodes); got.ID != "c" {
-		t.Fatalf("avoiding d picked %s, want c", got.ID)
-	}
-	if got := (LeastWork{}).Place(r, nodes[3:]); got == nil || got.ID != "d" {
-		t.Fatalf("the avoided node is taken when it is the only one: %v", got)
-	}
-	s.Constraints.Tier = task.TierCloud
-	if got := (LeastWork{}).Place(r, nodes); got != nil {
-		t.Fatalf("placed on %s with no node fitting", got.ID)
+// TestNewNeedsAPlacer: the engine has no placer of its own; options
+// without one are refused, naming what is missing.
+func TestNewNeedsAPlacer(t *testing.T) {
+	topics, _ := protocol.NewTopics("default")
+	e, err := New(Options{Topics: topics, Key: testKey}, Loaded{})
+	if e != nil || !errors.Is(err, errNoPlacer) || !strings.Contains(err.Error(), "Placer") {
+		t.Fatalf("New without a Placer: %v, %v", e, err)
 	}
 }
 

@@ -51,21 +51,24 @@ const tickEvery = 500 * time.Millisecond
 const maxRound = 2048
 
 // NewService returns a service over the store (with what it loaded) and
-// the MQTT session. o.Finished is set to the store's.
-func NewService(st *Store, ld Loaded, sess *session.Session, o ServiceOptions) *Service {
+// the MQTT session. o.Finished is set to the store's. It fails as New.
+func NewService(st *Store, ld Loaded, sess *session.Session, o ServiceOptions) (*Service, error) {
 	o.Finished, o.FinishedAfter = st.Finished, st.FinishedAfter
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{store: st, log: o.Logger.With("component", "tasks"), topics: o.Topics,
+	eng, err := New(o, ld)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{eng: eng, store: st, log: o.Logger.With("component", "tasks"), topics: o.Topics,
 		in: make(chan func(*Engine), 4096), stopped: make(chan struct{})}
-	s.eng = New(o, ld)
 	s.pub = newPublisher(sess, s.log, func(id string) { s.do(func(e *Engine) { e.Announced(id) }) })
 	if ld.Damaged > 0 {
 		s.log.Error("task store records could not be read back: those tasks are not scheduled", "records", ld.Damaged)
 	}
 	s.log.Info("task store loaded", "unfinished", len(ld.Active), "fences", len(ld.Fences))
-	return s
+	return s, nil
 }
 
 // do queues an input. It waits while the queue is full (backpressure on

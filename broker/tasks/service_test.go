@@ -75,7 +75,11 @@ func TestServiceOverMQTT(t *testing.T) {
 	defer st.Close()
 	sched := connect(t, ctx, &wg, url, "sched")
 	topics, _ := protocol.NewTopics("default")
-	svc := NewService(st, ld, sched, ServiceOptions{Topics: topics, Key: testKey, Logger: testenv.Logger(t, slog.LevelWarn)})
+	svc, err := NewService(st, ld, sched, ServiceOptions{Topics: topics, Key: testKey, Placer: leastOutstanding{},
+		Logger: testenv.Logger(t, slog.LevelWarn)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	svcCtx, stopSvc := context.WithCancel(ctx)
 	svcDone := make(chan error, 1)
 	go func() { svcDone <- svc.Run(svcCtx) }()

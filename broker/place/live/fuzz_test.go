@@ -1,4 +1,4 @@
-package liveplace
+package live
 
 import (
 	"math"

@@ -1,4 +1,4 @@
-package liveplace
+package live
 
 import (
 	"fmt"
@@ -205,6 +205,50 @@ func TestAvoidsTheNodeAnEarlierAttemptLeft(t *testing.T) {
 	r = &tasks.Request{Task: "t", Spec: &s, Work: 1, Submitted: g.now, Avoid: "edge-b"}
 	if c := g.p.Place(r, g.cands()); c == nil || c.ID != "edge-b" {
 		t.Errorf("placed on %v, want edge-b, the only node that fits", c)
+	}
+}
+
+// TestLeastWorkPolicy: least-work places on the node with the least outstanding work by the
+// engine's record (equal capacity here), on the node to avoid only when no other fits, and
+// nowhere when no node fits.
+func TestLeastWorkPolicy(t *testing.T) {
+	g := newRig(t, func(o *Options) { o.Policy = "least-work" })
+	for _, id := range []string{"edge-a", "edge-b", "edge-c", "edge-d"} {
+		g.node(id, protocol.TierEdge, 4)
+	}
+	// Charge work as the engine does once it assigned an attempt: edge-a 3, edge-b 2, edge-c 1.
+	for i, id := range []string{"edge-a", "edge-b", "edge-c"} {
+		s := sleepTask("held-"+id, float64(3-i), 0, 0)
+		r := &tasks.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}
+		c := g.nodes[id]
+		c.Outstanding += r.Work
+		c.Tasks++
+		g.on[s.ID], g.reqs[s.ID] = c, r
+		g.p.AttemptAssigned(tasks.Attempt{Task: s.ID, Attempt: 1, Node: id, Request: r})
+	}
+	s := sleepTask("t", 1, 0, 0)
+	place := func(r *tasks.Request) string {
+		if c := g.p.Place(r, g.cands()); c != nil {
+			return c.ID
+		}
+		return ""
+	}
+	if n := place(&tasks.Request{Task: "t", Spec: &s, Work: 1, Submitted: g.now}); n != "edge-d" {
+		t.Errorf("placed on %q, want edge-d (least work)", n)
+	}
+	if n := place(&tasks.Request{Task: "t", Spec: &s, Work: 1, Submitted: g.now, Avoid: "edge-d"}); n != "edge-c" {
+		t.Errorf("avoiding edge-d placed on %q, want edge-c", n)
+	}
+	g.node("edge-d", protocol.TierEdge, 4, func(n *tasks.Node) { n.Labels = map[string]string{"x": "1"} })
+	only := sleepTask("only", 1, 0, 0)
+	only.Constraints.Labels = map[string]string{"x": "1"}
+	if n := place(&tasks.Request{Task: "only", Spec: &only, Work: 1, Submitted: g.now, Avoid: "edge-d"}); n != "edge-d" {
+		t.Errorf("the avoided node, the only one that fits: placed on %q", n)
+	}
+	cl := sleepTask("cloud-only", 1, 0, 0)
+	cl.Constraints.Tier = task.TierCloud
+	if n := place(&tasks.Request{Task: "cloud-only", Spec: &cl, Work: 1, Submitted: g.now}); n != "" {
+		t.Errorf("placed on %q with no node fitting", n)
 	}
 }
 

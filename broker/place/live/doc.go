@@ -1,4 +1,4 @@
-// Package liveplace is the live scheduler's placement: broker/place's dispatch policies
+// Package live is the live scheduler's placement: broker/place's dispatch policies
 // (Tether's cost model, P2C, least-work, round robin, random, weighted random, least-loaded)
 // behind broker/tasks' Placer interface.
 //
@@ -31,4 +31,4 @@
 //
 // Like the engine it serves, a Placer is not safe for concurrent use: the engine's goroutine
 // makes every call.
-package liveplace
+package live

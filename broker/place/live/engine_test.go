@@ -1,4 +1,4 @@
-package liveplace
+package live
 
 import (
 	"crypto/ed25519"
@@ -45,8 +45,10 @@ func newEngineRig(t *testing.T, mods ...func(*Options)) *engineRig {
 	case *Queued:
 		g.p = p.Placer
 	}
-	key := ed25519.NewKeyFromSeed([]byte("tether liveplace test key seed!!"))
-	g.e = tasks.New(tasks.Options{Topics: g.topics, Key: key, Placer: pl, Now: clock}, tasks.Loaded{})
+	key := ed25519.NewKeyFromSeed([]byte("tether live placer test key seed"))
+	if g.e, err = tasks.New(tasks.Options{Topics: g.topics, Key: key, Placer: pl, Now: clock}, tasks.Loaded{}); err != nil {
+		t.Fatalf("tasks.New: %v", err)
+	}
 	return g
 }
 
