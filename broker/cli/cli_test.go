@@ -23,7 +23,8 @@ func TestPrintNodes(t *testing.T) {
 	cpu, mem, temp := 12.34, 50.0, 61.5
 	f := protocol.FleetNodes{V: 1, Nodes: []protocol.FleetNode{
 		{Node: "pi-a", Online: true, Arch: "arm64", Model: "Raspberry Pi 4 Model B Rev 1.4", Tier: "edge", Version: "1.4.2",
-			CPU: &cpu, MemPct: &mem, TempC: &temp, LastSeen: now.Add(-3 * time.Second), Throttled: true},
+			CPU: &cpu, MemPct: &mem, TempC: &temp, LastSeen: now.Add(-3 * time.Second), Throttled: true,
+			Link: &protocol.LinkEstimate{RTTMS: 4.25, RTTSamples: 3, Mbps: 87.54, MbpsSamples: 1}},
 		{Node: "pi-b", Online: false, Reason: "lost", Arch: "armv7", LastSeen: now.Add(-90 * time.Second), Duplicate: true},
 		{Node: "pi-c"},
 		{Node: "pi-d", Online: true, Arch: "arm64", LastSeen: now.Add(-time.Second), DiskFull: true},
@@ -34,8 +35,8 @@ func TestPrintNodes(t *testing.T) {
 	}
 	got := b.String()
 	for _, want := range []string{
-		"NODE", "VERSION", "LAST SEEN",
-		"pi-a", "1.4.2", "arm64", "Raspberry Pi 4 Model B Rev 1.4", "online throttled", "12.3", "50.0", "61.5°C", "3s ago",
+		"NODE", "VERSION", "RTT", "MBIT/S", "LAST SEEN",
+		"pi-a", "1.4.2", "arm64", "Raspberry Pi 4 Model B Rev 1.4", "online throttled", "12.3", "50.0", "61.5°C", "4.2ms", "87.5", "3s ago",
 		"pi-b", "offline (lost) DUPLICATE-ID", "1m30s ago",
 		"pi-c", "never",
 		"pi-d", "online DISK-FULL",

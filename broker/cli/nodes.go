@@ -161,7 +161,7 @@ func warnIfSchedulerOffline(env Env, c *rowCollector) {
 
 func printNodes(w io.Writer, f protocol.FleetNodes, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tARCH\tMODEL\tTIER\tVERSION\tSTATE\tCPU%\tMEM%\tTEMP\tLAST SEEN")
+	fmt.Fprintln(tw, "NODE\tARCH\tMODEL\tTIER\tVERSION\tSTATE\tCPU%\tMEM%\tTEMP\tRTT\tMBIT/S\tLAST SEEN")
 	for _, n := range f.Nodes {
 		state := "online"
 		if !n.Online {
@@ -179,8 +179,17 @@ func printNodes(w io.Writer, f protocol.FleetNodes, now time.Time) error {
 		if n.DiskFull {
 			state += " DISK-FULL"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, dash(n.Arch), dash(n.Model), dash(n.Tier), dash(n.Version), state,
-			num(n.CPU, "%.1f"), num(n.MemPct, "%.1f"), num(n.TempC, "%.1f°C"), ago(n.LastSeen, now))
+		rtt, rate := "-", "-"
+		if l := n.Link; l != nil {
+			if l.RTTSamples > 0 {
+				rtt = fmt.Sprintf("%.1fms", l.RTTMS)
+			}
+			if l.MbpsSamples > 0 {
+				rate = fmt.Sprintf("%.1f", l.Mbps)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, dash(n.Arch), dash(n.Model), dash(n.Tier), dash(n.Version), state,
+			num(n.CPU, "%.1f"), num(n.MemPct, "%.1f"), num(n.TempC, "%.1f°C"), rtt, rate, ago(n.LastSeen, now))
 	}
 	if len(f.Nodes) == 0 {
 		fmt.Fprintln(tw, "(no nodes yet)")

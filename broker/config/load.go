@@ -66,6 +66,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.DurationVar(&cfg.KeepAlive, "keepalive", cfg.KeepAlive, "the scheduler's MQTT keepalive")
 	fs.DurationVar(&cfg.OfflineGrace, "offline-grace", cfg.OfflineGrace, "added to a node's heartbeat before it is declared offline")
 	fs.DurationVar(&cfg.RedeliveryWindow, "redelivery-window", cfg.RedeliveryWindow, "external broker: how long a message the agent no longer holds is awaited before it counts as lost")
+	fs.DurationVar(&cfg.Placement.LinkProbe, "link-probe", cfg.Placement.LinkProbe, "how often each online node's round trip is measured (0: never)")
 	fs.DurationVar(&cfg.FleetInterval, "fleet-interval", cfg.FleetInterval, "shortest time between fleet table publications")
 	fs.DurationVar(&cfg.FleetRowRefresh, "fleet-row-refresh", cfg.FleetRowRefresh, "how long a fleet row with only new measurements waits to be published (0: 60 fleet intervals)")
 	fs.StringVar(&cfg.Tasks.Dir, "tasks-dir", cfg.Tasks.Dir, "directory of the task store")

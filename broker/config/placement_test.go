@@ -23,7 +23,7 @@ func TestPlacementLayers(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "broker.yaml")
 	file := "placement:\n  policy: p2c\n  background_load: false\n  lan: {rtt: 5ms, bandwidth_mbps: 30}\n" +
-		"  wan: {rtt: 160ms, up_mbps: 8, down_mbps: 40}\n"
+		"  wan: {rtt: 160ms, up_mbps: 8, down_mbps: 40}\n  link_probe: 30s\n"
 	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestPlacementLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Placement{Policy: "p2c", LAN: Link{RTT: 5 * time.Millisecond, BandwidthMbps: 30},
-		WAN: WANLink{RTT: 160 * time.Millisecond, UpMbps: 8, DownMbps: 40}}
+		WAN: WANLink{RTT: 160 * time.Millisecond, UpMbps: 8, DownMbps: 40}, LinkProbe: 30 * time.Second}
 	if diff := cmp.Diff(want, cfg.Placement); diff != "" {
 		t.Errorf("from the file (-want +got):\n%s", diff)
 	}
@@ -60,13 +60,15 @@ func TestPlacementValidate(t *testing.T) {
 		mutate func(*Placement)
 		want   string
 	}{
-		"unknown policy": {func(p *Placement) { p.Policy = "fastest" }, `placement.policy: unknown placement policy "fastest": use one of least-loaded`},
-		"central queue":  {func(p *Placement) { p.Policy = "srtf" }, "not one the live scheduler runs"},
-		"no lan rtt":     {func(p *Placement) { p.LAN.RTT = 0 }, "placement.lan.rtt"},
-		"huge wan rtt":   {func(p *Placement) { p.WAN.RTT = time.Hour }, "placement.wan.rtt"},
-		"no bandwidth":   {func(p *Placement) { p.LAN.BandwidthMbps = 0 }, "placement.lan.bandwidth_mbps"},
-		"negative up":    {func(p *Placement) { p.WAN.UpMbps = -1 }, "placement.wan.up_mbps"},
-		"no down":        {func(p *Placement) { p.WAN.DownMbps = 0 }, "placement.wan.down_mbps"},
+		"unknown policy":  {func(p *Placement) { p.Policy = "fastest" }, `placement.policy: unknown placement policy "fastest": use one of least-loaded`},
+		"central queue":   {func(p *Placement) { p.Policy = "srtf" }, "not one the live scheduler runs"},
+		"no lan rtt":      {func(p *Placement) { p.LAN.RTT = 0 }, "placement.lan.rtt"},
+		"huge wan rtt":    {func(p *Placement) { p.WAN.RTT = time.Hour }, "placement.wan.rtt"},
+		"no bandwidth":    {func(p *Placement) { p.LAN.BandwidthMbps = 0 }, "placement.lan.bandwidth_mbps"},
+		"negative up":     {func(p *Placement) { p.WAN.UpMbps = -1 }, "placement.wan.up_mbps"},
+		"no down":         {func(p *Placement) { p.WAN.DownMbps = 0 }, "placement.wan.down_mbps"},
+		"probe too often": {func(p *Placement) { p.LinkProbe = 500 * time.Millisecond }, "placement.link_probe 500ms"},
+		"probe never":     {func(p *Placement) { p.LinkProbe = 48 * time.Hour }, "placement.link_probe 48h"},
 	}
 	for name, c := range cases {
 		cfg := Default()

@@ -203,7 +203,7 @@ func TestTaskDataEndToEnd(t *testing.T) {
 	id := putSchedulerBlob(t, s.site, data)
 	edge := randomBytes(2<<20+17, 8)
 	edgeID := putAgentBlob(t, s.site, "pi-src", edge)
-	s.startScheduler()
+	s.startScheduler("--link-probe", "1s")
 	op := newOperator(t, s.site)
 	s.startAgent("pi-work", "--label", "role=worker")
 	s.startAgent("pi-src")
@@ -243,6 +243,27 @@ func TestTaskDataEndToEnd(t *testing.T) {
 	got := waitSchedulerBlob(t, s.site, out, 30*time.Second)
 	if want := sum(data) + "  data\n"; string(got) != want {
 		t.Fatalf("output listing %q, want %q", got, want)
+	}
+
+	// Links measured live: the 2 MiB pulled from pi-src is a throughput
+	// sample of its link, and the probes (every second here) give both
+	// nodes round trips; the fleet rows show them.
+	rows := map[string]protocol.FleetNode{}
+	s.waitFleet(30*time.Second, "measured links in the fleet rows", func(m map[string]protocol.FleetNode) bool {
+		rows = m
+		src, work := m["pi-src"].Link, m["pi-work"].Link
+		return src != nil && src.MbpsSamples >= 1 && src.RTTSamples >= 2 && work != nil && work.RTTSamples >= 2
+	})
+	for _, n := range []string{"pi-src", "pi-work"} {
+		l := rows[n].Link
+		t.Logf("%s: round trip %.2f ± %.2f ms (%d probes), %.1f ± %.1f Mbit/s (%d transfers)", n,
+			l.RTTMS, l.RTTDevMS, l.RTTSamples, l.Mbps, l.MbpsDev, l.MbpsSamples)
+		if !(l.RTTMS > 0 && l.RTTMS < 1000) {
+			t.Errorf("%s: a round trip of %v ms on loopback", n, l.RTTMS)
+		}
+	}
+	if l := rows["pi-src"].Link; !(l.Mbps > 1) {
+		t.Errorf("pi-src: %v Mbit/s for a 2 MiB transfer on loopback", l.Mbps)
 	}
 }
 

@@ -106,6 +106,9 @@ type Node struct {
 	// DiskFull: the node's latest birth said its disk is full
 	// (protocol.Health.DiskFull).
 	DiskFull bool
+	// Link is the node's link as the scheduler measured it (SetLink); nil
+	// before a first measurement.
+	Link *protocol.LinkEstimate
 
 	seq   stream // the current sequence: Store, or the instance for agents without one
 	clock bootClock

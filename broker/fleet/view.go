@@ -58,6 +58,10 @@ func Row(n Node) protocol.FleetNode {
 	if !n.Measured.IsZero() {
 		row.Measured = n.Measured.UTC().Truncate(time.Millisecond)
 	}
+	if n.Link != nil {
+		l := *n.Link
+		row.Link = &l
+	}
 	if n.Facts != nil {
 		row.Arch, row.Model, row.Tier, row.Version = n.Facts.Arch, n.Facts.Model, n.Facts.Tier, n.Facts.AgentVersion
 	}

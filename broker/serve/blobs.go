@@ -31,6 +31,7 @@ func (s *scheduler) openBlobs() error {
 	}
 	s.blobStore, s.blobs = st, e
 	s.pulls.shares = newShares(s.cfg.BlobNodeShare())
+	s.pulls.onFetch = s.onTransfer
 	return nil
 }
 

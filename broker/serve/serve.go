@@ -25,6 +25,7 @@ import (
 	"github.com/tether-edge/tether/broker/fleet"
 	"github.com/tether-edge/tether/broker/httpd"
 	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/broker/place/links"
 	"github.com/tether-edge/tether/broker/place/live"
 	"github.com/tether-edge/tether/broker/tasks"
 	"github.com/tether-edge/tether/pkg/blob"
@@ -251,6 +252,16 @@ type scheduler struct {
 	pulls     pulls
 	pullCtx   context.Context // the scheduler's run: pulls end with it
 	enrol     *enroller       // nil without enrol.file (enrol.go)
+	links     *links.Table    // the nodes' links as measured (links.go)
+	epoch     time.Time       // the origin of monotonic when Options.Elapsed is nil
+}
+
+// monotonic is the scheduler's monotonic clock (Options.Elapsed).
+func (s *scheduler) monotonic() time.Duration {
+	if s.o.Elapsed != nil {
+		return s.o.Elapsed()
+	}
+	return time.Since(s.epoch)
 }
 
 // redelivery is how long the fleet awaits a message its agent no longer
@@ -281,6 +292,8 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		actions: make(chan nodeAction, 1024),
 		intake:  newIntake(intakeWorkers, intakeDepth),
 		store:   st,
+		links:   links.NewTable(),
+		epoch:   time.Now(),
 	}
 	s.rejects = newRateLog(s.log, time.Second)
 	s.unverified = newRateLog(s.log, time.Second)
@@ -296,7 +309,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		return nil, err
 	}
 	po := cfg.Placement.Options()
-	po.Logger = o.Logger
+	po.Logger, po.Links = o.Logger, s.links
 	placer, err := live.New(po)
 	if err != nil {
 		return nil, err
@@ -335,7 +348,7 @@ func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){s.sweepLoop, s.publishLoop, s.commandLoop, s.blobLoop} {
+	for _, loop := range []func(context.Context){s.sweepLoop, s.publishLoop, s.commandLoop, s.blobLoop, s.probeLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -20,7 +20,7 @@ import (
 const minUrgentGap = 100 * time.Millisecond
 
 // A row whose only changes are measurements (CPU, memory, temperature,
-// last seen, seq, backlog) waits config.RowRefresh before it is published
+// last seen, seq, backlog, the measured link) waits config.RowRefresh before it is published
 // again: 60 fleet intervals, 1 min, by default. A node reports every
 // 10 s or so, ~400 bytes; its ~300-byte row once a minute adds ~8 % to
 // what a monitor of tether/v1/<region>/# receives. Changes of state
@@ -245,8 +245,8 @@ type rowState struct {
 }
 
 func stateOf(r protocol.FleetNode) rowState {
-	st := rowState{measured: r.CPU != nil || r.MemPct != nil || r.TempC != nil || r.Outbox != nil}
-	r.CPU, r.MemPct, r.TempC, r.Outbox = nil, nil, nil, nil
+	st := rowState{measured: r.CPU != nil || r.MemPct != nil || r.TempC != nil || r.Outbox != nil || r.Link != nil}
+	r.CPU, r.MemPct, r.TempC, r.Outbox, r.Link = nil, nil, nil, nil, nil
 	r.LastSeen, r.Measured = time.Time{}, time.Time{}
 	r.ClockSkewMS, r.Seq, r.Missing, r.Dups = 0, 0, 0, 0
 	st.row = r
@@ -259,5 +259,6 @@ func sameRow(a, b protocol.FleetNode) bool {
 	return stateOf(a) == stateOf(b) && eq(a.CPU, b.CPU) && eq(a.MemPct, b.MemPct) && eq(a.TempC, b.TempC) &&
 		a.LastSeen.Equal(b.LastSeen) && a.Measured.Equal(b.Measured) && a.ClockSkewMS == b.ClockSkewMS &&
 		a.Seq == b.Seq && a.Missing == b.Missing && a.Dups == b.Dups &&
-		(a.Outbox == nil) == (b.Outbox == nil) && (a.Outbox == nil || *a.Outbox == *b.Outbox)
+		(a.Outbox == nil) == (b.Outbox == nil) && (a.Outbox == nil || *a.Outbox == *b.Outbox) &&
+		(a.Link == nil) == (b.Link == nil) && (a.Link == nil || *a.Link == *b.Link)
 }

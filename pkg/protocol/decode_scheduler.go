@@ -148,10 +148,34 @@ func (n *FleetNode) Validate() error {
 			return err
 		}
 	}
+	if n.Link != nil {
+		if err := n.Link.validate(); err != nil {
+			return err
+		}
+	}
 	if n.Outbox != nil {
 		return n.Outbox.validate()
 	}
 	return nil
+}
+
+func (l *LinkEstimate) validate() error {
+	if err := checkRange("link.rtt_ms", l.RTTMS, 0, MaxLinkRTTMS); err != nil {
+		return err
+	}
+	if err := checkRange("link.rtt_dev_ms", l.RTTDevMS, 0, MaxLinkRTTMS); err != nil {
+		return err
+	}
+	if err := checkRange("link.mbps", l.Mbps, 0, MaxLinkMbps); err != nil {
+		return err
+	}
+	if err := checkRange("link.mbps_dev", l.MbpsDev, 0, MaxLinkMbps); err != nil {
+		return err
+	}
+	if err := CheckSeq("link.rtt_samples", l.RTTSamples); err != nil {
+		return err
+	}
+	return CheckSeq("link.mbps_samples", l.MbpsSamples)
 }
 
 func (o *Outbox) validate() error {

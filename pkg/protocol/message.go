@@ -278,7 +278,30 @@ type FleetNode struct {
 	// among Gaps too).
 	Outbox *Outbox `json:"outbox,omitempty"`
 	Dups   uint64  `json:"dups,omitempty"` // duplicate messages seen
+	// Link is the node's link to the site as the scheduler measured it;
+	// absent until a first measurement.
+	Link *LinkEstimate `json:"link,omitempty"`
 }
+
+// LinkEstimate is a node's link as the scheduler measures it: round trips
+// of light probes through the broker, and the throughput of blob transfers
+// from the node, each smoothed with its mean deviation
+// (docs/scheduling.md, "Links measured live"). A quantity with no samples
+// is left out.
+type LinkEstimate struct {
+	RTTMS       float64 `json:"rtt_ms,omitempty"`
+	RTTDevMS    float64 `json:"rtt_dev_ms,omitempty"`
+	RTTSamples  uint64  `json:"rtt_samples,omitempty"`
+	Mbps        float64 `json:"mbps,omitempty"`
+	MbpsDev     float64 `json:"mbps_dev,omitempty"`
+	MbpsSamples uint64  `json:"mbps_samples,omitempty"`
+}
+
+// Bounds of a LinkEstimate.
+const (
+	MaxLinkRTTMS = 600_000 // ten minutes
+	MaxLinkMbps  = 1e6
+)
 
 // DuplicateNotice is the payload of the duplicate command: the agent
 // instances the scheduler saw take turns with one node id.

@@ -61,7 +61,8 @@ var examples = map[string]any{
 	"summary":   FleetSummary{V: Version, TS: ts, Nodes: 3, Online: 2, Offline: 1, Throttled: 1},
 	"row": FleetRow{V: Version, TS: ts, Scheduler: "01JDQ90000", FleetNode: FleetNode{Node: "pi-0001", Online: true, Arch: "arm64",
 		Model: "Raspberry Pi 4 Model B Rev 1.4", Tier: TierEdge, CPU: f64(12.5), MemPct: f64(17.05), TempC: f64(48.7), LastSeen: ts,
-		Measured: ts.Add(-120 * time.Millisecond), ClockSkewMS: 35, Seq: 57, Missing: 2, Outbox: &Outbox{Pending: 3, Bytes: 2790}}},
+		Measured: ts.Add(-120 * time.Millisecond), ClockSkewMS: 35, Seq: 57, Missing: 2, Outbox: &Outbox{Pending: 3, Bytes: 2790},
+		Link: &LinkEstimate{RTTMS: 4.2, RTTDevMS: 0.9, RTTSamples: 12, Mbps: 87.5, MbpsDev: 6.1, MbpsSamples: 3}}},
 	"fleet": FleetNodes{V: Version, TS: ts, Nodes: []FleetNode{
 		{Node: "pi-0001", Online: true, Arch: "arm64", Model: "Raspberry Pi 4 Model B Rev 1.4", Tier: TierEdge,
 			CPU: f64(12.5), MemPct: f64(17.05), TempC: f64(48.7), LastSeen: ts, Measured: ts.Add(-120 * time.Millisecond),

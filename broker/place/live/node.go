@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/tether-edge/tether/broker/place"
+	"github.com/tether-edge/tether/broker/place/links"
 	"github.com/tether-edge/tether/broker/tasks"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
@@ -60,7 +61,25 @@ func (p *Placer) declare(n *tasks.Node) place.Node {
 	if v, ok := label(n, LabelBandwidth, 0, 1e6); ok && v > 0 {
 		d.Bandwidth = v * bytesPerMegabit
 	}
+	if d.Tier == place.TierEdge && p.opt.Links != nil {
+		p.measured(&d)
+	}
 	return d
+}
+
+// measured blends an edge node's measured link into its declared (configured) one: the
+// configuration is the prior, each measurement evidence (links.Blend).
+func (p *Placer) measured(d *place.Node) {
+	e, ok := p.opt.Links.Get(d.ID)
+	if !ok {
+		return
+	}
+	if e.RTTSamples > 0 {
+		d.RTT = links.Blend(d.RTT, e.RTT.Seconds(), e.RTTSamples)
+	}
+	if e.MbpsSamples > 0 && d.Bandwidth > 0 {
+		d.Bandwidth = links.Blend(d.Bandwidth, e.Mbps*bytesPerMegabit, e.MbpsSamples)
+	}
 }
 
 // label returns the finite number labelled key on n within [lo, hi].

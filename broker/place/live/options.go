@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/tether-edge/tether/broker/place/links"
 )
 
 // Options configure a Placer; the zero value is usable (the defaults in parentheses).
@@ -24,11 +26,23 @@ type Options struct {
 	IgnoreLoad bool
 	// Tether tunes the Tether policy (broker/place's defaults).
 	Tether TetherOptions
+	// Links, if set, are the edge nodes' links as measured (broker/place/links): the
+	// configured link (LAN, labels) is the prior and a measurement the evidence
+	// (links.Blend). Nil: the configured links alone.
+	Links LinkSource
 
 	Now    func() time.Time // time.Now
 	Rand   *rand.Rand       // the random policies' source; nil: seeded from the clock
 	Logger *slog.Logger     // none
 }
+
+// LinkSource gives a node's measured link; *links.Table is one. It must be safe for
+// concurrent use: the scheduler records measurements while placement reads them.
+type LinkSource interface {
+	Get(node string) (links.Estimate, bool)
+}
+
+var _ LinkSource = (*links.Table)(nil)
 
 // Link is a path between a node and the site.
 type Link struct {

@@ -2,12 +2,14 @@ package live
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tether-edge/tether/broker/place/links"
 	"github.com/tether-edge/tether/broker/tasks"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
@@ -422,5 +424,49 @@ func TestClassesAreBounded(t *testing.T) {
 	}
 	if len(g.p.classes) != 7 {
 		t.Errorf("%d classes kept", len(g.p.classes))
+	}
+}
+
+// TestMeasuredLinksMoveThePlacement: two edge nodes declared with the same
+// configured link (the LAN, 100 Mbit/s), pi-slow's cores twice as fast, so
+// a task with 40 MB of input from the site goes there. Then pi-slow's
+// transfers measure 2 Mbit/s and 80 ms: its declared link follows the
+// measurements (the configuration counting as one sample), and the same
+// tasks go to pi-fast.
+func TestMeasuredLinksMoveThePlacement(t *testing.T) {
+	tb := links.NewTable()
+	g := newRig(t, func(o *Options) { o.Links = tb })
+	speed := func(n *tasks.Node) { n.Labels = map[string]string{LabelSpeed: "2"} }
+	g.node("pi-fast", protocol.TierEdge, 8)
+	g.node("pi-slow", protocol.TierEdge, 8, speed)
+	chosen := map[string]int{}
+	for i := range 4 {
+		chosen[g.place(sleepTask(fmt.Sprintf("before-%d", i), 10, 40<<20, 0))]++
+	}
+	if chosen["pi-slow"] != 4 {
+		t.Fatalf("with no measurement: %v, want all on pi-slow (faster cores, the same link)", chosen)
+	}
+	for range 7 {
+		if _, _, err := tb.ObserveTransfer("pi-slow", 1<<20, 4194304*time.Microsecond, 0); err != nil { // 2 Mbit/s
+			t.Fatal(err)
+		}
+		tb.ObserveRTT("pi-slow", 80*time.Millisecond, 0)
+		tb.ObserveTransfer("pi-fast", 1<<20, 83886*time.Microsecond, 0) // 100 Mbit/s
+	}
+	g.node("pi-slow", protocol.TierEdge, 8, speed) // its next report redeclares it
+	g.node("pi-fast", protocol.TierEdge, 8)
+	slow := g.p.fleet.Node(g.index("pi-slow"))
+	if want := (100e6/8 + 7*2e6/8) / 8; math.Abs(slow.Bandwidth-want) > want*1e-3 {
+		t.Errorf("pi-slow's bandwidth %.0f B/s, want %.0f (the prior and 7 samples of 2 Mbit/s)", slow.Bandwidth, want)
+	}
+	if want := (0.002 + 7*0.080) / 8; math.Abs(slow.RTT-want) > 1e-9 {
+		t.Errorf("pi-slow's round trip %.4f s, want %.4f", slow.RTT, want)
+	}
+	clear(chosen)
+	for i := range 4 {
+		chosen[g.place(sleepTask(fmt.Sprintf("after-%d", i), 10, 40<<20, 0))]++
+	}
+	if chosen["pi-fast"] != 4 {
+		t.Errorf("after measuring pi-slow's link at 2 Mbit/s, 40 MB tasks went %v, want all on pi-fast", chosen)
 	}
 }

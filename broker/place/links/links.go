@@ -1,0 +1,172 @@
+// Package links estimates each node's link to the site from what the
+// scheduler measures: round trips of light probes and the throughput of
+// real blob transfers. It is pure and safe for concurrent use: the
+// scheduler records measurements as they come, placement reads the
+// estimates (broker/place/live), and the fleet view shows them.
+//
+// An estimate is smoothed like TCP's round-trip timer (RFC 6298): a mean
+// and a mean deviation, each an exponentially weighted average. The first
+// samples weigh more (1/2, 1/3, … down to the steady weight), so an
+// estimate is useful after one measurement and follows a link that changes
+// within a few. Placement treats the configured link (labels, the LAN and
+// WAN settings) as a prior and the estimate as evidence (Blend).
+package links
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Estimate is one node's link as measured.
+type Estimate struct {
+	// RTT is the smoothed round trip between the scheduler and the node
+	// through the broker, RTTDev its mean deviation.
+	RTT, RTTDev time.Duration
+	RTTSamples  int
+	// Mbps is the smoothed throughput of blob transfers from the node to
+	// the scheduler in megabits per second (what a window of chunks
+	// achieves over the link: bandwidth, or window / RTT if that is
+	// less), MbpsDev its mean deviation.
+	Mbps, MbpsDev float64
+	MbpsSamples   int
+	// At is when the latest sample was taken (monotonic: time since the
+	// table's clock origin).
+	At time.Duration
+}
+
+// Steady weights of a new sample, as in RFC 6298 (α = 1/8, β = 1/4); a
+// throughput sample comes from a whole transfer, so it weighs as a
+// deviation does.
+const (
+	rttWeight  = 1.0 / 8
+	devWeight  = 1.0 / 4
+	rateWeight = 1.0 / 4
+)
+
+// Bounds of a sample; one outside them is refused, not smoothed in.
+const (
+	MaxRTT  = 10 * time.Minute
+	MaxMbps = 1e6
+	// MinTransfer is the smallest transfer whose throughput is a sample:
+	// below it the round trip, not the link's rate, sets the time.
+	MinTransfer = 256 << 10
+)
+
+// ErrSample is wrapped by a refused sample.
+var ErrSample = errors.New("link sample out of range")
+
+// Table holds the estimates by node.
+type Table struct {
+	mu sync.Mutex // guards m
+	m  map[string]*Estimate
+}
+
+// NewTable returns an empty table.
+func NewTable() *Table { return &Table{m: map[string]*Estimate{}} }
+
+// ObserveRTT records a round trip to node measured at now.
+func (t *Table) ObserveRTT(node string, rtt, now time.Duration) (Estimate, error) {
+	if rtt <= 0 || rtt > MaxRTT {
+		return Estimate{}, fmt.Errorf("%w: round trip %v is outside (0, %v]", ErrSample, rtt, MaxRTT)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.get(node)
+	e.RTTSamples++
+	a, b := weight(e.RTTSamples, rttWeight), weight(e.RTTSamples, devWeight)
+	if e.RTTSamples == 1 {
+		e.RTT, e.RTTDev = rtt, rtt/2 // RFC 6298 2.2
+	} else {
+		e.RTTDev = time.Duration((1-b)*float64(e.RTTDev) + b*abs(float64(e.RTT-rtt)))
+		e.RTT = time.Duration((1-a)*float64(e.RTT) + a*float64(rtt))
+	}
+	e.At = now
+	return *e, nil
+}
+
+// ObserveTransfer records a transfer of n bytes from node that took
+// elapsed, measured at now. A transfer below MinTransfer is no sample: it
+// reports false and no error.
+func (t *Table) ObserveTransfer(node string, n int64, elapsed, now time.Duration) (Estimate, bool, error) {
+	if n < MinTransfer {
+		return Estimate{}, false, nil
+	}
+	if elapsed <= 0 {
+		return Estimate{}, false, fmt.Errorf("%w: a transfer of %d bytes in %v", ErrSample, n, elapsed)
+	}
+	mbps := float64(n) * 8 / 1e6 / elapsed.Seconds()
+	if mbps > MaxMbps {
+		return Estimate{}, false, fmt.Errorf("%w: %.0f Mbit/s is above %g", ErrSample, mbps, float64(MaxMbps))
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.get(node)
+	e.MbpsSamples++
+	w := weight(e.MbpsSamples, rateWeight)
+	if e.MbpsSamples == 1 {
+		e.Mbps, e.MbpsDev = mbps, mbps/2
+	} else {
+		e.MbpsDev = (1-w)*e.MbpsDev + w*abs(e.Mbps-mbps)
+		e.Mbps = (1-w)*e.Mbps + w*mbps
+	}
+	e.At = now
+	return *e, true, nil
+}
+
+// Get returns node's estimate, if it has one.
+func (t *Table) Get(node string) (Estimate, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.m[node]
+	if !ok {
+		return Estimate{}, false
+	}
+	return *e, true
+}
+
+// Forget drops node's estimate (the node was removed from the region).
+func (t *Table) Forget(node string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, node)
+}
+
+// Len returns how many nodes have an estimate.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m)
+}
+
+func (t *Table) get(node string) *Estimate {
+	e, ok := t.m[node]
+	if !ok {
+		e = &Estimate{}
+		t.m[node] = e
+	}
+	return e
+}
+
+// weight is a sample's weight when it is the n-th: 1/n for the first
+// samples (their plain mean), then the steady weight.
+func weight(n int, steady float64) float64 { return max(1/float64(n), steady) }
+
+// Blend returns what placement uses for a quantity with a configured
+// prior and a measured value from n samples: the prior counts as one
+// sample, so one measurement moves halfway and a handful dominate. With no
+// samples it is the prior.
+func Blend(prior, measured float64, n int) float64 {
+	if n <= 0 {
+		return prior
+	}
+	return (prior + float64(n)*measured) / float64(n+1)
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

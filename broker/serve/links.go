@@ -1,0 +1,124 @@
+package serve
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/tether-edge/tether/broker/place/links"
+	"github.com/tether-edge/tether/pkg/blob"
+	"github.com/tether-edge/tether/pkg/protocol"
+)
+
+// Links measured live (docs/scheduling.md): the scheduler learns each
+// node's link from what it measures anyway and from light probes.
+//
+//   - A transfer it pulls from a node (an output, an input held there) of
+//     at least links.MinTransfer gives the node's throughput.
+//   - A probe gives its round trip: the scheduler asks the node for a blob
+//     with a random id, which nobody holds, and the node's missing comes
+//     back through the broker — the path task data takes, with no message
+//     the protocol did not have. A node cannot answer before it has the
+//     random id, so it cannot seem nearer than it is; one that answers
+//     late, or not at all, only seems farther. Every online node is probed
+//     once per placement.link_probe, spread over the interval.
+//
+// Estimates go to placement (broker/place/live, for edge nodes) and to the
+// node's fleet row.
+
+// probeTimeout bounds one probe; a probe that took a retry is no sample.
+const probeTimeout = 10 * time.Second
+
+// maxProbes bounds the probes in flight.
+const maxProbes = 16
+
+// onTransfer records a measured pull from a node.
+func (s *scheduler) onTransfer(peer string, _ blob.ID, st blob.FetchStats) {
+	if _, operator := blob.OperatorOf(peer); operator || st.Retries > 0 {
+		return // an operator's upload says nothing of a node; a retried one measures the wait
+	}
+	est, ok, err := s.links.ObserveTransfer(peer, st.Written, st.Elapsed, s.monotonic())
+	if err != nil || !ok {
+		return
+	}
+	s.fleet.SetLink(peer, linkRow(est))
+}
+
+// probeLoop probes every online node once per interval, a share of them
+// each second, until ctx ends. The nodes of an interval are those online
+// when it begins (the first begins one interval, at most 30 s, after the
+// start, when the fleet has reconnected); a node that comes online later
+// waits for the next. The fleet is listed once per interval, not per
+// probe: a whole-fleet scan holds up the receive path.
+func (s *scheduler) probeLoop(ctx context.Context) {
+	every := s.cfg.Placement.LinkProbe
+	if every <= 0 {
+		return
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	slots := make(chan struct{}, maxProbes)
+	var wg sync.WaitGroup // the probes in flight: ctx ends them
+	defer wg.Wait()
+	var ring []string // the nodes still to probe in this interval
+	perTick := 1
+	due := time.Now().Add(min(every, 30*time.Second)) // monotonic
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if len(ring) == 0 {
+			if time.Now().Before(due) {
+				continue
+			}
+			due = time.Now().Add(every)
+			ring = s.fleet.OnlineIDs(ring[:0])
+			perTick = max(1, int((int64(len(ring))*int64(time.Second)+int64(every)-1)/int64(every)))
+		}
+		for n := min(perTick, len(ring)); n > 0; n-- {
+			node := ring[len(ring)-1]
+			ring = ring[:len(ring)-1]
+			select {
+			case slots <- struct{}{}:
+			default:
+				continue // the probes in flight are slow: this node waits for the next interval
+			}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				s.probe(ctx, node)
+			})
+		}
+	}
+}
+
+// probe measures the round trip to node and records it.
+func (s *scheduler) probe(ctx context.Context, node string) {
+	id := blob.ID{Size: 1}
+	_, _ = rand.Read(id.Sum[:])
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	start := time.Now()
+	st, err := s.blobs.Fetch(pctx, node, id)
+	rtt := time.Since(start) // monotonic
+	if !errors.Is(err, blob.ErrNotFound) || st.Retries > 0 {
+		return // no answer, a retried want, or a node answering with bytes: no sample
+	}
+	est, err := s.links.ObserveRTT(node, rtt, s.monotonic())
+	if err != nil {
+		return
+	}
+	s.fleet.SetLink(node, linkRow(est))
+}
+
+// linkRow is an estimate as the fleet view shows it.
+func linkRow(e links.Estimate) protocol.LinkEstimate {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return protocol.LinkEstimate{
+		RTTMS: ms(e.RTT), RTTDevMS: ms(e.RTTDev), RTTSamples: uint64(e.RTTSamples),
+		Mbps: e.Mbps, MbpsDev: e.MbpsDev, MbpsSamples: uint64(e.MbpsSamples),
+	}
+}
