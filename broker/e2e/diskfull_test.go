@@ -82,7 +82,7 @@ func TestDiskFullAgent(t *testing.T) {
 		if st := op.snapshot()[waiting.ID]; st.State != task.StatePending {
 			t.Fatalf("a task was placed on a node whose disk is full: %+v", st)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // kept: looks (each runs the CLI) through a window that must stay so
 	}
 
 	// A restart on the full disk: a clean stop, and a start.
