@@ -250,15 +250,14 @@ tasks:
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for _, n := range sims {
-		for {
-			made, pending := n.position()
-			if r, ok := watch.latest()[n.id]; pending == 0 && ok && r.Seq >= made {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d records pending, %d made, row %+v", n.id, pending, made, watch.latest()[n.id])
-			}
-			time.Sleep(100 * time.Millisecond)
+		var made uint64
+		var pending int
+		if !testenv.Within(time.Until(deadline), func() bool {
+			made, pending = n.position()
+			r, ok := watch.latest()[n.id]
+			return pending == 0 && ok && r.Seq >= made
+		}) {
+			t.Fatalf("%s: %d records pending, %d made, row %+v", n.id, pending, made, watch.latest()[n.id])
 		}
 	}
 	// A quiet simulated node sends no heartbeat, so once its heartbeat
@@ -275,16 +274,12 @@ tasks:
 	// during the outage is then in its row, or counted missing.
 	backlogBy := time.Now().Add(60 * time.Second)
 	for _, id := range honest[:3] {
-		for {
-			r := watch.latest()[id]
-			if connects(agents[id]) > connectsAtKill[id] && r.Missing == 0 && r.Gaps == 0 {
-				break
-			}
-			if time.Now().After(backlogBy) {
-				t.Errorf("%s: not reconnected with its backlog delivered within 60 s of the quiet (%d connections, row %+v)", id, connects(agents[id]), r)
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
+		var r protocol.FleetRow
+		if !testenv.Within(time.Until(backlogBy), func() bool {
+			r = watch.latest()[id]
+			return connects(agents[id]) > connectsAtKill[id] && r.Missing == 0 && r.Gaps == 0
+		}) {
+			t.Errorf("%s: not reconnected with its backlog delivered within 60 s of the quiet (%d connections, row %+v)", id, connects(agents[id]), r)
 		}
 	}
 	up[1].to = time.Now()
