@@ -14,6 +14,7 @@ import (
 	"github.com/tether-edge/tether/broker/enrol"
 	"github.com/tether-edge/tether/broker/mqttd"
 	"github.com/tether-edge/tether/broker/serve"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // TestAgentEnrolsWithItsToken: tether-agent started with enrol.token_file
@@ -65,19 +66,17 @@ func TestAgentEnrolsWithItsToken(t *testing.T) {
 	go func() {
 		adone <- run(actx, []string{"--config", cfgFile}, func(string) string { return "" }, io.Discard, io.Discard)
 	}()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if fi, err := os.Stat(pwFile); err == nil {
-			if fi.Mode().Perm() != 0o600 {
-				t.Errorf("password file mode %v", fi.Mode().Perm())
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			acancel()
-			t.Fatalf("no password file after 15 s (agent: %v)", <-adone)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var fi os.FileInfo
+	if !testenv.Within(15*time.Second, func() bool {
+		var err error
+		fi, err = os.Stat(pwFile)
+		return err == nil
+	}) {
+		acancel()
+		t.Fatalf("no password file after 15 s (agent: %v)", <-adone)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("password file mode %v", fi.Mode().Perm())
 	}
 	acancel()
 	<-adone

@@ -88,10 +88,7 @@ func TestRefusals(t *testing.T) {
 	for _, c := range cases {
 		f.r.Submit(c.payload)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(f.events()) < len(cases) && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, "a refusal of every case", func() bool { return len(f.events()) >= len(cases) })
 	evs := f.events()
 	if len(evs) != len(cases) {
 		t.Fatalf("%d events, want %d refusals:\n%s", len(evs), len(cases), describe(evs))
@@ -115,15 +112,27 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
+// TestUnverifiableFloodIsRateLimited: on a clock that stands still, a
+// flood of 100 garbage commands costs limitBurst refusal events and no
+// more; the rest are denied (refused or dropped) without one.
 func TestUnverifiableFloodIsRateLimited(t *testing.T) {
-	f := newFixture(t, nil)
-	for range 100 {
+	now := time.Now()
+	f := newFixture(t, func(o *Options) { o.Now = func() time.Time { return now } })
+	for i := range limitBurst { // one at a time: none dropped from the small inbox
 		f.r.Submit([]byte("garbage"))
-		time.Sleep(time.Millisecond) // let Run take them: the inbox is small
+		testenv.Eventually(t, 10*time.Second, "a refusal event", func() bool { return len(f.events()) == i+1 })
 	}
-	time.Sleep(100 * time.Millisecond)
-	if n := len(f.events()); n < 1 || n > limitBurst {
-		t.Fatalf("%d refusals for 100 garbage commands, want 1 to %d", n, limitBurst)
+	for range 100 - limitBurst {
+		f.r.Submit([]byte("garbage"))
+	}
+	denied := func() int {
+		f.r.limits.mu.Lock()
+		defer f.r.limits.mu.Unlock()
+		return f.r.limits.dropped
+	}
+	testenv.Eventually(t, 10*time.Second, "the rest denied", func() bool { return denied() == 100-limitBurst })
+	if n := len(f.events()); n != limitBurst {
+		t.Fatalf("%d refusals for 100 garbage commands, want %d", n, limitBurst)
 	}
 }
 
@@ -266,7 +275,7 @@ func TestFinishedTasksAreForgotten(t *testing.T) {
 	if err := f.st.Ack(st.Seq); err != nil { // the broker's PUBACK, as the uplink passes it on
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // kept: a few forget passes (every 10 ms) that must not forget it
 	if _, found, _ := f.st.TaskState("acked"); !found {
 		t.Fatal("forgotten while its assignment still verifies: a replay would run it again")
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tether-edge/tether/agent/store"
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // fullDisk is the agent's store refusing journal writes with ErrDiskFull
@@ -41,13 +42,9 @@ func TestAttemptEndWaitsForDiskSpace(t *testing.T) {
 	f.submit(assignment("t1", 1, spec))
 	f.waitState("t1", 1, task.EventRunning)
 	disk.full.Store(true)
-	deadline := time.Now().Add(20 * time.Second)
-	for disk.refused.Load() < 2 { // the end, and one try again
-		if time.Now().After(deadline) {
-			t.Fatal("the attempt's end was never tried twice while the disk was full")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, 20*time.Second, "the attempt's end tried twice while the disk was full", func() bool {
+		return disk.refused.Load() >= 2 // the end, and one try again
+	})
 	for _, e := range of(f.events(), "t1") {
 		if terminal(e.State) {
 			t.Fatalf("an end event was stored while the disk was full: %+v", e)

@@ -200,17 +200,19 @@ func of(evs []task.Event, id string) []task.Event {
 // waitFor waits for an event of the task that satisfies ok, and returns it.
 func (f *fixture) waitFor(id string, ok func(task.Event) bool) task.Event {
 	f.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	var found task.Event
+	if !testenv.Within(20*time.Second, func() bool {
 		for _, e := range of(f.events(), id) {
 			if ok(e) {
-				return e
+				found = e
+				return true
 			}
 		}
-		time.Sleep(5 * time.Millisecond)
+		return false
+	}) {
+		f.t.Fatalf("no such event of task %s; it has:\n%s", id, describe(of(f.events(), id)))
 	}
-	f.t.Fatalf("no such event of task %s; it has:\n%s", id, describe(of(f.events(), id)))
-	return task.Event{}
+	return found
 }
 
 func (f *fixture) waitState(id string, attempt uint32, state string) task.Event {

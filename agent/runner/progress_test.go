@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // ackAll acknowledges every record in the outbox, as a connected uplink
@@ -28,15 +29,16 @@ func (f *fixture) ackAll() {
 // accepts, acknowledging the outbox meanwhile so the next one may go.
 func (f *fixture) waitProgress(id string, ok func(task.Event) bool) task.Event {
 	f.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	var found task.Event
+	if !testenv.Within(20*time.Second, func() bool {
 		recs, err := f.st.Pending(0, 100000)
 		if err != nil {
 			f.t.Fatal(err)
 		}
 		for _, e := range of(f.events(), id) {
 			if e.State == task.EventProgress && ok(e) {
-				return e
+				found = e
+				return true
 			}
 		}
 		for _, r := range recs {
@@ -44,10 +46,11 @@ func (f *fixture) waitProgress(id string, ok func(task.Event) bool) task.Event {
 				f.t.Fatal(err)
 			}
 		}
-		time.Sleep(5 * time.Millisecond)
+		return false
+	}) {
+		f.t.Fatalf("no such progress event of %s", id)
 	}
-	f.t.Fatalf("no such progress event of %s", id)
-	return task.Event{}
+	return found
 }
 
 // TestBuiltinReportsProgressBetweenCheckpoints: a builtin that is not

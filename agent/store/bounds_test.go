@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // kinds: m metrics, e task event, s status.
@@ -140,12 +142,8 @@ func TestAgeDropsOldMetrics(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.s.Run(ctx) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for h.s.OutboxStats().DroppedMetrics < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("old metrics not dropped: %+v", h.s.OutboxStats())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testenv.Within(5*time.Second, func() bool { return h.s.OutboxStats().DroppedMetrics >= 3 }) {
+		t.Fatalf("old metrics not dropped: %+v", h.s.OutboxStats())
 	}
 	cancel()
 	if err := <-done; err != nil {

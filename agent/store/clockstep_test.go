@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // steppedClock is a wall clock that follows the real one plus an offset a
@@ -64,12 +66,8 @@ func TestCommitsFlowAcrossWallClockSteps(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		deadline := time.Now().Add(bound)
-		for h.s.Commits() == commits {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: Run did not commit the acknowledgements within %v", phase, bound)
-			}
-			time.Sleep(5 * time.Millisecond)
+		if !testenv.Within(bound, func() bool { return h.s.Commits() != commits }) {
+			t.Fatalf("%s: Run did not commit the acknowledgements within %v", phase, bound)
 		}
 	}
 

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // Under a burst from many writers, durable commits (each two fsyncs) stay
@@ -53,7 +55,6 @@ func TestCommitsPerSecondBoundedUnderBurst(t *testing.T) {
 // rate, it does not delay a lone write.
 func TestLoneAppendCommitsAtOnce(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.CommitInterval = time.Second; o.AckInterval = time.Second })
-	time.Sleep(20 * time.Millisecond)
 	h.s.lastCommit.Store(h.s.age.now() - int64(2*time.Second))
 	start := time.Now()
 	mustAppend(t, h.s, KindMetrics, payload("a/b"))
@@ -71,15 +72,11 @@ func TestAppendContextEndsTheWait(t *testing.T) {
 		_, err := h.s.Append(context.Background(), KindMetrics, payload("a/b"))
 		leaderDone <- err
 	}()
-	for {
+	testenv.Eventually(t, 5*time.Second, "the leader's batch open", func() bool {
 		h.s.mu.Lock()
-		open := h.s.cur != nil
-		h.s.mu.Unlock()
-		if open {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer h.s.mu.Unlock()
+		return h.s.cur != nil
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if _, err := h.s.Append(ctx, KindMetrics, payload("a/b")); !errors.Is(err, context.DeadlineExceeded) {
@@ -109,13 +106,7 @@ func TestRunCommitsAcks(t *testing.T) {
 	commits := h.s.Commits()
 	_ = h.s.Ack(1)
 	_ = h.s.Ack(2)
-	deadline := time.Now().Add(5 * time.Second)
-	for h.s.Commits() == commits {
-		if time.Now().After(deadline) {
-			t.Fatal("acknowledgements not committed by Run")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, 5*time.Second, "acknowledgements committed by Run", func() bool { return h.s.Commits() != commits })
 	s := h.s
 	h.s = nil
 	if err := s.Close(); err != nil {
@@ -152,15 +143,11 @@ func TestRunSleepsWhileIdle(t *testing.T) {
 	// AckIntervals, and returns how often it looked.
 	settled := func(what string, cond func() bool) uint64 {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: timed out (Run looked %d times, %d commits)", what, h.s.wakeups.Load(), h.s.Commits())
-			}
-			time.Sleep(time.Millisecond)
+		if !testenv.Within(5*time.Second, cond) {
+			t.Fatalf("%s: timed out (Run looked %d times, %d commits)", what, h.s.wakeups.Load(), h.s.Commits())
 		}
 		n := h.s.wakeups.Load()
-		time.Sleep(10 * ackInterval)
+		time.Sleep(10 * ackInterval) // kept: the time in which Run must not look (Badger cannot run in a synctest bubble)
 		if got := h.s.wakeups.Load(); got != n {
 			t.Fatalf("%s: Run looked %d more times in %v with nothing due", what, got-n, 10*ackInterval)
 		}

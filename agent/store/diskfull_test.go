@@ -140,18 +140,15 @@ func TestDiskFullShedsMetricsKeepsEventsAndRecovers(t *testing.T) {
 		}
 		events-- // refused: not stored
 	}
-	time.Sleep(100 * time.Millisecond) // Run's housekeeping looks while full (DiskPoll 20 ms)
+	looks := h.s.wakeups.Load()
+	testenv.Eventually(t, 5*time.Second, "Run's housekeeping to look while full", func() bool { return h.s.wakeups.Load() >= looks+3 })
 
 	// Space is back: writes are taken again without a restart.
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for h.s.DiskFull() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still disk full 15 s after the space was freed (free %d)", h.s.FreeBytes())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testenv.Within(15*time.Second, func() bool { return !h.s.DiskFull() }) {
+		t.Fatalf("still disk full 15 s after the space was freed (free %d)", h.s.FreeBytes())
 	}
 	for range 10 {
 		if err := appendMetrics(); err != nil {

@@ -38,7 +38,7 @@ func TestTaskCommandWithoutOnTaskIsIgnored(t *testing.T) {
 	if err := r.srv.Publish("tether/v1/r1/nodes/n1/cmd/task", []byte("garbage"), false, 1); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	r.judged(t, u)
 	if !u.Session().Connected() {
 		t.Fatal("a task command without a handler cost the connection")
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/tether-edge/tether/pkg/backoff"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -63,20 +64,45 @@ func startBroker(t *testing.T) *recorder {
 // waitFor returns the first recorded message on topic that satisfies ok.
 func (r *recorder) waitFor(t *testing.T, topic string, ok func([]byte) bool) []byte {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	var found []byte
+	testenv.Eventually(t, 5*time.Second, "a message matching on "+topic, func() bool {
 		r.mu.Lock()
+		defer r.mu.Unlock()
 		for _, pk := range r.msgs {
 			if pk.TopicName == topic && ok(pk.Payload) {
-				r.mu.Unlock()
-				return pk.Payload
+				found = pk.Payload
+				return true
 			}
 		}
-		r.mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
+		return false
+	})
+	return found
+}
+
+// births counts the online statuses of n1 that the uplink u published.
+func (r *recorder) births(u *Uplink) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, pk := range r.msgs {
+		if st := status(pk.Payload); pk.TopicName == "tether/v1/r1/nodes/n1/status" && st.Instance == u.Instance() && st.State == protocol.StateOnline {
+			n++
+		}
 	}
-	t.Fatalf("nothing matching on %s", topic)
-	return nil
+	return n
+}
+
+// judged returns once u has handled every command published before it
+// returns: command handlers run in arrival order, so once u has answered
+// a rebirth command sent last, it has handled all before it.
+func (r *recorder) judged(t *testing.T, u *Uplink) {
+	t.Helper()
+	testenv.Eventually(t, 5*time.Second, "the first birth", func() bool { return r.births(u) > 0 })
+	n := r.births(u)
+	if err := r.srv.Publish("tether/v1/r1/nodes/n1/cmd/rebirth", nil, false, 1); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 5*time.Second, "a birth answering the rebirth command", func() bool { return r.births(u) > n })
 }
 
 func newUplink(t *testing.T, url, node string) (*Uplink, func()) {
@@ -149,29 +175,15 @@ func TestBirthMetricsGoodbyeSequence(t *testing.T) {
 
 func TestRebirthCommand(t *testing.T) {
 	r := startBroker(t)
-	_, stop := newUplink(t, r.url, "n1")
+	u, stop := newUplink(t, r.url, "n1")
 	defer stop()
-	births := func() int {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		n := 0
-		for _, pk := range r.msgs {
-			if pk.TopicName == "tether/v1/r1/nodes/n1/status" && status(pk.Payload).State == protocol.StateOnline {
-				n++
-			}
-		}
-		return n
-	}
 	r.waitFor(t, "tether/v1/r1/nodes/n1/status", func(b []byte) bool { return status(b).State == protocol.StateOnline })
 	if err := r.srv.Publish("tether/v1/r1/nodes/n1/cmd/rebirth", nil, false, 1); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for births() < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if births() != 2 {
-		t.Fatalf("%d births, want 2 after a rebirth command", births())
+	testenv.Eventually(t, 5*time.Second, "a second birth after a rebirth command", func() bool { return r.births(u) >= 2 })
+	if n := r.births(u); n != 2 {
+		t.Fatalf("%d births, want 2 after a rebirth command", n)
 	}
 }
 
@@ -190,10 +202,7 @@ func TestAnotherInstanceOnOurNodeIDIsCounted(t *testing.T) {
 	if err := r.srv.Publish("tether/v1/r1/nodes/n1/cmd/duplicate", notice, false, 1); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for u.Duplicates() < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	r.judged(t, u)
 	if u.Duplicates() != 2 {
 		t.Fatalf("duplicates seen = %d, want 2 (a foreign birth and the scheduler's notice)", u.Duplicates())
 	}
@@ -203,7 +212,7 @@ func TestAnotherInstanceOnOurNodeIDIsCounted(t *testing.T) {
 	if err := r.srv.Publish("tether/v1/r1/nodes/n1/cmd/unknown", []byte("x"), false, 1); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	r.judged(t, u)
 	if u.Duplicates() != 2 || !u.Session().Connected() {
 		t.Fatalf("garbage commands changed state: duplicates %d, connected %v", u.Duplicates(), u.Session().Connected())
 	}
@@ -299,26 +308,7 @@ func TestEarlierRunOfThisAgentIsNoDuplicate(t *testing.T) {
 	// birth: proof, both.
 	publish(protocol.NodeStatus{Header: other, State: protocol.StateOffline, Reason: protocol.ReasonLost, Conn: 1})
 	publish(protocol.NodeStatus{Header: other, State: protocol.StateOnline, Conn: 2, Facts: facts})
-	// Handlers run in arrival order: once the agent has answered a rebirth
-	// command sent last, it has judged every status before it.
-	if err := r.srv.Publish("tether/v1/r1/nodes/n1/cmd/rebirth", nil, false, 1); err != nil {
-		t.Fatal(err)
-	}
-	ownBirths := func() int {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		n := 0
-		for _, pk := range r.msgs {
-			if st := status(pk.Payload); pk.TopicName == "tether/v1/r1/nodes/n1/status" && st.Instance == u.Instance() && st.State == protocol.StateOnline {
-				n++
-			}
-		}
-		return n
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for ownBirths() < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	r.judged(t, u)
 	if got := u.Duplicates(); got != 2 {
 		t.Fatalf("duplicates seen = %d, want 2: only the other device's live will and birth are proof", got)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // blobPeer is a second client of the scheduler's user with a blob store
@@ -121,7 +122,7 @@ func TestAgentServesABlob(t *testing.T) {
 	}
 	link.setUp(false)
 	at := p.store.Written(id)
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * time.Second) // kept: the partition's length is the condition under test
 	link.setUp(true)
 	r := <-res
 	if r.err != nil {
@@ -169,16 +170,13 @@ func putSchedulerBlob(t *testing.T, s *site, data []byte) blob.ID {
 func waitSchedulerBlob(t *testing.T, s *site, id blob.ID, within time.Duration) []byte {
 	t.Helper()
 	p := filepath.Join(s.dir, "blobs", "sha256", id.Hex())
-	deadline := time.Now().Add(within)
-	for {
-		if b, err := os.ReadFile(p); err == nil {
-			return b
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the scheduler does not hold %s after %v", id, within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var b []byte
+	testenv.Eventually(t, within, fmt.Sprintf("the scheduler to hold %s", id), func() bool {
+		var err error
+		b, err = os.ReadFile(p)
+		return err == nil
+	})
+	return b
 }
 
 func randomBytes(n int, seed uint64) []byte {

@@ -200,7 +200,7 @@ tasks:
 	conns := bareConnections(attackCtx, fmt.Sprintf("127.0.0.1:%d", s.port), 20, plan.bareConns/20)
 	endAttack()
 	t.Logf("bare connections open: %d (scheduler ulimit -n %d)", len(conns), plan.nofile)
-	time.Sleep(plan.attack)
+	time.Sleep(plan.attack) // kept: the attack's length is the condition under test
 	for _, c := range conns {
 		c.Close()
 	}
@@ -223,7 +223,7 @@ tasks:
 	up[0].to = time.Now()
 	t.Logf("scheduler killed; outage of %v", plan.outage)
 	stepped.skew.Store(0)
-	time.Sleep(plan.outage)
+	time.Sleep(plan.outage) // kept: the outage's length is the condition under test
 	sched = startChaosScheduler(s, cfg, plan.nofile)
 	rss.watch(sched)
 	up = append(up, window{from: time.Now(), to: time.Now().Add(time.Hour)})
@@ -239,7 +239,7 @@ tasks:
 		return true
 	})
 	t.Logf("every task finished at %v", time.Since(start).Round(time.Millisecond))
-	time.Sleep(time.Until(up[1].from.Add(plan.steady)))
+	time.Sleep(time.Until(up[1].from.Add(plan.steady))) // kept: a steady spell of real time under faults
 	stopFaults()
 	faultsWG.Wait()
 
@@ -250,15 +250,14 @@ tasks:
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for _, n := range sims {
-		for {
-			made, pending := n.position()
-			if r, ok := watch.latest()[n.id]; pending == 0 && ok && r.Seq >= made {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d records pending, %d made, row %+v", n.id, pending, made, watch.latest()[n.id])
-			}
-			time.Sleep(100 * time.Millisecond)
+		var made uint64
+		var pending int
+		if !testenv.Within(time.Until(deadline), func() bool {
+			made, pending = n.position()
+			r, ok := watch.latest()[n.id]
+			return pending == 0 && ok && r.Seq >= made
+		}) {
+			t.Fatalf("%s: %d records pending, %d made, row %+v", n.id, pending, made, watch.latest()[n.id])
 		}
 	}
 	// A quiet simulated node sends no heartbeat, so once its heartbeat
@@ -275,16 +274,12 @@ tasks:
 	// during the outage is then in its row, or counted missing.
 	backlogBy := time.Now().Add(60 * time.Second)
 	for _, id := range honest[:3] {
-		for {
-			r := watch.latest()[id]
-			if connects(agents[id]) > connectsAtKill[id] && r.Missing == 0 && r.Gaps == 0 {
-				break
-			}
-			if time.Now().After(backlogBy) {
-				t.Errorf("%s: not reconnected with its backlog delivered within 60 s of the quiet (%d connections, row %+v)", id, connects(agents[id]), r)
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
+		var r protocol.FleetRow
+		if !testenv.Within(time.Until(backlogBy), func() bool {
+			r = watch.latest()[id]
+			return connects(agents[id]) > connectsAtKill[id] && r.Missing == 0 && r.Gaps == 0
+		}) {
+			t.Errorf("%s: not reconnected with its backlog delivered within 60 s of the quiet (%d connections, row %+v)", id, connects(agents[id]), r)
 		}
 	}
 	up[1].to = time.Now()
@@ -411,35 +406,25 @@ func startChaosScheduler(s *taskSite, cfg string, nofile int) *proc {
 // online and not disk_full.
 func waitRows(t *testing.T, w *fleetWatch, within time.Duration, what string, ids []string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	var missing []string
+	if !testenv.Within(within, func() bool {
 		rows := w.latest()
-		var missing []string
+		missing = missing[:0]
 		for _, id := range ids {
 			if r, ok := rows[id]; !ok || !r.Online || r.DiskFull {
 				missing = append(missing, id)
 			}
 		}
-		if len(missing) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v; not yet: %v", what, within, missing[:min(10, len(missing))])
-		}
-		time.Sleep(100 * time.Millisecond)
+		return len(missing) == 0
+	}) {
+		t.Fatalf("%s: not within %v; not yet: %v", what, within, missing[:min(10, len(missing))])
 	}
 }
 
 // waitRow waits until ok holds for the monitor's latest rows.
 func waitRow(t *testing.T, w *fleetWatch, within time.Duration, what string, ok func(map[string]protocol.FleetRow) bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok(w.latest()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testenv.Eventually(t, within, what, func() bool { return ok(w.latest()) })
 }
 
 // window is a span of time the scheduler was up.

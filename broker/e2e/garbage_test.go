@@ -9,6 +9,7 @@ import (
 
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // TestGarbageIsCountedNotFatal sends garbage, oversized and wrong-version
@@ -66,17 +67,13 @@ func TestGarbageIsCountedNotFatal(t *testing.T) {
 	}
 
 	want := uint64(2 * len(payloads))
-	deadline := time.Now().Add(5 * time.Second)
 	var got uint64
-	for time.Now().Before(deadline) {
+	testenv.Within(5*time.Second, func() bool {
 		mu.Lock()
+		defer mu.Unlock()
 		got = sum.Rejected
-		mu.Unlock()
-		if got >= want {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return got >= want
+	})
 	if got != want {
 		t.Fatalf("scheduler counted %d rejected messages, want %d", got, want)
 	}

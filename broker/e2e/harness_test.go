@@ -138,13 +138,9 @@ func (s *site) reload() {
 	const done = "reloaded credentials"
 	before := strings.Count(s.scheduler.out.String(), done)
 	s.scheduler.signal(syscall.SIGHUP)
-	deadline := time.Now().Add(5 * time.Second)
-	for strings.Count(s.scheduler.out.String(), done) == before {
-		if time.Now().After(deadline) {
-			s.t.Fatal("scheduler did not reload its credentials after SIGHUP")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(s.t, 5*time.Second, "the scheduler to reload its credentials after SIGHUP", func() bool {
+		return strings.Count(s.scheduler.out.String(), done) > before
+	})
 }
 
 func (s *site) password(user string) string {
@@ -218,15 +214,13 @@ func (s *site) startScheduler(extra ...string) *proc {
 
 func (s *site) waitPort() {
 	s.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port)); err == nil {
+	testenv.Eventually(s.t, 10*time.Second, fmt.Sprintf("a listener on port %d", s.port), func() bool {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
+		if err == nil {
 			c.Close()
-			return
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.t.Fatalf("nothing listens on port %d", s.port)
+		return err == nil
+	})
 }
 
 // startAgent runs an agent for node (credentials created here) with a
@@ -296,7 +290,7 @@ func (s *site) waitFleet(within time.Duration, what string, ok func(map[string]p
 			}
 		}
 		lastErr = err
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // kept: each look runs the CLI, so not testenv's 5 ms
 	}
 	s.t.Fatalf("%s: not within %v; last fleet %+v, last error %v", what, within, last, lastErr)
 	return 0

@@ -241,7 +241,7 @@ func checkRetainedBirths(t *testing.T, r *natsRegion, i int, nodes []string) {
 			t.Fatalf("monitor on node %d: %v", i, err)
 		}
 		t.Logf("monitor on node %d: %v; again", i, err)
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond) // kept: a pause before asking a NATS node again after an error
 	}
 	for {
 		mu.Lock()

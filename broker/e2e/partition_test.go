@@ -55,7 +55,7 @@ func TestPartitionResumesElsewhere(t *testing.T) {
 
 	// Heal while the moved copy runs: the isolated node delivers its own
 	// copy's events (it kept running offline).
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // kept: the moved copy runs a while before the heal
 	link.setUp(true)
 	final := op.waitTasks(90*time.Second, "task ended", func(m map[string]task.Status) bool {
 		return task.Terminal(m[spec.ID].State)

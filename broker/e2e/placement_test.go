@@ -100,7 +100,7 @@ func (l *wanLink) pipe(dst, src net.Conn) {
 		if failed {
 			continue // drain until the reader sees the close
 		}
-		time.Sleep(time.Until(c.due))
+		time.Sleep(time.Until(c.due)) // kept: the link's delay is real time
 		if _, err := dst.Write(c.b); err != nil {
 			failed = true
 			src.Close()

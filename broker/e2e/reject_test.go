@@ -14,6 +14,7 @@ import (
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // cli runs tether-broker as the operator and returns its stdout, stderr
@@ -135,13 +136,9 @@ func TestTaskCommandsAndRejections(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(s.scheduler.out.String(), "could not verify") {
-		if time.Now().After(deadline) {
-			t.Fatal("the scheduler never heard of the agent's refusal of forged assignments")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testenv.Eventually(t, 15*time.Second, "the scheduler to hear of the agent's refusal of forged assignments", func() bool {
+		return strings.Contains(s.scheduler.out.String(), "could not verify")
+	})
 	if !strings.Contains(agent.out.String(), "refused") {
 		t.Error("the agent's log does not show the refusal")
 	}

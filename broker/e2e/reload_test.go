@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // TestReloadNamesWhatNeedsARestart: SIGHUP (systemctl reload) reads
@@ -29,17 +31,14 @@ func TestReloadNamesWhatNeedsARestart(t *testing.T) {
 		t.Helper()
 		before := p.out.String()
 		p.signal(syscall.SIGHUP)
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			out := strings.TrimPrefix(p.out.String(), before)
-			if strings.Contains(out, want) && strings.Contains(out, "reloaded credentials") {
-				return out
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no %q after SIGHUP; the scheduler logged:\n%s", want, out)
-			}
-			time.Sleep(20 * time.Millisecond)
+		var out string
+		if !testenv.Within(10*time.Second, func() bool {
+			out = strings.TrimPrefix(p.out.String(), before)
+			return strings.Contains(out, want) && strings.Contains(out, "reloaded credentials")
+		}) {
+			t.Fatalf("no %q after SIGHUP; the scheduler logged:\n%s", want, out)
 		}
+		return out
 	}
 	if out := hup("configuration reloaded"); strings.Contains(out, "only a restart") {
 		t.Fatalf("an unchanged file named changes:\n%s", out)

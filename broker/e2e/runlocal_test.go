@@ -61,16 +61,10 @@ func TestMakeRunCtrlC(t *testing.T) {
 
 	// A monitor follows every node's status.
 	pwFile := filepath.Join(runDir, "monitor.pw")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if b, err := os.ReadFile(pwFile); err == nil && len(b) > 0 && strings.Contains(out.String(), "Tether is running") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("make run did not start within 60 s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, 60*time.Second, "make run to start", func() bool {
+		b, err := os.ReadFile(pwFile)
+		return err == nil && len(b) > 0 && strings.Contains(out.String(), "Tether is running")
+	})
 	pw, _ := os.ReadFile(pwFile)
 	topics, _ := protocol.NewTopics("default")
 	sess, err := session.New(session.Options{Brokers: []string{fmt.Sprintf("tcp://127.0.0.1:%d", port)}, ClientID: "monitor@runlocal",
@@ -101,15 +95,10 @@ func TestMakeRunCtrlC(t *testing.T) {
 		}
 		return statuses[len(statuses)-1], true
 	}
-	for {
-		if st, ok := last(); ok && st.State == protocol.StateOnline {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the agent was not online within 60 s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, 60*time.Second, "the agent online", func() bool {
+		st, ok := last()
+		return ok && st.State == protocol.StateOnline
+	})
 
 	// Ctrl-C.
 	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {

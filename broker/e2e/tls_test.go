@@ -37,12 +37,8 @@ func TestAgentOverMutualTLS(t *testing.T) {
 		return n["pi-tls"].Online && n["pi-tls"].CPU != nil
 	})
 	t.Logf("agent online over mutual TLS after %v", took.Round(time.Millisecond))
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(nocert.out.String(), "mqtt connect failed") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the agent without a client certificate was not refused:\n%s", nocert.out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testenv.Within(5*time.Second, func() bool { return strings.Contains(nocert.out.String(), "mqtt connect failed") }) {
+		t.Fatalf("the agent without a client certificate was not refused:\n%s", nocert.out.String())
 	}
 	f, err := s.nodes()
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // flappingLink is a TCP proxy between agents and the broker that drops
@@ -117,7 +118,7 @@ func throttledCopy(dst io.Writer, src io.Reader, rate int) {
 			}
 			next = next.Add(time.Duration(n) * time.Second / time.Duration(rate))
 			if d := time.Until(next); d > 0 {
-				time.Sleep(d)
+				time.Sleep(d) // kept: the link's rate is real time
 			} else {
 				next = time.Now()
 			}
@@ -223,14 +224,14 @@ func TestKill9Torture(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			// Timed from the start: anywhere in the agent's start, the
 			// store's open included, or in its first second of work.
-			time.Sleep(time.Duration(100+rng.IntN(1400)) * time.Millisecond)
+			time.Sleep(time.Duration(100+rng.IntN(1400)) * time.Millisecond) // kept: a random moment to kill at
 		} else {
 			// Timed from the store's open: while the agent writes and
 			// sends. On a loaded machine the open alone can outlast the
 			// first kind's delays, and ten kills in a row inside it look
 			// like a store that crashes every open (see below).
 			waitOutput(a, storeOpenedRE, 20*time.Second)
-			time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond)
+			time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond) // kept: as above
 		}
 		select {
 		case <-a.done:
@@ -303,15 +304,14 @@ func storeLastSeq(t *testing.T, p *proc) (uint64, string) {
 	// test's claim is what the store kept, not how fast it opens
 	// (pkg/kv's benchmarks and docs/durability.md measure that).
 	start := time.Now()
-	deadline := start.Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := storeOpenedRE.FindStringSubmatch(p.out.String()); m != nil {
-			n, _ := strconv.ParseUint(m[2], 10, 64)
-			t.Logf("the final agent opened its store in %v", time.Since(start).Round(time.Millisecond))
-			return n, m[1]
-		}
-		time.Sleep(20 * time.Millisecond)
+	var m []string
+	if !testenv.Within(60*time.Second, func() bool {
+		m = storeOpenedRE.FindStringSubmatch(p.out.String())
+		return m != nil
+	}) {
+		t.Fatalf("the agent did not log its store:\n%s", p.out.String())
 	}
-	t.Fatalf("the agent did not log its store:\n%s", p.out.String())
-	return 0, ""
+	n, _ := strconv.ParseUint(m[2], 10, 64)
+	t.Logf("the final agent opened its store in %v", time.Since(start).Round(time.Millisecond))
+	return n, m[1]
 }

@@ -128,11 +128,7 @@ func waitSessionGone(addr, id string) {
 		return
 	}
 	s := v.(*Server)
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-		if _, ok := s.mochi.Clients.Get(id); !ok {
-			return
-		}
-	}
+	testenv.Within(2*time.Second, func() bool { _, ok := s.mochi.Clients.Get(id); return !ok })
 }
 
 // client is a paho MQTT 3.1.1 client for tests: every message it receives

@@ -133,8 +133,8 @@ func startMosquitto(t *testing.T) mosquitto {
 		}
 	})
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var dialErr error
+	if !testenv.Within(10*time.Second, func() bool {
 		select {
 		case err := <-exited:
 			t.Fatalf("mosquitto exited: %v\n%s", err, logs)
@@ -143,13 +143,13 @@ func startMosquitto(t *testing.T) mosquitto {
 		c, err := net.DialTimeout("tcp", m.addr, time.Second)
 		if err == nil {
 			c.Close()
-			return m
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto not accepting on %s after 10s: %v\n%s", m.addr, err, logs)
-		}
-		time.Sleep(20 * time.Millisecond)
+		dialErr = err
+		return err == nil
+	}) {
+		t.Fatalf("mosquitto not accepting on %s after 10s: %v\n%s", m.addr, dialErr, logs)
 	}
+	return m
 }
 
 // freeAddr returns a loopback address with a port that was free a moment

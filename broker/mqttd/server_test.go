@@ -82,7 +82,7 @@ func TestShutdownWithIdleConnection(t *testing.T) {
 	defer half.Close()
 	half.Write([]byte{0x10, 0x20}) // a CONNECT header, then nothing
 	mustDial(t, s.Addr().String(), "node-a")
-	time.Sleep(50 * time.Millisecond) // let the server accept them
+	time.Sleep(50 * time.Millisecond) // kept: let the server accept them; nothing shows a connection before its CONNECT
 
 	cancel()
 	select {
@@ -215,7 +215,7 @@ func TestRetainedMessagesDoNotExpire(t *testing.T) {
 		Origin:      "node-a",
 	}
 	s.mochi.Topics.RetainMessage(old)
-	time.Sleep(1500 * time.Millisecond) // mochi's expiry sweep runs every second
+	time.Sleep(1500 * time.Millisecond) // kept: a real sweep of mochi's (every second) must run
 
 	c := mustDial(t, s.Addr().String(), "scheduler")
 	c.subscribe(nodeA+"/status", 1)

@@ -45,13 +45,13 @@ func TestCompactorSleepsWhileIdle(t *testing.T) {
 	p.CompactDelay = 5 * time.Millisecond
 	db, _ := mustOpen(t, filepath.Join(t.TempDir(), "db"), p)
 	testenv.Eventually(t, 30*time.Second, "the first look", func() bool { return db.CompactStats().Looks == 1 })
-	time.Sleep(40 * p.CompactDelay)
+	time.Sleep(40 * p.CompactDelay) // kept: the idle time in which it must not look again
 	if st := db.CompactStats(); st.Looks != 1 {
 		t.Fatalf("looked %d times in %v with nothing written; want 1", st.Looks, 40*p.CompactDelay)
 	}
 	fill(t, db, 0, 1, 10, 1)
 	testenv.Eventually(t, 30*time.Second, "a look after the write", func() bool { return db.CompactStats().Looks == 2 })
-	time.Sleep(40 * p.CompactDelay)
+	time.Sleep(40 * p.CompactDelay) // kept: as above
 	if st := db.CompactStats(); st.Looks != 2 {
 		t.Fatalf("looked %d times after one write; want 2", st.Looks)
 	}

@@ -67,12 +67,7 @@ func buildTemplate(t *testing.T) template {
 // copyOpen copies an open store once its frozen memtables are flushed, so
 // that no file appears or goes away while it copies.
 func copyOpen(t *testing.T, src, dst string) {
-	for deadline := time.Now().Add(10 * time.Second); len(files(t, src, ".mem")) > 1; {
-		if time.Now().After(deadline) {
-			t.Fatal("memtables not flushed after 10 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, "memtables flushed", func() bool { return len(files(t, src, ".mem")) <= 1 })
 	if err := os.MkdirAll(dst, 0o700); err != nil {
 		t.Fatal(err)
 	}

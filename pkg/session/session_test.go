@@ -176,13 +176,7 @@ func TestReconnectRepublishesBirthAndResubscribes(t *testing.T) {
 	}
 	cl.Stop(errors.New("test drops the connection"))
 
-	deadline := time.Now().Add(5 * time.Second)
-	for births.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if births.Load() < 2 {
-		t.Fatalf("birth hook ran %d times, want 2 after a reconnect", births.Load())
-	}
+	testenv.Eventually(t, 5*time.Second, "the birth hook to run again after a reconnect", func() bool { return births.Load() >= 2 })
 	if willSeq.Load() < 2 {
 		t.Fatalf("will composed %d times, want once per connection", willSeq.Load())
 	}
@@ -216,7 +210,12 @@ func TestGoodbyeSuppressesWill(t *testing.T) {
 	if s.Connected() {
 		t.Fatal("still connected after Run returned")
 	}
-	time.Sleep(100 * time.Millisecond) // let a wrongly sent will arrive
+	// mochi sends a will before it marks the connection closed, so once
+	// the broker has closed it a wrongly sent will is retained.
+	testenv.Eventually(t, 5*time.Second, "the broker to close n1's connection", func() bool {
+		cl, ok := srv.Clients.Get("n1")
+		return ok && cl.Closed()
+	})
 	var last string
 	if err := srv.Subscribe("n1/status", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
 		last = string(pk.Payload)
@@ -267,16 +266,11 @@ func TestPublishAsyncKeepsOrder(t *testing.T) {
 	}
 	// A PUBACK can reach the client before the broker has handed the
 	// message to its subscribers: wait for the last delivery.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.Eventually(t, 5*time.Second, "200 deliveries", func() bool {
 		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= 200 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(got) >= 200
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != 200 {
@@ -363,13 +357,7 @@ func TestRefusedSubscriptionIsRetried(t *testing.T) {
 	}
 	run(t, s)
 	waitConnected(t, s)
-	deadline := time.Now().Add(5 * time.Second)
-	for hook.asked.Load() < 4 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := hook.asked.Load(); n < 4 {
-		t.Fatalf("cmd/# asked for %d times, want the first and 3 retries", n)
-	}
+	testenv.Eventually(t, 5*time.Second, "cmd/# asked for the first time and 3 retries", func() bool { return hook.asked.Load() >= 4 })
 	cl, _ := srv.Clients.Get("n1")
 	if cl == nil {
 		t.Fatal("client n1 unknown to the broker")

@@ -1,0 +1,138 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
+)
+
+// operator is an in-test operator client: it submits specs and follows
+// every task's retained status.
+type operator struct {
+	t      *testing.T
+	sess   *session.Session
+	topics protocol.Topics
+
+	mu       sync.Mutex
+	replies  map[string]chan task.Reply
+	statuses map[string]task.Status
+}
+
+func newOperator(t *testing.T, s *site) *operator {
+	t.Helper()
+	topics, _ := protocol.NewTopics("default")
+	o := &operator{t: t, topics: topics, replies: map[string]chan task.Reply{}, statuses: map[string]task.Status{}}
+	sess, err := session.New(session.Options{Brokers: []string{s.url()}, ClientID: "operator@e2e", Username: "operator",
+		Password: s.password("operator"), CleanSession: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sess.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	o.sess = sess
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer wcancel()
+	if err := sess.WaitConnected(wctx); err != nil {
+		t.Fatal(err)
+	}
+	// Subscriptions survive reconnects (the session resubscribes), so the
+	// operator keeps following across a scheduler restart.
+	if err := sess.Subscribe(wctx, topics.Replies("operator"), 1, o.onReply); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Subscribe(wctx, topics.AllTaskStatus(), 1, o.onStatus); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func (o *operator) onReply(m session.Message) {
+	r, err := task.DecodeReply(m.Payload)
+	if err != nil {
+		o.t.Errorf("reply on %s: %v", m.Topic, err)
+		return
+	}
+	o.mu.Lock()
+	ch := o.replies[r.RequestID]
+	o.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- r:
+		default:
+		}
+	}
+}
+
+func (o *operator) onStatus(m session.Message) {
+	if len(m.Payload) == 0 {
+		return
+	}
+	st, err := task.DecodeStatus(m.Payload)
+	if err != nil {
+		o.t.Errorf("status on %s: %v", m.Topic, err)
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if prev, ok := o.statuses[st.Task]; !ok || !st.Updated.Before(prev.Updated) {
+		o.statuses[st.Task] = st
+	}
+}
+
+// submit sends spec and waits for the scheduler's reply.
+func (o *operator) submit(spec task.Spec) task.Reply {
+	o.t.Helper()
+	id := fmt.Sprintf("req-%d", rand.Uint64())
+	ch := make(chan task.Reply, 1)
+	o.mu.Lock()
+	o.replies[id] = ch
+	o.mu.Unlock()
+	b, _ := json.Marshal(task.SubmitRequest{V: task.Version, RequestID: id, ReplyTo: o.topics.Reply("operator", id), Spec: spec})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.sess.Publish(ctx, session.Message{Topic: o.topics.TaskSubmit(), QoS: 1, Payload: b}); err != nil {
+		o.t.Fatalf("submit %s: %v", spec.ID, err)
+	}
+	select {
+	case r := <-ch:
+		return r
+	case <-ctx.Done():
+		o.t.Fatalf("no reply to the submission of %s", spec.ID)
+		return task.Reply{}
+	}
+}
+
+func (o *operator) snapshot() map[string]task.Status {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make(map[string]task.Status, len(o.statuses))
+	for k, v := range o.statuses {
+		out[k] = v
+	}
+	return out
+}
+
+// waitTasks asks ok of the statuses until it holds, or fails after within.
+func (o *operator) waitTasks(within time.Duration, what string, ok func(map[string]task.Status) bool) map[string]task.Status {
+	o.t.Helper()
+	var st map[string]task.Status
+	if !testenv.Within(within, func() bool { st = o.snapshot(); return ok(st) }) {
+		counts := map[string]int{}
+		for _, s := range st {
+			counts[s.State]++
+		}
+		o.t.Fatalf("%s: not within %v; task states %v", what, within, counts)
+	}
+	return st
+}
