@@ -249,6 +249,14 @@ func (p *Placer) task(t *place.Task, r *tasks.Request) {
 		Arrival: p.secs(r.Submitted), Priority: s.Priority, MemBytes: s.Resources.MemMB << 20,
 		Checkpointable: s.Checkpointable, Allow: p.allow,
 	}
+	if b, src, ok := p.dataInput(s); ok {
+		// The blobs the spec names are bytes that will move: at least as many as
+		// declared, from where most of them are unless input_at says otherwise.
+		t.InBytes = max(t.InBytes, b)
+		if s.InputAt == "" {
+			t.Source = src
+		}
+	}
 	if d := s.Deadline.D(); d > 0 {
 		// A deadline that fell before the Placer was made is long missed: like no deadline,
 		// every node misses it, and the earliest wins.
@@ -267,6 +275,35 @@ func (p *Placer) task(t *place.Task, r *tasks.Request) {
 	} else {
 		t.Policy = s.Policy // an unknown one (a task stored before the configuration changed) gets the default
 	}
+}
+
+// dataInput returns the total size of the spec's blob inputs and where the most of their
+// bytes are held: -1 for the scheduler (the site), or a holding node's fleet index. The
+// cost model has one source per task, so inputs split between holders are all taken to come
+// from the largest holder: exact for the usual task (one input, or inputs in one place). ok
+// is false for a spec without blob inputs.
+func (p *Placer) dataInput(s *task.Spec) (bytes float64, source int, ok bool) {
+	if len(s.Inputs) == 0 {
+		return 0, -1, false
+	}
+	best, most := "", int64(-1) // the holder of the most bytes ("" for the site); no allocation
+	for _, a := range s.Inputs {
+		bytes += float64(a.Blob.Size)
+		h := a.FromNode()
+		var n int64
+		for _, b := range s.Inputs { // at most task.MaxInputs each
+			if b.FromNode() == h {
+				n += b.Blob.Size
+			}
+		}
+		if n > most || (n == most && h < best) {
+			best, most = h, n
+		}
+	}
+	if i, ok := p.nodes[best]; ok && best != "" {
+		return bytes, i, true
+	}
+	return bytes, -1, true // the site, or a holder not in the fleet (as source does)
 }
 
 // source is the fleet index where input at lives: -1 for the site, SourceCloud for the

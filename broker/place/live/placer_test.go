@@ -11,6 +11,7 @@ import (
 
 	"github.com/tether-edge/tether/broker/place/links"
 	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
@@ -468,5 +469,30 @@ func TestMeasuredLinksMoveThePlacement(t *testing.T) {
 	}
 	if chosen["pi-fast"] != 4 {
 		t.Errorf("after measuring pi-slow's link at 2 Mbit/s, 40 MB tasks went %v, want all on pi-fast", chosen)
+	}
+}
+
+// TestInputsHeldOnANodeDrawTheTask: a task's 40 MB input is a blob held on
+// pi-cam (from: node/pi-cam), whose cores are slower than pi-a's. With the
+// blob's bytes counted where they are, the task runs on pi-cam (nothing
+// moves) rather than on pi-a (40 MB through the site first); a
+// scheduler-held input of the same size goes to the faster pi-a, since it
+// moves either way.
+func TestInputsHeldOnANodeDrawTheTask(t *testing.T) {
+	g := newRig(t)
+	g.node("pi-a", protocol.TierEdge, 4)
+	g.node("pi-cam", protocol.TierEdge, 4, func(n *tasks.Node) { n.Labels = map[string]string{LabelSpeed: "0.8"} })
+	frame := blob.ID{Size: 40 << 20}
+	frame.Sum[0] = 1
+	spec := func(id, from string) task.Spec {
+		s := sleepTask(id, 10, 0, 0)
+		s.Inputs = map[string]task.Input{"frame": {Blob: frame, From: from}}
+		return s
+	}
+	if got := g.place(spec("held-on-cam", "node/pi-cam")); got != "pi-cam" {
+		t.Errorf("a task whose input is on pi-cam went to %s", got)
+	}
+	if got := g.place(spec("held-at-site", "")); got != "pi-a" {
+		t.Errorf("a task whose input is at the scheduler went to %s, want the faster pi-a", got)
 	}
 }
