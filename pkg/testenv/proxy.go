@@ -14,9 +14,10 @@ type CutProxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex // guards conns and down
+	mu    sync.Mutex // guards conns, down and shape
 	conns []net.Conn
 	down  bool
+	shape *Shape // nil: a plain path (NewShapedProxy)
 	wg    sync.WaitGroup
 }
 
@@ -61,8 +62,14 @@ func (p *CutProxy) accept() {
 			continue
 		}
 		p.conns = append(p.conns, c, u)
+		shape := p.shape
 		p.mu.Unlock()
 		p.wg.Add(2)
+		if shape != nil {
+			go p.shapedPipe(c, u, *shape)
+			go p.shapedPipe(u, c, *shape)
+			continue
+		}
 		go p.pipe(c, u)
 		go p.pipe(u, c)
 	}
