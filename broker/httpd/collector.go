@@ -27,6 +27,8 @@ type BrokerStats struct {
 // TaskStats are the task store's counts by state.
 type TaskStats struct {
 	ByState map[string]int
+	// Unplaced counts the placements that found no node.
+	Unplaced uint64
 }
 
 var (
@@ -44,6 +46,9 @@ var (
 	descCPU          = prometheus.NewDesc("tether_node_cpu_percent", "CPU use, percent of the node's capacity.", nodeLabels, nil)
 	descMem          = prometheus.NewDesc("tether_node_memory_percent", "Memory in use, percent.", nodeLabels, nil)
 	descTemp         = prometheus.NewDesc("tether_node_temperature_celsius", "The node's hottest sensor.", nodeLabels, nil)
+	descUnplaced     = prometheus.NewDesc("tether_placements_no_node_total", "Placements that found no node for a pending task (tried again on every pass).", nil, nil)
+	descLinkRTT      = prometheus.NewDesc("tether_node_link_rtt_seconds", "The node's round trip to the scheduler through the broker, as measured (smoothed).", nodeLabels, nil)
+	descLinkRate     = prometheus.NewDesc("tether_node_link_bits_per_second", "Throughput of blob transfers from the node, as measured (smoothed).", nodeLabels, nil)
 	descThrottled    = prometheus.NewDesc("tether_node_throttled", "1 when the node is throttled or undervolted now.", nodeLabels, nil)
 	descLastSeen     = prometheus.NewDesc("tether_node_last_seen_timestamp_seconds", "When the scheduler last heard from the node.", nodeLabels, nil)
 	descPending      = prometheus.NewDesc("tether_node_outbox_pending", "Records in the node's outbox waiting for the broker.", nodeLabels, nil)
@@ -68,9 +73,9 @@ type collector struct {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descNodes, descThrottledAll, descDuplicates, descRejected, descNotExported,
-		descGapsAll, descPendingAll, descInfo, descOnline, descCPU, descMem, descTemp, descThrottled, descLastSeen,
+		descGapsAll, descPendingAll, descInfo, descOnline, descCPU, descMem, descTemp, descLinkRTT, descLinkRate, descThrottled, descLastSeen,
 		descPending, descOutboxLost, descGaps, descClients, descMsgs, descBytes, descRetained, descInflight,
-		descPacketsDrop, descTasks} {
+		descPacketsDrop, descTasks, descUnplaced} {
 		ch <- d
 	}
 }
@@ -107,7 +112,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, descPacketsDrop, float64(s.MessagesDropped))
 	}
 	if c.tasks != nil {
-		states := c.tasks().ByState
+		st := c.tasks()
+		states := st.ByState
 		names := make([]string, 0, len(states))
 		for s := range states {
 			names = append(names, s)
@@ -116,6 +122,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for _, s := range names {
 			gauge(ch, descTasks, float64(states[s]), s)
 		}
+		counter(ch, descUnplaced, float64(st.Unplaced))
 	}
 }
 
@@ -155,6 +162,14 @@ func (c *collector) collectFleet(ch chan<- prometheus.Metric) {
 		}
 		if r.TempC != nil {
 			gauge(ch, descTemp, *r.TempC, r.Node)
+		}
+		if l := r.Link; l != nil {
+			if l.RTTSamples > 0 {
+				gauge(ch, descLinkRTT, l.RTTMS/1000, r.Node)
+			}
+			if l.MbpsSamples > 0 {
+				gauge(ch, descLinkRate, l.Mbps*1e6, r.Node)
+			}
 		}
 		if !r.LastSeen.IsZero() {
 			gauge(ch, descLastSeen, float64(r.LastSeen.UnixNano())/float64(time.Second), r.Node)

@@ -69,12 +69,14 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestMetricsFromTheFleet(t *testing.T) {
 	f := testFleet(6)
+	f.SetLink("pi-00001", protocol.LinkEstimate{RTTMS: 80, RTTSamples: 4, Mbps: 7.5, MbpsSamples: 1})
+	f.SetLink("pi-00000", protocol.LinkEstimate{RTTMS: 3, RTTSamples: 1})
 	base := start(t, Options{
 		Fleet: f,
 		Broker: func() BrokerStats {
 			return BrokerStats{ClientsConnected: 7, ClientsDisconnected: 2, MessagesReceived: 100, Retained: 12}
 		},
-		Tasks: func() TaskStats { return TaskStats{ByState: map[string]int{"running": 2, "succeeded": 5}} },
+		Tasks: func() TaskStats { return TaskStats{ByState: map[string]int{"running": 2, "succeeded": 5}, Unplaced: 9} },
 	})
 	code, body := get(t, base+"/metrics")
 	if code != http.StatusOK {
@@ -88,6 +90,9 @@ func TestMetricsFromTheFleet(t *testing.T) {
 		`tether_node_cpu_percent{node="pi-00001"} 12.5`,
 		`tether_node_memory_percent{node="pi-00001"} 40`,
 		`tether_node_temperature_celsius{node="pi-00001"} 51`,
+		`tether_node_link_rtt_seconds{node="pi-00001"} 0.08`,
+		`tether_node_link_bits_per_second{node="pi-00001"} 7.5e+06`,
+		`tether_node_link_rtt_seconds{node="pi-00000"} 0.003`,
 		`tether_node_outbox_pending{node="pi-00003"} 3`,
 		`tether_node_outbox_dropped_total{node="pi-00003"} 2`,
 		`tether_node_info{arch="arm64",model="Raspberry Pi 4 Model B",node="pi-00004",tier="edge"} 1`,
@@ -99,12 +104,16 @@ func TestMetricsFromTheFleet(t *testing.T) {
 		`tether_broker_retained_messages 12`,
 		`tether_tasks{state="running"} 2`,
 		`tether_tasks{state="succeeded"} 5`,
+		`tether_placements_no_node_total 9`,
 		`go_goroutines `,
 		`process_resident_memory_bytes `,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	if strings.Contains(body, `tether_node_link_bits_per_second{node="pi-00000"}`) {
+		t.Error("a node with no transfer measured has a throughput series")
 	}
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", body)

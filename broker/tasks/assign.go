@@ -26,6 +26,7 @@ func (e *Engine) place(en *entry, at instant) bool {
 	r.Ahead = e.ahead
 	n := e.opts.Placer.Place(r, e.candidates())
 	if n == nil {
+		e.unplaced.Add(1)
 		return false
 	}
 	t.Attempt++

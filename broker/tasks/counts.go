@@ -25,3 +25,11 @@ func (s *Service) Counts(ctx context.Context) map[string]int {
 	}
 	return nil
 }
+
+// Unplaced returns how many times placement found no node for a pending
+// task since the engine was made (a task is tried again on every pass, so
+// one task stuck pending counts many times). Safe from any goroutine.
+func (e *Engine) Unplaced() uint64 { return e.unplaced.Load() }
+
+// Unplaced is Engine.Unplaced.
+func (s *Service) Unplaced() uint64 { return s.eng.Unplaced() }

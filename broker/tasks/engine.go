@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -167,6 +168,9 @@ func (o *Options) ensureDefaults() {
 type Engine struct {
 	opts Options
 	log  *slog.Logger
+	// unplaced counts the placements that found no node (the task stays
+	// pending and is tried again): read from other goroutines (Unplaced).
+	unplaced atomic.Uint64
 	// The Placer's optional capabilities, nil when it has none.
 	observer Observer
 	policies PolicyChecker

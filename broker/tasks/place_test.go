@@ -86,10 +86,20 @@ func TestPlacementSpreadsByOutstandingWork(t *testing.T) {
 	if fmt.Sprint(on) != "[pi-a pi-b pi-a pi-b]" {
 		t.Fatalf("placements %v", on)
 	}
+	unplaced := func() (n uint64) {
+		h.do(func(e *Engine) { n = e.Unplaced() })
+		return n
+	}
+	if n := unplaced(); n != 0 {
+		t.Fatalf("%d placements found no node, all four found one", n)
+	}
 	big := builtin("big", 10)
 	big.Resources.CPUMillis = 8000
 	if r := h.submit(big); r.State != task.StatePending {
 		t.Fatalf("big placed: %+v", r)
+	}
+	if n := unplaced(); n == 0 {
+		t.Fatal("a task that fits no node was not counted unplaced")
 	}
 	h.node("pi-c", func(n *Node) { n.Cores = 8 })
 	if as := h.assignments(); len(as) != 1 || as[0].Task != "big" || as[0].Node != "pi-c" {
