@@ -1,6 +1,9 @@
 package config
 
-import "path/filepath"
+import (
+	"path/filepath"
+	"time"
+)
 
 // Blobs configures the scheduler's blob store: task inputs uploaded by
 // submitters and outputs fetched from nodes (docs/tasks.md, Task data).
@@ -14,6 +17,11 @@ type Blobs struct {
 	// (its tasks' outputs, inputs held there) that the store holds. 0:
 	// a sixteenth of the quota.
 	NodeShare int64 `yaml:"node_share"`
+	// Retention is how long the blobs of a finished task (its inputs and
+	// outputs) are kept after it ended. 0: as long as the task's record,
+	// which the scheduler keeps for good. Blobs no task refers to are
+	// deleted an hour after they were written either way.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // DefaultBlobQuota is the scheduler's blob quota when none is set.

@@ -234,6 +234,9 @@ func (c *Config) Validate() error {
 	if c.Blobs.Quota < 0 {
 		add("blobs.quota: %d is negative", c.Blobs.Quota)
 	}
+	if c.Blobs.Retention < 0 {
+		add("blobs.retention %v: use 0 (keep a finished task's blobs as long as the task) or a duration such as 720h", c.Blobs.Retention)
+	}
 	if c.Blobs.NodeShare < 0 {
 		add("blobs.node_share: %d is negative", c.Blobs.NodeShare)
 	}

@@ -348,7 +348,7 @@ func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){s.sweepLoop, s.publishLoop, s.commandLoop, s.blobLoop, s.probeLoop} {
+	for _, loop := range []func(context.Context){s.sweepLoop, s.publishLoop, s.commandLoop, s.blobLoop, s.probeLoop, s.blobGCLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func openStore(t *testing.T, dir string, o Options) *Store {
@@ -264,6 +265,34 @@ func TestGCDeletesWhatIsNotKept(t *testing.T) {
 	s = openStore(t, dir, Options{})
 	if used, _ := s.Usage(); used != 1000 || !s.Has(kid) || s.Written(Of(part)) != 0 {
 		t.Fatalf("after gc and reopen: used %d, kept %v, partial %d", used, s.Has(kid), s.Written(Of(part)))
+	}
+}
+
+// TestGCBeforeKeepsWhatIsNew: an unclaimed blob, complete or partial,
+// whose file changed after the cut-off is kept; once it is older it goes.
+func TestGCBeforeKeepsWhatIsNew(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, Options{})
+	old, fresh, part := randomBytes(11, 1000), randomBytes(12, 2000), randomBytes(13, 3000)
+	oid, _ := s.Put(bytes.NewReader(old), 1000)
+	fid, _ := s.Put(bytes.NewReader(fresh), 2000)
+	if _, err := s.Append(Of(part), 0, part[:100]); err != nil {
+		t.Fatal(err)
+	}
+	cut := time.Now().Add(-time.Minute)
+	long := cut.Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "sha256", oid.Hex()), long, long); err != nil {
+		t.Fatal(err)
+	}
+	n, freed, err := s.GCBefore(func(ID) bool { return false }, cut)
+	if err != nil || n != 1 || freed != 1000 {
+		t.Fatalf("gc before %v: %d blobs, %d bytes, %v; want only the old one", cut, n, freed, err)
+	}
+	if s.Has(oid) || !s.Has(fid) || s.Written(Of(part)) != 100 {
+		t.Fatalf("after gc: old %v, fresh %v, partial %d", s.Has(oid), s.Has(fid), s.Written(Of(part)))
+	}
+	if n, _, _ := s.GCBefore(func(ID) bool { return false }, time.Now().Add(time.Minute)); n != 2 {
+		t.Fatalf("gc of everything older than now: %d, want the fresh blob and the partial", n)
 	}
 }
 

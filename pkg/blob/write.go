@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Put stores the size bytes r yields and returns their ID. The bytes go to
@@ -199,6 +200,15 @@ func (s *Store) remove(id ID) error {
 // and returns how many it deleted and the bytes that freed. keep is called
 // with the store locked and must not call the store.
 func (s *Store) GC(keep func(ID) bool) (n int, freed int64, err error) {
+	return s.GCBefore(keep, time.Time{})
+}
+
+// GCBefore is GC that also keeps every blob whose file changed at or
+// after before (a zero before keeps none for its age): a blob just
+// installed, or a transfer still writing, is not yet claimed by what
+// will refer to it. The age is the file's modification time, the only
+// clock a blob has across restarts.
+func (s *Store) GCBefore(keep func(ID) bool, before time.Time) (n int, freed int64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ids []ID
@@ -209,15 +219,26 @@ func (s *Store) GC(keep func(ID) bool) (n int, freed int64, err error) {
 		ids = append(ids, id)
 	}
 	for _, id := range ids {
-		if keep(id) {
+		if keep(id) || !before.IsZero() && s.touchedSince(id, before) {
 			continue
 		}
-		before := s.used
+		used := s.used
 		if err := s.remove(id); err != nil {
 			return n, freed, err
 		}
 		n++
-		freed += before - s.used
+		freed += used - s.used
 	}
 	return n, freed, nil
+}
+
+// touchedSince reports whether id's file, complete or partial, changed at
+// or after t; a file it cannot stat counts as touched (kept). mu is held.
+func (s *Store) touchedSince(id ID, t time.Time) bool {
+	p := s.path(id)
+	if _, ok := s.complete[id]; !ok {
+		p = s.partialPath(id)
+	}
+	fi, err := os.Stat(p)
+	return err != nil || !fi.ModTime().Before(t)
 }
