@@ -113,7 +113,7 @@ func Default() Config {
 		Thresholds:     report.DefaultThresholds(),
 		Outbox:         Outbox{MaxBytes: 8 << 20, MaxAge: 24 * time.Hour},
 		Tasks:          defaultTasks(),
-		Blobs:          Blobs{Quota: 1 << 30},
+		Blobs:          Blobs{Quota: 1 << 30, Keep: 24 * time.Hour},
 		GCPercent:      50,
 		MemoryLimit:    12 << 20,
 		LogLevel:       "info",
@@ -145,6 +145,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Blobs.Quota < 1<<20 {
 		add("blobs.quota: %d is below 1 MiB", c.Blobs.Quota)
+	}
+	if c.Blobs.Keep != 0 && c.Blobs.Keep < time.Hour {
+		add("blobs.keep: %v is below an hour (a transfer's blob must outlive it); 0 keeps everything", c.Blobs.Keep)
 	}
 	if c.Outbox.MaxAge < time.Minute {
 		add("outbox.max_age: %v is below a minute", c.Outbox.MaxAge)
@@ -239,4 +242,9 @@ type Blobs struct {
 	// size of every transfer in progress. Default 1 GiB; set what the
 	// device's card can spare.
 	Quota int64 `yaml:"quota"`
+	// Keep is how long a blob no task in the journal refers to stays (an
+	// input of a finished task, an output the scheduler fetched, data put
+	// there by another program); the store is collected hourly. Default
+	// 24h; 0 keeps everything until the quota stops new transfers.
+	Keep time.Duration `yaml:"keep"`
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/task"
@@ -114,5 +115,44 @@ tr a-z A-Z < "$TETHER_INPUT_FRAME" > "$TETHER_OUTPUT_LOUD"
 	f.submit(assignment("e3", 1, spec))
 	if ev := f.waitState("e3", 1, task.EventFailed); !strings.Contains(ev.Error, "input frame: blob not found") {
 		t.Fatalf("error %q", ev.Error)
+	}
+}
+
+// TestCollectBlobsClaimsTheJournalsTasks: the blob store's collection is
+// told to keep the inputs and outputs of every task the journal holds,
+// and nothing else.
+func TestCollectBlobsClaimsTheJournalsTasks(t *testing.T) {
+	a := []byte("an input\n")
+	bl, ids := newBlobs(t, a)
+	other := blob.Of([]byte("no task names this"))
+	claims := make(chan func(blob.ID) bool, 64)
+	f := newFixture(t, func(o *Options) {
+		o.Blobs, o.ForgetInterval, o.CollectEvery = bl, 10*time.Millisecond, time.Nanosecond
+		o.CollectBlobs = func(keep func(blob.ID) bool) {
+			select {
+			case claims <- keep:
+			default:
+			}
+		}
+	})
+	spec := task.Spec{Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: task.BuiltinSHA256},
+		Inputs: map[string]task.Input{"a_in": {Blob: ids[0]}}, Outputs: []string{task.SHA256Output}}
+	f.submit(assignment("h1", 1, spec))
+	ev := f.waitState("h1", 1, task.EventSucceeded)
+	out := ev.Result.Outputs[task.SHA256Output]
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case keep := <-claims:
+			if !keep(out) {
+				continue // a collection from before the result was journaled
+			}
+			if !keep(ids[0]) || keep(other) {
+				t.Fatalf("claims: input %v, unrelated %v; want true, false", keep(ids[0]), keep(other))
+			}
+			return
+		case <-deadline:
+			t.Fatal("no collection claimed the finished task's output")
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
@@ -69,6 +70,14 @@ type Options struct {
 	// never).
 	ProgressInterval time.Duration
 
+	// CollectBlobs, if set, collects the node's blob store: it deletes what
+	// keep does not claim (and what the caller's own rules keep, such as a
+	// blob's age). keep claims the inputs and outputs of every task the
+	// journal holds. It is called at most every CollectEvery (default 1 h)
+	// on Run's goroutine, beside the forgetting of finished tasks.
+	CollectBlobs func(keep func(blob.ID) bool)
+	CollectEvery time.Duration
+
 	// afterFunc starts an attempt's timeout: f runs once d has passed,
 	// unless stop was called first (default time.AfterFunc). Tests end an
 	// attempt by its timeout when they choose, whatever the host's load.
@@ -82,6 +91,7 @@ const (
 	defaultPollInterval    = time.Second
 	defaultRetention       = 24 * time.Hour
 	defaultForgetInterval  = 30 * time.Second
+	defaultCollectEvery    = time.Hour
 	// DefaultProgressInterval is Options.ProgressInterval's default.
 	DefaultProgressInterval = 30 * time.Second
 	// maxSlots bounds the slots: each running task is a goroutine and,
@@ -138,6 +148,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.Retention <= 0 {
 		o.Retention = defaultRetention
+	}
+	if o.CollectEvery <= 0 {
+		o.CollectEvery = defaultCollectEvery
 	}
 	if o.ForgetInterval <= 0 {
 		o.ForgetInterval = defaultForgetInterval

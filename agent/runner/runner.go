@@ -45,6 +45,9 @@ type Runner struct {
 	queue   []*entry          // accepted, waiting for a slot, oldest first
 	running int               // workers started and not yet reaped
 	workers sync.WaitGroup
+	// collected is when the blob store was last collected (Run's
+	// goroutine; monotonic).
+	collected time.Time
 }
 
 // inboxLen bounds the assignments waiting for Run: at most 16 ×
@@ -123,6 +126,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.startQueued()
 		case <-t.C:
 			r.forget()
+			r.collectBlobs()
 		}
 	}
 }
