@@ -29,7 +29,7 @@ type blobPeer struct {
 	ep    *blob.Endpoint
 }
 
-func newBlobPeer(t *testing.T, s *site) *blobPeer {
+func newBlobPeer(t testing.TB, s *site) *blobPeer {
 	t.Helper()
 	topics, _ := protocol.NewTopics("default")
 	sess, err := session.New(session.Options{Brokers: []string{s.url()}, ClientID: "tether-scheduler@blob-peer",
@@ -64,7 +64,7 @@ func newBlobPeer(t *testing.T, s *site) *blobPeer {
 
 // putAgentBlob stores data in node's blob store (its data dir, as the
 // site lays it out) before the agent starts.
-func putAgentBlob(t *testing.T, s *site, node string, data []byte) blob.ID {
+func putAgentBlob(t testing.TB, s *site, node string, data []byte) blob.ID {
 	t.Helper()
 	st, err := blob.Open(blob.Options{Dir: filepath.Join(s.dir, "data-"+node, "blobs")})
 	if err != nil {

@@ -27,7 +27,7 @@ var (
 )
 
 // binaries builds tether-agent and tether-broker once per test process.
-func binaries(t *testing.T) (agent, broker string) {
+func binaries(t testing.TB) (agent, broker string) {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "tether-e2e-bin")
@@ -54,7 +54,7 @@ func TestMain(m *testing.M) {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -67,7 +67,7 @@ func freePort(t *testing.T) int {
 // site is one region on loopback: a credentials file, a port and the
 // processes started for a test.
 type site struct {
-	t         *testing.T
+	t         testing.TB
 	scheduler *proc // the embedded-broker scheduler, once started
 	// fleetSince makes waitFleet ignore tables published before it (a
 	// retained table outlives the scheduler that published it).
@@ -80,14 +80,14 @@ type site struct {
 	hash       string // passwd --hash; empty: the default
 }
 
-func newSite(t *testing.T) *site {
+func newSite(t testing.TB) *site {
 	t.Helper()
 	return newSiteHash(t, "")
 }
 
 // newSiteHash is newSite with users' passwords hashed as `passwd --hash`
 // says (bcrypt for NATS).
-func newSiteHash(t *testing.T, hash string) *site {
+func newSiteHash(t testing.TB, hash string) *site {
 	t.Helper()
 	agent, broker := binaries(t)
 	s := &site{t: t, dir: t.TempDir(), agent: agent, broker: broker, port: freePort(t), hash: hash}
