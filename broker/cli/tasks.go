@@ -462,7 +462,11 @@ func printTasks(w io.Writer, list []task.Status, now time.Time) error {
 		if st.Total > 0 {
 			progress = fmt.Sprintf("%.0f%%", 100*float64(st.Progress)/float64(st.Total))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", st.Task, st.State, st.Attempt, dash(st.Node), progress,
+		state := st.State
+		if st.AtRisk && !task.Terminal(st.State) {
+			state += " AT-RISK"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", st.Task, state, st.Attempt, dash(st.Node), progress,
 			ago(st.Submitted, now), ago(st.Updated, now))
 	}
 	if len(list) == 0 {
@@ -519,6 +523,13 @@ func printTask(w io.Writer, st task.Status) error {
 	fmt.Fprintf(tw, "updated\t%s\n", st.Updated.Format(time.RFC3339))
 	if st.Total > 0 {
 		fmt.Fprintf(tw, "progress\t%d/%d\n", st.Progress, st.Total)
+	}
+	if !st.EstDone.IsZero() {
+		est := st.EstDone.Format(time.RFC3339)
+		if st.AtRisk {
+			est += " — AT RISK: after the deadline"
+		}
+		fmt.Fprintf(tw, "estimated done\t%s\n", est)
 	}
 	if st.Error != "" {
 		fmt.Fprintf(tw, "error\t%s\n", st.Error)

@@ -53,12 +53,13 @@ func TestPrintTasks(t *testing.T) {
 		{Task: "t-1", State: task.StateRunning, Attempt: 2, Node: "pi-a", Progress: 25, Total: 100,
 			Submitted: now.Add(-time.Minute), Updated: now.Add(-2 * time.Second)},
 		{Task: "t-2", State: task.StatePending, Submitted: now.Add(-time.Second), Updated: now.Add(-time.Second)},
+		{Task: "t-3", State: task.StateAssigned, Node: "pi-b", AtRisk: true, Submitted: now, Updated: now},
 	}
 	var b strings.Builder
 	if err := printTasks(&b, list, now); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"TASK", "t-1", "running", "pi-a", "25%", "1m0s ago", "t-2", "pending"} {
+	for _, want := range []string{"TASK", "t-1", "running", "pi-a", "25%", "1m0s ago", "t-2", "pending", "assigned AT-RISK"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())
 		}
@@ -68,6 +69,7 @@ func TestPrintTasks(t *testing.T) {
 func TestPrintTaskShowsAttempts(t *testing.T) {
 	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	st := task.Status{Task: "t-1", State: task.StateSucceeded, Attempt: 2, Node: "pi-b", Submitted: now, Updated: now,
+		EstDone: now.Add(time.Hour), AtRisk: true,
 		Result: &task.Result{ExitCode: 0, CPUMS: 1500, Output: "abc123"},
 		Attempts: []task.Attempt{
 			{N: 1, Node: "pi-a", Assigned: now, Ended: now, State: "lost", Reason: "node offline past grace"},
@@ -77,7 +79,8 @@ func TestPrintTaskShowsAttempts(t *testing.T) {
 	if err := printTask(&b, st); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"succeeded", "abc123", "1.5s", "attempts:", "pi-a", "node offline past grace", "40"} {
+	for _, want := range []string{"succeeded", "abc123", "1.5s", "attempts:", "pi-a", "node offline past grace", "40",
+		"estimated done", "2026-11-27T11:00:00Z — AT RISK"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())
 		}

@@ -43,6 +43,7 @@ func (e *Engine) place(en *entry, at instant) bool {
 	if len(t.Attempts) > maxHistory {
 		t.Attempts = append(t.Attempts[:0], t.Attempts[len(t.Attempts)-maxHistory:]...)
 	}
+	e.estimate(t)
 	e.chargeNode(en)
 	en.alive = at
 	if e.observer != nil {
@@ -181,4 +182,24 @@ func (e *Engine) backoff(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, e.opts.BackoffCap)
+}
+
+// estimate records the placement's estimate of the new attempt's end, and
+// whether it misses the task's deadline.
+func (e *Engine) estimate(t *Task) {
+	t.EstDone, t.AtRisk = time.Time{}, false
+	est, ok := e.opts.Placer.(Estimator)
+	if !ok {
+		return
+	}
+	done, ok := est.Estimate()
+	if !ok {
+		return
+	}
+	t.EstDone = done.UTC().Truncate(time.Millisecond)
+	if d := t.Spec.Deadline.D(); d > 0 && done.After(t.Submitted.Add(d)) {
+		t.AtRisk = true
+		e.log.Warn("task at risk of missing its deadline", "task", t.Spec.ID, "attempt", t.Attempt,
+			"est_done", t.EstDone, "deadline", t.Submitted.Add(d).UTC())
+	}
 }

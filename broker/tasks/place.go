@@ -136,3 +136,12 @@ func FitsWhenFree(r *Request, n *Candidate) bool {
 	}
 	return true
 }
+
+// Estimator is a Placer that estimates when the task it placed last will be
+// done: the engine records it in the task's status and marks a deadline
+// task at risk when it is after the deadline.
+type Estimator interface {
+	// Estimate returns the completion the last Place that chose a node
+	// expected, if its policy made one.
+	Estimate() (done time.Time, ok bool)
+}

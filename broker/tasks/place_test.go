@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
@@ -139,5 +140,43 @@ func TestPlacementPassSkipsShapes(t *testing.T) {
 	h.node("cloud-1", func(n *Node) { n.Tier = protocol.TierCloud })
 	if as := h.assignments(); len(as) != 1 || as[0].Task != "plain" {
 		t.Fatalf("assignments %+v", as)
+	}
+}
+
+// estimating is the test placer with a fixed estimate of the end.
+type estimating struct {
+	leastOutstanding
+	done time.Time
+}
+
+func (e *estimating) Estimate() (time.Time, bool) { return e.done, !e.done.IsZero() }
+
+// TestAttemptAtRiskOfItsDeadline: the placement's estimate of the end goes
+// in the status; past the task's deadline the task is marked at risk, and
+// an attempt estimated in time clears the mark.
+func TestAttemptAtRiskOfItsDeadline(t *testing.T) {
+	pl := &estimating{}
+	h := newHarness(t, func(o *Options) { o.Placer = pl })
+	h.node("pi-a")
+	pl.done = h.now.Add(time.Hour)
+	late := builtin("late", 10)
+	late.Deadline = task.Duration(time.Minute)
+	h.submit(late)
+	st, _ := h.status("late")
+	if !st.AtRisk || !st.EstDone.Equal(pl.done) {
+		t.Fatalf("estimated an hour for a minute's deadline: at_risk %v, est_done %v", st.AtRisk, st.EstDone)
+	}
+	pl.done = h.now.Add(30 * time.Second)
+	ok := builtin("in-time", 10)
+	ok.Deadline = task.Duration(time.Minute)
+	h.submit(ok)
+	if st, _ := h.status("in-time"); st.AtRisk || !st.EstDone.Equal(pl.done) {
+		t.Fatalf("estimated in time: at_risk %v, est_done %v", st.AtRisk, st.EstDone)
+	}
+	none := builtin("no-deadline", 10)
+	pl.done = h.now.Add(time.Hour)
+	h.submit(none)
+	if st, _ := h.status("no-deadline"); st.AtRisk {
+		t.Fatal("a task without a deadline marked at risk")
 	}
 }

@@ -33,6 +33,10 @@ type Task struct {
 	// Failures counts the attempts that used up a retry (failed, refused,
 	// timed out); a lost node or an unacknowledged assignment uses none.
 	Failures int `json:"failures,omitempty"`
+	// EstDone and AtRisk are the current attempt's estimate from its
+	// placement (task.Status).
+	EstDone time.Time `json:"est_done,omitzero"`
+	AtRisk  bool      `json:"at_risk,omitempty"`
 	// NotBefore holds a pending task back until its retry backoff ends.
 	NotBefore time.Time `json:"not_before,omitzero"`
 	// Avoid is a node an attempt was taken from (no acknowledgement,
@@ -82,6 +86,7 @@ func (t *Task) Status() task.Status {
 		V: task.Version, Task: t.Spec.ID, State: t.State, Attempt: t.Attempt, Node: t.Node,
 		Submitted: t.Submitted, Updated: t.Updated, Progress: t.Progress, Total: t.Total,
 		Result: t.Result, Error: t.Error, Attempts: t.Attempts, Spec: &spec,
+		EstDone: t.EstDone, AtRisk: t.AtRisk,
 	}
 	return st
 }

@@ -42,7 +42,7 @@ func checkCounts(counts map[string]int64) error {
 // validate bounds what a stored task record holds.
 func (t *Task) validate() error {
 	times := map[string]time.Time{"submitted": t.Submitted, "updated": t.Updated, "not_before": t.NotBefore,
-		"sent_at": t.SentAt, "started": t.Started}
+		"sent_at": t.SentAt, "started": t.Started, "est_done": t.EstDone}
 	for i, a := range t.Attempts {
 		n := "attempts[" + strconv.Itoa(i) + "]"
 		times[n+".assigned"], times[n+".ended"] = a.Assigned, a.Ended

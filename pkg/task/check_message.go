@@ -170,6 +170,7 @@ func (m *Status) Validate() error {
 	}
 	p.time("submitted", m.Submitted)
 	p.time("updated", m.Updated)
+	p.time("est_done", m.EstDone)
 	p.progress("progress", m.Progress, m.Total)
 	if m.Result != nil {
 		m.Result.validate(&p, "result")

@@ -150,6 +150,11 @@ type Status struct {
 	Error    string    `json:"error,omitempty"`
 	Attempts []Attempt `json:"attempts,omitempty"`
 	Spec     *Spec     `json:"spec,omitempty"`
+	// EstDone is when placement expected the current attempt, placed last,
+	// to be done (absent when its policy makes no estimate); AtRisk: that
+	// is after the task's deadline — no node could meet it.
+	EstDone time.Time `json:"est_done,omitzero"`
+	AtRisk  bool      `json:"at_risk,omitempty"`
 }
 
 // Attempt is one placement of a task on a node.

@@ -45,9 +45,11 @@ type Placer struct {
 	avoid string
 	allow func(int) bool // allowed, as a func made once
 	tk    place.Task
-	// The last decision, for the AttemptAssigned that follows it.
+	// The last decision, for the AttemptAssigned that follows it, and its
+	// estimated completion (seconds on the fleet's clock; Estimate).
 	last     place.Task
 	lastTask string
+	lastEst  float64
 }
 
 // attempt is the record of an attempt that loads a node.
@@ -68,6 +70,7 @@ var (
 	_ tasks.Placer        = (*Placer)(nil)
 	_ tasks.Observer      = (*Placer)(nil)
 	_ tasks.PolicyChecker = (*Placer)(nil)
+	_ tasks.Estimator     = (*Placer)(nil)
 )
 
 // New returns the engine's Placer for o.Policy: a *Placer that dispatches with it by default
@@ -152,6 +155,7 @@ func (p *Placer) Place(r *tasks.Request, nodes []*tasks.Candidate) *tasks.Candid
 		return nil // the task waits in the queue
 	}
 	now := p.now()
+	p.lastEst = 0
 	p.task(&p.tk, r)
 	p.cur, p.req, p.avoid = nodes, r, r.Avoid
 	defer func() { p.cur, p.req = nil, nil }()
@@ -168,6 +172,13 @@ func (p *Placer) Place(r *tasks.Request, nodes []*tasks.Candidate) *tasks.Candid
 		return nil // cannot happen: allowed found it
 	}
 	p.last, p.lastTask = p.tk, r.Task
+	if d.Est <= 0 {
+		// Every policy's choice is estimated by the same cost model (Tether's own
+		// estimate comes with its decision): what the status shows and the
+		// deadline is judged by.
+		d.Est = place.Completion(p.fleet, p.fleet, d.Node, &p.tk, now)
+	}
+	p.lastEst = d.Est
 	if p.log.Enabled(context.Background(), slog.LevelDebug) {
 		args := []any{"task", r.Task, "node", c.ID, "tier", c.Tier, "policy", p.policyName(&p.tk)}
 		if d.Est > 0 {
@@ -179,6 +190,14 @@ func (p *Placer) Place(r *tasks.Request, nodes []*tasks.Candidate) *tasks.Candid
 		p.log.Debug("placement", args...)
 	}
 	return c
+}
+
+// Estimate implements tasks.Estimator: the completion the last placement expected.
+func (p *Placer) Estimate() (time.Time, bool) {
+	if p.lastEst <= 0 {
+		return time.Time{}, false
+	}
+	return p.epoch.Add(time.Duration(p.lastEst * float64(time.Second))), true
 }
 
 // decide asks the task's policy, then, for Tether, every node. A queue's node is the one

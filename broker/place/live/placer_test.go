@@ -496,3 +496,23 @@ func TestInputsHeldOnANodeDrawTheTask(t *testing.T) {
 		t.Errorf("a task whose input is at the scheduler went to %s, want the faster pi-a", got)
 	}
 }
+
+// TestPlacementEstimatesTheEnd: the Placer reports when the task it placed
+// is expected done — 100 s of work on a one-slot reference node ends about
+// 100 s on, past a 10 s deadline — for Tether and for a baseline alike.
+func TestPlacementEstimatesTheEnd(t *testing.T) {
+	for _, policy := range []string{"tether", "least-work", "round-robin"} {
+		g := newRig(t, func(o *Options) { o.Policy = policy })
+		g.node("pi", protocol.TierEdge, 1)
+		if got := g.place(sleepTask("long", 100, 0, 10*time.Second)); got != "pi" {
+			t.Fatalf("%s: placed on %q", policy, got)
+		}
+		done, ok := g.p.Estimate()
+		if !ok {
+			t.Fatalf("%s: no estimate", policy)
+		}
+		if left := done.Sub(g.now); left < 99*time.Second || left > 101*time.Second {
+			t.Errorf("%s: expected done %v from now, want about 100 s", policy, left)
+		}
+	}
+}
