@@ -27,8 +27,9 @@ type BrokerStats struct {
 // TaskStats are the task store's counts by state.
 type TaskStats struct {
 	ByState map[string]int
-	// Unplaced counts the placements that found no node.
-	Unplaced uint64
+	// Unplaced counts the placements that found no node; Preempted the
+	// attempts taken back for a deadline task.
+	Unplaced, Preempted uint64
 }
 
 var (
@@ -47,6 +48,7 @@ var (
 	descMem          = prometheus.NewDesc("tether_node_memory_percent", "Memory in use, percent.", nodeLabels, nil)
 	descTemp         = prometheus.NewDesc("tether_node_temperature_celsius", "The node's hottest sensor.", nodeLabels, nil)
 	descUnplaced     = prometheus.NewDesc("tether_placements_no_node_total", "Placements that found no node for a pending task (tried again on every pass).", nil, nil)
+	descPreempted    = prometheus.NewDesc("tether_preemptions_total", "Running attempts taken back so a deadline task could meet its deadline.", nil, nil)
 	descLinkRTT      = prometheus.NewDesc("tether_node_link_rtt_seconds", "The node's round trip to the scheduler through the broker, as measured (smoothed).", nodeLabels, nil)
 	descLinkRate     = prometheus.NewDesc("tether_node_link_bits_per_second", "Throughput of blob transfers from the node, as measured (smoothed).", nodeLabels, nil)
 	descThrottled    = prometheus.NewDesc("tether_node_throttled", "1 when the node is throttled or undervolted now.", nodeLabels, nil)
@@ -75,7 +77,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descNodes, descThrottledAll, descDuplicates, descRejected, descNotExported,
 		descGapsAll, descPendingAll, descInfo, descOnline, descCPU, descMem, descTemp, descLinkRTT, descLinkRate, descThrottled, descLastSeen,
 		descPending, descOutboxLost, descGaps, descClients, descMsgs, descBytes, descRetained, descInflight,
-		descPacketsDrop, descTasks, descUnplaced} {
+		descPacketsDrop, descTasks, descUnplaced, descPreempted} {
 		ch <- d
 	}
 }
@@ -123,6 +125,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(ch, descTasks, float64(states[s]), s)
 		}
 		counter(ch, descUnplaced, float64(st.Unplaced))
+		counter(ch, descPreempted, float64(st.Preempted))
 	}
 }
 

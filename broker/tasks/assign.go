@@ -25,6 +25,9 @@ func (e *Engine) place(en *entry, at instant) bool {
 	r := e.request(en, resume)
 	r.Ahead = e.ahead
 	n := e.opts.Placer.Place(r, e.candidates())
+	if e.missesDeadline(t, n) && e.preemptFor(r) {
+		n = e.opts.Placer.Place(r, e.candidates())
+	}
 	if n == nil {
 		e.unplaced.Add(1)
 		return false
@@ -202,4 +205,48 @@ func (e *Engine) estimate(t *Task) {
 		e.log.Warn("task at risk of missing its deadline", "task", t.Spec.ID, "attempt", t.Attempt,
 			"est_done", t.EstDone, "deadline", t.Submitted.Add(d).UTC())
 	}
+}
+
+// missesDeadline reports whether t has a deadline that placing it on n
+// (nil: nowhere now) would miss, by the Placer's estimate.
+func (e *Engine) missesDeadline(t *Task, n *Candidate) bool {
+	d := t.Spec.Deadline.D()
+	if d <= 0 {
+		return false
+	}
+	if n == nil {
+		return true
+	}
+	est, ok := e.opts.Placer.(Estimator)
+	if !ok {
+		return false
+	}
+	done, ok := est.Estimate()
+	return ok && done.After(t.Submitted.Add(d))
+}
+
+// preemptFor asks a Preempter for a running attempt to take back for r and
+// ends it: its node is fenced and sent a cancel, and the task is pending
+// again, to resume from its last checkpoint without using a retry. It
+// reports whether it preempted one.
+func (e *Engine) preemptFor(r *Request) bool {
+	pre, ok := e.opts.Placer.(Preempter)
+	if !ok {
+		return false
+	}
+	id, n, ok := pre.Victim(r, e.candidates())
+	if !ok {
+		return false
+	}
+	v := e.tasks[id]
+	if v == nil || v.t.Attempt != n || v.charge.node == "" || !v.t.Spec.Checkpointable ||
+		(v.t.State != task.StateAssigned && v.t.State != task.StateRunning) {
+		return false // not a running attempt the engine knows: the Placer's view is behind
+	}
+	node := v.t.Node
+	e.endAttempt(v, "preempted for "+r.Task, true)
+	e.requeue(v)
+	e.preempted.Add(1)
+	e.log.Info("attempt preempted", "task", id, "attempt", n, "node", node, "for", r.Task)
+	return true
 }

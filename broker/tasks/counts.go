@@ -33,3 +33,10 @@ func (e *Engine) Unplaced() uint64 { return e.unplaced.Load() }
 
 // Unplaced is Engine.Unplaced.
 func (s *Service) Unplaced() uint64 { return s.eng.Unplaced() }
+
+// Preempted returns how many running attempts were taken back so a deadline
+// task could meet its deadline. Safe from any goroutine.
+func (e *Engine) Preempted() uint64 { return e.preempted.Load() }
+
+// Preempted is Engine.Preempted.
+func (s *Service) Preempted() uint64 { return s.eng.Preempted() }

@@ -171,6 +171,9 @@ type Engine struct {
 	// unplaced counts the placements that found no node (the task stays
 	// pending and is tried again): read from other goroutines (Unplaced).
 	unplaced atomic.Uint64
+	// preempted counts the attempts taken back for a deadline task
+	// (Preempted).
+	preempted atomic.Uint64
 	// The Placer's optional capabilities, nil when it has none.
 	observer Observer
 	policies PolicyChecker

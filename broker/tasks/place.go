@@ -145,3 +145,13 @@ type Estimator interface {
 	// expected, if its policy made one.
 	Estimate() (done time.Time, ok bool)
 }
+
+// Preempter is a Placer that can name a running attempt to take back so
+// that a deadline task no placement meets gets its node in time: the
+// engine ends that attempt (its node is sent a cancel; the task is
+// pending again and resumes from its last checkpoint) and places again.
+type Preempter interface {
+	// Victim returns the task and attempt to preempt for r, if one would
+	// let r meet its deadline. nodes are the engine's candidates.
+	Victim(r *Request, nodes []*Candidate) (task string, attempt uint32, ok bool)
+}

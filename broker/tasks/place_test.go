@@ -180,3 +180,58 @@ func TestAttemptAtRiskOfItsDeadline(t *testing.T) {
 		t.Fatal("a task without a deadline marked at risk")
 	}
 }
+
+// preempting is the test placer naming a fixed victim.
+type preempting struct {
+	leastOutstanding
+	victim string
+	asked  int
+}
+
+func (p *preempting) Victim(r *Request, _ []*Candidate) (string, uint32, bool) {
+	p.asked++
+	return p.victim, 1, p.victim != ""
+}
+
+// TestDeadlineTaskPreemptsAVictim: a deadline task that fits nowhere gets
+// the slot of the running attempt the Placer names: that attempt is ended
+// (reason "preempted for …", a cancel sent to its node) and its task is
+// pending again, resuming from its checkpoint without using a retry; the
+// deadline task is assigned to the freed node. A task without a deadline
+// never asks.
+func TestDeadlineTaskPreemptsAVictim(t *testing.T) {
+	pl := &preempting{}
+	h := newHarness(t, func(o *Options) { o.Placer = pl })
+	h.node("pi-a", func(n *Node) { n.TaskSlots = 1; n.Slots = 1 })
+	long := builtin("long", 1000)
+	long.Checkpointable = true
+	h.submit(long)
+	h.event("pi-a", "long", 1, task.EventRunning)
+	h.submit(builtin("plain", 10))
+	if pl.asked != 0 {
+		t.Fatalf("a task without a deadline asked for a victim %d times", pl.asked)
+	}
+	pl.victim = "long"
+	urgent := builtin("urgent", 10)
+	urgent.Deadline = task.Duration(time.Minute)
+	h.submit(urgent)
+	var cancelled, ran bool
+	for _, a := range h.assignments() {
+		switch {
+		case a.Op == task.AssignCancel && a.Task == "long" && a.Attempt == 1 && a.Node == "pi-a":
+			cancelled = true
+		case a.Op != task.AssignCancel && a.Task == "urgent" && a.Node == "pi-a":
+			ran = true
+		}
+	}
+	if !cancelled || !ran {
+		t.Fatalf("cancel of the victim %v, urgent assigned to pi-a %v: %+v", cancelled, ran, h.assignments())
+	}
+	v := h.task("long")
+	if v.State != task.StatePending || v.Failures != 0 || v.Attempts[0].Reason != "preempted for urgent" {
+		t.Fatalf("victim: %s, failures %d, attempt %+v", v.State, v.Failures, v.Attempts[0])
+	}
+	if n := h.e.Preempted(); n != 1 {
+		t.Fatalf("Preempted = %d", n)
+	}
+}
