@@ -44,9 +44,13 @@ import (
 //	TETHER-PL PUBACK <seq>          before Ack: the record may be gone from now on
 //	TETHER-PL DELETED <seq>         after a later commit returned: its deletion is durable
 //
-// and every 200 records one forces a compaction and a value-log GC between
-// COMPACT BEGIN and COMPACT END, so cuts land there too. A committed seq
-// not released must be listed by the next boot; a deleted one never again.
+// and every 200 records one forces a compaction and a value-log GC, then
+// closes the store and opens it again, between COMPACT BEGIN and COMPACT
+// END, so cuts land there too; after the reopen it checks, as the next boot
+// would, that every record committed and not released is listed, no
+// deleted one is, and the journal is whole (BROKEN otherwise). A committed
+// seq not released must be listed by the next boot; a deleted one never
+// again.
 // TETHER_POWERLOSS_LIMIT=<n> stops after n records (to try it outside the
 // VM).
 func TestPowerLossWorkload(t *testing.T) {
@@ -62,20 +66,24 @@ func TestPowerLossWorkload(t *testing.T) {
 		_, _ = os.Stdout.Write(fmt.Appendf(nil, "TETHER-PL "+format+"\n", args...))
 	}
 	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	openStart := time.Now()
-	s, rec, err := Open(dir, Options{
+	opts := Options{
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		MaxOutboxBytes: 1 << 40, // nothing may be dropped: every commit is checked
 		MaxOutboxAge:   100 * 365 * 24 * time.Hour,
 		CommitInterval: 20 * time.Millisecond,
 		BootID:         strings.TrimSpace(string(boot)),
-	})
+	}
+	openStart := time.Now()
+	s, rec, err := Open(dir, opts)
 	if err != nil {
 		say("ERROR open: %v", err)
 		t.Fatal(err)
 	}
 	openTook := time.Since(openStart)
-	defer s.Close()
+	// storeMu guards s: the writers hold it shared for each step, a reopen
+	// exclusively.
+	var storeMu sync.RWMutex
+	defer func() { _ = s.Close() }()
 	recovered := 0
 	if rec != nil {
 		recovered = 1
@@ -91,6 +99,44 @@ func TestPowerLossWorkload(t *testing.T) {
 		say("BROKEN %s", b)
 	}
 	say("STORE disk=%d live=%d open_ms=%d", diskUse(t, dir), liveBytes(t, s), openTook.Milliseconds())
+	// What a reopen must list: committed and not released (kept), and must
+	// not (deleted). trackMu guards both.
+	var trackMu sync.Mutex
+	kept, deleted := map[uint64]bool{}, map[uint64]bool{}
+	for seq := range have {
+		kept[seq] = true
+	}
+	reopen := func() []string {
+		storeMu.Lock()
+		defer storeMu.Unlock()
+		if err := s.Close(); err != nil {
+			return []string{"close: " + err.Error()}
+		}
+		s2, _, err := Open(dir, opts)
+		if err != nil {
+			// The workload cannot go on: ERROR is what the harness reads;
+			// t.Fatal may not be called from a writer's goroutine.
+			say("ERROR reopen: %v", err)
+			os.Exit(2)
+		}
+		s = s2
+		listed := map[uint64]bool{}
+		_, broken := workloadRanges(s, listed)
+		broken = append(broken, checkJournal(s, listed)...)
+		trackMu.Lock()
+		defer trackMu.Unlock()
+		for seq := range kept {
+			if !listed[seq] {
+				broken = append(broken, fmt.Sprintf("record %d, committed and not released, is gone after a close and reopen", seq))
+			}
+		}
+		for seq := range deleted {
+			if listed[seq] {
+				broken = append(broken, fmt.Sprintf("record %d, deleted, is back after a close and reopen", seq))
+			}
+		}
+		return broken
+	}
 	var relMu sync.Mutex    // guards releasable
 	var releasable []uint64 // appended (not journal) records, oldest first
 
@@ -114,6 +160,8 @@ func TestPowerLossWorkload(t *testing.T) {
 				// Release the oldest records but the last 40 appended:
 				// their deletions commit with this writer's write below.
 				var released []uint64
+				storeMu.RLock()
+				s := s
 				if i%10 == 5 {
 					relMu.Lock()
 					if n := len(releasable) - 40; n > 0 {
@@ -123,9 +171,13 @@ func TestPowerLossWorkload(t *testing.T) {
 					relMu.Unlock()
 					for _, seq := range released {
 						say("PUBACK %d", seq)
+						trackMu.Lock()
+						delete(kept, seq) // it may vanish from now on
+						trackMu.Unlock()
 						if err := s.Ack(seq); err != nil {
 							say("ERROR ack: %v", err)
 							t.Error(err)
+							storeMu.RUnlock()
 							return
 						}
 					}
@@ -147,6 +199,7 @@ func TestPowerLossWorkload(t *testing.T) {
 				if err != nil {
 					say("ERROR write: %v", err)
 					t.Error(err)
+					storeMu.RUnlock()
 					return
 				}
 				say("COMMIT %d", r.Seq)
@@ -155,21 +208,33 @@ func TestPowerLossWorkload(t *testing.T) {
 				for _, seq := range released {
 					say("DELETED %d", seq)
 				}
+				trackMu.Lock()
+				kept[r.Seq] = true
+				for _, seq := range released {
+					deleted[seq] = true
+				}
+				trackMu.Unlock()
 				if plain {
 					relMu.Lock()
 					releasable = append(releasable, r.Seq)
 					relMu.Unlock()
 				}
-				if i%200 == 0 {
-					say("COMPACT BEGIN")
-					if err := s.DB().Flatten(1); err != nil {
-						t.Logf("flatten: %v", err)
-					}
-					if _, err := s.DB().CollectGarbage(ctx); err != nil {
-						t.Logf("value-log GC: %v", err)
-					}
-					say("COMPACT END")
+				if i%200 != 0 {
+					storeMu.RUnlock()
+					continue
 				}
+				say("COMPACT BEGIN")
+				if err := s.DB().Flatten(1); err != nil {
+					t.Logf("flatten: %v", err)
+				}
+				if _, err := s.DB().CollectGarbage(ctx); err != nil {
+					t.Logf("value-log GC: %v", err)
+				}
+				storeMu.RUnlock()
+				for _, b := range reopen() {
+					say("BROKEN %s", b)
+				}
+				say("COMPACT END")
 			}
 		})
 	}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 )
 
 // main runs until the VM's power is cut: run returns only with an error.
@@ -94,7 +95,12 @@ func runDirect(dir string, say func(string, ...any) error) error {
 	}
 	for seq := l.next; ; seq++ {
 		if l.full() {
-			select {} // the cut will come
+			// The cut will come. A bare select{} is a deadlock to the Go
+			// runtime (no other goroutine, no timer), which kills the
+			// workload with status 2 when it fills its log before the cut.
+			for {
+				time.Sleep(time.Hour)
+			}
 		}
 		if err := l.append(seq); err != nil {
 			return err
