@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tether-edge/tether/pkg/atomicfile"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 )
@@ -158,42 +159,14 @@ func Enrol(ctx context.Context, o Options) (string, error) {
 // WriteSecret writes secret and a newline to path, mode 0600, atomically:
 // a temporary file in the same directory, fsynced, renamed over path, the
 // directory fsynced. The directory is created (0700) if missing.
-func WriteSecret(path, secret string) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+func WriteSecret(path, secret string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("password file: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.Write(path, strings.NewReader(secret+"\n"), atomicfile.Options{Mode: 0o600, ForceMode: true}); err != nil {
 		return fmt.Errorf("password file: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(0o600); err != nil {
-		return fmt.Errorf("password file: %w", err)
-	}
-	if _, err = f.WriteString(secret + "\n"); err != nil {
-		return fmt.Errorf("password file: %w", err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("password file: %w", err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("password file: %w", err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("password file: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("password file: %w", err)
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }
 
 // NeedsEnrolment reports whether an agent with a password file at path

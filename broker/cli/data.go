@@ -8,11 +8,11 @@ import (
 	"maps"
 
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/tether-edge/tether/pkg/atomicfile"
 	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/task"
 )
@@ -230,29 +230,7 @@ func (c *taskClient) download(ctx context.Context, env Env, id blob.ID, path str
 		_, err = io.Copy(env.Stdout, f)
 		return err
 	}
-	return writeFileAtomic(path, f)
-}
-
-// writeFileAtomic writes r to path through a temporary file beside it,
-// synced and renamed, so path is either as it was or complete.
-func writeFileAtomic(path string, r io.Reader) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after the rename: nothing there
-	if _, err := io.Copy(tmp, r); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, f, atomicfile.Options{}) // 0600 when new: task data is not everyone's
 }
 
 // outputID returns the id of output name of a task in st, or an error

@@ -1,6 +1,7 @@
 package enrol
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/tether-edge/tether/pkg/atomicfile"
 )
 
 // State is the enrolment file's content: the tokens, the requests waiting
@@ -148,44 +151,9 @@ func Update(path string, change func(*State) error) error {
 	return writeAtomic(path, append(b, '\n'))
 }
 
-func writeAtomic(path string, data []byte) (err error) {
-	mode := fs.FileMode(0o600)
-	if fi, statErr := os.Stat(path); statErr == nil {
-		mode = fi.Mode().Perm()
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+func writeAtomic(path string, data []byte) error {
+	if err := atomicfile.Write(path, bytes.NewReader(data), atomicfile.Options{}); err != nil {
 		return fmt.Errorf("enrolment file: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(mode); err != nil {
-		return fmt.Errorf("enrolment file: %w", err)
-	}
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("enrolment file: %w", err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("enrolment file: %w", err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("enrolment file: %w", err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("enrolment file: %w", err)
-	}
-	dd, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("enrolment file: %w", err)
-	}
-	defer dd.Close()
-	if err = dd.Sync(); err != nil {
-		return fmt.Errorf("enrolment file: sync %s: %w", dir, err)
 	}
 	return nil
 }
