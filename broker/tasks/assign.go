@@ -230,11 +230,11 @@ func (e *Engine) missesDeadline(t *Task, n *Candidate) bool {
 // again, to resume from its last checkpoint without using a retry. It
 // reports whether it preempted one.
 func (e *Engine) preemptFor(r *Request) bool {
-	pre, ok := e.opts.Placer.(Preempter)
-	if !ok {
+	if e.preempter == nil || e.victimSearches <= 0 {
 		return false
 	}
-	id, n, ok := pre.Victim(r, e.candidates())
+	e.victimSearches--
+	id, n, ok := e.preempter.Victim(r, e.candidates())
 	if !ok {
 		return false
 	}

@@ -174,10 +174,14 @@ type Engine struct {
 	// preempted counts the attempts taken back for a deadline task
 	// (Preempted).
 	preempted atomic.Uint64
+	// victimSearches is how many more preemptions this placement pass (or
+	// submission) may look for (maxVictimSearches).
+	victimSearches int
 	// The Placer's optional capabilities, nil when it has none.
-	observer Observer
-	policies PolicyChecker
-	queue    Queue
+	observer  Observer
+	policies  PolicyChecker
+	preempter Preempter
+	queue     Queue
 	// ahead is the work of the pending tasks the current placement pass
 	// has passed over (Request.Ahead); 0 outside a pass.
 	ahead float64
@@ -250,6 +254,7 @@ func New(o Options, ld Loaded) (*Engine, error) {
 	}
 	e.observer, _ = o.Placer.(Observer)
 	e.policies, _ = o.Placer.(PolicyChecker)
+	e.preempter, _ = o.Placer.(Preempter)
 	e.queue, _ = o.Placer.(Queue)
 	for _, t := range ld.Active {
 		en := &entry{t: t, cp: ld.Checkpoints[t.Spec.ID], stored: true, alive: startInstant,

@@ -197,8 +197,9 @@ func (p *preempting) Victim(r *Request, _ []*Candidate) (string, uint32, bool) {
 // the slot of the running attempt the Placer names: that attempt is ended
 // (reason "preempted for …", a cancel sent to its node) and its task is
 // pending again, resuming from its checkpoint without using a retry; the
-// deadline task is assigned to the freed node. A task without a deadline
-// never asks.
+// deadline task is assigned to the freed node — at its submission, or in a
+// later pass while every slot is taken. A task without a deadline never
+// asks.
 func TestDeadlineTaskPreemptsAVictim(t *testing.T) {
 	pl := &preempting{}
 	h := newHarness(t, func(o *Options) { o.Placer = pl })
@@ -211,10 +212,15 @@ func TestDeadlineTaskPreemptsAVictim(t *testing.T) {
 	if pl.asked != 0 {
 		t.Fatalf("a task without a deadline asked for a victim %d times", pl.asked)
 	}
-	pl.victim = "long"
 	urgent := builtin("urgent", 10)
 	urgent.Deadline = task.Duration(time.Minute)
-	h.submit(urgent)
+	if r := h.submit(urgent); r.State != task.StatePending || pl.asked != 1 {
+		t.Fatalf("with no victim: %s, asked %d times", r.State, pl.asked)
+	}
+	// Every slot is taken, yet a later pass still tries the deadline task
+	// (and only it): now there is a victim.
+	pl.victim = "long"
+	h.tick(time.Second)
 	var cancelled, ran bool
 	for _, a := range h.assignments() {
 		switch {

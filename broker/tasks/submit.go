@@ -67,6 +67,7 @@ func (e *Engine) Submit(req task.SubmitRequest) {
 	if e.queue != nil {
 		e.placeDue = true // in the queue's order, at the end of the round
 	} else {
+		e.victimSearches = maxVictimSearches
 		e.place(en, e.clock())
 	}
 	reply.OK, reply.State = true, en.t.State

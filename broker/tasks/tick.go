@@ -39,6 +39,11 @@ func (e *Engine) Tick() {
 			if nb := en.notBefore; !nb.isZero() && !now.before(nb) && e.lastPass.before(nb) {
 				e.placeDue = true // a backoff ended since the last pass
 			}
+			if t.Spec.Deadline.D() > 0 && e.preempter != nil {
+				// Whether preempting makes room for it changes as the
+				// running attempts progress: look again at every tick.
+				e.placeDue = true
+			}
 		}
 	}
 	e.Settle()
@@ -96,6 +101,10 @@ func (e *Engine) timedOut(en *entry, timeout time.Duration) {
 // first task of each shape.)
 const maxMisses = 64
 
+// maxVictimSearches bounds the searches for an attempt to preempt per pass
+// (and per submission): each costs O(attempts).
+const maxVictimSearches = 8
+
 // placePending tries the pending tasks whose backoff is over, by priority
 // (higher first), then submission time, then id — or in the Queue's
 // order. It costs O(pending) to gather them and O(log pending) per task
@@ -104,9 +113,16 @@ const maxMisses = 64
 func (e *Engine) placePending(now instant) {
 	e.placeDue = false
 	e.lastPass = now
+	e.victimSearches = maxVictimSearches
 	free := e.freeSlots()
+	deadlinesOnly := false
 	if free == 0 && e.opts.Key != nil {
-		return // no node online, or every slot taken: the tasks wait here
+		if e.preempter == nil || e.queue != nil {
+			return // no node online, or every slot taken: the tasks wait here
+		}
+		// Every slot is taken: only a deadline task may make room, by
+		// preempting (preemptFor); the others wait.
+		deadlinesOnly = true
 	}
 	h := &pendingHeap{less: e.before}
 	for _, en := range e.tasks {
@@ -122,6 +138,9 @@ func (e *Engine) placePending(now instant) {
 	defer func() { e.ahead = 0 }()
 	for h.Len() > 0 {
 		en := heap.Pop(h).(*entry)
+		if deadlinesOnly && (en.t.Spec.Deadline.D() <= 0 || e.victimSearches == 0) {
+			continue
+		}
 		sh := shape(&en.t.Spec)
 		if missed[sh] {
 			e.ahead += workFrom(en.t, e.resumePoint(en))
