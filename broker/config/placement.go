@@ -32,6 +32,12 @@ type Placement struct {
 	// "Links measured live"). 0 turns the probes off; transfers are
 	// measured either way.
 	LinkProbe time.Duration `yaml:"link_probe"`
+	// Preempt lets the Tether policy take back a running checkpointable
+	// task without a deadline when a task with one would otherwise miss
+	// it (docs/scheduling.md, "Preemption for deadlines"). It is a
+	// mechanism on top of the policy: the simulator's Tether, which the
+	// evaluation measures, does not preempt.
+	Preempt bool `yaml:"preempt"`
 }
 
 // DefaultLinkProbe measures each node's round trip every 5 minutes: at
@@ -59,6 +65,7 @@ func DefaultPlacement() Placement {
 		LAN:            Link{RTT: live.DefaultLANRTT, BandwidthMbps: live.DefaultLANMbps},
 		WAN:            WANLink{RTT: live.DefaultWANRTT, UpMbps: live.DefaultWANMbps, DownMbps: live.DefaultWANMbps},
 		LinkProbe:      DefaultLinkProbe,
+		Preempt:        true,
 	}
 }
 
@@ -69,6 +76,7 @@ func (p *Placement) Options() live.Options {
 		LAN:        live.Link{RTT: p.LAN.RTT, Mbps: p.LAN.BandwidthMbps},
 		WAN:        live.WAN{RTT: p.WAN.RTT, UpMbps: p.WAN.UpMbps, DownMbps: p.WAN.DownMbps},
 		IgnoreLoad: !p.BackgroundLoad,
+		NoPreempt:  !p.Preempt,
 	}
 }
 

@@ -23,7 +23,7 @@ func TestPlacementLayers(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "broker.yaml")
 	file := "placement:\n  policy: p2c\n  background_load: false\n  lan: {rtt: 5ms, bandwidth_mbps: 30}\n" +
-		"  wan: {rtt: 160ms, up_mbps: 8, down_mbps: 40}\n  link_probe: 30s\n"
+		"  wan: {rtt: 160ms, up_mbps: 8, down_mbps: 40}\n  link_probe: 30s\n  preempt: false\n"
 	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestPlacementLayers(t *testing.T) {
 		t.Errorf("from the file (-want +got):\n%s", diff)
 	}
 	wantOpts := live.Options{Policy: "p2c", LAN: live.Link{RTT: 5 * time.Millisecond, Mbps: 30},
-		WAN: live.WAN{RTT: 160 * time.Millisecond, UpMbps: 8, DownMbps: 40}, IgnoreLoad: true}
+		WAN: live.WAN{RTT: 160 * time.Millisecond, UpMbps: 8, DownMbps: 40}, IgnoreLoad: true, NoPreempt: true}
 	if diff := cmp.Diff(wantOpts, cfg.Placement.Options()); diff != "" {
 		t.Errorf("options (-want +got):\n%s", diff)
 	}

@@ -24,6 +24,9 @@ type Options struct {
 	// test processes on one machine): each would count the others' work as its own
 	// background load.
 	IgnoreLoad bool
+	// NoPreempt turns deadline preemption off (Victim names none): a separate mechanism on
+	// top of the Tether policy, which the simulator's Tether does not have.
+	NoPreempt bool
 	// Tether tunes the Tether policy (broker/place's defaults).
 	Tether TetherOptions
 	// Links, if set, are the edge nodes' links as measured (broker/place/links): the

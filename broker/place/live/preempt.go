@@ -22,7 +22,7 @@ var _ tasks.Preempter = (*Placer)(nil)
 // one with the most work left yields: it loses the least in proportion.
 // O(attempts).
 func (p *Placer) Victim(r *tasks.Request, nodes []*tasks.Candidate) (string, uint32, bool) {
-	if p.queue || r.Spec == nil || r.Spec.Deadline.D() <= 0 {
+	if p.opt.NoPreempt || p.queue || r.Spec == nil || r.Spec.Deadline.D() <= 0 {
 		return "", 0, false
 	}
 	now := p.now()

@@ -53,6 +53,17 @@ func TestVictimLetsADeadlineTaskMeetIt(t *testing.T) {
 			}
 		})
 	}
+	// Switched off (placement.preempt: false), nothing is a victim.
+	off := newRig(t, func(o *Options) { o.NoPreempt = true })
+	off.node("pi", protocol.TierEdge, 1)
+	offLong := sleepTask("long", 1000, 0, 0)
+	offLong.Checkpointable = true
+	off.place(offLong)
+	off.running("long")
+	offUrgent := sleepTask("urgent", 10, 0, 30*time.Second)
+	if _, _, ok := off.p.Victim(&tasks.Request{Task: "urgent", Spec: &offUrgent, Work: 10, Submitted: off.now}, off.cands()); ok {
+		t.Error("a victim with preemption switched off")
+	}
 	// A baseline does not preempt: its name means its algorithm.
 	g := newRig(t, func(o *Options) { o.Policy = "least-work" })
 	g.node("pi", protocol.TierEdge, 1)
