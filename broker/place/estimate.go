@@ -16,6 +16,16 @@ type Estimator interface {
 
 var _ Estimator = (*View)(nil)
 
+// Pessimistic is the View as an Estimator whose rates are RateQuantile's: a Completion
+// through it is planned on about the 90th percentile of the run time, as a deadline should
+// be. The placement policies use the mean (the View itself).
+type Pessimistic struct{ *View }
+
+// Rate is the View's RateQuantile.
+func (p Pessimistic) Rate(i, c int) float64 { return p.View.RateQuantile(i, c) }
+
+var _ Estimator = Pessimistic{}
+
 // Completion estimates when task t would be done, result delivered, if assigned to node i
 // now: the input transfer overlaps the queueing wait, then compute, then the result goes back
 // to the task's source, behind the results already due on the WAN downlink for the cloud.

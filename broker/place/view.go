@@ -43,6 +43,9 @@ type nodeState struct {
 	rate   [MaxClasses]float64
 	seen   [MaxClasses]bool
 	factor float64
+	// dev is the mean absolute deviation of the observed rates from rate, per class (same
+	// units): how far one run strays from the estimate (RateQuantile).
+	dev [MaxClasses]float64
 }
 
 // taskRec is the scheduler's record of one assignment.

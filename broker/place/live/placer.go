@@ -172,10 +172,14 @@ func (p *Placer) Place(r *tasks.Request, nodes []*tasks.Candidate) *tasks.Candid
 		return nil // cannot happen: allowed found it
 	}
 	p.last, p.lastTask = p.tk, r.Task
-	if d.Est <= 0 {
+	switch {
+	case p.tk.Deadline > 0:
+		// A deadline is judged on about the 90th percentile of the run time the node has
+		// shown for the task's class, not the mean the policy chose by.
+		d.Est = place.Completion(p.fleet, place.Pessimistic{View: p.fleet}, d.Node, &p.tk, now)
+	case d.Est <= 0:
 		// Every policy's choice is estimated by the same cost model (Tether's own
-		// estimate comes with its decision): what the status shows and the
-		// deadline is judged by.
+		// estimate comes with its decision).
 		d.Est = place.Completion(p.fleet, p.fleet, d.Node, &p.tk, now)
 	}
 	p.lastEst = d.Est

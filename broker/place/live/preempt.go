@@ -53,7 +53,7 @@ func (p *Placer) Victim(r *tasks.Request, nodes []*tasks.Candidate) (string, uin
 			continue
 		}
 		in, out := place.Transfer(p.fleet, i, &t, p.fleet.WANUpFreeAt(now)-now)
-		done := now + in + t.Left()/p.fleet.Rate(i, t.Class) + out
+		done := now + in + t.Left()/p.fleet.RateQuantile(i, t.Class) + out // on the 90th percentile
 		if done > t.Deadline {
 			continue
 		}
