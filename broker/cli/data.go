@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-
 	"os"
 	"slices"
 	"strings"
