@@ -10,9 +10,10 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// writePlots draws, per mix, p99 and miss rate against load (at the staleness nearest 2 s)
-// and p99 against staleness (at the load nearest 0.7), one line per policy, every point with
-// its 95 % confidence interval. Every policy is drawn: one unstable in some seed at some point
+// writePlots draws, per mix, p99, p50, mean, miss rate, offload share, WAN traffic and the
+// spread of edge utilisation against load (at the staleness nearest 2 s) and p99 against
+// staleness (at the load nearest 0.7), one line per policy, every point with its 95 %
+// confidence interval. Every policy is drawn: one unstable in some seed at some point
 // of a figure is named "(unstable)" in the legend, and its points there are lower bounds.
 func writePlots(outDir string, cfg *Config, aggs []agg) error {
 	stale, load := nearest(cfg.Staleness, 2), nearest(cfg.Loads, 0.7)
@@ -33,6 +34,21 @@ func writePlots(outDir string, cfg *Config, aggs []agg) error {
 			{"p99-vs-staleness", "p99 completion, load %g", "telemetry staleness (s)", "p99 completion (s)",
 				cfg.Staleness, func(x float64, p string) key { return key{mix, load, x, p} },
 				func(a agg) float64 { return a.P99.M }, func(a agg) float64 { return a.P99.CI }, true},
+			{"p50-vs-load", "median completion, staleness %g s", "offered load", "p50 completion (s)",
+				cfg.Loads, func(x float64, p string) key { return key{mix, x, stale, p} },
+				func(a agg) float64 { return a.P50.M }, func(a agg) float64 { return a.P50.CI }, true},
+			{"mean-vs-load", "mean completion, staleness %g s", "offered load", "mean completion (s)",
+				cfg.Loads, func(x float64, p string) key { return key{mix, x, stale, p} },
+				func(a agg) float64 { return a.Mean.M }, func(a agg) float64 { return a.Mean.CI }, true},
+			{"offload-vs-load", "share offloaded to the cloud tier, staleness %g s", "offered load", "tasks run in the cloud (%)",
+				cfg.Loads, func(x float64, p string) key { return key{mix, x, stale, p} },
+				func(a agg) float64 { return 100 * a.Offload.M }, func(a agg) float64 { return 100 * a.Offload.CI }, false},
+			{"wan-vs-load", "data over the WAN, staleness %g s", "offered load", "WAN traffic (MB)",
+				cfg.Loads, func(x float64, p string) key { return key{mix, x, stale, p} },
+				func(a agg) float64 { return a.CloudMB.M }, func(a agg) float64 { return a.CloudMB.CI }, false},
+			{"util-vs-load", "spread of edge utilisation, staleness %g s", "offered load", "std. dev. of edge nodes' busy share",
+				cfg.Loads, func(x float64, p string) key { return key{mix, x, stale, p} },
+				func(a agg) float64 { return a.Util.M }, func(a agg) float64 { return a.Util.CI }, false},
 		}
 		for _, fg := range figs {
 			p := plot.New()
