@@ -64,7 +64,10 @@ func TestKeepOrMoveDecidedOnTheMeasuredLink(t *testing.T) {
 	})
 	t.Logf("pi-cam measured: %.1f Mbit/s (%d transfer), round trip %.0f ± %.0f ms (%d probes); configured 16 Mbit/s",
 		link.Mbps, link.MbpsSamples, link.RTTMS, link.RTTDevMS, link.RTTSamples)
-	if link.Mbps < 5 || link.Mbps > 9 {
+	// Shaped at 8 Mbit/s: never more (plus framing slack), and not so far
+	// below that the estimate says nothing of the link (the proxy's pacing
+	// slows on a loaded machine).
+	if link.Mbps < 4 || link.Mbps > 9 {
 		t.Errorf("pi-cam's link measured at %.1f Mbit/s, shaped at 8", link.Mbps)
 	}
 	if link.RTTMS < 70 {
