@@ -117,8 +117,8 @@ powerloss: deps ## cut a qemu VM's power POWERLOSS_CUTS times (default 200) unde
 	  $(GO) test -count=1 -v -timeout 6h -run '^(TestPowerCuts|TestTaskPowerCuts)$$' ./scripts/powerloss/
 
 .PHONY: powerloss-plot
-powerloss-plot: ## draw a power-cut run's store size and open time over its boots: RUN=.cache/powerloss/runs/<run> (default the newest store run), OUT=<prefix> (default docs/img/powerloss)
-	$(GO) run ./scripts/powerloss/plotrun -console $(or $(RUN),$$(ls -d .cache/powerloss/runs/*-store-* | tail -1))/console.log -o $(or $(OUT),docs/img/powerloss)
+powerloss-plot: ## replay a power-cut run's ledger from its console and draw its store size and open time over its boots: RUN=.cache/powerloss/runs/<run> (default the newest store run), OUT=<prefix> (default docs/img/powerloss)
+	$(GO) run ./scripts/powerloss/plotrun -check -console $(or $(RUN),$$(ls -d .cache/powerloss/runs/*-store-* | tail -1))/console.log -o $(or $(OUT),docs/img/powerloss)
 
 .PHONY: cluster
 cluster: deps ## the long forms of the NATS cluster tests (TETHER_CLUSTER=1): every ACL case, 20 agents through a rolling SIGKILL of each node
