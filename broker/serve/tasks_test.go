@@ -85,9 +85,10 @@ func (s *site) start() {
 	s.t.Helper()
 	ready := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel, s.done = cancel, make(chan error, 1)
+	done := make(chan error, 1) // this Run's: a late one must not answer for the next
+	s.cancel, s.done = cancel, done
 	go func() {
-		s.done <- Run(ctx, s.cfg, Options{Logger: slog.New(slog.DiscardHandler), Version: "test", OnReady: func(u string) { ready <- u }})
+		done <- Run(ctx, s.cfg, Options{Logger: slog.New(slog.DiscardHandler), Version: "test", OnReady: func(u string) { ready <- u }})
 	}()
 	select {
 	case s.url = <-ready:

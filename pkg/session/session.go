@@ -543,8 +543,12 @@ func (s *Session) shutdown(c mqtt.Client) {
 			cancel()
 		}
 	}
-	c.Disconnect(250)
+	// The connection is taken away from Publish first: paho's Publish on a
+	// client whose connection is closing or closed blocks its caller for
+	// the whole write timeout (OpTimeout), which held a stopping scheduler
+	// more than 10 s; now such a caller gets ErrNotConnected at once.
 	s.setClient(nil, "")
+	c.Disconnect(250)
 	s.opts.Logger.Info("mqtt disconnected")
 }
 
