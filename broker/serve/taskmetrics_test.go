@@ -58,8 +58,24 @@ func TestTaskMetricsEndToEnd(t *testing.T) {
 		}
 		publishJSON(t, node, topics.NodeTasks("pi-a"), ev)
 	}
+	// Every series is waited for, not only the task's end: each status is
+	// observed as it comes, and a scrape may fall between two of them.
+	wants := []string{
+		`tether_task_duration_seconds_count{state="succeeded"} 1`,
+		`tether_placements_total{policy="default",tier="edge"} 1`,
+		`tether_task_queue_wait_seconds_count 1`,
+		`tether_task_attempt_seconds_count{state="succeeded"} 1`,
+	}
 	var body string
-	testenv.Eventually(t, 5*time.Second, "the task's end in /metrics", func() bool {
+	all := func() bool {
+		for _, want := range wants {
+			if !strings.Contains(body, want) {
+				return false
+			}
+		}
+		return true
+	}
+	testenv.Within(5*time.Second, func() bool {
 		resp, err := http.Get("http://" + httpAddr + "/metrics")
 		if err != nil {
 			return false
@@ -67,15 +83,18 @@ func TestTaskMetricsEndToEnd(t *testing.T) {
 		defer resp.Body.Close()
 		bb, _ := io.ReadAll(resp.Body)
 		body = string(bb)
-		return strings.Contains(body, `tether_task_duration_seconds_count{state="succeeded"} 1`)
+		return all()
 	})
-	for _, want := range []string{
-		`tether_placements_total{policy="default",tier="edge"} 1`,
-		`tether_task_queue_wait_seconds_count 1`,
-		`tether_task_attempt_seconds_count{state="succeeded"} 1`,
-	} {
+	for _, want := range wants {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		for _, l := range strings.Split(body, "\n") {
+			if strings.HasPrefix(l, "tether_task_") || strings.HasPrefix(l, "tether_placements") {
+				t.Log(l)
+			}
 		}
 	}
 }
