@@ -53,26 +53,21 @@ func TestVictimLetsADeadlineTaskMeetIt(t *testing.T) {
 			}
 		})
 	}
-	// Switched off (placement.preempt: false), nothing is a victim.
-	off := newRig(t, func(o *Options) { o.NoPreempt = true })
-	off.node("pi", protocol.TierEdge, 1)
-	offLong := sleepTask("long", 1000, 0, 0)
-	offLong.Checkpointable = true
-	off.place(offLong)
-	off.running("long")
-	offUrgent := sleepTask("urgent", 10, 0, 30*time.Second)
-	if _, _, ok := off.p.Victim(&tasks.Request{Task: "urgent", Spec: &offUrgent, Work: 10, Submitted: off.now}, off.cands()); ok {
-		t.Error("a victim with preemption switched off")
-	}
-	// A baseline does not preempt: its name means its algorithm.
-	g := newRig(t, func(o *Options) { o.Policy = "least-work" })
-	g.node("pi", protocol.TierEdge, 1)
-	long := sleepTask("long", 1000, 0, 0)
-	long.Checkpointable = true
-	g.place(long)
-	g.running("long")
-	urgent := sleepTask("urgent", 10, 0, 30*time.Second)
-	if _, _, ok := g.p.Victim(&tasks.Request{Task: "urgent", Spec: &urgent, Work: 10, Submitted: g.now}, g.cands()); ok {
-		t.Error("least-work named a victim")
+	// Switched off (placement.preempt: false), or under a baseline (its
+	// name means its algorithm), nothing is a victim of the same case.
+	for name, mod := range map[string]func(*Options){
+		"preempt off": func(o *Options) { o.NoPreempt = true },
+		"least-work":  func(o *Options) { o.Policy = "least-work" },
+	} {
+		g := newRig(t, mod)
+		g.node("pi", protocol.TierEdge, 1)
+		long := sleepTask("long", 1000, 0, 0)
+		long.Checkpointable = true
+		g.place(long)
+		g.running("long")
+		urgent := sleepTask("urgent", 10, 0, 30*time.Second)
+		if _, _, ok := g.p.Victim(&tasks.Request{Task: "urgent", Spec: &urgent, Work: 10, Submitted: g.now}, g.cands()); ok {
+			t.Errorf("%s: a victim", name)
+		}
 	}
 }
