@@ -95,9 +95,11 @@ func runDirect(dir string, say func(string, ...any) error) error {
 	}
 	for seq := l.next; ; seq++ {
 		if l.full() {
-			// The cut will come. A bare select{} is a deadlock to the Go
-			// runtime (no other goroutine, no timer), which kills the
-			// workload with status 2 when it fills its log before the cut.
+			// The cut will come. FULL ends the listing for the harness
+			// (any protocol line after HAVE does) on a boot that opens a
+			// full log. A bare select{} is a deadlock to the Go runtime
+			// (no other goroutine, no timer), which killed the workload.
+			say("FULL")
 			for {
 				time.Sleep(time.Hour)
 			}
