@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -110,7 +111,16 @@ func (s *site) stop() {
 			s.t.Errorf("Run: %v", err)
 		}
 	case <-time.After(10 * time.Second):
-		s.t.Error("Run did not return")
+		// Where it hangs, then whether it ends at all.
+		var stacks strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&stacks, 2)
+		s.t.Errorf("Run did not return within 10 s; goroutines:\n%s", stacks.String())
+		select {
+		case <-s.done:
+			s.t.Log("Run returned within 30 s more")
+		case <-time.After(30 * time.Second):
+			s.t.Log("Run did not return within 30 s more")
+		}
 	}
 	s.cancel = nil
 }

@@ -37,8 +37,12 @@ type Session struct {
 	opts     Options
 	counters Counters
 
-	mu     sync.RWMutex  // guards client, broker, ready, gone, subs and failed
-	client mqtt.Client   // nil while disconnected
+	mu     sync.RWMutex // guards client, calls, broker, ready, gone, subs and failed
+	client mqtt.Client  // nil while disconnected
+	// calls counts the Publish calls inside client.Publish; one per
+	// connection. shutdown waits for them while the connection still
+	// writes (see there).
+	calls  *sync.WaitGroup
 	gone   chan struct{} // closed when the current connection ends
 	broker string        // URL of the current connection
 	ready  bool          // subscriptions asked for and OnConnect done
@@ -241,13 +245,12 @@ func (s *Session) resubscribe(ctx context.Context, c mqtt.Client, subs []subscri
 // Publish sends m and, for QoS 1, waits for the broker's PUBACK, bounded by
 // ctx and OpTimeout.
 func (s *Session) Publish(ctx context.Context, m Message) error {
-	s.mu.RLock()
-	c := s.client
-	s.mu.RUnlock()
+	c, _, calls := s.acquire()
 	if c == nil {
 		return ErrNotConnected
 	}
 	tok := c.Publish(m.Topic, m.QoS, m.Retained, m.Payload)
+	calls.Done()
 	if err := s.wait(ctx, tok, s.opts.OpTimeout); err != nil {
 		if errors.Is(err, mqtt.ErrNotConnected) {
 			return ErrNotConnected
@@ -269,13 +272,26 @@ type Inflight struct {
 // waiting for the PUBACK, so a caller can keep a window of messages in
 // flight. Messages handed over on one connection are sent in order.
 func (s *Session) PublishAsync(m Message) (*Inflight, error) {
-	s.mu.RLock()
-	c, gone := s.client, s.gone
-	s.mu.RUnlock()
+	c, gone, calls := s.acquire()
 	if c == nil {
 		return nil, ErrNotConnected
 	}
-	return &Inflight{s: s, tok: c.Publish(m.Topic, m.QoS, m.Retained, m.Payload), gone: gone}, nil
+	tok := c.Publish(m.Topic, m.QoS, m.Retained, m.Payload)
+	calls.Done()
+	return &Inflight{s: s, tok: tok, gone: gone}, nil
+}
+
+// acquire returns the current connection for one call of its Publish,
+// counted in calls (the caller calls Done once Publish returned), with the
+// connection's end; nil while disconnected.
+func (s *Session) acquire() (mqtt.Client, <-chan struct{}, *sync.WaitGroup) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.client == nil {
+		return nil, nil, nil
+	}
+	s.calls.Add(1)
+	return s.client, s.gone, s.calls
 }
 
 // Done is closed when the publish completed: acknowledged, or failed (Wait
@@ -433,6 +449,10 @@ func (s *Session) setClient(c mqtt.Client, broker string) {
 		s.gone = make(chan struct{})
 	}
 	s.client, s.broker = c, broker
+	s.calls = nil
+	if c != nil {
+		s.calls = new(sync.WaitGroup)
+	}
 	s.ready, s.subbed = false, false
 	if c != nil {
 		s.failed = nil
@@ -533,7 +553,33 @@ func (s *Session) connect(ctx context.Context, broker string, lost chan<- error)
 }
 
 // shutdown publishes the goodbye, then disconnects cleanly.
+//
+// The connection is taken away from Publish first, and the calls already
+// inside paho's Publish are waited for (at most OpTimeout) while the
+// connection still writes: paho's Publish on a client whose connection is
+// closing or closed blocks its caller for the whole write timeout
+// (OpTimeout), which held a stopping scheduler more than 10 s — a caller
+// that took the connection just before the disconnect, as well as one
+// after it. Now a later caller gets ErrNotConnected at once, an earlier
+// one's message is handed over before the goodbye, and the goodbye is the
+// connection's last message.
 func (s *Session) shutdown(c mqtt.Client) {
+	s.mu.Lock()
+	calls := s.calls
+	s.client, s.calls, s.ready, s.subbed = nil, nil, false, false // gone stays open: PUBACKs may still come
+	s.mu.Unlock()
+	s.notifyState()
+	if calls != nil {
+		handed := make(chan struct{})
+		go func() { calls.Wait(); close(handed) }()
+		t := time.NewTimer(s.opts.OpTimeout)
+		select {
+		case <-handed:
+		case <-t.C:
+			s.opts.Logger.Warn("mqtt publishes still being handed over at shutdown")
+		}
+		t.Stop()
+	}
 	if s.opts.Goodbye != nil {
 		if g := s.opts.Goodbye(); g != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), s.opts.OpTimeout)
@@ -543,12 +589,8 @@ func (s *Session) shutdown(c mqtt.Client) {
 			cancel()
 		}
 	}
-	// The connection is taken away from Publish first: paho's Publish on a
-	// client whose connection is closing or closed blocks its caller for
-	// the whole write timeout (OpTimeout), which held a stopping scheduler
-	// more than 10 s; now such a caller gets ErrNotConnected at once.
-	s.setClient(nil, "")
 	c.Disconnect(250)
+	s.setClient(nil, "")
 	s.opts.Logger.Info("mqtt disconnected")
 }
 

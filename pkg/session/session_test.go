@@ -447,3 +447,79 @@ func TestLostConnectionTriesTheNextBroker(t *testing.T) {
 		t.Fatalf("the session tried a broker that had failed before the next one:\n%s", out)
 	}
 }
+
+// TestShutdownDoesNotWaitForPublishersWriteTimeout stops a session while
+// publishers hand it messages as fast as they can. A publisher that took
+// the connection just before the disconnect used to wait in paho's Publish
+// for the whole write timeout (OpTimeout), and Run with it when the caller
+// was the task publisher of a stopping scheduler; now Run returns without
+// that wait, every publisher's last call returns promptly, and the goodbye
+// is the connection's last message.
+func TestShutdownDoesNotWaitForPublishersWriteTimeout(t *testing.T) {
+	srv, url := startBroker(t)
+	var mu sync.Mutex
+	var last string
+	if err := srv.Subscribe("x/#", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+		mu.Lock()
+		last = string(pk.Payload)
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const rounds, publishers = 10, 4
+	for round := range rounds {
+		opts := fastOptions(url)
+		opts.OpTimeout = 5 * time.Second // the write timeout a stuck publisher would wait
+		opts.Goodbye = func() *Message { return &Message{Topic: "x/status", QoS: 1, Payload: []byte("goodbye")} }
+		s, err := New(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		waitConnected(t, s)
+		var wg sync.WaitGroup
+		var slowest atomic.Int64
+		for p := range publishers {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					t0 := time.Now()
+					_, err := s.PublishAsync(Message{Topic: fmt.Sprintf("x/%d", p), QoS: 1, Payload: []byte(fmt.Sprint(i))})
+					if d := int64(time.Since(t0)); d > slowest.Load() {
+						slowest.Store(d) // a race between publishers only lowers the figure by one call
+					}
+					if err != nil {
+						return
+					}
+				}
+			})
+		}
+		time.Sleep(50 * time.Millisecond) // kept: let the publishers fill paho's queue
+		t0 := time.Now()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+		case <-time.After(opts.OpTimeout):
+			t.Fatalf("round %d: Run did not return within the write timeout", round)
+		}
+		stopped := time.Since(t0)
+		wg.Wait()
+		if stopped > 2*time.Second || time.Duration(slowest.Load()) > 2*time.Second {
+			t.Fatalf("round %d: Run returned after %v, the slowest Publish took %v", round, stopped, time.Duration(slowest.Load()))
+		}
+		testenv.Eventually(t, 5*time.Second, "the broker to close n1's connection", func() bool {
+			cl, ok := srv.Clients.Get("n1")
+			return ok && cl.Closed()
+		})
+		mu.Lock()
+		got := last
+		mu.Unlock()
+		if got != "goodbye" {
+			t.Fatalf("round %d: the connection's last message was %q, want the goodbye", round, got)
+		}
+	}
+}
