@@ -55,8 +55,9 @@ type taskRec struct {
 	work    float64 // work units to do (Left at assignment)
 	service float64 // estimated seconds on one slot, at assignment
 	started float64 // start time, or −1 while queued at the node
-	// checkpoint: the task may be preempted and resumed (SRTF).
+	// checkpoint: the task may be preempted and resumed (SRTF, TetherVictim).
 	checkpoint bool
+	deadline   bool // the task has a deadline: never a TetherVictim
 }
 
 // FleetOptions tune the learner; the zero value is usable.

@@ -20,7 +20,7 @@ func (f *View) Assign(i int, t *Task, now float64) {
 	ns.tasks = append(ns.tasks, taskRec{
 		id: t.ID, class: t.Class, work: work,
 		service: work / f.Rate(i, t.Class), started: -1,
-		checkpoint: t.Checkpointable,
+		checkpoint: t.Checkpointable, deadline: t.Deadline > 0,
 	})
 	ns.outstanding += work
 	f.totalOutstanding += work

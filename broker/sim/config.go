@@ -54,9 +54,14 @@ type Config struct {
 	WorkError float64
 
 	CloudBudget float64 // Tether's cloud budget in $ per hour; 0 is unlimited
-	TaskCSV     bool    // also write one CSV of tasks per run
-	Plots       bool    // write PNG plots
-	Parallel    int     // runs simulated at once (goroutines); results do not depend on it
+	// Preempt lets the Tether policy take a running checkpointable task back for a deadline
+	// task that would otherwise miss (place.TetherVictim), as the live scheduler's
+	// placement.preempt does; no other policy's behaviour depends on it.
+	Preempt bool
+
+	TaskCSV  bool // also write one CSV of tasks per run
+	Plots    bool // write PNG plots
+	Parallel int  // runs simulated at once (goroutines); results do not depend on it
 
 	// Site is a scenario's fleet and workload (LoadScenario); nil builds them from the fields
 	// above and the built-in mixes.
@@ -78,7 +83,7 @@ func DefaultConfig() Config {
 		WANRTT: 0.06, WANMbps: 20,
 		ReportEvery: 1, DetectAfter: 15, RebootAfter: 60, Crashes: true, BgBusyShare: 0.15,
 		EventDelay: 0.05, EventRetry: 5, CloudStartup: 0.3, CloudJitter: 0.2, WorkError: 0.3,
-		Plots: true, Parallel: 1,
+		Preempt: true, Plots: true, Parallel: 1,
 	}
 }
 
@@ -172,6 +177,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.CloudJitter, "cloud-jitter", c.CloudJitter, "log-standard deviation of a cloud task's speed")
 	fs.Float64Var(&c.WorkError, "work-error", c.WorkError, "log-standard deviation of true work around declared work")
 	fs.Float64Var(&c.CloudBudget, "cloud-budget", c.CloudBudget, "Tether cloud budget, $/hour (0: unlimited)")
+	fs.BoolVar(&c.Preempt, "preempt", c.Preempt, "Tether preempts a checkpointable task for a deadline task that would miss")
 	fs.BoolVar(&c.TaskCSV, "task-csv", c.TaskCSV, "write a per-task CSV for every run")
 	fs.BoolVar(&c.Plots, "plots", c.Plots, "write PNG plots")
 	fs.IntVar(&c.Parallel, "parallel", c.Parallel, "runs to simulate at once")

@@ -13,13 +13,59 @@ func (w *world) submit(j *job) {
 		w.apply(c.Submit(w.fleet, &j.task, w.now, w.actions[:0]))
 		return
 	}
+	w.dispatch(j)
+}
+
+// dispatch places j with the dispatch policy. Under "tether" with Preempt, a deadline task
+// that the policy's choice would not get done in time first takes a victim's slot
+// (preemptFor) and is placed again, as the live engine does; the victim is placed after it.
+func (w *world) dispatch(j *job) {
 	d := w.policy.Dispatcher.Pick(w.fleet, &j.task, w.now)
+	var victim *job
+	at := -1
+	if w.misses(&j.task, d.Node) {
+		if victim, at = w.preemptFor(&j.task); at >= 0 {
+			d = w.policy.Dispatcher.Pick(w.fleet, &j.task, w.now)
+		}
+	}
 	if d.Node < 0 {
 		w.reject(j)
-		return
+	} else {
+		w.fleet.Assign(d.Node, &j.task, w.now)
+		w.bind(j, d.Node)
 	}
-	w.fleet.Assign(d.Node, &j.task, w.now)
-	w.bind(j, d.Node)
+	if at >= 0 {
+		if victim != nil {
+			w.dispatch(victim)
+		}
+		w.startNext(at)
+	}
+}
+
+// misses reports whether placing deadline task t on node i (-1: nowhere) would miss its
+// deadline by the estimate the live engine judges it on, when the Tether policy preempts.
+func (w *world) misses(t *place.Task, i int) bool {
+	if !w.cfg.Preempt || w.cell.Policy != "tether" || t.Deadline <= 0 {
+		return false
+	}
+	return i < 0 || place.Completion(w.fleet, place.Pessimistic{View: w.fleet}, i, t, w.now) > t.Deadline
+}
+
+// preemptFor takes back the running task place.TetherVictim names for t and returns its node
+// (-1: none) and, when it is to be placed again with its remaining work, the task itself —
+// nil when it finished before the scheduler heard, or its node crashed unnoticed (it comes
+// back with the node's other tasks when the crash is detected). The caller starts the next
+// task queued on the node (startNext) once it has placed t and the victim.
+func (w *world) preemptFor(t *place.Task) (*job, int) {
+	v, ok := place.TetherVictim(w.fleet, t, w.now, nil)
+	if !ok {
+		return nil, -1
+	}
+	w.fleet.Removed(v.Node, v.ID, w.now)
+	if j := w.jobs[v.ID-1]; w.checkpoint(j, v.Node) {
+		return j, v.Node
+	}
+	return nil, v.Node
 }
 
 // apply carries out a central policy's actions. It copies them first: handling one may call
@@ -178,17 +224,28 @@ func (w *world) reject(j *job) {
 }
 
 // preempt checkpoints running task j on node i and hands it back to the central policy
-// with its remaining work. A task on a node that crashed before the scheduler noticed cannot
-// answer: the policy has already dropped its record, so the task waits on the node's orphans
-// and is resubmitted, from the start, when the crash is detected.
+// with its remaining work (SRTF).
 func (w *world) preempt(j *job, i int) {
+	if w.checkpoint(j, i) {
+		w.apply(w.policy.Central.Requeue(w.fleet, &j.task, w.now, w.actions[:0]))
+		w.startNext(i)
+	}
+}
+
+// checkpoint stops running task j on node i, keeping its progress in j.task.Remaining; it
+// reports whether j is now waiting to be placed again.
+// The scheduler has already removed j's record. A task on a node that crashed before the
+// scheduler noticed cannot answer: it waits on the node's orphans and is resubmitted, from
+// the start, when the crash is detected. A task not running there (it finished; the news
+// is on its way) is left alone.
+func (w *world) checkpoint(j *job, i int) bool {
 	n := &w.nodes[i]
 	if j.state == jsLost && j.node == i {
 		n.orphans = append(n.orphans, j)
-		return
+		return false
 	}
 	if j.state != jsRunning || j.node != i {
-		return
+		return false
 	}
 	w.account(i)
 	j.left = max(0, j.left-max(0, w.now-j.since)*j.rate)
@@ -197,8 +254,12 @@ func (w *world) preempt(j *job, i int) {
 	j.task.Remaining = max(j.left/j.scale, 1e-9) // the checkpoint tells the declared share left
 	j.state, j.node = jsWaiting, -1
 	w.preempted++
-	w.apply(w.policy.Central.Requeue(w.fleet, &j.task, w.now, w.actions[:0]))
-	if len(n.queue) > 0 && len(n.running) < n.prof.Cores {
+	return true
+}
+
+// startNext starts the task queued first on node i if a core there is free.
+func (w *world) startNext(i int) {
+	if n := &w.nodes[i]; len(n.queue) > 0 && len(n.running) < n.prof.Cores {
 		next := n.queue[0]
 		n.queue = remove(n.queue, next)
 		w.start(i, next)

@@ -3,6 +3,8 @@ package sim
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
+	"unicode"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -10,21 +12,16 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// writePlots draws, per mix, p99, p50, mean, miss rate, offload share, WAN traffic and the
-// spread of edge utilisation against load (at the staleness nearest 2 s) and p99 against
-// staleness (at the load nearest 0.7), one line per policy, every point with its 95 %
-// confidence interval. Every policy is drawn: one unstable in some seed at some point
-// of a figure is named "(unstable)" in the legend, and its points there are lower bounds.
+// writePlots draws, per mix, p99, p50, mean, miss rate, offload share, WAN traffic, the
+// spread of edge utilisation and each task class's miss rate (<mix>-miss-vs-load-<class>.png)
+// against load (at the staleness nearest 2 s) and p99 against staleness (at the load nearest
+// 0.7), one line per policy, every point with its 95 % confidence interval. Every policy is
+// drawn: one unstable in some seed at some point of a figure is named "(unstable)" in the
+// legend, and its points there are lower bounds.
 func writePlots(outDir string, cfg *Config, aggs []agg) error {
 	stale, load := nearest(cfg.Staleness, 2), nearest(cfg.Loads, 0.7)
 	for _, mix := range cfg.Mixes {
-		figs := []struct {
-			file, title, x, y string
-			xs                []float64
-			at                func(x float64, p string) key
-			val, ci           func(agg) float64
-			log               bool
-		}{
+		figs := []figure{
 			{"p99-vs-load", "p99 completion, staleness %g s", "offered load", "p99 completion (s)",
 				cfg.Loads, func(x float64, p string) key { return key{mix, x, stale, p} },
 				func(a agg) float64 { return a.P99.M }, func(a agg) float64 { return a.P99.CI }, true},
@@ -49,6 +46,20 @@ func writePlots(outDir string, cfg *Config, aggs []agg) error {
 			{"util-vs-load", "spread of edge utilisation, staleness %g s", "offered load", "std. dev. of edge nodes' busy share",
 				cfg.Loads, func(x float64, p string) key { return key{mix, x, stale, p} },
 				func(a agg) float64 { return a.Util.M }, func(a agg) float64 { return a.Util.CI }, false},
+		}
+		if site, err := cfg.site(mix); err == nil {
+			for c, app := range site.Apps {
+				miss := func(a agg) stat {
+					if c < len(a.ClassMiss) {
+						return a.ClassMiss[c]
+					}
+					return stat{}
+				}
+				figs = append(figs, figure{"miss-vs-load-" + fileSafe(app.Name), "deadline misses of class " + app.Name + ", staleness %g s",
+					"offered load", "deadline misses (%)",
+					cfg.Loads, func(x float64, p string) key { return key{mix, x, stale, p} },
+					func(a agg) float64 { return 100 * miss(a).M }, func(a agg) float64 { return 100 * miss(a).CI }, false})
+			}
 		}
 		for _, fg := range figs {
 			p := plot.New()
@@ -114,6 +125,27 @@ func writePlots(outDir string, cfg *Config, aggs []agg) error {
 		}
 	}
 	return nil
+}
+
+// figure is one plot of a mix: val (with ci, its 95 % half-width) of each policy at key
+// at(x, policy) for every x in xs.
+type figure struct {
+	file, title, x, y string
+	xs                []float64
+	at                func(x float64, p string) key
+	val, ci           func(agg) float64
+	log               bool
+}
+
+// fileSafe maps a class name to a file name's part: letters, digits, '-' and '_' kept,
+// anything else '_'.
+func fileSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return r
+		}
+		return '_'
+	}, s)
 }
 
 // errXYs is a line's points with their error bars.

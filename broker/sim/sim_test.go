@@ -168,8 +168,12 @@ func TestPlotsAreWritten(t *testing.T) {
 	cfg.Policies = []string{"tether", "least-work"}
 	cfg.Plots = true
 	dir, _ := runTo(t, cfg)
-	for _, f := range []string{"ecs-p99-vs-load.png", "ecs-miss-vs-load.png", "ecs-p99-vs-staleness.png",
-		"ecs-p50-vs-load.png", "ecs-mean-vs-load.png", "ecs-offload-vs-load.png", "ecs-wan-vs-load.png", "ecs-util-vs-load.png"} {
+	files := []string{"ecs-p99-vs-load.png", "ecs-miss-vs-load.png", "ecs-p99-vs-staleness.png",
+		"ecs-p50-vs-load.png", "ecs-mean-vs-load.png", "ecs-offload-vs-load.png", "ecs-wan-vs-load.png", "ecs-util-vs-load.png"}
+	for _, a := range Apps() {
+		files = append(files, "ecs-miss-vs-load-"+a.Name+".png") // per task class
+	}
+	for _, f := range files {
 		if b := read(t, filepath.Join(dir, f)); !bytes.HasPrefix(b, []byte("\x89PNG")) {
 			t.Errorf("%s is not a PNG", f)
 		}
