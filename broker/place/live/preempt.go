@@ -21,7 +21,12 @@ var _ tasks.Preempter = (*Placer)(nil)
 // freed slot would go to what the node queued first). Among several, the
 // one with the most work left yields: it loses the least in proportion.
 // O(attempts).
+//
+// Under srtf the rule is the simulator's SRTF instead (srtfVictim).
 func (p *Placer) Victim(r *tasks.Request, nodes []*tasks.Candidate) (string, uint32, bool) {
+	if p.def == "srtf" {
+		return p.srtfVictim(r, nodes)
+	}
 	if p.opt.NoPreempt || p.queue || r.Spec == nil || r.Spec.Deadline.D() <= 0 {
 		return "", 0, false
 	}
