@@ -3,11 +3,13 @@ package live
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/tether-edge/tether/broker/place"
 	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
 
@@ -187,6 +189,72 @@ func TestSRTFPreemptsWhereTheSimulatorDoes(t *testing.T) {
 			}
 			if live != row.want || preempted != row.preempt {
 				t.Errorf("both chose %q (preempting %v), want %q (%v)", live, preempted, row.want, row.preempt)
+			}
+		})
+	}
+}
+
+// TestEDFAdmitsWhereTheSimulatorDoes is a shared table for edf's admission: on each state —
+// one node of 2 slots at speed 1, both busy with 10 units each, and tasks waiting — the live
+// edf queue admits the next task exactly when the simulator's EDF (place.Central's Submit,
+// run on the live scheduler's own View, the waiting tasks submitted to it first) does.
+func TestEDFAdmitsWhereTheSimulatorDoes(t *testing.T) {
+	type pend struct {
+		work float64
+		due  time.Duration // 0: none
+	}
+	rows := []struct {
+		name    string
+		pending []pend
+		work    float64
+		due     time.Duration
+		admit   bool
+	}{
+		{"in time behind the placed work", nil, 10, 16 * time.Second, true},
+		{"too late behind the placed work", nil, 10, 14 * time.Second, false},
+		{"ahead of a task due later, which stays in time", []pend{{4, 20 * time.Second}}, 10, 16 * time.Second, true},
+		{"ahead of a task due later, which it makes late", []pend{{4, 16500 * time.Millisecond}}, 10, 16 * time.Second, false},
+		{"behind a task due earlier", []pend{{4, 13 * time.Second}}, 10, 16 * time.Second, false},
+		{"a task without a deadline is not ahead", []pend{{100, 0}}, 10, 16 * time.Second, true},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			g := newRig(t, func(o *Options) { o.Policy = "edf" })
+			g.node("pi", protocol.TierEdge, 2)
+			g.assignTo(sleepTask("busy-0", 10, 0, 0), "pi")
+			g.assignTo(sleepTask("busy-1", 10, 0, 0), "pi")
+			c := place.NewCentral("edf", place.OrderEDF, place.CentralOptions{
+				Slots: place.NewTether(rand.New(rand.NewPCG(1, 1)), place.TetherOptions{})})
+			var pending []*tasks.Request
+			for k, p := range row.pending {
+				s := sleepTask(fmt.Sprintf("p%d", k), p.work, 0, p.due)
+				r := &tasks.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}
+				pending = append(pending, r)
+				var tk place.Task
+				g.p.task(&tk, r)
+				tk.ID, tk.Allow = uint64(k+1), nil
+				if acts := c.Submit(g.p.fleet, &tk, g.p.now(), nil); len(acts) != 0 {
+					t.Fatalf("the simulator did not queue %s: %+v", s.ID, acts)
+				}
+			}
+			s := sleepTask("next", row.work, 0, row.due)
+			r := &tasks.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}
+			err := (&Queued{g.p}).Admit(r, slices.Values(pending))
+
+			var tk place.Task
+			g.p.task(&tk, r)
+			tk.ID, tk.Allow = uint64(len(pending)+1), nil
+			simAdmits := true
+			for _, a := range c.Submit(g.p.fleet, &tk, g.p.now(), nil) {
+				if a.Kind == place.Reject {
+					simAdmits = false
+				}
+			}
+			if (err == nil) != simAdmits {
+				t.Errorf("live admits %v (%v), the simulator %v", err == nil, err, simAdmits)
+			}
+			if (err == nil) != row.admit {
+				t.Errorf("both admit %v, want %v", err == nil, row.admit)
 			}
 		})
 	}
