@@ -12,8 +12,9 @@ type Placement struct {
 	// Policy places the tasks whose spec names none: tether (the cost
 	// model), p2c, least-work, least-loaded, round-robin, random or
 	// weighted-random, any of which a spec may name for itself; or a
-	// central queue at the scheduler — fifo, sjf or priority — which
-	// holds every task until a slot frees.
+	// central queue at the scheduler — fifo, sjf, srtf, edf or priority —
+	// which holds every task until a slot frees (srtf also preempts for
+	// a shorter task, edf also refuses a deadline it cannot meet).
 	Policy string `yaml:"policy"`
 	// BackgroundLoad makes the CPU load nodes report, less the
 	// scheduler's own tasks there, slow their estimates. Turn it off
@@ -36,7 +37,8 @@ type Placement struct {
 	// task without a deadline when a task with one would otherwise miss
 	// it (docs/scheduling.md, "Preemption for deadlines"). It is a
 	// mechanism on top of the policy: the simulator's Tether, which the
-	// evaluation measures, does not preempt.
+	// evaluation measures, does not preempt. srtf preempts by definition
+	// and needs it on.
 	Preempt bool `yaml:"preempt"`
 }
 
@@ -81,8 +83,10 @@ func (p *Placement) Options() live.Options {
 }
 
 func (p *Placement) validate(add func(format string, args ...any)) {
-	if _, err := live.Canonical(p.Policy); err != nil {
+	if name, err := live.Canonical(p.Policy); err != nil {
 		add("placement.policy: %v", err)
+	} else if name == "srtf" && !p.Preempt {
+		add("placement.policy srtf preempts by definition: set placement.preempt to true, or use sjf, the same order without preemption")
 	}
 	rtt := func(key string, d time.Duration) {
 		if d <= 0 || d > time.Minute {

@@ -60,15 +60,16 @@ func TestPlacementValidate(t *testing.T) {
 		mutate func(*Placement)
 		want   string
 	}{
-		"unknown policy":  {func(p *Placement) { p.Policy = "fastest" }, `placement.policy: unknown placement policy "fastest": use one of least-loaded`},
-		"central queue":   {func(p *Placement) { p.Policy = "srtf" }, "not one the live scheduler runs"},
-		"no lan rtt":      {func(p *Placement) { p.LAN.RTT = 0 }, "placement.lan.rtt"},
-		"huge wan rtt":    {func(p *Placement) { p.WAN.RTT = time.Hour }, "placement.wan.rtt"},
-		"no bandwidth":    {func(p *Placement) { p.LAN.BandwidthMbps = 0 }, "placement.lan.bandwidth_mbps"},
-		"negative up":     {func(p *Placement) { p.WAN.UpMbps = -1 }, "placement.wan.up_mbps"},
-		"no down":         {func(p *Placement) { p.WAN.DownMbps = 0 }, "placement.wan.down_mbps"},
-		"probe too often": {func(p *Placement) { p.LinkProbe = 500 * time.Millisecond }, "placement.link_probe 500ms"},
-		"probe never":     {func(p *Placement) { p.LinkProbe = 48 * time.Hour }, "placement.link_probe 48h"},
+		"unknown policy":   {func(p *Placement) { p.Policy = "fastest" }, `placement.policy: unknown placement policy "fastest": use one of least-loaded`},
+		"simulator only":   {func(p *Placement) { p.Policy = "oracle" }, "not one the live scheduler runs"},
+		"srtf unpreempted": {func(p *Placement) { p.Policy, p.Preempt = "srtf", false }, "placement.policy srtf preempts by definition"},
+		"no lan rtt":       {func(p *Placement) { p.LAN.RTT = 0 }, "placement.lan.rtt"},
+		"huge wan rtt":     {func(p *Placement) { p.WAN.RTT = time.Hour }, "placement.wan.rtt"},
+		"no bandwidth":     {func(p *Placement) { p.LAN.BandwidthMbps = 0 }, "placement.lan.bandwidth_mbps"},
+		"negative up":      {func(p *Placement) { p.WAN.UpMbps = -1 }, "placement.wan.up_mbps"},
+		"no down":          {func(p *Placement) { p.WAN.DownMbps = 0 }, "placement.wan.down_mbps"},
+		"probe too often":  {func(p *Placement) { p.LinkProbe = 500 * time.Millisecond }, "placement.link_probe 500ms"},
+		"probe never":      {func(p *Placement) { p.LinkProbe = 48 * time.Hour }, "placement.link_probe 48h"},
 	}
 	for name, c := range cases {
 		cfg := Default()
@@ -77,7 +78,7 @@ func TestPlacementValidate(t *testing.T) {
 			t.Errorf("%s: %v, want an error mentioning %q", name, err, c.want)
 		}
 	}
-	for _, ok := range []string{"tether", "round-robin", "wrandom", "sjf", "fifo", "priority"} {
+	for _, ok := range []string{"tether", "round-robin", "wrandom", "sjf", "fifo", "priority", "srtf", "edf"} {
 		cfg := Default()
 		cfg.Placement.Policy = ok
 		if err := cfg.Validate(); err != nil {

@@ -48,7 +48,7 @@ var (
 	descMem          = prometheus.NewDesc("tether_node_memory_percent", "Memory in use, percent.", nodeLabels, nil)
 	descTemp         = prometheus.NewDesc("tether_node_temperature_celsius", "The node's hottest sensor.", nodeLabels, nil)
 	descUnplaced     = prometheus.NewDesc("tether_placements_no_node_total", "Placements that found no node for a pending task (tried again on every pass).", nil, nil)
-	descPreempted    = prometheus.NewDesc("tether_preemptions_total", "Running attempts taken back so a deadline task could meet its deadline.", nil, nil)
+	descPreempted    = prometheus.NewDesc("tether_preemptions_total", "Running attempts taken back for another task: a deadline task that would miss its deadline, or, under srtf, a task with less work left.", nil, nil)
 	descLinkRTT      = prometheus.NewDesc("tether_node_link_rtt_seconds", "The node's round trip to the scheduler through the broker, as measured (smoothed).", nodeLabels, nil)
 	descLinkRate     = prometheus.NewDesc("tether_node_link_bits_per_second", "Throughput of blob transfers from the node, as measured (smoothed).", nodeLabels, nil)
 	descThrottled    = prometheus.NewDesc("tether_node_throttled", "1 when the node is throttled or undervolted now.", nodeLabels, nil)

@@ -176,14 +176,9 @@ func (c *Central) Submit(f *View, t *Task, now float64, dst []Action) []Action {
 	return dst
 }
 
-// preemptBeats reports whether t, started on node v in place of the task preempted there,
-// would be back sooner (meeting its deadline first) than on the free cloud slot of node
-// cloud: SRTF keeps the short task at the edge when a long one there can yield, rather than
-// send it behind the WAN.
+// preemptBeats is PreemptBeats for the central policy.
 func (c *Central) preemptBeats(f *View, t *Task, v, cloud int, now float64) bool {
-	in, out := Transfer(f, v, t, 0)
-	there := now + in + t.Left()/f.Rate(v, t.Class) + out
-	return waitBeats(t, there, Completion(f, f, cloud, t, now))
+	return PreemptBeats(f, t, v, cloud, now)
 }
 
 // Requeue puts back a preempted task (with Remaining set) without admission control.

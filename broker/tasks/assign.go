@@ -25,7 +25,7 @@ func (e *Engine) place(en *entry, at instant) bool {
 	r := e.request(en, resume)
 	r.Ahead = e.ahead
 	n := e.opts.Placer.Place(r, e.candidates())
-	if e.missesDeadline(t, n) && e.preemptFor(r) {
+	if (e.missesDeadline(t, n) || (n == nil && e.preemptWaiting)) && e.preemptFor(r) {
 		n = e.opts.Placer.Place(r, e.candidates())
 	}
 	if n == nil {

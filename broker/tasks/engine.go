@@ -171,7 +171,7 @@ type Engine struct {
 	// unplaced counts the placements that found no node (the task stays
 	// pending and is tried again): read from other goroutines (Unplaced).
 	unplaced atomic.Uint64
-	// preempted counts the attempts taken back for a deadline task
+	// preempted counts the attempts taken back for another task
 	// (Preempted).
 	preempted atomic.Uint64
 	// victimSearches is how many more preemptions this placement pass (or
@@ -182,6 +182,10 @@ type Engine struct {
 	policies  PolicyChecker
 	preempter Preempter
 	queue     Queue
+	admitter  Admitter
+	// preemptWaiting: the preempter preempts for any task that would
+	// wait, not only for a deadline (WaitPreempter).
+	preemptWaiting bool
 	// ahead is the work of the pending tasks the current placement pass
 	// has passed over (Request.Ahead); 0 outside a pass.
 	ahead float64
@@ -256,6 +260,10 @@ func New(o Options, ld Loaded) (*Engine, error) {
 	e.policies, _ = o.Placer.(PolicyChecker)
 	e.preempter, _ = o.Placer.(Preempter)
 	e.queue, _ = o.Placer.(Queue)
+	e.admitter, _ = o.Placer.(Admitter)
+	if w, ok := o.Placer.(WaitPreempter); ok {
+		e.preemptWaiting = w.PreemptsWaiting()
+	}
 	for _, t := range ld.Active {
 		en := &entry{t: t, cp: ld.Checkpoints[t.Spec.ID], stored: true, alive: startInstant,
 			sentAt: e.restored(t.SentAt), started: e.restored(t.Started), notBefore: e.restored(t.NotBefore)}

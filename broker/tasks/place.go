@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"iter"
 	"time"
 
 	"github.com/tether-edge/tether/pkg/task"
@@ -152,6 +153,25 @@ type Estimator interface {
 // pending again and resumes from its last checkpoint) and places again.
 type Preempter interface {
 	// Victim returns the task and attempt to preempt for r, if one would
-	// let r meet its deadline. nodes are the engine's candidates.
+	// let r meet its deadline (or, for a WaitPreempter, start). nodes are
+	// the engine's candidates.
 	Victim(r *Request, nodes []*Candidate) (task string, attempt uint32, ok bool)
+}
+
+// WaitPreempter is a Preempter whose policy preempts for any task that
+// would otherwise wait, not only for a deadline (shortest remaining time
+// first): when PreemptsWaiting, the engine asks its Victim for every task
+// Place finds no node for, also when every slot is taken.
+type WaitPreempter interface {
+	Preempter
+	PreemptsWaiting() bool
+}
+
+// Admitter is an optional capability of a Placer with admission control
+// (earliest deadline first): a submission Admit refuses is refused with
+// its error, and nothing is stored. r is the new task, submitted now;
+// pending yields the tasks waiting at the scheduler (state pending), each
+// with the work it has left, only as far as Admit reads it.
+type Admitter interface {
+	Admit(r *Request, pending iter.Seq[*Request]) error
 }

@@ -3,6 +3,8 @@ package tasks
 import (
 	"errors"
 	"fmt"
+	"iter"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -239,5 +241,82 @@ func TestDeadlineTaskPreemptsAVictim(t *testing.T) {
 	}
 	if n := h.e.Preempted(); n != 1 {
 		t.Fatalf("Preempted = %d", n)
+	}
+}
+
+// waitPreempting is the test placer that preempts for any task that waits
+// (WaitPreempter), naming a fixed victim.
+type waitPreempting struct{ preempting }
+
+func (p *waitPreempting) PreemptsWaiting() bool { return true }
+
+// TestWaitPreempterPreemptsForATaskWithoutADeadline: a WaitPreempter is
+// asked for a victim for a task without a deadline that fits nowhere, also
+// in a later pass while every slot is taken, and the task gets the freed
+// slot; a plain Preempter is not (TestDeadlineTaskPreemptsAVictim).
+func TestWaitPreempterPreemptsForATaskWithoutADeadline(t *testing.T) {
+	pl := &waitPreempting{}
+	h := newHarness(t, func(o *Options) { o.Placer = pl })
+	h.node("pi-a", func(n *Node) { n.TaskSlots = 1; n.Slots = 1 })
+	long := builtin("long", 1000)
+	long.Checkpointable = true
+	h.submit(long)
+	h.event("pi-a", "long", 1, task.EventRunning)
+	if r := h.submit(builtin("short", 10)); r.State != task.StatePending || pl.asked != 1 {
+		t.Fatalf("with no victim: %s, asked %d times", r.State, pl.asked)
+	}
+	pl.victim = "long"
+	// A pass with every slot taken (the node's labels changed).
+	h.node("pi-a", func(n *Node) { n.TaskSlots = 1; n.Slots = 1; n.Labels = map[string]string{"zone": "b"} })
+	if s := h.task("short"); s.State != task.StateAssigned || s.Node != "pi-a" || pl.asked != 2 {
+		t.Fatalf("short: %s on %q, asked %d times", s.State, s.Node, pl.asked)
+	}
+	if v := h.task("long"); v.State != task.StatePending || v.Attempts[0].Reason != "preempted for short" {
+		t.Fatalf("victim: %s, attempt %+v", v.State, v.Attempts[0])
+	}
+}
+
+// admitting is the test placer with admission control: it refuses a task
+// named "refuse-…", and records the pending tasks it was shown.
+type admitting struct {
+	leastOutstanding
+	saw []string
+}
+
+func (p *admitting) Admit(r *Request, pending iter.Seq[*Request]) error {
+	p.saw = p.saw[:0]
+	for x := range pending {
+		p.saw = append(p.saw, fmt.Sprintf("%s:%g", x.Task, x.Work))
+	}
+	slices.Sort(p.saw)
+	if strings.HasPrefix(r.Task, "refuse-") {
+		return errors.New("spec.deadline: cannot be met")
+	}
+	return nil
+}
+
+// TestAdmitterRefusesAtSubmission: a submission the Admitter refuses is
+// answered with its error and stores nothing; the Admitter sees the
+// pending tasks with their work, not the assigned ones.
+func TestAdmitterRefusesAtSubmission(t *testing.T) {
+	pl := &admitting{}
+	h := newHarness(t, func(o *Options) { o.Placer = pl })
+	h.node("pi-a", func(n *Node) { n.TaskSlots = 1; n.Slots = 1 })
+	h.submit(builtin("running", 100))
+	waiting := builtin("waiting", 7)
+	waiting.Work = 7
+	h.submit(waiting)
+	r := h.submit(builtin("refuse-me", 5))
+	if r.OK || r.Error != "spec.deadline: cannot be met" {
+		t.Fatalf("reply %+v", r)
+	}
+	if _, ok := h.e.tasks["refuse-me"]; ok {
+		t.Error("the refused task was stored")
+	}
+	if want := []string{"waiting:7"}; !slices.Equal(pl.saw, want) {
+		t.Errorf("pending shown %v, want %v", pl.saw, want)
+	}
+	if r := h.submit(builtin("fine", 5)); !r.OK {
+		t.Fatalf("admitted task: %+v", r)
 	}
 }

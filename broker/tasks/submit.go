@@ -58,8 +58,16 @@ func (e *Engine) Submit(req task.SubmitRequest) {
 		reply.Error = fmt.Sprintf("queue full: %d tasks are pending (tasks.max_pending); submit again later", e.pending)
 		return
 	}
-	reply.Task = spec.ID
 	now := e.now()
+	if e.admitter != nil {
+		r := &Request{Task: spec.ID, Spec: &spec, Work: workFrom(&Task{Spec: spec}, 0), Submitted: now}
+		if err := e.admitter.Admit(r, e.pendingRequests); err != nil {
+			reply.Error = replyError(err)
+			e.log.Info("task refused at admission", "task", spec.ID, "request", req.RequestID, "err", err)
+			return
+		}
+	}
+	reply.Task = spec.ID
 	en := &entry{t: &Task{Spec: spec, State: task.StatePending, Submitted: now, Updated: now}}
 	e.tasks[spec.ID] = en
 	e.touch(en)
@@ -71,6 +79,16 @@ func (e *Engine) Submit(req task.SubmitRequest) {
 		e.place(en, e.clock())
 	}
 	reply.OK, reply.State = true, en.t.State
+}
+
+// pendingRequests yields the pending tasks as requests (an Admitter's
+// queue), in no particular order.
+func (e *Engine) pendingRequests(yield func(*Request) bool) {
+	for _, en := range e.tasks {
+		if en.t.State == task.StatePending && !yield(e.request(en, e.resumePoint(en))) {
+			return
+		}
+	}
 }
 
 // sameSpec compares two specs with their defaults filled in.

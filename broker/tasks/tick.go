@@ -115,14 +115,15 @@ func (e *Engine) placePending(now instant) {
 	e.lastPass = now
 	e.victimSearches = maxVictimSearches
 	free := e.freeSlots()
-	deadlinesOnly := false
+	preemptOnly := false
 	if free == 0 && e.opts.Key != nil {
-		if e.preempter == nil || e.queue != nil {
+		if e.preempter == nil || (e.queue != nil && !e.preemptWaiting) {
 			return // no node online, or every slot taken: the tasks wait here
 		}
-		// Every slot is taken: only a deadline task may make room, by
-		// preempting (preemptFor); the others wait.
-		deadlinesOnly = true
+		// Every slot is taken: only a task the Preempter preempts for (a
+		// deadline task; any, for a WaitPreempter) may make room
+		// (preemptFor); the others wait.
+		preemptOnly = true
 	}
 	h := &pendingHeap{less: e.before}
 	for _, en := range e.tasks {
@@ -138,7 +139,7 @@ func (e *Engine) placePending(now instant) {
 	defer func() { e.ahead = 0 }()
 	for h.Len() > 0 {
 		en := heap.Pop(h).(*entry)
-		if deadlinesOnly && (en.t.Spec.Deadline.D() <= 0 || e.victimSearches == 0) {
+		if preemptOnly && ((!e.preemptWaiting && en.t.Spec.Deadline.D() <= 0) || e.victimSearches == 0) {
 			continue
 		}
 		sh := shape(&en.t.Spec)

@@ -18,10 +18,12 @@
 //     task's class from the node's own measurement (the result's duration_ms and, for
 //     builtins, work_done).
 //
-// For a queue order (fifo, sjf, priority) New returns a Queued: the engine keeps the tasks
-// pending at the scheduler, offers them in the queue's order (tasks.Queue), and each is placed
-// only on a node with a free slot by the fleet's record, the one the cost model says finishes
-// it first.
+// For a queue order (fifo, sjf, srtf, edf, priority) New returns a Queued: the engine keeps
+// the tasks pending at the scheduler, offers them in the queue's order (tasks.Queue), and each
+// is placed only on a node with a free slot by the fleet's record, the one the cost model says
+// finishes it first. srtf preempts for a task that would wait (tasks.WaitPreempter), edf
+// refuses at submission a deadline it cannot meet (tasks.Admitter): the simulator's rules
+// (place.SRTFVictim, place.AdmitEDF).
 //
 // A decision (Place) maps the request onto a place.Task — work, class, input and output
 // bytes and where the input lives, absolute deadline, priority, tier, memory — with the

@@ -24,10 +24,11 @@ type engineRig struct {
 	pl     tasks.Placer // what the engine was given
 	p      *Placer
 	seq    uint64
+	status map[string]task.Status // the last status of each task taken
 }
 
 func newEngineRig(t *testing.T, mods ...func(*Options)) *engineRig {
-	g := &engineRig{t: t, now: t0}
+	g := &engineRig{t: t, now: t0, status: map[string]task.Status{}}
 	g.topics, _ = protocol.NewTopics("default")
 	clock := func() time.Time { return g.now }
 	o := Options{Now: clock, Rand: rand.New(rand.NewPCG(3, 4)), WAN: WAN{RTT: 160 * time.Millisecond, UpMbps: 20, DownMbps: 20}}
@@ -76,7 +77,12 @@ func (g *engineRig) take() (replies []task.Reply, on map[string]string) {
 			}
 			replies = append(replies, r)
 		case strings.Contains(m.Topic, "/tasks/"):
-			if st, err := task.DecodeStatus(m.Payload); err == nil && st.Node != "" {
+			st, err := task.DecodeStatus(m.Payload)
+			if err != nil {
+				continue
+			}
+			g.status[st.Task] = st
+			if st.Node != "" {
 				on[st.Task] = st.Node
 			}
 		}

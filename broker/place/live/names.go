@@ -16,9 +16,10 @@ const DefaultPolicy = "tether"
 var aliases = map[string]string{"round-robin": "rr", "weighted-random": "wrandom"}
 
 // queueOrders are the central queues the live scheduler keeps (Queued): tasks wait at the
-// scheduler until a slot frees, taken in this order. SRTF (it preempts) and EDF (its admission
-// control rejects tasks) are the simulator's only.
-var queueOrders = []string{"fifo", "priority", "sjf"}
+// scheduler until a slot frees, taken in this order. Each is the simulator's queue of the same
+// name (broker/place's Central): srtf also preempts for a task that would wait, edf also
+// refuses at submission a deadline task its admission test says cannot be met.
+var queueOrders = []string{"edf", "fifo", "priority", "sjf", "srtf"}
 
 // dispatchNames returns the registry's policies the live scheduler can dispatch with: those
 // that place at arrival and need nothing but a random source (not the simulator's oracle, not

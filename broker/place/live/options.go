@@ -25,7 +25,8 @@ type Options struct {
 	// background load.
 	IgnoreLoad bool
 	// NoPreempt turns deadline preemption off (Victim names none): a separate mechanism on
-	// top of the Tether policy, which the simulator's Tether does not have.
+	// top of the Tether policy, which the simulator's Tether does not have. srtf, which
+	// preempts by definition, refuses it (New fails).
 	NoPreempt bool
 	// Tether tunes the Tether policy (broker/place's defaults).
 	Tether TetherOptions

@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -50,6 +51,7 @@ type Placer struct {
 	last     place.Task
 	lastTask string
 	lastEst  float64
+	srtf     srtfState // srtf's preemption in progress
 }
 
 // attempt is the record of an attempt that loads a node.
@@ -62,6 +64,9 @@ type attempt struct {
 	started float64
 	perUnit float64 // work of one unit of a builtin (perUnit); 0: another kind
 }
+
+// errNoPreemptSRTF refuses srtf with preemption off: preempting is part of its algorithm.
+var errNoPreemptSRTF = errors.New("placement policy srtf preempts by definition, and preemption is off (placement.preempt: false): turn it on, or use sjf, the same order without preemption")
 
 // unknownWork is the work the engine assumes for a task whose spec gives none.
 const unknownWork = 1.0
@@ -93,6 +98,9 @@ func newPlacer(o Options) (*Placer, error) {
 	def, err := canonical(reg, o.Policy)
 	if err != nil {
 		return nil, err
+	}
+	if def == "srtf" && o.NoPreempt {
+		return nil, errNoPreemptSRTF
 	}
 	queue := slices.Contains(queueOrders, def)
 	names := dispatchNames(reg)
@@ -151,7 +159,10 @@ func (p *Placer) Place(r *tasks.Request, nodes []*tasks.Candidate) *tasks.Candid
 	if len(nodes) != p.up {
 		p.sync(nodes) // the engine's view and the fleet's differ: a Placer used without its Observer calls
 	}
+	y := p.srtf
+	p.srtf = srtfState{}
 	if p.queue && !p.fleet.HasFreeSlot() {
+		p.srtf.declined = r.Task
 		return nil // the task waits in the queue
 	}
 	now := p.now()
@@ -159,12 +170,13 @@ func (p *Placer) Place(r *tasks.Request, nodes []*tasks.Candidate) *tasks.Candid
 	p.task(&p.tk, r)
 	p.cur, p.req, p.avoid = nodes, r, r.Avoid
 	defer func() { p.cur, p.req = nil, nil }()
-	d := p.decide(now)
-	if d.Node < 0 && p.avoid != "" {
+	d := p.decide(y, now)
+	if d.Node < 0 && p.avoid != "" && p.srtf.yieldTask == "" {
 		p.avoid = "" // the node to avoid, when no other fits
-		d = p.decide(now)
+		d = p.decide(y, now)
 	}
 	if d.Node < 0 {
+		p.srtf.declined = r.Task
 		return nil
 	}
 	c := p.candidate(d.Node)
@@ -206,8 +218,12 @@ func (p *Placer) Estimate() (time.Time, bool) {
 
 // decide asks the task's policy, then, for Tether, every node. A queue's node is the one
 // place.SlotRule chooses, the rule the simulator's queues bind by: a free slot, or none when
-// waiting for a busy edge node beats the free cloud slot.
-func (p *Placer) decide(now float64) place.Decision {
+// waiting for a busy edge node beats the free cloud slot (srtf: srtfDecide, with y the state
+// the last Place and Victim left).
+func (p *Placer) decide(y srtfState, now float64) place.Decision {
+	if p.def == "srtf" {
+		return p.srtfDecide(y, now)
+	}
 	if p.queue {
 		i := place.SlotRule(p.fleet, p.pick, &p.tk, p.req.Ahead, now)
 		if i >= 0 {

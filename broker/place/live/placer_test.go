@@ -295,8 +295,11 @@ func TestPolicyPerSchedulerAndPerTask(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), names) {
 		t.Errorf("unknown policy: %v; want the names %s", err, names)
 	}
-	if _, err := New(Options{Policy: "srtf"}); err == nil || !strings.Contains(err.Error(), "not one the live scheduler runs") {
-		t.Errorf("New with a central queue: %v", err)
+	if _, err := New(Options{Policy: "oracle"}); err == nil || !strings.Contains(err.Error(), "not one the live scheduler runs") {
+		t.Errorf("New with the simulator's oracle: %v", err)
+	}
+	if _, err := New(Options{Policy: "srtf", NoPreempt: true}); err == nil || !strings.Contains(err.Error(), "srtf preempts by definition") {
+		t.Errorf("New with srtf and preemption off: %v", err)
 	}
 	if _, err := New(Options{Policy: "fastest"}); err == nil || !strings.Contains(err.Error(), `unknown placement policy "fastest"`) {
 		t.Errorf("New with an unknown policy: %v", err)
@@ -304,8 +307,8 @@ func TestPolicyPerSchedulerAndPerTask(t *testing.T) {
 	if err := g.p.CheckPolicy("sjf"); err == nil || !strings.Contains(err.Error(), "the scheduler's choice") {
 		t.Errorf("a task naming a queue order: %v", err)
 	}
-	if diff := cmp.Diff([]string{"fifo", "least-loaded", "least-work", "p2c", "priority", "random", "round-robin", "rr",
-		"sjf", "tether", "weighted-random", "wrandom"}, Names()); diff != "" {
+	if diff := cmp.Diff([]string{"edf", "fifo", "least-loaded", "least-work", "p2c", "priority", "random", "round-robin", "rr",
+		"sjf", "srtf", "tether", "weighted-random", "wrandom"}, Names()); diff != "" {
 		t.Errorf("Names (-want +got):\n%s", diff)
 	}
 }

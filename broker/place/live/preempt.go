@@ -11,12 +11,17 @@ import (
 var _ tasks.Preempter = (*Placer)(nil)
 
 // Victim implements tasks.Preempter: for a deadline task the Tether policy
-// places (the cost model; no baseline and no central queue preempts, so
-// their names keep meaning their algorithms) and no placement meets,
+// places (the cost model; no baseline and no central queue but srtf
+// preempts, so their names keep meaning their algorithms) and no placement meets,
 // the running attempt place.TetherVictim names — the rule the simulator's
 // "tether" preempts by — on the engine's candidates where the task fits
 // once a slot frees, other than the node it is to avoid. O(attempts).
+//
+// Under srtf the rule is the simulator's SRTF instead (srtfVictim).
 func (p *Placer) Victim(r *tasks.Request, nodes []*tasks.Candidate) (string, uint32, bool) {
+	if p.def == "srtf" {
+		return p.srtfVictim(r, nodes)
+	}
 	if p.opt.NoPreempt || p.queue || r.Spec == nil || r.Spec.Deadline.D() <= 0 {
 		return "", 0, false
 	}
