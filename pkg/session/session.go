@@ -243,16 +243,17 @@ func (s *Session) resubscribe(ctx context.Context, c mqtt.Client, subs []subscri
 }
 
 // Publish sends m and, for QoS 1, waits for the broker's PUBACK, bounded by
-// ctx and OpTimeout.
+// ctx and OpTimeout. It returns ErrNotConnected as soon as the connection
+// the message was handed to ends: its PUBACK will not come.
 func (s *Session) Publish(ctx context.Context, m Message) error {
-	c, _, calls := s.acquire()
+	c, gone, calls := s.acquire()
 	if c == nil {
 		return ErrNotConnected
 	}
 	tok := c.Publish(m.Topic, m.QoS, m.Retained, m.Payload)
 	calls.Done()
-	if err := s.wait(ctx, tok, s.opts.OpTimeout); err != nil {
-		if errors.Is(err, mqtt.ErrNotConnected) {
+	if err := s.waitOn(ctx, tok, s.opts.OpTimeout, gone); err != nil {
+		if errors.Is(err, mqtt.ErrNotConnected) || errors.Is(err, errConnectionEnded) {
 			return ErrNotConnected
 		}
 		return fmt.Errorf("publish %s: %w", m.Topic, err)

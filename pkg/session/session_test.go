@@ -523,3 +523,66 @@ func TestShutdownDoesNotWaitForPublishersWriteTimeout(t *testing.T) {
 		}
 	}
 }
+
+// holdHook holds every publish to its topic before the broker acknowledges
+// it, until released: a PUBACK that does not come.
+type holdHook struct {
+	mochi.HookBase
+	topic   string
+	held    chan struct{} // one token per publish held
+	release chan struct{}
+}
+
+func (h *holdHook) ID() string           { return "hold" }
+func (h *holdHook) Provides(b byte) bool { return b == mochi.OnPublish }
+func (h *holdHook) OnPublish(_ *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.TopicName == h.topic {
+		h.held <- struct{}{}
+		<-h.release
+	}
+	return pk, nil
+}
+
+// TestPublishEndsWithItsConnection: a Publish waiting for a PUBACK returns
+// ErrNotConnected as soon as its connection ends, not after the whole
+// OpTimeout (a blob fetch's want in flight at a cut held the fetch loop so
+// for 10 s after the agent had reconnected).
+func TestPublishEndsWithItsConnection(t *testing.T) {
+	srv, url := startBroker(t)
+	h := &holdHook{topic: "x/held", held: make(chan struct{}, 1), release: make(chan struct{})}
+	if err := srv.AddHook(h, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer close(h.release)
+	proxy := testenv.NewCutProxy(t, strings.TrimPrefix(url, "tcp://"))
+	opts := fastOptions(proxy.URL())
+	opts.OpTimeout = 10 * time.Second
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s)
+	waitConnected(t, s)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.Publish(context.Background(), Message{Topic: "x/held", QoS: 1, Payload: []byte("x")})
+	}()
+	select {
+	case <-h.held:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the publish never reached the broker")
+	}
+	t0 := time.Now()
+	proxy.Cut()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrNotConnected) {
+			t.Fatalf("Publish: %v, want ErrNotConnected", err)
+		}
+		if d := time.Since(t0); d > 2*time.Second {
+			t.Fatalf("Publish returned %v after its connection ended", d)
+		}
+	case <-time.After(opts.OpTimeout):
+		t.Fatal("Publish waited the whole OpTimeout after its connection ended")
+	}
+}
