@@ -90,10 +90,10 @@ func TestInputResumesAfterAPartition(t *testing.T) {
 		t.Errorf("held %d at the cut and %d at the heal: more than a window arrived while cut off", atCut, atHeal)
 	}
 	// Resumed, not restarted: after the heal the link carries the rest of
-	// the blob, plus the node's own traffic and what a resumed transfer
-	// may send twice (chunks of a want sent before the cut and served
-	// after the heal: a window, and the half-window asked ahead of it) —
-	// far less than the whole blob again.
+	// the blob, plus the node's other traffic and what a resumed transfer
+	// may carry twice (chunks of wants sent before the cut and served
+	// after the heal: at most the window outstanding at the cut). Two
+	// windows cover both; a restart would carry the whole blob again.
 	if limit := id.Size - atHeal + 2*blob.DefaultWindow; sentAfter > limit || sentAfter >= id.Size {
 		t.Errorf("%d bytes crossed the link after the heal; the %d bytes not yet held (plus two %d-byte windows) allow at most %d: the transfer started over",
 			sentAfter, id.Size-atHeal, blob.DefaultWindow, min(limit, id.Size-1))
