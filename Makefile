@@ -95,8 +95,8 @@ bench: ## run every benchmark with -benchmem into .cache/bench.txt (compare runs
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee .cache/bench.txt
 
 .PHONY: soak
-soak: deps ## the long forms of the short soaks in `make test` (TETHER_SOAK=1): a 10-minute broker outage, 2,000 SIGKILLs, 200 + 50 power cuts
-	TETHER_SOAK=1 $(GO) test -count=1 -v -timeout 3h -run '^(TestBrokerOutage|TestKill9Torture)$$' ./broker/e2e/
+soak: deps ## the long forms of the short soaks in `make test` (TETHER_SOAK=1): a 10-minute broker outage, 2,000 SIGKILLs, a 10 s partition in a 20 MiB input, 200 + 50 power cuts
+	TETHER_SOAK=1 $(GO) test -count=1 -v -timeout 3h -run '^(TestBrokerOutage|TestKill9Torture|TestInputResumesAfterAPartition)$$' ./broker/e2e/
 	TETHER_SOAK=1 $(GO) test -count=1 -v -timeout 6h -run '^(TestPowerCuts|TestTaskPowerCuts)$$' ./scripts/powerloss/
 
 .PHONY: chaos

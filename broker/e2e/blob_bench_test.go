@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // BenchmarkAgentServesTwentyMB: a real agent serves a 20 MB blob to the
@@ -49,6 +52,91 @@ func BenchmarkAgentServesTwentyMB(b *testing.B) {
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "agent-cpu-ms/op")
 	b.ReportMetric(float64(rssBefore)/1024, "agent-rss-before-MiB")
 	b.ReportMetric(float64(peak)/1024, "agent-rss-peak-MiB")
+}
+
+// BenchmarkNodeFetchesTwentyMB is the fetching side of the same transfer:
+// a node's blob endpoint in this process — the agent's (pkg/blob's
+// Endpoint.Fetch into a Store, with the agent's defaults, on a session
+// with the node's credentials and topics) — fetches a 20 MB blob from the
+// real scheduler's store through its embedded broker on loopback; one op
+// is one whole verified transfer (the fetched copy removed before each).
+// Only the fetcher runs in this process, so -benchmem's B/op and
+// allocs/op and fetch-cpu-ms/op are the fetching side's; the scheduler's
+// CPU per transfer (serving it, and the broker routing it) is
+// scheduler-cpu-ms/op.
+//
+//	go test -run '^$' -bench BenchmarkNodeFetchesTwentyMB -benchtime 5x -benchmem ./broker/e2e/
+func BenchmarkNodeFetchesTwentyMB(b *testing.B) {
+	s := newSite(b)
+	data := randomBytes(20<<20, 42)
+	id := putSchedulerBlob(b, s, data)
+	sched := s.startScheduler()
+	// Ready: the scheduler's subscriptions, its blob topics among them,
+	// are in force, so the first want is not lost before them.
+	testenv.Eventually(b, 20*time.Second, "the scheduler ready", func() bool {
+		return strings.Contains(sched.out.String(), `msg="scheduler ready"`)
+	})
+	f := newNodeFetcher(b, s, "pi-fetch")
+	spid, self := sched.cmd.Process.Pid, os.Getpid()
+	schedBefore, selfBefore := procCPU(b, spid), procCPU(b, self)
+	b.SetBytes(id.Size)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := f.store.Remove(id); err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		st, err := f.ep.Fetch(ctx, "", id)
+		cancel()
+		if err != nil || st.Written != id.Size || st.Retries != 0 {
+			b.Fatalf("fetch: %+v, %v", st, err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((procCPU(b, self)-selfBefore).Milliseconds())/float64(b.N), "fetch-cpu-ms/op")
+	b.ReportMetric(float64((procCPU(b, spid)-schedBefore).Milliseconds())/float64(b.N), "scheduler-cpu-ms/op")
+}
+
+// nodeFetcher is a node's blob store and endpoint, attached to the
+// scheduler as the agent's are: over the node's own session, topics and
+// ACL, with the agent's default store and endpoint options.
+type nodeFetcher struct {
+	store *blob.Store
+	ep    *blob.Endpoint
+}
+
+func newNodeFetcher(b testing.TB, s *site, node string) *nodeFetcher {
+	b.Helper()
+	s.ensureUser(node)
+	topics, _ := protocol.NewTopics("default")
+	sess, err := session.New(session.Options{Brokers: []string{s.url()}, ClientID: node,
+		Username: node, Password: s.password(node), CleanSession: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := blob.Open(blob.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ep, err := blob.NewEndpoint(blob.EndpointOptions{Store: st, Send: blob.NodeSend(sess, topics, node)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := blob.AttachNode(ctx, sess, topics, node, ep); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{}, 2)
+	go func() { _ = sess.Run(ctx); done <- struct{}{} }()
+	go func() { _ = ep.Run(ctx); done <- struct{}{} }()
+	b.Cleanup(func() { cancel(); <-done; <-done; st.Close() })
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := sess.WaitConnected(wctx); err != nil {
+		b.Fatal(err)
+	}
+	return &nodeFetcher{store: st, ep: ep}
 }
 
 // procCPU is a process's user and system CPU time (/proc/<pid>/stat).

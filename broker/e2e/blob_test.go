@@ -151,7 +151,7 @@ func TestAgentServesABlob(t *testing.T) {
 
 // putSchedulerBlob stores data in the scheduler's blob store (blobs.dir:
 // "blobs" beside the site's tasks dir) before the scheduler starts.
-func putSchedulerBlob(t *testing.T, s *site, data []byte) blob.ID {
+func putSchedulerBlob(t testing.TB, s *site, data []byte) blob.ID {
 	t.Helper()
 	st, err := blob.Open(blob.Options{Dir: filepath.Join(s.dir, "blobs")})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -19,6 +20,8 @@ type CutProxy struct {
 	down  bool
 	shape *Shape // nil: a plain path (NewShapedProxy)
 	wg    sync.WaitGroup
+
+	delivered atomic.Int64 // bytes written to clients (Downstream)
 }
 
 // NewCutProxy starts a proxy to target; it stops when the test ends.
@@ -66,21 +69,44 @@ func (p *CutProxy) accept() {
 		p.mu.Unlock()
 		p.wg.Add(2)
 		if shape != nil {
-			go p.shapedPipe(c, u, *shape)
-			go p.shapedPipe(u, c, *shape)
+			go p.shapedPipe(c, u, *shape, &p.delivered)
+			go p.shapedPipe(u, c, *shape, nil)
 			continue
 		}
-		go p.pipe(c, u)
-		go p.pipe(u, c)
+		go p.pipe(c, u, &p.delivered)
+		go p.pipe(u, c, nil)
 	}
 }
 
-func (p *CutProxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst, adding what it writes to count (if not nil).
+func (p *CutProxy) pipe(dst, src net.Conn, count *atomic.Int64) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	var w io.Writer = dst
+	if count != nil {
+		w = countingWriter{dst, count}
+	}
+	_, _ = io.Copy(w, src)
 	dst.Close()
 	src.Close()
 }
+
+// countingWriter adds the bytes each Write wrote to n.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// Downstream returns the bytes the proxy has delivered from the target to
+// its clients, over every connection so far: what crossed the link toward
+// the nodes. Bytes still queued on a shaped link when it is cut are lost
+// with the connection and not counted.
+func (p *CutProxy) Downstream() int64 { return p.delivered.Load() }
 
 // Cut closes every connection and refuses new ones until Heal.
 func (p *CutProxy) Cut() {

@@ -3,6 +3,7 @@ package testenv
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -38,8 +39,9 @@ type chunk struct {
 
 // shapedPipe copies src to dst through the link s models. A reader
 // stamps each read with when its last byte leaves (after those before
-// it, at the link's rate) plus the delay; a writer delivers it then.
-func (p *CutProxy) shapedPipe(dst, src net.Conn, s Shape) {
+// it, at the link's rate) plus the delay; a writer delivers it then, and
+// adds what it wrote to count (if not nil).
+func (p *CutProxy) shapedPipe(dst, src net.Conn, s Shape, count *atomic.Int64) {
 	defer p.wg.Done()
 	const readSize = 16 << 10
 	q := make(chan chunk, max(s.Buffer/readSize, 4)+int(s.Mbps*1e6/8*s.Delay.Seconds())/readSize)
@@ -47,7 +49,11 @@ func (p *CutProxy) shapedPipe(dst, src net.Conn, s Shape) {
 	wg.Go(func() {
 		for c := range q {
 			time.Sleep(time.Until(c.due))
-			if _, err := dst.Write(c.b); err != nil {
+			n, err := dst.Write(c.b)
+			if count != nil {
+				count.Add(int64(n))
+			}
+			if err != nil {
 				break
 			}
 		}
