@@ -30,9 +30,11 @@ type Options struct {
 	NoPreempt bool
 	// Tether tunes the Tether policy (broker/place's defaults).
 	Tether TetherOptions
-	// Links, if set, are the edge nodes' links as measured (broker/place/links): the
-	// configured link (LAN, labels) is the prior and a measurement the evidence
-	// (links.Blend). Nil: the configured links alone.
+	// Links, if set, are the links as measured (broker/place/links): an edge node's,
+	// a cloud node's that declares a path of its own (labels), and the WAN's, pooled
+	// from the other cloud nodes. The configured link (LAN, WAN, labels) is the prior
+	// and a measurement the evidence (links.Blend, BlendWAN). Nil: the configured
+	// links alone.
 	Links LinkSource
 
 	Now    func() time.Time // time.Now
@@ -40,10 +42,12 @@ type Options struct {
 	Logger *slog.Logger     // none
 }
 
-// LinkSource gives a node's measured link; *links.Table is one. It must be safe for
-// concurrent use: the scheduler records measurements while placement reads them.
+// LinkSource gives a node's measured link and the WAN's; *links.Table is one. It must
+// be safe for concurrent use: the scheduler records measurements while placement reads
+// them.
 type LinkSource interface {
 	Get(node string) (links.Estimate, bool)
+	WAN() (links.Estimate, bool)
 }
 
 var _ LinkSource = (*links.Table)(nil)
