@@ -94,15 +94,7 @@ func (o *Options) ensureDefaults() {
 	if o.LAN.Mbps <= 0 {
 		o.LAN.Mbps = DefaultLANMbps
 	}
-	if o.WAN.RTT <= 0 {
-		o.WAN.RTT = DefaultWANRTT
-	}
-	if o.WAN.UpMbps <= 0 {
-		o.WAN.UpMbps = DefaultWANMbps
-	}
-	if o.WAN.DownMbps <= 0 {
-		o.WAN.DownMbps = DefaultWANMbps
-	}
+	o.WAN = o.WAN.withDefaults()
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -113,4 +105,18 @@ func (o *Options) ensureDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+}
+
+// withDefaults is w with the defaults for what it leaves unset.
+func (w WAN) withDefaults() WAN {
+	if w.RTT <= 0 {
+		w.RTT = DefaultWANRTT
+	}
+	if w.UpMbps <= 0 {
+		w.UpMbps = DefaultWANMbps
+	}
+	if w.DownMbps <= 0 {
+		w.DownMbps = DefaultWANMbps
+	}
+	return w
 }

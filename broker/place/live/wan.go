@@ -7,12 +7,14 @@ import (
 	"github.com/tether-edge/tether/broker/place/links"
 )
 
-// BlendWAN is the WAN placement uses: the configured one (the prior) with the measured
+// BlendWAN is the WAN placement uses: the configured one (the prior; its defaults for
+// what it leaves unset, as New's) with the measured
 // estimate blended in as an edge node's link is (links.Blend: the prior counts as one
 // sample). The round trip and the down direction (cloud → site) are measured: probes of
 // the cloud nodes, and the transfers the scheduler pulls from them. Nothing measures the
 // up direction (agents fetch their inputs and report no rate): it stays as configured.
 func BlendWAN(prior WAN, e links.Estimate) WAN {
+	prior = prior.withDefaults()
 	w := prior
 	if e.RTTSamples > 0 {
 		w.RTT = time.Duration(links.Blend(float64(prior.RTT), float64(e.RTT), e.RTTSamples))
