@@ -50,6 +50,29 @@ func TestPrintNodes(t *testing.T) {
 	}
 }
 
+// TestPrintWAN: the summary's WAN after the table, what is measured and
+// over how many samples; nothing for a summary without it.
+func TestPrintWAN(t *testing.T) {
+	for _, c := range []struct {
+		wan  *protocol.WANLink
+		want string
+	}{
+		{nil, ""},
+		{&protocol.WANLink{RTTMS: 60, UpMbps: 20, DownMbps: 20},
+			"\nWAN (placement): round trip 60.0ms, down 20.0 Mbit/s, up 20.0 Mbit/s (configured); not measured yet: as configured\n"},
+		{&protocol.WANLink{RTTMS: 84, UpMbps: 20, DownMbps: 9.24, Measured: &protocol.LinkEstimate{RTTMS: 88, RTTSamples: 6, Mbps: 7.9, MbpsSamples: 8}},
+			"\nWAN (placement): round trip 84.0ms, down 9.2 Mbit/s, up 20.0 Mbit/s (configured); measured 88.0ms over 6 probes, down 7.9 Mbit/s over 8 transfers\n"},
+		{&protocol.WANLink{RTTMS: 84, UpMbps: 20, DownMbps: 20, Measured: &protocol.LinkEstimate{RTTMS: 88, RTTSamples: 6}},
+			"\nWAN (placement): round trip 84.0ms, down 20.0 Mbit/s, up 20.0 Mbit/s (configured); measured 88.0ms over 6 probes\n"},
+	} {
+		var b strings.Builder
+		printWAN(&b, c.wan)
+		if b.String() != c.want {
+			t.Errorf("printWAN(%+v) = %q, want %q", c.wan, b.String(), c.want)
+		}
+	}
+}
+
 func TestPasswdAddsVerifiableUsers(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "credentials")
 	env, out, _ := testEnv("")

@@ -140,6 +140,10 @@ func runNodes(ctx context.Context, env Env, args []string) error {
 	if err := printNodes(env.Stdout, fleet, time.Now()); err != nil {
 		return err
 	}
+	c.mu.Lock()
+	wan := c.summary.WAN // wait returned a table: there is a summary
+	c.mu.Unlock()
+	printWAN(env.Stdout, wan)
 	return printQuarantined(env.Stdout, quarantine, time.Now())
 }
 
@@ -195,6 +199,27 @@ func printNodes(w io.Writer, f protocol.FleetNodes, now time.Time) error {
 		fmt.Fprintln(tw, "(no nodes yet)")
 	}
 	return tw.Flush()
+}
+
+// printWAN prints the site's WAN as placement uses it, if the summary
+// has it (a scheduler older than the field does not).
+func printWAN(w io.Writer, l *protocol.WANLink) {
+	if l == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nWAN (placement): round trip %.1fms, down %.1f Mbit/s, up %.1f Mbit/s (configured)", l.RTTMS, l.DownMbps, l.UpMbps)
+	m := l.Measured
+	switch {
+	case m == nil || m.RTTSamples == 0 && m.MbpsSamples == 0:
+		fmt.Fprintln(w, "; not measured yet: as configured")
+		return
+	case m.MbpsSamples == 0:
+		fmt.Fprintf(w, "; measured %.1fms over %d probes\n", m.RTTMS, m.RTTSamples)
+	case m.RTTSamples == 0:
+		fmt.Fprintf(w, "; measured down %.1f Mbit/s over %d transfers\n", m.Mbps, m.MbpsSamples)
+	default:
+		fmt.Fprintf(w, "; measured %.1fms over %d probes, down %.1f Mbit/s over %d transfers\n", m.RTTMS, m.RTTSamples, m.Mbps, m.MbpsSamples)
+	}
 }
 
 func dash(s string) string {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"time"
 
 	"github.com/tether-edge/tether/broker/place/live"
@@ -106,4 +107,11 @@ func (p *Placement) validate(add func(format string, args ...any)) {
 	if p.LinkProbe != 0 && (p.LinkProbe < time.Second || p.LinkProbe > 24*time.Hour) {
 		add("placement.link_probe %v: between 1s and 24h, or 0 to probe no node", p.LinkProbe)
 	}
+}
+
+// LinksFile returns where the scheduler keeps its link estimates across a
+// restart (docs/scheduling.md, "Links measured live"): beside the task
+// store, as the blobs are.
+func (c *Config) LinksFile() string {
+	return filepath.Join(filepath.Dir(filepath.Clean(c.Tasks.Dir)), "links.json")
 }

@@ -161,6 +161,7 @@ type Fleet struct {
 
 	rejected atomic.Uint64
 	badRows  atomic.Uint64
+	wan      atomic.Pointer[protocol.WANLink] // SetWAN; nil before
 
 	linkMu sync.Mutex // guards linkDown and judgeFrom; never held with a shard's
 	// linkDown: the scheduler has no broker connection, so silence says

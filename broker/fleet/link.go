@@ -29,3 +29,14 @@ func (f *Fleet) OnlineIDs(dst []string) []string {
 	})
 	return dst
 }
+
+// SetWAN records the site's WAN as placement uses it, for the summary,
+// published with the fleet's next change or refresh.
+func (f *Fleet) SetWAN(w protocol.WANLink) {
+	if w.Measured != nil {
+		m := *w.Measured
+		w.Measured = &m // stored values are never changed: Summary shares them
+	}
+	f.wan.Store(&w)
+	f.notify()
+}

@@ -38,3 +38,23 @@ func TestSetLinkShowsInTheRow(t *testing.T) {
 		t.Fatalf("online %v", ids)
 	}
 }
+
+// TestSetWANShowsInTheSummary: the summary has no WAN before SetWAN and a
+// copy of the latest after it, one the caller's later changes do not reach;
+// the summary validates.
+func TestSetWANShowsInTheSummary(t *testing.T) {
+	f, _ := newFleet()
+	if s := f.Summary(); s.WAN != nil {
+		t.Fatalf("a WAN before SetWAN: %+v", s.WAN)
+	}
+	m := protocol.LinkEstimate{RTTMS: 90, RTTSamples: 4}
+	f.SetWAN(protocol.WANLink{RTTMS: 84, UpMbps: 20, DownMbps: 20, Measured: &m})
+	m.RTTMS = 1
+	s := f.Summary()
+	if s.WAN == nil || s.WAN.RTTMS != 84 || s.WAN.Measured == nil || s.WAN.Measured.RTTMS != 90 {
+		t.Fatalf("summary WAN %+v", s.WAN)
+	}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -30,6 +30,10 @@ func (f *Fleet) Summary() protocol.FleetSummary {
 		}
 	})
 	s.Offline = s.Nodes - s.Online
+	if w := f.wan.Load(); w != nil {
+		c := *w
+		s.WAN = &c
+	}
 	sort.Strings(s.Duplicates)
 	if len(s.Duplicates) > maxSummaryDuplicates {
 		s.Duplicates = s.Duplicates[:maxSummaryDuplicates]

@@ -51,6 +51,9 @@ var (
 	descPreempted    = prometheus.NewDesc("tether_preemptions_total", "Running attempts taken back for another task: a deadline task that would miss its deadline, or, under srtf, a task with less work left.", nil, nil)
 	descLinkRTT      = prometheus.NewDesc("tether_node_link_rtt_seconds", "The node's round trip to the scheduler through the broker, as measured (smoothed).", nodeLabels, nil)
 	descLinkRate     = prometheus.NewDesc("tether_node_link_bits_per_second", "Throughput of blob transfers from the node, as measured (smoothed).", nodeLabels, nil)
+	descWANRTT       = prometheus.NewDesc("tether_wan_rtt_seconds", "The site's WAN round trip to the cloud tier: as placement uses it (the configured WAN blended with the measurement), and as measured over the cloud nodes.", []string{"estimate"}, nil)
+	descWANRate      = prometheus.NewDesc("tether_wan_bits_per_second", "The site's WAN bandwidth by direction: as placement uses it, and as measured (down only: transfers from the cloud nodes).", []string{"direction", "estimate"}, nil)
+	descWANSamples   = prometheus.NewDesc("tether_wan_samples", "Samples behind the measured WAN estimate: probes (rtt) and transfers (throughput).", []string{"measure"}, nil)
 	descThrottled    = prometheus.NewDesc("tether_node_throttled", "1 when the node is throttled or undervolted now.", nodeLabels, nil)
 	descLastSeen     = prometheus.NewDesc("tether_node_last_seen_timestamp_seconds", "When the scheduler last heard from the node.", nodeLabels, nil)
 	descPending      = prometheus.NewDesc("tether_node_outbox_pending", "Records in the node's outbox waiting for the broker.", nodeLabels, nil)
@@ -75,7 +78,7 @@ type collector struct {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descNodes, descThrottledAll, descDuplicates, descRejected, descNotExported,
-		descGapsAll, descPendingAll, descInfo, descOnline, descCPU, descMem, descTemp, descLinkRTT, descLinkRate, descThrottled, descLastSeen,
+		descGapsAll, descPendingAll, descInfo, descOnline, descCPU, descMem, descTemp, descLinkRTT, descLinkRate, descWANRTT, descWANRate, descWANSamples, descThrottled, descLastSeen,
 		descPending, descOutboxLost, descGaps, descClients, descMsgs, descBytes, descRetained, descInflight,
 		descPacketsDrop, descTasks, descUnplaced, descPreempted} {
 		ch <- d
@@ -136,6 +139,9 @@ func (c *collector) collectFleet(ch chan<- prometheus.Metric) {
 	gauge(ch, descThrottledAll, float64(sum.Throttled))
 	gauge(ch, descDuplicates, float64(len(sum.Duplicates)))
 	counter(ch, descRejected, float64(sum.Rejected))
+	if w := sum.WAN; w != nil {
+		collectWAN(ch, w)
+	}
 
 	rows := c.fleet.Table().Nodes
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Node < rows[j].Node })
@@ -184,5 +190,25 @@ func (c *collector) collectFleet(ch chan<- prometheus.Metric) {
 			gauge(ch, descPending, 0, r.Node)
 		}
 		counter(ch, descGaps, float64(r.Gaps), r.Node)
+	}
+}
+
+// collectWAN exports the WAN as placement uses it and, once measured, the
+// measurement.
+func collectWAN(ch chan<- prometheus.Metric, w *protocol.WANLink) {
+	gauge(ch, descWANRTT, w.RTTMS/1000, "placement")
+	gauge(ch, descWANRate, w.UpMbps*1e6, "up", "placement")
+	gauge(ch, descWANRate, w.DownMbps*1e6, "down", "placement")
+	m := w.Measured
+	if m == nil {
+		return
+	}
+	gauge(ch, descWANSamples, float64(m.RTTSamples), "rtt")
+	gauge(ch, descWANSamples, float64(m.MbpsSamples), "throughput")
+	if m.RTTSamples > 0 {
+		gauge(ch, descWANRTT, m.RTTMS/1000, "measured")
+	}
+	if m.MbpsSamples > 0 {
+		gauge(ch, descWANRate, m.Mbps*1e6, "down", "measured")
 	}
 }

@@ -71,6 +71,7 @@ func TestMetricsFromTheFleet(t *testing.T) {
 	f := testFleet(6)
 	f.SetLink("pi-00001", protocol.LinkEstimate{RTTMS: 80, RTTSamples: 4, Mbps: 7.5, MbpsSamples: 1})
 	f.SetLink("pi-00000", protocol.LinkEstimate{RTTMS: 3, RTTSamples: 1})
+	f.SetWAN(protocol.WANLink{RTTMS: 84, UpMbps: 20, DownMbps: 9.24, Measured: &protocol.LinkEstimate{RTTMS: 88, RTTSamples: 6, Mbps: 7.9, MbpsSamples: 8}})
 	base := start(t, Options{
 		Fleet: f,
 		Broker: func() BrokerStats {
@@ -95,6 +96,13 @@ func TestMetricsFromTheFleet(t *testing.T) {
 		`tether_node_link_rtt_seconds{node="pi-00001"} 0.08`,
 		`tether_node_link_bits_per_second{node="pi-00001"} 7.5e+06`,
 		`tether_node_link_rtt_seconds{node="pi-00000"} 0.003`,
+		`tether_wan_rtt_seconds{estimate="placement"} 0.084`,
+		`tether_wan_rtt_seconds{estimate="measured"} 0.088`,
+		`tether_wan_bits_per_second{direction="up",estimate="placement"} 2e+07`,
+		`tether_wan_bits_per_second{direction="down",estimate="placement"} 9.24e+06`,
+		`tether_wan_bits_per_second{direction="down",estimate="measured"} 7.9e+06`,
+		`tether_wan_samples{measure="rtt"} 6`,
+		`tether_wan_samples{measure="throughput"} 8`,
 		`tether_node_outbox_pending{node="pi-00003"} 3`,
 		`tether_node_outbox_dropped_total{node="pi-00003"} 2`,
 		`tether_node_info{arch="arm64",model="Raspberry Pi 4 Model B",node="pi-00004",tier="edge"} 1`,
@@ -114,6 +122,9 @@ func TestMetricsFromTheFleet(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	if strings.Contains(body, `tether_wan_bits_per_second{direction="up",estimate="measured"}`) {
+		t.Error("the WAN's up direction, which nothing measures, has a measured series")
 	}
 	if strings.Contains(body, `tether_node_link_bits_per_second{node="pi-00000"}`) {
 		t.Error("a node with no transfer measured has a throughput series")

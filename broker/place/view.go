@@ -100,6 +100,11 @@ func (f *View) Node(i int) *Node { return &f.nodes[i].Node }
 // WAN returns the site's WAN link.
 func (f *View) WAN() Link { return f.wan }
 
+// SetWAN changes the WAN link, as measured: estimates from now on use it;
+// the uploads and results already queued on it keep the times they were
+// given.
+func (f *View) SetWAN(wan Link) { f.wan = wan }
+
 // Edge and Cloud return the node indices of each tier; callers must not modify them.
 func (f *View) Edge() []int  { return f.edge }
 func (f *View) Cloud() []int { return f.cloud }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/broker/place/links"
+	"github.com/tether-edge/tether/broker/place/live"
 	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
@@ -25,8 +26,10 @@ import (
 //     late, or not at all, only seems farther. Every online node is probed
 //     once per placement.link_probe, spread over the interval.
 //
-// Estimates go to placement (broker/place/live, for edge nodes) and to the
-// node's fleet row.
+// Estimates go to placement (broker/place/live) and to the node's fleet
+// row. A cloud node's samples are also the WAN's (wanSample): the site's
+// one link to the cloud tier, which placement uses for every cloud node
+// without a path of its own, shown in the fleet summary.
 
 // probeTimeout bounds one probe; a probe that took a retry is no sample.
 const probeTimeout = 10 * time.Second
@@ -39,11 +42,42 @@ func (s *scheduler) onTransfer(peer string, _ blob.ID, st blob.FetchStats) {
 	if _, operator := blob.OperatorOf(peer); operator || st.Retries > 0 {
 		return // an operator's upload says nothing of a node; a retried one measures the wait
 	}
-	est, ok, err := s.links.ObserveTransfer(peer, st.Written, st.Elapsed, s.monotonic())
+	now := s.monotonic()
+	est, ok, err := s.links.ObserveTransfer(peer, st.Written, st.Elapsed, now)
 	if err != nil || !ok {
 		return
 	}
 	s.fleet.SetLink(peer, linkRow(est))
+	if _, rate := s.wanSample(peer); rate {
+		// A pull is from the node to the site: the WAN's down direction.
+		if _, _, err := s.links.ObserveWANTransfer(st.Written, st.Elapsed, now); err == nil {
+			s.showWAN()
+		}
+	}
+}
+
+// wanSample says which of node's measurements are also the WAN's: none
+// for an edge node; for a cloud node, those of the quantities its labels
+// do not give a path of its own (live.WANPath).
+func (s *scheduler) wanSample(node string) (rtt, rate bool) {
+	n, ok := s.fleet.Get(node)
+	if !ok || n.Facts == nil || n.Facts.Tier != protocol.TierCloud {
+		return false, false
+	}
+	return live.WANPath(n.Facts.Labels)
+}
+
+// showWAN puts the WAN placement uses (live.BlendWAN: the configured one
+// and the estimate) into the fleet summary.
+func (s *scheduler) showWAN() {
+	e, ok := s.links.WAN() // with no samples, BlendWAN is the configured WAN
+	w := live.BlendWAN(s.cfg.Placement.Options().WAN, e)
+	var measured *protocol.LinkEstimate
+	if ok {
+		r := linkRow(e)
+		measured = &r
+	}
+	s.fleet.SetWAN(protocol.WANLink{RTTMS: ms(w.RTT), UpMbps: w.UpMbps, DownMbps: w.DownMbps, Measured: measured})
 }
 
 // probeLoop probes every online node once per interval, a share of them
@@ -107,18 +141,25 @@ func (s *scheduler) probe(ctx context.Context, node string) {
 	if !errors.Is(err, blob.ErrNotFound) || st.Retries > 0 {
 		return // no answer, a retried want, or a node answering with bytes: no sample
 	}
-	est, err := s.links.ObserveRTT(node, rtt, s.monotonic())
+	now := s.monotonic()
+	est, err := s.links.ObserveRTT(node, rtt, now)
 	if err != nil {
 		return
 	}
 	s.fleet.SetLink(node, linkRow(est))
+	if wan, _ := s.wanSample(node); wan {
+		if _, err := s.links.ObserveWANRTT(rtt, now); err == nil {
+			s.showWAN()
+		}
+	}
 }
 
 // linkRow is an estimate as the fleet view shows it.
 func linkRow(e links.Estimate) protocol.LinkEstimate {
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	return protocol.LinkEstimate{
 		RTTMS: ms(e.RTT), RTTDevMS: ms(e.RTTDev), RTTSamples: uint64(e.RTTSamples),
 		Mbps: e.Mbps, MbpsDev: e.MbpsDev, MbpsSamples: uint64(e.MbpsSamples),
 	}
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

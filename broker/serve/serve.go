@@ -253,7 +253,10 @@ type scheduler struct {
 	pullCtx   context.Context // the scheduler's run: pulls end with it
 	enrol     *enroller       // nil without enrol.file (enrol.go)
 	links     *links.Table    // the nodes' links as measured (links.go)
-	epoch     time.Time       // the origin of monotonic when Options.Elapsed is nil
+	// linksSaved is the links' Gen last saved (linkstore.go); only
+	// restoreLinks and then linkSaveLoop use it.
+	linksSaved uint64
+	epoch      time.Time // the origin of monotonic when Options.Elapsed is nil
 }
 
 // monotonic is the scheduler's monotonic clock (Options.Elapsed).
@@ -308,6 +311,8 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 	if err != nil {
 		return nil, err
 	}
+	s.restoreLinks() // before the Placer: it starts from what the table holds
+	s.showWAN()
 	po := cfg.Placement.Options()
 	po.Logger, po.Links = o.Logger, s.links
 	placer, err := live.New(po)
@@ -348,7 +353,7 @@ func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){s.sweepLoop, s.publishLoop, s.commandLoop, s.blobLoop, s.probeLoop, s.blobGCLoop} {
+	for _, loop := range []func(context.Context){s.sweepLoop, s.publishLoop, s.commandLoop, s.blobLoop, s.probeLoop, s.blobGCLoop, s.linkSaveLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

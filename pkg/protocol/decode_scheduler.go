@@ -77,6 +77,9 @@ func (m *FleetSummary) Validate() error {
 			return invalid("%v", err)
 		}
 	}
+	if m.WAN != nil {
+		return m.WAN.validate()
+	}
 	return nil
 }
 
@@ -155,6 +158,21 @@ func (n *FleetNode) Validate() error {
 	}
 	if n.Outbox != nil {
 		return n.Outbox.validate()
+	}
+	return nil
+}
+
+func (w *WANLink) validate() error {
+	if !(w.RTTMS > 0) || w.RTTMS > MaxLinkRTTMS {
+		return invalid("wan.rtt_ms %v is outside (0, %d]", w.RTTMS, MaxLinkRTTMS)
+	}
+	for field, v := range map[string]float64{"wan.up_mbps": w.UpMbps, "wan.down_mbps": w.DownMbps} {
+		if !(v > 0) || v > MaxLinkMbps {
+			return invalid("%s %v is outside (0, %g]", field, v, float64(MaxLinkMbps))
+		}
+	}
+	if w.Measured != nil {
+		return w.Measured.validate()
 	}
 	return nil
 }

@@ -233,6 +233,21 @@ type FleetSummary struct {
 	// BadRows counts rows of the fleet view left out since the scheduler
 	// started because a node's values did not encode or validate.
 	BadRows uint64 `json:"bad_rows,omitempty"`
+	// WAN is the site's link to the cloud tier as placement uses it.
+	WAN *WANLink `json:"wan,omitempty"`
+}
+
+// WANLink is the site's WAN as placement uses it: the configured WAN
+// blended with the estimate measured over the cloud nodes, the
+// configuration counting as one sample (docs/scheduling.md, "Links
+// measured live"). Only the round trip and the down direction (cloud →
+// site) are measured; up is as configured. Measured is the pooled
+// estimate, nil before a first sample.
+type WANLink struct {
+	RTTMS    float64       `json:"rtt_ms"`
+	UpMbps   float64       `json:"up_mbps"`
+	DownMbps float64       `json:"down_mbps"`
+	Measured *LinkEstimate `json:"measured,omitempty"`
 }
 
 // FleetNodes is the retained table of the region's nodes, as the scheduler

@@ -57,10 +57,14 @@ const (
 // ErrSample is wrapped by a refused sample.
 var ErrSample = errors.New("link sample out of range")
 
-// Table holds the estimates by node.
+// Table holds the estimates by node, and the WAN's: the site's shared link
+// to the cloud tier, pooled from the samples of the cloud nodes behind it
+// (ObserveWANRTT, ObserveWANTransfer).
 type Table struct {
-	mu sync.Mutex // guards m
-	m  map[string]*Estimate
+	mu  sync.Mutex // guards m, wan and gen
+	m   map[string]*Estimate
+	wan *Estimate // nil before a first WAN sample
+	gen uint64    // counts changes (Gen)
 }
 
 // NewTable returns an empty table.
@@ -68,21 +72,14 @@ func NewTable() *Table { return &Table{m: map[string]*Estimate{}} }
 
 // ObserveRTT records a round trip to node measured at now.
 func (t *Table) ObserveRTT(node string, rtt, now time.Duration) (Estimate, error) {
-	if rtt <= 0 || rtt > MaxRTT {
-		return Estimate{}, fmt.Errorf("%w: round trip %v is outside (0, %v]", ErrSample, rtt, MaxRTT)
+	if err := checkRTT(rtt); err != nil {
+		return Estimate{}, err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.get(node)
-	e.RTTSamples++
-	a, b := weight(e.RTTSamples, rttWeight), weight(e.RTTSamples, devWeight)
-	if e.RTTSamples == 1 {
-		e.RTT, e.RTTDev = rtt, rtt/2 // RFC 6298 2.2
-	} else {
-		e.RTTDev = time.Duration((1-b)*float64(e.RTTDev) + b*abs(float64(e.RTT-rtt)))
-		e.RTT = time.Duration((1-a)*float64(e.RTT) + a*float64(rtt))
-	}
-	e.At = now
+	e.addRTT(rtt, now)
+	t.gen++
 	return *e, nil
 }
 
@@ -90,29 +87,61 @@ func (t *Table) ObserveRTT(node string, rtt, now time.Duration) (Estimate, error
 // elapsed, measured at now. A transfer below MinTransfer is no sample: it
 // reports false and no error.
 func (t *Table) ObserveTransfer(node string, n int64, elapsed, now time.Duration) (Estimate, bool, error) {
-	if n < MinTransfer {
-		return Estimate{}, false, nil
-	}
-	if elapsed <= 0 {
-		return Estimate{}, false, fmt.Errorf("%w: a transfer of %d bytes in %v", ErrSample, n, elapsed)
-	}
-	mbps := float64(n) * 8 / 1e6 / elapsed.Seconds()
-	if mbps > MaxMbps {
-		return Estimate{}, false, fmt.Errorf("%w: %.0f Mbit/s is above %g", ErrSample, mbps, float64(MaxMbps))
+	mbps, ok, err := transferMbps(n, elapsed)
+	if !ok || err != nil {
+		return Estimate{}, ok, err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.get(node)
-	e.MbpsSamples++
-	w := weight(e.MbpsSamples, rateWeight)
-	if e.MbpsSamples == 1 {
-		e.Mbps, e.MbpsDev = mbps, mbps/2
-	} else {
-		e.MbpsDev = (1-w)*e.MbpsDev + w*abs(e.Mbps-mbps)
-		e.Mbps = (1-w)*e.Mbps + w*mbps
-	}
-	e.At = now
+	e.addMbps(mbps, now)
+	t.gen++
 	return *e, true, nil
+}
+
+// ObserveWANRTT records a round trip measured at now to a cloud node whose
+// path to the site is the WAN: every such node's probes are samples of the
+// one shared estimate, smoothed in the order they come.
+func (t *Table) ObserveWANRTT(rtt, now time.Duration) (Estimate, error) {
+	if err := checkRTT(rtt); err != nil {
+		return Estimate{}, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.wan == nil {
+		t.wan = &Estimate{}
+	}
+	t.wan.addRTT(rtt, now)
+	t.gen++
+	return *t.wan, nil
+}
+
+// ObserveWANTransfer records a transfer of n bytes over the WAN (from a
+// cloud node to the site: the WAN's down direction) that took elapsed,
+// as ObserveTransfer does for a node.
+func (t *Table) ObserveWANTransfer(n int64, elapsed, now time.Duration) (Estimate, bool, error) {
+	mbps, ok, err := transferMbps(n, elapsed)
+	if !ok || err != nil {
+		return Estimate{}, ok, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.wan == nil {
+		t.wan = &Estimate{}
+	}
+	t.wan.addMbps(mbps, now)
+	t.gen++
+	return *t.wan, true, nil
+}
+
+// WAN returns the WAN's estimate, if it has one.
+func (t *Table) WAN() (Estimate, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.wan == nil {
+		return Estimate{}, false
+	}
+	return *t.wan, true
 }
 
 // Get returns node's estimate, if it has one.
@@ -127,10 +156,14 @@ func (t *Table) Get(node string) (Estimate, bool) {
 }
 
 // Forget drops node's estimate (the node was removed from the region).
+// The WAN's keeps the samples node gave it.
 func (t *Table) Forget(node string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.m, node)
+	if _, ok := t.m[node]; ok {
+		delete(t.m, node)
+		t.gen++
+	}
 }
 
 // Len returns how many nodes have an estimate.
@@ -140,6 +173,14 @@ func (t *Table) Len() int {
 	return len(t.m)
 }
 
+// Gen counts the table's changes: a saver compares it with the count it
+// saved at.
+func (t *Table) Gen() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.gen
+}
+
 func (t *Table) get(node string) *Estimate {
 	e, ok := t.m[node]
 	if !ok {
@@ -147,6 +188,55 @@ func (t *Table) get(node string) *Estimate {
 		t.m[node] = e
 	}
 	return e
+}
+
+func checkRTT(rtt time.Duration) error {
+	if rtt <= 0 || rtt > MaxRTT {
+		return fmt.Errorf("%w: round trip %v is outside (0, %v]", ErrSample, rtt, MaxRTT)
+	}
+	return nil
+}
+
+// transferMbps is the throughput of n bytes in elapsed; false for a
+// transfer too small to be a sample.
+func transferMbps(n int64, elapsed time.Duration) (float64, bool, error) {
+	if n < MinTransfer {
+		return 0, false, nil
+	}
+	if elapsed <= 0 {
+		return 0, false, fmt.Errorf("%w: a transfer of %d bytes in %v", ErrSample, n, elapsed)
+	}
+	mbps := float64(n) * 8 / 1e6 / elapsed.Seconds()
+	if mbps > MaxMbps {
+		return 0, false, fmt.Errorf("%w: %.0f Mbit/s is above %g", ErrSample, mbps, float64(MaxMbps))
+	}
+	return mbps, true, nil
+}
+
+// addRTT smooths a round trip into e (RFC 6298).
+func (e *Estimate) addRTT(rtt, now time.Duration) {
+	e.RTTSamples++
+	a, b := weight(e.RTTSamples, rttWeight), weight(e.RTTSamples, devWeight)
+	if e.RTTSamples == 1 {
+		e.RTT, e.RTTDev = rtt, rtt/2 // RFC 6298 2.2
+	} else {
+		e.RTTDev = time.Duration((1-b)*float64(e.RTTDev) + b*abs(float64(e.RTT-rtt)))
+		e.RTT = time.Duration((1-a)*float64(e.RTT) + a*float64(rtt))
+	}
+	e.At = now
+}
+
+// addMbps smooths a throughput into e.
+func (e *Estimate) addMbps(mbps float64, now time.Duration) {
+	e.MbpsSamples++
+	w := weight(e.MbpsSamples, rateWeight)
+	if e.MbpsSamples == 1 {
+		e.Mbps, e.MbpsDev = mbps, mbps/2
+	} else {
+		e.MbpsDev = (1-w)*e.MbpsDev + w*abs(e.Mbps-mbps)
+		e.Mbps = (1-w)*e.Mbps + w*mbps
+	}
+	e.At = now
 }
 
 // weight is a sample's weight when it is the n-th: 1/n for the first

@@ -135,3 +135,43 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("%+v, want 2000 samples of each", e)
 	}
 }
+
+// TestWANPoolsItsSamples: the WAN's round trips and transfers, from
+// whichever cloud nodes, are smoothed into one estimate, apart from the
+// nodes' own; Forget leaves it.
+func TestWANPoolsItsSamples(t *testing.T) {
+	tb := NewTable()
+	if _, ok := tb.WAN(); ok {
+		t.Fatal("a WAN estimate before any sample")
+	}
+	gen := tb.Gen()
+	tb.ObserveRTT("vm-1", 100*time.Millisecond, 0)
+	tb.ObserveWANRTT(100*time.Millisecond, 0)
+	tb.ObserveWANRTT(60*time.Millisecond, time.Second) // another cloud node's
+	if _, _, err := tb.ObserveWANTransfer(1<<20, time.Second, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := tb.ObserveWANTransfer(MinTransfer-1, time.Second, 3*time.Second); ok {
+		t.Fatal("a small transfer was a WAN sample")
+	}
+	if _, err := tb.ObserveWANRTT(MaxRTT+1, 0); !errors.Is(err, ErrSample) {
+		t.Errorf("a WAN round trip above MaxRTT: %v", err)
+	}
+	w, ok := tb.WAN()
+	if !ok || w.RTT != 80*time.Millisecond || w.RTTSamples != 2 || w.MbpsSamples != 1 || w.At != 2*time.Second {
+		t.Fatalf("WAN %+v, want 80 ms from 2 samples and 1 transfer at 2 s", w)
+	}
+	if want := float64(1<<20) * 8 / 1e6; math.Abs(w.Mbps-want) > 1e-9 {
+		t.Errorf("WAN %.3f Mbit/s, want %.3f", w.Mbps, want)
+	}
+	if e, _ := tb.Get("vm-1"); e.RTT != 100*time.Millisecond || e.RTTSamples != 1 {
+		t.Errorf("vm-1's own estimate %+v", e)
+	}
+	tb.Forget("vm-1")
+	if _, ok := tb.WAN(); !ok || tb.Len() != 0 {
+		t.Error("Forget dropped the WAN or kept the node")
+	}
+	if tb.Gen() != gen+5 {
+		t.Errorf("Gen moved by %d over 5 changes", tb.Gen()-gen)
+	}
+}

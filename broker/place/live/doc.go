@@ -9,7 +9,9 @@
 //     facts and its tether.* labels — slots (tether.slots, else its cores), speed
 //     (tether.speed, else 1 reference core), its link to the site (tether.rtt_ms,
 //     tether.bandwidth_mbps, else the configured LAN; for a cloud node, else the configured
-//     WAN) — and its latest metrics become a report: background load (its CPU busy share
+//     WAN), each blended with its measurement when Options.Links has one (the WAN's is
+//     pooled from the cloud nodes and follows them at each cloud node's report: BlendWAN)
+//     — and its latest metrics become a report: background load (its CPU busy share
 //     less the share of the tasks the scheduler runs there) and health (throttled,
 //     undervoltage). A node that goes offline keeps its record (place.View.Offline) until
 //     the engine ends its attempts;

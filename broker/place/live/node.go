@@ -61,20 +61,21 @@ func (p *Placer) declare(n *tasks.Node) place.Node {
 	if v, ok := label(n, LabelBandwidth, 0, 1e6); ok && v > 0 {
 		d.Bandwidth = v * bytesPerMegabit
 	}
-	if d.Tier == place.TierEdge && p.opt.Links != nil {
+	if p.opt.Links != nil {
 		p.measured(&d)
 	}
 	return d
 }
 
-// measured blends an edge node's measured link into its declared (configured) one: the
-// configuration is the prior, each measurement evidence (links.Blend).
+// measured blends a node's measured link into its declared (configured) one: the
+// configuration is the prior, each measurement evidence (links.Blend). A cloud node's
+// link is the WAN's (refreshWAN), except for what its labels declare of its own.
 func (p *Placer) measured(d *place.Node) {
 	e, ok := p.opt.Links.Get(d.ID)
 	if !ok {
 		return
 	}
-	if e.RTTSamples > 0 {
+	if e.RTTSamples > 0 && (d.Tier == place.TierEdge || d.RTT > 0) {
 		d.RTT = links.Blend(d.RTT, e.RTT.Seconds(), e.RTTSamples)
 	}
 	if e.MbpsSamples > 0 && d.Bandwidth > 0 {
@@ -84,7 +85,11 @@ func (p *Placer) measured(d *place.Node) {
 
 // label returns the finite number labelled key on n within [lo, hi].
 func label(n *tasks.Node, key string, lo, hi float64) (float64, bool) {
-	s, ok := n.Labels[key]
+	return labelValue(n.Labels, key, lo, hi)
+}
+
+func labelValue(labels map[string]string, key string, lo, hi float64) (float64, bool) {
+	s, ok := labels[key]
 	if !ok {
 		return 0, false
 	}

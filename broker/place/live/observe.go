@@ -19,6 +19,9 @@ func (p *Placer) NodeUpdated(n tasks.Node) {
 		return
 	}
 	d := p.declare(&n)
+	if d.Tier == place.TierCloud {
+		p.refreshWAN() // the WAN follows its measurements at each cloud node's report
+	}
 	if !known {
 		i = p.fleet.AddNode(d)
 		p.nodes[n.ID] = i

@@ -30,9 +30,11 @@ type Options struct {
 	NoPreempt bool
 	// Tether tunes the Tether policy (broker/place's defaults).
 	Tether TetherOptions
-	// Links, if set, are the edge nodes' links as measured (broker/place/links): the
-	// configured link (LAN, labels) is the prior and a measurement the evidence
-	// (links.Blend). Nil: the configured links alone.
+	// Links, if set, are the links as measured (broker/place/links): an edge node's,
+	// a cloud node's that declares a path of its own (labels), and the WAN's, pooled
+	// from the other cloud nodes. The configured link (LAN, WAN, labels) is the prior
+	// and a measurement the evidence (links.Blend, BlendWAN). Nil: the configured
+	// links alone.
 	Links LinkSource
 
 	Now    func() time.Time // time.Now
@@ -40,10 +42,12 @@ type Options struct {
 	Logger *slog.Logger     // none
 }
 
-// LinkSource gives a node's measured link; *links.Table is one. It must be safe for
-// concurrent use: the scheduler records measurements while placement reads them.
+// LinkSource gives a node's measured link and the WAN's; *links.Table is one. It must
+// be safe for concurrent use: the scheduler records measurements while placement reads
+// them.
 type LinkSource interface {
 	Get(node string) (links.Estimate, bool)
+	WAN() (links.Estimate, bool)
 }
 
 var _ LinkSource = (*links.Table)(nil)
@@ -90,15 +94,7 @@ func (o *Options) ensureDefaults() {
 	if o.LAN.Mbps <= 0 {
 		o.LAN.Mbps = DefaultLANMbps
 	}
-	if o.WAN.RTT <= 0 {
-		o.WAN.RTT = DefaultWANRTT
-	}
-	if o.WAN.UpMbps <= 0 {
-		o.WAN.UpMbps = DefaultWANMbps
-	}
-	if o.WAN.DownMbps <= 0 {
-		o.WAN.DownMbps = DefaultWANMbps
-	}
+	o.WAN = o.WAN.withDefaults()
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -109,4 +105,18 @@ func (o *Options) ensureDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+}
+
+// withDefaults is w with the defaults for what it leaves unset.
+func (w WAN) withDefaults() WAN {
+	if w.RTT <= 0 {
+		w.RTT = DefaultWANRTT
+	}
+	if w.UpMbps <= 0 {
+		w.UpMbps = DefaultWANMbps
+	}
+	if w.DownMbps <= 0 {
+		w.DownMbps = DefaultWANMbps
+	}
+	return w
 }

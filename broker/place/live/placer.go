@@ -113,9 +113,7 @@ func newPlacer(o Options) (*Placer, error) {
 	if err != nil {
 		return nil, err
 	}
-	mbps := func(v float64) float64 { return v * bytesPerMegabit }
-	fleet := place.NewView(place.Link{RTT: o.WAN.RTT.Seconds(), Up: mbps(o.WAN.UpMbps), Down: mbps(o.WAN.DownMbps)},
-		place.ViewOptions{})
+	fleet := place.NewView(wanLink(o.WAN), place.ViewOptions{})
 	p := &Placer{
 		opt: o, log: o.Logger.With("component", "placement"), epoch: o.Now(),
 		fleet: fleet, pick: pick, exhaustive: place.NewOracle(fleet), def: def, queue: queue,
@@ -126,6 +124,7 @@ func newPlacer(o Options) (*Placer, error) {
 		p.valid[n] = true
 	}
 	p.allow = p.allowed
+	p.refreshWAN() // estimates restored from before a restart
 	p.log.Info("placement policy", "policy", def, "central_queue", queue)
 	return p, nil
 }
