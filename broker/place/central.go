@@ -76,12 +76,12 @@ func SlotRule(f *View, p Dispatcher, t *Task, ahead, now float64) int {
 	allow := t.Allow
 	defer func() { t.Allow = allow }()
 	t.Allow = func(i int) bool { return f.FreeSlots(i) > 0 && (allow == nil || allow(i)) }
-	d := pickAll(f, p, t, now)
+	d := PickAll(f, p, t, now)
 	if d.Node < 0 || f.Node(d.Node).Tier != TierCloud {
 		return d.Node
 	}
 	t.Allow = func(i int) bool { return f.Node(i).Tier == TierEdge && (allow == nil || allow(i)) }
-	if e := pickAll(f, p, t, now); e.Node >= 0 && waitBeats(t, e.Est+ahead/max(f.EdgeCapacity(), 1e-9), d.Est) {
+	if e := PickAll(f, p, t, now); e.Node >= 0 && waitBeats(t, e.Est+ahead/max(f.EdgeCapacity(), 1e-9), d.Est) {
 		if r, ok := p.(refunder); ok {
 			r.refund(f, d.Node, t)
 		}
@@ -90,9 +90,10 @@ func SlotRule(f *View, p Dispatcher, t *Task, ahead, now float64) int {
 	return d.Node
 }
 
-// pickAll is p's decision, or the Tether rule over every node when p's candidates held none
-// t fits.
-func pickAll(f *View, p Dispatcher, t *Task, now float64) Decision {
+// PickAll is p's decision, or the Tether rule over every node (an Oracle on f's own
+// estimates) when p's candidates held none t fits: a task that few nodes fit (a label, a
+// large reservation) still finds one.
+func PickAll(f *View, p Dispatcher, t *Task, now float64) Decision {
 	if d := p.Pick(f, t, now); d.Node >= 0 {
 		return d
 	}

@@ -22,6 +22,7 @@ const (
 	evStarted                // a task's start reaches the scheduler
 	evFinished               // a task's finish reaches the scheduler
 	evBurst                  // the site's arrivals switch between burst and calm
+	evTick                   // the scheduler's tick: held deadline tasks are offered again
 )
 
 // event is one entry of the event heap. Events at the same time run in scheduling order

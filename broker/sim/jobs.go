@@ -13,32 +13,21 @@ func (w *world) submit(j *job) {
 		w.apply(c.Submit(w.fleet, &j.task, w.now, w.actions[:0]))
 		return
 	}
+	if w.holds() {
+		w.offer(j)
+		return
+	}
 	w.dispatch(j)
 }
 
-// dispatch places j with the dispatch policy. Under "tether" with Preempt, a deadline task
-// that the policy's choice would not get done in time first takes a victim's slot
-// (preemptFor) and is placed again, as the live engine does; the victim is placed after it.
+// dispatch places j with the dispatch policy at once; the task waits in its node's queue.
 func (w *world) dispatch(j *job) {
 	d := w.policy.Dispatcher.Pick(w.fleet, &j.task, w.now)
-	var victim *job
-	at := -1
-	if w.misses(&j.task, d.Node) {
-		if victim, at = w.preemptFor(&j.task); at >= 0 {
-			d = w.policy.Dispatcher.Pick(w.fleet, &j.task, w.now)
-		}
-	}
 	if d.Node < 0 {
 		w.reject(j)
 	} else {
 		w.fleet.Assign(d.Node, &j.task, w.now)
 		w.bind(j, d.Node)
-	}
-	if at >= 0 {
-		if victim != nil {
-			w.dispatch(victim)
-		}
-		w.startNext(at)
 	}
 }
 
@@ -54,8 +43,8 @@ func (w *world) misses(t *place.Task, i int) bool {
 // preemptFor takes back the running task place.TetherVictim names for t and returns its node
 // (-1: none) and, when it is to be placed again with its remaining work, the task itself —
 // nil when it finished before the scheduler heard, or its node crashed unnoticed (it comes
-// back with the node's other tasks when the crash is detected). The caller starts the next
-// task queued on the node (startNext) once it has placed t and the victim.
+// back with the node's other tasks when the crash is detected). The caller places t, holds
+// the victim (placeHeld) and starts the next task queued on the node (startNext).
 func (w *world) preemptFor(t *place.Task) (*job, int) {
 	v, ok := place.TetherVictim(w.fleet, t, w.now, nil)
 	if !ok {
@@ -171,12 +160,13 @@ func (w *world) tell(e event) {
 }
 
 // finished: j's finish on node i reached the scheduler, which learns from the run the node
-// measured and offers the freed slot to a central policy.
+// measured and offers the freed slot to a central policy or to the tasks it holds.
 func (w *world) finished(i int, j *job, ran float64) {
 	w.fleet.Completed(i, j.task.ID, 0, ran, w.now)
 	if c := w.policy.Central; c != nil {
 		w.apply(c.SlotFreed(w.fleet, i, w.now, w.actions[:0]))
 	}
+	w.slotChanged()
 }
 
 // onFinish: j completed on node i; its result goes back, the next queued task starts, and a

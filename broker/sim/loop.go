@@ -78,6 +78,8 @@ func (w *world) handle(e event) {
 		w.finished(i, e.job, e.ran)
 	case evBurst:
 		w.onBurst()
+	case evTick:
+		w.onTick()
 	case evProbe:
 		w.probes = append(w.probes, probe{at: w.now, n: w.live})
 		if w.live > w.divergeAt {

@@ -130,8 +130,14 @@ func (w *world) onDetect(i int) {
 		j.attempt++
 		j.task.Remaining = 0 // progress is lost with the node
 		j.state = jsWaiting
+		if w.holds() {
+			j.attempts++
+			w.requeue(j) // pending again, for the pass that follows
+			continue
+		}
 		w.submit(j)
 	}
+	w.slotChanged()
 }
 
 // onReboot: the node is back and announces itself.
@@ -143,6 +149,7 @@ func (w *world) onReboot(i int) {
 	if c := w.policy.Central; c != nil {
 		w.apply(c.NodeUp(w.fleet, i, w.now, w.actions[:0]))
 	}
+	w.slotChanged()
 	w.scheduleCrash(i)
 }
 

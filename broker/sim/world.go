@@ -43,7 +43,7 @@ type job struct {
 type jobState uint8
 
 const (
-	jsWaiting  jobState = iota // in the scheduler (central queue) or being resubmitted
+	jsWaiting  jobState = iota // in the scheduler (central queue, held) or being resubmitted
 	jsTransfer                 // input on its way to the node
 	jsQueued                   // at the node, waiting for a core
 	jsRunning
@@ -104,7 +104,14 @@ type world struct {
 	probes  []probe
 	actions []place.Action
 	lost    []uint64
-	scratch []float64
+
+	// The tasks the scheduler holds pending under "tether" (hold.go), in the engine's order;
+	// back: victims and re-queued tasks, held at the next pass.
+	held, back []*job
+	heldDue    int     // held tasks with a deadline
+	passDue    bool    // something changed that may let a held task be placed
+	tickAt     float64 // when the next evTick is due; ≤ now: none
+	scratch    []float64
 
 	preempted, events int
 	told              int       // task events on their way to the scheduler

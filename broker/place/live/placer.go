@@ -21,15 +21,12 @@ type Placer struct {
 	log   *slog.Logger
 	epoch time.Time // time zero of the fleet's clock
 
-	fleet *place.View
-	pick  *place.PerTask
-	// exhaustive is the Tether rule over every node, for a task Tether's bounded candidate set
-	// found no node for: one that few nodes fit (a label, a large reservation).
-	exhaustive *place.Oracle
-	def        string          // the default policy's canonical name
-	queue      bool            // def is a queue order: place only on a free slot (Queued)
-	valid      map[string]bool // canonical policy names
-	validMsg   string          // the names, for refusals
+	fleet    *place.View
+	pick     *place.PerTask
+	def      string          // the default policy's canonical name
+	queue    bool            // def is a queue order: place only on a free slot (Queued)
+	valid    map[string]bool // canonical policy names
+	validMsg string          // the names, for refusals
 
 	nodes    map[string]int      // node id → fleet index
 	decl     []place.Node        // by fleet index: as declared last
@@ -116,7 +113,7 @@ func newPlacer(o Options) (*Placer, error) {
 	fleet := place.NewView(wanLink(o.WAN), place.ViewOptions{})
 	p := &Placer{
 		opt: o, log: o.Logger.With("component", "placement"), epoch: o.Now(),
-		fleet: fleet, pick: pick, exhaustive: place.NewOracle(fleet), def: def, queue: queue,
+		fleet: fleet, pick: pick, def: def, queue: queue,
 		valid: map[string]bool{}, validMsg: describe(names),
 		nodes: map[string]int{}, classes: map[string]int{}, attempts: map[string]*attempt{}, orphans: map[string][]string{},
 	}
@@ -215,7 +212,11 @@ func (p *Placer) Estimate() (time.Time, bool) {
 	return p.epoch.Add(time.Duration(p.lastEst * float64(time.Second))), true
 }
 
-// decide asks the task's policy, then, for Tether, every node. A queue's node is the one
+// decide asks the task's policy, then, for Tether, every node (place.PickAll). Every node it
+// may choose is one allowed finds a free slot on by the engine's record (tasks.Fits; the
+// engine's Limits give every node at least one slot), so a task none takes stays pending:
+// the simulator's tether decides with place.PickFree, the same rule on the fleet's record,
+// which mirrors the engine's. A queue's node is the one
 // place.SlotRule chooses, the rule the simulator's queues bind by: a free slot, or none when
 // waiting for a busy edge node beats the free cloud slot (srtf: srtfDecide, with y the state
 // the last Place and Victim left).
@@ -232,11 +233,10 @@ func (p *Placer) decide(y srtfState, now float64) place.Decision {
 		}
 		return place.Decision{Node: i}
 	}
-	d := p.pick.Pick(p.fleet, &p.tk, now)
-	if d.Node < 0 && p.policyName(&p.tk) == "tether" {
-		d = p.exhaustive.Pick(p.fleet, &p.tk, now)
+	if p.policyName(&p.tk) == "tether" {
+		return place.PickAll(p.fleet, p.pick, &p.tk, now)
 	}
-	return d
+	return p.pick.Pick(p.fleet, &p.tk, now)
 }
 
 // policyName is the policy that decides for t: its own when this scheduler runs it, else the

@@ -1,0 +1,116 @@
+package sim
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/tether-edge/tether/broker/place"
+)
+
+// TestHoldTable: the simulator's tether places the shared table's task where the live
+// scheduler does on the same state (place/live's TestHoldTable, the task engine with its
+// Placer): on a node with a free slot, after taking a victim's slot for a deadline, or
+// nowhere yet — held at the scheduler, never queued at a busy node.
+func TestHoldTable(t *testing.T) {
+	b, err := os.ReadFile("../place/testdata/tether_holds.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Cases []struct {
+			Name  string
+			Nodes []struct {
+				ID    string
+				Cores int
+				Speed float64
+				MemMB int64 `json:"mem_mb"`
+			}
+			Running []struct {
+				ID             string
+				Node           string
+				Work           float64
+				Checkpointable bool
+				DeadlineS      float64 `json:"deadline_s"`
+				Started        bool
+			}
+			AfterS float64 `json:"after_s"`
+			Task   struct {
+				Work      float64
+				DeadlineS float64 `json:"deadline_s"`
+				MemMB     int64   `json:"mem_mb"`
+			}
+			Node   string
+			Victim string
+		}
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range f.Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			var nodes []bareNode
+			index := map[string]int{}
+			for k, n := range c.Nodes {
+				nodes = append(nodes, bareNode{n.ID, n.Cores, n.Speed, n.MemMB})
+				index[n.ID] = k
+			}
+			w := bareWorld(t, "tether", true, nodes...)
+			names := map[*job]string{}
+			for _, r := range c.Running {
+				tk := place.Task{Work: r.Work, Checkpointable: r.Checkpointable}
+				if r.DeadlineS > 0 {
+					tk.Deadline = w.now + r.DeadlineS
+				}
+				// Bound where the table says, and allowed only there (the live test pins them by
+				// a label): the state, not their placement, is under test.
+				i := index[r.Node]
+				tk.Allow = func(k int) bool { return k == i }
+				j := &job{node: -1, task: tk, scale: 1}
+				j.task.ID, j.task.Source = uint64(len(w.jobs)+1), -1
+				w.jobs = append(w.jobs, j)
+				w.live++
+				w.fleet.Assign(i, &j.task, w.now)
+				names[j] = r.ID
+				j.node = i
+				if r.Started {
+					w.start(i, j)
+				} else {
+					j.state = jsQueued
+					w.nodes[i].queue = append(w.nodes[i].queue, j)
+				}
+			}
+			w.runUntil(c.AfterS)
+			tk := place.Task{Work: c.Task.Work, MemBytes: c.Task.MemMB * mib}
+			if c.Task.DeadlineS > 0 {
+				tk.Deadline = w.now + c.Task.DeadlineS
+			}
+			j := w.add(tk)
+			node := ""
+			if j.node >= 0 {
+				node = c.Nodes[j.node].ID
+			}
+			victim := ""
+			for v, name := range names {
+				if v.state == jsWaiting {
+					victim = name
+				}
+			}
+			if node != c.Node || victim != c.Victim {
+				t.Errorf("placed on %q, victim %q; want %q, victim %q", node, victim, c.Node, c.Victim)
+			}
+			held := len(w.held) > 0 && w.held[0] == j
+			if (node == "") != held || (node != "") != (j.state == jsTransfer) {
+				t.Errorf("task on %q in state %d, held %v", node, j.state, held)
+			}
+			for k, n := range w.nodes {
+				if len(n.queue) > 0 && n.queue[len(n.queue)-1] == j || w.fleet.Assigned(k) > n.prof.Cores {
+					t.Errorf("node %s: %d tasks recorded on %d slots, the task queued there", c.Nodes[k].ID, w.fleet.Assigned(k), n.prof.Cores)
+				}
+			}
+			if got := w.preempted; min(got, 1) != min(len(c.Victim), 1) {
+				t.Errorf("%d preemptions, want a victim %q", got, c.Victim)
+			}
+		})
+	}
+}
