@@ -1,10 +1,12 @@
 package serve
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
 
+	"github.com/tether-edge/tether/broker/tasks"
 	"github.com/tether-edge/tether/pkg/blob"
 )
 
@@ -20,8 +22,11 @@ var ErrNodeShare = errors.New("node's share of the blob store exceeded")
 // any size — fills at most its share of the store, and the rest stays for
 // the other nodes' transfers.
 //
-// The charges live as long as the process: blobs the scheduler held before
-// it started are charged to nobody. It is safe for concurrent use.
+// At start the charges are restored from the task store (restoreShares):
+// every blob the store holds that a task says a node produced or held is
+// charged to that node again, so a restart does not give a node a fresh
+// share. Operators' uploads name no owner in the tasks and start uncharged.
+// It is safe for concurrent use.
 type shares struct {
 	limit int64
 	mu    sync.Mutex
@@ -50,6 +55,19 @@ func (s *shares) charge(node string, id blob.ID) error {
 	return nil
 }
 
+// restore charges id to node whatever the limit (a node already past its
+// share at a restart gets nothing more fetched); a blob already charged is
+// left as it is.
+func (s *shares) restore(node string, id blob.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.owner[id]; ok {
+		return
+	}
+	s.owner[id] = node
+	s.used[node] += id.Size
+}
+
 // refund takes back id's charge: the store holds none of it.
 func (s *shares) refund(id blob.ID) {
 	s.mu.Lock()
@@ -69,4 +87,30 @@ func (s *shares) usedBy(node string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.used[node]
+}
+
+// restoreShares charges the blobs the store holds, whole or in part, to
+// the nodes the task store says they came from (tasks.BlobOwners). It runs
+// before the first pull can start. A failure to read the tasks is logged
+// and leaves those blobs uncharged: the shares protect the store, they do
+// not decide what the scheduler keeps.
+func (s *scheduler) restoreShares(ctx context.Context, st *tasks.Store, ld tasks.Loaded) {
+	restored, bytes := 0, int64(0)
+	err := tasks.BlobOwners(ctx, st, ld, func(id blob.ID, node string) {
+		if !s.blobStore.Has(id) && s.blobStore.Written(id) == 0 {
+			return
+		}
+		before := s.pulls.shares.usedBy(node)
+		s.pulls.shares.restore(node, id)
+		if s.pulls.shares.usedBy(node) > before {
+			restored++
+			bytes += id.Size
+		}
+	})
+	if err != nil {
+		s.log.Warn("nodes' shares of the blob store not restored in full", "err", err)
+	}
+	if restored > 0 {
+		s.log.Info("nodes' shares of the blob store restored", "blobs", restored, "bytes", bytes)
+	}
 }

@@ -96,7 +96,8 @@ func startOutputNode(t *testing.T, url, id string, topics protocol.Topics, pub e
 // for a task; the scheduler fetches at most its 2 MiB share of them, and
 // another node's output, reported afterwards, is still fetched whole.
 // Without the share the hostile outputs fill the store and the honest one
-// fails with the quota exceeded.
+// fails with the quota exceeded. After a restart the node's share is as
+// full as before (restoreShares).
 func TestNodeShareBoundsAHostileNode(t *testing.T) {
 	const mib = 1 << 20
 	blobDir := filepath.Join(t.TempDir(), "blobs")
@@ -163,5 +164,23 @@ func TestNodeShareBoundsAHostileNode(t *testing.T) {
 	partials, _ := os.ReadDir(filepath.Join(blobDir, "partial"))
 	if len(partials) != 0 {
 		t.Errorf("%d partial blobs left at the scheduler", len(partials))
+	}
+
+	// A restart gives the node no fresh share: what the store holds of its
+	// blobs is charged to it again from the task store before the replayed
+	// statuses, and a new task's, ask for the rest.
+	s.stop()
+	s.start()
+	hostile = startOutputNode(t, s.url, "hostile", topics, pub, flood)
+	ops = dial(t, s.url, "ops@t2", "ops", "ops-pw")
+	statuses = listen(t, ops, topics.AllTaskStatus())
+	submit("flood-3", "hostile")
+	// Absence is asserted over a while: a pull of 1 MiB on loopback ends
+	// in milliseconds, and without the restored charges two more are held
+	// within that time.
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if n, b := held(hostile); n != 2 || b != 2*mib {
+			t.Fatalf("after a restart the scheduler holds %d of the hostile node's blobs (%d bytes), want its 2 MiB share", n, b)
+		}
 	}
 }

@@ -159,6 +159,9 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 			}
 			err = s.openBlobs()
 		}
+		if err == nil {
+			s.restoreShares(ctx, st, ld)
+		}
 		var hs *httpd.Server
 		if err == nil {
 			hs, err = s.newHTTP(broker)

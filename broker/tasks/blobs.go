@@ -79,3 +79,47 @@ func finishedBlobs(ctx context.Context, st *Store, since time.Time, add func(blo
 		}
 	}
 }
+
+// BlobOwners calls fn with each blob the stored tasks say a node
+// produced or holds, and that node: an input held on a node (from:
+// node/<id>), and a result's outputs, made on the node of the task's last
+// attempt. ld is what OpenStore loaded (the unfinished tasks); the finished
+// ones are read from st a page at a time. A blob may come more than once.
+// Operators' uploads name no owner and are not reported.
+func BlobOwners(ctx context.Context, st *Store, ld Loaded, fn func(id blob.ID, node string)) error {
+	for _, t := range ld.Active {
+		t.blobOwners(fn)
+	}
+	for after := ""; ; {
+		page, err := st.FinishedAfter(after, finishedPage)
+		if err != nil {
+			return err
+		}
+		for _, t := range page {
+			t.blobOwners(fn)
+		}
+		if len(page) < finishedPage {
+			return nil
+		}
+		after = page[len(page)-1].Spec.ID
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// blobOwners: see BlobOwners.
+func (t *Task) blobOwners(fn func(blob.ID, string)) {
+	for _, in := range t.Spec.Inputs {
+		if n := in.FromNode(); n != "" {
+			fn(in.Blob, n)
+		}
+	}
+	if t.Result == nil || len(t.Result.Outputs) == 0 || len(t.Attempts) == 0 {
+		return
+	}
+	node := t.Attempts[len(t.Attempts)-1].Node
+	for _, id := range t.Result.Outputs {
+		fn(id, node)
+	}
+}

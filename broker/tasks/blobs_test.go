@@ -65,3 +65,46 @@ func TestReferencedBlobs(t *testing.T) {
 			recent[in], recent[outs["t0000"]], recent[pendingIn])
 	}
 }
+
+// TestBlobOwners: a result's outputs belong to the node of the task's last
+// attempt, an input held on a node to that node; an input the scheduler
+// holds has no owner; the finished tasks are read from the store past a
+// page of them, the unfinished ones from what the store loaded.
+func TestBlobOwners(t *testing.T) {
+	h := newHarness(t)
+	h.node("pi-a", func(n *Node) { n.TaskSlots = 4 })
+	const n = finishedPage + 2
+	outs := map[blob.ID]string{}
+	for i := range n {
+		id := fmt.Sprintf("t%04d", i)
+		h.submit(builtin(id, 1))
+		out := blob.Of([]byte("output of " + id))
+		outs[out] = "pi-a"
+		h.event("pi-a", id, 1, task.EventSucceeded, func(ev *task.Event) {
+			ev.Result = &task.Result{Outputs: map[string]blob.ID{"out": out}}
+		})
+		h.do(func(e *Engine) { e.Announced(id) })
+	}
+	atNode, atScheduler := blob.Of([]byte("held on pi-b")), blob.Of([]byte("held here"))
+	p := builtin("pending", 1)
+	p.Inputs = map[string]task.Input{"a": {Blob: atNode, From: task.FromNodePrefix + "pi-b"}, "b": {Blob: atScheduler}}
+	p.Constraints.Labels = map[string]string{"nobody": "has"}
+	h.submit(p)
+
+	got := map[blob.ID]string{}
+	h.restart()
+	if err := BlobOwners(context.Background(), h.st, h.ld, func(id blob.ID, node string) { got[id] = node }); err != nil {
+		t.Fatal(err)
+	}
+	if got[atNode] != "pi-b" {
+		t.Errorf("input held on pi-b: owner %q", got[atNode])
+	}
+	if _, ok := got[atScheduler]; ok {
+		t.Errorf("an input the scheduler holds has owner %q", got[atScheduler])
+	}
+	for out, node := range outs {
+		if got[out] != node {
+			t.Fatalf("output %s: owner %q, want %q", out, got[out], node)
+		}
+	}
+}
