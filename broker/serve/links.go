@@ -116,21 +116,28 @@ func (s *scheduler) probeLoop(ctx context.Context) {
 		for n := min(perTick, len(ring)); n > 0; n-- {
 			node := ring[len(ring)-1]
 			ring = ring[:len(ring)-1]
+			if !s.silence.start(node, s.monotonic()) {
+				continue // in flight still, or silent lately (probeSilence)
+			}
 			select {
 			case slots <- struct{}{}:
 			default:
+				s.silence.end(node, s.monotonic(), false, false, every)
 				continue // the probes in flight are slow: this node waits for the next interval
 			}
 			wg.Go(func() {
 				defer func() { <-slots }()
-				s.probe(ctx, node)
+				answered, silent := s.probe(ctx, node)
+				s.silence.end(node, s.monotonic(), answered, silent, every)
 			})
 		}
 	}
 }
 
-// probe measures the round trip to node and records it.
-func (s *scheduler) probe(ctx context.Context, node string) {
+// probe measures the round trip to node and records it. It reports
+// whether the node answered, and whether it stayed silent for the whole
+// probeTimeout (not when ctx ended first).
+func (s *scheduler) probe(ctx context.Context, node string) (answered, silent bool) {
 	id := blob.ID{Size: 1}
 	_, _ = rand.Read(id.Sum[:])
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
@@ -138,13 +145,16 @@ func (s *scheduler) probe(ctx context.Context, node string) {
 	start := time.Now()
 	st, err := s.blobs.Fetch(pctx, node, id)
 	rtt := time.Since(start) // monotonic
-	if !errors.Is(err, blob.ErrNotFound) || st.Retries > 0 {
-		return // no answer, a retried want, or a node answering with bytes: no sample
+	if err != nil && !errors.Is(err, blob.ErrNotFound) {
+		return false, ctx.Err() == nil && pctx.Err() != nil
+	}
+	if err == nil || st.Retries > 0 {
+		return true, false // a node answering with bytes, or a retried want: no sample
 	}
 	now := s.monotonic()
 	est, err := s.links.ObserveRTT(node, rtt, now)
 	if err != nil {
-		return
+		return true, false
 	}
 	s.fleet.SetLink(node, linkRow(est))
 	if wan, _ := s.wanSample(node); wan {
@@ -152,6 +162,7 @@ func (s *scheduler) probe(ctx context.Context, node string) {
 			s.showWAN()
 		}
 	}
+	return true, false
 }
 
 // linkRow is an estimate as the fleet view shows it.

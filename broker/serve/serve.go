@@ -256,6 +256,7 @@ type scheduler struct {
 	pullCtx   context.Context // the scheduler's run: pulls end with it
 	enrol     *enroller       // nil without enrol.file (enrol.go)
 	links     *links.Table    // the nodes' links as measured (links.go)
+	silence   *probeSilence   // the probes in flight and the nodes that do not answer them
 	// linksSaved is the links' Gen last saved (linkstore.go); only
 	// restoreLinks and then linkSaveLoop use it.
 	linksSaved uint64
@@ -299,6 +300,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		intake:  newIntake(intakeWorkers, intakeDepth),
 		store:   st,
 		links:   links.NewTable(),
+		silence: newProbeSilence(),
 		epoch:   time.Now(),
 	}
 	s.rejects = newRateLog(s.log, time.Second)
