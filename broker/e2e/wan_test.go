@@ -26,7 +26,7 @@ import (
 // ones by the blend (the configuration counting as one sample), and the up
 // direction, which nothing measures, stays as configured. The scheduler
 // is then restarted with probes off: its summary shows the same estimate,
-// restored from the file it saved at stop.
+// restored from the file it saved at stop, and vm-1's row its link.
 func TestWANEstimateFollowsTheCloudLink(t *testing.T) {
 	t.Parallel()
 	s := newTaskSite(t)
@@ -87,6 +87,12 @@ func TestWANEstimateFollowsTheCloudLink(t *testing.T) {
 	}
 	checkBlend(t, "round trip after the restart", back.RTTMS, 20, back.Measured.RTTMS, back.Measured.RTTSamples)
 	checkBlend(t, "down after the restart", back.DownMbps, 100, back.Measured.Mbps, back.Measured.MbpsSamples)
+	// The node's own row shows its restored link once it is back, with no
+	// probe (they are off) and no transfer since.
+	s.waitFleet(30*time.Second, "vm-1's row with its restored link", func(m map[string]protocol.FleetNode) bool {
+		l := m["vm-1"].Link
+		return m["vm-1"].Online && l != nil && l.RTTSamples >= 1 && l.MbpsSamples >= 1
+	})
 }
 
 // checkBlend fails unless got is the configured prior blended with n

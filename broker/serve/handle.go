@@ -84,6 +84,12 @@ func (s *scheduler) onStatus(m session.Message) {
 			"reason", r.Reason, "at", r.At, "moved_to", r.MovedTo)
 	}
 	s.act(st.Node, s.fleet.HandleStatus(st, m.Retained))
+	if est, ok := s.links.Get(st.Node); ok {
+		// A node the fleet learns of (after a restart, the estimates
+		// restored from links.json) shows its link before the next
+		// measurement.
+		s.fleet.SetLink(st.Node, linkRow(est))
+	}
 	s.nodeChanged(st.Node)
 	s.log.Debug("node status", "node", st.Node, "state", st.State, "reason", st.Reason, "retained", m.Retained)
 }
