@@ -12,22 +12,29 @@ import (
 // PUBACKs are waited for.
 const publishWindow = 256
 
-// publisher publishes committed messages in order, off the engine's
-// goroutine (a PUBACK is read by the session's receive path, which the
-// engine's inputs come from). A retained status still queued when a newer
-// one for the same task arrives is replaced by it, so a backlog holds one
-// status per task; a retained message that fails is queued again for the
-// next connection. A reply or an assignment that fails is dropped: the
-// requester retries, and an unacknowledged assignment is re-sent.
+// publisher publishes committed messages off the engine's goroutine (a
+// PUBACK is read by the session's receive path, which the engine's inputs
+// come from), in two queues, each in order:
+//   - the urgent one, published first: replies, assignments and cancels
+//     (not retained), which a requester or a node waits for;
+//   - the statuses (retained), which only observers read: one still
+//     queued when a newer one for the same task arrives is replaced by it,
+//     so a backlog holds one status per task, and a burst's statuses wait
+//     behind its replies and assignments rather than delay them.
+//
+// A retained message that fails is queued again for the next connection.
+// A reply or an assignment that fails is dropped: the requester retries,
+// and an unacknowledged assignment is re-sent.
 type publisher struct {
 	sess      *session.Session
 	log       *slog.Logger
 	announced func(id string) // a finished task's final status was acknowledged
 
-	mu    sync.Mutex // guards queue and index
-	queue []Message
-	index map[string]int // retained topic → its position in queue
-	wake  chan struct{}  // 1-buffered
+	mu     sync.Mutex // guards urgent, queue and index
+	urgent []Message
+	queue  []Message      // retained
+	index  map[string]int // retained topic → its position in queue
+	wake   chan struct{}  // 1-buffered
 }
 
 func newPublisher(sess *session.Session, log *slog.Logger, announced func(string)) *publisher {
@@ -51,27 +58,33 @@ func (p *publisher) enqueue(ms []Message) {
 
 // add queues m; the caller holds mu.
 func (p *publisher) add(m Message) {
-	if m.Retained {
-		if i, ok := p.index[m.Topic]; ok {
-			p.queue[i] = m
-			return
-		}
-		p.index[m.Topic] = len(p.queue)
+	if !m.Retained {
+		p.urgent = append(p.urgent, m)
+		return
 	}
+	if i, ok := p.index[m.Topic]; ok {
+		p.queue[i] = m
+		return
+	}
+	p.index[m.Topic] = len(p.queue)
 	p.queue = append(p.queue, m)
 }
 
-// take removes up to publishWindow messages from the front of the queue.
+// take removes up to publishWindow messages from the fronts of the
+// queues, the urgent one's first.
 func (p *publisher) take() []Message {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := min(len(p.queue), publishWindow)
-	out := make([]Message, n)
-	copy(out, p.queue[:n])
-	p.queue = append(p.queue[:0], p.queue[n:]...)
-	clear(p.index)
-	for i, m := range p.queue {
-		if m.Retained {
+	u := min(len(p.urgent), publishWindow)
+	n := min(len(p.queue), publishWindow-u)
+	out := make([]Message, 0, u+n)
+	out = append(out, p.urgent[:u]...)
+	out = append(out, p.queue[:n]...)
+	p.urgent = append(p.urgent[:0], p.urgent[u:]...)
+	if n > 0 {
+		p.queue = append(p.queue[:0], p.queue[n:]...)
+		clear(p.index)
+		for i, m := range p.queue {
 			p.index[m.Topic] = i
 		}
 	}
@@ -104,7 +117,7 @@ func (p *publisher) retry(ms []Message) {
 func (p *publisher) pending() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.queue)
+	return len(p.urgent) + len(p.queue)
 }
 
 // run publishes until ctx ends.

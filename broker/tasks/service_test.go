@@ -30,7 +30,9 @@ func TestPublisherQueue(t *testing.T) {
 	for _, m := range got {
 		out = append(out, m.Topic+"="+string(m.Payload))
 	}
-	if want := "[s/1=a2 r/1=reply s/2=b1 s/3=c1]"; mustJSONList(out) != want {
+	// The reply, queued second, goes first: statuses wait behind replies
+	// and assignments.
+	if want := "[r/1=reply s/1=a2 s/2=b1 s/3=c1]"; mustJSONList(out) != want {
 		t.Fatalf("queue %v, want %s", out, want)
 	}
 	// A failed status goes back in front, unless a newer one came.
