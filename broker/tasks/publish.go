@@ -16,7 +16,8 @@ const publishWindow = 256
 // PUBACK is read by the session's receive path, which the engine's inputs
 // come from), in two queues, each in order:
 //   - the urgent one, published first: replies, assignments and cancels
-//     (not retained), which a requester or a node waits for;
+//     (not retained), which a requester or a node waits for (a quarter of
+//     each window stays for statuses, statusShare);
 //   - the statuses (retained), which only observers read: one still
 //     queued when a newer one for the same task arrives is replaced by it,
 //     so a backlog holds one status per task, and a burst's statuses wait
@@ -70,12 +71,17 @@ func (p *publisher) add(m Message) {
 	p.queue = append(p.queue, m)
 }
 
+// statusShare is the part of each window kept for queued statuses, so a
+// stream of replies and assignments cannot hold them back for good.
+const statusShare = publishWindow / 4
+
 // take removes up to publishWindow messages from the fronts of the
-// queues, the urgent one's first.
+// queues, the urgent one's first, but statuses at least statusShare of
+// them when that many are queued.
 func (p *publisher) take() []Message {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	u := min(len(p.urgent), publishWindow)
+	u := min(len(p.urgent), publishWindow-min(len(p.queue), statusShare))
 	n := min(len(p.queue), publishWindow-u)
 	out := make([]Message, 0, u+n)
 	out = append(out, p.urgent[:u]...)

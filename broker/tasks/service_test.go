@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -44,6 +45,29 @@ func TestPublisherQueue(t *testing.T) {
 	}
 	if want := "[s/1=a2 s/2=b2]"; mustJSONList(out) != want {
 		t.Fatalf("after retry %v, want %s", out, want)
+	}
+}
+
+// TestPublisherKeepsAShareForStatuses: with more replies queued than a
+// window holds, a window still carries statusShare statuses, so a stream
+// of replies and assignments cannot hold the statuses back for good.
+func TestPublisherKeepsAShareForStatuses(t *testing.T) {
+	p := newPublisher(nil, testenv.Logger(t, slog.LevelWarn), func(string) {})
+	var ms []Message
+	for i := range 2 * publishWindow {
+		ms = append(ms, Message{Message: session.Message{Topic: fmt.Sprintf("r/%d", i)}})
+		ms = append(ms, Message{Message: session.Message{Topic: fmt.Sprintf("s/%d", i), Retained: true}})
+	}
+	p.enqueue(ms)
+	w := p.take()
+	statuses := 0
+	for _, m := range w {
+		if m.Retained {
+			statuses++
+		}
+	}
+	if len(w) != publishWindow || statuses != statusShare || w[0].Topic != "r/0" || w[len(w)-statuses].Topic != "s/0" {
+		t.Fatalf("window of %d with %d statuses (first %s), want %d with %d, replies first", len(w), statuses, w[0].Topic, publishWindow, statusShare)
 	}
 }
 
