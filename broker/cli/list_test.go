@@ -67,10 +67,13 @@ func TestTasksListsEveryTask(t *testing.T) {
 	go func() { sdone <- ops.Run(sctx) }()
 	defer func() { scancel(); <-sdone }()
 	var replied atomic.Int64
+	allReplied := make(chan struct{})
 	window := make(chan struct{}, 128) // submissions without a reply yet
 	if err := ops.Subscribe(context.Background(), topics.Replies("ops"), 1, func(m session.Message) {
 		if r, err := task.DecodeReply(m.Payload); err == nil && r.OK {
-			replied.Add(1)
+			if replied.Add(1) == n {
+				close(allReplied)
+			}
 			<-window
 		}
 	}); err != nil {
@@ -90,12 +93,10 @@ func TestTasksListsEveryTask(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for replied.Load() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d submissions answered", replied.Load(), n)
-		}
-		time.Sleep(20 * time.Millisecond)
+	select {
+	case <-allReplied:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%d of %d submissions answered", replied.Load(), n)
 	}
 
 	env, out, errb := testEnv("")

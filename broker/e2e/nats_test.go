@@ -15,6 +15,7 @@ import (
 	"github.com/tether-edge/tether/broker/natsconf/natstest"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // cluster reports whether the long forms of the cluster tests run
@@ -152,11 +153,8 @@ func TestNATSNodeLoss(t *testing.T) {
 		// the measurements.
 		var worst time.Duration
 		for _, node := range onVictim {
-			for connects(agents[node]) == count[node] {
-				if time.Since(killed) > time.Minute {
-					t.Fatalf("round %d: %s did not reconnect within a minute of node %d's SIGKILL", round, node, victim)
-				}
-				time.Sleep(20 * time.Millisecond)
+			if !testenv.Within(time.Minute-time.Since(killed), func() bool { return connects(agents[node]) != count[node] }) {
+				t.Fatalf("round %d: %s did not reconnect within a minute of node %d's SIGKILL", round, node, victim)
 			}
 			worst = max(worst, time.Since(killed))
 		}
@@ -243,22 +241,20 @@ func checkRetainedBirths(t *testing.T, r *natsRegion, i int, nodes []string) {
 		t.Logf("monitor on node %d: %v; again", i, err)
 		time.Sleep(500 * time.Millisecond) // kept: a pause before asking a NATS node again after an error
 	}
-	for {
+	deadline, _ := wctx.Deadline()
+	if !testenv.Within(time.Until(deadline), func() bool {
 		mu.Lock()
-		all := true
+		defer mu.Unlock()
 		for _, n := range nodes {
-			all = all && online[n]
+			if !online[n] {
+				return false
+			}
 		}
-		mu.Unlock()
-		if all {
-			return
-		}
-		if wctx.Err() != nil {
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("retained births on node %d: got %v, want every one of %v online", i, online, nodes)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return true
+	}) {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("retained births on node %d: got %v, want every one of %v online", i, online, nodes)
 	}
 }
 

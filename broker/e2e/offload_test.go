@@ -73,9 +73,9 @@ func TestKeepOrMoveDecidedOnTheMeasuredLink(t *testing.T) {
 	if link.RTTMS < 70 {
 		t.Errorf("pi-cam's round trip measured at %.0f ms, shaped at 80", link.RTTMS)
 	}
-	// kept: the placer reads the estimate when pi-cam's next report
-	// redeclares the node (every 500 ms here); nothing outside shows that.
-	time.Sleep(2 * time.Second)
+	// The placer reads the estimate when pi-cam's next report redeclares
+	// the node (every 500 ms here); nothing outside shows that.
+	time.Sleep(2 * time.Second) // kept: a few of pi-cam's reports, for the placer to read the estimate
 
 	if r := op.submit(spec("by-measure", task.Input{Blob: secondID, From: "node/pi-cam"})); !r.OK {
 		t.Fatalf("submit: %+v", r)

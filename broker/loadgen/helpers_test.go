@@ -106,17 +106,15 @@ func startRegion(t *testing.T, n int) *region {
 			t.Logf("scheduler log (last 4 KB):\n%s", tail(r.log.String(), 4096))
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	listening := func() bool { // a real process starting: its listener is the sign
 		c, err := net.Dial("tcp", r.addr)
 		if err == nil {
 			c.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("scheduler not listening on %s after 30 s:\n%s", r.addr, r.log.String())
-		}
-		time.Sleep(50 * time.Millisecond) // a real process starting
+		return err == nil
+	}
+	if !testenv.Within(30*time.Second, listening) {
+		t.Fatalf("scheduler not listening on %s after 30 s:\n%s", r.addr, r.log.String())
 	}
 	return r
 }

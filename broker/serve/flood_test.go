@@ -123,7 +123,7 @@ func (n *floodNode) flood(ctx context.Context, window int) {
 			inflight = append(inflight, sent{seq, inf})
 		}
 		if len(inflight) == 0 {
-			time.Sleep(time.Millisecond) // not connected: a real process is reconnecting
+			_ = n.sess.WaitConnected(ctx) // not connected: publish again once reconnected (or stop)
 			continue
 		}
 		if err := inflight[0].inf.Wait(context.Background()); err != nil {
@@ -204,10 +204,11 @@ func TestFloodLosesNothingAcknowledged(t *testing.T) {
 	go func() { defer wg.Done(); flooder.flood(floodCtx, 512) }()
 
 	for i := range tasks {
+		// Submissions spread over the flood: one per 100 messages it had acknowledged.
+		testenv.Eventually(t, time.Minute, "the flood under way", func() bool { return flooder.lastAcked() >= uint64(i)*100 })
 		id := fmt.Sprintf("flood-task-%02d", i)
 		publishJSON(t, mon, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: id, ReplyTo: topics.Reply("ops", id),
 			Spec: task.Spec{ID: id, Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: task.BuiltinSleep, Units: 1}}})
-		time.Sleep(50 * time.Millisecond) // submissions spread over the flood
 	}
 	testenv.Eventually(t, 2*time.Minute, "the flooder sent 5,000 messages", func() bool { return flooder.lastAcked() >= 5000 })
 	stopFlood()

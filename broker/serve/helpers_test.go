@@ -2,14 +2,19 @@ package serve
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 func netResolve(s string) (net.Addr, error) { return net.ResolveTCPAddr("tcp", s) }
@@ -71,4 +76,33 @@ func startServe(t *testing.T, users map[string]string, edit func(*config.Config)
 		t.Fatal("scheduler not ready")
 	}
 	return url, stop
+}
+
+// waitPlaceable waits until the fleet view shows each of nodes online:
+// the scheduler handled their births (the task engine learns of a birth
+// as the fleet does), so a task submitted now is placed with them in view.
+// sess must be allowed to read the fleet rows (an operator, a monitor).
+func waitPlaceable(t testing.TB, sess *session.Session, topics protocol.Topics, within time.Duration, nodes ...string) {
+	t.Helper()
+	var mu sync.Mutex
+	online := map[string]bool{} // the latest row's word
+	if err := sess.Subscribe(context.Background(), topics.AllFleetRows(), 1, func(m session.Message) {
+		if r, err := protocol.DecodeFleetRow(m.Payload); err == nil {
+			mu.Lock()
+			online[r.Node] = r.Online
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, within, fmt.Sprintf("%d nodes online in the fleet view", len(nodes)), func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, n := range nodes {
+			if !online[n] {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -133,29 +133,29 @@ func testLyingNode(t *testing.T, spec func(id string) task.Spec, edit ...func(*p
 	topics, _ := protocol.NewTopics("default")
 	liar := startLiar(t, s.url, "liar", topics, edit...)
 	pub := s.key.Public().(ed25519.PublicKey)
+	nodes := []string{"liar"}
 	for i := range honest {
-		startSlotAgent(t, s.url, fmt.Sprintf("pi-%02d", i), 1, pub, topics)
+		nodes = append(nodes, fmt.Sprintf("pi-%02d", i))
+		startSlotAgent(t, s.url, nodes[i+1], 1, pub, topics)
 	}
 	ops := dial(t, s.url, "ops@t", "ops", "ops-pw")
 	statuses := listen(t, ops, topics.AllTaskStatus())
 	replies := listen(t, ops, topics.Replies("ops"))
-	time.Sleep(500 * time.Millisecond) // every birth in before the first submission
+	waitPlaceable(t, ops, topics, 10*time.Second, nodes...) // every birth in before the first submission
 	for i := range tasks {
 		id := fmt.Sprintf("job-%02d", i)
 		publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: id, ReplyTo: topics.Reply("ops", id), Spec: spec(id)})
 	}
 	final := map[string]task.Status{}
-	deadline := time.Now().Add(60 * time.Second)
-	for len(final) < tasks {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d tasks finished within 60 s", len(final), tasks)
-		}
+	if !testenv.Within(60*time.Second, func() bool {
 		for _, m := range statuses.all() {
 			if st, err := task.DecodeStatus(m.Payload); err == nil && task.Terminal(st.State) {
 				final[st.Task] = st
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		return len(final) >= tasks
+	}) {
+		t.Fatalf("%d of %d tasks finished within 60 s", len(final), tasks)
 	}
 	liarTasks := 0
 	for id, st := range final {

@@ -33,9 +33,10 @@ func benchSubmitToRunning(b *testing.B, rate int) {
 	s := newLoadSite(b, agents)
 	topics, _ := protocol.NewTopics("default")
 	pub := s.key.Public().(ed25519.PublicKey)
+	ids := make([]string, agents)
 	for i := range agents {
-		id := fmt.Sprintf("pi-%02d", i)
-		startFakeAgent(b, s.url, id, pub, topics)
+		ids[i] = fmt.Sprintf("pi-%02d", i)
+		startFakeAgent(b, s.url, ids[i], pub, topics)
 	}
 	ops := dial(b, s.url, "ops@load", "ops", "ops-pw")
 	var mu sync.Mutex
@@ -67,7 +68,7 @@ func benchSubmitToRunning(b *testing.B, rate int) {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // births placed
+	waitPlaceable(b, ops, topics, 30*time.Second, ids...) // births placed
 	b.ResetTimer()
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()

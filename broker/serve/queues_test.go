@@ -295,15 +295,6 @@ func TestEDFRunsByDeadlineAndRefusesTheImpossible(t *testing.T) {
 
 // waitOnline waits until the scheduler places on pi-one: its birth has been seen.
 func (q *queueSite) waitOnline() {
-	t := q.t
-	t.Helper()
-	rows := listen(t, q.ops, q.topics.AllFleetRows())
-	testenv.Eventually(t, 10*time.Second, "pi-one in the fleet", func() bool {
-		for _, m := range rows.all() {
-			if r, err := protocol.DecodeFleetRow(m.Payload); err == nil && r.Node == "pi-one" && r.Online {
-				return true
-			}
-		}
-		return false
-	})
+	q.t.Helper()
+	waitPlaceable(q.t, q.ops, q.topics, 10*time.Second, "pi-one")
 }

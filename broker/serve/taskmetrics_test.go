@@ -34,11 +34,11 @@ func TestTaskMetricsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	ops := dial(t, s.url, "ops@t", "ops", "ops-pw")
+	waitPlaceable(t, ops, topics, 5*time.Second, "pi-a")
 	spec := task.Spec{ID: "job-1", Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: task.BuiltinCPU, Units: 10}}
+	publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: "r1", ReplyTo: topics.Reply("ops", "r1"), Spec: spec})
 	var a task.Assignment
 	testenv.Eventually(t, 5*time.Second, "assignment at the node", func() bool {
-		publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: "r1", ReplyTo: topics.Reply("ops", "r1"), Spec: spec})
-		time.Sleep(50 * time.Millisecond)
 		for _, m := range cmds.all() {
 			env, err := task.DecodeEnvelope(m.Payload)
 			if err != nil {

@@ -299,11 +299,10 @@ func TestServeTasksRestart(t *testing.T) {
 	}
 	ops := dial(t, s.url, "ops@t", "ops", "ops-pw")
 	replies := listen(t, ops, topics.Replies("ops"))
+	waitPlaceable(t, ops, topics, 5*time.Second, "pi-a")
 	spec := task.Spec{ID: "job-2", Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: task.BuiltinSleep, Units: 10}}
+	publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: "r1", ReplyTo: topics.Reply("ops", "r1"), Spec: spec})
 	testenv.Eventually(t, 5*time.Second, "job-2 assigned", func() bool {
-		req := fmt.Sprintf("r%d", time.Now().UnixNano())
-		publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: req, ReplyTo: topics.Reply("ops", req), Spec: spec})
-		time.Sleep(50 * time.Millisecond)
 		for _, m := range replies.all() {
 			if r, err := task.DecodeReply(m.Payload); err == nil && r.State == task.StateAssigned {
 				return true

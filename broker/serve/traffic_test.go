@@ -12,6 +12,7 @@ import (
 
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // BenchmarkFleetViewTraffic measures what the fleet view adds to a monitor
@@ -47,9 +48,15 @@ func BenchmarkFleetViewTraffic(b *testing.B) {
 		var mu sync.Mutex
 		var nodeBytes, fleetBytes int
 		counting := false
+		reported := map[string]bool{} // nodes whose row shows a report applied
 		if err := mon.Subscribe(context.Background(), topics.All(), 0, func(m session.Message) {
 			mu.Lock()
 			defer mu.Unlock()
+			if !counting && strings.HasPrefix(m.Topic, topics.Prefix()+"/fleet/") {
+				if r, err := protocol.DecodeFleetRow(m.Payload); err == nil && r.Online && r.Seq > 0 {
+					reported[r.Node] = true
+				}
+			}
 			if !counting || m.Retained {
 				return
 			}
@@ -90,11 +97,21 @@ func BenchmarkFleetViewTraffic(b *testing.B) {
 				}
 			}()
 		}
-		time.Sleep(3 * time.Second) // every node born and reporting: its first rows are out
+		// Every node born and reporting: its first rows are out.
+		testenv.Eventually(b, 30*time.Second, "every node's first report in the fleet view", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, id := range ids {
+				if !reported[id] {
+					return false
+				}
+			}
+			return true
+		})
 		mu.Lock()
 		counting = true
 		mu.Unlock()
-		time.Sleep(run)
+		time.Sleep(run) // kept: the traffic of a real run's length is the measurement
 		mu.Lock()
 		counting = false
 		nb, fb := nodeBytes, fleetBytes

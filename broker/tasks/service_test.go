@@ -135,20 +135,19 @@ func TestServiceOverMQTT(t *testing.T) {
 	}
 	find := func(what string, ok func(session.Message) bool) session.Message {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
+		var found session.Message
+		testenv.Eventually(t, 5*time.Second, what, func() bool {
 			mu.Lock()
+			defer mu.Unlock()
 			for _, m := range got {
 				if ok(m) {
-					mu.Unlock()
-					return m
+					found = m
+					return true
 				}
 			}
-			mu.Unlock()
-			time.Sleep(5 * time.Millisecond)
-		}
-		t.Fatalf("%s: not within 5s", what)
-		return session.Message{}
+			return false
+		})
+		return found
 	}
 
 	svc.UpdateNode(Node{ID: "pi-a", Online: true, Instance: "i", HasFacts: true, Tier: "edge", Cores: 4, MemTotal: 1 << 30})
@@ -190,20 +189,13 @@ func TestServiceOverMQTT(t *testing.T) {
 		s, err := task.DecodeStatus(m.Payload)
 		return err == nil && s.Task == "j1" && s.State == task.StateSucceeded && !m.Retained // a live delivery
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.Eventually(t, 5*time.Second, "finished task moved to f/ after its status was acknowledged", func() bool {
 		f, err := st.Finished("j1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("finished task not moved to f/ after its status was acknowledged")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return f != nil
+	})
 }
 
 func connect(t *testing.T, ctx context.Context, wg *sync.WaitGroup, url, user string) *session.Session {

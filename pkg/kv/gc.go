@@ -35,6 +35,7 @@ func (d *DB) Run(ctx context.Context) error {
 			return err
 		case <-t.C:
 		}
+		d.passes.Add(1)
 		if _, err := d.collect(ctx); err != nil {
 			var pe *gcPanic
 			if errors.As(err, &pe) {

@@ -32,6 +32,7 @@ type DB struct {
 	closed bool
 	stop   chan struct{}  // closed by Close
 	runs   sync.WaitGroup // the compactor, and Run and CollectGarbage calls in progress
+	passes atomic.Uint64  // collections Run began since Open: what shows a Run running
 
 	// Compaction on demand (compact.go).
 	wrote       chan struct{} // 1 slot: a write was signalled since the compactor last looked

@@ -265,13 +265,14 @@ func TestRunStopsWithContextAndClose(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- db.Run(ctx) }()
-	time.Sleep(50 * time.Millisecond) // kept: real GCInterval ticks (10 ms) for Run to collect on
+	testenv.Eventually(t, 10*time.Second, "Run's first collections", func() bool { return db.passes.Load() >= 3 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run after cancel = %v", err)
 	}
+	before := db.passes.Load()
 	go func() { done <- db.Run(context.Background()) }()
-	time.Sleep(20 * time.Millisecond) // kept: for Run to start before Close; nothing shows that it has
+	testenv.Eventually(t, 10*time.Second, "the second Run collecting", func() bool { return db.passes.Load() > before })
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}

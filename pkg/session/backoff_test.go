@@ -44,12 +44,12 @@ func TestBackoffOnlyOnceEveryBrokerFailed(t *testing.T) {
 		if n := attempts(); n != 2 {
 			t.Fatalf("%d failed connects at first, want one to each broker:\n%s", n, logs.String())
 		}
-		time.Sleep(30*time.Second - time.Nanosecond)
+		time.Sleep(30*time.Second - time.Nanosecond) // kept: synctest's clock, to a nanosecond before the backoff ends
 		synctest.Wait()
 		if n := attempts(); n != 2 {
 			t.Fatalf("%d failed connects before the backoff's 30 s passed, want 2:\n%s", n, logs.String())
 		}
-		time.Sleep(time.Nanosecond)
+		time.Sleep(time.Nanosecond) // kept: synctest's clock, to the backoff's end
 		synctest.Wait()
 		if n := attempts(); n != 4 {
 			t.Fatalf("%d failed connects once the 30 s passed, want 4 (a second round):\n%s", n, logs.String())
