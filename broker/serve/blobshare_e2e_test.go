@@ -178,7 +178,7 @@ func TestNodeShareBoundsAHostileNode(t *testing.T) {
 	// Absence is asserted over a while: a pull of 1 MiB on loopback ends
 	// in milliseconds, and without the restored charges two more are held
 	// within that time.
-	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) { // kept: absence is asserted over a while (above)
 		if n, b := held(hostile); n != 2 || b != 2*mib {
 			t.Fatalf("after a restart the scheduler holds %d of the hostile node's blobs (%d bytes), want its 2 MiB share", n, b)
 		}
