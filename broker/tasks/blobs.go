@@ -60,15 +60,23 @@ func (e *Engine) referenced(add func(blob.ID)) {
 // finishedBlobs calls add with the blobs of the finished tasks in st last
 // updated at or after since (zero: all).
 func finishedBlobs(ctx context.Context, st *Store, since time.Time, add func(blob.ID)) error {
+	return eachFinished(ctx, st, func(t *Task) {
+		if since.IsZero() || !t.Updated.Before(since) {
+			t.blobs(add)
+		}
+	})
+}
+
+// eachFinished calls fn with every finished task in st, read a page at a
+// time; it stops early with ctx's error.
+func eachFinished(ctx context.Context, st *Store, fn func(*Task)) error {
 	for after := ""; ; {
 		page, err := st.FinishedAfter(after, finishedPage)
 		if err != nil {
 			return err
 		}
 		for _, t := range page {
-			if since.IsZero() || !t.Updated.Before(since) {
-				t.blobs(add)
-			}
+			fn(t)
 		}
 		if len(page) < finishedPage {
 			return nil
@@ -90,22 +98,7 @@ func BlobOwners(ctx context.Context, st *Store, ld Loaded, fn func(id blob.ID, n
 	for _, t := range ld.Active {
 		t.blobOwners(fn)
 	}
-	for after := ""; ; {
-		page, err := st.FinishedAfter(after, finishedPage)
-		if err != nil {
-			return err
-		}
-		for _, t := range page {
-			t.blobOwners(fn)
-		}
-		if len(page) < finishedPage {
-			return nil
-		}
-		after = page[len(page)-1].Spec.ID
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
+	return eachFinished(ctx, st, func(t *Task) { t.blobOwners(fn) })
 }
 
 // blobOwners: see BlobOwners.
