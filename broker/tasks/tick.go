@@ -114,13 +114,13 @@ func (e *Engine) placePending(now instant) {
 	e.placeDue = false
 	e.lastPass = now
 	e.victimSearches = maxVictimSearches
-	free := e.freeSlots()
+	free := e.room()
 	preemptOnly := false
 	if free == 0 && e.opts.Key != nil {
 		if e.preempter == nil || (e.queue != nil && !e.preemptWaiting) {
-			return // no node online, or every slot taken: the tasks wait here
+			return // no node online, or no room on any: the tasks wait here
 		}
-		// Every slot is taken: only a task the Preempter preempts for (a
+		// No node has room: only a task the Preempter preempts for (a
 		// deadline task; any, for a WaitPreempter) may make room
 		// (preemptFor); the others wait.
 		preemptOnly = true
@@ -163,12 +163,12 @@ func (e *Engine) placePending(now instant) {
 	}
 }
 
-// freeSlots counts the slots of online nodes that the scheduler's tasks
-// do not take.
-func (e *Engine) freeSlots() int {
+// room counts the room online nodes have for the scheduler's tasks:
+// their slots and queues (Node.Queue) less the tasks assigned there.
+func (e *Engine) room() int {
 	free := 0
 	for _, c := range e.candidates() {
-		free += max(c.Slots-c.Tasks, 0)
+		free += max(c.Slots+c.Queue-c.Tasks, 0)
 	}
 	return free
 }
