@@ -20,6 +20,7 @@ func (e *Engine) Tick() {
 	now := e.clock()
 	e.lostNodes(now)
 	e.endQuarantines(now)
+	running := e.runningByNode()
 	for _, en := range e.sortedTasks() {
 		t := en.t
 		switch t.State {
@@ -27,13 +28,13 @@ func (e *Engine) Tick() {
 			if !t.Acked && now.sub(en.sentAt) >= e.opts.AckTimeout {
 				e.unacked(en)
 			} else {
-				e.checkLife(en, now)
+				e.checkLife(en, now, running)
 			}
 		case task.StateRunning:
 			if timeout := t.Spec.Timeout.D(); timeout > 0 && now.sub(en.started) >= timeout {
 				e.timedOut(en, timeout)
 			} else {
-				e.checkLife(en, now)
+				e.checkLife(en, now, running)
 			}
 		case task.StatePending:
 			if nb := en.notBefore; !nb.isZero() && !now.before(nb) && e.lastPass.before(nb) {
