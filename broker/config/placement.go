@@ -41,7 +41,19 @@ type Placement struct {
 	// evaluation measures, does not preempt. srtf preempts by definition
 	// and needs it on.
 	Preempt bool `yaml:"preempt"`
+	// NodeQueue is how many tasks beyond its slots the Tether policy may
+	// commit to a node, to wait in its agent's queue while the running
+	// ones finish, when the cost model says the task is done there sooner
+	// than anywhere with a free slot (docs/scheduling.md, "Tether's node
+	// queue"). A node is then assigned at most its slots plus NodeQueue
+	// tasks; 0 places on a free slot only. The central queues bind to
+	// free slots only and ignore it.
+	NodeQueue int `yaml:"node_queue"`
 }
+
+// maxNodeQueue bounds placement.node_queue: the most tasks the scheduler
+// may commit to one node beyond its slots.
+const maxNodeQueue = 1024
 
 // DefaultLinkProbe measures each node's round trip every 5 minutes: at
 // 10,000 nodes, 33 probes a second, against 1,000 metrics reports.
@@ -69,8 +81,13 @@ func DefaultPlacement() Placement {
 		WAN:            WANLink{RTT: live.DefaultWANRTT, UpMbps: live.DefaultWANMbps, DownMbps: live.DefaultWANMbps},
 		LinkProbe:      DefaultLinkProbe,
 		Preempt:        true,
+		NodeQueue:      live.DefaultNodeQueue,
 	}
 }
+
+// EngineNodeQueue is the task engine's NodeQueue (tasks.Options): the
+// section's NodeQueue, or 0 under a central queue.
+func (p *Placement) EngineNodeQueue() int { return live.NodeQueue(p.Policy, p.NodeQueue) }
 
 // Options are the Placer's options this section sets.
 func (p *Placement) Options() live.Options {
@@ -104,6 +121,9 @@ func (p *Placement) validate(add func(format string, args ...any)) {
 	rtt("wan.rtt", p.WAN.RTT)
 	mbps("wan.up_mbps", p.WAN.UpMbps)
 	mbps("wan.down_mbps", p.WAN.DownMbps)
+	if p.NodeQueue < 0 || p.NodeQueue > maxNodeQueue {
+		add("placement.node_queue %d: tasks beyond a node's slots, from 0 (a free slot only) to %d", p.NodeQueue, maxNodeQueue)
+	}
 	if p.LinkProbe != 0 && (p.LinkProbe < time.Second || p.LinkProbe > 24*time.Hour) {
 		add("placement.link_probe %v: between 1s and 24h, or 0 to probe no node", p.LinkProbe)
 	}

@@ -23,7 +23,7 @@ func TestPlacementLayers(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "broker.yaml")
 	file := "placement:\n  policy: p2c\n  background_load: false\n  lan: {rtt: 5ms, bandwidth_mbps: 30}\n" +
-		"  wan: {rtt: 160ms, up_mbps: 8, down_mbps: 40}\n  link_probe: 30s\n  preempt: false\n"
+		"  wan: {rtt: 160ms, up_mbps: 8, down_mbps: 40}\n  link_probe: 30s\n  preempt: false\n  node_queue: 2\n"
 	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestPlacementLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Placement{Policy: "p2c", LAN: Link{RTT: 5 * time.Millisecond, BandwidthMbps: 30},
-		WAN: WANLink{RTT: 160 * time.Millisecond, UpMbps: 8, DownMbps: 40}, LinkProbe: 30 * time.Second}
+		WAN: WANLink{RTT: 160 * time.Millisecond, UpMbps: 8, DownMbps: 40}, LinkProbe: 30 * time.Second, NodeQueue: 2}
 	if diff := cmp.Diff(want, cfg.Placement); diff != "" {
 		t.Errorf("from the file (-want +got):\n%s", diff)
 	}
@@ -40,6 +40,12 @@ func TestPlacementLayers(t *testing.T) {
 		WAN: live.WAN{RTT: 160 * time.Millisecond, UpMbps: 8, DownMbps: 40}, IgnoreLoad: true, NoPreempt: true}
 	if diff := cmp.Diff(wantOpts, cfg.Placement.Options()); diff != "" {
 		t.Errorf("options (-want +got):\n%s", diff)
+	}
+	if q := cfg.Placement.EngineNodeQueue(); q != 2 {
+		t.Errorf("the engine's node queue under p2c: %d, want 2", q)
+	}
+	if p := (Placement{Policy: "fifo", NodeQueue: 2}); p.EngineNodeQueue() != 0 {
+		t.Errorf("the engine's node queue under fifo: %d, want 0 (a central queue binds to free slots)", p.EngineNodeQueue())
 	}
 	env := map[string]string{"TETHER_PLACEMENT_POLICY": "random"}
 	cfg, err = Load([]string{"--config", path}, func(k string) string { return env[k] }, io.Discard)
@@ -70,6 +76,8 @@ func TestPlacementValidate(t *testing.T) {
 		"no down":          {func(p *Placement) { p.WAN.DownMbps = 0 }, "placement.wan.down_mbps"},
 		"probe too often":  {func(p *Placement) { p.LinkProbe = 500 * time.Millisecond }, "placement.link_probe 500ms"},
 		"probe never":      {func(p *Placement) { p.LinkProbe = 48 * time.Hour }, "placement.link_probe 48h"},
+		"negative queue":   {func(p *Placement) { p.NodeQueue = -1 }, "placement.node_queue -1"},
+		"huge queue":       {func(p *Placement) { p.NodeQueue = 1025 }, "placement.node_queue 1025"},
 	}
 	for name, c := range cases {
 		cfg := Default()

@@ -1,16 +1,35 @@
 package place
 
+// DefaultNodeQueue is how many tasks beyond its slots the Tether policy may commit to a node
+// by default, to wait in its agent's queue (placement.node_queue). Chosen by measurement
+// (docs/scheduling.md, "Tether's node queue"): in simulation at load 0.9 a queue of 0–4 left
+// Tether unstable on most scenarios, 8 and 16 only on the farm, and 32 on none; more changed
+// nothing measurable.
+const DefaultNodeQueue = 32
+
 // PickFree is the Tether policy's decision for a task the scheduler holds until it can place
-// it: PickAll among the up nodes with a free slot by the scheduler's own record
-// (View.FreeSlots) that t.Allow allows; NoNode when no node has a free slot t fits: t then
-// waits at the scheduler and is offered again when a slot frees. A task is never bound to a
-// busy node to wait in its queue. It is the simulator's "tether" (broker/sim); the live
-// scheduler's is PickAll with the engine's own free-slot check (tasks.Fits) as t.Allow, on
-// the record the fleet mirrors (broker/place/live). O(1) candidate evaluations, O(nodes) for
-// the fallback.
-func PickFree(f *View, p Dispatcher, t *Task, now float64) Decision {
+// it: PickAll among the up nodes with room by the scheduler's own record (View.Room: a free
+// slot, or fewer than queue tasks waiting for one) that t.Allow allows; NoNode when no node
+// has room t fits: t then waits at the scheduler and is offered again when a node has room.
+// A busy node is chosen when the cost model says t is done there sooner, waiting in its
+// queue, than anywhere else with room — the cloud included, behind its WAN backlog. It is the
+// simulator's "tether" (broker/sim); the live scheduler's is PickAll with the engine's own
+// room check (tasks.FitsQueued) as t.Allow, on the record the fleet mirrors
+// (broker/place/live). O(1) candidate evaluations, O(nodes) for the fallback.
+func PickFree(f *View, p Dispatcher, t *Task, queue int, now float64) Decision {
 	allow := t.Allow
 	defer func() { t.Allow = allow }()
-	t.Allow = func(i int) bool { return f.FreeSlots(i) > 0 && (allow == nil || allow(i)) }
+	t.Allow = func(i int) bool { return f.Room(i, queue) > 0 && (allow == nil || allow(i)) }
 	return PickAll(f, p, t, now)
+}
+
+// Room returns how many more tasks node i may be assigned by the scheduler's own record when
+// queue may wait beyond its slots: its free slots plus the room left in that queue (0 when
+// down).
+func (f *View) Room(i, queue int) int {
+	ns := &f.nodes[i]
+	if ns.down {
+		return 0
+	}
+	return max(0, ns.Cores+queue-len(ns.tasks))
 }

@@ -110,7 +110,9 @@ type burstResult struct {
 // generated agents and waits for all to succeed. It checks that every task
 // succeeded in its first attempt (no re-queue, from acknowledgement
 // timeouts or else), that every submission was accepted, and that no
-// agent ever held more tasks than its slots. The ideal is the work over
+// agent ever held more tasks than its slots and the node queue the
+// scheduler may commit beyond them (placement.node_queue, as configured:
+// the default). The ideal is the work over
 // the capacity, each task's slot time being burstUnit plus the per-task
 // overhead measured by one task on the idle site first.
 func runBurst(t testing.TB, n, agents, slots int) burstResult {
@@ -266,10 +268,11 @@ func runBurst(t testing.TB, n, agents, slots int) burstResult {
 		}
 	}
 	var runs int64
+	queue := s.cfg.Placement.EngineNodeQueue()
 	for _, ag := range ags {
 		runs += ag.runs.Load()
-		if m := ag.maxHeld.Load(); m > int64(slots) {
-			t.Errorf("agent %s held %d tasks at once, more than its %d slots", ag.id, m, slots)
+		if m := ag.maxHeld.Load(); m > int64(slots+queue) {
+			t.Errorf("agent %s held %d tasks at once, more than its %d slots and a queue of %d", ag.id, m, slots, queue)
 		}
 	}
 	if runs != int64(n+2) {
@@ -280,8 +283,8 @@ func runBurst(t testing.TB, n, agents, slots int) burstResult {
 
 // TestBurstAdmission: 2,000 tasks of 10 ms submitted at once to 20
 // agents of 4 slots: the scheduler assigns each agent at most its slots
-// and keeps the rest pending; every task succeeds once, in its first
-// attempt. It logs the time against the ideal; the time itself is
+// and node queue (placement.node_queue) and keeps the rest pending; every
+// task succeeds once, in its first attempt. It logs the time against the ideal; the time itself is
 // measured by BenchmarkBurst10k (docs/benchmarks.md), not asserted here:
 // a loaded machine stretches it.
 func TestBurstAdmission(t *testing.T) {

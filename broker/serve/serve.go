@@ -328,7 +328,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		Topics: topics, Key: key, Logger: o.Logger, Placer: placer,
 		Grace: cfg.Tasks.NodeLostGrace, AckTimeout: cfg.Tasks.AckTimeout, Expiry: cfg.Tasks.AssignmentExpiry,
 		BackoffBase: cfg.Tasks.RetryBackoff, BackoffCap: cfg.Tasks.RetryBackoffMax,
-		Limits: cfg.Tasks.Limits(), MaxPending: cfg.Tasks.MaxPending,
+		Limits: cfg.Tasks.Limits(), MaxPending: cfg.Tasks.MaxPending, NodeQueue: cfg.Placement.EngineNodeQueue(),
 		StartTimeout: cfg.Tasks.StartTimeout, ProgressTimeout: cfg.Tasks.ProgressTimeout,
 		QuarantineAfter: cfg.Tasks.QuarantineAfter, Quarantine: cfg.Tasks.Quarantine,
 		Now: o.Now, Elapsed: o.Elapsed,

@@ -58,6 +58,10 @@ type Config struct {
 	// task that would otherwise miss (place.TetherVictim), as the live scheduler's
 	// placement.preempt does; no other policy's behaviour depends on it.
 	Preempt bool
+	// NodeQueue is how many tasks beyond its slots Tether may commit to a node, to wait in its
+	// queue (place.PickFree), as the live scheduler's placement.node_queue does; 0 places on a
+	// free slot only. No other policy's behaviour depends on it.
+	NodeQueue int
 
 	TaskCSV  bool // also write one CSV of tasks per run
 	Plots    bool // write PNG plots
@@ -83,7 +87,7 @@ func DefaultConfig() Config {
 		WANRTT: 0.06, WANMbps: 20,
 		ReportEvery: 1, DetectAfter: 15, RebootAfter: 60, Crashes: true, BgBusyShare: 0.15,
 		EventDelay: 0.05, EventRetry: 5, CloudStartup: 0.3, CloudJitter: 0.2, WorkError: 0.3,
-		Preempt: true, Plots: true, Parallel: 1,
+		Preempt: true, NodeQueue: place.DefaultNodeQueue, Plots: true, Parallel: 1,
 	}
 }
 
@@ -142,6 +146,9 @@ func (c *Config) Validate() error {
 	if c.EventDelay < 0 || c.EventRetry <= 0 || c.EventLoss < 0 || c.EventLoss >= 1 || c.ReportLoss < 0 || c.ReportLoss >= 1 {
 		errs = append(errs, errors.New("-event-delay ≥ 0, -event-retry > 0, -event-loss and -report-loss in [0, 1) are required"))
 	}
+	if c.NodeQueue < 0 {
+		errs = append(errs, errors.New("-node-queue must be ≥ 0"))
+	}
 	if c.CloudStartup < 0 || c.CloudJitter < 0 || c.WorkError < 0 {
 		errs = append(errs, errors.New("-cloud-startup, -cloud-jitter and -work-error must be ≥ 0"))
 	}
@@ -178,6 +185,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.WorkError, "work-error", c.WorkError, "log-standard deviation of true work around declared work")
 	fs.Float64Var(&c.CloudBudget, "cloud-budget", c.CloudBudget, "Tether cloud budget, $/hour (0: unlimited)")
 	fs.BoolVar(&c.Preempt, "preempt", c.Preempt, "Tether preempts a checkpointable task for a deadline task that would miss")
+	fs.IntVar(&c.NodeQueue, "node-queue", c.NodeQueue, "tasks beyond its slots Tether may commit to a node (0: a free slot only)")
 	fs.BoolVar(&c.TaskCSV, "task-csv", c.TaskCSV, "write a per-task CSV for every run")
 	fs.BoolVar(&c.Plots, "plots", c.Plots, "write PNG plots")
 	fs.IntVar(&c.Parallel, "parallel", c.Parallel, "runs to simulate at once")

@@ -9,9 +9,10 @@ import (
 )
 
 // The simulator's "tether" places as the live scheduler's does (broker/tasks' engine with
-// broker/place/live's Placer): a task goes only to a node with a free slot by the
-// scheduler's record (place.PickFree), and one no free slot takes waits at the scheduler,
-// pending, never in a node's queue. The engine's rules, each mirrored here:
+// broker/place/live's Placer): a task goes only to a node with room by the scheduler's record
+// — a free slot, or fewer than Config.NodeQueue tasks waiting in its queue (place.PickFree,
+// the live placement.node_queue) — and one no node has room for waits at the scheduler,
+// pending. The engine's rules, each mirrored here:
 //
 //   - a submission is placed at once if it can be (offer), else it is held;
 //   - held tasks are offered again in a pass (pass) after every event that may let one be
@@ -20,9 +21,9 @@ import (
 //     deadline task is held, since whether preempting makes room for it changes as the
 //     running tasks progress;
 //   - a pass offers them by priority (higher first), then arrival, then ID; it stops when the
-//     slots free at its start are taken, skips a task of a shape (tiers, memory) no node took
-//     earlier in the pass, and stops after maxMisses shapes; with no slot free it offers only
-//     deadline tasks, for preemption;
+//     room the nodes have at its start is taken, skips a task of a shape (tiers, memory) no
+//     node took earlier in the pass, and stops after maxMisses shapes; with no room anywhere
+//     it offers only deadline tasks, for preemption;
 //   - a deadline task the choice would not get done in time (or that found no slot) first
 //     takes a victim's slot (place.TetherVictim, preemptFor), at most maxVictimSearches times
 //     a pass or a submission, and is placed again; the victim is held, for the next pass.
@@ -98,12 +99,12 @@ func (w *world) pass() {
 	searches := maxVictimSearches
 	free := 0
 	for i := range w.nodes {
-		free += w.fleet.FreeSlots(i)
+		free += w.fleet.Room(i, w.cfg.NodeQueue)
 	}
 	preemptOnly := false
 	if free == 0 {
 		if !w.cfg.Preempt {
-			return // nothing can be placed: every slot is taken and none is taken back
+			return // nothing can be placed: no node has room and no slot is taken back
 		}
 		preemptOnly = true
 	}
@@ -137,7 +138,7 @@ func (w *world) pass() {
 // victim's slot for a deadline task it would not get done in time (misses). It reports
 // whether j was bound.
 func (w *world) placeHeld(j *job, searches *int) bool {
-	d := place.PickFree(w.fleet, w.policy.Dispatcher, &j.task, w.now)
+	d := place.PickFree(w.fleet, w.policy.Dispatcher, &j.task, w.cfg.NodeQueue, w.now)
 	at := -1
 	if w.misses(&j.task, d.Node) && *searches > 0 {
 		*searches--
@@ -146,7 +147,7 @@ func (w *world) placeHeld(j *job, searches *int) bool {
 			if victim != nil {
 				w.requeue(victim)
 			}
-			d = place.PickFree(w.fleet, w.policy.Dispatcher, &j.task, w.now)
+			d = place.PickFree(w.fleet, w.policy.Dispatcher, &j.task, w.cfg.NodeQueue, w.now)
 		}
 	}
 	if d.Node >= 0 {

@@ -10,8 +10,9 @@ import (
 
 // TestHoldTable: the simulator's tether places the shared table's task where the live
 // scheduler does on the same state (place/live's TestHoldTable, the task engine with its
-// Placer): on a node with a free slot, after taking a victim's slot for a deadline, or
-// nowhere yet — held at the scheduler, never queued at a busy node.
+// Placer): on a node with a free slot, in a busy node's queue when the case's node_queue
+// allows one, after taking a victim's slot for a deadline, or nowhere yet — held at the
+// scheduler.
 func TestHoldTable(t *testing.T) {
 	b, err := os.ReadFile("../place/testdata/tether_holds.json")
 	if err != nil {
@@ -40,8 +41,9 @@ func TestHoldTable(t *testing.T) {
 				DeadlineS float64 `json:"deadline_s"`
 				MemMB     int64   `json:"mem_mb"`
 			}
-			Node   string
-			Victim string
+			NodeQueue int `json:"node_queue"`
+			Node      string
+			Victim    string
 		}
 	}
 	if err := json.Unmarshal(b, &f); err != nil {
@@ -56,6 +58,7 @@ func TestHoldTable(t *testing.T) {
 				index[n.ID] = k
 			}
 			w := bareWorld(t, "tether", true, nodes...)
+			w.cfg.NodeQueue = c.NodeQueue
 			names := map[*job]string{}
 			for _, r := range c.Running {
 				tk := place.Task{Work: r.Work, Checkpointable: r.Checkpointable}
@@ -104,8 +107,9 @@ func TestHoldTable(t *testing.T) {
 				t.Errorf("task on %q in state %d, held %v", node, j.state, held)
 			}
 			for k, n := range w.nodes {
-				if len(n.queue) > 0 && n.queue[len(n.queue)-1] == j || w.fleet.Assigned(k) > n.prof.Cores {
-					t.Errorf("node %s: %d tasks recorded on %d slots, the task queued there", c.Nodes[k].ID, w.fleet.Assigned(k), n.prof.Cores)
+				if c.NodeQueue == 0 && len(n.queue) > 0 && n.queue[len(n.queue)-1] == j || w.fleet.Assigned(k) > n.prof.Cores+c.NodeQueue {
+					t.Errorf("node %s: %d tasks recorded on %d slots and a queue of %d, the task queued there: %v",
+						c.Nodes[k].ID, w.fleet.Assigned(k), n.prof.Cores, c.NodeQueue, len(n.queue) > 0 && n.queue[len(n.queue)-1] == j)
 				}
 			}
 			if got := w.preempted; min(got, 1) != min(len(c.Victim), 1) {

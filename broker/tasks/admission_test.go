@@ -81,6 +81,62 @@ func TestAdmissionKeepsTasksPending(t *testing.T) {
 	}
 }
 
+// TestAdmissionFillsNodeQueues: with Options.NodeQueue, a Placer that
+// queues (FitsQueued) is given each node's queue as room: one pass, when
+// the node comes, fills its slots and its queue and keeps the rest
+// pending; a Placer that does not (Fits) still gets only the slots; with
+// no NodeQueue the queueing Placer gets only the slots too. A task that
+// ends makes room for one more.
+func TestAdmissionFillsNodeQueues(t *testing.T) {
+	cases := []struct {
+		name   string
+		queue  int
+		placer leastOutstanding
+		on     int
+	}{
+		{"queueing placer", 3, leastOutstanding{queue: true}, 5},
+		{"free slots only", 3, leastOutstanding{}, 2},
+		{"no node queue", 0, leastOutstanding{queue: true}, 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, func(o *Options) { o.NodeQueue, o.Placer = c.queue, c.placer })
+			for i := range 10 {
+				h.submit(builtin(fmt.Sprintf("t%02d", i), 10))
+			}
+			h.node("pi", func(n *Node) { n.TaskSlots = 2 })
+			count := func() (on, pending int) {
+				for _, en := range h.e.tasks {
+					switch en.t.State {
+					case task.StateAssigned, task.StateRunning:
+						on++
+					case task.StatePending:
+						pending++
+					}
+				}
+				return on, pending
+			}
+			if on, pending := count(); on != c.on || pending != 10-c.on {
+				t.Fatalf("after the node came: %d on it, %d pending; want %d and %d", on, pending, c.on, 10-c.on)
+			}
+			if q := h.e.candidates()[0].Queue; q != c.queue {
+				t.Errorf("candidate's queue %d, want %d", q, c.queue)
+			}
+			var done string
+			for id, en := range h.e.tasks {
+				if en.t.Node == "pi" {
+					done = id
+					break
+				}
+			}
+			h.event("pi", done, 1, task.EventSucceeded, func(ev *task.Event) { ev.Result = &task.Result{} })
+			if on, pending := count(); on != c.on || pending != 10-c.on-1 {
+				t.Fatalf("after one success: %d on it, %d pending; want %d and %d", on, pending, c.on, 10-c.on-1)
+			}
+		})
+	}
+}
+
 // TestQueueFull: a submission beyond MaxPending is refused with a reply
 // that says so; nothing is stored for it; an existing task's id is still
 // answered, and the queue takes submissions again once tasks leave it.

@@ -74,6 +74,12 @@ type Options struct {
 	// MaxPending is how many tasks may wait pending at once; a submission
 	// beyond it is refused as "queue full". Default 50,000.
 	MaxPending int
+	// NodeQueue is how many of the scheduler's tasks beyond its slots a
+	// node may be assigned, to wait in its agent's queue (Node.Queue): a
+	// pass counts that room as well as free slots, and a Placer that
+	// queues places within it (FitsQueued). 0, the default: a node is
+	// assigned at most its slots.
+	NodeQueue int
 }
 
 // Defaults of Options.

@@ -39,13 +39,14 @@ func testProfile() kv.Profile {
 // fitting node with the least outstanding work by the engine's own
 // records (Candidate.Outstanding), ties to fewer tasks, then the lower
 // id, and on the node to avoid only when no other fits: where tasks go
-// shows the tests the engine's accounting of each node's load.
-type leastOutstanding struct{}
+// shows the tests the engine's accounting of each node's load. With
+// queue set it places in nodes' queues too (FitsQueued), as Tether does.
+type leastOutstanding struct{ queue bool }
 
-func (leastOutstanding) Place(r *Request, nodes []*Candidate) *Candidate {
+func (p leastOutstanding) Place(r *Request, nodes []*Candidate) *Candidate {
 	var best, avoided *Candidate
 	for _, n := range nodes {
-		if !Fits(r, n) {
+		if p.queue && !FitsQueued(r, n) || !p.queue && !Fits(r, n) {
 			continue
 		}
 		if n.ID == r.Avoid {

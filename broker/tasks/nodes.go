@@ -34,6 +34,10 @@ type Node struct {
 	// a label of the node may declare.
 	Slots    int
 	MaxSpeed float64
+	// Queue is set by the engine (Options.NodeQueue): how many of the
+	// scheduler's tasks beyond Slots the node may be assigned, to wait in
+	// its agent's queue.
+	Queue int
 	// From the node's latest metrics, for placers that use them (zero:
 	// none reported): CPU is the busy share of all its cores in [0, 1];
 	// Throttled (thermal throttling or a capped clock) and Undervoltage
@@ -148,6 +152,7 @@ func (e *Engine) UpdateNode(n Node) {
 	old := ns.Node
 	n.Labels = maps.Clone(n.Labels)
 	e.opts.Limits.bound(&n)
+	n.Queue = e.opts.NodeQueue
 	ns.Node = n
 	if old.Online != n.Online || old.HasFacts != n.HasFacts || old.Tier != n.Tier || old.Cores != n.Cores ||
 		old.MemTotal != n.MemTotal || old.Slots != n.Slots || old.DiskFull != n.DiskFull || !maps.Equal(old.Labels, n.Labels) {

@@ -117,6 +117,16 @@ func Fits(r *Request, n *Candidate) bool {
 	return FitsWhenFree(r, n)
 }
 
+// FitsQueued is Fits with the node's queue as room too: n has fewer of
+// the scheduler's tasks than its slots and queue (Node.Queue), so r
+// waits there at most behind the queue's other tasks.
+func FitsQueued(r *Request, n *Candidate) bool {
+	if n.Slots > 0 && n.Tasks >= n.Slots+n.Queue {
+		return false
+	}
+	return FitsWhenFree(r, n)
+}
+
 // FitsWhenFree is Fits but for the free slot: whether n could take r once
 // one of its slots frees.
 func FitsWhenFree(r *Request, n *Candidate) bool {

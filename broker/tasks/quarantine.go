@@ -16,7 +16,10 @@ import (
 //
 //   - accepted, it must be reported running within StartTimeout of its
 //     assignment (the engine assigns no more than the node's slots, so an
-//     honest agent starts what it accepts at once);
+//     honest agent starts what it accepts at once) — or, with a node
+//     queue (Options.NodeQueue), of the last tick at which the node's
+//     slots were all taken by attempts it reports running: an attempt
+//     queued behind them waits for one to end, however long they run;
 //   - running a task that promises progress — a checkpointable builtin,
 //     which checkpoints every checkpoint_every units — it must report
 //     more progress within max(ProgressTimeout, stallFactor × the interval
@@ -80,10 +83,14 @@ func (e *Engine) progressBound(en *entry) time.Duration {
 
 // checkLife ends the live attempt of en if it shows no life within its
 // bounds (see above). It reports whether it did.
-func (e *Engine) checkLife(en *entry, now instant) bool {
+func (e *Engine) checkLife(en *entry, now instant, running map[string]int) bool {
 	t := en.t
 	switch {
 	case t.State == task.StateAssigned && t.Acked:
+		if n := e.nodes[t.Node]; n != nil && n.Slots > 0 && running[t.Node] >= n.Slots {
+			en.alive = now // queued behind running attempts: its start is not due yet
+			return false
+		}
 		if now.sub(en.alive) < e.opts.StartTimeout {
 			return false
 		}
@@ -98,6 +105,22 @@ func (e *Engine) checkLife(en *entry, now instant) bool {
 		return true
 	}
 	return false
+}
+
+// runningByNode counts, with a node queue, each node's attempts reported
+// running; nil without one (no attempt then waits behind a full node's
+// slots). O(unfinished tasks).
+func (e *Engine) runningByNode() map[string]int {
+	if e.opts.NodeQueue <= 0 {
+		return nil
+	}
+	running := map[string]int{}
+	for _, en := range e.tasks {
+		if en.t.State == task.StateRunning {
+			running[en.t.Node]++
+		}
+	}
+	return running
 }
 
 // nodeFailed ends en's attempt for reason, the node's failure, and

@@ -258,3 +258,36 @@ func TestProgressEventsDoNotKeepAStalledBuiltin(t *testing.T) {
 			got.State, got.Attempt, got.Attempts)
 	}
 }
+
+// TestQueuedAttemptWaitsForASlot: with a node queue, an attempt accepted
+// behind attempts that take every slot of its node may wait past the
+// start timeout while they run; once one ends, its own start is due
+// within the start timeout, and it is ended if it does not start.
+func TestQueuedAttemptWaitsForASlot(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.NodeQueue, o.Placer = 1, leastOutstanding{queue: true} })
+	h.node("pi", func(n *Node) { n.TaskSlots = 1 })
+	h.submit(builtin("long", 100))
+	h.submit(builtin("queued", 100))
+	for _, id := range []string{"long", "queued"} {
+		if got := h.task(id); got.Node != "pi" {
+			t.Fatalf("%s on %q, want pi", id, got.Node)
+		}
+	}
+	h.event("pi", "long", 1, task.EventRunning)
+	h.event("pi", "queued", 1, task.EventAccepted)
+	for range 3 {
+		h.tick(DefaultStartTimeout)
+	}
+	if got := h.task("queued"); got.State != task.StateAssigned || got.Attempt != 1 {
+		t.Fatalf("a task queued behind a running one was ended: %s, %+v", got.State, got.Attempts)
+	}
+	h.event("pi", "long", 1, task.EventSucceeded, func(ev *task.Event) { ev.Result = &task.Result{} })
+	h.tick(DefaultStartTimeout - time.Second)
+	if got := h.task("queued"); got.State != task.StateAssigned || got.Attempt != 1 {
+		t.Fatalf("ended before its start was due: %s, %+v", got.State, got.Attempts)
+	}
+	h.tick(time.Second)
+	if got := h.task("queued"); got.Attempt != 2 || !strings.Contains(got.Attempts[0].Reason, "not started") {
+		t.Fatalf("a task not started within the start timeout of its slot freeing: attempt %d, %+v", got.Attempt, got.Attempts)
+	}
+}

@@ -20,6 +20,7 @@ func (e *Engine) Tick() {
 	now := e.clock()
 	e.lostNodes(now)
 	e.endQuarantines(now)
+	running := e.runningByNode()
 	for _, en := range e.sortedTasks() {
 		t := en.t
 		switch t.State {
@@ -27,13 +28,13 @@ func (e *Engine) Tick() {
 			if !t.Acked && now.sub(en.sentAt) >= e.opts.AckTimeout {
 				e.unacked(en)
 			} else {
-				e.checkLife(en, now)
+				e.checkLife(en, now, running)
 			}
 		case task.StateRunning:
 			if timeout := t.Spec.Timeout.D(); timeout > 0 && now.sub(en.started) >= timeout {
 				e.timedOut(en, timeout)
 			} else {
-				e.checkLife(en, now)
+				e.checkLife(en, now, running)
 			}
 		case task.StatePending:
 			if nb := en.notBefore; !nb.isZero() && !now.before(nb) && e.lastPass.before(nb) {
@@ -114,13 +115,13 @@ func (e *Engine) placePending(now instant) {
 	e.placeDue = false
 	e.lastPass = now
 	e.victimSearches = maxVictimSearches
-	free := e.freeSlots()
+	free := e.room()
 	preemptOnly := false
 	if free == 0 && e.opts.Key != nil {
 		if e.preempter == nil || (e.queue != nil && !e.preemptWaiting) {
-			return // no node online, or every slot taken: the tasks wait here
+			return // no node online, or no room on any: the tasks wait here
 		}
-		// Every slot is taken: only a task the Preempter preempts for (a
+		// No node has room: only a task the Preempter preempts for (a
 		// deadline task; any, for a WaitPreempter) may make room
 		// (preemptFor); the others wait.
 		preemptOnly = true
@@ -163,12 +164,12 @@ func (e *Engine) placePending(now instant) {
 	}
 }
 
-// freeSlots counts the slots of online nodes that the scheduler's tasks
-// do not take.
-func (e *Engine) freeSlots() int {
+// room counts the room online nodes have for the scheduler's tasks:
+// their slots and queues (Node.Queue) less the tasks assigned there.
+func (e *Engine) room() int {
 	free := 0
 	for _, c := range e.candidates() {
-		free += max(c.Slots-c.Tasks, 0)
+		free += max(c.Slots+c.Queue-c.Tasks, 0)
 	}
 	return free
 }

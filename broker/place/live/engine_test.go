@@ -28,6 +28,11 @@ type engineRig struct {
 }
 
 func newEngineRig(t *testing.T, mods ...func(*Options)) *engineRig {
+	return newQueueingRig(t, 0, mods...)
+}
+
+// newQueueingRig is newEngineRig with the engine's NodeQueue set to queue.
+func newQueueingRig(t *testing.T, queue int, mods ...func(*Options)) *engineRig {
 	g := &engineRig{t: t, now: t0, status: map[string]task.Status{}}
 	g.topics, _ = protocol.NewTopics("default")
 	clock := func() time.Time { return g.now }
@@ -47,7 +52,7 @@ func newEngineRig(t *testing.T, mods ...func(*Options)) *engineRig {
 		g.p = p.Placer
 	}
 	key := ed25519.NewKeyFromSeed([]byte("tether live placer test key seed"))
-	if g.e, err = tasks.New(tasks.Options{Topics: g.topics, Key: key, Placer: pl, Now: clock}, tasks.Loaded{}); err != nil {
+	if g.e, err = tasks.New(tasks.Options{Topics: g.topics, Key: key, Placer: pl, Now: clock, NodeQueue: queue}, tasks.Loaded{}); err != nil {
 		t.Fatalf("tasks.New: %v", err)
 	}
 	return g

@@ -35,17 +35,19 @@ type holdCase struct {
 		DeadlineS float64 `json:"deadline_s"`
 		MemMB     int64   `json:"mem_mb"`
 	}
-	Node   string
-	Victim string
+	NodeQueue int `json:"node_queue"`
+	Node      string
+	Victim    string
 }
 
 // labelPin is the label by which the table's running tasks are pinned to their nodes.
 const labelPin = "test.node"
 
 // TestHoldTable: the task engine with the live Placer under the tether policy places the
-// table's task where the shared table says — on a node with a free slot, after taking a
-// victim's slot for a deadline, or nowhere yet (pending at the scheduler) — which is what the
-// simulator's tether does on the same state (broker/sim's TestHoldTable).
+// table's task where the shared table says — on a node with a free slot, in a busy node's
+// queue when the engine's NodeQueue allows one, after taking a victim's slot for a deadline,
+// or nowhere yet (pending at the scheduler) — which is what the simulator's tether does on
+// the same state (broker/sim's TestHoldTable).
 func TestHoldTable(t *testing.T) {
 	b, err := os.ReadFile("../testdata/tether_holds.json")
 	if err != nil {
@@ -57,7 +59,7 @@ func TestHoldTable(t *testing.T) {
 	}
 	for _, c := range f.Cases {
 		t.Run(c.Name, func(t *testing.T) {
-			g := newEngineRig(t)
+			g := newQueueingRig(t, c.NodeQueue)
 			for _, n := range c.Nodes {
 				g.e.UpdateNode(tasks.Node{ID: n.ID, Online: true, Instance: "i-" + n.ID, HasFacts: true,
 					Tier: protocol.TierEdge, Cores: n.Cores, MemTotal: n.MemMB << 20, Labels: map[string]string{

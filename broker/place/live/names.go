@@ -46,6 +46,20 @@ func Names() []string {
 	return names
 }
 
+// DefaultNodeQueue is placement.node_queue's default: how many tasks beyond its slots Tether
+// may commit to a node (place.DefaultNodeQueue, the simulator's default too).
+const DefaultNodeQueue = place.DefaultNodeQueue
+
+// NodeQueue is the task engine's Options.NodeQueue for a scheduler whose placement.policy is
+// policy and whose placement.node_queue is queue: queue, except under a central queue, which
+// binds tasks to free slots only.
+func NodeQueue(policy string, queue int) int {
+	if name, err := Canonical(policy); err != nil || slices.Contains(queueOrders, name) {
+		return 0
+	}
+	return queue
+}
+
 // Canonical returns the registry name of a policy name, or an error naming the valid ones.
 func Canonical(name string) (string, error) {
 	return canonical(place.NewRegistry(), name)

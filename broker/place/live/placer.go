@@ -41,8 +41,11 @@ type Placer struct {
 	cur   []*tasks.Candidate
 	req   *tasks.Request
 	avoid string
-	allow func(int) bool // allowed, as a func made once
-	tk    place.Task
+	// queued: the decision is Tether's, which may commit the task to a busy node's queue
+	// (tasks.FitsQueued).
+	queued bool
+	allow  func(int) bool // allowed, as a func made once
+	tk     place.Task
 	// The last decision, for the AttemptAssigned that follows it, and its
 	// estimated completion (seconds on the fleet's clock; Estimate).
 	last     place.Task
@@ -165,6 +168,7 @@ func (p *Placer) Place(r *tasks.Request, nodes []*tasks.Candidate) *tasks.Candid
 	p.lastEst = 0
 	p.task(&p.tk, r)
 	p.cur, p.req, p.avoid = nodes, r, r.Avoid
+	p.queued = !p.queue && p.policyName(&p.tk) == "tether"
 	defer func() { p.cur, p.req = nil, nil }()
 	d := p.decide(y, now)
 	if d.Node < 0 && p.avoid != "" && p.srtf.yieldTask == "" {
@@ -213,8 +217,9 @@ func (p *Placer) Estimate() (time.Time, bool) {
 }
 
 // decide asks the task's policy, then, for Tether, every node (place.PickAll). Every node it
-// may choose is one allowed finds a free slot on by the engine's record (tasks.Fits; the
-// engine's Limits give every node at least one slot), so a task none takes stays pending:
+// may choose is one allowed finds room on by the engine's record — a free slot (tasks.Fits;
+// the engine's Limits give every node at least one slot), or, for Tether, room in the node's
+// queue too (tasks.FitsQueued, the engine's NodeQueue) — so a task none takes stays pending:
 // the simulator's tether decides with place.PickFree, the same rule on the fleet's record,
 // which mirrors the engine's. A queue's node is the one
 // place.SlotRule chooses, the rule the simulator's queues bind by: a free slot, or none when
@@ -256,14 +261,17 @@ func round(s float64) float64 { return float64(int64(s*1000)) / 1000 }
 // allowed is every task's Allow: node i is one of the engine's candidates, fits the request
 // by the engine's rules, and is not the node to avoid. For a queue, whose rule looks at busy
 // nodes too and adds the free slot itself (place.SlotRule), the node need only fit once a
-// slot frees.
+// slot frees; for Tether, it may fit in the node's queue (tasks.FitsQueued).
 func (p *Placer) allowed(i int) bool {
 	c := p.candidate(i)
 	if c == nil || c.ID == p.avoid {
 		return false
 	}
-	if p.queue {
+	switch {
+	case p.queue:
 		return tasks.FitsWhenFree(p.req, c)
+	case p.queued:
+		return tasks.FitsQueued(p.req, c)
 	}
 	return tasks.Fits(p.req, c)
 }
