@@ -37,17 +37,17 @@ type Placement struct {
 	// Preempt lets the Tether policy take back a running checkpointable
 	// task without a deadline when a task with one would otherwise miss
 	// it (docs/scheduling.md, "Preemption for deadlines"). It is a
-	// mechanism on top of the policy: the simulator's Tether, which the
-	// evaluation measures, does not preempt. srtf preempts by definition
-	// and needs it on.
+	// mechanism on top of the policy, by the same rule as the simulator's
+	// Tether (place.TetherVictim). srtf preempts by definition and needs
+	// it on.
 	Preempt bool `yaml:"preempt"`
 	// NodeQueue is how many tasks beyond its slots the Tether policy may
 	// commit to a node, to wait in its agent's queue while the running
 	// ones finish, when the cost model says the task is done there sooner
 	// than anywhere with a free slot (docs/scheduling.md, "Tether's node
 	// queue"). A node is then assigned at most its slots plus NodeQueue
-	// tasks; 0 places on a free slot only. The central queues bind to
-	// free slots only and ignore it.
+	// tasks; 0, the default (place.DefaultNodeQueue), places on a free
+	// slot only. The central queues bind to free slots only and ignore it.
 	NodeQueue int `yaml:"node_queue"`
 }
 

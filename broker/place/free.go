@@ -1,11 +1,14 @@
 package place
 
 // DefaultNodeQueue is how many tasks beyond its slots the Tether policy may commit to a node
-// by default, to wait in its agent's queue (placement.node_queue). Chosen by measurement
-// (docs/scheduling.md, "Tether's node queue"): in simulation at load 0.9 a queue of 0–4 left
-// Tether unstable on most scenarios, 8 and 16 only on the farm, and 32 on none; more changed
-// nothing measurable.
-const DefaultNodeQueue = 32
+// by default, to wait in its agent's queue (placement.node_queue): none. The region's
+// admission contract is that the scheduler assigns at most a node's free slots and keeps the
+// rest pending centrally (a burst is not dumped on the agents; a node lying about its speed
+// captures no more than its slots), so a queue is the operator's choice. In simulation
+// (docs/scheduling.md, "Tether's node queue") a queue of 32 made Tether stable at load 0.9
+// where holding is not — with an idealisation: the simulator moves a queued task's input
+// while it waits, the agent only when the task starts.
+const DefaultNodeQueue = 0
 
 // PickFree is the Tether policy's decision for a task the scheduler holds until it can place
 // it: PickAll among the up nodes with room by the scheduler's own record (View.Room: a free
