@@ -127,6 +127,7 @@ func (r *Runner) cancelAttempt(a task.Assignment) {
 // end cancels e's attempt unless it already ended: a running worker is
 // stopped (it journals cancelled), a queued one is journaled cancelled here.
 func (r *Runner) end(e *entry, cause error) {
+	r.stopPrefetch(e)
 	if e.cancel != nil {
 		r.stop(e, cause)
 		return

@@ -30,6 +30,10 @@ type entry struct {
 	restarted bool                    // was running when the agent last stopped
 	cancel    context.CancelCauseFunc // set while a worker runs, until reaped
 	done      chan struct{}           // closed when the worker ended
+	// pre is closed when the prefetch of the task's inputs ended (nil:
+	// none began); preCancel ends it while it runs (prefetch.go).
+	pre       chan struct{}
+	preCancel context.CancelFunc
 }
 
 func (e *entry) attempt() uint32 { return e.sv.Attempt } // immutable

@@ -44,7 +44,11 @@ type Runner struct {
 	tasks   map[string]*entry // every task the journal holds, by id
 	queue   []*entry          // accepted, waiting for a slot, oldest first
 	running int               // workers started and not yet reaped
-	workers sync.WaitGroup
+	workers sync.WaitGroup    // the workers and the prefetch
+	// prefetching is the queued task whose inputs are being fetched ahead
+	// (prefetch.go); prefetched reports the end of that fetch to Run.
+	prefetching *entry
+	prefetched  chan *entry
 	// collected is when the blob store was last collected (Run's
 	// goroutine; monotonic).
 	collected time.Time
@@ -72,7 +76,7 @@ func New(opts Options) (*Runner, error) {
 	}
 	r := &Runner{opts: opts, st: opts.Store, topic: topics.NodeTasks(opts.Node), allow: map[string]bool{},
 		log: opts.Logger, limits: newLimiter(opts.Now), inbox: make(chan []byte, inboxLen),
-		finished: make(chan *entry), quit: make(chan struct{}), tasks: map[string]*entry{}}
+		finished: make(chan *entry), prefetched: make(chan *entry), quit: make(chan struct{}), tasks: map[string]*entry{}}
 	for _, p := range opts.Allow {
 		r.allow[p] = true
 	}
@@ -112,6 +116,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.forget()
 	r.startQueued()
+	r.prefetchNext()
 	t := time.NewTicker(r.opts.ForgetInterval)
 	defer t.Stop()
 	for {
@@ -121,9 +126,13 @@ func (r *Runner) Run(ctx context.Context) error {
 			return nil
 		case p := <-r.inbox:
 			r.handle(p)
+			r.prefetchNext()
 		case e := <-r.finished:
 			r.reap(e)
 			r.startQueued()
+			r.prefetchNext()
+		case e := <-r.prefetched:
+			r.prefetchEnded(e)
 		case <-t.C:
 			r.forget()
 			r.collectBlobs()
@@ -175,6 +184,9 @@ func (r *Runner) stop(e *entry, cause error) {
 // shutdown stops every worker without journaling: the tasks stay running
 // in the journal and resume at the next start.
 func (r *Runner) shutdown() {
+	if r.prefetching != nil {
+		r.stopPrefetch(r.prefetching)
+	}
 	for _, e := range r.tasks {
 		if e.cancel != nil {
 			e.cancel(errShutdown)

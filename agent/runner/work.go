@@ -49,6 +49,7 @@ func (r *Runner) work(ctx context.Context, e *entry, restarted bool) {
 	defer r.opts.afterFunc(timeout, func() { expire(errTimeout) })()
 	began := time.Now()
 	var out outcome
+	awaitPrefetch(ctx, e)
 	switch err := r.fetchInputs(ctx, sv.Spec); {
 	case err != nil:
 		r.started(e, false, restarted, 0)

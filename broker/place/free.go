@@ -6,8 +6,8 @@ package place
 // rest pending centrally (a burst is not dumped on the agents; a node lying about its speed
 // captures no more than its slots), so a queue is the operator's choice. In simulation
 // (docs/scheduling.md, "Tether's node queue") a queue of 32 made Tether stable at load 0.9
-// where holding is not — with an idealisation: the simulator moves a queued task's input
-// while it waits, the agent only when the task starts.
+// where holding is not (the simulator moving every queued task's input at once while it
+// waits; the agent fetches its queued tasks' inputs ahead one task at a time).
 const DefaultNodeQueue = 0
 
 // PickFree is the Tether policy's decision for a task the scheduler holds until it can place
