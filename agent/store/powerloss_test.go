@@ -51,6 +51,18 @@ import (
 // deleted one is, and the journal is whole (BROKEN otherwise). A committed
 // seq not released must be listed by the next boot; a deleted one never
 // again.
+// It announces the store's events as they begin, counted from 1 within the
+// process (the boot), so the harness can aim cuts at them:
+//
+//	TETHER-PL EVENT open <n>        before each Open (the boot's own is 1)
+//	TETHER-PL EVENT close <n>       before each Close of the reopen
+//	TETHER-PL EVENT gc <n>          before each value-log GC
+//	TETHER-PL EVENT rotate <n> <f>  a new write-ahead (.mem) or value-log (.vlog) file f
+//
+// Badger rotates its files inside a write and says nothing, so rotations
+// are seen by looking at the directory every rotatePoll after the listing:
+// the line comes up to that late, and the files an open makes are not
+// rotations.
 // TETHER_POWERLOSS_LIMIT=<n> stops after n records (to try it outside the
 // VM).
 func TestPowerLossWorkload(t *testing.T) {
@@ -65,6 +77,14 @@ func TestPowerLossWorkload(t *testing.T) {
 		defer outMu.Unlock()
 		_, _ = os.Stdout.Write(fmt.Appendf(nil, "TETHER-PL "+format+"\n", args...))
 	}
+	var eventMu sync.Mutex // guards events
+	events := map[string]int{}
+	announce := func(kind string, extra ...string) {
+		eventMu.Lock()
+		defer eventMu.Unlock()
+		events[kind]++
+		say("EVENT %s %d%s", kind, events[kind], strings.Join(append([]string{""}, extra...), " "))
+	}
 	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	opts := Options{
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
@@ -74,6 +94,7 @@ func TestPowerLossWorkload(t *testing.T) {
 		BootID:         strings.TrimSpace(string(boot)),
 	}
 	openStart := time.Now()
+	announce("open")
 	s, rec, err := Open(dir, opts)
 	if err != nil {
 		say("ERROR open: %v", err)
@@ -106,12 +127,19 @@ func TestPowerLossWorkload(t *testing.T) {
 	for seq := range have {
 		kept[seq] = true
 	}
+	// files is the store's write-ahead and value-log files already seen:
+	// the watcher reads and writes it under storeMu shared (it is the
+	// only one), a reopen under storeMu.
+	files := storeFiles(dir)
 	reopen := func() []string {
 		storeMu.Lock()
 		defer storeMu.Unlock()
+		defer func() { files = storeFiles(dir) }()
+		announce("close")
 		if err := s.Close(); err != nil {
 			return []string{"close: " + err.Error()}
 		}
+		announce("open")
 		s2, _, err := Open(dir, opts)
 		if err != nil {
 			// The workload cannot go on: ERROR is what the harness reads;
@@ -149,6 +177,28 @@ func TestPowerLossWorkload(t *testing.T) {
 		count++
 		return count, limit == 0 || count <= limit
 	}
+	stopWatch := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Go(func() {
+		t := time.NewTicker(rotatePoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-t.C:
+			}
+			storeMu.RLock()
+			for name := range storeFiles(dir) {
+				if !files[name] {
+					files[name] = true
+					announce("rotate", name)
+				}
+			}
+			storeMu.RUnlock()
+		}
+	})
+	defer func() { close(stopWatch); watch.Wait() }()
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {
@@ -191,6 +241,11 @@ func TestPowerLossWorkload(t *testing.T) {
 					plain = false
 				case i%11 == 5:
 					r, err = s.Append(ctx, KindTaskEvent, plPayload("tether/v1/pl/tasks/big/status", 20<<10))
+				case i%2 == 0:
+					// A node's backlog of metrics: under ValueThreshold, so
+					// in the LSM tree; enough bytes that the memtable
+					// rotates about once per 200 records.
+					r, err = s.Append(ctx, KindMetrics, plPayload("tether/v1/pl/nodes/pl/metrics", 14<<10))
 				case i%3 == 0:
 					r, err = s.Append(ctx, KindTaskEvent, plPayload("tether/v1/pl/tasks/x/status", 200))
 				default:
@@ -227,6 +282,7 @@ func TestPowerLossWorkload(t *testing.T) {
 				if err := s.DB().Flatten(1); err != nil {
 					t.Logf("flatten: %v", err)
 				}
+				announce("gc")
 				if _, err := s.DB().CollectGarbage(ctx); err != nil {
 					t.Logf("value-log GC: %v", err)
 				}
@@ -239,6 +295,23 @@ func TestPowerLossWorkload(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// rotatePoll is how often the workload looks for rotated files: a cut
+// aimed at a rotation lands up to this much later than planned.
+const rotatePoll = 5 * time.Millisecond
+
+// storeFiles is the set of Badger's write-ahead (.mem) and value-log
+// (.vlog) files in dir.
+func storeFiles(dir string) map[string]bool {
+	ents, _ := os.ReadDir(dir)
+	m := map[string]bool{}
+	for _, e := range ents {
+		if n := e.Name(); strings.HasSuffix(n, ".mem") || strings.HasSuffix(n, ".vlog") {
+			m[n] = true
+		}
+	}
+	return m
 }
 
 // journalStep journals the next transition of task with a checkpoint that
