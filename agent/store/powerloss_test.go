@@ -31,15 +31,17 @@ import (
 //
 // (blocks allocated under the store's directory, the pending records' and
 // checkpoints' bytes, how long Open took). It then appends for ever from four writers —
-// metrics and task events, one of 11 a 20 KiB event (over the device's
-// ValueThreshold: a blob), and a journal entry with its checkpoint every
+// metrics (every other record a 14 KiB batch, under ValueThreshold, so
+// the memtable rotates within a boot) and task events, one of 11 a 20 KiB
+// event (over the device's ValueThreshold: a blob), and a journal entry with its checkpoint every
 // few records (a 64 KiB checkpoint every fifth; a task forgotten after 12
 // transitions starts over) — printing
 //
 //	TETHER-PL COMMIT <seq>
 //
 // only after Append or Journal returned. Writers release the oldest
-// appended records as a broker's PUBACK would, printing
+// appended records (those earlier boots listed first) as a broker's PUBACK
+// would, printing
 //
 //	TETHER-PL PUBACK <seq>          before Ack: the record may be gone from now on
 //	TETHER-PL DELETED <seq>         after a later commit returned: its deletion is durable
@@ -112,7 +114,8 @@ func TestPowerLossWorkload(t *testing.T) {
 	}
 	say("OPENED recovered=%d next=%d", recovered, s.LastSeq()+1)
 	have := map[uint64]bool{}
-	ranges, broken := workloadRanges(s, have)
+	var plain []uint64
+	ranges, broken := workloadRanges(s, have, &plain)
 	for _, r := range ranges {
 		say("HAVE %s", r)
 	}
@@ -149,7 +152,7 @@ func TestPowerLossWorkload(t *testing.T) {
 		}
 		s = s2
 		listed := map[uint64]bool{}
-		_, broken := workloadRanges(s, listed)
+		_, broken := workloadRanges(s, listed, nil)
 		broken = append(broken, checkJournal(s, listed)...)
 		trackMu.Lock()
 		defer trackMu.Unlock()
@@ -165,8 +168,10 @@ func TestPowerLossWorkload(t *testing.T) {
 		}
 		return broken
 	}
-	var relMu sync.Mutex    // guards releasable
-	var releasable []uint64 // appended (not journal) records, oldest first
+	var relMu sync.Mutex // guards releasable
+	// releasable is the appended (not journal) records, oldest first:
+	// those an earlier boot left unreleased, then this boot's.
+	releasable := plain
 
 	ctx := context.Background()
 	var n sync.Mutex // guards count
@@ -338,6 +343,11 @@ func journalStep(ctx context.Context, s *Store, task string) (Record, error) {
 	return s.Journal(ctx, task, t, cp, plPayload("tether/v1/pl/tasks/"+task+"/status", 150))
 }
 
+// journalTopic begins the topics of journalStep's events (its tasks are
+// task-<writer>): the workload never releases those (checkJournal wants a
+// task's last event listed).
+const journalTopic = "tether/v1/pl/tasks/task-"
+
 // plPayload builds a record of n bytes whose content follows from its seq
 // and length alone, so a listing can check every byte (plCheck).
 func plPayload(topic string, n int) func(uint64) (string, []byte, error) {
@@ -358,8 +368,9 @@ func plBytes(seq uint64, n int) []byte {
 
 // workloadRanges lists the outbox as ranges of consecutive seqs, and what
 // is wrong with it: a record out of order, or whose payload is not the one
-// its seq was written with.
-func workloadRanges(s *Store, have map[uint64]bool) ([]string, []string) {
+// its seq was written with. plain, when not nil, gets the seqs of the
+// appended (not journal) records, in order.
+func workloadRanges(s *Store, have map[uint64]bool, plain *[]uint64) ([]string, []string) {
 	var out, broken []string
 	var from, to, after uint64
 	flush := func() {
@@ -389,6 +400,9 @@ func workloadRanges(s *Store, have map[uint64]bool) ([]string, []string) {
 					r.Seq, r.Topic, len(r.Payload), r.Payload))
 			}
 			have[r.Seq] = true
+			if plain != nil && !strings.HasPrefix(r.Topic, journalTopic) {
+				*plain = append(*plain, r.Seq)
+			}
 			if from != 0 && r.Seq == to+1 {
 				to = r.Seq
 				continue
