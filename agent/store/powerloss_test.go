@@ -31,15 +31,17 @@ import (
 //
 // (blocks allocated under the store's directory, the pending records' and
 // checkpoints' bytes, how long Open took). It then appends for ever from four writers —
-// metrics and task events, one of 11 a 20 KiB event (over the device's
-// ValueThreshold: a blob), and a journal entry with its checkpoint every
+// metrics (every other record a 14 KiB batch, under ValueThreshold, so
+// the memtable rotates within a boot) and task events, one of 11 a 20 KiB
+// event (over the device's ValueThreshold: a blob), and a journal entry with its checkpoint every
 // few records (a 64 KiB checkpoint every fifth; a task forgotten after 12
 // transitions starts over) — printing
 //
 //	TETHER-PL COMMIT <seq>
 //
 // only after Append or Journal returned. Writers release the oldest
-// appended records as a broker's PUBACK would, printing
+// appended records (those earlier boots listed first) as a broker's PUBACK
+// would, printing
 //
 //	TETHER-PL PUBACK <seq>          before Ack: the record may be gone from now on
 //	TETHER-PL DELETED <seq>         after a later commit returned: its deletion is durable
@@ -51,6 +53,18 @@ import (
 // deleted one is, and the journal is whole (BROKEN otherwise). A committed
 // seq not released must be listed by the next boot; a deleted one never
 // again.
+// It announces the store's events as they begin, counted from 1 within the
+// process (the boot), so the harness can aim cuts at them:
+//
+//	TETHER-PL EVENT open <n>        before each Open (the boot's own is 1)
+//	TETHER-PL EVENT close <n>       before each Close of the reopen
+//	TETHER-PL EVENT gc <n>          before each value-log GC
+//	TETHER-PL EVENT rotate <n> <f>  a new write-ahead (.mem) or value-log (.vlog) file f
+//
+// Badger rotates its files inside a write and says nothing, so rotations
+// are seen by looking at the directory every rotatePoll after the listing:
+// the line comes up to that late, and the files an open makes are not
+// rotations.
 // TETHER_POWERLOSS_LIMIT=<n> stops after n records (to try it outside the
 // VM).
 func TestPowerLossWorkload(t *testing.T) {
@@ -65,6 +79,14 @@ func TestPowerLossWorkload(t *testing.T) {
 		defer outMu.Unlock()
 		_, _ = os.Stdout.Write(fmt.Appendf(nil, "TETHER-PL "+format+"\n", args...))
 	}
+	var eventMu sync.Mutex // guards events
+	events := map[string]int{}
+	announce := func(kind string, extra ...string) {
+		eventMu.Lock()
+		defer eventMu.Unlock()
+		events[kind]++
+		say("EVENT %s %d%s", kind, events[kind], strings.Join(append([]string{""}, extra...), " "))
+	}
 	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	opts := Options{
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
@@ -74,6 +96,7 @@ func TestPowerLossWorkload(t *testing.T) {
 		BootID:         strings.TrimSpace(string(boot)),
 	}
 	openStart := time.Now()
+	announce("open")
 	s, rec, err := Open(dir, opts)
 	if err != nil {
 		say("ERROR open: %v", err)
@@ -91,7 +114,8 @@ func TestPowerLossWorkload(t *testing.T) {
 	}
 	say("OPENED recovered=%d next=%d", recovered, s.LastSeq()+1)
 	have := map[uint64]bool{}
-	ranges, broken := workloadRanges(s, have)
+	var plain []uint64
+	ranges, broken := workloadRanges(s, have, &plain)
 	for _, r := range ranges {
 		say("HAVE %s", r)
 	}
@@ -106,12 +130,19 @@ func TestPowerLossWorkload(t *testing.T) {
 	for seq := range have {
 		kept[seq] = true
 	}
+	// files is the store's write-ahead and value-log files already seen:
+	// the watcher reads and writes it under storeMu shared (it is the
+	// only one), a reopen under storeMu.
+	files := storeFiles(dir)
 	reopen := func() []string {
 		storeMu.Lock()
 		defer storeMu.Unlock()
+		defer func() { files = storeFiles(dir) }()
+		announce("close")
 		if err := s.Close(); err != nil {
 			return []string{"close: " + err.Error()}
 		}
+		announce("open")
 		s2, _, err := Open(dir, opts)
 		if err != nil {
 			// The workload cannot go on: ERROR is what the harness reads;
@@ -121,7 +152,7 @@ func TestPowerLossWorkload(t *testing.T) {
 		}
 		s = s2
 		listed := map[uint64]bool{}
-		_, broken := workloadRanges(s, listed)
+		_, broken := workloadRanges(s, listed, nil)
 		broken = append(broken, checkJournal(s, listed)...)
 		trackMu.Lock()
 		defer trackMu.Unlock()
@@ -137,8 +168,10 @@ func TestPowerLossWorkload(t *testing.T) {
 		}
 		return broken
 	}
-	var relMu sync.Mutex    // guards releasable
-	var releasable []uint64 // appended (not journal) records, oldest first
+	var relMu sync.Mutex // guards releasable
+	// releasable is the appended (not journal) records, oldest first:
+	// those an earlier boot left unreleased, then this boot's.
+	releasable := plain
 
 	ctx := context.Background()
 	var n sync.Mutex // guards count
@@ -149,6 +182,28 @@ func TestPowerLossWorkload(t *testing.T) {
 		count++
 		return count, limit == 0 || count <= limit
 	}
+	stopWatch := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Go(func() {
+		t := time.NewTicker(rotatePoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-t.C:
+			}
+			storeMu.RLock()
+			for name := range storeFiles(dir) {
+				if !files[name] {
+					files[name] = true
+					announce("rotate", name)
+				}
+			}
+			storeMu.RUnlock()
+		}
+	})
+	defer func() { close(stopWatch); watch.Wait() }()
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {
@@ -191,6 +246,11 @@ func TestPowerLossWorkload(t *testing.T) {
 					plain = false
 				case i%11 == 5:
 					r, err = s.Append(ctx, KindTaskEvent, plPayload("tether/v1/pl/tasks/big/status", 20<<10))
+				case i%2 == 0:
+					// A node's backlog of metrics: under ValueThreshold, so
+					// in the LSM tree; enough bytes that the memtable
+					// rotates about once per 200 records.
+					r, err = s.Append(ctx, KindMetrics, plPayload("tether/v1/pl/nodes/pl/metrics", 14<<10))
 				case i%3 == 0:
 					r, err = s.Append(ctx, KindTaskEvent, plPayload("tether/v1/pl/tasks/x/status", 200))
 				default:
@@ -227,6 +287,7 @@ func TestPowerLossWorkload(t *testing.T) {
 				if err := s.DB().Flatten(1); err != nil {
 					t.Logf("flatten: %v", err)
 				}
+				announce("gc")
 				if _, err := s.DB().CollectGarbage(ctx); err != nil {
 					t.Logf("value-log GC: %v", err)
 				}
@@ -239,6 +300,23 @@ func TestPowerLossWorkload(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// rotatePoll is how often the workload looks for rotated files: a cut
+// aimed at a rotation lands up to this much later than planned.
+const rotatePoll = 5 * time.Millisecond
+
+// storeFiles is the set of Badger's write-ahead (.mem) and value-log
+// (.vlog) files in dir.
+func storeFiles(dir string) map[string]bool {
+	ents, _ := os.ReadDir(dir)
+	m := map[string]bool{}
+	for _, e := range ents {
+		if n := e.Name(); strings.HasSuffix(n, ".mem") || strings.HasSuffix(n, ".vlog") {
+			m[n] = true
+		}
+	}
+	return m
 }
 
 // journalStep journals the next transition of task with a checkpoint that
@@ -265,6 +343,11 @@ func journalStep(ctx context.Context, s *Store, task string) (Record, error) {
 	return s.Journal(ctx, task, t, cp, plPayload("tether/v1/pl/tasks/"+task+"/status", 150))
 }
 
+// journalTopic begins the topics of journalStep's events (its tasks are
+// task-<writer>): the workload never releases those (checkJournal wants a
+// task's last event listed).
+const journalTopic = "tether/v1/pl/tasks/task-"
+
 // plPayload builds a record of n bytes whose content follows from its seq
 // and length alone, so a listing can check every byte (plCheck).
 func plPayload(topic string, n int) func(uint64) (string, []byte, error) {
@@ -285,8 +368,9 @@ func plBytes(seq uint64, n int) []byte {
 
 // workloadRanges lists the outbox as ranges of consecutive seqs, and what
 // is wrong with it: a record out of order, or whose payload is not the one
-// its seq was written with.
-func workloadRanges(s *Store, have map[uint64]bool) ([]string, []string) {
+// its seq was written with. plain, when not nil, gets the seqs of the
+// appended (not journal) records, in order.
+func workloadRanges(s *Store, have map[uint64]bool, plain *[]uint64) ([]string, []string) {
 	var out, broken []string
 	var from, to, after uint64
 	flush := func() {
@@ -316,6 +400,9 @@ func workloadRanges(s *Store, have map[uint64]bool) ([]string, []string) {
 					r.Seq, r.Topic, len(r.Payload), r.Payload))
 			}
 			have[r.Seq] = true
+			if plain != nil && !strings.HasPrefix(r.Topic, journalTopic) {
+				*plain = append(*plain, r.Seq)
+			}
 			if from != 0 && r.Seq == to+1 {
 				to = r.Seq
 				continue

@@ -23,12 +23,13 @@ type boot struct {
 	compactAt  time.Duration // the last COMPACT BEGIN
 	sawCompact bool
 	mountOpts  string
+	eventAt    time.Duration // an event cut's event (Cut.Event, Nth)
 
 	cutAt     time.Duration
 	cacheKept int    // volatile cache: unflushed blocks written at the cut
 	cacheLost int    // and lost
 	landed    Phase  // where the cut landed, from what the VM printed before it
-	missing   bool   // a compaction cut that saw no COMPACT BEGIN
+	missing   bool   // a compaction cut that saw no COMPACT BEGIN, or an event cut no event
 	fail      string // why the boot failed; empty for a planned cut
 	failOpen  bool   // the failure is the store's (or its filesystem's)
 
@@ -97,6 +98,10 @@ func (b *boot) take(l ConsoleLine, w *windows, console io.Writer) {
 		b.fail = "init: " + ln.Text
 	case KindTask:
 		b.takeTask(ln, l.At, w)
+	case KindEvent:
+		if c := b.cut; c != nil && c.Phase == PhaseEvent && ln.Store == c.Event && ln.Nth == c.Nth && b.eventAt == 0 {
+			b.eventAt = l.At
+		}
 	}
 }
 
@@ -165,6 +170,12 @@ func (b *boot) next(cfg *Config, w *windows) (at time.Duration, timeout string) 
 	case b.cut.Phase == PhaseWrite:
 		if b.listedAt != 0 {
 			cut = b.listedAt + scale(b.cut.U, cfg.WriteWindow)
+		}
+	case b.cut.Phase == PhaseEvent:
+		if b.eventAt != 0 {
+			cut = b.eventAt + b.cut.Delay
+		} else if b.listedAt != 0 {
+			cut = b.listedAt + cfg.EventWait
 		}
 	case b.cut.Phase == PhaseCompact:
 		if b.compacting {

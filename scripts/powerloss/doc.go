@@ -34,6 +34,8 @@
 //	TETHER-PL PUBACK <seq>                         optional: <seq> is released (a broker's PUBACK): it may vanish from now on
 //	TETHER-PL DELETED <seq>                        optional: the deletion of a released <seq> is durable: never listed again
 //	TETHER-PL COMPACT BEGIN | COMPACT END          optional: compaction or value-log GC
+//	TETHER-PL EVENT <kind> <n> [...]               optional: the n-th (from 1, within the boot) store event of
+//	                                               kind rotate, gc, close or open begins; not between OPENED and the listing's end
 //	TETHER-PL BROKEN <what>                        optional: an invariant of the workload's own is broken
 //	TETHER-PL ERROR <what>                         the workload cannot go on (open or a write failed)
 //
@@ -58,6 +60,16 @@
 // Each is printed only after the store's write returned, so a printed
 // checkpoint is one the store must still hold after a cut. Unknown TASK
 // words are ignored too.
+//
+// # Aims
+//
+// A plan (PlanCuts) aims seven cuts in ten at phases of a boot, each at a
+// point of the phase's window, and three at store events: Cut.Delay after
+// the Cut.Nth EVENT line of kind Cut.Event, the delay from a bounded Pareto
+// distribution (paretoDelay). An event cut whose event has not come
+// Config.EventWait after the listing cuts then and is counted missed; a run
+// whose event cuts all missed checked no event and fails (Report.Thin).
+// Where a cut lands is judged from the console either way.
 //
 // # Invariants, after every cut
 //

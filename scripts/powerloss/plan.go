@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+	"time"
 )
 
 // Phase is where in a boot a cut lands.
@@ -13,6 +14,8 @@ import (
 //
 // boot covers the kernel and module loading, mount the ext4 mount with its
 // journal replay, open the store's open, its recovery and the HAVE listing.
+// PhaseEvent is not a phase of the boot but an aim: a store event (Cut.Event)
+// wherever in the boot it comes.
 type Phase int
 
 const (
@@ -21,6 +24,7 @@ const (
 	PhaseOpen
 	PhaseWrite
 	PhaseCompact
+	PhaseEvent
 	numPhases
 )
 
@@ -36,22 +40,32 @@ func (p Phase) String() string {
 		return "write"
 	case PhaseCompact:
 		return "compaction"
+	case PhaseEvent:
+		return "event"
 	}
 	return "phase?"
 }
 
 // Cut is one planned power cut: the phase to aim at, and U in [0,1), how
-// far into that phase's window to cut (see Config for the windows).
+// far into that phase's window to cut (see Config for the windows). An
+// event cut (PhaseEvent) cuts Delay after the workload announces the Nth
+// Event of its boot, and ignores U.
 type Cut struct {
 	Phase Phase
 	U     float64
+
+	Event StoreEvent
+	Nth   int
+	Delay time.Duration
 }
 
 // planWeights is the share of cuts per phase. Writing and compaction are
 // where a store's state changes most; boot, mount and open are where a cut
 // is most often forgotten. The boot phase is long but touches no disk, so
 // the mount (milliseconds, but the journal replay) gets its own share.
-var planWeights = [numPhases]float64{PhaseBoot: 0.1, PhaseMount: 0.1, PhaseOpen: 0.25, PhaseWrite: 0.3, PhaseCompact: 0.25}
+// Three cuts in ten aim at store events (rotation, GC, close, open; see
+// aimEvents), the rest at phases in the shares they had before.
+var planWeights = [numPhases]float64{PhaseBoot: 0.07, PhaseMount: 0.07, PhaseOpen: 0.17, PhaseWrite: 0.21, PhaseCompact: 0.18, PhaseEvent: 0.3}
 
 // taskWeights is the share of cuts per phase in the task run: most cuts
 // land while the task runs (write: between two of its checkpoints, or
@@ -60,8 +74,12 @@ var planWeights = [numPhases]float64{PhaseBoot: 0.1, PhaseMount: 0.1, PhaseOpen:
 var taskWeights = [numPhases]float64{PhaseBoot: 0.1, PhaseMount: 0.1, PhaseOpen: 0.15, PhaseWrite: 0.65}
 
 // PlanCuts returns n cuts for seed: the same seed, the same plan. Every
-// phase gets at least one cut when n >= 5, then shares follow planWeights.
-func PlanCuts(seed int64, n int) []Cut { return planWeighted(seed, n, planWeights, 0x7e7e_7e7e) }
+// phase gets at least one cut when n >= 6, then shares follow planWeights.
+func PlanCuts(seed int64, n int) []Cut {
+	cuts := planWeighted(seed, n, planWeights, 0x7e7e_7e7e)
+	aimEvents(seed, cuts)
+	return cuts
+}
 
 // PlanTaskCuts returns the task run's budget of cuts for seed: the first
 // aim in taskWeights' shares, each phase at least once when aim >= 4, and

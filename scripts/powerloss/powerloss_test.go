@@ -95,7 +95,7 @@ func TestHarnessDetectsLoss(t *testing.T) {
 	seed := intSetting(t, *seedFlag, "POWERLOSS_SEED", time.Now().UnixNano())
 	dir := runDir(t, e, "nosync", seed)
 	w := buildWorkload(t, e, dir, "selftest", "-nosync", "-compact-every=0")
-	plan := []Cut{{PhaseWrite, 0.5}, {PhaseWrite, 0.7}}
+	plan := []Cut{{Phase: PhaseWrite, U: 0.5}, {Phase: PhaseWrite, U: 0.7}}
 	rep := runCuts(t, e, w, dir, Config{Plan: plan, Seed: seed, WriteWindow: 3 * time.Second})
 	if rep.Failure != "" {
 		t.Fatalf("run stopped: %s", rep.Failure)
@@ -113,7 +113,7 @@ func TestHarnessDetectsLoss(t *testing.T) {
 func TestVolatileCacheDetectsUnflushedLoss(t *testing.T) {
 	e := needVM(t)
 	seed := intSetting(t, *seedFlag, "POWERLOSS_SEED", time.Now().UnixNano())
-	plan := []Cut{{PhaseWrite, 0.6}, {PhaseWrite, 0.8}}
+	plan := []Cut{{Phase: PhaseWrite, U: 0.6}, {Phase: PhaseWrite, U: 0.8}}
 	for _, volatile := range []bool{false, true} {
 		label := "odirect-direct"
 		if volatile {
@@ -132,4 +132,37 @@ func TestVolatileCacheDetectsUnflushedLoss(t *testing.T) {
 		}
 		os.RemoveAll(dir)
 	}
+}
+
+// TestHarnessAimsAtEvents runs the self-test workload, which announces a
+// value-log GC at each compaction and never closes: a cut aimed 300 ms
+// after its second GC must land there, and one aimed at a close must be
+// counted missed, not claimed. The verdict is the one every run gets.
+func TestHarnessAimsAtEvents(t *testing.T) {
+	e := needVM(t)
+	seed := intSetting(t, *seedFlag, "POWERLOSS_SEED", time.Now().UnixNano())
+	dir := runDir(t, e, "events", seed)
+	w := buildWorkload(t, e, dir, "selftest", "-compact-every=50")
+	const delay = 300 * time.Millisecond
+	plan := []Cut{
+		{Phase: PhaseEvent, Event: EventGC, Nth: 2, Delay: delay},
+		{Phase: PhaseEvent, Event: EventClose, Nth: 1, Delay: time.Millisecond},
+	}
+	rep := runCuts(t, e, w, dir, Config{Plan: plan, Seed: seed, EventWait: time.Second})
+	if !rep.OK() {
+		t.Fatalf("run failed (console in %s)", dir)
+	}
+	gc, cl := rep.Events[EventGC], rep.Events[EventClose]
+	if len(gc.Delays) != 1 || gc.Missed != 0 {
+		t.Fatalf("the cut aimed at gc 2: %s", &gc)
+	}
+	// The timer and the console's latency in a loaded TCG host add to the
+	// delay; they do not take from it.
+	if d := gc.Delays[0]; d < delay || d > delay+2*time.Second {
+		t.Errorf("cut %v after gc 2, want %v and a little more", d, delay)
+	}
+	if cl.Missed != 1 || len(cl.Delays) != 0 {
+		t.Errorf("the cut aimed at a close that never comes: %s", &cl)
+	}
+	os.RemoveAll(dir)
 }

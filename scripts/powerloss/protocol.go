@@ -27,6 +27,7 @@ const (
 	KindBroken  // the workload found one of its own invariants broken
 	KindError   // the workload could not go on (open or write failed)
 	KindTask    // TASK <id> <event> …: the task workload's task (Line.Event)
+	KindEvent   // EVENT <kind> <n>: the n-th store event of its kind this boot begins (Line.Store, Nth)
 	KindOther   // a TETHER-PL word this harness does not know
 )
 
@@ -56,6 +57,9 @@ type Line struct {
 	Event       TaskEvent // TASK
 	Done, Total int64     // TASK STORED, RESUMED-FROM, PROGRESS: <done>/<total>
 	Output      string    // TASK DONE, STORED succeeded: the task's output
+
+	Store StoreEvent // EVENT
+	Nth   int        // EVENT: its count within the boot, from 1
 }
 
 const (
@@ -125,6 +129,8 @@ func ParseLine(s string) (l Line, ok bool, err error) {
 		l = Line{Kind: KindError, Text: strings.Join(f[1:], " ")}
 	case "TASK":
 		l, err = parseTask(f[1:])
+	case "EVENT":
+		l, err = parseEvent(f[1:])
 	default:
 		l = Line{Kind: KindOther, Text: f[0]}
 	}
@@ -292,4 +298,22 @@ func parseStore(kv []string) (Line, error) {
 		return l, fmt.Errorf("STORE wants disk=, live= and open_ms=")
 	}
 	return l, nil
+}
+
+// parseEvent parses the words after EVENT: a kind and its count within the
+// boot; words after those are the workload's (a file name) and ignored. A
+// kind this harness does not know makes a KindOther line.
+func parseEvent(f []string) (Line, error) {
+	if len(f) < 2 {
+		return Line{Kind: KindEvent}, fmt.Errorf("EVENT wants a kind and a count")
+	}
+	e, ok := parseStoreEvent(f[0])
+	if !ok {
+		return Line{Kind: KindOther, Text: "EVENT " + f[0]}, nil
+	}
+	n, err := strconv.Atoi(f[1])
+	if err != nil || n < 1 {
+		return Line{Kind: KindEvent, Store: e}, fmt.Errorf("EVENT %s %s: want a count from 1", f[0], f[1])
+	}
+	return Line{Kind: KindEvent, Store: e, Nth: n}, nil
 }

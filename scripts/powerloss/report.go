@@ -25,6 +25,9 @@ type Report struct {
 	Elapsed        time.Duration
 	Stats
 	Task *TaskReport // the task run's; nil for the store run
+
+	// Events are the cuts aimed at store events, by kind.
+	Events [numEvents]EventCuts
 }
 
 // OK reports whether every invariant held, over a run that checked
@@ -61,10 +64,22 @@ func (r *Report) Thin() []string {
 	if r.Released > 0 && r.DeletedChecked == 0 {
 		out = append(out, fmt.Sprintf("%d records released, but no durable deletion checked by a later listing", r.Released))
 	}
+	if r.Planned[PhaseEvent] > 0 && r.EventCuts() == 0 {
+		out = append(out, fmt.Sprintf("%d cuts aimed at store events, none made after its event", r.Planned[PhaseEvent]))
+	}
 	if r.Checked*2 < r.Acked {
 		out = append(out, fmt.Sprintf("%d of %d acknowledged records checked by a later listing, fewer than half", r.Checked, r.Acked))
 	}
 	return out
+}
+
+// EventCuts is how many cuts were made after the event they aimed at.
+func (r *Report) EventCuts() int {
+	n := 0
+	for _, e := range r.Events {
+		n += len(e.Delays)
+	}
+	return n
 }
 
 // SecondsPerCut is the wall time of the run, the final check included,
@@ -76,9 +91,14 @@ func (r *Report) SecondsPerCut() float64 {
 	return r.Elapsed.Seconds() / float64(r.Cuts)
 }
 
-func phaseCounts(c [numPhases]int) string {
+// phaseCounts lists the counts per phase; event (an aim, never where a
+// cut lands) only withEvent.
+func phaseCounts(c [numPhases]int, withEvent bool) string {
 	var parts []string
 	for p := range numPhases {
+		if p == PhaseEvent && !withEvent {
+			continue
+		}
 		parts = append(parts, fmt.Sprintf("%s %d", p, c[p]))
 	}
 	return strings.Join(parts, ", ")
@@ -93,8 +113,13 @@ func (r *Report) String() string {
 	}
 	fmt.Fprintf(&b, "guest ext4 options: %s\n", durabilityOptions(r.MountOptions))
 	fmt.Fprintf(&b, "cuts %d in %d boots, %.1f s per cut (%v)\n", r.Cuts, r.Boots, r.SecondsPerCut(), r.Elapsed.Round(time.Second))
-	fmt.Fprintf(&b, "cuts by phase (landed): %s\n", phaseCounts(r.Landed))
-	fmt.Fprintf(&b, "cuts by phase (aimed):  %s; compaction cuts without a marker: %d\n", phaseCounts(r.Planned), r.CompactMissing)
+	fmt.Fprintf(&b, "cuts by phase (landed): %s\n", phaseCounts(r.Landed, false))
+	fmt.Fprintf(&b, "cuts by phase (aimed):  %s; compaction cuts without a marker: %d\n", phaseCounts(r.Planned, true), r.CompactMissing)
+	for e := range numEvents {
+		if r.Events[e].Planned > 0 {
+			fmt.Fprintf(&b, "cuts aimed at %s events: %s\n", e, &r.Events[e])
+		}
+	}
 	fmt.Fprintf(&b, "records acknowledged %d, %d of them checked after a later cut; %d complete listings\n", r.Acked, r.Checked, r.Verified)
 	fmt.Fprintf(&b, "acknowledged records lost %d (%d with a quarantine), duplicates %d, seqs reused %d\n", r.Lost, r.LostInQuarantine, r.Duplicates, r.Reused)
 	fmt.Fprintf(&b, "records released %d, deletions made durable %d (%d checked by a later listing), deleted records listed again %d\n", r.Released, r.Deleted, r.DeletedChecked, r.Resurrected)

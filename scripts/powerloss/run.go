@@ -34,6 +34,9 @@ type Config struct {
 	// CompactWait: how long a compaction cut waits for COMPACT BEGIN
 	// before it cuts anyway (and counts the markers missing).
 	CompactWait time.Duration
+	// EventWait: how long after the listing an event cut waits for its
+	// event before it cuts anyway (and counts the event missing).
+	EventWait time.Duration
 	// BootTimeout (qemu start to START) and OpenTimeout (START to the end
 	// of the listing) are far above what the VM needs, even with the
 	// other CPU busy: TCG is slow, a failure is not.
@@ -56,6 +59,9 @@ func (c *Config) ensureDefaults() {
 	}
 	if c.CompactWait == 0 {
 		c.CompactWait = 30 * time.Second
+	}
+	if c.EventWait == 0 {
+		c.EventWait = 30 * time.Second
 	}
 	if c.BootTimeout == 0 {
 		c.BootTimeout = 2 * time.Minute
@@ -113,6 +119,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	for _, c := range cfg.Plan {
 		rep.Planned[c.Phase]++
+		if c.Phase == PhaseEvent {
+			rep.Events[c.Event].Planned++
+		}
 	}
 	var led Ledger
 	var tl *TaskLedger
@@ -156,13 +165,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if cut != nil && b.fail == "" {
 			rep.Cuts++
 			rep.Landed[b.landed]++
-			if b.missing {
+			switch {
+			case cut.Phase == PhaseEvent && b.missing:
+				rep.Events[cut.Event].Missed++
+			case cut.Phase == PhaseEvent:
+				rep.Events[cut.Event].add(b.cutAt-b.eventAt, b.landed)
+			case b.missing:
 				rep.CompactMissing++
 			}
 		}
 		attrs := []any{"boot", n, "at", b.cutAt.Round(time.Millisecond), "have", chk.Have, "commits", chk.Commits, "lost", chk.Lost}
 		if cut != nil {
-			attrs = append(attrs, "aim", cut.Phase.String(), "landed", b.landed.String())
+			attrs = append(attrs, "aim", cut.aim(), "landed", b.landed.String())
 		}
 		if tl != nil {
 			tl.Apply(n, b.lines)
@@ -206,6 +220,9 @@ func runBoot(ctx context.Context, cfg *Config, n int, cut *Cut, w *windows) (*bo
 		aim := "check only"
 		if cut != nil {
 			aim = fmt.Sprintf("cut in %s at %.3f of its window", cut.Phase, cut.U)
+			if cut.Phase == PhaseEvent {
+				aim = "cut " + cut.aim()
+			}
 		}
 		fmt.Fprintf(cfg.Console, "=== boot %d: %s\n", n, aim)
 	}
@@ -253,7 +270,7 @@ loop:
 			if timeout != "" {
 				b.fail, b.failOpen = timeout, b.startAt != 0 && b.listedAt == 0
 			}
-			b.missing = cut != nil && cut.Phase == PhaseCompact && !b.sawCompact
+			b.missing = cut != nil && (cut.Phase == PhaseCompact && !b.sawCompact || cut.Phase == PhaseEvent && b.eventAt == 0)
 			b.cutAt = vm.Since()
 			if err := vm.Kill(); err != nil {
 				return nil, fmt.Errorf("cutting the power: %w", err)

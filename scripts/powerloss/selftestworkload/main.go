@@ -7,6 +7,10 @@
 // lost records (TestHarnessDetectsLoss). -odirect writes records with
 // O_DIRECT and never flushes: only a disk that loses unflushed writes
 // loses them (TestVolatileCacheDetectsUnflushedLoss).
+//
+// It announces two store events: EVENT open 1 before it opens the log, and
+// EVENT gc <n> as its n-th compaction begins (TestHarnessAimsAtEvents);
+// it never rotates, closes or reopens.
 package main
 
 import (
@@ -46,6 +50,7 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 	if *odirect {
 		return runDirect(*dir, say)
 	}
+	say("EVENT open 1")
 	l, recovered, err := openLog(*dir, !*nosync)
 	if err != nil {
 		return err
@@ -64,7 +69,7 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 			say("HAVE %d-%d", s.from, s.to)
 		}
 	}
-	for n := 1; ; n++ {
+	for n, gcs := 1, 0; ; n++ {
 		seq := l.next()
 		if err := l.append(seq); err != nil {
 			return err
@@ -73,7 +78,9 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 			return err
 		}
 		if *every > 0 && n%*every == 0 {
+			gcs++
 			say("COMPACT BEGIN")
+			say("EVENT gc %d", gcs)
 			if err := l.compact(); err != nil {
 				return err
 			}
