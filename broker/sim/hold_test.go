@@ -1,11 +1,10 @@
 package sim
 
 import (
-	"encoding/json"
-	"os"
 	"testing"
 
 	"github.com/tether-edge/tether/broker/place"
+	"github.com/tether-edge/tether/broker/place/placetest"
 )
 
 // TestHoldTable: the simulator's tether places the shared table's task where the live
@@ -14,42 +13,7 @@ import (
 // allows one, after taking a victim's slot for a deadline, or nowhere yet — held at the
 // scheduler.
 func TestHoldTable(t *testing.T) {
-	b, err := os.ReadFile("../place/testdata/tether_holds.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct {
-		Cases []struct {
-			Name  string
-			Nodes []struct {
-				ID    string
-				Cores int
-				Speed float64
-				MemMB int64 `json:"mem_mb"`
-			}
-			Running []struct {
-				ID             string
-				Node           string
-				Work           float64
-				Checkpointable bool
-				DeadlineS      float64 `json:"deadline_s"`
-				Started        bool
-			}
-			AfterS float64 `json:"after_s"`
-			Task   struct {
-				Work      float64
-				DeadlineS float64 `json:"deadline_s"`
-				MemMB     int64   `json:"mem_mb"`
-			}
-			NodeQueue int `json:"node_queue"`
-			Node      string
-			Victim    string
-		}
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range f.Cases {
+	for _, c := range placetest.Load(t, "tether_holds.json") {
 		t.Run(c.Name, func(t *testing.T) {
 			var nodes []bareNode
 			index := map[string]int{}

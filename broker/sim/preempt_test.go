@@ -2,13 +2,12 @@ package sim
 
 import (
 	"context"
-	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"os"
 	"testing"
 
 	"github.com/tether-edge/tether/broker/place"
+	"github.com/tether-edge/tether/broker/place/placetest"
 )
 
 // bareWorld is a world of edge nodes with no devices, no background load, no crashes,
@@ -76,41 +75,7 @@ func (w *world) runUntil(at float64) {
 // one the live Placer names for the same state (place/live's TestVictimTable). A victim
 // checkpoints: it waits to be placed again with its work left.
 func TestVictimTable(t *testing.T) {
-	b, err := os.ReadFile("../place/testdata/tether_victims.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct {
-		Cases []struct {
-			Name  string
-			Nodes []struct {
-				ID    string
-				Cores int
-				Speed float64
-				MemMB int64 `json:"mem_mb"`
-			}
-			Running []struct {
-				ID             string
-				Node           string
-				Work           float64
-				Checkpointable bool
-				DeadlineS      float64 `json:"deadline_s"`
-				Started        bool
-			}
-			AfterS float64 `json:"after_s"`
-			Task   struct {
-				Work      float64
-				DeadlineS float64 `json:"deadline_s"`
-				MemMB     int64   `json:"mem_mb"`
-				Tier      string
-			}
-			Victim string
-		}
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range f.Cases {
+	for _, c := range placetest.Load(t, "tether_victims.json") {
 		t.Run(c.Name, func(t *testing.T) {
 			var nodes []bareNode
 			index := map[string]int{}

@@ -1,44 +1,14 @@
 package live
 
 import (
-	"encoding/json"
-	"os"
 	"strconv"
 	"testing"
 
+	"github.com/tether-edge/tether/broker/place/placetest"
 	"github.com/tether-edge/tether/broker/tasks"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
-
-// holdCase is one case of ../testdata/tether_holds.json, the table the simulator's
-// TestHoldTable reads too.
-type holdCase struct {
-	Name  string
-	Nodes []struct {
-		ID    string
-		Cores int
-		Speed float64
-		MemMB int64 `json:"mem_mb"`
-	}
-	Running []struct {
-		ID             string
-		Node           string
-		Work           float64
-		Checkpointable bool
-		DeadlineS      float64 `json:"deadline_s"`
-		Started        bool
-	}
-	AfterS float64 `json:"after_s"`
-	Task   struct {
-		Work      float64
-		DeadlineS float64 `json:"deadline_s"`
-		MemMB     int64   `json:"mem_mb"`
-	}
-	NodeQueue int `json:"node_queue"`
-	Node      string
-	Victim    string
-}
 
 // labelPin is the label by which the table's running tasks are pinned to their nodes.
 const labelPin = "test.node"
@@ -49,15 +19,7 @@ const labelPin = "test.node"
 // or nowhere yet (pending at the scheduler) — which is what the simulator's tether does on
 // the same state (broker/sim's TestHoldTable).
 func TestHoldTable(t *testing.T) {
-	b, err := os.ReadFile("../testdata/tether_holds.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct{ Cases []holdCase }
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range f.Cases {
+	for _, c := range placetest.Load(t, "tether_holds.json") {
 		t.Run(c.Name, func(t *testing.T) {
 			g := newQueueingRig(t, c.NodeQueue)
 			for _, n := range c.Nodes {

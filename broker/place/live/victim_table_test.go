@@ -1,64 +1,22 @@
 package live
 
 import (
-	"encoding/json"
-	"os"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/tether-edge/tether/broker/place/placetest"
 	"github.com/tether-edge/tether/broker/tasks"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
-
-// victimCase is one case of ../testdata/tether_victims.json, the table the simulator's
-// TestVictimTable reads too.
-type victimCase struct {
-	Name  string
-	Nodes []struct {
-		ID    string
-		Cores int
-		Speed float64
-		MemMB int64 `json:"mem_mb"`
-	}
-	Running []struct {
-		ID             string
-		Node           string
-		Work           float64
-		Checkpointable bool
-		DeadlineS      float64 `json:"deadline_s"`
-		Started        bool
-	}
-	AfterS float64 `json:"after_s"`
-	Task   struct {
-		Work      float64
-		DeadlineS float64 `json:"deadline_s"`
-		MemMB     int64   `json:"mem_mb"`
-		Tier      string
-	}
-	Victim string
-}
-
-func victimCases(t *testing.T) []victimCase {
-	t.Helper()
-	b, err := os.ReadFile("../testdata/tether_victims.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct{ Cases []victimCase }
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	return f.Cases
-}
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // TestVictimTable: the live Placer names the victim the shared table expects, the one the
 // simulator's tether names for the same state (broker/sim's TestVictimTable).
 func TestVictimTable(t *testing.T) {
-	for _, c := range victimCases(t) {
+	for _, c := range placetest.Load(t, "tether_victims.json") {
 		t.Run(c.Name, func(t *testing.T) {
 			g := newRig(t)
 			for _, n := range c.Nodes {
