@@ -1,6 +1,7 @@
 package live
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +96,30 @@ func TestEDFThroughTheEngine(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"first", "due10", "due20", "due30", "none"}, order); diff != "" {
 		t.Errorf("order (-want +got):\n%s", diff)
+	}
+}
+
+// BenchmarkEDFAdmission: the cost of one deadline submission's admission test under edf with
+// n deadline tasks pending (one single-slot node): it orders the pending tasks and walks them
+// (AdmitEDF), on the engine's goroutine. The task measured is refused (its work cannot fit),
+// so the pending count stays n.
+func BenchmarkEDFAdmission(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprintf("pending=%d", n), func(b *testing.B) {
+			g := newEngineRig(b, func(o *Options) { o.Policy = "edf" })
+			g.node("pi", protocol.TierEdge, 1)
+			for i := range n {
+				if _, r := g.submit(sleepTask(fmt.Sprintf("t%05d", i), 1, 0, time.Duration(n+i+10)*time.Minute)); !r.OK {
+					b.Fatalf("t%05d: %+v", i, r)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if _, r := g.submit(sleepTask(fmt.Sprintf("x%d", i), 1e8, 0, time.Duration(2*n+20)*time.Minute)); r.OK || !strings.Contains(r.Error, "edf admission") {
+					b.Fatalf("the measured task was not refused by the admission test: %+v", r)
+				}
+			}
+		})
 	}
 }

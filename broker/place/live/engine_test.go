@@ -17,7 +17,7 @@ import (
 // engineRig is the task engine (no store: what it takes is dropped) placing with a Placer,
 // both on one injected clock.
 type engineRig struct {
-	t      *testing.T
+	t      testing.TB
 	now    time.Time
 	topics protocol.Topics
 	e      *tasks.Engine
@@ -27,12 +27,12 @@ type engineRig struct {
 	status map[string]task.Status // the last status of each task taken
 }
 
-func newEngineRig(t *testing.T, mods ...func(*Options)) *engineRig {
+func newEngineRig(t testing.TB, mods ...func(*Options)) *engineRig {
 	return newQueueingRig(t, 0, mods...)
 }
 
 // newQueueingRig is newEngineRig with the engine's NodeQueue set to queue.
-func newQueueingRig(t *testing.T, queue int, mods ...func(*Options)) *engineRig {
+func newQueueingRig(t testing.TB, queue int, mods ...func(*Options)) *engineRig {
 	g := &engineRig{t: t, now: t0, status: map[string]task.Status{}}
 	g.topics, _ = protocol.NewTopics("default")
 	clock := func() time.Time { return g.now }
