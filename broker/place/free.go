@@ -5,9 +5,10 @@ package place
 // admission contract is that the scheduler assigns at most a node's free slots and keeps the
 // rest pending centrally (a burst is not dumped on the agents; a node lying about its speed
 // captures no more than its slots), so a queue is the operator's choice. In simulation
-// (docs/scheduling.md, "Tether's node queue") a queue of 32 made Tether stable at load 0.9
-// where holding is not (the simulator moving every queued task's input at once while it
-// waits; the agent fetches its queued tasks' inputs ahead one task at a time).
+// (docs/scheduling.md, "Tether's node queue") a queue of 32 made Tether stable at load 0.9 on
+// the mixes and farm, where holding is not (retail stays unstable, as least-work does; the
+// simulator moves every queued task's input at once while it waits, the agent fetches its
+// queued tasks' inputs ahead one task at a time).
 const DefaultNodeQueue = 0
 
 // PickFree is the Tether policy's decision for a task the scheduler holds until it can place
