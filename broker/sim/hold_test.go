@@ -15,39 +15,7 @@ import (
 func TestHoldTable(t *testing.T) {
 	for _, c := range placetest.Load(t, "tether_holds.json") {
 		t.Run(c.Name, func(t *testing.T) {
-			var nodes []bareNode
-			index := map[string]int{}
-			for k, n := range c.Nodes {
-				nodes = append(nodes, bareNode{n.ID, n.Cores, n.Speed, n.MemMB})
-				index[n.ID] = k
-			}
-			w := bareWorld(t, "tether", true, nodes...)
-			w.cfg.NodeQueue = c.NodeQueue
-			names := map[*job]string{}
-			for _, r := range c.Running {
-				tk := place.Task{Work: r.Work, Checkpointable: r.Checkpointable}
-				if r.DeadlineS > 0 {
-					tk.Deadline = w.now + r.DeadlineS
-				}
-				// Bound where the table says, and allowed only there (the live test pins them by
-				// a label): the state, not their placement, is under test.
-				i := index[r.Node]
-				tk.Allow = func(k int) bool { return k == i }
-				j := &job{node: -1, task: tk, scale: 1}
-				j.task.ID, j.task.Source = uint64(len(w.jobs)+1), -1
-				w.jobs = append(w.jobs, j)
-				w.live++
-				w.fleet.Assign(i, &j.task, w.now)
-				names[j] = r.ID
-				j.node = i
-				if r.Started {
-					w.start(i, j)
-				} else {
-					j.state = jsQueued
-					w.nodes[i].queue = append(w.nodes[i].queue, j)
-				}
-			}
-			w.runUntil(c.AfterS)
+			w, names := tableWorld(t, c, c.NodeQueue, true)
 			tk := place.Task{Work: c.Task.Work, MemBytes: c.Task.MemMB * mib}
 			if c.Task.DeadlineS > 0 {
 				tk.Deadline = w.now + c.Task.DeadlineS

@@ -77,37 +77,7 @@ func (w *world) runUntil(at float64) {
 func TestVictimTable(t *testing.T) {
 	for _, c := range placetest.Load(t, "tether_victims.json") {
 		t.Run(c.Name, func(t *testing.T) {
-			var nodes []bareNode
-			index := map[string]int{}
-			for k, n := range c.Nodes {
-				nodes = append(nodes, bareNode{n.ID, n.Cores, n.Speed, n.MemMB})
-				index[n.ID] = k
-			}
-			w := bareWorld(t, "tether", true, nodes...)
-			names := map[*job]string{}
-			for _, r := range c.Running {
-				tk := place.Task{Work: r.Work, Checkpointable: r.Checkpointable}
-				if r.DeadlineS > 0 {
-					tk.Deadline = w.now + r.DeadlineS
-				}
-				// Bound where the table says, as the live test assigns: the state, not a
-				// placement, is under test.
-				j := &job{node: -1, task: tk, scale: 1}
-				j.task.ID, j.task.Source = uint64(len(w.jobs)+1), -1
-				w.jobs = append(w.jobs, j)
-				w.live++
-				i := index[r.Node]
-				w.fleet.Assign(i, &j.task, w.now)
-				names[j] = r.ID
-				j.node = i
-				if r.Started {
-					w.start(i, j)
-				} else {
-					j.state = jsQueued
-					w.nodes[i].queue = append(w.nodes[i].queue, j)
-				}
-			}
-			w.runUntil(c.AfterS)
+			w, names := tableWorld(t, c, 0, false)
 			tk := place.Task{ID: uint64(len(w.jobs) + 1), Work: c.Task.Work, Source: -1, MemBytes: c.Task.MemMB * mib}
 			if c.Task.DeadlineS > 0 {
 				tk.Deadline = w.now + c.Task.DeadlineS
