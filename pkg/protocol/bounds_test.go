@@ -69,6 +69,8 @@ func TestDecodersBoundValues(t *testing.T) {
 		{"birth mem_total 2^64-1", statusErr, birthHead + `"seq":0,"ts":"2026-11-27T09:30:00Z","facts":{"arch":"arm64","cores":4,"tier":"edge","mem_total":18446744073709551615}}`, "mem_total"},
 
 		{"scheduler ts in year 10000 UTC", schedulerErr, `{"v":1,"state":"online","instance":"s","version":"0.1.0","ts":"` + tsFarFuture + `"}`, "ts"},
+		{"scheduler epoch 2^53-1", schedulerErr, `{"v":1,"state":"online","instance":"s","version":"0.1.0","ts":"2026-11-27T09:30:00Z","epoch":9007199254740991}`, ""},
+		{"scheduler epoch 2^64-1", schedulerErr, `{"v":1,"state":"online","instance":"s","version":"0.1.0","ts":"2026-11-27T09:30:00Z","epoch":18446744073709551615}`, "epoch"},
 		{"scheduler without ts", schedulerErr, `{"v":1,"state":"online","instance":"s","version":"0.1.0"}`, "ts"},
 		{"summary ts in year -1 UTC", summaryErr, `{"v":1,"ts":"` + tsYearZero + `","nodes":0,"online":0,"offline":0}`, "ts"},
 		{"summary throttled over online", summaryErr, `{"v":1,"ts":"2026-11-27T09:30:00Z","nodes":1,"online":1,"offline":0,"throttled":2}`, "throttled"},

@@ -37,6 +37,9 @@ func (m *SchedulerStatus) Validate() error {
 			return err
 		}
 	}
+	if err := CheckSeq("epoch", m.Epoch); err != nil {
+		return err
+	}
 	return CheckTime("ts", m.TS)
 }
 

@@ -28,6 +28,7 @@ var hostileSeeds = []string{
 	`{"v":1,"ts":"` + tsFarFuture + `","nodes":[{"node":"a","last_seen":"` + tsYearZero + `","seq":18446744073709551615}]}`,
 	`{"v":1,"ts":"2026-11-27T09:30:00Z","nodes":2,"online":1,"offline":1,"throttled":1,"duplicates":["pi-a"],"rejected":18446744073709551615}`,
 	`{"v":1,"state":"online","instance":"s","version":"0.1.0","ts":"0000-01-01T00:00:00+23:59"}`,
+	`{"v":1,"state":"online","instance":"s","version":"0.1.0","ts":"2026-11-27T09:30:00Z","epoch":18446744073709551615}`,
 	`{"v":1,"node":"pi-a","pad":"\u003c\u003e\u0026\u2028"}`,
 	birthWith(`"seq":0,"ts":"2026-11-27T09:30:00Z","health":{"disk_full":true,"disk_full":false}`),
 	birthWith(`"seq":0,"ts":"2026-11-27T09:30:00Z","health":{}`),

@@ -218,6 +218,9 @@ type SchedulerStatus struct {
 	Instance string    `json:"instance"`
 	Version  string    `json:"version"`
 	TS       time.Time `json:"ts"`
+	// Epoch is the scheduler's leadership term (0: a scheduler without
+	// high availability); an observer trusts the status of the highest.
+	Epoch uint64 `json:"epoch,omitempty"`
 }
 
 // FleetSummary is the retained count of the region's nodes.

@@ -36,3 +36,11 @@ func (p *problems) count(field string, n int64) {
 		p.add(field, "is %d: want 0 to %d", n, int64(maxCount))
 	}
 }
+
+// epoch checks a leadership term against protocol.MaxSeq: exact in every
+// JSON reader, and beyond what a consensus log ever reaches.
+func (p *problems) epoch(field string, n uint64) {
+	if n > protocol.MaxSeq {
+		p.add(field, "is %d: want 0 to %d", n, uint64(protocol.MaxSeq))
+	}
+}

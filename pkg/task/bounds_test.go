@@ -36,6 +36,10 @@ var boundCases = []struct {
 	{"event-succeeded", `"work_done": 1800`, `"work_done": 9223372036854775807`, "work_done"},
 	{"assignment", `"issued": "2026-11-27T09:30:00Z"`, `"issued": "` + tsYearZero + `"`, "issued"},
 	{"assignment", `"expires": "2026-11-27T09:40:00Z"`, `"expires": "` + tsFarFuture + `"`, "expires"},
+	{"assignment-cancel-ha", `"epoch": 7`, `"epoch": 9007199254740991`, ""},
+	{"assignment-cancel-ha", `"epoch": 7`, `"epoch": 9007199254740992`, "epoch"},
+	{"assignment-cancel-ha", `"epoch": 7`, `"epoch": 18446744073709551615`, "epoch"},
+	{"status-ha", `"epoch": 7`, `"epoch": 18446744073709551615`, "epoch"},
 	{"reply-quarantine", `"until": "2026-11-27T09:40:00Z"`, `"until": "` + tsFarFuture + `"`, "quarantine[0].until"},
 	{"reply-quarantine", `"until": "2026-11-27T09:40:00Z"`, `"until": "` + tsYearZero + `"`, "quarantine[0].until"},
 }

@@ -171,6 +171,7 @@ func (m *Status) Validate() error {
 	p.time("submitted", m.Submitted)
 	p.time("updated", m.Updated)
 	p.time("est_done", m.EstDone)
+	p.epoch("epoch", m.Epoch)
 	p.progress("progress", m.Progress, m.Total)
 	if m.Result != nil {
 		m.Result.validate(&p, "result")
@@ -265,6 +266,7 @@ func (a *Assignment) Validate() error {
 		p.add("checkpoint", "is %d bytes, limit %d", len(a.Checkpoint), MaxCheckpoint)
 	}
 	p.count("progress", a.Progress)
+	p.epoch("epoch", a.Epoch)
 	switch a.Op {
 	case AssignRun:
 		if a.Spec == nil {

@@ -155,6 +155,11 @@ type Status struct {
 	// is after the task's deadline — no node could meet it.
 	EstDone time.Time `json:"est_done,omitzero"`
 	AtRisk  bool      `json:"at_risk,omitempty"`
+	// Epoch is the leadership term of the scheduler that published the
+	// status (0: a scheduler without high availability). An observer
+	// orders a task's statuses by (Epoch, Updated): a status of a lower
+	// epoch is older, whatever its time.
+	Epoch uint64 `json:"epoch,omitempty"`
 }
 
 // Attempt is one placement of a task on a node.
@@ -187,6 +192,14 @@ type Assignment struct {
 	// made progress elsewhere), with the progress it stands for.
 	Checkpoint []byte `json:"checkpoint,omitempty"`
 	Progress   int64  `json:"progress,omitempty"`
+	// Epoch is the leadership term of the scheduler that issued the
+	// assignment, inside the signed body so that only a holder of the
+	// signing key can claim one. 0: a scheduler without high
+	// availability (one per region), which never has a term; a leader of
+	// a region with several schedulers never sends 0. An agent refuses an
+	// assignment whose Epoch is below the highest it has accepted, so a
+	// deposed leader can neither start nor cancel anything (agent/runner).
+	Epoch uint64 `json:"epoch,omitempty"`
 }
 
 // Assignment operations.
