@@ -23,7 +23,7 @@ func newInstanceID() string {
 
 func (s *scheduler) status(state, reason string) *session.Message {
 	b, _ := json.Marshal(protocol.SchedulerStatus{V: protocol.Version, State: state, Reason: reason,
-		Instance: s.instance, Version: s.o.Version, TS: protocol.Now()})
+		Instance: s.instance, Version: s.o.Version, TS: protocol.Now(), Epoch: s.o.Epoch})
 	return &session.Message{Topic: s.topics.SchedulerStatus(), QoS: 1, Retained: true, Payload: b}
 }
 

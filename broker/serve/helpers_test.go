@@ -27,6 +27,13 @@ func netResolve(s string) (net.Addr, error) { return net.ResolveTCPAddr("tcp", s
 // stop also runs at cleanup.
 func startServe(t *testing.T, users map[string]string, edit func(*config.Config)) (url string, stop func()) {
 	t.Helper()
+	return startServeWith(t, users, edit, Options{})
+}
+
+// startServeWith is startServe with the scheduler's Options o (its
+// Logger, Version and OnReady are the test's).
+func startServeWith(t *testing.T, users map[string]string, edit func(*config.Config), o Options) (url string, stop func()) {
+	t.Helper()
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")
 	users["tether-scheduler"] = "sched-pw"
@@ -48,7 +55,8 @@ func startServe(t *testing.T, users map[string]string, edit func(*config.Config)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Version: "test", OnReady: func(u string) { ready <- u }})
+		o.Logger, o.Version, o.OnReady = slog.New(slog.DiscardHandler), "test", func(u string) { ready <- u }
+		done <- Run(ctx, cfg, o)
 	}()
 	stopped := false
 	stop = func() {

@@ -61,6 +61,11 @@ type Options struct {
 	// monotonic clock.
 	Now     func() time.Time
 	Elapsed func() time.Duration
+	// Epoch is the leadership term this scheduler leads in, from the
+	// region's consensus (the election gives it): its status, will and
+	// goodbye, every assignment and every task status carry it. 0: a
+	// scheduler without high availability, whose messages carry none.
+	Epoch uint64
 }
 
 // embedded is what serve needs of the embedded broker.
@@ -331,7 +336,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		Limits: cfg.Tasks.Limits(), MaxPending: cfg.Tasks.MaxPending, NodeQueue: cfg.Placement.EngineNodeQueue(),
 		StartTimeout: cfg.Tasks.StartTimeout, ProgressTimeout: cfg.Tasks.ProgressTimeout,
 		QuarantineAfter: cfg.Tasks.QuarantineAfter, Quarantine: cfg.Tasks.Quarantine,
-		Now: o.Now, Elapsed: o.Elapsed,
+		Now: o.Now, Elapsed: o.Elapsed, Epoch: o.Epoch,
 	})
 	if err != nil {
 		return nil, err

@@ -111,10 +111,13 @@ func (e *Engine) sendCancel(node, id string, n uint32) {
 	e.log.Info("attempt cancel sent", "task", id, "node", node, "attempt", n)
 }
 
+// assign signs a, stamped with the engine's epoch, and publishes it
+// (after the commit) to its node.
 func (e *Engine) assign(a task.Assignment) {
 	if e.opts.Key == nil {
 		return
 	}
+	a.Epoch = e.opts.Epoch
 	env, err := task.Sign(e.opts.Key, a)
 	if err != nil {
 		e.log.Error("assignment not signed", "task", a.Task, "err", err) // cannot happen

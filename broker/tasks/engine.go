@@ -80,6 +80,14 @@ type Options struct {
 	// queues places within it (FitsQueued). 0, the default: a node is
 	// assigned at most its slots.
 	NodeQueue int
+	// Epoch is the leadership term this engine schedules in, from the
+	// schedulers' consensus: every assignment (run and cancel, re-sends
+	// and fence cancels included) and every task status it publishes
+	// carries it, and an agent refuses an assignment of a lower non-zero
+	// epoch than it has accepted. It is fixed for the engine's life: a new
+	// term is a new engine. 0, the default: a scheduler without high
+	// availability, whose messages carry no epoch. At most protocol.MaxSeq.
+	Epoch uint64
 }
 
 // Defaults of Options.
@@ -102,6 +110,9 @@ var errNoPlacer = errors.New("tasks: Options.Placer is nil: the engine needs a P
 func (o *Options) validate() error {
 	if o.Placer == nil {
 		return errNoPlacer
+	}
+	if o.Epoch > protocol.MaxSeq {
+		return fmt.Errorf("tasks: Options.Epoch %d is above %d", o.Epoch, uint64(protocol.MaxSeq))
 	}
 	return nil
 }
@@ -432,7 +443,9 @@ func (e *Engine) Take() (Batch, error) {
 }
 
 func (e *Engine) statusMessage(en *entry) (Message, error) {
-	b, err := json.Marshal(en.t.Status())
+	st := en.t.Status()
+	st.Epoch = e.opts.Epoch
+	b, err := json.Marshal(st)
 	if err != nil {
 		return Message{}, fmt.Errorf("status of task %s does not encode: %w", en.t.Spec.ID, err)
 	}

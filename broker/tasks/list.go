@@ -51,7 +51,7 @@ func (e *Engine) list(req task.ControlRequest, reply *task.Reply) {
 			more = true
 			break
 		}
-		page = append(page, listed(t))
+		page = append(page, listed(t, e.opts.Epoch))
 	}
 	reply.OK, reply.Tasks = true, page
 	if more {
@@ -61,8 +61,9 @@ func (e *Engine) list(req task.ControlRequest, reply *task.Reply) {
 
 // listed is t's status as a list shows it: no attempts, result or spec,
 // its error cut to MaxListError.
-func listed(t *Task) task.Status {
+func listed(t *Task, epoch uint64) task.Status {
 	st := t.Status()
+	st.Epoch = epoch
 	st.Attempts, st.Result, st.Spec = nil, nil, nil
 	if len(st.Error) > task.MaxListError {
 		st.Error = cut(st.Error, task.MaxListError)
