@@ -25,6 +25,9 @@ func (r *Runner) handle(payload []byte) {
 		}
 		return
 	}
+	if !r.epochAccepted(a) {
+		return
+	}
 	switch a.Op {
 	case task.AssignRun:
 		r.assign(a)

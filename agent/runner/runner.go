@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-edge/tether/agent/store"
@@ -22,6 +23,10 @@ type Store interface {
 	ForgetTask(task string) error
 	Pending(after uint64, limit int) ([]store.Record, error)
 	PendingFrom() uint64
+	// Epoch is the highest scheduler epoch accepted; RaiseEpoch makes a
+	// higher one durable before it returns nil (epoch.go).
+	Epoch() uint64
+	RaiseEpoch(epoch uint64) error
 }
 
 var _ Store = (*store.Store)(nil)
@@ -34,7 +39,10 @@ type Runner struct {
 	topic  string // the node's task event topic
 	allow  map[string]bool
 	log    *slog.Logger
-	limits *limiter // of refusals of assignments that do not verify
+	limits *limiter // of refusals of assignments that do not verify, or of a stale epoch
+	// staleEpochs counts the verified assignments refused for an epoch
+	// below the highest accepted (epoch.go).
+	staleEpochs atomic.Uint64
 
 	inbox    chan []byte   // payloads from Submit, for Run
 	finished chan *entry   // workers that ended, for Run

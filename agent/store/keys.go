@@ -13,6 +13,7 @@ import (
 //	m/next            next sequence number, uint64
 //	m/counters        loss counters (counters.encode)
 //	m/session         the last open: count, boot id, time, clean close
+//	m/epoch           highest scheduler epoch accepted (epoch.go)
 //	o/<seq>           outbox record, seq as 8 bytes big endian (record.go)
 //	t/<task>          task state: the last transition (task.go)
 //	j/<task>/<n>      the task's n-th transition, n as 4 bytes big endian
@@ -28,6 +29,7 @@ var (
 	keyNext     = []byte("m/next")
 	keyCounters = []byte("m/counters")
 	keySession  = []byte("m/session")
+	keyEpoch    = []byte("m/epoch")
 
 	prefixOutbox     = []byte("o/")
 	prefixTask       = []byte("t/")

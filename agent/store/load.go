@@ -24,6 +24,7 @@ type loaded struct {
 	next     uint64
 	counters counters
 	session  session
+	epoch    uint64 // m/epoch; 0 when absent
 	records  []loadedRecord
 	corrupt  []uint64        // outbox records that cannot be read back
 	blobs    map[string]bool // the blobs readable records and checkpoints refer to
@@ -109,6 +110,13 @@ func loadMeta(txn *badger.Txn, ld *loaded) error {
 		return err
 	} else if found {
 		if ld.session, err = decodeSession(sv); err != nil {
+			return damaged("%v", err)
+		}
+	}
+	if ev, found, err := value(txn, keyEpoch); err != nil {
+		return err
+	} else if found {
+		if ld.epoch, err = decodeEpoch(ev); err != nil {
 			return damaged("%v", err)
 		}
 	}

@@ -44,6 +44,7 @@ type Store struct {
 	acks     []uint64 // acknowledged, not yet deleted
 	corrupt  []uint64 // unreadable, not yet deleted
 	counters counters // as committed
+	epoch    uint64   // m/epoch as committed (epoch.go)
 	overflow bool     // the last commit left the outbox over its bound
 	closed   bool
 	leaders  sync.WaitGroup // batches not yet committed
@@ -152,7 +153,7 @@ func (s *Store) start(ld loaded) error {
 		return fmt.Errorf("agent store: recording the session: %w", err)
 	}
 	s.commits.Add(1)
-	s.next, s.counters, s.session = ld.next, counters, sess
+	s.next, s.counters, s.session, s.epoch = ld.next, counters, sess, ld.epoch
 	s.info = Info{ID: ld.id, Opens: sess.Opens, PreviousBoot: ld.session.BootID, PreviousClean: ld.session.Clean}
 	// A record's age on the monotonic clock: its wall-clock age now,
 	// trusted only as far as MaxOutboxAge and never negative.
