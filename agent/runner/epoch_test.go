@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 func withEpoch(a task.Assignment, epoch uint64) task.Assignment {
@@ -160,4 +161,37 @@ func TestEpochNotStoredNotActedOn(t *testing.T) {
 	f.submit(withEpoch(assignment("t5", 1, sleepSpec(1, 1, 0, false)), 5))
 	f.settle("zero")
 	noEvents(t, f, "t5")
+}
+
+// Over the wire, as the agent runs: through a broker, a deposed leader's
+// run and cancel change nothing on the node and draw no event.
+func TestStaleEpochOverMQTT(t *testing.T) {
+	w := newWire(t)
+	send := func(a task.Assignment) {
+		t.Helper()
+		if err := w.srv.Publish("tether/v1/r1/nodes/n1/cmd/task", w.f.sign(a), false, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	has := func(id, state string) bool {
+		for _, e := range w.events() {
+			if e.Task == id && e.State == state {
+				return true
+			}
+		}
+		return false
+	}
+	send(withEpoch(assignment("t5", 1, sleepSpec(400, 20, 0, false)), 5))
+	testenv.Eventually(t, 10*time.Second, "t5 running", func() bool { return has("t5", task.EventRunning) })
+	send(withEpoch(assignment("t3", 1, sleepSpec(1, 1, 0, false)), 3))
+	send(withEpoch(cancelAssignment("t5", 1), 3))
+	send(assignment("zero", 1, sleepSpec(1, 1, 0, false)))
+	testenv.Eventually(t, 10*time.Second, "the epoch-0 task done", func() bool { return has("zero", task.EventSucceeded) })
+	for _, e := range w.events() {
+		if e.Task == "t3" || e.Task == "t5" && e.State != task.EventAccepted && e.State != task.EventRunning {
+			t.Fatalf("a stale assignment was acted on or answered: %s attempt %d %s", e.Task, e.Attempt, e.State)
+		}
+	}
+	send(withEpoch(cancelAssignment("t5", 1), 5))
+	testenv.Eventually(t, 10*time.Second, "t5 cancelled by its own epoch", func() bool { return has("t5", task.EventCancelled) })
 }
