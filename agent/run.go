@@ -278,7 +278,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	c := up.Session().Counters()
 	log.Info("tether-agent stopped", "uplink_sent_bytes", c.Sent.Load(), "uplink_received_bytes", c.Received.Load(),
-		"ran_for_s", int(time.Since(started).Seconds()))
+		"stale_epoch_assignments", r.StaleEpochs(), "ran_for_s", int(time.Since(started).Seconds()))
 	return err
 }
 
