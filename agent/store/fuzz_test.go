@@ -73,9 +73,11 @@ func FuzzDecodeJournal(f *testing.F) {
 	f.Add(byte(1), body(encodeTransition(tr, protocol.MaxSeq+1)))
 	f.Add(byte(2), body(encodeCheckpoint(2, math.MaxUint64, []byte("blob"))))
 	f.Add(byte(3), body(counters{math.MaxUint64, 2, 3}.encode()))
+	f.Add(byte(5), body(encodeEpoch(7)))
+	f.Add(byte(5), body(encodeEpoch(math.MaxUint64)))
 	f.Fuzz(func(t *testing.T, which byte, b []byte) {
 		v := withCRC(b)
-		switch which % 5 {
+		switch which % 6 {
 		case 0:
 			s, err := decodeState("t-1", v)
 			if err == nil {
@@ -109,6 +111,14 @@ func FuzzDecodeJournal(f *testing.F) {
 			s, err := decodeSession(v)
 			if err == nil {
 				roundTrip(t, s, func() (any, error) { return decodeSession(s.encode()) })
+			}
+		case 5:
+			e, err := decodeEpoch(v)
+			if err == nil {
+				if e > protocol.MaxSeq {
+					t.Fatalf("epoch %d decoded, above %d", e, uint64(protocol.MaxSeq))
+				}
+				roundTrip(t, e, func() (any, error) { return decodeEpoch(encodeEpoch(e)) })
 			}
 		}
 	})
