@@ -1,8 +1,9 @@
 // Package tasks is the scheduler's durable task store and task lifecycle.
 //
-//   - Store: the tasks on Badger (pkg/kv's Server profile), with a
+//   - Store: the tasks over a Backend — Badger (pkg/kv's Server profile)
+//     by default, or a replicated one given to OpenStoreOn — with a
 //     versioned key schema and checksummed records; Commit writes a
-//     round's changes in one durable transaction.
+//     round's changes in one durable commit.
 //   - Engine: the lifecycle without I/O — submissions (idempotent by spec
 //     id), cancellations, agents' events (idempotent, fenced by attempt),
 //     the fleet's changes and the passing of time become transitions, and

@@ -225,7 +225,7 @@ type Engine struct {
 
 	// What Take hands out next.
 	dirty []*entry
-	units []unit
+	units []Unit
 	msgs  []Message
 }
 
@@ -384,7 +384,7 @@ func (e *Engine) lookup(id string) (*entry, error) {
 // Batch is what Take hands out: writes to commit in one transaction, then
 // messages to publish.
 type Batch struct {
-	units []unit
+	units []Unit
 	Msgs  []Message
 }
 
@@ -459,7 +459,7 @@ func (e *Engine) statusMessage(en *entry) (Message, error) {
 // recordUnit is the write of en's record. A finished task stays under a/
 // until its final status is announced (Announced moves it to f/), so a
 // restart between the commit and the announcement announces it again.
-func (e *Engine) recordUnit(en *entry) (unit, error) {
+func (e *Engine) recordUnit(en *entry) (Unit, error) {
 	id := en.t.Spec.ID
 	v, err := encodeTask(en.t)
 	if err != nil {
@@ -467,21 +467,21 @@ func (e *Engine) recordUnit(en *entry) (unit, error) {
 	}
 	if !en.stored {
 		if task.Terminal(en.t.State) {
-			u := unit{{key: finishedKey(id), value: v}}
+			u := Unit{{Key: finishedKey(id), Value: v}}
 			if en.moving {
-				u = append(u, write{key: activeKey(id)}, write{key: checkpointKey(id)})
+				u = append(u, Write{Key: activeKey(id)}, Write{Key: checkpointKey(id)})
 			}
 			return u, nil
 		}
 		en.stored = true
 	}
-	u := unit{{key: activeKey(id), value: v}}
+	u := Unit{{Key: activeKey(id), Value: v}}
 	if en.cpWrite && en.cp != nil {
 		cv, err := frame(formatCheckpoint, en.cp)
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint of task %s does not encode: %w", id, err)
 		}
-		u = append(u, write{key: checkpointKey(id), value: cv})
+		u = append(u, Write{Key: checkpointKey(id), Value: cv})
 	}
 	return u, nil
 }

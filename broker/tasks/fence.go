@@ -38,7 +38,7 @@ func (e *Engine) writeFence(f *Fence) {
 		e.log.Error("fence does not encode", "task", f.Task, "node", f.Node, "err", err) // cannot happen
 		return
 	}
-	e.units = append(e.units, unit{{key: fenceKey(f.Node, f.Task), value: v}})
+	e.units = append(e.units, Unit{{Key: fenceKey(f.Node, f.Task), Value: v}})
 }
 
 // unfence forgets the fence of attempt n of task id on node: the node
@@ -56,7 +56,7 @@ func (e *Engine) dropFence(f *Fence) {
 	if len(m) == 0 {
 		delete(e.fences, f.Node)
 	}
-	e.units = append(e.units, unit{{key: fenceKey(f.Node, f.Task)}})
+	e.units = append(e.units, Unit{{Key: fenceKey(f.Node, f.Task)}})
 }
 
 // staleRunning handles a non-final event of a stale attempt: the node

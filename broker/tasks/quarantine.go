@@ -185,7 +185,7 @@ func (e *Engine) unquarantine(node, why string) {
 	n := e.nodes[node]
 	n.untilAt, n.until, n.strikes = 0, time.Time{}, 0
 	e.cands, e.placeDue, e.qChanged = nil, true, true
-	e.units = append(e.units, unit{{key: quarantineKey(node)}})
+	e.units = append(e.units, Unit{{Key: quarantineKey(node)}})
 	e.log.Info("node out of quarantine", "node", node, "why", why)
 }
 
@@ -220,5 +220,5 @@ func (e *Engine) writeQuarantine(q *Quarantine) {
 		e.log.Error("quarantine does not encode", "node", q.Node, "err", err) // cannot happen
 		return
 	}
-	e.units = append(e.units, unit{{key: quarantineKey(q.Node), value: v}})
+	e.units = append(e.units, Unit{{Key: quarantineKey(q.Node), Value: v}})
 }

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/tether-edge/tether/pkg/roundtrip"
 	"github.com/tether-edge/tether/pkg/task"
 	"github.com/tether-edge/tether/pkg/testenv"
@@ -25,7 +23,7 @@ func TestStoreRoundTrip(t *testing.T) {
 		t.Fatalf("fresh store holds %d tasks", len(ld.Active))
 	}
 	// Many units: more than one Badger transaction's worth.
-	var units []unit
+	var units []Unit
 	big := make([]byte, 32<<10)
 	for i := range 400 {
 		tk := &Task{Spec: builtin(fmt.Sprintf("t%04d", i), 1), State: task.StatePending, Submitted: t0, Updated: t0}
@@ -35,15 +33,18 @@ func TestStoreRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		cv, _ := frame(formatCheckpoint, &Checkpoint{Attempt: 1, Progress: 1, Data: big})
-		units = append(units, unit{{key: activeKey(tk.Spec.ID), value: v}, {key: checkpointKey(tk.Spec.ID), value: cv}})
+		units = append(units, Unit{{Key: activeKey(tk.Spec.ID), Value: v}, {Key: checkpointKey(tk.Spec.ID), Value: cv}})
 	}
 	f, _ := frame(formatFence, &Fence{Node: "pi-a", Task: "t0001", Attempt: 2})
-	units = append(units, unit{{key: fenceKey("pi-a", "t0001"), value: f}})
+	units = append(units, Unit{{Key: fenceKey("pi-a", "t0001"), Value: f}})
 	if err := st.Commit(units); err != nil {
 		t.Fatal(err)
 	}
-	if st.Commits() < 2 {
-		t.Fatalf("%d commits for %d KiB: the batch was not split", st.Commits(), 400*32)
+	if n := st.b.(*badgerBackend).txns.Load(); n < 2 {
+		t.Fatalf("%d transactions for %d KiB: the batch was not split", n, 400*32)
+	}
+	if st.Commits() != 1 || st.Writes() != 801 {
+		t.Fatalf("%d commits, %d writes: want 1 and 801", st.Commits(), st.Writes())
 	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
@@ -70,8 +71,8 @@ func TestStoreDamagedRecordSkipped(t *testing.T) {
 	bad := append([]byte(nil), good...)
 	bad[len(bad)/2] ^= 0xff
 	wrongID, _ := encodeTask(&Task{Spec: builtin("other", 1), State: task.StatePending})
-	err = st.Commit([]unit{{{key: activeKey("good"), value: good}}, {{key: activeKey("bad"), value: bad}},
-		{{key: activeKey("renamed"), value: wrongID}}, {{key: []byte("x/nodeonly"), value: []byte{1}}}})
+	err = st.Commit([]Unit{{{Key: activeKey("good"), Value: good}}, {{Key: activeKey("bad"), Value: bad}},
+		{{Key: activeKey("renamed"), Value: wrongID}}, {{Key: []byte("x/nodeonly"), Value: []byte{1}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestStoreNewerSchemaRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.db.Update(func(txn *badger.Txn) error { return txn.Set(keyVersion, u32Value(schemaVersion+1)) }); err != nil {
+	if err := st.Commit([]Unit{{{Key: keyVersion, Value: u32Value(schemaVersion + 1)}}}); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
