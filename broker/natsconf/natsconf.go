@@ -10,6 +10,13 @@
 //	node N     tether/v1/R/nodes/N/status|metrics|tasks|blob
 //	                                                     tether/v1/R/nodes/N/cmd[/…], …/N/status
 //
+// Over core NATS the scheduler also keeps its region's high-availability
+// stream (broker/ha): it publishes on HASubjects(R) and on that one
+// stream's JetStream API (HAStream(R); no other stream's, no account-wide
+// call), and reads the answers in _INBOX.>. No other user may publish on
+// tether.ha.> or call any JetStream API, so no node can forge a lease or
+// an epoch.
+//
 // (and, with Home Assistant discovery under D, the scheduler writes and
 // reads D/…, monitors and operators read it). NATS checks MQTT topics as
 // NATS subjects: '/' becomes '.', and a '.' inside a level becomes "//"
@@ -123,7 +130,7 @@ func permissions(user, role string, o Options) (pub, sub []string, err error) {
 	switch role {
 	case "scheduler":
 		all := append(tree(region), disc...)
-		return all, all, nil
+		return append(slices.Clone(all), haPublish(o.Region)...), append(all, "_INBOX.>"), nil
 	case "monitor":
 		return nil, append(tree(protocol.Root), disc...), nil
 	case "operator":
@@ -139,6 +146,34 @@ func permissions(user, role string, o Options) (pub, sub []string, err error) {
 	}
 	sub = append(tree(node+"/cmd"), Subject(node+"/"+protocol.KindStatus))
 	return pub, sub, nil
+}
+
+// HAStream is the name of region's high-availability stream (broker/ha):
+// the region with '_' as "_5F" and '.' (a NATS token separator, not
+// allowed in a stream name) as "_2E", so distinct regions never share one.
+func HAStream(region string) string { return "TETHER_" + haToken(region) }
+
+// HASubjects is the subject prefix of region's high-availability stream;
+// its subjects are HASubjects(region) + ".>".
+func HASubjects(region string) string { return "tether.ha." + haToken(region) }
+
+func haToken(region string) string {
+	return strings.NewReplacer("_", "_5F", ".", "_2E").Replace(region)
+}
+
+// haPublish is what a scheduler publishes to keep region's stream: its
+// subjects, and the JetStream API calls broker/ha makes on that stream
+// (create or update it, read and delete a message, one-shot consumers to
+// load the store).
+func haPublish(region string) []string {
+	s := HAStream(region)
+	api := "$JS.API."
+	return []string{HASubjects(region) + ".>",
+		api + "STREAM.CREATE." + s, api + "STREAM.UPDATE." + s, api + "STREAM.INFO." + s,
+		api + "STREAM.MSG.GET." + s, api + "STREAM.MSG.DELETE." + s, api + "DIRECT.GET." + s, api + "DIRECT.GET." + s + ".>",
+		api + "CONSUMER.CREATE." + s, api + "CONSUMER.CREATE." + s + ".>", api + "CONSUMER.INFO." + s + ".*",
+		api + "CONSUMER.DELETE." + s + ".*", api + "CONSUMER.MSG.NEXT." + s + ".*",
+	}
 }
 
 // Subject is the NATS subject NATS's MQTT listener maps a topic name or

@@ -14,8 +14,14 @@ func TestPermissionsPerRole(t *testing.T) {
 		user, role string
 		pub, sub   []string
 	}{
-		{"sched", "scheduler", []string{"tether.v1.eu-1", "tether.v1.eu-1.>", "homeassistant", "homeassistant.>"},
-			[]string{"tether.v1.eu-1", "tether.v1.eu-1.>", "homeassistant", "homeassistant.>"}},
+		{"sched", "scheduler", []string{"tether.v1.eu-1", "tether.v1.eu-1.>", "homeassistant", "homeassistant.>",
+			"tether.ha.eu-1.>",
+			"$JS.API.STREAM.CREATE.TETHER_eu-1", "$JS.API.STREAM.UPDATE.TETHER_eu-1", "$JS.API.STREAM.INFO.TETHER_eu-1",
+			"$JS.API.STREAM.MSG.GET.TETHER_eu-1", "$JS.API.STREAM.MSG.DELETE.TETHER_eu-1",
+			"$JS.API.DIRECT.GET.TETHER_eu-1", "$JS.API.DIRECT.GET.TETHER_eu-1.>",
+			"$JS.API.CONSUMER.CREATE.TETHER_eu-1", "$JS.API.CONSUMER.CREATE.TETHER_eu-1.>", "$JS.API.CONSUMER.INFO.TETHER_eu-1.*",
+			"$JS.API.CONSUMER.DELETE.TETHER_eu-1.*", "$JS.API.CONSUMER.MSG.NEXT.TETHER_eu-1.*"},
+			[]string{"tether.v1.eu-1", "tether.v1.eu-1.>", "homeassistant", "homeassistant.>", "_INBOX.>"}},
 		{"mon", "monitor", nil, []string{"tether.v1", "tether.v1.>", "homeassistant", "homeassistant.>"}},
 		{"op", "operator", []string{"tether.v1.eu-1.tasks.submit", "tether.v1.eu-1.tasks.control", "tether.v1.eu-1.operators.op.blob"},
 			[]string{"tether.v1", "tether.v1.>", "homeassistant", "homeassistant.>"}},
@@ -92,6 +98,21 @@ func TestOperatorsReadOnlyTheirOwnBlobFrames(t *testing.T) {
 	}
 	if m := entry("mon"); !strings.Contains(m, `"tether.v1.*.operators.*.cmd.blob"`) || !strings.Contains(m, `"tether.v1.*.operators.*.blob"`) {
 		t.Errorf("the monitor may read operators' blob frames:\n%s", m)
+	}
+}
+
+// TestHANames: regions that differ only in '.' and '_' get distinct
+// streams and subject prefixes, each a valid stream name and one token.
+func TestHANames(t *testing.T) {
+	for region, want := range map[string][2]string{
+		"eu-1":   {"TETHER_eu-1", "tether.ha.eu-1"},
+		"eu.1":   {"TETHER_eu_2E1", "tether.ha.eu_2E1"},
+		"eu_1":   {"TETHER_eu_5F1", "tether.ha.eu_5F1"},
+		"eu_2E1": {"TETHER_eu_5F2E1", "tether.ha.eu_5F2E1"},
+	} {
+		if s, p := HAStream(region), HASubjects(region); s != want[0] || p != want[1] {
+			t.Errorf("%q: stream %q subjects %q, want %q", region, s, p, want)
+		}
 	}
 }
 

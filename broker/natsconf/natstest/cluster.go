@@ -54,8 +54,11 @@ type Cluster struct {
 	bin  string
 	dir  string
 	MQTT [Nodes]string // each node's MQTT listener, host:port
-	http [Nodes]string // each node's monitoring listener (/healthz)
-	proc [Nodes]*node
+	// Client is each node's core-NATS client listener, host:port (the
+	// users and permissions are the same as over MQTT).
+	Client [Nodes]string
+	http   [Nodes]string // each node's monitoring listener (/healthz)
+	proc   [Nodes]*node
 }
 
 type node struct {
@@ -76,9 +79,9 @@ func Start(t testing.TB, region string, auth []byte) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var routes, clients [Nodes]string
+	var routes [Nodes]string
 	for i := range Nodes {
-		routes[i], clients[i], c.MQTT[i], c.http[i] = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+		routes[i], c.Client[i], c.MQTT[i], c.http[i] = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	}
 	for i := range Nodes {
 		dir := filepath.Join(c.dir, fmt.Sprintf("n%d", i+1))
@@ -90,7 +93,7 @@ func Start(t testing.TB, region string, auth []byte) *Cluster {
 			"${STORE}", filepath.Join(dir, "jetstream"),
 			"${ROUTE_USER}", "route", "${ROUTE_PASSWORD}", "route-pw",
 			"${PEER1}:6222", routes[0], "${PEER2}:6222", routes[1], "${PEER3}:6222", routes[2],
-			"listen: 127.0.0.1:4222", "listen: "+clients[i],
+			"listen: 127.0.0.1:4222", "listen: "+c.Client[i],
 			"listen: 0.0.0.0:1883", "listen: "+c.MQTT[i],
 			"listen: 0.0.0.0:6222", "listen: "+routes[i],
 		).Replace(string(tmpl)) + "\n# Test only: readiness (/healthz).\nhttp: " + c.http[i] + "\n"
@@ -183,6 +186,16 @@ func (c *Cluster) stop(i int, sig syscall.Signal) {
 		<-n.exited
 	}
 	c.proc[i] = nil
+}
+
+// ClientURLs returns every node's core-NATS listener as nats:// URLs, node
+// first first.
+func (c *Cluster) ClientURLs(first int) []string {
+	var out []string
+	for k := range Nodes {
+		out = append(out, "nats://"+c.Client[(first+k)%Nodes])
+	}
+	return out
 }
 
 // URLs returns every node's MQTT listener as tcp:// URLs, node i first.

@@ -1,0 +1,360 @@
+package ha
+
+import (
+	"bytes"
+	"context"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// tombstoneTTL is how long a delete's tombstone stays in the stream. An
+// absent record and a tombstone read the same; the TTL only keeps
+// tombstones from piling up.
+const tombstoneTTL = "10m"
+
+// writeTimeout bounds one Commit's wait for the stream's answer (a node's
+// loss moves the stream's leader in a few seconds).
+const writeTimeout = 15 * time.Second
+
+// keyEnc maps a record key onto one subject token.
+var keyEnc = base32.HexEncoding.WithPadding(base32.NoPadding)
+
+// remotePrefix is the key prefix whose values stay in the stream: finished
+// tasks, the store's bulk, read rarely.
+var remotePrefix = []byte("f/")
+
+var errClosed = errors.New("ha: task store closed")
+
+// backend is the task store replicated in the region's stream, written
+// only while its Term holds the region: every message expects the epoch
+// subject to be at the Term's epoch, so the stream refuses it once a later
+// term exists.
+//
+// Memory: a sorted index of every record's key, with the value of every
+// record but finished tasks' (f/…), whose values Get and Scan fetch from
+// the stream one by one. Adding or removing a key moves the index's tail
+// (O(records) per write).
+type backend struct {
+	t *Term
+	r *Region
+
+	cmu    sync.Mutex // serialises Commit; guards failed
+	failed error      // sticky: after a refused or unknown commit
+
+	mu     sync.RWMutex // guards keys, vals, closed
+	keys   []string     // sorted
+	vals   map[string]entry
+	closed bool
+	done   chan struct{} // closed by Close
+}
+
+type entry struct {
+	v      []byte
+	remote bool // v is not held: read it from the stream
+}
+
+var _ Backend = (*backend)(nil)
+
+// Backend loads the region's task store (the last message of every record
+// subject) and returns it, writable while t holds the region.
+func (t *Term) Backend(ctx context.Context) (Backend, error) {
+	b := &backend{t: t, r: t.r, vals: map[string]entry{}, done: make(chan struct{})}
+	if err := b.load(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *backend) subject(key []byte) string {
+	return b.r.names.data + "." + keyEnc.EncodeToString(key)
+}
+
+// load reads the last message of every record subject through an ephemeral
+// consumer (not nats.go's ordered one: this one's creation says how many
+// messages it will deliver, so an empty store loads without a wait).
+func (b *backend) load(ctx context.Context) error {
+	filter := b.r.names.data + ".>"
+	c, err := b.r.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubject: filter, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+		AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true, Replicas: 1, InactiveThreshold: time.Minute,
+	})
+	if err != nil {
+		return fmt.Errorf("ha: load: %w", err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		b.r.stream.DeleteConsumer(dctx, c.CachedInfo().Name) // else it goes after InactiveThreshold
+	}()
+	pending := c.CachedInfo().NumPending
+	for pending > 0 {
+		batch, err := c.Fetch(512, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return fmt.Errorf("ha: load: %w", err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			meta, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("ha: load: %w", err)
+			}
+			pending = meta.NumPending
+			if err := b.loadMsg(m.Subject(), m.Headers(), m.Data()); err != nil {
+				return err
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return fmt.Errorf("ha: load: %w", err)
+		}
+		if n == 0 { // the rest expired (tombstones) meanwhile
+			break
+		}
+	}
+	slices.Sort(b.keys)
+	return nil
+}
+
+func (b *backend) loadMsg(subject string, h nats.Header, data []byte) error {
+	tok := strings.TrimPrefix(subject, b.r.names.data+".")
+	k, err := keyEnc.DecodeString(tok)
+	if err != nil || len(k) == 0 {
+		return fmt.Errorf("ha: load: subject %s is no record key", subject)
+	}
+	if h.Get(hdrDeleted) != "" {
+		return nil
+	}
+	ks := string(k)
+	if _, dup := b.vals[ks]; !dup {
+		b.keys = append(b.keys, ks)
+	}
+	b.vals[ks] = newEntry(k, data)
+	return nil
+}
+
+func newEntry(k, v []byte) entry {
+	if bytes.HasPrefix(k, remotePrefix) {
+		return entry{remote: true}
+	}
+	return entry{v: append([]byte{}, v...)} // non-nil: an empty value is not an absent one
+}
+
+// fetch reads key's value from the stream; nil when absent.
+func (b *backend) fetch(key []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	m, err := b.r.stream.GetLastMsgForSubject(ctx, b.subject(key))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ha: get %q: %w", key, err)
+	}
+	if m.Header.Get(hdrDeleted) != "" {
+		return nil, nil
+	}
+	if m.Data == nil {
+		return []byte{}, nil
+	}
+	return m.Data, nil
+}
+
+func (b *backend) Get(key []byte) ([]byte, error) {
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return nil, errClosed
+	}
+	e, ok := b.vals[string(key)]
+	b.mu.RUnlock()
+	switch {
+	case !ok:
+		return nil, nil
+	case e.remote:
+		return b.fetch(key)
+	}
+	return bytes.Clone(e.v), nil
+}
+
+// scanChunk is how many records Scan copies out of the index at a time: fn
+// runs without the index's lock, so it may call Get or take long.
+const scanChunk = 256
+
+func (b *backend) Scan(prefix, after []byte, values bool, fn func(k, v []byte) (bool, error)) error {
+	from, inclusive := string(prefix), true
+	if after != nil && bytes.Compare(after, prefix) >= 0 {
+		from, inclusive = string(after), false
+	}
+	for {
+		b.mu.RLock()
+		if b.closed {
+			b.mu.RUnlock()
+			return errClosed
+		}
+		i, found := slices.BinarySearch(b.keys, from)
+		if found && !inclusive {
+			i++
+		}
+		var chunk []string
+		var vals []entry
+		for ; i < len(b.keys) && len(chunk) < scanChunk && strings.HasPrefix(b.keys[i], string(prefix)); i++ {
+			chunk = append(chunk, b.keys[i])
+			if values {
+				vals = append(vals, b.vals[b.keys[i]])
+			}
+		}
+		b.mu.RUnlock()
+		if len(chunk) == 0 {
+			return nil
+		}
+		for j, k := range chunk {
+			var v []byte
+			if values {
+				v = vals[j].v
+				if vals[j].remote {
+					var err error
+					if v, err = b.fetch([]byte(k)); err != nil {
+						return err
+					}
+					if v == nil { // deleted since the chunk was copied
+						continue
+					}
+				}
+			}
+			if more, err := fn([]byte(k), v); err != nil || !more {
+				return err
+			}
+		}
+		from, inclusive = chunk[len(chunk)-1], false
+	}
+}
+
+// Commit publishes the units in order, as few atomic batches as the
+// server's batch limit allows, never splitting a unit; each batch is
+// acknowledged once stored on a quorum of the stream's replicas.
+func (b *backend) Commit(units []Unit) error {
+	b.cmu.Lock()
+	defer b.cmu.Unlock()
+	b.mu.RLock()
+	closed := b.closed
+	b.mu.RUnlock()
+	if closed {
+		return errClosed
+	}
+	if b.failed != nil {
+		return b.failed
+	}
+	var batch []*nats.Msg
+	var applied []Write
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := b.publish(batch); err != nil {
+			b.failed = err
+			return err
+		}
+		b.apply(applied)
+		batch, applied = batch[:0], applied[:0]
+		return nil
+	}
+	for _, u := range units {
+		if len(u) > maxBatch {
+			return fmt.Errorf("ha: commit: a unit of %d writes; an atomic batch takes %d", len(u), maxBatch)
+		}
+		if len(batch)+len(u) > maxBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		for _, w := range u {
+			if len(w.Key) == 0 {
+				return errors.New("ha: commit: empty key")
+			}
+			batch = append(batch, b.msg(w))
+			applied = append(applied, w)
+		}
+	}
+	return flush()
+}
+
+func (b *backend) msg(w Write) *nats.Msg {
+	m := nats.NewMsg(b.subject(w.Key))
+	if w.Value == nil {
+		m.Header.Set(hdrDeleted, "1")
+		m.Header.Set(hdrTTL, tombstoneTTL)
+	} else {
+		m.Data = w.Value
+	}
+	expect(m, b.r.names.epoch, b.t.Epoch())
+	return m
+}
+
+// publish stores one batch while the term holds; a refusal of the epoch
+// check, or a term lost before or during the write, is ErrFenced.
+func (b *backend) publish(batch []*nats.Msg) error {
+	if !b.t.Valid() {
+		return fmt.Errorf("ha: commit: lease lost: %w", ErrFenced)
+	}
+	ctx, cancel := context.WithTimeout(b.t.ctx, writeTimeout)
+	defer cancel()
+	_, err := publish(ctx, b.r.nc, batch)
+	switch {
+	case err == nil:
+		return nil
+	case wrongSeq(err):
+		return fmt.Errorf("ha: commit refused at epoch %s: %w (%v)", strconv.FormatUint(b.t.Epoch(), 10), ErrFenced, err)
+	case !b.t.Valid():
+		return fmt.Errorf("ha: commit: lease lost: %w (%v)", ErrFenced, err)
+	}
+	return fmt.Errorf("ha: commit: %w", err)
+}
+
+func (b *backend) apply(ws []Write) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, w := range ws {
+		k := string(w.Key)
+		i, found := slices.BinarySearch(b.keys, k)
+		if w.Value == nil {
+			if found {
+				b.keys = slices.Delete(b.keys, i, i+1)
+				delete(b.vals, k)
+			}
+			continue
+		}
+		if !found {
+			b.keys = slices.Insert(b.keys, i, k)
+		}
+		b.vals[k] = newEntry(w.Key, w.Value)
+	}
+}
+
+// Run has no upkeep to do (the stream compacts itself); it returns when
+// ctx ends or the store is closed.
+func (b *backend) Run(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+	case <-b.done:
+	}
+	return nil
+}
+
+func (b *backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		b.closed = true
+		close(b.done)
+	}
+	return nil
+}
