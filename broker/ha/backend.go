@@ -67,12 +67,30 @@ var _ Backend = (*backend)(nil)
 // Backend loads the region's task store (the last message of every record
 // subject) and returns it, writable while t holds the region.
 func (t *Term) Backend(ctx context.Context) (Backend, error) {
-	b := &backend{t: t, r: t.r, vals: map[string]entry{}, done: make(chan struct{})}
-	if err := b.load(ctx); err != nil {
-		return nil, err
+	for {
+		b := &backend{t: t, r: t.r, vals: map[string]entry{}, done: make(chan struct{})}
+		// A request lost while a node dies goes unanswered: each attempt
+		// has its own timeout.
+		actx, cancel := context.WithTimeout(ctx, loadTimeout)
+		err := b.load(actx)
+		cancel()
+		if err == nil {
+			return b, nil
+		}
+		if ctx.Err() != nil || !t.Valid() {
+			return nil, err
+		}
+		t.r.log.Warn("ha: task store not loaded; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	return b, nil
 }
+
+// loadTimeout bounds one attempt to load the store.
+const loadTimeout = 30 * time.Second
 
 func (b *backend) subject(key []byte) string {
 	return b.r.names.data + "." + keyEnc.EncodeToString(key)

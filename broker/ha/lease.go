@@ -110,8 +110,10 @@ func (r *Region) Campaign(ctx context.Context) (*Term, error) {
 	var seq uint64
 	var sent time.Time
 	for {
+		actx, cancel := context.WithTimeout(ctx, r.o.LeaseTTL)
 		var err error
-		seq, sent, err = r.acquire(ctx)
+		seq, sent, err = r.acquire(actx)
+		cancel()
 		if err == nil {
 			break
 		}
@@ -187,24 +189,34 @@ func (r *Region) storeLease(ctx context.Context, prev, epoch uint64) (uint64, er
 // returns the new message's sequence.
 func (r *Region) bump(ctx context.Context, t *Term) (uint64, error) {
 	for {
-		prev, err := r.lastSeq(ctx, r.names.epoch)
-		if err != nil {
-			return 0, err
-		}
 		if !t.Valid() {
 			return 0, errors.New("ha: campaign: lease lost before the epoch was bumped")
 		}
-		m := nats.NewMsg(r.names.epoch)
-		m.Data = []byte(r.o.Holder)
-		expect(m, r.names.epoch, prev)
-		seq, err := publish(ctx, r.nc, []*nats.Msg{m})
+		// Bounded by the lease: past it the term is lost anyway.
+		actx, cancel := context.WithTimeout(ctx, r.o.LeaseTTL)
+		seq, err := r.bumpOnce(actx)
+		cancel()
 		if err == nil {
 			return seq, nil
 		}
-		if !wrongSeq(err) {
+		if ctx.Err() != nil {
 			return 0, fmt.Errorf("ha: bump epoch: %w", err)
 		}
+		if !wrongSeq(err) {
+			r.log.Warn("ha: bump epoch", "err", err)
+		}
 	}
+}
+
+func (r *Region) bumpOnce(ctx context.Context) (uint64, error) {
+	prev, err := r.lastSeq(ctx, r.names.epoch)
+	if err != nil {
+		return 0, err
+	}
+	m := nats.NewMsg(r.names.epoch)
+	m.Data = []byte(r.o.Holder)
+	expect(m, r.names.epoch, prev)
+	return publish(ctx, r.nc, []*nats.Msg{m})
 }
 
 // renew keeps the lease every LeaseTTL/5 until the term is lost or

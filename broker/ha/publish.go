@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -71,7 +72,8 @@ func expect(m *nats.Msg, subject string, seq uint64) {
 
 // publish stores msgs in the stream, all or none (one atomic batch when
 // there are more than one), and returns the last one's stream sequence
-// once the stream acknowledged it (stored on a quorum of replicas).
+// once the stream acknowledged it (stored on a quorum of replicas). An
+// error but ctx's end or no responders leaves the outcome unknown.
 func publish(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) (uint64, error) {
 	if len(msgs) == 0 {
 		return 0, nil
@@ -79,6 +81,22 @@ func publish(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) (uint64, erro
 	if len(msgs) > maxBatch {
 		return 0, fmt.Errorf("ha: %d messages in one atomic batch; the server takes %d", len(msgs), maxBatch)
 	}
+	for {
+		seq, err := publishOnce(ctx, nc, msgs)
+		if !errors.Is(err, nats.ErrNoResponders) {
+			return seq, err
+		}
+		// Nothing was stored: the stream has no leader (one is being
+		// elected after a node's loss). Again, until ctx ends.
+		select {
+		case <-ctx.Done():
+			return 0, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func publishOnce(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) (uint64, error) {
 	last := msgs[len(msgs)-1]
 	if len(msgs) > 1 {
 		id := rand.Text() // ≤ 64 characters, as the server requires
