@@ -180,7 +180,9 @@ func (r *Region) storeLease(ctx context.Context, prev, epoch uint64) (uint64, er
 	body, _ := json.Marshal(lease{Holder: r.o.Holder, Epoch: epoch})
 	m := nats.NewMsg(r.names.lease)
 	m.Data = body
-	m.Header.Set(hdrTTL, fmt.Sprintf("%ds", int(r.o.LeaseTTL/time.Second)))
+	// NATS keeps TTLs in whole seconds: rounded up, the lease never
+	// expires on the servers before the holder's deadline.
+	m.Header.Set(hdrTTL, fmt.Sprintf("%ds", int((r.o.LeaseTTL+time.Second-1)/time.Second)))
 	expect(m, r.names.lease, prev)
 	return publish(ctx, r.nc, []*nats.Msg{m})
 }
