@@ -14,6 +14,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tether-edge/tether/broker/tasks"
 )
 
 // tombstoneTTL is how long a delete's tombstone stays in the stream. An
@@ -62,11 +64,11 @@ type entry struct {
 	remote bool // v is not held: read it from the stream
 }
 
-var _ Backend = (*backend)(nil)
+var _ tasks.Backend = (*backend)(nil)
 
 // Backend loads the region's task store (the last message of every record
 // subject) and returns it, writable while t holds the region.
-func (t *Term) Backend(ctx context.Context) (Backend, error) {
+func (t *Term) Backend(ctx context.Context) (tasks.Backend, error) {
 	for {
 		b := &backend{t: t, r: t.r, vals: map[string]entry{}, done: make(chan struct{})}
 		// A request lost while a node dies goes unanswered: each attempt
@@ -115,7 +117,9 @@ func (b *backend) load(ctx context.Context) error {
 	}()
 	pending := c.CachedInfo().NumPending
 	for pending > 0 {
-		batch, err := c.Fetch(512, jetstream.FetchMaxWait(5*time.Second))
+		// No more than pending: Fetch returns once it has them all, rather
+		// than at MaxWait.
+		batch, err := c.Fetch(int(min(pending, 512)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			return fmt.Errorf("ha: load: %w", err)
 		}
@@ -259,7 +263,7 @@ func (b *backend) Scan(prefix, after []byte, values bool, fn func(k, v []byte) (
 // Commit publishes the units in order, as few atomic batches as the
 // server's batch limit allows, never splitting a unit; each batch is
 // acknowledged once stored on a quorum of the stream's replicas.
-func (b *backend) Commit(units []Unit) error {
+func (b *backend) Commit(units []tasks.Unit) error {
 	b.cmu.Lock()
 	defer b.cmu.Unlock()
 	b.mu.RLock()
@@ -272,7 +276,7 @@ func (b *backend) Commit(units []Unit) error {
 		return b.failed
 	}
 	var batch []*nats.Msg
-	var applied []Write
+	var applied []tasks.Write
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -305,7 +309,7 @@ func (b *backend) Commit(units []Unit) error {
 	return flush()
 }
 
-func (b *backend) msg(w Write) *nats.Msg {
+func (b *backend) msg(w tasks.Write) *nats.Msg {
 	m := nats.NewMsg(b.subject(w.Key))
 	if w.Value == nil {
 		m.Header.Set(hdrDeleted, "1")
@@ -318,10 +322,10 @@ func (b *backend) msg(w Write) *nats.Msg {
 }
 
 // publish stores one batch while the term holds; a refusal of the epoch
-// check, or a term lost before or during the write, is ErrFenced.
+// check, or a term lost before or during the write, is tasks.ErrFenced.
 func (b *backend) publish(batch []*nats.Msg) error {
 	if !b.t.Valid() {
-		return fmt.Errorf("ha: commit: lease lost: %w", ErrFenced)
+		return fmt.Errorf("ha: commit: lease lost: %w", tasks.ErrFenced)
 	}
 	ctx, cancel := context.WithTimeout(b.t.ctx, writeTimeout)
 	defer cancel()
@@ -330,14 +334,14 @@ func (b *backend) publish(batch []*nats.Msg) error {
 	case err == nil:
 		return nil
 	case wrongSeq(err):
-		return fmt.Errorf("ha: commit refused at epoch %s: %w (%v)", strconv.FormatUint(b.t.Epoch(), 10), ErrFenced, err)
+		return fmt.Errorf("ha: commit refused at epoch %s: %w (%v)", strconv.FormatUint(b.t.Epoch(), 10), tasks.ErrFenced, err)
 	case !b.t.Valid():
-		return fmt.Errorf("ha: commit: lease lost: %w (%v)", ErrFenced, err)
+		return fmt.Errorf("ha: commit: lease lost: %w (%v)", tasks.ErrFenced, err)
 	}
 	return fmt.Errorf("ha: commit: %w", err)
 }
 
-func (b *backend) apply(ws []Write) {
+func (b *backend) apply(ws []tasks.Write) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, w := range ws {
