@@ -67,7 +67,9 @@ type entry struct {
 var _ tasks.Backend = (*backend)(nil)
 
 // Backend loads the region's task store (the last message of every record
-// subject) and returns it, writable while t holds the region.
+// subject) and returns it, writable while t holds the region. It holds
+// every record's key in memory, and every value but finished tasks' (f/…),
+// which Get and Scan read from the stream.
 func (t *Term) Backend(ctx context.Context) (tasks.Backend, error) {
 	for {
 		b := &backend{t: t, r: t.r, vals: map[string]entry{}, done: make(chan struct{})}
