@@ -60,6 +60,8 @@ type Config struct {
 	HomeAssistant HomeAssistant `yaml:"homeassistant"`
 	// Enrol: zero-touch enrolment with site tokens (docs/security.md).
 	Enrol Enrol `yaml:"enrol"`
+	// HA: several schedulers for the region, one acting (ha.go).
+	HA HA `yaml:"ha"`
 
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
@@ -182,6 +184,7 @@ func (c *Config) Validate() error {
 	if c.Enrol.File != "" && (!c.UsesEmbedded() || c.Embedded.CredentialsFile == "") {
 		add("enrol.file: enrolment needs the embedded broker and its credentials_file (not mqtt_url)")
 	}
+	c.validateHA(add)
 	if c.HTTP.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 			add("http.listen %q: write it as HOST:PORT, e.g. 127.0.0.1:9883", c.HTTP.Listen)

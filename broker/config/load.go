@@ -33,7 +33,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 			"TETHER_TASKS_DIR": &cfg.Tasks.Dir, "TETHER_SIGNING_KEY_FILE": &cfg.Tasks.SigningKeyFile,
 			"TETHER_PLACEMENT_POLICY": &cfg.Placement.Policy, "TETHER_HTTP_LISTEN": &cfg.HTTP.Listen,
 		},
-		Lists:     map[string]*[]string{"TETHER_MQTT_URL": &cfg.MQTTURL},
+		Lists:     map[string]*[]string{"TETHER_MQTT_URL": &cfg.MQTTURL, "TETHER_HA_NATS_URL": &cfg.HA.NATSURL},
 		Durations: map[string]*time.Duration{"TETHER_OFFLINE_GRACE": &cfg.OfflineGrace, "TETHER_REDELIVERY_WINDOW": &cfg.RedeliveryWindow},
 		Bools:     map[string]*bool{"TETHER_HOMEASSISTANT_DISCOVERY": &cfg.HomeAssistant.Discovery},
 	}.Apply(getenv)
@@ -50,6 +50,8 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.String("config", "", "YAML config file (see deploy/broker.yaml)")
 	fs.StringVar(&cfg.Region, "region", cfg.Region, "region served (topic namespace)")
 	fs.Var(&cliconf.List{Dst: &cfg.MQTTURL}, "mqtt-url", "external broker URL (repeat for failover); unset: embedded broker")
+	fs.Var(&cliconf.List{Dst: &cfg.HA.NATSURL}, "ha-nats-url", "the NATS cluster's core listener (repeat); set: run highly available, one of several schedulers of the region (docs/scaling.md)")
+	fs.StringVar(&cfg.HA.Holder, "ha-holder", cfg.HA.Holder, "this scheduler's name in the region's lease (empty: the host name)")
 	fs.StringVar(&cfg.Embedded.Listen, "listen", cfg.Embedded.Listen, "embedded broker's plain TCP address (empty: none)")
 	fs.StringVar(&cfg.Embedded.TLSListen, "tls-listen", cfg.Embedded.TLSListen, "embedded broker's TLS address")
 	fs.StringVar(&cfg.Embedded.CertFile, "tls-cert-file", cfg.Embedded.CertFile, "embedded broker's certificate (PEM)")
