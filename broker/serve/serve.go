@@ -62,7 +62,7 @@ type Options struct {
 	Now     func() time.Time
 	Elapsed func() time.Duration
 	// Epoch is the leadership term this scheduler leads in, from the
-	// region's consensus (the election gives it): its status, will and
+	// region's consensus (with ha, the term this process won replaces it): its status, will and
 	// goodbye, every assignment and every task status carry it. 0: a
 	// scheduler without high availability, whose messages carry none.
 	Epoch uint64
@@ -153,10 +153,23 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		r.loop(brokerCtx)
 	}()
 
-	st, ld, key, err := openTasks(cfg, o)
+	var lead *leadership
+	if cfg.HA.Enabled() {
+		// A standby waits here; a scheduler that loses its term stops
+		// acting through ctx (cause ErrDeposed) and returns ErrDeposed.
+		if lead, err = campaign(ctx, cfg, password, o.Logger); err != nil || lead == nil {
+			stopBroker()
+			wg.Wait()
+			return err
+		}
+		defer lead.close()
+		ctx = lead.bind(ctx)
+		o.Epoch = lead.epoch()
+	}
+	st, ld, key, err := openTasks(ctx, cfg, o, lead)
 	if err == nil {
 		var s *scheduler
-		s, err = newScheduler(cfg, o, brokers, password, st, ld, key)
+		s, err = newScheduler(cfg, o, brokers, password, st, ld, key, lead)
 		if err == nil {
 			s.rx = rx
 			if cfg.Enrol.File != "" && broker != nil {
@@ -201,6 +214,9 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	// The scheduler has said goodbye; now the broker may go.
 	stopBroker()
 	wg.Wait()
+	if lead.deposed() {
+		return ErrDeposed
+	}
 	return err
 }
 
@@ -266,6 +282,8 @@ type scheduler struct {
 	// restoreLinks and then linkSaveLoop use it.
 	linksSaved uint64
 	epoch      time.Time // the origin of monotonic when Options.Elapsed is nil
+	// lead is the region's lease and term with ha (ha.go); nil without.
+	lead *leadership
 }
 
 // monotonic is the scheduler's monotonic clock (Options.Elapsed).
@@ -287,7 +305,7 @@ func redelivery(cfg config.Config) time.Duration {
 }
 
 func newScheduler(cfg config.Config, o Options, brokers []string, password string,
-	st *tasks.Store, ld tasks.Loaded, key ed25519.PrivateKey) (*scheduler, error) {
+	st *tasks.Store, ld tasks.Loaded, key ed25519.PrivateKey, lead *leadership) (*scheduler, error) {
 	topics, err := protocol.NewTopics(cfg.Region)
 	if err != nil {
 		return nil, err
@@ -304,6 +322,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		actions: make(chan nodeAction, 1024),
 		intake:  newIntake(intakeWorkers, intakeDepth),
 		store:   st,
+		lead:    lead,
 		links:   links.NewTable(),
 		silence: newProbeSilence(),
 		epoch:   time.Now(),
@@ -316,7 +335,12 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		TLS: tc, KeepAlive: cfg.KeepAlive, Logger: s.log,
 		Will:      func() *session.Message { return s.status(protocol.StateOffline, protocol.ReasonLost) },
 		OnConnect: s.onConnect, OnSubscribed: s.onSubscribed,
-		Goodbye: func() *session.Message { return s.status(protocol.StateOffline, protocol.ReasonShutdown) },
+		Goodbye: func() *session.Message {
+			if s.lead.deposed() {
+				return nil // the successor speaks for the region
+			}
+			return s.status(protocol.StateOffline, protocol.ReasonShutdown)
+		},
 	})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"context"
 	"crypto/ed25519"
 	"math"
 	"time"
@@ -12,10 +13,11 @@ import (
 	"github.com/tether-edge/tether/pkg/task"
 )
 
-// openTasks opens the task store and loads the signing key. A key file
+// openTasks opens the task store — in tasks.dir, or with ha in the
+// region's replicated stream — and loads the signing key. A key file
 // that is configured but unusable is an error; no key file leaves tasks
 // pending, which the engine logs.
-func openTasks(cfg config.Config, o Options) (*tasks.Store, tasks.Loaded, ed25519.PrivateKey, error) {
+func openTasks(ctx context.Context, cfg config.Config, o Options, lead *leadership) (*tasks.Store, tasks.Loaded, ed25519.PrivateKey, error) {
 	log := o.Logger.With("component", "tasks")
 	var key ed25519.PrivateKey
 	if f := cfg.Tasks.SigningKeyFile; f != "" {
@@ -27,6 +29,10 @@ func openTasks(cfg config.Config, o Options) (*tasks.Store, tasks.Loaded, ed2551
 	} else {
 		log.Error("no signing key (tasks.signing_key_file): tasks are accepted but stay pending; " +
 			"make one with `tether-broker keygen` and pin its public key on the agents")
+	}
+	if lead != nil {
+		st, ld, err := lead.store(ctx, o.Logger)
+		return st, ld, key, err
 	}
 	st, ld, rec, err := tasks.OpenStore(cfg.Tasks.Dir, o.Logger)
 	if err != nil {

@@ -1,0 +1,256 @@
+package e2e
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/agent/runner"
+	"github.com/tether-edge/tether/broker/natsconf/natstest"
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
+)
+
+// haRegion is a region on a 3-node NATS cluster with highly available
+// schedulers (ha.nats_url): each one a real `tether-broker serve`, all
+// signing with the region's one key.
+type haRegion struct {
+	*natsRegion
+	key, pub string
+}
+
+// startHARegion starts the cluster, with users for nodes and an operator,
+// but no scheduler.
+func startHARegion(t *testing.T, nodes []string) *haRegion {
+	t.Helper()
+	s := newSiteHash(t, "bcrypt")
+	for _, n := range append([]string{"operator"}, nodes...) {
+		s.addUser(n)
+	}
+	out, err := exec.Command(s.broker, "natsconf", "-f", s.creds, "--region", "default",
+		"--scheduler", "tether-scheduler", "--monitor", "monitor", "--operator", "operator").Output()
+	if err != nil {
+		t.Fatalf("natsconf: %v", err)
+	}
+	r := &haRegion{natsRegion: &natsRegion{s: s, c: natstest.Start(t, "default", out)}}
+	r.usePort(0)
+	r.key = filepath.Join(s.dir, "scheduler.key")
+	pub, err := exec.Command(s.broker, "keygen", "-o", r.key).Output()
+	if err != nil {
+		t.Fatalf("keygen: %v", err)
+	}
+	r.pub = strings.TrimSpace(string(pub))
+	return r
+}
+
+// startScheduler runs a highly available scheduler named holder, listing
+// the cluster's nodes from node first on.
+func (r *haRegion) startScheduler(holder string, first int) *proc {
+	args := []string{"serve", "--password-file", filepath.Join(r.s.dir, "tether-scheduler.pw"),
+		"--signing-key-file", r.key, "--log-level", "debug", "--fleet-row-refresh", "1s", "--ha-holder", holder}
+	for _, u := range r.c.URLs(first) {
+		args = append(args, "--mqtt-url", u)
+	}
+	for _, u := range r.c.NATSURLs(first) {
+		args = append(args, "--ha-nats-url", u)
+	}
+	return r.s.start("tether-broker serve ("+holder+")", r.s.broker, args...)
+}
+
+func (r *haRegion) startAgent(node string, extra ...string) *proc {
+	args := []string{"--scheduler-key", r.pub}
+	for _, u := range r.c.URLs(0) {
+		args = append(args, "--broker", u)
+	}
+	return r.s.startAgent(node, append(args, extra...)...)
+}
+
+var actingRE = regexp.MustCompile(`msg="holding the region's lease: acting scheduler"`)
+
+// acting waits until one of ps holds the lease and is ready, and returns it.
+func acting(t *testing.T, within time.Duration, ps ...*proc) *proc {
+	t.Helper()
+	var got *proc
+	ok := testenv.Within(within, func() bool {
+		for _, p := range ps {
+			out := p.out.String()
+			if actingRE.MatchString(out) && schedulerReadyRE.MatchString(out) {
+				got = p
+				return true
+			}
+		}
+		return false
+	})
+	if !ok {
+		t.Fatalf("no scheduler holds the region and is ready within %v", within)
+	}
+	return got
+}
+
+// TestSchedulerFailover: two schedulers of one region on a 3-node NATS
+// cluster, one acting, one standing by; agents run checkpointable and
+// plain tasks. The acting scheduler is SIGKILLed mid-run: the standby
+// takes over within 10 s (lease 5 s), every task succeeds exactly once
+// with its correct output, the interrupted checkpointable ones resume
+// from their last checkpoint, and the scheduler's view counts no node's
+// acknowledged report lost. The killed one, started again, stands by;
+// then the acting one stops cleanly and hands over at once (it resigns). The
+// short form runs 60 tasks on 3 agents; the long form (TETHER_CLUSTER=1,
+// make cluster) 500 on 20.
+func TestSchedulerFailover(t *testing.T) {
+	t.Parallel()
+	n, agentsN := 60, 3
+	if cluster() {
+		n, agentsN = 500, 20
+	}
+	var nodes []string
+	for i := range agentsN {
+		nodes = append(nodes, fmt.Sprintf("pi-ha-%02d", i))
+	}
+	r := startHARegion(t, nodes)
+	a := r.startScheduler("sched-a", 0)
+	active := acting(t, time.Minute, a)
+	b := r.startScheduler("sched-b", 1)
+	waitOutput(b, regexp.MustCompile(`msg="standing by for the region's lease"`), 30*time.Second)
+	op := newOperator(t, r.s)
+	for _, node := range nodes {
+		r.startAgent(node, "--task-slots", "3", "--sample-interval", "1s")
+	}
+	r.s.waitFleet(60*time.Second, "every agent online", func(m map[string]protocol.FleetNode) bool {
+		for _, node := range nodes {
+			if !m[node].Online {
+				return false
+			}
+		}
+		return true
+	})
+	if actingRE.MatchString(b.out.String()) {
+		t.Fatal("the standby acts while the first scheduler holds the region")
+	}
+
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	specs := mixedSpecs(rand.New(rand.NewPCG(seed, seed)), n)
+	byID := map[string]task.Spec{}
+	for _, spec := range specs {
+		byID[spec.ID] = spec
+		if rep := op.submit(spec); !rep.OK || rep.Task != spec.ID {
+			t.Fatalf("submit %s: %+v", spec.ID, rep)
+		}
+	}
+	before := op.waitTasks(3*time.Minute, "two checkpointable tasks running with checkpointed progress", func(m map[string]task.Status) bool {
+		running := 0
+		for _, st := range m {
+			if st.State == task.StateRunning && byID[st.Task].Checkpointable && st.Progress > 0 {
+				running++
+			}
+		}
+		return running >= 2
+	})
+	interrupted := map[string]int64{}
+	for id, st := range before {
+		if st.State == task.StateRunning && byID[id].Checkpointable {
+			interrupted[id] = st.Progress
+		}
+	}
+	killed := time.Now()
+	active.signal(syscall.SIGKILL)
+	<-active.done
+	t.Logf("SIGKILLed the acting scheduler with %d checkpointable tasks running", len(interrupted))
+	acting(t, time.Minute, b)
+	takeover := time.Since(killed)
+	t.Logf("the standby took over and was ready %v after the kill (load average %s)", takeover.Round(10*time.Millisecond), loadavg())
+	if takeover > 10*time.Second {
+		t.Errorf("takeover took %v, want ≤ 10 s", takeover.Round(10*time.Millisecond))
+	}
+	// The killed scheduler comes back as the standby; then the acting one
+	// is restarted cleanly (SIGTERM, as a rolling upgrade does): it
+	// resigns, and the standby takes over without waiting out the lease.
+	a2 := r.startScheduler("sched-a", 2)
+	waitOutput(a2, regexp.MustCompile(`msg="standing by for the region's lease"`), 30*time.Second)
+	stopped := time.Now()
+	b.signal(syscall.SIGTERM)
+	if err := b.wait(t, 30*time.Second); err != nil {
+		t.Errorf("the acting scheduler's clean stop: %v", err)
+	}
+	acting(t, time.Minute, a2)
+	handover := time.Since(stopped)
+	t.Logf("after a clean stop the standby was acting and ready %v later", handover.Round(10*time.Millisecond))
+	if handover > 5*time.Second {
+		t.Errorf("handover after a clean stop took %v, want < the lease (5 s): the stopping scheduler did not resign", handover.Round(10*time.Millisecond))
+	}
+	b2 := r.startScheduler("sched-b", 1)
+	waitOutput(b2, regexp.MustCompile(`msg="standing by for the region's lease"`), 30*time.Second)
+
+	final := op.waitTasks(8*time.Minute, "every task ended", func(m map[string]task.Status) bool {
+		if len(m) < n {
+			return false
+		}
+		for _, st := range m {
+			if !task.Terminal(st.State) {
+				return false
+			}
+		}
+		return true
+	})
+	resumed := 0
+	for _, spec := range specs {
+		st := final[spec.ID]
+		if st.State != task.StateSucceeded {
+			t.Errorf("%s ended %s: %s (attempts %+v)", spec.ID, st.State, st.Error, st.Attempts)
+			continue
+		}
+		want, err := runner.BuiltinOutput(*spec.Builtin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Result == nil || st.Result.Output != want {
+			t.Errorf("%s: result %+v, want output %s", spec.ID, st.Result, want)
+			continue
+		}
+		if k := appliedSuccesses(st); k != 1 {
+			t.Errorf("%s: %d successes applied, want exactly one: %+v", spec.ID, k, st.Attempts)
+		}
+		if last := st.Attempts[len(st.Attempts)-1]; !last.Ended.IsZero() && last.Ended.Before(killed) {
+			delete(interrupted, spec.ID) // done before the kill
+		}
+		if seen, ok := interrupted[spec.ID]; ok {
+			from := spec.Builtin.Units - st.Result.WorkDone
+			if from < seen {
+				t.Errorf("%s: resumed from %d, but %d units had been checkpointed before the kill", spec.ID, from, seen)
+			}
+			if from > 0 {
+				resumed++
+			}
+		}
+	}
+	t.Logf("%d tasks succeeded; %d of the %d interrupted checkpointable tasks resumed from a checkpoint", n, resumed, len(interrupted))
+	if len(interrupted) > 0 && resumed == 0 {
+		t.Error("no interrupted task resumed from a checkpoint")
+	}
+	rows := map[string]protocol.FleetNode{}
+	r.s.waitFleet(2*time.Minute, "every node's reports complete in the new scheduler's view", func(m map[string]protocol.FleetNode) bool {
+		for _, node := range nodes {
+			if !m[node].Online || m[node].Missing != 0 {
+				return false
+			}
+			rows[node] = m[node]
+		}
+		return true
+	})
+	for _, node := range nodes {
+		if rows[node].Gaps != 0 {
+			t.Errorf("%s: the scheduler counts %d reports lost for good", node, rows[node].Gaps)
+		}
+	}
+	if actingRE.MatchString(b2.out.String()) {
+		t.Error("the restarted scheduler acts beside the one that took over")
+	}
+}
