@@ -58,7 +58,7 @@ func (r *haRegion) startScheduler(holder string, first int) *proc {
 	for _, u := range r.c.URLs(first) {
 		args = append(args, "--mqtt-url", u)
 	}
-	for _, u := range r.c.NATSURLs(first) {
+	for _, u := range r.c.ClientURLs(first) {
 		args = append(args, "--ha-nats-url", u)
 	}
 	return r.s.start("tether-broker serve ("+holder+")", r.s.broker, args...)
@@ -96,10 +96,11 @@ func acting(t *testing.T, within time.Duration, ps ...*proc) *proc {
 
 // TestSchedulerFailover: two schedulers of one region on a 3-node NATS
 // cluster, one acting, one standing by; agents run checkpointable and
-// plain tasks. The acting scheduler is SIGKILLed mid-run: the standby
-// takes over within 10 s (lease 5 s), every task succeeds exactly once
-// with its correct output, the interrupted checkpointable ones resume
-// from their last checkpoint, and the scheduler's view counts no node's
+// plain tasks. The acting scheduler is SIGKILLed mid-run, with an agent
+// running checkpointable tasks: the standby takes over within 10 s (lease
+// 5 s), every task succeeds exactly once with its correct output, the
+// killed agent's checkpointable tasks resume from the checkpoints the dead
+// scheduler stored, and the scheduler's view counts no node's
 // acknowledged report lost. The killed one, started again, stands by;
 // then the acting one stops cleanly and hands over at once (it resigns). The
 // short form runs 60 tasks on 3 agents; the long form (TETHER_CLUSTER=1,
@@ -120,8 +121,9 @@ func TestSchedulerFailover(t *testing.T) {
 	b := r.startScheduler("sched-b", 1)
 	waitOutput(b, regexp.MustCompile(`msg="standing by for the region's lease"`), 30*time.Second)
 	op := newOperator(t, r.s)
+	agents := map[string]*proc{}
 	for _, node := range nodes {
-		r.startAgent(node, "--task-slots", "3", "--sample-interval", "1s")
+		agents[node] = r.startAgent(node, "--task-slots", "3", "--sample-interval", "1s")
 	}
 	r.s.waitFleet(60*time.Second, "every agent online", func(m map[string]protocol.FleetNode) bool {
 		for _, node := range nodes {
@@ -145,31 +147,45 @@ func TestSchedulerFailover(t *testing.T) {
 			t.Fatalf("submit %s: %+v", spec.ID, rep)
 		}
 	}
-	before := op.waitTasks(3*time.Minute, "two checkpointable tasks running with checkpointed progress", func(m map[string]task.Status) bool {
-		running := 0
+	// The acting scheduler dies together with an agent running
+	// checkpointable tasks: those can only resume from the checkpoints the
+	// dead scheduler stored, read back by its successor from the region's
+	// replicated stream. The other agents' tasks run on through the
+	// failover.
+	var victim string
+	before := op.waitTasks(3*time.Minute, "an agent running two checkpointable tasks with checkpointed progress", func(m map[string]task.Status) bool {
+		running := map[string]int{}
 		for _, st := range m {
 			if st.State == task.StateRunning && byID[st.Task].Checkpointable && st.Progress > 0 {
-				running++
+				running[st.Node]++
+				if running[st.Node] >= 2 {
+					victim = st.Node
+					return true
+				}
 			}
 		}
-		return running >= 2
+		return false
 	})
 	interrupted := map[string]int64{}
 	for id, st := range before {
-		if st.State == task.StateRunning && byID[id].Checkpointable {
+		if st.Node == victim && st.State == task.StateRunning && byID[id].Checkpointable {
 			interrupted[id] = st.Progress
 		}
 	}
 	killed := time.Now()
 	active.signal(syscall.SIGKILL)
+	agents[victim].signal(syscall.SIGKILL)
 	<-active.done
-	t.Logf("SIGKILLed the acting scheduler with %d checkpointable tasks running", len(interrupted))
+	<-agents[victim].done
+	t.Logf("SIGKILLed the acting scheduler and %s with %d checkpointable tasks running", victim, len(interrupted))
 	acting(t, time.Minute, b)
 	takeover := time.Since(killed)
 	t.Logf("the standby took over and was ready %v after the kill (load average %s)", takeover.Round(10*time.Millisecond), loadavg())
 	if takeover > 10*time.Second {
 		t.Errorf("takeover took %v, want ≤ 10 s", takeover.Round(10*time.Millisecond))
 	}
+	time.Sleep(time.Second) // kept: the agent stays down a while, as after a crash
+	agents[victim] = r.startAgent(victim, "--task-slots", "3", "--sample-interval", "1s")
 	// The killed scheduler comes back as the standby; then the acting one
 	// is restarted cleanly (SIGTERM, as a rolling upgrade does): it
 	// resigns, and the standby takes over without waiting out the lease.
