@@ -162,10 +162,20 @@ type proc struct {
 
 func (s *site) start(name, bin string, args ...string) *proc {
 	s.t.Helper()
-	p := &proc{name: name, cmd: exec.Command(bin, args...), out: &testenv.SyncBuffer{}, done: make(chan struct{})}
+	return s.startCmd(name, exec.Command(bin, args...))
+}
+
+// startCmd is start for a command made elsewhere (in a network namespace).
+func (s *site) startCmd(name string, cmd *exec.Cmd) *proc {
+	s.t.Helper()
+	p := &proc{name: name, cmd: cmd, out: &testenv.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	// The scheduler keeps its task store in the site (agents ignore it).
-	p.cmd.Env = append(os.Environ(), "TETHER_TASKS_DIR="+filepath.Join(s.dir, "tasks"))
+	env := p.cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	p.cmd.Env = append(env, "TETHER_TASKS_DIR="+filepath.Join(s.dir, "tasks"))
 	if err := p.cmd.Start(); err != nil {
 		s.t.Fatalf("start %s: %v", name, err)
 	}

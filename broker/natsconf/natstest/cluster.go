@@ -59,6 +59,7 @@ type Cluster struct {
 	Client [Nodes]string
 	http   [Nodes]string // each node's monitoring listener (/healthz)
 	proc   [Nodes]*node
+	hosts  Hosts // nil: loopback
 }
 
 type node struct {
@@ -74,13 +75,37 @@ type node struct {
 // JetStream has a metadata leader. The cluster stops when the test ends.
 func Start(t testing.TB, region string, auth []byte) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, bin: Binary(t), dir: t.TempDir()}
+	return StartOn(t, region, auth, nil)
+}
+
+// Hosts places each node on a host of its own: node i (0-based) is
+// NodeName(i), listens on IP(NodeName(i)) with the template's own ports,
+// and runs through Command (pkg/testenv/netns's Net is one: a network
+// namespace per node, so partitions between nodes are real).
+type Hosts interface {
+	IP(name string) string
+	Command(name, prog string, args ...string) *exec.Cmd
+}
+
+// NodeName is node i's name among Hosts: nats-1, nats-2, nats-3.
+func NodeName(i int) string { return fmt.Sprintf("nats-%d", i+1) }
+
+// StartOn is Start with each node on its host; nil hosts: every node on
+// loopback, on free ports.
+func StartOn(t testing.TB, region string, auth []byte, hosts Hosts) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, bin: Binary(t), dir: t.TempDir(), hosts: hosts}
 	tmpl, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(t), "deploy/nats/nats.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var routes [Nodes]string
 	for i := range Nodes {
+		if hosts != nil {
+			ip := hosts.IP(NodeName(i))
+			routes[i], c.Client[i], c.MQTT[i], c.http[i] = ip+":6222", ip+":4222", ip+":1883", ip+":8222"
+			continue
+		}
 		routes[i], c.Client[i], c.MQTT[i], c.http[i] = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	}
 	for i := range Nodes {
@@ -136,7 +161,12 @@ func (c *Cluster) Start(i int) {
 		c.t.Fatalf("nats node %d is running", i)
 	}
 	n := &node{exited: make(chan struct{}), logs: &testenv.SyncBuffer{}}
-	n.cmd = exec.Command(c.bin, "-c", filepath.Join(c.dir, fmt.Sprintf("n%d", i+1), "nats.conf"))
+	conf := filepath.Join(c.dir, fmt.Sprintf("n%d", i+1), "nats.conf")
+	if c.hosts != nil {
+		n.cmd = c.hosts.Command(NodeName(i), c.bin, "-c", conf)
+	} else {
+		n.cmd = exec.Command(c.bin, "-c", conf)
+	}
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	if err := n.cmd.Start(); err != nil {
 		c.t.Fatal(err)
