@@ -54,7 +54,8 @@ func startHARegion(t *testing.T, nodes []string) *haRegion {
 // the cluster's nodes from node first on.
 func (r *haRegion) startScheduler(holder string, first int) *proc {
 	args := []string{"serve", "--password-file", filepath.Join(r.s.dir, "tether-scheduler.pw"),
-		"--signing-key-file", r.key, "--log-level", "debug", "--fleet-row-refresh", "1s", "--ha-holder", holder}
+		"--signing-key-file", r.key, "--log-level", "debug", "--fleet-row-refresh", "1s", "--ha-holder", holder,
+		"--node-lost-grace", "3s"}
 	for _, u := range r.c.URLs(first) {
 		args = append(args, "--mqtt-url", u)
 	}
@@ -148,10 +149,10 @@ func TestSchedulerFailover(t *testing.T) {
 		}
 	}
 	// The acting scheduler dies together with an agent running
-	// checkpointable tasks: those can only resume from the checkpoints the
-	// dead scheduler stored, read back by its successor from the region's
-	// replicated stream. The other agents' tasks run on through the
-	// failover.
+	// checkpointable tasks, which stays dead: its tasks can only resume
+	// elsewhere, from the checkpoints the dead scheduler stored, read back
+	// by its successor from the region's replicated stream (node_lost_grace
+	// 3 s). The other agents' tasks run on through the failover.
 	var victim string
 	before := op.waitTasks(3*time.Minute, "an agent running two checkpointable tasks with checkpointed progress", func(m map[string]task.Status) bool {
 		running := map[string]int{}
@@ -185,8 +186,6 @@ func TestSchedulerFailover(t *testing.T) {
 	if takeover > 10*time.Second {
 		t.Errorf("takeover took %v, want ≤ 10 s", takeover.Round(10*time.Millisecond))
 	}
-	time.Sleep(time.Second) // kept: the agent stays down a while, as after a crash
-	agents[victim] = r.startAgent(victim, "--task-slots", "3", "--sample-interval", "1s")
 	// The killed scheduler comes back as the standby; then the acting one
 	// is restarted cleanly (SIGTERM, as a rolling upgrade does): it
 	// resigns, and the standby takes over without waiting out the lease.
@@ -235,15 +234,13 @@ func TestSchedulerFailover(t *testing.T) {
 		if k := appliedSuccesses(st); k != 1 {
 			t.Errorf("%s: %d successes applied, want exactly one: %+v", spec.ID, k, st.Attempts)
 		}
-		if last := st.Attempts[len(st.Attempts)-1]; !last.Ended.IsZero() && last.Ended.Before(killed) || st.Attempt == attemptAt[spec.ID] {
-			// Done before the kill: ended in the dead scheduler's record,
-			// or ended on the agent just before it died and applied by the
-			// successor from the agent's outbox (a builtin attempt does not
-			// outlive its agent, so the same attempt succeeding means it
-			// was never interrupted).
-			delete(interrupted, spec.ID)
+		if last := st.Attempts[len(st.Attempts)-1]; !last.Ended.IsZero() && last.Ended.Before(killed) {
+			delete(interrupted, spec.ID) // done before the kill
 		}
 		if seen, ok := interrupted[spec.ID]; ok {
+			if st.Node == victim || st.Attempt == attemptAt[spec.ID] {
+				t.Errorf("%s: ended in attempt %d on %s, but its node is dead: not moved", spec.ID, st.Attempt, st.Node)
+			}
 			from := spec.Builtin.Units - st.Result.WorkDone
 			if from < seen {
 				t.Errorf("%s: resumed from %d, but %d units had been checkpointed before the kill", spec.ID, from, seen)
@@ -257,22 +254,70 @@ func TestSchedulerFailover(t *testing.T) {
 	if len(interrupted) > 0 && resumed == 0 {
 		t.Error("no interrupted task resumed from a checkpoint")
 	}
-	rows := map[string]protocol.FleetNode{}
-	r.s.waitFleet(2*time.Minute, "every node's reports complete in the new scheduler's view", func(m map[string]protocol.FleetNode) bool {
-		for _, node := range nodes {
-			if !m[node].Online || m[node].Missing != 0 {
-				return false
-			}
-			rows[node] = m[node]
+	// Nothing a surviving agent had acknowledged is lost: every seq up to
+	// the one the acting scheduler's view last shows reached one of the
+	// region's schedulers (their debug logs name each counted message).
+	// The successor's own view cannot know what its predecessor received
+	// just before it died (it counts those as gaps); the logs can.
+	scheds := []*proc{a, b, a2, b2}
+	var holes map[string][]uint64
+	var rows map[string]protocol.FleetNode
+	ok := testenv.Within(2*time.Minute, func() bool {
+		f, err := r.s.nodes()
+		if err != nil {
+			return false
 		}
-		return true
+		rows = map[string]protocol.FleetNode{}
+		for _, row := range f.Nodes {
+			rows[row.Node] = row
+		}
+		holes = receivedHoles(scheds, nodes, victim, rows)
+		return len(holes) == 0
 	})
+	if !ok {
+		t.Errorf("acknowledged messages reached no scheduler (node → seqs): %v", holes)
+	}
 	for _, node := range nodes {
-		if rows[node].Gaps != 0 {
-			t.Errorf("%s: the scheduler counts %d reports lost for good", node, rows[node].Gaps)
+		if node != victim {
+			t.Logf("%s: seq %d; the last scheduler's view counts %d gaps, %d missing (its predecessors received those)",
+				node, rows[node].Seq, rows[node].Gaps, rows[node].Missing)
 		}
 	}
 	if actingRE.MatchString(b2.out.String()) {
 		t.Error("the restarted scheduler acts beside the one that took over")
 	}
+}
+
+var counted = regexp.MustCompile(`msg="node message".* node=(\S+) seq=(\d+)`)
+
+// receivedHoles returns, for each node but skip, the seqs up to its row's
+// Seq that no scheduler of ps logged receiving.
+func receivedHoles(ps []*proc, nodes []string, skip string, rows map[string]protocol.FleetNode) map[string][]uint64 {
+	got := map[string]map[uint64]bool{}
+	for _, p := range ps {
+		for _, m := range counted.FindAllStringSubmatch(p.out.String(), -1) {
+			var seq uint64
+			fmt.Sscan(m[2], &seq)
+			if got[m[1]] == nil {
+				got[m[1]] = map[uint64]bool{}
+			}
+			got[m[1]][seq] = true
+		}
+	}
+	out := map[string][]uint64{}
+	for _, node := range nodes {
+		if node == skip {
+			continue
+		}
+		if rows[node].Seq == 0 {
+			out[node] = []uint64{0} // no row yet
+			continue
+		}
+		for seq := uint64(1); seq <= rows[node].Seq; seq++ {
+			if !got[node][seq] {
+				out[node] = append(out[node], seq)
+			}
+		}
+	}
+	return out
 }

@@ -103,7 +103,19 @@ func (s *scheduler) onMetrics(m session.Message) {
 		s.reject(m, err)
 		return
 	}
+	s.traceCounted(mm.Node, mm.Seq, "metrics")
 	s.act(mm.Node, s.fleet.HandleMetrics(mm))
+}
+
+// traceCounted logs, at debug level only, each counted message (a node's
+// metrics or task event) as it reaches the fleet: node, seq and kind, never
+// the payload. Which scheduler received which seq can then be read from
+// the logs of all of a region's schedulers (broker/e2e's failover test
+// does). One line per message: at fleet scale, debug is for diagnosis.
+func (s *scheduler) traceCounted(node string, seq uint64, kind string) {
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("node message", "node", node, "seq", seq, "kind", kind)
+	}
 }
 
 type nodeAction struct {

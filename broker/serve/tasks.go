@@ -119,6 +119,7 @@ func (s *scheduler) onTaskEvent(m session.Message) {
 		s.reject(m, err)
 		return
 	}
+	s.traceCounted(ev.Node, ev.Seq, "task")
 	if !s.fleet.Accept(ev.Header) {
 		s.log.Debug("task event received before dropped", "node", ev.Node, "seq", ev.Seq, "task", ev.Task)
 		return
