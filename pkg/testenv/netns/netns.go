@@ -95,8 +95,7 @@ func (n *Net) IP(name string) string {
 // running at cleanup loses its link, not its life.
 func (n *Net) Command(name, prog string, args ...string) *exec.Cmd {
 	n.t.Helper()
-	ns := nsName(n.id, n.names[n.index(name)])
-	return exec.Command(n.ip, append([]string{"netns", "exec", ns, prog}, args...)...)
+	return exec.Command(n.ip, append([]string{"netns", "exec", n.ns(name), prog}, args...)...)
 }
 
 func (n *Net) index(name string) int {

@@ -98,6 +98,9 @@ func TestPartition(t *testing.T) {
 	reaches(t, n, "b", addr)
 	udp(t, n, "a", addrB, "a after")
 	srvB.expect(t, settle, "udp a after")
+
+	n.Heal("a", "c") // never partitioned
+	reaches(t, n, "c", addr)
 }
 
 func TestIsolate(t *testing.T) {
