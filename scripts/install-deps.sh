@@ -9,6 +9,9 @@
 #   systemd, dpkg                 systemd-analyze and dpkg-deb for the
 #                                 packages' tests (scripts/packages)
 #   chromium                      the web dashboard's headless-browser tests
+#   iproute2                      ip: the network namespaces, bridge and
+#                                 veths of the partition tests
+#                                 (pkg/testenv/netns); slim images lack it
 #   and shellcheck, with which `make lint` checks every shell script
 # builds nats-server (the 3-node cluster of the NATS tests, deploy/nats) from
 # the Go module proxy into .cache/bin/nats-server-<version>: Debian 12's
@@ -36,6 +39,7 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || [ -x /bin/ip ] || need+=(iproute2)
 
 # The power-cut VM's kernel: the .deb that linux-image-amd64 points at,
 # downloaded once into .cache/powerloss/debs/ (kept across runs).
