@@ -2,12 +2,15 @@ package netns
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -39,14 +42,7 @@ const lockPath = "/run/tether-netns.lock"
 // and owned by this process.
 func allocate(t testing.TB, ip string) int {
 	t.Helper()
-	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		need(t, fmt.Sprintf("netns: %v", err))
-	}
-	defer f.Close() // releases the lock
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatalf("netns: lock %s: %v", lockPath, err)
-	}
+	defer lock(t)()
 
 	// Namespaces first, links second: a live Net's namespace is always
 	// listed together with its bridge, which it made before it.
@@ -98,6 +94,20 @@ func allocate(t testing.TB, ip string) int {
 	return 0
 }
 
+// lock takes lockPath's lock and returns its release.
+func lock(t testing.TB) (unlock func()) {
+	t.Helper()
+	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		need(t, fmt.Sprintf("netns: %v", err))
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatalf("netns: lock %s: %v", lockPath, err)
+	}
+	return sync.OnceFunc(func() { f.Close() }) // closing releases the lock
+}
+
 // sweep removes a leftover id's objects: veths and namespaces, the bridge
 // last, so an interrupted sweep leaves an ownerless bridge to sweep again.
 // A process a crashed test left running in a namespace keeps running, cut
@@ -142,9 +152,15 @@ type object struct {
 
 func list(t testing.TB, ip string, args ...string) []object {
 	t.Helper()
-	out, err := ipRun(ip, append([]string{"-j"}, args...)...)
+	// Stdout alone: ip warns on stderr of a namespace deleted while it
+	// lists ("Peer netns reference is invalid") and still lists the rest.
+	out, err := exec.Command(ip, append([]string{"-j"}, args...)...).Output()
 	if err != nil {
-		t.Fatalf("netns: %v: %s", err, out)
+		var stderr []byte
+		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("netns: ip -j %s: %v: %s", strings.Join(args, " "), err, stderr)
 	}
 	var objs []object
 	if len(strings.TrimSpace(string(out))) > 0 {
