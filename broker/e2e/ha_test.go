@@ -16,6 +16,7 @@ import (
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 	"github.com/tether-edge/tether/pkg/testenv"
+	"github.com/tether-edge/tether/pkg/testenv/netns"
 )
 
 // haRegion is a region on a 3-node NATS cluster with highly available
@@ -24,11 +25,21 @@ import (
 type haRegion struct {
 	*natsRegion
 	key, pub string
+	// hosts, when set, runs the cluster's nodes and the schedulers (named
+	// by their holder) each in a network namespace of its own.
+	hosts *netns.Net
 }
 
 // startHARegion starts the cluster, with users for nodes and an operator,
 // but no scheduler.
 func startHARegion(t *testing.T, nodes []string) *haRegion {
+	t.Helper()
+	return startHARegionOn(t, nodes, nil)
+}
+
+// startHARegionOn is startHARegion with the cluster's nodes and the
+// schedulers on hosts (nil: all on loopback).
+func startHARegionOn(t *testing.T, nodes []string, hosts *netns.Net) *haRegion {
 	t.Helper()
 	s := newSiteHash(t, "bcrypt")
 	for _, n := range append([]string{"operator"}, nodes...) {
@@ -39,7 +50,11 @@ func startHARegion(t *testing.T, nodes []string) *haRegion {
 	if err != nil {
 		t.Fatalf("natsconf: %v", err)
 	}
-	r := &haRegion{natsRegion: &natsRegion{s: s, c: natstest.Start(t, "default", out)}}
+	var h natstest.Hosts
+	if hosts != nil {
+		h = hosts
+	}
+	r := &haRegion{natsRegion: &natsRegion{s: s, c: natstest.StartOn(t, "default", out, h)}, hosts: hosts}
 	r.usePort(0)
 	r.key = filepath.Join(s.dir, "scheduler.key")
 	pub, err := exec.Command(s.broker, "keygen", "-o", r.key).Output()
@@ -62,7 +77,11 @@ func (r *haRegion) startScheduler(holder string, first int) *proc {
 	for _, u := range r.c.ClientURLs(first) {
 		args = append(args, "--ha-nats-url", u)
 	}
-	return r.s.start("tether-broker serve ("+holder+")", r.s.broker, args...)
+	name := "tether-broker serve (" + holder + ")"
+	if r.hosts != nil {
+		return r.s.startCmd(name, r.hosts.Command(holder, r.s.broker, args...))
+	}
+	return r.s.start(name, r.s.broker, args...)
 }
 
 func (r *haRegion) startAgent(node string, extra ...string) *proc {

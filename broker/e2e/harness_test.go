@@ -76,6 +76,7 @@ type site struct {
 	agent      string
 	broker     string
 	port       int
+	host       string // the broker's address for url(); empty: 127.0.0.1
 	creds      string
 	hash       string // passwd --hash; empty: the default
 }
@@ -97,7 +98,13 @@ func newSiteHash(t testing.TB, hash string) *site {
 	return s
 }
 
-func (s *site) url() string { return "tcp://127.0.0.1:" + strconv.Itoa(s.port) }
+func (s *site) url() string {
+	host := s.host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return "tcp://" + net.JoinHostPort(host, strconv.Itoa(s.port))
+}
 
 // addUser creates a user with the real `tether-broker passwd` and returns
 // the file holding its generated password.

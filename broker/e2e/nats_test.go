@@ -67,8 +67,9 @@ var schedulerReadyRE = regexp.MustCompile(`msg="scheduler ready"`)
 
 // usePort points the site's monitor (tether-broker nodes) at node i.
 func (r *natsRegion) usePort(i int) {
-	_, port, _ := strings.Cut(r.c.MQTT[i], ":")
+	host, port, _ := strings.Cut(r.c.MQTT[i], ":")
 	fmt.Sscan(port, &r.s.port)
+	r.s.host = host
 }
 
 // connects counts an agent's connections so far.
