@@ -119,7 +119,7 @@ func (c *taskClient) statuses(ctx context.Context, filter string, quiet time.Dur
 		select {
 		case st := <-ch:
 			q.Stop()
-			if prev, ok := out[st.Task]; !ok || !st.Updated.Before(prev.Updated) {
+			if prev, ok := out[st.Task]; !ok || !st.OlderThan(&prev) {
 				out[st.Task] = st
 			}
 			continue
@@ -288,6 +288,7 @@ func (c *taskClient) follow(ctx context.Context, env Env, id string, asJSON bool
 	}
 	tty := isTerminal(env.Stderr)
 	var last string
+	var latest *task.Status // a deposed scheduler's late status is dropped
 	for {
 		select {
 		case <-ctx.Done():
@@ -296,6 +297,10 @@ func (c *taskClient) follow(ctx context.Context, env Env, id string, asJSON bool
 			}
 			return ctx.Err()
 		case st := <-updates:
+			if latest != nil && st.OlderThan(latest) {
+				continue
+			}
+			latest = &st
 			line := progressLine(st)
 			if line != last && !asJSON {
 				if tty {

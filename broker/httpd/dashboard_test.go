@@ -295,3 +295,26 @@ func BenchmarkHubTick10k(b *testing.B) {
 	}
 	b.ReportMetric(float64(sent)/float64(b.N)/100, "bytes/client/tick")
 }
+
+// TestDeposedStatusDoesNotReplace: a task's status from a deposed
+// scheduler (a lower epoch) arriving after its successor's does not
+// replace it on the dashboard, however late its time; the successor's
+// next one does.
+func TestDeposedStatusDoesNotReplace(t *testing.T) {
+	f := testFleet(1)
+	h := newHub(f.Table().Nodes, drainer(f), time.Hour)
+	h.step()
+	t0 := time.Now()
+	h.taskChanged(task.Status{Task: "t1", State: task.StateRunning, Updated: t0, Epoch: 9})
+	h.step()
+	h.taskChanged(task.Status{Task: "t1", State: task.StatePending, Updated: t0.Add(time.Second), Epoch: 7})
+	h.step()
+	if st := h.tasks["t1"]; st.Epoch != 9 || st.State != task.StateRunning {
+		t.Fatalf("dashboard holds %+v, want epoch 9's running status", st)
+	}
+	h.taskChanged(task.Status{Task: "t1", State: task.StateSucceeded, Updated: t0.Add(2 * time.Second), Epoch: 9})
+	h.step()
+	if st := h.tasks["t1"]; st.State != task.StateSucceeded {
+		t.Fatalf("dashboard holds %+v, want the successor's newer status", st)
+	}
+}

@@ -99,10 +99,10 @@ func (h *hub) taskChanged(st task.Status) {
 	st.Spec, st.Result = nil, nil
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if old, ok := h.pending[st.Task]; ok && old.Updated.After(st.Updated) {
+	if old, ok := h.pending[st.Task]; ok && st.OlderThan(&old) {
 		return
 	}
-	if old, ok := h.tasks[st.Task]; ok && old.Updated.After(st.Updated) {
+	if old, ok := h.tasks[st.Task]; ok && st.OlderThan(&old) {
 		return
 	}
 	h.pending[st.Task] = st

@@ -162,6 +162,17 @@ type Status struct {
 	Epoch uint64 `json:"epoch,omitempty"`
 }
 
+// OlderThan reports whether st is an older status of its task than prev:
+// of a lower epoch (a deposed scheduler's, whatever its time), or of the
+// same epoch and updated before it. An observer keeping a task's latest
+// status drops a status that is older than the one it holds.
+func (st *Status) OlderThan(prev *Status) bool {
+	if st.Epoch != prev.Epoch {
+		return st.Epoch < prev.Epoch
+	}
+	return st.Updated.Before(prev.Updated)
+}
+
 // Attempt is one placement of a task on a node.
 type Attempt struct {
 	N        uint32    `json:"n"`
