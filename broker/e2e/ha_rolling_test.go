@@ -1,0 +1,231 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/agent/runner"
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
+)
+
+// supervised is a highly available scheduler run as systemd runs it
+// (Restart=always): started again a second after it exits, whatever the
+// reason (a clean stop, or deposed when it lost its lease).
+type supervised struct {
+	r      *haRegion
+	holder string
+	first  int
+	mu     sync.Mutex
+	runs   []*proc // every process so far, the current one last
+	quit   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func (r *haRegion) supervise(t *testing.T, holder string, first int) *supervised {
+	s := &supervised{r: r, holder: holder, first: first, quit: make(chan struct{})}
+	s.runs = []*proc{r.startScheduler(holder, first)}
+	s.wg.Add(1)
+	go s.loop()
+	t.Cleanup(func() { close(s.quit); s.wg.Wait() })
+	return s
+}
+
+func (s *supervised) loop() {
+	defer s.wg.Done()
+	for {
+		cur := s.current()
+		select {
+		case <-s.quit:
+			return
+		case <-cur.done:
+		}
+		select {
+		case <-s.quit:
+			return
+		case <-time.After(time.Second): // kept: systemd's RestartSec, shortened
+		}
+		s.mu.Lock()
+		s.runs = append(s.runs, s.r.startScheduler(s.holder, s.first))
+		s.mu.Unlock()
+	}
+}
+
+func (s *supervised) current() *proc {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runs[len(s.runs)-1]
+}
+
+func (s *supervised) all() []*proc {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*proc(nil), s.runs...)
+}
+
+// actingOf waits until the current process of one of ss holds the region
+// and is ready, and returns that supervised scheduler.
+func actingOf(t *testing.T, within time.Duration, ss ...*supervised) *supervised {
+	t.Helper()
+	var got *supervised
+	if !testenv.Within(within, func() bool {
+		for _, s := range ss {
+			p := s.current()
+			select {
+			case <-p.done:
+				continue // its output says what it was
+			default:
+			}
+			out := p.out.String()
+			if actingRE.MatchString(out) && schedulerReadyRE.MatchString(out) {
+				got = s
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("no scheduler holds the region and is ready within %v", within)
+	}
+	return got
+}
+
+// TestRegionRollingRestart: a highly available region under load (agents
+// reporting every second and running tasks, submissions going on) has
+// every engine node and then every scheduler restarted, one at a time —
+// the NATS nodes SIGKILLed and started again, the acting scheduler
+// stopped cleanly — with each scheduler supervised as systemd does. A
+// scheduler that loses its lease while JetStream elects a new stream
+// leader exits deposed and is started again as a standby. Checked: every
+// task of both batches succeeds exactly once with its correct output, and
+// every message the agents had acknowledged reached one of the schedulers.
+// The short form runs 3 agents and 2 × 20 tasks; the long form (make
+// cluster) 20 agents and 2 × 200.
+func TestRegionRollingRestart(t *testing.T) {
+	t.Parallel()
+	batch, agentsN := 20, 3
+	if cluster() {
+		batch, agentsN = 200, 20
+	}
+	var nodes []string
+	for i := range agentsN {
+		nodes = append(nodes, fmt.Sprintf("pi-roll-%02d", i))
+	}
+	r := startHARegion(t, nodes)
+	sa := r.supervise(t, "sched-a", 0)
+	actingOf(t, time.Minute, sa)
+	sb := r.supervise(t, "sched-b", 1)
+	op := newOperator(t, r.s) // on node 0's MQTT listener
+	for _, node := range nodes {
+		r.startAgent(node, "--task-slots", "2", "--sample-interval", "1s")
+	}
+	r.s.waitFleet(60*time.Second, "every agent online", func(m map[string]protocol.FleetNode) bool {
+		for _, node := range nodes {
+			if !m[node].Online {
+				return false
+			}
+		}
+		return true
+	})
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	var specs []task.Spec
+	submit := func(prefix string) {
+		t.Helper()
+		for _, spec := range mixedSpecs(rng, batch) {
+			spec.ID = prefix + strings.TrimPrefix(spec.ID, "e2e")
+			specs = append(specs, spec)
+			if rep := op.submit(spec); !rep.OK || rep.Task != spec.ID {
+				t.Fatalf("submit %s: %+v", spec.ID, rep)
+			}
+		}
+	}
+	submit("roll1")
+
+	// Every engine node in turn; the operator's node last, so the
+	// operator (one listener) is away only once, and submits after.
+	for _, i := range []int{1, 2, 0} {
+		killed := time.Now()
+		r.c.Kill(i)
+		r.c.Start(i)
+		r.c.WaitReady(i, time.Minute)
+		acting := actingOf(t, time.Minute, sa, sb)
+		t.Logf("engine node %d SIGKILLed and ready again %v after the kill; %s acting (load average %s)",
+			i, time.Since(killed).Round(10*time.Millisecond), acting.holder, loadavg())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	if err := op.sess.WaitConnected(ctx); err != nil {
+		t.Fatalf("the operator is not back on node 0: %v", err)
+	}
+	cancel()
+	submit("roll2")
+	// Every scheduler in turn: the acting one stops cleanly (its
+	// supervisor starts it again as a standby).
+	for range 2 {
+		acting := actingOf(t, time.Minute, sa, sb)
+		other := sa
+		if acting == sa {
+			other = sb
+		}
+		p := acting.current()
+		stopped := time.Now()
+		p.signal(syscall.SIGTERM)
+		if err := p.wait(t, time.Minute); err != nil {
+			t.Errorf("%s's clean stop: %v", acting.holder, err)
+		}
+		actingOf(t, time.Minute, other)
+		t.Logf("%s stopped cleanly; %s acting and ready %v later", acting.holder, other.holder, time.Since(stopped).Round(10*time.Millisecond))
+	}
+
+	final := op.waitTasks(8*time.Minute, "every task ended", func(m map[string]task.Status) bool {
+		for _, spec := range specs {
+			if !task.Terminal(m[spec.ID].State) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, spec := range specs {
+		st := final[spec.ID]
+		want, err := runner.BuiltinOutput(*spec.Builtin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case st.State != task.StateSucceeded:
+			t.Errorf("%s ended %s: %s (attempts %+v)", spec.ID, st.State, st.Error, st.Attempts)
+		case st.Result == nil || st.Result.Output != want:
+			t.Errorf("%s: result %+v, want output %s", spec.ID, st.Result, want)
+		case appliedSuccesses(st) != 1:
+			t.Errorf("%s: %d successes applied, want exactly one: %+v", spec.ID, appliedSuccesses(st), st.Attempts)
+		}
+	}
+	runs := append(sa.all(), sb.all()...)
+	deposed := 0
+	for _, p := range runs {
+		deposed += strings.Count(p.out.String(), "region lease lost")
+	}
+	t.Logf("%d tasks succeeded exactly once; %d scheduler processes in all, %d deposed on the way", len(specs), len(runs), deposed)
+	var holes map[string][]uint64
+	if !testenv.Within(2*time.Minute, func() bool {
+		f, err := r.s.nodes()
+		if err != nil {
+			return false
+		}
+		rows := map[string]protocol.FleetNode{}
+		for _, row := range f.Nodes {
+			rows[row.Node] = row
+		}
+		holes = receivedHoles(runs, nodes, "", rows)
+		return len(holes) == 0
+	}) {
+		t.Errorf("acknowledged messages reached no scheduler (node → seqs): %v", holes)
+	}
+}
