@@ -118,7 +118,7 @@ func StartOn(t testing.TB, region string, auth []byte, hosts Hosts) *Cluster {
 			"${STORE}", filepath.Join(dir, "jetstream"),
 			"${ROUTE_USER}", "route", "${ROUTE_PASSWORD}", "route-pw",
 			"${PEER1}:6222", routes[0], "${PEER2}:6222", routes[1], "${PEER3}:6222", routes[2],
-			"listen: 127.0.0.1:4222", "listen: "+c.Client[i],
+			"listen: 0.0.0.0:4222", "listen: "+c.Client[i],
 			"listen: 0.0.0.0:1883", "listen: "+c.MQTT[i],
 			"listen: 0.0.0.0:6222", "listen: "+routes[i],
 		).Replace(string(tmpl)) + "\n# Test only: readiness (/healthz).\nhttp: " + c.http[i] + "\n"
