@@ -12,8 +12,10 @@ import (
 
 	"github.com/tether-edge/tether/agent/runner"
 	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
 	"github.com/tether-edge/tether/pkg/testenv"
+	"github.com/tether-edge/tether/pkg/testenv/netns"
 )
 
 // supervised is a highly available scheduler run as systemd runs it
@@ -96,7 +98,8 @@ func actingOf(t *testing.T, within time.Duration, ss ...*supervised) *supervised
 	return got
 }
 
-// TestRegionRollingRestart: a highly available region under load (agents
+// TestRegionRollingRestart: a highly available region (each NATS node and
+// scheduler in a network namespace of its own) under load (agents
 // reporting every second and running tasks, submissions going on) has
 // every engine node and then every scheduler restarted, one at a time —
 // the NATS nodes SIGKILLed and started again, the acting scheduler
@@ -117,7 +120,7 @@ func TestRegionRollingRestart(t *testing.T) {
 	for i := range agentsN {
 		nodes = append(nodes, fmt.Sprintf("pi-roll-%02d", i))
 	}
-	r := startHARegion(t, nodes)
+	r := startHARegionOn(t, nodes, netns.New(t, "nats-1", "nats-2", "nats-3", "sched-a", "sched-b"))
 	sa := r.supervise(t, "sched-a", 0)
 	actingOf(t, time.Minute, sa)
 	sb := r.supervise(t, "sched-b", 1)
@@ -184,14 +187,26 @@ func TestRegionRollingRestart(t *testing.T) {
 		t.Logf("%s stopped cleanly; %s acting and ready %v later", acting.holder, other.holder, time.Since(stopped).Round(10*time.Millisecond))
 	}
 
-	final := op.waitTasks(8*time.Minute, "every task ended", func(m map[string]task.Status) bool {
+	var final map[string]task.Status
+	if !testenv.Within(8*time.Minute, func() bool {
+		final = op.snapshot()
 		for _, spec := range specs {
-			if !task.Terminal(m[spec.ID].State) {
+			if !task.Terminal(final[spec.ID].State) {
 				return false
 			}
 		}
 		return true
-	})
+	}) {
+		// Which of the operator, the broker's retained statuses and the
+		// schedulers is behind: each node's retained status, read afresh.
+		for _, spec := range specs {
+			if st := final[spec.ID]; !task.Terminal(st.State) {
+				t.Errorf("%s: the operator holds %s (attempt %d, epoch %d, updated %v); retained on each node: %s",
+					spec.ID, st.State, st.Attempt, st.Epoch, st.Updated, r.retainedStatus(t, spec.ID))
+			}
+		}
+		t.FailNow()
+	}
 	for _, spec := range specs {
 		st := final[spec.ID]
 		want, err := runner.BuiltinOutput(*spec.Builtin)
@@ -228,4 +243,41 @@ func TestRegionRollingRestart(t *testing.T) {
 	}) {
 		t.Errorf("acknowledged messages reached no scheduler (node → seqs): %v", holes)
 	}
+}
+
+// retainedStatus reads task id's retained status from each NATS node with
+// a fresh monitor session, for a failure's report.
+func (r *haRegion) retainedStatus(t *testing.T, id string) string {
+	topics, _ := protocol.NewTopics("default")
+	var out []string
+	for i := range r.c.MQTT {
+		got := "none"
+		mon, err := session.New(session.Options{Brokers: []string{"tcp://" + r.c.MQTT[i]}, ClientID: fmt.Sprintf("monitor-status-%d", time.Now().UnixNano()),
+			Username: "monitor", Password: r.s.password("monitor"), CleanSession: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		done := make(chan error, 1)
+		go func() { done <- mon.Run(ctx) }()
+		ch := make(chan task.Status, 1)
+		if mon.WaitConnected(ctx) == nil && mon.Subscribe(ctx, topics.TaskStatus(id), 1, func(m session.Message) {
+			if st, err := task.DecodeStatus(m.Payload); err == nil {
+				select {
+				case ch <- st:
+				default:
+				}
+			}
+		}) == nil {
+			select {
+			case st := <-ch:
+				got = fmt.Sprintf("%s (attempt %d, epoch %d, updated %v)", st.State, st.Attempt, st.Epoch, st.Updated)
+			case <-time.After(3 * time.Second):
+			}
+		}
+		cancel()
+		<-done
+		out = append(out, fmt.Sprintf("node %d: %s", i, got))
+	}
+	return strings.Join(out, "; ")
 }

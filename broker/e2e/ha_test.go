@@ -30,15 +30,9 @@ type haRegion struct {
 	hosts *netns.Net
 }
 
-// startHARegion starts the cluster, with users for nodes and an operator,
-// but no scheduler.
-func startHARegion(t *testing.T, nodes []string) *haRegion {
-	t.Helper()
-	return startHARegionOn(t, nodes, nil)
-}
-
-// startHARegionOn is startHARegion with the cluster's nodes and the
-// schedulers on hosts (nil: all on loopback).
+// startHARegionOn starts the cluster, with users for nodes and an
+// operator, but no scheduler; the cluster's nodes and the schedulers on
+// hosts (nil: all on loopback).
 func startHARegionOn(t *testing.T, nodes []string, hosts *netns.Net) *haRegion {
 	t.Helper()
 	s := newSiteHash(t, "bcrypt")
@@ -115,8 +109,9 @@ func acting(t *testing.T, within time.Duration, ps ...*proc) *proc {
 }
 
 // TestSchedulerFailover: two schedulers of one region on a 3-node NATS
-// cluster, one acting, one standing by; agents run checkpointable and
-// plain tasks. The acting scheduler is SIGKILLed mid-run, with an agent
+// cluster, each NATS node and scheduler in a network namespace of its own
+// (agents and the operator outside), one scheduler acting, one standing
+// by; agents run checkpointable tasks. The acting scheduler is SIGKILLed mid-run, with an agent
 // running checkpointable tasks: the standby takes over within 10 s (lease
 // 5 s), every task succeeds exactly once with its correct output, the
 // killed agent's checkpointable tasks resume from the checkpoints the dead
@@ -135,7 +130,7 @@ func TestSchedulerFailover(t *testing.T) {
 	for i := range agentsN {
 		nodes = append(nodes, fmt.Sprintf("pi-ha-%02d", i))
 	}
-	r := startHARegion(t, nodes)
+	r := startHARegionOn(t, nodes, netns.New(t, "nats-1", "nats-2", "nats-3", "sched-a", "sched-b"))
 	a := r.startScheduler("sched-a", 0)
 	active := acting(t, time.Minute, a)
 	b := r.startScheduler("sched-b", 1)
@@ -160,6 +155,9 @@ func TestSchedulerFailover(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	specs := mixedSpecs(rand.New(rand.NewPCG(seed, seed)), n)
+	for i := range specs {
+		specs[i].Checkpointable = true
+	}
 	byID := map[string]task.Spec{}
 	for _, spec := range specs {
 		byID[spec.ID] = spec
