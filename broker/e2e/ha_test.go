@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -73,6 +75,7 @@ func (r *haRegion) startScheduler(holder string, first int) *proc {
 	}
 	name := "tether-broker serve (" + holder + ")"
 	if r.hosts != nil {
+		args = append(args, "--http-listen", r.hosts.IP(holder)+":9883")
 		return r.s.startCmd(name, r.hosts.Command(holder, r.s.broker, args...))
 	}
 	return r.s.start(name, r.s.broker, args...)
@@ -151,6 +154,9 @@ func TestSchedulerFailover(t *testing.T) {
 	if actingRE.MatchString(b.out.String()) {
 		t.Fatal("the standby acts while the first scheduler holds the region")
 	}
+	// Probes and Prometheus tell them apart.
+	r.checkHTTP(t, "sched-a", 200, "ready", "tether_scheduler_acting 1")
+	r.checkHTTP(t, "sched-b", 503, "standing by", "tether_scheduler_acting 0")
 
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -199,6 +205,7 @@ func TestSchedulerFailover(t *testing.T) {
 	t.Logf("SIGKILLed the acting scheduler and %s with %d checkpointable tasks running", victim, len(interrupted))
 	acting(t, time.Minute, b)
 	takeover := time.Since(killed)
+	r.checkHTTP(t, "sched-b", 200, "ready", "tether_scheduler_acting 1")
 	t.Logf("the standby took over and was ready %v after the kill (load average %s)", takeover.Round(10*time.Millisecond), loadavg())
 	if takeover > 10*time.Second {
 		t.Errorf("takeover took %v, want ≤ 10 s", takeover.Round(10*time.Millisecond))
@@ -337,4 +344,37 @@ func receivedHoles(ps []*proc, nodes []string, skip string, rows map[string]prot
 		}
 	}
 	return out
+}
+
+// checkHTTP asks holder's /readyz and /metrics (on its namespace's address)
+// and fails unless /readyz answers code with body containing ready and
+// /metrics contains metric.
+func (r *haRegion) checkHTTP(t *testing.T, holder string, code int, ready, metric string) {
+	t.Helper()
+	base := "http://" + r.hosts.IP(holder) + ":9883"
+	var got string
+	if !testenv.Within(10*time.Second, func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			got = err.Error()
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		if resp.StatusCode != code || !strings.Contains(string(b), ready) {
+			return false
+		}
+		resp, err = http.Get(base + "/metrics")
+		if err != nil {
+			got = err.Error()
+			return false
+		}
+		b, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got = "metrics without " + metric
+		return strings.Contains(string(b), metric)
+	}) {
+		t.Errorf("%s: /readyz or /metrics: %s; want %d %q and %q", holder, got, code, ready, metric)
+	}
 }

@@ -40,6 +40,10 @@ type Options struct {
 	// NodeTier returns a node's tier for the placement counters (nil or
 	// empty: "unknown"). Task metrics come from TaskChanged.
 	NodeTier func(node string) string
+	// Leader, for a highly available scheduler, says whether it acts for
+	// the region and in which epoch (0 standing by): the gauges
+	// tether_scheduler_acting and tether_scheduler_epoch. Nil: neither.
+	Leader func() (acting bool, epoch uint64)
 }
 
 // Server serves /metrics, /healthz and /readyz, and the dashboard.
@@ -82,6 +86,21 @@ func New(opts Options) (*Server, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&collector{fleet: opts.Fleet, broker: opts.Broker, tasks: opts.Tasks, perNodeLimit: opts.PerNodeLimit},
 	)
+	if l := opts.Leader; l != nil {
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tether_scheduler_acting",
+				Help: "1 while this scheduler holds its region's lease and acts, 0 while it stands by (ha)."},
+				func() float64 {
+					if acting, _ := l(); acting {
+						return 1
+					}
+					return 0
+				}),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tether_scheduler_epoch",
+				Help: "The leadership epoch this scheduler acts in; 0 while it stands by (ha)."},
+				func() float64 { _, e := l(); return float64(e) }),
+		)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn), MaxRequestsInFlight: 2, Timeout: 30 * time.Second,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/ha"
+	"github.com/tether-edge/tether/broker/httpd"
 	"github.com/tether-edge/tether/broker/tasks"
 	"github.com/tether-edge/tether/pkg/session"
 )
@@ -32,6 +33,33 @@ type leadership struct {
 	log    *slog.Logger
 	cancel context.CancelCauseFunc
 }
+
+// standbyHTTP serves /healthz, /readyz (503: standing by) and /metrics
+// (tether_scheduler_acting 0) on http.listen while the scheduler stands by,
+// so probes and Prometheus see a live standby. The returned stop ends it
+// and frees the address for the acting scheduler's server.
+func standbyHTTP(cfg config.Config, log *slog.Logger) (stop func(), err error) {
+	if cfg.HTTP.Listen == "" {
+		return func() {}, nil
+	}
+	hs, err := httpd.New(httpd.Options{Addr: cfg.HTTP.Listen, Logger: log.With("component", "http"),
+		Ready:  func() error { return errStandingBy },
+		Leader: func() (bool, uint64) { return false, 0 }})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := hs.Run(ctx); err != nil {
+			log.Error("standby http listener stopped", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
+var errStandingBy = errors.New("standing by for the region's lease (another scheduler acts)")
 
 // campaign connects to the cluster's core-NATS listeners and waits, as a
 // standby, until this scheduler holds the region's lease. It returns nil

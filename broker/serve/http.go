@@ -41,6 +41,14 @@ func (s *scheduler) newHTTP(broker embedded) (*httpd.Server, error) {
 			return nil
 		},
 	}
+	if s.lead != nil {
+		o.Leader = func() (bool, uint64) {
+			if s.lead.deposed() {
+				return false, 0
+			}
+			return true, s.lead.epoch()
+		}
+	}
 	if broker != nil {
 		o.Broker = func() httpd.BrokerStats {
 			st := broker.Stats()

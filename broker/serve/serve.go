@@ -157,7 +157,15 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	if cfg.HA.Enabled() {
 		// A standby waits here; a scheduler that loses its term stops
 		// acting through ctx (cause ErrDeposed) and returns ErrDeposed.
-		if lead, err = campaign(ctx, cfg, password, o.Logger); err != nil || lead == nil {
+		stopStandby, err := standbyHTTP(cfg, o.Logger)
+		if err != nil {
+			stopBroker()
+			wg.Wait()
+			return err
+		}
+		lead, err = campaign(ctx, cfg, password, o.Logger)
+		stopStandby()
+		if err != nil || lead == nil {
 			stopBroker()
 			wg.Wait()
 			return err
