@@ -9,10 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-edge/tether/agent/runner"
-	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
-	"github.com/tether-edge/tether/pkg/testenv"
 	"github.com/tether-edge/tether/pkg/testenv/netns"
 )
 
@@ -63,14 +60,7 @@ func TestSchedulerPartition(t *testing.T) {
 	for _, node := range nodes {
 		agents[node] = r.startAgent(node, "--task-slots", "3", "--sample-interval", "1s")
 	}
-	r.s.waitFleet(60*time.Second, "every agent online", func(m map[string]protocol.FleetNode) bool {
-		for _, node := range nodes {
-			if !m[node].Online {
-				return false
-			}
-		}
-		return true
-	})
+	r.waitOnline(nodes)
 	phase("cluster, schedulers and agents up")
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -128,32 +118,8 @@ func TestSchedulerPartition(t *testing.T) {
 	t.Logf("thawed sched-b tried and was refused: %d fenced lines in its log; its last lines:\n%s", fenced, lastLines(b.out.String(), 6))
 
 	phase("freeze done")
-	final := op.waitTasks(8*time.Minute, "every task ended", func(m map[string]task.Status) bool {
-		if len(m) < n {
-			return false
-		}
-		for _, st := range m {
-			if !task.Terminal(st.State) {
-				return false
-			}
-		}
-		return true
-	})
-	for _, spec := range specs {
-		st := final[spec.ID]
-		want, err := runner.BuiltinOutput(*spec.Builtin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch {
-		case st.State != task.StateSucceeded:
-			t.Errorf("%s ended %s: %s (attempts %+v)", spec.ID, st.State, st.Error, st.Attempts)
-		case st.Result == nil || st.Result.Output != want:
-			t.Errorf("%s: result %+v, want output %s", spec.ID, st.Result, want)
-		case appliedSuccesses(st) != 1:
-			t.Errorf("%s: %d successes applied, want exactly one: %+v", spec.ID, appliedSuccesses(st), st.Attempts)
-		}
-	}
+	final := op.waitTasks(8*time.Minute, "every task ended", everyEnded(n))
+	checkOnce(t, specs, final)
 	refused := 0
 	for _, p := range agents {
 		refused += len(staleRE.FindAllString(p.out.String(), -1))
@@ -162,21 +128,7 @@ func TestSchedulerPartition(t *testing.T) {
 
 	phase("every task ended")
 	scheds := []*proc{a, b, a2}
-	var holes map[string][]uint64
-	if !testenv.Within(2*time.Minute, func() bool {
-		f, err := r.s.nodes()
-		if err != nil {
-			return false
-		}
-		rows := map[string]protocol.FleetNode{}
-		for _, row := range f.Nodes {
-			rows[row.Node] = row
-		}
-		holes = receivedHoles(scheds, nodes, "", rows)
-		return len(holes) == 0
-	}) {
-		t.Errorf("acknowledged messages reached no scheduler (node → seqs): %v", holes)
-	}
+	r.checkReceived(t, scheds, nodes, "")
 	phase("every acknowledged message accounted for")
 }
 

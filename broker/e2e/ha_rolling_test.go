@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-edge/tether/agent/runner"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
@@ -128,14 +127,7 @@ func TestRegionRollingRestart(t *testing.T) {
 	for _, node := range nodes {
 		r.startAgent(node, "--task-slots", "2", "--sample-interval", "1s")
 	}
-	r.s.waitFleet(60*time.Second, "every agent online", func(m map[string]protocol.FleetNode) bool {
-		for _, node := range nodes {
-			if !m[node].Online {
-				return false
-			}
-		}
-		return true
-	})
+	r.waitOnline(nodes)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
@@ -207,42 +199,14 @@ func TestRegionRollingRestart(t *testing.T) {
 		}
 		t.FailNow()
 	}
-	for _, spec := range specs {
-		st := final[spec.ID]
-		want, err := runner.BuiltinOutput(*spec.Builtin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch {
-		case st.State != task.StateSucceeded:
-			t.Errorf("%s ended %s: %s (attempts %+v)", spec.ID, st.State, st.Error, st.Attempts)
-		case st.Result == nil || st.Result.Output != want:
-			t.Errorf("%s: result %+v, want output %s", spec.ID, st.Result, want)
-		case appliedSuccesses(st) != 1:
-			t.Errorf("%s: %d successes applied, want exactly one: %+v", spec.ID, appliedSuccesses(st), st.Attempts)
-		}
-	}
+	checkOnce(t, specs, final)
 	runs := append(sa.all(), sb.all()...)
 	deposed := 0
 	for _, p := range runs {
 		deposed += strings.Count(p.out.String(), "region lease lost")
 	}
 	t.Logf("%d tasks succeeded exactly once; %d scheduler processes in all, %d deposed on the way", len(specs), len(runs), deposed)
-	var holes map[string][]uint64
-	if !testenv.Within(2*time.Minute, func() bool {
-		f, err := r.s.nodes()
-		if err != nil {
-			return false
-		}
-		rows := map[string]protocol.FleetNode{}
-		for _, row := range f.Nodes {
-			rows[row.Node] = row
-		}
-		holes = receivedHoles(runs, nodes, "", rows)
-		return len(holes) == 0
-	}) {
-		t.Errorf("acknowledged messages reached no scheduler (node → seqs): %v", holes)
-	}
+	r.checkReceived(t, runs, nodes, "")
 }
 
 // retainedStatus reads task id's retained status from each NATS node with

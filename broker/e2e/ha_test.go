@@ -143,14 +143,7 @@ func TestSchedulerFailover(t *testing.T) {
 	for _, node := range nodes {
 		agents[node] = r.startAgent(node, "--task-slots", "3", "--sample-interval", "1s")
 	}
-	r.s.waitFleet(60*time.Second, "every agent online", func(m map[string]protocol.FleetNode) bool {
-		for _, node := range nodes {
-			if !m[node].Online {
-				return false
-			}
-		}
-		return true
-	})
+	r.waitOnline(nodes)
 	if actingRE.MatchString(b.out.String()) {
 		t.Fatal("the standby acts while the first scheduler holds the region")
 	}
@@ -229,34 +222,13 @@ func TestSchedulerFailover(t *testing.T) {
 	b2 := r.startScheduler("sched-b", 1)
 	waitOutput(b2, regexp.MustCompile(`msg="standing by for the region's lease"`), 30*time.Second)
 
-	final := op.waitTasks(8*time.Minute, "every task ended", func(m map[string]task.Status) bool {
-		if len(m) < n {
-			return false
-		}
-		for _, st := range m {
-			if !task.Terminal(st.State) {
-				return false
-			}
-		}
-		return true
-	})
+	final := op.waitTasks(8*time.Minute, "every task ended", everyEnded(n))
+	checkOnce(t, specs, final)
 	resumed := 0
 	for _, spec := range specs {
 		st := final[spec.ID]
-		if st.State != task.StateSucceeded {
-			t.Errorf("%s ended %s: %s (attempts %+v)", spec.ID, st.State, st.Error, st.Attempts)
-			continue
-		}
-		want, err := runner.BuiltinOutput(*spec.Builtin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.Result == nil || st.Result.Output != want {
-			t.Errorf("%s: result %+v, want output %s", spec.ID, st.Result, want)
-			continue
-		}
-		if k := appliedSuccesses(st); k != 1 {
-			t.Errorf("%s: %d successes applied, want exactly one: %+v", spec.ID, k, st.Attempts)
+		if st.State != task.StateSucceeded || st.Result == nil {
+			continue // failed above
 		}
 		if last := st.Attempts[len(st.Attempts)-1]; !last.Ended.IsZero() && last.Ended.Before(killed) {
 			delete(interrupted, spec.ID) // done before the kill
@@ -283,24 +255,7 @@ func TestSchedulerFailover(t *testing.T) {
 	// region's schedulers (their debug logs name each counted message).
 	// The successor's own view cannot know what its predecessor received
 	// just before it died (it counts those as gaps); the logs can.
-	scheds := []*proc{a, b, a2, b2}
-	var holes map[string][]uint64
-	var rows map[string]protocol.FleetNode
-	ok := testenv.Within(2*time.Minute, func() bool {
-		f, err := r.s.nodes()
-		if err != nil {
-			return false
-		}
-		rows = map[string]protocol.FleetNode{}
-		for _, row := range f.Nodes {
-			rows[row.Node] = row
-		}
-		holes = receivedHoles(scheds, nodes, victim, rows)
-		return len(holes) == 0
-	})
-	if !ok {
-		t.Errorf("acknowledged messages reached no scheduler (node → seqs): %v", holes)
-	}
+	rows := r.checkReceived(t, []*proc{a, b, a2, b2}, nodes, victim)
 	for _, node := range nodes {
 		if node != victim {
 			t.Logf("%s: seq %d; the last scheduler's view counts %d gaps, %d missing (its predecessors received those)",
@@ -376,5 +331,78 @@ func (r *haRegion) checkHTTP(t *testing.T, holder string, code int, ready, metri
 		return strings.Contains(string(b), metric)
 	}) {
 		t.Errorf("%s: /readyz or /metrics: %s; want %d %q and %q", holder, got, code, ready, metric)
+	}
+}
+
+// waitOnline waits until every node is online in the scheduler's view.
+func (r *haRegion) waitOnline(nodes []string) {
+	r.s.waitFleet(60*time.Second, "every agent online", func(m map[string]protocol.FleetNode) bool {
+		for _, node := range nodes {
+			if !m[node].Online {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// checkOnce fails for each spec that did not succeed exactly once with its
+// correct output.
+func checkOnce(t *testing.T, specs []task.Spec, final map[string]task.Status) {
+	t.Helper()
+	for _, spec := range specs {
+		st := final[spec.ID]
+		want, err := runner.BuiltinOutput(*spec.Builtin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case st.State != task.StateSucceeded:
+			t.Errorf("%s ended %s: %s (attempts %+v)", spec.ID, st.State, st.Error, st.Attempts)
+		case st.Result == nil || st.Result.Output != want:
+			t.Errorf("%s: result %+v, want output %s", spec.ID, st.Result, want)
+		case appliedSuccesses(st) != 1:
+			t.Errorf("%s: %d successes applied, want exactly one: %+v", spec.ID, appliedSuccesses(st), st.Attempts)
+		}
+	}
+}
+
+// checkReceived fails unless, within two minutes, every seq up to each
+// node's (but skip's) row in the acting scheduler's view was logged
+// received by one of scheds, and returns the rows.
+func (r *haRegion) checkReceived(t *testing.T, scheds []*proc, nodes []string, skip string) map[string]protocol.FleetNode {
+	t.Helper()
+	var holes map[string][]uint64
+	var rows map[string]protocol.FleetNode
+	if !testenv.Within(2*time.Minute, func() bool {
+		f, err := r.s.nodes()
+		if err != nil {
+			return false
+		}
+		rows = map[string]protocol.FleetNode{}
+		for _, row := range f.Nodes {
+			rows[row.Node] = row
+		}
+		holes = receivedHoles(scheds, nodes, skip, rows)
+		return len(holes) == 0
+	}) {
+		t.Errorf("acknowledged messages reached no scheduler (node → seqs): %v", holes)
+	}
+	return rows
+}
+
+// everyEnded holds once the operator has n tasks' statuses, every one
+// final.
+func everyEnded(n int) func(map[string]task.Status) bool {
+	return func(m map[string]task.Status) bool {
+		if len(m) < n {
+			return false
+		}
+		for _, st := range m {
+			if !task.Terminal(st.State) {
+				return false
+			}
+		}
+		return true
 	}
 }
