@@ -2,6 +2,8 @@ package serve
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -85,7 +87,14 @@ func campaign(ctx context.Context, cfg config.Config, password string, log *slog
 	if err != nil || nc == nil {
 		return nil, err
 	}
-	region, err := ha.Open(ctx, nc, ha.Options{Region: cfg.Region, Holder: cfg.HA.HolderName(),
+	// The lease names this process, not only this machine: a scheduler
+	// that finds its own holder in the lease takes it back, so two
+	// processes configured with one name (two containers of one host
+	// name) must not both see themselves there.
+	var suffix [4]byte
+	rand.Read(suffix[:])
+	holder := cfg.HA.HolderName() + "/" + hex.EncodeToString(suffix[:])
+	region, err := ha.Open(ctx, nc, ha.Options{Region: cfg.Region, Holder: holder,
 		LeaseTTL: cfg.HA.TTL(), Replicas: cfg.HA.Replicas, Log: log})
 	if err != nil {
 		nc.Close()
