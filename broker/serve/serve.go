@@ -62,9 +62,10 @@ type Options struct {
 	Now     func() time.Time
 	Elapsed func() time.Duration
 	// Epoch is the leadership term this scheduler leads in, from the
-	// region's consensus (with ha, the term this process won replaces it): its status, will and
-	// goodbye, every assignment and every task status carry it. 0: a
-	// scheduler without high availability, whose messages carry none.
+	// region's consensus (with ha, the term this process won replaces
+	// it): its status, will and goodbye, every assignment and every task
+	// status carry it. 0: a scheduler without high availability, whose
+	// messages carry none.
 	Epoch uint64
 }
 
