@@ -29,10 +29,20 @@ type operator struct {
 
 func newOperator(t *testing.T, s *site) *operator {
 	t.Helper()
+	return newOperatorOn(t, s, []string{s.url()}, true)
+}
+
+// newOperatorOn is newOperator on brokers (failing over in order), with a
+// clean session or a persistent one: an operator with a persistent session
+// gets the statuses published while it was away from the broker's queue
+// for it, not only as the retained copies a NATS node that has just
+// restarted may not have caught up on (docs/scaling.md).
+func newOperatorOn(t *testing.T, s *site, brokers []string, clean bool) *operator {
+	t.Helper()
 	topics, _ := protocol.NewTopics("default")
 	o := &operator{t: t, topics: topics, replies: map[string]chan task.Reply{}, statuses: map[string]task.Status{}}
-	sess, err := session.New(session.Options{Brokers: []string{s.url()}, ClientID: "operator@e2e", Username: "operator",
-		Password: s.password("operator"), CleanSession: true})
+	sess, err := session.New(session.Options{Brokers: brokers, ClientID: "operator@e2e", Username: "operator",
+		Password: s.password("operator"), CleanSession: clean})
 	if err != nil {
 		t.Fatal(err)
 	}
