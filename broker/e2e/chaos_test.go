@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -279,7 +280,10 @@ placement:
 		var r protocol.FleetRow
 		if !testenv.Within(time.Until(backlogBy), func() bool {
 			r = watch.latest()[id]
-			return connects(agents[id]) > connectsAtKill[id] && r.Missing == 0 && r.Gaps == 0
+			// The row must have seen the new connection's birth (its seq):
+			// a row from before it shows no hole yet for the backlog.
+			return connects(agents[id]) > connectsAtKill[id] && r.Seq >= lastBirthSeq(agents[id]) &&
+				r.Missing == 0 && r.Gaps == 0
 		}) {
 			t.Errorf("%s: not reconnected with its backlog delivered within 60 s of the quiet (%d connections, row %+v)", id, connects(agents[id]), r)
 		}
@@ -474,4 +478,17 @@ func (r *rssWatch) watch(p *proc) {
 			f.Close()
 		}
 	}()
+}
+
+var birthSeqRE = regexp.MustCompile(`msg="birth published".* seq=(\d+)`)
+
+// lastBirthSeq returns the seq of p's latest birth, from its own log.
+func lastBirthSeq(p *proc) uint64 {
+	m := birthSeqRE.FindAllStringSubmatch(p.out.String(), -1)
+	if len(m) == 0 {
+		return 0
+	}
+	var seq uint64
+	fmt.Sscan(m[len(m)-1][1], &seq)
+	return seq
 }
