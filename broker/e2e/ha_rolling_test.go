@@ -78,14 +78,7 @@ func actingOf(t *testing.T, within time.Duration, ss ...*supervised) *supervised
 	var got *supervised
 	if !testenv.Within(within, func() bool {
 		for _, s := range ss {
-			p := s.current()
-			select {
-			case <-p.done:
-				continue // its output says what it was
-			default:
-			}
-			out := p.out.String()
-			if actingRE.MatchString(out) && schedulerReadyRE.MatchString(out) {
+			if isActing(s.current()) {
 				got = s
 				return true
 			}

@@ -97,8 +97,7 @@ func acting(t *testing.T, within time.Duration, ps ...*proc) *proc {
 	var got *proc
 	ok := testenv.Within(within, func() bool {
 		for _, p := range ps {
-			out := p.out.String()
-			if actingRE.MatchString(out) && schedulerReadyRE.MatchString(out) {
+			if isActing(p) {
 				got = p
 				return true
 			}
@@ -109,6 +108,18 @@ func acting(t *testing.T, within time.Duration, ps ...*proc) *proc {
 		t.Fatalf("no scheduler holds the region and is ready within %v", within)
 	}
 	return got
+}
+
+// isActing reports whether p runs, holds the region and is ready (an
+// exited process's output still says what it was).
+func isActing(p *proc) bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+	}
+	out := p.out.String()
+	return actingRE.MatchString(out) && schedulerReadyRE.MatchString(out)
 }
 
 // TestSchedulerFailover: two schedulers of one region on a 3-node NATS
