@@ -12,6 +12,9 @@
 #   iproute2                      ip: the network namespaces, bridge and
 #                                 veths of the partition tests
 #                                 (pkg/testenv/netns); slim images lack it
+#   openssh-server, openssh-client, sudo
+#                                 provision.sh's test: this machine is the
+#                                 device, reached over SSH on loopback
 #   and shellcheck, with which `make lint` checks every shell script
 # builds nats-server (the 3-node cluster of the NATS tests, deploy/nats) from
 # the Go module proxy into .cache/bin/nats-server-<version>: Debian 12's
@@ -39,6 +42,9 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+command -v sudo >/dev/null 2>&1 || need+=(sudo)
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || [ -x /bin/ip ] || need+=(iproute2)
 
 # The power-cut VM's kernel: the .deb that linux-image-amd64 points at,

@@ -21,7 +21,12 @@
 # Environment: TOKEN, CREDENTIALS (default /etc/tether/credentials), CA (default
 # /etc/tether/certs/ca.crt; only for tls:// brokers), SIGNING_KEY (default
 # /etc/tether/scheduler.key), REGION (default "default"), DIST (default dist),
-# BROKER (default bin/tether-broker of this checkout, else tether-broker).
+# BROKER (default bin/tether-broker of this checkout, else tether-broker),
+# SSH_CONFIG (an ssh_config(5) file for ssh and scp, e.g. a fleet's jump host,
+# keys and pinned host keys; default: ssh's own).
+#
+# The agent is enabled and started when the device runs systemd; otherwise
+# the unit is installed and the script says to start the agent.
 set -euo pipefail
 usage="usage: provision.sh USER@HOST BROKER_URL"
 host=${1:?$usage}
@@ -32,11 +37,17 @@ signing_key=${SIGNING_KEY:-/etc/tether/scheduler.key}
 token=${TOKEN:-}
 region=${REGION:-default}
 dist=${DIST:-dist}
+ssh_opts=()
+[ -z "${SSH_CONFIG:-}" ] || ssh_opts=(-F "$SSH_CONFIG")
 here=$(cd "$(dirname "$0")/../.." && pwd)
 broker=${BROKER:-$here/bin/tether-broker}
 [ -x "$broker" ] || broker=$(command -v tether-broker) || { echo "provision: tether-broker not found (make build, or BROKER=)" >&2; exit 1; }
 
 die() { echo "provision: $*" >&2; exit 1; }
+# The remote commands are built here on purpose (sudo on the device).
+# shellcheck disable=SC2029
+on() { ssh "${ssh_opts[@]}" "$host" "$@"; }
+copy() { scp -q "${ssh_opts[@]}" "$1" "$host:$2"; }
 
 # Check everything this machine must supply before touching the device.
 case $broker_url in
@@ -48,7 +59,7 @@ esac
 [ -r "$signing_key" ] || die "$signing_key missing: the agent pins the scheduler's public key (tether-broker keygen -o $signing_key; SIGNING_KEY=)"
 scheduler_key=$("$broker" keygen --public "$signing_key") || die "cannot read the public key of $signing_key"
 
-case $(ssh "$host" uname -m) in
+case $(on uname -m) in
   armv6l) target=linux_armv6 ;;
   armv7l) target=linux_armv7 ;;
   aarch64) target=linux_arm64 ;;
@@ -59,31 +70,31 @@ esac
 bin=$dist/$target/tether-agent
 [ -x "$bin" ] || die "$bin missing: run 'make cross' first"
 
-scp -q "$bin" "$host:/tmp/tether-agent"
+copy "$bin" /tmp/tether-agent
 # A device provisioned before keeps the id pinned in its config, whatever
 # its host name is now.
-node=$(ssh "$host" "sudo sed -n 's/^node_id: *\"\\{0,1\\}\\([^\"]*\\)\"\\{0,1\\} *$/\\1/p' /etc/tether/agent.yaml 2>/dev/null" || true)
-[ -n "$node" ] || node=$(ssh "$host" /tmp/tether-agent --print-node-id)
+node=$(on "sudo sed -n 's/^node_id: *\"\\{0,1\\}\\([^\"]*\\)\"\\{0,1\\} *$/\\1/p' /etc/tether/agent.yaml 2>/dev/null" || true)
+[ -n "$node" ] || node=$(on /tmp/tether-agent --print-node-id)
 echo "provision: $host is node $node ($target)"
 password=""
 [ -n "$token" ] || password=$("$broker" passwd -f "$creds" add "$node")
 
-ssh "$host" sudo install -d -m 0755 /etc/tether
-ssh "$host" sudo install -m 0755 /tmp/tether-agent /usr/local/bin/tether-agent
+on sudo install -d -m 0755 /etc/tether
+on sudo install -m 0755 /tmp/tether-agent /usr/local/bin/tether-agent
 ca_line=""
 if [ "$tls" = 1 ]; then
-  scp -q "$ca" "$host:/tmp/tether-ca.crt"
-  ssh "$host" sudo install -m 0644 /tmp/tether-ca.crt /etc/tether/ca.crt
+  copy "$ca" /tmp/tether-ca.crt
+  on sudo install -m 0644 /tmp/tether-ca.crt /etc/tether/ca.crt
   ca_line=$'tls:\n  ca_file: /etc/tether/ca.crt'
 fi
 enrol_line=""
 if [ -n "$token" ]; then
   # The agent enrols itself; an agent.pw left from an earlier enrolment
   # or provisioning is kept.
-  ssh "$host" "sudo sh -c 'umask 077; cat > /etc/tether/site.token'" < "$token"
+  on "sudo sh -c 'umask 077; cat > /etc/tether/site.token'" < "$token"
   enrol_line=$'enrol:\n  token_file: /etc/tether/site.token'
 else
-  printf '%s\n' "$password" | ssh "$host" "sudo sh -c 'umask 077; cat > /etc/tether/agent.pw'"
+  printf '%s\n' "$password" | on "sudo sh -c 'umask 077; cat > /etc/tether/agent.pw'"
 fi
 config="brokers: [$broker_url]
 region: $region
@@ -94,16 +105,23 @@ $enrol_line
 tasks:
   scheduler_keys:
     - $scheduler_key"
-if ssh "$host" test -e /etc/tether/agent.yaml; then
-  printf '%s\n' "$config" | ssh "$host" "sudo tee /etc/tether/agent.yaml.provisioned >/dev/null"
+if on test -e /etc/tether/agent.yaml; then
+  printf '%s\n' "$config" | on "sudo tee /etc/tether/agent.yaml.provisioned >/dev/null"
   echo "provision: kept the device's /etc/tether/agent.yaml; the provisioned one is agent.yaml.provisioned"
 else
-  printf '%s\n' "$config" | ssh "$host" "sudo tee /etc/tether/agent.yaml >/dev/null"
+  printf '%s\n' "$config" | on "sudo tee /etc/tether/agent.yaml >/dev/null"
 fi
-scp -q "$here/deploy/systemd/tether-agent.service" "$host:/tmp/tether-agent.service"
-ssh "$host" "sudo install -m 0644 /tmp/tether-agent.service /etc/systemd/system/ && sudo systemctl daemon-reload && sudo systemctl enable tether-agent && sudo systemctl restart tether-agent"
-if [ -n "$token" ]; then
-  echo "provision: $node is running and enrols itself with the site token (tether-broker nodes pending shows it if it waits)"
+copy "$here/deploy/systemd/tether-agent.service" /tmp/tether-agent.service
+on sudo install -m 0644 /tmp/tether-agent.service /etc/systemd/system/
+if ! on test -d /run/systemd/system; then
+  echo "provision: $node is installed; $host does not run systemd, so start it with the device's init: /usr/local/bin/tether-agent --config /etc/tether/agent.yaml"
+elif on "sudo systemctl daemon-reload && sudo systemctl enable tether-agent && sudo systemctl restart tether-agent"; then
+  echo "provision: $node is running"
 else
-  echo "provision: $node is running; reload the broker to accept it: systemctl reload tether-broker"
+  die "$node is installed but systemctl could not start tether-agent (journalctl -u tether-agent on $host)"
+fi
+if [ -n "$token" ]; then
+  echo "provision: it enrols itself with the site token (tether-broker nodes pending shows it if it waits)"
+else
+  echo "provision: reload the broker to accept it: systemctl reload tether-broker"
 fi
