@@ -202,6 +202,11 @@ func (h *authHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 		h.answerRefused(cl, pk)
 		return pk, refusal(cl, pk, packets.ErrNotAuthorized)
 	}
+	if (pk.TopicName == h.policy.submit || pk.TopicName == h.policy.control) && !h.policy.ownReplyTo(string(cl.Properties.Username), pk.Payload) {
+		h.Log.Info("denied task request: its reply_to is not the requester's replies subtree", "client", cl.ID,
+			"user", string(cl.Properties.Username), "topic", pk.TopicName)
+		return pk, refusal(cl, pk, packets.ErrNotAuthorized)
+	}
 	if pk.FixedHeader.Retain && h.retained != nil && h.policy.roleOf(string(cl.Properties.Username)) != roleScheduler {
 		if !h.retained.admit(cl.ID, pk.TopicName, len(pk.Payload)) {
 			h.Log.Warn("refused retained publish: the client's retained quota is full", "client", cl.ID, "topic", pk.TopicName,

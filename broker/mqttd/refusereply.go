@@ -54,3 +54,17 @@ func (h *authHook) answerRefused(cl *mqtt.Client, pk packets.Packet) bool {
 	}
 	return true
 }
+
+// ownReplyTo reports whether a task request's reply_to, if it names one,
+// lies in the publisher's own replies subtree
+// (tether/v1/<region>/replies/<user>/…), so no requester can make the
+// scheduler answer into another user's reply topic. A payload that does not
+// decode is left to the scheduler, which cannot answer it either.
+func (p *policy) ownReplyTo(user string, payload []byte) bool {
+	var req refusedRequest
+	if json.Unmarshal(payload, &req) != nil || req.ReplyTo == "" {
+		return true
+	}
+	prefix := p.regionTopic + "/replies/" + user + "/"
+	return len(req.ReplyTo) > len(prefix) && req.ReplyTo[:len(prefix)] == prefix
+}
