@@ -6,12 +6,12 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/btree"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -41,10 +41,10 @@ var errClosed = errors.New("ha: task store closed")
 // subject to be at the Term's epoch, so the stream refuses it once a later
 // term exists.
 //
-// Memory: a sorted index of every record's key, with the value of every
-// record but finished tasks' (f/…), whose values Get and Scan fetch from
-// the stream one by one. Adding or removing a key moves the index's tail
-// (O(records) per write).
+// Memory: an ordered index of every record's key (a B-tree: adding or
+// removing a key is O(log records), BenchmarkIndexTaskLifecycle), with the
+// value of every record but finished tasks' (f/…), whose values Get and
+// Scan fetch from the stream one by one.
 type backend struct {
 	t *Term
 	r *Region
@@ -53,7 +53,7 @@ type backend struct {
 	failed error      // sticky: after a refused or unknown commit
 
 	mu     sync.RWMutex // guards keys, vals, closed
-	keys   []string     // sorted
+	keys   *btree.BTreeG[string]
 	vals   map[string]entry
 	closed bool
 	done   chan struct{} // closed by Close
@@ -72,7 +72,7 @@ var _ tasks.Backend = (*backend)(nil)
 // which Get and Scan read from the stream.
 func (t *Term) Backend(ctx context.Context) (tasks.Backend, error) {
 	for {
-		b := &backend{t: t, r: t.r, vals: map[string]entry{}, done: make(chan struct{})}
+		b := newBackend(t)
 		// A request lost while a node dies goes unanswered: each attempt
 		// has its own timeout.
 		actx, cancel := context.WithTimeout(ctx, loadTimeout)
@@ -144,7 +144,6 @@ func (b *backend) load(ctx context.Context) error {
 			break
 		}
 	}
-	slices.Sort(b.keys)
 	return nil
 }
 
@@ -158,11 +157,20 @@ func (b *backend) loadMsg(subject string, h nats.Header, data []byte) error {
 		return nil
 	}
 	ks := string(k)
-	if _, dup := b.vals[ks]; !dup {
-		b.keys = append(b.keys, ks)
-	}
+	b.keys.ReplaceOrInsert(ks)
 	b.vals[ks] = newEntry(k, data)
 	return nil
+}
+
+// indexDegree is the index's B-tree degree: nodes of up to 63 keys.
+const indexDegree = 32
+
+func newBackend(t *Term) *backend {
+	b := &backend{t: t, keys: btree.NewOrderedG[string](indexDegree), vals: map[string]entry{}, done: make(chan struct{})}
+	if t != nil {
+		b.r = t.r
+	}
+	return b
 }
 
 func newEntry(k, v []byte) entry {
@@ -224,18 +232,21 @@ func (b *backend) Scan(prefix, after []byte, values bool, fn func(k, v []byte) (
 			b.mu.RUnlock()
 			return errClosed
 		}
-		i, found := slices.BinarySearch(b.keys, from)
-		if found && !inclusive {
-			i++
-		}
 		var chunk []string
 		var vals []entry
-		for ; i < len(b.keys) && len(chunk) < scanChunk && strings.HasPrefix(b.keys[i], string(prefix)); i++ {
-			chunk = append(chunk, b.keys[i])
-			if values {
-				vals = append(vals, b.vals[b.keys[i]])
+		b.keys.AscendGreaterOrEqual(from, func(k string) bool {
+			if !strings.HasPrefix(k, string(prefix)) || len(chunk) == scanChunk {
+				return false
 			}
-		}
+			if k == from && !inclusive {
+				return true
+			}
+			chunk = append(chunk, k)
+			if values {
+				vals = append(vals, b.vals[k])
+			}
+			return true
+		})
 		b.mu.RUnlock()
 		if len(chunk) == 0 {
 			return nil
@@ -348,17 +359,12 @@ func (b *backend) apply(ws []tasks.Write) {
 	defer b.mu.Unlock()
 	for _, w := range ws {
 		k := string(w.Key)
-		i, found := slices.BinarySearch(b.keys, k)
 		if w.Value == nil {
-			if found {
-				b.keys = slices.Delete(b.keys, i, i+1)
-				delete(b.vals, k)
-			}
+			b.keys.Delete(k)
+			delete(b.vals, k)
 			continue
 		}
-		if !found {
-			b.keys = slices.Insert(b.keys, i, k)
-		}
+		b.keys.ReplaceOrInsert(k)
 		b.vals[k] = newEntry(w.Key, w.Value)
 	}
 }
