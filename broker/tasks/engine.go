@@ -187,7 +187,7 @@ func (o *Options) ensureDefaults() {
 //	             │  │                 ▼                                       ▼
 //	             │  └──── a new attempt, using no retry: node lost past ◀─────┤
 //	             │        the grace, no ack after the re-sends, the node      │
-//	             │        gave it up                                          │
+//	             │        gave it up, preempted (yielded or taken back)       │
 //	             └─────── after the backoff, retries left: failed, ◀──────────┤
 //	                      refused, timed out                                  ▼
 //	             succeeded │ failed (no retry left) │ cancelled (by request, any time)
