@@ -132,3 +132,26 @@ func TestVictimEndingOtherwiseHandsTheSlotOver(t *testing.T) {
 		t.Fatalf("yields %v, awaiting %v left", h.e.yields, h.e.awaiting)
 	}
 }
+
+// TestYieldForATaskCancelledMeanwhile: the task a victim yields for is
+// cancelled while it waits; the yield still ends the attempt as asked,
+// and the freed slot goes to the next pending task — the victim itself,
+// from its fresh checkpoint.
+func TestYieldForATaskCancelledMeanwhile(t *testing.T) {
+	h := yieldSite(t, nil)
+	if r := h.cancel("urgent"); !r.OK {
+		t.Fatalf("cancel urgent: %+v", r)
+	}
+	h.event("pi-a", "long", 1, task.EventCheckpoint, checkpointAt(500))
+	h.event("pi-a", "long", 1, task.EventYielded, func(ev *task.Event) { ev.Progress, ev.Total = 500, 1000 })
+	as := h.assignments()
+	if got := ops(as); !cmp.Equal(got, []string{"run long/2 to pi-a"}) || as[0].Progress != 500 {
+		t.Fatalf("after the yield: %v (%+v)", got, as)
+	}
+	if u := h.task("urgent"); u.State != task.StateCancelled || u.Attempt != 0 {
+		t.Fatalf("urgent: %s, attempt %d", u.State, u.Attempt)
+	}
+	if r := h.task("long").Attempts[0].Reason; r != "yielded for urgent" {
+		t.Fatalf("long's first attempt ended %q", r)
+	}
+}
