@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/tether-edge/tether/pkg/task"
@@ -32,7 +33,9 @@ func (r *Runner) handle(payload []byte) {
 	case task.AssignRun:
 		r.assign(a)
 	case task.AssignCancel:
-		r.cancelAttempt(a)
+		r.cancelAttempt(a, errCancelled)
+	case task.AssignYield:
+		r.cancelAttempt(a, errYield)
 	}
 }
 
@@ -100,10 +103,12 @@ func total(spec task.Spec) int64 {
 	return 0
 }
 
-// cancelAttempt acts on a verified cancel. A cancel for an attempt that
+// cancelAttempt acts on a verified cancel (cause errCancelled) or yield
+// (errYield): the attempt ends cancelled, or yielded after its worker
+// saved its progress as a checkpoint (work.go). One for an attempt that
 // ended is answered with its end; one for an attempt this node does not
 // know, with a cancelled event saying so.
-func (r *Runner) cancelAttempt(a task.Assignment) {
+func (r *Runner) cancelAttempt(a task.Assignment, cause error) {
 	e := r.tasks[a.Task]
 	if e == nil {
 		r.send(task.Event{Task: a.Task, Attempt: a.Attempt, State: task.EventCancelled,
@@ -118,8 +123,8 @@ func (r *Runner) cancelAttempt(a task.Assignment) {
 	case a.Attempt == e.attempt() && terminal(state):
 		r.resend(e)
 	case a.Attempt == e.attempt():
-		r.log.Info("task cancelled by the scheduler", "task", a.Task, "attempt", a.Attempt)
-		r.end(e, errCancelled)
+		r.log.Info("task "+cause.Error(), "task", a.Task, "attempt", a.Attempt)
+		r.end(e, cause)
 	default: // a later attempt than this node has: the one it has is stale
 		r.end(e, fmt.Errorf("%w: attempt %d cancelled", errCancelled, a.Attempt))
 		r.send(task.Event{Task: a.Task, Attempt: a.Attempt, State: task.EventCancelled,
@@ -128,7 +133,8 @@ func (r *Runner) cancelAttempt(a task.Assignment) {
 }
 
 // end cancels e's attempt unless it already ended: a running worker is
-// stopped (it journals cancelled), a queued one is journaled cancelled here.
+// stopped (it journals cancelled, or yielded for errYield), a queued one is
+// journaled so here.
 func (r *Runner) end(e *entry, cause error) {
 	r.stopPrefetch(e)
 	if e.cancel != nil {
@@ -141,6 +147,10 @@ func (r *Runner) end(e *entry, cause error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.sv.Error = cause.Error()
-	_ = r.journalLocked(e, task.EventCancelled, cause.Error(), true,
+	to := task.EventCancelled
+	if errors.Is(cause, errYield) {
+		to = task.EventYielded
+	}
+	_ = r.journalLocked(e, to, cause.Error(), true,
 		task.Event{Progress: e.sv.Progress, Total: e.sv.Total, Error: cause.Error()})
 }

@@ -46,7 +46,8 @@ func (e *entry) current() (state string, seq uint64, since time.Time) {
 }
 
 func terminal(state string) bool {
-	return state == task.EventSucceeded || state == task.EventFailed || state == task.EventCancelled
+	return state == task.EventSucceeded || state == task.EventFailed || state == task.EventCancelled ||
+		state == task.EventYielded
 }
 
 // journalLocked journals e's transition to `to` with ev as its event

@@ -128,8 +128,10 @@ func (r *Runner) runExecTask(ctx context.Context, e *entry, sv saved, restarted 
 	ps := cmd.ProcessState
 	res := task.Result{ExitCode: ps.ExitCode(), CPUMS: (ps.UserTime() + ps.SystemTime()).Milliseconds(),
 		MaxRSSKB: maxRSSKB(ps), Stdout: stdout.String(), Stderr: stderr.String()}
-	if sv.Spec.Checkpointable && !ps.Success() {
-		r.pollCheckpoint(e, w) // the last one it wrote helps the next attempt
+	if sv.Spec.Checkpointable && (!ps.Success() || errors.Is(context.Cause(ctx), errYield)) {
+		// The last one it wrote helps the next attempt; on a yield, the
+		// task may have written it on the SIGTERM.
+		r.pollCheckpoint(e, w)
 	}
 	var exitErr *exec.ExitError
 	switch {

@@ -37,7 +37,7 @@ func FuzzHandle(f *testing.F) {
 	tampered, _ := json.Marshal(env)
 	for _, seed := range [][]byte{
 		nil, []byte("{}"), []byte("null"), []byte(`{"v":1,"key":"0011223344556677","body":"e30=","sig":""}`),
-		fx.sign(wrongNode), fx.sign(expired), fx.sign(cancelAssignment("t", 1)), tampered, signUnchecked(fx, farFuture), signUnchecked(fx, yearZero),
+		fx.sign(wrongNode), fx.sign(expired), fx.sign(cancelAssignment("t", 1)), fx.sign(yieldAssignment("t", 1)), tampered, signUnchecked(fx, farFuture), signUnchecked(fx, yearZero),
 		[]byte(`{"v":1,"key":"` + task.KeyID(fx.pub) + `","body":"` + string(make([]byte, 10)) + `","sig":"AAAA"}`),
 	} {
 		f.Add(seed)

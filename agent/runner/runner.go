@@ -209,5 +209,8 @@ func (r *Runner) shutdown() {
 var (
 	errShutdown  = errors.New("agent shutting down")
 	errCancelled = errors.New("cancelled by the scheduler")
-	errTimeout   = errors.New("timeout")
+	// errYield ends an attempt the scheduler asked to yield: the worker
+	// saves its progress as a checkpoint first.
+	errYield   = errors.New("yielded to the scheduler")
+	errTimeout = errors.New("timeout")
 )

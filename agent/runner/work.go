@@ -73,6 +73,8 @@ func (r *Runner) work(ctx context.Context, e *entry, restarted bool) {
 		return
 	case ctx.Err() != nil && errors.Is(cause, errTimeout):
 		to, reason = task.EventFailed, fmt.Sprintf("timeout: still running after %v", timeout)
+	case ctx.Err() != nil && errors.Is(cause, errYield):
+		to, reason = task.EventYielded, cause.Error()
 	case ctx.Err() != nil:
 		to, reason = task.EventCancelled, cause.Error()
 	case out.err != nil:
@@ -168,10 +170,15 @@ func (r *Runner) runBuiltinTask(ctx context.Context, e *entry, sv saved, restart
 	var done atomic.Int64
 	done.Store(s.done)
 	stopProgress := r.everyProgress(func() { r.reportProgress(e, done.Load(), b.Units) })
+	saved := from
 	s, err := runBuiltin(ctx, b, s, every, func(s builtinState) {
 		r.checkpoint(e, s.encode(), s.done, b.Units)
+		saved = s.done
 	}, &done)
 	stopProgress()
+	if errors.Is(err, errYield) && sv.Spec.Checkpointable && s.done > saved {
+		r.checkpoint(e, s.encode(), s.done, b.Units) // the last whole unit: what the yield keeps
+	}
 	e.mu.Lock()
 	e.sv.Progress = s.done
 	e.sv.Total = b.Units

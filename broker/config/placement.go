@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/broker/place/live"
+	"github.com/tether-edge/tether/broker/tasks"
 )
 
 // Placement configures how the scheduler chooses the node for each task
@@ -41,6 +42,13 @@ type Placement struct {
 	// Tether (place.TetherVictim). srtf preempts by definition and needs
 	// it on.
 	Preempt bool `yaml:"preempt"`
+	// YieldWait is how long a preempted attempt's node is given to yield
+	// it — save a checkpoint now, stop it, report it yielded — before the
+	// scheduler cancels it as a node that does not answer (the task then
+	// resumes from its last periodic checkpoint). It is the most a
+	// preemption delays the task it makes room for. 0: no yield, cancel
+	// at once (docs/scheduling.md, "Preemption for deadlines").
+	YieldWait time.Duration `yaml:"yield_wait"`
 	// NodeQueue is how many tasks beyond its slots the Tether policy may
 	// commit to a node, to wait in its agent's queue while the running
 	// ones finish, when the cost model says the task is done there sooner
@@ -81,6 +89,7 @@ func DefaultPlacement() Placement {
 		WAN:            WANLink{RTT: live.DefaultWANRTT, UpMbps: live.DefaultWANMbps, DownMbps: live.DefaultWANMbps},
 		LinkProbe:      DefaultLinkProbe,
 		Preempt:        true,
+		YieldWait:      tasks.DefaultYieldWait,
 		NodeQueue:      live.DefaultNodeQueue,
 	}
 }
@@ -88,6 +97,19 @@ func DefaultPlacement() Placement {
 // EngineNodeQueue is the task engine's NodeQueue (tasks.Options): the
 // section's NodeQueue, or 0 under a central queue.
 func (p *Placement) EngineNodeQueue() int { return live.NodeQueue(p.Policy, p.NodeQueue) }
+
+// EngineYieldWait is the task engine's YieldWait (tasks.Options): the
+// section's, or negative (no yield) for 0.
+func (p *Placement) EngineYieldWait() time.Duration {
+	if p.YieldWait == 0 {
+		return -1
+	}
+	return p.YieldWait
+}
+
+// maxYieldWait bounds placement.yield_wait: a preemption serves a
+// deadline, which a longer wait would rather spend.
+const maxYieldWait = 30 * time.Second
 
 // Options are the Placer's options this section sets.
 func (p *Placement) Options() live.Options {
@@ -123,6 +145,10 @@ func (p *Placement) validate(add func(format string, args ...any)) {
 	mbps("wan.down_mbps", p.WAN.DownMbps)
 	if p.NodeQueue < 0 || p.NodeQueue > maxNodeQueue {
 		add("placement.node_queue %d: tasks beyond a node's slots, from 0 (a free slot only) to %d", p.NodeQueue, maxNodeQueue)
+	}
+	if p.YieldWait != 0 && (p.YieldWait < 100*time.Millisecond || p.YieldWait > maxYieldWait) {
+		add("placement.yield_wait %v: between 100ms and %v, or 0 to cancel a preempted attempt without asking it to yield",
+			p.YieldWait, maxYieldWait)
 	}
 	if p.LinkProbe != 0 && (p.LinkProbe < time.Second || p.LinkProbe > 24*time.Hour) {
 		add("placement.link_probe %v: between 1s and 24h, or 0 to probe no node", p.LinkProbe)

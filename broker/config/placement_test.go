@@ -23,7 +23,7 @@ func TestPlacementLayers(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "broker.yaml")
 	file := "placement:\n  policy: p2c\n  background_load: false\n  lan: {rtt: 5ms, bandwidth_mbps: 30}\n" +
-		"  wan: {rtt: 160ms, up_mbps: 8, down_mbps: 40}\n  link_probe: 30s\n  preempt: false\n  node_queue: 2\n"
+		"  wan: {rtt: 160ms, up_mbps: 8, down_mbps: 40}\n  link_probe: 30s\n  preempt: false\n  yield_wait: 500ms\n  node_queue: 2\n"
 	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestPlacementLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Placement{Policy: "p2c", LAN: Link{RTT: 5 * time.Millisecond, BandwidthMbps: 30},
-		WAN: WANLink{RTT: 160 * time.Millisecond, UpMbps: 8, DownMbps: 40}, LinkProbe: 30 * time.Second, NodeQueue: 2}
+		WAN: WANLink{RTT: 160 * time.Millisecond, UpMbps: 8, DownMbps: 40}, LinkProbe: 30 * time.Second, YieldWait: 500 * time.Millisecond, NodeQueue: 2}
 	if diff := cmp.Diff(want, cfg.Placement); diff != "" {
 		t.Errorf("from the file (-want +got):\n%s", diff)
 	}
@@ -40,6 +40,12 @@ func TestPlacementLayers(t *testing.T) {
 		WAN: live.WAN{RTT: 160 * time.Millisecond, UpMbps: 8, DownMbps: 40}, IgnoreLoad: true, NoPreempt: true}
 	if diff := cmp.Diff(wantOpts, cfg.Placement.Options()); diff != "" {
 		t.Errorf("options (-want +got):\n%s", diff)
+	}
+	if w := cfg.Placement.EngineYieldWait(); w != 500*time.Millisecond {
+		t.Errorf("the engine's yield wait: %v, want 500ms", w)
+	}
+	if w := (&Placement{}).EngineYieldWait(); w >= 0 {
+		t.Errorf("the engine's yield wait for yield_wait 0: %v, want negative (no yield)", w)
 	}
 	if q := cfg.Placement.EngineNodeQueue(); q != 2 {
 		t.Errorf("the engine's node queue under p2c: %d, want 2", q)
@@ -70,6 +76,8 @@ func TestPlacementValidate(t *testing.T) {
 		"simulator only":   {func(p *Placement) { p.Policy = "oracle" }, "not one the live scheduler runs"},
 		"srtf unpreempted": {func(p *Placement) { p.Policy, p.Preempt = "srtf", false }, "placement.policy srtf preempts by definition"},
 		"no lan rtt":       {func(p *Placement) { p.LAN.RTT = 0 }, "placement.lan.rtt"},
+		"tiny yield wait":  {func(p *Placement) { p.YieldWait = time.Millisecond }, "placement.yield_wait 1ms"},
+		"long yield wait":  {func(p *Placement) { p.YieldWait = time.Minute }, "placement.yield_wait 1m0s"},
 		"huge wan rtt":     {func(p *Placement) { p.WAN.RTT = time.Hour }, "placement.wan.rtt"},
 		"no bandwidth":     {func(p *Placement) { p.LAN.BandwidthMbps = 0 }, "placement.lan.bandwidth_mbps"},
 		"negative up":      {func(p *Placement) { p.WAN.UpMbps = -1 }, "placement.wan.up_mbps"},

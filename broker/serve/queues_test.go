@@ -24,8 +24,8 @@ const queueUnit = 20 * time.Millisecond
 // unitAgent is a generated agent session with one slot that runs builtin tasks unit by
 // unit, queueUnit each, as the agent's runner does: it reports running (resumed, from an
 // assignment's checkpoint), a checkpoint every checkpoint_every units of a checkpointable
-// task, and succeeded; a cancel stops the attempt it names, which it reports cancelled. It
-// records the tasks in the order their attempts started.
+// task, and succeeded; a cancel stops the attempt it names, which it reports cancelled; a
+// yield it ignores. It records the tasks in the order their attempts started.
 type unitAgent struct {
 	mu      sync.Mutex
 	started []string
@@ -214,10 +214,12 @@ func unitTask(id string, units int64, checkpointable bool, deadline time.Duratio
 }
 
 // TestSRTFShortTaskPreemptsALongOne: placement.policy srtf, one single-slot node. A short
-// task submitted while a long checkpointable one runs takes its slot: the long attempt is
-// cancelled at the node ("preempted for short"), the short task runs, and the long one
-// resumes from its last checkpoint: both succeed, the short one in its first attempt, the
-// long one in its second.
+// task submitted while a long checkpointable one runs takes its slot. The generated agent
+// does not answer the yield it is asked (as an agent that predates yields), so after
+// placement.yield_wait the long attempt is cancelled at the node ("preempted for short"), the
+// short task runs, and the long one resumes from its last checkpoint: both succeed, the short
+// one in its first attempt, the long one in its second. broker/e2e's TestSRTFPreemptionYields
+// has a real agent yield.
 func TestSRTFShortTaskPreemptsALongOne(t *testing.T) {
 	q := newQueueSite(t, "srtf")
 	q.waitOnline()

@@ -367,7 +367,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		Grace: cfg.Tasks.NodeLostGrace, AckTimeout: cfg.Tasks.AckTimeout, Expiry: cfg.Tasks.AssignmentExpiry,
 		BackoffBase: cfg.Tasks.RetryBackoff, BackoffCap: cfg.Tasks.RetryBackoffMax,
 		Limits: cfg.Tasks.Limits(), MaxPending: cfg.Tasks.MaxPending, NodeQueue: cfg.Placement.EngineNodeQueue(),
-		StartTimeout: cfg.Tasks.StartTimeout, ProgressTimeout: cfg.Tasks.ProgressTimeout,
+		YieldWait: cfg.Placement.EngineYieldWait(), StartTimeout: cfg.Tasks.StartTimeout, ProgressTimeout: cfg.Tasks.ProgressTimeout,
 		QuarantineAfter: cfg.Tasks.QuarantineAfter, Quarantine: cfg.Tasks.Quarantine,
 		Now: o.Now, Elapsed: o.Elapsed, Epoch: o.Epoch,
 	})

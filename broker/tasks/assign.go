@@ -11,7 +11,7 @@ import (
 // a new attempt and its assignment is sent.
 func (e *Engine) place(en *entry, at instant) bool {
 	t := en.t
-	if t.State != task.StatePending || at.before(en.notBefore) {
+	if t.State != task.StatePending || at.before(en.notBefore) || e.awaitsYield(t.Spec.ID) {
 		return false
 	}
 	if e.opts.Key == nil {
@@ -25,8 +25,13 @@ func (e *Engine) place(en *entry, at instant) bool {
 	r := e.request(en, resume)
 	r.Ahead = e.ahead
 	n := e.opts.Placer.Place(r, e.candidates())
-	if (e.missesDeadline(t, n) || (n == nil && e.preemptWaiting)) && e.preemptFor(r) {
-		n = e.opts.Placer.Place(r, e.candidates())
+	if e.missesDeadline(t, n) || (n == nil && e.preemptWaiting) {
+		switch {
+		case e.preemptFor(r):
+			n = e.opts.Placer.Place(r, e.candidates())
+		case e.awaitsYield(t.Spec.ID):
+			return false // the victim's slot, not n, once it yields
+		}
 	}
 	if n == nil {
 		e.unplaced.Add(1)
@@ -144,6 +149,7 @@ func (e *Engine) endAttemptWith(en *entry, reason string, fence bool, res *task.
 	if fence && t.Node != "" {
 		e.fence(t.Node, t.Spec.ID, t.Attempt)
 	}
+	e.yieldEnded(en)
 	if e.observer != nil && en.charge.node != "" {
 		e.observer.AttemptEnded(t.Spec.ID, t.Attempt, res)
 	}
@@ -228,10 +234,13 @@ func (e *Engine) missesDeadline(t *Task, n *Candidate) bool {
 	return ok && done.After(t.Submitted.Add(d))
 }
 
-// preemptFor asks a Preempter for a running attempt to take back for r and
-// ends it: its node is fenced and sent a cancel, and the task is pending
-// again, to resume from its last checkpoint without using a retry. It
-// reports whether it preempted one.
+// preemptFor asks a Preempter for a running attempt to take back for r.
+// Its node is asked to yield it (yield.go): r then waits for the yield,
+// and preemptFor reports false. When it cannot be asked, the attempt
+// ends now, as when the yield does not come: its node is fenced and sent
+// a cancel, and the task is pending again, to resume from its last
+// checkpoint without using a retry; preemptFor reports true, r may take
+// the slot.
 func (e *Engine) preemptFor(r *Request) bool {
 	if e.preempter == nil || e.victimSearches <= 0 {
 		return false
@@ -246,10 +255,15 @@ func (e *Engine) preemptFor(r *Request) bool {
 		(v.t.State != task.StateAssigned && v.t.State != task.StateRunning) {
 		return false // not a running attempt the engine knows: the Placer's view is behind
 	}
-	node := v.t.Node
-	e.endAttempt(v, "preempted for "+r.Task, true)
-	e.requeue(v)
+	if e.yields[id] != nil {
+		return false // yielding already, for another task
+	}
 	e.preempted.Add(1)
+	if e.askYield(v, r.Task) {
+		return false
+	}
+	node := v.t.Node
+	e.takeBack(v, r.Task)
 	e.log.Info("attempt preempted", "task", id, "attempt", n, "node", node, "for", r.Task)
 	return true
 }

@@ -55,6 +55,12 @@ type Options struct {
 	// Expiry is how long after it is issued an assignment may still be
 	// acted on by an agent. Default 10 min.
 	Expiry time.Duration
+	// YieldWait is how long a preempted attempt's node has to yield it —
+	// save a checkpoint, stop it, report it yielded (yield.go) — before
+	// the attempt is cancelled and fenced instead, and the task resumes
+	// from the checkpoint the scheduler had. Default 2 s; negative: no
+	// yield, the attempt is cancelled at once.
+	YieldWait time.Duration
 	// BackoffBase and BackoffCap shape the delay before a failed task's
 	// next attempt: base × 2^(failures−1), at most cap. Default 5 s and
 	// 5 min.
@@ -92,10 +98,15 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultGrace       = 30 * time.Second
-	DefaultAckTimeout  = 30 * time.Second
-	DefaultAckResends  = 3
-	DefaultExpiry      = 10 * time.Minute
+	DefaultGrace      = 30 * time.Second
+	DefaultAckTimeout = 30 * time.Second
+	DefaultAckResends = 3
+	DefaultExpiry     = 10 * time.Minute
+	// DefaultYieldWait covers an agent's round trip and a checkpoint
+	// (a builtin stops within a unit; an exec task within
+	// tasks.kill_grace of its SIGTERM), and is short beside the deadlines
+	// preemption serves: it is the most it may delay the task it serves.
+	DefaultYieldWait   = 2 * time.Second
 	DefaultBackoffBase = 5 * time.Second
 	DefaultBackoffCap  = 5 * time.Minute
 	// DefaultMaxPending bounds the central queue, which the scheduler
@@ -138,6 +149,9 @@ func (o *Options) ensureDefaults() {
 			*d = v
 		}
 	}
+	if o.YieldWait == 0 {
+		o.YieldWait = DefaultYieldWait
+	}
 	def(&o.Grace, DefaultGrace)
 	def(&o.AckTimeout, DefaultAckTimeout)
 	def(&o.Expiry, DefaultExpiry)
@@ -173,7 +187,7 @@ func (o *Options) ensureDefaults() {
 //	             │  │                 ▼                                       ▼
 //	             │  └──── a new attempt, using no retry: node lost past ◀─────┤
 //	             │        the grace, no ack after the re-sends, the node      │
-//	             │        gave it up                                          │
+//	             │        gave it up, preempted (yielded or taken back)       │
 //	             └─────── after the backoff, retries left: failed, ◀──────────┤
 //	                      refused, timed out                                  ▼
 //	             succeeded │ failed (no retry left) │ cancelled (by request, any time)
@@ -210,7 +224,14 @@ type Engine struct {
 	tasks  map[string]*entry            // unfinished tasks, and finished ones until their status is announced
 	nodes  map[string]*nodeState        // nodes the fleet reported or tasks reference
 	fences map[string]map[string]*Fence // node → task → fence
-	cands  []*Candidate                 // online nodes with facts; nil: rebuild
+	// yields are the attempts asked to yield, by task (yield.go);
+	// awaiting maps each task waiting for a yield to its victim; handoffs
+	// are the tasks to place first in the next Settle, their victims'
+	// attempts ended.
+	yields   map[string]*yielding
+	awaiting map[string]string
+	handoffs []string
+	cands    []*Candidate // online nodes with facts; nil: rebuild
 	// The engine's start (loaded) on the wall and the monotonic clock.
 	startWall time.Time
 	elapsed0  time.Duration
@@ -271,6 +292,7 @@ func New(o Options, ld Loaded) (*Engine, error) {
 	e := &Engine{
 		opts: o, log: o.Logger.With("component", "tasks"),
 		tasks: map[string]*entry{}, nodes: map[string]*nodeState{}, fences: map[string]map[string]*Fence{},
+		yields: map[string]*yielding{}, awaiting: map[string]string{},
 		startWall: o.Now().UTC(), elapsed0: o.Elapsed(), placeDue: true, qChanged: true,
 	}
 	e.observer, _ = o.Placer.(Observer)

@@ -68,6 +68,9 @@ func (e *Engine) Event(ev task.Event) {
 		t.Result = ev.Result
 		e.retryOrFail(en, failReason(ev))
 	case task.EventRefused:
+		if e.yieldRefused(en, ev) {
+			return
+		}
 		reason := "refused by " + ev.Node + ": " + failReason(ev)
 		e.endAttempt(en, reason, false)
 		a.State = ev.State
@@ -80,6 +83,8 @@ func (e *Engine) Event(ev task.Event) {
 		e.endAttempt(en, "cancelled by the node", false)
 		a.State = ev.State
 		e.requeue(en)
+	case task.EventYielded:
+		e.yielded(en, a, ev)
 	}
 }
 
@@ -161,7 +166,7 @@ func (e *Engine) stale(en *entry, a *task.Attempt, ev task.Event, now instant) {
 // finalEvent reports an event state that ends an attempt on its node.
 func finalEvent(s string) bool {
 	switch s {
-	case task.EventSucceeded, task.EventFailed, task.EventCancelled, task.EventRefused:
+	case task.EventSucceeded, task.EventFailed, task.EventCancelled, task.EventRefused, task.EventYielded:
 		return true
 	}
 	return false

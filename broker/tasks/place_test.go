@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
@@ -196,12 +198,14 @@ func (p *preempting) Victim(r *Request, _ []*Candidate) (string, uint32, bool) {
 }
 
 // TestDeadlineTaskPreemptsAVictim: a deadline task that fits nowhere gets
-// the slot of the running attempt the Placer names: that attempt is ended
-// (reason "preempted for …", a cancel sent to its node) and its task is
-// pending again, resuming from its checkpoint without using a retry; the
-// deadline task is assigned to the freed node — at its submission, or in a
-// later pass while every slot is taken. A task without a deadline never
-// asks.
+// the slot of the running attempt the Placer names — at its submission,
+// or in a later pass while every slot is taken. The victim's node is
+// asked to yield it; when it does not answer within YieldWait, the
+// attempt is ended (reason "preempted for …", a cancel sent to its node)
+// and its task is pending again, resuming from its checkpoint without
+// using a retry; the deadline task is assigned to the freed node. The
+// yield that comes after that ends nothing again and brings no
+// checkpoint. A task without a deadline never asks.
 func TestDeadlineTaskPreemptsAVictim(t *testing.T) {
 	pl := &preempting{}
 	h := newHarness(t, func(o *Options) { o.Placer = pl })
@@ -210,6 +214,7 @@ func TestDeadlineTaskPreemptsAVictim(t *testing.T) {
 	long.Checkpointable = true
 	h.submit(long)
 	h.event("pi-a", "long", 1, task.EventRunning)
+	h.event("pi-a", "long", 1, task.EventCheckpoint, checkpointAt(100))
 	h.submit(builtin("plain", 10))
 	if pl.asked != 0 {
 		t.Fatalf("a task without a deadline asked for a victim %d times", pl.asked)
@@ -220,20 +225,22 @@ func TestDeadlineTaskPreemptsAVictim(t *testing.T) {
 		t.Fatalf("with no victim: %s, asked %d times", r.State, pl.asked)
 	}
 	// Every slot is taken, yet a later pass still tries the deadline task
-	// (and only it): now there is a victim.
+	// (and only it): now there is a victim, asked to yield.
 	pl.victim = "long"
 	h.tick(time.Second)
-	var cancelled, ran bool
-	for _, a := range h.assignments() {
-		switch {
-		case a.Op == task.AssignCancel && a.Task == "long" && a.Attempt == 1 && a.Node == "pi-a":
-			cancelled = true
-		case a.Op != task.AssignCancel && a.Task == "urgent" && a.Node == "pi-a":
-			ran = true
-		}
+	if got := ops(h.assignments()); !cmp.Equal(got, []string{"yield long/1 to pi-a"}) {
+		t.Fatalf("assignments %v, want the victim's yield alone", got)
 	}
-	if !cancelled || !ran {
-		t.Fatalf("cancel of the victim %v, urgent assigned to pi-a %v: %+v", cancelled, ran, h.assignments())
+	if u := h.task("urgent"); u.State != task.StatePending {
+		t.Fatalf("urgent %s while the victim yields", u.State)
+	}
+	h.tick(time.Second) // the wait is not over: nothing more is asked or sent
+	if got := ops(h.assignments()); len(got) != 0 || pl.asked != 2 {
+		t.Fatalf("within the wait: assignments %v, asked %d times", got, pl.asked)
+	}
+	h.tick(time.Second)
+	if got := ops(h.assignments()); !cmp.Equal(got, []string{"cancel long/1 to pi-a", "run urgent/1 to pi-a"}) {
+		t.Fatalf("after the wait: assignments %v, want the victim's cancel, then urgent's run", got)
 	}
 	v := h.task("long")
 	if v.State != task.StatePending || v.Failures != 0 || v.Attempts[0].Reason != "preempted for urgent" {
@@ -241,6 +248,17 @@ func TestDeadlineTaskPreemptsAVictim(t *testing.T) {
 	}
 	if n := h.e.Preempted(); n != 1 {
 		t.Fatalf("Preempted = %d", n)
+	}
+	// The node's answer, late: recorded, never applied.
+	h.event("pi-a", "long", 1, task.EventCheckpoint, checkpointAt(400))
+	h.event("pi-a", "long", 1, task.EventYielded, func(ev *task.Event) { ev.Progress, ev.Total = 400, 1000 })
+	v = h.task("long")
+	if v.State != task.StatePending || v.CheckpointAt != 100 || v.Attempts[0].Reason != "preempted for urgent" ||
+		v.Attempts[0].State != task.EventYielded {
+		t.Fatalf("after the late yield: %s, checkpoint at %d, attempt %+v", v.State, v.CheckpointAt, v.Attempts[0])
+	}
+	if _, fenced := h.e.fences["pi-a"]["long"]; fenced {
+		t.Error("the node reported the attempt over, yet it stays fenced")
 	}
 }
 
@@ -268,10 +286,14 @@ func TestWaitPreempterPreemptsForATaskWithoutADeadline(t *testing.T) {
 	pl.victim = "long"
 	// A pass with every slot taken (the node's labels changed).
 	h.node("pi-a", func(n *Node) { n.TaskSlots = 1; n.Slots = 1; n.Labels = map[string]string{"zone": "b"} })
-	if s := h.task("short"); s.State != task.StateAssigned || s.Node != "pi-a" || pl.asked != 2 {
-		t.Fatalf("short: %s on %q, asked %d times", s.State, s.Node, pl.asked)
+	if got := ops(h.assignments()); !cmp.Equal(got, []string{"yield long/1 to pi-a"}) || pl.asked != 2 {
+		t.Fatalf("assignments %v, asked %d times", got, pl.asked)
 	}
-	if v := h.task("long"); v.State != task.StatePending || v.Attempts[0].Reason != "preempted for short" {
+	h.event("pi-a", "long", 1, task.EventYielded)
+	if s := h.task("short"); s.State != task.StateAssigned || s.Node != "pi-a" {
+		t.Fatalf("short: %s on %q", s.State, s.Node)
+	}
+	if v := h.task("long"); v.State != task.StatePending || v.Attempts[0].Reason != "yielded for short" {
 		t.Fatalf("victim: %s, attempt %+v", v.State, v.Attempts[0])
 	}
 }

@@ -18,6 +18,7 @@ import (
 // O(unfinished tasks) and, when placement is due, O(pending × nodes).
 func (e *Engine) Tick() {
 	now := e.clock()
+	e.yieldsDue(now)
 	e.lostNodes(now)
 	e.endQuarantines(now)
 	running := e.runningByNode()
@@ -55,6 +56,9 @@ func (e *Engine) Tick() {
 // a task was re-queued, a backoff ended. The Service calls it after every
 // round of inputs.
 func (e *Engine) Settle() {
+	if len(e.handoffs) > 0 {
+		e.handOff(e.clock())
+	}
 	if e.placeDue {
 		e.placePending(e.clock())
 	}
@@ -140,6 +144,9 @@ func (e *Engine) placePending(now instant) {
 	defer func() { e.ahead = 0 }()
 	for h.Len() > 0 {
 		en := heap.Pop(h).(*entry)
+		if e.awaitsYield(en.t.Spec.ID) {
+			continue // its victim's slot is coming
+		}
 		if preemptOnly && ((!e.preemptWaiting && en.t.Spec.Deadline.D() <= 0) || e.victimSearches == 0) {
 			continue
 		}

@@ -283,12 +283,12 @@ func (a *Assignment) Validate() error {
 		if b := a.Spec.Builtin; b != nil && a.Progress > b.Units {
 			p.add("progress", "is %d, more than spec.builtin.units (%d)", a.Progress, b.Units)
 		}
-	case AssignCancel:
+	case AssignCancel, AssignYield:
 		if a.Spec != nil || len(a.Checkpoint) > 0 || a.Progress != 0 {
-			p.add("op", "a cancel assignment carries no spec, checkpoint or progress")
+			p.add("op", "a %s assignment carries no spec, checkpoint or progress", a.Op)
 		}
 	default:
-		p.add("op", "is %s: want %q or %q", quote(a.Op), AssignRun, AssignCancel)
+		p.add("op", "is %s: want %q, %q or %q", quote(a.Op), AssignRun, AssignCancel, AssignYield)
 	}
 	return p.err()
 }
@@ -345,7 +345,7 @@ func (e *Event) Validate() error {
 	}
 	if e.Result != nil {
 		switch e.State {
-		case EventSucceeded, EventFailed, EventCancelled:
+		case EventSucceeded, EventFailed, EventCancelled, EventYielded:
 		default:
 			p.add("result", "is set in a %s event: only an ended attempt has a result", quote(e.State))
 		}
@@ -365,7 +365,8 @@ func schedulerState(s string) bool {
 
 func eventState(s string) bool {
 	switch s {
-	case EventAccepted, EventRefused, EventRunning, EventCheckpoint, EventProgress, EventSucceeded, EventFailed, EventCancelled:
+	case EventAccepted, EventRefused, EventRunning, EventCheckpoint, EventProgress, EventSucceeded, EventFailed, EventCancelled,
+		EventYielded:
 		return true
 	}
 	return false

@@ -247,12 +247,19 @@ func TestAssignmentValidation(t *testing.T) {
 		{"negative progress", func(m *Assignment) { m.Progress = -1 }, []string{"progress"}},
 		{"progress past the units", func(m *Assignment) { m.Progress = m.Spec.Builtin.Units + 1 }, []string{"progress"}},
 		{"cancel with a spec", func(m *Assignment) { m.Op = AssignCancel }, []string{"op"}},
+		{"yield with a spec", func(m *Assignment) { m.Op = AssignYield }, []string{"op"}},
 	})
-	// A cancel carries nothing but whom and what.
-	a := examplesAssignment()
-	a.Op, a.Spec, a.Checkpoint, a.Progress = AssignCancel, nil, nil, 0
-	if err := a.Validate(); err != nil {
-		t.Fatalf("cancel: %v", err)
+	// A cancel or a yield carries nothing but whom and what.
+	for _, op := range []string{AssignCancel, AssignYield} {
+		a := examplesAssignment()
+		a.Op, a.Spec, a.Checkpoint, a.Progress = op, nil, nil, 0
+		if err := a.Validate(); err != nil {
+			t.Fatalf("%s: %v", op, err)
+		}
+		a.Progress = 5
+		if err := a.Validate(); err == nil || !strings.Contains(err.Error(), "op") {
+			t.Fatalf("%s with progress: %v", op, err)
+		}
 	}
 }
 

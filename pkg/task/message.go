@@ -38,6 +38,12 @@ const (
 	EventSucceeded = "succeeded"
 	EventFailed    = "failed" // exit code ≠ 0, crash, timeout (Error says which)
 	EventCancelled = "cancelled"
+	// EventYielded ends an attempt the scheduler asked to yield
+	// (AssignYield): the node stopped it after saving what it had done
+	// as a checkpoint, whose checkpoint event precedes this one.
+	// Progress/Total are that checkpoint's (those of the last one when
+	// the task saved none since).
+	EventYielded = "yielded"
 )
 
 // UnverifiedTask is the task an agent's refused event names when it
@@ -192,7 +198,7 @@ type Attempt struct {
 // node or much later.
 type Assignment struct {
 	V       int       `json:"v"`
-	Op      string    `json:"op"` // AssignRun or AssignCancel
+	Op      string    `json:"op"` // AssignRun, AssignCancel or AssignYield
 	Node    string    `json:"node"`
 	Task    string    `json:"task"`
 	Attempt uint32    `json:"attempt"`
@@ -213,10 +219,14 @@ type Assignment struct {
 	Epoch uint64 `json:"epoch,omitempty"`
 }
 
-// Assignment operations.
+// Assignment operations. AssignYield asks the node to stop the attempt
+// after saving its progress as a checkpoint, and to report it yielded
+// (EventYielded); an agent that predates it refuses it as malformed, and
+// the scheduler then cancels the attempt instead.
 const (
 	AssignRun    = "run"
 	AssignCancel = "cancel"
+	AssignYield  = "yield"
 )
 
 // Envelope carries a signed Assignment: Body is the assignment's JSON

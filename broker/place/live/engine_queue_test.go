@@ -53,7 +53,7 @@ func TestSRTFThroughTheEngine(t *testing.T) {
 		if diff := cmp.Diff(map[string]string{"long": "pi", "short": "pi"}, on); diff != "" {
 			t.Errorf("after short ended (-want +got):\n%s", diff)
 		}
-		if st := g.status["long"]; st.Attempt != 2 || len(st.Attempts) != 2 || st.Attempts[0].Reason != "preempted for short" {
+		if st := g.status["long"]; st.Attempt != 2 || len(st.Attempts) != 2 || st.Attempts[0].Reason != "yielded for short" {
 			t.Errorf("long: %+v", st)
 		}
 	}

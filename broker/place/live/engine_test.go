@@ -64,35 +64,59 @@ func (g *engineRig) node(id, tier string, slots int) {
 	g.take()
 }
 
-// take returns the replies and the node of each task status in what the engine took.
+// take returns the replies and the node of each task status in what the engine took. A
+// yield the engine asks of a node is answered at once, as an agent does: the attempt
+// yielded (its checkpoint, if any, is the one the engine has).
 func (g *engineRig) take() (replies []task.Reply, on map[string]string) {
 	g.t.Helper()
-	g.e.Settle()
-	b, err := g.e.Take()
-	if err != nil {
-		g.t.Fatal(err)
-	}
 	on = map[string]string{}
-	for _, m := range b.Msgs {
-		switch {
-		case strings.Contains(m.Topic, "/replies/"):
-			r, err := task.DecodeReply(m.Payload)
-			if err != nil {
-				g.t.Fatal(err)
-			}
-			replies = append(replies, r)
-		case strings.Contains(m.Topic, "/tasks/"):
-			st, err := task.DecodeStatus(m.Payload)
-			if err != nil {
-				continue
-			}
-			g.status[st.Task] = st
-			if st.Node != "" {
-				on[st.Task] = st.Node
+	for {
+		g.e.Settle()
+		b, err := g.e.Take()
+		if err != nil {
+			g.t.Fatal(err)
+		}
+		var yields []task.Assignment
+		for _, m := range b.Msgs {
+			switch {
+			case strings.Contains(m.Topic, "/replies/"):
+				r, err := task.DecodeReply(m.Payload)
+				if err != nil {
+					g.t.Fatal(err)
+				}
+				replies = append(replies, r)
+			case strings.Contains(m.Topic, "/tasks/"):
+				st, err := task.DecodeStatus(m.Payload)
+				if err != nil {
+					continue
+				}
+				g.status[st.Task] = st
+				if st.Node != "" {
+					on[st.Task] = st.Node
+				}
+			case strings.HasSuffix(m.Topic, "/cmd/task"):
+				env, err := task.DecodeEnvelope(m.Payload)
+				if err != nil {
+					g.t.Fatal(err)
+				}
+				a, err := task.DecodeAssignment(env.Body)
+				if err != nil {
+					g.t.Fatal(err)
+				}
+				if a.Op == task.AssignYield {
+					yields = append(yields, a)
+				}
 			}
 		}
+		if len(yields) == 0 {
+			return replies, on
+		}
+		for _, a := range yields {
+			g.seq++
+			g.e.Event(task.Event{Header: protocol.Header{V: protocol.Version, Node: a.Node, Instance: "i-" + a.Node, Seq: g.seq,
+				TS: g.now}, Task: a.Task, Attempt: a.Attempt, State: task.EventYielded})
+		}
 	}
-	return replies, on
 }
 
 // submit submits spec and returns the node it was assigned to ("" if none) and the reply.
