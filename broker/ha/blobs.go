@@ -55,7 +55,9 @@ func metaSubject(bucket, name string) string {
 
 // Blobs creates the region's blob bucket, or updates its configuration to
 // this one, holding at most maxBytes (the stream's bytes: the objects and
-// their per-message overhead). Only a valid term opens it.
+// their per-message overhead). Only a valid term opens it. JetStream
+// refuses a bucket larger than its nodes' free storage: that refusal is
+// returned at once.
 func (t *Term) Blobs(ctx context.Context, maxBytes int64) (*Blobs, error) {
 	if !t.Valid() {
 		return nil, fmt.Errorf("ha: blob bucket: lease lost: %w", tasks.ErrFenced)
@@ -78,8 +80,11 @@ func (t *Term) Blobs(ctx context.Context, maxBytes int64) (*Blobs, error) {
 		if err == nil {
 			return &Blobs{t: t, obs: obs, stream: st, bucket: bucket, puts: map[blob.ID]chan struct{}{}}, nil
 		}
-		if ctx.Err() != nil || !t.Valid() {
-			return nil, fmt.Errorf("ha: blob bucket %s: %w", bucket, err)
+		// JetStream's refusal (no room for maxBytes on enough nodes, a
+		// conflicting configuration) stands; a request unanswered does not.
+		var api *jetstream.APIError
+		if errors.As(err, &api) || ctx.Err() != nil || !t.Valid() {
+			return nil, fmt.Errorf("ha: blob bucket %s (%d bytes): %w", bucket, maxBytes, err)
 		}
 		t.r.log.Warn("ha: blob bucket not created or updated; trying again", "bucket", bucket, "err", err)
 		select {
