@@ -216,7 +216,8 @@ func TestForeignObjectsAreRefused(t *testing.T) {
 	}
 }
 
-// TestBlobBucketBound: the bucket refuses a blob past its bytes.
+// TestBlobBucketBound: the bucket refuses a blob past its bytes, and
+// nothing of it stays.
 func TestBlobBucketBound(t *testing.T) {
 	c := startRegion(t)
 	r, _ := c.open(t, "a", 0)
@@ -241,6 +242,12 @@ func TestBlobBucketBound(t *testing.T) {
 	}
 	if ok, _ := b.Has(ctx, id); ok {
 		t.Error("the refused blob is in the bucket")
+	}
+	// A bucket larger than the nodes' stores (8 GB in deploy/nats) is
+	// refused by JetStream, and Blobs says so at once.
+	start := time.Now()
+	if _, err := tm.Blobs(ctx, 64<<30); err == nil || time.Since(start) > 10*time.Second {
+		t.Errorf("a 64 GiB bucket: %v after %v, want JetStream's refusal at once", err, time.Since(start))
 	}
 	if natsconf.HABlobBucket(testRegion) != b.bucket {
 		t.Errorf("bucket %q, natsconf grants %q", b.bucket, natsconf.HABlobBucket(testRegion))
