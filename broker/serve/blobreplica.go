@@ -18,7 +18,9 @@ import (
 // acknowledged:
 //   - a blob is in the bucket before the scheduler acknowledges it: an
 //     operator's upload is answered have, and a pulled output or input
-//     counts as held (pull skips it), only once replicate stored it;
+//     counts as held (pull skips it), only once replicate stored it; a
+//     blob the bucket holds counts as held whether the local store has it
+//     or not;
 //   - a blob the local store lacks is restored from the bucket, verified
 //     against its id, before the scheduler fetches it from a node or
 //     answers a want for it missing;
@@ -123,9 +125,14 @@ func (s *scheduler) openReplica(ctx context.Context) error {
 }
 
 // acknowledged says the scheduler holds id as it acknowledges blobs: in
-// its store and, under ha, in the region's bucket.
+// its store or, under ha, in the region's bucket, whatever its store has
+// (a want restores it from there): a successor does not copy the bucket
+// when its predecessor's task statuses call for their outputs again.
 func (s *scheduler) acknowledged(id blob.ID) bool {
-	return s.blobStore.Has(id) && (s.replica == nil || s.inReplica.has(id))
+	if s.replica == nil {
+		return s.blobStore.Has(id)
+	}
+	return s.inReplica.has(id)
 }
 
 // errNotReplicated wraps replicate's failures.
