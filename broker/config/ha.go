@@ -25,8 +25,28 @@ type HA struct {
 	// a standby takes over about this long after the active scheduler
 	// died. The holder stops acting before it ends. 0: 5s.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
-	// Replicas is how many cluster nodes keep the region's stream. 0: 3.
+	// Replicas is how many cluster nodes keep the region's stream and its
+	// blob bucket. 0: 3.
 	Replicas int `yaml:"replicas"`
+	// BlobBytes bounds the region's blob bucket, the replicated copy of
+	// the scheduler's blob store: its objects plus JetStream's overhead
+	// per message. At most blobs.quota. 0: the smaller of blobs.quota and
+	// DefaultHABlobBytes. Every cluster node's max_file_store must hold it
+	// beside the MQTT streams (JetStream reserves it when it creates the
+	// bucket, and refuses a bucket larger than a node's store).
+	BlobBytes int64 `yaml:"blob_bytes"`
+}
+
+// DefaultHABlobBytes is ha.blob_bytes when none is set (and blobs.quota
+// is larger): half the max_file_store of deploy/nats/nats.conf.
+const DefaultHABlobBytes = 4 << 30
+
+// HABlobBytes returns ha.blob_bytes or its default.
+func (c *Config) HABlobBytes() int64 {
+	if c.HA.BlobBytes > 0 {
+		return c.HA.BlobBytes
+	}
+	return min(c.BlobQuota(), DefaultHABlobBytes)
 }
 
 // Enabled reports whether the scheduler runs highly available.
@@ -76,6 +96,9 @@ func (c *Config) validateHA(add func(format string, args ...any)) {
 	}
 	if h.Replicas != 0 && (h.Replicas < 1 || h.Replicas > 5) {
 		add("ha.replicas %d: between 1 and 5 (JetStream's limit)", h.Replicas)
+	}
+	if h.BlobBytes < 0 || h.BlobBytes > c.BlobQuota() {
+		add("ha.blob_bytes %d: between 0 (the default) and blobs.quota (%d)", h.BlobBytes, c.BlobQuota())
 	}
 	if h.Holder != "" {
 		if len(h.Holder) > 64 {

@@ -30,6 +30,8 @@ func TestValidateHA(t *testing.T) {
 		"short lease":     {func(c *Config) { c.HA.LeaseTTL = time.Second }, "ha.lease_ttl"},
 		"long lease":      {func(c *Config) { c.HA.LeaseTTL = time.Hour }, "ha.lease_ttl"},
 		"replicas":        {func(c *Config) { c.HA.Replicas = 7 }, "ha.replicas"},
+		"blob bytes":      {func(c *Config) { c.Blobs.Quota = 1 << 20; c.HA.BlobBytes = 2 << 20 }, "ha.blob_bytes"},
+		"negative bytes":  {func(c *Config) { c.HA.BlobBytes = -1 }, "ha.blob_bytes"},
 		"holder control":  {func(c *Config) { c.HA.Holder = "a\nb" }, "ha.holder"},
 		"enrolment":       {func(c *Config) { c.Enrol.File = "/etc/tether/enrol" }, "enrol"},
 	}
@@ -52,5 +54,16 @@ func TestLoadHA(t *testing.T) {
 	}
 	if !cfg.HA.Enabled() || cfg.HA.TTL() != DefaultLeaseTTL || (HA{}).Enabled() {
 		t.Fatalf("Enabled/TTL wrong: %+v", cfg.HA)
+	}
+	if cfg.HABlobBytes() != DefaultHABlobBytes {
+		t.Errorf("HABlobBytes = %d, want %d", cfg.HABlobBytes(), DefaultHABlobBytes)
+	}
+	cfg.Blobs.Quota = 1 << 20
+	if cfg.HABlobBytes() != 1<<20 {
+		t.Errorf("HABlobBytes under a 1 MiB quota = %d", cfg.HABlobBytes())
+	}
+	cfg.HA.BlobBytes = 512 << 10
+	if cfg.HABlobBytes() != 512<<10 {
+		t.Errorf("HABlobBytes = %d, want ha.blob_bytes", cfg.HABlobBytes())
 	}
 }

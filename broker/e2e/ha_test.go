@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +19,7 @@ import (
 
 	"github.com/tether-edge/tether/agent/runner"
 	"github.com/tether-edge/tether/broker/natsconf/natstest"
+	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 	"github.com/tether-edge/tether/pkg/testenv"
@@ -62,11 +67,12 @@ func startHARegionOn(t *testing.T, nodes []string, hosts *netns.Net) *haRegion {
 }
 
 // startScheduler runs a highly available scheduler named holder, listing
-// the cluster's nodes from node first on.
+// the cluster's nodes from node first on. Each holder has a directory of
+// its own (tasks.dir, and beside it blobs.dir), as on a machine of its own.
 func (r *haRegion) startScheduler(holder string, first int) *proc {
 	args := []string{"serve", "--password-file", filepath.Join(r.s.dir, "tether-scheduler.pw"),
 		"--signing-key-file", r.key, "--log-level", "debug", "--fleet-row-refresh", "1s", "--ha-holder", holder,
-		"--node-lost-grace", "3s"}
+		"--node-lost-grace", "3s", "--tasks-dir", filepath.Join(r.s.dir, "sched-"+holder, "tasks")}
 	for _, u := range r.c.URLs(first) {
 		args = append(args, "--mqtt-url", u)
 	}
@@ -144,7 +150,8 @@ func TestSchedulerFailover(t *testing.T) {
 	for i := range agentsN {
 		nodes = append(nodes, fmt.Sprintf("pi-ha-%02d", i))
 	}
-	r := startHARegionOn(t, nodes, netns.New(t, "nats-1", "nats-2", "nats-3", "sched-a", "sched-b"))
+	// pi-ha-late joins after the failover (uploadLateTask).
+	r := startHARegionOn(t, append(slices.Clone(nodes), "pi-ha-late"), netns.New(t, "nats-1", "nats-2", "nats-3", "sched-a", "sched-b"))
 	a := r.startScheduler("sched-a", 0)
 	active := acting(t, time.Minute, a)
 	b := r.startScheduler("sched-b", 1)
@@ -175,6 +182,12 @@ func TestSchedulerFailover(t *testing.T) {
 			t.Fatalf("submit %s: %+v", spec.ID, rep)
 		}
 	}
+	// An operator's upload, acknowledged by the acting scheduler, for a
+	// task no agent can take before the failover (it wants the label
+	// late=yes): the agent started after it fetches the input from the
+	// successor, which never held it and restores it from the region's
+	// blob bucket.
+	late := r.uploadLateTask(t)
 	// The acting scheduler dies together with an agent running
 	// checkpointable tasks, which stays dead: its tasks can only resume
 	// elsewhere, from the checkpoints the dead scheduler stored, read back
@@ -214,6 +227,15 @@ func TestSchedulerFailover(t *testing.T) {
 	if takeover > 10*time.Second {
 		t.Errorf("takeover took %v, want ≤ 10 s", takeover.Round(10*time.Millisecond))
 	}
+	// The late task runs while the successor acts, before the killed
+	// scheduler (whose blobs.dir holds the upload) is back.
+	r.startAgent("pi-ha-late", "--label", "late=yes")
+	late.check(t, op.waitTasks(2*time.Minute, "the late task ended", func(m map[string]task.Status) bool {
+		return task.Terminal(m[late.id].State)
+	}))
+	if !strings.Contains(b.out.String(), `msg="task data restored from the region's blob bucket" component=scheduler blob=`+late.blob) {
+		t.Errorf("the successor did not log restoring %s from the region's blob bucket", late.blob)
+	}
 	// The killed scheduler comes back as the standby; then the acting one
 	// is restarted cleanly (SIGTERM, as a rolling upgrade does): it
 	// resigns, and the standby takes over without waiting out the lease.
@@ -233,8 +255,9 @@ func TestSchedulerFailover(t *testing.T) {
 	b2 := r.startScheduler("sched-b", 1)
 	waitOutput(b2, regexp.MustCompile(`msg="standing by for the region's lease"`), 30*time.Second)
 
-	final := op.waitTasks(8*time.Minute, "every task ended", everyEnded(n))
+	final := op.waitTasks(8*time.Minute, "every task ended", everyEnded(n+1))
 	checkOnce(t, specs, final)
+	late.check(t, final)
 	resumed := 0
 	for _, spec := range specs {
 		st := final[spec.ID]
@@ -275,6 +298,50 @@ func TestSchedulerFailover(t *testing.T) {
 	}
 	if actingRE.MatchString(b2.out.String()) {
 		t.Error("the restarted scheduler acts beside the one that took over")
+	}
+}
+
+// lateTask is a task whose input an operator uploaded and which only an
+// agent labelled late=yes can run.
+type lateTask struct {
+	id, sum, blob string
+}
+
+// uploadLateTask submits the late task with a 1 MiB input through the
+// CLI, which returns once the acting scheduler acknowledged the upload.
+func (r *haRegion) uploadLateTask(t *testing.T) lateTask {
+	t.Helper()
+	data := randomBytes(1<<20+3, 17)
+	in := filepath.Join(r.s.dir, "late-input.bin")
+	spec := filepath.Join(r.s.dir, "late.yaml")
+	if err := os.WriteFile(in, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lt := lateTask{id: "late-input"}
+	if err := os.WriteFile(spec, []byte("id: "+lt.id+"\nkind: builtin\nbuiltin: {name: sha256}\nconstraints: {labels: {late: \"yes\"}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(r.s.broker, "submit", "-f", spec, "--input", "data="+in, "--broker", r.s.url(),
+		"--password-file", filepath.Join(r.s.dir, "operator.pw"), "--timeout", "30s")
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil || !strings.Contains(errOut.String(), "uploaded data: "+blob.Of(data).String()) {
+		t.Fatalf("submit --input: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	h := sha256.Sum256(data)
+	lt.sum = hex.EncodeToString(h[:])
+	lt.blob = blob.Of(data).String()
+	return lt
+}
+
+// check fails unless the late task succeeded on the late agent with its
+// input's digest.
+func (lt lateTask) check(t *testing.T, final map[string]task.Status) {
+	t.Helper()
+	st := final[lt.id]
+	if st.State != task.StateSucceeded || st.Result == nil || st.Result.Output != lt.sum || st.Node != "pi-ha-late" {
+		t.Errorf("%s, its input uploaded before the failover: %s on %q, result %+v, error %q; want succeeded on pi-ha-late with digest %s",
+			lt.id, st.State, st.Node, st.Result, st.Error, lt.sum)
 	}
 }
 

@@ -13,9 +13,12 @@
 // Over core NATS the scheduler also keeps its region's high-availability
 // stream (broker/ha): it publishes on HASubjects(R) and on that one
 // stream's JetStream API (HAStream(R); no other stream's, no account-wide
-// call), and reads the answers in _INBOX.>. No other user may publish on
-// tether.ha.> or call any JetStream API, so no node can forge a lease or
-// an epoch.
+// call), and reads the answers in _INBOX.>. It also keeps the region's
+// blob bucket (HABlobBucket(R), a JetStream object store): it publishes on
+// $O.<bucket>.> and on that bucket's stream's JetStream API, and answers
+// its flow control ($JS.FC.OBJ_<bucket>.>). No other user may publish on
+// tether.ha.> or $O.>, or call any JetStream API, so no node can forge a
+// lease or an epoch, or read, write or delete a blob there.
 //
 // (and, with Home Assistant discovery under D, the scheduler writes and
 // reads D/…, monitors and operators read it). NATS checks MQTT topics as
@@ -157,6 +160,11 @@ func HAStream(region string) string { return "TETHER_" + haToken(region) }
 // its subjects are HASubjects(region) + ".>".
 func HASubjects(region string) string { return "tether.ha." + haToken(region) }
 
+// HABlobBucket is the name of region's blob bucket (broker/ha), a
+// JetStream object store whose stream is "OBJ_" + the bucket's name and
+// whose subjects are "$O." + the bucket's name + ".>".
+func HABlobBucket(region string) string { return HAStream(region) + "_BLOBS" }
+
 func haToken(region string) string {
 	return strings.NewReplacer("_", "_5F", ".", "_2E").Replace(region)
 }
@@ -164,16 +172,27 @@ func haToken(region string) string {
 // haPublish is what a scheduler publishes to keep region's stream: its
 // subjects, and the JetStream API calls broker/ha makes on that stream
 // (create or update it, read and delete a message, one-shot consumers to
-// load the store).
+// load the store); then the blob bucket's subjects, and the calls
+// nats.go's object store makes on its stream (create or update it, read
+// an object's metadata, purge an object's chunks, the ordered consumers
+// that read an object or list the bucket, and their flow control).
 func haPublish(region string) []string {
 	s := HAStream(region)
 	api := "$JS.API."
-	return []string{HASubjects(region) + ".>",
+	pub := []string{HASubjects(region) + ".>",
 		api + "STREAM.CREATE." + s, api + "STREAM.UPDATE." + s, api + "STREAM.INFO." + s,
 		api + "STREAM.MSG.GET." + s, api + "STREAM.MSG.DELETE." + s, api + "DIRECT.GET." + s, api + "DIRECT.GET." + s + ".>",
 		api + "CONSUMER.CREATE." + s, api + "CONSUMER.CREATE." + s + ".>", api + "CONSUMER.INFO." + s + ".*",
 		api + "CONSUMER.DELETE." + s + ".*", api + "CONSUMER.MSG.NEXT." + s + ".*",
 	}
+	b := HABlobBucket(region)
+	o := "OBJ_" + b
+	return append(pub, "$O."+b+".>",
+		api+"STREAM.CREATE."+o, api+"STREAM.UPDATE."+o, api+"STREAM.INFO."+o, api+"STREAM.PURGE."+o,
+		api+"STREAM.MSG.GET."+o, api+"DIRECT.GET."+o, api+"DIRECT.GET."+o+".>",
+		api+"CONSUMER.CREATE."+o, api+"CONSUMER.CREATE."+o+".>", api+"CONSUMER.INFO."+o+".*",
+		api+"CONSUMER.DELETE."+o+".*", "$JS.FC."+o+".>",
+	)
 }
 
 // Subject is the NATS subject NATS's MQTT listener maps a topic name or

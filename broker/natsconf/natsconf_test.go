@@ -20,7 +20,15 @@ func TestPermissionsPerRole(t *testing.T) {
 			"$JS.API.STREAM.MSG.GET.TETHER_eu-1", "$JS.API.STREAM.MSG.DELETE.TETHER_eu-1",
 			"$JS.API.DIRECT.GET.TETHER_eu-1", "$JS.API.DIRECT.GET.TETHER_eu-1.>",
 			"$JS.API.CONSUMER.CREATE.TETHER_eu-1", "$JS.API.CONSUMER.CREATE.TETHER_eu-1.>", "$JS.API.CONSUMER.INFO.TETHER_eu-1.*",
-			"$JS.API.CONSUMER.DELETE.TETHER_eu-1.*", "$JS.API.CONSUMER.MSG.NEXT.TETHER_eu-1.*"},
+			"$JS.API.CONSUMER.DELETE.TETHER_eu-1.*", "$JS.API.CONSUMER.MSG.NEXT.TETHER_eu-1.*",
+			"$O.TETHER_eu-1_BLOBS.>",
+			"$JS.API.STREAM.CREATE.OBJ_TETHER_eu-1_BLOBS", "$JS.API.STREAM.UPDATE.OBJ_TETHER_eu-1_BLOBS",
+			"$JS.API.STREAM.INFO.OBJ_TETHER_eu-1_BLOBS", "$JS.API.STREAM.PURGE.OBJ_TETHER_eu-1_BLOBS",
+			"$JS.API.STREAM.MSG.GET.OBJ_TETHER_eu-1_BLOBS",
+			"$JS.API.DIRECT.GET.OBJ_TETHER_eu-1_BLOBS", "$JS.API.DIRECT.GET.OBJ_TETHER_eu-1_BLOBS.>",
+			"$JS.API.CONSUMER.CREATE.OBJ_TETHER_eu-1_BLOBS", "$JS.API.CONSUMER.CREATE.OBJ_TETHER_eu-1_BLOBS.>",
+			"$JS.API.CONSUMER.INFO.OBJ_TETHER_eu-1_BLOBS.*", "$JS.API.CONSUMER.DELETE.OBJ_TETHER_eu-1_BLOBS.*",
+			"$JS.FC.OBJ_TETHER_eu-1_BLOBS.>"},
 			[]string{"tether.v1.eu-1", "tether.v1.eu-1.>", "homeassistant", "homeassistant.>", "_INBOX.>"}},
 		{"mon", "monitor", nil, []string{"tether.v1", "tether.v1.>", "homeassistant", "homeassistant.>"}},
 		{"op", "operator", []string{"tether.v1.eu-1.tasks.submit", "tether.v1.eu-1.tasks.control", "tether.v1.eu-1.operators.op.blob"},
@@ -102,16 +110,17 @@ func TestOperatorsReadOnlyTheirOwnBlobFrames(t *testing.T) {
 }
 
 // TestHANames: regions that differ only in '.' and '_' get distinct
-// streams and subject prefixes, each a valid stream name and one token.
+// streams, subject prefixes and blob buckets, each a valid stream or
+// bucket name and one token.
 func TestHANames(t *testing.T) {
-	for region, want := range map[string][2]string{
-		"eu-1":   {"TETHER_eu-1", "tether.ha.eu-1"},
-		"eu.1":   {"TETHER_eu_2E1", "tether.ha.eu_2E1"},
-		"eu_1":   {"TETHER_eu_5F1", "tether.ha.eu_5F1"},
-		"eu_2E1": {"TETHER_eu_5F2E1", "tether.ha.eu_5F2E1"},
+	for region, want := range map[string][3]string{
+		"eu-1":   {"TETHER_eu-1", "tether.ha.eu-1", "TETHER_eu-1_BLOBS"},
+		"eu.1":   {"TETHER_eu_2E1", "tether.ha.eu_2E1", "TETHER_eu_2E1_BLOBS"},
+		"eu_1":   {"TETHER_eu_5F1", "tether.ha.eu_5F1", "TETHER_eu_5F1_BLOBS"},
+		"eu_2E1": {"TETHER_eu_5F2E1", "tether.ha.eu_5F2E1", "TETHER_eu_5F2E1_BLOBS"},
 	} {
-		if s, p := HAStream(region), HASubjects(region); s != want[0] || p != want[1] {
-			t.Errorf("%q: stream %q subjects %q, want %q", region, s, p, want)
+		if s, p, b := HAStream(region), HASubjects(region), HABlobBucket(region); s != want[0] || p != want[1] || b != want[2] {
+			t.Errorf("%q: stream %q subjects %q bucket %q, want %q", region, s, p, b, want)
 		}
 	}
 }

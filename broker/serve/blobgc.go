@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/tether-edge/tether/pkg/blob"
@@ -37,6 +38,49 @@ func (s *scheduler) blobGCLoop(ctx context.Context) {
 	}
 }
 
+// collectReplica deletes from the region's blob bucket (under ha) the
+// blobs the local collection deleted, and those the bucket stored before
+// before that no task refers to; it stops at the first delete the lease
+// refuses. A blob it deletes is added to gone.
+func (s *scheduler) collectReplica(ctx context.Context, refs map[blob.ID]struct{}, gone []blob.ID, before time.Time) []blob.ID {
+	if s.replica == nil {
+		return gone
+	}
+	del := map[blob.ID]bool{}
+	for _, id := range gone {
+		del[id] = true
+	}
+	for _, id := range s.inReplica.storedBefore(before) {
+		if _, ok := refs[id]; !ok {
+			del[id] = true
+		}
+	}
+	n := 0
+	for id := range del {
+		if !s.inReplica.has(id) {
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, lookupTimeout*5)
+		err := s.replica.Delete(dctx, id)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("blob bucket collection stopped", "deleted", n, "blob", id.String(), "err", err)
+			}
+			break
+		}
+		s.inReplica.remove(id)
+		n++
+		if !slices.Contains(gone, id) {
+			gone = append(gone, id)
+		}
+	}
+	if n > 0 {
+		s.log.Info("the region's blob bucket collected", "deleted", n)
+	}
+	return gone
+}
+
 // collectBlobs deletes the blobs nothing keeps at now (wall clock: the
 // tasks' times and the files' are stored ones).
 func (s *scheduler) collectBlobs(ctx context.Context, now time.Time) {
@@ -59,8 +103,9 @@ func (s *scheduler) collectBlobs(ctx context.Context, now time.Time) {
 		gone = append(gone, id)
 		return false
 	}, now.Add(-blobGrace))
+	gone = s.collectReplica(ctx, refs, gone, now.Add(-blobGrace))
 	for _, id := range gone {
-		if !s.blobStore.Has(id) && s.blobStore.Written(id) == 0 {
+		if !s.blobStore.Has(id) && s.blobStore.Written(id) == 0 && !s.inReplica.has(id) {
 			s.pulls.shares.refund(id)
 		}
 	}

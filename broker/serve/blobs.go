@@ -14,17 +14,21 @@ import (
 	"github.com/tether-edge/tether/pkg/task"
 )
 
-// openBlobs opens the scheduler's blob store (blobs.dir) and its endpoint,
-// which sends on each node's blob command topic. attachBlobs subscribes it
+// openBlobs opens the scheduler's blob store (blobs.dir), under ha the
+// region's blob bucket it caches (blobreplica.go), and its endpoint, which
+// sends on each node's blob command topic. attachBlobs subscribes it
 // to every node's blob topic once the session exists.
-func (s *scheduler) openBlobs() error {
+func (s *scheduler) openBlobs(ctx context.Context) error {
 	st, err := blob.Open(blob.Options{Dir: s.cfg.BlobDir(), Quota: s.cfg.BlobQuota(),
 		Logger: s.o.Logger.With("component", "blobs")})
 	if err != nil {
 		return fmt.Errorf("opening the blob store in %s: %w", s.cfg.BlobDir(), err)
 	}
 	e, err := blob.NewEndpoint(blob.EndpointOptions{Store: st, Send: blob.SchedulerSend(s.sess, s.topics),
-		OnOffer: s.onOffer, Logger: s.o.Logger.With("component", "blobs")})
+		OnOffer: s.onOffer, Restore: s.restoreFor, Logger: s.o.Logger.With("component", "blobs")})
+	if err == nil {
+		err = s.openReplica(ctx)
+	}
 	if err != nil {
 		_ = st.Close()
 		return err
@@ -109,18 +113,44 @@ func (s *scheduler) onTaskStatus(st task.Status) {
 	}
 }
 
-// pull fetches id from node in the background unless the store holds it
-// or a pull of it is in progress; done, if not nil, gets the outcome of a
-// pull it started. The error is the share's refusal, which is also logged.
+// init makes the maps and slots. Called with mu held.
+func (p *pulls) init() {
+	if p.active == nil {
+		p.active, p.slots = map[blob.ID]bool{}, make(chan struct{}, maxPulls)
+	}
+}
+
+// start marks id as being brought in, unless it is already: false then.
+func (p *pulls) start(id blob.ID) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	if p.active[id] {
+		return false
+	}
+	p.active[id] = true
+	return true
+}
+
+func (p *pulls) finish(id blob.ID) {
+	p.mu.Lock()
+	delete(p.active, id)
+	p.mu.Unlock()
+}
+
+// pull fetches id from node in the background unless the scheduler holds
+// it (acknowledged) or a pull of it is in progress; done, if not nil, gets
+// the outcome of a pull it started. Under ha the pull restores id from the
+// region's bucket rather than fetching it when the bucket holds it, and it
+// succeeds only once the bucket does (blobreplica.go). The error is the
+// share's refusal, which is also logged.
 func (s *scheduler) pull(node string, id blob.ID, what string, done func(error)) error {
-	if s.blobStore.Has(id) {
+	if s.acknowledged(id) {
 		return nil
 	}
 	p := &s.pulls
 	p.mu.Lock()
-	if p.active == nil {
-		p.active, p.slots = map[blob.ID]bool{}, make(chan struct{}, maxPulls)
-	}
+	p.init()
 	if p.active[id] {
 		p.mu.Unlock()
 		return nil
@@ -137,16 +167,21 @@ func (s *scheduler) pull(node string, id blob.ID, what string, done func(error))
 	p.active[id] = true
 	p.mu.Unlock()
 	go func() {
-		defer func() {
-			p.mu.Lock()
-			delete(p.active, id)
-			p.mu.Unlock()
-		}()
+		defer p.finish(id)
 		p.slots <- struct{}{}
 		defer func() { <-p.slots }()
 		ctx, cancel := context.WithTimeout(s.pullCtx, pullTimeout)
 		defer cancel()
-		st, err := s.blobs.Fetch(ctx, node, id)
+		var st blob.FetchStats
+		var err error
+		restored := s.fromReplica(ctx, id, what)
+		if !restored {
+			st, err = s.blobs.Fetch(ctx, node, id)
+		}
+		fetched := err == nil
+		if fetched {
+			err = s.replicate(ctx, id)
+		}
 		if done != nil {
 			defer func() { done(err) }()
 		}
@@ -155,8 +190,15 @@ func (s *scheduler) pull(node string, id blob.ID, what string, done func(error))
 				p.shares.refund(id) // nothing of it is held: a partial blob stays charged
 			}
 			if s.pullCtx.Err() == nil {
-				s.log.Warn("task data not fetched", "what", what, "node", node, "blob", id.String(), "err", err)
+				msg := "task data not fetched"
+				if fetched {
+					msg = "task data not stored in the region's blob bucket; not acknowledged"
+				}
+				s.log.Warn(msg, "what", what, "node", node, "blob", id.String(), "err", err)
 			}
+			return
+		}
+		if restored {
 			return
 		}
 		s.log.Info("task data fetched", "what", what, "node", node, "blob", id.String(), "bytes", st.Written,

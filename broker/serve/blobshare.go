@@ -89,19 +89,20 @@ func (s *shares) usedBy(node string) int64 {
 	return s.used[node]
 }
 
-// restoreShares charges the blobs the store holds, whole or in part, to
-// the nodes the task store says they came from (tasks.BlobOwners). It runs
+// restoreShares charges the blobs the store holds, whole or in part, and
+// under ha those the region's blob bucket holds, to the nodes the task
+// store says they came from (tasks.BlobOwners). It runs
 // before the first pull can start; it reads every finished task, unless
 // the blob store is empty. A failure to read the tasks is logged
 // and leaves those blobs uncharged: the shares protect the store, they do
 // not decide what the scheduler keeps.
 func (s *scheduler) restoreShares(ctx context.Context, st *tasks.Store, ld tasks.Loaded) {
-	if used, _ := s.blobStore.Usage(); used == 0 {
+	if used, _ := s.blobStore.Usage(); used == 0 && s.inReplica.empty() {
 		return // nothing to charge: no reading every finished task
 	}
 	restored, bytes := 0, int64(0)
 	err := tasks.BlobOwners(ctx, st, ld, func(id blob.ID, node string) {
-		if !s.blobStore.Has(id) && s.blobStore.Written(id) == 0 {
+		if !s.blobStore.Has(id) && s.blobStore.Written(id) == 0 && !s.inReplica.has(id) {
 			return
 		}
 		before := s.pulls.shares.usedBy(node)

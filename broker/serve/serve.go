@@ -184,7 +184,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 			if cfg.Enrol.File != "" && broker != nil {
 				s.enrol = &enroller{file: cfg.Enrol.File, creds: cfg.Embedded.CredentialsFile, broker: broker, now: time.Now}
 			}
-			err = s.openBlobs()
+			err = s.openBlobs(ctx)
 		}
 		if err == nil {
 			s.restoreShares(ctx, st, ld)
@@ -293,6 +293,10 @@ type scheduler struct {
 	epoch      time.Time // the origin of monotonic when Options.Elapsed is nil
 	// lead is the region's lease and term with ha (ha.go); nil without.
 	lead *leadership
+	// replica is the region's blob bucket with ha, nil without; inReplica
+	// the blobs known to be there (blobreplica.go).
+	replica   replica
+	inReplica replicaSet
 }
 
 // monotonic is the scheduler's monotonic clock (Options.Elapsed).

@@ -14,7 +14,8 @@ const haveTimeout = 10 * time.Second
 // onOffer takes an operator's upload (tether-broker submit --input): the
 // scheduler fetches the offered blob into its store, charged to the
 // operator like a node's blobs are to the node (blobs.node_share), and
-// answers have once it holds it, or missing with the reason it will not.
+// answers have once it holds it (under ha: once the region's blob bucket
+// holds it too), or missing with the reason it will not.
 // Only operators upload: an offer from a node is dropped. The operator
 // offers again every few seconds until it has its answer, so an offer of a
 // blob being fetched already (for it or another operator) is answered
@@ -37,7 +38,7 @@ func (s *scheduler) onOffer(peer string, id blob.ID) {
 			s.log.Debug("answer to an upload not sent", "operator", user, "blob", id.String(), "err", err)
 		}
 	}
-	if s.blobStore.Has(id) {
+	if s.acknowledged(id) {
 		go answer(nil)
 		return
 	}
@@ -56,6 +57,8 @@ func (s *scheduler) onOffer(peer string, id blob.ID) {
 // class, not its text (which names paths and other peers).
 func refusal(err error) string {
 	switch {
+	case errors.Is(err, errNotReplicated):
+		return "not stored in the region's blob bucket (ha); try again"
 	case errors.Is(err, ErrNodeShare):
 		return "over the operator's share of the scheduler's blob store (blobs.node_share)"
 	case errors.Is(err, blob.ErrQuota):

@@ -24,6 +24,13 @@ type EndpointOptions struct {
 	// a refused want is answered with a missing. Nil allows every blob the
 	// store holds: a blob's id is 40 bytes of its content nobody guesses.
 	Allow func(peer string, id ID) bool
+	// Restore, if set, is asked about a want for a blob the store does
+	// not hold whole: true says it is bringing the blob into the store
+	// (the want goes unanswered; the peer asks again after its Retry and
+	// is served then), false has the want answered missing. It runs on
+	// Run's goroutine: it may wait for a lookup, never for a transfer.
+	// (A highly available scheduler restores from its region's bucket.)
+	Restore func(peer string, id ID) bool
 	// Window is how many bytes a fetch keeps asked for ahead of what it
 	// has written: it must cover the link's bandwidth × RTT (8 Mbit/s ×
 	// 160 ms is 160 KB). Default 1 MiB (8 chunks), which is also the most
@@ -187,6 +194,9 @@ func (e *Endpoint) serve(ctx context.Context, w want, buf []byte) error {
 	}
 	f, err := e.opts.Store.OpenBlob(id)
 	if err != nil {
+		if e.opts.Restore != nil && e.opts.Restore(w.peer, id) {
+			return nil
+		}
 		return e.missing(ctx, w.peer, id, "not held here")
 	}
 	defer f.Close()
