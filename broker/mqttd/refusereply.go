@@ -3,6 +3,7 @@ package mqttd
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -55,16 +56,22 @@ func (h *authHook) answerRefused(cl *mqtt.Client, pk packets.Packet) bool {
 	return true
 }
 
-// ownReplyTo reports whether a task request's reply_to, if it names one,
-// lies in the publisher's own replies subtree
-// (tether/v1/<region>/replies/<user>/…), so no requester can make the
-// scheduler answer into another user's reply topic. A payload that does not
-// decode is left to the scheduler, which cannot answer it either.
+// ownReplyTo reports whether a task request's reply_to, if it names a
+// topic in this region's replies tree (tether/v1/<region>/replies/…), names
+// the publisher's own subtree (…/replies/<user>/…), so no requester can
+// make the scheduler answer into another user's reply topic. Anything else
+// — no reply_to, another region's, not a replies topic, a payload that
+// does not decode — is left to the scheduler, which refuses it, counts it
+// and cannot answer it either.
 func (p *policy) ownReplyTo(user string, payload []byte) bool {
 	var req refusedRequest
-	if json.Unmarshal(payload, &req) != nil || req.ReplyTo == "" {
+	if json.Unmarshal(payload, &req) != nil {
 		return true
 	}
-	prefix := p.regionTopic + "/replies/" + user + "/"
-	return len(req.ReplyTo) > len(prefix) && req.ReplyTo[:len(prefix)] == prefix
+	tree := p.regionTopic + "/replies/"
+	if !strings.HasPrefix(req.ReplyTo, tree) {
+		return true
+	}
+	own := tree + user + "/"
+	return len(req.ReplyTo) > len(own) && strings.HasPrefix(req.ReplyTo, own)
 }

@@ -6,10 +6,11 @@ import (
 )
 
 // TestTaskRequestRepliesOnlyToItsSender: an operator's task request whose
-// reply_to names another operator's replies subtree never reaches the
-// scheduler, so the scheduler cannot be made to answer into that
-// operator's reply topic; the same request with the sender's own reply_to
-// (or one in a subtopic of it) passes, submit and control alike.
+// reply_to names another user's replies subtree in this region never
+// reaches the scheduler, so the scheduler cannot be made to answer into
+// that user's reply topic; the same request with the sender's own reply_to
+// (or one in a subtopic of it) passes, submit and control alike, and so
+// does one the scheduler refuses itself (another region's).
 func TestTaskRequestRepliesOnlyToItsSender(t *testing.T) {
 	opts := testOptions(t)
 	if err := AddUser(opts.CredentialsFile, "operator2", password("operator2")); err != nil {
@@ -40,6 +41,9 @@ func TestTaskRequestRepliesOnlyToItsSender(t *testing.T) {
 			{"r4", "tether/v1/" + testRegion + "/replies/operator", false},
 			{"r5", own + "r5", true},
 			{"r6", own + "cli/r6", true},
+			// Not a replies topic of this region: the scheduler refuses
+			// and counts it (broker/serve TestServeTasks).
+			{"r7", "tether/v1/eu-2/replies/operator2/r7", true},
 		} {
 			payload := request(c.id, c.replyTo)
 			op.mustPublish(topic, 1, payload)
