@@ -94,19 +94,60 @@ func NodeName(i int) string { return fmt.Sprintf("nats-%d", i+1) }
 // loopback, on free ports.
 func StartOn(t testing.TB, region string, auth []byte, hosts Hosts) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, bin: Binary(t), dir: t.TempDir(), hosts: hosts}
+	c := &Cluster{t: t, bin: Binary(t), hosts: hosts}
 	tmpl, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(t), "deploy/nats/nats.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		// The logs first: stop forgets a node's process.
+		if t.Failed() {
+			for i := range Nodes {
+				if n := c.proc[i]; n != nil {
+					t.Logf("nats-server n%d log (tail):\n%s", i+1, tail(n.logs.String(), 40))
+				}
+			}
+		}
+		for i := range Nodes {
+			c.stop(i, syscall.SIGTERM)
+		}
+	})
+	// On loopback the ports are found free and then given to the servers:
+	// another process can take one in between (the suite starts many
+	// clusters at once). A node that could not bind exits; the cluster is
+	// then started again on other ports, a few times.
+	for attempt := 1; ; attempt++ {
+		c.configure(tmpl, region, auth)
+		for i := range Nodes {
+			c.Start(i)
+		}
+		err := c.waitAll(30 * time.Second)
+		if err == nil {
+			return c
+		}
+		if hosts != nil || attempt == 3 || !c.portTaken() {
+			t.Fatal(err)
+		}
+		t.Logf("natstest: a node's port was taken by another process (attempt %d); starting the cluster on other ports", attempt)
+		for i := range Nodes {
+			c.stop(i, syscall.SIGKILL)
+		}
+	}
+}
+
+// configure chooses the nodes' addresses (free loopback ports, or the
+// hosts' own) and writes each node's configuration into a fresh directory.
+func (c *Cluster) configure(tmpl []byte, region string, auth []byte) {
+	t := c.t
+	c.dir = t.TempDir()
 	var routes [Nodes]string
 	for i := range Nodes {
-		if hosts != nil {
-			ip := hosts.IP(NodeName(i))
+		if c.hosts != nil {
+			ip := c.hosts.IP(NodeName(i))
 			routes[i], c.Client[i], c.MQTT[i], c.http[i] = ip+":6222", ip+":4222", ip+":1883", ip+":8222"
 			continue
 		}
-		routes[i], c.Client[i], c.MQTT[i], c.http[i] = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+		routes[i], c.Client[i], c.MQTT[i], c.http[i] = pickAddr(t), pickAddr(t), pickAddr(t), pickAddr(t)
 	}
 	for i := range Nodes {
 		dir := filepath.Join(c.dir, fmt.Sprintf("n%d", i+1))
@@ -132,26 +173,49 @@ func StartOn(t testing.TB, region string, auth []byte, hosts Hosts) *Cluster {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() {
-		// The logs first: stop forgets a node's process.
-		if t.Failed() {
-			for i := range Nodes {
-				if n := c.proc[i]; n != nil {
-					t.Logf("nats-server n%d log (tail):\n%s", i+1, tail(n.logs.String(), 40))
+}
+
+// waitAll waits until every node is ready (as WaitReady), and says why
+// not when one exits or the time runs out.
+func (c *Cluster) waitAll(within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for i := range Nodes {
+		for {
+			for j := range Nodes {
+				select {
+				case <-c.proc[j].exited:
+					return fmt.Errorf("nats node %d exited:\n%s", j, tail(c.proc[j].logs.String(), 40))
+				default:
 				}
 			}
+			if c.ready(i) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("nats node %d not ready after %v:\n%s", i, within, tail(c.proc[i].logs.String(), 40))
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		for i := range Nodes {
-			c.stop(i, syscall.SIGTERM)
+	}
+	return nil
+}
+
+// portTaken reports whether a node exited because one of its ports was in
+// use.
+func (c *Cluster) portTaken() bool {
+	for _, n := range c.proc {
+		if n == nil {
+			continue
 		}
-	})
-	for i := range Nodes {
-		c.Start(i)
+		select {
+		case <-n.exited:
+			if strings.Contains(n.logs.String(), "address already in use") {
+				return true
+			}
+		default:
+		}
 	}
-	for i := range Nodes {
-		c.WaitReady(i, 30*time.Second)
-	}
-	return c
+	return false
 }
 
 // Start starts node i (0-based) again after Kill or Stop.
@@ -187,11 +251,8 @@ func (c *Cluster) WaitReady(i int, within time.Duration) {
 			c.t.Fatalf("nats node %d exited:\n%s", i, n.logs)
 		default:
 		}
-		if healthy(c.http[i]) {
-			if conn, err := net.DialTimeout("tcp", c.MQTT[i], time.Second); err == nil {
-				conn.Close()
-				return
-			}
+		if c.ready(i) {
+			return
 		}
 		if time.Now().After(deadline) {
 			c.t.Fatalf("nats node %d not ready after %v:\n%s", i, within, tail(n.logs.String(), 40))
@@ -245,6 +306,20 @@ func (c *Cluster) Logs(i int) string {
 	return ""
 }
 
+// ready reports whether node i's /healthz says ok and its MQTT listener
+// accepts connections.
+func (c *Cluster) ready(i int) bool {
+	if !healthy(c.http[i]) {
+		return false
+	}
+	conn, err := net.DialTimeout("tcp", c.MQTT[i], time.Second)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
 func healthy(addr string) bool {
 	cl := http.Client{Timeout: 2 * time.Second}
 	resp, err := cl.Get("http://" + addr + "/healthz")
@@ -254,6 +329,9 @@ func healthy(addr string) bool {
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
 }
+
+// pickAddr chooses a loopback listener's address (a test replaces it).
+var pickAddr = freeAddr
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
