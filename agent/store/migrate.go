@@ -100,16 +100,12 @@ func copyLive(src, dst *kv.DB, from, to blobs, ld *loaded, hook func(string)) (m
 	for _, seq := range ld.corrupt {
 		corrupt[seq] = true
 	}
+	// Blobs are written unsynced: the new store is not used before
+	// kv.DB.Rebuild has synced all of it, and a cut before that discards it.
 	txn := dst.NewTransaction(true)
 	defer func() { txn.Discard() }()
-	unsynced, commits := false, 0 // blobs not yet synced; transactions committed
+	commits := 0
 	commit := func() error {
-		if unsynced {
-			if err := to.sync(); err != nil {
-				return err
-			}
-			unsynced = false
-		}
 		err := dst.Commit(txn)
 		txn = dst.NewTransaction(true)
 		if commits++; commits == 1 && hook != nil {
@@ -144,11 +140,10 @@ func copyLive(src, dst *kv.DB, from, to blobs, ld *loaded, hook func(string)) (m
 			if err != nil {
 				return err
 			}
-			v, linked, err := m.place(k, v, from, to)
+			v, err = m.place(k, v, from, to)
 			if err != nil {
 				return err
 			}
-			unsynced = unsynced || linked
 			if err := set(k, v); err != nil {
 				return err
 			}
@@ -169,14 +164,13 @@ func copyLive(src, dst *kv.DB, from, to blobs, ld *loaded, hook func(string)) (m
 }
 
 // place returns what the new store holds for key k whose value in the old
-// store is v: v itself, or a reference to a blob in to. changed says a
-// file was added to to's directory (to be synced before the commit).
-func (m *migration) place(k, v []byte, from, to blobs) (_ []byte, changed bool, _ error) {
+// store is v: v itself, or a reference to a blob in to.
+func (m *migration) place(k, v []byte, from, to blobs) ([]byte, error) {
 	if !blobKey(k) {
 		if len(v) >= to.threshold {
-			return nil, false, fmt.Errorf("key %q holds %d bytes: only records and checkpoints may be that large", k, len(v))
+			return nil, fmt.Errorf("key %q holds %d bytes: only records and checkpoints may be that large", k, len(v))
 		}
-		return v, false, nil
+		return v, nil
 	}
 	record := bytes.HasPrefix(k, prefixOutbox)
 	if record {
@@ -187,13 +181,13 @@ func (m *migration) place(k, v []byte, from, to blobs) (_ []byte, changed bool, 
 	if isRef(v) {
 		r, err := decodeRef(v)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		if err := linkBlob(from, to, r.Name, v); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		m.linked++
-		return v, true, nil
+		return v, nil
 	}
 	// Read back whole before it is copied: Badger returns an empty value
 	// without an error when it cannot read one from its value log.
@@ -207,18 +201,18 @@ func (m *migration) place(k, v []byte, from, to blobs) (_ []byte, changed bool, 
 		_, seq, err = decodeCheckpoint(string(k[len(prefixCheckpoint):]), v)
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if len(v) < to.threshold {
-		return v, false, nil
+		return v, nil
 	}
-	ref, err := to.spill(blobName(k, seq), v)
+	ref, err := to.write(blobName(k, seq), v, false)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	m.moved++
 	m.movedBytes += int64(len(v))
-	return ref, true, nil
+	return ref, nil
 }
 
 // linkBlob puts the old store's blob name into the new blob directory: a
@@ -235,6 +229,6 @@ func linkBlob(from, to blobs, name string, ref []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = to.spill(name, data)
+	_, err = to.write(name, data, false)
 	return err
 }

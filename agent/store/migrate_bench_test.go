@@ -3,12 +3,15 @@ package store
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // BenchmarkMigrate measures the Open that migrates a store written before
@@ -100,7 +103,7 @@ func BenchmarkMigrate(b *testing.B) {
 		}()
 		b.StartTimer()
 		start := time.Now()
-		s, _, err := Open(dir, Options{})
+		s, _, err := Open(dir, Options{Logger: testenv.Logger(b, slog.LevelInfo)}) // logs the migration
 		took += time.Since(start)
 		b.StopTimer()
 		close(stop)

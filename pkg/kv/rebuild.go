@@ -237,8 +237,13 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// syncTree fsyncs every file and directory under root, root included.
+// syncTree makes every file and directory under root, root included,
+// durable: one syncfs of its filesystem on Linux (syncfs_linux.go),
+// else an fsync of each.
 func syncTree(root string) error {
+	if done, err := syncFS(root); done {
+		return err
+	}
 	return filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
