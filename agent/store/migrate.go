@@ -42,9 +42,6 @@ type migration struct {
 	dropped     int   // unreadable outbox records left behind, counted
 }
 
-// errNoRoomToMigrate: the disk cannot hold a second copy of the store.
-var errNoRoomToMigrate = errors.New("not enough free disk space to migrate the store")
-
 // migrate rebuilds the store db holds, which ld describes, without
 // Badger's value log, and returns the DB to go on with, ld describing it:
 // the migrated store, or the old one when the migration was refused or
@@ -57,7 +54,7 @@ func migrate(db *kv.DB, ld *loaded, bl blobs, o Options, check func(*badger.DB) 
 	need := ld.bytes + o.Profile.OpenBytes() + o.DiskReserve
 	if free, err := o.freeBytes(dir); err == nil && free < need {
 		log.Error("large values are still in Badger's value log, where a deleted one can come back; "+
-			"not migrating them: "+errNoRoomToMigrate.Error()+" (tried again at the next open)",
+			"not migrating them: not enough free disk space for a second copy (tried again at the next open)",
 			"free_bytes", free, "need_bytes", need)
 		return db, nil
 	}
@@ -75,13 +72,16 @@ func migrate(db *kv.DB, ld *loaded, bl blobs, o Options, check func(*badger.DB) 
 	if ndb == nil {
 		return nil, fmt.Errorf("agent store: migrating out of Badger's value log: %w", err)
 	}
-	if err != nil {
-		if ndb == db {
-			*ld = old
-		}
+	if ndb == db {
+		*ld = old
+	}
+	if err != nil && ndb.ValueLogInUse() {
 		log.Error("large values are still in Badger's value log, where a deleted one can come back; "+
 			"migrating them failed, the store is used as it was (tried again at the next open)", "err", err)
 		return ndb, nil
+	}
+	if err != nil { // after the swap: the next Open removes what is left
+		log.Warn("store migrated, with an error after the new store replaced the old", "err", err)
 	}
 	log.Info("store migrated: large values moved out of Badger's value log into blob files, its old files removed",
 		"keys", m.keys, "records", m.records, "checkpoints", m.checkpoints, "values_moved", m.moved,

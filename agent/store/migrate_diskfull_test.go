@@ -41,8 +41,16 @@ func TestMigrationRefusedWithoutRoom(t *testing.T) {
 			if exists(h.dir + ".rebuild") {
 				t.Error("a rebuild directory left beside the store")
 			}
+			blobs := 0
 			if !tc.diskFull {
-				mustAppend(t, h.s, KindTaskEvent, sized("tether/v1/n/tasks/x/status", 100))
+				// Written as this version writes: a blob beside the old
+				// store's value log, which the migration links in.
+				mustAppend(t, h.s, KindTaskEvent, sized("tether/v1/n/tasks/x/status", 20<<10))
+				if blobs = len(blobFiles(t, h.dir)); blobs != 1 {
+					t.Fatalf("%d blob files after a large record", blobs)
+				}
+				want = contentOf(t, h.s)
+				want.Stats.Oldest = want.Stats.Oldest.UTC()
 			}
 
 			free = 1 << 40
@@ -50,6 +58,10 @@ func TestMigrationRefusedWithoutRoom(t *testing.T) {
 			h.reopen()
 			if h.s.Info().ValueLogInUse || h.s.DB().ValueLogInUse() {
 				t.Fatal("not migrated once there is room")
+			}
+			diffContent(t, "content after the migration", want, contentOf(t, h.s))
+			if got := len(blobFiles(t, h.dir)); got != 26+blobs {
+				t.Errorf("%d blob files after the migration, want %d", got, 26+blobs)
 			}
 		})
 	}

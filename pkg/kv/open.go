@@ -43,8 +43,9 @@ type DB struct {
 
 	wedged atomic.Pointer[error] // set once: why writes are refused (wedge.go)
 
-	valueLog bool // a value-log file held an entry when the store was opened
-	boot     string
+	valueLog bool         // a value-log file held an entry when the store was opened
+	boot     string       // the boot id it was opened in
+	openLog  *slog.Logger // the logger Open was given, for Rebuild's opens
 }
 
 // Recovery describes a damaged store that Open moved aside before starting
@@ -95,6 +96,7 @@ func openChecked(dir string, p Profile, log *slog.Logger, check func(*badger.DB)
 	if dir == "" {
 		return nil, nil, errors.New("store directory not set")
 	}
+	openLog := log
 	log = log.With("component", "store", "dir", dir)
 	// Before dir is made: a rebuild cut between its renames leaves no dir.
 	if err := finishRebuild(dir, log); err != nil {
@@ -131,7 +133,9 @@ func openChecked(dir string, p Profile, log *slog.Logger, check func(*badger.DB)
 				_ = bdb.Close()
 				return nil, nil, fmt.Errorf("store open marker: %w", err)
 			}
-			return newDB(bdb, dir, p, log, f, boot), nil, nil
+			db := newDB(bdb, dir, p, log, f, boot)
+			db.openLog = openLog
+			return db, nil, nil
 		}
 		if !isCorruption(err) {
 			_ = writeMarker(dir, unfinished, boot)
@@ -150,7 +154,9 @@ func openChecked(dir string, p Profile, log *slog.Logger, check func(*badger.DB)
 	if err != nil {
 		return nil, rec, fmt.Errorf("opening a fresh store in %s after moving the damaged one aside: %w", dir, err)
 	}
-	return newDB(bdb, dir, p, log, f, boot), rec, nil
+	db := newDB(bdb, dir, p, log, f, boot)
+	db.openLog = openLog
+	return db, rec, nil
 }
 
 // compactorOff, set only by this package's tests, opens DBs without the

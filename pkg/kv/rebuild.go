@@ -96,7 +96,7 @@ func (d *DB) Rebuild(r Rebuild) (*DB, error) {
 	if failed == nil {
 		failed = swap(dir, next, r)
 	}
-	db, _, err := openChecked(dir, d.profile, d.log, r.Check, d.boot)
+	db, _, err := openChecked(dir, d.profile, d.openLog, r.Check, d.boot)
 	if err != nil {
 		return nil, errors.Join(failed, err)
 	}
@@ -109,7 +109,7 @@ func (d *DB) build(next string, r Rebuild) (err error) {
 	if err := os.RemoveAll(next); err != nil {
 		return fmt.Errorf("store rebuild: %w", err)
 	}
-	dst, _, err := openChecked(next, d.profile, d.log, nil, d.boot)
+	dst, _, err := openChecked(next, d.profile, d.openLog, nil, d.boot)
 	if err != nil {
 		_ = os.RemoveAll(next)
 		_ = syncDir(filepath.Dir(next))
