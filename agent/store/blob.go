@@ -39,9 +39,14 @@ type blobs struct {
 	threshold int // values this long or longer become blobs
 }
 
-// spill writes value as the blob name and returns the reference to store
-// in its place. The caller syncs the directory (syncDir) before committing.
-func (b blobs) spill(name string, value []byte) ([]byte, error) {
+// spill writes value as the blob name, synced, and returns the reference
+// to store in its place. The caller syncs the directory (syncDir) before
+// committing.
+func (b blobs) spill(name string, value []byte) ([]byte, error) { return b.write(name, value, true) }
+
+// write is spill; without sync the caller makes the blob durable (a
+// migration syncs the whole new store once, before it is used).
+func (b blobs) write(name string, value []byte, sync bool) ([]byte, error) {
 	if err := os.MkdirAll(b.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("blob directory: %w", err)
 	}
@@ -52,7 +57,7 @@ func (b blobs) spill(name string, value []byte) ([]byte, error) {
 		return nil, fmt.Errorf("blob %s: %w", name, err)
 	}
 	_, err = f.Write(value)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

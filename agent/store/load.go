@@ -29,6 +29,7 @@ type loaded struct {
 	corrupt  []uint64        // outbox records that cannot be read back
 	blobs    map[string]bool // the blobs readable records and checkpoints refer to
 	forget   []string        // tasks whose forgetting a crash interrupted (forget.go)
+	bytes    int64           // the readable records' and checkpoints' values, blobs resolved
 }
 
 type loadedRecord struct {
@@ -149,6 +150,7 @@ func loadOutbox(txn *badger.Txn, ld *loaded, bl blobs) error {
 			if err == nil {
 				ld.records = append(ld.records, loadedRecord{seq: seq, created: r.Created,
 					size: uint32(outboxKeyLen + len(v)), kind: r.Kind})
+				ld.bytes += int64(len(v))
 			}
 			return err
 		})
@@ -194,6 +196,7 @@ func loadTasks(txn *badger.Txn, ld *loaded, bl blobs) error {
 						return err
 					}
 					_, _, err = decodeCheckpoint(string(k[len(p):]), v)
+					ld.bytes += int64(len(v))
 					if err == nil && isRef(ref) {
 						r, _ := decodeRef(ref)
 						ld.blobs[r.Name] = true

@@ -12,6 +12,7 @@ import (
 func TestMain(m *testing.M) {
 	ServeProbe()
 	forgetAndDie()
+	migrateAndDie()
 	goleak.VerifyTestMain(m,
 		// Left by badger.Open when it fails after starting them (see
 		// pkg/kv's TestMain); idle tickers.

@@ -82,6 +82,11 @@ type Info struct {
 	// store); PreviousClean says that run closed the store.
 	PreviousBoot  string
 	PreviousClean bool
+	// ValueLogInUse: the store was written before blobs and holds values
+	// in Badger's value log, where a deleted one can come back; migrating
+	// it at this Open was refused (no room on the disk) or failed, and is
+	// tried again at the next (migrate.go).
+	ValueLogInUse bool
 }
 
 func checkID(id string) error {

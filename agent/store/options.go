@@ -63,6 +63,13 @@ type Options struct {
 	forgetPerTxn int
 	// freeBytes, set by tests, replaces statfs.
 	freeBytes func(dir string) (int64, error)
+	// legacyValues, set by tests, writes as the store did before blobs:
+	// every value to Badger (values of ValueThreshold or more to its
+	// value log), and migrates nothing.
+	legacyValues bool
+	// migrateHook, set by tests, is called at the steps of a migration
+	// (migrate.go, kv.Rebuild).
+	migrateHook func(step string)
 }
 
 const (

@@ -52,9 +52,12 @@ func TestDeletedStaysDeleted(t *testing.T) {
 			t.Fatalf("ForgetTask: %v", err)
 		}
 	}
-	for range 3 { // each close leaves a level-0 table: enough for Flatten to merge them
-		h.reopen()
-	}
+	// One reopen: the tombstones in a level-0 table above the values when
+	// GC runs. After three, nothing came back even with the values in the
+	// value log (2026-12-07): the open's first compaction had merged the
+	// tombstones with the values first. TestMigratedStoreKeepsDeletionsDeleted
+	// ("unmigrated") asserts that this reproduces without blobs.
+	h.reopen()
 	// With values in Badger's value log this rewrites the first file and
 	// writes the deleted values back; with blobs there is nothing to do.
 	if _, err := h.s.DB().CollectGarbage(ctx); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -72,30 +73,42 @@ func Open(dir string, o Options) (*Store, *kv.Recovery, error) {
 		return nil, nil, err
 	}
 	bl := blobsFor(dir, o.Profile)
+	if o.legacyValues {
+		bl.threshold = math.MaxInt
+	}
 	var ld loaded
-	check := func(db *badger.DB) error {
+	check := func(db *badger.DB) error { // also a migration's new store (migrate.go), in another dir
 		var err error
-		ld, err = load(db, bl)
+		ld, err = load(db, blobsFor(db.Opts().Dir, o.Profile))
 		return err
 	}
 	db, rec, err := kv.OpenChecked(dir, o.Profile, o.Logger, check)
 	if err != nil {
 		return nil, rec, err
 	}
+	log := o.Logger.With("component", "agent-store")
+	if db.ValueLogInUse() && !o.legacyValues {
+		if db, err = migrate(db, &ld, bl, o, check, log); err != nil {
+			return nil, rec, err
+		}
+	}
 	s := &Store{
 		db:    db,
 		blobs: bl,
 		opts:  o,
-		log:   o.Logger.With("component", "agent-store"),
+		log:   log,
 		age:   ageClock{start: time.Now(), elapsed: o.elapsed},
-		disk: &diskGuard{dir: dir, reserve: o.DiskReserve, free: o.freeBytes,
-			log: o.Logger.With("component", "agent-store")},
-		stop: make(chan struct{}),
-		wake: make(chan struct{}, 1),
+		disk:  &diskGuard{dir: dir, reserve: o.DiskReserve, free: o.freeBytes, log: log},
+		stop:  make(chan struct{}),
+		wake:  make(chan struct{}, 1),
 	}
 	if err := s.start(ld); err != nil {
 		_ = db.Close()
 		return nil, rec, err
+	}
+	if db.ValueLogInUse() && !o.legacyValues {
+		s.info.ValueLogInUse = true
+		s.disk.check() // the health flag says whether the disk is what held it back
 	}
 	if err := s.finishForgets(ld.forget); err != nil {
 		_ = db.Close()

@@ -13,6 +13,9 @@
 //     returning errors that are conditions of the machine (permissions, a
 //     full disk, a held lock, no address space) without touching the data;
 //   - Run, the value-log garbage collection loop, owned by the caller;
+//   - Rebuild (rebuild.go): a store replaced whole by a copy written
+//     beside it, crash-safe at every step, so that nothing of its old
+//     files (value-log entries of deleted values) is left;
 //   - compaction on demand (compact.go) for the device: the DB's own
 //     goroutine compacts after signalled writes (Wrote; Update signals)
 //     and sleeps while the store is idle, where Badger's compactors would

@@ -21,7 +21,13 @@ const markerName = "TETHER-OPENING"
 
 // readMarker returns the number of opens that never finished during boot.
 func readMarker(dir, boot string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(dir, markerName))
+	return readCount(filepath.Join(dir, markerName), boot)
+}
+
+// readCount reads a count of attempts that never finished during boot
+// from the marker file at path: the opening marker, or the rebuild's.
+func readCount(path, boot string) (int, error) {
+	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return 0, nil
 	}
@@ -43,7 +49,13 @@ func readMarker(dir, boot string) (int, error) {
 // writeMarker records n unfinished opens during boot, durably (0 removes
 // the marker).
 func writeMarker(dir string, n int, boot string) error {
-	path := filepath.Join(dir, markerName)
+	return writeCount(filepath.Join(dir, markerName), n, boot)
+}
+
+// writeCount records n unfinished attempts during boot in the marker file
+// at path, durably (0 removes it).
+func writeCount(path string, n int, boot string) error {
+	dir := filepath.Dir(path)
 	if n == 0 {
 		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 			return err

@@ -42,6 +42,10 @@ type DB struct {
 	compactions atomic.Uint64
 
 	wedged atomic.Pointer[error] // set once: why writes are refused (wedge.go)
+
+	valueLog bool         // a value-log file held an entry when the store was opened
+	boot     string       // the boot id it was opened in
+	openLog  *slog.Logger // the logger Open was given, for Rebuild's opens
 }
 
 // Recovery describes a damaged store that Open moved aside before starting
@@ -92,7 +96,12 @@ func openChecked(dir string, p Profile, log *slog.Logger, check func(*badger.DB)
 	if dir == "" {
 		return nil, nil, errors.New("store directory not set")
 	}
+	openLog := log
 	log = log.With("component", "store", "dir", dir)
+	// Before dir is made: a rebuild cut between its renames leaves no dir.
+	if err := finishRebuild(dir, log); err != nil {
+		return nil, nil, err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("store directory: %w", err)
 	}
@@ -118,13 +127,15 @@ func openChecked(dir string, p Profile, log *slog.Logger, check func(*badger.DB)
 		if err := writeMarker(dir, unfinished+1, boot); err != nil {
 			return nil, nil, fmt.Errorf("store open marker: %w", err)
 		}
-		bdb, err := tryOpen(dir, p, log, check)
+		bdb, f, err := tryOpen(dir, p, log, check)
 		if err == nil {
 			if err := writeMarker(dir, 0, boot); err != nil {
 				_ = bdb.Close()
 				return nil, nil, fmt.Errorf("store open marker: %w", err)
 			}
-			return newDB(bdb, dir, p, log), nil, nil
+			db := newDB(bdb, dir, p, log, f, boot)
+			db.openLog = openLog
+			return db, nil, nil
 		}
 		if !isCorruption(err) {
 			_ = writeMarker(dir, unfinished, boot)
@@ -139,11 +150,13 @@ func openChecked(dir string, p Profile, log *slog.Logger, check func(*badger.DB)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, rec, fmt.Errorf("store directory: %w", err)
 	}
-	bdb, err := tryOpen(dir, p, log, check)
+	bdb, f, err := tryOpen(dir, p, log, check)
 	if err != nil {
 		return nil, rec, fmt.Errorf("opening a fresh store in %s after moving the damaged one aside: %w", dir, err)
 	}
-	return newDB(bdb, dir, p, log), rec, nil
+	db := newDB(bdb, dir, p, log, f, boot)
+	db.openLog = openLog
+	return db, rec, nil
 }
 
 // compactorOff, set only by this package's tests, opens DBs without the
@@ -152,9 +165,9 @@ func openChecked(dir string, p Profile, log *slog.Logger, check func(*badger.DB)
 // lives long enough to compact).
 var compactorOff bool
 
-func newDB(bdb *badger.DB, dir string, p Profile, log *slog.Logger) *DB {
+func newDB(bdb *badger.DB, dir string, p Profile, log *slog.Logger, f found, boot string) *DB {
 	d := &DB{bdb: bdb, dir: dir, profile: p, log: log, stop: make(chan struct{}),
-		wrote: make(chan struct{}, 1), fault: make(chan error, 1)}
+		wrote: make(chan struct{}, 1), fault: make(chan error, 1), valueLog: f.valueLog, boot: boot}
 	if p.CompactDelay > 0 && !compactorOff {
 		d.runs.Add(1)
 		go d.compactor()
@@ -164,7 +177,7 @@ func newDB(bdb *badger.DB, dir string, p Profile, log *slog.Logger) *DB {
 
 // tryOpen runs the preflight, Badger's Open and check, turning their panics
 // into errors.
-func tryOpen(dir string, p Profile, log *slog.Logger, check func(*badger.DB) error) (db *badger.DB, err error) {
+func tryOpen(dir string, p Profile, log *slog.Logger, check func(*badger.DB) error) (db *badger.DB, f found, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = panicError(dir, r)
@@ -175,10 +188,10 @@ func tryOpen(dir string, p Profile, log *slog.Logger, check func(*badger.DB) err
 	// check rather than killing the process: both only read. Badger's
 	// Open also writes through mmaps, where a fault is a full disk.
 	old := debug.SetPanicOnFault(true)
-	l0, err := preflight(dir, p, log)
+	f, err = preflight(dir, p, log)
 	debug.SetPanicOnFault(old)
 	if err != nil {
-		return nil, err
+		return nil, f, err
 	}
 	opt := p.badgerOptions(dir, log)
 	// Badger's Open flushes the memtables it replays to level 0 and waits
@@ -188,20 +201,20 @@ func tryOpen(dir string, p Profile, log *slog.Logger, check func(*badger.DB) err
 	// leave one more L0 table each, and once they reach the stall every
 	// later Open hangs for ever. So this open's stall is above what L0
 	// will hold; the compactor compacts it at once (compact.go).
-	if need := l0 + opt.NumLevelZeroTables + 1; need > opt.NumLevelZeroTablesStall {
+	if need := f.l0 + opt.NumLevelZeroTables + 1; need > opt.NumLevelZeroTablesStall {
 		log.Warn("level 0 holds more tables than writes may wait for: allowing them until the first compaction",
-			"l0_tables", l0, "stall", opt.NumLevelZeroTablesStall)
+			"l0_tables", f.l0, "stall", opt.NumLevelZeroTablesStall)
 		opt.NumLevelZeroTablesStall = need
 	}
 	db, err = badger.Open(opt)
 	if err != nil || check == nil {
-		return db, err
+		return db, f, err
 	}
 	if err := runCheck(db, check); err != nil {
 		_ = db.Close()
-		return nil, err
+		return nil, f, err
 	}
-	return db, nil
+	return db, f, nil
 }
 
 func runCheck(db *badger.DB, check func(*badger.DB) error) (err error) {
@@ -252,6 +265,12 @@ func (d *DB) Close() error {
 		return fmt.Errorf("store %s: not closed within %v: Badger keeps retrying a write that fails (is the directory gone, or the disk failing?); giving up", d.dir, timeout)
 	}
 }
+
+// ValueLogInUse reports whether a value-log file held at least one entry
+// when the store was opened: a value Badger stored in its value log (at
+// least ValueThreshold long), live or garbage. Value-log GC can write a
+// deleted one back (docs/durability.md); Rebuild leaves none.
+func (d *DB) ValueLogInUse() bool { return d.valueLog }
 
 // Dir returns the store's directory.
 func (d *DB) Dir() string { return d.dir }

@@ -34,16 +34,14 @@ import (
 // One repair is made in place: a log file whose replay would end in such an
 // absurd entry is truncated there, exactly where Badger's replay ends.
 //
-// l0 is how many level-0 tables the store will have once Badger's Open has
-// flushed the memtables it replays: the L0 tables listed plus the memtable
-// logs.
-func preflight(dir string, p Profile, log *slog.Logger) (l0 int, err error) {
+// It returns what Open needs to know of the files (found).
+func preflight(dir string, p Profile, log *slog.Logger) (f found, err error) {
 	entries, err := os.ReadDir(dir)
 	if os.IsNotExist(err) {
-		return 0, nil
+		return found{}, nil
 	}
 	if err != nil {
-		return 0, err
+		return found{}, err
 	}
 	var manifest bool
 	var tables, mems, vlogs []uint64
@@ -67,7 +65,7 @@ func preflight(dir string, p Profile, log *slog.Logger) (l0 int, err error) {
 			// loses nothing, so the store opens instead of crash-looping.
 			if fi, err := e.Info(); err == nil && fi.Size() == 0 {
 				if err := os.Remove(filepath.Join(dir, name)); err != nil {
-					return 0, err
+					return found{}, err
 				}
 				log.Warn("removed an empty memtable log left by an interrupted start", "file", name)
 				break
@@ -88,7 +86,7 @@ func preflight(dir string, p Profile, log *slog.Logger) (l0 int, err error) {
 			// harness's task run.
 			if fi, err := e.Info(); err == nil && fi.Size() == 0 {
 				if err := os.Remove(filepath.Join(dir, name)); err != nil {
-					return 0, err
+					return found{}, err
 				}
 				log.Warn("removed an empty value-log file left by an interrupted deletion", "file", name)
 				break
@@ -98,38 +96,52 @@ func preflight(dir string, p Profile, log *slog.Logger) (l0 int, err error) {
 	}
 	if !manifest {
 		if len(tables)+len(mems)+len(vlogs) > 0 {
-			return 0, corrupt(dir, "MANIFEST is missing but %d tables and %d log files are present",
+			return found{}, corrupt(dir, "MANIFEST is missing but %d tables and %d log files are present",
 				len(tables), len(mems)+len(vlogs))
 		}
-		return 0, nil
+		return found{}, nil
 	}
 	if err := checkKeyRegistry(dir, log); err != nil {
-		return 0, err
+		return found{}, err
 	}
 	listed, newest, err := checkTables(dir, p, log)
 	if err != nil {
-		return 0, err
+		return found{}, err
 	}
 	walScans, err := checkLogs(dir, mems, "%05d.mem", false, nil, log)
 	if err != nil {
-		return 0, err
+		return found{}, err
 	}
 	if err := checkUnlisted(dir, tables, listed, newest, walScans, log); err != nil {
-		return 0, err
+		return found{}, err
 	}
-	l0 = len(mems)
+	f.l0 = len(mems)
 	for _, tm := range listed {
 		if tm.Level == 0 {
-			l0++
+			f.l0++
 		}
 	}
 	known := readVerified(dir, log)
 	vlogScans, err := checkLogs(dir, vlogs, "%06d.vlog", true, known, log)
 	if err != nil {
-		return 0, err
+		return found{}, err
 	}
 	recordVerified(dir, vlogs, vlogScans, log)
-	return l0, nil
+	for _, s := range vlogScans {
+		f.valueLog = f.valueLog || s.entries > 0
+	}
+	return f, nil
+}
+
+// found is what the preflight learnt of a store's files.
+type found struct {
+	// l0 is how many level-0 tables the store will have once Badger's
+	// Open has flushed the memtables it replays: the L0 tables listed
+	// plus the memtable logs.
+	l0 int
+	// valueLog: a value-log file holds at least one entry (a file
+	// removed as empty, or holding only its header, does not count).
+	valueLog bool
 }
 
 // recordVerified writes what the preflight found in the value-log files

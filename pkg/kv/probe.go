@@ -90,7 +90,7 @@ func serveProbe(req string, check ProbeCheck) int {
 	if check != nil {
 		c = func(db *badger.DB) error { return check(r.Dir, r.Profile, db) }
 	}
-	if _, err := tryOpen(r.Dir, r.Profile, log, c); err != nil {
+	if _, _, err := tryOpen(r.Dir, r.Profile, log, c); err != nil {
 		fmt.Fprintf(os.Stderr, "store probe: open returned: %v\n", err)
 	}
 	return 0
