@@ -26,8 +26,10 @@ type ServeStats struct {
 }
 
 // Bounds of the fetches tracked for OnServed: a fetch whose fetcher never
-// confirms (an agent that predates Confirm, a fetch abandoned) is dropped
-// once idle for servedIdle, or when maxServed are tracked.
+// confirms (an agent that predates Confirm, an operator's client, a fetch
+// abandoned) is dropped once idle for servedIdle and a new fetch needs its
+// place; while maxServed are tracked and none is that idle, new fetches
+// are served untracked (no sample).
 const (
 	maxServed  = 4096
 	servedIdle = 10 * time.Minute
