@@ -169,8 +169,9 @@ func TestServedHaveBeforeTheLastChunkIsNoSample(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go func() { _ = h.Run(ctx) }()
+		var wg sync.WaitGroup
+		defer func() { cancel(); wg.Wait() }()
+		wg.Go(func() { _ = h.Run(ctx) })
 		w, _ := (&Message{Type: TypeWant, ID: id, Length: id.Size}).Encode()
 		have, _ := (&Message{Type: TypeHave, ID: id}).Encode()
 		h.Handle("pi-a", w)
