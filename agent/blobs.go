@@ -39,8 +39,10 @@ func newBlobEndpoint(cfg config.Config, bs *blob.Store, sess *session.Session, l
 	if err != nil {
 		return nil, err
 	}
+	// Confirm: the scheduler measures its link to the node from the inputs
+	// it serves (docs/scheduling.md, links measured live).
 	return blob.NewEndpoint(blob.EndpointOptions{Store: bs, Send: blob.NodeSend(sess, topics, cfg.NodeID),
-		Logger: log.With("component", "blobs")})
+		Confirm: true, Logger: log.With("component", "blobs")})
 }
 
 // runBlobs serves the scheduler's wants until ctx ends.

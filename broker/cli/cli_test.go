@@ -25,6 +25,8 @@ func TestPrintNodes(t *testing.T) {
 		{Node: "pi-a", Online: true, Arch: "arm64", Model: "Raspberry Pi 4 Model B Rev 1.4", Tier: "edge", Version: "1.4.2",
 			CPU: &cpu, MemPct: &mem, TempC: &temp, LastSeen: now.Add(-3 * time.Second), Throttled: true,
 			Link: &protocol.LinkEstimate{RTTMS: 4.25, RTTSamples: 3, Mbps: 87.54, MbpsSamples: 1}},
+		{Node: "vm-e", Online: true, Tier: "cloud", LastSeen: now.Add(-time.Second),
+			Link: &protocol.LinkEstimate{UpMbps: 3.96, UpMbpsSamples: 2}},
 		{Node: "pi-b", Online: false, Reason: "lost", Arch: "armv7", LastSeen: now.Add(-90 * time.Second), Duplicate: true},
 		{Node: "pi-c"},
 		{Node: "pi-d", Online: true, Arch: "arm64", LastSeen: now.Add(-time.Second), DiskFull: true},
@@ -35,8 +37,9 @@ func TestPrintNodes(t *testing.T) {
 	}
 	got := b.String()
 	for _, want := range []string{
-		"NODE", "VERSION", "RTT", "MBIT/S", "LAST SEEN",
-		"pi-a", "1.4.2", "arm64", "Raspberry Pi 4 Model B Rev 1.4", "online throttled", "12.3", "50.0", "61.5°C", "4.2ms", "87.5", "3s ago",
+		"NODE", "VERSION", "RTT", "MBIT/S DOWN/UP", "LAST SEEN",
+		"pi-a", "1.4.2", "arm64", "Raspberry Pi 4 Model B Rev 1.4", "online throttled", "12.3", "50.0", "61.5°C", "4.2ms", "87.5/-", "3s ago",
+		"vm-e", " -/4.0 ",
 		"pi-b", "offline (lost) DUPLICATE-ID", "1m30s ago",
 		"pi-c", "never",
 		"pi-d", "online DISK-FULL",
@@ -45,8 +48,8 @@ func TestPrintNodes(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
 	}
-	if lines := strings.Count(got, "\n"); lines != 5 {
-		t.Errorf("%d lines, want a header and 4 rows:\n%s", lines, got)
+	if lines := strings.Count(got, "\n"); lines != 6 {
+		t.Errorf("%d lines, want a header and 5 rows:\n%s", lines, got)
 	}
 }
 
@@ -64,6 +67,10 @@ func TestPrintWAN(t *testing.T) {
 			"\nWAN (placement): round trip 84.0ms, down 9.2 Mbit/s, up 20.0 Mbit/s (configured); measured 88.0ms over 6 probes, down 7.9 Mbit/s over 8 transfers\n"},
 		{&protocol.WANLink{RTTMS: 84, UpMbps: 20, DownMbps: 20, Measured: &protocol.LinkEstimate{RTTMS: 88, RTTSamples: 6}},
 			"\nWAN (placement): round trip 84.0ms, down 20.0 Mbit/s, up 20.0 Mbit/s (configured); measured 88.0ms over 6 probes\n"},
+		{&protocol.WANLink{RTTMS: 60, UpMbps: 12, DownMbps: 20, Measured: &protocol.LinkEstimate{UpMbps: 4, UpMbpsSamples: 1}},
+			"\nWAN (placement): round trip 60.0ms, down 20.0 Mbit/s, up 12.0 Mbit/s; measured up 4.0 Mbit/s over 1 transfers\n"},
+		{&protocol.WANLink{RTTMS: 84, UpMbps: 12, DownMbps: 9.24, Measured: &protocol.LinkEstimate{RTTMS: 88, RTTSamples: 6, Mbps: 7.9, MbpsSamples: 8, UpMbps: 4, UpMbpsSamples: 1}},
+			"\nWAN (placement): round trip 84.0ms, down 9.2 Mbit/s, up 12.0 Mbit/s; measured 88.0ms over 6 probes, down 7.9 Mbit/s over 8 transfers, up 4.0 Mbit/s over 1 transfers\n"},
 	} {
 		var b strings.Builder
 		printWAN(&b, c.wan)

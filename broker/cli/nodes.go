@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -165,7 +166,7 @@ func warnIfSchedulerOffline(env Env, c *rowCollector) {
 
 func printNodes(w io.Writer, f protocol.FleetNodes, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tARCH\tMODEL\tTIER\tVERSION\tSTATE\tCPU%\tMEM%\tTEMP\tRTT\tMBIT/S\tLAST SEEN")
+	fmt.Fprintln(tw, "NODE\tARCH\tMODEL\tTIER\tVERSION\tSTATE\tCPU%\tMEM%\tTEMP\tRTT\tMBIT/S DOWN/UP\tLAST SEEN")
 	for _, n := range f.Nodes {
 		state := "online"
 		if !n.Online {
@@ -188,8 +189,8 @@ func printNodes(w io.Writer, f protocol.FleetNodes, now time.Time) error {
 			if l.RTTSamples > 0 {
 				rtt = fmt.Sprintf("%.1fms", l.RTTMS)
 			}
-			if l.MbpsSamples > 0 {
-				rate = fmt.Sprintf("%.1f", l.Mbps)
+			if l.MbpsSamples > 0 || l.UpMbpsSamples > 0 {
+				rate = mbps(l.Mbps, l.MbpsSamples) + "/" + mbps(l.UpMbps, l.UpMbpsSamples)
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, dash(n.Arch), dash(n.Model), dash(n.Tier), dash(n.Version), state,
@@ -207,19 +208,37 @@ func printWAN(w io.Writer, l *protocol.WANLink) {
 	if l == nil {
 		return
 	}
-	fmt.Fprintf(w, "\nWAN (placement): round trip %.1fms, down %.1f Mbit/s, up %.1f Mbit/s (configured)", l.RTTMS, l.DownMbps, l.UpMbps)
 	m := l.Measured
-	switch {
-	case m == nil || m.RTTSamples == 0 && m.MbpsSamples == 0:
+	if m == nil {
+		m = &protocol.LinkEstimate{}
+	}
+	fmt.Fprintf(w, "\nWAN (placement): round trip %.1fms, down %.1f Mbit/s, up %.1f Mbit/s", l.RTTMS, l.DownMbps, l.UpMbps)
+	if m.UpMbpsSamples == 0 {
+		fmt.Fprint(w, " (configured)")
+	}
+	var parts []string
+	if m.RTTSamples > 0 {
+		parts = append(parts, fmt.Sprintf("%.1fms over %d probes", m.RTTMS, m.RTTSamples))
+	}
+	if m.MbpsSamples > 0 {
+		parts = append(parts, fmt.Sprintf("down %.1f Mbit/s over %d transfers", m.Mbps, m.MbpsSamples))
+	}
+	if m.UpMbpsSamples > 0 {
+		parts = append(parts, fmt.Sprintf("up %.1f Mbit/s over %d transfers", m.UpMbps, m.UpMbpsSamples))
+	}
+	if len(parts) == 0 {
 		fmt.Fprintln(w, "; not measured yet: as configured")
 		return
-	case m.MbpsSamples == 0:
-		fmt.Fprintf(w, "; measured %.1fms over %d probes\n", m.RTTMS, m.RTTSamples)
-	case m.RTTSamples == 0:
-		fmt.Fprintf(w, "; measured down %.1f Mbit/s over %d transfers\n", m.Mbps, m.MbpsSamples)
-	default:
-		fmt.Fprintf(w, "; measured %.1fms over %d probes, down %.1f Mbit/s over %d transfers\n", m.RTTMS, m.RTTSamples, m.Mbps, m.MbpsSamples)
 	}
+	fmt.Fprintf(w, "; measured %s\n", strings.Join(parts, ", "))
+}
+
+// mbps is a measured rate for the table: "-" without samples.
+func mbps(v float64, samples uint64) string {
+	if samples == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", v)
 }
 
 func dash(s string) string {

@@ -244,24 +244,29 @@ func TestTaskDataEndToEnd(t *testing.T) {
 	}
 
 	// Links measured live: the 2 MiB pulled from pi-src is a throughput
-	// sample of its link, and the probes (every second here) give both
-	// nodes round trips; the fleet rows show them.
+	// sample of its link, the two inputs pi-work fetched from the scheduler
+	// (3 MiB and 2 MiB) samples of the direction to it, and the probes
+	// (every second here) give both nodes round trips; the fleet rows show
+	// them.
 	rows := map[string]protocol.FleetNode{}
 	s.waitFleet(30*time.Second, "measured links in the fleet rows", func(m map[string]protocol.FleetNode) bool {
 		rows = m
 		src, work := m["pi-src"].Link, m["pi-work"].Link
-		return src != nil && src.MbpsSamples >= 1 && src.RTTSamples >= 2 && work != nil && work.RTTSamples >= 2
+		return src != nil && src.MbpsSamples >= 1 && src.RTTSamples >= 2 && work != nil && work.RTTSamples >= 2 && work.UpMbpsSamples >= 2
 	})
 	for _, n := range []string{"pi-src", "pi-work"} {
 		l := rows[n].Link
-		t.Logf("%s: round trip %.2f ± %.2f ms (%d probes), %.1f ± %.1f Mbit/s (%d transfers)", n,
-			l.RTTMS, l.RTTDevMS, l.RTTSamples, l.Mbps, l.MbpsDev, l.MbpsSamples)
+		t.Logf("%s: round trip %.2f ± %.2f ms (%d probes), %.1f ± %.1f Mbit/s from it (%d transfers), %.1f ± %.1f Mbit/s to it (%d)", n,
+			l.RTTMS, l.RTTDevMS, l.RTTSamples, l.Mbps, l.MbpsDev, l.MbpsSamples, l.UpMbps, l.UpMbpsDev, l.UpMbpsSamples)
 		if !(l.RTTMS > 0 && l.RTTMS < 1000) {
 			t.Errorf("%s: a round trip of %v ms on loopback", n, l.RTTMS)
 		}
 	}
 	if l := rows["pi-src"].Link; !(l.Mbps > 1) {
 		t.Errorf("pi-src: %v Mbit/s for a 2 MiB transfer on loopback", l.Mbps)
+	}
+	if l := rows["pi-work"].Link; !(l.UpMbps > 1) || l.MbpsSamples != 0 {
+		t.Errorf("pi-work: %v Mbit/s to it for two inputs on loopback, and %d transfers from it (it sent none of 256 KiB)", l.UpMbps, l.MbpsSamples)
 	}
 }
 

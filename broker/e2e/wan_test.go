@@ -24,7 +24,7 @@ import (
 // runs at the edge) are the WAN's samples: the fleet summary's WAN, what
 // placement uses, moves from the configured values toward the measured
 // ones by the blend (the configuration counting as one sample), and the up
-// direction, which nothing measures, stays as configured. The scheduler
+// direction, which no transfer to vm-1 measured, stays as configured. The scheduler
 // is then restarted with probes off: its summary shows the same estimate,
 // restored from the file it saved at stop, and vm-1's row its link.
 func TestWANEstimateFollowsTheCloudLink(t *testing.T) {
@@ -71,7 +71,7 @@ func TestWANEstimateFollowsTheCloudLink(t *testing.T) {
 	checkBlend(t, "round trip", measured.RTTMS, 20, m.RTTMS, m.RTTSamples)
 	checkBlend(t, "down", measured.DownMbps, 100, m.Mbps, m.MbpsSamples)
 	if measured.UpMbps != 100 {
-		t.Errorf("WAN up %.2f Mbit/s: nothing measures it, want the configured 100", measured.UpMbps)
+		t.Errorf("WAN up %.2f Mbit/s: nothing was sent to vm-1, want the configured 100", measured.UpMbps)
 	}
 
 	sched.signal(syscall.SIGTERM)

@@ -52,8 +52,9 @@ var (
 	descLinkRTT      = prometheus.NewDesc("tether_node_link_rtt_seconds", "The node's round trip to the scheduler through the broker, as measured (smoothed).", nodeLabels, nil)
 	descLinkRate     = prometheus.NewDesc("tether_node_link_bits_per_second", "Throughput of blob transfers from the node, as measured (smoothed).", nodeLabels, nil)
 	descWANRTT       = prometheus.NewDesc("tether_wan_rtt_seconds", "The site's WAN round trip to the cloud tier: as placement uses it (the configured WAN blended with the measurement), and as measured over the cloud nodes.", []string{"estimate"}, nil)
-	descWANRate      = prometheus.NewDesc("tether_wan_bits_per_second", "The site's WAN bandwidth by direction: as placement uses it, and as measured (down only: transfers from the cloud nodes).", []string{"direction", "estimate"}, nil)
-	descWANSamples   = prometheus.NewDesc("tether_wan_samples", "Samples behind the measured WAN estimate: probes (rtt) and transfers (throughput).", []string{"measure"}, nil)
+	descLinkUpRate   = prometheus.NewDesc("tether_node_link_up_bits_per_second", "Throughput of blob transfers to the node (fetched from the scheduler, timed as served), as measured (smoothed).", nodeLabels, nil)
+	descWANRate      = prometheus.NewDesc("tether_wan_bits_per_second", "The site's WAN bandwidth by direction: as placement uses it, and as measured (down: transfers from the cloud nodes; up: transfers to them).", []string{"direction", "estimate"}, nil)
+	descWANSamples   = prometheus.NewDesc("tether_wan_samples", "Samples behind the measured WAN estimate: probes (rtt), transfers from the cloud nodes (throughput) and to them (throughput_up).", []string{"measure"}, nil)
 	descThrottled    = prometheus.NewDesc("tether_node_throttled", "1 when the node is throttled or undervolted now.", nodeLabels, nil)
 	descLastSeen     = prometheus.NewDesc("tether_node_last_seen_timestamp_seconds", "When the scheduler last heard from the node.", nodeLabels, nil)
 	descPending      = prometheus.NewDesc("tether_node_outbox_pending", "Records in the node's outbox waiting for the broker.", nodeLabels, nil)
@@ -78,7 +79,7 @@ type collector struct {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descNodes, descThrottledAll, descDuplicates, descRejected, descNotExported,
-		descGapsAll, descPendingAll, descInfo, descOnline, descCPU, descMem, descTemp, descLinkRTT, descLinkRate, descWANRTT, descWANRate, descWANSamples, descThrottled, descLastSeen,
+		descGapsAll, descPendingAll, descInfo, descOnline, descCPU, descMem, descTemp, descLinkRTT, descLinkRate, descLinkUpRate, descWANRTT, descWANRate, descWANSamples, descThrottled, descLastSeen,
 		descPending, descOutboxLost, descGaps, descClients, descMsgs, descBytes, descRetained, descInflight,
 		descPacketsDrop, descTasks, descUnplaced, descPreempted} {
 		ch <- d
@@ -179,6 +180,9 @@ func (c *collector) collectFleet(ch chan<- prometheus.Metric) {
 			if l.MbpsSamples > 0 {
 				gauge(ch, descLinkRate, l.Mbps*1e6, r.Node)
 			}
+			if l.UpMbpsSamples > 0 {
+				gauge(ch, descLinkUpRate, l.UpMbps*1e6, r.Node)
+			}
 		}
 		if !r.LastSeen.IsZero() {
 			gauge(ch, descLastSeen, float64(r.LastSeen.UnixNano())/float64(time.Second), r.Node)
@@ -205,10 +209,14 @@ func collectWAN(ch chan<- prometheus.Metric, w *protocol.WANLink) {
 	}
 	gauge(ch, descWANSamples, float64(m.RTTSamples), "rtt")
 	gauge(ch, descWANSamples, float64(m.MbpsSamples), "throughput")
+	gauge(ch, descWANSamples, float64(m.UpMbpsSamples), "throughput_up")
 	if m.RTTSamples > 0 {
 		gauge(ch, descWANRTT, m.RTTMS/1000, "measured")
 	}
 	if m.MbpsSamples > 0 {
 		gauge(ch, descWANRate, m.Mbps*1e6, "down", "measured")
+	}
+	if m.UpMbpsSamples > 0 {
+		gauge(ch, descWANRate, m.UpMbps*1e6, "up", "measured")
 	}
 }

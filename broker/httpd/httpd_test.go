@@ -69,9 +69,9 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestMetricsFromTheFleet(t *testing.T) {
 	f := testFleet(6)
-	f.SetLink("pi-00001", protocol.LinkEstimate{RTTMS: 80, RTTSamples: 4, Mbps: 7.5, MbpsSamples: 1})
+	f.SetLink("pi-00001", protocol.LinkEstimate{RTTMS: 80, RTTSamples: 4, Mbps: 7.5, MbpsSamples: 1, UpMbps: 2.5, UpMbpsSamples: 1})
 	f.SetLink("pi-00000", protocol.LinkEstimate{RTTMS: 3, RTTSamples: 1})
-	f.SetWAN(protocol.WANLink{RTTMS: 84, UpMbps: 20, DownMbps: 9.24, Measured: &protocol.LinkEstimate{RTTMS: 88, RTTSamples: 6, Mbps: 7.9, MbpsSamples: 8}})
+	f.SetWAN(protocol.WANLink{RTTMS: 84, UpMbps: 20, DownMbps: 9.24, Measured: &protocol.LinkEstimate{RTTMS: 88, RTTSamples: 6, Mbps: 7.9, MbpsSamples: 8, UpMbps: 3.9, UpMbpsSamples: 2}})
 	base := start(t, Options{
 		Fleet: f,
 		Broker: func() BrokerStats {
@@ -103,6 +103,9 @@ func TestMetricsFromTheFleet(t *testing.T) {
 		`tether_wan_bits_per_second{direction="down",estimate="measured"} 7.9e+06`,
 		`tether_wan_samples{measure="rtt"} 6`,
 		`tether_wan_samples{measure="throughput"} 8`,
+		`tether_node_link_up_bits_per_second{node="pi-00001"} 2.5e+06`,
+		`tether_wan_bits_per_second{direction="up",estimate="measured"} 3.9e+06`,
+		`tether_wan_samples{measure="throughput_up"} 2`,
 		`tether_node_outbox_pending{node="pi-00003"} 3`,
 		`tether_node_outbox_dropped_total{node="pi-00003"} 2`,
 		`tether_node_info{arch="arm64",model="Raspberry Pi 4 Model B",node="pi-00004",tier="edge"} 1`,
@@ -123,8 +126,8 @@ func TestMetricsFromTheFleet(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	if strings.Contains(body, `tether_wan_bits_per_second{direction="up",estimate="measured"}`) {
-		t.Error("the WAN's up direction, which nothing measures, has a measured series")
+	if strings.Contains(body, `tether_node_link_up_bits_per_second{node="pi-00000"}`) {
+		t.Error("a node with no transfer to it measured has an up throughput series")
 	}
 	if strings.Contains(body, `tether_node_link_bits_per_second{node="pi-00000"}`) {
 		t.Error("a node with no transfer measured has a throughput series")

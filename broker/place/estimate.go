@@ -62,7 +62,7 @@ func Transfer(f *View, i int, t *Task, wanWait float64) (in, out float64) {
 		srcRTT, srcBW = s.RTT, s.Bandwidth
 	case t.Source == SourceCloud:
 		w := f.WAN()
-		in = w.RTT + n.RTT + t.InBytes/minBW(w.Down, n.Bandwidth)
+		in = w.RTT + n.RTT + t.InBytes/minBW(w.Down, n.InBandwidth())
 		out = w.RTT + n.RTT + t.OutBytes/minBW(w.Up, n.Bandwidth)
 		return in, out
 	}
@@ -72,7 +72,7 @@ func Transfer(f *View, i int, t *Task, wanWait float64) (in, out float64) {
 		out = srcRTT + rtt + t.OutBytes/minBW(srcBW, down)
 		return in, out
 	}
-	in = srcRTT + n.RTT + t.InBytes/minBW(srcBW, n.Bandwidth)
+	in = srcRTT + n.RTT + t.InBytes/minBW(srcBW, n.InBandwidth())
 	out = srcRTT + n.RTT + t.OutBytes/minBW(srcBW, n.Bandwidth)
 	return in, out
 }
@@ -87,7 +87,7 @@ func (f *View) cloudPath(n *Node) (rtt, up, down float64) {
 		rtt = n.RTT
 	}
 	if n.Bandwidth > 0 {
-		up, down = minBW(up, n.Bandwidth), minBW(down, n.Bandwidth)
+		up, down = minBW(up, n.InBandwidth()), minBW(down, n.Bandwidth)
 	}
 	return rtt, up, down
 }

@@ -57,8 +57,20 @@ type Node struct {
 	// (a cloud region farther away or behind a slower path).
 	RTT       float64 // seconds, round trip
 	Bandwidth float64 // bytes per second
+	// BandwidthIn, when not zero, is the bandwidth from the site to the node where it
+	// differs from Bandwidth (measured apart: the live scheduler's links); zero means
+	// Bandwidth, both ways.
+	BandwidthIn float64
 	// PricePerCPUSecond is the cost of one core-second; only cloud nodes have one.
 	PricePerCPUSecond float64
+}
+
+// InBandwidth is the node's bandwidth from the site: BandwidthIn, else Bandwidth.
+func (n *Node) InBandwidth() float64 {
+	if n.BandwidthIn > 0 {
+		return n.BandwidthIn
+	}
+	return n.Bandwidth
 }
 
 // Capacity is the declared capacity: cores × speed, in work units per second.

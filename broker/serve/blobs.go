@@ -25,7 +25,7 @@ func (s *scheduler) openBlobs(ctx context.Context) error {
 		return fmt.Errorf("opening the blob store in %s: %w", s.cfg.BlobDir(), err)
 	}
 	e, err := blob.NewEndpoint(blob.EndpointOptions{Store: st, Send: blob.SchedulerSend(s.sess, s.topics),
-		OnOffer: s.onOffer, Restore: s.restoreFor, Logger: s.o.Logger.With("component", "blobs")})
+		OnOffer: s.onOffer, Restore: s.restoreFor, OnServed: s.onServed, Logger: s.o.Logger.With("component", "blobs")})
 	if err == nil {
 		err = s.openReplica(ctx)
 	}

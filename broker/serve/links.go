@@ -17,7 +17,9 @@ import (
 // node's link from what it measures anyway and from light probes.
 //
 //   - A transfer it pulls from a node (an output, an input held there) of
-//     at least links.MinTransfer gives the node's throughput.
+//     at least links.MinTransfer gives the node's throughput toward the
+//     site; one the node fetches from it (an input it holds), timed as it
+//     serves it (blob.ServeStats), the other direction (onServed).
 //   - A probe gives its round trip: the scheduler asks the node for a blob
 //     with a random id, which nobody holds, and the node's missing comes
 //     back through the broker — the path task data takes, with no message
@@ -51,6 +53,27 @@ func (s *scheduler) onTransfer(peer string, _ blob.ID, st blob.FetchStats) {
 	if _, rate := s.wanSample(peer); rate {
 		// A pull is from the node to the site: the WAN's down direction.
 		if _, _, err := s.links.ObserveWANTransfer(st.Written, st.Elapsed, now); err == nil {
+			s.showWAN()
+		}
+	}
+}
+
+// onServed records a measured fetch by peer of a blob the scheduler held:
+// the direction from the scheduler to the node. It runs on the receive
+// goroutine (blob.EndpointOptions.OnServed).
+func (s *scheduler) onServed(peer string, _ blob.ID, st blob.ServeStats) {
+	if _, operator := blob.OperatorOf(peer); operator || st.Retried {
+		return // an operator's download says nothing of a node; a retried one measures the wait
+	}
+	now := s.monotonic()
+	est, ok, err := s.links.ObserveUpTransfer(peer, st.Bytes, st.Elapsed, now)
+	if err != nil || !ok {
+		return
+	}
+	s.fleet.SetLink(peer, linkRow(est))
+	if _, rate := s.wanSample(peer); rate {
+		// A fetch goes from the site to the node: the WAN's up direction.
+		if _, _, err := s.links.ObserveWANUpTransfer(st.Bytes, st.Elapsed, now); err == nil {
 			s.showWAN()
 		}
 	}
@@ -170,6 +193,7 @@ func linkRow(e links.Estimate) protocol.LinkEstimate {
 	return protocol.LinkEstimate{
 		RTTMS: ms(e.RTT), RTTDevMS: ms(e.RTTDev), RTTSamples: uint64(e.RTTSamples),
 		Mbps: e.Mbps, MbpsDev: e.MbpsDev, MbpsSamples: uint64(e.MbpsSamples),
+		UpMbps: e.UpMbps, UpMbpsDev: e.UpMbpsDev, UpMbpsSamples: uint64(e.UpSamples),
 	}
 }
 

@@ -49,6 +49,17 @@ type EndpointOptions struct {
 	// offers are dropped, and an offering peer's Offer waits until its
 	// context ends.
 	OnOffer func(peer string, id ID)
+	// OnServed, if set, is told of each fetch a peer made of a whole blob
+	// from this endpoint once the peer confirms it (its fetcher's
+	// Confirm): the holder's measure of its link to the peer (served.go).
+	// It is called on the transport's receive goroutine and must not
+	// block.
+	OnServed func(peer string, id ID, st ServeStats)
+	// Confirm has Fetch tell the peer it fetched from that it holds the
+	// blob (a have) once it installed bytes the peer sent, so that the
+	// peer can measure the transfer (OnServed). A peer that does not
+	// track it drops the have.
+	Confirm bool
 	Logger  *slog.Logger
 }
 
@@ -82,9 +93,10 @@ type Endpoint struct {
 	opts  EndpointOptions
 	wants chan want
 
-	mu      sync.Mutex // guards fetches and offers
+	mu      sync.Mutex // guards fetches, offers and served
 	fetches map[fetchKey]*fetch
 	offers  map[fetchKey]chan Message // an Offer's inbox for the peer's have or missing
+	served  map[fetchKey]*serving     // peers' fetches being served, for OnServed
 
 	dropped atomic.Int64 // frames that did not decode or found no fetch
 	retries atomic.Int64 // fetches' asks after Retry passed with no chunk
@@ -107,7 +119,8 @@ func NewEndpoint(opts EndpointOptions) (*Endpoint, error) {
 		return nil, errors.New("blob endpoint: Store and Send are required")
 	}
 	opts.ensureDefaults()
-	return &Endpoint{opts: opts, wants: make(chan want, opts.Queue), fetches: map[fetchKey]*fetch{}, offers: map[fetchKey]chan Message{}}, nil
+	return &Endpoint{opts: opts, wants: make(chan want, opts.Queue), fetches: map[fetchKey]*fetch{}, offers: map[fetchKey]chan Message{},
+		served: map[fetchKey]*serving{}}, nil
 }
 
 // Handle takes one frame that peer sent. It never blocks: the transport
@@ -120,6 +133,7 @@ func (e *Endpoint) Handle(peer string, frame []byte) {
 	}
 	switch m.Type {
 	case TypeWant:
+		e.noteWant(peer, m, time.Now()) // before serve can see it; a dropped want makes a retry
 		select {
 		case e.wants <- want{peer: peer, m: m}:
 		default:
@@ -135,6 +149,10 @@ func (e *Endpoint) Handle(peer string, frame []byte) {
 		return
 	}
 	key := fetchKey{peer, m.ID}
+	var tracked bool
+	if m.Type == TypeHave {
+		tracked = e.confirmed(peer, m.ID, time.Now()) // the end of a fetch from this endpoint
+	}
 	e.mu.Lock()
 	f, o := e.fetches[key], e.offers[key]
 	e.mu.Unlock()
@@ -148,7 +166,9 @@ func (e *Endpoint) Handle(peer string, frame []byte) {
 			}
 			return
 		}
-		e.dropped.Add(1)
+		if !tracked {
+			e.dropped.Add(1)
+		}
 		return
 	}
 	if f == nil || !f.offer(m) {
@@ -190,13 +210,16 @@ func (e *Endpoint) Run(ctx context.Context) error {
 func (e *Endpoint) serve(ctx context.Context, w want, buf []byte) error {
 	id := w.m.ID
 	if e.opts.Allow != nil && !e.opts.Allow(w.peer, id) {
+		e.noteServed(w.peer, id, servedMissing)
 		return e.missing(ctx, w.peer, id, "not available to this peer")
 	}
 	f, err := e.opts.Store.OpenBlob(id)
 	if err != nil {
 		if e.opts.Restore != nil && e.opts.Restore(w.peer, id) {
+			e.noteServed(w.peer, id, servedRestoring)
 			return nil
 		}
+		e.noteServed(w.peer, id, servedMissing)
 		return e.missing(ctx, w.peer, id, "not held here")
 	}
 	defer f.Close()
@@ -213,6 +236,9 @@ func (e *Endpoint) serve(ctx context.Context, w want, buf []byte) error {
 		frame, err := c.Encode()
 		if err != nil {
 			return err
+		}
+		if off+int64(n) == id.Size {
+			e.noteServed(w.peer, id, servedLast) // before the peer can have it
 		}
 		if err := e.opts.Send(ctx, w.peer, 0, frame); err != nil {
 			return fmt.Errorf("send: %w", err)

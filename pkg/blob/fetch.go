@@ -125,6 +125,9 @@ func (e *Endpoint) Fetch(ctx context.Context, peer string, id ID) (FetchStats, e
 			st.Written += int64(len(m.Data))
 			if done {
 				st.Elapsed = time.Since(start)
+				if e.opts.Confirm {
+					e.confirm(ctx, peer, id)
+				}
 				return st, nil
 			}
 			have = m.Offset + int64(len(m.Data))
@@ -139,5 +142,14 @@ func (e *Endpoint) Fetch(ctx context.Context, peer string, id ID) (FetchStats, e
 				ask(asked, e.opts.Window/2)
 			}
 		}
+	}
+}
+
+// confirm tells peer that the store holds id, which this endpoint fetched
+// from it (EndpointOptions.Confirm). A have that is lost costs the peer a
+// measurement, nothing else.
+func (e *Endpoint) confirm(ctx context.Context, peer string, id ID) {
+	if err := e.Have(ctx, peer, id); err != nil {
+		e.opts.Logger.Debug("blob have not sent", "peer", peer, "blob", id.String(), "err", err)
 	}
 }

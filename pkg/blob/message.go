@@ -12,6 +12,9 @@ import (
 // Missing when it does not hold the blob. A holder that wants a peer to
 // take a blob (an operator's upload) sends an Offer; the peer fetches it
 // and answers Have once it holds it, or Missing when it will not take it.
+// A fetcher may also send Have once it installed a blob it fetched
+// (EndpointOptions.Confirm), so that the sender can time the transfer;
+// a sender that does not track it drops it.
 // Every message is one binary frame (no base64: a chunk costs its bytes
 // plus a 50-byte header):
 //

@@ -193,7 +193,16 @@ func (l *LinkEstimate) validate() error {
 	if err := checkRange("link.mbps_dev", l.MbpsDev, 0, MaxLinkMbps); err != nil {
 		return err
 	}
+	if err := checkRange("link.up_mbps", l.UpMbps, 0, MaxLinkMbps); err != nil {
+		return err
+	}
+	if err := checkRange("link.up_mbps_dev", l.UpMbpsDev, 0, MaxLinkMbps); err != nil {
+		return err
+	}
 	if err := CheckSeq("link.rtt_samples", l.RTTSamples); err != nil {
+		return err
+	}
+	if err := CheckSeq("link.up_mbps_samples", l.UpMbpsSamples); err != nil {
 		return err
 	}
 	return CheckSeq("link.mbps_samples", l.MbpsSamples)

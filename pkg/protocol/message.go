@@ -243,9 +243,9 @@ type FleetSummary struct {
 // WANLink is the site's WAN as placement uses it: the configured WAN
 // blended with the estimate measured over the cloud nodes, the
 // configuration counting as one sample (docs/scheduling.md, "Links
-// measured live"). Only the round trip and the down direction (cloud →
-// site) are measured; up is as configured. Measured is the pooled
-// estimate, nil before a first sample.
+// measured live"): the round trip, the down direction (cloud → site)
+// and the up direction (site → cloud) each once measured. Measured is the
+// pooled estimate, nil before a first sample.
 type WANLink struct {
 	RTTMS    float64       `json:"rtt_ms"`
 	UpMbps   float64       `json:"up_mbps"`
@@ -302,17 +302,22 @@ type FleetNode struct {
 }
 
 // LinkEstimate is a node's link as the scheduler measures it: round trips
-// of light probes through the broker, and the throughput of blob transfers
-// from the node, each smoothed with its mean deviation
-// (docs/scheduling.md, "Links measured live"). A quantity with no samples
-// is left out.
+// of light probes through the broker, the throughput of blob transfers
+// from the node (Mbps: toward the site, the WAN's down direction for a
+// cloud node) and of those to it (UpMbps: the blobs it fetched from the
+// scheduler, timed as the scheduler served them), each smoothed with its
+// mean deviation (docs/scheduling.md, "Links measured live"). A quantity
+// with no samples is left out.
 type LinkEstimate struct {
-	RTTMS       float64 `json:"rtt_ms,omitempty"`
-	RTTDevMS    float64 `json:"rtt_dev_ms,omitempty"`
-	RTTSamples  uint64  `json:"rtt_samples,omitempty"`
-	Mbps        float64 `json:"mbps,omitempty"`
-	MbpsDev     float64 `json:"mbps_dev,omitempty"`
-	MbpsSamples uint64  `json:"mbps_samples,omitempty"`
+	RTTMS         float64 `json:"rtt_ms,omitempty"`
+	RTTDevMS      float64 `json:"rtt_dev_ms,omitempty"`
+	RTTSamples    uint64  `json:"rtt_samples,omitempty"`
+	Mbps          float64 `json:"mbps,omitempty"`
+	MbpsDev       float64 `json:"mbps_dev,omitempty"`
+	MbpsSamples   uint64  `json:"mbps_samples,omitempty"`
+	UpMbps        float64 `json:"up_mbps,omitempty"`
+	UpMbpsDev     float64 `json:"up_mbps_dev,omitempty"`
+	UpMbpsSamples uint64  `json:"up_mbps_samples,omitempty"`
 }
 
 // Bounds of a LinkEstimate.

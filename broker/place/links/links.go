@@ -1,6 +1,7 @@
 // Package links estimates each node's link to the site from what the
 // scheduler measures: round trips of light probes and the throughput of
-// real blob transfers. It is pure and safe for concurrent use: the
+// real blob transfers, each direction apart (the blobs it pulls from a
+// node, those a node fetches from it). It is pure and safe for concurrent use: the
 // scheduler records measurements as they come, placement reads the
 // estimates (broker/place/live), and the fleet view shows them.
 //
@@ -31,6 +32,12 @@ type Estimate struct {
 	// less), MbpsDev its mean deviation.
 	Mbps, MbpsDev float64
 	MbpsSamples   int
+	// UpMbps is the same of the other direction, from the scheduler to
+	// the node: the blobs the node fetched from the scheduler, as the
+	// scheduler timed serving them (an input it holds; for a cloud node
+	// the WAN's up direction). UpMbpsDev is its mean deviation.
+	UpMbps, UpMbpsDev float64
+	UpSamples         int
 	// At is when the latest sample was taken (monotonic: time since the
 	// table's clock origin).
 	At time.Duration
@@ -99,6 +106,22 @@ func (t *Table) ObserveTransfer(node string, n int64, elapsed, now time.Duration
 	return *e, true, nil
 }
 
+// ObserveUpTransfer records a transfer of n bytes to node (a blob it
+// fetched from the scheduler) that took elapsed, measured at now, as
+// ObserveTransfer does for the other direction.
+func (t *Table) ObserveUpTransfer(node string, n int64, elapsed, now time.Duration) (Estimate, bool, error) {
+	mbps, ok, err := transferMbps(n, elapsed)
+	if !ok || err != nil {
+		return Estimate{}, ok, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.get(node)
+	e.addUpMbps(mbps, now)
+	t.gen++
+	return *e, true, nil
+}
+
 // ObserveWANRTT records a round trip measured at now to a cloud node whose
 // path to the site is the WAN: every such node's probes are samples of the
 // one shared estimate, smoothed in the order they come.
@@ -130,6 +153,24 @@ func (t *Table) ObserveWANTransfer(n int64, elapsed, now time.Duration) (Estimat
 		t.wan = &Estimate{}
 	}
 	t.wan.addMbps(mbps, now)
+	t.gen++
+	return *t.wan, true, nil
+}
+
+// ObserveWANUpTransfer records a transfer of n bytes over the WAN from the
+// site to a cloud node (the WAN's up direction) that took elapsed, as
+// ObserveUpTransfer does for a node.
+func (t *Table) ObserveWANUpTransfer(n int64, elapsed, now time.Duration) (Estimate, bool, error) {
+	mbps, ok, err := transferMbps(n, elapsed)
+	if !ok || err != nil {
+		return Estimate{}, ok, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.wan == nil {
+		t.wan = &Estimate{}
+	}
+	t.wan.addUpMbps(mbps, now)
 	t.gen++
 	return *t.wan, true, nil
 }
@@ -226,17 +267,29 @@ func (e *Estimate) addRTT(rtt, now time.Duration) {
 	e.At = now
 }
 
-// addMbps smooths a throughput into e.
+// addMbps smooths a throughput from the node into e.
 func (e *Estimate) addMbps(mbps float64, now time.Duration) {
-	e.MbpsSamples++
-	w := weight(e.MbpsSamples, rateWeight)
-	if e.MbpsSamples == 1 {
-		e.Mbps, e.MbpsDev = mbps, mbps/2
-	} else {
-		e.MbpsDev = (1-w)*e.MbpsDev + w*abs(e.Mbps-mbps)
-		e.Mbps = (1-w)*e.Mbps + w*mbps
-	}
+	smoothRate(&e.Mbps, &e.MbpsDev, &e.MbpsSamples, mbps)
 	e.At = now
+}
+
+// addUpMbps smooths a throughput to the node into e.
+func (e *Estimate) addUpMbps(mbps float64, now time.Duration) {
+	smoothRate(&e.UpMbps, &e.UpMbpsDev, &e.UpSamples, mbps)
+	e.At = now
+}
+
+// smoothRate smooths a throughput sample into a mean, its deviation and
+// their count.
+func smoothRate(mean, dev *float64, n *int, mbps float64) {
+	*n++
+	w := weight(*n, rateWeight)
+	if *n == 1 {
+		*mean, *dev = mbps, mbps/2
+	} else {
+		*dev = (1-w)**dev + w*abs(*mean-mbps)
+		*mean = (1-w)**mean + w*mbps
+	}
 }
 
 // weight is a sample's weight when it is the n-th: 1/n for the first

@@ -77,6 +77,43 @@ func TestTransfersMeasureThroughput(t *testing.T) {
 	}
 }
 
+// TestUpTransfersAreTheirOwnDirection: the transfers a node fetched from
+// the scheduler measure the other direction: 8 MiB in 8 s is 8.39 Mbit/s
+// up while the throughput from the node stays as its pulls measured it; a
+// transfer below MinTransfer is no sample either way, and the WAN keeps
+// its up direction apart from its down one too.
+func TestUpTransfersAreTheirOwnDirection(t *testing.T) {
+	tb := NewTable()
+	if _, ok, err := tb.ObserveUpTransfer("pi-a", MinTransfer-1, time.Millisecond, 0); ok || err != nil {
+		t.Fatalf("a small transfer: sample %v, %v", ok, err)
+	}
+	if _, ok := tb.Get("pi-a"); ok {
+		t.Fatal("a small transfer made an estimate")
+	}
+	tb.ObserveTransfer("pi-a", 4<<20, time.Second, time.Second) // 33.55 Mbit/s from the node
+	e, ok, err := tb.ObserveUpTransfer("pi-a", 8<<20, 8*time.Second, 2*time.Second)
+	if !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if want := float64(8<<20) * 8 / 1e6 / 8; math.Abs(e.UpMbps-want) > 1e-9 || e.UpMbpsDev != want/2 || e.UpSamples != 1 {
+		t.Fatalf("%+v, want %.3f Mbit/s up from one sample", e, want)
+	}
+	if want := float64(4<<20) * 8 / 1e6; math.Abs(e.Mbps-want) > 1e-9 || e.MbpsSamples != 1 || e.At != 2*time.Second {
+		t.Fatalf("%+v: the down direction changed, or the time did not", e)
+	}
+	e, _, _ = tb.ObserveUpTransfer("pi-a", 8<<20, 4*time.Second, 3*time.Second)
+	if want := float64(8<<20) * 8 / 1e6 * 0.1875; math.Abs(e.UpMbps-want) > 1e-9 || e.UpSamples != 2 {
+		t.Fatalf("after 8 s and 4 s transfers: %.3f, want their mean rate %.3f", e.UpMbps, want)
+	}
+	if _, _, err := tb.ObserveUpTransfer("pi-a", 1<<30, 0, 0); !errors.Is(err, ErrSample) {
+		t.Fatalf("a transfer in no time: %v", err)
+	}
+	w, ok, err := tb.ObserveWANUpTransfer(1<<20, time.Second, time.Second)
+	if !ok || err != nil || w.UpSamples != 1 || w.MbpsSamples != 0 || math.Abs(w.UpMbps-8.388608) > 1e-9 {
+		t.Fatalf("WAN after one up transfer: %+v, %v, %v", w, ok, err)
+	}
+}
+
 // TestSamplesOutOfRangeAreRefused: nonsense is an error and leaves the
 // estimate as it was.
 func TestSamplesOutOfRangeAreRefused(t *testing.T) {

@@ -29,7 +29,12 @@ type SavedEstimate struct {
 	Mbps        float64       `json:"mbps,omitempty"`
 	MbpsDev     float64       `json:"mbps_dev,omitempty"`
 	MbpsSamples int           `json:"mbps_samples,omitempty"`
-	At          time.Time     `json:"at"` // the latest sample, wall clock
+	// The scheduler → node direction (Estimate.UpMbps); absent from a
+	// file written before it was measured.
+	UpMbps    float64   `json:"up_mbps,omitempty"`
+	UpMbpsDev float64   `json:"up_mbps_dev,omitempty"`
+	UpSamples int       `json:"up_samples,omitempty"`
+	At        time.Time `json:"at"` // the latest sample, wall clock
 }
 
 // SavedVersion is the version of Saved this code writes and reads.
@@ -65,7 +70,7 @@ func (t *Table) Save(wall time.Time, mono time.Duration) Saved {
 	defer t.mu.Unlock()
 	s := Saved{V: SavedVersion, Nodes: make(map[string]SavedEstimate, len(t.m))}
 	for id, e := range t.m {
-		if e.RTTSamples > 0 || e.MbpsSamples > 0 {
+		if e.RTTSamples > 0 || e.MbpsSamples > 0 || e.UpSamples > 0 {
 			s.Nodes[id] = saved(e, wall, mono)
 		}
 	}
@@ -82,6 +87,7 @@ func (t *Table) Save(wall time.Time, mono time.Duration) Saved {
 func saved(e *Estimate, wall time.Time, mono time.Duration) SavedEstimate {
 	return SavedEstimate{RTT: e.RTT, RTTDev: e.RTTDev, RTTSamples: min(e.RTTSamples, MaxSamples),
 		Mbps: e.Mbps, MbpsDev: e.MbpsDev, MbpsSamples: min(e.MbpsSamples, MaxSamples),
+		UpMbps: e.UpMbps, UpMbpsDev: e.UpMbpsDev, UpSamples: min(e.UpSamples, MaxSamples),
 		At: wall.Add(e.At - mono).UTC().Round(0)}
 }
 
@@ -122,7 +128,10 @@ func restored(se SavedEstimate, wall time.Time, mono time.Duration) (Estimate, b
 	if n := Decay(se.MbpsSamples, age); n > 0 {
 		e.Mbps, e.MbpsDev, e.MbpsSamples = se.Mbps, se.MbpsDev, n
 	}
-	return e, e.RTTSamples > 0 || e.MbpsSamples > 0
+	if n := Decay(se.UpSamples, age); n > 0 {
+		e.UpMbps, e.UpMbpsDev, e.UpSamples = se.UpMbps, se.UpMbpsDev, n
+	}
+	return e, e.RTTSamples > 0 || e.MbpsSamples > 0 || e.UpSamples > 0
 }
 
 // Decay is a count of n samples aged age by the restore rule, rounded to
@@ -186,9 +195,9 @@ func (e *SavedEstimate) validate() error {
 	switch {
 	case e.At.Year() < 2000 || e.At.Year() > 9999:
 		return fmt.Errorf("sampled at %v", e.At)
-	case e.RTTSamples < 0 || e.RTTSamples > MaxSamples || e.MbpsSamples < 0 || e.MbpsSamples > MaxSamples:
-		return fmt.Errorf("sample counts %d and %d outside [0, %d]", e.RTTSamples, e.MbpsSamples, MaxSamples)
-	case e.RTTSamples == 0 && e.MbpsSamples == 0:
+	case !inCount(e.RTTSamples) || !inCount(e.MbpsSamples) || !inCount(e.UpSamples):
+		return fmt.Errorf("sample counts %d, %d and %d outside [0, %d]", e.RTTSamples, e.MbpsSamples, e.UpSamples, MaxSamples)
+	case e.RTTSamples == 0 && e.MbpsSamples == 0 && e.UpSamples == 0:
 		return errors.New("no samples")
 	case e.RTTSamples == 0 && (e.RTT != 0 || e.RTTDev != 0):
 		return errors.New("a round trip without samples")
@@ -198,6 +207,12 @@ func (e *SavedEstimate) validate() error {
 		return errors.New("a throughput without samples")
 	case e.MbpsSamples > 0 && !(e.Mbps > 0 && e.Mbps <= MaxMbps && e.MbpsDev >= 0 && e.MbpsDev <= MaxMbps):
 		return fmt.Errorf("throughput %g ± %g Mbit/s outside (0, %g]", e.Mbps, e.MbpsDev, float64(MaxMbps))
+	case e.UpSamples == 0 && (e.UpMbps != 0 || e.UpMbpsDev != 0):
+		return errors.New("an up throughput without samples")
+	case e.UpSamples > 0 && !(e.UpMbps > 0 && e.UpMbps <= MaxMbps && e.UpMbpsDev >= 0 && e.UpMbpsDev <= MaxMbps):
+		return fmt.Errorf("up throughput %g ± %g Mbit/s outside (0, %g]", e.UpMbps, e.UpMbpsDev, float64(MaxMbps))
 	}
 	return nil
 }
+
+func inCount(n int) bool { return n >= 0 && n <= MaxSamples }

@@ -2,6 +2,7 @@ package links
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,14 @@ func measured(t *testing.T) *Table {
 			t.Fatal(err)
 		}
 		if _, _, err := tb.ObserveWANTransfer(1<<20, time.Second, 90*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		if _, _, err := tb.ObserveUpTransfer("pi-a", 1<<20, 400*time.Millisecond, 90*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := tb.ObserveWANUpTransfer(1<<20, 4*time.Second, 90*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -58,6 +67,42 @@ func TestRestartKeepsTheEstimates(t *testing.T) {
 	wantWAN.At = want.At
 	if got, ok := back.WAN(); !ok || got != wantWAN {
 		t.Errorf("WAN restored %+v, want %+v", got, wantWAN)
+	}
+}
+
+// TestFileWithoutTheUpDirectionLoads: a file written before the up
+// direction was measured loads, with no up samples; a node measured only
+// up is saved and restored.
+func TestFileWithoutTheUpDirectionLoads(t *testing.T) {
+	old := `{"v":1,"nodes":{"pi-a":{"rtt_ns":8000000,"rtt_dev_ns":1000,"rtt_samples":40,"mbps":83.9,"mbps_dev":1,"mbps_samples":8,"at":"2026-12-06T12:00:00Z"}},` +
+		`"wan":{"mbps":8.4,"mbps_dev":0.5,"mbps_samples":8,"at":"2026-12-06T12:00:00Z"}}`
+	s, err := Decode([]byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := NewTable()
+	if kept, _ := tb.Restore(s, wall0, time.Minute); kept != 1 {
+		t.Fatalf("kept %d of the old file's nodes", kept)
+	}
+	if e, _ := tb.Get("pi-a"); e.UpSamples != 0 || e.MbpsSamples != 8 || e.RTTSamples != 40 {
+		t.Fatalf("pi-a from the old file: %+v", e)
+	}
+	tb.ObserveUpTransfer("pi-up", 1<<20, time.Second, time.Minute)
+	b, err := Encode(tb.Save(wall0, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"up_samples":1`) {
+		t.Fatalf("the up direction is not saved: %s", b)
+	}
+	s, err = Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := NewTable()
+	back.Restore(s, wall0, time.Minute)
+	if e, ok := back.Get("pi-up"); !ok || e.UpSamples != 1 || math.Abs(e.UpMbps-8.388608) > 1e-9 {
+		t.Fatalf("pi-up restored %+v, %v", e, ok)
 	}
 }
 
@@ -123,6 +168,10 @@ func TestDecodeRefusesOutOfRange(t *testing.T) {
 		"mbps above max":       {`{"v":1,"wan":{"mbps":1000001,"mbps_samples":1,` + at + `}}`, "throughput"},
 		"zero mbps":            {`{"v":1,"wan":{"mbps":0,"mbps_samples":3,` + at + `}}`, "throughput"},
 		"negative deviation":   {`{"v":1,"wan":{"mbps":3,"mbps_dev":-1,"mbps_samples":3,` + at + `}}`, "throughput"},
+		"up without samples":   {`{"v":1,"nodes":{"pi":{"up_mbps":2,"rtt_ns":5,"rtt_samples":1,` + at + `}}}`, "up throughput without samples"},
+		"zero up mbps":         {`{"v":1,"wan":{"up_mbps":0,"up_samples":2,` + at + `}}`, "up throughput"},
+		"up above max":         {`{"v":1,"wan":{"up_mbps":1000001,"up_samples":2,` + at + `}}`, "up throughput"},
+		"negative up count":    {`{"v":1,"wan":{"up_mbps":1,"up_samples":-2,` + at + `}}`, "sample counts"},
 		"no time":              {`{"v":1,"wan":{"mbps":3,"mbps_samples":3}}`, "sampled at"},
 		"wan rtt without time": {`{"v":1,"wan":{"rtt_ns":3,"rtt_samples":3,"at":"1970-01-01T00:00:00Z"}}`, "sampled at"},
 	} {
@@ -140,6 +189,8 @@ func FuzzDecode(f *testing.F) {
 	tb.ObserveRTT("pi-a", 3*time.Millisecond, time.Second)
 	tb.ObserveTransfer("pi-b", 1<<20, time.Second, time.Second)
 	tb.ObserveWANRTT(70*time.Millisecond, time.Second)
+	tb.ObserveUpTransfer("pi-c", 1<<20, time.Second, time.Second)
+	tb.ObserveWANUpTransfer(1<<20, 2*time.Second, time.Second)
 	b, err := Encode(tb.Save(wall0, 2*time.Second))
 	if err != nil {
 		f.Fatal(err)

@@ -68,7 +68,8 @@ func (p *Placer) declare(n *tasks.Node) place.Node {
 }
 
 // measured blends a node's measured link into its declared (configured) one: the
-// configuration is the prior, each measurement evidence (links.Blend). A cloud node's
+// configuration is the prior, each measurement evidence (links.Blend); each direction
+// of the bandwidth blends its own measurements. A cloud node's
 // link is the WAN's (refreshWAN), except for what its labels declare of its own.
 func (p *Placer) measured(d *place.Node) {
 	e, ok := p.opt.Links.Get(d.ID)
@@ -78,8 +79,14 @@ func (p *Placer) measured(d *place.Node) {
 	if e.RTTSamples > 0 && (d.Tier == place.TierEdge || d.RTT > 0) {
 		d.RTT = links.Blend(d.RTT, e.RTT.Seconds(), e.RTTSamples)
 	}
-	if e.MbpsSamples > 0 && d.Bandwidth > 0 {
-		d.Bandwidth = links.Blend(d.Bandwidth, e.Mbps*bytesPerMegabit, e.MbpsSamples)
+	prior := d.Bandwidth
+	if e.MbpsSamples > 0 && prior > 0 {
+		d.Bandwidth = links.Blend(prior, e.Mbps*bytesPerMegabit, e.MbpsSamples)
+	}
+	if e.UpSamples > 0 && prior > 0 {
+		// The direction to the node, measured apart; until it is, the blend above
+		// stands for both.
+		d.BandwidthIn = links.Blend(prior, e.UpMbps*bytesPerMegabit, e.UpSamples)
 	}
 }
 

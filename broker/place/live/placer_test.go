@@ -475,6 +475,49 @@ func TestMeasuredLinksMoveThePlacement(t *testing.T) {
 	}
 }
 
+// TestMeasuredUpLinkMovesInputsNotResults: the same two nodes; pi-slow's
+// transfers from it measure 100 Mbit/s, those to it (inputs it fetched
+// from the scheduler) 2 Mbit/s. Its bandwidth to the site follows the
+// first, its bandwidth from the site the second, each blended with the
+// configured 100 Mbit/s: a task with 40 MB of input from the site now
+// goes to pi-fast, one with a 40 MB result still to pi-slow.
+func TestMeasuredUpLinkMovesInputsNotResults(t *testing.T) {
+	tb := links.NewTable()
+	g := newRig(t, func(o *Options) { o.Links = tb })
+	speed := func(n *tasks.Node) { n.Labels = map[string]string{LabelSpeed: "2"} }
+	g.node("pi-fast", protocol.TierEdge, 8)
+	g.node("pi-slow", protocol.TierEdge, 8, speed)
+	input := func(id string) string { return g.place(sleepTask(id, 10, 40<<20, 0)) }
+	result := func(id string) string {
+		s := sleepTask(id, 10, 0, 0)
+		s.OutputBytes = 40 << 20
+		return g.place(s)
+	}
+	if a, b := input("in-before"), result("out-before"); a != "pi-slow" || b != "pi-slow" {
+		t.Fatalf("with no measurement: input to %s, result from %s; want both on pi-slow (faster cores, the same link)", a, b)
+	}
+	for range 7 {
+		if _, _, err := tb.ObserveUpTransfer("pi-slow", 1<<20, 4194304*time.Microsecond, 0); err != nil { // 2 Mbit/s
+			t.Fatal(err)
+		}
+		tb.ObserveTransfer("pi-slow", 1<<20, 83886*time.Microsecond, 0) // 100 Mbit/s
+	}
+	g.node("pi-slow", protocol.TierEdge, 8, speed) // its next report redeclares it
+	slow := g.p.fleet.Node(g.index("pi-slow"))
+	if want := (100e6/8 + 7*2e6/8) / 8; math.Abs(slow.BandwidthIn-want) > want*1e-3 {
+		t.Errorf("pi-slow's bandwidth from the site %.0f B/s, want %.0f (the prior and 7 samples of 2 Mbit/s)", slow.BandwidthIn, want)
+	}
+	if want := 100e6 / 8; math.Abs(slow.Bandwidth-want) > want*1e-3 {
+		t.Errorf("pi-slow's bandwidth to the site %.0f B/s, want %.0f", slow.Bandwidth, want)
+	}
+	if got := input("in-after"); got != "pi-fast" {
+		t.Errorf("after measuring pi-slow's link from the site at 2 Mbit/s, a 40 MB input went to %s, want pi-fast", got)
+	}
+	if got := result("out-after"); got != "pi-slow" {
+		t.Errorf("a 40 MB result went to %s, want pi-slow: its link to the site is as fast as configured", got)
+	}
+}
+
 // TestInputsHeldOnANodeDrawTheTask: a task's 40 MB input is a blob held on
 // pi-cam (from: node/pi-cam), whose cores are slower than pi-a's. With the
 // blob's bytes counted where they are, the task runs on pi-cam (nothing

@@ -10,9 +10,10 @@ import (
 // BlendWAN is the WAN placement uses: the configured one (the prior; its defaults for
 // what it leaves unset, as New's) with the measured
 // estimate blended in as an edge node's link is (links.Blend: the prior counts as one
-// sample). The round trip and the down direction (cloud → site) are measured: probes of
-// the cloud nodes, and the transfers the scheduler pulls from them. Nothing measures the
-// up direction (agents fetch their inputs and report no rate): it stays as configured.
+// sample). The round trip, the down direction (cloud → site) and the up direction (site →
+// cloud) are measured: probes of the cloud nodes, the transfers the scheduler pulls from
+// them, and those they fetch from it (timed as the scheduler serves them). A quantity not
+// measured yet stays as configured.
 func BlendWAN(prior WAN, e links.Estimate) WAN {
 	prior = prior.withDefaults()
 	w := prior
@@ -21,6 +22,9 @@ func BlendWAN(prior WAN, e links.Estimate) WAN {
 	}
 	if e.MbpsSamples > 0 {
 		w.DownMbps = links.Blend(prior.DownMbps, e.Mbps, e.MbpsSamples)
+	}
+	if e.UpSamples > 0 {
+		w.UpMbps = links.Blend(prior.UpMbps, e.UpMbps, e.UpSamples)
 	}
 	return w
 }

@@ -65,6 +65,46 @@ func TestMeasuredWANMovesThePlacement(t *testing.T) {
 	}
 }
 
+// TestMeasuredWANUpKeepsInputsAtTheEdge: the same fleet and WAN; a 10-unit
+// task with a 40 MB input the scheduler holds goes to the VM by the
+// configuration (3.2 s to send the input, 2.5 s of work, against 10 s at
+// the edge). Then transfers to the cloud nodes measure the WAN's up
+// direction at 2 Mbit/s: at vm-1's next report placement blends it over
+// the configured up (the prior counting as one sample), down stays as
+// configured, and the same tasks stay at the edge.
+func TestMeasuredWANUpKeepsInputsAtTheEdge(t *testing.T) {
+	tb := links.NewTable()
+	prior := WAN{RTT: 60 * time.Millisecond, UpMbps: 100, DownMbps: 100}
+	g := newRig(t, func(o *Options) { o.Links, o.WAN = tb, prior })
+	fast := func(n *tasks.Node) { n.Labels = map[string]string{LabelSpeed: "4"} }
+	g.node("pi", protocol.TierEdge, 4)
+	g.node("vm-1", protocol.TierCloud, 4, fast)
+	input := func(id string) string { return g.place(sleepTask(id, 10, 40e6, 0)) }
+	for i := range 2 {
+		if got := input(fmt.Sprintf("before-%d", i)); got != "vm-1" {
+			t.Fatalf("by the configured WAN a task with a 40 MB input should go to vm-1; went to %q", got)
+		}
+	}
+	for i := range 7 {
+		if _, _, err := tb.ObserveWANUpTransfer(1<<20, 4194304*time.Microsecond, time.Duration(i)*time.Second); err != nil { // 2 Mbit/s
+			t.Fatal(err)
+		}
+	}
+	g.node("vm-1", protocol.TierCloud, 4, fast) // its next report
+	w := g.p.fleet.WAN()
+	if want := (100 + 7*2.0) / 8 * bytesPerMegabit; math.Abs(w.Up-want) > want*1e-9 {
+		t.Errorf("WAN up %.0f B/s, want %.0f (the prior and 7 samples of 2 Mbit/s)", w.Up, want)
+	}
+	if w.Down != 100*bytesPerMegabit {
+		t.Errorf("WAN down %.0f B/s, want the configured 100 Mbit/s (not measured)", w.Down)
+	}
+	for i := range 2 {
+		if got := input(fmt.Sprintf("after-%d", i)); got != "pi" {
+			t.Errorf("by the measured WAN up a task with a 40 MB input should stay at the edge; went to %q", got)
+		}
+	}
+}
+
 // TestCloudNodeWithItsOwnPath: a cloud node that declares its own round
 // trip (a farther region) and bandwidth blends its own measurements into
 // them, as an edge node does; one that declares neither keeps the WAN's
