@@ -1,0 +1,66 @@
+package sim
+
+import (
+	"testing"
+
+	"github.com/tether-edge/tether/broker/place"
+)
+
+// TestHoldPrefetchHidesTheTransfer: with -hold-prefetch a task held behind a busy slot has
+// its input fetched to the node while it waits, unassigned, and starts as soon as the slot
+// frees; without it the slot idles while the input travels (1 s of 12.5 MB over 100 Mbit/s).
+func TestHoldPrefetchHidesTheTransfer(t *testing.T) {
+	for _, prefetch := range []bool{false, true} {
+		w := bareWorld(t, "tether", false, bareNode{"pi", 1, 1, 4096})
+		w.cfg.HoldPrefetch = prefetch
+		long := w.add(place.Task{Work: 10})
+		next := w.add(place.Task{Work: 1, InBytes: 12.5e6})
+		w.runUntil(5)
+		if next.state != jsWaiting || w.fleet.Assigned(0) != 1 || len(w.nodes[0].pending) != 0 {
+			t.Fatalf("prefetch %v: at 5 s the next task is in state %d, the node has %d tasks assigned, %d inputs on their way: want it held, 1, 0",
+				prefetch, next.state, w.fleet.Assigned(0), len(w.nodes[0].pending))
+		}
+		w.runUntil(20)
+		if long.state != jsDone || next.state != jsDone {
+			t.Fatalf("prefetch %v: states %d and %d, want both done", prefetch, long.state, next.state)
+		}
+		want := 11.004 // the long task runs from 0.002 s to 10.002 s; the input takes 1.002 s
+		if prefetch {
+			want = 10.004 // only the assignment's way to the node
+		}
+		if next.began < want-1e-3 || next.began > want+1e-3 {
+			t.Errorf("prefetch %v: the next task started at %.4f s, want %.4f s", prefetch, next.began, want)
+		}
+	}
+}
+
+// TestHoldCloudPickTakesTheMostWorkPerByte: with -hold-cloud-pick the cloud slot that frees
+// goes to the held task with the most work per WAN byte, not the first by priority; the
+// edge stays with the rest.
+func TestHoldCloudPickTakesTheMostWorkPerByte(t *testing.T) {
+	for _, pick := range []bool{false, true} {
+		w := bareWorld(t, "tether", false, bareNode{"pi", 1, 1, 4096})
+		p := Profiles()["cloud"]
+		p.Cores = 1
+		w.cloud = w.addNode(p, "cloud")
+		w.ev = w.ev[:0]
+		w.cfg.HoldCloudPick = pick
+		edge, cloud := place.MaskOf(place.TierEdge), place.MaskOf(place.TierCloud)
+		w.add(place.Task{Work: 100, Tiers: edge})
+		w.add(place.Task{Work: 10, Tiers: cloud})
+		heavy := w.add(place.Task{Work: 2, InBytes: 5e6, Priority: 3})
+		light := w.add(place.Task{Work: 2, InBytes: 25e3, Priority: 1})
+		if heavy.state != jsWaiting || light.state != jsWaiting {
+			t.Fatalf("pick %v: states %d and %d, want both held", pick, heavy.state, light.state)
+		}
+		w.runUntil(5) // the cloud task ends at about 4.53 s, the slot goes to one of them
+		want, other := heavy, light
+		if pick {
+			want, other = light, heavy
+		}
+		if want.node != w.cloud || other.state != jsWaiting {
+			t.Errorf("pick %v: the task with %.0f bytes is on node %d, the other in state %d; want it on the cloud (%d), the other held",
+				pick, want.task.InBytes, want.node, other.state, w.cloud)
+		}
+	}
+}
