@@ -151,7 +151,7 @@ func (w *world) pass() {
 // victim's slot for a deadline task it would not get done in time (misses). It reports
 // whether j was bound.
 func (w *world) placeHeld(j *job, searches *int) bool {
-	d := w.edgeUnlessQuiet(&j.task, place.PickFree(w.fleet, w.policy.Dispatcher, &j.task, w.cfg.NodeQueue, w.now))
+	d := w.waitForBusy(&j.task, w.edgeUnlessQuiet(&j.task, place.PickFree(w.fleet, w.policy.Dispatcher, &j.task, w.cfg.NodeQueue, w.now)))
 	at := -1
 	if w.misses(&j.task, d.Node) && *searches > 0 {
 		*searches--

@@ -2,7 +2,7 @@ package sim
 
 import "github.com/tether-edge/tether/broker/place"
 
-// Two changes to the held Tether (hold.go), each behind a flag and in the simulator only:
+// Three changes to the held Tether (hold.go), each behind a flag and in the simulator only:
 // the live scheduler does neither yet (docs/scheduling.md, "Tether's node queue", says what
 // it needs). Both keep the admission contract: no node is assigned more than its free slots.
 //
@@ -16,6 +16,10 @@ import "github.com/tether-edge/tether/broker/place"
 // in the cloud is not hinted (it would cross the WAN). Like the node queue, the simulator
 // moves every hinted input at once over an uncontended link.
 //
+// Config.HoldWait: a free edge slot where a deadline task would be late is not taken when a
+// busy edge node would get it done in time: the task waits at the scheduler for that slot
+// (and, with HoldPrefetch, its input goes there meanwhile). The free slot stays for others.
+//
 // Config.HoldCloudPick: the WAN uplink, not the cloud's cores, bounds what the cloud takes
 // off a full edge, and the held tasks first in order (by priority) are not the ones that
 // relieve the edge most per WAN byte. So a pass gives free cloud slots, while the WAN uplink
@@ -23,6 +27,25 @@ import "github.com/tether-edge/tether/broker/place"
 // byte moved over the WAN (input and result) whose cloud completion meets its deadline
 // (place.Pessimistic), before it offers the rest. Otherwise a task takes a cloud slot only
 // when nothing is held and the uplink is as free: the cost model's choice at a quiet time.
+
+// waitForBusy is Config.HoldWait's rule: a decision d for a free edge slot where t would miss
+// its deadline is declined (NoNode: t stays held) when the cost model's best edge node, busy
+// ones included, is a busy node where t, waiting for its slot, would meet it. With
+// HoldPrefetch the held task is then hinted to that node, and offered first when it frees.
+func (w *world) waitForBusy(t *place.Task, d place.Decision) place.Decision {
+	if !w.cfg.HoldWait || t.Deadline <= 0 || d.Node < 0 || d.Est <= t.Deadline ||
+		w.fleet.Node(d.Node).Tier != place.TierEdge {
+		return d
+	}
+	allow := t.Allow
+	t.Allow = func(i int) bool { return w.fleet.Node(i).Tier == place.TierEdge && (allow == nil || allow(i)) }
+	e := place.PickAll(w.fleet, w.policy.Dispatcher, t, w.now)
+	t.Allow = allow
+	if e.Node >= 0 && e.Node != d.Node && w.fleet.FreeSlots(e.Node) == 0 && e.Est <= t.Deadline {
+		return place.NoNode()
+	}
+	return d
+}
 
 // holdCloudBacklog is how far ahead (s) the WAN uplink may be booked for a held task to be
 // given a cloud slot: about one large input (1.5 MB at 20 Mbit/s is 0.6 s), so the uplink

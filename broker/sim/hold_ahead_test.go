@@ -64,3 +64,30 @@ func TestHoldCloudPickTakesTheMostWorkPerByte(t *testing.T) {
 		}
 	}
 }
+
+// TestHoldWaitKeepsADeadlineForABusyNode: with -hold-wait a deadline task that a free slow
+// slot would finish late waits for the busy fast node that finishes it in time; without it,
+// it takes the free slot and is late.
+func TestHoldWaitKeepsADeadlineForABusyNode(t *testing.T) {
+	for _, wait := range []bool{false, true} {
+		w := bareWorld(t, "tether", false, bareNode{"fast", 1, 4, 4096}, bareNode{"slow", 1, 0.2, 4096})
+		w.cfg.HoldWait = wait
+		first := w.add(place.Task{Work: 4}) // 1 s on the fast node
+		urgent := w.add(place.Task{Work: 1, Deadline: 3})
+		if first.node != 0 {
+			t.Fatalf("wait %v: the first task is on node %d, want the fast one", wait, first.node)
+		}
+		if held := urgent.state == jsWaiting; held != wait {
+			t.Errorf("wait %v: the urgent task in state %d, want held %v", wait, urgent.state, wait)
+		}
+		w.runUntil(20)
+		wantNode := 1 // 5 s on the slow node: late
+		if wait {
+			wantNode = 0 // 0.25 s on the fast node after its 1 s task: in time
+		}
+		if urgent.node != wantNode || urgent.late() == wait || urgent.state != jsDone {
+			t.Errorf("wait %v: the urgent task ran on node %d, done at %.3f s (due 3): want node %d, late %v",
+				wait, urgent.node, urgent.done, wantNode, !wait)
+		}
+	}
+}
