@@ -3,8 +3,9 @@ package sim
 import "github.com/tether-edge/tether/broker/place"
 
 // Three changes to the held Tether (hold.go), each behind a flag and in the simulator only:
-// the live scheduler does neither yet (docs/scheduling.md, "Tether's node queue", says what
-// it needs). Both keep the admission contract: no node is assigned more than its free slots.
+// the live scheduler does none of them yet (docs/scheduling.md, "Tether's node queue", says
+// what it needs). All keep the admission contract: no node is assigned more than its free
+// slots.
 //
 // Config.HoldPrefetch: after every pass the scheduler hints held tasks, in the pass's order,
 // to the edge node the cost model expects each to take (place.PickAll over the edge nodes,
