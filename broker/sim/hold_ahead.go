@@ -25,7 +25,8 @@ import "github.com/tether-edge/tether/broker/place"
 // off a full edge, and the held tasks first in order (by priority) are not the ones that
 // relieve the edge most per WAN byte. So a pass gives free cloud slots, while the WAN uplink
 // the scheduler booked frees within holdCloudBacklog, to the held task with the most work per
-// byte moved over the WAN (input and result) whose cloud completion meets its deadline
+// byte moved over the WAN (input and result, unless they live in the cloud: wanBytes) whose
+// cloud completion meets its deadline
 // (place.Pessimistic), before it offers the rest. Otherwise a task takes a cloud slot only
 // when nothing is held and the uplink is as free: the cost model's choice at a quiet time.
 
@@ -86,7 +87,7 @@ func (w *world) cloudStage(free *int) {
 			if i < 0 || t.Deadline > 0 && place.Completion(w.fleet, place.Pessimistic{View: w.fleet}, i, t, w.now) > t.Deadline {
 				continue
 			}
-			if v := t.Left() / (t.InBytes + t.OutBytes + 1); best < 0 || v > bestV {
+			if v := t.Left() / (wanBytes(t) + 1); best < 0 || v > bestV {
 				best, bestV = k, v
 			}
 		}
@@ -189,4 +190,13 @@ func (w *world) fetchedIn(j *job, i int) (in float64, ok bool) {
 	ok = j.hint == i+1 && j.fetchEpoch == w.nodes[i].epoch
 	w.unhint(j)
 	return max(j.fetched-w.now, w.real.Node(i).RTT), ok
+}
+
+// wanBytes is what t moves over the WAN when it runs in the cloud: its input and result,
+// unless they live there.
+func wanBytes(t *place.Task) float64 {
+	if t.Source == place.SourceCloud {
+		return 0
+	}
+	return t.InBytes + t.OutBytes
 }

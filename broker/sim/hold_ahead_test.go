@@ -91,3 +91,28 @@ func TestHoldWaitKeepsADeadlineForABusyNode(t *testing.T) {
 		}
 	}
 }
+
+// TestHoldCloudPickCountsOnlyWhatCrossesTheWAN: a held task whose input lives in the cloud
+// moves nothing over the WAN there, so the free cloud slot goes to it before a task with a
+// small upload from the site.
+func TestHoldCloudPickCountsOnlyWhatCrossesTheWAN(t *testing.T) {
+	w := bareWorld(t, "tether", false, bareNode{"pi", 1, 1, 4096})
+	p := Profiles()["cloud"]
+	p.Cores = 1
+	w.cloud = w.addNode(p, "cloud")
+	w.ev = w.ev[:0]
+	w.cfg.HoldCloudPick = true
+	w.add(place.Task{Work: 100, Tiers: place.MaskOf(place.TierEdge)})
+	w.add(place.Task{Work: 10, Tiers: place.MaskOf(place.TierCloud)})
+	site := w.add(place.Task{Work: 2, InBytes: 25e3, Priority: 3})
+	inCloud := &job{node: -1, scale: 1, measured: true,
+		task: place.Task{ID: uint64(len(w.jobs) + 1), Work: 2, InBytes: 5e6, Source: place.SourceCloud, Priority: 1}}
+	w.jobs = append(w.jobs, inCloud)
+	w.live++
+	w.submit(inCloud)
+	w.runUntil(5) // the cloud task ends at about 4.53 s
+	if inCloud.node != w.cloud || site.state != jsWaiting {
+		t.Errorf("the task with its input in the cloud is on node %d, the other in state %d; want it on the cloud (%d), the other held",
+			inCloud.node, site.state, w.cloud)
+	}
+}
