@@ -161,6 +161,9 @@ func (c *Config) Validate() error {
 	if (c.HoldPrefetch || c.HoldCloudPick || c.HoldWait) && c.NodeQueue != 0 {
 		errs = append(errs, errors.New("-hold-prefetch, -hold-cloud-pick and -hold-wait change the held Tether: use them with -node-queue 0"))
 	}
+	if c.HoldCloudPick && c.CloudBudget > 0 {
+		errs = append(errs, errors.New("-hold-cloud-pick does not refund the cloud budget for the cloud choices it declines: use it without -cloud-budget"))
+	}
 	if c.CloudStartup < 0 || c.CloudJitter < 0 || c.WorkError < 0 {
 		errs = append(errs, errors.New("-cloud-startup, -cloud-jitter and -work-error must be ≥ 0"))
 	}

@@ -26,9 +26,10 @@ import "github.com/tether-edge/tether/broker/place"
 // relieve the edge most per WAN byte. So a pass gives free cloud slots, while the WAN uplink
 // the scheduler booked frees within holdCloudBacklog, to the held task with the most work per
 // byte moved over the WAN (input and result, unless they live in the cloud: wanBytes) whose
-// cloud completion meets its deadline
-// (place.Pessimistic), before it offers the rest. Otherwise a task takes a cloud slot only
-// when nothing is held and the uplink is as free: the cost model's choice at a quiet time.
+// cloud completion meets its deadline (place.Pessimistic), before it offers the rest.
+// Otherwise a task takes a cloud slot only when nothing is held and the uplink is as free:
+// the cost model's choice at a quiet time. A cloud choice it declines is not refunded to
+// Tether's cloud budget, so Config.Validate refuses it with one.
 
 // waitForBusy is Config.HoldWait's rule: a decision d for a free edge slot where t would miss
 // its deadline is declined (NoNode: t stays held) when the cost model's best edge node, busy

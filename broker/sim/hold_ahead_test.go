@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/tether-edge/tether/broker/place"
@@ -155,5 +156,27 @@ func TestHoldFlagsKeepTheAdmissionContract(t *testing.T) {
 	}
 	if hinted == 0 || placed == 0 {
 		t.Errorf("%d held tasks seen hinted, %d done: the run did not exercise the flags", hinted, placed)
+	}
+}
+
+// TestHoldFlagsValidate: the -hold flags change the held Tether only, and the cloud pick
+// keeps no budget account; Validate says so.
+func TestHoldFlagsValidate(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		set  func(*Config)
+		want string // "" valid
+	}{
+		{"all three held", func(c *Config) { c.HoldPrefetch, c.HoldCloudPick, c.HoldWait = true, true, true }, ""},
+		{"with a node queue", func(c *Config) { c.HoldWait, c.NodeQueue = true, 4 }, "-node-queue 0"},
+		{"cloud pick with a budget", func(c *Config) { c.HoldCloudPick, c.CloudBudget = true, 1 }, "without -cloud-budget"},
+		{"prefetch with a budget", func(c *Config) { c.HoldPrefetch, c.CloudBudget = true, 1 }, ""},
+	} {
+		cfg := DefaultConfig()
+		c.set(&cfg)
+		err := cfg.Validate()
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: Validate() = %v, want %q", c.name, err, c.want)
+		}
 	}
 }
