@@ -49,11 +49,16 @@ func crossesWAN(t *Task, i int) bool { return t.Source != i && t.Source != Sourc
 // wait before the WAN uplink frees. A hop costs its RTT plus bytes over its bandwidth; two
 // hops in series are pipelined, so their RTTs add and the slower bandwidth rules. Input in the
 // cloud tier (SourceCloud) costs nothing to move to a cloud node; to an edge node it comes
-// down the WAN and over the node's link (the WAN downlink's backlog is not counted).
+// down the WAN and over the node's link (the WAN downlink's backlog is not counted). Input
+// already fetched to node i (Task.Fetched) costs the node's RTT, the assignment's way there.
 func Transfer(f *View, i int, t *Task, wanWait float64) (in, out float64) {
 	n := f.Node(i)
 	if t.Source == i || t.Source == SourceCloud && n.Tier == TierCloud {
 		return 0, 0
+	}
+	if t.Fetched == i+1 {
+		_, out = Transfer(f, i, &Task{Source: t.Source, OutBytes: t.OutBytes}, 0)
+		return n.RTT, out
 	}
 	srcRTT, srcBW := 0.0, 0.0 // a source at the site adds no hop
 	switch {

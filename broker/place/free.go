@@ -8,7 +8,9 @@ package place
 // (docs/scheduling.md, "Tether's node queue") a queue of 32 made Tether stable at load 0.9 on
 // the mixes and farm, where holding is not (retail stays unstable, as least-work does; the
 // simulator moves every queued task's input at once while it waits, the agent fetches its
-// queued tasks' inputs ahead one task at a time).
+// queued tasks' inputs ahead one task at a time). Holding is stable at 0.9 on the built-in
+// mixes in simulation only with three changes the live scheduler does not make yet (the
+// simulator's -hold-prefetch, -hold-cloud-pick and -hold-wait).
 const DefaultNodeQueue = 0
 
 // PickFree is the Tether policy's decision for a task the scheduler holds until it can place

@@ -27,6 +27,11 @@ type Task struct {
 	// Policy names the dispatch policy the task's spec asks for; empty means the
 	// scheduler's default (see PerTask).
 	Policy string
+	// Fetched is 1 + the index of a node that already holds the task's input, fetched ahead
+	// on a hint while the task waited at the scheduler (0: none): moving the input there
+	// costs only the assignment's way to the node (Transfer). Only the simulator's
+	// -hold-prefetch sets it; the live scheduler sends no such hints yet.
+	Fetched int
 	// Allow, when set, is a further constraint the caller checks per node (the live
 	// scheduler's labels and reserved resources): a node it refuses is not usable for the
 	// task. It must be cheap and must not change the View.

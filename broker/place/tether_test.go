@@ -25,6 +25,20 @@ func TestCompletionHandChecked(t *testing.T) {
 	}
 }
 
+// TestCompletionWithTheInputFetched: input already fetched to a node (Task.Fetched) costs only
+// the node's RTT there; the result still goes back to the source, and elsewhere nothing
+// changes.
+func TestCompletionWithTheInputFetched(t *testing.T) {
+	f := fleetOf(edgeNode("pi", 1), edgeNode("pi2", 1))
+	tk := &Task{ID: 1, Work: 2, InBytes: 1e6, OutBytes: 1e5, Source: -1, Fetched: 1}
+	if got := Completion(f, f, 0, tk, 0); !near(got, 0.001+2+0.002) {
+		t.Errorf("completion where the input was fetched = %v, want 2.003", got)
+	}
+	if got := Completion(f, f, 1, tk, 0); !near(got, 2.013) {
+		t.Errorf("completion on another node = %v, want 2.013", got)
+	}
+}
+
 func TestRateLearnsFromCompletionsAndBackgroundLoad(t *testing.T) {
 	f := fleetOf(edgeNode("pi", 1))
 	f.Deliver(0, Report{At: 0, BgLoad: 0.5}, 0)

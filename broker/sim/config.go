@@ -62,6 +62,15 @@ type Config struct {
 	// queue (place.PickFree), as the live scheduler's placement.node_queue does; 0 places on a
 	// free slot only. No other policy's behaviour depends on it.
 	NodeQueue int
+	// HoldPrefetch, HoldCloudPick and HoldWait change how the held Tether (NodeQueue 0) uses
+	// its slots, in the simulator only: the live scheduler does none of them yet
+	// (hold_ahead.go, docs/scheduling.md "Tether's node queue"). HoldPrefetch hints held
+	// tasks' inputs to the edge node each is expected to take, so its slot does not idle
+	// while the input travels; HoldCloudPick gives a free cloud slot to the held task with
+	// the most work per WAN byte rather than to the first in order; HoldWait keeps a deadline
+	// task from a free edge slot where it would be late when a busy one would get it done in
+	// time. Off, tether is the live algorithm.
+	HoldPrefetch, HoldCloudPick, HoldWait bool
 
 	TaskCSV  bool // also write one CSV of tasks per run
 	Plots    bool // write PNG plots
@@ -149,6 +158,12 @@ func (c *Config) Validate() error {
 	if c.NodeQueue < 0 {
 		errs = append(errs, errors.New("-node-queue must be ≥ 0"))
 	}
+	if (c.HoldPrefetch || c.HoldCloudPick || c.HoldWait) && c.NodeQueue != 0 {
+		errs = append(errs, errors.New("-hold-prefetch, -hold-cloud-pick and -hold-wait change the held Tether: use them with -node-queue 0"))
+	}
+	if c.HoldCloudPick && c.CloudBudget > 0 {
+		errs = append(errs, errors.New("-hold-cloud-pick does not refund the cloud budget for the cloud choices it declines: use it without -cloud-budget"))
+	}
 	if c.CloudStartup < 0 || c.CloudJitter < 0 || c.WorkError < 0 {
 		errs = append(errs, errors.New("-cloud-startup, -cloud-jitter and -work-error must be ≥ 0"))
 	}
@@ -186,6 +201,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.CloudBudget, "cloud-budget", c.CloudBudget, "Tether cloud budget, $/hour (0: unlimited)")
 	fs.BoolVar(&c.Preempt, "preempt", c.Preempt, "Tether preempts a checkpointable task for a deadline task that would miss")
 	fs.IntVar(&c.NodeQueue, "node-queue", c.NodeQueue, "tasks beyond its slots Tether may commit to a node (0: a free slot only)")
+	fs.BoolVar(&c.HoldPrefetch, "hold-prefetch", c.HoldPrefetch, "simulator only, not live: held Tether hints held tasks' inputs to the node expected to take each")
+	fs.BoolVar(&c.HoldCloudPick, "hold-cloud-pick", c.HoldCloudPick, "simulator only, not live: held Tether gives a free cloud slot to the held task with the most work per WAN byte")
+	fs.BoolVar(&c.HoldWait, "hold-wait", c.HoldWait, "simulator only, not live: held Tether waits for a busy edge node that meets a deadline a free slot would miss")
 	fs.BoolVar(&c.TaskCSV, "task-csv", c.TaskCSV, "write a per-task CSV for every run")
 	fs.BoolVar(&c.Plots, "plots", c.Plots, "write PNG plots")
 	fs.IntVar(&c.Parallel, "parallel", c.Parallel, "runs to simulate at once")

@@ -61,6 +61,9 @@ func (w *world) settle() {
 	for w.passDue {
 		w.pass()
 	}
+	if w.cfg.HoldPrefetch {
+		w.prefetch()
+	}
 	if w.cfg.Preempt && w.heldDue > 0 && w.tickAt <= w.now {
 		w.tickAt = (math.Floor(w.now/tickEvery) + 1) * tickEvery
 		w.push(event{at: w.tickAt, kind: evTick})
@@ -108,6 +111,16 @@ func (w *world) pass() {
 		}
 		preemptOnly = true
 	}
+	if w.cfg.HoldPrefetch {
+		if w.hintedFirst(&free, &searches); free == 0 {
+			return
+		}
+	}
+	if w.cfg.HoldCloudPick {
+		if w.cloudStage(&free); free == 0 {
+			return
+		}
+	}
 	var missed []shape
 	for k := 0; k < len(w.held); {
 		j := w.held[k]
@@ -138,7 +151,7 @@ func (w *world) pass() {
 // victim's slot for a deadline task it would not get done in time (misses). It reports
 // whether j was bound.
 func (w *world) placeHeld(j *job, searches *int) bool {
-	d := place.PickFree(w.fleet, w.policy.Dispatcher, &j.task, w.cfg.NodeQueue, w.now)
+	d := w.waitForBusy(&j.task, w.edgeUnlessQuiet(&j.task, place.PickFree(w.fleet, w.policy.Dispatcher, &j.task, w.cfg.NodeQueue, w.now)))
 	at := -1
 	if w.misses(&j.task, d.Node) && *searches > 0 {
 		*searches--
@@ -147,7 +160,7 @@ func (w *world) placeHeld(j *job, searches *int) bool {
 			if victim != nil {
 				w.requeue(victim)
 			}
-			d = place.PickFree(w.fleet, w.policy.Dispatcher, &j.task, w.cfg.NodeQueue, w.now)
+			d = w.edgeUnlessQuiet(&j.task, place.PickFree(w.fleet, w.policy.Dispatcher, &j.task, w.cfg.NodeQueue, w.now))
 		}
 	}
 	if d.Node >= 0 {

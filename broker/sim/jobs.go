@@ -93,6 +93,9 @@ func (w *world) bind(j *job, i int) {
 		j.cloudB += j.task.InBytes
 	}
 	in, _ := place.Transfer(w.real, i, &j.task, wait)
+	if fin, ok := w.fetchedIn(j, i); ok {
+		in = fin
+	}
 	if j.task.Source == place.SourceCloud {
 		in += wait // Transfer counts no downlink backlog
 	}

@@ -38,6 +38,12 @@ type job struct {
 	cloudB   float64 // bytes moved over the WAN for this job
 	attempts int
 	measured bool
+
+	// Under Config.HoldPrefetch: 1 + the node the held task's input was hinted to (0: none),
+	// when the input is there, and the node's crash epoch then.
+	hint       int
+	fetched    float64
+	fetchEpoch int32
 }
 
 type jobState uint8
@@ -111,6 +117,7 @@ type world struct {
 	heldDue    int     // held tasks with a deadline
 	passDue    bool    // something changed that may let a held task be placed
 	tickAt     float64 // when the next evTick is due; ≤ now: none
+	hints      []int   // per node, held tasks hinted there (Config.HoldPrefetch)
 	scratch    []float64
 
 	preempted, events int
