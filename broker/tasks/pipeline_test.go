@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -92,44 +93,11 @@ func (g *gatedBackend) Commit(units []Unit) error {
 // own commit returned; then the rounds' messages leave in their commits'
 // order.
 func TestServicePipelinesCommits(t *testing.T) {
-	_, url := mqttdtest.Start(t, mqttd.Options{Region: "default", AllowAnonymous: true,
-		SchedulerUsers: []string{"sched"}, OperatorUsers: []string{"ops"}, Logger: testenv.Logger(t, slog.LevelWarn)})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
+	r := startGated(t)
+	ctx, url, svc, g, topics, release := r.ctx, r.url, r.svc, r.g, r.topics, r.release
 
-	g := &gatedBackend{Backend: OpenBadgerBackend(t, filepath.Join(t.TempDir(), "tasks")),
-		entered: make(chan struct{}, 1), release: make(chan struct{})}
-	st, ld, err := OpenStoreOn(g, testenv.Logger(t, slog.LevelWarn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	topics, _ := protocol.NewTopics("default")
-	svc, err := NewService(st, ld, connect(t, ctx, &wg, url, "sched"), ServiceOptions{Topics: topics, Key: testKey,
-		Placer: leastOutstanding{}, Logger: testenv.Logger(t, slog.LevelWarn)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svcCtx, stopSvc := context.WithCancel(ctx)
-	svcDone := make(chan error, 1)
-	go func() { svcDone <- svc.Run(svcCtx) }()
-	var released sync.Once
-	release := func() {
-		g.hold.Store(false)
-		released.Do(func() { close(g.release) })
-	}
-	defer func() {
-		release() // a failed test's held commit too, so Run can return
-		stopSvc()
-		if err := <-svcDone; err != nil {
-			t.Errorf("Service.Run: %v", err)
-		}
-	}()
-
-	ops := connect(t, ctx, &wg, url, "ops")
-	node := connect(t, ctx, &wg, url, "pi-a")
+	ops := connect(t, ctx, r.wg, url, "ops")
+	node := connect(t, ctx, r.wg, url, "pi-a")
 	var mu sync.Mutex
 	var got []string // topics of j1's and j2's messages, in the order they arrived
 	collect := func(m session.Message) {
@@ -226,5 +194,90 @@ func TestServicePipelinesCommits(t *testing.T) {
 	})
 	if order[topics.Reply("ops", "j1")] > order[topics.Reply("ops", "j2")] {
 		t.Fatalf("j2's reply left before j1's, whose round was committed first: %v", received())
+	}
+}
+
+// gatedRig is a Service over a gatedBackend and an embedded broker,
+// stopped at the test's end (its held commit released first).
+type gatedRig struct {
+	ctx     context.Context
+	wg      *sync.WaitGroup
+	url     string
+	svc     *Service
+	g       *gatedBackend
+	topics  protocol.Topics
+	release func() // lets the held commit and those after it go
+}
+
+func startGated(t *testing.T) gatedRig {
+	_, url := mqttdtest.Start(t, mqttd.Options{Region: "default", AllowAnonymous: true,
+		SchedulerUsers: []string{"sched"}, OperatorUsers: []string{"ops"}, Logger: testenv.Logger(t, slog.LevelWarn)})
+	ctx, cancel := context.WithCancel(context.Background())
+	wg := &sync.WaitGroup{}
+	t.Cleanup(wg.Wait)
+	t.Cleanup(cancel)
+
+	g := &gatedBackend{Backend: OpenBadgerBackend(t, filepath.Join(t.TempDir(), "tasks")),
+		entered: make(chan struct{}, 1), release: make(chan struct{})}
+	st, ld, err := OpenStoreOn(g, testenv.Logger(t, slog.LevelWarn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	topics, _ := protocol.NewTopics("default")
+	svc, err := NewService(st, ld, connect(t, ctx, wg, url, "sched"), ServiceOptions{Topics: topics, Key: testKey,
+		Placer: leastOutstanding{}, Logger: testenv.Logger(t, slog.LevelWarn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcCtx, stopSvc := context.WithCancel(ctx)
+	svcDone := make(chan error, 1)
+	go func() { svcDone <- svc.Run(svcCtx) }()
+	var released sync.Once
+	release := func() {
+		g.hold.Store(false)
+		released.Do(func() { close(g.release) })
+	}
+	t.Cleanup(func() {
+		release() // a failed test's held commit too, so Run can return
+		stopSvc()
+		if err := <-svcDone; err != nil {
+			t.Errorf("Service.Run: %v", err)
+		}
+	})
+	return gatedRig{ctx: ctx, wg: wg, url: url, svc: svc, g: g, topics: topics, release: release}
+}
+
+// TestServiceBoundsRounds: while a commit is under way the engine applies
+// at most maxRound inputs; the rest wait in the queue for the next round,
+// so one commit stays bounded however slow the last was.
+func TestServiceBoundsRounds(t *testing.T) {
+	r := startGated(t)
+	r.g.hold.Store(true)
+	submit := func(i int) {
+		t.Helper()
+		req := fmt.Sprintf(`{"v":1,"request_id":"r%d","reply_to":"%s","spec":{"kind":"builtin","builtin":{"name":"sleep","units":1}}}`,
+			i, r.topics.Reply("ops", fmt.Sprintf("r%d", i)))
+		if err := r.svc.HandleSubmit([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	submit(0)
+	select {
+	case <-r.g.entered: // the first submission's round is committing, held
+	case <-time.After(5 * time.Second):
+		t.Fatal("no commit")
+	}
+	for i := 1; i <= maxRound; i++ {
+		submit(i)
+	}
+	qctx, qcancel := context.WithTimeout(r.ctx, time.Second)
+	defer qcancel()
+	if q := r.svc.Quarantined(qctx); q != nil {
+		t.Fatalf("an input past %d was applied while the commit was held", maxRound)
+	}
+	r.release()
+	if err := r.svc.Committed(r.ctx); err != nil {
+		t.Fatal(err)
 	}
 }

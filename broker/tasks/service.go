@@ -241,7 +241,12 @@ func (s *Service) Run(ctx context.Context) error {
 	c := newCommitter(s)
 	defer c.stop()
 	busy := false // a round is with the committer
+	round := 0    // inputs applied since the last round was taken
 	for {
+		in := s.in
+		if round >= maxRound {
+			in = nil // the round is full: wait for the committer
+		}
 		select {
 		case <-ctx.Done():
 			// Let the round under way finish, then commit what was
@@ -252,15 +257,17 @@ func (s *Service) Run(ctx context.Context) error {
 				}
 			}
 			return s.flush()
-		case f := <-s.in:
+		case f := <-in:
 			f(s.eng)
 			s.inputs++
+			round++
 		drain:
-			for n := 1; n < maxRound; n++ {
+			for round < maxRound {
 				select {
 				case f := <-s.in:
 					f(s.eng)
 					s.inputs++
+					round++
 				default:
 					break drain
 				}
@@ -279,6 +286,7 @@ func (s *Service) Run(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			round = 0
 			if !r.empty() {
 				c.jobs <- r
 				busy = true
