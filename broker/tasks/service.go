@@ -241,10 +241,10 @@ func (s *Service) Run(ctx context.Context) error {
 	c := newCommitter(s)
 	defer c.stop()
 	busy := false // a round is with the committer
-	round := 0    // inputs applied since the last round was taken
+	applied := 0  // inputs applied since the last round was taken
 	for {
 		in := s.in
-		if round >= maxRound {
+		if applied >= maxRound {
 			in = nil // the round is full: wait for the committer
 		}
 		select {
@@ -260,14 +260,14 @@ func (s *Service) Run(ctx context.Context) error {
 		case f := <-in:
 			f(s.eng)
 			s.inputs++
-			round++
+			applied++
 		drain:
-			for round < maxRound {
+			for applied < maxRound {
 				select {
 				case f := <-s.in:
 					f(s.eng)
 					s.inputs++
-					round++
+					applied++
 				default:
 					break drain
 				}
@@ -286,7 +286,7 @@ func (s *Service) Run(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			round = 0
+			applied = 0
 			if !r.empty() {
 				c.jobs <- r
 				busy = true
