@@ -13,9 +13,9 @@
 //     which observes the engine's nodes and attempts); assignments are
 //     signed with the scheduler's ed25519 key.
 //   - Service: the Engine over MQTT — one goroutine applies inputs in
-//     rounds, commits each round (group commit), then hands its messages
-//     to a publisher: every transition is persisted before it is
-//     announced.
+//     rounds while the previous round commits (group commit, pipelined),
+//     and each round's messages go to a publisher once its own commit
+//     returned: every transition is persisted before it is announced.
 //
 // docs/scheduler-store.md describes the key schema, the write discipline
 // and restarts; docs/tasks.md the task model users see.

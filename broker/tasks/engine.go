@@ -248,6 +248,10 @@ type Engine struct {
 	dirty []*entry
 	units []Unit
 	msgs  []Message
+	// taken counts the batches taken; leaving are the finished tasks
+	// that leave memory once the batch entry.leave is durable (Durable).
+	taken   uint64
+	leaving []*entry
 }
 
 // Message is an MQTT message to publish once the batch that made it is
@@ -280,6 +284,9 @@ type entry struct {
 	// sentAt, started and notBefore are t.SentAt, t.Started and
 	// t.NotBefore on the monotonic clock, which the engine measures by.
 	sentAt, started, notBefore instant
+	// leave is the batch after whose commit the finished task leaves
+	// memory (0: it stays): until then the store may not hold it yet.
+	leave uint64
 }
 
 // New returns an engine holding what the store loaded. It fails only on
@@ -408,6 +415,7 @@ func (e *Engine) lookup(id string) (*entry, error) {
 type Batch struct {
 	units []Unit
 	Msgs  []Message
+	seq   uint64 // the engine's count of batches taken, this one included
 }
 
 // Empty reports a batch with nothing to write or publish.
@@ -422,17 +430,31 @@ func (b *Batch) Writes() int {
 	return n
 }
 
-// Take returns the writes and messages made since the last Take. The
-// caller commits the writes, then publishes the messages. If the commit
-// fails the engine is ahead of the store and must be discarded: the
-// Service stops, and a restart reloads from the store.
+// Take returns the writes and messages made since the last Take, for a
+// caller that commits them before it applies anything more: it is
+// TakeAhead and, at once, Durable.
 func (e *Engine) Take() (Batch, error) {
-	var b Batch
+	b, err := e.TakeAhead()
+	e.Durable(b)
+	return b, err
+}
+
+// TakeAhead returns the writes and messages made since the last
+// TakeAhead. The caller commits the writes, then publishes the messages,
+// then calls Durable; it may apply more inputs while the commit is under
+// way (what they make goes into the next batch, which must be committed
+// after this one). The finished tasks this batch writes under f/ stay in
+// memory until Durable, so the engine never reads the store for a task
+// whose record the store does not hold yet. If the commit fails the
+// engine is ahead of the store and must be discarded: the Service stops,
+// and a restart reloads from the store.
+func (e *Engine) TakeAhead() (Batch, error) {
+	e.taken++
+	b := Batch{seq: e.taken}
 	var errs []error
 	statuses := make([]Message, 0, len(e.dirty))
 	for _, en := range e.dirty {
 		en.queued = false
-		id := en.t.Spec.ID
 		if en.write {
 			u, err := e.recordUnit(en)
 			if err != nil {
@@ -451,7 +473,9 @@ func (e *Engine) Take() (Batch, error) {
 		}
 		en.write, en.cpWrite, en.announce, en.moving = false, false, false, false
 		if task.Terminal(en.t.State) && !en.stored {
-			delete(e.tasks, id) // under f/: read from the store when needed
+			// Under f/ once b is durable: read from the store after that.
+			en.leave = b.seq
+			e.leaving = append(e.leaving, en)
 		}
 	}
 	b.units = append(b.units, e.units...)
@@ -462,6 +486,26 @@ func (e *Engine) Take() (Batch, error) {
 	b.Msgs = append(statuses, e.msgs...)
 	e.dirty, e.units, e.msgs = e.dirty[:0], nil, nil
 	return b, errors.Join(errs...)
+}
+
+// Durable is told that b, and every batch taken before it, is committed:
+// the finished tasks they wrote under f/ leave memory, unless changed
+// again since (a later batch lets them leave).
+func (e *Engine) Durable(b Batch) {
+	keep := e.leaving[:0]
+	for _, en := range e.leaving {
+		switch {
+		case en.leave > b.seq:
+			keep = append(keep, en)
+		case en.leave != 0 && !en.queued && !en.stored && task.Terminal(en.t.State):
+			en.leave = 0
+			if e.tasks[en.t.Spec.ID] == en {
+				delete(e.tasks, en.t.Spec.ID) // under f/: read from the store when needed
+			}
+		}
+	}
+	clear(e.leaving[len(keep):])
+	e.leaving = keep
 }
 
 func (e *Engine) statusMessage(en *entry) (Message, error) {

@@ -126,9 +126,11 @@ func (p *publisher) pending() int {
 	return len(p.urgent) + len(p.queue)
 }
 
-// run publishes until ctx ends.
+// run publishes until ctx ends. Once it has, a window's failures (queued
+// again by retry) must not send it round again while the connection is
+// still up.
 func (p *publisher) run(ctx context.Context) {
-	for {
+	for ctx.Err() == nil {
 		if p.pending() == 0 {
 			select {
 			case <-ctx.Done():

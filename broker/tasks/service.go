@@ -35,7 +35,7 @@ type Service struct {
 	// once its commit returned; only Run's goroutine touches it.
 	waiting []chan struct{}
 
-	rounds, inputs uint64 // read by tests after Run returned
+	rounds, inputs uint64 // read by tests after Run returned; rounds counts commits
 }
 
 // ServiceOptions are the engine's options; Finished is the store's and
@@ -215,6 +215,13 @@ func (s *Service) Quarantined(ctx context.Context) map[string]time.Time {
 // error when a commit fails: the engine is then ahead of the store, and
 // the scheduler must stop (a restart reloads what was committed; nothing
 // uncommitted was announced).
+//
+// Commits are pipelined: while one round's commit is under way (on the
+// committer's goroutine), the inputs that arrive are applied; when it
+// returns, everything applied since is placed and committed as the next
+// round. Rounds are committed, and their messages published, in order,
+// each only after its commit returned; Committed's waiters are released
+// with the round that applied what they wait for.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.stop.Do(func() { close(s.stopped) })
 	ctx, cancel := context.WithCancel(ctx)
@@ -231,48 +238,159 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.flush(); err != nil { // re-publish what the store holds
 		return err
 	}
+	c := newCommitter(s)
+	defer c.stop()
+	busy := false // a round is with the committer
+	applied := 0  // inputs applied since the last round was taken
 	for {
+		in := s.in
+		if applied >= maxRound {
+			in = nil // the round is full: wait for the committer
+		}
 		select {
 		case <-ctx.Done():
-			return nil
-		case f := <-s.in:
+			// Let the round under way finish, then commit what was
+			// applied since: the engine is never left ahead of the store.
+			if busy {
+				if err := c.wait(s.eng); err != nil {
+					return err
+				}
+			}
+			return s.flush()
+		case f := <-in:
 			f(s.eng)
 			s.inputs++
+			applied++
 		drain:
-			for n := 1; n < maxRound; n++ {
+			for applied < maxRound {
 				select {
 				case f := <-s.in:
 					f(s.eng)
 					s.inputs++
+					applied++
 				default:
 					break drain
 				}
 			}
-			s.eng.Settle()
 		case <-tick.C:
 			s.eng.Tick()
+		case r := <-c.done:
+			busy = false
+			if err := c.finish(s.eng, r); err != nil {
+				return err
+			}
 		}
-		if err := s.flush(); err != nil {
-			return err
+		if !busy {
+			s.eng.Settle()
+			r, err := s.take()
+			if err != nil {
+				return err
+			}
+			applied = 0
+			if !r.empty() {
+				c.jobs <- r
+				busy = true
+			}
 		}
 	}
 }
 
-// flush commits the round's writes and queues its messages.
-func (s *Service) flush() error {
-	b, err := s.eng.Take()
+// round is a batch taken from the engine and the waiters of the inputs
+// it holds.
+type round struct {
+	b       Batch
+	waiting []chan struct{}
+}
+
+func (r round) empty() bool { return r.b.Empty() && len(r.waiting) == 0 }
+
+// take takes the engine's batch and the waiters applied with it.
+func (s *Service) take() (round, error) {
+	b, err := s.eng.TakeAhead()
 	if err != nil {
-		return fmt.Errorf("tasks: %w", err)
+		return round{}, fmt.Errorf("tasks: %w", err)
 	}
-	if err := s.store.Commit(b.units); err != nil {
+	r := round{b: b, waiting: s.waiting}
+	s.waiting = nil
+	return r, nil
+}
+
+// commit makes r durable, then releases its waiters and queues its
+// messages.
+func (s *Service) commit(r round) error {
+	if err := s.store.Commit(r.b.units); err != nil {
 		s.log.Error("task store commit failed: stopping (a restart reloads what was committed)", "err", err)
 		return err
 	}
 	s.rounds++
-	for _, w := range s.waiting {
+	for _, w := range r.waiting {
 		close(w)
 	}
-	s.waiting = s.waiting[:0]
-	s.pub.enqueue(b.Msgs)
+	s.pub.enqueue(r.b.Msgs)
 	return nil
+}
+
+// flush commits what the engine holds on Run's goroutine: nothing may be
+// with the committer.
+func (s *Service) flush() error {
+	r, err := s.take()
+	if err != nil {
+		return err
+	}
+	if err := s.commit(r); err != nil {
+		return err
+	}
+	s.eng.Durable(r.b)
+	return nil
+}
+
+// committer commits the rounds Run hands it, one at a time, in order, on
+// a goroutine of its own; Run hands it the next round only after done
+// said the last one returned.
+type committer struct {
+	jobs chan round
+	done chan committed
+	quit chan struct{}
+	wg   sync.WaitGroup
+}
+
+// committed is a round's commit returned: err nil, durable.
+type committed struct {
+	r   round
+	err error
+}
+
+func newCommitter(s *Service) *committer {
+	c := &committer{jobs: make(chan round, 1), done: make(chan committed, 1), quit: make(chan struct{})}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			select {
+			case r := <-c.jobs:
+				c.done <- committed{r: r, err: s.commit(r)}
+			case <-c.quit:
+				return
+			}
+		}
+	}()
+	return c
+}
+
+// finish tells the engine r's commit returned.
+func (c *committer) finish(e *Engine, r committed) error {
+	if r.err != nil {
+		return r.err
+	}
+	e.Durable(r.r.b)
+	return nil
+}
+
+// wait waits for the round with the committer to return.
+func (c *committer) wait(e *Engine) error { return c.finish(e, <-c.done) }
+
+// stop ends the committer's goroutine; no round may be with it.
+func (c *committer) stop() {
+	close(c.quit)
+	c.wg.Wait()
 }

@@ -71,6 +71,43 @@ func TestPublisherKeepsAShareForStatuses(t *testing.T) {
 	}
 }
 
+// TestPublisherStopsWithStatusesQueued: once its context ends the
+// publisher returns, though statuses are still queued and its connection
+// still up (their publishes fail with the context, and retry queues them
+// again). A receiver never started holds the statuses' PUBACKs.
+func TestPublisherStopsWithStatusesQueued(t *testing.T) {
+	hold, err := mqttd.NewReceiver("tether/v1/default/tasks/+/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, url := mqttdtest.Start(t, mqttd.Options{Region: "default", AllowAnonymous: true,
+		SchedulerUsers: []string{"sched"}, Receiver: hold, Logger: testenv.Logger(t, slog.LevelWarn)})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	p := newPublisher(connect(t, ctx, &wg, url, "sched"), testenv.Logger(t, slog.LevelError), func(string) {})
+	var ms []Message
+	for i := range 2 * publishWindow {
+		ms = append(ms, Message{Message: session.Message{Topic: fmt.Sprintf("tether/v1/default/tasks/t%d/status", i),
+			QoS: 1, Retained: true, Payload: []byte("{}")}})
+	}
+	p.enqueue(ms)
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.run(pctx)
+	}()
+	time.Sleep(100 * time.Millisecond) // a window sent, its PUBACKs held
+	stop()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the publisher kept going after its context ended")
+	}
+}
+
 func mustJSONList(s []string) string {
 	out := "["
 	for i, x := range s {
