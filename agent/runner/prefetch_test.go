@@ -76,3 +76,29 @@ func TestQueuedTaskInputsFetchedAhead(t *testing.T) {
 		t.Fatalf("the queued task's input fetched %d times, want twice (ahead, then a no-op at its start)", n)
 	}
 }
+
+// TestResultTellsTheInputFetchFromTheRun: an attempt whose input comes over
+// a slow path reports the time it spent getting it (fetch_ms) within its
+// wall time (duration_ms), the run after it apart: the scheduler learns
+// the node's speed from the run alone. A task without inputs reports no
+// fetch.
+func TestResultTellsTheInputFetchFromTheRun(t *testing.T) {
+	local, ids := newBlobs(t, []byte("an input on a slow path\n"))
+	g := &gatedBlobs{localBlobs: local, fetches: map[blob.ID]int{}, gate: make(chan struct{})}
+	f := newFixture(t, func(o *Options) { o.Blobs = g })
+	spec := sleepSpec(3, 100, 0, false) // 300 ms of work
+	spec.Inputs = map[string]task.Input{"data": {Blob: ids[0]}}
+	f.submit(assignment("slow-input", 1, spec))
+	testenv.Eventually(t, 5*time.Second, "the input asked for", func() bool { return g.count(ids[0]) == 1 })
+	const transfer = 600 * time.Millisecond
+	time.Sleep(transfer)
+	close(g.gate)
+	if r := f.waitState("slow-input", 1, task.EventSucceeded).Result; r == nil || r.FetchMS < transfer.Milliseconds() || r.DurationMS-r.FetchMS < 300 {
+		t.Fatalf("result %+v: want fetch_ms ≥ %d, and duration_ms at least 300 more", r, transfer.Milliseconds())
+	}
+
+	f.submit(assignment("no-input", 1, sleepSpec(1, 10, 0, false)))
+	if r := f.waitState("no-input", 1, task.EventSucceeded).Result; r == nil || r.FetchMS != 0 {
+		t.Fatalf("result %+v of a task without inputs: want no fetch_ms", r)
+	}
+}

@@ -50,10 +50,12 @@ func (r *Runner) work(ctx context.Context, e *entry, restarted bool) {
 	began := time.Now()
 	var out outcome
 	awaitPrefetch(ctx, e)
-	switch err := r.fetchInputs(ctx, sv.Spec); {
-	case err != nil:
+	fetchErr := r.fetchInputs(ctx, sv.Spec)
+	fetched := time.Since(began)
+	switch {
+	case fetchErr != nil:
 		r.started(e, false, restarted, 0)
-		out = outcome{res: task.Result{ExitCode: -1}, err: err}
+		out = outcome{res: task.Result{ExitCode: -1}, err: fetchErr}
 	case sv.Spec.Kind == task.KindBuiltin && sv.Spec.Builtin.Name == task.BuiltinSHA256:
 		r.started(e, false, restarted, 0)
 		out = r.runSHA256(ctx, sv.Spec)
@@ -65,6 +67,9 @@ func (r *Runner) work(ctx context.Context, e *entry, restarted bool) {
 		out.err = fmt.Errorf("unknown kind %q", sv.Spec.Kind)
 	}
 	out.res.DurationMS = time.Since(began).Milliseconds()
+	if len(sv.Spec.Inputs) > 0 {
+		out.res.FetchMS = fetched.Milliseconds()
+	}
 
 	to, reason := task.EventSucceeded, ""
 	switch cause := context.Cause(ctx); {

@@ -12,7 +12,8 @@ const (
 	// maxCount bounds progress, totals and work units: 2⁵³−1, exact in
 	// every JSON reader.
 	maxCount = protocol.MaxSeq
-	// maxMS bounds a result's cpu_ms and duration_ms: a century.
+	// maxMS bounds a result's cpu_ms and duration_ms (and so fetch_ms): a
+	// century.
 	maxMS = int64(protocol.MaxUptime / time.Millisecond)
 	// maxRSSKB bounds a result's peak RSS: protocol.MaxBytes in KiB.
 	maxRSSKB = protocol.MaxBytes >> 10

@@ -215,11 +215,15 @@ func (r *Result) validate(p *problems, at string) {
 	if r.ExitCode < -1 || r.ExitCode > 255 {
 		p.add(at+".exit_code", "is %d: want -1 to 255", r.ExitCode)
 	}
-	if r.CPUMS < 0 || r.MaxRSSKB < 0 || r.WorkDone < 0 || r.DurationMS < 0 {
-		p.add(at, "cpu_ms, max_rss_kb, work_done and duration_ms may not be negative")
+	if r.CPUMS < 0 || r.MaxRSSKB < 0 || r.WorkDone < 0 || r.DurationMS < 0 || r.FetchMS < 0 {
+		p.add(at, "cpu_ms, max_rss_kb, work_done, duration_ms and fetch_ms may not be negative")
 	}
 	if r.CPUMS > maxMS || r.DurationMS > maxMS {
 		p.add(at, "cpu_ms %d or duration_ms %d is more than a century", r.CPUMS, r.DurationMS)
+	}
+	if r.FetchMS > r.DurationMS {
+		// Part of the attempt, on the same clock.
+		p.add(at+".fetch_ms", "is %d: more than duration_ms %d", r.FetchMS, r.DurationMS)
 	}
 	if r.MaxRSSKB > maxRSSKB {
 		p.add(at+".max_rss_kb", "is %d: want at most %d", r.MaxRSSKB, int64(maxRSSKB))

@@ -94,7 +94,7 @@ var examples = map[string]any{
 		Progress: 1742, Total: 3000, Error: "yielded to the scheduler"},
 	"event-succeeded": Event{Header: eventHeader(61), Task: "01JDQA3V7RZ8K2M4N6P8Q0S2T4", Attempt: 2,
 		State: EventSucceeded, Progress: 3000, Total: 3000, Result: &Result{ExitCode: 0, CPUMS: 17950, MaxRSSKB: 5120,
-			Output: "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9", WorkDone: 1800, DurationMS: 18210}},
+			Output: "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9", WorkDone: 1800, DurationMS: 18210, FetchMS: 240}},
 }
 
 // decoders decode each example by the prefix of its name.

@@ -273,6 +273,12 @@ type Result struct {
 	Output     string `json:"output,omitempty"`      // a builtin's result (hex digest)
 	WorkDone   int64  `json:"work_done,omitempty"`   // units computed by this attempt, resumes excluded
 	DurationMS int64  `json:"duration_ms,omitempty"` // wall time of the attempt on the node
+	// FetchMS is the part of DurationMS the attempt spent getting its
+	// inputs onto the node (the end of their fetch ahead, then what was
+	// still missing) before its work began: DurationMS less FetchMS is its
+	// compute time. Absent without inputs, and from agents that do not
+	// measure it.
+	FetchMS int64 `json:"fetch_ms,omitempty"`
 	// Outputs are the blobs the attempt stored, by the spec's output
 	// names; the scheduler fetches them from the node.
 	Outputs map[string]blob.ID `json:"outputs,omitempty"`

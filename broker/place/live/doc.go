@@ -17,8 +17,8 @@
 //     the engine ends its attempts;
 //   - attempts (AttemptAssigned, AttemptRunning, AttemptEnded): the fleet's record of each
 //     node's queue is the engine's own, exact; a success teaches the node's speed for the
-//     task's class from the node's own measurement (the result's duration_ms and, for
-//     builtins, work_done).
+//     task's class from the node's own measurement (the result's duration_ms less the
+//     fetch_ms its inputs took to arrive and, for builtins, work_done).
 //
 // For a queue order (fifo, sjf, srtf, edf, priority) New returns a Queued: the engine keeps
 // the tasks pending at the scheduler, offers them in the queue's order (tasks.Queue), and each

@@ -140,7 +140,8 @@ func (p *Placer) AttemptEnded(t string, n uint32, res *task.Result) {
 
 // end forgets attempt a of task t. A success teaches its node's rate for the task's class:
 // from the node's own measurement when the result has one — work_done of a builtin's units
-// in duration_ms — else from when the scheduler saw it start and end.
+// in its compute time, duration_ms less fetch_ms — else from when the scheduler saw it
+// start (the running event, sent once the inputs are on the node) and end.
 func (p *Placer) end(t string, a *attempt, res *task.Result, now float64) {
 	delete(p.attempts, t)
 	if a.index < 0 {
@@ -158,7 +159,14 @@ func (p *Placer) end(t string, a *attempt, res *task.Result, now float64) {
 		return
 	}
 	work := a.perUnit * float64(res.WorkDone) // 0: the recorded work
-	p.fleet.Completed(a.index, a.t.ID, work, float64(res.DurationMS)/1000, now)
+	p.fleet.Completed(a.index, a.t.ID, work, computeSeconds(res), now)
+}
+
+// computeSeconds is how long the node computed an attempt by its result: its wall time less
+// the time its inputs took to reach the node, which measures the path, not the node's speed.
+// An agent that does not report fetch_ms has its whole wall time taken. 0: not measured.
+func computeSeconds(res *task.Result) float64 {
+	return float64(res.DurationMS-res.FetchMS) / 1000
 }
 
 // perUnit is the work of one unit of a builtin task, 0 for other kinds: a builtin's result
