@@ -144,12 +144,16 @@ func readOwner(path, name string) (blob.ID, string, error) {
 	if err != nil {
 		return blob.ID{}, "", fmt.Errorf("blob owner record %s: %w", name, err)
 	}
-	peer := string(b)
-	user, ok := blob.OperatorOf(peer)
-	if !ok || len(b) > maxOwnerRecord || protocol.ValidateID("operator", user) != nil {
-		return blob.ID{}, "", fmt.Errorf("%w: %s names no operator", errBadOwner, name)
+	if peer := string(b); len(b) <= maxOwnerRecord && operatorPeer(peer) {
+		return id, peer, nil
 	}
-	return id, peer, nil
+	return blob.ID{}, "", fmt.Errorf("%w: %s names no operator", errBadOwner, name)
+}
+
+// operatorPeer says peer is an operator's peer name (operator/<user>).
+func operatorPeer(peer string) bool {
+	user, ok := blob.OperatorOf(peer)
+	return ok && protocol.ValidateID("operator", user) == nil
 }
 
 // syncDir makes a rename or removal in dir durable.

@@ -86,6 +86,17 @@ func (s *shares) refund(id blob.ID) string {
 	return node
 }
 
+// ownerOf returns the node (or operator) id is charged to, "" if none
+// (and for no shares).
+func (s *shares) ownerOf(id blob.ID) string {
+	if s == nil {
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owner[id]
+}
+
 // usedBy returns the bytes charged to node.
 func (s *shares) usedBy(node string) int64 {
 	s.mu.Lock()
@@ -133,31 +144,49 @@ func (s *scheduler) held(id blob.ID) bool {
 }
 
 // restoreOperators charges each upload the scheduler holds to the
-// operator its record names, first: such a blob was charged to its
-// operator before any node, as the first charge of a blob stands. A record
-// of a blob no longer held is removed; a bad one is logged and counted, and
+// operator the region's bucket (under ha) or its record names, first:
+// such a blob was charged to its operator before any node, as the first
+// charge of a blob stands. A record of a blob no longer held is removed;
+// a bad one, or an object naming no operator, is logged and counted, and
 // leaves its blob to the tasks' charges or none: the shares protect the
 // store, a record lost does not stop the scheduler.
 func (s *scheduler) restoreOperators() {
 	p := &s.pulls
-	if p.owners == nil {
-		return
-	}
-	restored, bytes := 0, int64(0)
-	bad, err := p.owners.load(func(id blob.ID, peer string) {
-		if !s.held(id) {
-			if err := p.owners.remove(id); err != nil {
-				s.ownerFault("a stale record not removed", id, err)
-			}
-			return
-		}
+	restored, bytes, bad := 0, int64(0), 0
+	var err error
+	charge := func(id blob.ID, peer string) {
 		before := p.shares.usedBy(peer)
 		p.shares.restore(peer, id)
 		if p.shares.usedBy(peer) > before {
 			restored++
 			bytes += id.Size
 		}
-	})
+	}
+	for id, peer := range s.replicaOwners {
+		if !operatorPeer(peer) {
+			bad++
+			if err == nil {
+				err = fmt.Errorf("%w: the bucket's object %s names %.64q", errBadOwner, id, peer)
+			}
+			continue
+		}
+		charge(id, peer)
+	}
+	s.replicaOwners = nil
+	if p.owners != nil {
+		n, lerr := p.owners.load(func(id blob.ID, peer string) {
+			if !s.held(id) {
+				if err := p.owners.remove(id); err != nil {
+					s.ownerFault("a stale record not removed", id, err)
+				}
+				return
+			}
+			charge(id, peer)
+		})
+		if bad += n; err == nil {
+			err = lerr
+		}
+	}
 	if bad > 0 {
 		n := p.ownerFaults.Add(int64(bad))
 		s.log.Warn("blob owner records ignored: those uploads are not charged to their operators", "records", bad, "err", err, "faults_total", n)
