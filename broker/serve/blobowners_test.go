@@ -13,6 +13,7 @@ import (
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // TestOwnerRecordsLoad: load returns the records put, removes what is no
@@ -152,5 +153,46 @@ func TestOperatorShareSurvivesRestart(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(blobDir, "owners", id.Hex()+"-1048576")); err != nil || string(b) != "operator/ops" {
 		t.Errorf("the second upload's owner record: %q, %v", b, err)
+	}
+}
+
+// TestCollectedUploadFreesItsCharge: an upload no task refers to is
+// collected, its charge given back and its owner record removed, so the
+// operator's next upload fits its share again.
+func TestCollectedUploadFreesItsCharge(t *testing.T) {
+	every, grace := blobGCEvery, blobGrace
+	t.Cleanup(func() { blobGCEvery, blobGrace = every, grace }) // after the scheduler stopped
+	blobGCEvery, blobGrace = 100*time.Millisecond, 500*time.Millisecond
+
+	const mib = 1 << 20
+	blobDir := filepath.Join(t.TempDir(), "blobs")
+	s := newSiteCfg(t, nil, func(c *config.Config) {
+		c.Blobs.Dir, c.Blobs.Quota, c.Blobs.NodeShare = blobDir, 8*mib, 2*mib
+	})
+	topics, _ := protocol.NewTopics("default")
+	st, e := startOperator(t, s.url, "ops@1", topics)
+	upload := func(n int) (blob.ID, error) {
+		data := make([]byte, n)
+		_, _ = rand.Read(data)
+		id, err := st.Put(strings.NewReader(string(data)), int64(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		return id, e.Offer(ctx, "", id)
+	}
+	first, err := upload(3 * mib / 2)
+	if err != nil {
+		t.Fatalf("the first upload: %v", err)
+	}
+	record := filepath.Join(blobDir, "owners", first.Hex()+"-1572864")
+	testenv.Eventually(t, 10*time.Second, "the unreferenced upload and its owner record deleted", func() bool {
+		_, errBlob := os.Stat(filepath.Join(blobDir, "sha256", first.Hex()))
+		_, errRecord := os.Stat(record)
+		return errors.Is(errBlob, os.ErrNotExist) && errors.Is(errRecord, os.ErrNotExist)
+	})
+	if _, err := upload(mib); err != nil {
+		t.Errorf("an upload after the first one was collected: %v", err)
 	}
 }
