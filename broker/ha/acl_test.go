@@ -40,7 +40,7 @@ func TestOnlySchedulersTouchTheBlobBucket(t *testing.T) {
 	c := startRegion(t)
 	r, _ := c.open(t, "a", 0)
 	b := mustBlobs(t, mustCampaign(t, r))
-	id := putBlob(t, openStore(t), b, []byte("an operator's input"))
+	id := putBlob(t, openStore(t), b, []byte("an operator's input"), "operator/ops")
 	o := "OBJ_" + b.bucket
 	meta := metaSubject(b.bucket, id.String())
 	forged := []string{meta, "$O." + b.bucket + ".C.forged",

@@ -128,13 +128,19 @@ func (b *Blobs) Has(ctx context.Context, id blob.ID) (bool, error) {
 	return si.State.Subjects[chunks] == uint64(info.Chunks), nil
 }
 
+// ownerKey is the object metadata key of the operator a blob is charged
+// to (Object.Owner).
+const ownerKey = "tether-owner"
+
 // Put stores id's size bytes from r unless the bucket holds id already,
 // and returns once the stream has acknowledged every chunk and the
 // metadata (stored on a quorum of replicas). The caller passes bytes
 // it verified to be id's; bytes that turn out not to be are deleted again
-// (an error wrapping blob.ErrCorrupt). It writes only while the term is
-// valid (tasks.ErrFenced otherwise).
-func (b *Blobs) Put(ctx context.Context, id blob.ID, r io.Reader) error {
+// (an error wrapping blob.ErrCorrupt). owner, unless empty, is stored in
+// the object's metadata and listed as its Owner; an object already held
+// keeps its own. It writes only while the term is valid (tasks.ErrFenced
+// otherwise).
+func (b *Blobs) Put(ctx context.Context, id blob.ID, r io.Reader, owner string) error {
 	if !b.t.Valid() {
 		return fmt.Errorf("ha: blob %s not replicated: lease lost: %w", id, tasks.ErrFenced)
 	}
@@ -148,7 +154,11 @@ func (b *Blobs) Put(ctx context.Context, id blob.ID, r io.Reader) error {
 	}
 	ctx, cancel := b.termContext(ctx)
 	defer cancel()
-	info, err := b.obs.Put(ctx, jetstream.ObjectMeta{Name: id.String()}, io.LimitReader(r, id.Size+1))
+	meta := jetstream.ObjectMeta{Name: id.String()}
+	if owner != "" {
+		meta.Metadata = map[string]string{ownerKey: owner}
+	}
+	info, err := b.obs.Put(ctx, meta, io.LimitReader(r, id.Size+1))
 	if err != nil {
 		// A chunk refused (the bucket is full) after the metadata went
 		// out leaves metadata without its chunks: nothing of it stays.
@@ -275,6 +285,9 @@ func (b *Blobs) Delete(ctx context.Context, id blob.ID) error {
 type Object struct {
 	ID     blob.ID
 	Stored time.Time
+	// Owner is what the Put that stored it named: the operator whose
+	// share it is charged to; the caller validates it.
+	Owner string
 }
 
 // List returns the blobs the bucket holds. An object not named by a blob
@@ -293,7 +306,7 @@ func (b *Blobs) List(ctx context.Context) ([]Object, error) {
 		if err != nil || !matches(info, id) {
 			continue
 		}
-		objs = append(objs, Object{ID: id, Stored: info.ModTime})
+		objs = append(objs, Object{ID: id, Stored: info.ModTime, Owner: info.Metadata[ownerKey]})
 	}
 	return objs, nil
 }

@@ -39,9 +39,9 @@ func mustBlobs(t *testing.T, tm *Term) *Blobs {
 	return b
 }
 
-// putBlob stores data in st and replicates it to b, as the scheduler
-// does with a blob it acknowledges.
-func putBlob(t *testing.T, st *blob.Store, b *Blobs, data []byte) blob.ID {
+// putBlob stores data in st and replicates it to b, charged to owner, as
+// the scheduler does with a blob it acknowledges.
+func putBlob(t *testing.T, st *blob.Store, b *Blobs, data []byte, owner string) blob.ID {
 	t.Helper()
 	id, err := st.Put(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
@@ -54,7 +54,7 @@ func putBlob(t *testing.T, st *blob.Store, b *Blobs, data []byte) blob.ID {
 	defer f.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := b.Put(ctx, id, f); err != nil {
+	if err := b.Put(ctx, id, f, owner); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -86,10 +86,10 @@ func TestBlobsOutliveTheirScheduler(t *testing.T) {
 	ba := mustBlobs(t, ta)
 	big := make([]byte, 700<<10) // several of the bucket's 128 KiB chunks
 	rand.Read(big)
-	idBig := putBlob(t, openStore(t), ba, big)
-	idEmpty := putBlob(t, openStore(t), ba, nil)
-	// Put again: the bucket holds it, nothing is written.
-	putBlob(t, openStore(t), ba, big)
+	idBig := putBlob(t, openStore(t), ba, big, "operator/ops")
+	idEmpty := putBlob(t, openStore(t), ba, nil, "")
+	// Put again: the bucket holds it, nothing is written, its owner stays.
+	putBlob(t, openStore(t), ba, big, "operator/other")
 
 	close(ta.resign) // renewals stop; Lost never closes, as in a paused process
 	<-ta.done
@@ -112,6 +112,11 @@ func TestBlobsOutliveTheirScheduler(t *testing.T) {
 	objs, err := bb.List(ctx)
 	if err != nil || len(objs) != 2 {
 		t.Fatalf("List = %v, %v; want the 2 blobs", objs, err)
+	}
+	for _, o := range objs {
+		if want := map[blob.ID]string{idBig: "operator/ops"}[o.ID]; o.Owner != want {
+			t.Errorf("after the failover %s's owner is %q, want %q", o.ID, o.Owner, want)
+		}
 	}
 
 	// A partial blob in the store (a transfer cut off) is continued.
@@ -237,7 +242,7 @@ func TestBlobBucketBound(t *testing.T) {
 	}
 	f, _ := st.OpenBlob(id)
 	defer f.Close()
-	if err := b.Put(ctx, id, f); err == nil {
+	if err := b.Put(ctx, id, f, ""); err == nil {
 		t.Fatal("a blob past the bucket's bytes was stored")
 	}
 	if ok, _ := b.Has(ctx, id); ok {

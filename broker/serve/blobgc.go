@@ -13,7 +13,8 @@ import (
 // task no longer holds, a transfer abandoned half-way — is deleted once its
 // file is blobGrace old, and with blobs.retention the blobs of tasks that
 // ended longer ago than that go too. A deleted blob's charge to its node's
-// share is given back.
+// (or operator's) share is given back, and an operator's record of it
+// removed.
 //
 // Variables so that a test can shorten them.
 var (
@@ -106,7 +107,7 @@ func (s *scheduler) collectBlobs(ctx context.Context, now time.Time) {
 	gone = s.collectReplica(ctx, refs, gone, now.Add(-blobGrace))
 	for _, id := range gone {
 		if !s.blobStore.Has(id) && s.blobStore.Written(id) == 0 && !s.inReplica.has(id) {
-			s.pulls.shares.refund(id)
+			s.refund(id)
 		}
 	}
 	if err != nil {

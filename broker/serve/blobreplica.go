@@ -24,8 +24,9 @@ import (
 //   - a blob the local store lacks is restored from the bucket, verified
 //     against its id, before the scheduler fetches it from a node or
 //     answers a want for it missing;
-//   - the collection deletes from both (blobgc.go), and the nodes' shares
-//     count what the bucket holds (blobshare.go).
+//   - the collection deletes from both (blobgc.go), and the nodes' and
+//     operators' shares count what the bucket holds (blobshare.go): an
+//     operator's upload names its operator in the object's metadata.
 //
 // The bucket takes only what the local store took first, past its quota
 // and the nodes' shares, so those bound it too; ha.blob_bytes bounds it
@@ -34,7 +35,7 @@ import (
 // replica is the region's blob bucket as the scheduler uses it.
 type replica interface {
 	Has(ctx context.Context, id blob.ID) (bool, error)
-	Put(ctx context.Context, id blob.ID, r io.Reader) error
+	Put(ctx context.Context, id blob.ID, r io.Reader, owner string) error
 	Restore(ctx context.Context, id blob.ID, st *blob.Store) error
 	Delete(ctx context.Context, id blob.ID) error
 	List(ctx context.Context) ([]ha.Object, error)
@@ -116,12 +117,24 @@ func (s *scheduler) openReplica(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("the region's blob bucket: %w", err)
 	}
-	for _, o := range objs {
-		s.inReplica.add(o.ID, o.Stored)
-	}
+	s.learnReplica(objs)
 	s.replica = b
 	s.log.Info("the region's blob bucket opened", "blobs", len(objs), "max_bytes", s.cfg.HABlobBytes())
 	return nil
+}
+
+// learnReplica notes the blobs the bucket holds, and the operators its
+// objects say they are charged to (restoreOperators charges them).
+func (s *scheduler) learnReplica(objs []ha.Object) {
+	for _, o := range objs {
+		s.inReplica.add(o.ID, o.Stored)
+		if o.Owner != "" {
+			if s.replicaOwners == nil {
+				s.replicaOwners = map[blob.ID]string{}
+			}
+			s.replicaOwners[o.ID] = o.Owner
+		}
+	}
 }
 
 // acknowledged says the scheduler holds id as it acknowledges blobs: in
@@ -144,8 +157,10 @@ var errNotReplicated = errors.New("not stored in the region's blob bucket")
 const replicateTries = 3
 
 // replicate stores id, which the local store holds, in the region's
-// bucket; nothing to do without ha or when the bucket holds it. A write
-// refused for the lease (ha's tasks.ErrFenced) is not tried again.
+// bucket; nothing to do without ha or when the bucket holds it. An
+// upload charged to an operator names it in the object, so a successor
+// charges it too. A write refused for the lease (ha's tasks.ErrFenced)
+// is not tried again.
 func (s *scheduler) replicate(ctx context.Context, id blob.ID) error {
 	if s.replica == nil || s.inReplica.has(id) {
 		return nil
@@ -177,7 +192,11 @@ func (s *scheduler) replicateOnce(ctx context.Context, id blob.ID) error {
 		return err
 	}
 	defer f.Close()
-	return s.replica.Put(ctx, id, f)
+	owner := s.pulls.shares.ownerOf(id)
+	if _, op := blob.OperatorOf(owner); !op {
+		owner = "" // a node's charge is restored from the tasks
+	}
+	return s.replica.Put(ctx, id, f, owner)
 }
 
 // restore brings id from the region's bucket into the local store,

@@ -119,3 +119,75 @@ func TestBucketFollowsTheStore(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatorChargeOutlivesItsScheduler: under ha an upload charged to
+// an operator names it in the bucket's object, so a successor with an
+// empty store of its own charges it to that operator again; a node's
+// output names no one (its charge comes from the tasks), and an object
+// naming no operator is counted and left uncharged.
+func TestOperatorChargeOutlivesItsScheduler(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := haBlobs(t)
+	newScheduler := func() *scheduler {
+		st, err := blob.Open(blob.Options{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		s := &scheduler{log: slog.New(slog.DiscardHandler), blobStore: st, pullCtx: ctx}
+		s.pulls.shares = newShares(1 << 20)
+		return s
+	}
+	a := newScheduler()
+	a.replica = b
+	put := func(data, owner string) blob.ID {
+		t.Helper()
+		id, err := a.blobStore.Put(bytes.NewReader([]byte(data)), int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.pulls.shares.charge(owner, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.replicate(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	upload := put("an operator's upload", "operator/ops")
+	put("a node's output", "pi-1")
+	forged, err := a.blobStore.Put(bytes.NewReader([]byte("forged")), 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := a.blobStore.OpenBlob(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := b.Put(ctx, forged, f, "operator/a b"); err != nil {
+		t.Fatal(err)
+	}
+
+	succ := newScheduler()
+	objs, err := b.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	succ.learnReplica(objs)
+	succ.replica = b
+	succ.restoreOperators()
+	if u := succ.pulls.shares.usedBy("operator/ops"); u != upload.Size {
+		t.Errorf("the successor charges %d bytes to the operator, want its upload's %d", u, upload.Size)
+	}
+	if u := succ.pulls.shares.usedBy("pi-1"); u != 0 {
+		t.Errorf("the successor charges %d bytes to the node from the bucket, want none", u)
+	}
+	if o := succ.pulls.shares.ownerOf(forged); o != "" {
+		t.Errorf("an object naming no operator is charged to %q", o)
+	}
+	if n := succ.pulls.ownerFaults.Load(); n != 1 {
+		t.Errorf("%d owner faults counted, want the forged object's 1", n)
+	}
+}

@@ -35,6 +35,10 @@ func (s *scheduler) openBlobs(ctx context.Context) error {
 	}
 	s.blobStore, s.blobs = st, e
 	s.pulls.shares = newShares(s.cfg.BlobNodeShare())
+	if s.pulls.owners, err = openOwnerRecords(s.cfg.BlobDir()); err != nil {
+		n := s.pulls.ownerFaults.Add(1)
+		s.log.Warn("operators' uploads are charged until a restart only", "err", err, "faults_total", n)
+	}
 	s.pulls.onFetch = s.onTransfer
 	return nil
 }
@@ -88,6 +92,11 @@ type pulls struct {
 	shares  *shares
 	refused atomic.Int64 // pulls refused by a share
 	logged  atomic.Int64 // unix seconds of the last refusal logged
+	// owners records the operator of each upload charged to one
+	// (blobowners.go); nil when its directory could not be made.
+	owners      *ownerRecords
+	ownerFaults atomic.Int64 // owner records not written, removed or read
+	ownerLogged atomic.Int64 // unix seconds of the last fault logged
 }
 
 // onTaskStatus starts the pulls a status calls for.
@@ -155,7 +164,8 @@ func (s *scheduler) pull(node string, id blob.ID, what string, done func(error))
 		p.mu.Unlock()
 		return nil
 	}
-	if err := p.shares.charge(node, id); err != nil {
+	charged, err := p.shares.charge(node, id)
+	if err != nil {
 		p.mu.Unlock()
 		// A node reporting outputs can trigger this at will: one log a second.
 		n := p.refused.Add(1)
@@ -172,6 +182,9 @@ func (s *scheduler) pull(node string, id blob.ID, what string, done func(error))
 		defer func() { <-p.slots }()
 		ctx, cancel := context.WithTimeout(s.pullCtx, pullTimeout)
 		defer cancel()
+		if charged {
+			s.recordOwner(node, id) // before any byte of it is held
+		}
 		var st blob.FetchStats
 		var err error
 		restored := s.fromReplica(ctx, id, what)
@@ -187,7 +200,7 @@ func (s *scheduler) pull(node string, id blob.ID, what string, done func(error))
 		}
 		if err != nil {
 			if !s.blobStore.Has(id) && s.blobStore.Written(id) == 0 {
-				p.shares.refund(id) // nothing of it is held: a partial blob stays charged
+				s.refund(id) // nothing of it is held: a partial blob stays charged
 			}
 			if s.pullCtx.Err() == nil {
 				msg := "task data not fetched"

@@ -25,7 +25,7 @@ func TestSharesBoundEachNode(t *testing.T) {
 		{"b", a1, true}, // charged to a already: not again
 		{"c", a3, true}, // another node may bring what a could not
 	} {
-		err := s.charge(c.node, c.id)
+		_, err := s.charge(c.node, c.id)
 		if (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrNodeShare)) {
 			t.Errorf("charge(%s, %d bytes) = %v, want ok %v", c.node, c.id.Size, err, c.ok)
 		}
@@ -38,7 +38,7 @@ func TestSharesBoundEachNode(t *testing.T) {
 	if u := s.usedBy("a"); u != 60 {
 		t.Errorf("after a refund a uses %d, want 60", u)
 	}
-	if err := s.charge("a", testBlobID(40, 5)); err != nil {
+	if _, err := s.charge("a", testBlobID(40, 5)); err != nil {
 		t.Errorf("the refunded bytes are not free again: %v", err)
 	}
 }

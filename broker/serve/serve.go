@@ -297,6 +297,9 @@ type scheduler struct {
 	// the blobs known to be there (blobreplica.go).
 	replica   replica
 	inReplica replicaSet
+	// replicaOwners is the operators the bucket's objects named at
+	// start, until restoreOperators charged them.
+	replicaOwners map[blob.ID]string
 }
 
 // monotonic is the scheduler's monotonic clock (Options.Elapsed).
