@@ -94,32 +94,37 @@ func (t *Table) ObserveRTT(node string, rtt, now time.Duration) (Estimate, error
 // elapsed, measured at now. A transfer below MinTransfer is no sample: it
 // reports false and no error.
 func (t *Table) ObserveTransfer(node string, n int64, elapsed, now time.Duration) (Estimate, bool, error) {
-	mbps, ok, err := transferMbps(n, elapsed)
-	if !ok || err != nil {
-		return Estimate{}, ok, err
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e := t.get(node)
-	e.addMbps(mbps, now)
-	t.gen++
-	return *e, true, nil
+	return t.observe(n, elapsed, now, func() *Estimate { return t.get(node) }, (*Estimate).addMbps)
 }
 
 // ObserveUpTransfer records a transfer of n bytes to node (a blob it
 // fetched from the scheduler) that took elapsed, measured at now, as
 // ObserveTransfer does for the other direction.
 func (t *Table) ObserveUpTransfer(node string, n int64, elapsed, now time.Duration) (Estimate, bool, error) {
+	return t.observe(n, elapsed, now, func() *Estimate { return t.get(node) }, (*Estimate).addUpMbps)
+}
+
+// observe adds a transfer's rate to the estimate est returns (called
+// under the table's lock) with add, one direction's.
+func (t *Table) observe(n int64, elapsed, now time.Duration, est func() *Estimate, add func(*Estimate, float64, time.Duration)) (Estimate, bool, error) {
 	mbps, ok, err := transferMbps(n, elapsed)
 	if !ok || err != nil {
 		return Estimate{}, ok, err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e := t.get(node)
-	e.addUpMbps(mbps, now)
+	e := est()
+	add(e, mbps, now)
 	t.gen++
 	return *e, true, nil
+}
+
+// wanEstimate is the WAN's estimate, made on first use; under t.mu.
+func (t *Table) wanEstimate() *Estimate {
+	if t.wan == nil {
+		t.wan = &Estimate{}
+	}
+	return t.wan
 }
 
 // ObserveWANRTT records a round trip measured at now to a cloud node whose
@@ -131,48 +136,24 @@ func (t *Table) ObserveWANRTT(rtt, now time.Duration) (Estimate, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.wan == nil {
-		t.wan = &Estimate{}
-	}
-	t.wan.addRTT(rtt, now)
+	e := t.wanEstimate()
+	e.addRTT(rtt, now)
 	t.gen++
-	return *t.wan, nil
+	return *e, nil
 }
 
 // ObserveWANTransfer records a transfer of n bytes over the WAN (from a
 // cloud node to the site: the WAN's down direction) that took elapsed,
 // as ObserveTransfer does for a node.
 func (t *Table) ObserveWANTransfer(n int64, elapsed, now time.Duration) (Estimate, bool, error) {
-	mbps, ok, err := transferMbps(n, elapsed)
-	if !ok || err != nil {
-		return Estimate{}, ok, err
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.wan == nil {
-		t.wan = &Estimate{}
-	}
-	t.wan.addMbps(mbps, now)
-	t.gen++
-	return *t.wan, true, nil
+	return t.observe(n, elapsed, now, t.wanEstimate, (*Estimate).addMbps)
 }
 
 // ObserveWANUpTransfer records a transfer of n bytes over the WAN from the
 // site to a cloud node (the WAN's up direction) that took elapsed, as
 // ObserveUpTransfer does for a node.
 func (t *Table) ObserveWANUpTransfer(n int64, elapsed, now time.Duration) (Estimate, bool, error) {
-	mbps, ok, err := transferMbps(n, elapsed)
-	if !ok || err != nil {
-		return Estimate{}, ok, err
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.wan == nil {
-		t.wan = &Estimate{}
-	}
-	t.wan.addUpMbps(mbps, now)
-	t.gen++
-	return *t.wan, true, nil
+	return t.observe(n, elapsed, now, t.wanEstimate, (*Estimate).addUpMbps)
 }
 
 // WAN returns the WAN's estimate, if it has one.
