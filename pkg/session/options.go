@@ -27,6 +27,14 @@ type Message struct {
 	QoS      byte
 	Retained bool
 	Payload  []byte
+	// Ack acknowledges the message to the broker (a QoS 1 PUBACK). It is
+	// set for a message of a SubscribeDeferred subscription, whose handler
+	// owns the acknowledgement and may call it later, from any goroutine;
+	// nil otherwise (the session acknowledges when the handlers return).
+	// Calling it more than once, or after the connection is gone, does
+	// nothing: an unacknowledged message of a persistent session is
+	// delivered again on the next connection.
+	Ack func()
 }
 
 // Options configure a Session. Zero fields take the defaults below.

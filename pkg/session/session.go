@@ -25,9 +25,10 @@ var ErrNotConnected = errors.New("not connected to a broker")
 type Handler func(m Message)
 
 type subscription struct {
-	filter  string
-	qos     byte
-	handler Handler
+	filter   string
+	qos      byte
+	handler  Handler
+	deferred bool // the handler acknowledges (Message.Ack)
 }
 
 // Session is one logical MQTT client that outlives its connections. Each
@@ -153,11 +154,27 @@ func (s *Session) notifyState() {
 // Subscribe registers handler for filter. The subscription is made now if
 // connected, and again on every reconnect.
 func (s *Session) Subscribe(ctx context.Context, filter string, qos byte, h Handler) error {
+	return s.subscribeWith(ctx, subscription{filter: filter, qos: qos, handler: h})
+}
+
+// SubscribeDeferred is Subscribe for a handler that acknowledges each
+// message itself, with Message.Ack, once it has made the message safe
+// (e.g. committed what it carries): the broker keeps a persistent
+// session's unacknowledged message and delivers it again after a crash.
+// The handler must call Ack for every message, or the broker's in-flight
+// window to this client fills. A message that also matches a plain
+// subscription is acknowledged by the deferred handler alone.
+func (s *Session) SubscribeDeferred(ctx context.Context, filter string, qos byte, h Handler) error {
+	return s.subscribeWith(ctx, subscription{filter: filter, qos: qos, handler: h, deferred: true})
+}
+
+func (s *Session) subscribeWith(ctx context.Context, sub subscription) error {
+	filter, qos := sub.filter, sub.qos
 	if err := ValidateFilter(filter); err != nil {
 		return err
 	}
 	s.mu.Lock()
-	s.subs = append(s.subs, subscription{filter: filter, qos: qos, handler: h})
+	s.subs = append(s.subs, sub)
 	c := s.client
 	s.mu.Unlock()
 	if c == nil {
@@ -341,16 +358,29 @@ func (s *Session) waitOn(ctx context.Context, tok mqtt.Token, timeout time.Durat
 
 func (s *Session) dispatch(_ mqtt.Client, msg mqtt.Message) {
 	s.mu.RLock()
-	var hs []Handler
+	var hs []subscription
+	deferred := false
 	for _, sub := range s.subs {
 		if Match(sub.filter, msg.Topic()) {
-			hs = append(hs, sub.handler)
+			hs = append(hs, sub)
+			deferred = deferred || sub.deferred
 		}
 	}
 	s.mu.RUnlock()
 	m := Message{Topic: msg.Topic(), QoS: msg.Qos(), Retained: msg.Retained(), Payload: msg.Payload()}
-	for _, h := range hs {
-		h(m)
+	for _, sub := range hs {
+		if sub.deferred {
+			dm := m
+			dm.Ack = msg.Ack
+			sub.handler(dm)
+			continue
+		}
+		sub.handler(m)
+	}
+	// Paho's own acknowledgement is off (connect): the session sends it
+	// once the handlers returned, unless a deferred handler owns it.
+	if !deferred {
+		msg.Ack()
 	}
 }
 
@@ -520,6 +550,7 @@ func (s *Session) connect(ctx context.Context, broker string, lost chan<- error)
 	o.SetConnectRetry(false)
 	o.SetResumeSubs(false) // Run restores subscriptions itself
 	o.SetDefaultPublishHandler(s.dispatch)
+	o.SetAutoAckDisabled(true) // dispatch acknowledges (SubscribeDeferred)
 	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 		select {
 		case lost <- err:
