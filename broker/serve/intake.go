@@ -12,9 +12,12 @@ import (
 
 // intake is the scheduler's receive path over an MQTT session, with an
 // external broker (beside the embedded one, receive.go is). The session's
-// receive goroutine only queues a message here and returns, which
-// acknowledges it (paho sends the PUBACK when the handler returns);
-// workers decode and apply it.
+// receive goroutine only queues a message here and returns; workers
+// decode and apply it. A fleet message (status, metrics) is acknowledged
+// when queued (paho sends the PUBACK when the handler returns: fleet state
+// is soft, rebuilt from births and fresh reports); a task event or a
+// request only once committed (afterCommit), without holding the receive
+// goroutine, so commits still batch.
 // So the receive goroutine never waits for the fleet or the task engine,
 // only for room in a full queue. A full queue is flow control, not loss:
 // the receive goroutine stops reading, the broker holds the publishers
@@ -29,6 +32,13 @@ type intake struct {
 	shards []chan job
 	seed   maphash.Seed
 	wg     sync.WaitGroup
+	// afterCommit runs its argument once what the worker applied so far is
+	// committed (tasks.Service.AfterCommit). A message of a deferred
+	// subscription (task events, submissions, control requests: Ack set)
+	// is acknowledged through it, so the broker keeps one the scheduler
+	// dies or is deposed before committing, and delivers it to the
+	// region's next scheduler. nil: acknowledged once applied.
+	afterCommit func(func())
 }
 
 type job struct {
@@ -90,12 +100,12 @@ func (in *intake) start(ctx context.Context) (stop func()) {
 			for {
 				select {
 				case j := <-ch:
-					j.h(j.m)
+					in.apply(j)
 				case <-ctx.Done():
 					for {
 						select {
 						case j := <-ch:
-							j.h(j.m)
+							in.apply(j)
 						default:
 							return
 						}
@@ -105,4 +115,17 @@ func (in *intake) start(ctx context.Context) (stop func()) {
 		}()
 	}
 	return func() { cancel(); in.wg.Wait() }
+}
+
+// apply hands j to its handler and, for a deferred message, acknowledges
+// it once committed.
+func (in *intake) apply(j job) {
+	j.h(j.m)
+	switch {
+	case j.m.Ack == nil:
+	case in.afterCommit != nil:
+		in.afterCommit(j.m.Ack)
+	default:
+		j.m.Ack()
+	}
 }

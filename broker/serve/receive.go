@@ -12,24 +12,29 @@ import (
 // route is one of the scheduler's subscriptions: its filter, its handler,
 // and whether its publisher may be acknowledged only once what the handler
 // applied is committed to the task store. That is so for task events: the
-// agent's outbox deletes an event on its PUBACK. A submission or control
-// request is acknowledged once queued: its requester learns the outcome
+// agent's outbox deletes an event on its PUBACK. Beside the embedded
+// broker a submission or control request is acknowledged once applied:
+// the broker dies with the scheduler, and the requester learns the outcome
 // from the reply, published only after the commit, and asks again without
-// one.
+// one. Over an external broker (intake), tasks marks what is acknowledged
+// only once committed — task events and requests — so the broker keeps
+// what a scheduler that dies or is deposed had not committed and delivers
+// it to the region's next one.
 type route struct {
 	filter string
 	h      session.Handler
 	commit bool
+	tasks  bool
 }
 
 func (s *scheduler) routes() []route {
 	return []route{
-		{s.topics.AllNodeStatus(), s.onStatus, false},
-		{s.topics.AllNodeMetrics(), s.onMetrics, false},
-		{s.topics.TaskSubmit(), s.onSubmit, false},
-		{s.topics.TaskControl(), s.onControl, false},
-		{s.topics.AllNodeTasks(), s.onTaskEvent, true},
-		{s.topics.AllEnrolRequests(), s.onEnrol, false},
+		{s.topics.AllNodeStatus(), s.onStatus, false, false},
+		{s.topics.AllNodeMetrics(), s.onMetrics, false, false},
+		{s.topics.TaskSubmit(), s.onSubmit, false, true},
+		{s.topics.TaskControl(), s.onControl, false, true},
+		{s.topics.AllNodeTasks(), s.onTaskEvent, true, true},
+		{s.topics.AllEnrolRequests(), s.onEnrol, false, false},
 	}
 }
 

@@ -386,8 +386,13 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 
 func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
 	if s.rx == nil {
+		s.intake.afterCommit = s.tasks.AfterCommit
 		for _, r := range s.routes() {
-			if err := s.sess.Subscribe(ctx, r.filter, 1, s.intake.handler(r.h)); err != nil {
+			subscribe := s.sess.Subscribe
+			if r.tasks {
+				subscribe = s.sess.SubscribeDeferred
+			}
+			if err := subscribe(ctx, r.filter, 1, s.intake.handler(r.h)); err != nil {
 				return err
 			}
 		}

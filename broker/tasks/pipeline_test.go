@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -68,6 +69,7 @@ func TestFinishedStaysUntilDurable(t *testing.T) {
 type gatedBackend struct {
 	Backend
 	hold    atomic.Bool
+	fail    atomic.Bool // a held commit fails when released
 	entered chan struct{}
 	release chan struct{}
 	commits atomic.Int64 // returned
@@ -80,6 +82,9 @@ func (g *gatedBackend) Commit(units []Unit) error {
 		default: // a test that gave up waiting: it releases the commit
 		}
 		<-g.release
+		if g.fail.Load() {
+			return errors.New("gated: commit failed")
+		}
 	}
 	err := g.Backend.Commit(units)
 	g.commits.Add(1)
@@ -241,7 +246,7 @@ func startGated(t *testing.T) gatedRig {
 	t.Cleanup(func() {
 		release() // a failed test's held commit too, so Run can return
 		stopSvc()
-		if err := <-svcDone; err != nil {
+		if err := <-svcDone; err != nil && !g.fail.Load() { // a failed commit stops Run
 			t.Errorf("Service.Run: %v", err)
 		}
 	})

@@ -197,6 +197,28 @@ func (s *Service) Committed(ctx context.Context) error {
 	return ErrStopped
 }
 
+// AfterCommit calls fn, on a goroutine of its own, once every input queued
+// before it (by this goroutine, as for Committed) is committed to the
+// store — without waiting for that itself. fn is never called when Run
+// returns first without committing them: what fn would acknowledge then
+// stays unacknowledged, for its sender to send again.
+func (s *Service) AfterCommit(fn func()) {
+	done := make(chan struct{})
+	s.do(func(*Engine) { s.waiting = append(s.waiting, done) })
+	go func() {
+		select {
+		case <-done:
+			fn()
+		case <-s.stopped:
+			select {
+			case <-done: // committed as Run stopped
+				fn()
+			default:
+			}
+		}
+	}()
+}
+
 // Quarantined returns the nodes in quarantine and until when, as the
 // engine's goroutine sees them; nil once Run has returned.
 func (s *Service) Quarantined(ctx context.Context) map[string]time.Time {
