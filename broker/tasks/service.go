@@ -178,8 +178,7 @@ var ErrStopped = errors.New("tasks: service stopped")
 // many waiters cost one commit. It returns ErrStopped when Run returned
 // first (a failed commit, or the end of Run's context).
 func (s *Service) Committed(ctx context.Context) error {
-	done := make(chan struct{})
-	s.do(func(*Engine) { s.waiting = append(s.waiting, done) })
+	done := s.wait()
 	select {
 	case <-done:
 		return nil
@@ -197,14 +196,21 @@ func (s *Service) Committed(ctx context.Context) error {
 	return ErrStopped
 }
 
+// wait queues a waiter behind the inputs this goroutine queued before:
+// closed once they are committed.
+func (s *Service) wait() chan struct{} {
+	done := make(chan struct{})
+	s.do(func(*Engine) { s.waiting = append(s.waiting, done) })
+	return done
+}
+
 // AfterCommit calls fn, on a goroutine of its own, once every input queued
 // before it (by this goroutine, as for Committed) is committed to the
 // store — without waiting for that itself. fn is never called when Run
 // returns first without committing them: what fn would acknowledge then
 // stays unacknowledged, for its sender to send again.
 func (s *Service) AfterCommit(fn func()) {
-	done := make(chan struct{})
-	s.do(func(*Engine) { s.waiting = append(s.waiting, done) })
+	done := s.wait()
 	go func() {
 		select {
 		case <-done:
