@@ -16,7 +16,7 @@ func SRTFVictim(f *View, t *Task, now float64) (node int, id uint64, ok bool) {
 	bestRem := t.Left()
 	for i := range f.nodes {
 		ns := &f.nodes[i]
-		if ns.down || !fits(&ns.Node, t) || (t.Allow != nil && !t.Allow(i)) {
+		if ns.down || !fits(&ns.NodeSpec, t) || (t.Allow != nil && !t.Allow(i)) {
 			continue
 		}
 		for _, r := range ns.tasks {

@@ -36,8 +36,8 @@
 //     and Queue) and the constraints every placement honours (tasks.Fits);
 //   - broker/config (placement.go): the placement section that configures place/live.
 //
-// A node reaches a decision as fleet.Node (what the fleet heard), then tasks.Node (serve's
+// A node reaches a decision as fleet.Node (what the fleet heard), then tasks.NodeState (serve's
 // taskNode; the engine bounds its claimed slots and speed, tasks.Limits), then
 // tasks.Candidate (that node with the engine's charges, handed to Place without a copy), then
-// this package's Node and Report (place/live's declare and report).
+// this package's NodeSpec and Report (place/live's declare and report).
 package place

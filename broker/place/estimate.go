@@ -85,7 +85,7 @@ func Transfer(f *View, i int, t *Task, wanWait float64) (in, out float64) {
 // cloudPath returns the round trip and the up and down bandwidths between the site and cloud
 // node n: the WAN's, unless the node declares its own round trip (a farther region) or a
 // slower bandwidth.
-func (f *View) cloudPath(n *Node) (rtt, up, down float64) {
+func (f *View) cloudPath(n *NodeSpec) (rtt, up, down float64) {
 	w := f.wan
 	rtt, up, down = w.RTT, w.Up, w.Down
 	if n.RTT > 0 {

@@ -15,7 +15,7 @@ import (
 func TestLearnedRatesConvergeWithinTwentyCompletions(t *testing.T) {
 	for _, truth := range []float64{0.3, 3} {
 		f := NewView(Link{RTT: 0.06, Up: 2.5e6, Down: 2.5e6}, ViewOptions{})
-		i := f.AddNode(Node{ID: "pi", Tier: TierEdge, Cores: 1, Speed: 1, RTT: 0.002, Bandwidth: 12.5e6})
+		i := f.AddNode(NodeSpec{ID: "pi", Tier: TierEdge, Cores: 1, Speed: 1, RTT: 0.002, Bandwidth: 12.5e6})
 		const seen, unseen = 1, 2
 		if r := f.Rate(i, seen); r != 1 {
 			t.Fatalf("×%v: rate %v before any completion, want the declared 1", truth, r)
@@ -46,7 +46,7 @@ func TestLearnedRatesConvergeWithinTwentyCompletions(t *testing.T) {
 // in about half. Without spread the quantile comes back to the mean.
 func TestRateQuantileCoversNineRunsInTen(t *testing.T) {
 	f := NewView(Link{RTT: 0.06, Up: 2.5e6, Down: 2.5e6}, ViewOptions{})
-	i := f.AddNode(Node{ID: "pi", Tier: TierEdge, Cores: 1, Speed: 1})
+	i := f.AddNode(NodeSpec{ID: "pi", Tier: TierEdge, Cores: 1, Speed: 1})
 	rng := rand.New(rand.NewPCG(3, 4))
 	const work, truth = 10.0, 1.0
 	var overQ, overMean, n int
@@ -76,7 +76,7 @@ func TestRateQuantileCoversNineRunsInTen(t *testing.T) {
 		t.Errorf("only %d of %d runs outlasted the mean plan: the test's spread is too small to tell", overMean, n)
 	}
 	steady := NewView(Link{RTT: 0.06, Up: 2.5e6, Down: 2.5e6}, ViewOptions{})
-	j := steady.AddNode(Node{ID: "pi", Tier: TierEdge, Cores: 1, Speed: 1})
+	j := steady.AddNode(NodeSpec{ID: "pi", Tier: TierEdge, Cores: 1, Speed: 1})
 	for k := range 30 {
 		task := &Task{ID: uint64(k + 1), Class: 1, Work: work, Source: -1}
 		steady.Assign(j, task, float64(k))

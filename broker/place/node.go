@@ -42,8 +42,9 @@ const (
 	Undervoltage
 )
 
-// Node is the static description of a node, as declared when it joins.
-type Node struct {
+// NodeSpec is the static description of a node, as declared when it joins:
+// placement's input (place/live declares it from the engine's NodeState).
+type NodeSpec struct {
 	ID    string
 	Tier  Tier
 	Cores int // slots: one task per core
@@ -66,7 +67,7 @@ type Node struct {
 }
 
 // InBandwidth is the node's bandwidth from the site: BandwidthIn, else Bandwidth.
-func (n *Node) InBandwidth() float64 {
+func (n *NodeSpec) InBandwidth() float64 {
 	if n.BandwidthIn > 0 {
 		return n.BandwidthIn
 	}
@@ -74,7 +75,7 @@ func (n *Node) InBandwidth() float64 {
 }
 
 // Capacity is the declared capacity: cores × speed, in work units per second.
-func (n *Node) Capacity() float64 { return float64(n.Cores) * n.Speed }
+func (n *NodeSpec) Capacity() float64 { return float64(n.Cores) * n.Speed }
 
 // Report is one telemetry report from a node, as delivered to the scheduler (possibly stale).
 type Report struct {

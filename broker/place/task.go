@@ -51,6 +51,6 @@ func (t *Task) Left() float64 {
 }
 
 // fits reports whether node n satisfies the task's constraints (tier, memory).
-func fits(n *Node, t *Task) bool {
+func fits(n *NodeSpec, t *Task) bool {
 	return t.Tiers.Allows(n.Tier) && t.MemBytes <= n.MemBytes
 }

@@ -154,11 +154,11 @@ func (p *Tether) topUp(now float64) {
 	}
 }
 
-func (p *Tether) affordable(n *Node, t *Task) bool {
+func (p *Tether) affordable(n *NodeSpec, t *Task) bool {
 	return p.opt.CloudBudget <= 0 || p.tokens >= cost(n, t)
 }
 
 // cost is the price of running t on node n at its declared speed.
-func cost(n *Node, t *Task) float64 {
+func cost(n *NodeSpec, t *Task) float64 {
 	return n.PricePerCPUSecond * t.Left() / max(n.Speed, 1e-9)
 }

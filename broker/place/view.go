@@ -28,7 +28,7 @@ type View struct {
 
 // nodeState is one node as the View sees it.
 type nodeState struct {
-	Node
+	NodeSpec
 	rep  Report
 	down bool
 
@@ -76,9 +76,9 @@ func NewView(wan Link, opt ViewOptions) *View {
 }
 
 // AddNode adds a node, up and idle, and returns its index.
-func (f *View) AddNode(n Node) int {
+func (f *View) AddNode(n NodeSpec) int {
 	i := len(f.nodes)
-	f.nodes = append(f.nodes, nodeState{Node: n, factor: 1})
+	f.nodes = append(f.nodes, nodeState{NodeSpec: n, factor: 1})
 	if n.Tier == TierCloud {
 		f.cloud = append(f.cloud, i)
 	} else {
@@ -95,7 +95,7 @@ func (f *View) AddNode(n Node) int {
 func (f *View) Len() int { return len(f.nodes) }
 
 // Node returns node i's declared description.
-func (f *View) Node(i int) *Node { return &f.nodes[i].Node }
+func (f *View) Node(i int) *NodeSpec { return &f.nodes[i].NodeSpec }
 
 // WAN returns the site's WAN link.
 func (f *View) WAN() Link { return f.wan }
@@ -147,7 +147,7 @@ func (f *View) Outstanding(i int) float64 { return f.nodes[i].outstanding }
 // usable reports whether node i is up and satisfies t's constraints.
 func (f *View) usable(i int, t *Task) bool {
 	ns := &f.nodes[i]
-	return !ns.down && fits(&ns.Node, t) && (t.Allow == nil || t.Allow(i))
+	return !ns.down && fits(&ns.NodeSpec, t) && (t.Allow == nil || t.Allow(i))
 }
 
 // EdgeCapacity returns the declared capacity of the up edge nodes, work units per second.

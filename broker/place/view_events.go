@@ -25,7 +25,7 @@ func (f *View) Assign(i int, t *Task, now float64) {
 	ns.outstanding += work
 	f.totalOutstanding += work
 	if ns.Tier == TierCloud && f.wan.Up > 0 && f.wan.Down > 0 && crossesWAN(t, i) {
-		_, up, down := f.cloudPath(&ns.Node)
+		_, up, down := f.cloudPath(&ns.NodeSpec)
 		f.wanUpFree = max(f.wanUpFree, now) + t.InBytes/up
 		f.wanDownFree = max(f.wanDownFree, now) + t.OutBytes/down
 	}
@@ -120,7 +120,7 @@ func (f *View) Revive(i int, now float64) {
 // other hardware) and keeps its record, telemetry and learned per-class rates. A new declared
 // speed resets the factor learned against the old one; a new tier moves the node between Edge
 // and Cloud. O(n) for a change of tier, else O(log n).
-func (f *View) Redeclare(i int, n Node, now float64) {
+func (f *View) Redeclare(i int, n NodeSpec, now float64) {
 	ns := &f.nodes[i]
 	if n.Speed != ns.Speed {
 		ns.factor = 1
@@ -138,7 +138,7 @@ func (f *View) Redeclare(i int, n Node, now float64) {
 		f.free.remove(i)
 		f.busy.remove(i)
 	}
-	ns.Node = n
+	ns.NodeSpec = n
 	f.refresh(i, now)
 }
 

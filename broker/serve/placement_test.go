@@ -17,7 +17,7 @@ func TestTaskNodeCarriesMetrics(t *testing.T) {
 		Facts: &protocol.Facts{Tier: protocol.TierEdge, Cores: 4, MemTotal: 1 << 30, Labels: map[string]string{"tether.slots": "2"}},
 		Metrics: &protocol.Metrics{CPU: protocol.CPU{Total: 42},
 			Throttle: &protocol.Throttle{SoftTempLimit: true, UndervoltageOccurred: true}}}
-	want := tasks.Node{ID: "pi-1", Online: true, Instance: "i1", HasFacts: true, Tier: protocol.TierEdge, Cores: 4,
+	want := tasks.NodeState{ID: "pi-1", Online: true, Instance: "i1", HasFacts: true, Tier: protocol.TierEdge, Cores: 4,
 		MemTotal: 1 << 30, Labels: map[string]string{"tether.slots": "2"}, CPU: 0.42, Throttled: true}
 	if diff := cmp.Diff(want, taskNode(n)); diff != "" {
 		t.Errorf("taskNode (-want +got):\n%s", diff)

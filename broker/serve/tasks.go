@@ -47,8 +47,8 @@ func openTasks(ctx context.Context, cfg config.Config, o Options, lead *leadersh
 
 // taskNode is what the task engine needs of a fleet node: its facts, and
 // from its latest metrics its CPU load and health flags for placement.
-func taskNode(n fleet.Node) tasks.Node {
-	tn := tasks.Node{ID: n.ID, Online: n.Online, Instance: n.Instance, DiskFull: n.DiskFull}
+func taskNode(n fleet.Node) tasks.NodeState {
+	tn := tasks.NodeState{ID: n.ID, Online: n.Online, Instance: n.Instance, DiskFull: n.DiskFull}
 	if f := n.Facts; f != nil {
 		tn.HasFacts, tn.Tier, tn.Labels, tn.Cores, tn.TaskSlots = true, f.Tier, f.Labels, f.Cores, f.TaskSlots
 		tn.MemTotal = int64(min(f.MemTotal, math.MaxInt64))

@@ -222,7 +222,7 @@ func (w *world) addNodes() {
 }
 
 func (w *world) addNode(p Profile, id string) int {
-	decl := place.Node{
+	decl := place.NodeSpec{
 		ID: id, Tier: p.Tier, Cores: p.Cores, Speed: p.Speed, MemBytes: p.MemBytes,
 		RTT: p.RTT, Bandwidth: p.Bandwidth, PricePerCPUSecond: p.Price,
 	}

@@ -16,21 +16,21 @@ func TestLimitsBoundClaims(t *testing.T) {
 	l.ensureDefaults()
 	cases := []struct {
 		name  string
-		n     Node
+		n     NodeState
 		slots int
 		speed float64
 	}{
-		{"cores only", Node{ID: "pi", Cores: 4}, 4, DefaultMaxSpeed},
-		{"facts", Node{ID: "pi", Cores: 4, TaskSlots: 2}, 2, DefaultMaxSpeed},
-		{"label over facts", Node{ID: "pi", Cores: 4, TaskSlots: 2, Labels: map[string]string{LabelSlots: "3"}}, 3, DefaultMaxSpeed},
-		{"bad label", Node{ID: "pi", Cores: 4, TaskSlots: 2, Labels: map[string]string{LabelSlots: "2.5"}}, 2, DefaultMaxSpeed},
-		{"liar by facts", Node{ID: "pi", Cores: 4, TaskSlots: 4096}, 8, DefaultMaxSpeed},
-		{"liar by label", Node{ID: "pi", Cores: 4, Labels: map[string]string{LabelSlots: "1024"}}, 8, DefaultMaxSpeed},
-		{"liar by cores", Node{ID: "pi", Cores: 1 << 20, TaskSlots: 4096}, 8, DefaultMaxSpeed},
-		{"few cores", Node{ID: "pi", Cores: 1, TaskSlots: 100}, 4, DefaultMaxSpeed},
-		{"no cores", Node{ID: "pi", TaskSlots: 100}, 4, DefaultMaxSpeed},
-		{"operator allows more", Node{ID: "big-1", Cores: 32, TaskSlots: 100}, 64, 10},
-		{"operator's node, small", Node{ID: "big-2", Cores: 2, TaskSlots: 100}, 8, 10},
+		{"cores only", NodeState{ID: "pi", Cores: 4}, 4, DefaultMaxSpeed},
+		{"facts", NodeState{ID: "pi", Cores: 4, TaskSlots: 2}, 2, DefaultMaxSpeed},
+		{"label over facts", NodeState{ID: "pi", Cores: 4, TaskSlots: 2, Labels: map[string]string{LabelSlots: "3"}}, 3, DefaultMaxSpeed},
+		{"bad label", NodeState{ID: "pi", Cores: 4, TaskSlots: 2, Labels: map[string]string{LabelSlots: "2.5"}}, 2, DefaultMaxSpeed},
+		{"liar by facts", NodeState{ID: "pi", Cores: 4, TaskSlots: 4096}, 8, DefaultMaxSpeed},
+		{"liar by label", NodeState{ID: "pi", Cores: 4, Labels: map[string]string{LabelSlots: "1024"}}, 8, DefaultMaxSpeed},
+		{"liar by cores", NodeState{ID: "pi", Cores: 1 << 20, TaskSlots: 4096}, 8, DefaultMaxSpeed},
+		{"few cores", NodeState{ID: "pi", Cores: 1, TaskSlots: 100}, 4, DefaultMaxSpeed},
+		{"no cores", NodeState{ID: "pi", TaskSlots: 100}, 4, DefaultMaxSpeed},
+		{"operator allows more", NodeState{ID: "big-1", Cores: 32, TaskSlots: 100}, 64, 10},
+		{"operator's node, small", NodeState{ID: "big-2", Cores: 2, TaskSlots: 100}, 8, 10},
 	}
 	for _, c := range cases {
 		n := c.n
@@ -46,8 +46,8 @@ func TestLimitsBoundClaims(t *testing.T) {
 // claims; a task that ends frees its slot for the next.
 func TestAdmissionKeepsTasksPending(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.Limits.MaxSlots = 3 })
-	h.node("liar", func(n *Node) { n.TaskSlots = 4096; n.Labels = map[string]string{LabelSlots: "1024"} })
-	h.node("pi", func(n *Node) { n.TaskSlots = 2 })
+	h.node("liar", func(n *NodeState) { n.TaskSlots = 4096; n.Labels = map[string]string{LabelSlots: "1024"} })
+	h.node("pi", func(n *NodeState) { n.TaskSlots = 2 })
 	for i := range 10 {
 		h.submit(builtin(fmt.Sprintf("t%02d", i), 10))
 	}
@@ -104,7 +104,7 @@ func TestAdmissionFillsNodeQueues(t *testing.T) {
 			for i := range 10 {
 				h.submit(builtin(fmt.Sprintf("t%02d", i), 10))
 			}
-			h.node("pi", func(n *Node) { n.TaskSlots = 2 })
+			h.node("pi", func(n *NodeState) { n.TaskSlots = 2 })
 			count := func() (on, pending int) {
 				for _, en := range h.e.tasks {
 					switch en.t.State {
@@ -157,7 +157,7 @@ func TestQueueFull(t *testing.T) {
 	if r := h.submit(builtin("q0", 10)); !r.OK || !r.Existing {
 		t.Fatalf("resubmission of a queued task: %+v", r)
 	}
-	h.node("pi", func(n *Node) { n.TaskSlots = 1 })
+	h.node("pi", func(n *NodeState) { n.TaskSlots = 1 })
 	if r := h.submit(builtin("q3", 10)); !r.OK || r.State != task.StatePending {
 		t.Fatalf("submission after a task left the queue: %+v", r)
 	}

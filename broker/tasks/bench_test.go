@@ -82,7 +82,7 @@ func BenchmarkSubmitPlaced(b *testing.B) {
 		b.Fatal(err)
 	}
 	for i := range 1000 {
-		e.UpdateNode(Node{ID: fmt.Sprintf("pi-%04d", i), Online: true, Instance: "i", HasFacts: true, Tier: "edge", Cores: 4, MemTotal: 4 << 30})
+		e.UpdateNode(NodeState{ID: fmt.Sprintf("pi-%04d", i), Online: true, Instance: "i", HasFacts: true, Tier: "edge", Cores: 4, MemTotal: 4 << 30})
 	}
 	id := 0
 	b.ReportAllocs()

@@ -15,7 +15,7 @@ import (
 // referenced; a finished task's stop being once it ended before since.
 func TestReferencedBlobs(t *testing.T) {
 	h := newHarness(t)
-	h.node("pi", func(n *Node) { n.TaskSlots = 4 })
+	h.node("pi", func(n *NodeState) { n.TaskSlots = 4 })
 	in := blob.Of([]byte("an input"))
 	spec := func(id string) task.Spec {
 		s := builtin(id, 1)
@@ -72,7 +72,7 @@ func TestReferencedBlobs(t *testing.T) {
 // page of them, the unfinished ones from what the store loaded.
 func TestBlobOwners(t *testing.T) {
 	h := newHarness(t)
-	h.node("pi-a", func(n *Node) { n.TaskSlots = 4 })
+	h.node("pi-a", func(n *NodeState) { n.TaskSlots = 4 })
 	const n = finishedPage + 2
 	outs := map[blob.ID]string{}
 	for i := range n {

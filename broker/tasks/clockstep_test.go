@@ -26,7 +26,7 @@ func TestIntervalsIgnoreWallClockSteps(t *testing.T) {
 	}
 	onA := func(h *harness, spec task.Spec) {
 		h.t.Helper()
-		h.node("a", func(n *Node) { n.TaskSlots = 1 })
+		h.node("a", func(n *NodeState) { n.TaskSlots = 1 })
 		h.submit(spec)
 		if got := h.task(spec.ID); got.Node != "a" {
 			h.t.Fatalf("%s on %q, want a", spec.ID, got.Node)
@@ -112,7 +112,7 @@ func TestIntervalsIgnoreWallClockSteps(t *testing.T) {
 // CLI kept the task's last status from before the step forever.
 func TestStatusesSurviveAWallClockStepBack(t *testing.T) {
 	h := newHarness(t)
-	h.node("a", func(n *Node) { n.TaskSlots = 1 })
+	h.node("a", func(n *NodeState) { n.TaskSlots = 1 })
 	h.submit(builtin("x", 100))
 	before := h.task("x").Updated
 	h.stepWall(-2 * time.Hour)

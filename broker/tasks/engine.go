@@ -81,7 +81,7 @@ type Options struct {
 	// beyond it is refused as "queue full". Default 50,000.
 	MaxPending int
 	// NodeQueue is how many of the scheduler's tasks beyond its slots a
-	// node may be assigned, to wait in its agent's queue (Node.Queue): a
+	// node may be assigned, to wait in its agent's queue (NodeState.Queue): a
 	// pass counts that room as well as free slots, and a Placer that
 	// queues places within it (FitsQueued). 0, the default: a node is
 	// assigned at most its slots.
@@ -222,7 +222,7 @@ type Engine struct {
 	ahead float64
 
 	tasks  map[string]*entry            // unfinished tasks, and finished ones until their status is announced
-	nodes  map[string]*nodeState        // nodes the fleet reported or tasks reference
+	nodes  map[string]*engineNode       // nodes the fleet reported or tasks reference
 	fences map[string]map[string]*Fence // node → task → fence
 	// yields are the attempts asked to yield, by task (yield.go);
 	// awaiting maps each task waiting for a yield to its victim; handoffs
@@ -298,7 +298,7 @@ func New(o Options, ld Loaded) (*Engine, error) {
 	o.ensureDefaults()
 	e := &Engine{
 		opts: o, log: o.Logger.With("component", "tasks"),
-		tasks: map[string]*entry{}, nodes: map[string]*nodeState{}, fences: map[string]map[string]*Fence{},
+		tasks: map[string]*entry{}, nodes: map[string]*engineNode{}, fences: map[string]map[string]*Fence{},
 		yields: map[string]*yielding{}, awaiting: map[string]string{},
 		startWall: o.Now().UTC(), elapsed0: o.Elapsed(), placeDue: true, qChanged: true,
 	}

@@ -30,7 +30,7 @@ func FuzzEngineInputs(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.UpdateNode(Node{ID: "pi-a", Online: true, Instance: "i", HasFacts: true, Tier: "edge", Cores: 4, MemTotal: 1 << 30})
+		e.UpdateNode(NodeState{ID: "pi-a", Online: true, Instance: "i", HasFacts: true, Tier: "edge", Cores: 4, MemTotal: 1 << 30})
 		if req, err := task.DecodeSubmitRequest(request); err == nil {
 			e.Submit(req)
 		}

@@ -211,9 +211,9 @@ func (h *harness) reply() task.Reply {
 }
 
 // node brings a node online with facts.
-func (h *harness) node(id string, mods ...func(*Node)) {
+func (h *harness) node(id string, mods ...func(*NodeState)) {
 	h.t.Helper()
-	n := Node{ID: id, Online: true, Instance: "i-" + id, HasFacts: true, Tier: protocol.TierEdge, Cores: 4, MemTotal: 4 << 30}
+	n := NodeState{ID: id, Online: true, Instance: "i-" + id, HasFacts: true, Tier: protocol.TierEdge, Cores: 4, MemTotal: 4 << 30}
 	for _, m := range mods {
 		m(&n)
 	}
@@ -223,7 +223,7 @@ func (h *harness) node(id string, mods ...func(*Node)) {
 func (h *harness) offline(id string) {
 	h.t.Helper()
 	ns := h.e.nodes[id]
-	n := ns.Node
+	n := ns.NodeState
 	n.Online = false
 	h.do(func(e *Engine) { e.UpdateNode(n) })
 }

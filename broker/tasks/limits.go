@@ -76,7 +76,7 @@ func (l *Limits) allowed(id string) (slots int, speed float64) {
 
 // bound sets n.Slots and n.MaxSpeed: what n claims within what the
 // operator allows.
-func (l *Limits) bound(n *Node) {
+func (l *Limits) bound(n *NodeState) {
 	cores := min(max(n.Cores, 1), maxSlotsClaim)
 	claim := cores
 	if n.TaskSlots > 0 {

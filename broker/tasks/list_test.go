@@ -28,7 +28,7 @@ func (h *harness) control(req task.ControlRequest) task.Reply {
 // well past 1,024 tasks.
 func TestListPages(t *testing.T) {
 	h := newHarness(t)
-	h.node("pi", func(n *Node) { n.TaskSlots = 4 })
+	h.node("pi", func(n *NodeState) { n.TaskSlots = 4 })
 	const n = 1500
 	for i := range n {
 		h.submit(builtin(fmt.Sprintf("t%04d", i), 1))
@@ -79,7 +79,7 @@ func TestListPages(t *testing.T) {
 // operator's OpRelease ends one's quarantine.
 func TestQuarantineOps(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.QuarantineAfter = 1 })
-	h.node("liar", func(n *Node) { n.TaskSlots = 1 })
+	h.node("liar", func(n *NodeState) { n.TaskSlots = 1 })
 	h.submit(ckpt("x"))
 	h.event("liar", "x", 1, task.EventAccepted)
 	h.tick(DefaultStartTimeout)

@@ -8,8 +8,9 @@ import (
 	"github.com/tether-edge/tether/pkg/task"
 )
 
-// Node is what the scheduler knows of a node from the fleet.
-type Node struct {
+// NodeState is what the scheduler knows of a node from the fleet: the
+// engine's input, made from a fleet.Node, with the bounds the engine sets.
+type NodeState struct {
 	ID     string
 	Online bool
 	// Instance is the agent process behind the node's current birth: a
@@ -54,7 +55,7 @@ type Node struct {
 // scheduler's own records put on it: the tasks it assigned there that are
 // not finished. Placers must treat it as read-only.
 type Candidate struct {
-	Node
+	NodeState
 	// Outstanding is the remaining estimated work of those tasks, in work
 	// units: Spec.Work (1 when unknown) less their reported progress.
 	Outstanding float64
@@ -63,8 +64,8 @@ type Candidate struct {
 	Tasks       int
 }
 
-// nodeState is a node in the engine.
-type nodeState struct {
+// engineNode is a node in the engine.
+type engineNode struct {
 	Candidate
 	// offlineSince is when the node was last seen going offline (or when
 	// the engine started, for a node tasks reference but the fleet has
@@ -88,10 +89,10 @@ type charge struct {
 // defaultWork stands for a task whose submitter gave no estimate.
 const defaultWork = 1.0
 
-func (e *Engine) node(id string) *nodeState {
+func (e *Engine) node(id string) *engineNode {
 	n, ok := e.nodes[id]
 	if !ok {
-		n = &nodeState{Candidate: Candidate{Node: Node{ID: id}}, offlineSince: startInstant}
+		n = &engineNode{Candidate: Candidate{NodeState: NodeState{ID: id}}, offlineSince: startInstant}
 		e.nodes[id] = n
 	}
 	return n
@@ -146,14 +147,14 @@ func (e *Engine) release(en *entry) {
 
 // UpdateNode applies what the fleet says of one node now: after its
 // birth, will or goodbye, or when its heartbeat went overdue.
-func (e *Engine) UpdateNode(n Node) {
+func (e *Engine) UpdateNode(n NodeState) {
 	now := e.clock()
 	ns := e.node(n.ID)
-	old := ns.Node
+	old := ns.NodeState
 	n.Labels = maps.Clone(n.Labels)
 	e.opts.Limits.bound(&n)
 	n.Queue = e.opts.NodeQueue
-	ns.Node = n
+	ns.NodeState = n
 	if old.Online != n.Online || old.HasFacts != n.HasFacts || old.Tier != n.Tier || old.Cores != n.Cores ||
 		old.MemTotal != n.MemTotal || old.Slots != n.Slots || old.DiskFull != n.DiskFull || !maps.Equal(old.Labels, n.Labels) {
 		e.cands = nil
@@ -184,7 +185,7 @@ func (e *Engine) UpdateNode(n Node) {
 
 // SyncNodes applies the fleet's whole view: nodes it no longer lists are
 // offline.
-func (e *Engine) SyncNodes(all []Node) {
+func (e *Engine) SyncNodes(all []NodeState) {
 	seen := make(map[string]bool, len(all))
 	for _, n := range all {
 		seen[n.ID] = true
@@ -192,7 +193,7 @@ func (e *Engine) SyncNodes(all []Node) {
 	}
 	for id, ns := range e.nodes {
 		if !seen[id] && ns.Online {
-			n := ns.Node
+			n := ns.NodeState
 			n.Online = false
 			e.UpdateNode(n)
 		}

@@ -24,7 +24,7 @@ var (
 	_ PolicyChecker = (*recorder)(nil)
 )
 
-func (r *recorder) NodeUpdated(n Node) {
+func (r *recorder) NodeUpdated(n NodeState) {
 	r.log = append(r.log, fmt.Sprintf("node %s online=%v cpu=%.2f throttled=%v", n.ID, n.Online, n.CPU, n.Throttled))
 }
 
@@ -64,7 +64,7 @@ func (r *recorder) take() []string {
 func TestObserverSeesEveryAttempt(t *testing.T) {
 	rec := &recorder{}
 	h := newHarness(t, func(o *Options) { o.Placer = rec; o.Grace = 10 * time.Second })
-	h.node("pi-a", func(n *Node) { n.CPU, n.Throttled = 0.25, true })
+	h.node("pi-a", func(n *NodeState) { n.CPU, n.Throttled = 0.25, true })
 	s := builtin("t1", 10)
 	s.Work = 4
 	h.submit(s)

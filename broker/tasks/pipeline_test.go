@@ -127,7 +127,7 @@ func TestServicePipelinesCommits(t *testing.T) {
 		defer mu.Unlock()
 		return append([]string(nil), got...)
 	}
-	svc.UpdateNode(Node{ID: "pi-a", Online: true, Instance: "i", HasFacts: true, Tier: "edge", Cores: 4, MemTotal: 1 << 30})
+	svc.UpdateNode(NodeState{ID: "pi-a", Online: true, Instance: "i", HasFacts: true, Tier: "edge", Cores: 4, MemTotal: 1 << 30})
 	if err := svc.Committed(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ type Observer interface {
 	// will or goodbye, when its heartbeat went overdue, and at every sync
 	// of the fleet's whole view (about once a second, with its latest
 	// metrics).
-	NodeUpdated(n Node)
+	NodeUpdated(n NodeState)
 	// AttemptAssigned: an attempt now loads its node. It was placed just
 	// now (right after Place returned the node), or was found assigned or
 	// running when the engine loaded its store (Started is then set if it
@@ -106,7 +106,7 @@ func (r *Request) labelPairs() [][2]string {
 	return r.labels
 }
 
-// Fits reports whether node n can take r: it has a free slot (Node.Slots,
+// Fits reports whether node n can take r: it has a free slot (NodeState.Slots,
 // when set, above the scheduler's tasks there), its tier and labels match
 // the task's constraints, and its cores (×1000 millicores) and memory less
 // what the scheduler's unfinished tasks there requested cover r's request.
@@ -118,7 +118,7 @@ func Fits(r *Request, n *Candidate) bool {
 }
 
 // FitsQueued is Fits with the node's queue as room too: n has fewer of
-// the scheduler's tasks than its slots and queue (Node.Queue), so r
+// the scheduler's tasks than its slots and queue (NodeState.Queue), so r
 // waits there at most behind the queue's other tasks.
 func FitsQueued(r *Request, n *Candidate) bool {
 	if n.Slots > 0 && n.Tasks >= n.Slots+n.Queue {

@@ -16,7 +16,7 @@ import (
 )
 
 func cand(id string, outstanding float64, mods ...func(*Candidate)) *Candidate {
-	c := &Candidate{Node: Node{ID: id, Online: true, HasFacts: true, Tier: protocol.TierEdge, Cores: 4, MemTotal: 1 << 30},
+	c := &Candidate{NodeState: NodeState{ID: id, Online: true, HasFacts: true, Tier: protocol.TierEdge, Cores: 4, MemTotal: 1 << 30},
 		Outstanding: outstanding}
 	for _, m := range mods {
 		m(c)
@@ -106,7 +106,7 @@ func TestPlacementSpreadsByOutstandingWork(t *testing.T) {
 	if n := unplaced(); n == 0 {
 		t.Fatal("a task that fits no node was not counted unplaced")
 	}
-	h.node("pi-c", func(n *Node) { n.Cores = 8 })
+	h.node("pi-c", func(n *NodeState) { n.Cores = 8 })
 	if as := h.assignments(); len(as) != 1 || as[0].Task != "big" || as[0].Node != "pi-c" {
 		t.Fatalf("when a fitting node came: %+v", as)
 	}
@@ -141,7 +141,7 @@ func TestPlacementPassSkipsShapes(t *testing.T) {
 	plain := builtin("plain", 10)
 	plain.Constraints.Tier = task.TierCloud
 	h.submit(plain) // pending: no cloud node yet
-	h.node("cloud-1", func(n *Node) { n.Tier = protocol.TierCloud })
+	h.node("cloud-1", func(n *NodeState) { n.Tier = protocol.TierCloud })
 	if as := h.assignments(); len(as) != 1 || as[0].Task != "plain" {
 		t.Fatalf("assignments %+v", as)
 	}
@@ -209,7 +209,7 @@ func (p *preempting) Victim(r *Request, _ []*Candidate) (string, uint32, bool) {
 func TestDeadlineTaskPreemptsAVictim(t *testing.T) {
 	pl := &preempting{}
 	h := newHarness(t, func(o *Options) { o.Placer = pl })
-	h.node("pi-a", func(n *Node) { n.TaskSlots = 1; n.Slots = 1 })
+	h.node("pi-a", func(n *NodeState) { n.TaskSlots = 1; n.Slots = 1 })
 	long := builtin("long", 1000)
 	long.Checkpointable = true
 	h.submit(long)
@@ -275,7 +275,7 @@ func (p *waitPreempting) PreemptsWaiting() bool { return true }
 func TestWaitPreempterPreemptsForATaskWithoutADeadline(t *testing.T) {
 	pl := &waitPreempting{}
 	h := newHarness(t, func(o *Options) { o.Placer = pl })
-	h.node("pi-a", func(n *Node) { n.TaskSlots = 1; n.Slots = 1 })
+	h.node("pi-a", func(n *NodeState) { n.TaskSlots = 1; n.Slots = 1 })
 	long := builtin("long", 1000)
 	long.Checkpointable = true
 	h.submit(long)
@@ -285,7 +285,7 @@ func TestWaitPreempterPreemptsForATaskWithoutADeadline(t *testing.T) {
 	}
 	pl.victim = "long"
 	// A pass with every slot taken (the node's labels changed).
-	h.node("pi-a", func(n *Node) { n.TaskSlots = 1; n.Slots = 1; n.Labels = map[string]string{"zone": "b"} })
+	h.node("pi-a", func(n *NodeState) { n.TaskSlots = 1; n.Slots = 1; n.Labels = map[string]string{"zone": "b"} })
 	if got := ops(h.assignments()); !cmp.Equal(got, []string{"yield long/1 to pi-a"}) || pl.asked != 2 {
 		t.Fatalf("assignments %v, asked %d times", got, pl.asked)
 	}
@@ -323,7 +323,7 @@ func (p *admitting) Admit(r *Request, pending iter.Seq[*Request]) error {
 func TestAdmitterRefusesAtSubmission(t *testing.T) {
 	pl := &admitting{}
 	h := newHarness(t, func(o *Options) { o.Placer = pl })
-	h.node("pi-a", func(n *Node) { n.TaskSlots = 1; n.Slots = 1 })
+	h.node("pi-a", func(n *NodeState) { n.TaskSlots = 1; n.Slots = 1 })
 	h.submit(builtin("running", 100))
 	waiting := builtin("waiting", 7)
 	waiting.Work = 7

@@ -159,7 +159,7 @@ func (e *Engine) succeeded(node string) {
 }
 
 // quarantined reports whether the node is in quarantine now.
-func (n *nodeState) quarantined() bool { return !n.untilAt.isZero() }
+func (n *engineNode) quarantined() bool { return !n.untilAt.isZero() }
 
 // endQuarantines lets nodes whose quarantine is over take tasks again.
 func (e *Engine) endQuarantines(now instant) {

@@ -25,7 +25,7 @@ func ckpt(id string) task.Spec {
 // a retry; an honest node that checkpoints keeps its attempt.
 func TestLifelessAttemptsRequeued(t *testing.T) {
 	h := newHarness(t)
-	h.node("a-liar", func(n *Node) { n.TaskSlots = 2 })
+	h.node("a-liar", func(n *NodeState) { n.TaskSlots = 2 })
 	h.submit(ckpt("never-starts"))
 	h.submit(ckpt("never-progresses"))
 	for _, id := range []string{"never-starts", "never-progresses"} {
@@ -35,7 +35,7 @@ func TestLifelessAttemptsRequeued(t *testing.T) {
 	}
 	h.event("a-liar", "never-starts", 1, task.EventAccepted)
 	h.event("a-liar", "never-progresses", 1, task.EventRunning)
-	h.node("b-honest", func(n *Node) { n.TaskSlots = 2 })
+	h.node("b-honest", func(n *NodeState) { n.TaskSlots = 2 })
 	h.tick(DefaultStartTimeout - time.Second)
 	for _, id := range []string{"never-starts", "never-progresses"} {
 		if got := h.task(id); got.Node != "a-liar" || got.Attempt != 1 {
@@ -68,7 +68,7 @@ func TestLifelessAttemptsRequeued(t *testing.T) {
 // it; a success between failures clears the count.
 func TestQuarantine(t *testing.T) {
 	h := newHarness(t)
-	h.node("liar", func(n *Node) { n.TaskSlots = 1 })
+	h.node("liar", func(n *NodeState) { n.TaskSlots = 1 })
 	fail := func(id string) {
 		t.Helper()
 		h.submit(ckpt(id))
@@ -127,7 +127,7 @@ func TestQuarantine(t *testing.T) {
 // across a restart as well.
 func TestQuarantineSurvivesRestart(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.QuarantineAfter = 1 })
-	h.node("liar", func(n *Node) { n.TaskSlots = 1 })
+	h.node("liar", func(n *NodeState) { n.TaskSlots = 1 })
 	h.submit(ckpt("f1"))
 	h.event("liar", "f1", 1, task.EventAccepted)
 	h.tick(DefaultStartTimeout)
@@ -144,7 +144,7 @@ func TestQuarantineSurvivesRestart(t *testing.T) {
 	if !quarantineListed(t, h.msgs, "liar") {
 		t.Fatal("the restarted scheduler did not announce liar's quarantine")
 	}
-	h.node("liar", func(n *Node) { n.TaskSlots = 1 })
+	h.node("liar", func(n *NodeState) { n.TaskSlots = 1 })
 	h.submit(builtin("waits", 1))
 	h.tick(DefaultQuarantine - time.Minute - time.Second)
 	if got := h.task("waits"); got.State != task.StatePending {
@@ -201,12 +201,12 @@ func quarantineListed(t *testing.T, msgs []Message, node string) bool {
 // is bounded by its timeout only.
 func TestProgressEventsKeepAttemptsAlive(t *testing.T) {
 	h := newHarness(t)
-	h.node("a-reports", func(n *Node) { n.TaskSlots = 2; n.ProgressEvery = 30 * time.Second })
+	h.node("a-reports", func(n *NodeState) { n.TaskSlots = 2; n.ProgressEvery = 30 * time.Second })
 	h.submit(builtin("reported", 100))
 	h.submit(builtin("goes-silent", 100))
 	h.event("a-reports", "reported", 1, task.EventRunning)
 	h.event("a-reports", "goes-silent", 1, task.EventRunning)
-	h.node("b-old", func(n *Node) { n.TaskSlots = 2 })
+	h.node("b-old", func(n *NodeState) { n.TaskSlots = 2 })
 	for i := 1; i <= 8; i++ {
 		h.tick(30 * time.Second)
 		h.event("a-reports", "reported", 1, task.EventProgress, func(ev *task.Event) {
@@ -246,7 +246,7 @@ func TestProgressEventsKeepAttemptsAlive(t *testing.T) {
 // keep its attempt alive.
 func TestProgressEventsDoNotKeepAStalledBuiltin(t *testing.T) {
 	h := newHarness(t)
-	h.node("liar", func(n *Node) { n.ProgressEvery = 30 * time.Second })
+	h.node("liar", func(n *NodeState) { n.ProgressEvery = 30 * time.Second })
 	h.submit(ckpt("stalled"))
 	h.event("liar", "stalled", 1, task.EventRunning, func(ev *task.Event) { ev.Total = 100 })
 	for range 6 {
@@ -265,7 +265,7 @@ func TestProgressEventsDoNotKeepAStalledBuiltin(t *testing.T) {
 // within the start timeout, and it is ended if it does not start.
 func TestQueuedAttemptWaitsForASlot(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.NodeQueue, o.Placer = 1, leastOutstanding{queue: true} })
-	h.node("pi", func(n *Node) { n.TaskSlots = 1 })
+	h.node("pi", func(n *NodeState) { n.TaskSlots = 1 })
 	h.submit(builtin("long", 100))
 	h.submit(builtin("queued", 100))
 	for _, id := range []string{"long", "queued"} {

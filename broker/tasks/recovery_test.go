@@ -102,7 +102,7 @@ func TestTimeoutRetriesWithBackoff(t *testing.T) {
 func TestRefusedUsesRetryAndAvoidsNode(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.BackoffBase = time.Second })
 	h.node("pi-a")
-	h.node("pi-b", func(n *Node) { n.Cores = 1 })
+	h.node("pi-b", func(n *NodeState) { n.Cores = 1 })
 	spec := builtin("t1", 10)
 	spec.Retries = 1
 	h.submit(spec)
@@ -210,7 +210,7 @@ func TestLostNodeBackGetsCancel(t *testing.T) {
 		t.Fatalf("after the loss with no other node: %+v", got)
 	}
 	for i := 1; i <= maxFenceSends; i++ {
-		h.node("pi-a", func(n *Node) { n.Instance = "back" + string(rune('0'+i)) })
+		h.node("pi-a", func(n *NodeState) { n.Instance = "back" + string(rune('0'+i)) })
 		as := h.assignments()
 		// The node is back: it gets the stale attempt's cancel, then the
 		// task again as attempt 2 (first return only).
@@ -222,7 +222,7 @@ func TestLostNodeBackGetsCancel(t *testing.T) {
 		}
 		h.offline("pi-a")
 	}
-	h.node("pi-a", func(n *Node) { n.Instance = "again" })
+	h.node("pi-a", func(n *NodeState) { n.Instance = "again" })
 	for _, a := range h.assignments() {
 		if a.Op == task.AssignCancel && a.Attempt == 1 {
 			t.Fatal("cancel sent more than maxFenceSends times")

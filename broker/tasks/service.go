@@ -163,10 +163,10 @@ func (s *Service) checkReplyTo(topic string) error {
 func (s *Service) HandleEvent(ev task.Event) { s.do(func(e *Engine) { e.Event(ev) }) }
 
 // UpdateNode takes what the fleet says of one node after it changed.
-func (s *Service) UpdateNode(n Node) { s.do(func(e *Engine) { e.UpdateNode(n) }) }
+func (s *Service) UpdateNode(n NodeState) { s.do(func(e *Engine) { e.UpdateNode(n) }) }
 
 // SyncNodes takes the fleet's whole view (every second or so).
-func (s *Service) SyncNodes(all []Node) { s.do(func(e *Engine) { e.SyncNodes(all) }) }
+func (s *Service) SyncNodes(all []NodeState) { s.do(func(e *Engine) { e.SyncNodes(all) }) }
 
 // ErrStopped: the service stopped before what was asked of it was
 // committed.

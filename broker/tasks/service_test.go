@@ -187,7 +187,7 @@ func TestServiceOverMQTT(t *testing.T) {
 		return found
 	}
 
-	svc.UpdateNode(Node{ID: "pi-a", Online: true, Instance: "i", HasFacts: true, Tier: "edge", Cores: 4, MemTotal: 1 << 30})
+	svc.UpdateNode(NodeState{ID: "pi-a", Online: true, Instance: "i", HasFacts: true, Tier: "edge", Cores: 4, MemTotal: 1 << 30})
 	req := func(id, spec string) []byte {
 		return []byte(`{"v":1,"request_id":"` + id + `","reply_to":"` + topics.Reply("ops", id) + `","spec":` + spec + `}`)
 	}

@@ -172,7 +172,7 @@ func (e *Engine) placePending(now instant) {
 }
 
 // room counts the room online nodes have for the scheduler's tasks:
-// their slots and queues (Node.Queue) less the tasks assigned there.
+// their slots and queues (NodeState.Queue) less the tasks assigned there.
 func (e *Engine) room() int {
 	free := 0
 	for _, c := range e.candidates() {

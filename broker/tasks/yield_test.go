@@ -38,7 +38,7 @@ func yieldSite(t *testing.T, edit func(*Options)) *harness {
 			edit(o)
 		}
 	})
-	h.node("pi-a", func(n *Node) { n.TaskSlots = 1; n.Slots = 1 })
+	h.node("pi-a", func(n *NodeState) { n.TaskSlots = 1; n.Slots = 1 })
 	long := builtin("long", 1000)
 	long.Checkpointable = true
 	h.submit(long)

@@ -45,16 +45,16 @@ func benchDecision(b *testing.B, pol string, n int) {
 		case r > 0.8:
 			speed = "2"
 		}
-		nd := tasks.Node{ID: fmt.Sprintf("pi-%05d", k), Online: true, HasFacts: true, Tier: protocol.TierEdge, Cores: 4,
+		nd := tasks.NodeState{ID: fmt.Sprintf("pi-%05d", k), Online: true, HasFacts: true, Tier: protocol.TierEdge, Cores: 4,
 			MemTotal: 4 << 30, Labels: map[string]string{LabelSpeed: speed, "zone": strconv.Itoa(k % 4)},
 			CPU: 0.1 * float64(k%5), Throttled: k%50 == 0}
-		cands = append(cands, &tasks.Candidate{Node: nd})
+		cands = append(cands, &tasks.Candidate{NodeState: nd})
 	}
-	cands = append(cands, &tasks.Candidate{Node: tasks.Node{ID: "vm-cloud", Online: true, HasFacts: true,
+	cands = append(cands, &tasks.Candidate{NodeState: tasks.NodeState{ID: "vm-cloud", Online: true, HasFacts: true,
 		Tier: protocol.TierCloud, Cores: 64, MemTotal: 256 << 30}})
 	slices.SortFunc(cands, func(a, b *tasks.Candidate) int { return cmpID(a.ID, b.ID) })
 	for _, c := range cands {
-		p.NodeUpdated(c.Node)
+		p.NodeUpdated(c.NodeState)
 	}
 	window := min(4096, 2*n) // attempts in flight, ended in FIFO order
 	type flight struct {

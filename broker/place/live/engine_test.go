@@ -59,7 +59,7 @@ func newQueueingRig(t testing.TB, queue int, mods ...func(*Options)) *engineRig 
 }
 
 func (g *engineRig) node(id, tier string, slots int) {
-	g.e.UpdateNode(tasks.Node{ID: id, Online: true, Instance: "i-" + id, HasFacts: true, Tier: tier, Cores: 4,
+	g.e.UpdateNode(tasks.NodeState{ID: id, Online: true, Instance: "i-" + id, HasFacts: true, Tier: tier, Cores: 4,
 		MemTotal: 4 << 30, Labels: map[string]string{LabelSlots: string(rune('0' + slots))}})
 	g.take()
 }

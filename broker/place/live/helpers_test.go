@@ -48,8 +48,8 @@ func newRig(t testing.TB, mods ...func(*Options)) *rig {
 func (g *rig) advance(d time.Duration) { g.now = g.now.Add(d) }
 
 // node brings a node online with facts: tier, and slots as its cores.
-func (g *rig) node(id, tier string, slots int, mods ...func(*tasks.Node)) {
-	n := tasks.Node{ID: id, Online: true, Instance: "i-" + id, HasFacts: true, Tier: tier, Cores: slots, MemTotal: 4 << 30}
+func (g *rig) node(id, tier string, slots int, mods ...func(*tasks.NodeState)) {
+	n := tasks.NodeState{ID: id, Online: true, Instance: "i-" + id, HasFacts: true, Tier: tier, Cores: slots, MemTotal: 4 << 30}
 	for _, m := range mods {
 		m(&n)
 	}
@@ -58,7 +58,7 @@ func (g *rig) node(id, tier string, slots int, mods ...func(*tasks.Node)) {
 		c = &tasks.Candidate{}
 		g.nodes[id] = c
 	}
-	c.Node = n
+	c.NodeState = n
 	g.p.NodeUpdated(n)
 }
 

@@ -16,12 +16,12 @@ const (
 	// LabelSlots is how many tasks the node runs at once (1 to 1024). Agents report their
 	// tasks.slots in their facts (task_slots); the label overrides that, and a node
 	// that reports neither counts its cores. The engine bounds the claim (tasks.Limits,
-	// Node.Slots), and that bound is what placement uses.
+	// tasks.NodeState.Slots), and that bound is what placement uses.
 	LabelSlots = tasks.LabelSlots
 	// LabelSpeed is one slot's speed in work units per second (a Pi 4 core is 1, a Pi Zero 2
 	// W core about 0.4, a Pi 5 core about 2): the prior the scheduler starts from before it
 	// has learned the node (above 0, at most 1000, and at most the operator's
-	// Node.MaxSpeed); a rate learned from the node's results outranks it.
+	// tasks.NodeState.MaxSpeed); a rate learned from the node's results outranks it.
 	LabelSpeed = "tether.speed"
 	// LabelRTT is the round trip between the node and the site in milliseconds (0 to
 	// 60000); for a cloud node it replaces the WAN's.
@@ -32,8 +32,8 @@ const (
 )
 
 // declare is how placement sees node n.
-func (p *Placer) declare(n *tasks.Node) place.Node {
-	d := place.Node{ID: n.ID, Tier: place.TierEdge, Cores: min(max(n.Cores, 1), maxSlots), Speed: defaultSpeed,
+func (p *Placer) declare(n *tasks.NodeState) place.NodeSpec {
+	d := place.NodeSpec{ID: n.ID, Tier: place.TierEdge, Cores: min(max(n.Cores, 1), maxSlots), Speed: defaultSpeed,
 		MemBytes: max(n.MemTotal, 0)}
 	if n.Tier == protocol.TierCloud {
 		d.Tier = place.TierCloud
@@ -71,7 +71,7 @@ func (p *Placer) declare(n *tasks.Node) place.Node {
 // configuration is the prior, each measurement evidence (links.Blend); each direction
 // of the bandwidth blends its own measurements. A cloud node's
 // link is the WAN's (refreshWAN), except for what its labels declare of its own.
-func (p *Placer) measured(d *place.Node) {
+func (p *Placer) measured(d *place.NodeSpec) {
 	e, ok := p.opt.Links.Get(d.ID)
 	if !ok {
 		return
@@ -91,7 +91,7 @@ func (p *Placer) measured(d *place.Node) {
 }
 
 // label returns the finite number labelled key on n within [lo, hi].
-func label(n *tasks.Node, key string, lo, hi float64) (float64, bool) {
+func label(n *tasks.NodeState, key string, lo, hi float64) (float64, bool) {
 	return labelValue(n.Labels, key, lo, hi)
 }
 
@@ -110,7 +110,7 @@ func labelValue(labels map[string]string, key string, lo, hi float64) (float64, 
 // report is node n's latest metrics as placement telemetry. Background load is the CPU share
 // the node reports busy less the share of the tasks the scheduler has running there (each
 // taken to keep one slot's core busy), within [0, 0.95].
-func (p *Placer) report(n *tasks.Node, i int, now float64) place.Report {
+func (p *Placer) report(n *tasks.NodeState, i int, now float64) place.Report {
 	r := place.Report{At: now, Queue: p.fleet.Assigned(i)}
 	if n.Throttled {
 		r.Health |= place.Throttled

@@ -9,7 +9,7 @@ import (
 // NodeUpdated implements tasks.Observer. A node joins the fleet with its first facts; its
 // declaration follows its facts and labels, its availability whether it is online, and its
 // report its latest metrics. O(log n), O(n) when its tier changes.
-func (p *Placer) NodeUpdated(n tasks.Node) {
+func (p *Placer) NodeUpdated(n tasks.NodeState) {
 	now := p.now()
 	i, known := p.nodes[n.ID]
 	if !n.HasFacts {
@@ -59,7 +59,7 @@ func (p *Placer) sync(nodes []*tasks.Candidate) {
 	online := make(map[string]bool, len(nodes))
 	for _, c := range nodes {
 		online[c.ID] = true
-		p.NodeUpdated(c.Node)
+		p.NodeUpdated(c.NodeState)
 	}
 	for id, i := range p.nodes {
 		if !online[id] {

@@ -29,7 +29,7 @@ type Placer struct {
 	validMsg string          // the names, for refusals
 
 	nodes    map[string]int      // node id → fleet index
-	decl     []place.Node        // by fleet index: as declared last
+	decl     []place.NodeSpec    // by fleet index: as declared last
 	rep      []place.Report      // by fleet index: as delivered last
 	up       int                 // fleet nodes up: online with facts
 	classes  map[string]int      // task class → place class

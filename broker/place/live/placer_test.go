@@ -116,9 +116,9 @@ func TestLearnsFromWorkDoneAfterAResume(t *testing.T) {
 }
 
 func TestAvoidsThrottledAndUndervoltedNodes(t *testing.T) {
-	for _, flag := range []func(*tasks.Node){
-		func(n *tasks.Node) { n.Throttled = true },
-		func(n *tasks.Node) { n.Undervoltage = true },
+	for _, flag := range []func(*tasks.NodeState){
+		func(n *tasks.NodeState) { n.Throttled = true },
+		func(n *tasks.NodeState) { n.Undervoltage = true },
 	} {
 		g := newRig(t)
 		g.node("edge-a", protocol.TierEdge, 2, flag)
@@ -131,7 +131,7 @@ func TestAvoidsThrottledAndUndervoltedNodes(t *testing.T) {
 }
 
 func TestBackgroundLoad(t *testing.T) {
-	busy := func(n *tasks.Node) { n.CPU = 0.9 }
+	busy := func(n *tasks.NodeState) { n.CPU = 0.9 }
 	g := newRig(t)
 	g.node("edge-a", protocol.TierEdge, 2, busy)
 	g.node("edge-b", protocol.TierEdge, 2)
@@ -144,7 +144,7 @@ func TestBackgroundLoad(t *testing.T) {
 	// The scheduler's own running tasks are not background load: edge-b, its one task
 	// running and reporting half its CPU busy, has none.
 	g.running("t1")
-	g.node("edge-b", protocol.TierEdge, 2, func(n *tasks.Node) { n.CPU = 0.5 })
+	g.node("edge-b", protocol.TierEdge, 2, func(n *tasks.NodeState) { n.CPU = 0.5 })
 	if got := g.p.fleet.Reported(g.index("edge-b")).BgLoad; got != 0 {
 		t.Errorf("edge-b's background load %v, want 0", got)
 	}
@@ -162,7 +162,7 @@ func TestEngineConstraints(t *testing.T) {
 	for k := range 1000 {
 		g.node(fmt.Sprintf("n-%04d", k), protocol.TierEdge, 2)
 	}
-	g.node("n-gpu", protocol.TierEdge, 2, func(n *tasks.Node) { n.Labels = map[string]string{"gpu": "yes"} })
+	g.node("n-gpu", protocol.TierEdge, 2, func(n *tasks.NodeState) { n.Labels = map[string]string{"gpu": "yes"} })
 	g.node("cloud-1", protocol.TierCloud, 8)
 	// One node of 1001 has the label: almost surely outside Tether's candidates; found by
 	// the exhaustive fallback.
@@ -204,7 +204,7 @@ func TestAvoidsTheNodeAnEarlierAttemptLeft(t *testing.T) {
 	// The node to avoid when no other fits.
 	r.Avoid = "edge-b"
 	s.Constraints.Labels = map[string]string{"x": "1"}
-	g.node("edge-b", protocol.TierEdge, 2, func(n *tasks.Node) { n.Labels = map[string]string{"x": "1"} })
+	g.node("edge-b", protocol.TierEdge, 2, func(n *tasks.NodeState) { n.Labels = map[string]string{"x": "1"} })
 	r = &tasks.Request{Task: "t", Spec: &s, Work: 1, Submitted: g.now, Avoid: "edge-b"}
 	if c := g.p.Place(r, g.cands()); c == nil || c.ID != "edge-b" {
 		t.Errorf("placed on %v, want edge-b, the only node that fits", c)
@@ -242,7 +242,7 @@ func TestLeastWorkPolicy(t *testing.T) {
 	if n := place(&tasks.Request{Task: "t", Spec: &s, Work: 1, Submitted: g.now, Avoid: "edge-d"}); n != "edge-c" {
 		t.Errorf("avoiding edge-d placed on %q, want edge-c", n)
 	}
-	g.node("edge-d", protocol.TierEdge, 4, func(n *tasks.Node) { n.Labels = map[string]string{"x": "1"} })
+	g.node("edge-d", protocol.TierEdge, 4, func(n *tasks.NodeState) { n.Labels = map[string]string{"x": "1"} })
 	only := sleepTask("only", 1, 0, 0)
 	only.Constraints.Labels = map[string]string{"x": "1"}
 	if n := place(&tasks.Request{Task: "only", Spec: &only, Work: 1, Submitted: g.now, Avoid: "edge-d"}); n != "edge-d" {
@@ -318,7 +318,7 @@ func TestOfflineNodeKeepsItsRecordWithinTheGrace(t *testing.T) {
 	g.node("edge-a", protocol.TierEdge, 2)
 	g.node("edge-b", protocol.TierEdge, 2)
 	g.place(sleepTask("t1", 5, 0, 0)) // edge-a
-	g.node("edge-a", protocol.TierEdge, 2, func(n *tasks.Node) { n.Online = false })
+	g.node("edge-a", protocol.TierEdge, 2, func(n *tasks.NodeState) { n.Online = false })
 	if n := g.place(sleepTask("t2", 1, 0, 0)); n != "edge-b" {
 		t.Errorf("placed on %s while edge-a is offline", n)
 	}
@@ -360,8 +360,8 @@ func TestAttemptsBeforeTheirNode(t *testing.T) {
 // A Placer that was told nothing brings its fleet in line with the candidates it is given.
 func TestPlaceWithoutObserverCalls(t *testing.T) {
 	g := newRig(t)
-	a := &tasks.Candidate{Node: tasks.Node{ID: "a", Online: true, HasFacts: true, Tier: protocol.TierEdge, Cores: 2}}
-	b := &tasks.Candidate{Node: tasks.Node{ID: "b", Online: true, HasFacts: true, Tier: protocol.TierEdge, Cores: 2}}
+	a := &tasks.Candidate{NodeState: tasks.NodeState{ID: "a", Online: true, HasFacts: true, Tier: protocol.TierEdge, Cores: 2}}
+	b := &tasks.Candidate{NodeState: tasks.NodeState{ID: "b", Online: true, HasFacts: true, Tier: protocol.TierEdge, Cores: 2}}
 	s := sleepTask("t", 1, 0, 0)
 	r := &tasks.Request{Task: "t", Spec: &s, Work: 1, Submitted: g.now}
 	if c := g.p.Place(r, []*tasks.Candidate{a, b}); c != a {
@@ -374,8 +374,8 @@ func TestPlaceWithoutObserverCalls(t *testing.T) {
 
 func TestLabelsDeclareTheNode(t *testing.T) {
 	g := newRig(t)
-	lbl := func(kv ...string) func(*tasks.Node) {
-		return func(n *tasks.Node) {
+	lbl := func(kv ...string) func(*tasks.NodeState) {
+		return func(n *tasks.NodeState) {
 			n.Labels = map[string]string{}
 			for k := 0; k < len(kv); k += 2 {
 				n.Labels[kv[k]] = kv[k+1]
@@ -406,11 +406,11 @@ func TestLabelsDeclareTheNode(t *testing.T) {
 // the node, not its cores; a tether.slots label still wins.
 func TestReportedSlotsDeclareTheNode(t *testing.T) {
 	g := newRig(t)
-	g.node("pi", protocol.TierEdge, 4, func(n *tasks.Node) { n.TaskSlots = 1 })
+	g.node("pi", protocol.TierEdge, 4, func(n *tasks.NodeState) { n.TaskSlots = 1 })
 	if got := g.p.fleet.Node(g.index("pi")).Cores; got != 1 {
 		t.Errorf("pi reporting 1 slot on 4 cores declared with %d", got)
 	}
-	g.node("pi", protocol.TierEdge, 4, func(n *tasks.Node) {
+	g.node("pi", protocol.TierEdge, 4, func(n *tasks.NodeState) {
 		n.TaskSlots = 1
 		n.Labels = map[string]string{LabelSlots: "3"}
 	})
@@ -440,7 +440,7 @@ func TestClassesAreBounded(t *testing.T) {
 func TestMeasuredLinksMoveThePlacement(t *testing.T) {
 	tb := links.NewTable()
 	g := newRig(t, func(o *Options) { o.Links = tb })
-	speed := func(n *tasks.Node) { n.Labels = map[string]string{LabelSpeed: "2"} }
+	speed := func(n *tasks.NodeState) { n.Labels = map[string]string{LabelSpeed: "2"} }
 	g.node("pi-fast", protocol.TierEdge, 8)
 	g.node("pi-slow", protocol.TierEdge, 8, speed)
 	chosen := map[string]int{}
@@ -484,7 +484,7 @@ func TestMeasuredLinksMoveThePlacement(t *testing.T) {
 func TestMeasuredUpLinkMovesInputsNotResults(t *testing.T) {
 	tb := links.NewTable()
 	g := newRig(t, func(o *Options) { o.Links = tb })
-	speed := func(n *tasks.Node) { n.Labels = map[string]string{LabelSpeed: "2"} }
+	speed := func(n *tasks.NodeState) { n.Labels = map[string]string{LabelSpeed: "2"} }
 	g.node("pi-fast", protocol.TierEdge, 8)
 	g.node("pi-slow", protocol.TierEdge, 8, speed)
 	input := func(id string) string { return g.place(sleepTask(id, 10, 40<<20, 0)) }
@@ -527,7 +527,7 @@ func TestMeasuredUpLinkMovesInputsNotResults(t *testing.T) {
 func TestInputsHeldOnANodeDrawTheTask(t *testing.T) {
 	g := newRig(t)
 	g.node("pi-a", protocol.TierEdge, 4)
-	g.node("pi-cam", protocol.TierEdge, 4, func(n *tasks.Node) { n.Labels = map[string]string{LabelSpeed: "0.8"} })
+	g.node("pi-cam", protocol.TierEdge, 4, func(n *tasks.NodeState) { n.Labels = map[string]string{LabelSpeed: "0.8"} })
 	frame := blob.ID{Size: 40 << 20}
 	frame.Sum[0] = 1
 	spec := func(id, from string) task.Spec {

@@ -55,7 +55,7 @@ func TestQueueChoosesTheSlotTheSimulatorChooses(t *testing.T) {
 			t.Run(policy+"/"+row.name, func(t *testing.T) {
 				g := newRig(t, func(o *Options) { o.Policy = policy })
 				for _, n := range row.nodes {
-					g.node(n.id, n.tier, n.slots, func(tn *tasks.Node) {
+					g.node(n.id, n.tier, n.slots, func(tn *tasks.NodeState) {
 						tn.Labels = map[string]string{LabelSpeed: n.speed}
 					})
 				}
@@ -143,7 +143,7 @@ func TestSRTFPreemptsWhereTheSimulatorDoes(t *testing.T) {
 		t.Run(row.name, func(t *testing.T) {
 			g := newRig(t, func(o *Options) { o.Policy = "srtf" })
 			for _, n := range row.nodes {
-				g.node(n.id, n.tier, n.slots, func(tn *tasks.Node) {
+				g.node(n.id, n.tier, n.slots, func(tn *tasks.NodeState) {
 					tn.Labels = map[string]string{LabelSpeed: n.speed}
 				})
 			}

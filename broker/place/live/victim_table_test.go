@@ -21,7 +21,7 @@ func TestVictimTable(t *testing.T) {
 			g := newRig(t)
 			for _, n := range c.Nodes {
 				speed := strconv.FormatFloat(n.Speed, 'g', -1, 64)
-				g.node(n.ID, protocol.TierEdge, n.Cores, func(tn *tasks.Node) {
+				g.node(n.ID, protocol.TierEdge, n.Cores, func(tn *tasks.NodeState) {
 					tn.MemTotal = n.MemMB << 20
 					tn.Labels = map[string]string{LabelSpeed: speed}
 				})
