@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/cliconf"
 )
 
@@ -33,7 +33,7 @@ func runKeygen(_ context.Context, env Env, args []string) error {
 	}
 	switch {
 	case *public != "" && *out == "":
-		k, err := tasks.LoadSigningKey(*public)
+		k, err := taskengine.LoadSigningKey(*public)
 		if err != nil {
 			return err
 		}
@@ -48,7 +48,7 @@ func runKeygen(_ context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	pemBytes, err := tasks.EncodeSigningKey(priv)
+	pemBytes, err := taskengine.EncodeSigningKey(priv)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/task"
 )
 
@@ -24,7 +24,7 @@ func TestKeygen(t *testing.T) {
 	if err != nil || len(pub) != ed25519.PublicKeySize {
 		t.Fatalf("printed public key %q: %v", out.String(), err)
 	}
-	k, err := tasks.LoadSigningKey(file)
+	k, err := taskengine.LoadSigningKey(file)
 	if err != nil {
 		t.Fatal(err)
 	}

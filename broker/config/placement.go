@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/broker/place/live"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 )
 
 // Placement configures how the scheduler chooses the node for each task
@@ -89,16 +89,16 @@ func DefaultPlacement() Placement {
 		WAN:            WANLink{RTT: live.DefaultWANRTT, UpMbps: live.DefaultWANMbps, DownMbps: live.DefaultWANMbps},
 		LinkProbe:      DefaultLinkProbe,
 		Preempt:        true,
-		YieldWait:      tasks.DefaultYieldWait,
+		YieldWait:      taskengine.DefaultYieldWait,
 		NodeQueue:      live.DefaultNodeQueue,
 	}
 }
 
-// EngineNodeQueue is the task engine's NodeQueue (tasks.Options): the
+// EngineNodeQueue is the task engine's NodeQueue (taskengine.Options): the
 // section's NodeQueue, or 0 under a central queue.
 func (p *Placement) EngineNodeQueue() int { return live.NodeQueue(p.Policy, p.NodeQueue) }
 
-// EngineYieldWait is the task engine's YieldWait (tasks.Options): the
+// EngineYieldWait is the task engine's YieldWait (taskengine.Options): the
 // section's, or negative (no yield) for 0.
 func (p *Placement) EngineYieldWait() time.Duration {
 	if p.YieldWait == 0 {

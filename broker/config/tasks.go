@@ -4,11 +4,11 @@ import (
 	"path"
 	"time"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 )
 
 // Tasks configures the scheduler's task store and task lifecycle
-// (broker/tasks; docs/scheduler-store.md).
+// (broker/taskengine; docs/scheduler-store.md).
 type Tasks struct {
 	// Dir holds the task store (Badger). Every transition is on disk
 	// there before it is announced.
@@ -65,10 +65,10 @@ type NodeLimit struct {
 }
 
 // Limits is the task engine's view of the limits.
-func (t *Tasks) Limits() tasks.Limits {
-	l := tasks.Limits{MaxSlots: t.MaxSlotsPerNode, SlotsPerCore: t.SlotsPerCore, MaxSpeed: t.MaxSpeed}
+func (t *Tasks) Limits() taskengine.Limits {
+	l := taskengine.Limits{MaxSlots: t.MaxSlotsPerNode, SlotsPerCore: t.SlotsPerCore, MaxSpeed: t.MaxSpeed}
 	for _, n := range t.NodeLimits {
-		l.Nodes = append(l.Nodes, tasks.NodeLimit{Match: n.Match, MaxSlots: n.MaxSlots, MaxSpeed: n.MaxSpeed})
+		l.Nodes = append(l.Nodes, taskengine.NodeLimit{Match: n.Match, MaxSlots: n.MaxSlots, MaxSpeed: n.MaxSpeed})
 	}
 	return l
 }
@@ -82,14 +82,14 @@ func DefaultTasks() Tasks {
 		AssignmentExpiry: 10 * time.Minute,
 		RetryBackoff:     5 * time.Second,
 		RetryBackoffMax:  5 * time.Minute,
-		StartTimeout:     tasks.DefaultStartTimeout,
-		ProgressTimeout:  tasks.DefaultProgressTimeout,
-		QuarantineAfter:  tasks.DefaultQuarantineAfter,
-		Quarantine:       tasks.DefaultQuarantine,
-		MaxPending:       tasks.DefaultMaxPending,
-		MaxSlotsPerNode:  tasks.DefaultMaxSlots,
-		SlotsPerCore:     tasks.DefaultSlotsPerCore,
-		MaxSpeed:         tasks.DefaultMaxSpeed,
+		StartTimeout:     taskengine.DefaultStartTimeout,
+		ProgressTimeout:  taskengine.DefaultProgressTimeout,
+		QuarantineAfter:  taskengine.DefaultQuarantineAfter,
+		Quarantine:       taskengine.DefaultQuarantine,
+		MaxPending:       taskengine.DefaultMaxPending,
+		MaxSlotsPerNode:  taskengine.DefaultMaxSlots,
+		SlotsPerCore:     taskengine.DefaultSlotsPerCore,
+		MaxSpeed:         taskengine.DefaultMaxSpeed,
 	}
 }
 

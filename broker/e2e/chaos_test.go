@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 	"github.com/tether-edge/tether/pkg/testenv"
@@ -84,7 +84,7 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv, err := tasks.ParseSigningKey(keyPEM)
+	priv, err := taskengine.ParseSigningKey(keyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,7 @@ func (o *Options) ensureDefaults() {
 
 // Node is the scheduler's record of one node. Copies are handed out; the
 // Fleet owns the originals. The task engine gets its own view of it
-// (tasks.NodeState) and placement another (place.NodeSpec).
+// (taskengine.NodeState) and placement another (place.NodeSpec).
 type Node struct {
 	ID        string
 	Facts     *protocol.Facts // nil until a birth is seen

@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 )
 
 // tombstoneTTL is how long a delete's tombstone stays in the stream. An
@@ -64,13 +64,13 @@ type entry struct {
 	remote bool // v is not held: read it from the stream
 }
 
-var _ tasks.Backend = (*backend)(nil)
+var _ taskengine.Backend = (*backend)(nil)
 
 // Backend loads the region's task store (the last message of every record
 // subject) and returns it, writable while t holds the region. It holds
 // every record's key in memory, and every value but finished tasks' (f/…),
 // which Get and Scan read from the stream.
-func (t *Term) Backend(ctx context.Context) (tasks.Backend, error) {
+func (t *Term) Backend(ctx context.Context) (taskengine.Backend, error) {
 	for {
 		b := newBackend(t)
 		// A request lost while a node dies goes unanswered: each attempt
@@ -276,7 +276,7 @@ func (b *backend) Scan(prefix, after []byte, values bool, fn func(k, v []byte) (
 // Commit publishes the units in order, as few atomic batches as the
 // server's batch limit allows, never splitting a unit; each batch is
 // acknowledged once stored on a quorum of the stream's replicas.
-func (b *backend) Commit(units []tasks.Unit) error {
+func (b *backend) Commit(units []taskengine.Unit) error {
 	b.cmu.Lock()
 	defer b.cmu.Unlock()
 	b.mu.RLock()
@@ -289,7 +289,7 @@ func (b *backend) Commit(units []tasks.Unit) error {
 		return b.failed
 	}
 	var batch []*nats.Msg
-	var applied []tasks.Write
+	var applied []taskengine.Write
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -322,7 +322,7 @@ func (b *backend) Commit(units []tasks.Unit) error {
 	return flush()
 }
 
-func (b *backend) msg(w tasks.Write) *nats.Msg {
+func (b *backend) msg(w taskengine.Write) *nats.Msg {
 	m := nats.NewMsg(b.subject(w.Key))
 	if w.Value == nil {
 		m.Header.Set(hdrDeleted, "1")
@@ -335,10 +335,10 @@ func (b *backend) msg(w tasks.Write) *nats.Msg {
 }
 
 // publish stores one batch while the term holds; a refusal of the epoch
-// check, or a term lost before or during the write, is tasks.ErrFenced.
+// check, or a term lost before or during the write, is taskengine.ErrFenced.
 func (b *backend) publish(batch []*nats.Msg) error {
 	if !b.t.Valid() {
-		return fmt.Errorf("ha: commit: lease lost: %w", tasks.ErrFenced)
+		return fmt.Errorf("ha: commit: lease lost: %w", taskengine.ErrFenced)
 	}
 	ctx, cancel := context.WithTimeout(b.t.ctx, writeTimeout)
 	defer cancel()
@@ -347,14 +347,14 @@ func (b *backend) publish(batch []*nats.Msg) error {
 	case err == nil:
 		return nil
 	case wrongSeq(err):
-		return fmt.Errorf("ha: commit refused at epoch %s: %w (%v)", strconv.FormatUint(b.t.Epoch(), 10), tasks.ErrFenced, err)
+		return fmt.Errorf("ha: commit refused at epoch %s: %w (%v)", strconv.FormatUint(b.t.Epoch(), 10), taskengine.ErrFenced, err)
 	case !b.t.Valid():
-		return fmt.Errorf("ha: commit: lease lost: %w (%v)", tasks.ErrFenced, err)
+		return fmt.Errorf("ha: commit: lease lost: %w (%v)", taskengine.ErrFenced, err)
 	}
 	return fmt.Errorf("ha: commit: %w", err)
 }
 
-func (b *backend) apply(ws []tasks.Write) {
+func (b *backend) apply(ws []taskengine.Write) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, w := range ws {

@@ -6,10 +6,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 )
 
-func scanAll(t *testing.T, b tasks.Backend, prefix, after string, values bool) []string {
+func scanAll(t *testing.T, b taskengine.Backend, prefix, after string, values bool) []string {
 	t.Helper()
 	var a []byte
 	if after != "" {
@@ -41,7 +41,7 @@ func TestBackendReadsWhatItWrote(t *testing.T) {
 	ra, _ := c.open(t, "a", 0)
 	ta := mustCampaign(t, ra)
 	b := mustBackend(t, ta)
-	units := []tasks.Unit{
+	units := []taskengine.Unit{
 		{{Key: []byte("v"), Value: []byte{0, 0, 0, 1}}},
 		{{Key: []byte("a/t2"), Value: []byte("r2")}, {Key: []byte("c/t2"), Value: []byte("cp2")}},
 		{{Key: []byte("a/t1"), Value: []byte("r1")}},
@@ -53,12 +53,12 @@ func TestBackendReadsWhatItWrote(t *testing.T) {
 	}
 	for i := range 600 { // 1,200 writes: two atomic batches
 		id := fmt.Sprintf("b%04d", i)
-		units = append(units, tasks.Unit{{Key: []byte("f/" + id), Value: []byte("d" + id)}, {Key: []byte("c/" + id), Value: nil}})
+		units = append(units, taskengine.Unit{{Key: []byte("f/" + id), Value: []byte("d" + id)}, {Key: []byte("c/" + id), Value: nil}})
 	}
 	if err := b.Commit(units); err != nil {
 		t.Fatal(err)
 	}
-	check := func(name string, b tasks.Backend) {
+	check := func(name string, b taskengine.Backend) {
 		t.Helper()
 		if d := cmp.Diff([]string{"a/t2=r2"}, scanAll(t, b, "a/", "", true)); d != "" {
 			t.Errorf("%s: a/ (-want +got):\n%s", name, d)

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tether-edge/tether/broker/natsconf"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/blob"
 )
 
@@ -60,7 +60,7 @@ func metaSubject(bucket, name string) string {
 // returned at once.
 func (t *Term) Blobs(ctx context.Context, maxBytes int64) (*Blobs, error) {
 	if !t.Valid() {
-		return nil, fmt.Errorf("ha: blob bucket: lease lost: %w", tasks.ErrFenced)
+		return nil, fmt.Errorf("ha: blob bucket: lease lost: %w", taskengine.ErrFenced)
 	}
 	bucket := natsconf.HABlobBucket(t.r.o.Region)
 	cfg := jetstream.ObjectStoreConfig{
@@ -138,11 +138,11 @@ const ownerKey = "tether-owner"
 // it verified to be id's; bytes that turn out not to be are deleted again
 // (an error wrapping blob.ErrCorrupt). owner, unless empty, is stored in
 // the object's metadata and listed as its Owner; an object already held
-// keeps its own. It writes only while the term is valid (tasks.ErrFenced
+// keeps its own. It writes only while the term is valid (taskengine.ErrFenced
 // otherwise).
 func (b *Blobs) Put(ctx context.Context, id blob.ID, r io.Reader, owner string) error {
 	if !b.t.Valid() {
-		return fmt.Errorf("ha: blob %s not replicated: lease lost: %w", id, tasks.ErrFenced)
+		return fmt.Errorf("ha: blob %s not replicated: lease lost: %w", id, taskengine.ErrFenced)
 	}
 	done, err := b.lock(ctx, id)
 	if err != nil {
@@ -260,7 +260,7 @@ func (b *Blobs) Restore(ctx context.Context, id blob.ID, st *blob.Store) error {
 
 // Delete deletes id from the bucket, metadata included, if this term
 // still holds the region: it reads the lease first and deletes nothing
-// when another holder or a later epoch is there (tasks.ErrFenced). A
+// when another holder or a later epoch is there (taskengine.ErrFenced). A
 // blob the bucket does not hold is no error.
 func (b *Blobs) Delete(ctx context.Context, id blob.ID) error {
 	if err := b.t.check(ctx); err != nil {
@@ -319,7 +319,7 @@ func (t *Term) check(ctx context.Context) error {
 		return err
 	}
 	if holder != t.r.o.Holder || epoch != t.Epoch() || !t.Valid() {
-		return fmt.Errorf("ha: the region is held by %q at epoch %d, not this term (epoch %d): %w", holder, epoch, t.Epoch(), tasks.ErrFenced)
+		return fmt.Errorf("ha: the region is held by %q at epoch %d, not this term (epoch %d): %w", holder, epoch, t.Epoch(), taskengine.ErrFenced)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tether-edge/tether/broker/natsconf"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/blob"
 )
 
@@ -131,8 +131,8 @@ func TestBlobsOutliveTheirScheduler(t *testing.T) {
 		t.Fatal("a continued restore differs from the blob")
 	}
 
-	if err := ba.Delete(ctx, idBig); !errors.Is(err, tasks.ErrFenced) {
-		t.Fatalf("the deposed scheduler's Delete: %v, want tasks.ErrFenced", err)
+	if err := ba.Delete(ctx, idBig); !errors.Is(err, taskengine.ErrFenced) {
+		t.Fatalf("the deposed scheduler's Delete: %v, want taskengine.ErrFenced", err)
 	}
 	if ok, err := bb.Has(ctx, idBig); !ok || err != nil {
 		t.Fatalf("after a deposed Delete: Has = %v, %v", ok, err)

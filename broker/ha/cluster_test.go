@@ -14,7 +14,7 @@ import (
 
 	"github.com/tether-edge/tether/broker/natsconf"
 	"github.com/tether-edge/tether/broker/natsconf/natstest"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 )
 
 const (
@@ -115,7 +115,7 @@ func mustCampaign(t *testing.T, r *Region) *Term {
 	return tm
 }
 
-func mustBackend(t *testing.T, tm *Term) tasks.Backend {
+func mustBackend(t *testing.T, tm *Term) taskengine.Backend {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

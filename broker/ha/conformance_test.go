@@ -12,15 +12,15 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tether-edge/tether/broker/natsconf/natstest"
-	"github.com/tether-edge/tether/broker/tasks"
-	"github.com/tether-edge/tether/broker/tasks/backendtest"
+	"github.com/tether-edge/tether/broker/taskengine"
+	"github.com/tether-edge/tether/broker/taskengine/backendtest"
 )
 
 // TestConformance runs the task store's backend suite on the JetStream
 // backend, one region per directory the suite names, on one real 3-node
 // cluster. Opening a directory again campaigns again: the store reloads on
 // a new term (the suite's Reopen and StoreRoundTrip go through
-// tasks.OpenStoreOn). The cluster's one user may do anything: natsconf's
+// taskengine.OpenStoreOn). The cluster's one user may do anything: natsconf's
 // permissions are TestOnlySchedulersTouchTheStream's business, and a
 // scheduler's grant names one region.
 func TestConformance(t *testing.T) {
@@ -32,7 +32,7 @@ func TestConformance(t *testing.T) {
 	c := region{natstest.Start(t, testRegion, []byte(auth))}
 	var mu sync.Mutex
 	regions := map[string]string{} // dir → region
-	backendtest.Run(t, func(t *testing.T, dir string) tasks.Backend {
+	backendtest.Run(t, func(t *testing.T, dir string) taskengine.Backend {
 		mu.Lock()
 		id, ok := regions[dir]
 		if !ok {
@@ -67,7 +67,7 @@ func TestConformance(t *testing.T) {
 // termBackend resigns its term when closed, so the directory's next
 // opening takes the region at once.
 type termBackend struct {
-	tasks.Backend
+	taskengine.Backend
 	t *Term
 }
 

@@ -8,13 +8,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 )
 
 // TestFencing: a holder whose renewals stopped without it noticing (a
 // paused process: its timers did not run) still believes in its term
 // after another scheduler took over. Its Commit is refused by the stream
-// itself and returns tasks.ErrFenced, every later one too, and the new holder
+// itself and returns taskengine.ErrFenced, every later one too, and the new holder
 // sees none of it.
 func TestFencing(t *testing.T) {
 	c := startRegion(t)
@@ -22,7 +22,7 @@ func TestFencing(t *testing.T) {
 	rb, _ := c.open(t, "b", 1)
 	ta := mustCampaign(t, ra)
 	ba := mustBackend(t, ta)
-	if err := ba.Commit([]tasks.Unit{{{Key: []byte("a/t1"), Value: []byte("one")}}}); err != nil {
+	if err := ba.Commit([]taskengine.Unit{{{Key: []byte("a/t1"), Value: []byte("one")}}}); err != nil {
 		t.Fatal(err)
 	}
 	close(ta.resign) // renewals stop; Lost never closes, as in a paused process
@@ -35,19 +35,19 @@ func TestFencing(t *testing.T) {
 		t.Fatalf("epoch %d after %d", tb.Epoch(), ta.Epoch())
 	}
 
-	err := ba.Commit([]tasks.Unit{{{Key: []byte("a/t2"), Value: []byte("two")}}, {{Key: []byte("a/t1"), Value: nil}, {Key: []byte("c/t1"), Value: []byte("cp")}}})
-	if !errors.Is(err, tasks.ErrFenced) {
-		t.Fatalf("deposed Commit: %v, want tasks.ErrFenced", err)
+	err := ba.Commit([]taskengine.Unit{{{Key: []byte("a/t2"), Value: []byte("two")}}, {{Key: []byte("a/t1"), Value: nil}, {Key: []byte("c/t1"), Value: []byte("cp")}}})
+	if !errors.Is(err, taskengine.ErrFenced) {
+		t.Fatalf("deposed Commit: %v, want taskengine.ErrFenced", err)
 	}
-	if err := ba.Commit([]tasks.Unit{{{Key: []byte("a/t3"), Value: []byte("three")}}}); !errors.Is(err, tasks.ErrFenced) {
-		t.Fatalf("Commit after fencing: %v, want tasks.ErrFenced", err)
+	if err := ba.Commit([]taskengine.Unit{{{Key: []byte("a/t3"), Value: []byte("three")}}}); !errors.Is(err, taskengine.ErrFenced) {
+		t.Fatalf("Commit after fencing: %v, want taskengine.ErrFenced", err)
 	}
 	// The stream refuses the deposed epoch's messages whatever the client
 	// does: one message, and an atomic batch.
 	bk := ba.(*backend)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, ws := range [][]tasks.Write{{{Key: []byte("a/t4"), Value: []byte("x")}}, {{Key: []byte("a/t5"), Value: []byte("x")}, {Key: []byte("a/t6"), Value: []byte("x")}}} {
+	for _, ws := range [][]taskengine.Write{{{Key: []byte("a/t4"), Value: []byte("x")}}, {{Key: []byte("a/t5"), Value: []byte("x")}, {Key: []byte("a/t6"), Value: []byte("x")}}} {
 		var msgs []*nats.Msg
 		for _, w := range ws {
 			msgs = append(msgs, bk.msg(w))
@@ -68,7 +68,7 @@ func TestFencing(t *testing.T) {
 	if len(got) != 1 || got[0] != "a/t1=one" {
 		t.Errorf("the new holder reads %q, want only a/t1=one", got)
 	}
-	if err := bb.Commit([]tasks.Unit{{{Key: []byte("a/t7"), Value: []byte("seven")}}}); err != nil {
+	if err := bb.Commit([]taskengine.Unit{{{Key: []byte("a/t7"), Value: []byte("seven")}}}); err != nil {
 		t.Errorf("the new holder's Commit: %v", err)
 	}
 }

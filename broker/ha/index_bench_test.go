@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 )
 
 // BenchmarkIndexTaskLifecycle is the in-memory index's share of one task's
@@ -19,15 +19,15 @@ func BenchmarkIndexTaskLifecycle(b *testing.B) {
 			be := newIndexOnly()
 			name := func(i int) string { return fmt.Sprintf("%012d", i) }
 			for i := range held {
-				be.apply([]tasks.Write{{Key: []byte("f/" + name(i)), Value: []byte("{}")}})
+				be.apply([]taskengine.Write{{Key: []byte("f/" + name(i)), Value: []byte("{}")}})
 			}
 			val := []byte(`{"state":"pending"}`)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
 				id := name(held + i)
-				be.apply([]tasks.Write{{Key: []byte("a/" + id), Value: val}})
-				be.apply([]tasks.Write{{Key: []byte("a/" + id)}, {Key: []byte("f/" + id), Value: val}, {Key: []byte("f/" + name(i))}})
+				be.apply([]taskengine.Write{{Key: []byte("a/" + id), Value: val}})
+				be.apply([]taskengine.Write{{Key: []byte("a/" + id)}, {Key: []byte("f/" + id), Value: val}, {Key: []byte("f/" + name(i))}})
 			}
 		})
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 )
 
 // TestNodeLossUnderCommits: SIGKILL the node leading the region's stream
@@ -41,7 +41,7 @@ func TestNodeLossUnderCommits(t *testing.T) {
 			t.Logf("killed n%d, the stream's leader", victim+1)
 		}
 		id := fmt.Sprintf("t%04d", i)
-		err := b.Commit([]tasks.Unit{{{Key: []byte("a/" + id), Value: []byte("r" + id)}, {Key: []byte("c/" + id), Value: []byte("c" + id)}}})
+		err := b.Commit([]taskengine.Unit{{{Key: []byte("a/" + id), Value: []byte("r" + id)}, {Key: []byte("c/" + id), Value: []byte("c" + id)}}})
 		if err == nil {
 			acked[i] = true
 			continue
@@ -52,7 +52,7 @@ func TestNodeLossUnderCommits(t *testing.T) {
 			t.Fatalf("%d commits failed", failures)
 		}
 		b.Close()
-		if !errors.Is(err, tasks.ErrFenced) && tm.Valid() {
+		if !errors.Is(err, taskengine.ErrFenced) && tm.Valid() {
 			// The outcome is unknown but the term holds: reload.
 			if b, err = tm.Backend(ctx); err != nil {
 				t.Fatal(err)

@@ -32,12 +32,12 @@
 //     scheduler and the simulator (broker/sim);
 //   - place/live: the live adapter — these policies behind the task engine's Placer, its View
 //     kept in step with the engine's nodes and attempts;
-//   - broker/tasks: the engine's seam (tasks.Placer and its optional Observer, PolicyChecker
-//     and Queue) and the constraints every placement honours (tasks.Fits);
+//   - broker/taskengine: the engine's seam (taskengine.Placer and its optional Observer, PolicyChecker
+//     and Queue) and the constraints every placement honours (taskengine.Fits);
 //   - broker/config (placement.go): the placement section that configures place/live.
 //
-// A node reaches a decision as fleet.Node (what the fleet heard), then tasks.NodeState (serve's
-// taskNode; the engine bounds its claimed slots and speed, tasks.Limits), then
-// tasks.Candidate (that node with the engine's charges, handed to Place without a copy), then
+// A node reaches a decision as fleet.Node (what the fleet heard), then taskengine.NodeState (serve's
+// taskNode; the engine bounds its claimed slots and speed, taskengine.Limits), then
+// taskengine.Candidate (that node with the engine's charges, handed to Place without a copy), then
 // this package's NodeSpec and Report (place/live's declare and report).
 package place

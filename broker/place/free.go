@@ -20,7 +20,7 @@ const DefaultNodeQueue = 0
 // A busy node is chosen when the cost model says t is done there sooner, waiting in its
 // queue, than anywhere else with room — the cloud included, behind its WAN backlog. It is the
 // simulator's "tether" (broker/sim); the live scheduler's is PickAll with the engine's own
-// room check (tasks.FitsQueued) as t.Allow, on the record the fleet mirrors
+// room check (taskengine.FitsQueued) as t.Allow, on the record the fleet mirrors
 // (broker/place/live). O(1) candidate evaluations, O(nodes) for the fallback.
 func PickFree(f *View, p Dispatcher, t *Task, queue int, now float64) Decision {
 	allow := t.Allow

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/broker/ha"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/blob"
 )
 
@@ -159,7 +159,7 @@ const replicateTries = 3
 // replicate stores id, which the local store holds, in the region's
 // bucket; nothing to do without ha or when the bucket holds it. An
 // upload charged to an operator names it in the object, so a successor
-// charges it too. A write refused for the lease (ha's tasks.ErrFenced)
+// charges it too. A write refused for the lease (ha's taskengine.ErrFenced)
 // is not tried again.
 func (s *scheduler) replicate(ctx context.Context, id blob.ID) error {
 	if s.replica == nil || s.inReplica.has(id) {
@@ -173,7 +173,7 @@ func (s *scheduler) replicate(ctx context.Context, id blob.ID) error {
 			s.inReplica.add(id, time.Now())
 			return nil
 		}
-		if try == replicateTries || errors.Is(err, tasks.ErrFenced) {
+		if try == replicateTries || errors.Is(err, taskengine.ErrFenced) {
 			break
 		}
 		select {

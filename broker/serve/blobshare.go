@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/blob"
 )
 
@@ -106,19 +106,19 @@ func (s *shares) usedBy(node string) int64 {
 
 // restoreShares charges the blobs the store holds, whole or in part, and
 // under ha those the region's blob bucket holds, to the nodes the task
-// store says they came from (tasks.BlobOwners), after the operators'
+// store says they came from (taskengine.BlobOwners), after the operators'
 // uploads are charged to their operators again (restoreOperators). It runs
 // before the first pull can start; it reads every finished task, unless
 // the blob store is empty. A failure to read the tasks is logged
 // and leaves those blobs uncharged: the shares protect the store, they do
 // not decide what the scheduler keeps.
-func (s *scheduler) restoreShares(ctx context.Context, st *tasks.Store, ld tasks.Loaded) {
+func (s *scheduler) restoreShares(ctx context.Context, st *taskengine.Store, ld taskengine.Loaded) {
 	s.restoreOperators()
 	if used, _ := s.blobStore.Usage(); used == 0 && s.inReplica.empty() {
 		return // nothing to charge: no reading every finished task
 	}
 	restored, bytes := 0, int64(0)
-	err := tasks.BlobOwners(ctx, st, ld, func(id blob.ID, node string) {
+	err := taskengine.BlobOwners(ctx, st, ld, func(id blob.ID, node string) {
 		if !s.blobStore.Has(id) && s.blobStore.Written(id) == 0 && !s.inReplica.has(id) {
 			return
 		}

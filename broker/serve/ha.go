@@ -16,7 +16,7 @@ import (
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/ha"
 	"github.com/tether-edge/tether/broker/httpd"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/session"
 )
 
@@ -164,15 +164,15 @@ func (l *leadership) bind(ctx context.Context) context.Context {
 
 // store opens the task store in the region's replicated stream, fenced
 // on this term's epoch.
-func (l *leadership) store(ctx context.Context, log *slog.Logger) (*tasks.Store, tasks.Loaded, error) {
+func (l *leadership) store(ctx context.Context, log *slog.Logger) (*taskengine.Store, taskengine.Loaded, error) {
 	b, err := l.term.Backend(ctx)
 	if err != nil {
-		return nil, tasks.Loaded{}, fmt.Errorf("ha: task store: %w", err)
+		return nil, taskengine.Loaded{}, fmt.Errorf("ha: task store: %w", err)
 	}
-	st, ld, err := tasks.OpenStoreOn(b, log)
+	st, ld, err := taskengine.OpenStoreOn(b, log)
 	if err != nil {
 		_ = b.Close()
-		return nil, tasks.Loaded{}, fmt.Errorf("ha: task store: %w", err)
+		return nil, taskengine.Loaded{}, fmt.Errorf("ha: task store: %w", err)
 	}
 	return st, ld, nil
 }

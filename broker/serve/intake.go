@@ -33,7 +33,7 @@ type intake struct {
 	seed   maphash.Seed
 	wg     sync.WaitGroup
 	// afterCommit runs its argument once what the worker applied so far is
-	// committed (tasks.Service.AfterCommit). A message of a deferred
+	// committed (taskengine.Service.AfterCommit). A message of a deferred
 	// subscription (task events, submissions, control requests: Ack set)
 	// is acknowledged through it, so the broker keeps one the scheduler
 	// dies or is deposed before committing, and delivers it to the

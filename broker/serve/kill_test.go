@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/broker/config"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
@@ -111,7 +111,7 @@ func TestSchedulerKillLosesNoAcknowledgedEvent(t *testing.T) {
 	}
 	<-exited
 
-	st, ld, _, err := tasks.OpenStore(store, nil)
+	st, ld, _, err := taskengine.OpenStore(store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

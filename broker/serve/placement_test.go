@@ -6,7 +6,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tether-edge/tether/broker/fleet"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
@@ -17,7 +17,7 @@ func TestTaskNodeCarriesMetrics(t *testing.T) {
 		Facts: &protocol.Facts{Tier: protocol.TierEdge, Cores: 4, MemTotal: 1 << 30, Labels: map[string]string{"tether.slots": "2"}},
 		Metrics: &protocol.Metrics{CPU: protocol.CPU{Total: 42},
 			Throttle: &protocol.Throttle{SoftTempLimit: true, UndervoltageOccurred: true}}}
-	want := tasks.NodeState{ID: "pi-1", Online: true, Instance: "i1", HasFacts: true, Tier: protocol.TierEdge, Cores: 4,
+	want := taskengine.NodeState{ID: "pi-1", Online: true, Instance: "i1", HasFacts: true, Tier: protocol.TierEdge, Cores: 4,
 		MemTotal: 1 << 30, Labels: map[string]string{"tether.slots": "2"}, CPU: 0.42, Throttled: true}
 	if diff := cmp.Diff(want, taskNode(n)); diff != "" {
 		t.Errorf("taskNode (-want +got):\n%s", diff)

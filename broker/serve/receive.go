@@ -56,7 +56,7 @@ func receiverFilters(topics protocol.Topics) []string {
 //     connection's arrive in order, and the lock orders a will or a
 //     replaced connection's last message against the new one's.
 //   - A task event is acknowledged only once committed to the task store
-//     (tasks.Committed; see route), so a SIGKILL of the scheduler, which
+//     (taskengine.Committed; see route), so a SIGKILL of the scheduler, which
 //     takes the broker with it, loses no event the broker acknowledged.
 //     Fleet state is soft: rebuilt from retained births and fresh reports
 //     after a restart.

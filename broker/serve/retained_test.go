@@ -12,7 +12,7 @@ import (
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/mqttd"
 	"github.com/tether-edge/tether/broker/mqttd/mqttdtest"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
@@ -119,7 +119,7 @@ func TestServeRefusesRetainedRequests(t *testing.T) {
 		t.Fatalf("the retained requests were answered %d and %d times, want once each", n, m)
 	}
 
-	st, ld, _, err := tasks.OpenStore(cfg.Tasks.Dir, slog.New(slog.DiscardHandler))
+	st, ld, _, err := taskengine.OpenStore(cfg.Tasks.Dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

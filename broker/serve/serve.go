@@ -3,7 +3,7 @@
 // and in both cases connects to the broker through the same MQTT session a
 // remote scheduler would use. It keeps the fleet view and publishes the
 // retained scheduler status, fleet summary and per-node fleet rows, and runs the
-// task store and lifecycle (broker/tasks): submissions, cancellations,
+// task store and lifecycle (broker/taskengine): submissions, cancellations,
 // agents' task events, and the fleet's changes feed it. Tasks are placed
 // with broker/place's policies (broker/place/live), configured in the
 // placement section.
@@ -27,7 +27,7 @@ import (
 	"github.com/tether-edge/tether/broker/mqttd"
 	"github.com/tether-edge/tether/broker/place/links"
 	"github.com/tether-edge/tether/broker/place/live"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
@@ -269,8 +269,8 @@ type scheduler struct {
 	unverified *rateLog
 	ready      sync.Once
 	readyOnce  atomic.Bool // set once ready has run: /readyz
-	store      *tasks.Store
-	tasks      *tasks.Service
+	store      *taskengine.Store
+	tasks      *taskengine.Service
 	// viewEpoch counts connections to the broker; publishLoop publishes
 	// every row again when it changes.
 	viewEpoch atomic.Uint64
@@ -321,7 +321,7 @@ func redelivery(cfg config.Config) time.Duration {
 }
 
 func newScheduler(cfg config.Config, o Options, brokers []string, password string,
-	st *tasks.Store, ld tasks.Loaded, key ed25519.PrivateKey, lead *leadership) (*scheduler, error) {
+	st *taskengine.Store, ld taskengine.Loaded, key ed25519.PrivateKey, lead *leadership) (*scheduler, error) {
 	topics, err := protocol.NewTopics(cfg.Region)
 	if err != nil {
 		return nil, err
@@ -369,7 +369,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 	if err != nil {
 		return nil, err
 	}
-	s.tasks, err = tasks.NewService(st, ld, s.sess, tasks.ServiceOptions{
+	s.tasks, err = taskengine.NewService(st, ld, s.sess, taskengine.ServiceOptions{
 		Topics: topics, Key: key, Logger: o.Logger, Placer: placer,
 		Grace: cfg.Tasks.NodeLostGrace, AckTimeout: cfg.Tasks.AckTimeout, Expiry: cfg.Tasks.AssignmentExpiry,
 		BackoffBase: cfg.Tasks.RetryBackoff, BackoffCap: cfg.Tasks.RetryBackoffMax,

@@ -8,7 +8,7 @@ import (
 
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/fleet"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
 )
@@ -17,13 +17,13 @@ import (
 // region's replicated stream — and loads the signing key. A key file
 // that is configured but unusable is an error; no key file leaves tasks
 // pending, which the engine logs.
-func openTasks(ctx context.Context, cfg config.Config, o Options, lead *leadership) (*tasks.Store, tasks.Loaded, ed25519.PrivateKey, error) {
+func openTasks(ctx context.Context, cfg config.Config, o Options, lead *leadership) (*taskengine.Store, taskengine.Loaded, ed25519.PrivateKey, error) {
 	log := o.Logger.With("component", "tasks")
 	var key ed25519.PrivateKey
 	if f := cfg.Tasks.SigningKeyFile; f != "" {
 		var err error
-		if key, err = tasks.LoadSigningKey(f); err != nil {
-			return nil, tasks.Loaded{}, nil, err
+		if key, err = taskengine.LoadSigningKey(f); err != nil {
+			return nil, taskengine.Loaded{}, nil, err
 		}
 		log.Info("signing key loaded", "key", task.KeyID(key.Public().(ed25519.PublicKey)))
 	} else {
@@ -34,9 +34,9 @@ func openTasks(ctx context.Context, cfg config.Config, o Options, lead *leadersh
 		st, ld, err := lead.store(ctx, o.Logger)
 		return st, ld, key, err
 	}
-	st, ld, rec, err := tasks.OpenStore(cfg.Tasks.Dir, o.Logger)
+	st, ld, rec, err := taskengine.OpenStore(cfg.Tasks.Dir, o.Logger)
 	if err != nil {
-		return nil, tasks.Loaded{}, nil, err
+		return nil, taskengine.Loaded{}, nil, err
 	}
 	if rec != nil {
 		log.Error("the task store was damaged and set aside: the tasks it held are not scheduled",
@@ -47,8 +47,8 @@ func openTasks(ctx context.Context, cfg config.Config, o Options, lead *leadersh
 
 // taskNode is what the task engine needs of a fleet node: its facts, and
 // from its latest metrics its CPU load and health flags for placement.
-func taskNode(n fleet.Node) tasks.NodeState {
-	tn := tasks.NodeState{ID: n.ID, Online: n.Online, Instance: n.Instance, DiskFull: n.DiskFull}
+func taskNode(n fleet.Node) taskengine.NodeState {
+	tn := taskengine.NodeState{ID: n.ID, Online: n.Online, Instance: n.Instance, DiskFull: n.DiskFull}
 	if f := n.Facts; f != nil {
 		tn.HasFacts, tn.Tier, tn.Labels, tn.Cores, tn.TaskSlots = true, f.Tier, f.Labels, f.Cores, f.TaskSlots
 		tn.MemTotal = int64(min(f.MemTotal, math.MaxInt64))

@@ -16,7 +16,7 @@ import (
 
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/mqttd"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
@@ -57,7 +57,7 @@ func newSiteCfg(t testing.TB, users func(map[string]string), mod func(*config.Co
 		}
 	}
 	key := siteKey
-	pem, err := tasks.EncodeSigningKey(key)
+	pem, err := taskengine.EncodeSigningKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}

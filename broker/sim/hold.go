@@ -8,7 +8,7 @@ import (
 	"github.com/tether-edge/tether/broker/place"
 )
 
-// The simulator's "tether" places as the live scheduler's does (broker/tasks' engine with
+// The simulator's "tether" places as the live scheduler's does (broker/taskengine' engine with
 // broker/place/live's Placer): a task goes only to a node with room by the scheduler's record
 // — a free slot, or fewer than Config.NodeQueue tasks waiting in its queue (place.PickFree,
 // the live placement.node_queue) — and one no node has room for waits at the scheduler,
@@ -28,10 +28,10 @@ import (
 //     takes a victim's slot (place.TetherVictim, preemptFor), at most maxVictimSearches times
 //     a pass or a submission, and is placed again; the victim is held, for the next pass.
 
-// tickEvery is the engine's tick (broker/tasks' Service).
+// tickEvery is the engine's tick (broker/taskengine' Service).
 const tickEvery = 0.5
 
-// maxMisses and maxVictimSearches are the engine's bounds on a pass (broker/tasks).
+// maxMisses and maxVictimSearches are the engine's bounds on a pass (broker/taskengine).
 const (
 	maxMisses         = 64
 	maxVictimSearches = 8

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
@@ -36,7 +36,7 @@ func benchDecision(b *testing.B, pol string, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cands := make([]*tasks.Candidate, 0, n+1)
+	cands := make([]*taskengine.Candidate, 0, n+1)
 	for k := 0; k < n; k++ {
 		speed := "1"
 		switch r := rng.Float64(); {
@@ -45,21 +45,21 @@ func benchDecision(b *testing.B, pol string, n int) {
 		case r > 0.8:
 			speed = "2"
 		}
-		nd := tasks.NodeState{ID: fmt.Sprintf("pi-%05d", k), Online: true, HasFacts: true, Tier: protocol.TierEdge, Cores: 4,
+		nd := taskengine.NodeState{ID: fmt.Sprintf("pi-%05d", k), Online: true, HasFacts: true, Tier: protocol.TierEdge, Cores: 4,
 			MemTotal: 4 << 30, Labels: map[string]string{LabelSpeed: speed, "zone": strconv.Itoa(k % 4)},
 			CPU: 0.1 * float64(k%5), Throttled: k%50 == 0}
-		cands = append(cands, &tasks.Candidate{NodeState: nd})
+		cands = append(cands, &taskengine.Candidate{NodeState: nd})
 	}
-	cands = append(cands, &tasks.Candidate{NodeState: tasks.NodeState{ID: "vm-cloud", Online: true, HasFacts: true,
+	cands = append(cands, &taskengine.Candidate{NodeState: taskengine.NodeState{ID: "vm-cloud", Online: true, HasFacts: true,
 		Tier: protocol.TierCloud, Cores: 64, MemTotal: 256 << 30}})
-	slices.SortFunc(cands, func(a, b *tasks.Candidate) int { return cmpID(a.ID, b.ID) })
+	slices.SortFunc(cands, func(a, b *taskengine.Candidate) int { return cmpID(a.ID, b.ID) })
 	for _, c := range cands {
 		p.NodeUpdated(c.NodeState)
 	}
 	window := min(4096, 2*n) // attempts in flight, ended in FIFO order
 	type flight struct {
 		id   string
-		c    *tasks.Candidate
+		c    *taskengine.Candidate
 		work float64
 	}
 	ring := make([]flight, 0, window)
@@ -76,17 +76,17 @@ func benchDecision(b *testing.B, pol string, n int) {
 	for k := range ids {
 		ids[k] = "t" + strconv.Itoa(k)
 	}
-	var req tasks.Request
+	var req taskengine.Request
 	place := func(k int) (flight, time.Duration) {
 		s := &spec[k%len(spec)]
 		s.Work = 0.5 + rng.Float64()
-		req = tasks.Request{Task: ids[k%window], Spec: s, Work: s.Work, Submitted: now}
+		req = taskengine.Request{Task: ids[k%window], Spec: s, Work: s.Work, Submitted: now}
 		start := time.Now()
 		c := p.Place(&req, cands)
 		if c == nil {
 			b.Fatalf("decision %d: no node", k)
 		}
-		p.AttemptAssigned(tasks.Attempt{Task: req.Task, Attempt: 1, Node: c.ID, Request: &req})
+		p.AttemptAssigned(taskengine.Attempt{Task: req.Task, Attempt: 1, Node: c.ID, Request: &req})
 		took := time.Since(start)
 		c.Outstanding += req.Work
 		c.CPUMillis += s.Resources.CPUMillis

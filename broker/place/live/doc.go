@@ -1,6 +1,6 @@
 // Package live is the live scheduler's placement: broker/place's dispatch policies
 // (Tether's cost model, P2C, least-work, round robin, random, weighted random, least-loaded)
-// behind broker/tasks' Placer interface.
+// behind broker/taskengine' Placer interface.
 //
 // The Placer keeps a place.View that mirrors what the task engine knows, told through the
 // engine's Observer calls:
@@ -21,10 +21,10 @@
 //     fetch_ms its inputs took to arrive and, for builtins, work_done).
 //
 // For a queue order (fifo, sjf, srtf, edf, priority) New returns a Queued: the engine keeps
-// the tasks pending at the scheduler, offers them in the queue's order (tasks.Queue), and each
+// the tasks pending at the scheduler, offers them in the queue's order (taskengine.Queue), and each
 // is placed only on a node with a free slot by the fleet's record, the one the cost model says
-// finishes it first. srtf preempts for a task that would wait (tasks.WaitPreempter), edf
-// refuses at submission a deadline it cannot meet (tasks.Admitter): the simulator's rules
+// finishes it first. srtf preempts for a task that would wait (taskengine.WaitPreempter), edf
+// refuses at submission a deadline it cannot meet (taskengine.Admitter): the simulator's rules
 // (place.SRTFVictim, place.AdmitEDF).
 //
 // A decision (Place) maps the request onto a place.Task — work, class, input and output

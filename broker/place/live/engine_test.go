@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
@@ -20,8 +20,8 @@ type engineRig struct {
 	t      testing.TB
 	now    time.Time
 	topics protocol.Topics
-	e      *tasks.Engine
-	pl     tasks.Placer // what the engine was given
+	e      *taskengine.Engine
+	pl     taskengine.Placer // what the engine was given
 	p      *Placer
 	seq    uint64
 	status map[string]task.Status // the last status of each task taken
@@ -52,14 +52,14 @@ func newQueueingRig(t testing.TB, queue int, mods ...func(*Options)) *engineRig 
 		g.p = p.Placer
 	}
 	key := ed25519.NewKeyFromSeed([]byte("tether live placer test key seed"))
-	if g.e, err = tasks.New(tasks.Options{Topics: g.topics, Key: key, Placer: pl, Now: clock, NodeQueue: queue}, tasks.Loaded{}); err != nil {
-		t.Fatalf("tasks.New: %v", err)
+	if g.e, err = taskengine.New(taskengine.Options{Topics: g.topics, Key: key, Placer: pl, Now: clock, NodeQueue: queue}, taskengine.Loaded{}); err != nil {
+		t.Fatalf("taskengine.New: %v", err)
 	}
 	return g
 }
 
 func (g *engineRig) node(id, tier string, slots int) {
-	g.e.UpdateNode(tasks.NodeState{ID: id, Online: true, Instance: "i-" + id, HasFacts: true, Tier: tier, Cores: 4,
+	g.e.UpdateNode(taskengine.NodeState{ID: id, Online: true, Instance: "i-" + id, HasFacts: true, Tier: tier, Cores: 4,
 		MemTotal: 4 << 30, Labels: map[string]string{LabelSlots: string(rune('0' + slots))}})
 	g.take()
 }

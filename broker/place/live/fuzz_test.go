@@ -4,7 +4,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
@@ -22,7 +22,7 @@ func FuzzNode(f *testing.F) {
 		if cloud {
 			tier = protocol.TierCloud
 		}
-		g.node("n", tier, cores, func(n *tasks.NodeState) {
+		g.node("n", tier, cores, func(n *taskengine.NodeState) {
 			n.MemTotal, n.CPU, n.Throttled = mem, cpu, cpu > 0.5
 			n.Labels = map[string]string{LabelSlots: slots, LabelSpeed: speed, LabelRTT: rtt, LabelBandwidth: bw}
 		})

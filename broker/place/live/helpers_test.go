@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/task"
 )
 
@@ -20,15 +20,15 @@ type rig struct {
 	t     testing.TB
 	now   time.Time
 	p     *Placer
-	nodes map[string]*tasks.Candidate
-	on    map[string]*tasks.Candidate // task → node it was placed on
-	reqs  map[string]*tasks.Request
+	nodes map[string]*taskengine.Candidate
+	on    map[string]*taskengine.Candidate // task → node it was placed on
+	reqs  map[string]*taskengine.Request
 }
 
 func newRig(t testing.TB, mods ...func(*Options)) *rig {
 	t.Helper()
-	g := &rig{t: t, now: t0, nodes: map[string]*tasks.Candidate{}, on: map[string]*tasks.Candidate{},
-		reqs: map[string]*tasks.Request{}}
+	g := &rig{t: t, now: t0, nodes: map[string]*taskengine.Candidate{}, on: map[string]*taskengine.Candidate{},
+		reqs: map[string]*taskengine.Request{}}
 	o := Options{
 		Now:  func() time.Time { return g.now },
 		Rand: rand.New(rand.NewPCG(1, 2)),
@@ -48,14 +48,14 @@ func newRig(t testing.TB, mods ...func(*Options)) *rig {
 func (g *rig) advance(d time.Duration) { g.now = g.now.Add(d) }
 
 // node brings a node online with facts: tier, and slots as its cores.
-func (g *rig) node(id, tier string, slots int, mods ...func(*tasks.NodeState)) {
-	n := tasks.NodeState{ID: id, Online: true, Instance: "i-" + id, HasFacts: true, Tier: tier, Cores: slots, MemTotal: 4 << 30}
+func (g *rig) node(id, tier string, slots int, mods ...func(*taskengine.NodeState)) {
+	n := taskengine.NodeState{ID: id, Online: true, Instance: "i-" + id, HasFacts: true, Tier: tier, Cores: slots, MemTotal: 4 << 30}
 	for _, m := range mods {
 		m(&n)
 	}
 	c := g.nodes[id]
 	if c == nil {
-		c = &tasks.Candidate{}
+		c = &taskengine.Candidate{}
 		g.nodes[id] = c
 	}
 	c.NodeState = n
@@ -63,14 +63,14 @@ func (g *rig) node(id, tier string, slots int, mods ...func(*tasks.NodeState)) {
 }
 
 // cands returns the online nodes, sorted by id, as the engine hands them over.
-func (g *rig) cands() []*tasks.Candidate {
-	var out []*tasks.Candidate
+func (g *rig) cands() []*taskengine.Candidate {
+	var out []*taskengine.Candidate
 	for _, c := range g.nodes {
 		if c.Online && c.HasFacts {
 			out = append(out, c)
 		}
 	}
-	slices.SortFunc(out, func(a, b *tasks.Candidate) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b *taskengine.Candidate) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -86,11 +86,11 @@ func sleepTask(id string, work float64, input int64, deadline time.Duration) tas
 // engine does; it returns the node's id, or "" when none.
 func (g *rig) place(spec task.Spec) string {
 	g.t.Helper()
-	return g.placeRequest(&tasks.Request{Task: spec.ID, Spec: &spec, Work: spec.Work, Submitted: g.now})
+	return g.placeRequest(&taskengine.Request{Task: spec.ID, Spec: &spec, Work: spec.Work, Submitted: g.now})
 }
 
 // placeRequest is place for a request made by the caller.
-func (g *rig) placeRequest(r *tasks.Request) string {
+func (g *rig) placeRequest(r *taskengine.Request) string {
 	g.t.Helper()
 	spec := r.Spec
 	if r.Work == 0 {
@@ -105,7 +105,7 @@ func (g *rig) placeRequest(r *tasks.Request) string {
 	c.MemBytes += spec.Resources.MemMB << 20
 	c.Tasks++
 	g.on[spec.ID], g.reqs[spec.ID] = c, r
-	g.p.AttemptAssigned(tasks.Attempt{Task: spec.ID, Attempt: 1, Node: c.ID, Request: r})
+	g.p.AttemptAssigned(taskengine.Attempt{Task: spec.ID, Attempt: 1, Node: c.ID, Request: r})
 	return c.ID
 }
 

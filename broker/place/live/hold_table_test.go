@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/tether-edge/tether/broker/place/placetest"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
@@ -23,7 +23,7 @@ func TestHoldTable(t *testing.T) {
 		t.Run(c.Name, func(t *testing.T) {
 			g := newQueueingRig(t, c.NodeQueue)
 			for _, n := range c.Nodes {
-				g.e.UpdateNode(tasks.NodeState{ID: n.ID, Online: true, Instance: "i-" + n.ID, HasFacts: true,
+				g.e.UpdateNode(taskengine.NodeState{ID: n.ID, Online: true, Instance: "i-" + n.ID, HasFacts: true,
 					Tier: protocol.TierEdge, Cores: n.Cores, MemTotal: n.MemMB << 20, Labels: map[string]string{
 						LabelSlots: strconv.Itoa(n.Cores), LabelSpeed: strconv.FormatFloat(n.Speed, 'g', -1, 64), labelPin: n.ID}})
 			}

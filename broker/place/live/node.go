@@ -6,7 +6,7 @@ import (
 
 	"github.com/tether-edge/tether/broker/place"
 	"github.com/tether-edge/tether/broker/place/links"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
@@ -15,13 +15,13 @@ import (
 const (
 	// LabelSlots is how many tasks the node runs at once (1 to 1024). Agents report their
 	// tasks.slots in their facts (task_slots); the label overrides that, and a node
-	// that reports neither counts its cores. The engine bounds the claim (tasks.Limits,
-	// tasks.NodeState.Slots), and that bound is what placement uses.
-	LabelSlots = tasks.LabelSlots
+	// that reports neither counts its cores. The engine bounds the claim (taskengine.Limits,
+	// taskengine.NodeState.Slots), and that bound is what placement uses.
+	LabelSlots = taskengine.LabelSlots
 	// LabelSpeed is one slot's speed in work units per second (a Pi 4 core is 1, a Pi Zero 2
 	// W core about 0.4, a Pi 5 core about 2): the prior the scheduler starts from before it
 	// has learned the node (above 0, at most 1000, and at most the operator's
-	// tasks.NodeState.MaxSpeed); a rate learned from the node's results outranks it.
+	// taskengine.NodeState.MaxSpeed); a rate learned from the node's results outranks it.
 	LabelSpeed = "tether.speed"
 	// LabelRTT is the round trip between the node and the site in milliseconds (0 to
 	// 60000); for a cloud node it replaces the WAN's.
@@ -32,7 +32,7 @@ const (
 )
 
 // declare is how placement sees node n.
-func (p *Placer) declare(n *tasks.NodeState) place.NodeSpec {
+func (p *Placer) declare(n *taskengine.NodeState) place.NodeSpec {
 	d := place.NodeSpec{ID: n.ID, Tier: place.TierEdge, Cores: min(max(n.Cores, 1), maxSlots), Speed: defaultSpeed,
 		MemBytes: max(n.MemTotal, 0)}
 	if n.Tier == protocol.TierCloud {
@@ -47,7 +47,7 @@ func (p *Placer) declare(n *tasks.NodeState) place.NodeSpec {
 		d.Cores = int(v)
 	}
 	if n.Slots > 0 {
-		d.Cores = min(n.Slots, maxSlots) // the engine's bound on the claim (tasks.Limits)
+		d.Cores = min(n.Slots, maxSlots) // the engine's bound on the claim (taskengine.Limits)
 	}
 	if v, ok := label(n, LabelSpeed, 0, 1000); ok && v > 0 {
 		d.Speed = v
@@ -91,7 +91,7 @@ func (p *Placer) measured(d *place.NodeSpec) {
 }
 
 // label returns the finite number labelled key on n within [lo, hi].
-func label(n *tasks.NodeState, key string, lo, hi float64) (float64, bool) {
+func label(n *taskengine.NodeState, key string, lo, hi float64) (float64, bool) {
 	return labelValue(n.Labels, key, lo, hi)
 }
 
@@ -110,7 +110,7 @@ func labelValue(labels map[string]string, key string, lo, hi float64) (float64, 
 // report is node n's latest metrics as placement telemetry. Background load is the CPU share
 // the node reports busy less the share of the tasks the scheduler has running there (each
 // taken to keep one slot's core busy), within [0, 0.95].
-func (p *Placer) report(n *tasks.NodeState, i int, now float64) place.Report {
+func (p *Placer) report(n *taskengine.NodeState, i int, now float64) place.Report {
 	r := place.Report{At: now, Queue: p.fleet.Assigned(i)}
 	if n.Throttled {
 		r.Health |= place.Throttled

@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
@@ -18,7 +18,7 @@ func queueRig(t *testing.T, policy string) *engineRig {
 		id    string
 		speed float64
 	}{{"a", 1}, {"b", 4}} {
-		g.e.UpdateNode(tasks.NodeState{ID: n.id, Online: true, Instance: "i-" + n.id, HasFacts: true, Tier: protocol.TierEdge,
+		g.e.UpdateNode(taskengine.NodeState{ID: n.id, Online: true, Instance: "i-" + n.id, HasFacts: true, Tier: protocol.TierEdge,
 			Cores: 1, MemTotal: 4 << 30, Labels: map[string]string{LabelSlots: "1",
 				LabelSpeed: strconv.FormatFloat(n.speed, 'g', -1, 64), labelPin: n.id}})
 	}

@@ -2,14 +2,14 @@ package live
 
 import (
 	"github.com/tether-edge/tether/broker/place"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/task"
 )
 
-// NodeUpdated implements tasks.Observer. A node joins the fleet with its first facts; its
+// NodeUpdated implements taskengine.Observer. A node joins the fleet with its first facts; its
 // declaration follows its facts and labels, its availability whether it is online, and its
 // report its latest metrics. O(log n), O(n) when its tier changes.
-func (p *Placer) NodeUpdated(n tasks.NodeState) {
+func (p *Placer) NodeUpdated(n taskengine.NodeState) {
 	now := p.now()
 	i, known := p.nodes[n.ID]
 	if !n.HasFacts {
@@ -54,7 +54,7 @@ func (p *Placer) setUp(i int, up bool, now float64) {
 
 // sync brings the fleet's view in line with the engine's candidates: for a Placer whose
 // Observer calls were missed. O(n).
-func (p *Placer) sync(nodes []*tasks.Candidate) {
+func (p *Placer) sync(nodes []*taskengine.Candidate) {
 	now := p.now()
 	online := make(map[string]bool, len(nodes))
 	for _, c := range nodes {
@@ -78,8 +78,8 @@ func (p *Placer) adopt(id string, i int, now float64) {
 	delete(p.orphans, id)
 }
 
-// AttemptAssigned implements tasks.Observer.
-func (p *Placer) AttemptAssigned(at tasks.Attempt) {
+// AttemptAssigned implements taskengine.Observer.
+func (p *Placer) AttemptAssigned(at taskengine.Attempt) {
 	now := p.now()
 	if old := p.attempts[at.Task]; old != nil {
 		p.end(at.Task, old, nil, now) // a new attempt without the end of the old one: cannot happen
@@ -119,7 +119,7 @@ func (p *Placer) assign(a *attempt, i int, now float64) {
 	}
 }
 
-// AttemptRunning implements tasks.Observer.
+// AttemptRunning implements taskengine.Observer.
 func (p *Placer) AttemptRunning(t string, n uint32) {
 	a := p.attempts[t]
 	if a == nil || a.n != n || a.started >= 0 {
@@ -131,7 +131,7 @@ func (p *Placer) AttemptRunning(t string, n uint32) {
 	}
 }
 
-// AttemptEnded implements tasks.Observer.
+// AttemptEnded implements taskengine.Observer.
 func (p *Placer) AttemptEnded(t string, n uint32, res *task.Result) {
 	if a := p.attempts[t]; a != nil && a.n == n {
 		p.end(t, a, res, p.now())

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/broker/place"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/task"
 )
 
@@ -38,11 +38,11 @@ type Placer struct {
 	nextID   uint64
 
 	// The decision in progress, for allowed; cleared when Place returns.
-	cur   []*tasks.Candidate
-	req   *tasks.Request
+	cur   []*taskengine.Candidate
+	req   *taskengine.Request
 	avoid string
 	// queued: the decision is Tether's, which may commit the task to a busy node's queue
-	// (tasks.FitsQueued).
+	// (taskengine.FitsQueued).
 	queued bool
 	allow  func(int) bool // allowed, as a func made once
 	tk     place.Task
@@ -72,16 +72,16 @@ var errNoPreemptSRTF = errors.New("placement policy srtf preempts by definition,
 const unknownWork = 1.0
 
 var (
-	_ tasks.Placer        = (*Placer)(nil)
-	_ tasks.Observer      = (*Placer)(nil)
-	_ tasks.PolicyChecker = (*Placer)(nil)
-	_ tasks.Estimator     = (*Placer)(nil)
+	_ taskengine.Placer        = (*Placer)(nil)
+	_ taskengine.Observer      = (*Placer)(nil)
+	_ taskengine.PolicyChecker = (*Placer)(nil)
+	_ taskengine.Estimator     = (*Placer)(nil)
 )
 
 // New returns the engine's Placer for o.Policy: a *Placer that dispatches with it by default
 // and, for tasks that name one, with any other dispatch policy; or, for a queue order, a
 // *Queued. It fails on a policy name it does not know.
-func New(o Options) (tasks.Placer, error) {
+func New(o Options) (taskengine.Placer, error) {
 	p, err := newPlacer(o)
 	if err != nil {
 		return nil, err
@@ -129,7 +129,7 @@ func newPlacer(o Options) (*Placer, error) {
 	return p, nil
 }
 
-// CheckPolicy implements tasks.PolicyChecker: a task may name a dispatch policy, or, on a
+// CheckPolicy implements taskengine.PolicyChecker: a task may name a dispatch policy, or, on a
 // scheduler that keeps a central queue, only that queue.
 func (p *Placer) CheckPolicy(name string) error {
 	switch {
@@ -151,10 +151,10 @@ func (p *Placer) now() float64 { return p.secs(p.opt.Now()) }
 
 func (p *Placer) secs(t time.Time) float64 { return t.Sub(p.epoch).Seconds() }
 
-// Place implements tasks.Placer. O(1) candidate evaluations for Tether, each a binary
+// Place implements taskengine.Placer. O(1) candidate evaluations for Tether, each a binary
 // search of nodes for the engine's constraints; O(nodes) for the scanning policies, and for
 // Tether when its candidates held no node the task fits.
-func (p *Placer) Place(r *tasks.Request, nodes []*tasks.Candidate) *tasks.Candidate {
+func (p *Placer) Place(r *taskengine.Request, nodes []*taskengine.Candidate) *taskengine.Candidate {
 	if len(nodes) != p.up {
 		p.sync(nodes) // the engine's view and the fleet's differ: a Placer used without its Observer calls
 	}
@@ -208,7 +208,7 @@ func (p *Placer) Place(r *tasks.Request, nodes []*tasks.Candidate) *tasks.Candid
 	return c
 }
 
-// Estimate implements tasks.Estimator: the completion the last placement expected.
+// Estimate implements taskengine.Estimator: the completion the last placement expected.
 func (p *Placer) Estimate() (time.Time, bool) {
 	if p.lastEst <= 0 {
 		return time.Time{}, false
@@ -217,9 +217,9 @@ func (p *Placer) Estimate() (time.Time, bool) {
 }
 
 // decide asks the task's policy, then, for Tether, every node (place.PickAll). Every node it
-// may choose is one allowed finds room on by the engine's record — a free slot (tasks.Fits;
+// may choose is one allowed finds room on by the engine's record — a free slot (taskengine.Fits;
 // the engine's Limits give every node at least one slot), or, for Tether, room in the node's
-// queue too (tasks.FitsQueued, the engine's NodeQueue) — so a task none takes stays pending:
+// queue too (taskengine.FitsQueued, the engine's NodeQueue) — so a task none takes stays pending:
 // the simulator's tether decides with place.PickFree, the same rule on the fleet's record,
 // which mirrors the engine's. A queue's node is the one
 // place.SlotRule chooses, the rule the simulator's queues bind by: a free slot, or none when
@@ -232,7 +232,7 @@ func (p *Placer) decide(y srtfState, now float64) place.Decision {
 	if p.queue {
 		i := place.SlotRule(p.fleet, p.pick, &p.tk, p.req.Ahead, now)
 		if i >= 0 {
-			if c := p.candidate(i); c == nil || !tasks.Fits(p.req, c) {
+			if c := p.candidate(i); c == nil || !taskengine.Fits(p.req, c) {
 				i = -1 // the engine's record has no slot there: cannot happen while it and the fleet agree
 			}
 		}
@@ -261,7 +261,7 @@ func round(s float64) float64 { return float64(int64(s*1000)) / 1000 }
 // allowed is every task's Allow: node i is one of the engine's candidates, fits the request
 // by the engine's rules, and is not the node to avoid. For a queue, whose rule looks at busy
 // nodes too and adds the free slot itself (place.SlotRule), the node need only fit once a
-// slot frees; for Tether, it may fit in the node's queue (tasks.FitsQueued).
+// slot frees; for Tether, it may fit in the node's queue (taskengine.FitsQueued).
 func (p *Placer) allowed(i int) bool {
 	c := p.candidate(i)
 	if c == nil || c.ID == p.avoid {
@@ -269,17 +269,17 @@ func (p *Placer) allowed(i int) bool {
 	}
 	switch {
 	case p.queue:
-		return tasks.FitsWhenFree(p.req, c)
+		return taskengine.FitsWhenFree(p.req, c)
 	case p.queued:
-		return tasks.FitsQueued(p.req, c)
+		return taskengine.FitsQueued(p.req, c)
 	}
-	return tasks.Fits(p.req, c)
+	return taskengine.Fits(p.req, c)
 }
 
 // candidate returns the engine's candidate for fleet node i, if there is one.
-func (p *Placer) candidate(i int) *tasks.Candidate {
+func (p *Placer) candidate(i int) *taskengine.Candidate {
 	id := p.fleet.Node(i).ID
-	k, ok := slices.BinarySearchFunc(p.cur, id, func(c *tasks.Candidate, id string) int { return strings.Compare(c.ID, id) })
+	k, ok := slices.BinarySearchFunc(p.cur, id, func(c *taskengine.Candidate, id string) int { return strings.Compare(c.ID, id) })
 	if !ok {
 		return nil
 	}
@@ -287,7 +287,7 @@ func (p *Placer) candidate(i int) *tasks.Candidate {
 }
 
 // task fills t from the request.
-func (p *Placer) task(t *place.Task, r *tasks.Request) {
+func (p *Placer) task(t *place.Task, r *taskengine.Request) {
 	s := r.Spec
 	*t = place.Task{
 		Class: p.class(s.Class), Work: r.Work,

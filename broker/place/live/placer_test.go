@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tether-edge/tether/broker/place/links"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
@@ -116,9 +116,9 @@ func TestLearnsFromWorkDoneAfterAResume(t *testing.T) {
 }
 
 func TestAvoidsThrottledAndUndervoltedNodes(t *testing.T) {
-	for _, flag := range []func(*tasks.NodeState){
-		func(n *tasks.NodeState) { n.Throttled = true },
-		func(n *tasks.NodeState) { n.Undervoltage = true },
+	for _, flag := range []func(*taskengine.NodeState){
+		func(n *taskengine.NodeState) { n.Throttled = true },
+		func(n *taskengine.NodeState) { n.Undervoltage = true },
 	} {
 		g := newRig(t)
 		g.node("edge-a", protocol.TierEdge, 2, flag)
@@ -131,7 +131,7 @@ func TestAvoidsThrottledAndUndervoltedNodes(t *testing.T) {
 }
 
 func TestBackgroundLoad(t *testing.T) {
-	busy := func(n *tasks.NodeState) { n.CPU = 0.9 }
+	busy := func(n *taskengine.NodeState) { n.CPU = 0.9 }
 	g := newRig(t)
 	g.node("edge-a", protocol.TierEdge, 2, busy)
 	g.node("edge-b", protocol.TierEdge, 2)
@@ -144,7 +144,7 @@ func TestBackgroundLoad(t *testing.T) {
 	// The scheduler's own running tasks are not background load: edge-b, its one task
 	// running and reporting half its CPU busy, has none.
 	g.running("t1")
-	g.node("edge-b", protocol.TierEdge, 2, func(n *tasks.NodeState) { n.CPU = 0.5 })
+	g.node("edge-b", protocol.TierEdge, 2, func(n *taskengine.NodeState) { n.CPU = 0.5 })
 	if got := g.p.fleet.Reported(g.index("edge-b")).BgLoad; got != 0 {
 		t.Errorf("edge-b's background load %v, want 0", got)
 	}
@@ -162,7 +162,7 @@ func TestEngineConstraints(t *testing.T) {
 	for k := range 1000 {
 		g.node(fmt.Sprintf("n-%04d", k), protocol.TierEdge, 2)
 	}
-	g.node("n-gpu", protocol.TierEdge, 2, func(n *tasks.NodeState) { n.Labels = map[string]string{"gpu": "yes"} })
+	g.node("n-gpu", protocol.TierEdge, 2, func(n *taskengine.NodeState) { n.Labels = map[string]string{"gpu": "yes"} })
 	g.node("cloud-1", protocol.TierCloud, 8)
 	// One node of 1001 has the label: almost surely outside Tether's candidates; found by
 	// the exhaustive fallback.
@@ -197,15 +197,15 @@ func TestAvoidsTheNodeAnEarlierAttemptLeft(t *testing.T) {
 	g.node("edge-a", protocol.TierEdge, 2)
 	g.node("edge-b", protocol.TierEdge, 2)
 	s := sleepTask("t", 1, 0, 0)
-	r := &tasks.Request{Task: "t", Spec: &s, Work: 1, Submitted: g.now, Avoid: "edge-a"}
+	r := &taskengine.Request{Task: "t", Spec: &s, Work: 1, Submitted: g.now, Avoid: "edge-a"}
 	if c := g.p.Place(r, g.cands()); c == nil || c.ID != "edge-b" {
 		t.Errorf("placed on %v, want edge-b", c)
 	}
 	// The node to avoid when no other fits.
 	r.Avoid = "edge-b"
 	s.Constraints.Labels = map[string]string{"x": "1"}
-	g.node("edge-b", protocol.TierEdge, 2, func(n *tasks.NodeState) { n.Labels = map[string]string{"x": "1"} })
-	r = &tasks.Request{Task: "t", Spec: &s, Work: 1, Submitted: g.now, Avoid: "edge-b"}
+	g.node("edge-b", protocol.TierEdge, 2, func(n *taskengine.NodeState) { n.Labels = map[string]string{"x": "1"} })
+	r = &taskengine.Request{Task: "t", Spec: &s, Work: 1, Submitted: g.now, Avoid: "edge-b"}
 	if c := g.p.Place(r, g.cands()); c == nil || c.ID != "edge-b" {
 		t.Errorf("placed on %v, want edge-b, the only node that fits", c)
 	}
@@ -222,35 +222,35 @@ func TestLeastWorkPolicy(t *testing.T) {
 	// Charge work as the engine does once it assigned an attempt: edge-a 3, edge-b 2, edge-c 1.
 	for i, id := range []string{"edge-a", "edge-b", "edge-c"} {
 		s := sleepTask("held-"+id, float64(3-i), 0, 0)
-		r := &tasks.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}
+		r := &taskengine.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}
 		c := g.nodes[id]
 		c.Outstanding += r.Work
 		c.Tasks++
 		g.on[s.ID], g.reqs[s.ID] = c, r
-		g.p.AttemptAssigned(tasks.Attempt{Task: s.ID, Attempt: 1, Node: id, Request: r})
+		g.p.AttemptAssigned(taskengine.Attempt{Task: s.ID, Attempt: 1, Node: id, Request: r})
 	}
 	s := sleepTask("t", 1, 0, 0)
-	place := func(r *tasks.Request) string {
+	place := func(r *taskengine.Request) string {
 		if c := g.p.Place(r, g.cands()); c != nil {
 			return c.ID
 		}
 		return ""
 	}
-	if n := place(&tasks.Request{Task: "t", Spec: &s, Work: 1, Submitted: g.now}); n != "edge-d" {
+	if n := place(&taskengine.Request{Task: "t", Spec: &s, Work: 1, Submitted: g.now}); n != "edge-d" {
 		t.Errorf("placed on %q, want edge-d (least work)", n)
 	}
-	if n := place(&tasks.Request{Task: "t", Spec: &s, Work: 1, Submitted: g.now, Avoid: "edge-d"}); n != "edge-c" {
+	if n := place(&taskengine.Request{Task: "t", Spec: &s, Work: 1, Submitted: g.now, Avoid: "edge-d"}); n != "edge-c" {
 		t.Errorf("avoiding edge-d placed on %q, want edge-c", n)
 	}
-	g.node("edge-d", protocol.TierEdge, 4, func(n *tasks.NodeState) { n.Labels = map[string]string{"x": "1"} })
+	g.node("edge-d", protocol.TierEdge, 4, func(n *taskengine.NodeState) { n.Labels = map[string]string{"x": "1"} })
 	only := sleepTask("only", 1, 0, 0)
 	only.Constraints.Labels = map[string]string{"x": "1"}
-	if n := place(&tasks.Request{Task: "only", Spec: &only, Work: 1, Submitted: g.now, Avoid: "edge-d"}); n != "edge-d" {
+	if n := place(&taskengine.Request{Task: "only", Spec: &only, Work: 1, Submitted: g.now, Avoid: "edge-d"}); n != "edge-d" {
 		t.Errorf("the avoided node, the only one that fits: placed on %q", n)
 	}
 	cl := sleepTask("cloud-only", 1, 0, 0)
 	cl.Constraints.Tier = task.TierCloud
-	if n := place(&tasks.Request{Task: "cloud-only", Spec: &cl, Work: 1, Submitted: g.now}); n != "" {
+	if n := place(&taskengine.Request{Task: "cloud-only", Spec: &cl, Work: 1, Submitted: g.now}); n != "" {
 		t.Errorf("placed on %q with no node fitting", n)
 	}
 }
@@ -318,7 +318,7 @@ func TestOfflineNodeKeepsItsRecordWithinTheGrace(t *testing.T) {
 	g.node("edge-a", protocol.TierEdge, 2)
 	g.node("edge-b", protocol.TierEdge, 2)
 	g.place(sleepTask("t1", 5, 0, 0)) // edge-a
-	g.node("edge-a", protocol.TierEdge, 2, func(n *tasks.NodeState) { n.Online = false })
+	g.node("edge-a", protocol.TierEdge, 2, func(n *taskengine.NodeState) { n.Online = false })
 	if n := g.place(sleepTask("t2", 1, 0, 0)); n != "edge-b" {
 		t.Errorf("placed on %s while edge-a is offline", n)
 	}
@@ -337,10 +337,10 @@ func TestOfflineNodeKeepsItsRecordWithinTheGrace(t *testing.T) {
 func TestAttemptsBeforeTheirNode(t *testing.T) {
 	g := newRig(t)
 	s := sleepTask("old", 3, 0, 0)
-	g.p.AttemptAssigned(tasks.Attempt{Task: "old", Attempt: 2, Node: "edge-a",
-		Request: &tasks.Request{Task: "old", Spec: &s, Work: 3, Submitted: t0.Add(-time.Hour)}, Started: t0.Add(-time.Minute)})
+	g.p.AttemptAssigned(taskengine.Attempt{Task: "old", Attempt: 2, Node: "edge-a",
+		Request: &taskengine.Request{Task: "old", Spec: &s, Work: 3, Submitted: t0.Add(-time.Hour)}, Started: t0.Add(-time.Minute)})
 	gone := sleepTask("gone", 1, 0, 0)
-	g.p.AttemptAssigned(tasks.Attempt{Task: "gone", Attempt: 1, Node: "never", Request: &tasks.Request{Task: "gone", Spec: &gone, Work: 1}})
+	g.p.AttemptAssigned(taskengine.Attempt{Task: "gone", Attempt: 1, Node: "never", Request: &taskengine.Request{Task: "gone", Spec: &gone, Work: 1}})
 	g.p.AttemptEnded("gone", 1, nil)
 	if len(g.p.orphans) != 1 || len(g.p.orphans["edge-a"]) != 1 {
 		t.Errorf("orphans %v", g.p.orphans)
@@ -360,22 +360,22 @@ func TestAttemptsBeforeTheirNode(t *testing.T) {
 // A Placer that was told nothing brings its fleet in line with the candidates it is given.
 func TestPlaceWithoutObserverCalls(t *testing.T) {
 	g := newRig(t)
-	a := &tasks.Candidate{NodeState: tasks.NodeState{ID: "a", Online: true, HasFacts: true, Tier: protocol.TierEdge, Cores: 2}}
-	b := &tasks.Candidate{NodeState: tasks.NodeState{ID: "b", Online: true, HasFacts: true, Tier: protocol.TierEdge, Cores: 2}}
+	a := &taskengine.Candidate{NodeState: taskengine.NodeState{ID: "a", Online: true, HasFacts: true, Tier: protocol.TierEdge, Cores: 2}}
+	b := &taskengine.Candidate{NodeState: taskengine.NodeState{ID: "b", Online: true, HasFacts: true, Tier: protocol.TierEdge, Cores: 2}}
 	s := sleepTask("t", 1, 0, 0)
-	r := &tasks.Request{Task: "t", Spec: &s, Work: 1, Submitted: g.now}
-	if c := g.p.Place(r, []*tasks.Candidate{a, b}); c != a {
+	r := &taskengine.Request{Task: "t", Spec: &s, Work: 1, Submitted: g.now}
+	if c := g.p.Place(r, []*taskengine.Candidate{a, b}); c != a {
 		t.Errorf("placed on %v, want a", c)
 	}
-	if c := g.p.Place(r, []*tasks.Candidate{b}); c != b {
+	if c := g.p.Place(r, []*taskengine.Candidate{b}); c != b {
 		t.Errorf("placed on %v, want b (a is gone)", c)
 	}
 }
 
 func TestLabelsDeclareTheNode(t *testing.T) {
 	g := newRig(t)
-	lbl := func(kv ...string) func(*tasks.NodeState) {
-		return func(n *tasks.NodeState) {
+	lbl := func(kv ...string) func(*taskengine.NodeState) {
+		return func(n *taskengine.NodeState) {
 			n.Labels = map[string]string{}
 			for k := 0; k < len(kv); k += 2 {
 				n.Labels[kv[k]] = kv[k+1]
@@ -406,11 +406,11 @@ func TestLabelsDeclareTheNode(t *testing.T) {
 // the node, not its cores; a tether.slots label still wins.
 func TestReportedSlotsDeclareTheNode(t *testing.T) {
 	g := newRig(t)
-	g.node("pi", protocol.TierEdge, 4, func(n *tasks.NodeState) { n.TaskSlots = 1 })
+	g.node("pi", protocol.TierEdge, 4, func(n *taskengine.NodeState) { n.TaskSlots = 1 })
 	if got := g.p.fleet.Node(g.index("pi")).Cores; got != 1 {
 		t.Errorf("pi reporting 1 slot on 4 cores declared with %d", got)
 	}
-	g.node("pi", protocol.TierEdge, 4, func(n *tasks.NodeState) {
+	g.node("pi", protocol.TierEdge, 4, func(n *taskengine.NodeState) {
 		n.TaskSlots = 1
 		n.Labels = map[string]string{LabelSlots: "3"}
 	})
@@ -440,7 +440,7 @@ func TestClassesAreBounded(t *testing.T) {
 func TestMeasuredLinksMoveThePlacement(t *testing.T) {
 	tb := links.NewTable()
 	g := newRig(t, func(o *Options) { o.Links = tb })
-	speed := func(n *tasks.NodeState) { n.Labels = map[string]string{LabelSpeed: "2"} }
+	speed := func(n *taskengine.NodeState) { n.Labels = map[string]string{LabelSpeed: "2"} }
 	g.node("pi-fast", protocol.TierEdge, 8)
 	g.node("pi-slow", protocol.TierEdge, 8, speed)
 	chosen := map[string]int{}
@@ -484,7 +484,7 @@ func TestMeasuredLinksMoveThePlacement(t *testing.T) {
 func TestMeasuredUpLinkMovesInputsNotResults(t *testing.T) {
 	tb := links.NewTable()
 	g := newRig(t, func(o *Options) { o.Links = tb })
-	speed := func(n *tasks.NodeState) { n.Labels = map[string]string{LabelSpeed: "2"} }
+	speed := func(n *taskengine.NodeState) { n.Labels = map[string]string{LabelSpeed: "2"} }
 	g.node("pi-fast", protocol.TierEdge, 8)
 	g.node("pi-slow", protocol.TierEdge, 8, speed)
 	input := func(id string) string { return g.place(sleepTask(id, 10, 40<<20, 0)) }
@@ -527,7 +527,7 @@ func TestMeasuredUpLinkMovesInputsNotResults(t *testing.T) {
 func TestInputsHeldOnANodeDrawTheTask(t *testing.T) {
 	g := newRig(t)
 	g.node("pi-a", protocol.TierEdge, 4)
-	g.node("pi-cam", protocol.TierEdge, 4, func(n *tasks.NodeState) { n.Labels = map[string]string{LabelSpeed: "0.8"} })
+	g.node("pi-cam", protocol.TierEdge, 4, func(n *taskengine.NodeState) { n.Labels = map[string]string{LabelSpeed: "0.8"} })
 	frame := blob.ID{Size: 40 << 20}
 	frame.Sum[0] = 1
 	spec := func(id, from string) task.Spec {

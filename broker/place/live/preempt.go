@@ -5,12 +5,12 @@ import (
 	"strings"
 
 	"github.com/tether-edge/tether/broker/place"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 )
 
-var _ tasks.Preempter = (*Placer)(nil)
+var _ taskengine.Preempter = (*Placer)(nil)
 
-// Victim implements tasks.Preempter: for a deadline task the Tether policy
+// Victim implements taskengine.Preempter: for a deadline task the Tether policy
 // places (the cost model; no baseline and no central queue but srtf
 // preempts, so their names keep meaning their algorithms) and no placement meets,
 // the running attempt place.TetherVictim names — the rule the simulator's
@@ -18,7 +18,7 @@ var _ tasks.Preempter = (*Placer)(nil)
 // once a slot frees, other than the node it is to avoid. O(attempts).
 //
 // Under srtf the rule is the simulator's SRTF instead (srtfVictim).
-func (p *Placer) Victim(r *tasks.Request, nodes []*tasks.Candidate) (string, uint32, bool) {
+func (p *Placer) Victim(r *taskengine.Request, nodes []*taskengine.Candidate) (string, uint32, bool) {
 	if p.def == "srtf" {
 		return p.srtfVictim(r, nodes)
 	}
@@ -33,7 +33,7 @@ func (p *Placer) Victim(r *tasks.Request, nodes []*tasks.Candidate) (string, uin
 	}
 	v, ok := place.TetherVictim(p.fleet, &t, now, func(i int) bool {
 		c := findCandidate(nodes, p.fleet.Node(i).ID)
-		return c != nil && tasks.FitsWhenFree(r, c) && c.ID != r.Avoid
+		return c != nil && taskengine.FitsWhenFree(r, c) && c.ID != r.Avoid
 	})
 	if !ok {
 		return "", 0, false
@@ -48,8 +48,8 @@ func (p *Placer) Victim(r *tasks.Request, nodes []*tasks.Candidate) (string, uin
 }
 
 // findCandidate returns the engine's candidate id from nodes (sorted by id).
-func findCandidate(nodes []*tasks.Candidate, id string) *tasks.Candidate {
-	k, ok := slices.BinarySearchFunc(nodes, id, func(c *tasks.Candidate, id string) int { return strings.Compare(c.ID, id) })
+func findCandidate(nodes []*taskengine.Candidate, id string) *taskengine.Candidate {
+	k, ok := slices.BinarySearchFunc(nodes, id, func(c *taskengine.Candidate, id string) int { return strings.Compare(c.ID, id) })
 	if !ok {
 		return nil
 	}

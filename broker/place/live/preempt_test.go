@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
@@ -43,7 +43,7 @@ func TestVictimLetsADeadlineTaskMeetIt(t *testing.T) {
 			g.running(c.run.id)
 			g.advance(5 * time.Second)
 			urgent := sleepTask("urgent", c.work, 0, c.due)
-			r := &tasks.Request{Task: urgent.ID, Spec: &urgent, Work: urgent.Work, Submitted: g.now}
+			r := &taskengine.Request{Task: urgent.ID, Spec: &urgent, Work: urgent.Work, Submitted: g.now}
 			id, n, ok := g.p.Victim(r, g.cands())
 			if got := map[bool]string{true: id, false: ""}[ok]; got != c.victim {
 				t.Fatalf("victim %q (attempt %d), want %q", got, n, c.victim)
@@ -66,7 +66,7 @@ func TestVictimLetsADeadlineTaskMeetIt(t *testing.T) {
 		g.place(long)
 		g.running("long")
 		urgent := sleepTask("urgent", 10, 0, 30*time.Second)
-		if _, _, ok := g.p.Victim(&tasks.Request{Task: "urgent", Spec: &urgent, Work: 10, Submitted: g.now}, g.cands()); ok {
+		if _, _, ok := g.p.Victim(&taskengine.Request{Task: "urgent", Spec: &urgent, Work: 10, Submitted: g.now}, g.cands()); ok {
 			t.Errorf("%s: a victim", name)
 		}
 	}

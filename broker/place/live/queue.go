@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/broker/place"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 )
 
 // Queued is a Placer that keeps a central queue at the scheduler (fifo, sjf, srtf, edf or
-// priority): the engine offers its pending tasks in the queue's order (tasks.Queue), and a
+// priority): the engine offers its pending tasks in the queue's order (taskengine.Queue), and a
 // task is placed only on a node with a free slot by the scheduler's record, the one
 // place.SlotRule chooses (the simulator's rule), else it waits, pending, for a slot to free —
 // also when waiting for a busy edge node, behind the work queued ahead of it, beats the free
@@ -22,9 +22,9 @@ import (
 type Queued struct{ *Placer }
 
 var (
-	_ tasks.Queue         = (*Queued)(nil)
-	_ tasks.Admitter      = (*Queued)(nil)
-	_ tasks.WaitPreempter = (*Queued)(nil)
+	_ taskengine.Queue         = (*Queued)(nil)
+	_ taskengine.Admitter      = (*Queued)(nil)
+	_ taskengine.WaitPreempter = (*Queued)(nil)
 )
 
 // priorityAging is the waiting worth one priority level, as in broker/place's priority queue.
@@ -37,12 +37,12 @@ const priorityAging = 10.0
 // float64 step is 0.1 ms.
 const noDeadline = 1e12
 
-// Key implements tasks.Queue: the submission time (fifo); the work left (sjf, srtf); the
+// Key implements taskengine.Queue: the submission time (fifo); the work left (sjf, srtf); the
 // absolute deadline (edf; noDeadline plus the submission time without one); the submission
 // time less the priority × 10 s (priority with aging: a task waits behind later arrivals at
 // most 10 s per level of priority they have above it, so none starves). Equal keys go by
 // priority, then submission (the engine's rule; the simulator's, by arrival).
-func (q *Queued) Key(r *tasks.Request) float64 {
+func (q *Queued) Key(r *taskengine.Request) float64 {
 	switch q.def {
 	case "sjf", "srtf":
 		return r.Work
@@ -57,22 +57,22 @@ func (q *Queued) Key(r *tasks.Request) float64 {
 	return q.secs(r.Submitted)
 }
 
-// PreemptsWaiting implements tasks.WaitPreempter: srtf preempts for any task that would wait.
+// PreemptsWaiting implements taskengine.WaitPreempter: srtf preempts for any task that would wait.
 func (q *Queued) PreemptsWaiting() bool { return q.def == "srtf" }
 
-// Admit implements tasks.Admitter: edf's admission test (place.AdmitEDF, the simulator's), on
+// Admit implements taskengine.Admitter: edf's admission test (place.AdmitEDF, the simulator's), on
 // the fleet's record of the work placed and the pending tasks' work left. Other queues admit
 // every task. O(pending log pending) for a deadline task under edf.
-func (q *Queued) Admit(r *tasks.Request, pending iter.Seq[*tasks.Request]) error {
+func (q *Queued) Admit(r *taskengine.Request, pending iter.Seq[*taskengine.Request]) error {
 	if q.def != "edf" || r.Spec.Deadline.D() <= 0 {
 		return nil
 	}
-	var rs []*tasks.Request
+	var rs []*taskengine.Request
 	for x := range pending {
 		rs = append(rs, x)
 	}
 	// IDs in submission order, the new task last: the simulator's tie-break.
-	slices.SortFunc(rs, func(a, b *tasks.Request) int {
+	slices.SortFunc(rs, func(a, b *taskengine.Request) int {
 		if c := a.Submitted.Compare(b.Submitted); c != 0 {
 			return c
 		}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
@@ -86,12 +86,12 @@ func TestQueueKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		q := pl.(*Queued)
-		req := func(id string, after time.Duration, work float64, prio int) *tasks.Request {
+		req := func(id string, after time.Duration, work float64, prio int) *taskengine.Request {
 			s := sleepTask(id, work, 0, 0)
 			s.Priority = prio
-			return &tasks.Request{Task: id, Spec: &s, Work: work, Submitted: t0.Add(after)}
+			return &taskengine.Request{Task: id, Spec: &s, Work: work, Submitted: t0.Add(after)}
 		}
-		rs := []*tasks.Request{req("a", 0, 3, 1), req("b", 5*time.Second, 4, 2), req("c", 10*time.Second, 1, -1)}
+		rs := []*taskengine.Request{req("a", 0, 3, 1), req("b", 5*time.Second, 4, 2), req("c", 10*time.Second, 1, -1)}
 		var got []string
 		for len(rs) > 0 {
 			k := 0

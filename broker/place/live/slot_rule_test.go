@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/broker/place"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
@@ -55,7 +55,7 @@ func TestQueueChoosesTheSlotTheSimulatorChooses(t *testing.T) {
 			t.Run(policy+"/"+row.name, func(t *testing.T) {
 				g := newRig(t, func(o *Options) { o.Policy = policy })
 				for _, n := range row.nodes {
-					g.node(n.id, n.tier, n.slots, func(tn *tasks.NodeState) {
+					g.node(n.id, n.tier, n.slots, func(tn *taskengine.NodeState) {
 						tn.Labels = map[string]string{LabelSpeed: n.speed}
 					})
 				}
@@ -71,7 +71,7 @@ func TestQueueChoosesTheSlotTheSimulatorChooses(t *testing.T) {
 				}
 				spec := sleepTask("next", row.work, row.bytes, 0)
 				spec.InputAt = row.input
-				r := &tasks.Request{Task: spec.ID, Spec: &spec, Work: spec.Work, Submitted: g.now, Ahead: row.ahead}
+				r := &taskengine.Request{Task: spec.ID, Spec: &spec, Work: spec.Work, Submitted: g.now, Ahead: row.ahead}
 
 				// The simulator's rule on the live scheduler's own state.
 				var tk place.Task
@@ -100,12 +100,12 @@ func TestQueueChoosesTheSlotTheSimulatorChooses(t *testing.T) {
 // earlier, without asking the Placer.
 func (g *rig) assignTo(spec task.Spec, id string) {
 	g.t.Helper()
-	r := &tasks.Request{Task: spec.ID, Spec: &spec, Work: spec.Work, Submitted: g.now}
+	r := &taskengine.Request{Task: spec.ID, Spec: &spec, Work: spec.Work, Submitted: g.now}
 	c := g.nodes[id]
 	c.Outstanding += r.Work
 	c.Tasks++
 	g.on[spec.ID], g.reqs[spec.ID] = c, r
-	g.p.AttemptAssigned(tasks.Attempt{Task: spec.ID, Attempt: 1, Node: id, Request: r})
+	g.p.AttemptAssigned(taskengine.Attempt{Task: spec.ID, Attempt: 1, Node: id, Request: r})
 }
 
 // TestSRTFPreemptsWhereTheSimulatorDoes is a shared table for srtf's preemption: on each fleet
@@ -143,7 +143,7 @@ func TestSRTFPreemptsWhereTheSimulatorDoes(t *testing.T) {
 		t.Run(row.name, func(t *testing.T) {
 			g := newRig(t, func(o *Options) { o.Policy = "srtf" })
 			for _, n := range row.nodes {
-				g.node(n.id, n.tier, n.slots, func(tn *tasks.NodeState) {
+				g.node(n.id, n.tier, n.slots, func(tn *taskengine.NodeState) {
 					tn.Labels = map[string]string{LabelSpeed: n.speed}
 				})
 			}
@@ -157,7 +157,7 @@ func TestSRTFPreemptsWhereTheSimulatorDoes(t *testing.T) {
 			}
 			g.advance(5 * time.Second)
 			spec := sleepTask("next", row.work, row.bytes, 0)
-			r := &tasks.Request{Task: spec.ID, Spec: &spec, Work: spec.Work, Submitted: g.now}
+			r := &taskengine.Request{Task: spec.ID, Spec: &spec, Work: spec.Work, Submitted: g.now}
 
 			// The live decision, not recorded: the simulator decides on the same View.
 			live, preempted := "", false
@@ -225,10 +225,10 @@ func TestEDFAdmitsWhereTheSimulatorDoes(t *testing.T) {
 			g.assignTo(sleepTask("busy-1", 10, 0, 0), "pi")
 			c := place.NewCentral("edf", place.OrderEDF, place.CentralOptions{
 				Slots: place.NewTether(rand.New(rand.NewPCG(1, 1)), place.TetherOptions{})})
-			var pending []*tasks.Request
+			var pending []*taskengine.Request
 			for k, p := range row.pending {
 				s := sleepTask(fmt.Sprintf("p%d", k), p.work, 0, p.due)
-				r := &tasks.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}
+				r := &taskengine.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}
 				pending = append(pending, r)
 				var tk place.Task
 				g.p.task(&tk, r)
@@ -238,7 +238,7 @@ func TestEDFAdmitsWhereTheSimulatorDoes(t *testing.T) {
 				}
 			}
 			s := sleepTask("next", row.work, 0, row.due)
-			r := &tasks.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}
+			r := &taskengine.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}
 			err := (&Queued{g.p}).Admit(r, slices.Values(pending))
 
 			var tk place.Task

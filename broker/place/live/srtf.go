@@ -2,7 +2,7 @@ package live
 
 import (
 	"github.com/tether-edge/tether/broker/place"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 )
 
 // srtfState is what srtf carries from a Place that found no node to the Victim the engine
@@ -20,7 +20,7 @@ type srtfState struct {
 // last Place found no node for — the running checkpointable attempt with the most estimated
 // work left, above the task's own, on an up node the task may run on once a slot frees (any
 // tier; with or without a deadline of its own). O(attempts).
-func (p *Placer) srtfVictim(r *tasks.Request, nodes []*tasks.Candidate) (string, uint32, bool) {
+func (p *Placer) srtfVictim(r *taskengine.Request, nodes []*taskengine.Candidate) (string, uint32, bool) {
 	s := &p.srtf
 	if s.declined != r.Task {
 		return "", 0, false // Place found it a node: srtf preempts only for a task that waits
@@ -54,13 +54,13 @@ func (p *Placer) srtfVictim(r *tasks.Request, nodes []*tasks.Candidate) (string,
 func (p *Placer) srtfDecide(y srtfState, now float64) place.Decision {
 	r := p.req
 	if y.yieldTask == r.Task && p.fleet.Up(y.yieldNode) && p.fleet.FreeSlots(y.yieldNode) > 0 && p.allowed(y.yieldNode) {
-		if c := p.candidate(y.yieldNode); c != nil && tasks.Fits(r, c) {
+		if c := p.candidate(y.yieldNode); c != nil && taskengine.Fits(r, c) {
 			return place.Decision{Node: y.yieldNode}
 		}
 	}
 	i := place.SlotRule(p.fleet, p.pick, &p.tk, r.Ahead, now)
 	if i >= 0 {
-		if c := p.candidate(i); c == nil || !tasks.Fits(r, c) {
+		if c := p.candidate(i); c == nil || !taskengine.Fits(r, c) {
 			i = -1
 		}
 	}

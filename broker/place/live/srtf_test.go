@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
@@ -60,7 +60,7 @@ func TestSRTFVictim(t *testing.T) {
 			g.advance(5 * time.Second)
 			s := sleepTask("new", 10, 0, 0)
 			s.Constraints.Tier = c.tier
-			r := &tasks.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}
+			r := &taskengine.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}
 			if n := g.placeRequest(r); n != "" {
 				t.Fatalf("placed on %s with every slot taken", n)
 			}
@@ -93,7 +93,7 @@ func TestSRTFPreemptsOnlyForAWaitingTask(t *testing.T) {
 		g.running("long")
 		g.advance(time.Second)
 		n := sleepTask("new", 10, 0, 0)
-		r := &tasks.Request{Task: n.ID, Spec: &n, Work: n.Work, Submitted: g.now}
+		r := &taskengine.Request{Task: n.ID, Spec: &n, Work: n.Work, Submitted: g.now}
 		if got := g.p.Place(r, g.cands()); got == nil || got.ID != "b" {
 			t.Fatalf("%s: placed on %v, want the free b", policy, got)
 		}
@@ -128,12 +128,12 @@ func TestEDFAndSRTFKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		q := pl.(*Queued)
-		req := func(id string, after time.Duration, work float64, due time.Duration) *tasks.Request {
+		req := func(id string, after time.Duration, work float64, due time.Duration) *taskengine.Request {
 			s := sleepTask(id, work, 0, due)
 			s.Priority = -int(work) // priority must not reorder srtf or edf
-			return &tasks.Request{Task: id, Spec: &s, Work: work, Submitted: t0.Add(after)}
+			return &taskengine.Request{Task: id, Spec: &s, Work: work, Submitted: t0.Add(after)}
 		}
-		rs := []*tasks.Request{req("a", 0, 3, 30*time.Second), req("b", 5*time.Second, 9, 20*time.Second),
+		rs := []*taskengine.Request{req("a", 0, 3, 30*time.Second), req("b", 5*time.Second, 9, 20*time.Second),
 			req("c", 10*time.Second, 1, 0), req("d", 2*time.Second, 5, 0)}
 		var got []string
 		for len(rs) > 0 {
@@ -187,13 +187,13 @@ func TestEDFAdmission(t *testing.T) {
 			if c.placed > 0 {
 				g.assignTo(sleepTask("placed", c.placed, 0, 0), "pi")
 			}
-			var pending []*tasks.Request
+			var pending []*taskengine.Request
 			for _, p := range c.pending {
 				s := sleepTask(p.id, p.work, 0, p.due)
-				pending = append(pending, &tasks.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now})
+				pending = append(pending, &taskengine.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now})
 			}
 			s := sleepTask("new", c.work, 0, c.due)
-			err := q.Admit(&tasks.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}, slices.Values(pending))
+			err := q.Admit(&taskengine.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}, slices.Values(pending))
 			switch {
 			case c.err == "" && err != nil:
 				t.Errorf("refused: %v", err)
@@ -205,12 +205,12 @@ func TestEDFAdmission(t *testing.T) {
 	// No node up: nothing can meet a deadline. Another queue refuses nothing.
 	g := newRig(t, func(o *Options) { o.Policy = "edf" })
 	s := sleepTask("new", 1, 0, time.Hour)
-	r := &tasks.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}
-	if err := (&Queued{g.p}).Admit(r, slices.Values([]*tasks.Request(nil))); err == nil || !strings.Contains(err.Error(), "no node is online") {
+	r := &taskengine.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}
+	if err := (&Queued{g.p}).Admit(r, slices.Values([]*taskengine.Request(nil))); err == nil || !strings.Contains(err.Error(), "no node is online") {
 		t.Errorf("empty fleet: %v", err)
 	}
 	g = newRig(t, func(o *Options) { o.Policy = "sjf" })
-	if err := (&Queued{g.p}).Admit(r, slices.Values([]*tasks.Request(nil))); err != nil {
+	if err := (&Queued{g.p}).Admit(r, slices.Values([]*taskengine.Request(nil))); err != nil {
 		t.Errorf("sjf: %v", err)
 	}
 }

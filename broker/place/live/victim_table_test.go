@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/broker/place/placetest"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/task"
 )
@@ -21,7 +21,7 @@ func TestVictimTable(t *testing.T) {
 			g := newRig(t)
 			for _, n := range c.Nodes {
 				speed := strconv.FormatFloat(n.Speed, 'g', -1, 64)
-				g.node(n.ID, protocol.TierEdge, n.Cores, func(tn *tasks.NodeState) {
+				g.node(n.ID, protocol.TierEdge, n.Cores, func(tn *taskengine.NodeState) {
 					tn.MemTotal = n.MemMB << 20
 					tn.Labels = map[string]string{LabelSpeed: speed}
 				})
@@ -29,12 +29,12 @@ func TestVictimTable(t *testing.T) {
 			for _, r := range c.Running {
 				s := sleepTask(r.ID, r.Work, 0, seconds(r.DeadlineS))
 				s.Checkpointable = r.Checkpointable
-				req := &tasks.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}
+				req := &taskengine.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}
 				cand := g.nodes[r.Node]
 				cand.Outstanding += r.Work
 				cand.Tasks++
 				g.on[s.ID], g.reqs[s.ID] = cand, req
-				g.p.AttemptAssigned(tasks.Attempt{Task: s.ID, Attempt: 1, Node: r.Node, Request: req})
+				g.p.AttemptAssigned(taskengine.Attempt{Task: s.ID, Attempt: 1, Node: r.Node, Request: req})
 				if r.Started {
 					g.running(r.ID)
 				}
@@ -45,7 +45,7 @@ func TestVictimTable(t *testing.T) {
 			if c.Task.Tier == "cloud" {
 				s.Constraints.Tier = task.TierCloud
 			}
-			id, _, ok := g.p.Victim(&tasks.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}, g.cands())
+			id, _, ok := g.p.Victim(&taskengine.Request{Task: s.ID, Spec: &s, Work: s.Work, Submitted: g.now}, g.cands())
 			if !ok {
 				id = ""
 			}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/broker/place/links"
-	"github.com/tether-edge/tether/broker/tasks"
+	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/protocol"
 )
 
@@ -22,7 +22,7 @@ func TestMeasuredWANMovesThePlacement(t *testing.T) {
 	tb := links.NewTable()
 	prior := WAN{RTT: 60 * time.Millisecond, UpMbps: 100, DownMbps: 100}
 	g := newRig(t, func(o *Options) { o.Links, o.WAN = tb, prior })
-	fast := func(n *tasks.NodeState) { n.Labels = map[string]string{LabelSpeed: "4"} }
+	fast := func(n *taskengine.NodeState) { n.Labels = map[string]string{LabelSpeed: "4"} }
 	g.node("pi", protocol.TierEdge, 4)
 	g.node("vm-1", protocol.TierCloud, 4, fast)
 	result := func(id string) string {
@@ -76,7 +76,7 @@ func TestMeasuredWANUpKeepsInputsAtTheEdge(t *testing.T) {
 	tb := links.NewTable()
 	prior := WAN{RTT: 60 * time.Millisecond, UpMbps: 100, DownMbps: 100}
 	g := newRig(t, func(o *Options) { o.Links, o.WAN = tb, prior })
-	fast := func(n *tasks.NodeState) { n.Labels = map[string]string{LabelSpeed: "4"} }
+	fast := func(n *taskengine.NodeState) { n.Labels = map[string]string{LabelSpeed: "4"} }
 	g.node("pi", protocol.TierEdge, 4)
 	g.node("vm-1", protocol.TierCloud, 4, fast)
 	input := func(id string) string { return g.place(sleepTask(id, 10, 40e6, 0)) }
@@ -112,7 +112,7 @@ func TestMeasuredWANUpKeepsInputsAtTheEdge(t *testing.T) {
 func TestCloudNodeWithItsOwnPath(t *testing.T) {
 	tb := links.NewTable()
 	g := newRig(t, func(o *Options) { o.Links = tb })
-	far := func(n *tasks.NodeState) {
+	far := func(n *taskengine.NodeState) {
 		n.Labels = map[string]string{LabelRTT: "200", LabelBandwidth: "10"}
 	}
 	for range 3 {

@@ -1,0 +1,12 @@
+package taskengine_test
+
+import (
+	"testing"
+
+	"github.com/tether-edge/tether/broker/taskengine"
+	"github.com/tether-edge/tether/broker/taskengine/backendtest"
+)
+
+func TestBadgerBackend(t *testing.T) {
+	backendtest.Run(t, taskengine.OpenBadgerBackend)
+}
