@@ -52,6 +52,7 @@ type Receiver struct {
 	once    sync.Once      // closes open
 
 	srv        *mqtt.Server  // set by New; the retained messages Start replays
+	retained   *retainIndex  // set by New: the topics holding them
 	brokerStop chan struct{} // set by New; closed when the broker stops
 }
 
@@ -93,9 +94,10 @@ func (r *Receiver) Start(h func(Message) error) error {
 	}
 	r.h = h
 	r.mu.Unlock()
+	r.retained.seed(r.srv)
 	seen := map[string]bool{}
 	for _, f := range r.filters {
-		for _, pk := range r.srv.Topics.Messages(f) {
+		for _, pk := range r.retained.messages(r.srv, f) {
 			if seen[pk.TopicName] {
 				continue // two filters match it
 			}

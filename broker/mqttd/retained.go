@@ -27,8 +27,9 @@ import (
 // host, after its subscribe timed out.
 type retainedHook struct {
 	mqtt.HookBase
-	srv *mqtt.Server
-	acl interface {
+	srv      *mqtt.Server
+	retained *retainIndex // the topics holding a retained message
+	acl      interface {
 		OnACLCheck(cl *mqtt.Client, topic string, write bool) bool
 	}
 	log *slog.Logger
@@ -54,10 +55,10 @@ type replay struct {
 // never starves the client's live messages.
 const retainedWindow = 64
 
-func newRetainedHook(srv *mqtt.Server, acl interface {
+func newRetainedHook(srv *mqtt.Server, retained *retainIndex, acl interface {
 	OnACLCheck(cl *mqtt.Client, topic string, write bool) bool
 }, log *slog.Logger) *retainedHook {
-	return &retainedHook{srv: srv, acl: acl, log: log, pending: map[*mqtt.Client][]replay{},
+	return &retainedHook{srv: srv, retained: retained, acl: acl, log: log, pending: map[*mqtt.Client][]replay{},
 		acked: map[*mqtt.Client][][]replay{}}
 }
 
@@ -155,7 +156,7 @@ func (h *retainedHook) start(cl *mqtt.Client, rs []replay) {
 		defer h.wg.Done()
 		var msgs []retainedMsg
 		for _, r := range rs {
-			for _, m := range h.srv.Topics.Messages(r.sub.Filter) { // [MQTT-3.8.4-4]
+			for _, m := range h.retained.messages(h.srv, r.sub.Filter) { // [MQTT-3.8.4-4]
 				msgs = append(msgs, retainedMsg{pk: m, qos: min(m.FixedHeader.Qos, r.sub.Qos, h.srv.Options.Capabilities.MaximumQos)})
 			}
 		}

@@ -86,7 +86,11 @@ func New(opts Options) (*Server, error) {
 	if err := s.mochi.AddHook(newPacketIDHook(s.mochi), nil); err != nil {
 		return nil, fmt.Errorf("mqttd: %w", err)
 	}
-	if err := s.mochi.AddHook(newRetainedHook(s.mochi, s.hook, s.log), nil); err != nil {
+	retained := &retainIndex{}
+	if err := s.mochi.AddHook(&retainIndexHook{x: retained}, nil); err != nil {
+		return nil, fmt.Errorf("mqttd: %w", err)
+	}
+	if err := s.mochi.AddHook(newRetainedHook(s.mochi, retained, s.hook, s.log), nil); err != nil {
 		return nil, fmt.Errorf("mqttd: %w", err)
 	}
 	s.flow = newFlowHook(s.mochi, min(opts.MaxInflight, opts.MaxPendingWrites),
@@ -99,7 +103,7 @@ func New(opts Options) (*Server, error) {
 		if r.srv != nil {
 			return nil, errors.New("mqttd: a receiver serves one broker")
 		}
-		r.srv, r.brokerStop = s.mochi, make(chan struct{})
+		r.srv, r.retained, r.brokerStop = s.mochi, retained, make(chan struct{})
 		if err := s.mochi.AddHook(&receiverHook{r: r, fail: newRateLog(s.log, 10*time.Second)}, nil); err != nil {
 			return nil, fmt.Errorf("mqttd: %w", err)
 		}
