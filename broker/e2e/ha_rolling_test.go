@@ -100,6 +100,9 @@ func actingOf(t *testing.T, within time.Duration, ss ...*supervised) *supervised
 // leader exits deposed and is started again as a standby. Checked: every
 // task of both batches succeeds exactly once with its correct output, and
 // every message the agents had acknowledged reached one of the schedulers.
+// The operator asks again for a submission that got no reply (a NATS node
+// that has just restarted can acknowledge a request or its reply and not
+// deliver it: docs/scaling.md), after logging what became of it.
 // The short form runs 3 agents and 2 × 20 tasks; the long form (make
 // cluster) 20 agents and 2 × 200.
 func TestRegionRollingRestart(t *testing.T) {
@@ -132,7 +135,20 @@ func TestRegionRollingRestart(t *testing.T) {
 		for _, spec := range mixedSpecs(rng, batch) {
 			spec.ID = prefix + strings.TrimPrefix(spec.ID, "e2e")
 			specs = append(specs, spec)
-			if rep := op.submit(spec); !rep.OK || rep.Task != spec.ID {
+			rep, id, ok := op.trySubmit(spec)
+			if !ok {
+				// A requester that gets no reply asks again (submissions
+				// are idempotent by task id): the reply to a request made
+				// while the cluster recovers can be lost or late.
+				rep, ok = r.whyNoReply(t, op, spec.ID, id, append(sa.all(), sb.all()...))
+			}
+			if !ok {
+				if rep, id, ok = op.trySubmit(spec); !ok {
+					r.whyNoReply(t, op, spec.ID, id, append(sa.all(), sb.all()...))
+					t.Fatalf("no reply to the submission of %s, asked twice", spec.ID)
+				}
+			}
+			if !rep.OK || rep.Task != spec.ID {
 				t.Fatalf("submit %s: %+v", spec.ID, rep)
 			}
 		}
@@ -145,9 +161,13 @@ func TestRegionRollingRestart(t *testing.T) {
 		r.c.Kill(i)
 		r.c.Start(i)
 		r.c.WaitReady(i, time.Minute)
+		ready := time.Since(killed)
+		// As an operator's rolling restart does: the next node only once
+		// every node is current again.
+		r.c.WaitHealthy(2 * time.Minute)
 		acting := actingOf(t, time.Minute, sa, sb)
-		t.Logf("engine node %d SIGKILLed and ready again %v after the kill; %s acting (load average %s)",
-			i, time.Since(killed).Round(10*time.Millisecond), acting.holder, loadavg())
+		t.Logf("engine node %d SIGKILLed and ready again %v after the kill, the cluster healthy %v after it; %s acting (load average %s)",
+			i, ready.Round(10*time.Millisecond), time.Since(killed).Round(10*time.Millisecond), acting.holder, loadavg())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	if err := op.sess.WaitConnected(ctx); err != nil {
@@ -244,4 +264,26 @@ func (r *haRegion) retainedStatus(t *testing.T, id string) string {
 		out = append(out, fmt.Sprintf("node %d: %s", i, got))
 	}
 	return strings.Join(out, "; ")
+}
+
+// whyNoReply logs what became of a submission (task id, request req) that
+// got no reply: whether the reply comes late (within NATS's redelivery),
+// whether the task exists (the operator's statuses, each node's retained
+// one), and what the schedulers logged of it. It returns the late reply,
+// if one came.
+func (r *haRegion) whyNoReply(t *testing.T, op *operator, id, req string, runs []*proc) (task.Reply, bool) {
+	t.Helper()
+	late, ok := op.lateReply(req, 45*time.Second)
+	t.Logf("no reply to %s (request %s) within 10 s; 45 s more (NATS redelivers after its MQTT ack_wait, 30 s by default): reply %v %+v", id, req, ok, late)
+	t.Logf("the operator's status of %s: %+v", id, op.snapshot()[id])
+	t.Logf("retained status of %s on each node: %s", id, r.retainedStatus(t, id))
+	for _, p := range runs {
+		for _, line := range strings.Split(p.out.String(), "\n") {
+			if strings.Contains(line, req) || strings.Contains(line, id) || strings.Contains(line, "not published") ||
+				strings.Contains(line, "onnect") || strings.Contains(line, "lease") || strings.Contains(line, "subscri") {
+				t.Logf("%s: %s", p.name, line)
+			}
+		}
+	}
+	return late, ok
 }

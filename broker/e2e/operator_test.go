@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -42,7 +43,7 @@ func newOperatorOn(t *testing.T, s *site, brokers []string, clean bool) *operato
 	topics, _ := protocol.NewTopics("default")
 	o := &operator{t: t, topics: topics, replies: map[string]chan task.Reply{}, statuses: map[string]task.Status{}}
 	sess, err := session.New(session.Options{Brokers: brokers, ClientID: "operator@e2e", Username: "operator",
-		Password: s.password("operator"), CleanSession: clean})
+		Password: s.password("operator"), CleanSession: clean, Logger: testenv.Logger(t, slog.LevelInfo)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +104,18 @@ func (o *operator) onStatus(m session.Message) {
 // submit sends spec and waits for the scheduler's reply.
 func (o *operator) submit(spec task.Spec) task.Reply {
 	o.t.Helper()
+	r, id, ok := o.trySubmit(spec)
+	if !ok {
+		o.t.Fatalf("no reply to the submission of %s (request %s)", spec.ID, id)
+	}
+	return r
+}
+
+// trySubmit is submit that reports a missing reply (after 10 s) rather
+// than failing, with the request's id, so the caller can say what became
+// of it.
+func (o *operator) trySubmit(spec task.Spec) (task.Reply, string, bool) {
+	o.t.Helper()
 	id := fmt.Sprintf("req-%d", rand.Uint64())
 	ch := make(chan task.Reply, 1)
 	o.mu.Lock()
@@ -116,10 +129,23 @@ func (o *operator) submit(spec task.Spec) task.Reply {
 	}
 	select {
 	case r := <-ch:
-		return r
+		return r, id, true
 	case <-ctx.Done():
-		o.t.Fatalf("no reply to the submission of %s", spec.ID)
-		return task.Reply{}
+		return task.Reply{}, id, false
+	}
+}
+
+// lateReply waits up to within for the reply to request id that trySubmit
+// gave up on.
+func (o *operator) lateReply(id string, within time.Duration) (task.Reply, bool) {
+	o.mu.Lock()
+	ch := o.replies[id]
+	o.mu.Unlock()
+	select {
+	case r := <-ch:
+		return r, true
+	case <-time.After(within):
+		return task.Reply{}, false
 	}
 }
 

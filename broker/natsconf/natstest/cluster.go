@@ -261,6 +261,32 @@ func (c *Cluster) WaitReady(i int, within time.Duration) {
 	}
 }
 
+// WaitHealthy waits until every running node's /healthz says ok: each
+// node's own view is current, so the cluster has its replicas back. A
+// rolling restart waits for this before it stops the next node (one that
+// is not current yet is not a replica a stream can count on), as NATS's
+// own upgrade procedure does.
+func (c *Cluster) WaitHealthy(within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		sick := -1
+		for i, n := range c.proc {
+			if n != nil && !healthy(c.http[i]) {
+				sick = i
+				break
+			}
+		}
+		if sick < 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("nats node %d not healthy after %v:\n%s", sick, within, tail(c.proc[sick].logs.String(), 40))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // Kill sends SIGKILL to node i and waits for it to exit.
 func (c *Cluster) Kill(i int) { c.stop(i, syscall.SIGKILL) }
 
