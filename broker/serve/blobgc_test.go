@@ -28,18 +28,24 @@ func TestBlobStoreIsCollected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	put := func(b string, age time.Duration) blob.ID {
+	age := func(id blob.ID, by time.Duration) {
+		when := time.Now().Add(-by)
+		if err := os.Chtimes(filepath.Join(dir, "sha256", id.Hex()), when, when); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(b string, by time.Duration) blob.ID {
 		id, err := st.Put(bytes.NewReader([]byte(b)), int64(len(b)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		when := time.Now().Add(-age)
-		if err := os.Chtimes(filepath.Join(dir, "sha256", id.Hex()), when, when); err != nil {
-			t.Fatal(err)
-		}
+		age(id, by)
 		return id
 	}
-	orphan, input, upload := put("nobody's", 2*time.Hour), put("a pending task's input", 2*time.Hour), put("about to be submitted", 0)
+	// The input is new until its task is submitted (as an upload is), so
+	// no collection can take it before the submission is in; then it is
+	// made old, and only its task's reference keeps it.
+	orphan, input, upload := put("nobody's", 2*time.Hour), put("a pending task's input", 0), put("about to be submitted", 0)
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -57,9 +63,11 @@ func TestBlobStoreIsCollected(t *testing.T) {
 		Constraints: task.Constraints{Labels: map[string]string{"nobody": "has-this"}}} // stays pending
 	publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: "r1", ReplyTo: topics.Reply("ops", "r1"), Spec: spec})
 	testenv.Eventually(t, 10*time.Second, "the submission's reply", func() bool { return len(replies.all()) > 0 })
+	time.Sleep(3 * blobGCEvery) // kept: a collection that began before the submission was in has ended
+	age(input, 2*time.Hour)
 
 	testenv.Eventually(t, 10*time.Second, "the unreferenced old blob deleted", func() bool { return !held(orphan) })
-	time.Sleep(3 * blobGCEvery) // kept: further collections must keep the other two
+	time.Sleep(5 * blobGCEvery) // kept: further collections, with the input old, must keep the other two
 	if !held(input) {
 		t.Error("the collection deleted a pending task's input")
 	}
