@@ -75,3 +75,46 @@ func TestBlobStoreIsCollected(t *testing.T) {
 		t.Error("the collection deleted a blob written a moment ago")
 	}
 }
+
+// TestSubmissionTouchesItsInputs: a submitted task's input held by the
+// scheduler is marked as just used before the task is committed, so a
+// collection that read the tasks' references before the submission cannot
+// delete it (blob.Store.Touch); an input held on a node is not the
+// scheduler's to touch.
+func TestSubmissionTouchesItsInputs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "blobs")
+	st, err := blob.Open(blob.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := "an input uploaded two hours ago"
+	id, err := st.Put(bytes.NewReader([]byte(b)), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "sha256", id.Hex())
+	long := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(file, long, long); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := newSiteCfg(t, nil, func(c *config.Config) { c.Blobs.Dir = dir })
+	topics, _ := protocol.NewTopics("default")
+	ops := dial(t, s.url, "ops@t", "ops", "ops-pw")
+	replies := listen(t, ops, topics.Replies("ops"))
+	spec := task.Spec{ID: "late", Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: task.BuiltinSHA256},
+		Inputs:      map[string]task.Input{"data": {Blob: id}},
+		Constraints: task.Constraints{Labels: map[string]string{"nobody": "has-this"}}} // stays pending
+	before := time.Now().Add(-time.Second)
+	publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: "r1", ReplyTo: topics.Reply("ops", "r1"), Spec: spec})
+	testenv.Eventually(t, 10*time.Second, "the submission's reply", func() bool { return len(replies.all()) > 0 })
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.ModTime().Before(before) {
+		t.Fatalf("the input's file still dates from %v after its task's submission", fi.ModTime())
+	}
+}

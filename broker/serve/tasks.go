@@ -86,10 +86,31 @@ func (s *scheduler) onSubmit(m session.Message) {
 	if m.Retained {
 		err = s.tasks.HandleRetained(m.Topic, m.Payload)
 	} else {
+		s.touchInputs(m.Payload)
 		err = s.tasks.HandleSubmit(m.Payload)
 	}
 	if err != nil {
 		s.reject(m, err)
+	}
+}
+
+// touchInputs marks the inputs a submission names in the scheduler's blob
+// store as just used, before the task that refers to them is committed: a
+// collection that read the tasks' references before this submission would
+// otherwise delete an input written more than blobGrace ago
+// (blob.Store.Touch). What does not decode is HandleSubmit's to refuse.
+func (s *scheduler) touchInputs(payload []byte) {
+	if s.blobStore == nil {
+		return
+	}
+	req, err := task.DecodeSubmitRequest(payload)
+	if err != nil {
+		return
+	}
+	for _, in := range req.Spec.Inputs {
+		if in.FromNode() == "" {
+			s.blobStore.Touch(in.Blob)
+		}
 	}
 }
 

@@ -296,6 +296,40 @@ func TestGCBeforeKeepsWhatIsNew(t *testing.T) {
 	}
 }
 
+// TestTouchKeepsAnOldBlob: an old unclaimed blob, complete or partial,
+// touched before a collection is kept by it; Touch reports a blob the
+// store does not hold, or no longer holds, as false.
+func TestTouchKeepsAnOldBlob(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, Options{})
+	b, part := randomBytes(21, 1000), randomBytes(22, 3000)
+	id, _ := s.Put(bytes.NewReader(b), 1000)
+	if _, err := s.Append(Of(part), 0, part[:100]); err != nil {
+		t.Fatal(err)
+	}
+	long := time.Now().Add(-2 * time.Hour)
+	for _, p := range []string{filepath.Join(dir, "sha256", id.Hex()), s.partialPath(Of(part))} {
+		if err := os.Chtimes(p, long, long); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !s.Touch(id) || !s.Touch(Of(part)) {
+		t.Fatal("Touch of a held blob reported false")
+	}
+	if n, _, err := s.GCBefore(func(ID) bool { return false }, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("gc after the touches: %d deleted, %v; want none", n, err)
+	}
+	if s.Touch(Of(randomBytes(23, 10))) {
+		t.Error("Touch of a blob never stored reported true")
+	}
+	if err := s.Remove(id); err != nil {
+		t.Fatal(err)
+	}
+	if s.Touch(id) {
+		t.Error("Touch of a removed blob reported true")
+	}
+}
+
 func TestOpenRemovesWhatIsNoBlob(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{})

@@ -232,6 +232,28 @@ func (s *Store) GCBefore(keep func(ID) bool, before time.Time) (n int, freed int
 	return n, freed, nil
 }
 
+// Touch marks id as just used, so GCBefore keeps it as it keeps a blob
+// just written: its file's modification time becomes now. It reports
+// whether the store holds id, complete or partial. It takes the store's
+// lock, as GCBefore does for its whole scan, so a blob is either touched
+// before a scan reads its time (and kept) or was deleted before Touch
+// (which then reports false): a caller that touches what it is about to
+// refer to, before it commits the reference, never has a blob collected
+// from under a reference the collection could not see.
+func (s *Store) Touch(id ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.path(id)
+	if _, ok := s.complete[id]; !ok {
+		if _, ok := s.partials[id]; !ok {
+			return false
+		}
+		p = s.partialPath(id)
+	}
+	now := time.Now()
+	return os.Chtimes(p, now, now) == nil
+}
+
 // touchedSince reports whether id's file, complete or partial, changed at
 // or after t; a file it cannot stat counts as touched (kept). mu is held.
 func (s *Store) touchedSince(id ID, t time.Time) bool {
