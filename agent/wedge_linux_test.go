@@ -94,13 +94,14 @@ func TestWedgedStoreStopsTheAgentAndLosesNothing(t *testing.T) {
 	filler := filepath.Join(mnt, "filler")
 	var fillErr error
 	trap := newFillTrap(t, filepath.Join(data, "store"), ".mem", func() { fillErr = fillFilesystem(filler) })
+	armed := time.Now()
 	trap.Arm()
 	select {
 	case path := <-trap.Fired():
 		if fillErr != nil {
 			t.Fatalf("filling the disk: %v", fillErr)
 		}
-		t.Logf("the disk filled as Badger opened %s", filepath.Base(path))
+		t.Logf("the disk filled as Badger opened %s, %v after the trap was armed", filepath.Base(path), time.Since(armed).Round(time.Millisecond))
 	case <-time.After(3 * time.Minute):
 		t.Fatalf("Badger opened no new write-ahead log in 3 minutes:\n%s", first.out.String())
 	}
