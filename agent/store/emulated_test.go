@@ -152,9 +152,17 @@ func (a emulatedArch) run(root, qemu, bin, tmp, skipRE string) (r emulatedResult
 		return r
 	}
 	var want []string // the tests (and fuzz targets' seeds) to pass
+	listed := map[string]bool{}
 	for _, name := range strings.Fields(string(names)) {
+		listed[name] = true
 		if notEmulated[name] == "" && !strings.HasPrefix(name, "Benchmark") && !strings.HasPrefix(name, "Example") {
 			want = append(want, name)
+		}
+	}
+	for name := range notEmulated {
+		if !listed[name] {
+			r.err = fmt.Sprintf("notEmulated names %s, which the package no longer has", name)
+			return r
 		}
 	}
 	if len(want) < 30 {
