@@ -260,8 +260,13 @@ func (s *Store) planCommit(b *batch) ([]*unit, boundsPlan) {
 }
 
 // commitUnits commits units in one transaction with the meta keys their
-// contents move: the next seq and the counters.
+// contents move: the next seq and the counters. The transaction reads
+// (oldBlob) before its commit: on a wedged store that is ErrWedged too.
 func (s *Store) commitUnits(units []*unit) error {
+	return s.db.Guard(func() error { return s.commitUnitsTxn(units) })
+}
+
+func (s *Store) commitUnitsTxn(units []*unit) error {
 	if err := s.failpoint("commit"); err != nil {
 		return err
 	}

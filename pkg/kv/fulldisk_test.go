@@ -32,7 +32,8 @@ const fullDiskChild = "TETHER_KV_FULL_DISK_DIR"
 // create or grow refuses writes until there is room again, then takes
 // them; a WAL it could not create wedges the DB (Badger's own next write
 // would end the process): every later write gets ErrWedged and Run returns
-// it, for the agent to open the store again. Every write committed is in
+// it, for the agent to open the store again, and every read gets
+// ErrWedged where Badger faulted. Every write committed is in
 // the store at the next open. The writes run in a child process, which a
 // fault would kill.
 func TestFullDiskIsAnErrorNotAFault(t *testing.T) {
@@ -59,7 +60,7 @@ func TestFullDiskIsAnErrorNotAFault(t *testing.T) {
 			if committed == 0 || string(m[2]) == "0" {
 				t.Fatalf("the writer committed %d and had %s refused: the disk did not fill as the test means", committed, m[2])
 			}
-			switch want := "40 of 40 later writes refused with ErrWedged, Run returned it"; {
+			switch want := "60 of 60 later writes and reads refused with ErrWedged, Run returned it"; {
 			case string(m[4]) == "true" && string(m[5]) != want:
 				t.Fatalf("wedged, but: %s; want %s", m[5], want)
 			case string(m[4]) == "false" && string(m[5]) != "a write taken once the disk had room":
@@ -86,7 +87,8 @@ func TestFullDiskIsAnErrorNotAFault(t *testing.T) {
 // the last byte, and commits 4 KiB values (in the LSM tree) — every fourth
 // one of $TETHER_KV_FULL_DISK_DIR_LARGE bytes instead, when set (in the
 // value log) — under keys k000000, k000001 … until the DB is wedged or 50
-// were refused. Wedged, it tries 40 more writes and runs the DB's Run;
+// were refused. Wedged, it tries 40 more writes and 20 reads and runs the
+// DB's Run;
 // not wedged, it frees the space and writes once more. It prints what
 // happened and exits without closing (a close on a full disk is Abandon's
 // case).
@@ -129,11 +131,15 @@ func fullDiskWriter(dir string) {
 			if txn.Set([]byte("after"), small) == nil && errors.Is(db.Commit(txn), ErrWedged) {
 				after++
 			}
+			// A read too: Badger without its memtable faults on one.
+			if errors.Is(db.View(func(txn *badger.Txn) error { _, err := txn.Get([]byte("k000000")); return err }), ErrWedged) {
+				after++
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		run := db.Run(ctx)
-		fmt.Printf("wedged true: %d of 40 later writes refused with ErrWedged, Run returned it%s\n", after,
+		fmt.Printf("wedged true: %d of 60 later writes and reads refused with ErrWedged, Run returned it%s\n", after,
 			map[bool]string{true: "", false: " not"}[errors.Is(run, ErrWedged)])
 	} else {
 		_ = os.Remove(filler)

@@ -2,8 +2,11 @@ package kv
 
 import badger "github.com/dgraph-io/badger/v4"
 
-// View runs fn in a read-only transaction (badger.DB.View).
-func (d *DB) View(fn func(txn *badger.Txn) error) error { return d.bdb.View(fn) }
+// View runs fn in a read-only transaction (badger.DB.View). On a wedged
+// DB it returns ErrWedged (Guard).
+func (d *DB) View(fn func(txn *badger.Txn) error) error {
+	return d.Guard(func() error { return d.bdb.View(fn) })
+}
 
 // NewTransaction starts a transaction (badger.DB.NewTransaction). Commit
 // a writing one with the DB's Commit, which signals the compactor and

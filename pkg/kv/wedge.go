@@ -4,17 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
 
-// ErrWedged is returned by every write of a DB after Badger could not
-// create its next memtable (its write-ahead log: the filesystem was full).
-// Badger leaves itself without an active memtable then, and its next
-// write would end the process (an assertion, log.Fatal); the DB refuses
-// writes instead, and Run returns the error. Everything committed before
-// is durable. The store takes writes again once it is opened again with
-// room on the disk.
+// ErrWedged is returned by every write and every read of a DB after
+// Badger could not create its next memtable (its write-ahead log: the
+// filesystem was full). Badger leaves itself without an active memtable
+// then: its next write would end the process (an assertion, log.Fatal)
+// and every read faults (a nil dereference). The DB refuses both instead
+// (Commit, View, Guard), and Run returns the error. Everything committed
+// before is durable. The store takes writes again once it is opened again
+// with room on the disk.
 var ErrWedged = errors.New("store takes no writes until it is opened again: Badger could not create its next write-ahead log")
 
 // Commit commits txn (a transaction from NewTransaction) and signals the
@@ -27,6 +29,38 @@ func (d *DB) Commit(txn *badger.Txn) error {
 	err := txn.Commit()
 	d.Wrote()
 	return d.noteWrite(err)
+}
+
+// wedgeReportWait is how long a read that faulted in Badger waits for the
+// write that wedged it to say so (Guard).
+const wedgeReportWait = 5 * time.Second
+
+// Guard runs fn, which reads through this DB's transactions (View does,
+// and a writing transaction's Get before Commit must), and returns
+// ErrWedged instead on a wedged DB. Badger left without a memtable faults
+// on every read (a nil dereference in its getMemTables), and a read can
+// run into that between the failed write and Commit's return that wedges
+// the DB here: Guard recovers that panic and returns ErrWedged once the
+// write reports the wedge. A panic on a DB that is not wedged within
+// wedgeReportWait goes on as it was.
+func (d *DB) Guard(fn func() error) (err error) {
+	if err := d.wedgedErr(); err != nil {
+		return err
+	}
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		for deadline := time.Now().Add(wedgeReportWait); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if w := d.wedgedErr(); w != nil {
+				err = w
+				return
+			}
+		}
+		panic(r)
+	}()
+	return fn()
 }
 
 // Wedged reports whether the DB refuses writes (ErrWedged).
