@@ -105,6 +105,8 @@ func TestDebLifecycle(t *testing.T) {
 		}
 	}
 
+	t.Logf("installed tether-agent 1.0.0 and tether-broker 1.0.0: user tether, files and modes as shipped, units verified")
+
 	// Upgrade, with the operator's edit to the conffile kept.
 	f, err := os.OpenFile("/etc/tether/agent.yaml", os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -126,6 +128,7 @@ func TestDebLifecycle(t *testing.T) {
 		t.Error("upgrade replaced the operator's agent.yaml")
 	}
 	mustExist(t, "/var/lib/tether/agent/marker", true)
+	t.Logf("upgraded tether-agent to 1.0.1: the operator's agent.yaml and the agent's data kept")
 
 	// Remove keeps configuration and data; purge deletes them.
 	run(t, "dpkg", "--remove", "tether-agent")
@@ -137,6 +140,8 @@ func TestDebLifecycle(t *testing.T) {
 	mustExist(t, "/etc/tether/agent.yaml", true)
 	mustExist(t, "/var/lib/tether/agent/marker", true)
 
+	t.Logf("removed tether-agent: binary and unit gone, agent.yaml and data kept")
+
 	run(t, "dpkg", "--purge", "tether-agent")
 	if st := dpkgStatus("tether-agent"); st != "" {
 		t.Errorf("after purge: status %q, want not installed", st)
@@ -146,9 +151,12 @@ func TestDebLifecycle(t *testing.T) {
 	mustExist(t, "/var/lib/tether/broker", true) // the other package's data stays
 	mustExist(t, "/usr/bin/tether-broker", true)
 
+	t.Logf("purged tether-agent: its configuration and data gone, tether-broker's kept")
+
 	run(t, "dpkg", "--purge", "tether-broker")
 	mustExist(t, "/var/lib/tether", false)
 	mustExist(t, "/etc/tether/broker.yaml", false)
+	t.Logf("purged tether-broker: /var/lib/tether and /etc/tether/broker.yaml gone")
 }
 
 // TestShippedUnitsExposure scores the hand-install units in deploy/systemd.
