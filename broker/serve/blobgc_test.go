@@ -54,15 +54,7 @@ func TestBlobStoreIsCollected(t *testing.T) {
 		return err == nil
 	}
 
-	s := newSiteCfg(t, nil, func(c *config.Config) { c.Blobs.Dir = dir })
-	topics, _ := protocol.NewTopics("default")
-	ops := dial(t, s.url, "ops@t", "ops", "ops-pw")
-	replies := listen(t, ops, topics.Replies("ops"))
-	spec := task.Spec{ID: "waits", Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: task.BuiltinSHA256},
-		Inputs:      map[string]task.Input{"data": {Blob: input}},
-		Constraints: task.Constraints{Labels: map[string]string{"nobody": "has-this"}}} // stays pending
-	publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: "r1", ReplyTo: topics.Reply("ops", "r1"), Spec: spec})
-	testenv.Eventually(t, 10*time.Second, "the submission's reply", func() bool { return len(replies.all()) > 0 })
+	submitPending(t, dir, "waits", input)
 	time.Sleep(3 * blobGCEvery) // kept: a collection that began before the submission was in has ended
 	age(input, 2*time.Hour)
 
@@ -100,16 +92,8 @@ func TestSubmissionTouchesItsInputs(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s := newSiteCfg(t, nil, func(c *config.Config) { c.Blobs.Dir = dir })
-	topics, _ := protocol.NewTopics("default")
-	ops := dial(t, s.url, "ops@t", "ops", "ops-pw")
-	replies := listen(t, ops, topics.Replies("ops"))
-	spec := task.Spec{ID: "late", Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: task.BuiltinSHA256},
-		Inputs:      map[string]task.Input{"data": {Blob: id}},
-		Constraints: task.Constraints{Labels: map[string]string{"nobody": "has-this"}}} // stays pending
 	before := time.Now().Add(-time.Second)
-	publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: "r1", ReplyTo: topics.Reply("ops", "r1"), Spec: spec})
-	testenv.Eventually(t, 10*time.Second, "the submission's reply", func() bool { return len(replies.all()) > 0 })
+	submitPending(t, dir, "late", id)
 	fi, err := os.Stat(file)
 	if err != nil {
 		t.Fatal(err)
@@ -117,4 +101,20 @@ func TestSubmissionTouchesItsInputs(t *testing.T) {
 	if fi.ModTime().Before(before) {
 		t.Fatalf("the input's file still dates from %v after its task's submission", fi.ModTime())
 	}
+}
+
+// submitPending starts a scheduler on the blob store in dir and submits a
+// task named id whose input is in, which no node can take (it stays
+// pending); it returns once the submission is answered.
+func submitPending(t *testing.T, dir, id string, in blob.ID) {
+	t.Helper()
+	s := newSiteCfg(t, nil, func(c *config.Config) { c.Blobs.Dir = dir })
+	topics, _ := protocol.NewTopics("default")
+	ops := dial(t, s.url, "ops@t", "ops", "ops-pw")
+	replies := listen(t, ops, topics.Replies("ops"))
+	spec := task.Spec{ID: id, Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: task.BuiltinSHA256},
+		Inputs:      map[string]task.Input{"data": {Blob: in}},
+		Constraints: task.Constraints{Labels: map[string]string{"nobody": "has-this"}}}
+	publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: "r1", ReplyTo: topics.Reply("ops", "r1"), Spec: spec})
+	testenv.Eventually(t, 10*time.Second, "the submission's reply", func() bool { return len(replies.all()) > 0 })
 }
