@@ -39,7 +39,10 @@ func TestBlobStoreIsCollected(t *testing.T) {
 		}
 		return id
 	}
-	orphan, input, upload := put("nobody's", 2*time.Hour), put("a pending task's input", 2*time.Hour), put("about to be submitted", 0)
+	// The input is old only once its task is submitted: collections run
+	// every blobGCEvery from the scheduler's start, and one before the
+	// submission would rightly delete an old blob nothing refers to yet.
+	orphan, input, upload := put("nobody's", 2*time.Hour), put("a pending task's input", 0), put("about to be submitted", 0)
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +60,10 @@ func TestBlobStoreIsCollected(t *testing.T) {
 		Constraints: task.Constraints{Labels: map[string]string{"nobody": "has-this"}}} // stays pending
 	publishJSON(t, ops, topics.TaskSubmit(), task.SubmitRequest{V: 1, RequestID: "r1", ReplyTo: topics.Reply("ops", "r1"), Spec: spec})
 	testenv.Eventually(t, 10*time.Second, "the submission's reply", func() bool { return len(replies.all()) > 0 })
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "sha256", input.Hex()), old, old); err != nil {
+		t.Fatal(err)
+	}
 
 	testenv.Eventually(t, 10*time.Second, "the unreferenced old blob deleted", func() bool { return !held(orphan) })
 	time.Sleep(3 * blobGCEvery) // kept: further collections must keep the other two
