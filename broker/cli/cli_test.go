@@ -19,6 +19,7 @@ func testEnv(stdin string) (Env, *strings.Builder, *strings.Builder) {
 }
 
 func TestPrintNodes(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	cpu, mem, temp := 12.34, 50.0, 61.5
 	f := protocol.FleetNodes{V: 1, Nodes: []protocol.FleetNode{
@@ -56,6 +57,7 @@ func TestPrintNodes(t *testing.T) {
 // TestPrintWAN: the summary's WAN after the table, what is measured and
 // over how many samples; nothing for a summary without it.
 func TestPrintWAN(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		wan  *protocol.WANLink
 		want string
@@ -81,6 +83,7 @@ func TestPrintWAN(t *testing.T) {
 }
 
 func TestPasswdAddsVerifiableUsers(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "credentials")
 	env, out, _ := testEnv("")
 	if err := Run(context.Background(), env, []string{"passwd", "-f", file, "add", "pi-a"}); err != nil {
@@ -111,6 +114,7 @@ func TestPasswdAddsVerifiableUsers(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	t.Parallel()
 	cases := [][]string{
 		{"bogus"},
 		{"passwd", "add", "x"},
@@ -144,6 +148,7 @@ func TestUsageErrors(t *testing.T) {
 // TestBadFlagPrintsOneHint: a bad flag or value prints its error and one
 // line pointing at --help, for every command; --help prints the usage.
 func TestBadFlagPrintsOneHint(t *testing.T) {
+	t.Parallel()
 	for name := range commands() {
 		if name == "version" {
 			continue

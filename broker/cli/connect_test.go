@@ -52,6 +52,7 @@ func closedPort(t *testing.T) string {
 // TestConnectErrorsSayWhy: a wrong password and a port nothing listens on
 // each get their own message, at once rather than after the timeout.
 func TestConnectErrorsSayWhy(t *testing.T) {
+	t.Parallel()
 	url, pw := bareBroker(t)
 	closed := closedPort(t)
 	cases := []struct {
@@ -87,6 +88,7 @@ func TestConnectErrorsSayWhy(t *testing.T) {
 // TestConnectTimeoutSaysSo: a broker that accepts TCP but never answers
 // the CONNECT is reported as a timeout.
 func TestConnectTimeoutSaysSo(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 // TestInputFlag: NAME=PATH, a data name, each name once.
 func TestInputFlag(t *testing.T) {
+	t.Parallel()
 	var f inputFlag
 	if err := f.Set("frame=/tmp/a.jpg"); err != nil {
 		t.Fatal(err)
@@ -32,6 +33,7 @@ func TestInputFlag(t *testing.T) {
 // inputs as a blob the scheduler holds; a name the spec has already, a
 // missing file or a directory is an error.
 func TestStageInputsCompletesTheSpec(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "frame.bin")
 	if err := os.WriteFile(p, []byte("pixels"), 0o600); err != nil {

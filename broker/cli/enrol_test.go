@@ -14,6 +14,7 @@ import (
 // verifies against the credentials file and whose hash alone is stored;
 // list shows it; revoke removes the identity and marks the token.
 func TestEnrolTokens(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file, creds := filepath.Join(dir, "enrol.json"), filepath.Join(dir, "credentials")
 	env, out, _ := testEnv("")

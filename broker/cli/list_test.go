@@ -23,6 +23,7 @@ import (
 // the scheduler holds, through the scheduler's list op — here 1,300, more
 // than the 1,024 that the listing from retained statuses could buffer.
 func TestTasksListsEveryTask(t *testing.T) {
+	t.Parallel()
 	const n = 1300
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")

@@ -10,6 +10,7 @@ import (
 // TestNatsconf: users made with passwd --hash bcrypt become NATS users with
 // their role's permissions; a PBKDF2 entry is refused with what to do.
 func TestNatsconf(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "credentials")
 	run := func(stdin string, args ...string) (string, string, error) {
 		t.Helper()

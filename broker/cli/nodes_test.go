@@ -79,6 +79,7 @@ func nodesSite(tb testing.TB, n int) (url, pwFile string) {
 // of 6,000 from their retained rows, and says nothing is missing; a row an
 // earlier run of the scheduler left is not listed.
 func TestNodesIsComplete(t *testing.T) {
+	t.Parallel()
 	const n = 6000
 	url, pw := nodesSite(t, n)
 	publishRetained(t, url, "tether/v1/default/fleet/nodes/gone-node", protocol.FleetRow{V: 1, TS: time.Now().UTC().Truncate(time.Millisecond),

@@ -14,6 +14,7 @@ import (
 // it revoked; approve lifts that and lets it enrol; pending lists waiting
 // requests.
 func TestNodesApproveRevoke(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file, creds := filepath.Join(dir, "enrol.json"), filepath.Join(dir, "credentials")
 	if err := mqttd.AddUser(creds, "pi-1", "pw-pi-1-long-enough"); err != nil {

@@ -13,6 +13,7 @@ import (
 // refused by the broker, which answers them at once with why — not a
 // dropped publish the client waits on until its timeout.
 func TestMonitorSubmitSaysNotAllowed(t *testing.T) {
+	t.Parallel()
 	url, pw := bareBroker(t)
 	spec := filepath.Join(t.TempDir(), "spec.yaml")
 	if err := os.WriteFile(spec, []byte("kind: builtin\nbuiltin:\n  name: cpu\n  units: 10\n"), 0o600); err != nil {

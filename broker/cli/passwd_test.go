@@ -15,6 +15,7 @@ import (
 )
 
 func TestPasswdImportDelList(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "credentials")
 	run := func(stdin string, args ...string) (string, string, error) {
 		t.Helper()

@@ -13,6 +13,7 @@ import (
 // fleet table with when their quarantine ends; an empty list, or none,
 // prints nothing.
 func TestPrintQuarantined(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	list := func(l task.QuarantineList) <-chan []byte {
 		ch := make(chan []byte, 1)

@@ -10,6 +10,7 @@ import (
 // TestTasksWithoutSchedulerFails: with no scheduler behind the broker,
 // `tasks` says no scheduler answered and fails, rather than listing none.
 func TestTasksWithoutSchedulerFails(t *testing.T) {
+	t.Parallel()
 	url, pw := bareBroker(t)
 	env, out, _ := testEnv("")
 	err := Run(context.Background(), env, []string{"tasks", "--broker", url, "--username", "ops", "--password-file", pw["ops"], "--timeout", "1s"})
@@ -21,6 +22,7 @@ func TestTasksWithoutSchedulerFails(t *testing.T) {
 // TestDevNullIsNoTerminal: /dev/null is a character device but no
 // terminal, so it gets no progress bar or escape sequences.
 func TestDevNullIsNoTerminal(t *testing.T) {
+	t.Parallel()
 	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)

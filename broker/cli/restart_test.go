@@ -18,6 +18,7 @@ import (
 // same task store, `tasks` lists the tasks submitted before and `task ID`
 // shows one.
 func TestTasksSurviveSchedulerRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")
 	for user, pw := range map[string]string{"tether-scheduler": "sched-pw", "ops": "ops-pw"} {

@@ -13,6 +13,7 @@ import (
 // with a message that says what to install — before it starts a broker —
 // while its client commands still run.
 func TestServeRefuses32Bit(t *testing.T) {
+	t.Parallel()
 	qemu := testenv.RequireTool(t, "qemu-arm-static", "qemu-arm")
 	bin := testenv.Build(t, t.TempDir(), "./broker", "tether-broker", "linux", "arm", "7")
 	out, err := exec.Command(qemu, bin, "serve", "--listen", "127.0.0.1:0", "--tasks-dir", t.TempDir()).CombinedOutput()

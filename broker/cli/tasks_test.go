@@ -15,6 +15,7 @@ import (
 )
 
 func TestKeygen(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "scheduler.key")
 	env, out, _ := testEnv("")
 	if err := Run(context.Background(), env, []string{"keygen", "-o", file}); err != nil {
@@ -48,6 +49,7 @@ func TestKeygen(t *testing.T) {
 }
 
 func TestPrintTasks(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	list := []task.Status{
 		{Task: "t-1", State: task.StateRunning, Attempt: 2, Node: "pi-a", Progress: 25, Total: 100,
@@ -67,6 +69,7 @@ func TestPrintTasks(t *testing.T) {
 }
 
 func TestPrintTaskShowsAttempts(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	st := task.Status{Task: "t-1", State: task.StateSucceeded, Attempt: 2, Node: "pi-b", Submitted: now, Updated: now,
 		EstDone: now.Add(time.Hour), AtRisk: true,
@@ -88,6 +91,7 @@ func TestPrintTaskShowsAttempts(t *testing.T) {
 }
 
 func TestProgressLine(t *testing.T) {
+	t.Parallel()
 	got := progressLine(task.Status{Task: "t-1", State: task.StateRunning, Attempt: 1, Node: "pi-a", Progress: 50, Total: 100})
 	if want := "t-1 running attempt 1 on pi-a [##########..........]  50.0% (50/100)"; got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
@@ -95,6 +99,7 @@ func TestProgressLine(t *testing.T) {
 }
 
 func TestSubmitRefusesBadSpecBeforeConnecting(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(file, []byte("kind: builtin\nbuiltin: {name: cpu, units: 0}\n"), 0o600)
 	env, _, _ := testEnv("")
@@ -105,6 +110,7 @@ func TestSubmitRefusesBadSpecBeforeConnecting(t *testing.T) {
 }
 
 func TestFlagsAfterArguments(t *testing.T) {
+	t.Parallel()
 	env, _, _ := testEnv("")
 	fs, _ := taskFlagSet(env, "task", "usage")
 	asJSON := fs.Bool("json", false, "")

@@ -20,6 +20,7 @@ import (
 // record (counted) and what an interrupted write left (not counted), and
 // a removed record is gone.
 func TestOwnerRecordsLoad(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	r, err := openOwnerRecords(dir)
 	if err != nil {
@@ -100,6 +101,7 @@ func startOperator(t *testing.T, url, clientID string, topics protocol.Topics) (
 // owner record is survived: the scheduler starts, the upload is left
 // uncharged, and the record is removed.
 func TestOperatorShareSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	const mib = 1 << 20
 	blobDir := filepath.Join(t.TempDir(), "blobs")
 	s := newSiteCfg(t, nil, func(c *config.Config) {

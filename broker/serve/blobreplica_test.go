@@ -62,6 +62,7 @@ func haBlobs(t *testing.T) *ha.Blobs {
 // deleted and what no task refers to and was stored before the grace, and
 // keeps the rest.
 func TestBucketFollowsTheStore(t *testing.T) {
+	t.Parallel()
 	st, err := blob.Open(blob.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +127,7 @@ func TestBucketFollowsTheStore(t *testing.T) {
 // output names no one (its charge comes from the tasks), and an object
 // naming no operator is counted and left uncharged.
 func TestOperatorChargeOutlivesItsScheduler(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	b := haBlobs(t)

@@ -99,6 +99,7 @@ func startOutputNode(t *testing.T, url, id string, topics protocol.Topics, pub e
 // fails with the quota exceeded. After a restart the node's share is as
 // full as before (restoreShares).
 func TestNodeShareBoundsAHostileNode(t *testing.T) {
+	t.Parallel()
 	const mib = 1 << 20
 	blobDir := filepath.Join(t.TempDir(), "blobs")
 	s := newSiteCfg(t, func(users map[string]string) {

@@ -13,6 +13,7 @@ func testBlobID(n int, b byte) blob.ID {
 }
 
 func TestSharesBoundEachNode(t *testing.T) {
+	t.Parallel()
 	s := newShares(100)
 	a1, a2, a3, b1 := testBlobID(60, 1), testBlobID(40, 2), testBlobID(1, 3), testBlobID(100, 4)
 	for _, c := range []struct {

@@ -98,6 +98,7 @@ func freeAddr(t *testing.T) string {
 // nor post a cancel; an operator cancels a task, and the scheduler's
 // retained status says cancelled.
 func TestDashboardInBrowser(t *testing.T) {
+	t.Parallel()
 	httpAddr := freeAddr(t)
 	url, _ := startServe(t, map[string]string{"monitor": "mon-pw", "operator": "op-pw", "pi-a": "node-pw", "pi-b": "node-pw"},
 		func(c *config.Config) { c.HTTP.Listen = httpAddr })

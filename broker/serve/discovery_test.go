@@ -15,6 +15,7 @@ import (
 )
 
 func TestHAConfigsFollowConventions(t *testing.T) {
+	t.Parallel()
 	topics, _ := protocol.NewTopics("eu-1")
 	msgs := haConfigs("homeassistant", topics, protocol.FleetNode{Node: "pi-a", Model: "Raspberry Pi 4 Model B", Version: "1.4.2"})
 	if len(msgs) != len(haEntities) {
@@ -53,6 +54,7 @@ func TestHAConfigsFollowConventions(t *testing.T) {
 // Home Assistant's kind of client id finds every entity of a node that was
 // born, and each entity's state topic carries the value it reads.
 func TestHomeAssistantDiscovery(t *testing.T) {
+	t.Parallel()
 	url, _ := startServe(t, map[string]string{"monitor": "mon-pw", "pi-a": "node-pw"},
 		func(c *config.Config) { c.HomeAssistant.Discovery = true })
 

@@ -20,6 +20,7 @@ import (
 // itself with the password it generated; a 21st is told the token is used
 // up, an agent with an expired token that it expired, and both wait.
 func TestEnrolTwentyAgents(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "enrol.json")
 	now := time.Now()

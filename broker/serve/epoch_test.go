@@ -14,6 +14,7 @@ import (
 // without one: the status of a scheduler without high availability is
 // byte for byte what it was.
 func TestSchedulerStatusCarriesItsEpoch(t *testing.T) {
+	t.Parallel()
 	for _, epoch := range []uint64{0, 7} {
 		url, stop := startServeWith(t, map[string]string{"monitor": "mon-pw"}, nil, Options{Epoch: epoch})
 		topics, _ := protocol.NewTopics("default")

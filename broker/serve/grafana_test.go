@@ -13,6 +13,7 @@ import (
 // dashboard whose queries use every tether_* metric that docs/metrics.md
 // lists, so a metric added there without a panel fails here.
 func TestGrafanaDashboardCoversTheMetrics(t *testing.T) {
+	t.Parallel()
 	root := filepath.Join("..", "..")
 	b, err := os.ReadFile(filepath.Join(root, "deploy", "grafana", "tether.json"))
 	if err != nil {

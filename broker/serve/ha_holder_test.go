@@ -21,6 +21,7 @@ import (
 // holder the second would find "its own" name in the lease and take it
 // back while the first still acts.
 func TestOneHolderNameTwoProcesses(t *testing.T) {
+	t.Parallel()
 	const region, user, pw = "eu-1", "sched", "sched-secret"
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
 	if err != nil {

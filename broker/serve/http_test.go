@@ -19,6 +19,7 @@ import (
 // Prometheus metrics built from its fleet, its embedded broker and its
 // task engine, /healthz, and /readyz once it is connected.
 func TestHTTPMetricsAndReadiness(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

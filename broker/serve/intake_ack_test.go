@@ -12,6 +12,7 @@ import (
 // subscription (task events, requests) is acknowledged through
 // afterCommit — not by the worker when it has applied it.
 func TestIntakeAcknowledgesTasksOnlyOnceCommitted(t *testing.T) {
+	t.Parallel()
 	in := newIntake(2, 4)
 	var committed []func()
 	pending := make(chan struct{}, 1)

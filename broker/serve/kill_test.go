@@ -38,6 +38,7 @@ const killNodes = 20
 // finished there. The broker used to acknowledge an event before the
 // scheduler had it; it was lost with the process.
 func TestSchedulerKillLosesNoAcknowledgedEvent(t *testing.T) {
+	t.Parallel()
 	if dir := os.Getenv(killChildEnv); dir != "" {
 		killChild(t, dir)
 		return

@@ -97,6 +97,7 @@ func startLiar(t *testing.T, url, id string, topics protocol.Topics, edit ...fun
 // no progress, it is quarantined, and every task succeeds exactly once on
 // an honest node.
 func TestLyingNodeCapturesNothing(t *testing.T) {
+	t.Parallel()
 	spec := func(id string) task.Spec {
 		return task.Spec{ID: id, Kind: task.KindBuiltin, Checkpointable: true, Work: 0.01,
 			Builtin: &task.Builtin{Name: task.BuiltinSleep, Units: 10, UnitMS: 1, CheckpointEvery: 1}}
@@ -111,6 +112,7 @@ func TestLyingNodeCapturesNothing(t *testing.T) {
 // rather than held until the spec's hour, it is quarantined, and every
 // task succeeds once on an honest node.
 func TestSilentAttemptsEnded(t *testing.T) {
+	t.Parallel()
 	spec := func(id string) task.Spec {
 		return task.Spec{ID: id, Kind: task.KindBuiltin, Work: 0.01,
 			Builtin: &task.Builtin{Name: task.BuiltinSleep, Units: 10, UnitMS: 1}}

@@ -17,6 +17,7 @@ var linkWall = time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 // TestLinksSurviveARestart: the table saved to its file is what a new
 // scheduler's table holds after loading it; a missing file is no error.
 func TestLinksSurviveARestart(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "links.json")
 	fresh := links.NewTable()
 	if kept, _, err := loadLinks(fresh, path, linkWall, 0); err != nil || kept != 0 || fresh.Len() != 0 {
@@ -43,6 +44,7 @@ func TestLinksSurviveARestart(t *testing.T) {
 // TestCorruptLinksFile: a file that is not a valid table is a clear error
 // naming the file, and the table stays as it was (the configured links).
 func TestCorruptLinksFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for name, content := range map[string]string{
 		"garbage":      "\x00\xffnot json",
@@ -69,6 +71,7 @@ func TestCorruptLinksFile(t *testing.T) {
 // is garbage starts and stops cleanly; having measured nothing, it leaves
 // the file for the operator to look at.
 func TestSchedulerStartsOverACorruptLinksFile(t *testing.T) {
+	t.Parallel()
 	var cfg config.Config
 	_, stop := startServe(t, map[string]string{}, func(c *config.Config) {
 		if err := os.WriteFile(c.LinksFile(), []byte("{{{"), 0o600); err != nil {

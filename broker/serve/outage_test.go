@@ -24,6 +24,7 @@ import (
 // would cancel the attempt and run the task again): the attempt's success,
 // queued by the broker, is kept after the reconnect.
 func TestBrokerOutageKeepsTheFleetAndItsWork(t *testing.T) {
+	t.Parallel()
 	creds := mqttdtest.Credentials(t, map[string]string{"tether-scheduler": "sched-pw", "ops": "ops-pw", "pi-a": "node-pw"})
 	brk, brokerURL := mqttdtest.Start(t, mqttd.Options{CredentialsFile: creds, Region: "default",
 		SchedulerUsers: []string{"tether-scheduler"}, OperatorUsers: []string{"ops"}})

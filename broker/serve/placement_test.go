@@ -13,6 +13,7 @@ import (
 // TestTaskNodeCarriesMetrics: placement sees a node's facts and, from its latest metrics,
 // its CPU load and the health flags it reports now (not those that occurred since boot).
 func TestTaskNodeCarriesMetrics(t *testing.T) {
+	t.Parallel()
 	n := fleet.Node{ID: "pi-1", Online: true, Instance: "i1",
 		Facts: &protocol.Facts{Tier: protocol.TierEdge, Cores: 4, MemTotal: 1 << 30, Labels: map[string]string{"tether.slots": "2"}},
 		Metrics: &protocol.Metrics{CPU: protocol.CPU{Total: 42},

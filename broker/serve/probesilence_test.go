@@ -19,6 +19,7 @@ import (
 // skipped, up to the cap; one answer clears it; a probe ended by the
 // scheduler's stop counts for nothing.
 func TestProbeSilenceBacksOff(t *testing.T) {
+	t.Parallel()
 	const every = 5 * time.Minute
 	p := newProbeSilence()
 	now := time.Duration(0)
@@ -68,6 +69,7 @@ func TestProbeSilenceBacksOff(t *testing.T) {
 // the 16 slots: 21 wants in the same time (5 with it). A node that answers keeps
 // being measured beside it.
 func TestSilentNodeHoldsNoProbeSlots(t *testing.T) {
+	t.Parallel()
 	s := newSiteCfg(t, func(users map[string]string) { users["quiet"] = "node-pw"; users["chatty"] = "node-pw" },
 		func(c *config.Config) { c.Placement.LinkProbe = time.Second })
 	topics, _ := protocol.NewTopics("default")

@@ -221,6 +221,7 @@ func unitTask(id string, units int64, checkpointable bool, deadline time.Duratio
 // one in its first attempt, the long one in its second. broker/e2e's TestSRTFPreemptionYields
 // has a real agent yield.
 func TestSRTFShortTaskPreemptsALongOne(t *testing.T) {
+	t.Parallel()
 	q := newQueueSite(t, "srtf")
 	q.waitOnline()
 	if r := q.submit(unitTask("long", 200, true, 0)); !r.OK {
@@ -258,6 +259,7 @@ func TestSRTFShortTaskPreemptsALongOne(t *testing.T) {
 // deadline order, the one without a deadline last; a task whose deadline the node cannot
 // meet is refused at submission, naming the deadline, and never appears.
 func TestEDFRunsByDeadlineAndRefusesTheImpossible(t *testing.T) {
+	t.Parallel()
 	q := newQueueSite(t, "edf")
 	q.waitOnline()
 	if r := q.submit(unitTask("first", 50, false, 0)); !r.OK {

@@ -17,6 +17,7 @@ import (
 // the next reload, until one), and keeps everything when the
 // configuration does not load.
 func TestReloadAppliesLogLevel(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	log, level, err := logging.NewVar(&buf, "info", "text")
 	if err != nil {

@@ -58,6 +58,7 @@ func startScheduler(t *testing.T, cfg config.Config) (stop func()) {
 // that says why, and cleared: no task is made, and a restarted scheduler
 // neither makes one nor answers them again.
 func TestServeRefusesRetainedRequests(t *testing.T) {
+	t.Parallel()
 	url := outsideBroker(t)
 	topics, _ := protocol.NewTopics("default")
 	ops := dial(t, url, "ops@t", "ops", "")

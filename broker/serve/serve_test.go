@@ -21,6 +21,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // context ends. (The goodbye's retained status outlives only an external
 // broker: broker/e2e checks it against Mosquitto.)
 func TestServeInProcess(t *testing.T) {
+	t.Parallel()
 	url, stop := startServe(t, map[string]string{"monitor": "mon-pw", "pi-a": "node-pw"}, nil)
 
 	topics, _ := protocol.NewTopics("default")
@@ -92,6 +93,7 @@ func dial(t testing.TB, url, clientID, user, pw string) *session.Session {
 }
 
 func TestLoopbackFor(t *testing.T) {
+	t.Parallel()
 	cases := map[string]string{"0.0.0.0:8883": "localhost:8883", "[::]:1883": "localhost:1883", "127.0.0.1:1": "127.0.0.1:1"}
 	for in, want := range cases {
 		addr, err := netResolve(in)

@@ -21,6 +21,7 @@ import (
 // /metrics as one placement on an edge node, one queue wait, one attempt
 // and one end-to-end latency of a succeeded task.
 func TestTaskMetricsEndToEnd(t *testing.T) {
+	t.Parallel()
 	httpAddr := freeAddr(t)
 	s := newSiteCfg(t, nil, func(c *config.Config) { c.HTTP.Listen = httpAddr })
 	topics, _ := protocol.NewTopics("default")

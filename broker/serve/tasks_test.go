@@ -168,6 +168,7 @@ func publishJSON(t *testing.T, sess *session.Session, topic string, v any) {
 // succeeded with the one result. Garbage on the task topics is counted,
 // a reply topic outside the region is refused, an invalid spec answered.
 func TestServeTasks(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	topics, _ := protocol.NewTopics("default")
 	node := dial(t, s.url, "pi-a", "pi-a", "node-pw")
@@ -287,6 +288,7 @@ func TestServeTasks(t *testing.T) {
 // TestServeTasksRestart: a task assigned when the scheduler stops is
 // re-sent after the restart, and its status re-published.
 func TestServeTasksRestart(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	topics, _ := protocol.NewTopics("default")
 	node := dial(t, s.url, "pi-a", "pi-a", "node-pw")
@@ -347,6 +349,7 @@ func TestServeTasksRestart(t *testing.T) {
 // TestServeRefusesUnusableKey: a configured signing key that cannot be
 // used stops serve with the reason, before anything is served.
 func TestServeRefusesUnusableKey(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")
 	if err := mqttd.AddUser(creds, "tether-scheduler", "pw"); err != nil {

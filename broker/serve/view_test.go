@@ -62,6 +62,7 @@ func (in *rowInbox) get(id string) (protocol.FleetRow, bool) {
 // monitor's decoder would refuse, is left out and counted; every other
 // node's row is published.
 func TestBadRowDoesNotStopTheView(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	topics, _ := protocol.NewTopics("default")
 	mon := dial(t, s.url, "monitor@rows", "monitor", "mon-pw")
@@ -97,6 +98,7 @@ func TestBadRowDoesNotStopTheView(t *testing.T) {
 // appears, an online change within a fleet interval, and a change of
 // measurements only after the row refresh (config.RowRefresh).
 func TestRowsFollowTheFleet(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	topics, _ := protocol.NewTopics("default")
 	mon := dial(t, s.url, "monitor@rows", "monitor", "mon-pw")
@@ -142,6 +144,7 @@ func TestRowsFollowTheFleet(t *testing.T) {
 // agent stopped with SIGTERM right after a row went out stayed online in
 // the view for up to a second (TestFleetLiveness allows 1 s).
 func TestOnlineChangeIsNotHeldBack(t *testing.T) {
+	t.Parallel()
 	s := newSiteCfg(t, nil, func(c *config.Config) { c.FleetInterval = 10 * time.Second })
 	topics, _ := protocol.NewTopics("default")
 	mon := dial(t, s.url, "monitor@rows", "monitor", "mon-pw")

@@ -12,6 +12,7 @@ import (
 // label, its cores) is bounded by its cores × slots_per_core and by what
 // the operator allows, per node id or by default.
 func TestLimitsBoundClaims(t *testing.T) {
+	t.Parallel()
 	l := Limits{MaxSlots: 8, Nodes: []NodeLimit{{Match: "big-*", MaxSlots: 64, MaxSpeed: 10}}}
 	l.ensureDefaults()
 	cases := []struct {
@@ -45,6 +46,7 @@ func TestLimitsBoundClaims(t *testing.T) {
 // slots and keeps the rest pending at the scheduler, whatever the node
 // claims; a task that ends frees its slot for the next.
 func TestAdmissionKeepsTasksPending(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(o *Options) { o.Limits.MaxSlots = 3 })
 	h.node("liar", func(n *NodeState) { n.TaskSlots = 4096; n.Labels = map[string]string{LabelSlots: "1024"} })
 	h.node("pi", func(n *NodeState) { n.TaskSlots = 2 })
@@ -88,6 +90,7 @@ func TestAdmissionKeepsTasksPending(t *testing.T) {
 // no NodeQueue the queueing Placer gets only the slots too. A task that
 // ends makes room for one more.
 func TestAdmissionFillsNodeQueues(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		queue  int
@@ -141,6 +144,7 @@ func TestAdmissionFillsNodeQueues(t *testing.T) {
 // that says so; nothing is stored for it; an existing task's id is still
 // answered, and the queue takes submissions again once tasks leave it.
 func TestQueueFull(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(o *Options) { o.MaxPending = 3 })
 	for i := range 3 {
 		if r := h.submit(builtin(fmt.Sprintf("q%d", i), 10)); !r.OK {

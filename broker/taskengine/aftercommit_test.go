@@ -12,6 +12,7 @@ import (
 // stops without committing never runs (what it would acknowledge stays
 // unacknowledged).
 func TestAfterCommitWaitsForTheCommit(t *testing.T) {
+	t.Parallel()
 	r := startGated(t)
 	r.g.hold.Store(true)
 	req := fmt.Sprintf(`{"v":1,"request_id":"a1","reply_to":"%s","spec":{"kind":"builtin","builtin":{"name":"sleep","units":1}}}`,
@@ -46,6 +47,7 @@ func TestAfterCommitWaitsForTheCommit(t *testing.T) {
 // TestAfterCommitNeverRunsWhenNothingIsCommitted: Run stops with the
 // commit failing; the function registered for that input never runs.
 func TestAfterCommitNeverRunsWhenNothingIsCommitted(t *testing.T) {
+	t.Parallel()
 	r := startGated(t)
 	r.g.hold.Store(true)
 	r.g.fail.Store(true)

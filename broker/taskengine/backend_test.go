@@ -8,5 +8,6 @@ import (
 )
 
 func TestBadgerBackend(t *testing.T) {
+	t.Parallel()
 	backendtest.Run(t, taskengine.OpenBadgerBackend)
 }

@@ -14,6 +14,7 @@ import (
 // outputs of finished tasks (in the store, past a page of them), are
 // referenced; a finished task's stop being once it ended before since.
 func TestReferencedBlobs(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("pi", func(n *NodeState) { n.TaskSlots = 4 })
 	in := blob.Of([]byte("an input"))
@@ -71,6 +72,7 @@ func TestReferencedBlobs(t *testing.T) {
 // holds has no owner; the finished tasks are read from the store past a
 // page of them, the unfinished ones from what the store loaded.
 func TestBlobOwners(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("pi-a", func(n *NodeState) { n.TaskSlots = 4 })
 	const n = finishedPage + 2

@@ -16,6 +16,7 @@ import (
 // after the grace, and a quarantine lasts its length — neither earlier
 // nor later than without the step.
 func TestIntervalsIgnoreWallClockSteps(t *testing.T) {
+	t.Parallel()
 	type interval struct {
 		name  string
 		bound time.Duration
@@ -111,6 +112,7 @@ func TestIntervalsIgnoreWallClockSteps(t *testing.T) {
 // stepped time, every later status failed validation, and monitors and the
 // CLI kept the task's last status from before the step forever.
 func TestStatusesSurviveAWallClockStepBack(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("a", func(n *NodeState) { n.TaskSlots = 1 })
 	h.submit(builtin("x", 100))

@@ -9,6 +9,7 @@ import (
 // A node whose disk is full takes no new task; one already there stays;
 // once it has space again the waiting task is placed there.
 func TestDiskFullNodeTakesNoNewTask(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("a", func(n *NodeState) { n.TaskSlots = 4 })
 	h.submit(builtin("before", 10))

@@ -14,6 +14,7 @@ import (
 // bytes of a scheduler without high availability are unchanged. A new
 // engine over the same store, in a later term, re-sends in its own.
 func TestEngineStampsItsEpoch(t *testing.T) {
+	t.Parallel()
 	for _, epoch := range []uint64{0, 7} {
 		t.Run(map[uint64]string{0: "without HA", 7: "epoch 7"}[epoch], func(t *testing.T) {
 			h := newHarness(t, func(o *Options) { o.Epoch = epoch })
@@ -120,6 +121,7 @@ func (h *harness) list() task.Reply {
 }
 
 func TestEngineRefusesAnEpochPastTheLimit(t *testing.T) {
+	t.Parallel()
 	_, err := New(Options{Placer: leastOutstanding{}, Epoch: 1 << 53}, Loaded{})
 	if err == nil || !strings.Contains(err.Error(), "Epoch") {
 		t.Fatalf("New with epoch 2^53: %v", err)

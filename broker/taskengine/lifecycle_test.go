@@ -9,6 +9,7 @@ import (
 )
 
 func TestSubmitPlaceRunSucceed(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("pi-a")
 	r := h.submit(builtin("t1", 100))
@@ -62,6 +63,7 @@ func TestSubmitPlaceRunSucceed(t *testing.T) {
 }
 
 func TestSubmitIdempotent(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	spec := builtin("same", 10)
 	if r := h.submit(spec); !r.OK || r.State != task.StatePending {
@@ -98,6 +100,7 @@ func TestSubmitIdempotent(t *testing.T) {
 }
 
 func TestSubmitGeneratesID(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(o *Options) { o.NewID = nil })
 	r := h.submit(builtin("", 10))
 	if !r.OK || len(r.Task) != 26 {
@@ -113,6 +116,7 @@ func TestSubmitGeneratesID(t *testing.T) {
 }
 
 func TestSubmitInvalidStoresNothing(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	spec := task.Spec{ID: "bad", Kind: task.KindBuiltin, Builtin: &task.Builtin{Name: "nope", Units: 0}}
 	r := h.submit(spec)
@@ -129,6 +133,7 @@ func TestSubmitInvalidStoresNothing(t *testing.T) {
 }
 
 func TestNoKeyStaysPending(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(o *Options) { o.Key = nil })
 	h.node("pi-a")
 	if r := h.submit(builtin("t1", 10)); !r.OK || r.State != task.StatePending {
@@ -141,6 +146,7 @@ func TestNoKeyStaysPending(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.submit(builtin("p", 10))
 	if r := h.cancel("p"); !r.OK || r.State != task.StateCancelled {

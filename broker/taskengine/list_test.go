@@ -27,6 +27,7 @@ func (h *harness) control(req task.ControlRequest) task.Reply {
 // store and unfinished ones in memory, by id, each once — with a cursor,
 // well past 1,024 tasks.
 func TestListPages(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("pi", func(n *NodeState) { n.TaskSlots = 4 })
 	const n = 1500
@@ -78,6 +79,7 @@ func TestListPages(t *testing.T) {
 // TestQuarantineOps: OpQuarantine lists the nodes in quarantine; an
 // operator's OpRelease ends one's quarantine.
 func TestQuarantineOps(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(o *Options) { o.QuarantineAfter = 1 })
 	h.node("liar", func(n *NodeState) { n.TaskSlots = 1 })
 	h.submit(ckpt("x"))

@@ -62,6 +62,7 @@ func (r *recorder) take() []string {
 // and of each attempt from its assignment to its end, whatever ends it,
 // and of the attempts a restart finds assigned or running.
 func TestObserverSeesEveryAttempt(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{}
 	h := newHarness(t, func(o *Options) { o.Placer = rec; o.Grace = 10 * time.Second })
 	h.node("pi-a", func(n *NodeState) { n.CPU, n.Throttled = 0.25, true })
@@ -135,6 +136,7 @@ func TestObserverSeesEveryAttempt(t *testing.T) {
 // TestSubmitRefusesAnUnknownPolicy: a placer that knows its policies has a
 // submission naming another refused, with its reason, and nothing stored.
 func TestSubmitRefusesAnUnknownPolicy(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{}
 	h := newHarness(t, func(o *Options) { o.Placer = rec })
 	h.node("pi-a")
@@ -180,6 +182,7 @@ func (oneSlot) Key(r *Request) float64 { return r.Work }
 // round's pass, and when a slot frees the pending task with the smallest
 // key takes it, whatever its priority or submission time.
 func TestQueueOrdersThePendingTasks(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(o *Options) { o.Placer = oneSlot{} })
 	h.node("pi-a")
 	var order []string
@@ -221,6 +224,7 @@ func (p *aheadRecorder) Key(r *Request) float64 { return r.Work }
 // of the pending tasks before it that the pass did not place, so a Placer
 // can weigh waiting for a busy node against the queue it would wait behind.
 func TestQueuePassTellsTheWorkAhead(t *testing.T) {
+	t.Parallel()
 	p := &aheadRecorder{ahead: map[string]float64{}}
 	h := newHarness(t, func(o *Options) { o.Placer = p })
 	h.node("pi-a")

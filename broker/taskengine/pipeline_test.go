@@ -25,6 +25,7 @@ import (
 // store that does not hold its f/ record yet; once the batch is durable
 // it leaves memory and is read from the store.
 func TestFinishedStaysUntilDurable(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("pi-a")
 	h.submit(builtin("same", 10))
@@ -98,6 +99,7 @@ func (g *gatedBackend) Commit(units []Unit) error {
 // own commit returned; then the rounds' messages leave in their commits'
 // order.
 func TestServicePipelinesCommits(t *testing.T) {
+	t.Parallel()
 	r := startGated(t)
 	ctx, url, svc, g, topics, release := r.ctx, r.url, r.svc, r.g, r.topics, r.release
 
@@ -257,6 +259,7 @@ func startGated(t *testing.T) gatedRig {
 // at most maxRound inputs; the rest wait in the queue for the next round,
 // so one commit stays bounded however slow the last was.
 func TestServiceBoundsRounds(t *testing.T) {
+	t.Parallel()
 	r := startGated(t)
 	r.g.hold.Store(true)
 	submit := func(i int) {

@@ -25,6 +25,7 @@ func cand(id string, outstanding float64, mods ...func(*Candidate)) *Candidate {
 }
 
 func TestFits(t *testing.T) {
+	t.Parallel()
 	spec := func(mods ...func(*task.Spec)) *Request {
 		s := builtin("t", 1)
 		for _, m := range mods {
@@ -67,6 +68,7 @@ func TestFits(t *testing.T) {
 // TestNewNeedsAPlacer: the engine has no placer of its own; options
 // without one are refused, naming what is missing.
 func TestNewNeedsAPlacer(t *testing.T) {
+	t.Parallel()
 	topics, _ := protocol.NewTopics("default")
 	e, err := New(Options{Topics: topics, Key: testKey}, Loaded{})
 	if e != nil || !errors.Is(err, errNoPlacer) || !strings.Contains(err.Error(), "Placer") {
@@ -78,6 +80,7 @@ func TestNewNeedsAPlacer(t *testing.T) {
 // with the work of the tasks it assigned there, so tasks spread; a task
 // that fits no node stays pending until the fleet changes.
 func TestPlacementSpreadsByOutstandingWork(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("pi-a")
 	h.node("pi-b")
@@ -123,6 +126,7 @@ func TestPlacementSpreadsByOutstandingWork(t *testing.T) {
 // TestPlacementPassSkipsShapes: a backlog of tasks no node takes does not
 // hold back a task of another shape behind it.
 func TestPlacementPassSkipsShapes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("pi-a")
 	for i := range maxMisses + 10 {
@@ -159,6 +163,7 @@ func (e *estimating) Estimate() (time.Time, bool) { return e.done, !e.done.IsZer
 // in the status; past the task's deadline the task is marked at risk, and
 // an attempt estimated in time clears the mark.
 func TestAttemptAtRiskOfItsDeadline(t *testing.T) {
+	t.Parallel()
 	pl := &estimating{}
 	h := newHarness(t, func(o *Options) { o.Placer = pl })
 	h.node("pi-a")
@@ -207,6 +212,7 @@ func (p *preempting) Victim(r *Request, _ []*Candidate) (string, uint32, bool) {
 // yield that comes after that ends nothing again and brings no
 // checkpoint. A task without a deadline never asks.
 func TestDeadlineTaskPreemptsAVictim(t *testing.T) {
+	t.Parallel()
 	pl := &preempting{}
 	h := newHarness(t, func(o *Options) { o.Placer = pl })
 	h.node("pi-a", func(n *NodeState) { n.TaskSlots = 1; n.Slots = 1 })
@@ -273,6 +279,7 @@ func (p *waitPreempting) PreemptsWaiting() bool { return true }
 // in a later pass while every slot is taken, and the task gets the freed
 // slot; a plain Preempter is not (TestDeadlineTaskPreemptsAVictim).
 func TestWaitPreempterPreemptsForATaskWithoutADeadline(t *testing.T) {
+	t.Parallel()
 	pl := &waitPreempting{}
 	h := newHarness(t, func(o *Options) { o.Placer = pl })
 	h.node("pi-a", func(n *NodeState) { n.TaskSlots = 1; n.Slots = 1 })
@@ -321,6 +328,7 @@ func (p *admitting) Admit(r *Request, pending iter.Seq[*Request]) error {
 // answered with its error and stores nothing; the Admitter sees the
 // pending tasks with their work, not the assigned ones.
 func TestAdmitterRefusesAtSubmission(t *testing.T) {
+	t.Parallel()
 	pl := &admitting{}
 	h := newHarness(t, func(o *Options) { o.Placer = pl })
 	h.node("pi-a", func(n *NodeState) { n.TaskSlots = 1; n.Slots = 1 })

@@ -24,6 +24,7 @@ func ckpt(id string) task.Spec {
 // ended within their bounds and re-queued on another node without using
 // a retry; an honest node that checkpoints keeps its attempt.
 func TestLifelessAttemptsRequeued(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("a-liar", func(n *NodeState) { n.TaskSlots = 2 })
 	h.submit(ckpt("never-starts"))
@@ -67,6 +68,7 @@ func TestLifelessAttemptsRequeued(t *testing.T) {
 // row gets no new task until its quarantine ends or an operator releases
 // it; a success between failures clears the count.
 func TestQuarantine(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("liar", func(n *NodeState) { n.TaskSlots = 1 })
 	fail := func(id string) {
@@ -126,6 +128,7 @@ func TestQuarantine(t *testing.T) {
 // store — no task is placed there before the end — and a release is kept
 // across a restart as well.
 func TestQuarantineSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(o *Options) { o.QuarantineAfter = 1 })
 	h.node("liar", func(n *NodeState) { n.TaskSlots = 1 })
 	h.submit(ckpt("f1"))
@@ -200,6 +203,7 @@ func quarantineListed(t *testing.T, msgs []Message, node string) bool {
 // On a node that announces no interval (an older agent) such an attempt
 // is bounded by its timeout only.
 func TestProgressEventsKeepAttemptsAlive(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("a-reports", func(n *NodeState) { n.TaskSlots = 2; n.ProgressEvery = 30 * time.Second })
 	h.submit(builtin("reported", 100))
@@ -245,6 +249,7 @@ func TestProgressEventsKeepAttemptsAlive(t *testing.T) {
 // must advance; progress events that repeat the same progress do not
 // keep its attempt alive.
 func TestProgressEventsDoNotKeepAStalledBuiltin(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("liar", func(n *NodeState) { n.ProgressEvery = 30 * time.Second })
 	h.submit(ckpt("stalled"))
@@ -264,6 +269,7 @@ func TestProgressEventsDoNotKeepAStalledBuiltin(t *testing.T) {
 // start timeout while they run; once one ends, its own start is due
 // within the start timeout, and it is ended if it does not start.
 func TestQueuedAttemptWaitsForASlot(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(o *Options) { o.NodeQueue, o.Placer = 1, leastOutstanding{queue: true} })
 	h.node("pi", func(n *NodeState) { n.TaskSlots = 1 })
 	h.submit(builtin("long", 100))

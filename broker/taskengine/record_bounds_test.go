@@ -32,6 +32,7 @@ func storedTask() *Task {
 // A stored record whose times or counts are out of bounds is damage: it is
 // skipped (counted) at load instead of being announced unencodable.
 func TestRecordBounds(t *testing.T) {
+	t.Parallel()
 	far, zero := hostileTime(t, hostileTimes[0]), hostileTime(t, hostileTimes[1])
 	taskCases := map[string]func(*Task){
 		"submitted in year 10000":          func(tk *Task) { tk.Submitted = far },

@@ -9,6 +9,7 @@ import (
 )
 
 func TestUnacknowledgedResentThenRequeued(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("pi-a")
 	h.submit(builtin("t1", 10))
@@ -52,6 +53,7 @@ func TestUnacknowledgedResentThenRequeued(t *testing.T) {
 }
 
 func TestTimeoutRetriesWithBackoff(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(o *Options) { o.BackoffBase, o.BackoffCap = 10*time.Second, 15*time.Second })
 	h.node("pi-a")
 	spec := builtin("t1", 10)
@@ -100,6 +102,7 @@ func TestTimeoutRetriesWithBackoff(t *testing.T) {
 }
 
 func TestRefusedUsesRetryAndAvoidsNode(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(o *Options) { o.BackoffBase = time.Second })
 	h.node("pi-a")
 	h.node("pi-b", func(n *NodeState) { n.Cores = 1 })
@@ -121,6 +124,7 @@ func TestRefusedUsesRetryAndAvoidsNode(t *testing.T) {
 }
 
 func TestNodeCancelRequeuesWithoutRetry(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("pi-a")
 	h.submit(builtin("t1", 10))
@@ -137,6 +141,7 @@ func TestNodeCancelRequeuesWithoutRetry(t *testing.T) {
 // checkpoint, using no retry. The lost node's later events are recorded,
 // never applied, and it is told to cancel when it is back.
 func TestNodeLostResumesElsewhere(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("pi-a")
 	spec := builtin("t1", 100)
@@ -200,6 +205,7 @@ func TestNodeLostResumesElsewhere(t *testing.T) {
 // TestLostNodeBackGetsCancel: the node of a fenced attempt is sent the
 // cancel when it comes back, up to maxFenceSends returns.
 func TestLostNodeBackGetsCancel(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("pi-a")
 	h.submit(builtin("t1", 10))
@@ -238,6 +244,7 @@ func TestLostNodeBackGetsCancel(t *testing.T) {
 // their statuses re-published, assigned ones re-sent, running ones left
 // running, fences and checkpoints kept.
 func TestRestartReload(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("pi-a")
 	spec := builtin("run", 100)
@@ -297,6 +304,7 @@ func TestRestartReload(t *testing.T) {
 // TestRestartUnknownNodeLost: after a restart, a node that tasks
 // reference but the fleet never reports is lost once the grace passed.
 func TestRestartUnknownNodeLost(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("pi-a")
 	h.submit(builtin("t1", 10))
@@ -313,6 +321,7 @@ func TestRestartUnknownNodeLost(t *testing.T) {
 // its final status is acknowledged, so a restart in between announces it
 // again; then it moves to f/ and leaves memory.
 func TestFinishedAnnouncedThenMoved(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.node("pi-a")
 	h.submit(builtin("t1", 10))
@@ -355,6 +364,7 @@ func TestFinishedAnnouncedThenMoved(t *testing.T) {
 // (the scheduler cannot tell it from a node running the attempt again),
 // whose answer ends the fence.
 func TestRedeliveredEventsAfterEnd(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(o *Options) { o.BackoffBase = time.Second })
 	h.node("pi-a")
 	spec := builtin("t1", 10)

@@ -20,6 +20,7 @@ import (
 )
 
 func TestPublisherQueue(t *testing.T) {
+	t.Parallel()
 	p := newPublisher(nil, testenv.Logger(t, slog.LevelWarn), func(string) {})
 	msg := func(topic, payload string, retained bool) Message {
 		return Message{Message: session.Message{Topic: topic, Retained: retained, Payload: []byte(payload)}}
@@ -52,6 +53,7 @@ func TestPublisherQueue(t *testing.T) {
 // window holds, a window still carries statusShare statuses, so a stream
 // of replies and assignments cannot hold the statuses back for good.
 func TestPublisherKeepsAShareForStatuses(t *testing.T) {
+	t.Parallel()
 	p := newPublisher(nil, testenv.Logger(t, slog.LevelWarn), func(string) {})
 	var ms []Message
 	for i := range 2 * publishWindow {
@@ -76,6 +78,7 @@ func TestPublisherKeepsAShareForStatuses(t *testing.T) {
 // still up (their publishes fail with the context, and retry queues them
 // again). A receiver never started holds the statuses' PUBACKs.
 func TestPublisherStopsWithStatusesQueued(t *testing.T) {
+	t.Parallel()
 	hold, err := mqttd.NewReceiver("tether/v1/default/tasks/+/status")
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +127,7 @@ func mustJSONList(s []string) string {
 // statuses leave through the broker, and a finished task moves to f/ once
 // the broker acknowledged its final status.
 func TestServiceOverMQTT(t *testing.T) {
+	t.Parallel()
 	_, url := mqttdtest.Start(t, mqttd.Options{Region: "default", AllowAnonymous: true,
 		SchedulerUsers: []string{"sched"}, OperatorUsers: []string{"ops"}, Logger: testenv.Logger(t, slog.LevelWarn)})
 	ctx, cancel := context.WithCancel(context.Background())

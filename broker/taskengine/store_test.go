@@ -14,6 +14,7 @@ import (
 )
 
 func TestStoreRoundTrip(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "tasks")
 	st, ld, _, err := openStore(dir, testProfile(), testenv.Logger(t, slog.LevelWarn))
 	if err != nil {
@@ -62,6 +63,7 @@ func TestStoreRoundTrip(t *testing.T) {
 // TestStoreDamagedRecordSkipped: a record that does not read back is
 // skipped and counted; the others load.
 func TestStoreDamagedRecordSkipped(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "tasks")
 	st, _, _, err := openStore(dir, testProfile(), testenv.Logger(t, slog.LevelWarn))
 	if err != nil {
@@ -88,6 +90,7 @@ func TestStoreDamagedRecordSkipped(t *testing.T) {
 }
 
 func TestStoreNewerSchemaRefused(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "tasks")
 	st, _, _, err := openStore(dir, testProfile(), testenv.Logger(t, slog.LevelWarn))
 	if err != nil {

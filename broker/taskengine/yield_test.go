@@ -56,6 +56,7 @@ func yieldSite(t *testing.T, edit func(*Options)) *harness {
 // is assigned the slot in the same round; the victim, pending, resumes
 // from the fresh checkpoint when the slot is free again.
 func TestVictimYieldsItsCheckpointAndTheTaskTakesItsSlot(t *testing.T) {
+	t.Parallel()
 	h := yieldSite(t, nil)
 	if got := ops(h.assignments()); !cmp.Equal(got, []string{"yield long/1 to pi-a"}) || h.task("urgent").State != task.StatePending {
 		t.Fatalf("at urgent's submission: %v, urgent %s", got, h.task("urgent").State)
@@ -91,6 +92,7 @@ func TestVictimYieldsItsCheckpointAndTheTaskTakesItsSlot(t *testing.T) {
 // taken back as before — fenced and cancelled, no retry used, the node
 // not avoided — and urgent gets the slot at once.
 func TestYieldRefusedByAnOldAgentCancelsAtOnce(t *testing.T) {
+	t.Parallel()
 	h := yieldSite(t, nil)
 	h.event("pi-a", "long", 1, task.EventRefused, func(ev *task.Event) { ev.Error = `op: is "yield": want "run" or "cancel"` })
 	if got := ops(h.assignments()); !cmp.Equal(got, []string{"cancel long/1 to pi-a", "run urgent/1 to pi-a"}) {
@@ -110,6 +112,7 @@ func TestYieldRefusedByAnOldAgentCancelsAtOnce(t *testing.T) {
 // TestNoYieldWithoutAWait: with YieldWait negative the victim is
 // cancelled at once, as before yields.
 func TestNoYieldWithoutAWait(t *testing.T) {
+	t.Parallel()
 	h := yieldSite(t, func(o *Options) { o.YieldWait = -1 })
 	if got := ops(h.assignments()); !cmp.Equal(got, []string{"cancel long/1 to pi-a", "run urgent/1 to pi-a"}) {
 		t.Fatalf("at urgent's submission: %v", got)
@@ -123,6 +126,7 @@ func TestNoYieldWithoutAWait(t *testing.T) {
 // before it yields ends the wait as well: urgent is placed at once, and a
 // later pass does not wait for a yield that will not come.
 func TestVictimEndingOtherwiseHandsTheSlotOver(t *testing.T) {
+	t.Parallel()
 	h := yieldSite(t, nil)
 	h.event("pi-a", "long", 1, task.EventSucceeded)
 	if got := ops(h.assignments()); !cmp.Equal(got, []string{"run urgent/1 to pi-a"}) {
@@ -138,6 +142,7 @@ func TestVictimEndingOtherwiseHandsTheSlotOver(t *testing.T) {
 // and the freed slot goes to the next pending task — the victim itself,
 // from its fresh checkpoint.
 func TestYieldForATaskCancelledMeanwhile(t *testing.T) {
+	t.Parallel()
 	h := yieldSite(t, nil)
 	if r := h.cancel("urgent"); !r.OK {
 		t.Fatalf("cancel urgent: %+v", r)
