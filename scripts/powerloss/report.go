@@ -33,7 +33,7 @@ type Report struct {
 // OK reports whether every invariant held, over a run that checked
 // enough for that to mean something (Thin).
 func (r *Report) OK() bool {
-	return r.Failure == "" && r.FailedOpen == 0 && r.Lost == 0 && r.Resurrected == 0 && r.OverSize == 0 && r.Duplicates == 0 && r.Reused == 0 && r.Quarantined == 0 && r.Broken == 0 &&
+	return r.Failure == "" && r.FailedOpen == 0 && r.Lost == 0 && r.Resurrected == 0 && r.Unacked == 0 && r.OverSize == 0 && r.Duplicates == 0 && r.Reused == 0 && r.Quarantined == 0 && r.Broken == 0 &&
 		r.Malformed == 0 && len(r.Thin()) == 0 && (r.Task == nil || r.Task.OK())
 }
 
@@ -122,6 +122,7 @@ func (r *Report) String() string {
 	}
 	fmt.Fprintf(&b, "records acknowledged %d, %d of them checked after a later cut; %d complete listings\n", r.Acked, r.Checked, r.Verified)
 	fmt.Fprintf(&b, "acknowledged records lost %d (%d with a quarantine), duplicates %d, seqs reused %d\n", r.Lost, r.LostInQuarantine, r.Duplicates, r.Reused)
+	fmt.Fprintf(&b, "acknowledgements sent by the harness %d, releases without one %d\n", r.HostAcks, r.Unacked)
 	fmt.Fprintf(&b, "records released %d, deletions made durable %d (%d checked by a later listing), deleted records listed again %d\n", r.Released, r.Deleted, r.DeletedChecked, r.Resurrected)
 	if len(r.Sizes) > 0 {
 		first, last := r.Sizes[0], r.Sizes[len(r.Sizes)-1]

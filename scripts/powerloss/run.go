@@ -212,7 +212,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // runBoot boots once and cuts the power as planned.
 func runBoot(ctx context.Context, cfg *Config, n int, cut *Cut, w *windows) (*boot, error) {
-	b := &boot{n: n, cut: cut}
+	b := &boot{n: n, cut: cut, acks: newAcker(cfg.Seed, n)}
 	if cfg.Task != nil {
 		b.step = cfg.Task.step
 	}
@@ -248,12 +248,21 @@ func runBoot(ctx context.Context, cfg *Config, n int, cut *Cut, w *windows) (*bo
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	ackTimer := time.NewTimer(time.Hour)
+	defer ackTimer.Stop()
 	var ctxErr error
 loop:
 	for {
 		at, timeout := b.next(cfg, w)
 		timer.Reset(max(0, at-vm.Since()))
+		if ackAt, ok := b.acks.next(); ok {
+			ackTimer.Reset(max(0, ackAt-vm.Since()))
+		} else {
+			ackTimer.Stop()
+		}
 		select {
+		case <-ackTimer.C:
+			b.sendAcks(vm, vm.Since(), cfg.Console)
 		case l, ok := <-vm.Lines:
 			if !ok {
 				if b.fail == "" {
