@@ -64,7 +64,8 @@
 //
 // (KindHostAck): a PUBACK of a seq the harness had not acknowledged in
 // that boot is refused (Stats.Unacked, a failure), and a guest line of the
-// harness's form is malformed.
+// harness's form is malformed. The self-test workload releases nothing
+// and is sent nothing (Config.NoAcks).
 //
 // The task workload (agent/runner's TestPowerLossTaskWorkload, the task
 // run: Config.Task) prints the same lines for the store its runner writes

@@ -86,9 +86,10 @@ func (a *acker) plan(seq uint64, now time.Duration) {
 	a.due[i] = dueAck{at, seq}
 }
 
-// next is when the next acknowledgement is due; ok false when none is.
+// next is when the next acknowledgement is due; ok false when none is
+// (or a is nil: the harness sends none).
 func (a *acker) next() (time.Duration, bool) {
-	if len(a.due) == 0 {
+	if a == nil || len(a.due) == 0 {
 		return 0, false
 	}
 	return a.due[0].at, true
