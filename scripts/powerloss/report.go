@@ -21,6 +21,7 @@ type Report struct {
 	Malformed      int            // protocol lines that did not parse: a failure
 	FailedOpen     int            // boots whose store (or its filesystem) did not open
 	Failure        string         // why the run stopped early
+	Stopped        bool           // Config.Until ended the cutting before the plan did
 	FailureTail    string         // the failed boot's last console lines
 	Elapsed        time.Duration
 	Stats
@@ -113,6 +114,9 @@ func (r *Report) String() string {
 	}
 	fmt.Fprintf(&b, "guest ext4 options: %s\n", durabilityOptions(r.MountOptions))
 	fmt.Fprintf(&b, "cuts %d in %d boots, %.1f s per cut (%v)\n", r.Cuts, r.Boots, r.SecondsPerCut(), r.Elapsed.Round(time.Second))
+	if r.Stopped {
+		fmt.Fprintf(&b, "stopped at the time set (Config.Until, POWERLOSS_UNTIL) after %d cuts, then checked\n", r.Cuts)
+	}
 	fmt.Fprintf(&b, "cuts by phase (landed): %s\n", phaseCounts(r.Landed, false))
 	fmt.Fprintf(&b, "cuts by phase (aimed):  %s; compaction cuts without a marker: %d\n", phaseCounts(r.Planned, true), r.CompactMissing)
 	for e := range numEvents {

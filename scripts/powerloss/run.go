@@ -48,6 +48,11 @@ type Config struct {
 	BootTimeout time.Duration
 	OpenTimeout time.Duration
 
+	// Until, when set, ends the cutting at that time: the boot under way
+	// is cut as planned, then the final boot checks (Report.Stopped). A
+	// long run sized for the machine's best pace still ends when planned.
+	Until time.Time
+
 	Logger  *slog.Logger
 	Console io.Writer // every console line, prefixed by boot and time; may be nil
 }
@@ -153,6 +158,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		var cut *Cut
 		if n < len(cfg.Plan) && (tl == nil || !tl.Finished) {
 			cut = &cfg.Plan[n]
+			if !cfg.Until.IsZero() && time.Now().After(cfg.Until) {
+				cut, rep.Stopped = nil, true
+			}
 		}
 		cutsBefore = append(cutsBefore, rep.Cuts)
 		b, err := runBoot(ctx, &cfg, n, cut, w)
