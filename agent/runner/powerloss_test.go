@@ -21,6 +21,7 @@ import (
 	"github.com/tether-edge/tether/agent/store"
 	"github.com/tether-edge/tether/pkg/task"
 	"github.com/tether-edge/tether/pkg/testenv"
+	"github.com/tether-edge/tether/scripts/powerloss/ackline"
 )
 
 // The task the power-cut workload runs: a checkpointable cpu builtin whose
@@ -84,14 +85,15 @@ func TestPowerLossTaskWorkload(t *testing.T) {
 		runFor = d
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := powerLossTask(os.Stdout, log, dir, plSpec(), runFor); err != nil {
+	if err := powerLossTask(os.Stdin, os.Stdout, log, dir, plSpec(), runFor); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // powerLossTask is the workload: it prints on out, one write per line,
-// and returns after runFor (0: never).
-func powerLossTask(out io.Writer, log *slog.Logger, dir string, spec task.Spec, runFor time.Duration) error {
+// applies the acknowledgements read from in (nil: none; see plAcks), and
+// returns after runFor (0: never).
+func powerLossTask(in io.Reader, out io.Writer, log *slog.Logger, dir string, spec task.Spec, runFor time.Duration) error {
 	var mu sync.Mutex
 	say := func(format string, args ...any) {
 		mu.Lock()
@@ -126,6 +128,11 @@ func powerLossTask(out io.Writer, log *slog.Logger, dir string, spec task.Spec, 
 		say("ERROR task state: %v", err)
 		return err
 	}
+	acks := &plAcks{s: s, say: say, kept: have, last: st.Seq}
+	defer acks.stop() // before the store closes
+	if in != nil {
+		go ackline.Read(in, acks.take) // ends with the process (a cut) or at the input's end
+	}
 	if known {
 		status, broken := checkTaskJournal(s, st, have)
 		for _, b := range broken {
@@ -146,7 +153,7 @@ func powerLossTask(out io.Writer, log *slog.Logger, dir string, spec task.Spec, 
 		wg.Wait()
 	}()
 	wg.Go(func() { _ = s.Run(ctx) })
-	r, err := New(Options{Node: plNode, Region: "pl", Store: consoleStore{s, say}, Keys: []ed25519.PublicKey{plKey.Public().(ed25519.PublicKey)},
+	r, err := New(Options{Node: plNode, Region: "pl", Store: consoleStore{s, say, acks}, Keys: []ed25519.PublicKey{plKey.Public().(ed25519.PublicKey)},
 		Slots: 1, Workdir: filepath.Join(filepath.Dir(dir), "tasks"), Logger: log.With("component", "tasks")})
 	if err != nil {
 		say("ERROR runner: %v", err)
@@ -167,32 +174,40 @@ func powerLossTask(out io.Writer, log *slog.Logger, dir string, spec task.Spec, 
 }
 
 // consoleStore is the agent's store, printing every write the runner
-// makes once it returned: COMMIT for the ledger of the harness, and a
-// TASK line for the power-cut task's events.
+// makes once it returned: COMMIT for the ledger of the harness, DELETED
+// for the releases its commit carried, and a TASK line for the power-cut
+// task's events.
 type consoleStore struct {
 	*store.Store
-	say func(format string, args ...any)
+	say  func(format string, args ...any)
+	acks *plAcks
 }
 
 func (c consoleStore) Journal(ctx context.Context, id string, t store.Transition, checkpoint []byte,
 	build func(seq uint64) (string, []byte, error)) (store.Record, error) {
+	released := c.acks.begin()
 	rec, err := c.Store.Journal(ctx, id, t, checkpoint, build)
-	c.printed(rec, err)
+	c.printed(rec, err, true, released)
 	return rec, err
 }
 
 func (c consoleStore) Append(ctx context.Context, kind store.Kind, build func(seq uint64) (string, []byte, error)) (store.Record, error) {
+	released := c.acks.begin()
 	rec, err := c.Store.Append(ctx, kind, build)
-	c.printed(rec, err)
+	c.printed(rec, err, false, released)
 	return rec, err
 }
 
-func (c consoleStore) printed(rec store.Record, err error) {
+func (c consoleStore) printed(rec store.Record, err error, journal bool, released []uint64) {
 	if err != nil {
 		c.say("ERROR write: %v", err)
 		return
 	}
+	c.acks.committed(rec.Seq, journal) // before COMMIT: the harness may acknowledge it at once
 	c.say("COMMIT %d", rec.Seq)
+	for _, seq := range released { // released before this write began: its commit deleted them
+		c.say("DELETED %d", seq)
+	}
 	var ev task.Event
 	if json.Unmarshal(rec.Payload, &ev) != nil || ev.Task != plTask {
 		return
@@ -208,6 +223,81 @@ func (c consoleStore) printed(rec store.Record, err error) {
 		c.say("TASK %s DONE %s", plTask, ev.Result.Output)
 	default:
 		c.say("TASK %s FAILED %s %s", plTask, ev.State, ev.Error)
+	}
+}
+
+// plAcks applies the harness's acknowledgements (it is the node's broker:
+// scripts/powerloss/hostack.go) as the uplink applies a PUBACK: PUBACK is
+// printed, then store.Ack; the deletion is durable once a write begun
+// after it returned (DELETED). Only records the store holds unreleased are
+// taken, and the task's last event is not released while it is the last
+// (checkTaskJournal wants it listed): its acknowledgement is held until
+// the next transition commits.
+type plAcks struct {
+	s   *store.Store
+	say func(format string, args ...any)
+
+	mu      sync.Mutex
+	kept    map[uint64]bool // in the outbox and not released: listed at open, or committed since
+	last    uint64          // the task's last event
+	held    bool            // last was acknowledged
+	pending []uint64        // released, for the next write to delete
+	stopped bool            // the store is closing: no more releases
+}
+
+func (a *plAcks) take(seq uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case a.stopped, !a.kept[seq]:
+	case seq == a.last:
+		a.held = true
+	default:
+		a.release(seq)
+	}
+}
+
+// release lets go of seq; a.mu held.
+func (a *plAcks) release(seq uint64) {
+	a.say("PUBACK %d", seq)
+	delete(a.kept, seq)
+	if err := a.s.Ack(seq); err != nil {
+		a.say("ERROR ack: %v", err)
+		return
+	}
+	a.pending = append(a.pending, seq)
+}
+
+// stop ends the releases, before the store closes.
+func (a *plAcks) stop() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stopped = true
+}
+
+// begin takes the releases a write about to begin will delete.
+func (a *plAcks) begin() []uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p := a.pending
+	a.pending = nil
+	return p
+}
+
+// committed records a write that returned: seq is held unreleased, and a
+// journal write's event is the task's last, which frees a held
+// acknowledgement of the one before.
+func (a *plAcks) committed(seq uint64, journal bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.kept[seq] = true
+	if !journal {
+		return
+	}
+	prev, held := a.last, a.held
+	a.last, a.held = seq, false
+	if held && !a.stopped {
+		a.release(prev)
 	}
 }
 
@@ -318,15 +408,21 @@ func TestPowerLossTaskWorkloadResumes(t *testing.T) {
 	}
 	var accepted, done bool
 	var last int64 // the last checkpoint printed
+	releases := 0  // PUBACK lines
 	for run := 1; ; run++ {
 		if run > 40 {
 			t.Fatal("the task did not finish in 40 runs")
 		}
-		var out strings.Builder
-		if err := powerLossTask(&out, testenv.Logger(t, slog.LevelInfo), dir, spec, 120*time.Millisecond); err != nil {
+		out := newBroker()
+		if err := powerLossTask(out.in, out, testenv.Logger(t, slog.LevelInfo), dir, spec, 120*time.Millisecond); err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
-		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		text := out.close()
+		releases += out.released
+		if out.unacked != "" {
+			t.Fatalf("run %d: %s, which the broker never acknowledged", run, out.unacked)
+		}
+		for _, l := range strings.Split(strings.TrimSpace(text), "\n") {
 			f := strings.Fields(strings.TrimPrefix(l, "TETHER-PL "))
 			if len(f) < 3 || f[0] != "TASK" {
 				if f[0] == "BROKEN" || f[0] == "ERROR" {
@@ -371,6 +467,9 @@ func TestPowerLossTaskWorkloadResumes(t *testing.T) {
 					if run < 3 {
 						t.Fatalf("done in %d runs of 120 ms: the test shows no resume", run-1)
 					}
+					if releases == 0 {
+						t.Fatal("no record released on the broker's acknowledgements")
+					}
 					return
 				}
 			default:
@@ -378,6 +477,75 @@ func TestPowerLossTaskWorkloadResumes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// broker is the power-cut harness's part for TestPowerLossTaskWorkloadResumes:
+// it keeps what the workload prints and acknowledges every record
+// committed or listed through in, as the harness does over the console,
+// and notes a PUBACK of a seq it did not acknowledge.
+type broker struct {
+	in   *io.PipeReader
+	pw   *io.PipeWriter
+	acks chan uint64
+	done chan struct{}
+
+	mu       sync.Mutex
+	out      strings.Builder
+	sent     map[uint64]bool
+	released int
+	unacked  string
+}
+
+func newBroker() *broker {
+	b := &broker{acks: make(chan uint64, 1<<16), done: make(chan struct{}), sent: map[uint64]bool{}}
+	b.in, b.pw = io.Pipe()
+	go func() { // ends at close
+		defer close(b.done)
+		for seq := range b.acks {
+			_, _ = io.WriteString(b.pw, ackline.Format(seq))
+		}
+		b.pw.Close()
+	}()
+	return b
+}
+
+func (b *broker) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.out.Write(p)
+	f := strings.Fields(string(p))
+	if len(f) != 3 || f[0] != "TETHER-PL" {
+		return len(p), nil
+	}
+	from, to, _ := strings.Cut(f[2], "-")
+	lo, _ := strconv.ParseUint(from, 10, 64)
+	hi, err := strconv.ParseUint(to, 10, 64)
+	if err != nil {
+		hi = lo
+	}
+	switch f[1] {
+	case "COMMIT", "HAVE":
+		for seq := lo; seq <= hi; seq++ {
+			b.sent[seq] = true
+			b.acks <- seq
+		}
+	case "PUBACK":
+		b.released++
+		if !b.sent[lo] && b.unacked == "" {
+			b.unacked = strings.TrimSpace(string(p))
+		}
+	}
+	return len(p), nil
+}
+
+// close ends the acknowledgements and returns what was printed.
+func (b *broker) close() string {
+	close(b.acks)
+	b.in.Close() // the workload's reader, if still reading, ends
+	<-b.done
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.out.String()
 }
 
 // BuiltinOutput agrees with the digest computed the tests' own way.

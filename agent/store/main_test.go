@@ -18,5 +18,8 @@ func TestMain(m *testing.M) {
 		// pkg/kv's TestMain); idle tickers.
 		goleak.IgnoreTopFunction("github.com/dgraph-io/badger/v4.(*DB).monitorCache"),
 		goleak.IgnoreTopFunction("github.com/dgraph-io/ristretto/v2/z.(*AllocatorPool).freeupAllocators"),
+		// The power-cut workload's console reader, blocked on stdin
+		// until the process ends.
+		goleak.IgnoreAnyFunction("github.com/tether-edge/tether/scripts/powerloss/ackline.Read"),
 	)
 }

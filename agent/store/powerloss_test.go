@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tether-edge/tether/scripts/powerloss/ackline"
 )
 
 // TestPowerLossWorkload is the guest workload of the power-cut harness
@@ -114,8 +116,7 @@ func TestPowerLossWorkload(t *testing.T) {
 	}
 	say("OPENED recovered=%d next=%d", recovered, s.LastSeq()+1)
 	have := map[uint64]bool{}
-	var plain []uint64
-	ranges, broken := workloadRanges(s, have, &plain)
+	ranges, broken := workloadRanges(s, have)
 	for _, r := range ranges {
 		say("HAVE %s", r)
 	}
@@ -124,12 +125,59 @@ func TestPowerLossWorkload(t *testing.T) {
 	}
 	say("STORE disk=%d live=%d open_ms=%d", diskUse(t, dir), liveBytes(t, s), openTook.Milliseconds())
 	// What a reopen must list: committed and not released (kept), and must
-	// not (deleted). trackMu guards both.
+	// not (deleted). A task's last event is not released while it is the
+	// last (checkJournal wants it listed): an acknowledgement of it is held
+	// until the task's next transition commits. trackMu guards these.
 	var trackMu sync.Mutex
 	kept, deleted := map[uint64]bool{}, map[uint64]bool{}
 	for seq := range have {
 		kept[seq] = true
 	}
+	lastOf := map[uint64]string{}  // a task's last event → the task
+	lastSeq := map[string]uint64{} // the task → its last event
+	held := map[string]uint64{}    // the task → its last event, acknowledged
+	var pendingDel []uint64        // released (Ack called), for the next commit to delete
+	if tasks, err := s.Tasks(); err == nil {
+		for _, st := range tasks {
+			lastOf[st.Seq], lastSeq[st.Task] = st.Task, st.Seq
+		}
+	}
+	// release lets go of seq as the uplink does on a broker's PUBACK:
+	// PUBACK, then Ack; the deletion is durable once a commit begun
+	// after it returned (a writer's, or the reopen's close). The caller
+	// holds storeMu shared; s is the store it read under it.
+	release := func(s *Store, seq uint64) {
+		say("PUBACK %d", seq)
+		trackMu.Lock()
+		delete(kept, seq) // it may vanish from now on
+		trackMu.Unlock()
+		if err := s.Ack(seq); err != nil {
+			say("ERROR ack: %v", err)
+			os.Exit(2)
+		}
+		trackMu.Lock()
+		pendingDel = append(pendingDel, seq)
+		trackMu.Unlock()
+	}
+	// The harness is the broker: it acknowledges records over the
+	// console's input (scripts/powerloss/hostack.go), and only those are
+	// released. A line whose check fails, or a seq not held, is ignored.
+	go ackline.Read(os.Stdin, func(seq uint64) { // ends with the process (a cut) or at the input's end
+		storeMu.RLock()
+		defer storeMu.RUnlock()
+		trackMu.Lock()
+		task, last := lastOf[seq]
+		switch {
+		case !kept[seq]:
+		case last:
+			held[task] = seq
+		default:
+			trackMu.Unlock()
+			release(s, seq)
+			return
+		}
+		trackMu.Unlock()
+	})
 	// files is the store's write-ahead and value-log files already seen:
 	// the watcher reads and writes it under storeMu shared (it is the
 	// only one), a reopen under storeMu.
@@ -142,6 +190,14 @@ func TestPowerLossWorkload(t *testing.T) {
 		if err := s.Close(); err != nil {
 			return []string{"close: " + err.Error()}
 		}
+		// Close committed the acknowledgements not yet deleted.
+		trackMu.Lock()
+		for _, seq := range pendingDel {
+			say("DELETED %d", seq)
+			deleted[seq] = true
+		}
+		pendingDel = nil
+		trackMu.Unlock()
 		announce("open")
 		s2, _, err := Open(dir, opts)
 		if err != nil {
@@ -152,7 +208,7 @@ func TestPowerLossWorkload(t *testing.T) {
 		}
 		s = s2
 		listed := map[uint64]bool{}
-		_, broken := workloadRanges(s, listed, nil)
+		_, broken := workloadRanges(s, listed)
 		broken = append(broken, checkJournal(s, listed)...)
 		trackMu.Lock()
 		defer trackMu.Unlock()
@@ -168,11 +224,6 @@ func TestPowerLossWorkload(t *testing.T) {
 		}
 		return broken
 	}
-	var relMu sync.Mutex // guards releasable
-	// releasable is the appended (not journal) records, oldest first:
-	// those an earlier boot left unreleased, then this boot's.
-	releasable := plain
-
 	ctx := context.Background()
 	var n sync.Mutex // guards count
 	count := 0
@@ -212,38 +263,22 @@ func TestPowerLossWorkload(t *testing.T) {
 				if !ok {
 					return
 				}
-				// Release the oldest records but the last 40 appended:
-				// their deletions commit with this writer's write below.
-				var released []uint64
 				storeMu.RLock()
 				s := s
-				if i%10 == 5 {
-					relMu.Lock()
-					if n := len(releasable) - 40; n > 0 {
-						released = append(released, releasable[:min(n, 16)]...)
-						releasable = releasable[len(released):]
-					}
-					relMu.Unlock()
-					for _, seq := range released {
-						say("PUBACK %d", seq)
-						trackMu.Lock()
-						delete(kept, seq) // it may vanish from now on
-						trackMu.Unlock()
-						if err := s.Ack(seq); err != nil {
-							say("ERROR ack: %v", err)
-							t.Error(err)
-							storeMu.RUnlock()
-							return
-						}
-					}
-				}
+				// The acknowledgements the harness sent and the reader
+				// applied: this write's commit, begun after their Ack,
+				// carries their deletions.
+				trackMu.Lock()
+				released := pendingDel
+				pendingDel = nil
+				trackMu.Unlock()
 				var r Record
 				var err error
-				plain := true
+				task := ""
 				switch {
 				case i%7 == 3:
-					r, err = journalStep(ctx, s, fmt.Sprintf("task-%d", w))
-					plain = false
+					task = fmt.Sprintf("task-%d", w)
+					r, err = journalStep(ctx, s, task)
 				case i%11 == 5:
 					r, err = s.Append(ctx, KindTaskEvent, plPayload("tether/v1/pl/tasks/big/status", 20<<10))
 				case i%2 == 0:
@@ -262,22 +297,32 @@ func TestPowerLossWorkload(t *testing.T) {
 					storeMu.RUnlock()
 					return
 				}
+				// Tracked before COMMIT is printed: the harness may
+				// acknowledge r as soon as it reads that line.
+				trackMu.Lock()
+				kept[r.Seq] = true
+				for _, seq := range released {
+					deleted[seq] = true
+				}
+				superseded, ok := uint64(0), false
+				if task != "" {
+					// r is the task's last event now: an acknowledgement of
+					// the one before, held until it was superseded, may be
+					// applied.
+					delete(lastOf, lastSeq[task])
+					lastOf[r.Seq], lastSeq[task] = task, r.Seq
+					superseded, ok = held[task]
+					delete(held, task)
+				}
+				trackMu.Unlock()
 				say("COMMIT %d", r.Seq)
 				// This write's commit began after the acks above: it
 				// carried their deletions.
 				for _, seq := range released {
 					say("DELETED %d", seq)
 				}
-				trackMu.Lock()
-				kept[r.Seq] = true
-				for _, seq := range released {
-					deleted[seq] = true
-				}
-				trackMu.Unlock()
-				if plain {
-					relMu.Lock()
-					releasable = append(releasable, r.Seq)
-					relMu.Unlock()
+				if ok {
+					release(s, superseded)
 				}
 				if i%200 != 0 {
 					storeMu.RUnlock()
@@ -343,11 +388,6 @@ func journalStep(ctx context.Context, s *Store, task string) (Record, error) {
 	return s.Journal(ctx, task, t, cp, plPayload("tether/v1/pl/tasks/"+task+"/status", 150))
 }
 
-// journalTopic begins the topics of journalStep's events (its tasks are
-// task-<writer>): the workload never releases those (checkJournal wants a
-// task's last event listed).
-const journalTopic = "tether/v1/pl/tasks/task-"
-
 // plPayload builds a record of n bytes whose content follows from its seq
 // and length alone, so a listing can check every byte (plCheck).
 func plPayload(topic string, n int) func(uint64) (string, []byte, error) {
@@ -368,9 +408,8 @@ func plBytes(seq uint64, n int) []byte {
 
 // workloadRanges lists the outbox as ranges of consecutive seqs, and what
 // is wrong with it: a record out of order, or whose payload is not the one
-// its seq was written with. plain, when not nil, gets the seqs of the
-// appended (not journal) records, in order.
-func workloadRanges(s *Store, have map[uint64]bool, plain *[]uint64) ([]string, []string) {
+// its seq was written with.
+func workloadRanges(s *Store, have map[uint64]bool) ([]string, []string) {
 	var out, broken []string
 	var from, to, after uint64
 	flush := func() {
@@ -400,9 +439,6 @@ func workloadRanges(s *Store, have map[uint64]bool, plain *[]uint64) ([]string, 
 					r.Seq, r.Topic, len(r.Payload), r.Payload))
 			}
 			have[r.Seq] = true
-			if plain != nil && !strings.HasPrefix(r.Topic, journalTopic) {
-				*plain = append(*plain, r.Seq)
-			}
 			if from != 0 && r.Seq == to+1 {
 				to = r.Seq
 				continue

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/tether-edge/tether/scripts/powerloss/ackline"
 )
 
 // boot is one boot of the VM, from qemu's start to its end (a cut, or a
@@ -24,6 +26,9 @@ type boot struct {
 	sawCompact bool
 	mountOpts  string
 	eventAt    time.Duration // an event cut's event (Cut.Event, Nth)
+
+	acks   *acker // the harness's acknowledgements (hostack.go); nil: none
+	listed []Line // the HAVE lines, acknowledged once the listing ended
 
 	cutAt     time.Duration
 	cacheKept int    // volatile cache: unflushed blocks written at the cut
@@ -58,7 +63,7 @@ func (b *boot) take(l ConsoleLine, w *windows, console io.Writer) {
 	if !ok {
 		return
 	}
-	if err != nil {
+	if err != nil || ln.Kind == KindHostAck { // only the harness acknowledges
 		b.malformed++
 		return
 	}
@@ -66,8 +71,24 @@ func (b *boot) take(l ConsoleLine, w *windows, console io.Writer) {
 	if b.openedAt != 0 && b.listedAt == 0 && ln.Kind != KindHave {
 		b.listedAt = l.At
 		w.open.observe(b.listedAt - b.startAt)
+		// The records listed are published again, as an agent's uplink
+		// sends its outbox at start: the broker acknowledges them too.
+		for _, h := range b.listed {
+			for seq := h.From; seq <= h.To && b.acks != nil; seq++ {
+				b.acks.plan(seq, l.At)
+			}
+		}
+		b.listed = nil
 	}
 	switch ln.Kind {
+	case KindHave:
+		if b.listedAt == 0 {
+			b.listed = append(b.listed, ln)
+		}
+	case KindCommit:
+		if b.listedAt != 0 && b.acks != nil {
+			b.acks.plan(ln.From, l.At)
+		}
 	case KindInitMounting:
 		b.mountAt = l.At
 		w.boot.observe(l.At)
@@ -101,6 +122,21 @@ func (b *boot) take(l ConsoleLine, w *windows, console io.Writer) {
 	case KindEvent:
 		if c := b.cut; c != nil && c.Phase == PhaseEvent && ln.Store == c.Event && ln.Nth == c.Nth && b.eventAt == 0 {
 			b.eventAt = l.At
+		}
+	}
+}
+
+// sendAcks writes into the guest's console the acknowledgements due at
+// now, and records each one queued among the boot's lines, where the
+// ledger looks for it before a PUBACK.
+func (b *boot) sendAcks(vm *VM, now time.Duration, console io.Writer) {
+	for _, seq := range b.acks.pop(now) {
+		if !vm.Send(ackline.Format(seq)) {
+			continue
+		}
+		b.lines = append(b.lines, Line{Kind: KindHostAck, From: seq, To: seq})
+		if console != nil {
+			fmt.Fprintf(console, "%3d %8.3f %sACK %d\n", b.n, now.Seconds(), hostPrefix, seq)
 		}
 	}
 }

@@ -31,7 +31,7 @@
 //	TETHER-PL OPENED recovered=<0|1> next=<seq>   the store is open
 //	TETHER-PL HAVE <from>-<to> | HAVE <seq>       every record found, before any other line
 //	TETHER-PL COMMIT <seq>                         <seq> is durable (acknowledged)
-//	TETHER-PL PUBACK <seq>                         optional: <seq> is released (a broker's PUBACK): it may vanish from now on
+//	TETHER-PL PUBACK <seq>                         optional: <seq> is released on the harness's ACK (below): it may vanish from now on
 //	TETHER-PL DELETED <seq>                        optional: the deletion of a released <seq> is durable: never listed again
 //	TETHER-PL COMPACT BEGIN | COMPACT END          optional: compaction or value-log GC
 //	TETHER-PL EVENT <kind> <n> [...]               optional: the n-th (from 1, within the boot) store event of
@@ -43,10 +43,34 @@
 // BEGIN and END.) Unknown TETHER-PL words are ignored, so a workload may
 // print more.
 //
+// The harness is the workload's broker. It writes into the console's input
+// (qemu's stdin, the guest's ttyS0, not echoed: init.sh) one line per
+// record it acknowledges,
+//
+//	ACK <seq> <check>                              <check>: ackline.Check(seq) in hex; a garbled line is ignored
+//
+// for every COMMIT it read and, once the listing ended, every seq listed
+// (the records an agent sends again at start), each after a delay drawn
+// from the boot's seeded stream (ackDelay): 35 % at once, 15 % not in this
+// boot, the rest 1 ms – 5 s later (the event cuts' Pareto delay). The
+// workload releases a record only on reading its ACK, through store.Ack as
+// the uplink does on a PUBACK, printing PUBACK first and DELETED once a
+// commit begun after the Ack returned. A task's last event is released
+// only once the task's next transition committed (the workloads check
+// that it is listed). The console log records each ACK sent, among the
+// guest's lines in the order the harness saw them, as
+//
+//	TETHER-PL-HOST ACK <seq>
+//
+// (KindHostAck): a PUBACK of a seq the harness had not acknowledged in
+// that boot is refused (Stats.Unacked, a failure), and a guest line of the
+// harness's form is malformed. The self-test workload releases nothing
+// and is sent nothing (Config.NoAcks).
+//
 // The task workload (agent/runner's TestPowerLossTaskWorkload, the task
 // run: Config.Task) prints the same lines for the store its runner writes
-// to — every task event is an outbox record, COMMIT once durable — and
-// for its one task:
+// to — every task event is an outbox record, COMMIT once durable, released
+// on the harness's ACK as above — and for its one task:
 //
 //	TETHER-PL TASK <id> SUBMIT                 the store does not know the task: its signed assignment goes to the runner
 //	TETHER-PL TASK <id> STORED <state> <done>/<total> [<output>]
@@ -81,6 +105,8 @@
 //   - acknowledged records lost = 0: every seq printed as COMMIT before
 //     any cut, and not released by a PUBACK, is in the HAVE set of the next
 //     boot that lists completely;
+//   - a record is released only on the harness's acknowledgement: every
+//     PUBACK follows an ACK of its seq sent in the same boot;
 //   - deleted records resurrected = 0: no seq printed as DELETED is in a
 //     later HAVE set (and a run that released records must have checked
 //     some deletion);

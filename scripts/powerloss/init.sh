@@ -35,6 +35,9 @@ mount -t ext4 /dev/vda /data || fail "mount /dev/vda"
 say MOUNTED "$(tr '\n' ',' </proc/fs/ext4/vda/options)"
 
 export TETHER_POWERLOSS_DIR=/data/store
+# The harness writes acknowledgements into the console (the workload's
+# stdin): not echoed back into the output it reads.
+stty -echo || echo "stty -echo failed: the console echoes the acknowledgements"
 say START
 # shellcheck disable=SC2046 # the arguments are split on purpose
 /workload $(cat /workload.args) 2>&1

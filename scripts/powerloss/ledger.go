@@ -4,8 +4,11 @@ import "fmt"
 
 // Ledger is the harness's model of what the store must hold across boots:
 // every seq acknowledged (printed as COMMIT) before a cut and not released
-// since (PUBACK), and none whose deletion was durable (DELETED). It does no I/O;
-// Apply is fed the protocol lines of one boot, in order.
+// since (PUBACK), and none whose deletion was durable (DELETED). A PUBACK
+// must follow the harness's acknowledgement of its seq in the same boot
+// (KindHostAck): a workload that releases a record on its own is refused
+// (Stats.Unacked). It does no I/O; Apply is fed the protocol lines of one
+// boot, in order, the harness's acknowledgements among them.
 type Ledger struct {
 	acked   SeqSet // acknowledged, not released, and not yet found lost
 	seen    SeqSet // acknowledged or listed by the store at some boot
@@ -19,7 +22,9 @@ type Stats struct {
 	Checked          uint64      // of those, acknowledged before the last complete listing (so checked)
 	Lost             uint64      // acknowledged seqs missing from a later complete listing
 	LostInQuarantine uint64      // of those, missing from the listing of a store that had just quarantined itself
+	HostAcks         uint64      // acknowledgements the harness sent (KindHostAck)
 	Released         uint64      // PUBACK lines: records the workload let go of (no longer owed)
+	Unacked          uint64      // of those, PUBACKs of a seq the harness had not acknowledged in that boot: a failure
 	Deleted          uint64      // DELETED lines: deletions made durable
 	DeletedChecked   uint64      // of those, durable before the last complete listing (so checked)
 	Resurrected      uint64      // durably deleted seqs listed again by a later listing
@@ -74,6 +79,8 @@ func (l *Ledger) Apply(n int, lines []Line) BootCheck {
 
 		reusedN  int    // COMMITs of a seq already acknowledged or listed
 		reusedAt uint64 // the first of them
+
+		hostAcked SeqSet // acknowledged by the harness in this boot: what may be released
 	)
 	endListing := func() {
 		listing, c.Listed = false, true
@@ -135,8 +142,15 @@ func (l *Ledger) Apply(n int, lines []Line) BootCheck {
 				l.problem("boot %d: %d seqs of HAVE %d-%d listed twice", n, d, ln.From, ln.To)
 			}
 			l.seen.Add(ln.From, ln.To)
+		case KindHostAck:
+			l.HostAcks++
+			hostAcked.Add(ln.From, ln.To)
 		case KindPuback:
 			l.Released++
+			if !hostAcked.Contains(ln.From) {
+				l.Unacked++
+				l.problem("boot %d: PUBACK %d, which the harness never acknowledged: the workload released it on its own", n, ln.From)
+			}
 			var one SeqSet
 			one.Add(ln.From, ln.To)
 			l.acked.Remove(&one)

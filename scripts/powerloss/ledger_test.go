@@ -85,6 +85,7 @@ func TestLedgerListedSeqNotReused(t *testing.T) {
 }
 
 func puback(seq uint64) Line  { return Line{Kind: KindPuback, From: seq, To: seq} }
+func hostAck(seq uint64) Line { return Line{Kind: KindHostAck, From: seq, To: seq} }
 func deleted(seq uint64) Line { return Line{Kind: KindDeleted, From: seq, To: seq} }
 
 // TestLedgerReleasesAndResurrections: a released record may vanish, and
@@ -92,7 +93,7 @@ func deleted(seq uint64) Line { return Line{Kind: KindDeleted, From: seq, To: se
 // record listed again is counted once, and a released one is not lost.
 func TestLedgerReleasesAndResurrections(t *testing.T) {
 	var l Ledger
-	l.Apply(0, append(append([]Line{opened(1)}, commits(1, 10)...), puback(1), puback(2), puback(3), commit(11), deleted(1), deleted(2)))
+	l.Apply(0, append(append([]Line{opened(1)}, commits(1, 10)...), hostAck(1), hostAck(2), hostAck(3), puback(1), puback(2), puback(3), commit(11), deleted(1), deleted(2)))
 	// 3 released, its deletion not yet durable: listed or not, both fine.
 	l.Apply(1, []Line{opened(12), have(3, 11), commit(12)})
 	if l.Lost != 0 || l.Resurrected != 0 || len(l.Problems) != 0 {

@@ -28,6 +28,7 @@ const (
 	KindError   // the workload could not go on (open or write failed)
 	KindTask    // TASK <id> <event> …: the task workload's task (Line.Event)
 	KindEvent   // EVENT <kind> <n>: the n-th store event of its kind this boot begins (Line.Store, Nth)
+	KindHostAck // TETHER-PL-HOST ACK <seq>: the harness acknowledged seq over the console (hostack.go); never the guest's
 	KindOther   // a TETHER-PL word this harness does not know
 )
 
@@ -74,6 +75,9 @@ func ParseLine(s string) (l Line, ok bool, err error) {
 	s = strings.TrimRight(s, "\r\n")
 	if i := strings.Index(s, initPrefix); i >= 0 {
 		return parseInit(s[i+len(initPrefix):])
+	}
+	if i := strings.Index(s, hostPrefix); i >= 0 {
+		return parseHost(s[i+len(hostPrefix):])
 	}
 	i := strings.Index(s, wlPrefix)
 	if i < 0 {
@@ -316,4 +320,17 @@ func parseEvent(f []string) (Line, error) {
 		return Line{Kind: KindEvent, Store: e}, fmt.Errorf("EVENT %s %s: want a count from 1", f[0], f[1])
 	}
 	return Line{Kind: KindEvent, Store: e, Nth: n}, nil
+}
+
+// parseHost parses the words after TETHER-PL-HOST: ACK <seq>.
+func parseHost(rest string) (Line, bool, error) {
+	f := strings.Fields(rest)
+	if len(f) != 2 || f[0] != "ACK" {
+		return Line{Kind: KindHostAck}, true, fmt.Errorf("host line %q: want ACK <seq>", rest)
+	}
+	seq, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		return Line{Kind: KindHostAck}, true, fmt.Errorf("host line %q: %w", rest, err)
+	}
+	return Line{Kind: KindHostAck, From: seq, To: seq}, true, nil
 }

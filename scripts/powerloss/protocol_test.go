@@ -137,6 +137,8 @@ func formatLine(l Line) string {
 		return fmt.Sprintf("%sCOMMIT %d", wlPrefix, l.From)
 	case KindPuback:
 		return fmt.Sprintf("%sPUBACK %d", wlPrefix, l.From)
+	case KindHostAck:
+		return fmt.Sprintf("%sACK %d", hostPrefix, l.From)
 	case KindDeleted:
 		return fmt.Sprintf("%sDELETED %d", wlPrefix, l.From)
 	case KindStore:

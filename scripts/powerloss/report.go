@@ -21,6 +21,7 @@ type Report struct {
 	Malformed      int            // protocol lines that did not parse: a failure
 	FailedOpen     int            // boots whose store (or its filesystem) did not open
 	Failure        string         // why the run stopped early
+	Stopped        bool           // Config.Until ended the cutting before the plan did
 	FailureTail    string         // the failed boot's last console lines
 	Elapsed        time.Duration
 	Stats
@@ -33,7 +34,7 @@ type Report struct {
 // OK reports whether every invariant held, over a run that checked
 // enough for that to mean something (Thin).
 func (r *Report) OK() bool {
-	return r.Failure == "" && r.FailedOpen == 0 && r.Lost == 0 && r.Resurrected == 0 && r.OverSize == 0 && r.Duplicates == 0 && r.Reused == 0 && r.Quarantined == 0 && r.Broken == 0 &&
+	return r.Failure == "" && r.FailedOpen == 0 && r.Lost == 0 && r.Resurrected == 0 && r.Unacked == 0 && r.OverSize == 0 && r.Duplicates == 0 && r.Reused == 0 && r.Quarantined == 0 && r.Broken == 0 &&
 		r.Malformed == 0 && len(r.Thin()) == 0 && (r.Task == nil || r.Task.OK())
 }
 
@@ -113,6 +114,9 @@ func (r *Report) String() string {
 	}
 	fmt.Fprintf(&b, "guest ext4 options: %s\n", durabilityOptions(r.MountOptions))
 	fmt.Fprintf(&b, "cuts %d in %d boots, %.1f s per cut (%v)\n", r.Cuts, r.Boots, r.SecondsPerCut(), r.Elapsed.Round(time.Second))
+	if r.Stopped {
+		fmt.Fprintf(&b, "stopped at the time set (Config.Until, POWERLOSS_UNTIL) after %d cuts, then checked\n", r.Cuts)
+	}
 	fmt.Fprintf(&b, "cuts by phase (landed): %s\n", phaseCounts(r.Landed, false))
 	fmt.Fprintf(&b, "cuts by phase (aimed):  %s; compaction cuts without a marker: %d\n", phaseCounts(r.Planned, true), r.CompactMissing)
 	for e := range numEvents {
@@ -122,6 +126,7 @@ func (r *Report) String() string {
 	}
 	fmt.Fprintf(&b, "records acknowledged %d, %d of them checked after a later cut; %d complete listings\n", r.Acked, r.Checked, r.Verified)
 	fmt.Fprintf(&b, "acknowledged records lost %d (%d with a quarantine), duplicates %d, seqs reused %d\n", r.Lost, r.LostInQuarantine, r.Duplicates, r.Reused)
+	fmt.Fprintf(&b, "acknowledgements sent by the harness %d, releases without one %d\n", r.HostAcks, r.Unacked)
 	fmt.Fprintf(&b, "records released %d, deletions made durable %d (%d checked by a later listing), deleted records listed again %d\n", r.Released, r.Deleted, r.DeletedChecked, r.Resurrected)
 	if len(r.Sizes) > 0 {
 		first, last := r.Sizes[0], r.Sizes[len(r.Sizes)-1]

@@ -22,6 +22,11 @@ type Config struct {
 	// then its budget, and the plan PlanTaskCuts'.
 	Task *TaskConfig
 
+	// NoAcks: the workload does not read acknowledgements (the self-test
+	// workload releases nothing), so the harness sends none; they would
+	// only keep the guest's UART busy.
+	NoAcks bool
+
 	// VolatileCache serves the disk through a volatile write cache
 	// (volatileDisk over NBD) instead of qemu's cache=none: at each cut,
 	// every block written since the last flush and not FUA reaches the
@@ -42,6 +47,11 @@ type Config struct {
 	// other CPU busy: TCG is slow, a failure is not.
 	BootTimeout time.Duration
 	OpenTimeout time.Duration
+
+	// Until, when set, ends the cutting at that time: the boot under way
+	// is cut as planned, then the final boot checks (Report.Stopped). A
+	// long run sized for the machine's best pace still ends when planned.
+	Until time.Time
 
 	Logger  *slog.Logger
 	Console io.Writer // every console line, prefixed by boot and time; may be nil
@@ -148,6 +158,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		var cut *Cut
 		if n < len(cfg.Plan) && (tl == nil || !tl.Finished) {
 			cut = &cfg.Plan[n]
+			if !cfg.Until.IsZero() && time.Now().After(cfg.Until) {
+				cut, rep.Stopped = nil, true
+			}
 		}
 		cutsBefore = append(cutsBefore, rep.Cuts)
 		b, err := runBoot(ctx, &cfg, n, cut, w)
@@ -213,6 +226,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // runBoot boots once and cuts the power as planned.
 func runBoot(ctx context.Context, cfg *Config, n int, cut *Cut, w *windows) (*boot, error) {
 	b := &boot{n: n, cut: cut}
+	if !cfg.NoAcks {
+		b.acks = newAcker(cfg.Seed, n)
+	}
 	if cfg.Task != nil {
 		b.step = cfg.Task.step
 	}
@@ -248,12 +264,21 @@ func runBoot(ctx context.Context, cfg *Config, n int, cut *Cut, w *windows) (*bo
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	ackTimer := time.NewTimer(time.Hour)
+	defer ackTimer.Stop()
 	var ctxErr error
 loop:
 	for {
 		at, timeout := b.next(cfg, w)
 		timer.Reset(max(0, at-vm.Since()))
+		if ackAt, ok := b.acks.next(); ok {
+			ackTimer.Reset(max(0, ackAt-vm.Since()))
+		} else {
+			ackTimer.Stop()
+		}
 		select {
+		case <-ackTimer.C:
+			b.sendAcks(vm, vm.Since(), cfg.Console)
 		case l, ok := <-vm.Lines:
 			if !ok {
 				if b.fail == "" {

@@ -30,7 +30,10 @@ type VMConfig struct {
 
 // Args is the qemu command line: TCG (KVM is not usable in this
 // workplace), one vCPU, no network, the serial console on stdout, and no
-// reboot, so a guest panic ends qemu.
+// reboot, so a guest panic ends qemu. no_timer_check: under TCG on a
+// loaded host the kernel's check that the IO-APIC timer ticks can miss its
+// window and panic at boot ("IO-APIC + timer doesn't work!", boot 64 of
+// the 2026-12-07 run, load average ~20); the timer is qemu's and works.
 func (c VMConfig) Args() []string {
 	return []string{
 		"-M", "q35", "-cpu", "max", "-m", c.Memory, "-smp", "1",
@@ -38,7 +41,7 @@ func (c VMConfig) Args() []string {
 		"-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
 		"-drive", c.drive(),
 		"-kernel", c.Kernel, "-initrd", c.Initrd,
-		"-append", "console=ttyS0 panic=-1 quiet",
+		"-append", "console=ttyS0 panic=-1 quiet no_timer_check",
 	}
 }
 
@@ -56,9 +59,12 @@ type ConsoleLine struct {
 }
 
 // VM is one running qemu. Lines delivers the complete console lines and is
-// closed when qemu's stdout ends; a partial last line is dropped.
+// closed when qemu's stdout ends; a partial last line is dropped. Send
+// writes into the console's input (qemu's stdin, the guest's ttyS0).
 type VM struct {
 	Lines <-chan ConsoleLine
+
+	input chan string // lines for the writer goroutine; closed by Kill
 
 	cmd     *exec.Cmd
 	start   time.Time
@@ -66,12 +72,17 @@ type VM struct {
 	readers sync.WaitGroup
 	once    sync.Once
 	waitErr error
+	killed  bool // Kill and Send are called from one goroutine
 }
 
 // StartVM starts qemu.
 func StartVM(c VMConfig) (*VM, error) {
 	v := &VM{cmd: exec.Command(c.Qemu, c.Args()...)}
 	out, err := v.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	in, err := v.cmd.StdinPipe()
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +99,40 @@ func StartVM(c VMConfig) (*VM, error) {
 		defer close(lines)
 		readLines(out, v.start, lines)
 	}()
+	v.input = make(chan string, inputQueue)
+	v.readers.Add(1)
+	go func() { // owned by v; ends when Kill closes input; Wait waits for it
+		defer v.readers.Done()
+		defer in.Close()
+		failed := false
+		for s := range v.input {
+			if !failed {
+				// A write that fails (qemu is gone) fails the rest: what
+				// was not written never reached the guest.
+				_, err := io.WriteString(in, s)
+				failed = err != nil
+			}
+		}
+	}()
 	return v, nil
+}
+
+// inputQueue is how many lines Send holds for qemu's stdin before it
+// refuses more.
+const inputQueue = 1 << 16
+
+// Send queues s for the console's input without waiting; false when the
+// queue is full or the VM was killed (s will not be written).
+func (v *VM) Send(s string) bool {
+	if v.killed {
+		return false
+	}
+	select {
+	case v.input <- s:
+		return true
+	default:
+		return false
+	}
 }
 
 func readLines(r io.Reader, start time.Time, lines chan<- ConsoleLine) {
@@ -109,6 +153,10 @@ func (v *VM) Since() time.Duration { return time.Since(v.start) }
 // shell in between). Lines still in the pipe stay readable from Lines:
 // qemu wrote them before the cut, so they count.
 func (v *VM) Kill() error {
+	if !v.killed {
+		v.killed = true
+		close(v.input)
+	}
 	if err := v.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return err
 	}
@@ -119,6 +167,10 @@ func (v *VM) Kill() error {
 // the reader blocks while Lines is full.
 func (v *VM) Wait() error {
 	v.once.Do(func() {
+		if !v.killed { // qemu ended by itself: end the input's writer
+			v.killed = true
+			close(v.input)
+		}
 		v.readers.Wait()
 		v.waitErr = v.cmd.Wait()
 	})

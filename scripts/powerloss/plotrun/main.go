@@ -68,9 +68,10 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("boots %d; acknowledged %d, checked %d, lost %d; released %d, deletions durable %d (checked %d), listed again %d; "+
+		fmt.Printf("boots %d; acknowledged %d, checked %d, lost %d; acknowledgements sent by the harness %d, released %d (without one %d), "+
+			"deletions durable %d (checked %d), listed again %d; "+
 			"duplicates %d, seqs reused %d, quarantined %d, BROKEN %d, complete listings %d, over the size bound %d, malformed lines %d\n",
-			boots, st.Acked, st.Checked, st.Lost, st.Released, st.Deleted, st.DeletedChecked, st.Resurrected,
+			boots, st.Acked, st.Checked, st.Lost, st.HostAcks, st.Released, st.Unacked, st.Deleted, st.DeletedChecked, st.Resurrected,
 			st.Duplicates, st.Reused, st.Quarantined, st.Broken, st.Verified, st.OverSize, malformed)
 		for _, p := range st.Problems {
 			fmt.Println("problem:", p)
