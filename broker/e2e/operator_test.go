@@ -20,7 +20,10 @@ import (
 // every task's retained status.
 type operator struct {
 	t      *testing.T
+	site   *site
+	clean  bool
 	sess   *session.Session
+	stop   func() // ends sess
 	topics protocol.Topics
 
 	mu       sync.Mutex
@@ -41,31 +44,50 @@ func newOperator(t *testing.T, s *site) *operator {
 func newOperatorOn(t *testing.T, s *site, brokers []string, clean bool) *operator {
 	t.Helper()
 	topics, _ := protocol.NewTopics("default")
-	o := &operator{t: t, topics: topics, replies: map[string]chan task.Reply{}, statuses: map[string]task.Status{}}
+	o := &operator{t: t, site: s, clean: clean, topics: topics, replies: map[string]chan task.Reply{}, statuses: map[string]task.Status{}}
+	o.connect(brokers)
+	t.Cleanup(func() { o.stop() })
+	return o
+}
+
+// connect makes the operator's connection on brokers and its
+// subscriptions.
+func (o *operator) connect(brokers []string) {
+	t := o.t
+	t.Helper()
 	sess, err := session.New(session.Options{Brokers: brokers, ClientID: "operator@e2e", Username: "operator",
-		Password: s.password("operator"), CleanSession: clean, Logger: testenv.Logger(t, slog.LevelInfo)})
+		Password: o.site.password("operator"), CleanSession: o.clean, Logger: testenv.Logger(t, slog.LevelInfo)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sess.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	o.stop = func() { cancel(); <-done }
 	o.sess = sess
-	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer wcancel()
 	if err := sess.WaitConnected(wctx); err != nil {
 		t.Fatal(err)
 	}
 	// Subscriptions survive reconnects (the session resubscribes), so the
 	// operator keeps following across a scheduler restart.
-	if err := sess.Subscribe(wctx, topics.Replies("operator"), 1, o.onReply); err != nil {
+	if err := sess.Subscribe(wctx, o.topics.Replies("operator"), 1, o.onReply); err != nil {
 		t.Fatal(err)
 	}
-	if err := sess.Subscribe(wctx, topics.AllTaskStatus(), 1, o.onStatus); err != nil {
+	if err := sess.Subscribe(wctx, o.topics.AllTaskStatus(), 1, o.onStatus); err != nil {
 		t.Fatal(err)
 	}
-	return o
+}
+
+// reconnect ends the operator's connection and makes a new one on brokers
+// (the same client id, so a persistent session carries over): a
+// requester's way out of a connection whose requests or replies go
+// nowhere, as a NATS node's just after its restart can (docs/scaling.md).
+func (o *operator) reconnect(brokers []string) {
+	o.t.Helper()
+	o.stop()
+	o.connect(brokers)
 }
 
 func (o *operator) onReply(m session.Message) {
