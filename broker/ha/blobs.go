@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,9 +82,11 @@ func (t *Term) Blobs(ctx context.Context, maxBytes int64) (*Blobs, error) {
 			return &Blobs{t: t, obs: obs, stream: st, bucket: bucket, puts: map[blob.ID]chan struct{}{}}, nil
 		}
 		// JetStream's refusal (no room for maxBytes on enough nodes, a
-		// conflicting configuration) stands; a request unanswered does not.
+		// conflicting configuration) stands; a request unanswered does not,
+		// nor a placement refused because a peer is offline (a node
+		// restarting, or the cluster just started and not yet all seen).
 		var api *jetstream.APIError
-		if errors.As(err, &api) || ctx.Err() != nil || !t.Valid() {
+		if errors.As(err, &api) && !peerOffline(api) || ctx.Err() != nil || !t.Valid() {
 			return nil, fmt.Errorf("ha: blob bucket %s (%d bytes): %w", bucket, maxBytes, err)
 		}
 		t.r.log.Warn("ha: blob bucket not created or updated; trying again", "bucket", bucket, "err", err)
@@ -92,6 +95,13 @@ func (t *Term) Blobs(ctx context.Context, maxBytes int64) (*Blobs, error) {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// peerOffline says JetStream refused a placement only because a peer is
+// offline ("no suitable peers for placement, peer offline"): that passes.
+// One refused for room ("insufficient storage") stands.
+func peerOffline(api *jetstream.APIError) bool {
+	return strings.Contains(api.Description, "peer offline") && !strings.Contains(api.Description, "insufficient")
 }
 
 // matches says info is a whole object holding id's bytes by its digest.
