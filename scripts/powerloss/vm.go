@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -72,12 +73,15 @@ type VM struct {
 	readers sync.WaitGroup
 	once    sync.Once
 	waitErr error
-	killed  bool // Kill and Send are called from one goroutine
+	waited  chan struct{} // closed when Wait has reaped qemu
+	killed  bool          // Kill and Send are called from one goroutine
 }
 
-// StartVM starts qemu.
+// StartVM starts qemu. qemu is killed with this process: a harness that
+// dies (a test's timeout, a SIGKILL) leaves no VM running on its own.
 func StartVM(c VMConfig) (*VM, error) {
-	v := &VM{cmd: exec.Command(c.Qemu, c.Args()...)}
+	v := &VM{cmd: exec.Command(c.Qemu, c.Args()...), waited: make(chan struct{})}
+	v.cmd.SysProcAttr = parentDeathAttr()
 	out, err := v.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -90,7 +94,7 @@ func StartVM(c VMConfig) (*VM, error) {
 	lines := make(chan ConsoleLine, 1024)
 	v.Lines = lines
 	v.start = time.Now()
-	if err := v.cmd.Start(); err != nil {
+	if err := v.startQemu(); err != nil {
 		return nil, fmt.Errorf("starting qemu: %w", err)
 	}
 	v.readers.Add(1)
@@ -115,6 +119,22 @@ func StartVM(c VMConfig) (*VM, error) {
 		}
 	}()
 	return v, nil
+}
+
+// startQemu starts qemu from a thread that lives until Wait has reaped it:
+// Linux sends the parent-death signal when the thread that forked the
+// child ends, not only the process, and Go may end an idle thread.
+func (v *VM) startQemu() error {
+	started := make(chan error, 1)
+	go func() { // owned by v: ends after Wait, or with the process
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine, after qemu
+		err := v.cmd.Start()
+		started <- err
+		if err == nil {
+			<-v.waited
+		}
+	}()
+	return <-started
 }
 
 // inputQueue is how many lines Send holds for qemu's stdin before it
@@ -173,6 +193,7 @@ func (v *VM) Wait() error {
 		}
 		v.readers.Wait()
 		v.waitErr = v.cmd.Wait()
+		close(v.waited)
 	})
 	return v.waitErr
 }
