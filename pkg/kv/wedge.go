@@ -3,6 +3,7 @@ package kv
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -42,7 +43,7 @@ const wedgeReportWait = 5 * time.Second
 // run into that between the failed write and Commit's return that wedges
 // the DB here: Guard recovers that panic and returns ErrWedged once the
 // write reports the wedge. A panic on a DB that is not wedged within
-// wedgeReportWait goes on as it was.
+// wedgeReportWait goes on, its value and first stack in the message.
 func (d *DB) Guard(fn func() error) (err error) {
 	if err := d.wedgedErr(); err != nil {
 		return err
@@ -52,13 +53,14 @@ func (d *DB) Guard(fn func() error) (err error) {
 		if r == nil {
 			return
 		}
+		stack := debug.Stack()
 		for deadline := time.Now().Add(wedgeReportWait); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 			if w := d.wedgedErr(); w != nil {
 				err = w
 				return
 			}
 		}
-		panic(r)
+		panic(fmt.Sprintf("%v\n\n(recovered by kv.Guard and raised again; where it was first raised:)\n%s", r, stack))
 	}()
 	return fn()
 }
