@@ -39,7 +39,9 @@ func runQuarantine(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer c.stop()
-	r, err := c.request(ctx, c.topics.TaskControl(), func(id, replyTo string) any {
+	// Listing the quarantine may be asked again; releasing may not: a
+	// second release of a node the first released is refused.
+	r, _, err := c.request(ctx, c.topics.TaskControl(), op == task.OpQuarantine, func(id, replyTo string) any {
 		return task.ControlRequest{V: task.Version, RequestID: id, ReplyTo: replyTo, Op: op, Node: *release}
 	})
 	if err != nil {

@@ -18,6 +18,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/tether-edge/tether/pkg/cliconf"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
@@ -52,8 +54,13 @@ func dialTasks(ctx context.Context, env Env, cf *clientFlags) (*taskClient, erro
 }
 
 // request publishes a request made with its request id and reply topic to
-// topic, and waits for the scheduler's reply.
-func (c *taskClient) request(ctx context.Context, topic string, build func(id, replyTo string) any) (task.Reply, error) {
+// topic, and waits for the scheduler's reply until the timeout. A request
+// marked again is published once more, the same request with the same id,
+// after each third of the timeout without a reply: a broker may
+// acknowledge a request and never deliver it, or a reply (docs/scaling.md),
+// and a request whose second copy changes nothing is safe to send twice.
+// asked is how many times it was published.
+func (c *taskClient) request(ctx context.Context, topic string, again bool, build func(id, replyTo string) any) (task.Reply, int, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
@@ -69,25 +76,52 @@ func (c *taskClient) request(ctx context.Context, topic string, build func(id, r
 		default:
 		}
 	}); err != nil {
-		return task.Reply{}, err
+		return task.Reply{}, 0, err
 	}
 	payload, err := json.Marshal(build(id, replyTo))
 	if err != nil {
-		return task.Reply{}, err
+		return task.Reply{}, 0, err
 	}
-	if err := c.sess.Publish(ctx, session.Message{Topic: topic, QoS: 1, Payload: payload}); err != nil {
-		return task.Reply{}, fmt.Errorf("publishing the request: %w", err)
+	asked := 0
+	publish := func() error {
+		asked++
+		if err := c.sess.Publish(ctx, session.Message{Topic: topic, QoS: 1, Payload: payload}); err != nil {
+			return fmt.Errorf("publishing the request: %w", err)
+		}
+		return nil
+	}
+	if err := publish(); err != nil {
+		return task.Reply{}, asked, err
 	}
 	t := time.NewTimer(c.cf.timeout)
 	defer t.Stop()
-	select {
-	case r := <-replies:
-		return r, nil
-	case <-t.C:
-		return task.Reply{}, fmt.Errorf("no scheduler answered within %v: is `tether-broker serve` running for region %s, and is %q an operator (operator_users)?",
-			c.cf.timeout, c.topics.Region(), c.user)
-	case <-ctx.Done():
-		return task.Reply{}, ctx.Err()
+	var askAgain <-chan time.Time
+	if again {
+		tk := time.NewTicker(c.cf.timeout / 3)
+		defer tk.Stop()
+		askAgain = tk.C
+	}
+	for {
+		select {
+		case r := <-replies:
+			return r, asked, nil
+		case <-askAgain:
+			if asked == 3 {
+				continue
+			}
+			if err := publish(); err != nil {
+				return task.Reply{}, asked, err
+			}
+		case <-t.C:
+			times := "once"
+			if asked > 1 {
+				times = fmt.Sprintf("%d times", asked)
+			}
+			return task.Reply{}, asked, fmt.Errorf("no scheduler answered within %v (asked %s): is `tether-broker serve` running for region %s, and is %q an operator (operator_users)?",
+				c.cf.timeout, times, c.topics.Region(), c.user)
+		case <-ctx.Done():
+			return task.Reply{}, asked, ctx.Err()
+		}
 	}
 }
 
@@ -224,12 +258,23 @@ func runSubmit(ctx context.Context, env Env, args []string) error {
 	return c.follow(ctx, env, r.Task, *asJSON, nil)
 }
 
+// submit submits spec, asking again while no reply comes: a spec without
+// an id gets one here first, so a second copy makes no second task. The
+// "already submitted" a second copy may hear about an id made here is
+// this submission's own first copy, and is reported as a submission.
 func (c *taskClient) submit(ctx context.Context, spec task.Spec) (task.Reply, error) {
-	r, err := c.request(ctx, c.topics.TaskSubmit(), func(id, replyTo string) any {
+	generated := spec.ID == ""
+	if generated {
+		spec.ID = ulid.Make().String()
+	}
+	r, asked, err := c.request(ctx, c.topics.TaskSubmit(), true, func(id, replyTo string) any {
 		return task.SubmitRequest{V: task.Version, RequestID: id, ReplyTo: replyTo, Spec: spec}
 	})
 	if err != nil {
 		return r, err
+	}
+	if generated && asked > 1 && r.Existing {
+		r.Existing = false
 	}
 	if !r.OK {
 		return r, fmt.Errorf("the scheduler refused the task: %s", r.Error)
@@ -439,7 +484,7 @@ func (c *taskClient) list(ctx context.Context) ([]task.Status, error) {
 	var all []task.Status
 	after := ""
 	for {
-		r, err := c.request(ctx, c.topics.TaskControl(), func(id, replyTo string) any {
+		r, _, err := c.request(ctx, c.topics.TaskControl(), true, func(id, replyTo string) any {
 			return task.ControlRequest{V: task.Version, RequestID: id, ReplyTo: replyTo, Op: task.OpList, After: after}
 		})
 		if err != nil {
@@ -583,7 +628,7 @@ func runCancel(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer c.stop()
-	r, err := c.request(ctx, c.topics.TaskControl(), func(rid, replyTo string) any {
+	r, _, err := c.request(ctx, c.topics.TaskControl(), true, func(rid, replyTo string) any { // cancelling a cancelled task succeeds again
 		return task.ControlRequest{V: task.Version, RequestID: rid, ReplyTo: replyTo, Op: task.OpCancel, Task: id}
 	})
 	if err != nil {
