@@ -243,30 +243,28 @@ func runSubmit(ctx context.Context, env Env, args []string) error {
 	if err := c.upload(ctx, env, up, *transferTimeout); err != nil {
 		return err
 	}
-	if *wait && spec.ID != "" {
-		// Subscribe before submitting so no update is missed.
-		return c.submitAndFollow(ctx, env, spec, *asJSON)
-	}
-	r, err := c.submit(ctx, spec)
-	if err != nil {
-		return err
-	}
-	if !*wait {
-		return printReply(env, r, *asJSON)
-	}
-	spec.ID = r.Task
-	return c.follow(ctx, env, r.Task, *asJSON, nil)
-}
-
-// submit submits spec, asking again while no reply comes: a spec without
-// an id gets one here first, so a second copy makes no second task. The
-// "already submitted" a second copy may hear about an id made here is
-// this submission's own first copy, and is reported as a submission.
-func (c *taskClient) submit(ctx context.Context, spec task.Spec) (task.Reply, error) {
+	// A spec without an id gets one here, before it is sent, so that
+	// asking again cannot make a second task.
 	generated := spec.ID == ""
 	if generated {
 		spec.ID = ulid.Make().String()
 	}
+	if *wait {
+		// Subscribe before submitting so no update is missed.
+		return c.submitAndFollow(ctx, env, spec, generated, *asJSON)
+	}
+	r, err := c.submit(ctx, spec, generated)
+	if err != nil {
+		return err
+	}
+	return printReply(env, r, *asJSON)
+}
+
+// submit submits spec, which has an id, asking again while no reply
+// comes. When the id was generated for this submission, the "already
+// submitted" a second copy may hear of is this submission's own first
+// copy, and is reported as a submission.
+func (c *taskClient) submit(ctx context.Context, spec task.Spec, generated bool) (task.Reply, error) {
 	r, asked, err := c.request(ctx, c.topics.TaskSubmit(), true, func(id, replyTo string) any {
 		return task.SubmitRequest{V: task.Version, RequestID: id, ReplyTo: replyTo, Spec: spec}
 	})
@@ -282,9 +280,9 @@ func (c *taskClient) submit(ctx context.Context, spec task.Spec) (task.Reply, er
 	return r, nil
 }
 
-func (c *taskClient) submitAndFollow(ctx context.Context, env Env, spec task.Spec, asJSON bool) error {
+func (c *taskClient) submitAndFollow(ctx context.Context, env Env, spec task.Spec, generated, asJSON bool) error {
 	return c.follow(ctx, env, spec.ID, asJSON, func() error {
-		r, err := c.submit(ctx, spec)
+		r, err := c.submit(ctx, spec, generated)
 		if err != nil {
 			return err
 		}
