@@ -47,6 +47,7 @@ type diskGuard struct {
 
 	level atomic.Int32 // diskOK, diskLow or diskFull at the last look
 	bytes atomic.Int64 // free bytes at the last look
+	onLow func()       // called when a look finds the level fallen from diskOK; may be nil
 }
 
 // check looks at the free space now and returns the level, logging a
@@ -66,14 +67,22 @@ func (g *diskGuard) check() int32 {
 		level = diskLow
 	}
 	if old := g.level.Swap(level); old != level {
+		if old == diskOK && g.onLow != nil {
+			g.onLow()
+		}
+		log := g.log
+		if inodes, ok := freeInodes(g.dir); ok && inodes*bytesPerInode <= free {
+			// The inodes are what runs out (freeBytes): say so.
+			log = log.With("free_inodes", inodes)
+		}
 		switch level {
 		case diskOK:
-			g.log.Warn("disk space is back: the store takes every write again", "free_bytes", free, "reserve_bytes", g.reserve)
+			log.Warn("disk space is back: the store takes every write again", "free_bytes", free, "reserve_bytes", g.reserve)
 		case diskLow:
-			g.log.Error("disk almost full: metrics are not stored until space is freed; task events still are",
+			log.Error("disk almost full: metrics are not stored until space is freed; task events still are",
 				"free_bytes", free, "reserve_bytes", g.reserve)
 		case diskFull:
-			g.log.Error("disk full: the store refuses every write until space is freed",
+			log.Error("disk full: the store refuses every write until space is freed",
 				"free_bytes", free, "reserve_bytes", g.reserve)
 		}
 	}

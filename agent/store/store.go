@@ -102,6 +102,7 @@ func Open(dir string, o Options) (*Store, *kv.Recovery, error) {
 		stop:  make(chan struct{}),
 		wake:  make(chan struct{}, 1),
 	}
+	s.disk.onLow = s.wakeRun // Run looks every DiskPoll until the space is back
 	if err := s.start(ld); err != nil {
 		_ = db.Close()
 		return nil, rec, err
@@ -284,7 +285,8 @@ func (s *Store) untilHousekeeping() time.Duration {
 
 // wakeRun makes Run look at its deadlines again. Ack and dropCorrupt call
 // it for the first deletion waiting since the last commit (Run knows of
-// later ones), a failed commit for those it puts back.
+// later ones), a failed commit for those it puts back, the disk guard when
+// a write finds the disk below the reserve.
 func (s *Store) wakeRun() {
 	select {
 	case s.wake <- struct{}{}:

@@ -12,11 +12,18 @@ import (
 // root: under CI=true failing to mount is a failure, elsewhere a skip.
 func MountTmpfs(t testing.TB, size string) string {
 	t.Helper()
+	return MountTmpfsWith(t, "size="+size)
+}
+
+// MountTmpfsWith is MountTmpfs with tmpfs's mount options as given
+// ("size=24m,nr_inodes=2000").
+func MountTmpfsWith(t testing.TB, options string) string {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "tmpfs")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", options, "tmpfs", dir).CombinedOutput(); err != nil {
 		msg := "cannot mount a tmpfs (the test needs root): " + err.Error() + ": " + string(out)
 		if InCI() {
 			t.Fatal(msg)
