@@ -376,7 +376,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		Limits: cfg.Tasks.Limits(), MaxPending: cfg.Tasks.MaxPending, NodeQueue: cfg.Placement.EngineNodeQueue(),
 		YieldWait: cfg.Placement.EngineYieldWait(), StartTimeout: cfg.Tasks.StartTimeout, ProgressTimeout: cfg.Tasks.ProgressTimeout,
 		QuarantineAfter: cfg.Tasks.QuarantineAfter, Quarantine: cfg.Tasks.Quarantine,
-		Now: o.Now, Elapsed: o.Elapsed, Epoch: o.Epoch,
+		Now: o.Now, Elapsed: o.Elapsed, Epoch: o.Epoch, BeforeSubmit: s.touchInputs,
 	})
 	if err != nil {
 		return nil, err

@@ -86,8 +86,7 @@ func (s *scheduler) onSubmit(m session.Message) {
 	if m.Retained {
 		err = s.tasks.HandleRetained(m.Topic, m.Payload)
 	} else {
-		s.touchInputs(m.Payload)
-		err = s.tasks.HandleSubmit(m.Payload)
+		err = s.tasks.HandleSubmit(m.Payload) // touchInputs first (Options.BeforeSubmit)
 	}
 	if err != nil {
 		s.reject(m, err)
@@ -98,13 +97,10 @@ func (s *scheduler) onSubmit(m session.Message) {
 // store as just used, before the task that refers to them is committed: a
 // collection that read the tasks' references before this submission would
 // otherwise delete an input written more than blobGrace ago
-// (blob.Store.Touch). What does not decode is HandleSubmit's to refuse.
-func (s *scheduler) touchInputs(payload []byte) {
+// (blob.Store.Touch). The task service calls it with each submit request
+// it decoded (taskengine.Options.BeforeSubmit).
+func (s *scheduler) touchInputs(req task.SubmitRequest) {
 	if s.blobStore == nil {
-		return
-	}
-	req, err := task.DecodeSubmitRequest(payload)
-	if err != nil {
 		return
 	}
 	for _, in := range req.Spec.Inputs {

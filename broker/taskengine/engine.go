@@ -80,6 +80,10 @@ type Options struct {
 	// MaxPending is how many tasks may wait pending at once; a submission
 	// beyond it is refused as "queue full". Default 50,000.
 	MaxPending int
+	// BeforeSubmit, when set, is called by Service.HandleSubmit with each
+	// submit request it decoded, before the engine takes it (the scheduler
+	// marks the request's inputs as just used there).
+	BeforeSubmit func(task.SubmitRequest)
 	// NodeQueue is how many of the scheduler's tasks beyond its slots a
 	// node may be assigned, to wait in its agent's queue (NodeState.Queue): a
 	// pass counts that room as well as free slots, and a Placer that

@@ -27,6 +27,7 @@ type Service struct {
 	pub    *publisher
 	log    *slog.Logger
 	topics protocol.Topics
+	before func(task.SubmitRequest) // Options.BeforeSubmit; may be nil
 
 	in      chan func(*Engine) // inputs, applied in order on Run's goroutine
 	stopped chan struct{}      // closed when Run returns
@@ -61,7 +62,7 @@ func NewService(st *Store, ld Loaded, sess *session.Session, o ServiceOptions) (
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{eng: eng, store: st, log: o.Logger.With("component", "tasks"), topics: o.Topics,
+	s := &Service{eng: eng, store: st, log: o.Logger.With("component", "tasks"), topics: o.Topics, before: o.BeforeSubmit,
 		in: make(chan func(*Engine), 4096), stopped: make(chan struct{})}
 	s.pub = newPublisher(sess, s.log, func(id string) { s.do(func(e *Engine) { e.Announced(id) }) })
 	if ld.Damaged > 0 {
@@ -92,6 +93,9 @@ func (s *Service) HandleSubmit(payload []byte) error {
 	}
 	if err := s.checkReplyTo(req.ReplyTo); err != nil {
 		return err
+	}
+	if s.before != nil {
+		s.before(req)
 	}
 	s.do(func(e *Engine) { e.Submit(req) })
 	return nil
