@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,15 +41,12 @@ func fillTo(t *testing.T, dir string, left int64) string {
 	}
 }
 
-// A store on a small tmpfs that fills up: below the reserve metrics are
-// refused and task events still stored; full, every write is refused; the
-// process never dies of SIGBUS inside Badger (it would take the test with
-// it); once space is freed the store takes every write again by itself,
-// and every record it acknowledged is there after a reopen.
-func TestDiskFullShedsMetricsKeepsEventsAndRecovers(t *testing.T) {
-	mnt := testenv.MountTmpfs(t, "8m")
-	const reserve = 2 << 20
-	h := &harness{t: t, dir: filepath.Join(mnt, "store"), opts: testOptions(t)}
+// runOnSmallDisk opens a store in dir with reserve and a 20 ms disk poll
+// and runs it; stopRun ends Run (once), and the store is closed when the
+// test ends.
+func runOnSmallDisk(t *testing.T, dir string, reserve int64) (h *harness, stopRun func()) {
+	t.Helper()
+	h = &harness{t: t, dir: dir, opts: testOptions(t)}
 	h.opts.DiskReserve, h.opts.DiskPoll = reserve, 20*time.Millisecond
 	h.open()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -59,13 +57,25 @@ func TestDiskFullShedsMetricsKeepsEventsAndRecovers(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	defer func() {
-		cancel()
-		<-done
+	stopRun = sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		stopRun()
 		if err := h.s.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-	}()
+	})
+	return h, stopRun
+}
+
+// A store on a small tmpfs that fills up: below the reserve metrics are
+// refused and task events still stored; full, every write is refused; the
+// process never dies of SIGBUS inside Badger (it would take the test with
+// it); once space is freed the store takes every write again by itself,
+// and every record it acknowledged is there after a reopen.
+func TestDiskFullShedsMetricsKeepsEventsAndRecovers(t *testing.T) {
+	mnt := testenv.MountTmpfs(t, "8m")
+	const reserve = 2 << 20
+	h, stopRun := runOnSmallDisk(t, filepath.Join(mnt, "store"), reserve)
 
 	var stored []uint64 // every record the store acknowledged
 	var events int
@@ -160,8 +170,7 @@ func TestDiskFullShedsMetricsKeepsEventsAndRecovers(t *testing.T) {
 	}
 
 	// Nothing the store acknowledged is lost.
-	cancel()
-	<-done
+	stopRun()
 	h.reopen()
 	got := map[uint64]bool{}
 	for _, seq := range pendingSeqs(t, h.s) {

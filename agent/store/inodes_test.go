@@ -47,24 +47,7 @@ func takeInodes(t *testing.T, dir string, left int64) int {
 func TestInodesRunningOutCountAsAFullDisk(t *testing.T) {
 	mnt := testenv.MountTmpfsWith(t, "size=64m,nr_inodes=2000")
 	const reserve = 2 << 20 // below 128 inodes: low; below 32: full
-	h := &harness{t: t, dir: filepath.Join(mnt, "store"), opts: testOptions(t)}
-	h.opts.DiskReserve, h.opts.DiskPoll = reserve, 20*time.Millisecond
-	h.open()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := h.s.Run(ctx); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	defer func() {
-		cancel()
-		<-done
-		if err := h.s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	}()
+	h, _ := runOnSmallDisk(t, filepath.Join(mnt, "store"), reserve)
 	metrics := func() error {
 		_, err := h.s.Append(context.Background(), KindMetrics, sized("m", 900))
 		return err

@@ -30,15 +30,9 @@ func TestSubmitAsksAgainWhenNoReplyComes(t *testing.T) {
 		SchedulerUsers: []string{"tether-scheduler"}, OperatorUsers: []string{"ops"}})
 	topics, _ := protocol.NewTopics("default")
 
-	sched, err := session.New(session.Options{Brokers: []string{url}, ClientID: "tether-scheduler", Username: "tether-scheduler",
-		Password: "sched-pw", CleanSession: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sched.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	sched, stop := startSession(t, url, "tether-scheduler", "sched-pw")
+	defer stop()
+	ctx := context.Background()
 	var (
 		mu   sync.Mutex
 		seen []task.SubmitRequest
@@ -80,7 +74,7 @@ func TestSubmitAsksAgainWhenNoReplyComes(t *testing.T) {
 	os.WriteFile(pw, []byte("ops-pw\n"), 0o600)
 	env, out, _ := testEnv("")
 	began := time.Now()
-	err = Run(context.Background(), env, []string{"submit", "-f", spec, "--broker", url, "--username", "ops",
+	err := Run(context.Background(), env, []string{"submit", "-f", spec, "--broker", url, "--username", "ops",
 		"--password-file", pw, "--timeout", "6s"})
 	if err != nil {
 		t.Fatalf("submit: %v", err)

@@ -23,20 +23,8 @@ func nodesSite(tb testing.TB, n int) (url, pwFile string) {
 	_, url = mqttdtest.Start(tb, mqttd.Options{CredentialsFile: creds, Region: "default",
 		SchedulerUsers: []string{"tether-scheduler"}, MonitorUsers: []string{"monitor"}})
 
-	sched, err := session.New(session.Options{Brokers: []string{url}, ClientID: "tether-scheduler@t", Username: "tether-scheduler",
-		Password: "sched-pw", CleanSession: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sctx, scancel := context.WithCancel(context.Background())
-	sdone := make(chan error, 1)
-	go func() { sdone <- sched.Run(sctx) }()
-	defer func() { scancel(); <-sdone }()
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer wcancel()
-	if err := sched.WaitConnected(wctx); err != nil {
-		tb.Fatal(err)
-	}
+	sched, stop := startSession(tb, url, "tether-scheduler", "sched-pw")
+	defer stop()
 	topics, _ := protocol.NewTopics("default")
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	var window []*session.Inflight
@@ -138,4 +126,27 @@ func publishRetained(t *testing.T, url, topic string, v any) {
 	if err := c.Publish(context.Background(), session.Message{Topic: topic, QoS: 1, Retained: true, Payload: b}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startSession connects a clean session to url as user and returns it
+// with the function that ends it; the test fails if it is not connected
+// within 10 s.
+func startSession(tb testing.TB, url, user, password string) (*session.Session, func()) {
+	tb.Helper()
+	sess, err := session.New(session.Options{Brokers: []string{url}, ClientID: user + "@t", Username: user,
+		Password: password, CleanSession: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sess.Run(ctx) }()
+	stop := func() { cancel(); <-done }
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := sess.WaitConnected(wctx); err != nil {
+		stop()
+		tb.Fatal(err)
+	}
+	return sess, stop
 }
