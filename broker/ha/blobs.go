@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tether-edge/tether/broker/natsconf"
@@ -104,6 +105,23 @@ func peerOffline(api *jetstream.APIError) bool {
 	return strings.Contains(api.Description, "peer offline") && !strings.Contains(api.Description, "insufficient")
 }
 
+// whileNoResponder runs read again every 250 ms while it finds no
+// responder and ctx lasts: JetStream answers nothing for a stream that is
+// electing its leader (just created, a node restarted), which passes.
+func whileNoResponder(ctx context.Context, read func() error) error {
+	for {
+		err := read()
+		if !errors.Is(err, nats.ErrNoResponders) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 // matches says info is a whole object holding id's bytes by its digest.
 func matches(info *jetstream.ObjectInfo, id blob.ID) bool {
 	if info.Deleted || info.Size != uint64(id.Size) {
@@ -117,7 +135,11 @@ func matches(info *jetstream.ObjectInfo, id blob.ID) bool {
 // its chunks are all there (a Put that failed half-way leaves metadata
 // without them). Restore verifies the bytes themselves.
 func (b *Blobs) Has(ctx context.Context, id blob.ID) (bool, error) {
-	info, err := b.obs.GetInfo(ctx, id.String())
+	var info *jetstream.ObjectInfo
+	err := whileNoResponder(ctx, func() (err error) {
+		info, err = b.obs.GetInfo(ctx, id.String())
+		return err
+	})
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return false, nil
 	}
@@ -131,7 +153,11 @@ func (b *Blobs) Has(ctx context.Context, id blob.ID) (bool, error) {
 		return true, nil
 	}
 	chunks := "$O." + b.bucket + ".C." + info.NUID
-	si, err := b.stream.Info(ctx, jetstream.WithSubjectFilter(chunks))
+	var si *jetstream.StreamInfo
+	err = whileNoResponder(ctx, func() (err error) {
+		si, err = b.stream.Info(ctx, jetstream.WithSubjectFilter(chunks))
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("ha: blob %s: %w", id, err)
 	}
