@@ -13,6 +13,14 @@ BROKER_TARGETS := linux/arm64 linux/amd64
 # Go's own default: `make test` and a plain `go test ./...` must both fit
 # it, so no package's tests may take longer; the long forms are `make soak`.
 TEST_TIMEOUT ?= 10m
+# `make test` runs TEST_P test binaries at once (go test -p; Go's default is
+# the core count). Most packages spend their time waiting on fsync, brokers,
+# keepalives and outages, not on a core, so one more than the 2 cores here
+# fills the time they wait. Packages named in TEST_FIRST start first: the
+# longest, so no long one is left running alone at the end.
+TEST_P       ?= 3
+MODULE       := $(shell $(GO) list -m)
+TEST_FIRST   := ./broker/e2e ./scripts/powerloss ./agent/store ./broker/loadgen ./broker/serve ./broker/taskengine ./scripts/packages ./pkg/kv ./broker/cli
 FUZZTIME     ?= 20s
 # staticcheck, pinned: v0.8.2 is staticcheck 2026.2.2, which knows Go 1.26.
 # `make lint` installs it into .cache/bin.
@@ -60,7 +68,8 @@ test: deps lint ## every test: lint, unit, integration (embedded broker, Mosquit
 	@# Allocation guards count allocations, which the race detector adds to:
 	@# they run once without it, first, so the full run's summary ends the log.
 	$(GO) test -count=1 -run 'Alloc' ./agent/collect/ ./agent/report/ ./broker/mqttd/
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -race -count=1 -p $(TEST_P) -timeout $(TEST_TIMEOUT) \
+	  $(TEST_FIRST) $$($(GO) list ./... | sed 's|^$(MODULE)|.|' | grep -vxF -e "$$(printf '%s\n' $(TEST_FIRST))")
 
 .PHONY: cross
 cross: ## build per-target binaries into dist/<os>_<arch>[v<arm>]/

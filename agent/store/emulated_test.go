@@ -134,7 +134,7 @@ type emulatedResult struct {
 func (a emulatedArch) run(root, qemu, bin, tmp, skipRE string) (r emulatedResult) {
 	start := time.Now()
 	exe := filepath.Join(bin, "store."+a.name+".test")
-	build := exec.Command("go", "test", "-c", "-o", exe, "./agent/store")
+	build := exec.Command("go", "test", "-c", "-trimpath", "-o", exe, "./agent/store")
 	build.Dir = root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+a.goarch, "GOARM="+a.goarm)
 	if out, err := build.CombinedOutput(); err != nil {

@@ -12,6 +12,7 @@ import (
 // and runs each under qemu user emulation against a scheduler on loopback:
 // each must publish a valid birth and metrics that the scheduler shows.
 func TestARMAgentsUnderQemu(t *testing.T) {
+	t.Parallel() // its own site, ports and build directory
 	targets := []struct {
 		node, goarch, goarm, qemu, arch string
 	}{

@@ -60,7 +60,7 @@ func TestAddressSpace(t *testing.T) {
 				prefix = append(prefix, testenv.RequireTool(t, tc.emulator))
 			}
 			bin := filepath.Join(t.TempDir(), "store."+tc.name+".test")
-			build := exec.Command("go", "test", "-c", "-o", bin, "./pkg/kv")
+			build := exec.Command("go", "test", "-c", "-trimpath", "-o", bin, "./pkg/kv")
 			build.Dir = root
 			build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+tc.goarch, "GOARM="+tc.goarm)
 			if out, err := build.CombinedOutput(); err != nil {
