@@ -105,6 +105,9 @@ func peerOffline(api *jetstream.APIError) bool {
 	return strings.Contains(api.Description, "peer offline") && !strings.Contains(api.Description, "insufficient")
 }
 
+// listAttempt bounds List's first attempt at listing the blob bucket.
+const listAttempt = 10 * time.Second
+
 // whileNoResponder runs read again every 250 ms while it finds no
 // responder and ctx lasts: JetStream answers nothing for a stream that is
 // electing its leader (just created, a node restarted), which passes.
@@ -329,7 +332,21 @@ type Object struct {
 // List returns the blobs the bucket holds. An object not named by a blob
 // id is left out (nothing here writes one).
 func (b *Blobs) List(ctx context.Context) ([]Object, error) {
-	infos, err := b.obs.List(ctx)
+	var infos []*jetstream.ObjectInfo
+	var err error
+	for attempt := listAttempt; ; attempt *= 2 {
+		// A listing started while the bucket's stream has no leader yet (a
+		// cluster just started) waited out its whole context; one that
+		// starts again once the leader is there completes at once. Each
+		// attempt may take twice the last, so a big bucket still lists.
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		infos, err = b.obs.List(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders)) {
+			break
+		}
+		b.t.r.log.Warn("ha: the blob bucket did not list; trying again", "err", err)
+	}
 	if errors.Is(err, jetstream.ErrNoObjectsFound) {
 		return nil, nil
 	}
