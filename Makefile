@@ -14,10 +14,11 @@ BROKER_TARGETS := linux/arm64 linux/amd64
 # it, so no package's tests may take longer; the long forms are `make soak`.
 TEST_TIMEOUT ?= 10m
 # `make test` runs TEST_P test binaries at once (go test -p; Go's default is
-# the core count). Most packages spend their time waiting on fsync, brokers,
-# keepalives and outages, not on a core, so one more than the 2 cores here
-# fills the time they wait. Packages named in TEST_FIRST start first: the
-# longest, so no long one is left running alone at the end.
+# the core count). Many tests wait on fsync, brokers, keepalives and
+# outages: at 2 the 2 cores here sat about a fifth of the run idle, at 3
+# they are ~90 % busy (docs/benchmarks.md, "make test time"). Packages
+# named in TEST_FIRST start first: the longest, so no long one is left
+# running alone at the end.
 TEST_P       ?= 3
 MODULE       := $(shell $(GO) list -m)
 TEST_FIRST   := ./broker/e2e ./scripts/powerloss ./agent/store ./broker/loadgen ./broker/serve ./broker/taskengine ./scripts/packages ./pkg/kv ./broker/cli
