@@ -104,7 +104,18 @@ func TestSchedulerPartition(t *testing.T) {
 	waitOutput(a2, standbyRE, 30*time.Second)
 
 	phase("partition done")
-	// 2. A frozen leader thawed after it was replaced.
+	// 2. A frozen leader thawed after it was replaced. The first tasks may
+	// all have ended by now (a loaded host makes the partition's phase
+	// long): this phase brings its own, 10 s of sleep each.
+	for i := range 6 {
+		spec := task.Spec{ID: fmt.Sprintf("e2e-frozen-%d", i), Kind: task.KindBuiltin, Checkpointable: true, Retries: 2,
+			Builtin: &task.Builtin{Name: task.BuiltinSleep, Units: 200, UnitMS: 50, CheckpointEvery: 5}, Work: 10}
+		if rep := op.submit(spec); !rep.OK || rep.Task != spec.ID {
+			t.Fatalf("submit %s: %+v", spec.ID, rep)
+		}
+		specs = append(specs, spec)
+	}
+	n = len(specs)
 	running("tasks running under sched-b")
 	b.signal(syscall.SIGSTOP)
 	frozen := time.Now()
