@@ -32,6 +32,12 @@ type Config struct {
 	TLS TLS `yaml:"tls"`
 
 	KeepAlive time.Duration `yaml:"keepalive"`
+	// SelfProbe is how often the scheduler checks that its connection
+	// still carries its messages, with one sent to itself; after two in a
+	// row do not come back within this interval, it connects to the next
+	// broker (a cluster node can acknowledge messages it does not
+	// deliver). 0 turns the probe off.
+	SelfProbe time.Duration `yaml:"self_probe"`
 	// OfflineGrace is added to a node's announced heartbeat before it is
 	// declared offline.
 	OfflineGrace time.Duration `yaml:"offline_grace"`
@@ -112,6 +118,7 @@ func Default() Config {
 		},
 		Username:         "tether-scheduler",
 		KeepAlive:        30 * time.Second,
+		SelfProbe:        15 * time.Second,
 		OfflineGrace:     15 * time.Second,
 		RedeliveryWindow: 2 * time.Minute,
 		FleetInterval:    time.Second,
@@ -219,6 +226,9 @@ func (c *Config) Validate() error {
 	}
 	if c.KeepAlive < 2*time.Second || c.KeepAlive > 18*time.Hour {
 		add("keepalive %v: use between 2s and 18h (MQTT's limit is 65535 s)", c.KeepAlive)
+	}
+	if c.SelfProbe != 0 && (c.SelfProbe < time.Second || c.SelfProbe > time.Hour) {
+		add("self_probe %v: use 0 (off) or between 1s and 1h", c.SelfProbe)
 	}
 	if c.OfflineGrace < 0 || c.OfflineGrace > 24*time.Hour {
 		add("offline_grace %v: use between 0 and 24h", c.OfflineGrace)

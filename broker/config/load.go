@@ -66,6 +66,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.StringVar(&cfg.TLS.CertFile, "tls-cert", cfg.TLS.CertFile, "client certificate for an external broker (PEM)")
 	fs.StringVar(&cfg.TLS.KeyFile, "tls-key", cfg.TLS.KeyFile, "client key for an external broker (PEM)")
 	fs.DurationVar(&cfg.KeepAlive, "keepalive", cfg.KeepAlive, "the scheduler's MQTT keepalive")
+	fs.DurationVar(&cfg.SelfProbe, "self-probe", cfg.SelfProbe, "how often the scheduler checks its connection carries its messages, with one to itself (0: never)")
 	fs.DurationVar(&cfg.OfflineGrace, "offline-grace", cfg.OfflineGrace, "added to a node's heartbeat before it is declared offline")
 	fs.DurationVar(&cfg.RedeliveryWindow, "redelivery-window", cfg.RedeliveryWindow, "external broker: how long a message the agent no longer holds is awaited before it counts as lost")
 	fs.DurationVar(&cfg.Placement.LinkProbe, "link-probe", cfg.Placement.LinkProbe, "how often each online node's round trip is measured (0: never)")

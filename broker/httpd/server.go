@@ -44,6 +44,11 @@ type Options struct {
 	// the region and in which epoch (0 standing by): the gauges
 	// tether_scheduler_acting and tether_scheduler_epoch. Nil: neither.
 	Leader func() (acting bool, epoch uint64)
+	// SelfProbe reports the scheduler's self-probes that did not come
+	// back and the connections it dropped for them: the counters
+	// tether_scheduler_self_probe_misses_total and
+	// tether_scheduler_self_probe_redials_total. Nil: neither.
+	SelfProbe func() (misses, redials uint64)
 }
 
 // Server serves /metrics, /healthz and /readyz, and the dashboard.
@@ -99,6 +104,16 @@ func New(opts Options) (*Server, error) {
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tether_scheduler_epoch",
 				Help: "The leadership epoch this scheduler acts in; 0 while it stands by (ha)."},
 				func() float64 { _, e := l(); return float64(e) }),
+		)
+	}
+	if p := opts.SelfProbe; p != nil {
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tether_scheduler_self_probe_misses_total",
+				Help: "Messages the scheduler sent itself that did not come back through the broker within self_probe."},
+				func() float64 { m, _ := p(); return float64(m) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tether_scheduler_self_probe_redials_total",
+				Help: "Connections the scheduler dropped, for the next broker, because its self-probes did not come back."},
+				func() float64 { _, r := p(); return float64(r) }),
 		)
 	}
 	mux := http.NewServeMux()

@@ -99,21 +99,22 @@ func (r *replies) handle(m session.Message) {
 	}
 }
 
-// dashboardSubscribe subscribes to what the dashboard shows and answers
-// and the task metrics count: every task's retained status, and the
-// scheduler's replies.
+// dashboardSubscribe subscribes to the scheduler's replies (the
+// dashboard's answers and the self-probes) and, with the HTTP listener, to
+// what the dashboard shows and the task metrics count: every task's
+// retained status.
 func (s *scheduler) dashboardSubscribe(ctx context.Context) error {
+	if err := s.sess.Subscribe(ctx, s.topics.Replies(s.cfg.Username), 1, s.replies.handle); err != nil {
+		return err
+	}
 	if s.http == nil {
 		return nil
 	}
-	if err := s.sess.Subscribe(ctx, s.topics.AllTaskStatus(), 1, func(m session.Message) {
+	return s.sess.Subscribe(ctx, s.topics.AllTaskStatus(), 1, func(m session.Message) {
 		if st, err := task.DecodeStatus(m.Payload); err == nil {
 			s.http.TaskChanged(st)
 		}
-	}); err != nil {
-		return err
-	}
-	return s.sess.Subscribe(ctx, s.topics.Replies(s.cfg.Username), 1, s.replies.handle)
+	})
 }
 
 // cancelTask cancels a task for a dashboard operator, as the CLI's

@@ -37,9 +37,12 @@ func (s *scheduler) newHTTP(broker embedded) (*httpd.Server, error) {
 				return errors.New("disconnected from the broker")
 			case !s.sess.Subscribed():
 				return errors.New("a subscription is refused by the broker (retrying)")
+			case s.self.failing.Load():
+				return errors.New("the scheduler's own messages do not come back through the broker (self_probe; redialing)")
 			}
 			return nil
 		},
+		SelfProbe: func() (uint64, uint64) { return s.self.misses.Load(), s.self.redials.Load() },
 	}
 	if s.lead != nil {
 		o.Leader = func() (bool, uint64) {

@@ -277,7 +277,8 @@ type scheduler struct {
 	// badRows logs rows of the fleet view that could not be published.
 	badRows *rateLog
 	http    *httpd.Server // nil without http.listen (dashboard.go)
-	replies replies       // answers to the scheduler's own requests
+	replies replies       // answers to the scheduler's own requests and its self-probes
+	self    selfProbe     // what the self-probe saw (selfprobe.go)
 	// blobStore keeps task data (blobs.dir); blobs moves it to and from
 	// nodes (blobs.go).
 	blobStore *blob.Store
@@ -408,7 +409,7 @@ func (s *scheduler) run(ctx context.Context, brokerErr <-chan error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){s.sweepLoop, s.publishLoop, s.commandLoop, s.blobLoop, s.probeLoop, s.blobGCLoop, s.linkSaveLoop} {
+	for _, loop := range []func(context.Context){s.sweepLoop, s.publishLoop, s.commandLoop, s.blobLoop, s.probeLoop, s.blobGCLoop, s.linkSaveLoop, s.selfProbeLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

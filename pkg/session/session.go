@@ -45,6 +45,7 @@ type Session struct {
 	// writes (see there).
 	calls  *sync.WaitGroup
 	gone   chan struct{} // closed when the current connection ends
+	redial chan error    // the current connection's Redial requests
 	broker string        // URL of the current connection
 	ready  bool          // subscriptions asked for and OnConnect done
 	subbed bool          // every subscription in force on this connection
@@ -425,6 +426,7 @@ func (s *Session) Run(ctx context.Context) error {
 		s.setClient(c, broker)
 		s.mu.RLock()
 		subs := append([]subscription(nil), s.subs...)
+		redial := s.redial
 		s.mu.RUnlock()
 		var resub sync.WaitGroup
 		var resubWanted []subscription
@@ -450,22 +452,54 @@ func (s *Session) Run(ctx context.Context) error {
 		case err := <-lost:
 			s.setClient(nil, "")
 			resub.Wait()
-			up := time.Since(since)
-			if up >= s.opts.HealthyAfter {
-				bo.Reset()
-			}
-			delay := bo.Next()
-			// With several brokers the next one is tried first: the one
-			// just lost is likely down (a cluster node stopping), and any
-			// node of a cluster serves the session.
-			idx++
-			log.Warn("mqtt connection lost", "broker", broker, "err", err, "up", up.Round(time.Millisecond), "retry_in", delay.Round(time.Millisecond),
-				"next", s.opts.Brokers[idx%len(s.opts.Brokers)])
-			if !sleep(ctx, delay) {
-				return nil
-			}
+			s.next(ctx, bo, &idx, broker, since, err)
+		case err := <-redial:
+			s.drop(c)
+			resub.Wait()
+			s.next(ctx, bo, &idx, broker, since, err)
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 	}
+}
+
+// Redial ends the current connection, as if the broker had dropped it,
+// and Run connects again, to the next broker first. It is for a caller
+// that found the connection alive to the keepalive but no longer carrying
+// its messages (a cluster node whose message store is in trouble can
+// acknowledge messages it does not deliver). The connection is closed
+// with a DISCONNECT, so its will is not published: the session goes on.
+// Nothing happens while disconnected, or when a Redial of this
+// connection is already under way.
+func (s *Session) Redial(reason error) {
+	s.mu.RLock()
+	ch := s.redial
+	s.mu.RUnlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case ch <- fmt.Errorf("dropped on request: %w", reason):
+	default:
+	}
+}
+
+// next waits out the backoff after the connection to broker, made at
+// since, ended with err, and moves idx to the next broker.
+func (s *Session) next(ctx context.Context, bo *backoff.Backoff, idx *int, broker string, since time.Time, err error) {
+	up := time.Since(since)
+	if up >= s.opts.HealthyAfter {
+		bo.Reset()
+	}
+	delay := bo.Next()
+	// With several brokers the next one is tried first: the one just lost
+	// is likely down (a cluster node stopping), and any node of a cluster
+	// serves the session.
+	*idx++
+	s.opts.Logger.Warn("mqtt connection lost", "broker", broker, "err", err, "up", up.Round(time.Millisecond), "retry_in", delay.Round(time.Millisecond),
+		"next", s.opts.Brokers[*idx%len(s.opts.Brokers)])
+	sleep(ctx, delay)
 }
 
 // setClient installs the connection (nil when it is gone); Publish works
@@ -476,8 +510,10 @@ func (s *Session) setClient(c mqtt.Client, broker string) {
 		close(s.gone)
 		s.gone = nil
 	}
+	s.redial = nil
 	if c != nil {
 		s.gone = make(chan struct{})
+		s.redial = make(chan error, 1)
 	}
 	s.client, s.broker = c, broker
 	s.calls = nil
@@ -596,9 +632,35 @@ func (s *Session) connect(ctx context.Context, broker string, lost chan<- error)
 // one's message is handed over before the goodbye, and the goodbye is the
 // connection's last message.
 func (s *Session) shutdown(c mqtt.Client) {
+	s.release()
+	if s.opts.Goodbye != nil {
+		if g := s.opts.Goodbye(); g != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), s.opts.OpTimeout)
+			if err := s.wait(ctx, c.Publish(g.Topic, g.QoS, g.Retained, g.Payload), s.opts.OpTimeout); err != nil {
+				s.opts.Logger.Warn("goodbye not delivered", "err", err)
+			}
+			cancel()
+		}
+	}
+	c.Disconnect(250)
+	s.setClient(nil, "")
+	s.opts.Logger.Info("mqtt disconnected")
+}
+
+// drop ends connection c for Redial: as shutdown, without the goodbye.
+func (s *Session) drop(c mqtt.Client) {
+	s.release()
+	c.Disconnect(250) // paho writes the DISCONNECT within the quiesce, or not at all
+	s.setClient(nil, "")
+}
+
+// release takes the connection away from Publish and waits (at most
+// OpTimeout) for the calls already inside paho's Publish: see shutdown.
+func (s *Session) release() {
 	s.mu.Lock()
 	calls := s.calls
 	s.client, s.calls, s.ready, s.subbed = nil, nil, false, false // gone stays open: PUBACKs may still come
+	s.redial = nil
 	s.mu.Unlock()
 	s.notifyState()
 	if calls != nil {
@@ -612,18 +674,6 @@ func (s *Session) shutdown(c mqtt.Client) {
 		}
 		t.Stop()
 	}
-	if s.opts.Goodbye != nil {
-		if g := s.opts.Goodbye(); g != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), s.opts.OpTimeout)
-			if err := s.wait(ctx, c.Publish(g.Topic, g.QoS, g.Retained, g.Payload), s.opts.OpTimeout); err != nil {
-				s.opts.Logger.Warn("goodbye not delivered", "err", err)
-			}
-			cancel()
-		}
-	}
-	c.Disconnect(250)
-	s.setClient(nil, "")
-	s.opts.Logger.Info("mqtt disconnected")
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -586,3 +586,61 @@ func TestPublishEndsWithItsConnection(t *testing.T) {
 		t.Fatal("Publish waited the whole OpTimeout after its connection ended")
 	}
 }
+
+// TestRedialMovesToTheNextBroker asks a healthy connection to be dropped,
+// as the scheduler does when its own messages stop coming back: the
+// session connects to the next broker, its subscription works there, and
+// the first broker publishes no will (the session goes on; its will would
+// tell everyone it is gone).
+func TestRedialMovesToTheNextBroker(t *testing.T) {
+	srvA, urlA := startBroker(t)
+	srvB, urlB := startBroker(t)
+	var logs testenv.SyncBuffer
+	o := fastOptions(urlA, urlB)
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	o.Will = func() *Message { return &Message{Topic: "n1/status", QoS: 1, Retained: true, Payload: []byte("lost")} }
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 4)
+	if err := s.Subscribe(context.Background(), "x/+", 1, func(m Message) { got <- string(m.Payload) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Redial(errors.New("before any connection")) // nothing to drop: ignored
+	run(t, s)
+	waitConnected(t, s)
+	if s.Broker() != urlA {
+		t.Fatalf("first connected to %s, want %s", s.Broker(), urlA)
+	}
+	s.Redial(errors.New("own messages do not come back"))
+	testenv.Eventually(t, 5*time.Second, "connected to the second broker", func() bool { return s.Connected() && s.Broker() == urlB })
+	if !strings.Contains(logs.String(), "dropped on request: own messages do not come back") {
+		t.Fatalf("the log does not say why the connection ended:\n%s", logs.String())
+	}
+	testenv.Eventually(t, 5*time.Second, "broker A to close n1's connection", func() bool {
+		cl, ok := srvA.Clients.Get("n1")
+		return ok && cl.Closed()
+	})
+	var will string
+	if err := srvA.Subscribe("n1/status", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+		will = string(pk.Payload)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if will != "" {
+		t.Fatalf("broker A published the will %q for a connection dropped on request", will)
+	}
+	testenv.Eventually(t, 5*time.Second, "the subscription in force on B", func() bool { return s.Subscribed() })
+	if err := srvB.Publish("x/y", []byte("on B"), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m != "on B" {
+			t.Fatalf("got %q", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the subscription does not deliver after the redial")
+	}
+}
