@@ -94,3 +94,30 @@ func TestSubmitAsksAgainWhenNoReplyComes(t *testing.T) {
 	}
 	t.Logf("answered after %v, asked twice", time.Since(began).Round(time.Millisecond))
 }
+
+// TestAskAgainGoesToTheNextBroker: the first broker `tether-broker submit`
+// reaches takes the submission and delivers nothing (a cluster node in
+// trouble, docs/scaling.md); with a second --broker, the CLI asks again
+// through that one, where the scheduler answers.
+func TestAskAgainGoesToTheNextBroker(t *testing.T) {
+	t.Parallel()
+	_, deaf := mqttdtest.StartOpen(t, func(string) bool { return true })
+	url, _ := startServeForCLI(t)
+
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "spec.yaml")
+	pw := filepath.Join(dir, "ops.pw")
+	os.WriteFile(spec, []byte("kind: builtin\nbuiltin: {name: cpu, units: 10}\n"), 0o600)
+	os.WriteFile(pw, []byte("ops-pw\n"), 0o600)
+	env, out, _ := testEnv("")
+	began := time.Now()
+	err := Run(context.Background(), env, []string{"submit", "-f", spec, "--broker", deaf, "--broker", url, "--username", "ops",
+		"--password-file", pw, "--timeout", "6s"})
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	if id := strings.TrimSpace(out.String()); id == "" {
+		t.Fatal("no task id printed")
+	}
+	t.Logf("answered after %v, through the second broker", time.Since(began).Round(time.Millisecond))
+}

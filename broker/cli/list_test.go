@@ -4,16 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/tether-edge/tether/broker/config"
-	"github.com/tether-edge/tether/broker/mqttd"
-	"github.com/tether-edge/tether/broker/serve"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
@@ -25,37 +21,10 @@ import (
 func TestTasksListsEveryTask(t *testing.T) {
 	t.Parallel()
 	const n = 1300
-	dir := t.TempDir()
-	creds := filepath.Join(dir, "credentials")
-	for user, pw := range map[string]string{"tether-scheduler": "sched-pw", "ops": "ops-pw"} {
-		if err := mqttd.AddUser(creds, user, pw); err != nil {
-			t.Fatal(err)
-		}
-	}
+	url, dir := startServeForCLI(t)
 	pwFile := filepath.Join(dir, "ops.pw")
 	if err := os.WriteFile(pwFile, []byte("ops-pw\n"), 0o600); err != nil {
 		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.Embedded.Listen = "127.0.0.1:0"
-	cfg.Embedded.CredentialsFile = creds
-	cfg.Embedded.OperatorUsers = []string{"ops"}
-	cfg.Password = "sched-pw"
-	cfg.Tasks.Dir = filepath.Join(dir, "tasks") // no signing key: the tasks stay pending
-	ready := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- serve.Run(ctx, cfg, serve.Options{Logger: slog.New(slog.DiscardHandler), OnReady: func(u string) { ready <- u }})
-	}()
-	defer func() { cancel(); <-done }()
-	var url string
-	select {
-	case url = <-ready:
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("scheduler not ready")
 	}
 
 	topics, _ := protocol.NewTopics("default")

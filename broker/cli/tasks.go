@@ -93,6 +93,7 @@ func (c *taskClient) request(ctx context.Context, topic string, again bool, buil
 	if err := publish(); err != nil {
 		return task.Reply{}, asked, err
 	}
+	end := time.Now().Add(c.cf.timeout)
 	t := time.NewTimer(c.cf.timeout)
 	defer t.Stop()
 	var askAgain <-chan time.Time
@@ -106,11 +107,16 @@ func (c *taskClient) request(ctx context.Context, topic string, again bool, buil
 		case r := <-replies:
 			return r, asked, nil
 		case <-askAgain:
-			if asked == 3 {
-				continue
+			if len(c.cf.brokers) > 1 {
+				// The broker may have taken the request and be
+				// delivering nothing: ask the next one.
+				c.moveOn(ctx, end)
 			}
 			if err := publish(); err != nil {
 				return task.Reply{}, asked, err
+			}
+			if asked == 3 {
+				askAgain = nil
 			}
 		case <-t.C:
 			times := "once"
@@ -123,6 +129,23 @@ func (c *taskClient) request(ctx context.Context, topic string, again bool, buil
 			return task.Reply{}, asked, ctx.Err()
 		}
 	}
+}
+
+// moveOn drops the connection for the next broker and waits for it, until
+// ctx ends or end. A reply on its way over the old connection is lost with
+// it; the request asked again on the new one gets its own.
+func (c *taskClient) moveOn(ctx context.Context, end time.Time) {
+	ctx, cancel := context.WithDeadline(ctx, end)
+	defer cancel()
+	// nil: disconnected already, Run is on its way to the next one.
+	if gone := c.sess.Redial(errors.New("no reply to the request: asking again through the next broker")); gone != nil {
+		select {
+		case <-gone:
+		case <-ctx.Done():
+			return
+		}
+	}
+	_ = c.sess.WaitConnected(ctx) // the publish after reports a connection still missing
 }
 
 // statuses subscribes to filter and returns the retained task statuses it

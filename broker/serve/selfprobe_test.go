@@ -2,67 +2,19 @@ package serve
 
 import (
 	"context"
-	"log/slog"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/tether-edge/tether/broker/config"
+	"github.com/tether-edge/tether/broker/mqttd/mqttdtest"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/testenv"
 )
-
-// muteHook makes a broker acknowledge the scheduler's messages and deliver
-// none of them while on: a connection alive to the keepalive that carries
-// nothing, as a cluster node whose message streams lost their leader does.
-type muteHook struct {
-	mochi.HookBase
-	on atomic.Bool
-}
-
-func (h *muteHook) ID() string { return "mute-scheduler" }
-
-func (h *muteHook) Provides(b byte) bool { return b == mochi.OnPublish }
-
-// OnPublish marks the scheduler's messages ignored: mochi acknowledges an
-// ignored message and neither delivers nor retains it.
-func (h *muteHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
-	if h.on.Load() && strings.HasPrefix(cl.ID, "tether-scheduler") {
-		return pk, packets.CodeSuccessIgnore
-	}
-	return pk, nil
-}
-
-// startOpenBroker runs a mochi broker that lets everyone in, with hooks.
-func startOpenBroker(t *testing.T, hooks ...mochi.Hook) (*mochi.Server, string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
-	for _, h := range append([]mochi.Hook{new(auth.AllowHook)}, hooks...) {
-		if err := srv.AddHook(h, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := srv.AddListener(listeners.NewNet("t", ln)); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv, "tcp://" + ln.Addr().String()
-}
 
 // schedulerOn reports whether the scheduler has a live connection to srv.
 func schedulerOn(srv *mochi.Server) bool {
@@ -82,9 +34,9 @@ func schedulerOn(srv *mochi.Server) bool {
 // move it.
 func TestSelfProbeLeavesABrokerThatDoesNotDeliver(t *testing.T) {
 	t.Parallel()
-	mute := new(muteHook)
-	a, urlA := startOpenBroker(t, mute)
-	b, urlB := startOpenBroker(t)
+	var mute atomic.Bool
+	a, urlA := mqttdtest.StartOpen(t, func(id string) bool { return mute.Load() && strings.HasPrefix(id, "tether-scheduler") })
+	b, urlB := mqttdtest.StartOpen(t, nil)
 
 	s := newSite(t) // for its key and task directory; its own scheduler is stopped
 	s.stop()
@@ -103,7 +55,7 @@ func TestSelfProbeLeavesABrokerThatDoesNotDeliver(t *testing.T) {
 		t.Fatal("the scheduler left a broker that delivers its messages")
 	}
 
-	mute.on.Store(true)
+	mute.Store(true)
 	muted := time.Now()
 	testenv.Eventually(t, 15*time.Second, "the scheduler on broker B", func() bool { return schedulerOn(b) && !schedulerOn(a) })
 	t.Logf("on broker B %v after broker A stopped delivering its messages", time.Since(muted).Round(10*time.Millisecond))

@@ -470,19 +470,21 @@ func (s *Session) Run(ctx context.Context) error {
 // its messages (a cluster node whose message store is in trouble can
 // acknowledge messages it does not deliver). The connection is closed
 // with a DISCONNECT, so its will is not published: the session goes on.
-// Nothing happens while disconnected, or when a Redial of this
-// connection is already under way.
-func (s *Session) Redial(reason error) {
+// It returns a channel closed once the connection is gone (WaitConnected
+// then waits for the next one); nil while disconnected. A second Redial
+// of the same connection only returns the channel.
+func (s *Session) Redial(reason error) <-chan struct{} {
 	s.mu.RLock()
-	ch := s.redial
+	ch, gone := s.redial, s.gone
 	s.mu.RUnlock()
 	if ch == nil {
-		return
+		return nil
 	}
 	select {
 	case ch <- fmt.Errorf("dropped on request: %w", reason):
 	default:
 	}
+	return gone
 }
 
 // next waits out the backoff after the connection to broker, made at

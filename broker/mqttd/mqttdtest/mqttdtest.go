@@ -8,9 +8,15 @@ package mqttdtest
 import (
 	"context"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/tether-edge/tether/broker/mqttd"
 )
@@ -64,4 +70,54 @@ func Credentials(t testing.TB, users map[string]string) string {
 		}
 	}
 	return path
+}
+
+// StartOpen runs a bare mochi broker that lets everyone in, without
+// Tether's ACL, until the test ends, and returns it with its URL. A
+// message from a client for which swallow (if set) returns true is
+// acknowledged and neither delivered nor retained: a broker alive to the
+// keepalive that carries nothing, as a cluster node whose message streams
+// lost their leader was seen to (docs/scaling.md).
+func StartOpen(t testing.TB, swallow func(clientID string) bool) (*mochi.Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
+	hooks := []mochi.Hook{new(auth.AllowHook)}
+	if swallow != nil {
+		hooks = append(hooks, &swallowHook{swallow: swallow})
+	}
+	for _, h := range hooks {
+		if err := srv.AddHook(h, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := srv.AddListener(listeners.NewNet("t", ln)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv, "tcp://" + ln.Addr().String()
+}
+
+type swallowHook struct {
+	mochi.HookBase
+	swallow func(clientID string) bool
+}
+
+func (h *swallowHook) ID() string { return "swallow" }
+
+func (h *swallowHook) Provides(b byte) bool { return b == mochi.OnPublish }
+
+// OnPublish marks a swallowed message ignored: mochi acknowledges an
+// ignored message and neither delivers nor retains it.
+func (h *swallowHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if h.swallow(cl.ID) {
+		return pk, packets.CodeSuccessIgnore
+	}
+	return pk, nil
 }
