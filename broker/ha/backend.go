@@ -71,13 +71,16 @@ var _ taskengine.Backend = (*backend)(nil)
 // every record's key in memory, and every value but finished tasks' (f/…),
 // which Get and Scan read from the stream.
 func (t *Term) Backend(ctx context.Context) (taskengine.Backend, error) {
+	create := createTimeout
 	for {
 		b := newBackend(t)
 		// A request lost while a node dies goes unanswered: each attempt
-		// has its own timeout.
+		// has its own timeout, and the consumer's creation one that
+		// doubles up to the attempt's, for a cluster slow to answer.
 		actx, cancel := context.WithTimeout(ctx, loadTimeout)
-		err := b.load(actx)
+		err := b.load(actx, create)
 		cancel()
+		create = min(2*create, loadTimeout)
 		if err == nil {
 			return b, nil
 		}
@@ -93,8 +96,12 @@ func (t *Term) Backend(ctx context.Context) (taskengine.Backend, error) {
 	}
 }
 
-// loadTimeout bounds one attempt to load the store.
-const loadTimeout = 30 * time.Second
+// loadTimeout bounds one attempt to load the store, createTimeout the
+// consumer's creation in the first attempt.
+const (
+	loadTimeout   = 30 * time.Second
+	createTimeout = 5 * time.Second
+)
 
 func (b *backend) subject(key []byte) string {
 	return b.r.names.data + "." + keyEnc.EncodeToString(key)
@@ -103,9 +110,14 @@ func (b *backend) subject(key []byte) string {
 // load reads the last message of every record subject through an ephemeral
 // consumer (not nats.go's ordered one: this one's creation says how many
 // messages it will deliver, so an empty store loads without a wait).
-func (b *backend) load(ctx context.Context) error {
+func (b *backend) load(ctx context.Context, createWithin time.Duration) error {
 	filter := b.r.names.data + ".>"
-	c, err := b.r.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+	// The creation is a request to the stream's leader: one lost while a
+	// node restarts, or asked before the stream has a leader, costs
+	// createWithin, and Backend asks again.
+	cctx, cancel := context.WithTimeout(ctx, createWithin)
+	defer cancel()
+	c, err := b.r.stream.CreateConsumer(cctx, jetstream.ConsumerConfig{
 		FilterSubject: filter, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
 		AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true, Replicas: 1, InactiveThreshold: time.Minute,
 	})
