@@ -42,6 +42,7 @@ type haRegion struct {
 // hosts (nil: all on loopback).
 func startHARegionOn(t *testing.T, nodes []string, hosts *netns.Net) *haRegion {
 	t.Helper()
+	oneCluster(t)
 	s := newSiteHash(t, "bcrypt")
 	for _, n := range append([]string{"operator"}, nodes...) {
 		s.addUser(n)

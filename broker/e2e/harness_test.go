@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -45,12 +46,38 @@ func binaries(t testing.TB) (agent, broker string) {
 	return filepath.Join(binDir, "tether-agent"), filepath.Join(binDir, "tether-broker")
 }
 
+// e2eParallel is how many of this package's parallel tests run at once
+// unless -test.parallel says otherwise. Most of them wait on processes
+// (agents, schedulers, brokers) far more than they compute: at the default
+// (GOMAXPROCS, 2 here) the package took 388 s for 253 s of CPU, its
+// parallel tests summing 706 s. The NATS-cluster tests take one slot more
+// (oneCluster).
+const e2eParallel = 4
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", strconv.Itoa(e2eParallel))
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
 	os.Exit(code)
+}
+
+// clusterSlot lets one three-node NATS cluster run at a time: each is
+// three JetStream servers and the schedulers and agents on them, and their
+// tests measure failover against deadlines.
+var clusterSlot = make(chan struct{}, 1)
+
+// oneCluster waits for the cluster slot and holds it until t ends.
+func oneCluster(t testing.TB) {
+	t.Helper()
+	clusterSlot <- struct{}{}
+	t.Cleanup(func() { <-clusterSlot })
 }
 
 // freePort returns a loopback port that was free a moment ago.

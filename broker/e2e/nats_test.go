@@ -34,6 +34,7 @@ type natsRegion struct {
 // listing the nodes from schedFirst on.
 func startNATSRegion(t *testing.T, nodes []string, schedFirst int) *natsRegion {
 	t.Helper()
+	oneCluster(t)
 	s := newSiteHash(t, "bcrypt")
 	for _, n := range nodes {
 		s.addUser(n)
