@@ -50,7 +50,9 @@ func TestOnlySchedulersTouchTheBlobBucket(t *testing.T) {
 	for _, user := range []string{"pi-1", "mon"} {
 		assertRefused(t, c, user, forged, "$O."+b.bucket+".>")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Room for a read that goes unanswered and is asked again (inAttempts):
+	// beside a whole make test, one took more than 10 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if ok, err := b.Has(ctx, id); !ok || err != nil {
 		t.Errorf("after the forgeries: Has = %v, %v", ok, err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -105,8 +106,12 @@ func peerOffline(api *jetstream.APIError) bool {
 	return strings.Contains(api.Description, "peer offline") && !strings.Contains(api.Description, "insufficient")
 }
 
-// listAttempt bounds List's first attempt at listing the blob bucket.
-const listAttempt = 10 * time.Second
+// listAttempt bounds List's first attempt at listing the blob bucket,
+// readAttempt the first of Has's and Restore's.
+const (
+	listAttempt = 10 * time.Second
+	readAttempt = 5 * time.Second
+)
 
 // whileNoResponder runs read again every 250 ms while it finds no
 // responder and ctx lasts: JetStream answers nothing for a stream that is
@@ -125,6 +130,25 @@ func whileNoResponder(ctx context.Context, read func() error) error {
 	}
 }
 
+// inAttempts runs op with a context of its own, first long at first and
+// twice the last each time after, again while an attempt ran out of time
+// or found no responder and ctx lasts. A request to a stream that had no
+// leader yet, or one lost while a node restarted, goes unanswered and
+// waited out its caller's whole context; asked again once the leader is
+// there it is answered at once. An attempt may take twice the last, so a
+// slow cluster or a big answer still gets through.
+func inAttempts(ctx context.Context, log *slog.Logger, what string, first time.Duration, op func(ctx context.Context) error) error {
+	for attempt := first; ; attempt *= 2 {
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		err := whileNoResponder(actx, func() error { return op(actx) })
+		cancel()
+		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)) {
+			return err
+		}
+		log.Warn("ha: "+what+": no answer in time; asking again", "err", err, "attempt", attempt)
+	}
+}
+
 // matches says info is a whole object holding id's bytes by its digest.
 func matches(info *jetstream.ObjectInfo, id blob.ID) bool {
 	if info.Deleted || info.Size != uint64(id.Size) {
@@ -139,7 +163,7 @@ func matches(info *jetstream.ObjectInfo, id blob.ID) bool {
 // without them). Restore verifies the bytes themselves.
 func (b *Blobs) Has(ctx context.Context, id blob.ID) (bool, error) {
 	var info *jetstream.ObjectInfo
-	err := whileNoResponder(ctx, func() (err error) {
+	err := inAttempts(ctx, b.t.r.log, "blob "+id.String(), readAttempt, func(ctx context.Context) (err error) {
 		info, err = b.obs.GetInfo(ctx, id.String())
 		return err
 	})
@@ -157,7 +181,7 @@ func (b *Blobs) Has(ctx context.Context, id blob.ID) (bool, error) {
 	}
 	chunks := "$O." + b.bucket + ".C." + info.NUID
 	var si *jetstream.StreamInfo
-	err = whileNoResponder(ctx, func() (err error) {
+	err = inAttempts(ctx, b.t.r.log, "blob "+id.String(), readAttempt, func(ctx context.Context) (err error) {
 		si, err = b.stream.Info(ctx, jetstream.WithSubjectFilter(chunks))
 		return err
 	})
@@ -255,6 +279,12 @@ func (b *Blobs) Restore(ctx context.Context, id blob.ID, st *blob.Store) error {
 	if st.Has(id) {
 		return nil
 	}
+	// Each attempt goes on from what the store holds already.
+	return inAttempts(ctx, b.t.r.log, "blob "+id.String(), readAttempt, func(ctx context.Context) error { return b.restore(ctx, id, st) })
+}
+
+// restore is one attempt of Restore.
+func (b *Blobs) restore(ctx context.Context, id blob.ID, st *blob.Store) error {
 	res, err := b.obs.Get(ctx, id.String())
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return fmt.Errorf("ha: blob %s: %w in the region's bucket", id, blob.ErrNotFound)
@@ -333,20 +363,10 @@ type Object struct {
 // id is left out (nothing here writes one).
 func (b *Blobs) List(ctx context.Context) ([]Object, error) {
 	var infos []*jetstream.ObjectInfo
-	var err error
-	for attempt := listAttempt; ; attempt *= 2 {
-		// A listing started while the bucket's stream has no leader yet (a
-		// cluster just started) waited out its whole context; one that
-		// starts again once the leader is there completes at once. Each
-		// attempt may take twice the last, so a big bucket still lists.
-		actx, cancel := context.WithTimeout(ctx, attempt)
-		infos, err = b.obs.List(actx)
-		cancel()
-		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders)) {
-			break
-		}
-		b.t.r.log.Warn("ha: the blob bucket did not list; trying again", "err", err)
-	}
+	err := inAttempts(ctx, b.t.r.log, "blob bucket listing", listAttempt, func(ctx context.Context) (err error) {
+		infos, err = b.obs.List(ctx)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrNoObjectsFound) {
 		return nil, nil
 	}
