@@ -55,14 +55,15 @@ func runCuts(t *testing.T, e *vmEnv, w workload, dir string, cfg Config) *Report
 
 // TestPowerCuts cuts the power of a VM running the store's workload (the
 // harness's self-test workload until agent/store has one) and checks the
-// invariants after every cut. `make test` runs 10 cuts, `make powerloss`
+// invariants after every cut. `make test` runs 8 cuts (each phase at least
+// once), `make powerloss`
 // 200 (POWERLOSS_CUTS or -cuts; -seed replays a plan).
 // POWERLOSS_WORKLOAD=task makes it the task run (TestTaskPowerCuts) over
 // that many cuts.
 func TestPowerCuts(t *testing.T) {
 	e := needVM(t)
 	name := chooseWorkload(t, e.root)
-	cuts := int(intSetting(t, int64(*cutsFlag), "POWERLOSS_CUTS", soakOr(10, 200)))
+	cuts := int(intSetting(t, int64(*cutsFlag), "POWERLOSS_CUTS", soakOr(8, 200)))
 	seed := intSetting(t, *seedFlag, "POWERLOSS_SEED", time.Now().UnixNano())
 	volatile := volatileSetting(t)
 	if name == "task" {

@@ -15,8 +15,8 @@ import (
 // (on a reference core), a checkpoint every 5. Under TCG on the 2-core
 // machine of docs/durability.md a unit takes ~42 ms when the host is quiet
 // (0.77 ms on the host itself), so checkpoints come ~210 ms apart and a
-// write cut lets the task run ~3 s (TaskConfig: 12 cuts aimed at, 8 of
-// them write cuts, wait for 720/9 - 3×5 = 65 units each).
+// write cut lets the task run ~3 s (TaskConfig: 8 cuts aimed at, 5 of
+// them write cuts, wait for 480/6 - 3×5 = 65 units each).
 const (
 	taskUnitsPerCut = 60
 	taskUnitMS      = 10
@@ -25,7 +25,7 @@ const (
 
 // TestTaskPowerCuts cuts the power of a VM whose agent runs a
 // checkpointable task (agent/runner's TestPowerLossTaskWorkload), until the
-// task is done: at least 10 cuts, 12 aimed at (-task-cuts,
+// task is done: at least 8 cuts aimed at (-task-cuts,
 // POWERLOSS_TASK_CUTS; `make powerloss` aims at 50). Every boot must resume
 // the task at or past its last checkpoint printed, and the task must end
 // once, with the output computed here without interruption; the store's
@@ -35,7 +35,7 @@ func TestTaskPowerCuts(t *testing.T) {
 		t.Skip("POWERLOSS_WORKLOAD=task: TestPowerCuts makes the task run")
 	}
 	e := needVM(t)
-	aim := int(intSetting(t, int64(*taskCutsFlag), "POWERLOSS_TASK_CUTS", soakOr(12, 50)))
+	aim := int(intSetting(t, int64(*taskCutsFlag), "POWERLOSS_TASK_CUTS", soakOr(8, 50)))
 	seed := intSetting(t, *seedFlag, "POWERLOSS_SEED", time.Now().UnixNano())
 	runTaskCuts(t, e, aim, seed, volatileSetting(t))
 }
