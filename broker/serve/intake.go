@@ -64,6 +64,18 @@ func newIntake(workers, depth int) *intake {
 	return in
 }
 
+// backlogged says a worker's queue is at least three quarters full: the
+// receive goroutine is about to wait, or waits, for room, so what arrives
+// after, the scheduler's own probe too, is late for a reason of its own.
+func (in *intake) backlogged() bool {
+	for _, ch := range in.shards {
+		if 4*len(ch) >= 3*cap(ch) {
+			return true
+		}
+	}
+	return false
+}
+
 // handler returns h behind the queue.
 func (in *intake) handler(h session.Handler) session.Handler {
 	return func(m session.Message) {

@@ -28,7 +28,10 @@ import (
 
 // selfProbeMisses is how many probes in a row must fail before the
 // connection is dropped: one late probe is load, two are a connection
-// that does not deliver.
+// that does not deliver. A probe late while the intake queue is nearly
+// full does not count: the scheduler itself holds its connection back.
+// With the embedded broker the nodes' messages do not come through the
+// session, so nothing holds the probe up but the broker.
 const selfProbeMisses = 2
 
 // selfProbe counts what the probe saw, for /metrics and /readyz.
@@ -71,6 +74,13 @@ func (s *scheduler) selfProbeLoop(ctx context.Context) {
 		}
 		if s.sess.Broker() != broker {
 			missed = 0 // the connection changed under the probe: judge the new one afresh
+			continue
+		}
+		if s.intake != nil && s.intake.backlogged() {
+			// The receive path holds the connection back (flow control):
+			// a busy connection, not a deaf one. Dropping it would only
+			// add a reconnect to the load.
+			s.log.Debug("self-probe late behind a full intake queue: not counted", "broker", broker)
 			continue
 		}
 		missed++

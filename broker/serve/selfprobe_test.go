@@ -79,3 +79,20 @@ func TestSelfProbeLeavesABrokerThatDoesNotDeliver(t *testing.T) {
 		t.Fatal("nothing the scheduler publishes reaches a monitor on broker B")
 	}
 }
+
+// TestIntakeBacklogged: a worker's queue three quarters full is a backlog
+// (a late self-probe then does not count); less is not.
+func TestIntakeBacklogged(t *testing.T) {
+	t.Parallel()
+	in := newIntake(2, 8)
+	for range 5 {
+		in.shards[1] <- job{}
+	}
+	if in.backlogged() {
+		t.Fatal("5 of 8 queued: backlogged")
+	}
+	in.shards[1] <- job{}
+	if !in.backlogged() {
+		t.Fatal("6 of 8 queued: not backlogged")
+	}
+}
