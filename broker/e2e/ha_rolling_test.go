@@ -284,7 +284,8 @@ func (r *haRegion) whyNoReply(t *testing.T, op *operator, id, req string, runs [
 	for _, p := range runs {
 		for _, line := range strings.Split(p.out.String(), "\n") {
 			if strings.Contains(line, req) || strings.Contains(line, id) || strings.Contains(line, "not published") ||
-				strings.Contains(line, "onnect") || strings.Contains(line, "lease") || strings.Contains(line, "subscri") {
+				strings.Contains(line, "onnect") || strings.Contains(line, "lease") || strings.Contains(line, "subscri") ||
+				strings.Contains(line, "self-probe") {
 				t.Logf("%s: %s", p.name, line)
 			}
 		}
