@@ -70,13 +70,13 @@ func startHARegionOn(t *testing.T, nodes []string, hosts *netns.Net) *haRegion {
 // startScheduler runs a highly available scheduler named holder, listing
 // the cluster's nodes from node first on. Each holder has a directory of
 // its own (tasks.dir, and beside it blobs.dir), as on a machine of its own.
-// Its self-probe runs every 5 s (15 s by default): a connection to a NATS
-// node that stops delivering is left within 10–15 s, before the
+// Its self-probe runs every 10 s (15 s by default): a connection to a NATS
+// node that stops delivering is left within 20–30 s, before the
 // operator's second ask.
 func (r *haRegion) startScheduler(holder string, first int) *proc {
 	args := []string{"serve", "--password-file", filepath.Join(r.s.dir, "tether-scheduler.pw"),
 		"--signing-key-file", r.key, "--log-level", "debug", "--fleet-row-refresh", "1s", "--ha-holder", holder,
-		"--node-lost-grace", "3s", "--self-probe", "5s", "--tasks-dir", filepath.Join(r.s.dir, "sched-"+holder, "tasks")}
+		"--node-lost-grace", "3s", "--self-probe", "10s", "--tasks-dir", filepath.Join(r.s.dir, "sched-"+holder, "tasks")}
 	for _, u := range r.c.URLs(first) {
 		args = append(args, "--mqtt-url", u)
 	}
