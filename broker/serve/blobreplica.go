@@ -39,6 +39,9 @@ type replica interface {
 	Restore(ctx context.Context, id blob.ID, st *blob.Store) error
 	Delete(ctx context.Context, id blob.ID) error
 	List(ctx context.Context) ([]ha.Object, error)
+	// The region's link estimates (linkstore.go).
+	PutLinks(ctx context.Context, data []byte) error
+	Links(ctx context.Context) ([]byte, error)
 }
 
 var _ replica = (*ha.Blobs)(nil)
@@ -118,6 +121,7 @@ func (s *scheduler) openReplica(ctx context.Context) error {
 		return fmt.Errorf("the region's blob bucket: %w", err)
 	}
 	s.learnReplica(objs)
+	s.restoreRegionLinks(ctx, b)
 	s.replica = b
 	s.log.Info("the region's blob bucket opened", "blobs", len(objs), "max_bytes", s.cfg.HABlobBytes())
 	return nil

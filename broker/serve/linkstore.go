@@ -67,13 +67,13 @@ func readLimited(path string, limit int64) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// saveLinks writes tb to path at wall and mono.
-func saveLinks(tb *links.Table, path string, wall time.Time, mono time.Duration) error {
+// saveLinks writes tb to path at wall and mono, and returns what it wrote.
+func saveLinks(tb *links.Table, path string, wall time.Time, mono time.Duration) ([]byte, error) {
 	b, err := links.Encode(tb.Save(wall, mono))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return atomicfile.Write(path, bytes.NewReader(b), atomicfile.Options{})
+	return b, atomicfile.Write(path, bytes.NewReader(b), atomicfile.Options{})
 }
 
 // restoreLinks loads the saved estimates into s.links at the start.
@@ -110,11 +110,49 @@ func (s *scheduler) saveLinksIfChanged() {
 	if gen == s.linksSaved {
 		return
 	}
-	if err := saveLinks(s.links, s.cfg.LinksFile(), s.wall(), s.monotonic()); err != nil {
+	data, err := saveLinks(s.links, s.cfg.LinksFile(), s.wall(), s.monotonic())
+	if err != nil {
 		s.log.Warn("link estimates not saved", "file", s.cfg.LinksFile(), "err", err)
 		return
 	}
+	if s.replica != nil {
+		// The region's copy, for a successor (ha): bounded, as at a stop
+		// the run's context is over.
+		ctx, cancel := context.WithTimeout(context.Background(), linkRegionTimeout)
+		err := s.replica.PutLinks(ctx, data)
+		cancel()
+		if err != nil {
+			s.log.Warn("link estimates not saved in the region's bucket", "err", err)
+			return
+		}
+	}
 	s.linksSaved = gen
+}
+
+// linkRegionTimeout bounds a save of the link estimates to the region's
+// bucket, and their read at the start.
+const linkRegionTimeout = 30 * time.Second
+
+// restoreRegionLinks replaces the table with the region's saved estimates
+// (ha): those of whichever scheduler acted last, fresher than this one's
+// own file. None saved: the file's stay.
+func (s *scheduler) restoreRegionLinks(ctx context.Context, r replica) {
+	ctx, cancel := context.WithTimeout(ctx, linkRegionTimeout)
+	defer cancel()
+	data, err := r.Links(ctx)
+	if err == nil && data == nil {
+		return
+	}
+	var saved links.Saved
+	if err == nil {
+		saved, err = links.Decode(data)
+	}
+	if err != nil {
+		s.log.Warn("the region's link estimates not restored: keeping this scheduler's own", "err", err)
+		return
+	}
+	kept, dropped := s.links.Restore(saved, s.wall(), s.monotonic())
+	s.log.Info("link estimates restored from the region's bucket", "nodes", kept, "dropped_as_old", dropped)
 }
 
 // wall is the scheduler's wall clock (Options.Now).

@@ -1,7 +1,9 @@
 package serve
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +28,7 @@ func TestLinksSurviveARestart(t *testing.T) {
 	tb := links.NewTable()
 	tb.ObserveRTT("pi-a", 12*time.Millisecond, time.Second)
 	tb.ObserveWANRTT(90*time.Millisecond, time.Second)
-	if err := saveLinks(tb, path, linkWall, time.Second); err != nil {
+	if _, err := saveLinks(tb, path, linkWall, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	kept, dropped, err := loadLinks(fresh, path, linkWall.Add(5*time.Second), 0)
@@ -86,5 +88,36 @@ func TestSchedulerStartsOverACorruptLinksFile(t *testing.T) {
 	}
 	if string(b) != "{{{" {
 		t.Fatalf("a scheduler that measured nothing rewrote the file: %q", b)
+	}
+}
+
+// TestLinksGoToTheRegionAndBack: with ha, what one scheduler measured is
+// saved to the region's bucket as well as to its own file, and a successor
+// on another machine (no file of its own) places with it.
+func TestLinksGoToTheRegionAndBack(t *testing.T) {
+	t.Parallel()
+	b := haBlobs(t)
+	scheduler := func() *scheduler {
+		cfg := config.Default()
+		cfg.Tasks.Dir = filepath.Join(t.TempDir(), "tasks")
+		if err := os.MkdirAll(cfg.Tasks.Dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return &scheduler{log: slog.New(slog.DiscardHandler), cfg: cfg, links: links.NewTable(), epoch: time.Now()}
+	}
+	a := scheduler()
+	a.replica = b
+	a.links.ObserveRTT("pi-a", 12*time.Millisecond, a.monotonic())
+	a.saveLinksIfChanged()
+	if a.linksSaved != a.links.Gen() {
+		t.Fatal("the estimates are not saved")
+	}
+
+	succ := scheduler()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	succ.restoreRegionLinks(ctx, b)
+	if e, ok := succ.links.Get("pi-a"); !ok || e.RTT != 12*time.Millisecond {
+		t.Fatalf("the successor's estimate of pi-a: %+v, %v; want the 12 ms its predecessor measured", e, ok)
 	}
 }
