@@ -67,11 +67,11 @@ func TestSubmitAsksAgainWhenNoReplyComes(t *testing.T) {
 		t.Fatal("the scheduler's session did not subscribe")
 	}
 
-	dir := t.TempDir()
-	spec := filepath.Join(dir, "spec.yaml")
-	pw := filepath.Join(dir, "ops.pw")
-	os.WriteFile(spec, []byte("kind: builtin\nbuiltin: {name: cpu, units: 10}\n"), 0o600)
-	os.WriteFile(pw, []byte("ops-pw\n"), 0o600)
+	spec := specFile(t, "kind: builtin\nbuiltin: {name: cpu, units: 10}\n")
+	pw := filepath.Join(t.TempDir(), "ops.pw")
+	if err := os.WriteFile(pw, []byte("ops-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	env, out, _ := testEnv("")
 	began := time.Now()
 	err := Run(context.Background(), env, []string{"submit", "-f", spec, "--broker", url, "--username", "ops",
@@ -102,13 +102,9 @@ func TestSubmitAsksAgainWhenNoReplyComes(t *testing.T) {
 func TestAskAgainGoesToTheNextBroker(t *testing.T) {
 	t.Parallel()
 	_, deaf := mqttdtest.StartOpen(t, func(string) bool { return true })
-	url, _ := startServeForCLI(t)
-
-	dir := t.TempDir()
-	spec := filepath.Join(dir, "spec.yaml")
+	url, dir := startServeForCLI(t)
+	spec := specFile(t, "kind: builtin\nbuiltin: {name: cpu, units: 10}\n")
 	pw := filepath.Join(dir, "ops.pw")
-	os.WriteFile(spec, []byte("kind: builtin\nbuiltin: {name: cpu, units: 10}\n"), 0o600)
-	os.WriteFile(pw, []byte("ops-pw\n"), 0o600)
 	env, out, _ := testEnv("")
 	began := time.Now()
 	err := Run(context.Background(), env, []string{"submit", "-f", spec, "--broker", deaf, "--broker", url, "--username", "ops",

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -23,9 +22,6 @@ func TestTasksListsEveryTask(t *testing.T) {
 	const n = 1300
 	url, dir := startServeForCLI(t)
 	pwFile := filepath.Join(dir, "ops.pw")
-	if err := os.WriteFile(pwFile, []byte("ops-pw\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 
 	topics, _ := protocol.NewTopics("default")
 	ops, err := session.New(session.Options{Brokers: []string{url}, ClientID: "ops@submit", Username: "ops", Password: "ops-pw", CleanSession: true})
