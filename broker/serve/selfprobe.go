@@ -17,10 +17,11 @@ import (
 // messages both ways. Every self_probe interval the scheduler publishes a
 // reply (QoS 1) to its own replies topic, which it subscribes to, and
 // waits up to the interval for it to come back. A connection can be alive
-// to the keepalive and carry nothing: a NATS node whose message streams
-// lost their leader while another node restarted acknowledged the
-// scheduler's publishes and delivered none of them, nor the requests
-// meant for it, for minutes. After selfProbeMisses probes in a row that
+// to the keepalive and carry nothing: in a CI run a NATS node restarted
+// seconds before took a submission from the scheduler's connection and
+// delivered neither its reply nor the task's retained status, nor the same
+// submission asked again 55 s later through another node (the cause inside
+// NATS is not known). After selfProbeMisses probes in a row that
 // did not come back, the scheduler drops the connection and connects to
 // the next broker (session.Redial); the session's persistent state, the
 // unpublished task statuses and the fleet view go with it as after any

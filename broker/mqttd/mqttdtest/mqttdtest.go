@@ -76,8 +76,8 @@ func Credentials(t testing.TB, users map[string]string) string {
 // Tether's ACL, until the test ends, and returns it with its URL. A
 // message from a client for which swallow (if set) returns true is
 // acknowledged and neither delivered nor retained: a broker alive to the
-// keepalive that carries nothing, as a cluster node whose message streams
-// lost their leader was seen to (docs/scaling.md).
+// keepalive that carries nothing, as a NATS node restarted seconds before
+// was seen to (docs/scaling.md).
 func StartOpen(t testing.TB, swallow func(clientID string) bool) (*mochi.Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
