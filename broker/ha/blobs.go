@@ -142,11 +142,16 @@ func inAttempts(ctx context.Context, log *slog.Logger, what string, first time.D
 		actx, cancel := context.WithTimeout(ctx, attempt)
 		err := whileNoResponder(actx, func() error { return op(actx) })
 		cancel()
-		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)) {
+		if err == nil || ctx.Err() != nil || !unanswered(err) {
 			return err
 		}
 		log.Warn("ha: "+what+": no answer in time; asking again", "err", err, "attempt", attempt)
 	}
+}
+
+// unanswered says err is a request's that got no answer in time.
+func unanswered(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
 }
 
 // matches says info is a whole object holding id's bytes by its digest.
@@ -279,8 +284,23 @@ func (b *Blobs) Restore(ctx context.Context, id blob.ID, st *blob.Store) error {
 	if st.Has(id) {
 		return nil
 	}
-	// Each attempt goes on from what the store holds already.
-	return inAttempts(ctx, b.t.r.log, "blob "+id.String(), readAttempt, func(ctx context.Context) error { return b.restore(ctx, id, st) })
+	// As inAttempts, but each attempt goes on from what the store holds
+	// already, and one that moved the blob on is no unanswered request: the
+	// next one gets the same time (a big blob takes many).
+	for attempt := readAttempt; ; {
+		before := st.Written(id)
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		err := whileNoResponder(actx, func() error { return b.restore(actx, id, st) })
+		cancel()
+		if err == nil || ctx.Err() != nil || !unanswered(err) {
+			return err
+		}
+		if st.Written(id) > before {
+			continue
+		}
+		b.t.r.log.Warn("ha: blob "+id.String()+": no answer in time; asking again", "err", err, "attempt", attempt)
+		attempt *= 2
+	}
 }
 
 // restore is one attempt of Restore.
