@@ -142,8 +142,8 @@ func isActing(p *proc) bool {
 // scheduler stored, and the scheduler's view counts no node's
 // acknowledged report lost. The killed one, started again, stands by;
 // then the acting one stops cleanly and hands over at once (it resigns). The
-// short form runs 60 tasks on 3 agents; the long form (TETHER_CLUSTER=1,
-// make cluster) 500 on 20.
+// short form runs 60 mixed tasks and six of 10 s on 3 agents; the long
+// form (TETHER_CLUSTER=1, make cluster) 500 mixed ones on 20.
 func TestSchedulerFailover(t *testing.T) {
 	t.Parallel()
 	n, agentsN := 60, 3
@@ -178,6 +178,14 @@ func TestSchedulerFailover(t *testing.T) {
 	specs := mixedSpecs(rand.New(rand.NewPCG(seed, seed)), n)
 	for i := range specs {
 		specs[i].Checkpointable = true
+	}
+	// The kill below wants a node running two checkpointable tasks with
+	// progress. The mixed ones last 0.1–4 s: on a quiet host all 60 had
+	// ended before one was seen (a CI run waited 3 min). Six of 10 s each,
+	// two per agent, leave no doubt.
+	for i := range 6 {
+		specs = append(specs, task.Spec{ID: fmt.Sprintf("e2e-long-%d", i), Kind: task.KindBuiltin, Checkpointable: true, Retries: 2,
+			Builtin: &task.Builtin{Name: task.BuiltinSleep, Units: 200, UnitMS: 50, CheckpointEvery: 5}, Work: 10})
 	}
 	byID := map[string]task.Spec{}
 	for _, spec := range specs {
@@ -259,7 +267,7 @@ func TestSchedulerFailover(t *testing.T) {
 	b2 := r.startScheduler("sched-b", 1)
 	waitOutput(b2, regexp.MustCompile(`msg="standing by for the region's lease"`), 30*time.Second)
 
-	final := op.waitTasks(8*time.Minute, "every task ended", everyEnded(n+1))
+	final := op.waitTasks(8*time.Minute, "every task ended", everyEnded(len(specs)+1))
 	checkOnce(t, specs, final)
 	late.check(t, final)
 	resumed := 0
@@ -284,7 +292,7 @@ func TestSchedulerFailover(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d tasks succeeded; %d of the %d interrupted checkpointable tasks resumed from a checkpoint", n, resumed, len(interrupted))
+	t.Logf("%d tasks succeeded; %d of the %d interrupted checkpointable tasks resumed from a checkpoint", len(specs), resumed, len(interrupted))
 	if len(interrupted) > 0 && resumed == 0 {
 		t.Error("no interrupted task resumed from a checkpoint")
 	}
