@@ -529,6 +529,22 @@ func (w *fleetWatch) latest() map[string]protocol.FleetRow {
 	return out
 }
 
+// history describes the last n rows of node the monitor received, oldest
+// first: what a failure message needs to tell a stale row from a lost
+// backlog.
+func (w *fleetWatch) history(node string, n int) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	rs := w.rows[node]
+	rs = rs[max(0, len(rs)-n):]
+	var b strings.Builder
+	for _, r := range rs {
+		fmt.Fprintf(&b, "\n\t%s seq %d missing %d gaps %d online %v (scheduler %s, ts %s)", r.at.Format("15:04:05.000"),
+			r.row.Seq, r.row.Missing, r.row.Gaps, r.row.Online, r.row.Scheduler, r.row.TS.Format("15:04:05.000"))
+	}
+	return b.String()
+}
+
 // lag returns how long after at a row of node first showed seq or later
 // (false: never).
 func (w *fleetWatch) lag(node string, seq uint64, at time.Time) (time.Duration, bool) {
