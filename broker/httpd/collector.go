@@ -30,6 +30,8 @@ type TaskStats struct {
 	// Unplaced counts the placements that found no node; Preempted the
 	// attempts taken back for a deadline task.
 	Unplaced, Preempted uint64
+	// Unplaceable is how many pending tasks found no node when last tried.
+	Unplaceable int64
 }
 
 var (
@@ -48,6 +50,7 @@ var (
 	descMem          = prometheus.NewDesc("tether_node_memory_percent", "Memory in use, percent.", nodeLabels, nil)
 	descTemp         = prometheus.NewDesc("tether_node_temperature_celsius", "The node's hottest sensor.", nodeLabels, nil)
 	descUnplaced     = prometheus.NewDesc("tether_placements_no_node_total", "Placements that found no node for a pending task (tried again on every pass).", nil, nil)
+	descUnplaceable  = prometheus.NewDesc("tether_tasks_unplaceable", "Pending tasks whose latest placement found no node: tasks that fit nowhere now.", nil, nil)
 	descPreempted    = prometheus.NewDesc("tether_preemptions_total", "Running attempts taken back for another task: a deadline task that would miss its deadline, or, under srtf, a task with less work left.", nil, nil)
 	descLinkRTT      = prometheus.NewDesc("tether_node_link_rtt_seconds", "The node's round trip to the scheduler through the broker, as measured (smoothed).", nodeLabels, nil)
 	descLinkRate     = prometheus.NewDesc("tether_node_link_bits_per_second", "Throughput of blob transfers from the node, as measured (smoothed).", nodeLabels, nil)
@@ -81,7 +84,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descNodes, descThrottledAll, descDuplicates, descRejected, descNotExported,
 		descGapsAll, descPendingAll, descInfo, descOnline, descCPU, descMem, descTemp, descLinkRTT, descLinkRate, descLinkUpRate, descWANRTT, descWANRate, descWANSamples, descThrottled, descLastSeen,
 		descPending, descOutboxLost, descGaps, descClients, descMsgs, descBytes, descRetained, descInflight,
-		descPacketsDrop, descTasks, descUnplaced, descPreempted} {
+		descPacketsDrop, descTasks, descUnplaced, descUnplaceable, descPreempted} {
 		ch <- d
 	}
 }
@@ -129,6 +132,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(ch, descTasks, float64(states[s]), s)
 		}
 		counter(ch, descUnplaced, float64(st.Unplaced))
+		gauge(ch, descUnplaceable, float64(st.Unplaceable))
 		counter(ch, descPreempted, float64(st.Preempted))
 	}
 }

@@ -78,7 +78,7 @@ func TestMetricsFromTheFleet(t *testing.T) {
 			return BrokerStats{ClientsConnected: 7, ClientsDisconnected: 2, MessagesReceived: 100, Retained: 12}
 		},
 		Tasks: func() TaskStats {
-			return TaskStats{ByState: map[string]int{"running": 2, "succeeded": 5}, Unplaced: 9, Preempted: 2}
+			return TaskStats{ByState: map[string]int{"running": 2, "succeeded": 5}, Unplaced: 9, Unplaceable: 3, Preempted: 2}
 		},
 	})
 	code, body := get(t, base+"/metrics")
@@ -118,6 +118,7 @@ func TestMetricsFromTheFleet(t *testing.T) {
 		`tether_tasks{state="running"} 2`,
 		`tether_tasks{state="succeeded"} 5`,
 		`tether_placements_no_node_total 9`,
+		`tether_tasks_unplaceable 3`,
 		`tether_preemptions_total 2`,
 		`go_goroutines `,
 		`process_resident_memory_bytes `,

@@ -27,7 +27,7 @@ func (s *scheduler) newHTTP(broker embedded) (*httpd.Server, error) {
 		Tasks: func() httpd.TaskStats {
 			ctx, cancel := context.WithTimeout(context.Background(), httpTasksTimeout)
 			defer cancel()
-			return httpd.TaskStats{ByState: s.tasks.Counts(ctx), Unplaced: s.tasks.Unplaced(), Preempted: s.tasks.Preempted()}
+			return httpd.TaskStats{ByState: s.tasks.Counts(ctx), Unplaced: s.tasks.Unplaced(), Unplaceable: s.tasks.Unplaceable(), Preempted: s.tasks.Preempted()}
 		},
 		Ready: func() error {
 			switch {

@@ -35,8 +35,10 @@ func (e *Engine) place(en *entry, at instant) bool {
 	}
 	if n == nil {
 		e.unplaced.Add(1)
+		e.setStuck(en, true)
 		return false
 	}
+	e.setStuck(en, false)
 	t.Attempt++
 	t.State, t.Node, t.Avoid, t.NotBefore = task.StateAssigned, n.ID, "", time.Time{}
 	t.Acked, t.Sends, t.SentAt, t.Started, t.Resumed = false, 0, time.Time{}, time.Time{}, resume

@@ -34,6 +34,27 @@ func (e *Engine) Unplaced() uint64 { return e.unplaced.Load() }
 // Unplaced is Engine.Unplaced.
 func (s *Service) Unplaced() uint64 { return s.eng.Unplaced() }
 
+// Unplaceable returns how many pending tasks the latest placement of each
+// found no node for: tasks that fit nowhere now (a task leaves the count
+// when placed, cancelled or expired). Safe from any goroutine.
+func (e *Engine) Unplaceable() int64 { return e.stuck.Load() }
+
+// Unplaceable is Engine.Unplaceable.
+func (s *Service) Unplaceable() int64 { return s.eng.Unplaceable() }
+
+// setStuck records whether en's latest placement found no node.
+func (e *Engine) setStuck(en *entry, stuck bool) {
+	if en.stuck == stuck {
+		return
+	}
+	en.stuck = stuck
+	if stuck {
+		e.stuck.Add(1)
+	} else {
+		e.stuck.Add(-1)
+	}
+}
+
 // Preempted returns how many running attempts were taken back so a deadline
 // task could meet its deadline. Safe from any goroutine.
 func (e *Engine) Preempted() uint64 { return e.preempted.Load() }

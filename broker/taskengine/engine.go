@@ -206,6 +206,9 @@ type Engine struct {
 	// unplaced counts the placements that found no node (the task stays
 	// pending and is tried again): read from other goroutines (Unplaced).
 	unplaced atomic.Uint64
+	// stuck counts the pending tasks whose latest placement found no
+	// node (entry.stuck): the gauge of tasks that fit nowhere now.
+	stuck atomic.Int64
 	// preempted counts the attempts taken back for another task
 	// (Preempted).
 	preempted atomic.Uint64
@@ -278,6 +281,9 @@ type entry struct {
 	write, cpWrite, announce, queued bool
 	charge                           charge // what the current attempt charges its node
 	pending                          bool   // counted in Engine.pending
+	// stuck: pending, and the latest placement found no node for it
+	// (counted in Engine.stuck).
+	stuck bool
 	// key is the Queue's key of the task while keyed; a transition
 	// (mark) clears keyed, as the key may change with it.
 	key   float64
@@ -358,6 +364,9 @@ func (e *Engine) mark(en *entry, write bool) {
 		} else {
 			e.pending--
 		}
+	}
+	if en.t.State != task.StatePending {
+		e.setStuck(en, false)
 	}
 	en.announce = true
 	en.write = en.write || write

@@ -109,9 +109,34 @@ func TestPlacementSpreadsByOutstandingWork(t *testing.T) {
 	if n := unplaced(); n == 0 {
 		t.Fatal("a task that fits no node was not counted unplaced")
 	}
+	// The gauge counts tasks, not passes: big twice tried is one task
+	// that fits nowhere; a second one cancelled leaves the count.
+	unplaceable := func() (n int64) {
+		h.do(func(e *Engine) { n = e.Unplaceable() })
+		return n
+	}
+	h.tick(time.Second)
+	if n := unplaceable(); n != 1 {
+		t.Fatalf("unplaceable %d with one task that fits no node", n)
+	}
+	huge := builtin("huge", 10)
+	huge.Resources.CPUMillis = 8000
+	h.submit(huge)
+	if n := unplaceable(); n != 2 {
+		t.Fatalf("unplaceable %d with two tasks that fit no node", n)
+	}
+	if r := h.cancel("huge"); !r.OK {
+		t.Fatalf("cancel huge: %+v", r)
+	}
+	if n := unplaceable(); n != 1 {
+		t.Fatalf("unplaceable %d once one of the two was cancelled", n)
+	}
 	h.node("pi-c", func(n *NodeState) { n.Cores = 8 })
 	if as := h.assignments(); len(as) != 1 || as[0].Task != "big" || as[0].Node != "pi-c" {
 		t.Fatalf("when a fitting node came: %+v", as)
+	}
+	if n := unplaceable(); n != 0 {
+		t.Fatalf("unplaceable %d once the task found a node", n)
 	}
 	// pi-c is full: the next 1-core task goes elsewhere.
 	one := builtin("one", 10)
