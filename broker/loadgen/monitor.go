@@ -16,11 +16,13 @@ import (
 
 // monitor is the stream checker: a read-only client subscribed to the
 // whole tree, as `mosquitto_sub -c -t 'tether/v1/#'` is. Its session is
-// persistent (clean session false), so every broker must deliver it each
-// message it acknowledged, as it must to the scheduler's: a clean-session
-// subscriber that falls behind may lose messages by design (the embedded
-// broker does not wait for it), which would count as lost here though no
-// persistent session lost anything. It records which
+// persistent (clean session false), so a broker keeps what it sent while
+// the checker was away, up to a session's queue. No broker waits for a
+// watcher's session, the embedded one included (a read-only credential
+// must not be able to hold the fleet), so a checker that falls a whole
+// queue behind (1,024 messages on the embedded broker) loses messages
+// by design; one that keeps up, as it does at the sizes measured, sees
+// every message a broker acknowledged. It records which
 // seqs of which node it received, each node's latest status, the latest
 // row of the scheduler's fleet view per node, the bytes of each kind, and how late live reports arrive.
 type monitor struct {
@@ -226,8 +228,8 @@ func (m *monitor) freshness(now time.Time) time.Duration {
 }
 
 // close ends the monitor. It first unsubscribes, so its persistent session
-// queues nothing more (a full offline queue would hold publishers on the
-// embedded broker); best effort, the connection may already be gone.
+// queues nothing more for the week the broker keeps it; best effort, the
+// connection may already be gone.
 func (m *monitor) close() {
 	m.closed.Store(true)
 	m.mu.Lock()

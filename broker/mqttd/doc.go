@@ -53,8 +53,9 @@
 //     not touch.
 //   - A message is acknowledged (PUBACK) before it is routed, and a
 //     subscriber whose session is full (MaxInflight) loses it. flow.go
-//     holds the publisher before the PUBACK instead, for every persistent
-//     session (see flowHook).
+//     holds the publisher before the PUBACK instead, for the persistent
+//     sessions of schedulers, nodes and enrolling devices; a watcher's is
+//     never waited for (see flowHook).
 //   - OnPublish runs on the publisher's read goroutine before the message
 //     is retained, acknowledged or routed, and OnWill before a will is.
 //     receiver.go applies a Receiver's messages there, so the in-process

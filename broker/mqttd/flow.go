@@ -25,14 +25,22 @@ import (
 // when the connection ends.
 //
 // The rules:
-//   - Covered: QoS ≥ 1 deliveries to persistent sessions (clean session
-//     false), connected or not: a disconnected session's inflight store is
-//     its offline queue, and it is full at the same limit.
-//   - Not covered: clean-session subscribers (monitors, the CLI). They are
+//   - Covered: QoS ≥ 1 deliveries to the persistent sessions (clean session
+//     false) of schedulers, nodes and enrolling devices — the parties a
+//     message's acknowledgement makes a promise to — connected or not: a
+//     disconnected session's inflight store is its offline queue, and it
+//     is full at the same limit.
+//   - Not covered: clean-session subscribers, and every session of a
+//     watcher (monitor or operator user), persistent or not. They are
 //     never waited for; one that falls MaxInflight behind loses messages,
-//     as mochi does, and never slows the fleet. QoS 0 is never covered.
-//     A client's own messages to itself are not covered (waiting for
-//     itself would never end).
+//     as mochi does, and never slows the fleet. A watcher's persistent
+//     session that went away would otherwise fill its offline queue and
+//     then hold every node and refuse every fleet row until it expired
+//     (Options.SessionExpiry, 7 days): one read-only credential stopping
+//     the region. What it loses is state the broker also retains (fleet
+//     rows, node and task statuses). QoS 0 is never covered. A client's
+//     own messages to itself are not covered (waiting for itself would
+//     never end).
 //   - Who is held: every publisher except scheduler users. A subscriber's
 //     room frees only when its read goroutine reads its PUBACKs, so a held
 //     client's room cannot free: if the scheduler, whose session nodes wait
@@ -59,6 +67,9 @@ type flowHook struct {
 	limit int
 	// holdable reports whether a publisher may be held (see the rules).
 	holdable func(cl *mqtt.Client) bool
+	// covered reports whether a subscriber's persistent session is waited
+	// for (see the rules): not a watcher's.
+	covered func(cl *mqtt.Client) bool
 	// recheck bounds a held publisher's sleep between looks at its own
 	// connection and at rooms that changed without a PUBACK (a session
 	// that ended, a subscription removed).
@@ -81,8 +92,8 @@ type room struct {
 
 const flowRecheck = time.Second
 
-func newFlowHook(server *mqtt.Server, limit int, holdable func(*mqtt.Client) bool, refused *rateLog) *flowHook {
-	return &flowHook{server: server, limit: limit, holdable: holdable, recheck: flowRecheck,
+func newFlowHook(server *mqtt.Server, limit int, holdable, covered func(*mqtt.Client) bool, refused *rateLog) *flowHook {
+	return &flowHook{server: server, limit: limit, holdable: holdable, covered: covered, recheck: flowRecheck,
 		stop: make(chan struct{}), refused: refused,
 		rooms: map[string]*room{}, pending: map[*mqtt.Client][]*room{}}
 }
@@ -184,8 +195,8 @@ func persistent(cl *mqtt.Client) bool {
 	return !cl.Properties.Clean
 }
 
-// targets are the persistent sessions, other than the publisher's, that
-// topic is delivered to at QoS ≥ 1.
+// targets are the covered persistent sessions, other than the publisher's,
+// that topic is delivered to at QoS ≥ 1.
 func (h *flowHook) targets(pub *mqtt.Client, topic string, qos byte) []*mqtt.Client {
 	subs := h.server.Topics.Subscribers(topic)
 	var out []*mqtt.Client
@@ -193,7 +204,7 @@ func (h *flowHook) targets(pub *mqtt.Client, topic string, qos byte) []*mqtt.Cli
 		if id == pub.ID || min(sub.Qos, qos) == 0 {
 			continue
 		}
-		if cl, ok := h.server.Clients.Get(id); ok && persistent(cl) {
+		if cl, ok := h.server.Clients.Get(id); ok && persistent(cl) && h.covered(cl) {
 			out = append(out, cl)
 		}
 	}

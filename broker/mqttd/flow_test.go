@@ -166,6 +166,49 @@ func TestSlowMonitorDoesNotHold(t *testing.T) {
 	}
 }
 
+// TestAwayWatcherHoldsNobody: a monitor and an operator with persistent
+// sessions that subscribed to everything and went away have their offline
+// queues fill; neither holds a node nor refuses the scheduler (before,
+// the region stopped there until the sessions expired, 7 days later), and
+// the scheduler's own session still gets every acknowledged message, in
+// order.
+func TestAwayWatcherHoldsNobody(t *testing.T) {
+	s := startServer(t, flowOptions(t))
+	addr := s.Addr().String()
+	topics, _ := protocol.NewTopics(testRegion)
+	for _, u := range []string{"monitor", "operator"} {
+		w := dialSlowConsumer(t, addr, u, false, "tether/v1/#")
+		w.pc.Disconnect(0)
+	}
+	sched := dialSlowConsumer(t, addr, "scheduler", false, topics.AllNodeMetrics())
+	sched.ackAll()
+	node := mustDial(t, addr, "node-a")
+	const n = 40 // well past the watchers' room for 16
+	for i := range n {
+		tok := node.pc.Publish(topics.NodeMetrics("node-a"), 1, false, strconv.Itoa(i))
+		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("node message %d: no PUBACK while a watcher's persistent session is away and full: %v", i, tok.Error())
+		}
+	}
+	for i := range n {
+		tok := sched.pc.Publish(topics.FleetRow(fmt.Sprintf("pi-%02d", i)), 1, true, "row")
+		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("fleet row %d: not acknowledged to the scheduler while a watcher's session is away and full: %v", i, tok.Error())
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, "every node message at the scheduler", func() bool { return len(sched.received()) >= n })
+	for i, p := range sched.received()[:n] {
+		if p != strconv.Itoa(i) {
+			t.Fatalf("scheduler got %q as message %d", p, i)
+		}
+	}
+	for _, u := range []string{"monitor", "operator"} {
+		if cl, ok := s.mochi.Clients.Get(u); !ok || cl.State.Inflight.Len() == 0 {
+			t.Fatalf("%s's session is gone or empty: the test did not fill an away session", u)
+		}
+	}
+}
+
 // TestWillWaitsForRoom: a node whose connection breaks while the
 // scheduler's session is full has its will delivered once there is room,
 // not dropped.

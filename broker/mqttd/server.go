@@ -95,6 +95,10 @@ func New(opts Options) (*Server, error) {
 	}
 	s.flow = newFlowHook(s.mochi, min(opts.MaxInflight, opts.MaxPendingWrites),
 		func(cl *mqtt.Client) bool { return s.policy.roleOf(string(cl.Properties.Username)) != roleScheduler },
+		func(cl *mqtt.Client) bool {
+			r := s.policy.roleOf(string(cl.Properties.Username))
+			return r != roleMonitor && r != roleOperator
+		},
 		newRateLog(s.log, 10*time.Second))
 	if err := s.mochi.AddHook(s.flow, nil); err != nil {
 		return nil, fmt.Errorf("mqttd: %w", err)

@@ -165,9 +165,10 @@ func TestOnlineChangeIsNotHeldBack(t *testing.T) {
 
 func testLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// TestRefusedRowsArePublishedAgain: a persistent monitor session that is
-// away and full makes the embedded broker refuse the scheduler's rows
-// (no PUBACK). Those rows are not counted as published: they are held
+// TestRefusedRowsArePublishedAgain: a persistent session of a scheduler
+// user (another instance of the region's, stopped) that is away and full
+// makes the embedded broker refuse the scheduler's rows (no PUBACK); a
+// watcher's session never does (broker/mqttd's TestAwayWatcherHoldsNobody). Those rows are not counted as published: they are held
 // for the next pass, and once the session is gone they reach every
 // monitor — before, they counted as published and stayed missing until
 // the node changed, and each waited its own timeout in turn.
@@ -177,9 +178,10 @@ func TestRefusedRowsArePublishedAgain(t *testing.T) {
 	defer func(d time.Duration) { rowTimeout = d }(rowTimeout)
 	rowTimeout = time.Second
 
-	// A monitor with a persistent session subscribes to the rows and
-	// leaves: its offline queue takes 16 messages, the flow limit here.
-	away, err := session.New(session.Options{Brokers: []string{s.url}, ClientID: "monitor@away", Username: "monitor", Password: "mon-pw"})
+	// A scheduler instance with a persistent session subscribes to the
+	// rows and stops: its offline queue takes 16 messages, the flow limit
+	// here.
+	away, err := session.New(session.Options{Brokers: []string{s.url}, ClientID: "tether-scheduler@away", Username: "tether-scheduler", Password: "sched-pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +223,7 @@ func TestRefusedRowsArePublishedAgain(t *testing.T) {
 
 	// The away session ends (its client returns with a clean session);
 	// the next pass publishes what was held.
-	dial(t, s.url, "monitor@away", "monitor", "mon-pw")
+	dial(t, s.url, "tether-scheduler@away", "tether-scheduler", "sched-pw")
 	clear(v.fresh)
 	for id := range v.due {
 		v.fresh[id] = rows[id]
