@@ -66,3 +66,31 @@ func TestAfterCommitNeverRunsWhenNothingIsCommitted(t *testing.T) {
 	case <-time.After(time.Second):
 	}
 }
+
+// TestRunReturnsWhenACommitFails: a failed commit ends Run with its error
+// while Run's context is still live, so the scheduler stops and a restart
+// reloads what was committed. Before, Run waited for its publisher, which
+// ends with the context, so the scheduler went on: connected, holding the
+// region's lease (ha), applying nothing (CI's rolling restart saw it).
+func TestRunReturnsWhenACommitFails(t *testing.T) {
+	t.Parallel()
+	r := startGated(t)
+	r.g.hold.Store(true)
+	r.g.fail.Store(true)
+	req := fmt.Sprintf(`{"v":1,"request_id":"f1","reply_to":"%s","spec":{"kind":"builtin","builtin":{"name":"sleep","units":1}}}`,
+		r.topics.Reply("ops", "f1"))
+	if err := r.svc.HandleSubmit([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	<-r.g.entered
+	r.release()
+	select {
+	case err := <-r.done:
+		if err == nil {
+			t.Fatal("Run returned nil after a failed commit")
+		}
+		r.done <- err // for the rig's cleanup
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10 s of a failed commit, its context still live")
+	}
+}

@@ -214,6 +214,9 @@ type gatedRig struct {
 	g       *gatedBackend
 	topics  protocol.Topics
 	release func() // lets the held commit and those after it go
+	// done gets Run's error when it returns; a test that takes it puts
+	// it back for the cleanup.
+	done chan error
 }
 
 func startGated(t *testing.T) gatedRig {
@@ -252,7 +255,7 @@ func startGated(t *testing.T) gatedRig {
 			t.Errorf("Service.Run: %v", err)
 		}
 	})
-	return gatedRig{ctx: ctx, wg: wg, url: url, svc: svc, g: g, topics: topics, release: release}
+	return gatedRig{ctx: ctx, wg: wg, url: url, svc: svc, g: g, topics: topics, release: release, done: svcDone}
 }
 
 // TestServiceBoundsRounds: while a commit is under way the engine applies

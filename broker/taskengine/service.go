@@ -264,7 +264,14 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.pub.run(ctx)
 	}()
-	defer wg.Wait()
+	// The publisher ends with ctx: cancel it before waiting, or a Run
+	// returning a failed commit's error (its caller's ctx still live)
+	// would wait for it forever — a scheduler still connected, holding
+	// the region's lease, applying nothing.
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	if err := s.flush(); err != nil { // re-publish what the store holds
