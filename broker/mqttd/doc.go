@@ -63,5 +63,5 @@
 //   - A subscription replays all matching retained messages at once into
 //     the client's pending-writes queue (Options.MaxPendingWrites); what
 //     does not fit is dropped. This package replays them itself instead,
-//     waiting for room (retained.go).
+//     waiting for room, one replay at a time per client (retained.go).
 package mqttd

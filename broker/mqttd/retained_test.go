@@ -2,6 +2,7 @@ package mqttd
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/tether-edge/tether/pkg/testenv"
 )
 
 // TestRetainedReplayIsComplete: a new subscriber to 6,000 retained topics
@@ -128,4 +131,52 @@ func (h *subackHolder) OnPacketSent(_ *mqtt.Client, pk packets.Packet, _ []byte)
 	if pk.FixedHeader.Type == packets.Publish && pk.FixedHeader.Retain {
 		h.once.Do(func() { close(h.sent) })
 	}
+}
+
+// TestSubscribeSpamIsBounded: a monitor that never acknowledges subscribes
+// to tether/v1/# 300 times over 2,000 retained rows. Its replays run one at
+// a time and hold topic names, not messages: the broker gains a handful of
+// goroutines and a few MiB, where each SUBSCRIBE had started a goroutine
+// holding a copy of every row (312 goroutines, 570 MiB). A monitor that
+// subscribes after it still gets every row.
+func TestSubscribeSpamIsBounded(t *testing.T) { // not parallel: it measures the process's heap
+	const rows = 2000
+	s := startServer(t, testOptions(t))
+	addr := s.Addr().String()
+	sched := mustDial(t, addr, "scheduler")
+	var toks []paho.Token
+	for i := range rows {
+		topic := fmt.Sprintf("tether/v1/%s/fleet/nodes/pi-%04d", testRegion, i)
+		toks = append(toks, sched.pc.Publish(topic, 1, true, fmt.Sprintf(`{"row":%d,"pad":"%0200d"}`, i, i)))
+	}
+	for _, tok := range toks {
+		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+			t.Fatalf("retained publish: %v", tok.Error())
+		}
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse
+	}
+	h0, g0 := heap(), runtime.NumGoroutine()
+	spam := dialSlowConsumer(t, addr, "monitor", true, "tether/v1/#") // never acknowledges
+	for range 299 {
+		if tok := spam.pc.Subscribe("tether/v1/#", 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("subscribe: %v", tok.Error())
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // kept: replays that would start have started
+	h1, g1 := heap(), runtime.NumGoroutine()
+	t.Logf("300 subscriptions of a client that never acknowledges: goroutines %d → %d, heap in use %d → %d MiB", g0, g1, h0>>20, h1>>20)
+	if g1-g0 > 20 {
+		t.Errorf("%d more goroutines after 300 subscriptions of one client", g1-g0)
+	}
+	if h1 > h0 && h1-h0 > 32<<20 {
+		t.Errorf("heap in use grew by %d MiB after 300 subscriptions of one client", (h1-h0)>>20)
+	}
+	mon := dialSlowConsumer(t, addr, "operator", true, "tether/v1/#")
+	mon.ackAll()
+	testenv.Eventually(t, 30*time.Second, "every row replayed to a monitor subscribing after", func() bool { return len(mon.received()) >= rows })
 }

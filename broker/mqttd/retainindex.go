@@ -131,16 +131,23 @@ func (x *retainIndex) seed(srv *mqtt.Server) {
 // filter without wildcards is looked up in mochi's map directly.
 func (x *retainIndex) messages(srv *mqtt.Server, filter string) []packets.Packet {
 	var out []packets.Packet
-	topics := []string{filter}
-	if strings.ContainsAny(filter, "+#") {
-		topics = x.topics(filter)
-	}
-	for _, t := range topics {
+	for _, t := range x.candidates(filter) {
 		if pk, ok := srv.Topics.Retained.Get(t); ok && len(pk.Payload) > 0 {
 			out = append(out, pk)
 		}
 	}
 	return out
+}
+
+// candidates returns the topics that may hold a retained message filter
+// matches (the filter itself when it has no wildcard): names only, each
+// read from mochi's map when its turn comes, so a replay of thousands holds
+// a string header per message, not the message.
+func (x *retainIndex) candidates(filter string) []string {
+	if strings.ContainsAny(filter, "+#") {
+		return x.topics(filter)
+	}
+	return []string{filter}
 }
 
 // retainIndexHook keeps a retainIndex: mochi calls OnRetainMessage for
