@@ -97,6 +97,7 @@ type Embedded struct {
 	MaxClientPacketSize       int           `yaml:"max_client_packet_size"`
 	MaxRetainedPerClient      int           `yaml:"max_retained_per_client"`
 	MaxRetainedBytesPerClient int           `yaml:"max_retained_bytes_per_client"`
+	MaxSubscriptionsPerClient int           `yaml:"max_subscriptions_per_client"`
 }
 
 // TLS configures a client-side TLS connection.

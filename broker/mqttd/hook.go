@@ -1,6 +1,7 @@
 package mqttd
 
 import (
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -55,13 +56,16 @@ type authHook struct {
 	// roles keep their connection's default (MaxClientPacketSize).
 	schedulerPacket int
 	retained        *retainedQuota
+	// maxSubs is the filters a client other than a scheduler may hold
+	// (Options.MaxSubscriptionsPerClient); -1: no limit.
+	maxSubs int
 }
 
 func (h *authHook) ID() string { return "tether-auth" }
 
 func (h *authHook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnPacketRead, mqtt.OnRetainMessage:
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnPacketRead, mqtt.OnRetainMessage, mqtt.OnSubscribe:
 		return true
 	}
 	return false
@@ -268,4 +272,41 @@ func (h *authHook) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, _ int64) 
 		owner = cl.ID
 	}
 	h.retained.set(owner, pk.TopicName, len(pk.Payload))
+}
+
+// overLimitFilter is not a valid topic filter ('#' must come last), so
+// mochi refuses it in the SUBACK: what a filter over a client's limit is
+// made into.
+const overLimitFilter = "#/over-limit"
+
+// OnSubscribe refuses the filters that would take a client other than a
+// scheduler past its subscription limit (Options.MaxSubscriptionsPerClient);
+// a filter it holds already is replaced, not added, so it always passes.
+// OnACLCheck cannot do it: mochi asks it about filters and delivered topic
+// names alike, and a name is not one more subscription.
+func (h *authHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if h.maxSubs < 0 || cl.Net.Inline || h.policy.roleOf(string(cl.Properties.Username)) == roleScheduler {
+		return pk
+	}
+	held := cl.State.Subscriptions.Len()
+	var filters packets.Subscriptions
+	for i, sub := range pk.Filters {
+		if _, ok := cl.State.Subscriptions.Get(sub.Filter); ok {
+			continue
+		}
+		if held < h.maxSubs {
+			held++
+			continue
+		}
+		if filters == nil {
+			filters = slices.Clone(pk.Filters)
+		}
+		filters[i].Filter = overLimitFilter
+		h.Log.Info("denied subscription: the client holds its limit of filters", "client", cl.ID,
+			"user", string(cl.Properties.Username), "filter", sub.Filter, "limit", h.maxSubs)
+	}
+	if filters != nil {
+		pk.Filters = filters
+	}
+	return pk
 }

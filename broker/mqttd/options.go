@@ -145,6 +145,14 @@ type Options struct {
 	MaxRetainedPerClient      int
 	MaxRetainedBytesPerClient int
 
+	// MaxSubscriptionsPerClient bounds the topic filters a client other
+	// than a scheduler holds at once; a filter over it is refused in the
+	// SUBACK (0x80). A node holds two or three, a monitor or dashboard a
+	// handful; the broker's subscription tree would otherwise grow with
+	// every filter a client sends (a SUBSCRIBE of 256 KiB carries
+	// thousands). Default 128; -1: no limit.
+	MaxSubscriptionsPerClient int
+
 	// MaxConnectSize bounds the first packet (CONNECT, including the will
 	// message) of a connection that has not authenticated yet. Default
 	// protocol.MaxMessage + 4 KiB: a will is a node's status message.
@@ -197,6 +205,7 @@ const (
 	defaultMaxUnauthPerAddr = 64
 	defaultMaxRetained      = 4
 	defaultMaxRetainedBytes = 256 << 10
+	defaultMaxSubscriptions = 128
 	defaultReadBufferSize   = 2 << 10
 	defaultWriteBufferSize  = 2 << 10
 	defaultSessionExpiry    = 7 * 24 * time.Hour
@@ -234,6 +243,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.MaxRetainedBytesPerClient == 0 {
 		o.MaxRetainedBytesPerClient = defaultMaxRetainedBytes
+	}
+	if o.MaxSubscriptionsPerClient == 0 {
+		o.MaxSubscriptionsPerClient = defaultMaxSubscriptions
 	}
 	if o.ReadBufferSize == 0 {
 		o.ReadBufferSize = defaultReadBufferSize
@@ -332,6 +344,7 @@ func (o Options) validate() error {
 		{"MaxUnauthenticatedPerAddr", o.MaxUnauthenticatedPerAddr, -1},
 		{"MaxRetainedPerClient", o.MaxRetainedPerClient, 1},
 		{"MaxRetainedBytesPerClient", o.MaxRetainedBytesPerClient, 1},
+		{"MaxSubscriptionsPerClient", o.MaxSubscriptionsPerClient, -1},
 		{"ReadBufferSize", o.ReadBufferSize, 256},
 		{"WriteBufferSize", o.WriteBufferSize, 256},
 	} {

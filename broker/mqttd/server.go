@@ -78,6 +78,7 @@ func New(opts Options) (*Server, error) {
 		sessions:        s.mochi.Clients,
 		schedulerPacket: opts.MaxPacketSize,
 		retained:        newRetainedQuota(opts.MaxRetainedPerClient, opts.MaxRetainedBytesPerClient),
+		maxSubs:         opts.MaxSubscriptionsPerClient,
 	}
 	if err := s.mochi.AddHook(s.hook, nil); err != nil {
 		return nil, fmt.Errorf("mqttd: %w", err)

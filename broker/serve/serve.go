@@ -115,7 +115,8 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 			MaxUnauthenticated: cfg.Embedded.MaxUnauthenticated, MaxUnauthenticatedPerAddr: cfg.Embedded.MaxUnauthenticatedPerAddr,
 			MaxClientPacketSize:  cfg.Embedded.MaxClientPacketSize,
 			MaxRetainedPerClient: cfg.Embedded.MaxRetainedPerClient, MaxRetainedBytesPerClient: cfg.Embedded.MaxRetainedBytesPerClient,
-			Receiver: rx,
+			MaxSubscriptionsPerClient: cfg.Embedded.MaxSubscriptionsPerClient,
+			Receiver:                  rx,
 		})
 		if err != nil {
 			return err
