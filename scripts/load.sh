@@ -126,8 +126,15 @@ for b in $brokers; do
     port=$((port + 1))
     watch=""
     pids=()
+    # The stream checker reads every node message: a persistent session
+    # the broker must deliver each acknowledged message to. The embedded
+    # broker waits only for schedulers' and nodes' sessions (a monitor's
+    # holds nobody: docs/protocol.md), so there it connects as the
+    # scheduler's user, with a client id of its own.
+    stream_user=monitor
     case $b in
       embedded)
+        stream_user=tether-scheduler
         # Every simulated node connects from 127.0.0.1; a fleet's nodes
         # have addresses of their own.
         printf 'embedded:\n  max_unauthenticated_per_address: -1\n' > "$dir/broker.yaml"
@@ -173,7 +180,7 @@ for b in $brokers; do
     esac
     echo "load: $b, $n sessions (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
     if ! timeout "$run_timeout" $bin loadgen --broker "127.0.0.1:$port" --nodes-file "$work/nodes.txt" --sessions "$n" \
-      --monitor-password-file "$work/monitor.pw" --check-user monitor-r --check-password-file "$work/monitor-r.pw" \
+      --monitor-user "$stream_user" --monitor-password-file "$work/$stream_user.pw" --check-user monitor-r --check-password-file "$work/monitor-r.pw" \
       --nodes-user monitor-n --nodes-password-file "$work/monitor-n.pw" \
       --steady "$steady" --watch "$watch" --label "$b" --result "$dir/result.json" --log-level warn; then
       status=1

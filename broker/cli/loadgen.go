@@ -51,7 +51,7 @@ func runLoadgen(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&o.Region, "region", "default", "region")
 	nodesFile := fs.String("nodes-file", "", `"NODE PASSWORD" lines: the simulated nodes`)
 	sessions := fs.Int("sessions", 0, "use the first N nodes of the list (0: all)")
-	fs.StringVar(&o.Monitor.User, "monitor-user", "monitor", "the checker's read-only user")
+	fs.StringVar(&o.Monitor.User, "monitor-user", "monitor", "the stream checker's user: a monitor, or on the embedded broker the scheduler's (the broker waits for its session, not a monitor's)")
 	monPw := fs.String("monitor-password-file", "", "file holding the monitor's password")
 	checkPw := fs.String("check-password-file", "", "file holding --check-user's password")
 	fs.StringVar(&o.Checker.User, "check-user", "", "user of the new monitor that counts retained statuses (default --monitor-user; Mosquitto needs another)")

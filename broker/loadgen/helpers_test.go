@@ -65,7 +65,10 @@ func startRegion(t *testing.T, n int) *region {
 	bin := brokerBinary(t)
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")
-	r := &region{monitor: Credential{"monitor", "monitor-pw"}, log: &strings.Builder{}}
+	// The stream checker connects as the scheduler's user: the embedded
+	// broker waits for a scheduler's persistent session, not a
+	// monitor's, and the checker must get every acknowledged message.
+	r := &region{monitor: Credential{"tether-scheduler", "sched-pw"}, log: &strings.Builder{}}
 	users := []mqttd.User{{Name: "tether-scheduler", Password: "sched-pw"}, {Name: "monitor", Password: "monitor-pw"}}
 	for i := range n {
 		c := Credential{User: fmt.Sprintf("lg-%05d", i), Password: fmt.Sprintf("pw-%d", i)}

@@ -16,13 +16,13 @@ import (
 
 // monitor is the stream checker: a read-only client subscribed to the
 // whole tree, as `mosquitto_sub -c -t 'tether/v1/#'` is. Its session is
-// persistent (clean session false), so a broker keeps what it sent while
-// the checker was away, up to a session's queue. No broker waits for a
-// watcher's session, the embedded one included (a read-only credential
-// must not be able to hold the fleet), so a checker that falls a whole
-// queue behind (1,024 messages on the embedded broker) loses messages
-// by design; one that keeps up, as it does at the sizes measured, sees
-// every message a broker acknowledged. It records which
+// persistent (clean session false), so a broker must deliver it each
+// message it acknowledged, as it must to the scheduler's. The embedded
+// broker waits only for schedulers' and nodes' sessions (a read-only
+// credential must not be able to hold the fleet), so there the checker
+// connects as the scheduler's user (Options.Monitor; scripts/load.sh and
+// this package's tests do); as a monitor it would lose what overflows its
+// queue (1,024) when it falls behind, by design. It records which
 // seqs of which node it received, each node's latest status, the latest
 // row of the scheduler's fleet view per node, the bytes of each kind, and how late live reports arrive.
 type monitor struct {

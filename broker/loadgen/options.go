@@ -24,8 +24,9 @@ type Options struct {
 	// Nodes are the simulated agents, one session each, with their own
 	// credentials.
 	Nodes []Credential
-	// Monitor is the read-only user of the stream checker; it reads the
-	// node reports and the scheduler's fleet rows. Required.
+	// Monitor is the user of the stream checker, which reads the node
+	// reports and the scheduler's fleet rows: a monitor, or on the
+	// embedded broker the scheduler's user (see monitor). Required.
 	Monitor Credential
 	// Checker is the user of the new monitor that counts retained
 	// statuses (default Monitor). A broker that makes the username the

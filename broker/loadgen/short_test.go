@@ -28,7 +28,7 @@ func TestFleetOf1000LosesNothing(t *testing.T) {
 	os.WriteFile(nodes, []byte(list.String()), 0o600)
 	os.WriteFile(monPw, []byte(r.monitor.Password+"\n"), 0o600)
 	out, err := exec.Command(brokerBinary(t), "loadgen", "--broker", r.addr, "--nodes-file", nodes,
-		"--monitor-password-file", monPw, "--nodes-password-file", monPw, "--steady", "30s", "--settle", "90s",
+		"--monitor-user", r.monitor.User, "--monitor-password-file", monPw, "--nodes-password-file", monPw, "--steady", "30s", "--settle", "90s",
 		"--watch", fmt.Sprintf("scheduler=%d", r.pid), "--label", "embedded", "--result", result, "--log-level", "warn").CombinedOutput()
 	t.Logf("tether-broker loadgen: %v\n%s", err, out)
 	b, rerr := os.ReadFile(result)
