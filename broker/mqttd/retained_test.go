@@ -23,16 +23,7 @@ func TestRetainedReplayIsComplete(t *testing.T) {
 	s := startServer(t, testOptions(t))
 	addr := s.Addr().String()
 	sched := mustDial(t, addr, "scheduler")
-	var toks []paho.Token
-	for i := range topics {
-		topic := fmt.Sprintf("tether/v1/%s/nodes/n-%05d/status", testRegion, i)
-		toks = append(toks, sched.pc.Publish(topic, 1, true, fmt.Sprintf(`{"n":%d,"pad":"%0200d"}`, i, 0)))
-	}
-	for _, tok := range toks {
-		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-			t.Fatalf("retained publish: %v", tok.Error())
-		}
-	}
+	retainMany(t, sched, topics, func(i int) string { return fmt.Sprintf("tether/v1/%s/nodes/n-%05d/status", testRegion, i) })
 	sched.barrier()
 	for _, qos := range []byte{1, 0} {
 		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
@@ -144,16 +135,7 @@ func TestSubscribeSpamIsBounded(t *testing.T) { // not parallel: it measures the
 	s := startServer(t, testOptions(t))
 	addr := s.Addr().String()
 	sched := mustDial(t, addr, "scheduler")
-	var toks []paho.Token
-	for i := range rows {
-		topic := fmt.Sprintf("tether/v1/%s/fleet/nodes/pi-%04d", testRegion, i)
-		toks = append(toks, sched.pc.Publish(topic, 1, true, fmt.Sprintf(`{"row":%d,"pad":"%0200d"}`, i, i)))
-	}
-	for _, tok := range toks {
-		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-			t.Fatalf("retained publish: %v", tok.Error())
-		}
-	}
+	retainMany(t, sched, rows, func(i int) string { return fmt.Sprintf("tether/v1/%s/fleet/nodes/pi-%04d", testRegion, i) })
 	heap := func() uint64 {
 		runtime.GC()
 		var m runtime.MemStats
@@ -179,4 +161,19 @@ func TestSubscribeSpamIsBounded(t *testing.T) { // not parallel: it measures the
 	mon := dialSlowConsumer(t, addr, "operator", true, "tether/v1/#")
 	mon.ackAll()
 	testenv.Eventually(t, 30*time.Second, "every row replayed to a monitor subscribing after", func() bool { return len(mon.received()) >= rows })
+}
+
+// retainMany has c retain n messages of ~220 bytes, message i on topic(i),
+// and waits for every PUBACK.
+func retainMany(t *testing.T, c *client, n int, topic func(int) string) {
+	t.Helper()
+	toks := make([]paho.Token, n)
+	for i := range n {
+		toks[i] = c.pc.Publish(topic(i), 1, true, fmt.Sprintf(`{"n":%d,"pad":"%0200d"}`, i, 0))
+	}
+	for _, tok := range toks {
+		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+			t.Fatalf("retained publish: %v", tok.Error())
+		}
+	}
 }

@@ -48,14 +48,7 @@ func TestAfterCommitWaitsForTheCommit(t *testing.T) {
 // commit failing; the function registered for that input never runs.
 func TestAfterCommitNeverRunsWhenNothingIsCommitted(t *testing.T) {
 	t.Parallel()
-	r := startGated(t)
-	r.g.hold.Store(true)
-	r.g.fail.Store(true)
-	req := fmt.Sprintf(`{"v":1,"request_id":"a2","reply_to":"%s","spec":{"kind":"builtin","builtin":{"name":"sleep","units":1}}}`,
-		r.topics.Reply("ops", "a2"))
-	if err := r.svc.HandleSubmit([]byte(req)); err != nil {
-		t.Fatal(err)
-	}
+	r := startFailing(t, "a2")
 	ran := make(chan struct{})
 	r.svc.AfterCommit(func() { close(ran) })
 	<-r.g.entered
@@ -74,14 +67,7 @@ func TestAfterCommitNeverRunsWhenNothingIsCommitted(t *testing.T) {
 // region's lease (ha), applying nothing (CI's rolling restart saw it).
 func TestRunReturnsWhenACommitFails(t *testing.T) {
 	t.Parallel()
-	r := startGated(t)
-	r.g.hold.Store(true)
-	r.g.fail.Store(true)
-	req := fmt.Sprintf(`{"v":1,"request_id":"f1","reply_to":"%s","spec":{"kind":"builtin","builtin":{"name":"sleep","units":1}}}`,
-		r.topics.Reply("ops", "f1"))
-	if err := r.svc.HandleSubmit([]byte(req)); err != nil {
-		t.Fatal(err)
-	}
+	r := startFailing(t, "f1")
 	<-r.g.entered
 	r.release()
 	select {
@@ -93,4 +79,20 @@ func TestRunReturnsWhenACommitFails(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return within 10 s of a failed commit, its context still live")
 	}
+}
+
+// startFailing is a gated rig whose commits are held and fail when
+// released, with a submission (request id req) applied and its commit
+// under way or about to be.
+func startFailing(t *testing.T, req string) gatedRig {
+	t.Helper()
+	r := startGated(t)
+	r.g.hold.Store(true)
+	r.g.fail.Store(true)
+	sub := fmt.Sprintf(`{"v":1,"request_id":"%s","reply_to":"%s","spec":{"kind":"builtin","builtin":{"name":"sleep","units":1}}}`,
+		req, r.topics.Reply("ops", req))
+	if err := r.svc.HandleSubmit([]byte(sub)); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
