@@ -274,6 +274,30 @@ func dialNode(t *testing.T, ctx context.Context, url, id, pw string) *session.Se
 	return sess
 }
 
+// leaveAwayWatcher connects a monitor with a persistent session, subscribes
+// it to the whole region at QoS 1 and leaves: its offline queue on the
+// broker fills within seconds of the run, and must hold nobody.
+func leaveAwayWatcher(t *testing.T, url, pw string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sess, err := session.New(session.Options{Brokers: []string{url}, ClientID: "monitor@away", Username: "monitor", Password: pw,
+		KeepAlive: 5 * time.Second, ConnectTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Run(ctx) }()
+	if err := sess.WaitConnected(ctx); err != nil {
+		t.Fatalf("the away monitor cannot connect: %v", err)
+	}
+	if err := sess.Subscribe(ctx, protocol.Root+"/#", 1, func(session.Message) {}); err != nil {
+		t.Fatalf("the away monitor cannot subscribe: %v", err)
+	}
+	cancel()
+	<-done
+}
+
 // publishBounded publishes and waits at most 2 s for the acknowledgement.
 func publishBounded(ctx context.Context, s *session.Session, m session.Message) error {
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)

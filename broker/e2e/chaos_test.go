@@ -56,7 +56,9 @@ const chaosFreshness = 3 * time.Second
 // ulimit -n; three real agents, one on a 24 MiB tmpfs whose disk is
 // filled and freed; honest simulated agents, one of whose wall clock is
 // stepped back two hours and forward again (a Pi without an RTC; the
-// scheduler's own clock is not stepped); a flooding node, a lying node
+// scheduler's own clock is not stepped); a monitor that subscribed to
+// everything with a persistent session and left, whose queue fills at
+// once (it held every node before 59f2f5c); a flooding node, a lying node
 // (4096 slots at speed 1000, never works) and a garbage node, all
 // connected before the faults start; a bare-connection attack from 20
 // source addresses that exhausts the scheduler's file descriptors; then
@@ -131,6 +133,7 @@ placement:
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	watch := watchFleet(t, ctx, s.url(), s.password("monitor"))
+	leaveAwayWatcher(t, s.url(), s.password("monitor"))
 	op := newOperator(t, s.site)
 
 	// Real agents: two workers and one on the small tmpfs.
