@@ -23,9 +23,14 @@ import (
 // tombstones from piling up.
 const tombstoneTTL = "10m"
 
-// writeTimeout bounds one Commit's wait for the stream's answer (a node's
-// loss moves the stream's leader in a few seconds).
-const writeTimeout = 15 * time.Second
+// writeTimeout bounds a Commit's first wait for the stream's answer (a
+// node's loss moves the stream's leader in a few seconds); commitTime
+// bounds its attempts in all: an unanswered batch is written again, with
+// twice the time, while the term holds.
+const (
+	writeTimeout = 15 * time.Second
+	commitTime   = 3 * writeTimeout
+)
 
 // keyEnc maps a record key onto one subject token.
 var keyEnc = base32.HexEncoding.WithPadding(base32.NoPadding)
@@ -51,6 +56,9 @@ type backend struct {
 
 	cmu    sync.Mutex // serialises Commit; guards failed
 	failed error      // sticky: after a refused or unknown commit
+	// send is the package's publish; a test makes attempts go
+	// unanswered.
+	send func(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) (uint64, error)
 
 	mu     sync.RWMutex // guards keys, vals, closed
 	keys   *btree.BTreeG[string]
@@ -178,7 +186,7 @@ func (b *backend) loadMsg(subject string, h nats.Header, data []byte) error {
 const indexDegree = 32
 
 func newBackend(t *Term) *backend {
-	b := &backend{t: t, keys: btree.NewOrderedG[string](indexDegree), vals: map[string]entry{}, done: make(chan struct{})}
+	b := &backend{t: t, send: publish, keys: btree.NewOrderedG[string](indexDegree), vals: map[string]entry{}, done: make(chan struct{})}
 	if t != nil {
 		b.r = t.r
 	}
@@ -348,13 +356,24 @@ func (b *backend) msg(w taskengine.Write) *nats.Msg {
 
 // publish stores one batch while the term holds; a refusal of the epoch
 // check, or a term lost before or during the write, is taskengine.ErrFenced.
+//
+// A batch the stream did not answer in time (a node restarting, a leader
+// being elected) is written again: whether the first copy was stored is
+// unknown, and a second copy stores the same values under the same keys,
+// so the store ends the same either way — the epoch check still refuses
+// it once another scheduler holds the region. Before, one unanswered
+// write stopped the scheduler and handed the region to the standby, which
+// faced the same cluster.
 func (b *backend) publish(batch []*nats.Msg) error {
 	if !b.t.Valid() {
 		return fmt.Errorf("ha: commit: lease lost: %w", taskengine.ErrFenced)
 	}
-	ctx, cancel := context.WithTimeout(b.t.ctx, writeTimeout)
+	ctx, cancel := context.WithTimeout(b.t.ctx, commitTime)
 	defer cancel()
-	_, err := publish(ctx, b.r.nc, batch)
+	err := inAttempts(ctx, b.r.log, "task store commit", writeTimeout, func(ctx context.Context) error {
+		_, err := b.send(ctx, b.r.nc, batch)
+		return err
+	})
 	switch {
 	case err == nil:
 		return nil

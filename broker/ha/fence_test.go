@@ -3,6 +3,7 @@ package ha
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -70,5 +71,65 @@ func TestFencing(t *testing.T) {
 	}
 	if err := bb.Commit([]taskengine.Unit{{{Key: []byte("a/t7"), Value: []byte("seven")}}}); err != nil {
 		t.Errorf("the new holder's Commit: %v", err)
+	}
+}
+
+// TestUnansweredCommitIsWrittenAgain: a batch the stream does not answer
+// in time is written again while the term holds, so a commit that would
+// have stopped the scheduler (a node restarting under it, as CI saw)
+// succeeds — twice when the first copy had been stored (the same values
+// under the same keys), and once when it had not. A deposed holder's
+// second copy is refused like its first.
+func TestUnansweredCommitIsWrittenAgain(t *testing.T) {
+	c := startRegion(t)
+	ra, _ := c.open(t, "a", 0)
+	ta := mustCampaign(t, ra)
+	ba := mustBackend(t, ta)
+	bk := ba.(*backend)
+	var calls int
+	for _, stored := range []bool{true, false} {
+		calls = 0
+		bk.send = func(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) (uint64, error) {
+			calls++
+			if calls == 1 {
+				if stored {
+					if _, err := publish(ctx, nc, msgs); err != nil {
+						return 0, err
+					}
+				}
+				return 0, fmt.Errorf("ha: publish: %w", context.DeadlineExceeded) // the answer lost
+			}
+			return publish(ctx, nc, msgs)
+		}
+		key := fmt.Sprintf("a/stored-%v", stored)
+		err := ba.Commit([]taskengine.Unit{{{Key: []byte(key), Value: []byte("v")}, {Key: []byte("c/" + key), Value: []byte("cp")}}})
+		if err != nil || calls != 2 {
+			t.Fatalf("first copy stored %v: Commit %v after %d attempts, want nil after 2", stored, err, calls)
+		}
+		if v, err := ba.Get([]byte(key)); err != nil || string(v) != "v" {
+			t.Fatalf("first copy stored %v: %s reads %q, %v", stored, key, v, err)
+		}
+	}
+	// A fresh holder reads each key once, with its value.
+	close(ta.resign)
+	<-ta.done
+	rb, _ := c.open(t, "b", 1)
+	tb := mustCampaign(t, rb)
+	bb := mustBackend(t, tb)
+	var got []string
+	if err := bb.Scan(nil, nil, true, func(k, v []byte) (bool, error) {
+		got = append(got, string(k)+"="+string(v))
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "[a/stored-false=v a/stored-true=v c/a/stored-false=cp c/a/stored-true=cp]"; fmt.Sprint(got) != want {
+		t.Errorf("the next holder reads %v, want %s", got, want)
+	}
+	// The deposed holder's copies are refused, the second as the first.
+	calls = 0
+	err := ba.Commit([]taskengine.Unit{{{Key: []byte("a/late"), Value: []byte("x")}}})
+	if !errors.Is(err, taskengine.ErrFenced) {
+		t.Fatalf("a deposed holder's commit written again: %v after %d attempts, want taskengine.ErrFenced", err, calls)
 	}
 }
