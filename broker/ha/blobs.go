@@ -77,7 +77,11 @@ func (t *Term) Blobs(ctx context.Context, maxBytes int64) (*Blobs, error) {
 		obs, err := t.r.js.CreateOrUpdateObjectStore(actx, cfg)
 		var st jetstream.Stream
 		if err == nil {
-			st, err = t.r.js.Stream(actx, "OBJ_"+bucket)
+			st, err = leaderReads(actx, t.r.js, "OBJ_"+bucket)
+		}
+		if err == nil {
+			// Bound after the update, so its reads go to the leader.
+			obs, err = t.r.js.ObjectStore(actx, bucket)
 		}
 		cancel()
 		if err == nil {
@@ -128,6 +132,25 @@ func whileNoResponder(ctx context.Context, read func() error) error {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// leaderReads turns the bucket's direct gets off and returns its stream.
+// nats.go's object store makes (and on every CreateOrUpdate, remakes) its
+// stream with allow_direct, and any replica answers a direct get, so a
+// read right after a write or a delete could be stale: CI saw Has true
+// just after Delete. Without it reads go to the stream's leader, which
+// has every acknowledged write.
+func leaderReads(ctx context.Context, js jetstream.JetStream, name string) (jetstream.Stream, error) {
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	c := st.CachedInfo().Config
+	if !c.AllowDirect {
+		return st, nil
+	}
+	c.AllowDirect = false
+	return js.UpdateStream(ctx, c)
 }
 
 // inAttempts runs op with a context of its own, first long at first and

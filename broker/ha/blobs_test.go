@@ -260,3 +260,30 @@ func TestBlobBucketBound(t *testing.T) {
 }
 
 func b64(b []byte) string { return base64.URLEncoding.EncodeToString(b) }
+
+// TestBlobBucketReadsThroughItsLeader: the bucket's stream answers no
+// direct gets (any replica may answer one, stale right after a write or a
+// delete: CI saw Has true just after Delete), also once nats.go's
+// CreateOrUpdate, which every acting scheduler's start calls, turned them
+// on again.
+func TestBlobBucketReadsThroughItsLeader(t *testing.T) {
+	c := startRegion(t)
+	ra, _ := c.open(t, "a", 0)
+	ta := mustCampaign(t, ra)
+	for range 2 { // the second open finds the stream made, and direct gets turned off
+		b := mustBlobs(t, ta)
+		if cfg := b.stream.CachedInfo().Config; cfg.AllowDirect {
+			t.Fatalf("the blob bucket's stream allows direct gets: %+v", cfg)
+		}
+		id := putBlob(t, openStore(t), b, []byte("leader"), "")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := b.Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		ok, err := b.Has(ctx, id)
+		cancel()
+		if ok || err != nil {
+			t.Fatalf("right after Delete: Has = %v, %v", ok, err)
+		}
+	}
+}
