@@ -59,14 +59,7 @@ func TestFencing(t *testing.T) {
 	}
 
 	bb := mustBackend(t, tb)
-	var got []string
-	if err := bb.Scan(nil, nil, true, func(k, v []byte) (bool, error) {
-		got = append(got, string(k)+"="+string(v))
-		return true, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 1 || got[0] != "a/t1=one" {
+	if got := scanAll(t, bb, "", "", true); len(got) != 1 || got[0] != "a/t1=one" {
 		t.Errorf("the new holder reads %q, want only a/t1=one", got)
 	}
 	if err := bb.Commit([]taskengine.Unit{{{Key: []byte("a/t7"), Value: []byte("seven")}}}); err != nil {
@@ -116,14 +109,7 @@ func TestUnansweredCommitIsWrittenAgain(t *testing.T) {
 	rb, _ := c.open(t, "b", 1)
 	tb := mustCampaign(t, rb)
 	bb := mustBackend(t, tb)
-	var got []string
-	if err := bb.Scan(nil, nil, true, func(k, v []byte) (bool, error) {
-		got = append(got, string(k)+"="+string(v))
-		return true, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if want := "[a/stored-false=v a/stored-true=v c/a/stored-false=cp c/a/stored-true=cp]"; fmt.Sprint(got) != want {
+	if got, want := scanAll(t, bb, "", "", true), "[a/stored-false=v a/stored-true=v c/a/stored-false=cp c/a/stored-true=cp]"; fmt.Sprint(got) != want {
 		t.Errorf("the next holder reads %v, want %s", got, want)
 	}
 	// The deposed holder's copies are refused, the second as the first.
