@@ -135,35 +135,79 @@ func (s *scheduler) act(node string, a fleet.Actions) {
 	}
 }
 
-// commandLoop sends the commands the fleet asked for.
+// maxCommands bounds the commands in flight at once.
+const maxCommands = 64
+
+// commandTimeout bounds one command's wait for its PUBACK.
+const commandTimeout = 5 * time.Second
+
+// commandLoop sends the commands the fleet asked for, each on its own,
+// at most maxCommands at once and one per node: a node that stops
+// acknowledging its commands fills its session, and the broker then
+// refuses the next command to it without a PUBACK, so that publish waits
+// out commandTimeout. It must not hold the commands to every other node
+// meanwhile. A request for a node whose command is still in flight is
+// dropped: the fleet asks again on a later message.
 func (s *scheduler) commandLoop(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, maxCommands)
+	var mu sync.Mutex
+	busy := map[string]bool{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case na := <-s.actions:
-			if na.act&fleet.WarnDuplicate != 0 {
-				instances := s.fleet.Instances(na.node)
-				s.log.Error("node id used by more than one agent: give every device its own node_id",
-					"node", na.node, "instances", instances)
-				b, _ := json.Marshal(protocol.DuplicateNotice{V: protocol.Version, Node: na.node, Instances: instances, TS: protocol.Now()})
-				s.command(ctx, na.node, protocol.CmdDuplicate, b)
+			mu.Lock()
+			if busy[na.node] {
+				mu.Unlock()
+				continue
 			}
-			if na.act&fleet.AskRebirth != 0 {
-				s.command(ctx, na.node, protocol.CmdRebirth, nil)
+			busy[na.node] = true
+			mu.Unlock()
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
 			}
+			wg.Add(1)
+			go func() {
+				defer func() {
+					mu.Lock()
+					delete(busy, na.node)
+					mu.Unlock()
+					<-slots
+					wg.Done()
+				}()
+				s.commandsFor(ctx, na)
+			}()
 		}
 	}
 }
 
+// commandsFor sends what na asks of its node.
+func (s *scheduler) commandsFor(ctx context.Context, na nodeAction) {
+	if na.act&fleet.WarnDuplicate != 0 {
+		instances := s.fleet.Instances(na.node)
+		s.log.Error("node id used by more than one agent: give every device its own node_id",
+			"node", na.node, "instances", instances)
+		b, _ := json.Marshal(protocol.DuplicateNotice{V: protocol.Version, Node: na.node, Instances: instances, TS: protocol.Now()})
+		s.command(ctx, na.node, protocol.CmdDuplicate, b)
+	}
+	if na.act&fleet.AskRebirth != 0 {
+		s.command(ctx, na.node, protocol.CmdRebirth, nil)
+	}
+}
+
 func (s *scheduler) command(ctx context.Context, node, name string, payload []byte) {
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	if err := s.sess.Publish(pctx, session.Message{Topic: s.topics.NodeCommand(node, name), QoS: 1, Payload: payload}); err != nil {
-		s.log.Warn("command not sent", "node", node, "command", name, "err", err)
+		s.unsent.warn("command not sent", "node", node, "command", name, "err", err)
 		return
 	}
-	s.log.Info("command sent", "node", node, "command", name)
+	s.log.Debug("command sent", "node", node, "command", name)
 }
 
 func (s *scheduler) sweepLoop(ctx context.Context) {

@@ -277,6 +277,8 @@ type scheduler struct {
 	viewEpoch atomic.Uint64
 	// badRows logs rows of the fleet view that could not be published.
 	badRows *rateLog
+	// unsent logs commands to nodes that were not sent (handle.go).
+	unsent  *rateLog
 	http    *httpd.Server // nil without http.listen (dashboard.go)
 	replies replies       // answers to the scheduler's own requests and its self-probes
 	self    selfProbe     // what the self-probe saw (selfprobe.go)
@@ -348,6 +350,7 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 	s.rejects = newRateLog(s.log, time.Second)
 	s.unverified = newRateLog(s.log, time.Second)
 	s.badRows = newRateLog(s.log, time.Second)
+	s.unsent = newRateLog(s.log, time.Second)
 	s.sess, err = session.New(session.Options{
 		Brokers: brokers, ClientID: cfg.Username + "@" + cfg.Region, Username: cfg.Username, Password: password,
 		TLS: tc, KeepAlive: cfg.KeepAlive, Logger: s.log,

@@ -37,15 +37,30 @@ func TestPublisherQueue(t *testing.T) {
 	if want := "[r/1=reply s/1=a2 s/2=b1 s/3=c1]"; mustJSONList(out) != want {
 		t.Fatalf("queue %v, want %s", out, want)
 	}
-	// A failed status goes back in front, unless a newer one came.
+	// A failed status goes back in front, unless a newer one came (s/2)
+	// or was handed over after it (s/3).
 	p.enqueue([]Message{msg("s/2", "b2", true)})
-	p.retry([]Message{msg("s/1", "a2", true), msg("s/2", "b1", true)})
+	failed := errors.New("connection lost")
+	for _, h := range got {
+		switch h.Topic {
+		case "s/3":
+			continue
+		case "s/1", "s/2":
+			p.done(h, failed)
+		default:
+			p.done(h, nil)
+		}
+	}
+	s3 := got[3]
+	p.enqueue([]Message{msg("s/3", "c2", true)})
+	next := p.take()
+	p.done(s3, failed)
 	out = nil
-	for _, m := range p.take() {
+	for _, m := range append(next, p.take()...) {
 		out = append(out, m.Topic+"="+string(m.Payload))
 	}
-	if want := "[s/1=a2 s/2=b2]"; mustJSONList(out) != want {
-		t.Fatalf("after retry %v, want %s", out, want)
+	if want := "[s/1=a2 s/2=b2 s/3=c2]"; mustJSONList(out) != want {
+		t.Fatalf("after failures %v, want %s", out, want)
 	}
 }
 
@@ -108,6 +123,69 @@ func TestPublisherStopsWithStatusesQueued(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the publisher kept going after its context ended")
+	}
+}
+
+// TestPublisherIsNotHeldByAFullSession: a node that stops acknowledging
+// its commands fills its persistent session, and the broker then refuses
+// the scheduler's next message to it (no PUBACK: the publish fails only
+// after OpTimeout). That message takes one slot of the window, not the
+// publisher: a message to another node queued after it is delivered at
+// once. Before the window slid, the next batch waited for the refused
+// message's timeout (10 s).
+func TestPublisherIsNotHeldByAFullSession(t *testing.T) {
+	t.Parallel()
+	const room = 16
+	_, url := mqttdtest.Start(t, mqttd.Options{Region: "default", AllowAnonymous: true,
+		SchedulerUsers: []string{"sched"}, MaxInflight: room, Logger: testenv.Logger(t, slog.LevelError)})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	topics, _ := protocol.NewTopics("default")
+
+	// pi-bad keeps a persistent session and never acknowledges a command.
+	bad, err := session.New(session.Options{Brokers: []string{url}, ClientID: "pi-bad", Username: "pi-bad"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = bad.Run(ctx) }()
+	if err := bad.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var held sync.WaitGroup
+	held.Add(room)
+	if err := bad.SubscribeDeferred(ctx, topics.NodeCommands("pi-bad"), 1, func(session.Message) { held.Done() }); err != nil {
+		t.Fatal(err)
+	}
+	good := connect(t, ctx, &wg, url, "pi-good")
+	got := make(chan time.Time, 1)
+	if err := good.Subscribe(ctx, topics.NodeCommands("pi-good"), 1, func(session.Message) { got <- time.Now() }); err != nil {
+		t.Fatal(err)
+	}
+
+	p := newPublisher(connect(t, ctx, &wg, url, "sched"), testenv.Logger(t, slog.LevelError), func(string) {})
+	go p.run(ctx)
+	cmd := func(node string, i int) Message {
+		return Message{Message: session.Message{Topic: topics.NodeCommand(node, "cancel"), QoS: 1, Payload: fmt.Appendf(nil, `{"n":%d}`, i)}}
+	}
+	var fill []Message
+	for i := range room + 1 { // the last one meets a full session
+		fill = append(fill, cmd("pi-bad", i))
+	}
+	p.enqueue(fill)
+	held.Wait()
+	time.Sleep(200 * time.Millisecond) // kept: the refused publish has no event to wait for; it is on the wire well within this
+	sent := time.Now()
+	p.enqueue([]Message{cmd("pi-good", 0)})
+	select {
+	case at := <-got:
+		if d := at.Sub(sent); d > 2*time.Second {
+			t.Fatalf("pi-good's command took %v, held behind pi-bad's refused one", d)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatal("pi-good's command was held behind pi-bad's refused one")
 	}
 }
 

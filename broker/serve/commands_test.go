@@ -1,0 +1,80 @@
+package serve
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tether-edge/tether/broker/fleet"
+	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/broker/mqttd/mqttdtest"
+	"github.com/tether-edge/tether/pkg/protocol"
+	"github.com/tether-edge/tether/pkg/session"
+	"github.com/tether-edge/tether/pkg/testenv"
+)
+
+// TestCommandsAreNotHeldByAFullSession: pi-bad never acknowledges a
+// command and its persistent session is full, so the broker refuses the
+// scheduler's rebirth request to it without a PUBACK, and that publish
+// waits out commandTimeout. A request to pi-good made just after is sent
+// at once, not after it (before, commandLoop sent one command at a time).
+func TestCommandsAreNotHeldByAFullSession(t *testing.T) {
+	t.Parallel()
+	const room = 16
+	_, url := mqttdtest.Start(t, mqttd.Options{Region: "default", AllowAnonymous: true,
+		SchedulerUsers: []string{"sched"}, MaxInflight: room, Logger: testenv.Logger(t, slog.LevelError)})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	topics, _ := protocol.NewTopics("default")
+	open := func(user string, clean bool) *session.Session {
+		t.Helper()
+		s, err := session.New(session.Options{Brokers: []string{url}, ClientID: user, Username: user, CleanSession: clean})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = s.Run(ctx) }()
+		if err := s.WaitConnected(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	bad := open("pi-bad", false)
+	if err := bad.SubscribeDeferred(ctx, topics.NodeCommands("pi-bad"), 1, func(session.Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	good := open("pi-good", true)
+	got := make(chan time.Time, 1)
+	if err := good.Subscribe(ctx, topics.NodeCommands("pi-good"), 1, func(session.Message) { got <- time.Now() }); err != nil {
+		t.Fatal(err)
+	}
+	sched := open("sched", true)
+	for range room { // fill pi-bad's session
+		if err := sched.Publish(ctx, session.Message{Topic: topics.NodeCommand("pi-bad", protocol.CmdRebirth), QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	s := &scheduler{sess: sched, topics: topics, log: testenv.Logger(t, slog.LevelError),
+		actions: make(chan nodeAction, 8)}
+	s.unsent = newRateLog(s.log, time.Second)
+	wg.Add(1)
+	go func() { defer wg.Done(); s.commandLoop(ctx) }()
+	s.actions <- nodeAction{"pi-bad", fleet.AskRebirth}
+	time.Sleep(200 * time.Millisecond) // kept: the refused publish has no event to wait for; it is on the wire well within this
+	asked := time.Now()
+	s.actions <- nodeAction{"pi-good", fleet.AskRebirth}
+	select {
+	case at := <-got:
+		if d := at.Sub(asked); d > time.Second {
+			t.Fatalf("pi-good's rebirth request took %v, held behind pi-bad's refused one", d)
+		}
+	case <-time.After(commandTimeout - 500*time.Millisecond):
+		t.Fatal("pi-good's rebirth request was held behind pi-bad's refused one")
+	}
+}
