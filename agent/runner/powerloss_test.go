@@ -153,6 +153,7 @@ func powerLossTask(in io.Reader, out io.Writer, log *slog.Logger, dir string, sp
 		wg.Wait()
 	}()
 	wg.Go(func() { _ = s.Run(ctx) })
+	wg.Go(func() { plBlobs(ctx, filepath.Join(filepath.Dir(dir), "blobs"), say, log.With("component", "blobs")) })
 	r, err := New(Options{Node: plNode, Region: "pl", Store: consoleStore{s, say, acks}, Keys: []ed25519.PublicKey{plKey.Public().(ed25519.PublicKey)},
 		Slots: 1, Workdir: filepath.Join(filepath.Dir(dir), "tasks"), Logger: log.With("component", "tasks")})
 	if err != nil {

@@ -85,6 +85,13 @@
 // checkpoint is one the store must still hold after a cut. Unknown TASK
 // words are ignored too.
 //
+// Beside its task, the task workload fetches a stream of task-data blobs
+// into the agent's blob store on the same disk, over the real blob
+// protocol from a peer in memory, paced as a slow link, and prints BLOB
+// lines (blob.go): the complete blobs it re-hashed at start, the partial
+// one, each fetch's start and end (with the bytes it resumed from) and
+// each removal.
+//
 // # Aims
 //
 // A plan (PlanCuts) aims seven cuts in ten at phases of a boot, each at a
@@ -124,5 +131,9 @@
 //     interruption (runner.BuiltinOutput), never runs again, and ends after
 //     at least TaskConfig.MinCuts cuts (fewer: the task is too small for the
 //     plan, a calibration failure);
-//   - it does not stall (TaskConfig.Stall) and does not outlast the budget.
+//   - it does not stall (TaskConfig.Stall) and does not outlast the budget;
+//   - no complete blob is ever corrupt (every listing re-hashes each one),
+//     every blob installed is listed by every later listing until its
+//     removal began, each is the stream's blob, a partial file belongs to
+//     the fetch a cut interrupted, and at least one cut lands mid-transfer.
 package powerloss

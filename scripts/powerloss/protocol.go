@@ -29,6 +29,7 @@ const (
 	KindTask    // TASK <id> <event> …: the task workload's task (Line.Event)
 	KindEvent   // EVENT <kind> <n>: the n-th store event of its kind this boot begins (Line.Store, Nth)
 	KindHostAck // TETHER-PL-HOST ACK <seq>: the harness acknowledged seq over the console (hostack.go); never the guest's
+	KindBlob    // BLOB <event> …: the task workload's transfer of task data (Line.Blob; blob.go)
 	KindOther   // a TETHER-PL word this harness does not know
 )
 
@@ -61,6 +62,8 @@ type Line struct {
 
 	Store StoreEvent // EVENT
 	Nth   int        // EVENT: its count within the boot, from 1
+
+	Blob BlobLine // BLOB
 }
 
 const (
@@ -135,6 +138,8 @@ func ParseLine(s string) (l Line, ok bool, err error) {
 		l, err = parseTask(f[1:])
 	case "EVENT":
 		l, err = parseEvent(f[1:])
+	case "BLOB":
+		l, err = parseBlob(f[1:])
 	default:
 		l = Line{Kind: KindOther, Text: f[0]}
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tether-edge/tether/pkg/blob"
 )
 
 // testdata/console.txt is a serial console as qemu prints it (CRLF), with
@@ -84,7 +86,9 @@ func TestParseLineErrors(t *testing.T) {
 
 func FuzzParseLine(f *testing.F) {
 	for _, s := range []string{"TETHER-PL OPENED recovered=1 next=7", "TETHER-PL HAVE 3-9", "TETHER-PL COMMIT 4", "TETHER-PL-INIT EXIT 2",
-		"TETHER-PL PUBACK 4", "TETHER-PL DELETED 4", "TETHER-PL STORE disk=4096 live=100 open_ms=3", "TETHER-PL TASK a STORED checkpoint 5/60", "TETHER-PL TASK a PROGRESS 10/60", "TETHER-PL TASK a DONE beef"} {
+		"TETHER-PL PUBACK 4", "TETHER-PL DELETED 4", "TETHER-PL STORE disk=4096 live=100 open_ms=3", "TETHER-PL TASK a STORED checkpoint 5/60", "TETHER-PL TASK a PROGRESS 10/60", "TETHER-PL TASK a DONE beef",
+		"TETHER-PL BLOB FETCHED 2 sha256:" + strings.Repeat("ab", 32) + ":100 50", "TETHER-PL BLOB PARTIAL sha256:" + strings.Repeat("cd", 32) + ":9 9",
+		"TETHER-PL BLOB LISTED", "TETHER-PL BLOB REMOVING 7", "TETHER-PL BLOB CORRUPT x y"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -94,6 +98,12 @@ func FuzzParseLine(f *testing.F) {
 		}
 		if err == nil && l.Kind == KindHave && l.To < l.From {
 			t.Fatalf("HAVE runs backwards: %+v", l)
+		}
+		if b := l.Blob; err == nil && l.Kind == KindBlob && b.ID != "" {
+			id, perr := blob.ParseID(b.ID)
+			if perr != nil || b.N < 0 || b.N > id.Size {
+				t.Fatalf("a blob line out of bounds: %+v (%v)", l, perr)
+			}
 		}
 		if err == nil && l.Kind == KindTask && (l.Done < 0 || l.Done > l.Total || l.Task == "") {
 			t.Fatalf("a task line out of bounds: %+v", l)
@@ -151,6 +161,8 @@ func formatLine(l Line) string {
 		return wlPrefix + "BROKEN " + l.Text
 	case KindError:
 		return wlPrefix + "ERROR " + l.Text
+	case KindBlob:
+		return formatBlob(l.Blob)
 	case KindOther:
 		if w, ok := strings.CutPrefix(l.Text, "TASK "); ok {
 			return wlPrefix + "TASK _ " + w
@@ -178,5 +190,25 @@ func formatLine(l Line) string {
 		return task + "DONE " + l.Output
 	default:
 		return task + "FAILED " + l.Text
+	}
+}
+
+func formatBlob(b BlobLine) string {
+	p := wlPrefix + "BLOB "
+	switch b.Event {
+	case BlobHave:
+		return fmt.Sprintf("%sHAVE %d %s", p, b.K, b.ID)
+	case BlobCorrupt:
+		return p + "CORRUPT " + b.Text
+	case BlobPartial:
+		return fmt.Sprintf("%sPARTIAL %s %d", p, b.ID, b.N)
+	case BlobListed:
+		return p + "LISTED"
+	case BlobFetching:
+		return fmt.Sprintf("%sFETCHING %d %s", p, b.K, b.ID)
+	case BlobFetched:
+		return fmt.Sprintf("%sFETCHED %d %s %d", p, b.K, b.ID, b.N)
+	default:
+		return fmt.Sprintf("%sREMOVING %d", p, b.K)
 	}
 }

@@ -162,6 +162,15 @@ func (r *Report) String() string {
 		for _, p := range r.Task.Problems {
 			fmt.Fprintf(&b, "  task: %s\n", p)
 		}
+		for _, p := range r.Task.Blob.Problems {
+			fmt.Fprintf(&b, "  task data: %s\n", p)
+		}
+		switch {
+		case r.Task.Blob.Fetched == 0:
+			b.WriteString("  task data: no blob was fetched\n")
+		case r.Task.Blob.MidTransfer == 0:
+			b.WriteString("  task data: no cut landed mid-transfer\n")
+		}
 		if r.Task.Finished && r.Task.CutsBeforeEnd < r.Task.MinCuts {
 			fmt.Fprintf(&b, "  task: ended after %d cuts, fewer than %d: the task is too small for the plan (calibration)\n", r.Task.CutsBeforeEnd, r.Task.MinCuts)
 		}
@@ -199,11 +208,13 @@ type TaskReport struct {
 	// boot computes again.
 	Lost []time.Duration
 	TaskStats
+	// Blob is the transfer of task data the workload runs beside the task.
+	Blob BlobStats
 }
 
 // OK reports whether the task run's own checks held.
 func (t *TaskReport) OK() bool {
-	return t.Finished && len(t.Problems) == 0 && t.Backwards == 0 && t.CutsBeforeEnd >= t.MinCuts
+	return t.Finished && len(t.Problems) == 0 && t.Backwards == 0 && t.CutsBeforeEnd >= t.MinCuts && t.Blob.OK()
 }
 
 // lostSummary is the mean and the largest of Lost.
@@ -242,5 +253,6 @@ func (t *TaskReport) String() string {
 	}
 	fmt.Fprintf(&b, "task work lost per cut (since its last durable checkpoint): mean %v (%s units), max %v (%s units), over %d cuts; resumed behind a printed checkpoint %d\n",
 		mean.Round(time.Millisecond), lostUnits(mean), most.Round(time.Millisecond), lostUnits(most), len(t.Lost), t.Backwards)
+	b.WriteString(t.Blob.String())
 	return b.String()
 }

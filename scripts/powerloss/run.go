@@ -135,8 +135,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	var led Ledger
 	var tl *TaskLedger
+	var bl *BlobLedger // the task workload's transfer of task data (blob.go)
 	if cfg.Task != nil {
 		tl = &TaskLedger{Want: cfg.Task.Output}
+		bl = &BlobLedger{}
 		rep.Task = &TaskReport{Units: cfg.Task.Units, UnitMS: cfg.Task.UnitMS, Every: cfg.Task.Every, Step: cfg.Task.step,
 			MinCuts: cfg.Task.MinCuts, Aim: cfg.Task.Aim, CutsBeforeEnd: -1}
 	}
@@ -147,6 +149,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Stats = led.Stats
 		if tl != nil {
 			rep.Task.TaskStats = tl.TaskStats
+			rep.Task.Blob = bl.BlobStats
 			rep.Task.CheckpointInterval = w.checkpoint.d
 			if !tl.Finished && rep.Failure == "" {
 				rep.Failure = fmt.Sprintf("the task was not done after %d cuts (the budget)", rep.Cuts)
@@ -193,6 +196,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		if tl != nil {
 			tl.Apply(n, b.lines)
+			bl.Apply(n, b.lines, cut != nil && b.fail == "")
 			if tl.Finished && rep.Task.CutsBeforeEnd < 0 {
 				rep.Task.CutsBeforeEnd = cutsBefore[tl.FinishBoot]
 			}
