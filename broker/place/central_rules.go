@@ -37,7 +37,7 @@ func SRTFVictim(f *View, t *Task, now float64) (node int, id uint64, ok bool) {
 // cloud: SRTF keeps the short task at the edge when a long one there can yield, rather than
 // send it behind the WAN.
 func PreemptBeats(f *View, t *Task, v, cloud int, now float64) bool {
-	in, out := Transfer(f, v, t, 0)
+	in, out := Transfer(f, v, t, WANWaits{})
 	there := now + in + t.Left()/f.Rate(v, t.Class) + out
 	return waitBeats(t, there, Completion(f, f, cloud, t, now))
 }

@@ -62,7 +62,7 @@ func (p *P2C) Pick(f *View, t *Task, now float64) Decision {
 // capacity for t's class, plus t's transfers (behind the WAN uplink's backlog for the cloud).
 func clearTime(f *View, i int, t *Task, now float64) float64 {
 	n := f.Node(i)
-	in, out := Transfer(f, i, t, f.WANUpFreeAt(now)-now)
+	in, out := Transfer(f, i, t, Waits(f, now))
 	return in + (f.Outstanding(i)+t.Left())/max(float64(n.Cores)*f.Rate(i, t.Class), 1e-9) + out
 }
 

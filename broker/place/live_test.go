@@ -58,6 +58,40 @@ func TestInputInTheCloud(t *testing.T) {
 	}
 }
 
+// TestCloudInputComesDownBehindTheDownlink: input held in the cloud, or on a cloud node,
+// that goes to an edge node is booked on the WAN's downlink, and the next such input waits
+// behind it; its result is booked on the uplink. Before, neither was booked, and the second
+// 10 MB download was estimated to take as long as the first.
+func TestCloudInputComesDownBehindTheDownlink(t *testing.T) {
+	for _, src := range []struct {
+		name   string
+		source int
+	}{{"the cloud tier", SourceCloud}, {"a cloud node", 2}} {
+		t.Run(src.name, func(t *testing.T) {
+			f := fleetOf(edgeNode("pi", 1), edgeNode("pj", 1), cloudPool())
+			first := &Task{ID: 1, Work: 1, InBytes: 10e6, OutBytes: 1e6, Source: src.source}
+			second := &Task{ID: 2, Work: 1, InBytes: 10e6, OutBytes: 1e6, Source: src.source}
+			alone := Completion(f, f, 1, second, 0)
+			f.Assign(0, first, 0)
+			if got, want := f.WANDownFreeAt(0), 10e6/wan.Down; !near(got, want) {
+				t.Errorf("downlink booked until %v, want %v (10 MB at 2.5 MB/s)", got, want)
+			}
+			if got, want := f.WANUpFreeAt(0), 1e6/wan.Up; !near(got, want) {
+				t.Errorf("uplink booked until %v, want %v (the 1 MB result)", got, want)
+			}
+			if got, want := Completion(f, f, 1, second, 0), alone+10e6/wan.Down; !near(got, want) {
+				t.Errorf("second download done at %v, want %v: behind the first (alone %v)", got, want, alone)
+			}
+			// The cloud node itself needs nothing from the WAN for cloud-tier input.
+			if src.source == SourceCloud {
+				if got, want := Completion(f, f, 2, second, 0), 1/2.4; !near(got, want) {
+					t.Errorf("on the cloud: %v, want %v", got, want)
+				}
+			}
+		})
+	}
+}
+
 func TestCloudNodeOwnPath(t *testing.T) {
 	far := cloudPool()
 	far.RTT, far.Bandwidth = 0.2, 1e6 // a farther region behind 8 Mbit/s

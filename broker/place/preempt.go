@@ -33,7 +33,7 @@ func TetherVictim(f *View, t *Task, now float64, fits func(i int) bool) (v Victi
 		if fits != nil && !fits(i) || fits == nil && t.MemBytes > ns.MemBytes {
 			continue
 		}
-		in, out := Transfer(f, i, t, f.WANUpFreeAt(now)-now)
+		in, out := Transfer(f, i, t, Waits(f, now))
 		if now+in+t.Left()/f.RateQuantile(i, t.Class)+out > t.Deadline {
 			continue
 		}

@@ -12,8 +12,9 @@ func (f *View) Deliver(i int, r Report, now float64) {
 	f.refresh(i, now)
 }
 
-// Assign records that task t was bound to node i at now. For a cloud node it also books the
-// upload on the shared WAN link.
+// Assign records that task t was bound to node i at now. Data that crosses the shared WAN
+// link is booked on it: for a cloud node the upload and the result's way down; for input
+// coming down to an edge node from the cloud, the download and the result's way up.
 func (f *View) Assign(i int, t *Task, now float64) {
 	ns := &f.nodes[i]
 	work := t.Left()
@@ -24,10 +25,15 @@ func (f *View) Assign(i int, t *Task, now float64) {
 	})
 	ns.outstanding += work
 	f.totalOutstanding += work
-	if ns.Tier == TierCloud && f.wan.Up > 0 && f.wan.Down > 0 && crossesWAN(t, i) {
+	switch {
+	case f.wan.Up <= 0 || f.wan.Down <= 0:
+	case ns.Tier == TierCloud && crossesWAN(t, i):
 		_, up, down := f.cloudPath(&ns.NodeSpec)
 		f.wanUpFree = max(f.wanUpFree, now) + t.InBytes/up
 		f.wanDownFree = max(f.wanDownFree, now) + t.OutBytes/down
+	case f.comesDown(t, i):
+		f.wanDownFree = max(f.wanDownFree, now) + t.InBytes/f.wan.Down
+		f.wanUpFree = max(f.wanUpFree, now) + t.OutBytes/f.wan.Up
 	}
 	f.refresh(i, now)
 }

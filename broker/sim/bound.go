@@ -35,7 +35,7 @@ func (w *world) bestTime(t *place.Task, scale float64) float64 {
 		if r <= 0 {
 			continue
 		}
-		in, out := place.Transfer(w.real, i, t, 0)
+		in, out := place.Transfer(w.real, i, t, place.WANWaits{})
 		if w.nodes[i].prof.Tier == place.TierCloud {
 			in += w.cfg.CloudStartup
 			r *= math.Exp(jitterClamp * w.cfg.CloudJitter) // the fastest draw there is

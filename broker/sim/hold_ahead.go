@@ -168,7 +168,7 @@ func (w *world) prefetch() {
 		if d.Node < 0 {
 			continue
 		}
-		in, _ := place.Transfer(w.real, d.Node, t, 0)
+		in, _ := place.Transfer(w.real, d.Node, t, place.WANWaits{})
 		j.hint, j.fetched, j.fetchEpoch = d.Node+1, w.now+in, w.nodes[d.Node].epoch
 		t.Fetched = j.hint
 		w.hints[d.Node]++

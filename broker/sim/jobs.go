@@ -92,12 +92,16 @@ func (w *world) bind(j *job, i int) {
 		wait = start - w.now
 		j.cloudB += j.task.InBytes
 	}
-	in, _ := place.Transfer(w.real, i, &j.task, wait)
+	var waits place.WANWaits // the true wait for the downlink is added below: fetchedIn may replace the estimate
+	if j.task.Source != place.SourceCloud {
+		waits.Up = wait
+	}
+	in, _ := place.Transfer(w.real, i, &j.task, waits)
 	if fin, ok := w.fetchedIn(j, i); ok {
 		in = fin
 	}
 	if j.task.Source == place.SourceCloud {
-		in += wait // Transfer counts no downlink backlog
+		in += wait
 	}
 	if n.up {
 		n.pending = append(n.pending, j)
@@ -193,7 +197,7 @@ func (w *world) onFinish(i int, gen int32, j *job) {
 		wait = start - w.now
 		j.cloudB += j.task.OutBytes
 	}
-	_, out := place.Transfer(w.real, i, &j.task, 0)
+	_, out := place.Transfer(w.real, i, &j.task, place.WANWaits{})
 	w.push(event{at: w.now + wait + out, kind: evResult, job: j})
 	if len(n.queue) > 0 {
 		next := n.queue[0]
