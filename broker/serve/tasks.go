@@ -51,6 +51,7 @@ func taskNode(n fleet.Node) taskengine.NodeState {
 	tn := taskengine.NodeState{ID: n.ID, Online: n.Online, Instance: n.Instance, DiskFull: n.DiskFull}
 	if f := n.Facts; f != nil {
 		tn.HasFacts, tn.Tier, tn.Labels, tn.Cores, tn.TaskSlots = true, f.Tier, f.Labels, f.Cores, f.TaskSlots
+		tn.Model = f.Model
 		tn.MemTotal = int64(min(f.MemTotal, math.MaxInt64))
 		tn.ProgressEvery = time.Duration(f.TaskProgressS) * time.Second
 	}

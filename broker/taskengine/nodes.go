@@ -21,7 +21,10 @@ type NodeState struct {
 	HasFacts bool
 	Tier     string
 	Labels   map[string]string
-	Cores    int
+	// Model is the board the node reports (facts.model), e.g. "Raspberry Pi 4 Model B
+	// Rev 1.4"; placement takes a known board's speed as its prior.
+	Model string
+	Cores int
 	// TaskSlots is how many tasks the agent runs at once, from its facts
 	// (0: not reported).
 	TaskSlots int

@@ -7,7 +7,7 @@
 //
 //   - nodes (NodeUpdated): every online node with facts is a fleet node, declared from its
 //     facts and its tether.* labels — slots (tether.slots, else its cores), speed
-//     (tether.speed, else 1 reference core), its link to the site (tether.rtt_ms,
+//     (its board's, board.go, else tether.speed, else 1 reference core), its link to the site (tether.rtt_ms,
 //     tether.bandwidth_mbps, else the configured LAN; for a cloud node, else the configured
 //     WAN), each blended with its measurement when Options.Links has one (the WAN's is
 //     pooled from the cloud nodes and follows them at each cloud node's report: BlendWAN)

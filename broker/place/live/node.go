@@ -21,7 +21,8 @@ const (
 	// LabelSpeed is one slot's speed in work units per second (a Pi 4 core is 1, a Pi Zero 2
 	// W core about 0.4, a Pi 5 core about 2): the prior the scheduler starts from before it
 	// has learned the node (above 0, at most 1000, and at most the operator's
-	// taskengine.NodeState.MaxSpeed); a rate learned from the node's results outranks it.
+	// taskengine.NodeState.MaxSpeed), for a node whose board is not one placement knows
+	// (board.go); a rate learned from the node's results outranks both.
 	LabelSpeed = "tether.speed"
 	// LabelRTT is the round trip between the node and the site in milliseconds (0 to
 	// 60000); for a cloud node it replaces the WAN's.
@@ -51,9 +52,12 @@ func (p *Placer) declare(n *taskengine.NodeState) place.NodeSpec {
 	}
 	if v, ok := label(n, LabelSpeed, 0, 1000); ok && v > 0 {
 		d.Speed = v
-		if n.MaxSpeed > 0 {
-			d.Speed = min(v, n.MaxSpeed) // a prior only: results teach the node's own rate
-		}
+	}
+	if v, ok := boardSpeed(n.Model); ok {
+		d.Speed = v // the board it reports outranks what its label declares (board.go)
+	}
+	if n.MaxSpeed > 0 {
+		d.Speed = min(d.Speed, n.MaxSpeed) // a prior only: results teach the node's own rate
 	}
 	if v, ok := label(n, LabelRTT, 0, 60000); ok {
 		d.RTT = v / 1000

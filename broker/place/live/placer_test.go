@@ -402,6 +402,45 @@ func TestLabelsDeclareTheNode(t *testing.T) {
 	}
 }
 
+// TestBoardDeclaresTheSpeed: a node's speed comes from its results, its board and its label,
+// in that order of trust. A board the table knows sets the prior whatever the label says; an
+// unknown one leaves the label's (else 1); the operator's max_speed caps both.
+func TestBoardDeclaresTheSpeed(t *testing.T) {
+	g := newRig(t)
+	with := func(model, speed string) func(*taskengine.NodeState) {
+		return func(n *taskengine.NodeState) {
+			n.Model = model
+			if speed != "" {
+				n.Labels = map[string]string{LabelSpeed: speed}
+			}
+		}
+	}
+	for _, c := range []struct {
+		id, model, label string
+		want             float64
+	}{
+		{"p5", "Raspberry Pi 5 Model B Rev 1.0", "0.3", 2},
+		{"p4", "Raspberry Pi 4 Model B Rev 1.4", "", 1},
+		{"p400", "Raspberry Pi 400 Rev 1.0", "", 1.2},
+		{"z2", "Raspberry Pi Zero 2 W Rev 1.0", "3", 0.4},
+		{"z1", "Raspberry Pi Zero W Rev 1.1", "", 0.1},
+		{"p3p", "Raspberry Pi 3 Model B Plus Rev 1.3", "", 0.56},
+		{"cm3p", "Raspberry Pi Compute Module 3 Plus Rev 1.0", "", 0.48},
+		{"nuc", "NUC7i3BNH", "3", 3},              // not a board the table knows: the label
+		{"vm", "", "", 1},                         // nothing: a reference core
+		{"fake", "Raspberry Pi 9 Model Z", "", 1}, // a name like a Pi's is not a Pi
+	} {
+		g.node(c.id, protocol.TierEdge, 4, with(c.model, c.label))
+		if got := g.p.fleet.Node(g.index(c.id)).Speed; got != c.want {
+			t.Errorf("%s (%q, label %q) declared at speed %v, want %v", c.id, c.model, c.label, got, c.want)
+		}
+	}
+	g.node("capped", protocol.TierEdge, 4, with("Raspberry Pi 5 Model B Rev 1.0", ""), func(n *taskengine.NodeState) { n.MaxSpeed = 1.5 })
+	if got := g.p.fleet.Node(g.index("capped")).Speed; got != 1.5 {
+		t.Errorf("a Pi 5 under max_speed 1.5 declared at %v", got)
+	}
+}
+
 // TestReportedSlotsDeclareTheNode: an agent's task_slots (its facts) size
 // the node, not its cores; a tether.slots label still wins.
 func TestReportedSlotsDeclareTheNode(t *testing.T) {
