@@ -52,6 +52,11 @@ type Config struct {
 	// WorkError is the log-standard deviation of a task's true work around the work it
 	// declares (lognormal, median 1): the scheduler sees the declared work only.
 	WorkError float64
+	// WorkBias multiplies the work every task declares, its true work unchanged: a
+	// submitter whose estimates are systematically off (×0.3, ×3). The scheduler learns
+	// per node and class from declared work over measured time, so a bias is learned away;
+	// 0 or 1 is none.
+	WorkBias float64
 
 	CloudBudget float64 // Tether's cloud budget in $ per hour; 0 is unlimited
 	// Preempt lets the Tether policy take a running checkpointable task back for a deadline
@@ -164,8 +169,8 @@ func (c *Config) Validate() error {
 	if c.HoldCloudPick && c.CloudBudget > 0 {
 		errs = append(errs, errors.New("-hold-cloud-pick does not refund the cloud budget for the cloud choices it declines: use it without -cloud-budget"))
 	}
-	if c.CloudStartup < 0 || c.CloudJitter < 0 || c.WorkError < 0 {
-		errs = append(errs, errors.New("-cloud-startup, -cloud-jitter and -work-error must be ≥ 0"))
+	if c.CloudStartup < 0 || c.CloudJitter < 0 || c.WorkError < 0 || c.WorkBias < 0 {
+		errs = append(errs, errors.New("-cloud-startup, -cloud-jitter, -work-error and -work-bias must be ≥ 0"))
 	}
 	return errors.Join(errs...)
 }
@@ -198,6 +203,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.CloudStartup, "cloud-startup", c.CloudStartup, "seconds a cloud task takes to start")
 	fs.Float64Var(&c.CloudJitter, "cloud-jitter", c.CloudJitter, "log-standard deviation of a cloud task's speed")
 	fs.Float64Var(&c.WorkError, "work-error", c.WorkError, "log-standard deviation of true work around declared work")
+	fs.Float64Var(&c.WorkBias, "work-bias", c.WorkBias, "every task declares this times its true work (0 or 1: no bias)")
 	fs.Float64Var(&c.CloudBudget, "cloud-budget", c.CloudBudget, "Tether cloud budget, $/hour (0: unlimited)")
 	fs.BoolVar(&c.Preempt, "preempt", c.Preempt, "Tether preempts a checkpointable task for a deadline task that would miss")
 	fs.IntVar(&c.NodeQueue, "node-queue", c.NodeQueue, "tasks beyond its slots Tether may commit to a node (0: a free slot only)")

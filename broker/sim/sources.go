@@ -61,6 +61,10 @@ func (w *world) onArrive(s int, gen int32) {
 	if w.cfg.WorkError > 0 {
 		j.scale = math.Exp(w.cfg.WorkError * w.wl.NormFloat64())
 	}
+	if b := w.cfg.WorkBias; b > 0 && b != 1 {
+		j.task.Work *= b // declared; the true work, Work × scale, stays
+		j.scale /= b
+	}
 	j.best = w.bestTime(&j.task, j.scale)
 	w.jobs = append(w.jobs, j)
 	w.live++
