@@ -6,6 +6,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/tether-edge/tether/pkg/logging"
 )
 
 // flowHook is the embedded broker's flow control: a QoS 1 message the
@@ -75,7 +77,7 @@ type flowHook struct {
 	// that ended, a subscription removed).
 	recheck time.Duration
 	stop    chan struct{} // closed when the broker stops: holding ends
-	refused *rateLog
+	refused *logging.Every
 
 	mu      sync.Mutex               // guards rooms and pending
 	rooms   map[string]*room         // subscriber client id → its room
@@ -92,7 +94,7 @@ type room struct {
 
 const flowRecheck = time.Second
 
-func newFlowHook(server *mqtt.Server, limit int, holdable, covered func(*mqtt.Client) bool, refused *rateLog) *flowHook {
+func newFlowHook(server *mqtt.Server, limit int, holdable, covered func(*mqtt.Client) bool, refused *logging.Every) *flowHook {
 	return &flowHook{server: server, limit: limit, holdable: holdable, covered: covered, recheck: flowRecheck,
 		stop: make(chan struct{}), refused: refused,
 		rooms: map[string]*room{}, pending: map[*mqtt.Client][]*room{}}
@@ -124,7 +126,7 @@ func (h *flowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 		return pk, nil
 	}
 	if full := h.reserve(cl, targets, h.holdable(cl), true); full != "" {
-		h.refused.warn("message refused without acknowledgement: a persistent session it goes to is full",
+		h.refused.Warn("message refused without acknowledgement: a persistent session it goes to is full",
 			"client", cl.ID, "session", full, "topic", pk.TopicName)
 		return pk, packets.ErrRejectPacket
 	}

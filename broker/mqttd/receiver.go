@@ -9,6 +9,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/tether-edge/tether/pkg/logging"
 	"github.com/tether-edge/tether/pkg/session"
 )
 
@@ -176,7 +177,7 @@ func (r *Receiver) deliver(cl *mqtt.Client, m Message, watch bool) error {
 type receiverHook struct {
 	mqtt.HookBase
 	r    *Receiver
-	fail *rateLog
+	fail *logging.Every
 }
 
 func (h *receiverHook) ID() string { return "tether-receiver" }
@@ -190,7 +191,7 @@ func (h *receiverHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pa
 		return pk, nil
 	}
 	if err := h.r.deliver(cl, Message{Topic: pk.TopicName, Payload: pk.Payload}, !cl.Net.Inline); err != nil {
-		h.fail.warn("message refused without acknowledgement: not applied", "client", cl.ID, "topic", pk.TopicName, "err", err)
+		h.fail.Warn("message refused without acknowledgement: not applied", "client", cl.ID, "topic", pk.TopicName, "err", err)
 		return pk, packets.ErrRejectPacket
 	}
 	return pk, nil
@@ -202,7 +203,7 @@ func (h *receiverHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error
 		return will, nil
 	}
 	if err := h.r.deliver(cl, Message{Topic: will.TopicName, Payload: will.Payload}, false); err != nil {
-		h.fail.warn("will routed without being applied", "client", cl.ID, "topic", will.TopicName, "err", err)
+		h.fail.Warn("will routed without being applied", "client", cl.ID, "topic", will.TopicName, "err", err)
 	}
 	return will, nil
 }

@@ -12,6 +12,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/tether-edge/tether/pkg/logging"
 )
 
 // Server is Tether's embedded MQTT broker: mochi-mqtt with Tether's
@@ -100,7 +102,7 @@ func New(opts Options) (*Server, error) {
 			r := s.policy.roleOf(string(cl.Properties.Username))
 			return r != roleMonitor && r != roleOperator
 		},
-		newRateLog(s.log, 10*time.Second))
+		logging.NewEvery(s.log, 10*time.Second))
 	if err := s.mochi.AddHook(s.flow, nil); err != nil {
 		return nil, fmt.Errorf("mqttd: %w", err)
 	}
@@ -109,7 +111,7 @@ func New(opts Options) (*Server, error) {
 			return nil, errors.New("mqttd: a receiver serves one broker")
 		}
 		r.srv, r.retained, r.brokerStop = s.mochi, retained, make(chan struct{})
-		if err := s.mochi.AddHook(&receiverHook{r: r, fail: newRateLog(s.log, 10*time.Second)}, nil); err != nil {
+		if err := s.mochi.AddHook(&receiverHook{r: r, fail: logging.NewEvery(s.log, 10*time.Second)}, nil); err != nil {
 			return nil, fmt.Errorf("mqttd: %w", err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/tether-edge/tether/broker/fleet"
 	"github.com/tether-edge/tether/broker/mqttd"
 	"github.com/tether-edge/tether/broker/mqttd/mqttdtest"
+	"github.com/tether-edge/tether/pkg/logging"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/testenv"
@@ -62,7 +63,7 @@ func TestCommandsAreNotHeldByAFullSession(t *testing.T) {
 
 	s := &scheduler{sess: sched, topics: topics, log: testenv.Logger(t, slog.LevelError),
 		actions: make(chan nodeAction, 8)}
-	s.unsent = newRateLog(s.log, time.Second)
+	s.unsent = logging.NewEvery(s.log, time.Second)
 	wg.Add(1)
 	go func() { defer wg.Done(); s.commandLoop(ctx) }()
 	s.actions <- nodeAction{"pi-bad", fleet.AskRebirth}

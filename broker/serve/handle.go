@@ -67,7 +67,7 @@ func nodeOf(topic, payloadNode string) error {
 
 func (s *scheduler) reject(m session.Message, err error) {
 	s.fleet.Reject()
-	s.rejects.warn("invalid message dropped", "topic", m.Topic, "bytes", len(m.Payload), "err", err)
+	s.rejects.Warn("invalid message dropped", "topic", m.Topic, "bytes", len(m.Payload), "err", err)
 }
 
 func (s *scheduler) onStatus(m session.Message) {
@@ -204,7 +204,7 @@ func (s *scheduler) command(ctx context.Context, node, name string, payload []by
 	pctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	if err := s.sess.Publish(pctx, session.Message{Topic: s.topics.NodeCommand(node, name), QoS: 1, Payload: payload}); err != nil {
-		s.unsent.warn("command not sent", "node", node, "command", name, "err", err)
+		s.unsent.Warn("command not sent", "node", node, "command", name, "err", err)
 		return
 	}
 	s.log.Debug("command sent", "node", node, "command", name)
@@ -230,36 +230,4 @@ func (s *scheduler) sweepLoop(ctx context.Context) {
 			s.syncNodes()
 		}
 	}
-}
-
-// rateLog logs at most once per interval and says how many it held back:
-// a flood of bad messages must not become a flood of log lines.
-type rateLog struct {
-	log   *slog.Logger
-	every time.Duration
-
-	mu         sync.Mutex // guards last and suppressed
-	last       time.Time
-	suppressed int
-}
-
-func newRateLog(log *slog.Logger, every time.Duration) *rateLog {
-	return &rateLog{log: log, every: every}
-}
-
-func (r *rateLog) warn(msg string, args ...any) {
-	r.mu.Lock()
-	now := time.Now()
-	if now.Sub(r.last) < r.every {
-		r.suppressed++
-		r.mu.Unlock()
-		return
-	}
-	n := r.suppressed
-	r.last, r.suppressed = now, 0
-	r.mu.Unlock()
-	if n > 0 {
-		args = append(args, "suppressed_since_last", n)
-	}
-	r.log.Warn(msg, args...)
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/tether-edge/tether/broker/place/live"
 	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/blob"
+	"github.com/tether-edge/tether/pkg/logging"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 )
@@ -265,9 +266,9 @@ type scheduler struct {
 	// intake (receive.go); nil with an external broker.
 	rx        *mqttd.Receiver
 	nodeLocks nodeLocks
-	rejects   *rateLog
+	rejects   *logging.Every
 	// unverified logs nodes' refusals of assignments they could not verify.
-	unverified *rateLog
+	unverified *logging.Every
 	ready      sync.Once
 	readyOnce  atomic.Bool // set once ready has run: /readyz
 	store      *taskengine.Store
@@ -276,9 +277,9 @@ type scheduler struct {
 	// every row again when it changes.
 	viewEpoch atomic.Uint64
 	// badRows logs rows of the fleet view that could not be published.
-	badRows *rateLog
+	badRows *logging.Every
 	// unsent logs commands to nodes that were not sent (handle.go).
-	unsent  *rateLog
+	unsent  *logging.Every
 	http    *httpd.Server // nil without http.listen (dashboard.go)
 	replies replies       // answers to the scheduler's own requests and its self-probes
 	self    selfProbe     // what the self-probe saw (selfprobe.go)
@@ -347,10 +348,10 @@ func newScheduler(cfg config.Config, o Options, brokers []string, password strin
 		silence: newProbeSilence(),
 		epoch:   time.Now(),
 	}
-	s.rejects = newRateLog(s.log, time.Second)
-	s.unverified = newRateLog(s.log, time.Second)
-	s.badRows = newRateLog(s.log, time.Second)
-	s.unsent = newRateLog(s.log, time.Second)
+	s.rejects = logging.NewEvery(s.log, time.Second)
+	s.unverified = logging.NewEvery(s.log, time.Second)
+	s.badRows = logging.NewEvery(s.log, time.Second)
+	s.unsent = logging.NewEvery(s.log, time.Second)
 	s.sess, err = session.New(session.Options{
 		Brokers: brokers, ClientID: cfg.Username + "@" + cfg.Region, Username: cfg.Username, Password: password,
 		TLS: tc, KeepAlive: cfg.KeepAlive, Logger: s.log,

@@ -143,7 +143,7 @@ func (s *scheduler) onTaskEvent(m session.Message) {
 		return
 	}
 	if ev.Task == task.UnverifiedTask {
-		s.unverified.warn("a node refused an assignment it could not verify: check the node's tasks.scheduler_keys, and who may publish on its command topic",
+		s.unverified.Warn("a node refused an assignment it could not verify: check the node's tasks.scheduler_keys, and who may publish on its command topic",
 			"node", ev.Node, "reason", ev.Error)
 		return
 	}

@@ -203,7 +203,7 @@ func (s *scheduler) publishRows(ctx context.Context, v *views, now time.Time) (r
 		}
 		if err != nil {
 			s.fleet.BadRow()
-			s.badRows.warn("fleet row left out: the node's values do not encode", "node", id, "err", err)
+			s.badRows.Warn("fleet row left out: the node's values do not encode", "node", id, "err", err)
 			v.last[id] = published{row: row, at: now} // not again until it changes
 			continue
 		}

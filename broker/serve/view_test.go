@@ -13,6 +13,7 @@ import (
 
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/broker/fleet"
+	"github.com/tether-edge/tether/pkg/logging"
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/testenv"
@@ -70,7 +71,7 @@ func TestBadRowDoesNotStopTheView(t *testing.T) {
 
 	sched := dial(t, s.url, "tether-scheduler@rows-test", "tether-scheduler", "sched-pw")
 	sc := &scheduler{cfg: s.cfg, log: testLog(), topics: topics, sess: sched, fleet: fleet.New(fleet.Options{})}
-	sc.badRows = newRateLog(sc.log, time.Second)
+	sc.badRows = logging.NewEvery(sc.log, time.Second)
 	nan, hot := math.NaN(), 1e6
 	v := &views{last: map[string]published{}, due: map[string]time.Time{}, fresh: map[string]protocol.FleetNode{
 		"good-1":  {Node: "good-1", Online: true, LastSeen: time.Now()},
@@ -199,7 +200,7 @@ func TestRefusedRowsArePublishedAgain(t *testing.T) {
 
 	sched := dial(t, s.url, "tether-scheduler@rows-again", "tether-scheduler", "sched-pw")
 	sc := &scheduler{cfg: s.cfg, log: testLog(), topics: topics, sess: sched, fleet: fleet.New(fleet.Options{})}
-	sc.badRows = newRateLog(sc.log, time.Second)
+	sc.badRows = logging.NewEvery(sc.log, time.Second)
 	rows := map[string]protocol.FleetNode{}
 	for i := range 40 {
 		id := fmt.Sprintf("pi-%02d", i)
