@@ -31,9 +31,9 @@ func TestCommandsAreNotHeldByAFullSession(t *testing.T) {
 	defer wg.Wait()
 	defer cancel()
 	topics, _ := protocol.NewTopics("default")
-	open := func(user string, clean bool) *session.Session {
+	open := func(user string) *session.Session {
 		t.Helper()
-		s, err := session.New(session.Options{Brokers: []string{url}, ClientID: user, Username: user, CleanSession: clean})
+		s, err := session.New(session.Options{Brokers: []string{url}, ClientID: user, Username: user, CleanSession: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,16 +45,13 @@ func TestCommandsAreNotHeldByAFullSession(t *testing.T) {
 		return s
 	}
 
-	bad := open("pi-bad", false)
-	if err := bad.SubscribeDeferred(ctx, topics.NodeCommands("pi-bad"), 1, func(session.Message) {}); err != nil {
-		t.Fatal(err)
-	}
-	good := open("pi-good", true)
+	mqttdtest.Silent(t, ctx, url, "pi-bad", topics.NodeCommands("pi-bad"), nil)
+	good := open("pi-good")
 	got := make(chan time.Time, 1)
 	if err := good.Subscribe(ctx, topics.NodeCommands("pi-good"), 1, func(session.Message) { got <- time.Now() }); err != nil {
 		t.Fatal(err)
 	}
-	sched := open("sched", true)
+	sched := open("sched")
 	for range room { // fill pi-bad's session
 		if err := sched.Publish(ctx, session.Message{Topic: topics.NodeCommand("pi-bad", protocol.CmdRebirth), QoS: 1}); err != nil {
 			t.Fatal(err)

@@ -144,21 +144,9 @@ func TestPublisherIsNotHeldByAFullSession(t *testing.T) {
 	defer cancel()
 	topics, _ := protocol.NewTopics("default")
 
-	// pi-bad keeps a persistent session and never acknowledges a command.
-	bad, err := session.New(session.Options{Brokers: []string{url}, ClientID: "pi-bad", Username: "pi-bad"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = bad.Run(ctx) }()
-	if err := bad.WaitConnected(ctx); err != nil {
-		t.Fatal(err)
-	}
 	var held sync.WaitGroup
 	held.Add(room)
-	if err := bad.SubscribeDeferred(ctx, topics.NodeCommands("pi-bad"), 1, func(session.Message) { held.Done() }); err != nil {
-		t.Fatal(err)
-	}
+	mqttdtest.Silent(t, ctx, url, "pi-bad", topics.NodeCommands("pi-bad"), held.Done)
 	good := connect(t, ctx, &wg, url, "pi-good")
 	got := make(chan time.Time, 1)
 	if err := good.Subscribe(ctx, topics.NodeCommands("pi-good"), 1, func(session.Message) { got <- time.Now() }); err != nil {
