@@ -3,8 +3,8 @@
 # sessions (default "1000 5000 10000") against a scheduler with its embedded
 # broker and against one behind Mosquitto 2 (LOAD_BROKERS, default
 # "embedded mosquitto"; "nats" is a 3-node NATS cluster from deploy/nats on
-# this machine). Each run: a connect storm, LOAD_STEADY (default
-# 60s) of steady state, a mass drop and reconnect, LOAD_STEADY again, a
+# this machine). Each run: a connect storm (or the first connects spread
+# over LOAD_RAMP, e.g. 60s), LOAD_STEADY (default 60s) of steady state, a mass drop and reconnect, LOAD_STEADY again, a
 # graceful stop. Prints one table; exits non-zero when any run lost an
 # acknowledged message (or could not run). Every run is bounded by
 # loadgen's --settle waits; the whole thing by LOAD_TIMEOUT per run.
@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 sizes=${LOAD_SIZES:-1000 5000 10000}
 brokers=${LOAD_BROKERS:-embedded mosquitto}
 steady=${LOAD_STEADY:-60s}
+ramp=${LOAD_RAMP:-0s}
 run_timeout=${LOAD_TIMEOUT:-15m}
 bin=bin/tether-broker
 max=0
@@ -30,7 +31,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
+  [ -n "${LOAD_KEEP:-}" ] && echo "load: kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -90,7 +91,7 @@ nats_conf() {
       -e 's/\${ROUTE_USER}/route/g' -e 's/\${ROUTE_PASSWORD}/route-pw/g' \
       -e "s/\${PEER1}:6222/127.0.0.1:$((base + 12))/" -e "s/\${PEER2}:6222/127.0.0.1:$((base + 22))/" \
       -e "s/\${PEER3}:6222/127.0.0.1:$((base + 32))/" \
-      -e "s/listen: 127.0.0.1:4222/listen: 127.0.0.1:$((base + 10 * i + 1))/" \
+      -e "s/listen: [0-9.]*:4222/listen: 127.0.0.1:$((base + 10 * i + 1))/" \
       -e "s/listen: 0.0.0.0:1883/listen: 127.0.0.1:$((base + 10 * i))/" \
       -e "s/listen: 0.0.0.0:6222/listen: 127.0.0.1:$((base + 10 * i + 2))/" deploy/nats/nats.conf > "$dir/n$i/nats.conf"
     # Monitoring, for the readiness check below.
@@ -182,7 +183,7 @@ for b in $brokers; do
     if ! timeout "$run_timeout" $bin loadgen --broker "127.0.0.1:$port" --nodes-file "$work/nodes.txt" --sessions "$n" \
       --monitor-user "$stream_user" --monitor-password-file "$work/$stream_user.pw" --check-user monitor-r --check-password-file "$work/monitor-r.pw" \
       --nodes-user monitor-n --nodes-password-file "$work/monitor-n.pw" \
-      --steady "$steady" --watch "$watch" --label "$b" --result "$dir/result.json" --log-level warn; then
+      --steady "$steady" --ramp "$ramp" --watch "$watch" --label "$b" --result "$dir/result.json" --log-level warn; then
       status=1
       echo "load: $b with $n sessions failed; the scheduler's log ends:" >&2
       tail -20 "$dir/serve.log" >&2
