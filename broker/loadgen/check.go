@@ -150,6 +150,7 @@ func (g *Generator) account(mon *monitor, samp *sampler, res *Result) {
 	s := &g.stats
 	res.Connects, res.ConnectFailures, res.Resent, res.Rebirths = s.connects.Load(), s.connectFailures.Load(), s.resent.Load(), s.rebirths.Load()
 	res.BytesOut, res.BytesIn = s.out.load(), s.nodeIn.load()
+	res.MonitorReconnects = mon.reconnects.Load()
 }
 
 // missingAcked counts n's acknowledged seqs the monitor never received.

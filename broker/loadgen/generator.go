@@ -82,9 +82,9 @@ func (g *Generator) Run(ctx context.Context) (Result, error) {
 	}
 	monDone := make(chan error, 1)
 	go func() {
-		err := mon.run()
+		err := mon.run(ctx)
 		if !mon.closed.Load() {
-			log.Error("the monitor's connection ended", "err", err)
+			log.Error("the monitor stopped before the run ended", "err", err)
 		}
 		monDone <- err
 	}()

@@ -26,8 +26,11 @@ import (
 // seqs of which node it received, each node's latest status, the latest
 // row of the scheduler's fleet view per node, the bytes of each kind, and how late live reports arrive.
 type monitor struct {
-	g *Generator
-	w *wire
+	g                  *Generator
+	id, user, password string
+	reconnects         atomic.Int64
+
+	w *wire // guarded by mu
 
 	mu       sync.Mutex // guards the fields below
 	seen     map[string]*seenSeqs
@@ -68,22 +71,38 @@ func (s *seenSeqs) has(seq uint64) bool {
 }
 
 func startMonitor(ctx context.Context, g *Generator, user, password string) (*monitor, error) {
-	o := &g.opts
-	w, err := dialWire(o.Broker, o.ConnectTimeout, nil)
-	if err != nil {
-		return nil, fmt.Errorf("monitor: %w", err)
+	m := &monitor{g: g, id: user + "@loadgen-" + hex16(uint64(time.Now().UnixNano()))[:8], user: user, password: password,
+		seen: map[string]*seenSeqs{}, status: map[string]protocol.NodeStatus{}, rows: map[string]protocol.FleetNode{}}
+	if err := m.dial(); err != nil {
+		return nil, err
 	}
-	if _, err := w.connect(user+"@loadgen-"+hex16(uint64(time.Now().UnixNano()))[:8], user, password, false, o.KeepAlive, nil, o.ConnectTimeout); err != nil {
-		w.close()
-		return nil, fmt.Errorf("monitor %s: %w", user, err)
-	}
-	if err := w.write(subscribePacket(1, protocol.Root+"/"+g.topics.Region()+"/#")); err != nil {
-		w.close()
-		return nil, fmt.Errorf("monitor: %w", err)
-	}
-	m := &monitor{g: g, w: w, seen: map[string]*seenSeqs{}, status: map[string]protocol.NodeStatus{}, rows: map[string]protocol.FleetNode{}}
 	go m.pinger(ctx)
 	return m, nil
+}
+
+// dial connects the monitor's persistent session (the same client id each
+// time, clean session false) and subscribes.
+func (m *monitor) dial() error {
+	o := &m.g.opts
+	w, err := dialWire(o.Broker, o.ConnectTimeout, nil)
+	if err != nil {
+		return fmt.Errorf("monitor: %w", err)
+	}
+	if _, err := w.connect(m.id, m.user, m.password, false, o.KeepAlive, nil, o.ConnectTimeout); err != nil {
+		w.close()
+		return fmt.Errorf("monitor %s: %w", m.user, err)
+	}
+	if err := w.write(subscribePacket(1, protocol.Root+"/"+m.g.topics.Region()+"/#")); err != nil {
+		w.close()
+		return fmt.Errorf("monitor: %w", err)
+	}
+	m.mu.Lock()
+	m.w = w
+	m.mu.Unlock()
+	if m.closed.Load() { // close came while this dialled
+		w.close()
+	}
+	return nil
 }
 
 // pinger keeps the monitor's connection alive; the read loop is run.
@@ -96,19 +115,49 @@ func (m *monitor) pinger(ctx context.Context) {
 			return
 		case <-t.C:
 			m.mu.Lock()
-			err := m.w.write(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingreq}})
+			_ = m.w.write(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingreq}})
 			m.mu.Unlock()
-			if err != nil {
-				return
+		}
+	}
+}
+
+// run reads until close. A connection that ends before is dialled again,
+// a second apart, until it is back or ctx ends: the session is
+// persistent, so the broker keeps for it what it acknowledged meanwhile,
+// and what it did not deliver still counts as lost.
+func (m *monitor) run(ctx context.Context) error {
+	for {
+		err := m.read()
+		if m.closed.Load() || ctx.Err() != nil {
+			return err
+		}
+		m.reconnects.Add(1)
+		m.g.opts.Logger.Warn("the monitor's connection ended; connecting again", "err", err)
+		for {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+			if m.closed.Load() {
+				return err
+			}
+			if derr := m.dial(); derr == nil {
+				break
+			} else {
+				m.g.opts.Logger.Debug("the monitor could not connect", "err", derr)
 			}
 		}
 	}
 }
 
-// run reads until the connection ends (close it to stop).
-func (m *monitor) run() error {
+// read reads the current connection until it ends.
+func (m *monitor) read() error {
+	m.mu.Lock()
+	w := m.w
+	m.mu.Unlock()
 	for {
-		pk, err := m.w.read()
+		pk, err := w.read()
 		if err != nil {
 			return err
 		}
@@ -117,7 +166,7 @@ func (m *monitor) run() error {
 		}
 		if pk.FixedHeader.Qos > 0 {
 			m.mu.Lock()
-			err := m.w.write(pubackPacket(pk.PacketID))
+			err := w.write(pubackPacket(pk.PacketID))
 			m.mu.Unlock()
 			if err != nil {
 				return err

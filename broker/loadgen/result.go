@@ -37,6 +37,7 @@ type Result struct {
 	GoodbyesLost         int    // of which the table still shows the node online
 
 	Connects, ConnectFailures, Resent, Rebirths int64
+	MonitorReconnects                           int64 // the stream checker's connections that ended and were made again
 	BytesOut, BytesIn                           int64
 	Load                                        map[string]string // load average by phase
 	Errors                                      []string
@@ -73,8 +74,8 @@ func WriteTable(w io.Writer, rs []Result) error {
 	for _, r := range rs {
 		fmt.Fprintf(w, "\n%s, %d sessions: made %d, acknowledged %d, still in outboxes %d; lost: monitor %d, scheduler gaps %d, behind %d, rows missing %d, goodbyes not applied %d of %d\n",
 			r.Label, r.Sessions, r.Made, r.Acked, r.Pending, r.LostMonitor, r.Gaps, r.Behind, r.MissingRows, r.GoodbyesLost, r.Goodbyes)
-		fmt.Fprintf(w, "  connects %d (failed %d), resent %d, rebirths %d; nodes sent %d B, received %d B; lag p50/p99/max %s/%s/%s\n",
-			r.Connects, r.ConnectFailures, r.Resent, r.Rebirths, r.BytesOut, r.BytesIn, fmtDur(r.Lag[0]), fmtDur(r.Lag[1]), fmtDur(r.Lag[2]))
+		fmt.Fprintf(w, "  connects %d (failed %d), resent %d, rebirths %d, monitor reconnects %d; nodes sent %d B, received %d B; lag p50/p99/max %s/%s/%s\n",
+			r.Connects, r.ConnectFailures, r.Resent, r.Rebirths, r.MonitorReconnects, r.BytesOut, r.BytesIn, fmtDur(r.Lag[0]), fmtDur(r.Lag[1]), fmtDur(r.Lag[2]))
 		names := make([]string, 0, len(r.Proc))
 		for n := range r.Proc {
 			names = append(names, n)
