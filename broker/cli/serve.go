@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
@@ -33,7 +34,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log, level, err := logging.NewVar(env.Stderr, cfg.LogLevel, cfg.LogFormat)
+	log, level, err := serveLogger(env.Stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
 	}
@@ -48,4 +49,16 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return c, err
 	}
 	return serve.Run(ctx, cfg, serve.Options{Logger: log, Version: env.Version, Reload: hup, ReloadConfig: again, Level: level})
+}
+
+// serveLogger is the scheduler's logger. Nodes, enrolling devices and
+// operators can make the scheduler log (a request, a node gone, a refused
+// message): each message at most ten at once, then one a second, with the
+// count of those held back. Debug records pass unlimited.
+func serveLogger(w io.Writer, level, format string) (*slog.Logger, *slog.LevelVar, error) {
+	log, v, err := logging.NewVar(w, level, format)
+	if err != nil {
+		return nil, nil, err
+	}
+	return slog.New(logging.NewRateLimited(log.Handler(), logging.RateLimit{PassDebug: true})), v, nil
 }

@@ -58,3 +58,23 @@ func TestRateLimitedKeepsLevel(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// TestRateLimitedPassDebug: with PassDebug every debug record is written
+// and counts against nothing; info and above are limited as before.
+func TestRateLimitedPassDebug(t *testing.T) {
+	var b strings.Builder
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	log := slog.New(NewRateLimited(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug}),
+		RateLimit{Burst: 2, Now: clock.now, PassDebug: true}))
+	for range 50 {
+		log.Debug("node message")
+		log.Info("node message")
+	}
+	out := b.String()
+	if got := strings.Count(out, "level=DEBUG msg=\"node message\""); got != 50 {
+		t.Errorf("%d debug lines of 50 written", got)
+	}
+	if got := strings.Count(out, "level=INFO msg=\"node message\""); got != 2 {
+		t.Errorf("%d info lines of 50 written with a burst of 2", got)
+	}
+}
