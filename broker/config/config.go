@@ -151,10 +151,24 @@ type HomeAssistant struct {
 
 // Enrol configures zero-touch enrolment: File is the enrolment file
 // `tether-broker enrol` writes (tokens, pending, approved and revoked
-// nodes); empty: off. Enrolment needs the embedded broker, whose
-// credentials file it adds nodes to.
+// nodes); empty: off. An enrolled node's password goes into the broker's
+// password file: with the embedded broker embedded.credentials_file, which
+// it then re-reads; with an external one (mqtt_url) CredentialsFile, the
+// password file that broker reads (Mosquitto's password_file: the formats
+// are one), after which ReloadCommand makes it re-read the file (e.g.
+// [systemctl, reload, mosquitto]); the reply waits for the command.
 type Enrol struct {
-	File string `yaml:"file"`
+	File            string   `yaml:"file"`
+	CredentialsFile string   `yaml:"credentials_file"`
+	ReloadCommand   []string `yaml:"reload_command"`
+}
+
+// EnrolCredentials is the password file enrolled nodes are written to.
+func (c *Config) EnrolCredentials() string {
+	if c.UsesEmbedded() {
+		return c.Embedded.CredentialsFile
+	}
+	return c.Enrol.CredentialsFile
 }
 
 // DiscoveryPrefix is the Home Assistant discovery prefix the embedded
@@ -189,8 +203,14 @@ func (c *Config) Validate() error {
 			add("homeassistant.prefix: %v", err)
 		}
 	}
-	if c.Enrol.File != "" && (!c.UsesEmbedded() || c.Embedded.CredentialsFile == "") {
-		add("enrol.file: enrolment needs the embedded broker and its credentials_file (not mqtt_url)")
+	switch {
+	case c.UsesEmbedded() && (c.Enrol.CredentialsFile != "" || len(c.Enrol.ReloadCommand) > 0):
+		add("enrol.credentials_file and enrol.reload_command are for an external broker (mqtt_url); the embedded one uses embedded.credentials_file and re-reads it itself")
+	case c.Enrol.File == "":
+	case c.UsesEmbedded() && c.Embedded.CredentialsFile == "":
+		add("enrol.file: enrolment writes nodes into the broker's password file: set embedded.credentials_file")
+	case !c.UsesEmbedded() && (c.Enrol.CredentialsFile == "" || len(c.Enrol.ReloadCommand) == 0 || c.Enrol.ReloadCommand[0] == ""):
+		add("enrol.file with mqtt_url: set enrol.credentials_file (the broker's password file, e.g. Mosquitto's password_file) and enrol.reload_command (what makes the broker re-read it, e.g. [systemctl, reload, mosquitto])")
 	}
 	c.validateHA(add)
 	if c.HTTP.Listen != "" {

@@ -49,6 +49,13 @@ func TestValidateMessages(t *testing.T) {
 		"keepalive past 65535 s": {func(c *Config) { c.KeepAlive = 65536 * time.Second }, "keepalive"},
 		"offline_grace a year":   {func(c *Config) { c.OfflineGrace = 365 * 24 * time.Hour }, "offline_grace"},
 		"no tasks dir":           {func(c *Config) { c.Tasks.Dir = "" }, "tasks.dir"},
+		"enrol, external broker, no reload": {func(c *Config) {
+			c.MQTTURL, c.Enrol.File, c.Enrol.CredentialsFile = []string{"tcp://127.0.0.1:1883"}, "/var/lib/tether/enrol.json", "/etc/mosquitto/creds"
+		}, "enrol.reload_command"},
+		"enrol, external broker, no file": {func(c *Config) {
+			c.MQTTURL, c.Enrol.File, c.Enrol.ReloadCommand = []string{"tcp://127.0.0.1:1883"}, "/var/lib/tether/enrol.json", []string{"true"}
+		}, "enrol.credentials_file"},
+		"enrol reload, embedded": {func(c *Config) { c.Enrol.ReloadCommand = []string{"true"} }, "external broker"},
 		"tiny grace":             {func(c *Config) { c.Tasks.NodeLostGrace = 0 }, "tasks.node_lost_grace"},
 		"tiny ack":               {func(c *Config) { c.Tasks.AckTimeout = 0 }, "tasks.ack_timeout"},
 		"expiry < ack":           {func(c *Config) { c.Tasks.AssignmentExpiry = 20 * time.Second }, "tasks.assignment_expiry"},
@@ -135,5 +142,20 @@ func TestLoadEmbeddedLimits(t *testing.T) {
 	if e.ConnectTimeout != 5*time.Second || e.MaxUnauthenticated != 200 || e.MaxUnauthenticatedPerAddr != -1 ||
 		e.MaxClientPacketSize != 32768 || e.MaxRetainedPerClient != 2 || e.MaxRetainedBytesPerClient != 65536 {
 		t.Fatalf("embedded %+v", e)
+	}
+}
+
+// TestEnrolWithAnExternalBroker: enrolment behind Mosquitto is valid with
+// the broker's password file and a reload command, and writes there.
+func TestEnrolWithAnExternalBroker(t *testing.T) {
+	c := Default()
+	c.MQTTURL = []string{"tcp://127.0.0.1:1883"}
+	c.Enrol = Enrol{File: "/var/lib/tether/enrol.json", CredentialsFile: "/etc/mosquitto/tether/credentials",
+		ReloadCommand: []string{"systemctl", "reload", "mosquitto"}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.EnrolCredentials(); got != "/etc/mosquitto/tether/credentials" {
+		t.Errorf("enrolled nodes go to %q", got)
 	}
 }

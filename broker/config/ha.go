@@ -83,7 +83,7 @@ func (c *Config) validateHA(add func(format string, args ...any)) {
 		add("ha.nats_url: a highly available scheduler needs the NATS cluster's MQTT listeners in mqtt_url, not the embedded broker")
 	}
 	if c.Enrol.File != "" {
-		add("ha.nats_url: enrolment (enrol.file) needs the embedded broker; it cannot run with ha")
+		add("ha.nats_url: enrolment (enrol.file) cannot run with ha: NATS reads its users from its own configuration (tether-broker natsconf), which the scheduler does not rewrite")
 	}
 	for _, u := range h.NATSURL {
 		p, err := url.Parse(u)

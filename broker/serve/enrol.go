@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -17,16 +18,45 @@ import (
 
 // enroller answers enrolment requests (docs/protocol.md, "Enrolment"):
 // the token's policy (enrol.Decide) against the enrolment file, and for an
-// enrolment the node's password into the embedded broker's credentials
-// file, which the broker then re-reads. One request is decided at a time,
-// so two requests for one node id cannot both be enrolled with different
-// passwords: the second finds the first's and is refused.
+// enrolment the node's password into the broker's password file, which the
+// broker then re-reads (the embedded broker itself; an external one by
+// enrol.reload_command). One request is decided at a time, so two requests
+// for one node id cannot both be enrolled with different passwords: the
+// second finds the first's and is refused.
 type enroller struct {
 	mu     sync.Mutex
-	file   string // enrol.file
-	creds  string // embedded.credentials_file
-	broker embedded
+	file   string       // enrol.file
+	creds  string       // the broker's password file (config.EnrolCredentials)
+	reload func() error // makes the broker re-read creds
 	now    func() time.Time
+}
+
+// reloadTimeout bounds enrol.reload_command.
+const reloadTimeout = 10 * time.Second
+
+// runReload returns a reload that runs argv (enrol.reload_command) and
+// waits for it: an error, with what the command printed, if it does not
+// exit 0 within reloadTimeout.
+func runReload(argv []string) func() error {
+	return func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("enrol.reload_command %q: %w: %s", strings.Join(argv, " "), err, clipOutput(out))
+		}
+		return nil
+	}
+}
+
+// clipOutput is a command's output for an error message: trimmed, at most
+// 200 bytes.
+func clipOutput(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
 }
 
 func (s *scheduler) onEnrol(m session.Message) {
@@ -133,7 +163,7 @@ func (e *enroller) handle(req protocol.EnrolRequest, reserved func(string) bool)
 	}
 	// Also for a repeated request: its first reply may have been lost
 	// before the broker re-read the file.
-	if err := e.broker.Reload(); err != nil {
+	if err := e.reload(); err != nil {
 		return reply, err
 	}
 	return reply, nil

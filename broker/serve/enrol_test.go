@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,5 +101,17 @@ func TestEnrolTwentyAgents(t *testing.T) {
 	}
 	if len(st.Pending) != 2 || st.Token(tok.ID).UsesLeft != 0 {
 		t.Errorf("pending %+v, uses left %d", st.Pending, st.Token(tok.ID).UsesLeft)
+	}
+}
+
+// TestReloadCommand: enrol.reload_command's failure is an error naming the
+// command with what it printed; its success is nil.
+func TestReloadCommand(t *testing.T) {
+	if err := runReload([]string{"true"})(); err != nil {
+		t.Fatalf("true: %v", err)
+	}
+	err := runReload([]string{"sh", "-c", "echo mosquitto is not running >&2; exit 3"})()
+	if err == nil || !strings.Contains(err.Error(), "mosquitto is not running") || !strings.Contains(err.Error(), "exit status 3") {
+		t.Fatalf("a failing reload: %v", err)
 	}
 }

@@ -183,8 +183,13 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		s, err = newScheduler(cfg, o, brokers, password, st, ld, key, lead)
 		if err == nil {
 			s.rx = rx
-			if cfg.Enrol.File != "" && broker != nil {
-				s.enrol = &enroller{file: cfg.Enrol.File, creds: cfg.Embedded.CredentialsFile, broker: broker, now: time.Now}
+			if cfg.Enrol.File != "" {
+				s.enrol = &enroller{file: cfg.Enrol.File, creds: cfg.EnrolCredentials(), now: time.Now}
+				if broker != nil {
+					s.enrol.reload = broker.Reload
+				} else {
+					s.enrol.reload = runReload(cfg.Enrol.ReloadCommand) // Validate: set with mqtt_url
+				}
 			}
 			err = s.openBlobs(ctx)
 		}
