@@ -31,7 +31,11 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  [ -n "${LOAD_KEEP:-}" ] && echo "load: kept $work" >&2 || rm -rf "$work"
+  if [ -n "${LOAD_KEEP:-}" ]; then
+    echo "load: kept $work" >&2
+  else
+    rm -rf "$work"
+  fi
 }
 trap cleanup EXIT
 
