@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,12 +18,11 @@ import (
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/tether-edge/tether/pkg/task"
 	"github.com/tether-edge/tether/pkg/testenv"
+	"github.com/tether-edge/tether/pkg/testenv/mqtttest"
 )
 
 // TestWedgedStoreStopsTheAgentAndLosesNothing runs a real agent process
@@ -249,22 +246,8 @@ type recordingBroker struct {
 
 func newRecordingBroker(t *testing.T, region, node string) *recordingBroker {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.AddListener(listeners.NewNet("t", ln)); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	b := &recordingBroker{srv: srv, addr: ln.Addr().String(), ts: map[uint64]string{}, kinds: map[string]int{}}
+	srv, url := mqtttest.Start(t)
+	b := &recordingBroker{srv: srv, addr: strings.TrimPrefix(url, "tcp://"), ts: map[uint64]string{}, kinds: map[string]int{}}
 	prefix := "tether/v1/" + region + "/nodes/" + node + "/"
 	for _, kind := range []string{"metrics", "tasks"} {
 		if err := srv.Subscribe(prefix+kind, 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {

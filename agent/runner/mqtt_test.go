@@ -3,14 +3,11 @@ package runner
 import (
 	"context"
 	"log/slog"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/tether-edge/tether/agent/uplink"
@@ -18,6 +15,7 @@ import (
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/task"
 	"github.com/tether-edge/tether/pkg/testenv"
+	"github.com/tether-edge/tether/pkg/testenv/mqtttest"
 )
 
 // TestAssignmentOverMQTT wires the runner to an uplink as the agent does
@@ -58,21 +56,7 @@ type wire struct {
 
 func newWire(t *testing.T) *wire {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.AddListener(listeners.NewNet("t", ln)); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv, url := mqtttest.Start(t)
 	w := &wire{}
 	if err := srv.Subscribe("tether/v1/r1/nodes/n1/tasks", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
 		ev, err := task.DecodeEvent(pk.Payload)
@@ -92,7 +76,7 @@ func newWire(t *testing.T) *wire {
 	var r *Runner
 	up, err := uplink.New(uplink.Options{Region: "r1", Node: node, Outbox: uplink.StoreOutbox(f.st), StoreID: f.st.ID(),
 		Logger: testenv.Logger(t, slog.LevelInfo), OnTask: func(p []byte) { r.Submit(p) },
-		Session: session.Options{Brokers: []string{"tcp://" + ln.Addr().String()}, KeepAlive: 5 * time.Second,
+		Session: session.Options{Brokers: []string{url}, KeepAlive: 5 * time.Second,
 			Backoff: backoff.Policy{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}}})
 	if err != nil {
 		t.Fatal(err)

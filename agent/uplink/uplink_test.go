@@ -4,15 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"go.uber.org/goleak"
 
@@ -20,6 +16,7 @@ import (
 	"github.com/tether-edge/tether/pkg/protocol"
 	"github.com/tether-edge/tether/pkg/session"
 	"github.com/tether-edge/tether/pkg/testenv"
+	"github.com/tether-edge/tether/pkg/testenv/mqtttest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -35,21 +32,8 @@ type recorder struct {
 
 func startBroker(t *testing.T) *recorder {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &recorder{srv: mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)}),
-		url: "tcp://" + ln.Addr().String()}
-	if err := r.srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.srv.AddListener(listeners.NewNet("t", ln)); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
+	r := &recorder{}
+	r.srv, r.url = mqtttest.Start(t)
 	if err := r.srv.Subscribe("tether/v1/#", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
 		r.mu.Lock()
 		r.msgs = append(r.msgs, pk)
@@ -57,7 +41,6 @@ func startBroker(t *testing.T) *recorder {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.srv.Close() })
 	return r
 }
 

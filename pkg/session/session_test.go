@@ -15,37 +15,19 @@ import (
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"go.uber.org/goleak"
 
 	"github.com/tether-edge/tether/pkg/backoff"
 	"github.com/tether-edge/tether/pkg/testenv"
+	"github.com/tether-edge/tether/pkg/testenv/mqtttest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// startBroker runs an open mochi broker on a loopback port for one test.
-func startBroker(t *testing.T) (*mochi.Server, string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.AddListener(listeners.NewNet("t", ln)); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv, "tcp://" + ln.Addr().String()
-}
+// startBroker runs an open broker on a loopback port for one test.
+func startBroker(t *testing.T) (*mochi.Server, string) { return mqtttest.Start(t) }
 
 func fastOptions(brokers ...string) Options {
 	return Options{

@@ -8,17 +8,15 @@ package mqttdtest
 import (
 	"context"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/tether-edge/tether/broker/mqttd"
+	"github.com/tether-edge/tether/pkg/testenv/mqtttest"
 )
 
 // Start runs an embedded broker with opts until the test ends and returns
@@ -80,28 +78,10 @@ func Credentials(t testing.TB, users map[string]string) string {
 // was seen to (docs/scaling.md).
 func StartOpen(t testing.TB, swallow func(clientID string) bool) (*mochi.Server, string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if swallow == nil {
+		return mqtttest.Start(t)
 	}
-	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
-	hooks := []mochi.Hook{new(auth.AllowHook)}
-	if swallow != nil {
-		hooks = append(hooks, &swallowHook{swallow: swallow})
-	}
-	for _, h := range hooks {
-		if err := srv.AddHook(h, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := srv.AddListener(listeners.NewNet("t", ln)); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv, "tcp://" + ln.Addr().String()
+	return mqtttest.Start(t, &swallowHook{swallow: swallow})
 }
 
 type swallowHook struct {
