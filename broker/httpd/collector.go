@@ -22,6 +22,7 @@ type BrokerStats struct {
 	MessagesDropped                       int64
 	BytesReceived, BytesSent              int64
 	Retained, Inflight                    int64
+	Refused                               int64 // refused without a PUBACK: a full persistent session
 }
 
 // TaskStats are the task store's counts by state.
@@ -69,6 +70,7 @@ var (
 	descRetained     = prometheus.NewDesc("tether_broker_retained_messages", "Retained messages held by the embedded broker.", nil, nil)
 	descInflight     = prometheus.NewDesc("tether_broker_inflight_messages", "QoS 1 and 2 messages in flight.", nil, nil)
 	descPacketsDrop  = prometheus.NewDesc("tether_broker_messages_dropped_total", "Messages dropped to clean-session subscribers that fell behind (never to persistent sessions).", nil, nil)
+	descRefused      = prometheus.NewDesc("tether_broker_messages_refused_total", "Publishes refused without a PUBACK because a persistent session they go to was full (sent again by their publisher).", nil, nil)
 	descTasks        = prometheus.NewDesc("tether_tasks", "Tasks in the scheduler's store, by state.", []string{"state"}, nil)
 )
 
@@ -84,7 +86,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descNodes, descThrottledAll, descDuplicates, descRejected, descNotExported,
 		descGapsAll, descPendingAll, descInfo, descOnline, descCPU, descMem, descTemp, descLinkRTT, descLinkRate, descLinkUpRate, descWANRTT, descWANRate, descWANSamples, descThrottled, descLastSeen,
 		descPending, descOutboxLost, descGaps, descClients, descMsgs, descBytes, descRetained, descInflight,
-		descPacketsDrop, descTasks, descUnplaced, descUnplaceable, descPreempted} {
+		descPacketsDrop, descRefused, descTasks, descUnplaced, descUnplaceable, descPreempted} {
 		ch <- d
 	}
 }
@@ -119,6 +121,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(ch, descRetained, float64(s.Retained))
 		gauge(ch, descInflight, float64(s.Inflight))
 		counter(ch, descPacketsDrop, float64(s.MessagesDropped))
+		counter(ch, descRefused, float64(s.Refused))
 	}
 	if c.tasks != nil {
 		st := c.tasks()

@@ -2,6 +2,7 @@ package mqttd
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -78,6 +79,9 @@ type flowHook struct {
 	recheck time.Duration
 	stop    chan struct{} // closed when the broker stops: holding ends
 	refused *logging.Every
+	// refusals counts the publishes refused without acknowledgement
+	// because a session they go to was full (Stats.Refused).
+	refusals atomic.Int64
 
 	mu      sync.Mutex               // guards rooms and pending
 	rooms   map[string]*room         // subscriber client id → its room
@@ -126,6 +130,7 @@ func (h *flowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 		return pk, nil
 	}
 	if full := h.reserve(cl, targets, h.holdable(cl), true); full != "" {
+		h.refusals.Add(1)
 		h.refused.Warn("message refused without acknowledgement: a persistent session it goes to is full",
 			"client", cl.ID, "session", full, "topic", pk.TopicName)
 		return pk, packets.ErrRejectPacket

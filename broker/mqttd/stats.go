@@ -11,6 +11,12 @@ type Stats struct {
 	BytesSent           int64
 	Retained            int64 // retained messages held now
 	Inflight            int64 // QoS 1/2 messages awaiting acknowledgement
+	// Refused counts publishes refused without a PUBACK because a
+	// persistent session they go to was full and their publisher may not
+	// be held (a scheduler), or its connection ended while held: each is
+	// sent again by its publisher; a count that climbs names a node that
+	// has stopped reading its commands.
+	Refused int64
 }
 
 // Stats returns the broker's counters now.
@@ -20,5 +26,6 @@ func (s *Server) Stats() Stats {
 		ClientsConnected: i.ClientsConnected, ClientsDisconnected: i.ClientsDisconnected,
 		MessagesReceived: i.MessagesReceived, MessagesSent: i.MessagesSent, MessagesDropped: i.MessagesDropped,
 		BytesReceived: i.BytesReceived, BytesSent: i.BytesSent, Retained: i.Retained, Inflight: i.Inflight,
+		Refused: s.flow.refusals.Load(),
 	}
 }

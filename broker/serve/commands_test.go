@@ -24,7 +24,7 @@ import (
 func TestCommandsAreNotHeldByAFullSession(t *testing.T) {
 	t.Parallel()
 	const room = 16
-	_, url := mqttdtest.Start(t, mqttd.Options{Region: "default", AllowAnonymous: true,
+	srv, url := mqttdtest.Start(t, mqttd.Options{Region: "default", AllowAnonymous: true,
 		SchedulerUsers: []string{"sched"}, MaxInflight: room, Logger: testenv.Logger(t, slog.LevelError)})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -64,7 +64,7 @@ func TestCommandsAreNotHeldByAFullSession(t *testing.T) {
 	wg.Add(1)
 	go func() { defer wg.Done(); s.commandLoop(ctx) }()
 	s.actions <- nodeAction{"pi-bad", fleet.AskRebirth}
-	time.Sleep(200 * time.Millisecond) // kept: the refused publish has no event to wait for; it is on the wire well within this
+	testenv.Eventually(t, 5*time.Second, "the broker to refuse the request to pi-bad's full session", func() bool { return srv.Stats().Refused == 1 })
 	asked := time.Now()
 	s.actions <- nodeAction{"pi-good", fleet.AskRebirth}
 	select {

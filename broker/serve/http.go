@@ -59,6 +59,7 @@ func (s *scheduler) newHTTP(broker embedded) (*httpd.Server, error) {
 				ClientsConnected: st.ClientsConnected, ClientsDisconnected: st.ClientsDisconnected,
 				MessagesReceived: st.MessagesReceived, MessagesSent: st.MessagesSent, MessagesDropped: st.MessagesDropped,
 				BytesReceived: st.BytesReceived, BytesSent: st.BytesSent, Retained: st.Retained, Inflight: st.Inflight,
+				Refused: st.Refused,
 			}
 		}
 	}

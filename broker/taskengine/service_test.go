@@ -136,7 +136,7 @@ func TestPublisherStopsWithStatusesQueued(t *testing.T) {
 func TestPublisherIsNotHeldByAFullSession(t *testing.T) {
 	t.Parallel()
 	const room = 16
-	_, url := mqttdtest.Start(t, mqttd.Options{Region: "default", AllowAnonymous: true,
+	srv, url := mqttdtest.Start(t, mqttd.Options{Region: "default", AllowAnonymous: true,
 		SchedulerUsers: []string{"sched"}, MaxInflight: room, Logger: testenv.Logger(t, slog.LevelError)})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -164,7 +164,7 @@ func TestPublisherIsNotHeldByAFullSession(t *testing.T) {
 	}
 	p.enqueue(fill)
 	held.Wait()
-	time.Sleep(200 * time.Millisecond) // kept: the refused publish has no event to wait for; it is on the wire well within this
+	testenv.Eventually(t, 5*time.Second, "the broker to refuse the message to pi-bad's full session", func() bool { return srv.Stats().Refused == 1 })
 	sent := time.Now()
 	p.enqueue([]Message{cmd("pi-good", 0)})
 	select {
