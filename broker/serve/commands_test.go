@@ -64,7 +64,7 @@ func TestCommandsAreNotHeldByAFullSession(t *testing.T) {
 	wg.Add(1)
 	go func() { defer wg.Done(); s.commandLoop(ctx) }()
 	s.actions <- nodeAction{"pi-bad", fleet.AskRebirth}
-	testenv.Eventually(t, 5*time.Second, "the broker to refuse the request to pi-bad's full session", func() bool { return srv.Stats().Refused == 1 })
+	testenv.Eventually(t, 5*time.Second, "the broker to refuse the request to pi-bad's full session", func() bool { return srv.Stats().Refused >= 1 })
 	asked := time.Now()
 	s.actions <- nodeAction{"pi-good", fleet.AskRebirth}
 	select {

@@ -164,7 +164,7 @@ func TestPublisherIsNotHeldByAFullSession(t *testing.T) {
 	}
 	p.enqueue(fill)
 	held.Wait()
-	testenv.Eventually(t, 5*time.Second, "the broker to refuse the message to pi-bad's full session", func() bool { return srv.Stats().Refused == 1 })
+	testenv.Eventually(t, 5*time.Second, "the broker to refuse the message to pi-bad's full session", func() bool { return srv.Stats().Refused >= 1 })
 	sent := time.Now()
 	p.enqueue([]Message{cmd("pi-good", 0)})
 	select {
