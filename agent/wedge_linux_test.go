@@ -87,7 +87,7 @@ func TestWedgedStoreStopsTheAgentAndLosesNothing(t *testing.T) {
 	// The link goes down: what the store commits from now on waits in it.
 	link.Cut()
 	delivered := b.maxSeq()
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // kept: a second of the agent journaling with its link down, the backlog the test needs
 	filler := filepath.Join(mnt, "filler")
 	var fillErr error
 	trap := newFillTrap(t, filepath.Join(data, "store"), ".mem", func() { fillErr = fillFilesystem(filler) })

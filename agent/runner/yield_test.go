@@ -26,7 +26,7 @@ func TestYieldCheckpointsABuiltinThenEndsIt(t *testing.T) {
 	spec := sleepSpec(400, 10, 300, true)
 	f.submit(assignment("long", 1, spec))
 	f.waitState("long", 1, task.EventRunning)
-	time.Sleep(300 * time.Millisecond) // some 30 units, far from the checkpoint at 300
+	time.Sleep(300 * time.Millisecond) // kept: some 30 units run, far from the checkpoint at 300 (a time, not an event, is what places the yield)
 	f.submit(yieldAssignment("long", 1))
 	y := f.waitState("long", 1, task.EventYielded)
 	evs := of(f.events(), "long")

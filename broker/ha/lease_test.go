@@ -83,7 +83,7 @@ func TestResignHandsOver(t *testing.T) {
 	rb, _ := c.open(t, "b", 2)
 	ta := mustCampaign(t, ra)
 	chb := campaign(t, rb)
-	time.Sleep(testTTL) // b polls a held lease a few times
+	time.Sleep(testTTL) // kept: b polls a held lease a few times against the NATS cluster (a real process); what is proven is that it does not take it
 	resigned := time.Now()
 	ta.Resign()
 	if ta.Valid() {

@@ -117,7 +117,7 @@ func TestPublisherStopsWithStatusesQueued(t *testing.T) {
 		defer close(done)
 		p.run(pctx)
 	}()
-	time.Sleep(100 * time.Millisecond) // a window sent, its PUBACKs held
+	time.Sleep(100 * time.Millisecond) // kept: a window sent, its PUBACKs held by a receiver never started; no event says the window is out
 	stop()
 	select {
 	case <-done:

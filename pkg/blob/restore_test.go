@@ -39,7 +39,7 @@ func TestWantOfABlobBeingRestored(t *testing.T) {
 					return false
 				}
 				restoring.Go(func() {
-					time.Sleep(retry / 2)
+					time.Sleep(retry / 2) // kept: synctest's clock, the bucket's restore taking this long
 					if _, err := schedStore.Put(bytes.NewReader(data), int64(len(data))); err != nil {
 						t.Error(err)
 					}

@@ -35,7 +35,7 @@ func newServedLink(t *testing.T, size int, perChunk time.Duration, confirm bool)
 		Send: func(_ context.Context, _ string, _ byte, frame []byte) error {
 			m, _ := Decode(frame)
 			if m.Type == TypeChunk {
-				time.Sleep(perChunk)
+				time.Sleep(perChunk) // kept: synctest's clock, the link's pace
 				if l.lose.CompareAndSwap(m.Offset, -1) {
 					return nil // lost on the way
 				}
@@ -160,7 +160,7 @@ func TestServedHaveBeforeTheLastChunkIsNoSample(t *testing.T) {
 		h, err := NewEndpoint(EndpointOptions{Store: hs,
 			Send: func(_ context.Context, _ string, _ byte, frame []byte) error {
 				if m, _ := Decode(frame); m.Type == TypeChunk {
-					time.Sleep(time.Second)
+					time.Sleep(time.Second) // kept: synctest's clock, a chunk a second
 				}
 				return nil
 			},
@@ -175,14 +175,14 @@ func TestServedHaveBeforeTheLastChunkIsNoSample(t *testing.T) {
 		w, _ := (&Message{Type: TypeWant, ID: id, Length: id.Size}).Encode()
 		have, _ := (&Message{Type: TypeHave, ID: id}).Encode()
 		h.Handle("pi-a", w)
-		time.Sleep(2500 * time.Millisecond) // the third chunk is on its way, the fourth not yet
+		time.Sleep(2500 * time.Millisecond) // kept: synctest's clock; the third chunk is on its way, the fourth not yet
 		h.Handle("pi-a", have)
-		time.Sleep(5 * time.Second)
+		time.Sleep(5 * time.Second) // kept: synctest's clock; what is proven is an absence
 		if len(got) != 0 {
 			t.Fatalf("a have before the last chunk measured %+v", got)
 		}
 		h.Handle("pi-a", w)
-		time.Sleep(4500 * time.Millisecond) // all four handed over
+		time.Sleep(4500 * time.Millisecond) // kept: synctest's clock; all four handed over
 		h.Handle("pi-a", have)
 		synctest.Wait()
 		want := ServeStats{Bytes: id.Size, Elapsed: 4500 * time.Millisecond}

@@ -224,7 +224,7 @@ Subsystem sftp internal-sftp
 		if time.Now().After(deadline) {
 			t.Fatalf("ssh to the test sshd: %v\n%s\nsshd:\n%s", err, out, log.String())
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // kept: polling the test's sshd, a real external process
 	}
 }
 
