@@ -15,7 +15,6 @@ import (
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"go.uber.org/goleak"
 
@@ -301,25 +300,11 @@ func (h *refuseHook) OnACLCheck(_ *mochi.Client, topic string, write bool) bool 
 // runs once, when the last refusal is overcome. Before, the
 // session logged the refusal and ran the whole connection without it.
 func TestRefusedSubscriptionIsRetried(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
 	hook := &refuseHook{filter: "cmd/#"}
 	hook.refusals.Store(3)
-	if err := srv.AddHook(hook, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.AddListener(listeners.NewNet("t", ln)); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, url := mqtttest.StartWith(t, hook)
 
-	opts := fastOptions("tcp://" + ln.Addr().String())
+	opts := fastOptions(url)
 	var subscribedAt []int32 // cmd/# asks when OnSubscribed ran
 	var subMu sync.Mutex
 	opts.OnSubscribed = func(*Session) {

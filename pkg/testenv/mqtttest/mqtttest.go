@@ -20,12 +20,21 @@ import (
 // (tcp://127.0.0.1:port).
 func Start(t testing.TB, hooks ...mochi.Hook) (*mochi.Server, string) {
 	t.Helper()
+	return StartWith(t, append([]mochi.Hook{new(auth.AllowHook)}, hooks...)...)
+}
+
+// StartWith is Start with only the given hooks, for a test whose hook
+// decides who connects and what they may read (mochi allows an ACL check
+// as soon as one hook does, so beside Start's allow-all hook it would never
+// be asked).
+func StartWith(t testing.TB, hooks ...mochi.Hook) (*mochi.Server, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	for _, h := range append([]mochi.Hook{new(auth.AllowHook)}, hooks...) {
+	for _, h := range hooks {
 		if err := srv.AddHook(h, nil); err != nil {
 			t.Fatal(err)
 		}
