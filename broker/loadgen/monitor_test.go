@@ -52,8 +52,14 @@ func TestMonitorConnectsAgain(t *testing.T) {
 		}
 	}
 	got := func() int64 { return m.otherBytes.Load() }
+	// The monitor does not wait for its SUBACK: publish once the broker
+	// holds the subscription, or the messages go to nobody.
+	testenv.Eventually(t, 10*time.Second, "the monitor's subscription on the broker", func() bool {
+		_, ok := srv.Topics.Subscribers(topic).Subscriptions[m.id]
+		return ok
+	})
 	publish(3)
-	testenv.Eventually(t, 5*time.Second, "the first three messages", func() bool { return got() >= 3*size })
+	testenv.Eventually(t, 10*time.Second, "the first three messages", func() bool { return got() >= 3*size })
 	before := got()
 	cl, ok := srv.Clients.Get(m.id)
 	if !ok {
