@@ -51,12 +51,17 @@ type Config struct {
 	// FleetInterval is the shortest time between two publications of the
 	// retained fleet summary and table.
 	FleetInterval time.Duration `yaml:"fleet_interval"`
-	// FleetRowRefresh is how long a node's fleet row whose only changes
-	// are measurements (CPU, memory, last seen, seq) waits before it is
-	// published again (0: 60 fleet intervals, 1 min by default); changes
-	// of state go out within a fleet interval. Shorter is fresher rows and
-	// more monitor traffic (docs/protocol.md, Fleet rows).
+	// FleetRowRefresh is how long a node's fleet row whose changes are
+	// measurements past their bands (CPU ±10 points, memory ±5, °C ±2,
+	// missing and duplicate counts, the outbox's losses) waits before it
+	// is published again (0: 60 fleet intervals, 1 min by default);
+	// changes of state go out within a fleet interval. Shorter is fresher
+	// rows and more monitor traffic (docs/protocol.md, Fleet rows).
 	FleetRowRefresh time.Duration `yaml:"fleet_row_refresh"`
+	// FleetRowIdleRefresh is how long a row whose only changes move with
+	// every report (last seen, seq, readings within their bands) waits
+	// (0: 5 row refreshes, 5 min by default).
+	FleetRowIdleRefresh time.Duration `yaml:"fleet_row_idle_refresh"`
 
 	Tasks     Tasks     `yaml:"tasks"`
 	Blobs     Blobs     `yaml:"blobs"`
@@ -188,6 +193,14 @@ func (c *Config) RowRefresh() time.Duration {
 	return 60 * c.FleetInterval
 }
 
+// RowIdleRefresh is FleetRowIdleRefresh with its default applied.
+func (c *Config) RowIdleRefresh() time.Duration {
+	if c.FleetRowIdleRefresh > 0 {
+		return c.FleetRowIdleRefresh
+	}
+	return 5 * c.RowRefresh()
+}
+
 // UsesEmbedded reports whether serve runs its own broker.
 func (c *Config) UsesEmbedded() bool { return len(c.MQTTURL) == 0 }
 
@@ -259,6 +272,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FleetRowRefresh != 0 && (c.FleetRowRefresh < c.FleetInterval || c.FleetRowRefresh > time.Hour) {
 		add("fleet_row_refresh %v: use between fleet_interval (%v) and 1h, or 0 for 60 fleet intervals", c.FleetRowRefresh, c.FleetInterval)
+	}
+	if c.FleetRowIdleRefresh != 0 && (c.FleetRowIdleRefresh < c.RowRefresh() || c.FleetRowIdleRefresh > 24*time.Hour) {
+		add("fleet_row_idle_refresh %v: use between the row refresh (%v) and 24h, or 0 for 5 row refreshes", c.FleetRowIdleRefresh, c.RowRefresh())
 	}
 	if c.FleetInterval < 100*time.Millisecond || c.FleetInterval > time.Hour {
 		add("fleet_interval %v: use between 100ms and 1h", c.FleetInterval)

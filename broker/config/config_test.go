@@ -46,9 +46,11 @@ func TestValidateMessages(t *testing.T) {
 		"huge interval": {func(c *Config) { c.FleetInterval = 1 << 62 }, "fleet_interval"},
 		// MQTT carries the keepalive in 16 bits of seconds: a longer one
 		// would wrap.
-		"keepalive past 65535 s": {func(c *Config) { c.KeepAlive = 65536 * time.Second }, "keepalive"},
-		"offline_grace a year":   {func(c *Config) { c.OfflineGrace = 365 * 24 * time.Hour }, "offline_grace"},
-		"no tasks dir":           {func(c *Config) { c.Tasks.Dir = "" }, "tasks.dir"},
+		"keepalive past 65535 s":                 {func(c *Config) { c.KeepAlive = 65536 * time.Second }, "keepalive"},
+		"offline_grace a year":                   {func(c *Config) { c.OfflineGrace = 365 * 24 * time.Hour }, "offline_grace"},
+		"no tasks dir":                           {func(c *Config) { c.Tasks.Dir = "" }, "tasks.dir"},
+		"idle refresh under the refresh":         {func(c *Config) { c.FleetRowRefresh, c.FleetRowIdleRefresh = time.Minute, 30*time.Second }, "fleet_row_idle_refresh"},
+		"idle refresh under the default refresh": {func(c *Config) { c.FleetRowIdleRefresh = 30 * time.Second }, "fleet_row_idle_refresh"},
 		"enrol, external broker, no reload": {func(c *Config) {
 			c.MQTTURL, c.Enrol.File, c.Enrol.CredentialsFile = []string{"tcp://127.0.0.1:1883"}, "/var/lib/tether/enrol.json", "/etc/mosquitto/creds"
 		}, "enrol.reload_command"},

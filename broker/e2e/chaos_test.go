@@ -412,7 +412,7 @@ func startChaosScheduler(s *taskSite, cfg string, nofile int) *proc {
 	args := []string{"-c", `ulimit -n "$0" && exec "$@"`, strconv.Itoa(nofile), s.broker, "serve", "--config", cfg,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", s.port), "--credentials-file", s.creds,
 		"--password-file", filepath.Join(s.dir, "tether-scheduler.pw"), "--signing-key-file", s.key,
-		"--fleet-row-refresh", "1s", "--node-lost-grace", "20s"}
+		"--fleet-row-refresh", "1s", "--fleet-row-idle-refresh", "1s", "--node-lost-grace", "20s"}
 	p := s.start("tether-broker serve (ulimit -n "+strconv.Itoa(nofile)+")", "bash", args...)
 	s.waitPort()
 	s.scheduler = p

@@ -75,7 +75,7 @@ func startHARegionOn(t *testing.T, nodes []string, hosts *netns.Net) *haRegion {
 // operator's second ask.
 func (r *haRegion) startScheduler(holder string, first int) *proc {
 	args := []string{"serve", "--password-file", filepath.Join(r.s.dir, "tether-scheduler.pw"),
-		"--signing-key-file", r.key, "--log-level", "debug", "--fleet-row-refresh", "1s", "--ha-holder", holder,
+		"--signing-key-file", r.key, "--log-level", "debug", "--fleet-row-refresh", "1s", "--fleet-row-idle-refresh", "1s", "--ha-holder", holder,
 		"--node-lost-grace", "3s", "--self-probe", "10s", "--tasks-dir", filepath.Join(r.s.dir, "sched-"+holder, "tasks")}
 	for _, u := range r.c.URLs(first) {
 		args = append(args, "--mqtt-url", u)

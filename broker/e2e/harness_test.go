@@ -249,7 +249,7 @@ func (s *site) startScheduler(extra ...string) *proc {
 		"--password-file", filepath.Join(s.dir, "tether-scheduler.pw"), "--log-level", "debug",
 		// The tests read seq and metrics from the fleet rows: refresh them
 		// every second instead of holding measurement-only changes a minute.
-		"--fleet-row-refresh", "1s"}, extra...)
+		"--fleet-row-refresh", "1s", "--fleet-row-idle-refresh", "1s"}, extra...)
 	p := s.start("tether-broker serve", s.broker, args...)
 	s.waitPort()
 	s.scheduler = p

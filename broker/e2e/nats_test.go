@@ -47,7 +47,7 @@ func startNATSRegion(t *testing.T, nodes []string, schedFirst int) *natsRegion {
 	r := &natsRegion{s: s, c: natstest.Start(t, "default", out)}
 	r.usePort(schedFirst)
 	args := []string{"serve", "--password-file", filepath.Join(s.dir, "tether-scheduler.pw"),
-		"--log-level", "debug", "--fleet-row-refresh", "1s"}
+		"--log-level", "debug", "--fleet-row-refresh", "1s", "--fleet-row-idle-refresh", "1s"}
 	for _, u := range r.c.URLs(schedFirst) {
 		args = append(args, "--mqtt-url", u)
 	}

@@ -71,7 +71,11 @@ func TestProbeSilenceBacksOff(t *testing.T) {
 func TestSilentNodeHoldsNoProbeSlots(t *testing.T) {
 	t.Parallel()
 	s := newSiteCfg(t, func(users map[string]string) { users["quiet"] = "node-pw"; users["chatty"] = "node-pw" },
-		func(c *config.Config) { c.Placement.LinkProbe = time.Second })
+		func(c *config.Config) {
+			// The row shows the link's sample count, which only the idle
+			// refresh publishes: as often as the row refresh here.
+			c.Placement.LinkProbe, c.FleetRowRefresh, c.FleetRowIdleRefresh = time.Second, 6*time.Second, 6*time.Second
+		})
 	topics, _ := protocol.NewTopics("default")
 	var wants atomic.Int64
 	quiet := dial(t, s.url, "quiet", "quiet", "node-pw")

@@ -45,7 +45,12 @@ func TestFetchesFromTheSchedulerMeasureTheLinkToTheNode(t *testing.T) {
 	}
 	_ = st.Close()
 	tiny, whole, retried, unconfirmed := ids[0], ids[1], ids[2], ids[3]
-	s := newSiteCfg(t, nil, func(c *config.Config) { c.Blobs.Dir = blobDir; c.Placement.LinkProbe = 0 })
+	s := newSiteCfg(t, nil, func(c *config.Config) {
+		c.Blobs.Dir, c.Placement.LinkProbe = blobDir, 0
+		// The link's sample counts, which the test reads from the row,
+		// go out at the idle refresh: as often as the row refresh here.
+		c.FleetRowIdleRefresh = c.RowRefresh()
+	})
 	topics, _ := protocol.NewTopics("default")
 
 	sess := dial(t, s.url, "pi-a", "pi-a", "node-pw")

@@ -19,13 +19,26 @@ import (
 // restart of many agents at once becomes a few passes, not thousands.
 const minUrgentGap = 100 * time.Millisecond
 
-// A row whose only changes are measurements (CPU, memory, temperature,
-// last seen, seq, backlog, the measured link) waits config.RowRefresh before it is published
-// again: 60 fleet intervals, 1 min, by default. A node reports every
-// 10 s or so, ~400 bytes; its ~300-byte row once a minute adds ~8 % to
-// what a monitor of tether/v1/<region>/# receives. Changes of state
-// (facts, duplicate, gaps, throttled) wait one fleet interval at most;
-// a change of online state or reason goes out on the next pass.
+// How long a changed row waits, from its previous publication:
+//
+//   - a change of online state or reason: the next pass (minUrgentGap);
+//   - another change of state (facts, duplicate, gaps, throttled, disk
+//     full, first metrics): one fleet interval;
+//   - a measurement that moved past its band (moved: the bands of the
+//     agent's own change-only filter, about the smallest move that would
+//     change a placement) or the node's missing, duplicate or outbox
+//     loss counts: config.RowRefresh, 60 fleet intervals (1 min) by
+//     default;
+//   - only what moves with every report — last seen, seq, the time of
+//     the measurement, readings within their bands, link sample counts:
+//     config.RowIdleRefresh, 5 row refreshes (5 min) by default.
+//
+// Every report moves a row's last seen and seq, so before the idle rule
+// every node's row went out once a minute: 19.5 % more bytes to a
+// monitor of tether/v1/<region>/# than the reports themselves at 10,000
+// load-generator sessions (docs/benchmarks.md). An online row's last
+// seen says little (the node would be offline after its heartbeat and
+// grace); a monitor that wants every reading subscribes to the reports.
 
 // rowWindow bounds the rows published and not yet acknowledged.
 const rowWindow = 256
@@ -114,7 +127,7 @@ func (s *scheduler) publishFleet(ctx context.Context, v *views, now time.Time) t
 	} else {
 		s.publish(ctx, session.Message{Topic: s.topics.FleetSummary(), QoS: 1, Retained: true, Payload: b})
 	}
-	gap, refresh := s.cfg.FleetInterval, s.cfg.RowRefresh()
+	gap, refresh, idle := s.cfg.FleetInterval, s.cfg.RowRefresh(), s.cfg.RowIdleRefresh()
 	clear(v.fresh)
 	s.fleet.Drain(fleet.ForView, func(n fleet.Node) {
 		row := fleet.Row(n)
@@ -130,8 +143,10 @@ func (s *scheduler) publishFleet(ctx context.Context, v *views, now time.Time) t
 			v.fresh[n.ID] = row
 		case stateOf(p.row) != stateOf(row):
 			v.hold(n.ID, p.at.Add(gap))
-		case !sameRow(p.row, row):
+		case moved(p.row, row):
 			v.hold(n.ID, p.at.Add(refresh))
+		case !sameRow(p.row, row):
+			v.hold(n.ID, p.at.Add(idle))
 		}
 	})
 	var next time.Time
