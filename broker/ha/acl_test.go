@@ -12,17 +12,25 @@ import (
 
 // TestOnlySchedulersTouchTheStream: on the real cluster, with natsconf's
 // permissions, a node's and a monitor's credentials are refused publishing
-// a lease or an epoch and calling the stream's JetStream API; the lease
-// stays the scheduler's.
+// a lease, an epoch or a signing key, calling the stream's JetStream API
+// (reading a message or making a consumer too), and subscribing to the
+// stream's subjects, the signing key's or the schedulers' inboxes; the
+// lease stays the scheduler's.
 func TestOnlySchedulersTouchTheStream(t *testing.T) {
 	c := startRegion(t)
 	r, _ := c.open(t, "a", 0)
 	tm := mustCampaign(t, r)
 	n := r.names
-	forged := []string{n.lease, n.epoch, n.data + ".ME", "$JS.API.STREAM.INFO." + n.stream,
-		"$JS.API.STREAM.DELETE." + n.stream, "$JS.API.STREAM.PURGE." + n.stream, "$JS.API.STREAM.MSG.DELETE." + n.stream}
+	forged := []string{n.lease, n.epoch, n.data + ".ME", n.key, "$JS.API.STREAM.INFO." + n.stream,
+		"$JS.API.STREAM.DELETE." + n.stream, "$JS.API.STREAM.PURGE." + n.stream, "$JS.API.STREAM.MSG.DELETE." + n.stream,
+		"$JS.API.STREAM.MSG.GET." + n.stream, "$JS.API.DIRECT.GET." + n.stream, "$JS.API.DIRECT.GET." + n.stream + "." + n.key,
+		"$JS.API.CONSUMER.CREATE." + n.stream, "$JS.API.CONSUMER.CREATE." + n.stream + ".c." + n.key}
 	for _, user := range []string{"pi-1", "mon"} {
 		assertRefused(t, c, user, forged, n.prefix+".>")
+		// The region's signing key: neither on its subject nor in the
+		// answers to the scheduler's reads (its _INBOX.>).
+		assertRefused(t, c, user, nil, n.key)
+		assertRefused(t, c, user, nil, "_INBOX.>")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -14,6 +14,8 @@
 //	tether.ha.<region>.s.<key>   a task-store record (key: base32hex, no
 //	                             padding); a delete is an empty message
 //	                             with the Tether-Deleted header and a TTL
+//	tether.ha.<region>.key       the region's signing key (PEM PKCS #8),
+//	                             written once (key.go)
 //
 // Leadership (lease.go): a scheduler acquires the lease by publishing it
 // expecting the subject's last sequence to be 0 (absent, or expired by its

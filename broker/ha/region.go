@@ -109,13 +109,13 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Region, error) {
 
 // names are a region's stream and subjects.
 type names struct {
-	stream, prefix, lease, epoch, data string
+	stream, prefix, lease, epoch, data, key string
 }
 
 // namesFor returns region's names, as natsconf grants them to schedulers.
 func namesFor(region string) names {
 	p := natsconf.HASubjects(region)
-	return names{stream: natsconf.HAStream(region), prefix: p, lease: p + ".lease", epoch: p + ".epoch", data: p + ".s"}
+	return names{stream: natsconf.HAStream(region), prefix: p, lease: p + ".lease", epoch: p + ".epoch", data: p + ".s", key: p + ".key"}
 }
 
 // lease is the lease message's body.
