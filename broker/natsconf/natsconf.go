@@ -68,8 +68,10 @@ func Authorization(users []User, o Options) ([]byte, error) {
 	if err := protocol.ValidateID("region", o.Region); err != nil {
 		return nil, err
 	}
-	if o.Discovery != "" && strings.ContainsAny(o.Discovery, "+#") {
-		return nil, fmt.Errorf("discovery prefix %q has a wildcard", o.Discovery)
+	if o.Discovery != "" {
+		if err := discoveryAllowed(o.Discovery); err != nil {
+			return nil, err
+		}
 	}
 	roles := map[string]string{}
 	for role, names := range map[string][]string{"scheduler": o.Schedulers, "monitor": o.Monitors, "operator": o.Operators} {
@@ -149,6 +151,25 @@ func permissions(user, role string, o Options) (pub, sub []string, err error) {
 	}
 	sub = append(tree(node+"/cmd"), Subject(node+"/"+protocol.KindStatus))
 	return pub, sub, nil
+}
+
+// discoveryAllowed refuses a discovery prefix whose subjects monitors and
+// operators must not read: one protocol.ValidateDiscoveryPrefix refuses
+// (a wildcard, a $-topic such as the blob buckets' $O.…, Tether's own
+// tree), and one whose subject tree overlaps the high-availability
+// streams' (tether.ha.…, which holds the region's signing key) or the
+// inboxes that answer the scheduler's JetStream requests (_INBOX.…).
+func discoveryAllowed(prefix string) error {
+	if err := protocol.ValidateDiscoveryPrefix(prefix); err != nil {
+		return err
+	}
+	s := Subject(prefix)
+	for _, private := range []string{"tether.ha", "_INBOX"} {
+		if s == private || strings.HasPrefix(s, private+".") || strings.HasPrefix(private, s+".") {
+			return fmt.Errorf("discovery prefix %q would let monitors and operators read %s.>", prefix, private)
+		}
+	}
+	return nil
 }
 
 // HAStream is the name of region's high-availability stream (broker/ha):

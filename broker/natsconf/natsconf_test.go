@@ -70,6 +70,13 @@ func TestAuthorization(t *testing.T) {
 		"bad node id":      {[]User{{"a/b", hash}}, Options{Region: "eu-1"}, "not a node id"},
 		"bad region":       {[]User{{"pi-a", hash}}, Options{Region: "eu/1"}, "region"},
 		"duplicate":        {[]User{{"pi-a", hash}, {"pi-a", hash}}, Options{Region: "eu-1"}, "twice"},
+		// Monitors and operators read the discovery tree: never the
+		// region's stream (its signing key), the inboxes or a $-subject.
+		"discovery tether":    {[]User{{"pi-a", hash}}, Options{Region: "eu-1", Discovery: "tether"}, "tether.ha.>"},
+		"discovery tether/ha": {[]User{{"pi-a", hash}}, Options{Region: "eu-1", Discovery: "tether/ha/eu-1"}, "tether.ha.>"},
+		"discovery _INBOX":    {[]User{{"pi-a", hash}}, Options{Region: "eu-1", Discovery: "_INBOX"}, "_INBOX.>"},
+		"discovery $O":        {[]User{{"pi-a", hash}}, Options{Region: "eu-1", Discovery: "$O"}, "$-topic"},
+		"discovery tether/v1": {[]User{{"pi-a", hash}}, Options{Region: "eu-1", Discovery: "tether/v1/x"}, "lies under"},
 	} {
 		if _, err := Authorization(tt.users, tt.o); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want it to say %q", name, err, tt.want)
