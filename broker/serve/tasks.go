@@ -14,21 +14,38 @@ import (
 )
 
 // openTasks opens the task store — in tasks.dir, or with ha in the
-// region's replicated stream — and loads the signing key. A key file
-// that is configured but unusable is an error; no key file leaves tasks
+// region's replicated stream — and loads the signing key: from
+// tasks.signing_key_file, or with ha the region's (signingKey), which a
+// key file must match. A key file that is configured but unusable, or
+// that is not the region's, is an error; no key at all leaves tasks
 // pending, which the engine logs.
 func openTasks(ctx context.Context, cfg config.Config, o Options, lead *leadership) (*taskengine.Store, taskengine.Loaded, ed25519.PrivateKey, error) {
 	log := o.Logger.With("component", "tasks")
 	var key ed25519.PrivateKey
-	if f := cfg.Tasks.SigningKeyFile; f != "" {
+	f := cfg.Tasks.SigningKeyFile
+	if f != "" {
 		var err error
 		if key, err = taskengine.LoadSigningKey(f); err != nil {
 			return nil, taskengine.Loaded{}, nil, err
 		}
-		log.Info("signing key loaded", "key", task.KeyID(key.Public().(ed25519.PublicKey)))
-	} else {
-		log.Error("no signing key (tasks.signing_key_file): tasks are accepted but stay pending; " +
-			"make one with `tether-broker keygen` and pin its public key on the agents")
+		if lead == nil {
+			log.Info("signing key loaded", "key", task.KeyID(key.Public().(ed25519.PublicKey)))
+		}
+	}
+	if lead != nil {
+		var err error
+		if key, err = lead.signingKey(ctx, key, f, log); err != nil {
+			return nil, taskengine.Loaded{}, nil, err
+		}
+	}
+	if key == nil {
+		msg := "no signing key (tasks.signing_key_file): tasks are accepted but stay pending; " +
+			"make one with `tether-broker keygen` and pin its public key on the agents"
+		if lead != nil {
+			msg = "no signing key (tasks.signing_key_file), and none in the region: tasks are accepted but stay pending; " +
+				"make one with `tether-broker keygen`, give it to a scheduler of the region and pin its public key on the agents"
+		}
+		log.Error(msg)
 	}
 	if lead != nil {
 		st, ld, err := lead.store(ctx, o.Logger)

@@ -1,0 +1,119 @@
+package serve
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tether-edge/tether/broker/config"
+	"github.com/tether-edge/tether/broker/natsconf"
+	"github.com/tether-edge/tether/broker/natsconf/natstest"
+	"github.com/tether-edge/tether/broker/taskengine"
+	"github.com/tether-edge/tether/pkg/task"
+	"github.com/tether-edge/tether/pkg/testenv"
+)
+
+// TestSigningKeyLivesInTheRegion: with ha, the first scheduler to act
+// with a key file installs its key in the region; a scheduler with no key
+// file that acts next signs with the region's key; one whose key file
+// holds another key refuses to act, naming both key ids; one whose key
+// file holds the region's key acts with it.
+func TestSigningKeyLivesInTheRegion(t *testing.T) {
+	t.Parallel()
+	const region, user, pw = "eu-1", "sched", "sched-secret"
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := natsconf.Authorization([]natsconf.User{{Name: user, Hash: string(h)}},
+		natsconf.Options{Region: region, Schedulers: []string{user}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := natstest.Start(t, region, auth)
+	k1, f1 := keyFile(t, "region.key")
+	k2, f2 := keyFile(t, "other.key")
+
+	// act runs a scheduler with key file f ("" for none) until its task
+	// store is open, then resigns; it returns openTasks' key and error,
+	// and what the scheduler logged.
+	act := func(holder, f string) (ed25519.PrivateKey, error, string) {
+		t.Helper()
+		cfg := config.Default()
+		cfg.Region, cfg.Username = region, user
+		cfg.HA = config.HA{NATSURL: cluster.ClientURLs(0), Holder: holder, LeaseTTL: 2 * time.Second}
+		cfg.Tasks.SigningKeyFile = f
+		var logs testenv.SyncBuffer
+		log := slog.New(slog.NewTextHandler(io.MultiWriter(&logs, testLogWriter(t)), nil))
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		lead, err := campaign(ctx, cfg, pw, log)
+		if err != nil || lead == nil {
+			t.Fatalf("%s: campaign: %v", holder, err)
+		}
+		defer lead.close()
+		st, _, key, err := openTasks(ctx, cfg, Options{Logger: log}, lead)
+		if st != nil {
+			st.Close()
+		}
+		return key, err, logs.String()
+	}
+
+	key, err, logs := act("sched-a", f1)
+	if err != nil || !key.Equal(k1) || !strings.Contains(logs, `msg="signing key installed in the region from tasks.signing_key_file" component=tasks key=`+keyID(k1)) {
+		t.Fatalf("the first scheduler, with a key file: key %v, err %v; want its key installed in the region. Log:\n%s", key != nil, err, logs)
+	}
+	key, err, logs = act("sched-b", "")
+	if err != nil || !key.Equal(k1) || !strings.Contains(logs, `msg="signing key loaded from the region" component=tasks key=`+keyID(k1)) {
+		t.Fatalf("a scheduler without a key file: key %v, err %v; want the region's key. Log:\n%s", key != nil, err, logs)
+	}
+	key, err, _ = act("sched-c", f2)
+	if key != nil || err == nil || !strings.Contains(err.Error(), keyID(k1)) || !strings.Contains(err.Error(), keyID(k2)) ||
+		!strings.Contains(err.Error(), f2) || !strings.Contains(err.Error(), "refusing to act") {
+		t.Fatalf("a scheduler whose key file holds another key: key %v, err %v; want it refused, naming %s (the region's) and %s (%s)",
+			key != nil, err, keyID(k1), keyID(k2), f2)
+	}
+	t.Logf("refused: %v", err)
+	key, err, logs = act("sched-d", f1)
+	if err != nil || !key.Equal(k1) || !strings.Contains(logs, `msg="signing key loaded; the region holds the same key"`) {
+		t.Fatalf("a scheduler whose key file holds the region's key: key %v, err %v. Log:\n%s", key != nil, err, logs)
+	}
+}
+
+// keyFile writes a new signing key into the test's directory.
+func keyFile(t *testing.T, name string) (ed25519.PrivateKey, string) {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := taskengine.EncodeSigningKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return k, f
+}
+
+func keyID(k ed25519.PrivateKey) string { return task.KeyID(k.Public().(ed25519.PublicKey)) }
+
+// testLogWriter is where a test's scheduler logs beside its capture:
+// stderr under -v, else nowhere.
+func testLogWriter(t *testing.T) io.Writer {
+	if testing.Verbose() {
+		return os.Stderr
+	}
+	return io.Discard
+}
