@@ -28,10 +28,14 @@ import (
 
 // haRegion is a region on a 3-node NATS cluster with highly available
 // schedulers (ha.nats_url): each one a real `tether-broker serve`, all
-// signing with the region's one key.
+// signing with the region's one key, which the first to act installs
+// from its key file into the region's stream.
 type haRegion struct {
 	*natsRegion
 	key, pub string
+	// keyless are the holders started without the key file: they sign
+	// with the key the region's stream holds.
+	keyless map[string]bool
 	// hosts, when set, runs the cluster's nodes and the schedulers (named
 	// by their holder) each in a network namespace of its own.
 	hosts *netns.Net
@@ -75,8 +79,11 @@ func startHARegionOn(t *testing.T, nodes []string, hosts *netns.Net) *haRegion {
 // operator's second ask.
 func (r *haRegion) startScheduler(holder string, first int) *proc {
 	args := []string{"serve", "--password-file", filepath.Join(r.s.dir, "tether-scheduler.pw"),
-		"--signing-key-file", r.key, "--log-level", "debug", "--fleet-row-refresh", "1s", "--fleet-row-idle-refresh", "1s", "--ha-holder", holder,
+		"--log-level", "debug", "--fleet-row-refresh", "1s", "--fleet-row-idle-refresh", "1s", "--ha-holder", holder,
 		"--node-lost-grace", "3s", "--self-probe", "10s", "--tasks-dir", filepath.Join(r.s.dir, "sched-"+holder, "tasks")}
+	if !r.keyless[holder] {
+		args = append(args, "--signing-key-file", r.key)
+	}
 	for _, u := range r.c.URLs(first) {
 		args = append(args, "--mqtt-url", u)
 	}
@@ -99,7 +106,11 @@ func (r *haRegion) startAgent(node string, extra ...string) *proc {
 	return r.s.startAgent(node, append(args, extra...)...)
 }
 
-var actingRE = regexp.MustCompile(`msg="holding the region's lease: acting scheduler"`)
+var (
+	actingRE        = regexp.MustCompile(`msg="holding the region's lease: acting scheduler"`)
+	keyInstalledRE  = regexp.MustCompile(`msg="signing key installed in the region from tasks.signing_key_file"`)
+	keyFromRegionRE = regexp.MustCompile(`msg="signing key loaded from the region" component=tasks key=\S+`)
+)
 
 // acting waits until one of ps holds the lease and is ready, and returns it.
 func acting(t *testing.T, within time.Duration, ps ...*proc) *proc {
@@ -143,7 +154,10 @@ func isActing(p *proc) bool {
 // acknowledged report lost. The killed one, started again, stands by;
 // then the acting one stops cleanly and hands over at once (it resigns). The
 // short form runs 60 mixed tasks and six of 10 s on 3 agents; the long
-// form (TETHER_CLUSTER=1, make cluster) 500 mixed ones on 20.
+// form (TETHER_CLUSTER=1, make cluster) 500 mixed ones on 20. Only
+// sched-a has the signing key file: it installs the key in the region,
+// and sched-b, which has none, signs with the region's key once it acts
+// (the late task is assigned by it alone).
 func TestSchedulerFailover(t *testing.T) {
 	t.Parallel()
 	n, agentsN := 60, 3
@@ -156,8 +170,12 @@ func TestSchedulerFailover(t *testing.T) {
 	}
 	// pi-ha-late joins after the failover (uploadLateTask).
 	r := startHARegionOn(t, append(slices.Clone(nodes), "pi-ha-late"), netns.New(t, "nats-1", "nats-2", "nats-3", "sched-a", "sched-b"))
+	r.keyless = map[string]bool{"sched-b": true}
 	a := r.startScheduler("sched-a", 0)
 	active := acting(t, time.Minute, a)
+	if !keyInstalledRE.MatchString(a.out.String()) {
+		t.Error("the first scheduler did not install its signing key in the region")
+	}
 	b := r.startScheduler("sched-b", 1)
 	waitOutput(b, regexp.MustCompile(`msg="standing by for the region's lease"`), 30*time.Second)
 	op := newOperator(t, r.s)
@@ -245,6 +263,9 @@ func TestSchedulerFailover(t *testing.T) {
 	late.check(t, op.waitTasks(2*time.Minute, "the late task ended", func(m map[string]task.Status) bool {
 		return task.Terminal(m[late.id].State)
 	}))
+	if !keyFromRegionRE.MatchString(b.out.String()) {
+		t.Error("the successor, which has no key file, did not log loading the signing key from the region")
+	}
 	if !strings.Contains(b.out.String(), `msg="task data restored from the region's blob bucket" component=scheduler blob=`+late.blob) {
 		t.Errorf("the successor did not log restoring %s from the region's blob bucket", late.blob)
 	}
