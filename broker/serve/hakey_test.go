@@ -44,9 +44,9 @@ func TestSigningKeyLivesInTheRegion(t *testing.T) {
 	k2, f2 := keyFile(t, "other.key")
 
 	// act runs a scheduler with key file f ("" for none) until its task
-	// store is open, then resigns; it returns openTasks' key and error,
-	// and what the scheduler logged.
-	act := func(holder, f string) (ed25519.PrivateKey, error, string) {
+	// store is open, then resigns; it returns openTasks' key, what the
+	// scheduler logged, and openTasks' error.
+	act := func(holder, f string) (ed25519.PrivateKey, string, error) {
 		t.Helper()
 		cfg := config.Default()
 		cfg.Region, cfg.Username = region, user
@@ -65,25 +65,25 @@ func TestSigningKeyLivesInTheRegion(t *testing.T) {
 		if st != nil {
 			st.Close()
 		}
-		return key, err, logs.String()
+		return key, logs.String(), err
 	}
 
-	key, err, logs := act("sched-a", f1)
+	key, logs, err := act("sched-a", f1)
 	if err != nil || !key.Equal(k1) || !strings.Contains(logs, `msg="signing key installed in the region from tasks.signing_key_file" component=tasks key=`+keyID(k1)) {
 		t.Fatalf("the first scheduler, with a key file: key %v, err %v; want its key installed in the region. Log:\n%s", key != nil, err, logs)
 	}
-	key, err, logs = act("sched-b", "")
+	key, logs, err = act("sched-b", "")
 	if err != nil || !key.Equal(k1) || !strings.Contains(logs, `msg="signing key loaded from the region" component=tasks key=`+keyID(k1)) {
 		t.Fatalf("a scheduler without a key file: key %v, err %v; want the region's key. Log:\n%s", key != nil, err, logs)
 	}
-	key, err, _ = act("sched-c", f2)
+	key, _, err = act("sched-c", f2)
 	if key != nil || err == nil || !strings.Contains(err.Error(), keyID(k1)) || !strings.Contains(err.Error(), keyID(k2)) ||
 		!strings.Contains(err.Error(), f2) || !strings.Contains(err.Error(), "refusing to act") {
 		t.Fatalf("a scheduler whose key file holds another key: key %v, err %v; want it refused, naming %s (the region's) and %s (%s)",
 			key != nil, err, keyID(k1), keyID(k2), f2)
 	}
 	t.Logf("refused: %v", err)
-	key, err, logs = act("sched-d", f1)
+	key, logs, err = act("sched-d", f1)
 	if err != nil || !key.Equal(k1) || !strings.Contains(logs, `msg="signing key loaded; the region holds the same key"`) {
 		t.Fatalf("a scheduler whose key file holds the region's key: key %v, err %v. Log:\n%s", key != nil, err, logs)
 	}
