@@ -18,7 +18,9 @@
 // $O.<bucket>.> and on that bucket's stream's JetStream API, and answers
 // its flow control ($JS.FC.OBJ_<bucket>.>). No other user may publish on
 // tether.ha.> or $O.>, or call any JetStream API, so no node can forge a
-// lease or an epoch, or read, write or delete a blob there.
+// lease or an epoch, or read, write or delete a blob there. No other user
+// may subscribe to tether.ha.> or _INBOX.> either: the region's stream
+// holds its signing key (broker/ha), which only schedulers read.
 //
 // (and, with Home Assistant discovery under D, the scheduler writes and
 // reads D/…, monitors and operators read it). NATS checks MQTT topics as
