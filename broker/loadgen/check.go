@@ -20,8 +20,11 @@ func (g *Generator) steady(ctx context.Context, mon *monitor, samp *sampler, res
 	rb, fb, t0 := mon.reportBytes.Load(), mon.fleetBytes.Load(), time.Now()
 	mon.recordLags(true)
 	// Midway, while the fleet is calm: a new monitor's retained statuses,
-	// and the operator's view.
-	g.sleep(ctx, o.Steady/2)
+	// and the operator's view (at the start when the caller ends the
+	// steady state: Until).
+	if o.Until == nil {
+		g.sleep(ctx, o.Steady/2)
+	}
 	res.Retained = g.retainedStatuses(ctx)
 	if o.NodesCommand != nil {
 		t := time.Now()
@@ -32,7 +35,14 @@ func (g *Generator) steady(ctx context.Context, mon *monitor, samp *sampler, res
 			res.NodesLatency = time.Since(t)
 		}
 	}
-	g.sleep(ctx, o.Steady-time.Since(t0))
+	if o.Until != nil {
+		select {
+		case <-ctx.Done():
+		case <-o.Until:
+		}
+	} else {
+		g.sleep(ctx, o.Steady-time.Since(t0))
+	}
 	mon.recordLags(false)
 	el := time.Since(t0)
 	after := samp.read()
@@ -64,15 +74,11 @@ func (g *Generator) steadyAgain(ctx context.Context, samp *sampler, res *Result)
 // has one: its birth), until none came for 3 s.
 func (g *Generator) retainedStatuses(ctx context.Context) int {
 	o := &g.opts
-	w, err := dialWire(o.Broker, o.ConnectTimeout, nil)
-	if err != nil {
+	w := g.dialChecker()
+	if w == nil {
 		return -1
 	}
 	defer w.close()
-	if _, err := w.connect(o.Checker.User+"@loadgen-r"+hex16(uint64(time.Now().UnixNano()))[:8], o.Checker.User, o.Checker.Password,
-		true, o.KeepAlive, nil, o.ConnectTimeout); err != nil {
-		return -1
-	}
 	if err := w.write(subscribePacket(1, g.topics.AllNodeStatus())); err != nil {
 		return -1
 	}
@@ -99,6 +105,25 @@ func (g *Generator) retainedStatuses(ctx context.Context) int {
 		}
 	}
 	return len(seen)
+}
+
+// dialChecker connects a new clean session as the checker, to the first
+// of the generator's addrs that takes it; nil when none did.
+func (g *Generator) dialChecker() *wire {
+	o := &g.opts
+	for _, addr := range g.addrs {
+		w, err := dialWire(addr, o.ConnectTimeout, nil)
+		if err != nil {
+			continue
+		}
+		if _, err := w.connect(o.Checker.User+"@loadgen-r"+hex16(uint64(time.Now().UnixNano()))[:8], o.Checker.User, o.Checker.Password,
+			true, o.KeepAlive, nil, o.ConnectTimeout); err != nil {
+			w.close()
+			continue
+		}
+		return w
+	}
+	return nil
 }
 
 // settled reports whether the views agree with what the nodes know after

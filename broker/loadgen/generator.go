@@ -34,7 +34,9 @@ import (
 type Generator struct {
 	opts   Options
 	topics protocol.Topics
+	addrs  []string // Options.addrs
 	nodes  []*node
+	own    map[string]bool // the nodes' ids: the monitor ignores other nodes of the region
 	stats  stats
 	wake   chan struct{} // closed at the graceful stop: wakes sleeping nodes
 	enc    *encoder      // set by Run
@@ -56,13 +58,20 @@ func New(opts Options) (*Generator, error) {
 		return nil, err
 	}
 	topics, _ := protocol.NewTopics(opts.Region)
-	g := &Generator{opts: opts, topics: topics, wake: make(chan struct{})}
+	g := &Generator{opts: opts, topics: topics, addrs: opts.addrs(), own: map[string]bool{}, wake: make(chan struct{})}
 	seed := rand.Uint64()
 	for i, c := range opts.Nodes {
-		g.nodes = append(g.nodes, newNode(g, c.User, c.Password, seed+uint64(i)))
+		n := newNode(g, c.User, c.Password, seed+uint64(i))
+		n.broker = i % len(g.addrs)
+		g.nodes = append(g.nodes, n)
+		g.own[c.User] = true
 	}
 	return g, nil
 }
+
+// Online is how many nodes are connected now with their birth
+// acknowledged by the broker; safe to call while Run runs.
+func (g *Generator) Online() int { return int(g.stats.online.Load()) }
 
 // Run runs every phase and returns what it measured. It returns an error
 // only when the run could not be made (the monitor could not connect); a

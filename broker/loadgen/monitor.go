@@ -22,13 +22,16 @@ import (
 // credential must not be able to hold the fleet), so there the checker
 // connects as the scheduler's user (Options.Monitor; scripts/load.sh and
 // this package's tests do); as a monitor it would lose what overflows its
-// queue (1,024) when it falls behind, by design. It records which
-// seqs of which node it received, each node's latest status, the latest
-// row of the scheduler's fleet view per node, the bytes of each kind, and how late live reports arrive.
+// queue (1,024) when it falls behind, by design. Of the generator's own
+// nodes only (a region's other nodes, real agents among them, are not its
+// to account) it records which seqs of which node it received, each
+// node's latest status, the latest row of the scheduler's fleet view per
+// node and how late live reports arrive; and the bytes of each kind.
 type monitor struct {
 	g                  *Generator
 	id, user, password string
 	reconnects         atomic.Int64
+	broker             int // index in the generator's addrs of the one to dial next; dial's
 
 	w *wire // guarded by mu
 
@@ -73,7 +76,13 @@ func (s *seenSeqs) has(seq uint64) bool {
 func startMonitor(ctx context.Context, g *Generator, user, password string) (*monitor, error) {
 	m := &monitor{g: g, id: user + "@loadgen-" + hex16(uint64(time.Now().UnixNano()))[:8], user: user, password: password,
 		seen: map[string]*seenSeqs{}, status: map[string]protocol.NodeStatus{}, rows: map[string]protocol.FleetNode{}}
-	if err := m.dial(); err != nil {
+	var err error
+	for range g.addrs { // each broker once
+		if err = m.dial(); err == nil {
+			break
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	go m.pinger(ctx)
@@ -81,16 +90,20 @@ func startMonitor(ctx context.Context, g *Generator, user, password string) (*mo
 }
 
 // dial connects the monitor's persistent session (the same client id each
-// time, clean session false) and subscribes.
+// time, clean session false) and subscribes. A broker it could not
+// connect to is left for the next one of the generator's addrs.
 func (m *monitor) dial() error {
 	o := &m.g.opts
-	w, err := dialWire(o.Broker, o.ConnectTimeout, nil)
-	if err != nil {
-		return fmt.Errorf("monitor: %w", err)
+	addr := m.g.addrs[m.broker]
+	w, err := dialWire(addr, o.ConnectTimeout, nil)
+	if err == nil {
+		if _, err = w.connect(m.id, m.user, m.password, false, o.KeepAlive, nil, o.ConnectTimeout); err != nil {
+			w.close()
+		}
 	}
-	if _, err := w.connect(m.id, m.user, m.password, false, o.KeepAlive, nil, o.ConnectTimeout); err != nil {
-		w.close()
-		return fmt.Errorf("monitor %s: %w", m.user, err)
+	if err != nil {
+		m.broker = (m.broker + 1) % len(m.g.addrs)
+		return fmt.Errorf("monitor %s on %s: %w", m.user, addr, err)
 	}
 	if err := w.write(subscribePacket(1, protocol.Root+"/"+m.g.topics.Region()+"/#")); err != nil {
 		w.close()
@@ -188,7 +201,7 @@ func (m *monitor) observe(topic string, payload []byte, now time.Time) {
 	size := int64(len(topic) + len(payload) + 4)
 	if strings.Contains(topic, "/fleet/") {
 		m.fleetBytes.Add(size)
-		if id, ok := strings.CutPrefix(topic, m.g.topics.Prefix()+"/fleet/nodes/"); ok {
+		if id, ok := strings.CutPrefix(topic, m.g.topics.Prefix()+"/fleet/nodes/"); ok && m.g.own[id] {
 			id = strings.Clone(id) // the topic aliases the wire's read buffer
 			row, err := protocol.DecodeFleetRow(payload)
 			m.mu.Lock()
@@ -203,6 +216,10 @@ func (m *monitor) observe(topic string, payload []byte, now time.Time) {
 	}
 	nt, err := protocol.ParseNodeTopic(topic)
 	if err != nil {
+		m.otherBytes.Add(size)
+		return
+	}
+	if !m.g.own[nt.Node] { // another node of the region (a real agent)
 		m.otherBytes.Add(size)
 		return
 	}

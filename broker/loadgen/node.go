@@ -50,6 +50,7 @@ type node struct {
 	rng      *rand.Rand
 
 	// Owned by the node's goroutine.
+	broker     int      // index in the generator's addrs of the one to dial next
 	conn       uint32   // connections made
 	seq        uint64   // last seq made
 	outbox     []record // unacknowledged records, in seq order
@@ -103,6 +104,7 @@ func (n *node) run(ctx context.Context, start time.Time) {
 			if !now.Before(nextConnect) {
 				if err := n.connect(); err != nil {
 					n.g.stats.connectFailures.Add(1)
+					n.broker = (n.broker + 1) % len(n.g.addrs)
 					nextConnect = time.Now().Add(bo.Next())
 				} else {
 					bo.Reset()
@@ -157,11 +159,12 @@ func (n *node) sleepUntil(ctx context.Context, t time.Time) {
 	}
 }
 
-// connect dials, sends CONNECT with the will of this connection, then the
-// subscriptions and the birth; the outbox follows in flush.
+// connect dials its current broker, sends CONNECT with the will of this
+// connection, then the subscriptions and the birth; the outbox follows in
+// flush.
 func (n *node) connect() error {
 	o := &n.g.opts
-	w, err := dialWire(o.Broker, o.ConnectTimeout, &n.g.stats.nodeIn)
+	w, err := dialWire(n.g.addrs[n.broker], o.ConnectTimeout, &n.g.stats.nodeIn)
 	if err != nil {
 		return err
 	}

@@ -18,9 +18,15 @@ type Credential struct {
 
 // Options configure a Generator. Zero fields take the defaults below.
 type Options struct {
-	// Broker is the MQTT broker's host:port (plain TCP).
-	Broker string
-	Region string // default "default"
+	// Broker is the MQTT broker's host:port (plain TCP). Brokers are
+	// more listeners of the same region (a NATS cluster's nodes), after
+	// Broker when both are set: node i dials the (i mod n)-th first and
+	// the next one after each failed connect, as an agent moves down its
+	// list; the monitor and the checker dial the first and move on the
+	// same way.
+	Broker  string
+	Brokers []string
+	Region  string // default "default"
 	// Nodes are the simulated agents, one session each, with their own
 	// credentials.
 	Nodes []Credential
@@ -54,6 +60,12 @@ type Options struct {
 	// after it (60 s). Drop false skips the mass drop.
 	Steady time.Duration
 	Drop   bool
+	// Until, when set, makes the first steady state last until it is
+	// closed (or the run's context ends) instead of Steady: the caller
+	// decides when the nodes stop, e.g. once its own events under load
+	// are over. The retained check and NodesCommand then run at the
+	// steady state's start; a second steady state (Drop) lasts Steady.
+	Until <-chan struct{}
 	// Settle bounds each wait for the fleet to come online or to be seen
 	// offline (120 s).
 	Settle         time.Duration
@@ -100,8 +112,13 @@ func (o *Options) ensureDefaults() {
 
 // Validate reports options that cannot work.
 func (o *Options) Validate() error {
-	if o.Broker == "" {
+	if len(o.addrs()) == 0 {
 		return errors.New("no broker address (host:port)")
+	}
+	for _, a := range o.addrs() {
+		if a == "" {
+			return errors.New("an empty broker address: want host:port")
+		}
 	}
 	if _, err := protocol.NewTopics(o.Region); err != nil {
 		return err
@@ -121,4 +138,12 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("change rate %v is above 1", o.ChangeRate)
 	}
 	return nil
+}
+
+// addrs is Broker, if set, then Brokers.
+func (o *Options) addrs() []string {
+	if o.Broker == "" {
+		return o.Brokers
+	}
+	return append([]string{o.Broker}, o.Brokers...)
 }
