@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tether-edge/tether/agent/runner"
+	"github.com/tether-edge/tether/broker/loadgen"
 	"github.com/tether-edge/tether/broker/natsconf/natstest"
 	"github.com/tether-edge/tether/pkg/blob"
 	"github.com/tether-edge/tether/pkg/protocol"
@@ -46,10 +47,25 @@ type haRegion struct {
 // hosts (nil: all on loopback).
 func startHARegionOn(t *testing.T, nodes []string, hosts *netns.Net) *haRegion {
 	t.Helper()
+	r, _ := startHARegionWith(t, nodes, nil, hosts)
+	return r
+}
+
+// startHARegionWith is startHARegionOn with users for the load
+// generator's nodes too (sims, made in one `passwd import`), whose
+// credentials it returns.
+func startHARegionWith(t *testing.T, nodes, sims []string, hosts *netns.Net) (*haRegion, []loadgen.Credential) {
+	t.Helper()
 	oneCluster(t)
 	s := newSiteHash(t, "bcrypt")
 	for _, n := range append([]string{"operator"}, nodes...) {
 		s.addUser(n)
+	}
+	var creds []loadgen.Credential
+	if len(sims) > 0 {
+		t0 := time.Now()
+		creds = s.importUsers(sims)
+		t.Logf("%d load-generator users made (bcrypt) in %v", len(sims), time.Since(t0).Round(10*time.Millisecond))
 	}
 	out, err := exec.Command(s.broker, "natsconf", "-f", s.creds, "--region", "default",
 		"--scheduler", "tether-scheduler", "--monitor", "monitor", "--operator", "operator").Output()
@@ -68,7 +84,7 @@ func startHARegionOn(t *testing.T, nodes []string, hosts *netns.Net) *haRegion {
 		t.Fatalf("keygen: %v", err)
 	}
 	r.pub = strings.TrimSpace(string(pub))
-	return r
+	return r, creds
 }
 
 // startScheduler runs a highly available scheduler named holder, listing
@@ -146,44 +162,67 @@ func isActing(p *proc) bool {
 // TestSchedulerFailover: two schedulers of one region on a 3-node NATS
 // cluster, each NATS node and scheduler in a network namespace of its own
 // (agents and the operator outside), one scheduler acting, one standing
-// by; agents run checkpointable tasks. The acting scheduler is SIGKILLed mid-run, with an agent
+// by; agents run checkpointable tasks, and beside them the load
+// generator's sessions (broker/loadgen: simulated agents, each its own
+// user, over the three nodes' MQTT listeners) report every second for the
+// whole run. The acting scheduler is SIGKILLed mid-run, with an agent
 // running checkpointable tasks: the standby takes over within 10 s (lease
-// 5 s), every task succeeds exactly once with its correct output, the
-// killed agent's checkpointable tasks resume from the checkpoints the dead
-// scheduler stored, and the scheduler's view counts no node's
-// acknowledged report lost. The killed one, started again, stands by;
-// then the acting one stops cleanly and hands over at once (it resigns). The
-// short form runs 60 mixed tasks and six of 10 s on 3 agents; the long
-// form (TETHER_CLUSTER=1, make cluster) 500 mixed ones on 20. Only
+// 5 s) and its view has every session online, every task succeeds exactly
+// once with its correct output, the killed agent's checkpointable tasks
+// resume from the checkpoints the dead scheduler stored, and no report an
+// agent or session had acknowledged is lost (the schedulers' logs; for the
+// sessions also the generator's persistent monitor, and the last
+// scheduler's rows, which show each session offline after its graceful
+// stop). The killed one, started again, stands by; then the acting one
+// stops cleanly and hands over at once (it resigns). The tasks want the
+// label pool=agents, which only the real agents have: the sessions run
+// nothing. The short form runs 60 mixed tasks and six of 10 s on 3 agents
+// beside 150 sessions; the long form (TETHER_CLUSTER=1, make cluster) 500
+// mixed ones on 20 beside 1,000. Only
 // sched-a has the signing key file: it installs the key in the region,
 // and sched-b, which has none, signs with the region's key once it acts
 // (the late task is assigned by it alone).
 func TestSchedulerFailover(t *testing.T) {
 	t.Parallel()
-	n, agentsN := 60, 3
+	// Sessions: see docs/scaling.md for what they cost the cluster; their
+	// first connects are spread over ramp, as a region's restart spreads
+	// its agents' (jittered backoff).
+	n, agentsN, sims, ramp := 60, 3, 150, 3*time.Second
 	if cluster() {
-		n, agentsN = 500, 20
+		n, agentsN, sims, ramp = 500, 20, 1000, 30*time.Second
 	}
 	var nodes []string
 	for i := range agentsN {
 		nodes = append(nodes, fmt.Sprintf("pi-ha-%02d", i))
 	}
 	// pi-ha-late joins after the failover (uploadLateTask).
-	r := startHARegionOn(t, append(slices.Clone(nodes), "pi-ha-late"), netns.New(t, "nats-1", "nats-2", "nats-3", "sched-a", "sched-b"))
+	r, creds := startHARegionWith(t, append(slices.Clone(nodes), "pi-ha-late"), loadNames(sims), netns.New(t, "nats-1", "nats-2", "nats-3", "sched-a", "sched-b"))
 	r.keyless = map[string]bool{"sched-b": true}
 	a := r.startScheduler("sched-a", 0)
 	active := acting(t, time.Minute, a)
 	if !keyInstalledRE.MatchString(a.out.String()) {
 		t.Error("the first scheduler did not install its signing key in the region")
 	}
+	// The sessions connect while the standby starts.
+	lg := r.startLoad(t, creds, ramp)
 	b := r.startScheduler("sched-b", 1)
 	waitOutput(b, regexp.MustCompile(`msg="standing by for the region's lease"`), 30*time.Second)
 	op := newOperator(t, r.s)
 	agents := map[string]*proc{}
 	for _, node := range nodes {
-		agents[node] = r.startAgent(node, "--task-slots", "3", "--sample-interval", "1s")
+		agents[node] = r.startAgent(node, "--task-slots", "3", "--sample-interval", "1s", "--label", "pool=agents")
 	}
 	r.waitOnline(nodes)
+	lg.waitOnline(t, ramp+time.Minute)
+	online := r.s.waitFleet(ramp+time.Minute, "every load-generator session online in the fleet view", func(m map[string]protocol.FleetNode) bool {
+		for _, node := range lg.nodes {
+			if !m[node].Online {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("%d load-generator sessions online in the fleet view (the last %v after the agents were; load average %s)", sims, online.Round(10*time.Millisecond), loadavg())
 	if actingRE.MatchString(b.out.String()) {
 		t.Fatal("the standby acts while the first scheduler holds the region")
 	}
@@ -197,13 +236,18 @@ func TestSchedulerFailover(t *testing.T) {
 	for i := range specs {
 		specs[i].Checkpointable = true
 	}
+	pool := map[string]string{"pool": "agents"} // not the sessions'
+	for i := range specs {
+		specs[i].Constraints.Labels = pool
+	}
 	// The kill below wants a node running two checkpointable tasks with
 	// progress. The mixed ones last 0.1–4 s: on a quiet host all 60 had
 	// ended before one was seen (a CI run waited 3 min). Six of 10 s each,
 	// two per agent, leave no doubt.
 	for i := range 6 {
 		specs = append(specs, task.Spec{ID: fmt.Sprintf("e2e-long-%d", i), Kind: task.KindBuiltin, Checkpointable: true, Retries: 2,
-			Builtin: &task.Builtin{Name: task.BuiltinSleep, Units: 200, UnitMS: 50, CheckpointEvery: 5}, Work: 10})
+			Builtin: &task.Builtin{Name: task.BuiltinSleep, Units: 200, UnitMS: 50, CheckpointEvery: 5}, Work: 10,
+			Constraints: task.Constraints{Labels: pool}})
 	}
 	byID := map[string]task.Spec{}
 	for _, spec := range specs {
@@ -257,6 +301,8 @@ func TestSchedulerFailover(t *testing.T) {
 	if takeover > 10*time.Second {
 		t.Errorf("takeover took %v, want ≤ 10 s", takeover.Round(10*time.Millisecond))
 	}
+	seen := r.waitSeenSince(time.Minute, "every load-generator session online in the successor's view", killed, lg.nodes)
+	t.Logf("the successor's view had every one of the %d sessions online, seen since the kill, %v after it was ready", sims, seen.Round(10*time.Millisecond))
 	// The late task runs while the successor acts, before the killed
 	// scheduler (whose blobs.dir holds the upload) is back.
 	r.startAgent("pi-ha-late", "--label", "late=yes")
@@ -317,12 +363,24 @@ func TestSchedulerFailover(t *testing.T) {
 	if len(interrupted) > 0 && resumed == 0 {
 		t.Error("no interrupted task resumed from a checkpoint")
 	}
+	// The sessions stop gracefully, a goodbye each, and the generator
+	// accounts for what the cluster acknowledged them.
+	stopAt := time.Now()
+	res := lg.stop(t)
+	t.Logf("the load generator's %d sessions stopped and its views settled in %v; its monitor received %d of the %d reports acknowledged; the last scheduler's rows count %d gaps (its predecessors received those)",
+		res.Sessions, time.Since(stopAt).Round(10*time.Millisecond), res.Acked-res.LostMonitor, res.Acked, res.Gaps)
+	checkLoad(t, res)
 	// Nothing a surviving agent had acknowledged is lost: every seq up to
 	// the one the acting scheduler's view last shows reached one of the
 	// region's schedulers (their debug logs name each counted message).
 	// The successor's own view cannot know what its predecessor received
 	// just before it died (it counts those as gaps); the logs can.
-	rows := r.checkReceived(t, []*proc{a, b, a2, b2}, nodes, victim)
+	rows := r.checkReceived(t, []*proc{a, b, a2, b2}, append(slices.Clone(nodes), lg.nodes...), victim)
+	for _, node := range lg.nodes {
+		if rows[node].Online {
+			t.Errorf("%s: online in the last scheduler's view after its goodbye", node)
+		}
+	}
 	for _, node := range nodes {
 		if node != victim {
 			t.Logf("%s: seq %d; the last scheduler's view counts %d gaps, %d missing (its predecessors received those)",
