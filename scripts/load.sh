@@ -8,6 +8,8 @@
 # graceful stop. Prints one table; exits non-zero when any run lost an
 # acknowledged message (or could not run). Every run is bounded by
 # loadgen's --settle waits; the whole thing by LOAD_TIMEOUT per run.
+# LOAD_KEEP=1 keeps the run's directory (logs, credentials); LOAD_HTTP=1
+# has each scheduler serve /metrics, at the address it prints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -129,6 +131,13 @@ for b in $brokers; do
     dir=$work/$b-$n
     mkdir -p "$dir"
     port=$((port + 1))
+    # LOAD_HTTP=1: the scheduler serves /metrics (the Go runtime's heap and
+    # stacks beside the RSS the table shows) on port + 5000.
+    http_args=()
+    if [ -n "${LOAD_HTTP:-}" ]; then
+      http_args=(--http-listen "127.0.0.1:$((port + 5000))")
+      echo "load: $b-$n scheduler metrics on http://127.0.0.1:$((port + 5000))/metrics" >&2
+    fi
     watch=""
     pids=()
     # The stream checker reads every node message: a persistent session
@@ -145,7 +154,7 @@ for b in $brokers; do
         printf 'embedded:\n  max_unauthenticated_per_address: -1\n' > "$dir/broker.yaml"
         $bin serve --config "$dir/broker.yaml" --listen "127.0.0.1:$port" --credentials-file "$work/credentials" \
           --monitor-user monitor --monitor-user monitor-r --monitor-user monitor-n \
-          --password-file "$work/tether-scheduler.pw" --tasks-dir "$dir/tasks" --log-level warn 2> "$dir/serve.log" &
+          --password-file "$work/tether-scheduler.pw" --tasks-dir "$dir/tasks" "${http_args[@]}" --log-level warn 2> "$dir/serve.log" &
         pids+=($!)
         watch="scheduler=$!"
         wait_port
@@ -157,7 +166,7 @@ for b in $brokers; do
         watch="mosquitto=$!"
         wait_port
         $bin serve --mqtt-url "tcp://127.0.0.1:$port" --password-file "$work/tether-scheduler.pw" \
-          --tasks-dir "$dir/tasks" --log-level warn 2> "$dir/serve.log" &
+          --tasks-dir "$dir/tasks" "${http_args[@]}" --log-level warn 2> "$dir/serve.log" &
         pids+=($!)
         watch="$watch,scheduler=$!"
         ;;
@@ -177,7 +186,7 @@ for b in $brokers; do
         wait_port
         nats_ready "$base"
         $bin serve --mqtt-url "tcp://127.0.0.1:$((base + 20))" --mqtt-url "tcp://127.0.0.1:$((base + 30))" \
-          --password-file "$work/tether-scheduler.pw" --tasks-dir "$dir/tasks" --log-level warn 2> "$dir/serve.log" &
+          --password-file "$work/tether-scheduler.pw" --tasks-dir "$dir/tasks" "${http_args[@]}" --log-level warn 2> "$dir/serve.log" &
         pids+=($!)
         watch="$watch,scheduler=$!"
         ;;
