@@ -45,6 +45,7 @@ type Generator struct {
 type stats struct {
 	connects, connectFailures, disconnects atomic.Int64
 	online                                 atomic.Int64 // connections whose birth was acknowledged
+	births                                 atomic.Int64 // births acknowledged, ever: online's increments
 	made, acked, resent                    atomic.Int64
 	rebirths, tasks, subRefused            atomic.Int64
 	out                                    counter // bytes the nodes published
@@ -126,14 +127,20 @@ func (g *Generator) Run(ctx context.Context) (Result, error) {
 
 	if o.Drop && ctx.Err() == nil {
 		log.Info("mass drop", "sessions", len(g.nodes))
-		td := time.Now()
+		td, b0 := time.Now(), g.stats.births.Load()
 		for _, n := range g.nodes {
 			n.drop()
 		}
-		// The wills take the nodes offline in the rows first; rows that
-		// that never dips was not watching.
-		g.waitFor(ctx, "the fleet rows to see the drop", func() bool { return mon.fleetOnline() < len(g.nodes) || time.Since(td) > 10*time.Second })
-		res.DropClient = since(td, g.waitFor(ctx, "every node reconnected", func() bool { return g.stats.online.Load() == int64(len(g.nodes)) }))
+		// Reconnected: every node has had a new birth acknowledged (the
+		// online count alone may not have dipped yet). By then the broker
+		// has published every dropped connection's will; the rows are
+		// all online again once the scheduler applied the births after
+		// them. A node whose will and new birth fall between two of the
+		// scheduler's publication passes never shows offline in its row.
+		n := int64(len(g.nodes))
+		res.DropClient = since(td, g.waitFor(ctx, "every node reconnected", func() bool {
+			return g.stats.births.Load()-b0 >= n && g.stats.online.Load() == n
+		}))
 		res.DropFleet = since(td, g.waitFor(ctx, "every node online again in the fleet rows", func() bool { return mon.fleetOnline() == len(g.nodes) }))
 		res.Load["drop"] = loadAvg()
 		log.Info("reconnected", "births_acked_after", res.DropClient, "fleet_after", res.DropFleet, "load", res.Load["drop"])

@@ -322,6 +322,7 @@ func (n *node) acknowledged(id uint16) {
 		} else if !n.online {
 			n.online = true
 			n.g.stats.online.Add(1)
+			n.g.stats.births.Add(1)
 		}
 		return
 	}
