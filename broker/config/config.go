@@ -62,6 +62,12 @@ type Config struct {
 	// every report (last seen, seq, readings within their bands) waits
 	// (0: 5 row refreshes, 5 min by default).
 	FleetRowIdleRefresh time.Duration `yaml:"fleet_row_idle_refresh"`
+	// FleetRowBudget is the share, in percent, of the bytes of node
+	// messages the scheduler receives that the fleet view's rows with
+	// only new measurements may add for a monitor (at least 2 KiB/s);
+	// due rows beyond it wait, oldest first. Changes of state are never
+	// held. 0: no budget (default 8).
+	FleetRowBudget float64 `yaml:"fleet_row_budget"`
 
 	Tasks     Tasks     `yaml:"tasks"`
 	Blobs     Blobs     `yaml:"blobs"`
@@ -128,6 +134,7 @@ func Default() Config {
 		OfflineGrace:     15 * time.Second,
 		RedeliveryWindow: 2 * time.Minute,
 		FleetInterval:    time.Second,
+		FleetRowBudget:   8,
 		Tasks:            DefaultTasks(),
 		Placement:        DefaultPlacement(),
 		HomeAssistant:    HomeAssistant{Prefix: "homeassistant"},
@@ -275,6 +282,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FleetRowIdleRefresh != 0 && (c.FleetRowIdleRefresh < c.RowRefresh() || c.FleetRowIdleRefresh > 24*time.Hour) {
 		add("fleet_row_idle_refresh %v: use between the row refresh (%v) and 24h, or 0 for 5 row refreshes", c.FleetRowIdleRefresh, c.RowRefresh())
+	}
+	if !(c.FleetRowBudget >= 0 && c.FleetRowBudget <= 100) {
+		add("fleet_row_budget %v: use a percentage from 0 (no budget) to 100", c.FleetRowBudget)
 	}
 	if c.FleetInterval < 100*time.Millisecond || c.FleetInterval > time.Hour {
 		add("fleet_interval %v: use between 100ms and 1h", c.FleetInterval)

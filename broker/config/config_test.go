@@ -2,6 +2,7 @@ package config
 
 import (
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -49,6 +50,8 @@ func TestValidateMessages(t *testing.T) {
 		"keepalive past 65535 s":                 {func(c *Config) { c.KeepAlive = 65536 * time.Second }, "keepalive"},
 		"offline_grace a year":                   {func(c *Config) { c.OfflineGrace = 365 * 24 * time.Hour }, "offline_grace"},
 		"no tasks dir":                           {func(c *Config) { c.Tasks.Dir = "" }, "tasks.dir"},
+		"budget over 100":                        {func(c *Config) { c.FleetRowBudget = 101 }, "fleet_row_budget"},
+		"budget NaN":                             {func(c *Config) { c.FleetRowBudget = math.NaN() }, "fleet_row_budget"},
 		"idle refresh under the refresh":         {func(c *Config) { c.FleetRowRefresh, c.FleetRowIdleRefresh = time.Minute, 30*time.Second }, "fleet_row_idle_refresh"},
 		"idle refresh under the default refresh": {func(c *Config) { c.FleetRowIdleRefresh = 30 * time.Second }, "fleet_row_idle_refresh"},
 		"enrol, external broker, no reload": {func(c *Config) {

@@ -72,6 +72,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.DurationVar(&cfg.Placement.LinkProbe, "link-probe", cfg.Placement.LinkProbe, "how often each online node's round trip is measured (0: never)")
 	fs.DurationVar(&cfg.FleetInterval, "fleet-interval", cfg.FleetInterval, "shortest time between fleet table publications")
 	fs.DurationVar(&cfg.FleetRowRefresh, "fleet-row-refresh", cfg.FleetRowRefresh, "how long a fleet row whose readings moved past their bands waits to be published (0: 60 fleet intervals)")
+	fs.Float64Var(&cfg.FleetRowBudget, "fleet-row-budget", cfg.FleetRowBudget, "percent of the node messages' bytes that fleet rows with only new measurements may add (at least 2 KiB/s); 0: no budget")
 	fs.DurationVar(&cfg.FleetRowIdleRefresh, "fleet-row-idle-refresh", cfg.FleetRowIdleRefresh, "how long a fleet row with only last seen, seq and readings within their bands waits (0: 5 row refreshes)")
 	fs.StringVar(&cfg.Tasks.Dir, "tasks-dir", cfg.Tasks.Dir, "directory of the task store")
 	fs.StringVar(&cfg.Tasks.SigningKeyFile, "signing-key-file", cfg.Tasks.SigningKeyFile, "the scheduler's ed25519 signing key (PEM PKCS #8); none: tasks stay pending")

@@ -71,6 +71,7 @@ func (s *scheduler) reject(m session.Message, err error) {
 }
 
 func (s *scheduler) onStatus(m session.Message) {
+	s.countNodeBytes(m)
 	st, err := protocol.DecodeNodeStatus(m.Payload)
 	if err == nil {
 		err = nodeOf(m.Topic, st.Node)
@@ -95,6 +96,7 @@ func (s *scheduler) onStatus(m session.Message) {
 }
 
 func (s *scheduler) onMetrics(m session.Message) {
+	s.countNodeBytes(m)
 	mm, err := protocol.DecodeMetrics(m.Payload)
 	if err == nil {
 		err = nodeOf(m.Topic, mm.Node)

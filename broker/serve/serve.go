@@ -271,6 +271,10 @@ type scheduler struct {
 	// intake (receive.go); nil with an external broker.
 	rx        *mqttd.Receiver
 	nodeLocks nodeLocks
+	// nodeBytes counts the topic and payload bytes of the live node
+	// messages (births, wills, reports) received: the fleet view's
+	// budget (rowbudget.go).
+	nodeBytes atomic.Int64
 	rejects   *logging.Every
 	// unverified logs nodes' refusals of assignments they could not verify.
 	unverified *logging.Every

@@ -54,14 +54,18 @@ type views struct {
 	last  map[string]published          // node → its row as last published
 	due   map[string]time.Time          // nodes with changes held back, and when they may go
 	fresh map[string]protocol.FleetNode // scratch: rows to publish in this pass
+	ready []dueRow                      // scratch: releaseDue's
+	// budget paces the rows with only new measurements (rowbudget.go).
+	budget rowBudget
 	// announced: nodes whose Home Assistant discovery configs are out, with
 	// the model and version they named (discovery.go).
 	announced map[string]string
 }
 
 type published struct {
-	row protocol.FleetNode
-	at  time.Time
+	row  protocol.FleetNode
+	at   time.Time
+	size int // its topic and payload, in bytes
 }
 
 // publishLoop publishes the retained summary and rows: soon after a node's
@@ -121,6 +125,7 @@ func (s *scheduler) publishFleet(ctx context.Context, v *views, now time.Time) t
 		s.fleet.MarkAll(fleet.ForView)
 		s.publish(ctx, session.Message{Topic: s.topics.FleetNodes(), QoS: 1, Retained: true})
 	}
+	v.budget.fill(now, s.nodeBytes.Load(), s.cfg.FleetRowBudget)
 	sum := s.fleet.Summary()
 	if b, err := json.Marshal(sum); err != nil {
 		s.log.Error("fleet summary does not encode", "err", err)
@@ -149,19 +154,7 @@ func (s *scheduler) publishFleet(ctx context.Context, v *views, now time.Time) t
 			v.hold(n.ID, p.at.Add(idle))
 		}
 	})
-	var next time.Time
-	for id, at := range v.due {
-		if at.After(now) {
-			if next.IsZero() || at.Before(next) {
-				next = at
-			}
-			continue
-		}
-		delete(v.due, id)
-		if n, ok := s.fleet.Get(id); ok {
-			v.fresh[id] = fleet.Row(n)
-		}
-	}
+	next, _ := s.releaseDue(v, now, s.cfg.FleetRowBudget)
 	if retry := s.publishRows(ctx, v, now); !retry.IsZero() && (next.IsZero() || retry.Before(next)) {
 		next = retry
 	}
@@ -219,16 +212,18 @@ func (s *scheduler) publishRows(ctx context.Context, v *views, now time.Time) (r
 		if err != nil {
 			s.fleet.BadRow()
 			s.badRows.Warn("fleet row left out: the node's values do not encode", "node", id, "err", err)
-			v.last[id] = published{row: row, at: now} // not again until it changes
+			v.last[id] = published{row: row, at: now, size: rowEstimate} // not again until it changes
 			continue
 		}
-		f, err := s.sess.PublishAsync(session.Message{Topic: s.topics.FleetRow(id), QoS: 1, Retained: true, Payload: b})
+		m := session.Message{Topic: s.topics.FleetRow(id), QoS: 1, Retained: true, Payload: b}
+		f, err := s.sess.PublishAsync(m)
 		if err != nil {
 			// Not connected: the next connection publishes every row.
 			s.log.Warn("fleet rows not published", "err", err)
 			break
 		}
-		v.last[id] = published{row: row, at: now}
+		v.last[id] = published{row: row, at: now, size: messageSize(m)}
+		v.budget.spend(messageSize(m))
 		if window = append(window, pending{id, f, time.Now().Add(rowTimeout)}); len(window) >= rowWindow {
 			wait(window[0])
 			window = window[1:]
