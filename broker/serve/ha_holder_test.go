@@ -22,17 +22,8 @@ import (
 // back while the first still acts.
 func TestOneHolderNameTwoProcesses(t *testing.T) {
 	t.Parallel()
-	const region, user, pw = "eu-1", "sched", "sched-secret"
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := natsconf.Authorization([]natsconf.User{{Name: user, Hash: string(h)}},
-		natsconf.Options{Region: region, Schedulers: []string{user}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster := natstest.Start(t, region, auth)
+	const region, user = haRegion, haUser
+	cluster := startHACluster(t)
 	cfg := config.Default()
 	cfg.Region, cfg.Username = region, user
 	cfg.HA = config.HA{NATSURL: cluster.ClientURLs(0), Holder: "sched-a", LeaseTTL: 2 * time.Second}
@@ -40,7 +31,7 @@ func TestOneHolderNameTwoProcesses(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	first, err := campaign(ctx, cfg, pw, log)
+	first, err := campaign(ctx, cfg, haPassword, log)
 	if err != nil || first == nil {
 		t.Fatalf("first scheduler: %v", err)
 	}
@@ -51,7 +42,7 @@ func TestOneHolderNameTwoProcesses(t *testing.T) {
 	}
 	second := make(chan result, 1)
 	go func() {
-		l, err := campaign(ctx, cfg, pw, log)
+		l, err := campaign(ctx, cfg, haPassword, log)
 		second <- result{l, err}
 	}()
 	// Three lease times: a second process that mistook the lease for its
@@ -82,4 +73,23 @@ func TestOneHolderNameTwoProcesses(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the second scheduler did not take the region after the first resigned")
 	}
+}
+
+// The region, scheduler user and password of startHACluster's cluster.
+const haRegion, haUser, haPassword = "eu-1", "sched", "sched-secret"
+
+// startHACluster starts a 3-node NATS cluster for region haRegion whose
+// one user, haUser, is the region's scheduler.
+func startHACluster(t *testing.T) *natstest.Cluster {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(haPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := natsconf.Authorization([]natsconf.User{{Name: haUser, Hash: string(h)}},
+		natsconf.Options{Region: haRegion, Schedulers: []string{haUser}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return natstest.Start(t, haRegion, auth)
 }

@@ -12,11 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/tether-edge/tether/broker/config"
-	"github.com/tether-edge/tether/broker/natsconf"
-	"github.com/tether-edge/tether/broker/natsconf/natstest"
 	"github.com/tether-edge/tether/broker/taskengine"
 	"github.com/tether-edge/tether/pkg/task"
 	"github.com/tether-edge/tether/pkg/testenv"
@@ -29,17 +25,8 @@ import (
 // file holds the region's key acts with it.
 func TestSigningKeyLivesInTheRegion(t *testing.T) {
 	t.Parallel()
-	const region, user, pw = "eu-1", "sched", "sched-secret"
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := natsconf.Authorization([]natsconf.User{{Name: user, Hash: string(h)}},
-		natsconf.Options{Region: region, Schedulers: []string{user}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster := natstest.Start(t, region, auth)
+	const region, user = haRegion, haUser
+	cluster := startHACluster(t)
 	k1, f1 := keyFile(t, "region.key")
 	k2, f2 := keyFile(t, "other.key")
 
@@ -56,7 +43,7 @@ func TestSigningKeyLivesInTheRegion(t *testing.T) {
 		log := slog.New(slog.NewTextHandler(io.MultiWriter(&logs, testLogWriter(t)), nil))
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		lead, err := campaign(ctx, cfg, pw, log)
+		lead, err := campaign(ctx, cfg, haPassword, log)
 		if err != nil || lead == nil {
 			t.Fatalf("%s: campaign: %v", holder, err)
 		}
