@@ -31,11 +31,12 @@ const minUrgentGap = 100 * time.Millisecond
 //     default;
 //   - only what moves with every report — last seen, seq, the time of
 //     the measurement, readings within their bands, link sample counts:
-//     config.RowIdleRefresh, 5 row refreshes (5 min) by default.
+//     config.RowIdleRefresh, 5 row refreshes (5 min) by default;
 //
-// Every report moves a row's last seen and seq, so before the idle rule
-// every node's row went out once a minute: 19.5 % more bytes to a
-// monitor of tether/v1/<region>/# than the reports themselves at 10,000
+// and the rows of the last two kinds also keep to the budget
+// (rowbudget.go). Every report moves a row's last seen and seq, so before
+// the idle rule every node's row went out once a minute: 19.5 % of what
+// a monitor of tether/v1/<region>/# received at 1,000 and 10,000
 // load-generator sessions (docs/benchmarks.md). An online row's last
 // seen says little (the node would be offline after its heartbeat and
 // grace); a monitor that wants every reading subscribes to the reports.
