@@ -99,7 +99,9 @@ func TestRowsKeepToTheBudget(t *testing.T) {
 	stopped := map[string]chan struct{}{}
 	lastSeq := map[string]*atomic.Uint64{}
 	for _, id := range ids {
-		stop[id], stopped[id], lastSeq[id] = make(chan struct{}), make(chan struct{}), new(atomic.Uint64)
+		// The goroutine uses its own node's, not the maps the loop writes.
+		quit, done, last := make(chan struct{}), make(chan struct{}), new(atomic.Uint64)
+		stop[id], stopped[id], lastSeq[id] = quit, done, last
 		sess := dial(t, s.url, id, id, "node-pw")
 		sessions[id] = sess
 		h := protocol.Header{V: 1, Node: id, Instance: "i-" + id, Store: "s-" + id, TS: time.Now()}
@@ -108,7 +110,7 @@ func TestRowsKeepToTheBudget(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer close(stopped[id])
+			defer close(done)
 			tick := time.NewTicker(100 * time.Millisecond)
 			defer tick.Stop()
 			for seq := uint64(1); ctx.Err() == nil; seq++ {
@@ -116,11 +118,11 @@ func TestRowsKeepToTheBudget(t *testing.T) {
 				// Every report 50 points from the last: past the band.
 				b, _ := json.Marshal(protocol.Metrics{Header: h, CPU: protocol.CPU{Total: float64(seq%2) * 50}, Mem: protocol.Mem{Percent: 30}})
 				if sess.Publish(ctx, session.Message{Topic: topics.NodeMetrics(id), QoS: 1, Payload: b}) == nil {
-					lastSeq[id].Store(seq)
+					last.Store(seq)
 				}
 				select {
 				case <-ctx.Done():
-				case <-stop[id]:
+				case <-quit:
 					return
 				case <-tick.C:
 				}
