@@ -9,7 +9,8 @@
 # acknowledged message (or could not run). Every run is bounded by
 # loadgen's --settle waits; the whole thing by LOAD_TIMEOUT per run.
 # LOAD_KEEP=1 keeps the run's directory (logs, credentials); LOAD_HTTP=1
-# has each scheduler serve /metrics, at the address it prints.
+# has each scheduler serve /metrics, at the address it prints (LOAD_HTTP=pprof
+# also /debug/pprof/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -132,10 +133,12 @@ for b in $brokers; do
     mkdir -p "$dir"
     port=$((port + 1))
     # LOAD_HTTP=1: the scheduler serves /metrics (the Go runtime's heap and
-    # stacks beside the RSS the table shows) on port + 5000.
+    # stacks beside the RSS the table shows) on port + 5000; LOAD_HTTP=pprof
+    # also Go's profiles under /debug/pprof/.
     http_args=()
     if [ -n "${LOAD_HTTP:-}" ]; then
       http_args=(--http-listen "127.0.0.1:$((port + 5000))")
+      [ "$LOAD_HTTP" = pprof ] && http_args+=(--http-pprof)
       echo "load: $b-$n scheduler metrics on http://127.0.0.1:$((port + 5000))/metrics" >&2
     fi
     watch=""

@@ -151,6 +151,11 @@ type HTTP struct {
 	// PerNodeLimit caps the nodes with per-node series (0: 10,000;
 	// negative: no cap); the fleet-wide aggregates always cover every node.
 	PerNodeLimit int `yaml:"per_node_limit"`
+	// Pprof also serves Go's profiles under /debug/pprof/ (heap,
+	// goroutines, CPU): for diagnosing a scheduler's memory or CPU in
+	// place. Off by default: a profile names internals and a CPU profile
+	// costs while it runs, so keep the listener on a trusted address.
+	Pprof bool `yaml:"pprof"`
 }
 
 // HomeAssistant configures Home Assistant MQTT discovery (opt-in): the

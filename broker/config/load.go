@@ -80,6 +80,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.StringVar(&cfg.Placement.Policy, "placement-policy", cfg.Placement.Policy, "policy for tasks whose spec names none: "+strings.Join(live.Names(), ", "))
 	fs.BoolVar(&cfg.HomeAssistant.Discovery, "homeassistant-discovery", cfg.HomeAssistant.Discovery, "publish Home Assistant MQTT discovery configs for every node")
 	fs.StringVar(&cfg.HTTP.Listen, "http-listen", cfg.HTTP.Listen, "HTTP address for /metrics, /healthz and /readyz, e.g. 127.0.0.1:9883 (empty: none)")
+	fs.BoolVar(&cfg.HTTP.Pprof, "http-pprof", cfg.HTTP.Pprof, "also serve Go's profiles under /debug/pprof/ on the HTTP listener")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	if err := cliconf.ParseFlags(fs, args); err != nil {

@@ -168,6 +168,22 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 }
 
+// TestPprofOnlyWhenAsked: Go's profiles are served under /debug/pprof/
+// with Options.Pprof and not without it.
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	off := start(t, Options{})
+	if code, _ := get(t, off+"/debug/pprof/heap"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/heap without Pprof: %d, want 404", code)
+	}
+	on := start(t, Options{Pprof: true})
+	if code, body := get(t, on+"/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
+		t.Errorf("/debug/pprof/ with Pprof: %d %.80q", code, body)
+	}
+	if code, body := get(t, on+"/debug/pprof/heap?debug=1"); code != http.StatusOK || !strings.Contains(body, "heap profile") {
+		t.Errorf("/debug/pprof/heap with Pprof: %d %.80q", code, body)
+	}
+}
+
 // BenchmarkScrape10k is one scrape of a 10,000-node fleet: the time and
 // bytes docs/metrics.md quotes.
 func BenchmarkScrape10k(b *testing.B) {

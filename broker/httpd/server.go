@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +50,8 @@ type Options struct {
 	// tether_scheduler_self_probe_misses_total and
 	// tether_scheduler_self_probe_redials_total. Nil: neither.
 	SelfProbe func() (misses, redials uint64)
+	// Pprof also serves net/http/pprof's handlers under /debug/pprof/.
+	Pprof bool
 }
 
 // Server serves /metrics, /healthz and /readyz, and the dashboard.
@@ -135,6 +138,13 @@ func New(opts Options) (*Server, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if opts.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	if dash != nil {
 		dash.routes(mux)
 	}

@@ -44,7 +44,7 @@ func standbyHTTP(cfg config.Config, log *slog.Logger) (stop func(), err error) {
 	if cfg.HTTP.Listen == "" {
 		return func() {}, nil
 	}
-	hs, err := httpd.New(httpd.Options{Addr: cfg.HTTP.Listen, Logger: log.With("component", "http"),
+	hs, err := httpd.New(httpd.Options{Addr: cfg.HTTP.Listen, Logger: log.With("component", "http"), Pprof: cfg.HTTP.Pprof,
 		Ready:  func() error { return errStandingBy },
 		Leader: func() (bool, uint64) { return false, 0 }})
 	if err != nil {

@@ -17,7 +17,7 @@ func (s *scheduler) newHTTP(broker embedded) (*httpd.Server, error) {
 	}
 	o := httpd.Options{
 		Addr: s.cfg.HTTP.Listen, Logger: s.log.With("component", "http"), Fleet: s.fleet,
-		PerNodeLimit: s.cfg.HTTP.PerNodeLimit, Dashboard: s.dashboardOptions(),
+		PerNodeLimit: s.cfg.HTTP.PerNodeLimit, Pprof: s.cfg.HTTP.Pprof, Dashboard: s.dashboardOptions(),
 		NodeTier: func(id string) string {
 			if n, ok := s.fleet.Get(id); ok && n.Facts != nil {
 				return n.Facts.Tier
