@@ -66,3 +66,5 @@ require (
 )
 
 replace github.com/dgraph-io/ristretto/v2 => ./pkg/third_party/ristretto
+
+replace github.com/mochi-mqtt/server/v2 => ./pkg/third_party/mochi
