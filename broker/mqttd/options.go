@@ -83,14 +83,13 @@ type Options struct {
 
 	// MaxPendingWrites is the number of outbound packets queued per client
 	// before mochi drops new ones for that client (mochi
-	// MaximumClientWritesPending, default there 8192). The queue is a Go
-	// channel allocated in full at connect: 8 bytes a slot, so 8 KiB a
-	// client at the default 1024 instead of 64 KiB — the bulk of mochi's
-	// ~1.4 GB at 10k clients. A node receives a handful of commands; only
-	// the scheduler needs depth. The retained messages a new subscription
-	// matches do not go through this queue: they are written as the
-	// connection takes them (retained.go), so none is dropped however
-	// many there are.
+	// MaximumClientWritesPending, default there 8192). In Tether's copy of
+	// mochi (pkg/third_party/mochi) the queue holds only what waits, so a
+	// node that receives a command now and then costs nothing for it; the
+	// bound is what a slow monitor may accumulate. The retained messages a
+	// new subscription matches do not go through this queue: they are
+	// written as the connection takes them (retained.go), so none is
+	// dropped however many there are.
 	MaxPendingWrites int
 
 	// MaxInflight bounds unacknowledged QoS 1/2 messages stored per client
