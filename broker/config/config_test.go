@@ -32,6 +32,38 @@ func TestLoadLayers(t *testing.T) {
 	}
 }
 
+// TestGCPercentLayers: gc_percent from the file, TETHER_GC_PERCENT over
+// it, --gc-percent over both; a value that is not a number is an error.
+func TestGCPercentLayers(t *testing.T) {
+	if Default().GCPercent != 50 {
+		t.Fatalf("default gc_percent %d, want 50", Default().GCPercent)
+	}
+	path := filepath.Join(t.TempDir(), "broker.yaml")
+	if err := os.WriteFile(path, []byte("gc_percent: 80\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load := func(env map[string]string, args ...string) (Config, error) {
+		return Load(append([]string{"--config", path}, args...), func(k string) string { return env[k] }, io.Discard)
+	}
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		want int
+	}{
+		{nil, nil, 80},
+		{map[string]string{"TETHER_GC_PERCENT": "120"}, nil, 120},
+		{map[string]string{"TETHER_GC_PERCENT": "120"}, []string{"--gc-percent", "30"}, 30},
+	} {
+		cfg, err := load(c.env, c.args...)
+		if err != nil || cfg.GCPercent != c.want {
+			t.Errorf("env %v args %v: gc_percent %d, %v; want %d", c.env, c.args, cfg.GCPercent, err, c.want)
+		}
+	}
+	if _, err := load(map[string]string{"TETHER_GC_PERCENT": "fifty"}); err == nil || !strings.Contains(err.Error(), "TETHER_GC_PERCENT") {
+		t.Errorf("TETHER_GC_PERCENT=fifty: %v, want an error naming it", err)
+	}
+}
+
 func TestValidateMessages(t *testing.T) {
 	cases := map[string]struct {
 		mutate func(*Config)
@@ -75,6 +107,8 @@ func TestValidateMessages(t *testing.T) {
 		"per core":               {func(c *Config) { c.Tasks.SlotsPerCore = 0 }, "tasks.slots_per_core"},
 		"speed":                  {func(c *Config) { c.Tasks.MaxSpeed = 0 }, "tasks.max_speed"},
 		"bad pattern":            {func(c *Config) { c.Tasks.NodeLimits = []NodeLimit{{Match: "[", MaxSlots: 1}} }, "tasks.node_limits[0].match"},
+		"gc_percent 0":           {func(c *Config) { c.GCPercent = 0 }, "gc_percent"},
+		"gc_percent 5000":        {func(c *Config) { c.GCPercent = 5000 }, "gc_percent"},
 	}
 	for name, c := range cases {
 		cfg := Default()

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,13 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	}.Apply(getenv)
 	if err != nil {
 		return Config{}, err
+	}
+	if v := getenv("TETHER_GC_PERCENT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("TETHER_GC_PERCENT %q: not a whole number", v)
+		}
+		cfg.GCPercent = n
 	}
 	fs := flag.NewFlagSet("tether-broker serve", flag.ContinueOnError)
 	fs.SetOutput(usage)
@@ -81,6 +89,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.BoolVar(&cfg.HomeAssistant.Discovery, "homeassistant-discovery", cfg.HomeAssistant.Discovery, "publish Home Assistant MQTT discovery configs for every node")
 	fs.StringVar(&cfg.HTTP.Listen, "http-listen", cfg.HTTP.Listen, "HTTP address for /metrics, /healthz and /readyz, e.g. 127.0.0.1:9883 (empty: none)")
 	fs.BoolVar(&cfg.HTTP.Pprof, "http-pprof", cfg.HTTP.Pprof, "also serve Go's profiles under /debug/pprof/ on the HTTP listener")
+	fs.IntVar(&cfg.GCPercent, "gc-percent", cfg.GCPercent, "Go collector's GOGC: heap growth over live data before a collection, in percent")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	if err := cliconf.ParseFlags(fs, args); err != nil {

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"runtime/debug"
 	"strings"
 
 	"github.com/tether-edge/tether/broker/config"
@@ -50,6 +51,12 @@ func (r *reloader) reload() {
 	for _, key := range config.Changed(r.cur, next) {
 		if key == "log_level" && r.o.Level != nil && logging.SetLevel(r.o.Level, next.LogLevel) == nil {
 			r.cur.LogLevel = next.LogLevel
+			applied = append(applied, key)
+			continue
+		}
+		if key == "gc_percent" {
+			debug.SetGCPercent(next.GCPercent)
+			r.cur.GCPercent = next.GCPercent
 			applied = append(applied, key)
 			continue
 		}

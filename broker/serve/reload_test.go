@@ -5,12 +5,36 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 
 	"github.com/tether-edge/tether/broker/config"
 	"github.com/tether-edge/tether/pkg/logging"
 )
+
+// TestReloadAppliesGCPercent: a reload applies gc_percent to the running
+// collector and says so. Not parallel: the percent is the process's.
+func TestReloadAppliesGCPercent(t *testing.T) {
+	before := debug.SetGCPercent(50)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+	var buf bytes.Buffer
+	log, level, err := logging.NewVar(&buf, "info", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := config.Default()
+	next.GCPercent = 70
+	r := &reloader{cur: config.Default(), o: Options{Logger: log, Level: level,
+		Reload: make(chan os.Signal), ReloadConfig: func() (config.Config, error) { return next, nil }}}
+	r.reload()
+	if got := debug.SetGCPercent(before); got != 70 {
+		t.Errorf("collector's percent after reloading gc_percent 70: %d", got)
+	}
+	if out := buf.String(); !strings.Contains(out, "applied=gc_percent") || strings.Contains(out, "awaiting_restart=1") {
+		t.Errorf("reload log:\n%s", out)
+	}
+}
 
 // TestReloadAppliesLogLevel: a reload applies log_level to the running
 // logger, names every other changed key as awaiting a restart (again at
