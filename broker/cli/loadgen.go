@@ -47,7 +47,8 @@ func runLoadgen(ctx context.Context, env Env, args []string) error {
 		fs.PrintDefaults()
 	}
 	var o loadgen.Options
-	broker := fs.String("broker", "127.0.0.1:1883", "broker host:port (plain TCP)")
+	brokers := []string{"127.0.0.1:1883"}
+	fs.Var(&cliconf.List{Dst: &brokers}, "broker", "broker host:port (plain TCP); several (repeated or comma-separated) are the listeners of one region, e.g. a NATS cluster's: node i dials the (i mod n)-th first and moves down the list as an agent does")
 	fs.StringVar(&o.Region, "region", "default", "region")
 	nodesFile := fs.String("nodes-file", "", `"NODE PASSWORD" lines: the simulated nodes`)
 	sessions := fs.Int("sessions", 0, "use the first N nodes of the list (0: all)")
@@ -83,7 +84,7 @@ func runLoadgen(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	o.Logger, o.Broker = log, *broker
+	o.Logger, o.Broker, o.Brokers = log, brokers[0], brokers[1:]
 	if o.Nodes, err = readNodeList(*nodesFile, *sessions); err != nil {
 		return err
 	}
@@ -106,7 +107,11 @@ func runLoadgen(ctx context.Context, env Env, args []string) error {
 	if *nodesLatency != "" {
 		o.NodesCommand = func(ctx context.Context) error {
 			quiet := Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
-			return runNodes(ctx, quiet, []string{"--broker", "tcp://" + *broker, "--region", o.Region,
+			urls := make([]string, len(brokers))
+			for i, b := range brokers {
+				urls[i] = "tcp://" + b
+			}
+			return runNodes(ctx, quiet, []string{"--broker", strings.Join(urls, ","), "--region", o.Region,
 				"--username", *nodesUser, "--password-file", *nodesLatency, "--timeout", "30s"})
 		}
 	}
@@ -120,7 +125,7 @@ func runLoadgen(ctx context.Context, env Env, args []string) error {
 	}
 	res.Label = *label
 	if res.Label == "" {
-		res.Label = *broker
+		res.Label = strings.Join(brokers, ",")
 	}
 	if *result != "" {
 		b, _ := json.MarshalIndent(res, "", "  ")
