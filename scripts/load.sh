@@ -10,7 +10,8 @@
 # loadgen's --settle waits; the whole thing by LOAD_TIMEOUT per run.
 # LOAD_KEEP=1 keeps the run's directory (logs, credentials); LOAD_HTTP=1
 # has each scheduler serve /metrics, at the address it prints (LOAD_HTTP=pprof
-# also /debug/pprof/).
+# also /debug/pprof/); LOAD_NATS_SPREAD=1 spreads the nats runs' sessions over
+# the cluster's three nodes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -142,6 +143,7 @@ for b in $brokers; do
       echo "load: $b-$n scheduler metrics on http://127.0.0.1:$((port + 5000))/metrics" >&2
     fi
     watch=""
+    lg_brokers=""
     pids=()
     # The stream checker reads every node message: a persistent session
     # the broker must deliver each acknowledged message to. The embedded
@@ -174,10 +176,13 @@ for b in $brokers; do
         watch="$watch,scheduler=$!"
         ;;
       nats)
-        # Three nodes on this one machine: the agents' sessions on node 1,
-        # the scheduler on node 2, JetStream replicas on all three.
+        # Three nodes on this one machine: the agents' sessions on node 1
+        # (LOAD_NATS_SPREAD=1: node i's on the (i mod 3)-th, each moving
+        # down the list as an agent does), the scheduler on node 2,
+        # JetStream replicas on all three.
         base=$port
         port=$((base + 10))
+        [ -n "${LOAD_NATS_SPREAD:-}" ] && lg_brokers="127.0.0.1:$((base + 10)),127.0.0.1:$((base + 20)),127.0.0.1:$((base + 30))"
         nats_conf "$dir" "$base"
         nats_bin=.cache/bin/nats-server-v2.15.3 # scripts/install-deps.sh builds it
         [ -x "$nats_bin" ] || { echo "load: no $nats_bin; run make deps" >&2; exit 1; }
@@ -196,7 +201,7 @@ for b in $brokers; do
       *) echo "load: unknown broker $b (embedded, mosquitto or nats)" >&2; exit 2 ;;
     esac
     echo "load: $b, $n sessions (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-    if ! timeout "$run_timeout" $bin loadgen --broker "127.0.0.1:$port" --nodes-file "$work/nodes.txt" --sessions "$n" \
+    if ! timeout "$run_timeout" $bin loadgen --broker "${lg_brokers:-127.0.0.1:$port}" --nodes-file "$work/nodes.txt" --sessions "$n" \
       --monitor-user "$stream_user" --monitor-password-file "$work/$stream_user.pw" --check-user monitor-r --check-password-file "$work/monitor-r.pw" \
       --nodes-user monitor-n --nodes-password-file "$work/monitor-n.pw" \
       --steady "$steady" --ramp "$ramp" --watch "$watch" --label "$b" --result "$dir/result.json" --log-level warn; then
