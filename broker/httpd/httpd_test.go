@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,6 +166,21 @@ func TestHealthAndReadiness(t *testing.T) {
 	notReady = nil
 	if code, _ := get(t, base+"/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz when ready: %d", code)
+	}
+}
+
+// TestRowsHeldGauge: tether_fleet_rows_held reads Options.RowsHeld at
+// scrape time.
+func TestRowsHeldGauge(t *testing.T) {
+	var held atomic.Int64 // the scrape reads it on the server's goroutine
+	held.Store(7)
+	base := start(t, Options{RowsHeld: held.Load})
+	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "tether_fleet_rows_held 7\n") {
+		t.Errorf("/metrics without tether_fleet_rows_held 7:\n%.2000s", body)
+	}
+	held.Store(0)
+	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "tether_fleet_rows_held 0\n") {
+		t.Error("/metrics: tether_fleet_rows_held did not follow RowsHeld")
 	}
 }
 

@@ -52,6 +52,10 @@ type Options struct {
 	SelfProbe func() (misses, redials uint64)
 	// Pprof also serves net/http/pprof's handlers under /debug/pprof/.
 	Pprof bool
+	// RowsHeld reports how many fleet rows were due at the last publication
+	// pass but held back by the row budget (fleet_row_budget): the gauge
+	// tether_fleet_rows_held. Nil: none.
+	RowsHeld func() int64
 }
 
 // Server serves /metrics, /healthz and /readyz, and the dashboard.
@@ -118,6 +122,11 @@ func New(opts Options) (*Server, error) {
 				Help: "Connections the scheduler dropped, for the next broker, because its self-probes did not come back."},
 				func() float64 { _, r := p(); return float64(r) }),
 		)
+	}
+	if h := opts.RowsHeld; h != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tether_fleet_rows_held",
+			Help: "Fleet rows due at the last publication pass that the row budget (fleet_row_budget) held back."},
+			func() float64 { return float64(h()) }))
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{

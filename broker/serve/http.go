@@ -43,6 +43,7 @@ func (s *scheduler) newHTTP(broker embedded) (*httpd.Server, error) {
 			return nil
 		},
 		SelfProbe: func() (uint64, uint64) { return s.self.misses.Load(), s.self.redials.Load() },
+		RowsHeld:  s.rowsHeld.Load,
 	}
 	if s.lead != nil {
 		o.Leader = func() (bool, uint64) {

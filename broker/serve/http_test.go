@@ -65,6 +65,7 @@ func TestHTTPMetricsAndReadiness(t *testing.T) {
 		`tether_fleet_nodes{state="online"} 1`,
 		`tether_broker_clients{state="connected"}`,
 		`tether_broker_messages_total{direction="received"}`,
+		"tether_fleet_rows_held 0",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

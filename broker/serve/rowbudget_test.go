@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"math"
+	"net"
+	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,12 +64,19 @@ func TestRowsKeepToTheBudget(t *testing.T) {
 	for i := range ids {
 		ids[i] = fmt.Sprintf("pi-%02d", i)
 	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := l.Addr().String()
+	l.Close()
 	s := newSiteCfg(t, func(users map[string]string) {
 		for _, id := range ids {
 			users[id] = "node-pw"
 		}
 	}, func(c *config.Config) {
 		c.FleetInterval, c.FleetRowRefresh, c.FleetRowIdleRefresh, c.FleetRowBudget = 100*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond, 1
+		c.HTTP.Listen = httpAddr
 	})
 	topics, _ := protocol.NewTopics("default")
 	mon := dial(t, s.url, "monitor@budget", "monitor", "mon-pw")
@@ -150,6 +161,17 @@ func TestRowsKeepToTheBudget(t *testing.T) {
 	if rowRate > 2*rowBudgetFloor {
 		t.Fatalf("rows at %.0f B/s with a budget of max(1 %% of %.0f, %d) B/s", rowRate, nodeRate, rowBudgetFloor)
 	}
+	// The rows the budget holds show on /metrics while it binds.
+	testenv.Eventually(t, 5*time.Second, "tether_fleet_rows_held above 0", func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		m := regexp.MustCompile(`(?m)^tether_fleet_rows_held (\d+)$`).FindSubmatch(b)
+		return m != nil && string(m[1]) != "0"
+	})
 
 	// Every node's row comes round, oldest-due first: 40 rows of ~350 B
 	// at 2 KiB/s are ~7 s.

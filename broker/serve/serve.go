@@ -279,7 +279,8 @@ type scheduler struct {
 	// unverified logs nodes' refusals of assignments they could not verify.
 	unverified *logging.Every
 	ready      sync.Once
-	readyOnce  atomic.Bool // set once ready has run: /readyz
+	readyOnce  atomic.Bool  // set once ready has run: /readyz
+	rowsHeld   atomic.Int64 // due fleet rows the row budget held at the last pass: tether_fleet_rows_held
 	store      *taskengine.Store
 	tasks      *taskengine.Service
 	// viewEpoch counts connections to the broker; publishLoop publishes

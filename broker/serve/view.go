@@ -155,7 +155,8 @@ func (s *scheduler) publishFleet(ctx context.Context, v *views, now time.Time) t
 			v.hold(n.ID, p.at.Add(idle))
 		}
 	})
-	next, _ := s.releaseDue(v, now, s.cfg.FleetRowBudget)
+	next, held := s.releaseDue(v, now, s.cfg.FleetRowBudget)
+	s.rowsHeld.Store(int64(held))
 	if retry := s.publishRows(ctx, v, now); !retry.IsZero() && (next.IsZero() || retry.Before(next)) {
 		next = retry
 	}
