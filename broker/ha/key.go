@@ -86,10 +86,35 @@ func (t *Term) SigningKey(ctx context.Context, configured ed25519.PrivateKey) (k
 		}
 	}
 	if k != nil && configured != nil && !k.Equal(configured) {
-		return nil, false, fmt.Errorf("ha: %w: the region signs with key %s, the configured key is %s; a region signs with one key",
-			ErrKeyMismatch, keyID(k), keyID(configured))
+		return nil, false, mismatch(k, configured)
 	}
 	return k, false, nil
+}
+
+// CheckKey compares configured, a scheduler's key file, with the region's
+// key without taking the lease: an ErrKeyMismatch naming both key ids
+// when the region holds another key; nil when it holds configured
+// (held true) or none yet (held false). A standby checks before it
+// campaigns, and again while it waits until the region holds a key, so a
+// scheduler with another key never takes the lease nor bumps the epoch.
+// Term.SigningKey checks again once a term is won: a key installed
+// between the last check and the win is found there.
+func (r *Region) CheckKey(ctx context.Context, configured ed25519.PrivateKey) (held bool, err error) {
+	k, err := r.SigningKey(ctx)
+	if err != nil || k == nil {
+		return false, err
+	}
+	if !k.Equal(configured) {
+		return true, mismatch(k, configured)
+	}
+	return true, nil
+}
+
+// mismatch is the ErrKeyMismatch for a region holding k and a scheduler
+// configured with another key.
+func mismatch(k, configured ed25519.PrivateKey) error {
+	return fmt.Errorf("ha: %w: the region signs with key %s, the configured key is %s; a region signs with one key",
+		ErrKeyMismatch, keyID(k), keyID(configured))
 }
 
 // installKey stores k as the region's key, if the region has none and

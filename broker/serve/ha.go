@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -65,9 +66,18 @@ var errStandingBy = errors.New("standing by for the region's lease (another sche
 
 // campaign connects to the cluster's core-NATS listeners and waits, as a
 // standby, until this scheduler holds the region's lease. It returns nil
-// without an error when ctx ends first.
+// without an error when ctx ends first. A scheduler whose
+// tasks.signing_key_file is unreadable, or holds another key than the
+// region's, fails here without taking the lease (watchKey).
 func campaign(ctx context.Context, cfg config.Config, password string, log *slog.Logger) (*leadership, error) {
 	log = log.With("component", "ha", "holder", cfg.HA.HolderName())
+	var key ed25519.PrivateKey
+	if f := cfg.Tasks.SigningKeyFile; f != "" {
+		var err error
+		if key, err = taskengine.LoadSigningKey(f); err != nil {
+			return nil, err
+		}
+	}
 	opts := []nats.Option{
 		nats.Name("tether-scheduler " + cfg.HA.HolderName()),
 		nats.UserInfo(cfg.Username, password),
@@ -103,8 +113,27 @@ func campaign(ctx context.Context, cfg config.Config, password string, log *slog
 		}
 		return nil, fmt.Errorf("ha: %w", err)
 	}
+	if err := checkKey(ctx, region, key, cfg.Tasks.SigningKeyFile, log); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	log.Info("standing by for the region's lease", "region", cfg.Region, "lease_ttl", cfg.HA.TTL())
-	term, err := region.Campaign(ctx)
+	cctx, stop := context.WithCancelCause(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		watchKey(cctx, stop, region, key, cfg.Tasks.SigningKeyFile, log)
+	}()
+	term, err := region.Campaign(cctx)
+	stop(nil)
+	<-watched
+	if cause := context.Cause(cctx); errors.Is(cause, ha.ErrKeyMismatch) {
+		if term != nil {
+			term.Resign()
+		}
+		nc.Close()
+		return nil, cause
+	}
 	if err != nil {
 		nc.Close()
 		if ctx.Err() != nil {
