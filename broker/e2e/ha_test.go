@@ -37,6 +37,9 @@ type haRegion struct {
 	// keyless are the holders started without the key file: they sign
 	// with the key the region's stream holds.
 	keyless map[string]bool
+	// keyFiles are the holders started with a key file of their own
+	// instead of key (a key the region does not hold).
+	keyFiles map[string]string
 	// hosts, when set, runs the cluster's nodes and the schedulers (named
 	// by their holder) each in a network namespace of its own.
 	hosts *netns.Net
@@ -97,7 +100,10 @@ func (r *haRegion) startScheduler(holder string, first int) *proc {
 	args := []string{"serve", "--password-file", filepath.Join(r.s.dir, "tether-scheduler.pw"),
 		"--log-level", "debug", "--fleet-row-refresh", "1s", "--fleet-row-idle-refresh", "1s", "--ha-holder", holder,
 		"--node-lost-grace", "3s", "--self-probe", "10s", "--tasks-dir", filepath.Join(r.s.dir, "sched-"+holder, "tasks")}
-	if !r.keyless[holder] {
+	switch f, own := r.keyFiles[holder]; {
+	case own:
+		args = append(args, "--signing-key-file", f)
+	case !r.keyless[holder]:
 		args = append(args, "--signing-key-file", r.key)
 	}
 	for _, u := range r.c.URLs(first) {
