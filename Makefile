@@ -130,9 +130,9 @@ powerloss-plot: ## replay a power-cut run's ledger from its console and draw its
 	$(GO) run ./scripts/powerloss/plotrun -check -console $(or $(RUN),$$(ls -d .cache/powerloss/runs/*-store-* | tail -1))/console.log -o $(or $(OUT),docs/img/powerloss)
 
 .PHONY: cluster
-cluster: deps ## the long forms of the NATS cluster tests (TETHER_CLUSTER=1): every ACL case, 20 agents through a rolling SIGKILL of each node, scheduler failover (500 tasks), partition (300), rolling restart of the HA region (400)
+cluster: deps ## the long forms of the NATS cluster tests (TETHER_CLUSTER=1): every ACL case, 20 agents through a rolling SIGKILL of each node, scheduler failover (500 tasks), partition (300), rolling restart of the HA region (400), three power cuts of the HA region's engine (10 agents)
 	TETHER_CLUSTER=1 $(GO) test -count=1 -v -timeout 30m -run '^TestACLNATS$$' ./broker/mqttd/
-	TETHER_CLUSTER=1 $(GO) test -count=1 -v -timeout 30m -run '^(TestNATSNodeLoss|TestSchedulerFailover|TestSchedulerPartition|TestRegionRollingRestart)$$' ./broker/e2e/
+	TETHER_CLUSTER=1 $(GO) test -count=1 -v -timeout 30m -run '^(TestNATSNodeLoss|TestSchedulerFailover|TestSchedulerPartition|TestRegionRollingRestart|TestRegionPowerCut)$$' ./broker/e2e/
 
 .PHONY: load
 load: build deps ## LOAD_SIZES simulated agents (default 1000 5000 10000) on the embedded broker and Mosquitto (LOAD_BROKERS; also nats): storm, drop, stop; fails if anything acknowledged is lost

@@ -288,6 +288,11 @@ func (c *Cluster) WaitHealthy(within time.Duration) {
 // Kill sends SIGKILL to node i and waits for it to exit.
 func (c *Cluster) Kill(i int) { c.stop(i, syscall.SIGKILL) }
 
+// KillAll sends SIGKILL to every running node at once (the whole
+// cluster losing power together), then waits for each to exit. Start
+// brings each back with its store as the kill left it.
+func (c *Cluster) KillAll() { c.stopAll() }
+
 func (c *Cluster) stop(i int, sig syscall.Signal) {
 	if n := c.proc[i]; n != nil {
 		n.cmd.Process.Signal(sig)
