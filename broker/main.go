@@ -9,12 +9,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/tether-edge/tether/broker/cli"
+	"github.com/tether-edge/tether/broker/ha"
 	"github.com/tether-edge/tether/pkg/kv"
 )
 
@@ -28,6 +30,19 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tether-broker:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitKeyMismatch (sysexits' EX_CONFIG) is the exit status of a
+// scheduler whose signing key file is not its region's: starting it again
+// cannot help, and deploy/systemd's unit does not
+// (RestartPreventExitStatus=78). Every other error exits 1.
+const exitKeyMismatch = 78
+
+func exitCode(err error) int {
+	if errors.Is(err, ha.ErrKeyMismatch) {
+		return exitKeyMismatch
+	}
+	return 1
 }

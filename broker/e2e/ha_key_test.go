@@ -20,8 +20,9 @@ import (
 // --signing-key-file holds another key than the one the region's stream
 // holds refuses to act, whether another scheduler acts or none does:
 // started beside the acting scheduler, and again once that one stopped
-// (the lease free), it exits non-zero within seconds with an error naming
-// the region's key id, its own and its file, having never stood by, held
+// (the lease free), it exits within seconds with status 78 (which
+// deploy/systemd's unit does not restart) and an error naming the
+// region's key id, its own and its file, having never stood by, held
 // the lease or connected to MQTT. The acting scheduler keeps its term and
 // epoch, the stream keeps its key, the epoch does not move while the lease
 // is free, and agents (which pin the region's key) refuse no assignment:
@@ -72,8 +73,8 @@ func TestWrongSigningKeyRefused(t *testing.T) {
 		t.Logf("%s: sched-c exited %v after %v: %s", what, err, time.Since(began).Round(10*time.Millisecond), lastLines(out, 1))
 		want := fmt.Sprintf("tether-broker: tasks.signing_key_file %s: ha: the configured signing key is not the region's: "+
 			"the region signs with key %s, the configured key is %s; a region signs with one key; refusing to act", wrong, regionID, wrongID)
-		if err == nil || !strings.Contains(out, want) {
-			t.Errorf("%s: sched-c exited %v; want a non-zero exit with %q. Output:\n%s", what, err, want, out)
+		if c.cmd.ProcessState.ExitCode() != 78 || !strings.Contains(out, want) {
+			t.Errorf("%s: sched-c exited %v; want exit status 78 (deploy/systemd does not restart it) with %q. Output:\n%s", what, err, want, out)
 		}
 		for _, never := range []*regexp.Regexp{standbyRE, actingRE, regexp.MustCompile(`msg="ha: holding the region"`),
 			regexp.MustCompile(`mqtt connected`), schedulerReadyRE} {
