@@ -92,10 +92,13 @@ func (i *Inflight) GetAll(immediate bool) []packets.Packet {
 // NextImmediate returns the next inflight packet which is indicated to be sent immediately.
 // This typically occurs when the quota has been exhausted, and we need to wait until new quota
 // is free to continue sending.
+//
+// Tether: without a read lock of its own around GetAll, which takes one.
+// Go's RWMutex is not re-entrant for readers: a writer (Set, from a
+// message routed to this client) waiting between the two read locks
+// blocked the second, and with it the client's read goroutine, the
+// broker's expiry loop and every later writer, for good.
 func (i *Inflight) NextImmediate() (packets.Packet, bool) {
-	i.RLock()
-	defer i.RUnlock()
-
 	m := i.GetAll(true)
 	if len(m) > 0 {
 		return m[0], true
