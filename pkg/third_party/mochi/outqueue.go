@@ -27,10 +27,11 @@ type outQueue struct {
 	n       atomic.Int32 // len(pkts) - head, readable without mu
 }
 
-// push queues pk unless max packets are already waiting (then it reports
-// false and pk is not queued), and starts write on a goroutine of its own
-// if no writer runs.
-func (q *outQueue) push(pk *packets.Packet, max int32, write func()) bool {
+// push queues pk for cl unless max packets are already waiting (then it
+// reports false and pk is not queued), and starts cl.writeQueued on a
+// goroutine of its own if no writer runs. (cl, not a func: a method value
+// passed here would be allocated for every packet routed.)
+func (q *outQueue) push(pk *packets.Packet, max int32, cl *Client) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.n.Load() >= max {
@@ -40,7 +41,7 @@ func (q *outQueue) push(pk *packets.Packet, max int32, write func()) bool {
 	q.n.Add(1)
 	if !q.writing {
 		q.writing = true
-		go write()
+		go cl.writeQueued()
 	}
 	return true
 }

@@ -1126,7 +1126,7 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		return out, packets.CodeDisconnect
 	}
 
-	if cl.State.outbound.push(&out, s.Options.Capabilities.MaximumClientWritesPending, cl.writeQueued) {
+	if cl.State.outbound.push(&out, s.Options.Capabilities.MaximumClientWritesPending, cl) {
 		atomic.AddInt32(&cl.State.outboundQty, 1)
 	} else {
 		atomic.AddInt64(&s.Info.MessagesDropped, 1)
