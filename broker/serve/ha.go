@@ -35,6 +35,9 @@ type leadership struct {
 	lost   atomic.Bool
 	log    *slog.Logger
 	cancel context.CancelCauseFunc
+	// configured is tasks.signing_key_file's key as campaign read it (nil:
+	// none): openTasks compares it with the region's, not a second read.
+	configured ed25519.PrivateKey
 }
 
 // standbyHTTP serves /healthz, /readyz (503: standing by) and /metrics
@@ -142,7 +145,7 @@ func campaign(ctx context.Context, cfg config.Config, password string, log *slog
 		return nil, fmt.Errorf("ha: %w", err)
 	}
 	log.Info("holding the region's lease: acting scheduler", "epoch", term.Epoch())
-	return &leadership{nc: nc, term: term, log: log}, nil
+	return &leadership{nc: nc, term: term, log: log, configured: key}, nil
 }
 
 // connectNATS connects, retrying until ctx ends (nil, nil then): a

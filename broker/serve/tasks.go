@@ -23,20 +23,17 @@ func openTasks(ctx context.Context, cfg config.Config, o Options, lead *leadersh
 	log := o.Logger.With("component", "tasks")
 	var key ed25519.PrivateKey
 	f := cfg.Tasks.SigningKeyFile
-	if f != "" {
+	if lead != nil {
+		var err error
+		if key, err = lead.signingKey(ctx, lead.configured, f, log); err != nil { // read by campaign
+			return nil, taskengine.Loaded{}, nil, err
+		}
+	} else if f != "" {
 		var err error
 		if key, err = taskengine.LoadSigningKey(f); err != nil {
 			return nil, taskengine.Loaded{}, nil, err
 		}
-		if lead == nil {
-			log.Info("signing key loaded", "key", task.KeyID(key.Public().(ed25519.PublicKey)))
-		}
-	}
-	if lead != nil {
-		var err error
-		if key, err = lead.signingKey(ctx, key, f, log); err != nil {
-			return nil, taskengine.Loaded{}, nil, err
-		}
+		log.Info("signing key loaded", "key", task.KeyID(key.Public().(ed25519.PublicKey)))
 	}
 	if key == nil {
 		msg := "no signing key (tasks.signing_key_file): tasks are accepted but stay pending; " +
