@@ -199,6 +199,7 @@ func (l *BlobLedger) Apply(n int, lines []Line, cut bool) {
 	listedNow := false
 	began := l.fetching // the fetch the last cut interrupted
 	l.fetching = ""
+	beganLeft := false // began's partial listed and not fetched again in this boot
 	for _, ln := range lines {
 		if ln.Kind != KindBlob {
 			continue
@@ -217,6 +218,8 @@ func (l *BlobLedger) Apply(n int, lines []Line, cut bool) {
 		case BlobPartial:
 			if b.ID != began {
 				l.problem("boot %d: a partial blob %s (%d bytes) that no interrupted fetch began", n, b.ID, b.N)
+			} else {
+				beganLeft = true
 			}
 		case BlobListed:
 			listedNow = true
@@ -261,5 +264,11 @@ func (l *BlobLedger) Apply(n int, lines []Line, cut bool) {
 	}
 	if cut && l.fetching != "" {
 		l.MidTransfer++
+	}
+	if l.fetching == "" && beganLeft {
+		// Cut after the listing but before the fetch began again: its
+		// partial stays on disk for the next boot to resume. (Not a
+		// mid-transfer cut: no transfer ran.)
+		l.fetching = began
 	}
 }

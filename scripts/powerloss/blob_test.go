@@ -55,6 +55,21 @@ func TestBlobLedger(t *testing.T) {
 		t.Fatalf("stats %+v (ok %v), want %+v", l.BlobStats, l.OK(), want)
 	}
 
+	// A cut after the listing shows the interrupted fetch's partial but
+	// before that fetch begins again: the partial is still the one an
+	// interrupted fetch began in the boot after (CI, seed
+	// 1796699263934256962, reported it as a stray).
+	late := [][]Line{
+		blobBoot(t, "LISTED", "FETCHING 0 "+id0),      // cut mid-transfer
+		blobBoot(t, "PARTIAL "+id0+" 4096", "LISTED"), // cut before the fetch began again
+		blobBoot(t, "PARTIAL "+id0+" 4096", "LISTED", "FETCHING 0 "+id0, "FETCHED 0 "+id0+" 4096"),
+		blobBoot(t, "HAVE 0 "+id0, "LISTED"),
+	}
+	if l := run(late); !l.OK() || l.MidTransfer != 1 || l.Resumed != 1 {
+		t.Fatalf("a partial left across a cut before its fetch began again: stats %+v, problems %v; want ok, 1 mid-transfer, 1 resumed",
+			l.BlobStats, l.Problems)
+	}
+
 	for _, c := range []struct {
 		name  string
 		edit  func([][]Line) [][]Line
